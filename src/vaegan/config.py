@@ -1,0 +1,169 @@
+"""Frozen, validated configuration: one dataclass per concern, changed only through dataclasses.replace.
+
+Every run writes its full config to `config.json` and embeds it in each checkpoint, so a checkpoint alone
+rebuilds its model. Validation raises `VaeganError` with the fix; it never silently mutates a value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from vaegan.errors import VaeganError
+
+RECONSTRUCTIONS = ("mse_sum", "mse_mean", "bce")
+MODEL_KINDS = ("vae", "ae")
+GAN_LOSSES = ("nonsaturating", "minimax", "hinge")
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise VaeganError(message)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = "emoji"  # emoji | emoji:people | emoji:faces | fashion-mnist | mnist | a folder path
+    root: str | None = None  # where a named dataset lives; None means its default location
+    image_size: int = 64
+    channels: int = 3  # 3 = RGB, 1 = grey
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    cache_dir: str | None = None  # rendered emoji and feature nets; None means ~/.cache/vaegan
+
+    def __post_init__(self) -> None:
+        _check(self.image_size >= 16, f"image size must be at least 16, got {self.image_size}; try --image-size 64")
+        _check(self.channels in (1, 3), f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
+        _check(0.0 <= self.val_fraction < 1.0, f"val fraction must be in [0, 1), got {self.val_fraction}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: str = "vae"  # vae | ae (the plain autoencoder baseline: no sampling, no KL)
+    image_size: int = 64
+    channels: int = 3
+    latent_dim: int = 64
+    base_channels: int = 32  # width of the first conv; doubles per downsampling, capped at 8x
+    output: str = "tanh"  # tanh for data in [-1, 1], sigmoid for [0, 1] (BCE)
+
+    def __post_init__(self) -> None:
+        _check(self.kind in MODEL_KINDS, f"model must be one of {MODEL_KINDS}, got {self.kind!r}")
+        _check(self.latent_dim >= 1, f"latent dim must be positive, got {self.latent_dim}")
+        _check(self.base_channels >= 1, f"base channels must be positive, got {self.base_channels}")
+        _check(self.output in ("tanh", "sigmoid"), f"output must be tanh or sigmoid, got {self.output!r}")
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        return (-1.0, 1.0) if self.output == "tanh" else (0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    reconstruction: str = "mse_sum"  # mse_sum (per image) | mse_mean (per pixel) | bce (per image)
+    beta: float = 1.0
+    kl_warmup_steps: int = 0  # beta rises linearly from 0 over this many steps
+
+    def __post_init__(self) -> None:
+        _check(
+            self.reconstruction in RECONSTRUCTIONS,
+            f"reconstruction must be one of {RECONSTRUCTIONS}, got {self.reconstruction!r}",
+        )
+        _check(self.beta >= 0, f"beta must be >= 0, got {self.beta}")
+        _check(self.kl_warmup_steps >= 0, f"kl warm-up steps must be >= 0, got {self.kl_warmup_steps}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto (bf16 where it pays) | fp32 | bf16
+    grid_size: int = 64  # images in the per-epoch sample and reconstruction grids
+    checkpoint_every: int = 1  # epochs
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        _check(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
+        _check(self.lr > 0, f"learning rate must be > 0, got {self.lr}")
+        _check(self.precision in ("auto", "fp32", "bf16"), f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+
+
+@dataclass(frozen=True)
+class VAERunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        _check(
+            (self.model.image_size, self.model.channels) == (self.data.image_size, self.data.channels),
+            "model and data disagree on image size or channels; set them through --image-size/--channels",
+        )
+        wants_sigmoid = self.loss.reconstruction == "bce"
+        _check(
+            (self.model.output == "sigmoid") == wants_sigmoid,
+            "BCE needs a sigmoid output on [0, 1] data and MSE a tanh output on [-1, 1]; "
+            "build configs with vae_run_config() so the two agree",
+        )
+
+
+def vae_run_config(**sections: Any) -> VAERunConfig:
+    """A VAERunConfig whose model matches the data's size and channels and the loss's value range.
+
+    `sections` maps data/model/loss/train to dicts of overrides.
+    """
+    data = DataConfig(**sections.get("data", {}))
+    loss = LossConfig(**sections.get("loss", {}))
+    model_kw = {
+        "image_size": data.image_size,
+        "channels": data.channels,
+        "output": "sigmoid" if loss.reconstruction == "bce" else "tanh",
+        **sections.get("model", {}),
+    }
+    return VAERunConfig(data=data, model=ModelConfig(**model_kw), loss=loss, train=TrainConfig(**sections.get("train", {})))
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+T = TypeVar("T")
+
+
+def from_dict(cls: type[T], raw: dict[str, Any]) -> T:
+    """Rebuild a (nested) config dataclass; unknown keys are an error that names them."""
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(raw) - set(known))
+    _check(not unknown, f"unknown config keys for {cls.__name__}: {unknown}; valid keys are {sorted(known)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in raw.items():
+        sub = known[name].default_factory  # type: ignore[misc]
+        if isinstance(value, dict) and sub is not dataclasses.MISSING and dataclasses.is_dataclass(sub):
+            kwargs[name] = from_dict(sub, value)  # type: ignore[arg-type]
+        else:
+            kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise VaeganError(f"bad config for {cls.__name__}: {exc}") from exc
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise VaeganError(f"config file {path} does not exist; pass the path of a TOML file such as configs/emoji.toml")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise VaeganError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def write_json(config: Any, path: Path) -> None:
+    path.write_text(json.dumps(to_dict(config), indent=2) + "\n")
