@@ -114,6 +114,54 @@ class VAERunConfig:
         )
 
 
+@dataclass(frozen=True)
+class GANConfig:
+    loss: str = "nonsaturating"  # nonsaturating (-log D(G(z))) | minimax (log(1 - D(G(z)))) | hinge
+    init: str = "vae"  # vae: the generator starts as the trained decoder | scratch: random weights (baseline)
+    disc_channels: int = 32  # width of the discriminator's first conv
+    spectral_norm: bool = False
+    epochs: int = 10
+    batch_size: int = 64
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    d_steps: int = 1  # discriminator updates per generator update
+    d_warmup_steps: int = 0  # D alone learns real vs the decoder's samples before G moves
+    anchor: str = "none"  # none | decoder (L2 to the frozen VAE decoder, same z) | feature (Larsen et al. 2016)
+    anchor_weight: float = 1.0
+    anchor_decay_steps: int = 0  # the anchor weight falls linearly to 0 over this many steps; 0 keeps it
+    ema_decay: float = 0.999  # EMA of generator weights used for sampling; 0 turns it off
+    collapse_fraction: float = 0.5  # warn when sample diversity < this fraction of the real data's
+    diversity_samples: int = 256
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    grid_size: int = 64
+    checkpoint_every: int = 1
+
+    def __post_init__(self) -> None:
+        _check(self.loss in GAN_LOSSES, f"GAN loss must be one of {GAN_LOSSES}, got {self.loss!r}")
+        _check(self.init in ("vae", "scratch"), f"init must be vae or scratch, got {self.init!r}")
+        _check(self.anchor in ("none", "decoder", "feature"), f"anchor must be none, decoder or feature, got {self.anchor!r}")
+        _check(self.epochs >= 1, f"GAN epochs must be >= 1, got {self.epochs}")
+        _check(self.batch_size >= 1, f"GAN batch size must be >= 1, got {self.batch_size}")
+        _check(self.lr_g > 0 and self.lr_d > 0, "GAN learning rates must be > 0")
+        _check(self.d_steps >= 1, f"d steps must be >= 1, got {self.d_steps}")
+        _check(0.0 <= self.ema_decay < 1.0, f"EMA decay must be in [0, 1), got {self.ema_decay}")
+        _check(0.0 < self.collapse_fraction < 1.0, f"collapse fraction must be in (0, 1), got {self.collapse_fraction}")
+        _check(self.precision in ("auto", "fp32", "bf16"), f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+
+
+@dataclass(frozen=True)
+class GANRunConfig:
+    vae_checkpoint: str = ""  # the trained VAE whose decoder is the generator's start and whose data it uses
+    gan: GANConfig = field(default_factory=GANConfig)
+
+    def __post_init__(self) -> None:
+        _check(bool(self.vae_checkpoint), "the GAN stage needs a trained VAE: pass --vae RUN_OR_CHECKPOINT")
+
+
 def vae_run_config(**sections: Any) -> VAERunConfig:
     """A VAERunConfig whose model matches the data's size and channels and the loss's value range.
 

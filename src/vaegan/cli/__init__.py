@@ -1,0 +1,54 @@
+"""The `vaegan` command: thin subcommands that parse flags, build a config and call one library function.
+
+Each module in SUBCOMMANDS adds its subparsers through `register(subparsers)` and sets `func` on them.
+Logging is configured here, once; user errors become one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from vaegan import __version__
+from vaegan.cli import gan, tools, train
+from vaegan.errors import VaeganError
+from vaegan.training.common import TrainingStopped
+
+SUBCOMMANDS = (train, gan, tools)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line naming the problem and where help is, not a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="vaegan", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"vaegan {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    for module in SUBCOMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr, force=True
+    )
+    try:
+        return int(args.func(args) or 0)
+    except TrainingStopped as exc:
+        print(f"vaegan: {exc}", file=sys.stderr)
+        return 130
+    except VaeganError as exc:
+        print(f"vaegan {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vaegan: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,74 @@
+"""`vaegan train-gan` (stage 2 from a trained VAE) and `vaegan run` (both stages: the main job)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from vaegan.cli.options import (
+    GAN_FLAGS,
+    GAN_RUNTIME_FLAGS,
+    VAE_FLAGS,
+    add_config_flags,
+    add_flags,
+    sections_from_args,
+)
+from vaegan.cli.train import default_run_dir
+from vaegan.config import GANConfig, GANRunConfig, vae_run_config
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("train-gan", help="train a GAN whose generator starts as a trained VAE's decoder")
+    p.add_argument("--vae", help="the trained VAE: a train-vae run folder or checkpoint")
+    p.add_argument("--out", type=Path, help="run folder (default <vae run>-gan)")
+    p.add_argument("--resume", type=Path, metavar="RUN", help="continue this GAN run exactly where it stopped")
+    add_config_flags(p)
+    add_flags(p, GAN_FLAGS + GAN_RUNTIME_FLAGS)
+    p.set_defaults(func=run_train_gan)
+
+    p = sub.add_parser("run", help="the main job: train the VAE, then the GAN from it, and compare them")
+    p.add_argument("--out", type=Path, help="run folder (default runs/<data>)")
+    add_config_flags(p)
+    add_flags(p, VAE_FLAGS + GAN_FLAGS)
+    p.set_defaults(func=run_pipeline_command)
+
+
+def run_train_gan(args: argparse.Namespace) -> int:
+    from vaegan.training.train_gan import train_gan
+
+    if args.resume:
+        result = train_gan(GANRunConfig(vae_checkpoint="resume"), args.resume, resume=True)
+    else:
+        if not args.vae:
+            raise_missing_vae()
+        from vaegan.runs import load_vae
+
+        _, vae_cfg = load_vae(args.vae)
+        sections = sections_from_args(args, GAN_FLAGS + GAN_RUNTIME_FLAGS, source=vae_cfg.data.source)
+        cfg = GANRunConfig(vae_checkpoint=args.vae, gan=GANConfig(**sections.get("gan", {})))
+        out = args.out or Path(f"{Path(args.vae).with_suffix('')}-gan")
+        result = train_gan(cfg, out)
+    print(f"checkpoint: {result.checkpoint}")
+    print(f"grids: {result.checkpoint.parent / 'grids'}")
+    return 0
+
+
+def raise_missing_vae() -> None:
+    from vaegan.errors import VaeganError
+
+    raise VaeganError("train-gan needs a trained VAE: pass --vae RUN_OR_CHECKPOINT (from vaegan train-vae)")
+
+
+def run_pipeline_command(args: argparse.Namespace) -> int:
+    from vaegan.pipeline import run_pipeline
+
+    sections = sections_from_args(args, VAE_FLAGS + GAN_FLAGS)
+    vae_cfg = vae_run_config(**sections)
+    shared = {k: getattr(vae_cfg.train, k) for k in ("seed", "device", "precision", "grid_size")}
+    gan_cfg = GANConfig(**{**shared, **sections.get("gan", {})})
+    out = args.out or Path("runs") / default_run_dir(vae_cfg.data.source, "").name.rstrip("-")
+    result = run_pipeline(vae_cfg, gan_cfg, out)
+    print(result.summary.read_text(), end="")
+    print(f"run folder: {result.run_dir}")
+    return 0

@@ -1,0 +1,38 @@
+"""`vaegan train-vae`: train stage 1 on a dataset, or resume a stopped run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from vaegan.cli.options import VAE_FLAGS, add_config_flags, add_flags, sections_from_args
+from vaegan.config import vae_run_config
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("train-vae", help="train the VAE (or --model ae) and write grids, metrics, checkpoints")
+    p.add_argument("--out", type=Path, help="run folder (default runs/<data>-<model>)")
+    p.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in this folder exactly where it stopped")
+    add_config_flags(p)
+    add_flags(p, VAE_FLAGS)
+    p.set_defaults(func=run_train_vae)
+
+
+def default_run_dir(source: str, kind: str) -> Path:
+    name = Path(source).name if Path(source).exists() else source.replace(":", "-")
+    return Path("runs") / f"{name}-{kind}"
+
+
+def run_train_vae(args: argparse.Namespace) -> int:
+    from vaegan.training.train_vae import train_vae
+
+    if args.resume:
+        result = train_vae(vae_run_config(), args.resume, resume=True)
+    else:
+        cfg = vae_run_config(**sections_from_args(args, VAE_FLAGS))
+        out = args.out or default_run_dir(cfg.data.source, cfg.model.kind)
+        result = train_vae(cfg, out)
+    print(f"checkpoint: {result.checkpoint}")
+    print(f"grids: {result.checkpoint.parent / 'grids'}")
+    return 0

@@ -1,0 +1,90 @@
+"""Losses as pure functions of tensors: no state, no logging, reduction stated in each docstring.
+
+VAE terms are per image (shape (B,)); the training loop averages them over the batch. Reductions matter
+for the balance with the KL term, which is always a per-image sum in nats:
+- `mse_sum`: squared error summed over the C*H*W pixels of an image. The negative log-likelihood of a
+  Gaussian decoder with variance 1/2, up to a constant, so KL and reconstruction are on the same scale
+  and beta = 1 is the textbook ELBO.
+- `mse_mean`: squared error averaged over pixels, i.e. mse_sum / (C*H*W). The reconstruction term is
+  thousands of times smaller, so at the same beta the KL dominates: smooth latents, blurry images.
+- `bce`: binary cross-entropy summed over pixels, for data in [0, 1]: the Bernoulli decoder's
+  negative log-likelihood, the classical choice for MNIST-like images.
+GAN losses take discriminator *logits* l, with D(x) = sigmoid(l), for numerical stability.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
+    """Per-image reconstruction loss, shape (B,). `kind` is mse_sum, mse_mean or bce (see module doc)."""
+    x_hat, x = x_hat.float(), x.float()  # in fp32 even under bf16 autocast: sums over 12k pixels
+    if kind == "mse_sum":
+        return (x_hat - x).pow(2).flatten(1).sum(dim=1)
+    if kind == "mse_mean":
+        return (x_hat - x).pow(2).flatten(1).mean(dim=1)
+    if kind == "bce":
+        # binary_cross_entropy clamps log() at -100, so a saturated sigmoid gives a large finite loss.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return F.binary_cross_entropy(x_hat, x, reduction="none").flatten(1).sum(dim=1)
+    raise ValueError(f"unknown reconstruction loss {kind!r}")
+
+
+def kl_standard_normal(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(logvar)) || N(0, I)) per image in nats, summed over latent dims: shape (B,).
+
+    = 1/2 * sum_j (mean_j^2 + exp(logvar_j) - 1 - logvar_j); zero exactly when mean = 0 and logvar = 0.
+    """
+    mean, logvar = mean.float(), logvar.float()
+    return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
+
+
+def kl_weight(step: int, beta: float, warmup_steps: int) -> float:
+    """Linear KL warm-up: beta * min(1, step / warmup_steps); plain beta when warmup_steps is 0."""
+    if warmup_steps <= 0:
+        return beta
+    return beta * min(1.0, step / warmup_steps)
+
+
+def vae_loss(
+    x_hat: torch.Tensor, x: torch.Tensor, kl: torch.Tensor, kind: str, beta: float
+) -> dict[str, torch.Tensor]:
+    """Batch-mean negative ELBO (for beta = 1): reconstruction + beta * KL, each averaged over images."""
+    rec = reconstruction_loss(x_hat, x, kind).mean()
+    kl_mean = kl.mean()
+    return {"total": rec + beta * kl_mean, "reconstruction": rec, "kl": kl_mean}
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """Discriminator loss, averaged over the batch.
+
+    minimax / nonsaturating (Goodfellow et al. 2014): D maximises log D(x) + log(1 - D(G(z))), so we
+    minimise -log D(x) - log(1 - D(G(z))) = softplus(-l_real) + softplus(l_fake).
+    hinge (Lim & Ye 2017): relu(1 - l_real) + relu(1 + l_fake).
+    """
+    real_logits, fake_logits = real_logits.float(), fake_logits.float()
+    if kind in ("minimax", "nonsaturating"):
+        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    if kind == "hinge":
+        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+    raise ValueError(f"unknown GAN loss {kind!r}")
+
+
+def generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """Generator loss, averaged over the batch.
+
+    minimax: minimise log(1 - D(G(z))) = -softplus(l). Its gradient vanishes when D confidently rejects
+    the fakes, which is why the non-saturating form is the default.
+    nonsaturating: minimise -log D(G(z)) = softplus(-l): same fixed point, strong gradients early on.
+    hinge: minimise -l.
+    """
+    fake_logits = fake_logits.float()
+    if kind == "minimax":
+        return -F.softplus(fake_logits).mean()
+    if kind == "nonsaturating":
+        return F.softplus(-fake_logits).mean()
+    if kind == "hinge":
+        return -fake_logits.mean()
+    raise ValueError(f"unknown GAN loss {kind!r}")

@@ -1,0 +1,1 @@
+"""Networks: the VAE (encoder, decoder, posterior) and the GAN discriminator."""

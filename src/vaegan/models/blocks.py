@@ -1,0 +1,49 @@
+"""Layers shared by the encoder, decoder and discriminator, and the size plan they all follow."""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from vaegan.errors import VaeganError
+
+
+def downsample_sizes(image_size: int) -> list[int]:
+    """Spatial sizes after each stride-2 layer: halve while even and above 4.
+
+    64 -> [32, 16, 8, 4]; 28 -> [14, 7]; 32 -> [16, 8, 4]; 128 -> [64, 32, 16, 8, 4].
+    """
+    if image_size % 2:
+        raise VaeganError(f"image size must be even so stride-2 convolutions tile it, got {image_size}; try 28, 32 or 64")
+    sizes = []
+    size = image_size
+    while size % 2 == 0 and size > 4:
+        size //= 2
+        sizes.append(size)
+    return sizes
+
+
+def widths(base_channels: int, n_layers: int) -> list[int]:
+    """Channel width per downsampling level: doubles each level, capped at 8x the base (DCGAN's shape)."""
+    return [base_channels * min(2**i, 8) for i in range(n_layers)]
+
+
+def norm(channels: int) -> nn.GroupNorm:
+    # GroupNorm, not BatchNorm: per-image statistics make train and eval agree, keep resume exact and
+    # give the same result whatever the per-process batch under DistributedDataParallel.
+    return nn.GroupNorm(math.gcd(channels, 8), channels)
+
+
+def down_block(c_in: int, c_out: int, *, normalise: bool, slope: float = 0.2) -> nn.Sequential:
+    """Conv 4x4 stride 2: (B, c_in, H, W) -> (B, c_out, H/2, W/2)."""
+    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not normalise)]
+    if normalise:
+        layers.append(norm(c_out))
+    layers.append(nn.LeakyReLU(slope, inplace=True))
+    return nn.Sequential(*layers)
+
+
+def up_block(c_in: int, c_out: int) -> nn.Sequential:
+    """ConvTranspose 4x4 stride 2: (B, c_in, H, W) -> (B, c_out, 2H, 2W)."""
+    return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), norm(c_out), nn.ReLU(inplace=True))

@@ -1,0 +1,130 @@
+"""The main job: train the VAE, train the GAN from it, then write the pictures that compare them.
+
+Layout of a pipeline run folder:
+    vae/            the VAE stage's run (config, metrics, grids, checkpoint)
+    gan/            the GAN stage's run
+    vae_vs_gan.png  VAE samples | GAN samples, decoded from the same z
+    progress.gif    the fixed-z sample grid through every VAE epoch, then every GAN epoch
+    summary.txt     what was trained, the final numbers and how long each stage took
+Re-running with resume continues whichever stage is unfinished; a finished stage is not retrained.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
+from vaegan.data import load_splits
+from vaegan.errors import VaeganError
+from vaegan.runs import load_vae
+from vaegan.training.common import fixed_latents
+from vaegan.training.train_gan import load_generator, train_gan
+from vaegan.training.train_vae import train_vae
+from vaegan.viz import label_image, make_grid, save_gif, to_pil
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    run_dir: Path
+    comparison: Path
+    gif: Path
+    summary: Path
+
+
+def stage_state(run_dir: Path, epochs_key: str) -> str:
+    """'new', 'partial' or 'done', from the stage's checkpoint."""
+    if not (run_dir / CHECKPOINT_NAME).exists():
+        return "new"
+    payload = load_checkpoint(run_dir / CHECKPOINT_NAME)
+    epochs = payload["config"][epochs_key]["epochs"]
+    return "done" if payload["epoch"] > epochs else "partial"
+
+
+def run_pipeline(vae_cfg: VAERunConfig, gan_cfg: GANConfig, out: Path, *, progress: bool | None = None) -> PipelineResult:
+    out = Path(out)
+    vae_dir, gan_dir = out / "vae", out / "gan"
+    if stage_state(vae_dir, "train") == "new" and (gan_dir / CHECKPOINT_NAME).exists():
+        raise VaeganError(f"{gan_dir} exists without its VAE stage; choose a new --out")
+    splits = load_splits(vae_cfg.data)
+    times: dict[str, float] = {}
+
+    started = time.perf_counter()
+    state = stage_state(vae_dir, "train")
+    if state != "done":
+        train_vae(vae_cfg, vae_dir, resume=state == "partial", splits=splits, progress=progress)
+    times["vae"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    state = stage_state(gan_dir, "gan")
+    if state != "done":
+        gan_run = GANRunConfig(vae_checkpoint=str(vae_dir / CHECKPOINT_NAME), gan=gan_cfg)
+        train_gan(gan_run, gan_dir, resume=state == "partial", splits=splits, progress=progress)
+    times["gan"] = time.perf_counter() - started
+
+    comparison = write_comparison(vae_dir, gan_dir, out / "vae_vs_gan.png")
+    gif = write_progress_gif(vae_dir, gan_dir, out / "progress.gif")
+    summary = write_summary(out, vae_dir, gan_dir, times, len(splits.train), len(splits.val))
+    return PipelineResult(out, comparison, gif, summary)
+
+
+@torch.no_grad()
+def write_comparison(vae_dir: Path, gan_dir: Path, path: Path, n: int = 32) -> Path:
+    """VAE decoder samples beside GAN (EMA) generator samples for the very same z."""
+    vae, cfg = load_vae(vae_dir)
+    generator, _ = load_generator(gan_dir)
+    z = fixed_latents(n, cfg.model.latent_dim, cfg.train.seed)
+    panels = []
+    for title, decode in (("VAE", vae.decode), ("GAN (same z)", generator)):
+        from vaegan.data import to_uint8
+
+        grid = make_grid(to_uint8(decode(z), cfg.model.value_range), nrow=4)
+        panels.append(label_image(to_pil(grid), title))
+    gap = 12
+    canvas = Image.new("RGB", (sum(p.width for p in panels) + gap, max(p.height for p in panels)), "white")
+    canvas.paste(panels[0], (0, 0))
+    canvas.paste(panels[1], (panels[0].width + gap, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
+    return path
+
+
+def write_progress_gif(vae_dir: Path, gan_dir: Path, path: Path) -> Path:
+    """The fixed-z sample grid after each VAE epoch, then each GAN epoch, labelled with stage and epoch."""
+    frames, labels = [], []
+    for stage, folder in (("VAE", vae_dir), ("GAN", gan_dir)):
+        for grid in sorted((folder / "grids").glob("samples_e*.png")):
+            epoch = int(grid.stem.split("_e")[1])
+            if stage == "GAN" and epoch == 0:
+                continue  # identical to the VAE's last grid: the warm start in one picture
+            with Image.open(grid) as im:
+                frames.append(im.convert("RGB"))
+            labels.append(f"{stage} epoch {epoch}")
+    return save_gif(frames, path, labels)
+
+
+def write_summary(out: Path, vae_dir: Path, gan_dir: Path, times: dict[str, float], n_train: int, n_val: int) -> Path:
+    vae_last = json.loads((vae_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    gan_last = json.loads((gan_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    vae_cfg = json.loads((vae_dir / "config.json").read_text())
+    lines = [
+        f"data: {vae_cfg['data']['source']} ({n_train} training images, {n_val} held out), "
+        f"{vae_cfg['data']['image_size']}px, {vae_cfg['data']['channels']} channel(s)",
+        f"VAE: {vae_last['epoch']} epochs in {times['vae']:.0f}s; validation -ELBO {vae_last['val/neg_elbo']:.2f} nats "
+        f"(reconstruction {vae_last['val/reconstruction']:.2f}, KL {vae_last['val/kl']:.2f})",
+        f"GAN: {gan_last['epoch']} epochs in {times['gan']:.0f}s; D(x) {gan_last['d_real']:.3f}, "
+        f"D(G(z)) {gan_last['d_fake']:.3f}, sample diversity {gan_last['diversity']:.2f} of the real data's",
+        f"pictures: {out / 'vae_vs_gan.png'}, {out / 'progress.gif'}",
+    ]
+    path = out / "summary.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path

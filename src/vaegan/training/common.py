@@ -1,0 +1,175 @@
+"""The few helpers both training loops share: device and precision, data order, metrics log, progress."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vaegan.errors import VaeganError
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is CUDA when present, else the CPU; asking for CUDA on a machine without it is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise VaeganError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise VaeganError(f"device {name} asked for, but this torch sees no CUDA GPU; use --device cpu")
+    return device
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True where the CPU has native bf16 dot products (AVX-512 BF16 or AMX), which make bf16 pay."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """bf16 autocast for `auto` where the hardware runs it fast; weights and optimiser stay fp32."""
+    if precision == "fp32":
+        return False
+    if precision == "bf16":
+        return True
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return cpu_has_fast_bf16()
+
+
+def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager[Any]:
+    if not bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled order of epoch `epoch`, a pure function of (seed, epoch) so a resume replays it."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+def batches(order: torch.Tensor, batch_size: int, start: int = 0) -> Iterator[torch.Tensor]:
+    """Index batches of `order` from batch number `start`; the last short batch is kept."""
+    for i in range(start * batch_size, len(order), batch_size):
+        yield order[i : i + batch_size]
+
+
+def n_batches(n: int, batch_size: int) -> int:
+    return math.ceil(n / batch_size)
+
+
+class MetricsLog:
+    """metrics.jsonl: one JSON object per line, appended per epoch (and per evaluation)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, record: dict[str, Any]) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def truncate_after(self, stage: str, epoch: int) -> None:
+        """On resume, drop records of `stage` past the checkpoint's epoch: they will be written again."""
+        kept = [r for r in self.read() if not (r.get("stage") == stage and r.get("epoch", 0) > epoch)]
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+
+class Progress:
+    """A tqdm bar per epoch on a terminal; elsewhere (CI logs) nothing but the per-epoch summary line."""
+
+    def __init__(self, stage: str, total_epochs: int, enabled: bool | None = None) -> None:
+        self.stage = stage
+        self.total_epochs = total_epochs
+        self.interactive = sys.stderr.isatty() if enabled is None else enabled
+        self.bar: Any = None
+        self.started = time.perf_counter()
+
+    def start_epoch(self, epoch: int, total_batches: int, done: int = 0) -> None:
+        self.started = time.perf_counter()
+        if self.interactive:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total_batches, initial=done, desc=f"{self.stage} {epoch}/{self.total_epochs}", leave=False
+            )
+
+    def step(self, postfix: dict[str, float] | None = None) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            if postfix:
+                self.bar.set_postfix({k: f"{v:.4g}" for k, v in postfix.items()}, refresh=False)
+
+    def end_epoch(self, summary: str) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        log.info("%s", summary)
+
+
+def fixed_latents(n: int, latent_dim: int, seed: int) -> torch.Tensor:
+    """The z behind every per-epoch sample grid, VAE and GAN alike, so their grids compare image by image."""
+    return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed + 7919))
+
+
+class StopRequest:
+    """Turns Ctrl-C into a flag the loop checks between steps, so a checkpoint is never cut mid-update.
+
+    A second Ctrl-C raises KeyboardInterrupt at once, for a user who really wants out.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> StopRequest:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("stopping after this step and saving a checkpoint (Ctrl-C again to quit at once)")
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class TrainingStopped(VaeganError):
+    """Raised after a requested stop has been checkpointed: the run can be resumed."""
+
+
+def check_finite(values: torch.Tensor, what: str, checkpoint: Path) -> None:
+    """A clean stop when losses turn NaN or infinite; the last good checkpoint is left untouched."""
+    if not bool(torch.isfinite(values).all()):
+        raise VaeganError(
+            f"training diverged: {what} is not finite. The last good checkpoint {checkpoint} is kept; "
+            "resume from it with a lower --lr (or a smaller --beta)"
+        )

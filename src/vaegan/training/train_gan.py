@@ -1,0 +1,319 @@
+"""Stage 2: train a GAN whose generator starts as the trained VAE decoder, one explicit loop.
+
+Each step: (1) update D on real images and detached fakes, (2) update G through D (after the optional
+D warm-up, once every d_steps), then move the EMA copy of G that draws every sample grid.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from vaegan.config import GANConfig, GANRunConfig, VAERunConfig, from_dict, to_dict, write_json
+from vaegan.data import DataSplits, load_splits, to_float
+from vaegan.errors import VaeganError
+from vaegan.losses import discriminator_loss, generator_loss
+from vaegan.models.gan import Discriminator
+from vaegan.models.vae import VAE, Decoder
+from vaegan.runs import load_vae
+from vaegan.training.common import (
+    MetricsLog,
+    Progress,
+    StopRequest,
+    TrainingStopped,
+    autocast,
+    batches,
+    check_finite,
+    epoch_order,
+    fixed_latents,
+    n_batches,
+    resolve_device,
+    use_bf16,
+)
+from vaegan.viz import save_grid
+
+log = logging.getLogger(__name__)
+
+# Monitor sums per epoch, in this order; the last slot counts steps.
+MONITORS = ("d_loss", "g_loss", "anchor", "d_real", "d_fake", "grad_d", "grad_g")
+
+
+@dataclass(frozen=True)
+class GANResult:
+    checkpoint: Path
+    metrics: dict[str, Any]
+
+
+def warm_start(generator: Decoder, vae: VAE) -> None:
+    """Copy the VAE decoder into the generator; any key or shape mismatch is an error naming the keys."""
+    try:
+        generator.load_state_dict(vae.decoder.state_dict(), strict=True)
+    except RuntimeError as exc:
+        raise VaeganError(f"the generator does not match the VAE decoder: {exc}".replace("\n", " ")) from exc
+
+
+def discriminator_step(
+    disc: Discriminator, opt_d: torch.optim.Optimizer, real: torch.Tensor, fake: torch.Tensor, kind: str,
+    device: torch.device, bf16: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(1) One D update on real images and *detached* fakes; returns (loss, real logits, fake logits)."""
+    with autocast(device, bf16):
+        real_logits, fake_logits = disc(real), disc(fake.detach())
+    loss = discriminator_loss(real_logits, fake_logits, kind)
+    opt_d.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_d.step()
+    return loss.detach(), real_logits.detach(), fake_logits.detach()
+
+
+def generator_step(
+    generator: Decoder, disc: Discriminator, opt_g: torch.optim.Optimizer, z: torch.Tensor, fake: torch.Tensor,
+    real: torch.Tensor, gc: GANConfig, weight: float, frozen: VAE, noise: torch.Generator,
+    device: torch.device, bf16: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(2) One G update through D on fake = G(z) (graph kept); returns (adversarial loss, anchor, grad norm).
+
+    Gradients also land in D's parameters, but only opt_g steps, and D's step zeroes them first.
+    """
+    anchor = torch.zeros((), device=fake.device)
+    with autocast(device, bf16):
+        g_loss = generator_loss(disc(fake), gc.loss)
+        if weight > 0:
+            anchor = anchor_loss(gc.anchor, generator, frozen, disc, z, fake, real, noise)
+    opt_g.zero_grad(set_to_none=True)
+    (g_loss + weight * anchor).backward()
+    norm = grad_norm(generator)
+    opt_g.step()
+    return g_loss.detach(), anchor.detach(), norm
+
+
+def anchor_weight(step: int, gc: GANConfig) -> float:
+    if gc.anchor == "none":
+        return 0.0
+    if gc.anchor_decay_steps <= 0:
+        return gc.anchor_weight
+    return gc.anchor_weight * max(0.0, 1.0 - step / gc.anchor_decay_steps)
+
+
+def grad_norm(module: torch.nn.Module) -> torch.Tensor:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) if grads else torch.zeros(())
+
+
+def pairwise_diversity(images: torch.Tensor) -> float:
+    """Mean pairwise L2 distance between images (flattened): near 0 when a generator has collapsed."""
+    flat = images.flatten(1).float()
+    n = len(flat)
+    return float(torch.cdist(flat, flat).sum() / (n * (n - 1)))
+
+
+def train_gan(
+    cfg: GANRunConfig,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    splits: DataSplits | None = None,
+    progress: bool | None = None,
+) -> GANResult:
+    """Train the GAN stage for cfg.gan.epochs, writing metrics, grids and checkpoints under run_dir."""
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / CHECKPOINT_NAME
+    state: dict[str, Any] | None = None
+    if resume:
+        state = load_checkpoint(ckpt_path)
+        if state["stage"] != "gan":
+            raise VaeganError(f"{ckpt_path} is a {state['stage']} checkpoint; resume it with train-vae")
+        cfg = from_dict(GANRunConfig, state["config"])
+    elif ckpt_path.exists():
+        raise VaeganError(f"{run_dir} already holds a GAN run; pass --resume to continue it or choose a new --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if state is None:
+        write_json(cfg, run_dir / "config.json")
+
+    gc = cfg.gan
+    vae, vae_cfg = load_vae(cfg.vae_checkpoint)
+    vae_path = load_checkpoint(cfg.vae_checkpoint)["path"]
+    device = resolve_device(gc.device)
+    bf16 = use_bf16(gc.precision, device)
+    splits = splits or load_splits(vae_cfg.data)
+    images = splits.train.images.to(device)
+    value_range = vae_cfg.model.value_range
+    latent_dim = vae_cfg.model.latent_dim
+
+    torch.manual_seed(gc.seed)
+    generator = Decoder(vae_cfg.model)
+    if gc.init == "vae":
+        warm_start(generator, vae)
+    generator.to(device)
+    disc = Discriminator(vae_cfg.model.image_size, vae_cfg.model.channels, gc.disc_channels, gc.spectral_norm).to(device)
+    frozen = vae.to(device).requires_grad_(False)  # the anchor's target, never trained here
+    ema = copy.deepcopy(generator).requires_grad_(False)
+    betas = (gc.beta1, gc.beta2)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=gc.lr_g, betas=betas, foreach=True)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=gc.lr_d, betas=betas, foreach=True)
+    noise = torch.Generator(device).manual_seed(gc.seed + 1)
+    # The VAE stage's grid seed, so GAN grid k and VAE grid k decode the very same z.
+    grid_z = fixed_latents(gc.grid_size, latent_dim, vae_cfg.train.seed).to(device)
+    real_diversity = pairwise_diversity(to_float(splits.train.images[: gc.diversity_samples], value_range))
+
+    epoch, batch_in_epoch, step = 1, 0, 0
+    sums = torch.zeros(len(MONITORS) + 1, device=device)
+    metrics = MetricsLog(run_dir / "metrics.jsonl")
+    if state is None:
+        save_grid(ema(grid_z).float(), run_dir / "grids" / "samples_e000.png", value_range)
+    else:
+        generator.load_state_dict(state["generator"])
+        disc.load_state_dict(state["discriminator"])
+        ema.load_state_dict(state["ema"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        restore_rng_state(state["rng"], {"noise": noise})
+        epoch, batch_in_epoch, step = state["epoch"], state["batch_in_epoch"], state["step"]
+        sums = state["sums"].to(device)
+        metrics.truncate_after("gan", epoch - 1)
+        log.info("resuming %s at epoch %d, batch %d (step %d)", run_dir, epoch, batch_in_epoch, step)
+
+    def checkpoint() -> None:
+        save_checkpoint(
+            {
+                "stage": "gan",
+                "config": to_dict(cfg),
+                "vae_checkpoint": vae_path,
+                "vae_config": to_dict(vae_cfg),  # rebuilds the generator without the VAE file
+                "generator": generator.state_dict(),
+                "discriminator": disc.state_dict(),
+                "ema": ema.state_dict(),
+                "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(),
+                "epoch": epoch,
+                "batch_in_epoch": batch_in_epoch,
+                "step": step,
+                "sums": sums.cpu(),
+                "rng": rng_state({"noise": noise}),
+            },
+            ckpt_path,
+        )
+
+    bar = Progress("gan", gc.epochs, enabled=progress)
+    record: dict[str, Any] = {}
+    with StopRequest() as stop:
+        while epoch <= gc.epochs:
+            order = epoch_order(len(images), gc.seed, epoch)
+            bar.start_epoch(epoch, n_batches(len(order), gc.batch_size), batch_in_epoch)
+            started = time.perf_counter()
+            for index in batches(order, gc.batch_size, start=batch_in_epoch):
+                real = to_float(images[index], value_range)  # (B, C, H, W)
+                z = torch.randn(len(index), latent_dim, generator=noise, device=device)
+                with autocast(device, bf16):
+                    fake = generator(z)
+
+                # (1) update D: real vs detached fakes, so no gradient reaches G here.
+                d_loss, real_logits, fake_logits = discriminator_step(
+                    disc, opt_d, real, fake, gc.loss, device, bf16
+                )
+                grad_d = grad_norm(disc)
+
+                # (2) update G through the freshly updated D, after the warm-up, once every d_steps.
+                g_loss = anchor = grad_g = torch.zeros((), device=device)
+                if step >= gc.d_warmup_steps and step % gc.d_steps == 0:
+                    g_loss, anchor, grad_g = generator_step(
+                        generator, disc, opt_g, z, fake, real, gc, anchor_weight(step, gc), frozen, noise, device, bf16
+                    )
+                    update_ema(ema, generator, gc.ema_decay)
+
+                step += 1
+                batch_in_epoch += 1
+                values = torch.stack([
+                    d_loss, g_loss, anchor, torch.sigmoid(real_logits.float()).mean(),
+                    torch.sigmoid(fake_logits.float()).mean(), grad_d, grad_g, torch.ones((), device=device),
+                ])
+                sums += values
+                bar.step(
+                    {"D(x)": float(values[3]), "D(G(z))": float(values[4])} if bar.interactive and step % 10 == 0 else None
+                )
+                if stop.requested:
+                    check_finite(sums, "a GAN loss", ckpt_path)
+                    checkpoint()
+                    raise TrainingStopped(f"stopped at GAN epoch {epoch}, step {step}; checkpoint saved. Resume with --resume")
+
+            check_finite(sums, f"a GAN loss in epoch {epoch}", ckpt_path)
+            means = (sums[:-1] / sums[-1]).tolist()
+            record = {"stage": "gan", "epoch": epoch, "step": step, **dict(zip(MONITORS, means, strict=True))}
+            with torch.no_grad():
+                samples = ema(fixed_latents(gc.diversity_samples, latent_dim, gc.seed + 1).to(device)).float()
+            record["diversity"] = pairwise_diversity(samples) / real_diversity
+            record["seconds"] = time.perf_counter() - started
+            diverged = abs(record["g_loss"]) > 1e3 or abs(record["d_loss"]) > 1e3
+            if diverged:
+                raise VaeganError(
+                    f"the GAN diverged in epoch {epoch} (D loss {record['d_loss']:.3g}, G loss {record['g_loss']:.3g}); "
+                    f"the last good checkpoint {ckpt_path} is kept. Try --spectral-norm or lower learning rates"
+                )
+            with torch.no_grad():
+                save_grid(ema(grid_z).float(), run_dir / "grids" / f"samples_e{epoch:03d}.png", value_range)
+            metrics.append(record)
+            if record["diversity"] < gc.collapse_fraction:
+                log.warning(
+                    "possible mode collapse: sample diversity is %.2f of the real data's (threshold %.2f). "
+                    "Look at the grids; try --anchor decoder, --spectral-norm or a lower --lr-g",
+                    record["diversity"], gc.collapse_fraction,
+                )
+            bar.end_epoch(
+                f"gan epoch {epoch}/{gc.epochs}: D(x) {record['d_real']:.3f} D(G(z)) {record['d_fake']:.3f} "
+                f"D loss {record['d_loss']:.3f} G loss {record['g_loss']:.3f} "
+                f"diversity {record['diversity']:.2f}, {record['seconds']:.1f}s"
+            )
+            epoch, batch_in_epoch = epoch + 1, 0
+            sums = torch.zeros(len(MONITORS) + 1, device=device)
+            if (epoch - 1) % gc.checkpoint_every == 0 or epoch > gc.epochs:
+                checkpoint()
+    return GANResult(checkpoint=ckpt_path, metrics=record)
+
+
+def anchor_loss(
+    kind: str, generator: Decoder, frozen: VAE, disc: Discriminator, z: torch.Tensor, fake: torch.Tensor,
+    real: torch.Tensor, noise: torch.Generator,
+) -> torch.Tensor:
+    """Keeps G near what the VAE taught it, per-pixel (or per-feature) mean squared error.
+
+    decoder: ||G(z) - Dec_frozen(z)||^2 for the same prior z.
+    feature: Larsen et al. 2016 (arXiv:1512.09300): D's last conv features of G(z_x), z_x ~ q(z|x) from
+    the frozen encoder, against those of the real x.
+    """
+    if kind == "decoder":
+        with torch.no_grad():
+            target = frozen.decode(z)
+        return F.mse_loss(fake.float(), target.float())
+    with torch.no_grad():
+        z_x = frozen.encode(real).sample(noise)
+        target = disc.feature_maps(real)
+    return F.mse_loss(disc.feature_maps(generator(z_x)).float(), target.float())
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model; with decay 0 the EMA is the model itself."""
+    ema_params = list(ema.parameters())
+    params = [p.detach() for p in model.parameters()]
+    torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+    for b_ema, b in zip(ema.buffers(), model.buffers(), strict=True):
+        b_ema.copy_(b)
+
+
+def load_generator(path_or_run: str | Path, use_ema: bool = True) -> tuple[Decoder, VAERunConfig]:
+    """The trained generator (EMA weights by default) of a GAN checkpoint, in eval mode on the CPU."""
+    payload = load_checkpoint(path_or_run)
+    if payload["stage"] != "gan":
+        raise VaeganError(f"{payload['path']} is a VAE checkpoint; pass the GAN run (train-gan's --out)")
+    vae_cfg = from_dict(VAERunConfig, payload["vae_config"])
+    generator = Decoder(vae_cfg.model)
+    generator.load_state_dict(payload["ema" if use_ema else "generator"])
+    return generator.eval(), vae_cfg

@@ -1,0 +1,86 @@
+"""The CLI end to end on a tiny temporary image folder, asserting on the files it writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from vaegan.cli import main
+
+from conftest import tiny_splits
+
+TINY = ["--image-size", "16", "--latent-dim", "4", "--base-channels", "4", "--batch-size", "4", "--grid-size", "8",
+        "--device", "cpu", "--precision", "fp32", "--val-fraction", "0.25"]
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i, image in enumerate(tiny_splits(n=16).train.images):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).resize((24, 20)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_train_vae_then_sample_and_reconstruct(tmp_path: Path, image_folder: Path) -> None:
+    run = tmp_path / "run"
+    assert main(["train-vae", "--data", str(image_folder), "--epochs", "2", "--out", str(run), *TINY]) == 0
+    assert (run / "checkpoint.pt").is_file()
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+    assert sorted(p.name for p in (run / "grids").iterdir()) == [
+        "recon_e001.png", "recon_e002.png", "samples_e001.png", "samples_e002.png"]
+
+    assert main(["sample", str(run), "-n", "6", "-o", str(tmp_path / "s.png"), "--seed", "1"]) == 0
+    with Image.open(tmp_path / "s.png") as grid:
+        assert grid.size == (3 * 18 + 2, 2 * 18 + 2)  # 3 per row, 16 px + 2 px padding
+
+    assert main(["reconstruct", str(run), "--images", str(image_folder / "0.png"), str(image_folder / "1.png"),
+                 "-o", str(tmp_path / "r.png")]) == 0
+    with Image.open(tmp_path / "r.png") as grid:
+        assert grid.size == (2 * 18 + 2, 2 * 18 + 2)  # originals above reconstructions
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path: Path, image_folder: Path) -> None:
+    run = tmp_path / "run"
+    assert main(["train-vae", "--data", str(image_folder), "--epochs", "1", "--out", str(run), *TINY]) == 0
+    payload = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert payload["epoch"] == 2
+    assert main(["train-vae", "--resume", str(run)]) == 0  # already done: nothing more to train
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train-vae", "--data", "/no/such/folder"], "/no/such/folder"),
+        (["train-vae", "--epochs", "zero"], "invalid int value"),
+        (["train-vae", "--recon", "l1"], "invalid choice"),
+        (["train-vae", "--epochs", "0"], "epochs must be >= 1"),
+        (["sample", "/no/such/run"], "no checkpoint"),
+        (["train-vae", "--config", "/no/such.toml"], "does not exist"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_a_nonzero_exit(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        raise SystemExit(main(argv))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_config_file_and_flags_layer(tmp_path: Path, image_folder: Path) -> None:
+    (tmp_path / "c.toml").write_text('[train]\nepochs = 1\nlr = 0.002\n[model]\nlatent_dim = 3\n')
+    run = tmp_path / "run"
+    assert main(["train-vae", "--data", str(image_folder), "--config", str(tmp_path / "c.toml"), "--out", str(run),
+                 *TINY[:2], *TINY[4:]]) == 0
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["train"]["lr"] == 0.002 and saved["train"]["epochs"] == 1
+    assert saved["model"]["latent_dim"] == 3  # from the file: the flag was left out

@@ -1,0 +1,47 @@
+import pytest
+import torch
+
+from vaegan.config import ModelConfig
+from vaegan.errors import VaeganError
+from vaegan.models.vae import VAE, DiagonalGaussian
+
+
+@pytest.mark.parametrize("size", [28, 32, 64, 128])
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("kind", ["vae", "ae"])
+def test_shapes_for_each_size_and_channel_count(size: int, channels: int, kind: str) -> None:
+    model = VAE(ModelConfig(kind=kind, image_size=size, channels=channels, latent_dim=5, base_channels=4))
+    x = torch.rand(2, channels, size, size) * 2 - 1
+    x_hat, posterior = model(x)
+    assert x_hat.shape == x.shape
+    assert posterior.mean.shape == (2, 5)
+    assert x_hat.min() >= -1 and x_hat.max() <= 1
+
+
+def test_sigmoid_output_is_in_unit_interval() -> None:
+    model = VAE(ModelConfig(image_size=16, channels=1, latent_dim=3, base_channels=4, output="sigmoid"))
+    out = model.decode(torch.randn(4, 3) * 10)
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_odd_image_size_is_a_clear_error() -> None:
+    with pytest.raises(VaeganError, match="even"):
+        VAE(ModelConfig(image_size=27, channels=1))
+
+
+def test_reparameterisation_uses_mean_and_std() -> None:
+    mean, logvar = torch.tensor([[1.0, -2.0]]), torch.tensor([[0.0, 2.0]])
+    post = DiagonalGaussian(mean, logvar)
+    g = torch.Generator().manual_seed(3)
+    eps = torch.randn(1, 2, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(post.sample(g), mean + torch.exp(logvar / 2) * eps)
+    z = torch.stack([post.sample() for _ in range(4000)])
+    assert torch.allclose(z.mean(0), mean, atol=0.15)
+    assert torch.allclose(z.std(0), torch.exp(logvar / 2), atol=0.15)
+
+
+def test_ae_posterior_is_deterministic_with_zero_kl() -> None:
+    model = VAE(ModelConfig(kind="ae", image_size=16, channels=1, latent_dim=3, base_channels=4))
+    post = model.encode(torch.rand(2, 1, 16, 16))
+    assert torch.equal(post.sample(), post.mode())
+    assert post.kl().tolist() == [0.0, 0.0]

@@ -1,0 +1,61 @@
+import math
+
+import pytest
+import torch
+
+from vaegan import losses
+
+
+def test_kl_of_standard_normal_is_zero() -> None:
+    assert losses.kl_standard_normal(torch.zeros(3, 5), torch.zeros(3, 5)).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_kl_matches_hand_computed_value() -> None:
+    # One dim, mean 1, variance e: 0.5 * (1 + e - 1 - 1) = 0.5 * (e - 1)
+    kl = losses.kl_standard_normal(torch.tensor([[1.0]]), torch.tensor([[1.0]]))
+    assert kl.item() == pytest.approx(0.5 * (math.e - 1))
+    # Sums over dimensions, per image.
+    kl2 = losses.kl_standard_normal(torch.ones(2, 3), torch.ones(2, 3))
+    assert kl2.tolist() == pytest.approx([1.5 * (math.e - 1)] * 2)
+
+
+def test_reconstruction_reductions() -> None:
+    x = torch.zeros(2, 1, 2, 2)
+    x_hat = torch.full((2, 1, 2, 2), 0.5)
+    assert losses.reconstruction_loss(x_hat, x, "mse_sum").tolist() == [1.0, 1.0]  # 4 pixels * 0.25
+    assert losses.reconstruction_loss(x_hat, x, "mse_mean").tolist() == [0.25, 0.25]
+    # BCE of p = 0.5 against 0 is log 2 per pixel.
+    assert losses.reconstruction_loss(x_hat, x, "bce").tolist() == pytest.approx([4 * math.log(2)] * 2)
+
+
+def test_bce_saturated_output_stays_finite() -> None:
+    x = torch.ones(1, 1, 2, 2)
+    assert torch.isfinite(losses.reconstruction_loss(torch.zeros(1, 1, 2, 2), x, "bce")).all()
+
+
+def test_kl_warmup_is_linear() -> None:
+    assert losses.kl_weight(0, 2.0, 100) == 0.0
+    assert losses.kl_weight(50, 2.0, 100) == 1.0
+    assert losses.kl_weight(500, 2.0, 100) == 2.0
+    assert losses.kl_weight(0, 2.0, 0) == 2.0
+
+
+def test_vae_loss_combines_terms_with_beta() -> None:
+    x = torch.zeros(2, 1, 2, 2)
+    out = losses.vae_loss(torch.full_like(x, 0.5), x, torch.tensor([1.0, 3.0]), "mse_sum", beta=0.5)
+    assert out["reconstruction"].item() == 1.0
+    assert out["kl"].item() == 2.0
+    assert out["total"].item() == 2.0
+
+
+def test_gan_losses_match_textbook_formulas() -> None:
+    logits = torch.tensor([0.0, 2.0])
+    d = torch.sigmoid(logits)
+    assert losses.generator_loss(logits, "nonsaturating").item() == pytest.approx((-torch.log(d)).mean().item())
+    assert losses.generator_loss(logits, "minimax").item() == pytest.approx(torch.log(1 - d).mean().item())
+    assert losses.generator_loss(logits, "hinge").item() == pytest.approx(-1.0)
+    real, fake = torch.tensor([1.0]), torch.tensor([-1.0])
+    expected = -(torch.log(torch.sigmoid(real)) + torch.log(1 - torch.sigmoid(fake))).item()
+    assert losses.discriminator_loss(real, fake, "nonsaturating").item() == pytest.approx(expected)
+    assert losses.discriminator_loss(real, fake, "minimax").item() == pytest.approx(expected)
+    assert losses.discriminator_loss(torch.tensor([0.5]), torch.tensor([-0.25]), "hinge").item() == pytest.approx(1.25)

@@ -1,0 +1,135 @@
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from vaegan.checkpoint import load_checkpoint
+from vaegan.config import GANConfig, GANRunConfig, ModelConfig
+from vaegan.errors import VaeganError
+from vaegan.models.gan import Discriminator
+from vaegan.models.vae import VAE, Decoder
+from vaegan.runs import load_vae
+from vaegan.training.train_gan import discriminator_step, generator_step, load_generator, train_gan, warm_start
+from vaegan.training.train_vae import train_vae
+
+from conftest import tiny_config, tiny_splits
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("vae")
+    train_vae(tiny_config(epochs=2), run, splits=tiny_splits())
+    return run
+
+
+def gan_config(vae_run: Path, **overrides: object) -> GANRunConfig:
+    settings: dict = {"epochs": 2, "batch_size": 4, "grid_size": 8, "device": "cpu", "precision": "fp32",
+                      "diversity_samples": 8, "disc_channels": 4, **overrides}
+    gan = GANConfig(**settings)
+    return GANRunConfig(vae_checkpoint=str(vae_run / "checkpoint.pt"), gan=gan)
+
+
+def test_warm_started_generator_reproduces_the_decoder_exactly(vae_run: Path) -> None:
+    vae, cfg = load_vae(vae_run)
+    generator = Decoder(cfg.model)
+    warm_start(generator, vae)
+    z = torch.randn(5, cfg.model.latent_dim)
+    with torch.no_grad():
+        assert torch.equal(generator.eval()(z), vae.decode(z))
+
+
+def test_mismatched_generator_names_the_keys(vae_run: Path) -> None:
+    vae, cfg = load_vae(vae_run)
+    other = Decoder(replace(cfg.model, latent_dim=cfg.model.latent_dim + 1))
+    with pytest.raises(VaeganError, match=r"project\.0\.weight"):
+        warm_start(other, vae)
+
+
+def tiny_networks() -> tuple[Decoder, Discriminator]:
+    torch.manual_seed(0)
+    return Decoder(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4)), Discriminator(16, 3, 4)
+
+
+def test_discriminator_step_changes_only_d_and_leaves_g_without_gradients() -> None:
+    generator, disc = tiny_networks()
+    g_before = {k: v.clone() for k, v in generator.state_dict().items()}
+    d_before = {k: v.clone() for k, v in disc.state_dict().items()}
+    opt_d = torch.optim.Adam(disc.parameters(), lr=1e-3)
+    fake = generator(torch.randn(4, 4))
+    discriminator_step(disc, opt_d, torch.rand(4, 3, 16, 16) * 2 - 1, fake, "nonsaturating", CPU, False)
+    assert all(p.grad is None for p in generator.parameters())
+    assert all(torch.equal(v, g_before[k]) for k, v in generator.state_dict().items())
+    assert all(not torch.equal(v, d_before[k]) for k, v in disc.state_dict().items())
+
+
+def test_generator_step_changes_only_g() -> None:
+    generator, disc = tiny_networks()
+    g_before = {k: v.clone() for k, v in generator.state_dict().items()}
+    d_before = {k: v.clone() for k, v in disc.state_dict().items()}
+    opt_g = torch.optim.Adam(generator.parameters(), lr=1e-3)
+    z = torch.randn(4, 4)
+    frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4))
+    real = torch.rand(4, 3, 16, 16) * 2 - 1
+    g_loss, _, norm = generator_step(generator, disc, opt_g, z, generator(z), real, GANConfig(), 0.0, frozen,
+                                     torch.Generator(), CPU, False)
+    assert torch.isfinite(g_loss) and norm > 0
+    assert all(torch.equal(v, d_before[k]) for k, v in disc.state_dict().items())
+    changed = [k for k, v in generator.state_dict().items() if not torch.equal(v, g_before[k])]
+    assert len(changed) == len(g_before)
+
+
+@pytest.mark.parametrize("loss, anchor", [("nonsaturating", "decoder"), ("minimax", "feature"), ("hinge", "none")])
+def test_gan_stage_runs_with_finite_monitors(vae_run: Path, tmp_path: Path, loss: str, anchor: str) -> None:
+    train_gan(gan_config(vae_run, loss=loss, anchor=anchor, spectral_norm=loss == "hinge"), tmp_path, splits=tiny_splits())
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    for key in ("d_loss", "g_loss", "d_real", "d_fake", "grad_d", "grad_g", "diversity"):
+        assert all(torch.isfinite(torch.tensor(r[key])) for r in records), key
+    assert 0 < records[-1]["d_real"] < 1 and records[-1]["grad_g"] > 0
+    if anchor != "none":
+        assert records[-1]["anchor"] > 0
+
+
+def test_first_gan_grid_equals_the_vaes_last(vae_run: Path, tmp_path: Path) -> None:
+    train_gan(gan_config(vae_run, epochs=1), tmp_path, splits=tiny_splits())
+    assert (tmp_path / "grids" / "samples_e000.png").read_bytes() == (vae_run / "grids" / "samples_e002.png").read_bytes()
+
+
+def test_scratch_generator_differs_from_the_decoder(vae_run: Path, tmp_path: Path) -> None:
+    train_gan(gan_config(vae_run, epochs=1, init="scratch"), tmp_path, splits=tiny_splits())
+    assert (tmp_path / "grids" / "samples_e000.png").read_bytes() != (vae_run / "grids" / "samples_e002.png").read_bytes()
+
+
+def test_gan_resume_is_exact(vae_run: Path, tmp_path: Path) -> None:
+    splits = tiny_splits()
+    train_gan(gan_config(vae_run, anchor="decoder"), tmp_path / "straight", splits=splits)
+    train_gan(gan_config(vae_run, anchor="decoder", epochs=1), tmp_path / "split", splits=splits)
+    payload = load_checkpoint(tmp_path / "split")
+    payload["config"]["gan"]["epochs"] = 2
+    torch.save({k: v for k, v in payload.items() if k != "path"}, tmp_path / "split" / "checkpoint.pt")
+    train_gan(gan_config(vae_run), tmp_path / "split", resume=True, splits=splits)
+    a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "split")
+    for part in ("generator", "discriminator", "ema"):
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+
+
+def test_forced_nan_stops_cleanly_with_the_previous_checkpoint_intact(vae_run: Path, tmp_path: Path) -> None:
+    train_gan(gan_config(vae_run, epochs=1), tmp_path, splits=tiny_splits())
+    payload = load_checkpoint(tmp_path)
+    payload["config"]["gan"]["epochs"] = 2
+    payload["discriminator"] = {k: torch.full_like(v, float("nan")) for k, v in payload["discriminator"].items()}
+    torch.save({k: v for k, v in payload.items() if k != "path"}, tmp_path / "checkpoint.pt")
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(VaeganError, match="diverged.*last good checkpoint"):
+        train_gan(gan_config(vae_run), tmp_path, resume=True, splits=tiny_splits())
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+
+
+def test_generator_loads_from_the_gan_checkpoint_alone(vae_run: Path, tmp_path: Path) -> None:
+    train_gan(gan_config(vae_run, epochs=1), tmp_path, splits=tiny_splits())
+    generator, cfg = load_generator(tmp_path)
+    assert generator(torch.zeros(2, cfg.model.latent_dim)).shape == (2, 3, 16, 16)
