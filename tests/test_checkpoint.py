@@ -47,7 +47,7 @@ class Evil:
 def test_loading_never_unpickles_code(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
     with path.open("wb") as f:
-        pickle.dump({"format_version": 1, "stage": "vae", "x": Evil()}, f)
+        pickle.dump({"format_version": 1, "stage": "vae", "x": Evil()}, f, protocol=2)
     with pytest.raises(VaeganError, match="cannot read checkpoint"):
         load_checkpoint(path)
 

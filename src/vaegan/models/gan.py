@@ -12,7 +12,7 @@ from vaegan.models.blocks import down_block, downsample_sizes, widths
 class Discriminator(nn.Module):
     """(B, C, S, S) image -> (B,) logits; D(x) = sigmoid(logit) is the probability that x is real.
 
-    The encoder's conv stack without normalisation (batch statistics would let D tell real and fake
+    The encoder's conv stack (no normalisation: batch statistics would let D tell real and fake
     batches apart by their mix rather than by each image), optionally with spectral normalisation
     (Miyato et al. 2018) on every layer to bound D's Lipschitz constant.
     """
@@ -21,8 +21,8 @@ class Discriminator(nn.Module):
         super().__init__()
         sizes = downsample_sizes(image_size)
         chans = widths(base_channels, len(sizes))
-        blocks = [down_block(channels, chans[0], normalise=False)]
-        blocks += [down_block(a, b, normalise=False) for a, b in zip(chans, chans[1:], strict=False)]
+        blocks = [down_block(channels, chans[0])]
+        blocks += [down_block(a, b) for a, b in zip(chans, chans[1:], strict=False)]
         self.features = nn.Sequential(*blocks)
         self.head = nn.Linear(chans[-1] * sizes[-1] ** 2, 1)
         if spectral_norm:

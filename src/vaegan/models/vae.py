@@ -11,7 +11,7 @@ from torch import nn
 
 from vaegan.config import ModelConfig
 from vaegan.losses import kl_standard_normal
-from vaegan.models.blocks import down_block, downsample_sizes, norm, up_block, widths
+from vaegan.models.blocks import down_block, downsample_sizes, up_block, widths
 
 
 class DiagonalGaussian:
@@ -51,8 +51,8 @@ class Encoder(nn.Module):
         super().__init__()
         sizes = downsample_sizes(cfg.image_size)
         chans = widths(cfg.base_channels, len(sizes))
-        blocks = [down_block(cfg.channels, chans[0], normalise=False)]
-        blocks += [down_block(a, b, normalise=True) for a, b in zip(chans, chans[1:], strict=False)]
+        blocks = [down_block(cfg.channels, chans[0])]
+        blocks += [down_block(a, b) for a, b in zip(chans, chans[1:], strict=False)]
         self.features = nn.Sequential(*blocks)
         out = 2 * cfg.latent_dim if cfg.kind == "vae" else cfg.latent_dim
         self.head = nn.Linear(chans[-1] * sizes[-1] ** 2, out)
@@ -70,9 +70,8 @@ class Decoder(nn.Module):
         chans = widths(cfg.base_channels, len(sizes))
         self.start = (chans[-1], sizes[-1], sizes[-1])
         self.project = nn.Sequential(
-            nn.Linear(cfg.latent_dim, chans[-1] * sizes[-1] ** 2, bias=False),
+            nn.Linear(cfg.latent_dim, chans[-1] * sizes[-1] ** 2),
             nn.Unflatten(1, self.start),
-            norm(chans[-1]),
             nn.ReLU(inplace=True),
         )
         rev = chans[::-1]
