@@ -1,38 +1,9 @@
-"""Shared fixtures: tiny configs and tiny in-memory datasets, so the suite runs on 2 CPU cores in minutes."""
-
-from __future__ import annotations
+"""Suite-wide settings: one thread per test process (deterministic, and polite on a 2-core machine)."""
 
 import pytest
 import torch
 
-from vaegan.config import VAERunConfig, vae_run_config
-from vaegan.data import DataSplits, ImageDataset
-
-
-def tiny_config(recon: str = "mse_sum", kind: str = "vae", **train: object) -> VAERunConfig:
-    return vae_run_config(
-        data={"source": "tiny", "image_size": 16, "channels": 3},
-        model={"latent_dim": 4, "base_channels": 4, "kind": kind},
-        loss={"reconstruction": recon},
-        train={"epochs": 2, "batch_size": 4, "grid_size": 8, "device": "cpu", "precision": "fp32", **train},
-    )
-
-
-def tiny_splits(n: int = 24, size: int = 16, channels: int = 3, seed: int = 0) -> DataSplits:
-    """Coloured squares on white at random places: real structure for a model to learn, made in microseconds."""
-    g = torch.Generator().manual_seed(seed)
-    images = torch.full((n, channels, size, size), 255, dtype=torch.uint8)
-    labels = torch.randint(0, 3, (n,), generator=g)
-    for i in range(n):
-        top, left = torch.randint(0, size // 2, (2,), generator=g).tolist()
-        colour = torch.randint(0, 200, (channels, 1, 1), generator=g).to(torch.uint8)
-        images[i, :, top : top + size // 2, left : left + size // 2] = colour
-    data = ImageDataset(images=images, labels=labels, label_names=("a", "b", "c"))
-    train, val = data.subset(torch.arange(0, n - 8)), data.subset(torch.arange(n - 8, n))
-    return DataSplits(train=train, val=val, test=val)
-
 
 @pytest.fixture(autouse=True)
 def _one_thread() -> None:
-    # Deterministic and polite on a 2-core machine shared with other jobs.
     torch.set_num_threads(1)

@@ -9,7 +9,7 @@ from vaegan.config import VAERunConfig, from_dict, to_dict
 from vaegan.errors import VaeganError
 from vaegan.models.vae import VAE
 
-from conftest import tiny_config
+from tiny import tiny_config
 
 
 def test_save_then_load_gives_equal_tensors_and_config(tmp_path: Path) -> None:

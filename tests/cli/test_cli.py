@@ -11,7 +11,7 @@ from PIL import Image
 
 from vaegan.cli import main
 
-from conftest import tiny_splits
+from tiny import tiny_splits
 
 TINY = ["--image-size", "16", "--latent-dim", "4", "--base-channels", "4", "--batch-size", "4", "--grid-size", "8",
         "--device", "cpu", "--precision", "fp32", "--val-fraction", "0.25"]

@@ -14,7 +14,7 @@ from vaegan.runs import load_vae
 from vaegan.training.train_gan import discriminator_step, generator_step, load_generator, train_gan, warm_start
 from vaegan.training.train_vae import train_vae
 
-from conftest import tiny_config, tiny_splits
+from tiny import tiny_config, tiny_splits
 
 CPU = torch.device("cpu")
 

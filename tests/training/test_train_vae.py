@@ -12,7 +12,7 @@ from vaegan.training import train_vae as train_vae_module
 from vaegan.training.common import StopRequest, TrainingStopped
 from vaegan.training.train_vae import train_vae
 
-from conftest import tiny_config, tiny_splits
+from tiny import tiny_config, tiny_splits
 
 
 def test_one_optimiser_step_changes_every_weight() -> None:

@@ -3,13 +3,25 @@
 `build_dataset(cfg)` is the one entry point: it reads a folder of images, IDX files or the emoji font,
 and returns an `ImageDataset` whose images are (N, C, H, W) uint8. Conversion to floats in [-1, 1] or
 [0, 1] happens per batch in the training loop (`to_float`), so an epoch never decodes files again.
+`load_splits(cfg)` adds the seeded train/val split. The readers live in folder.py, idx.py and emoji.py
+and are imported on first use, so `import vaegan.data` stays cheap.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
+
+from vaegan.config import DataConfig
+from vaegan.errors import VaeganError
+
+logger = logging.getLogger(__name__)
+
+IDX_SOURCES = ("fashion-mnist", "mnist")
+EMOJI_SOURCES = ("emoji", "emoji:people", "emoji:faces")
 
 
 @dataclass(frozen=True)
@@ -56,3 +68,56 @@ def train_val_split(n: int, val_fraction: float, seed: int) -> tuple[torch.Tenso
     if val_fraction > 0 and n_val == 0 and n > 1:
         n_val = 1
     return order[n_val:].sort().values, order[:n_val].sort().values
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    train: ImageDataset
+    val: ImageDataset
+    test: ImageDataset  # the official test set for IDX data; the same object as `val` for folders and emoji
+
+
+def build_dataset(cfg: DataConfig, split: str = "train") -> ImageDataset:
+    """All images of `cfg.source`; `split` picks the official "train" or "test" set of IDX data."""
+    if split not in ("train", "test"):
+        raise VaeganError(f"split must be 'train' or 'test', got {split!r}")
+    if cfg.source in IDX_SOURCES:
+        from vaegan.data.idx import default_root, load_idx_dataset
+
+        root = cfg.root or default_root(cfg.source, cfg.cache_dir)
+        data = load_idx_dataset(cfg.source, root, split, cfg.image_size, cfg.channels)
+    elif split == "test":
+        raise VaeganError(
+            f"{cfg.source} has no official test split; "
+            "use load_splits(cfg), whose test set is the held-out val split"
+        )
+    elif cfg.source in EMOJI_SOURCES:
+        from vaegan.data.emoji import load_emoji
+
+        data = load_emoji(cfg.source, cfg.root, cfg.image_size, cfg.channels, cfg.cache_dir)
+    elif Path(cfg.source).expanduser().is_dir():
+        from vaegan.data.folder import load_folder
+
+        data = load_folder(cfg.source, cfg.image_size, cfg.channels)
+    else:
+        raise VaeganError(
+            f"data source {cfg.source!r} is neither a known dataset nor an existing folder; "
+            f"use one of {', '.join(EMOJI_SOURCES + IDX_SOURCES)} or the path of a folder of images"
+        )
+    size = cfg.image_size
+    logger.info("data %s (%s): %d images, %dx%d px, %d channels", cfg.source, split, len(data), size, size,
+                cfg.channels)
+    return data
+
+
+def load_splits(cfg: DataConfig) -> DataSplits:
+    """Seeded train/val split of the training data, plus a test set.
+
+    Folders and emoji have no official test set, so their `test` is the val split: test metrics on them are
+    held-out metrics, not a separate benchmark.
+    """
+    full = build_dataset(cfg, "train")
+    train_idx, val_idx = train_val_split(len(full), cfg.val_fraction, cfg.split_seed)
+    train, val = full.subset(train_idx), full.subset(val_idx)
+    test = build_dataset(cfg, "test") if cfg.source in IDX_SOURCES else val
+    return DataSplits(train=train, val=val, test=test)
