@@ -74,8 +74,8 @@ def test_generator_step_changes_only_g() -> None:
     z = torch.randn(4, 4)
     frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4))
     real = torch.rand(4, 3, 16, 16) * 2 - 1
-    g_loss, _, norm = generator_step(generator, disc, opt_g, z, generator(z), real, GANConfig(), 0.0, frozen,
-                                     torch.Generator(), CPU, False)
+    g_loss, _, norm = generator_step(generator, disc, opt_g, z, generator(z), None, real, GANConfig(), 0.0, frozen,
+                                     CPU, False)
     assert torch.isfinite(g_loss) and norm > 0
     assert all(torch.equal(v, d_before[k]) for k, v in disc.state_dict().items())
     changed = [k for k, v in generator.state_dict().items() if not torch.equal(v, g_before[k])]

@@ -30,11 +30,15 @@ class DiagonalGaussian:
     def mode(self) -> torch.Tensor:
         return self.mean
 
-    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Reparameterised z = mean + exp(logvar / 2) * eps, eps ~ N(0, I): differentiable in mean and logvar."""
+    def sample(self, generator: torch.Generator | None = None, eps: torch.Tensor | None = None) -> torch.Tensor:
+        """Reparameterised z = mean + exp(logvar / 2) * eps, eps ~ N(0, I): differentiable in mean and logvar.
+
+        Pass `eps` to use noise drawn elsewhere (the training loop draws it for the global batch).
+        """
         if self.deterministic:
             return self.mean
-        eps = torch.randn(self.mean.shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
+        if eps is None:
+            eps = torch.randn(self.mean.shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
         return self.mean + self.std * eps
 
     def kl(self) -> torch.Tensor:
@@ -103,7 +107,7 @@ class VAE(nn.Module):
         return self.decoder(z)
 
     def forward(
-        self, x: torch.Tensor, generator: torch.Generator | None = None
+        self, x: torch.Tensor, generator: torch.Generator | None = None, eps: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, DiagonalGaussian]:
         posterior = self.encode(x)
-        return self.decode(posterior.sample(generator)), posterior
+        return self.decode(posterior.sample(generator, eps)), posterior

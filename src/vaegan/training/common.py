@@ -56,10 +56,14 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
 
 
-def batches(order: torch.Tensor, batch_size: int, start: int = 0) -> Iterator[torch.Tensor]:
-    """Index batches of `order` from batch number `start`; the last short batch is kept."""
+def batches(order: torch.Tensor, batch_size: int, start: int = 0, min_size: int = 1) -> Iterator[torch.Tensor]:
+    """Index batches of `order` from batch number `start`; a last short batch is kept if >= min_size.
+
+    Distributed runs pass min_size = world size, so that no process is ever handed an empty shard.
+    """
     for i in range(start * batch_size, len(order), batch_size):
-        yield order[i : i + batch_size]
+        if len(order) - i >= min_size:
+            yield order[i : i + batch_size]
 
 
 def n_batches(n: int, batch_size: int) -> int:

@@ -24,6 +24,7 @@ from vaegan.losses import discriminator_loss, generator_loss
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.runs import load_vae
+from vaegan.training import distributed
 from vaegan.training.common import (
     MetricsLog,
     Progress,
@@ -66,7 +67,8 @@ def discriminator_step(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(1) One D update on real images and *detached* fakes; returns (loss, real logits, fake logits)."""
     with autocast(device, bf16):
-        real_logits, fake_logits = disc(real), disc(fake.detach())
+        # One forward over real and fake together: one pass for DistributedDataParallel, bigger kernels.
+        real_logits, fake_logits = disc(torch.cat([real, fake.detach()])).split([len(real), len(fake)])
     loss = discriminator_loss(real_logits, fake_logits, kind)
     opt_d.zero_grad(set_to_none=True)
     loss.backward()
@@ -75,19 +77,20 @@ def discriminator_step(
 
 
 def generator_step(
-    generator: Decoder, disc: Discriminator, opt_g: torch.optim.Optimizer, z: torch.Tensor, fake: torch.Tensor,
-    real: torch.Tensor, gc: GANConfig, weight: float, frozen: VAE, noise: torch.Generator,
-    device: torch.device, bf16: bool,
+    generator: torch.nn.Module, disc: torch.nn.Module, opt_g: torch.optim.Optimizer, z: torch.Tensor,
+    fake: torch.Tensor, fake_x: torch.Tensor | None, real: torch.Tensor, gc: GANConfig, weight: float,
+    frozen: VAE, device: torch.device, bf16: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(2) One G update through D on fake = G(z) (graph kept); returns (adversarial loss, anchor, grad norm).
 
-    Gradients also land in D's parameters, but only opt_g steps, and D's step zeroes them first.
+    `fake_x` is G(mean of q(z|x)) for the feature anchor, else None. Gradients also land in D's
+    parameters, but only opt_g steps, and D's own step zeroes them first.
     """
     anchor = torch.zeros((), device=fake.device)
     with autocast(device, bf16):
         g_loss = generator_loss(disc(fake), gc.loss)
         if weight > 0:
-            anchor = anchor_loss(gc.anchor, generator, frozen, disc, z, fake, real, noise)
+            anchor = anchor_loss(gc.anchor, frozen, disc, z, fake, fake_x, real)
     opt_g.zero_grad(set_to_none=True)
     (g_loss + weight * anchor).backward()
     norm = grad_norm(generator)
@@ -134,14 +137,18 @@ def train_gan(
         cfg = from_dict(GANRunConfig, state["config"])
     elif ckpt_path.exists():
         raise VaeganError(f"{run_dir} already holds a GAN run; pass --resume to continue it or choose a new --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if state is None:
-        write_json(cfg, run_dir / "config.json")
-
     gc = cfg.gan
+    ctx, device = distributed.setup(resolve_device(gc.device))
+    distributed.check_batch(gc.batch_size, ctx)
+    if ctx.active and gc.anchor == "feature":
+        raise VaeganError("the feature anchor runs D twice per G step, which DDP does not allow; use --anchor decoder")
+    ctx.barrier()  # every rank has looked for the checkpoint before rank 0 writes anything
     vae, vae_cfg = load_vae(cfg.vae_checkpoint)
     vae_path = load_checkpoint(cfg.vae_checkpoint)["path"]
-    device = resolve_device(gc.device)
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if state is None:
+            write_json(cfg, run_dir / "config.json")
     bf16 = use_bf16(gc.precision, device)
     splits = splits or load_splits(vae_cfg.data)
     images = splits.train.images.to(device)
@@ -159,6 +166,7 @@ def train_gan(
     betas = (gc.beta1, gc.beta2)
     opt_g = torch.optim.Adam(generator.parameters(), lr=gc.lr_g, betas=betas, foreach=True)
     opt_d = torch.optim.Adam(disc.parameters(), lr=gc.lr_d, betas=betas, foreach=True)
+    trained_g, trained_d = ctx.wrap(generator, device), ctx.wrap(disc, device)
     noise = torch.Generator(device).manual_seed(gc.seed + 1)
     # The VAE stage's grid seed, so GAN grid k and VAE grid k decode the very same z.
     grid_z = fixed_latents(gc.grid_size, latent_dim, vae_cfg.train.seed).to(device)
@@ -168,7 +176,9 @@ def train_gan(
     sums = torch.zeros(len(MONITORS) + 1, device=device)
     metrics = MetricsLog(run_dir / "metrics.jsonl")
     if state is None:
-        save_grid(ema(grid_z).float(), run_dir / "grids" / "samples_e000.png", value_range)
+        if ctx.is_main:
+            with torch.no_grad():
+                save_grid(ema(grid_z).float(), run_dir / "grids" / "samples_e000.png", value_range)
     else:
         generator.load_state_dict(state["generator"])
         disc.load_state_dict(state["discriminator"])
@@ -177,11 +187,14 @@ def train_gan(
         opt_d.load_state_dict(state["opt_d"])
         restore_rng_state(state["rng"], {"noise": noise})
         epoch, batch_in_epoch, step = state["epoch"], state["batch_in_epoch"], state["step"]
-        sums = state["sums"].to(device)
-        metrics.truncate_after("gan", epoch - 1)
+        if ctx.is_main:  # the saved sums are already totals over ranks
+            sums = state["sums"].to(device)
+            metrics.truncate_after("gan", epoch - 1)
         log.info("resuming %s at epoch %d, batch %d (step %d)", run_dir, epoch, batch_in_epoch, step)
 
     def checkpoint() -> None:
+        if not ctx.is_main:
+            return
         save_checkpoint(
             {
                 "stage": "gan",
@@ -202,30 +215,33 @@ def train_gan(
             ckpt_path,
         )
 
-    bar = Progress("gan", gc.epochs, enabled=progress)
+    bar = Progress("gan", gc.epochs, enabled=progress if ctx.is_main else False)
     record: dict[str, Any] = {}
     with StopRequest() as stop:
         while epoch <= gc.epochs:
             order = epoch_order(len(images), gc.seed, epoch)
             bar.start_epoch(epoch, n_batches(len(order), gc.batch_size), batch_in_epoch)
             started = time.perf_counter()
-            for index in batches(order, gc.batch_size, start=batch_in_epoch):
-                real = to_float(images[index], value_range)  # (B, C, H, W)
-                z = torch.randn(len(index), latent_dim, generator=noise, device=device)
-                with autocast(device, bf16):
-                    fake = generator(z)
+            for index in batches(order, gc.batch_size, start=batch_in_epoch, min_size=ctx.world_size):
+                # z for the whole global batch, so every process count draws the same numbers.
+                z = ctx.shard(torch.randn(len(index), latent_dim, generator=noise, device=device))
+                real = to_float(images[ctx.shard(index)], value_range)  # (B, C, H, W)
+                g_moves = step >= gc.d_warmup_steps and step % gc.d_steps == 0
+                weight = anchor_weight(step, gc) if g_moves else 0.0
+                fake, fake_x = generate(trained_g, frozen, z, real, gc.anchor == "feature" and weight > 0, g_moves,
+                                        device, bf16)
 
                 # (1) update D: real vs detached fakes, so no gradient reaches G here.
                 d_loss, real_logits, fake_logits = discriminator_step(
-                    disc, opt_d, real, fake, gc.loss, device, bf16
+                    trained_d, opt_d, real, fake, gc.loss, device, bf16
                 )
                 grad_d = grad_norm(disc)
 
                 # (2) update G through the freshly updated D, after the warm-up, once every d_steps.
                 g_loss = anchor = grad_g = torch.zeros((), device=device)
-                if step >= gc.d_warmup_steps and step % gc.d_steps == 0:
+                if g_moves:
                     g_loss, anchor, grad_g = generator_step(
-                        generator, disc, opt_g, z, fake, real, gc, anchor_weight(step, gc), frozen, noise, device, bf16
+                        trained_g, trained_d, opt_g, z, fake, fake_x, real, gc, weight, frozen, device, bf16
                     )
                     update_ema(ema, generator, gc.ema_decay)
 
@@ -239,12 +255,12 @@ def train_gan(
                 bar.step(
                     {"D(x)": float(values[3]), "D(G(z))": float(values[4])} if bar.interactive and step % 10 == 0 else None
                 )
-                if stop.requested:
-                    check_finite(sums, "a GAN loss", ckpt_path)
+                if ctx.any(stop.requested, device):
+                    check_finite(ctx.sum_(sums), "a GAN loss", ckpt_path)
                     checkpoint()
                     raise TrainingStopped(f"stopped at GAN epoch {epoch}, step {step}; checkpoint saved. Resume with --resume")
 
-            check_finite(sums, f"a GAN loss in epoch {epoch}", ckpt_path)
+            check_finite(ctx.sum_(sums), f"a GAN loss in epoch {epoch}", ckpt_path)
             means = (sums[:-1] / sums[-1]).tolist()
             record = {"stage": "gan", "epoch": epoch, "step": step, **dict(zip(MONITORS, means, strict=True))}
             with torch.no_grad():
@@ -257,10 +273,11 @@ def train_gan(
                     f"the GAN diverged in epoch {epoch} (D loss {record['d_loss']:.3g}, G loss {record['g_loss']:.3g}); "
                     f"the last good checkpoint {ckpt_path} is kept. Try --spectral-norm or lower learning rates"
                 )
-            with torch.no_grad():
-                save_grid(ema(grid_z).float(), run_dir / "grids" / f"samples_e{epoch:03d}.png", value_range)
-            metrics.append(record)
-            if record["diversity"] < gc.collapse_fraction:
+            if ctx.is_main:
+                with torch.no_grad():
+                    save_grid(ema(grid_z).float(), run_dir / "grids" / f"samples_e{epoch:03d}.png", value_range)
+                metrics.append(record)
+            if ctx.is_main and record["diversity"] < gc.collapse_fraction:
                 log.warning(
                     "possible mode collapse: sample diversity is %.2f of the real data's (threshold %.2f). "
                     "Look at the grids; try --anchor decoder, --spectral-norm or a lower --lr-g",
@@ -275,27 +292,48 @@ def train_gan(
             sums = torch.zeros(len(MONITORS) + 1, device=device)
             if (epoch - 1) % gc.checkpoint_every == 0 or epoch > gc.epochs:
                 checkpoint()
+    ctx.barrier()
     return GANResult(checkpoint=ckpt_path, metrics=record)
 
 
+def generate(
+    generator: torch.nn.Module, frozen: VAE, z: torch.Tensor, real: torch.Tensor, feature_anchor: bool,
+    with_graph: bool, device: torch.device, bf16: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """fake = G(z), and for the feature anchor also G(mean of q(z|x)) from the same single forward.
+
+    One forward per step keeps DistributedDataParallel's bookkeeping simple; without a G update this
+    step there is no graph to keep.
+    """
+    if feature_anchor:
+        with torch.no_grad():
+            z = torch.cat([z, frozen.encode(real).mean])
+    with torch.set_grad_enabled(with_graph), autocast(device, bf16):
+        out = generator(z)
+    if not feature_anchor:
+        return out, None
+    fake, fake_x = out.split(len(real))
+    return fake, fake_x
+
+
 def anchor_loss(
-    kind: str, generator: Decoder, frozen: VAE, disc: Discriminator, z: torch.Tensor, fake: torch.Tensor,
-    real: torch.Tensor, noise: torch.Generator,
+    kind: str, frozen: VAE, disc: torch.nn.Module, z: torch.Tensor, fake: torch.Tensor,
+    fake_x: torch.Tensor | None, real: torch.Tensor,
 ) -> torch.Tensor:
     """Keeps G near what the VAE taught it, per-pixel (or per-feature) mean squared error.
 
     decoder: ||G(z) - Dec_frozen(z)||^2 for the same prior z.
-    feature: Larsen et al. 2016 (arXiv:1512.09300): D's last conv features of G(z_x), z_x ~ q(z|x) from
-    the frozen encoder, against those of the real x.
+    feature: Larsen et al. 2016 (arXiv:1512.09300): D's last conv features of G(z_x) against those of
+    the real x, with z_x the frozen encoder's posterior mean (deterministic, so every process count agrees).
     """
     if kind == "decoder":
         with torch.no_grad():
             target = frozen.decode(z)
         return F.mse_loss(fake.float(), target.float())
+    assert fake_x is not None, "the feature anchor needs G(z_x)"
     with torch.no_grad():
-        z_x = frozen.encode(real).sample(noise)
         target = disc.feature_maps(real)
-    return F.mse_loss(disc.feature_maps(generator(z_x)).float(), target.float())
+    return F.mse_loss(disc.feature_maps(fake_x).float(), target.float())
 
 
 @torch.no_grad()

@@ -16,6 +16,7 @@ from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.errors import VaeganError
 from vaegan.losses import kl_weight, vae_loss
 from vaegan.models.vae import VAE
+from vaegan.training import distributed
 from vaegan.training.common import (
     MetricsLog,
     Progress,
@@ -64,11 +65,14 @@ def train_vae(
         cfg = from_dict(VAERunConfig, state["config"])
     elif ckpt_path.exists():
         raise VaeganError(f"{run_dir} already holds a trained run; pass --resume to continue it or choose a new --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if state is None:
-        write_json(cfg, run_dir / "config.json")
+    ctx, device = distributed.setup(resolve_device(cfg.train.device))
+    distributed.check_batch(cfg.train.batch_size, ctx)
+    ctx.barrier()  # every rank has looked for the checkpoint before rank 0 writes anything
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if state is None:
+            write_json(cfg, run_dir / "config.json")
 
-    device = resolve_device(cfg.train.device)
     bf16 = use_bf16(cfg.train.precision, device)
     splits = splits or load_splits(cfg.data)
     train_images = splits.train.images.to(device)
@@ -79,6 +83,7 @@ def train_vae(
     torch.manual_seed(tc.seed)
     model = VAE(cfg.model).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, foreach=True)
+    trained = ctx.wrap(model, device)  # the same module, with gradients averaged over ranks
     noise = torch.Generator(device).manual_seed(tc.seed + 1)  # reparameterisation eps
     grid_z = fixed_latents(tc.grid_size, cfg.model.latent_dim, tc.seed).to(device)
     grid_x = to_float(val_images[: tc.grid_size], value_range).to(device)
@@ -91,11 +96,14 @@ def train_vae(
         optimizer.load_state_dict(state["optimizer"])
         restore_rng_state(state["rng"], {"noise": noise})
         epoch, batch_in_epoch, step = state["epoch"], state["batch_in_epoch"], state["step"]
-        sums = state["sums"].to(device)
-        metrics.truncate_after("vae", epoch - 1)
+        if ctx.is_main:  # the saved sums are already totals over ranks
+            sums = state["sums"].to(device)
+            metrics.truncate_after("vae", epoch - 1)
         log.info("resuming %s at epoch %d, batch %d (step %d)", run_dir, epoch, batch_in_epoch, step)
 
     def checkpoint() -> None:
+        if not ctx.is_main:
+            return
         save_checkpoint(
             {
                 "stage": "vae",
@@ -111,7 +119,7 @@ def train_vae(
             ckpt_path,
         )
 
-    bar = Progress("vae", tc.epochs, enabled=progress)
+    bar = Progress("vae", tc.epochs, enabled=progress if ctx.is_main else False)
     record: dict[str, Any] = {}
     with StopRequest() as stop:
         while epoch <= tc.epochs:
@@ -119,11 +127,14 @@ def train_vae(
             order = epoch_order(len(train_images), tc.seed, epoch)
             bar.start_epoch(epoch, n_batches(len(order), tc.batch_size), batch_in_epoch)
             started = time.perf_counter()
-            for index in batches(order, tc.batch_size, start=batch_in_epoch):
+            for index in batches(order, tc.batch_size, start=batch_in_epoch, min_size=ctx.world_size):
+                # eps for the whole global batch, so every process count draws the same numbers.
+                eps = torch.randn(len(index), cfg.model.latent_dim, generator=noise, device=device)
+                index, eps = ctx.shard(index), ctx.shard(eps)
                 x = to_float(train_images[index], value_range)  # (B, C, H, W)
                 beta = kl_weight(step, cfg.loss.beta, cfg.loss.kl_warmup_steps)
                 with autocast(device, bf16):
-                    x_hat, posterior = model(x, noise)
+                    x_hat, posterior = trained(x, eps=eps)
                 losses = vae_loss(x_hat, x, posterior.kl(), cfg.loss.reconstruction, beta)
                 optimizer.zero_grad(set_to_none=True)
                 losses["total"].backward()
@@ -133,12 +144,12 @@ def train_vae(
                 parts = torch.stack([losses["total"], losses["reconstruction"], losses["kl"]]).detach()
                 sums += torch.cat([parts * len(index), parts.new_tensor([len(index)])])
                 bar.step({"loss": float(losses["total"])} if bar.interactive and step % 10 == 0 else None)
-                if stop.requested:
-                    check_finite(sums, "the training loss", ckpt_path)
+                if ctx.any(stop.requested, device):
+                    check_finite(ctx.sum_(sums), "the training loss", ckpt_path)
                     checkpoint()
                     raise TrainingStopped(f"stopped at epoch {epoch}, step {step}; checkpoint saved. Resume with --resume")
 
-            check_finite(sums, f"the training loss of epoch {epoch}", ckpt_path)
+            check_finite(ctx.sum_(sums), f"the training loss of epoch {epoch}", ckpt_path)
             train_means = (sums[:3] / sums[3]).tolist()
             record = {
                 "stage": "vae",
@@ -151,8 +162,9 @@ def train_vae(
                 **validate(model, val_images, cfg, device, bf16),
                 "seconds": time.perf_counter() - started,
             }
-            write_grids(model, grid_z, grid_x, run_dir / "grids", epoch, value_range)
-            metrics.append(record)
+            if ctx.is_main:
+                write_grids(model, grid_z, grid_x, run_dir / "grids", epoch, value_range)
+                metrics.append(record)
             bar.end_epoch(
                 f"vae epoch {epoch}/{tc.epochs}: train {record['train/total']:.4g}, "
                 f"val -ELBO {record['val/neg_elbo']:.4g} (rec {record['val/reconstruction']:.4g}, "
@@ -162,6 +174,7 @@ def train_vae(
             sums = torch.zeros(4, device=device)
             if (epoch - 1) % tc.checkpoint_every == 0 or epoch > tc.epochs:
                 checkpoint()
+    ctx.barrier()  # the last checkpoint is on disk before any rank reads it (the GAN stage does)
     return VAEResult(checkpoint=ckpt_path, metrics=record)
 
 
@@ -178,8 +191,9 @@ def validate(
     totals = torch.zeros(2, device=device)
     for start in range(0, len(images), batch_size):
         x = to_float(images[start : start + batch_size].to(device), cfg.model.value_range)
+        eps = torch.randn(len(x), cfg.model.latent_dim, generator=noise, device=device)
         with autocast(device, bf16):
-            x_hat, posterior = model(x, noise)
+            x_hat, posterior = model(x, eps=eps)
         losses = vae_loss(x_hat, x, posterior.kl(), cfg.loss.reconstruction, 1.0)
         totals += torch.stack([losses["reconstruction"], losses["kl"]]) * len(x)
     model.train()
