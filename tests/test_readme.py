@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vaegan.cli import build_parser
-from vaegan.cli.options import VAE_FLAGS, GAN_FLAGS
+from vaegan.cli.options import GAN_FLAGS, VAE_FLAGS
 from vaegan.config import GANConfig, read_toml, vae_run_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -29,5 +29,3 @@ def tiny_splits(n: int = 24, size: int = 16, channels: int = 3, seed: int = 0) -
     data = ImageDataset(images=images, labels=labels, label_names=("a", "b", "c"))
     train, val = data.subset(torch.arange(0, n - 8)), data.subset(torch.arange(n - 8, n))
     return DataSplits(train=train, val=val, test=val)
-
-

@@ -72,7 +72,7 @@ def load_checkpoint(path_or_run: str | Path) -> dict[str, Any]:
             f"{path} has checkpoint format {payload['format_version']}, newer than this vaegan "
             f"understands ({FORMAT_VERSION}); upgrade vaegan"
         )
-    payload["path"] = str(path)
+    payload["path"] = str(path.resolve())  # absolute: a GAN checkpoint records its VAE's path
     return payload
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
+
+import tomllib
 
 from vaegan.errors import VaeganError
 
@@ -91,7 +92,9 @@ class TrainConfig:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         _check(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
         _check(self.lr > 0, f"learning rate must be > 0, got {self.lr}")
-        _check(self.precision in ("auto", "fp32", "bf16"), f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        _check(
+            self.precision in ("auto", "fp32", "bf16"), f"precision must be auto, fp32 or bf16, got {self.precision!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -143,14 +146,19 @@ class GANConfig:
     def __post_init__(self) -> None:
         _check(self.loss in GAN_LOSSES, f"GAN loss must be one of {GAN_LOSSES}, got {self.loss!r}")
         _check(self.init in ("vae", "scratch"), f"init must be vae or scratch, got {self.init!r}")
-        _check(self.anchor in ("none", "decoder", "feature"), f"anchor must be none, decoder or feature, got {self.anchor!r}")
+        _check(
+            self.anchor in ("none", "decoder", "feature"),
+            f"anchor must be none, decoder or feature, got {self.anchor!r}",
+        )
         _check(self.epochs >= 1, f"GAN epochs must be >= 1, got {self.epochs}")
         _check(self.batch_size >= 1, f"GAN batch size must be >= 1, got {self.batch_size}")
         _check(self.lr_g > 0 and self.lr_d > 0, "GAN learning rates must be > 0")
         _check(self.d_steps >= 1, f"d steps must be >= 1, got {self.d_steps}")
         _check(0.0 <= self.ema_decay < 1.0, f"EMA decay must be in [0, 1), got {self.ema_decay}")
         _check(0.0 < self.collapse_fraction < 1.0, f"collapse fraction must be in (0, 1), got {self.collapse_fraction}")
-        _check(self.precision in ("auto", "fp32", "bf16"), f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        _check(
+            self.precision in ("auto", "fp32", "bf16"), f"precision must be auto, fp32 or bf16, got {self.precision!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -175,7 +183,9 @@ def vae_run_config(**sections: Any) -> VAERunConfig:
         "output": "sigmoid" if loss.reconstruction == "bce" else "tanh",
         **sections.get("model", {}),
     }
-    return VAERunConfig(data=data, model=ModelConfig(**model_kw), loss=loss, train=TrainConfig(**sections.get("train", {})))
+    return VAERunConfig(
+        data=data, model=ModelConfig(**model_kw), loss=loss, train=TrainConfig(**sections.get("train", {}))
+    )
 
 
 def to_dict(config: Any) -> dict[str, Any]:

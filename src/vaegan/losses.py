@@ -48,9 +48,7 @@ def kl_weight(step: int, beta: float, warmup_steps: int) -> float:
     return beta * min(1.0, step / warmup_steps)
 
 
-def vae_loss(
-    x_hat: torch.Tensor, x: torch.Tensor, kl: torch.Tensor, kind: str, beta: float
-) -> dict[str, torch.Tensor]:
+def vae_loss(x_hat: torch.Tensor, x: torch.Tensor, kl: torch.Tensor, kind: str, beta: float) -> dict[str, torch.Tensor]:
     """Batch-mean negative ELBO (for beta = 1): reconstruction + beta * KL, each averaged over images."""
     rec = reconstruction_loss(x_hat, x, kind).mean()
     kl_mean = kl.mean()

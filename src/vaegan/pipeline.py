@@ -24,6 +24,7 @@ from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import load_splits
 from vaegan.errors import VaeganError
+from vaegan.report import write_report
 from vaegan.runs import load_vae
 from vaegan.training.common import fixed_latents
 from vaegan.training.train_gan import load_generator, train_gan
@@ -39,6 +40,7 @@ class PipelineResult:
     comparison: Path
     gif: Path
     summary: Path
+    report: Path
 
 
 def stage_state(run_dir: Path, epochs_key: str) -> str:
@@ -50,7 +52,9 @@ def stage_state(run_dir: Path, epochs_key: str) -> str:
     return "done" if payload["epoch"] > epochs else "partial"
 
 
-def run_pipeline(vae_cfg: VAERunConfig, gan_cfg: GANConfig, out: Path, *, progress: bool | None = None) -> PipelineResult:
+def run_pipeline(
+    vae_cfg: VAERunConfig, gan_cfg: GANConfig, out: Path, *, progress: bool | None = None
+) -> PipelineResult:
     out = Path(out)
     vae_dir, gan_dir = out / "vae", out / "gan"
     if stage_state(vae_dir, "train") == "new" and (gan_dir / CHECKPOINT_NAME).exists():
@@ -74,7 +78,10 @@ def run_pipeline(vae_cfg: VAERunConfig, gan_cfg: GANConfig, out: Path, *, progre
     comparison = write_comparison(vae_dir, gan_dir, out / "vae_vs_gan.png")
     gif = write_progress_gif(vae_dir, gan_dir, out / "progress.gif")
     summary = write_summary(out, vae_dir, gan_dir, times, len(splits.train), len(splits.val))
-    return PipelineResult(out, comparison, gif, summary)
+    report = write_report(out)
+    with summary.open("a") as f:
+        f.write(f"report: {report}\n")
+    return PipelineResult(out, comparison, gif, summary, report)
 
 
 @torch.no_grad()

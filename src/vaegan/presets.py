@@ -27,7 +27,10 @@ RGB_64: Sections = {
 
 # Named presets that change how long a run takes, not what it trains.
 PRESETS: dict[str, Sections] = {
-    "quick": {"train": {"epochs": 12}, "gan": {"epochs": 6}},  # the README's first command: the whole pipeline in minutes
+    "quick": {
+        "train": {"epochs": 12},
+        "gan": {"epochs": 6},
+    },  # the README's first command: the whole pipeline in minutes
     "full": {},
 }
 

@@ -9,12 +9,27 @@ import pytest
 import torch
 from PIL import Image
 
+from tiny import tiny_splits
 from vaegan.cli import main
 
-from tiny import tiny_splits
-
-TINY = ["--image-size", "16", "--latent-dim", "4", "--base-channels", "4", "--batch-size", "4", "--grid-size", "8",
-        "--device", "cpu", "--precision", "fp32", "--val-fraction", "0.25"]
+TINY = [
+    "--image-size",
+    "16",
+    "--latent-dim",
+    "4",
+    "--base-channels",
+    "4",
+    "--batch-size",
+    "4",
+    "--grid-size",
+    "8",
+    "--device",
+    "cpu",
+    "--precision",
+    "fp32",
+    "--val-fraction",
+    "0.25",
+]
 
 
 @pytest.fixture
@@ -32,14 +47,30 @@ def test_train_vae_then_sample_and_reconstruct(tmp_path: Path, image_folder: Pat
     assert (run / "checkpoint.pt").is_file()
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
     assert sorted(p.name for p in (run / "grids").iterdir()) == [
-        "recon_e001.png", "recon_e002.png", "samples_e001.png", "samples_e002.png"]
+        "recon_e001.png",
+        "recon_e002.png",
+        "samples_e001.png",
+        "samples_e002.png",
+    ]
 
     assert main(["sample", str(run), "-n", "6", "-o", str(tmp_path / "s.png"), "--seed", "1"]) == 0
     with Image.open(tmp_path / "s.png") as grid:
         assert grid.size == (3 * 18 + 2, 2 * 18 + 2)  # 3 per row, 16 px + 2 px padding
 
-    assert main(["reconstruct", str(run), "--images", str(image_folder / "0.png"), str(image_folder / "1.png"),
-                 "-o", str(tmp_path / "r.png")]) == 0
+    assert (
+        main(
+            [
+                "reconstruct",
+                str(run),
+                "--images",
+                str(image_folder / "0.png"),
+                str(image_folder / "1.png"),
+                "-o",
+                str(tmp_path / "r.png"),
+            ]
+        )
+        == 0
+    )
     with Image.open(tmp_path / "r.png") as grid:
         assert grid.size == (2 * 18 + 2, 2 * 18 + 2)  # originals above reconstructions
 
@@ -77,10 +108,24 @@ def test_bad_input_is_one_clear_line_and_a_nonzero_exit(
 
 
 def test_config_file_and_flags_layer(tmp_path: Path, image_folder: Path) -> None:
-    (tmp_path / "c.toml").write_text('[train]\nepochs = 1\nlr = 0.002\n[model]\nlatent_dim = 3\n')
+    (tmp_path / "c.toml").write_text("[train]\nepochs = 1\nlr = 0.002\n[model]\nlatent_dim = 3\n")
     run = tmp_path / "run"
-    assert main(["train-vae", "--data", str(image_folder), "--config", str(tmp_path / "c.toml"), "--out", str(run),
-                 *TINY[:2], *TINY[4:]]) == 0
+    assert (
+        main(
+            [
+                "train-vae",
+                "--data",
+                str(image_folder),
+                "--config",
+                str(tmp_path / "c.toml"),
+                "--out",
+                str(run),
+                *TINY[:2],
+                *TINY[4:],
+            ]
+        )
+        == 0
+    )
     saved = json.loads((run / "config.json").read_text())
     assert saved["train"]["lr"] == 0.002 and saved["train"]["epochs"] == 1
     assert saved["model"]["latent_dim"] == 3  # from the file: the flag was left out

@@ -12,15 +12,32 @@ import pytest
 import torch
 from PIL import Image
 
-from vaegan.checkpoint import load_checkpoint
-
 from tiny import tiny_splits
+from vaegan.checkpoint import load_checkpoint
 
 # Per-image-mean losses over equal shards, gradients averaged by DDP: the same maths as one process,
 # so only the order of float additions differs. Measured differences are ~1e-6; allow 1e-4 relative.
 TOLERANCE = 1e-4
-ARGS = ["--image-size", "16", "--latent-dim", "4", "--base-channels", "4", "--batch-size", "4", "--grid-size", "4",
-        "--device", "cpu", "--precision", "fp32", "--val-fraction", "0.25", "--epochs", "2"]
+ARGS = [
+    "--image-size",
+    "16",
+    "--latent-dim",
+    "4",
+    "--base-channels",
+    "4",
+    "--batch-size",
+    "4",
+    "--grid-size",
+    "4",
+    "--device",
+    "cpu",
+    "--precision",
+    "fp32",
+    "--val-fraction",
+    "0.25",
+    "--epochs",
+    "2",
+]
 
 
 def vaegan(argv: list[str], nproc: int) -> None:
@@ -28,8 +45,16 @@ def vaegan(argv: list[str], nproc: int) -> None:
     if nproc == 1:
         command = [sys.executable, "-m", "vaegan", *argv]
     else:
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-                   "-m", "vaegan", *argv]
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+            "-m",
+            "vaegan",
+            *argv,
+        ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -48,8 +73,25 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_two_processes_match_one(folder: Path, tmp_path: Path) -> None:
     for nproc in (1, 2):
-        vaegan(["run", "--data", str(folder), "--out", str(tmp_path / f"p{nproc}"), "--gan-epochs", "1",
-                "--gan-batch-size", "4", "--anchor", "decoder", "--disc-channels", "4", *ARGS], nproc)
+        vaegan(
+            [
+                "run",
+                "--data",
+                str(folder),
+                "--out",
+                str(tmp_path / f"p{nproc}"),
+                "--gan-epochs",
+                "1",
+                "--gan-batch-size",
+                "4",
+                "--anchor",
+                "decoder",
+                "--disc-channels",
+                "4",
+                *ARGS,
+            ],
+            nproc,
+        )
     one, two = tmp_path / "p1", tmp_path / "p2"
     for stage, keys in (("vae", ("train/total", "val/neg_elbo")), ("gan", ("d_loss", "g_loss", "d_real"))):
         for a, b in zip(records(one / stage), records(two / stage), strict=True):

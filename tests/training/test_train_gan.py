@@ -5,16 +5,21 @@ from pathlib import Path
 import pytest
 import torch
 
+from tiny import tiny_config, tiny_splits
 from vaegan.checkpoint import load_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, ModelConfig
 from vaegan.errors import VaeganError
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.runs import load_vae
-from vaegan.training.train_gan import discriminator_step, generator_step, load_generator, train_gan, warm_start
+from vaegan.training.train_gan import (
+    discriminator_step,
+    generator_step,
+    load_generator,
+    train_gan,
+    warm_start,
+)
 from vaegan.training.train_vae import train_vae
-
-from tiny import tiny_config, tiny_splits
 
 CPU = torch.device("cpu")
 
@@ -27,8 +32,16 @@ def vae_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def gan_config(vae_run: Path, **overrides: object) -> GANRunConfig:
-    settings: dict = {"epochs": 2, "batch_size": 4, "grid_size": 8, "device": "cpu", "precision": "fp32",
-                      "diversity_samples": 8, "disc_channels": 4, **overrides}
+    settings: dict = {
+        "epochs": 2,
+        "batch_size": 4,
+        "grid_size": 8,
+        "device": "cpu",
+        "precision": "fp32",
+        "diversity_samples": 8,
+        "disc_channels": 4,
+        **overrides,
+    }
     gan = GANConfig(**settings)
     return GANRunConfig(vae_checkpoint=str(vae_run / "checkpoint.pt"), gan=gan)
 
@@ -74,8 +87,9 @@ def test_generator_step_changes_only_g() -> None:
     z = torch.randn(4, 4)
     frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4))
     real = torch.rand(4, 3, 16, 16) * 2 - 1
-    g_loss, _, norm = generator_step(generator, disc, opt_g, z, generator(z), None, real, GANConfig(), 0.0, frozen,
-                                     CPU, False)
+    g_loss, _, norm = generator_step(
+        generator, disc, opt_g, z, generator(z), None, real, GANConfig(), 0.0, frozen, CPU, False
+    )
     assert torch.isfinite(g_loss) and norm > 0
     assert all(torch.equal(v, d_before[k]) for k, v in disc.state_dict().items())
     changed = [k for k, v in generator.state_dict().items() if not torch.equal(v, g_before[k])]
@@ -84,7 +98,9 @@ def test_generator_step_changes_only_g() -> None:
 
 @pytest.mark.parametrize("loss, anchor", [("nonsaturating", "decoder"), ("minimax", "feature"), ("hinge", "none")])
 def test_gan_stage_runs_with_finite_monitors(vae_run: Path, tmp_path: Path, loss: str, anchor: str) -> None:
-    train_gan(gan_config(vae_run, loss=loss, anchor=anchor, spectral_norm=loss == "hinge"), tmp_path, splits=tiny_splits())
+    train_gan(
+        gan_config(vae_run, loss=loss, anchor=anchor, spectral_norm=loss == "hinge"), tmp_path, splits=tiny_splits()
+    )
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
     for key in ("d_loss", "g_loss", "d_real", "d_fake", "grad_d", "grad_g", "diversity"):
@@ -96,12 +112,16 @@ def test_gan_stage_runs_with_finite_monitors(vae_run: Path, tmp_path: Path, loss
 
 def test_first_gan_grid_equals_the_vaes_last(vae_run: Path, tmp_path: Path) -> None:
     train_gan(gan_config(vae_run, epochs=1), tmp_path, splits=tiny_splits())
-    assert (tmp_path / "grids" / "samples_e000.png").read_bytes() == (vae_run / "grids" / "samples_e002.png").read_bytes()
+    assert (tmp_path / "grids" / "samples_e000.png").read_bytes() == (
+        vae_run / "grids" / "samples_e002.png"
+    ).read_bytes()
 
 
 def test_scratch_generator_differs_from_the_decoder(vae_run: Path, tmp_path: Path) -> None:
     train_gan(gan_config(vae_run, epochs=1, init="scratch"), tmp_path, splits=tiny_splits())
-    assert (tmp_path / "grids" / "samples_e000.png").read_bytes() != (vae_run / "grids" / "samples_e002.png").read_bytes()
+    assert (tmp_path / "grids" / "samples_e000.png").read_bytes() != (
+        vae_run / "grids" / "samples_e002.png"
+    ).read_bytes()
 
 
 def test_gan_resume_is_exact(vae_run: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tiny import tiny_config, tiny_splits
 from vaegan.checkpoint import load_checkpoint
 from vaegan.errors import VaeganError
 from vaegan.losses import vae_loss
@@ -11,8 +12,6 @@ from vaegan.models.vae import VAE
 from vaegan.training import train_vae as train_vae_module
 from vaegan.training.common import StopRequest, TrainingStopped
 from vaegan.training.train_vae import train_vae
-
-from tiny import tiny_config, tiny_splits
 
 
 def test_one_optimiser_step_changes_every_weight() -> None:

@@ -21,18 +21,32 @@ class Flag:
 
 
 VAE_FLAGS = (
-    Flag("--data", "data", "source", str, "emoji, emoji:people, emoji:faces, fashion-mnist, mnist or a folder (default emoji)"),
+    Flag(
+        "--data",
+        "data",
+        "source",
+        str,
+        "emoji, emoji:people, emoji:faces, fashion-mnist, mnist or a folder (default emoji)",
+    ),
     Flag("--data-root", "data", "root", str, "where a named dataset lives (default: its standard place)"),
     Flag("--image-size", "data", "image_size", int, "square size in pixels (default 28 for IDX data, else 64)"),
     Flag("--channels", "data", "channels", int, "1 grey or 3 RGB (default 1 for IDX data, else 3)"),
     Flag("--val-fraction", "data", "val_fraction", float, "held-out fraction for validation (default 0.1)"),
     Flag("--split-seed", "data", "split_seed", int, "seed of the fixed train/validation split (default 0)"),
-    Flag("--cache-dir", "data", "cache_dir", str, "cache for rendered emoji and feature nets (default ~/.cache/vaegan)"),
+    Flag(
+        "--cache-dir", "data", "cache_dir", str, "cache for rendered emoji and feature nets (default ~/.cache/vaegan)"
+    ),
     Flag("--model", "model", "kind", str, "vae, or ae for the plain autoencoder baseline (default vae)", ("vae", "ae")),
     Flag("--latent-dim", "model", "latent_dim", int, "latent dimensions (default 32 for IDX data, else 64)"),
     Flag("--base-channels", "model", "base_channels", int, "width of the first conv layer (default 32)"),
-    Flag("--recon", "loss", "reconstruction", str, "mse_sum, mse_mean or bce (default bce for IDX data, else mse_sum)",
-         ("mse_sum", "mse_mean", "bce")),
+    Flag(
+        "--recon",
+        "loss",
+        "reconstruction",
+        str,
+        "mse_sum, mse_mean or bce (default bce for IDX data, else mse_sum)",
+        ("mse_sum", "mse_mean", "bce"),
+    ),
     Flag("--beta", "loss", "beta", float, "weight of the KL term (default 1)"),
     Flag("--kl-warmup", "loss", "kl_warmup_steps", int, "steps over which beta rises linearly from 0"),
     Flag("--epochs", "train", "epochs", int, "training epochs"),
@@ -47,8 +61,22 @@ VAE_FLAGS = (
 
 
 GAN_FLAGS = (
-    Flag("--gan-loss", "gan", "loss", str, "nonsaturating (default), minimax or hinge", ("nonsaturating", "minimax", "hinge")),
-    Flag("--init", "gan", "init", str, "vae: start G as the trained decoder (default); scratch: random G", ("vae", "scratch")),
+    Flag(
+        "--gan-loss",
+        "gan",
+        "loss",
+        str,
+        "nonsaturating (default), minimax or hinge",
+        ("nonsaturating", "minimax", "hinge"),
+    ),
+    Flag(
+        "--init",
+        "gan",
+        "init",
+        str,
+        "vae: start G as the trained decoder (default); scratch: random G",
+        ("vae", "scratch"),
+    ),
     Flag("--disc-channels", "gan", "disc_channels", int, "width of the discriminator's first conv (default 32)"),
     Flag("--spectral-norm", "gan", "spectral_norm", bool, "spectral normalisation on every D layer"),
     Flag("--gan-epochs", "gan", "epochs", int, "GAN epochs"),
@@ -59,13 +87,24 @@ GAN_FLAGS = (
     Flag("--beta2", "gan", "beta2", float, "Adam beta2 of both networks (default 0.999)"),
     Flag("--d-steps", "gan", "d_steps", int, "D updates per G update (default 1)"),
     Flag("--d-warmup", "gan", "d_warmup_steps", int, "steps in which only D learns (default 0)"),
-    Flag("--anchor", "gan", "anchor", str, "keep G near the VAE: none (default), decoder or feature",
-         ("none", "decoder", "feature")),
+    Flag(
+        "--anchor",
+        "gan",
+        "anchor",
+        str,
+        "keep G near the VAE: none (default), decoder or feature",
+        ("none", "decoder", "feature"),
+    ),
     Flag("--anchor-weight", "gan", "anchor_weight", float, "weight of the anchor (default 1)"),
     Flag("--anchor-decay", "gan", "anchor_decay_steps", int, "steps over which the anchor weight falls to 0"),
     Flag("--ema-decay", "gan", "ema_decay", float, "EMA of G's weights for sampling (default 0.999; 0 = off)"),
-    Flag("--collapse-fraction", "gan", "collapse_fraction", float,
-         "warn of mode collapse below this fraction of the real data's diversity (default 0.5)"),
+    Flag(
+        "--collapse-fraction",
+        "gan",
+        "collapse_fraction",
+        float,
+        "warn of mode collapse below this fraction of the real data's diversity (default 0.5)",
+    ),
 )
 # train-gan's own copies of the run-wide flags; the pipeline takes them from the VAE's [train] section.
 GAN_RUNTIME_FLAGS = (

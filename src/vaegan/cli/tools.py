@@ -1,4 +1,8 @@
-"""`vaegan sample` and `vaegan reconstruct`: pictures from a trained run's checkpoint alone."""
+"""`vaegan sample` and `vaegan reconstruct`: pictures from a trained run's checkpoint alone.
+
+Both work on VAE and GAN runs: a GAN run decodes with its EMA generator (and encodes with its VAE), and
+`--stage vae|gan` picks the stage of a pipeline run folder that holds both.
+"""
 
 from __future__ import annotations
 
@@ -15,43 +19,54 @@ def register(sub: Any) -> None:
     p = sub.add_parser("sample", help="decode z ~ N(0, I) into a PNG grid")
     p.add_argument("run", type=Path, help="a run folder or checkpoint file")
     p.add_argument("-n", "--num", type=int, default=64, help="number of images (default 64)")
-    p.add_argument("-o", "--out", type=Path, default=Path("samples.png"), help="output PNG (default samples.png)")
+    p.add_argument(
+        "-o", "--out", type=Path, default=Path("samples.png"), help="output PNG (default samples.png)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of z (default 0)")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of z (default 1)")
+    p.add_argument(
+        "--stage", choices=("vae", "gan"), help="VAE decoder or GAN generator (default: GAN if trained)"
+    )
     p.set_defaults(func=run_sample)
 
-    p = sub.add_parser("reconstruct", help="encode images and decode their means, originals above reconstructions")
+    p = sub.add_parser(
+        "reconstruct", help="encode images and decode their means, originals above reconstructions"
+    )
     p.add_argument("run", type=Path, help="a run folder or checkpoint file")
     p.add_argument("--images", nargs="+", type=Path, required=True, help="image files or folders")
     p.add_argument("-o", "--out", type=Path, default=Path("reconstructions.png"), help="output PNG")
+    p.add_argument(
+        "--stage", choices=("vae", "gan"), help="VAE decoder or GAN generator (default: GAN if trained)"
+    )
     p.set_defaults(func=run_reconstruct)
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    from vaegan.runs import load_vae
+    from vaegan.latent import decode_batched, prior_latents
+    from vaegan.pictures import load_models
     from vaegan.viz import save_grid
 
     if args.num < 1:
         raise VaeganError(f"-n must be at least 1, got {args.num}")
-    model, cfg = load_vae(args.run)
-    z = torch.randn(args.num, cfg.model.latent_dim, generator=torch.Generator().manual_seed(args.seed))
-    with torch.no_grad():
-        images = model.decode(z * args.temperature)
-    print(save_grid(images, args.out, cfg.model.value_range))
+    models = load_models(args.run, args.stage)
+    generator = torch.Generator().manual_seed(args.seed)
+    z = prior_latents(args.num, models.cfg.model.latent_dim, generator, args.temperature)
+    print(save_grid(decode_batched(models.decode, z), args.out, models.cfg.model.value_range))
     return 0
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:
     from vaegan.data import to_float
     from vaegan.data.folder import load_image_files
-    from vaegan.runs import load_vae
+    from vaegan.latent import decode_batched
+    from vaegan.pictures import load_models
     from vaegan.viz import save_grid
 
-    model, cfg = load_vae(args.run)
+    models = load_models(args.run, args.stage)
+    cfg = models.cfg
     images = load_image_files(args.images, cfg.data.image_size, cfg.data.channels)
     x = to_float(images, cfg.model.value_range)
-    with torch.no_grad():
-        recon = model.decode(model.encode(x).mode())
+    recon = decode_batched(models.decode, models.encode_images(images)[0])
     per_row = min(8, len(x))
     rows = [t for i in range(0, len(x), per_row) for t in (x[i : i + per_row], recon[i : i + per_row])]
     print(save_grid(torch.cat(rows), args.out, cfg.model.value_range, nrow=per_row))

@@ -13,7 +13,9 @@ from vaegan.config import vae_run_config
 def register(sub: Any) -> None:
     p = sub.add_parser("train-vae", help="train the VAE (or --model ae) and write grids, metrics, checkpoints")
     p.add_argument("--out", type=Path, help="run folder (default runs/<data>-<model>)")
-    p.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in this folder exactly where it stopped")
+    p.add_argument(
+        "--resume", type=Path, metavar="RUN", help="continue the run in this folder exactly where it stopped"
+    )
     add_config_flags(p)
     add_flags(p, VAE_FLAGS)
     p.set_defaults(func=run_train_vae)

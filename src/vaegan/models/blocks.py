@@ -13,7 +13,9 @@ def downsample_sizes(image_size: int) -> list[int]:
     64 -> [32, 16, 8, 4]; 28 -> [14, 7]; 32 -> [16, 8, 4]; 128 -> [64, 32, 16, 8, 4].
     """
     if image_size % 2:
-        raise VaeganError(f"image size must be even so stride-2 convolutions tile it, got {image_size}; try 28, 32 or 64")
+        raise VaeganError(
+            f"image size must be even so stride-2 convolutions tile it, got {image_size}; try 28, 32 or 64"
+        )
     sizes = []
     size = image_size
     while size % 2 == 0 and size > 4:

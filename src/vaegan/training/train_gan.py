@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +48,19 @@ MONITORS = ("d_loss", "g_loss", "anchor", "d_real", "d_fake", "grad_d", "grad_g"
 
 
 @dataclass(frozen=True)
+class GANNets:
+    """What one GAN step touches. trained_* are the networks to call (DDP-wrapped when distributed)."""
+
+    trained_g: torch.nn.Module
+    trained_d: torch.nn.Module
+    generator: Decoder
+    ema: Decoder
+    frozen: VAE
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+
+@dataclass(frozen=True)
 class GANResult:
     checkpoint: Path
     metrics: dict[str, Any]
@@ -61,9 +74,53 @@ def warm_start(generator: Decoder, vae: VAE) -> None:
         raise VaeganError(f"the generator does not match the VAE decoder: {exc}".replace("\n", " ")) from exc
 
 
+def gan_step(
+    nets: GANNets,
+    real: torch.Tensor,
+    z: torch.Tensor,
+    gc: GANConfig,
+    g_moves: bool,
+    weight: float,
+    device: torch.device,
+    bf16: bool,
+) -> torch.Tensor:
+    """One training step on real (B, C, H, W) and prior z (B, latent_dim); returns the MONITORS and a 1.
+
+    (1) update D on real vs detached G(z); (2) if g_moves, update G through the updated D, then the EMA.
+    """
+    fake, fake_x = generate(
+        nets.trained_g, nets.frozen, z, real, gc.anchor == "feature" and weight > 0, g_moves, device, bf16
+    )
+    d_loss, real_logits, fake_logits = discriminator_step(nets.trained_d, nets.opt_d, real, fake, gc.loss, device, bf16)
+    grad_d = grad_norm(nets.trained_d)
+    g_loss = anchor = grad_g = torch.zeros((), device=device)
+    if g_moves:
+        g_loss, anchor, grad_g = generator_step(
+            nets.trained_g, nets.trained_d, nets.opt_g, z, fake, fake_x, real, gc, weight, nets.frozen, device, bf16
+        )
+        update_ema(nets.ema, nets.generator, gc.ema_decay)
+    return torch.stack(
+        [
+            d_loss,
+            g_loss,
+            anchor,
+            torch.sigmoid(real_logits.float()).mean(),
+            torch.sigmoid(fake_logits.float()).mean(),
+            grad_d,
+            grad_g,
+            torch.ones((), device=device),
+        ]
+    )
+
+
 def discriminator_step(
-    disc: Discriminator, opt_d: torch.optim.Optimizer, real: torch.Tensor, fake: torch.Tensor, kind: str,
-    device: torch.device, bf16: bool,
+    disc: torch.nn.Module,
+    opt_d: torch.optim.Optimizer,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    kind: str,
+    device: torch.device,
+    bf16: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(1) One D update on real images and *detached* fakes; returns (loss, real logits, fake logits)."""
     with autocast(device, bf16):
@@ -77,9 +134,18 @@ def discriminator_step(
 
 
 def generator_step(
-    generator: torch.nn.Module, disc: torch.nn.Module, opt_g: torch.optim.Optimizer, z: torch.Tensor,
-    fake: torch.Tensor, fake_x: torch.Tensor | None, real: torch.Tensor, gc: GANConfig, weight: float,
-    frozen: VAE, device: torch.device, bf16: bool,
+    generator: torch.nn.Module,
+    disc: torch.nn.Module,
+    opt_g: torch.optim.Optimizer,
+    z: torch.Tensor,
+    fake: torch.Tensor,
+    fake_x: torch.Tensor | None,
+    real: torch.Tensor,
+    gc: GANConfig,
+    weight: float,
+    frozen: VAE,
+    device: torch.device,
+    bf16: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(2) One G update through D on fake = G(z) (graph kept); returns (adversarial loss, anchor, grad norm).
 
@@ -160,13 +226,15 @@ def train_gan(
     if gc.init == "vae":
         warm_start(generator, vae)
     generator.to(device)
-    disc = Discriminator(vae_cfg.model.image_size, vae_cfg.model.channels, gc.disc_channels, gc.spectral_norm).to(device)
+    disc = Discriminator(vae_cfg.model.image_size, vae_cfg.model.channels, gc.disc_channels, gc.spectral_norm).to(
+        device
+    )
     frozen = vae.to(device).requires_grad_(False)  # the anchor's target, never trained here
     ema = copy.deepcopy(generator).requires_grad_(False)
     betas = (gc.beta1, gc.beta2)
     opt_g = torch.optim.Adam(generator.parameters(), lr=gc.lr_g, betas=betas, foreach=True)
     opt_d = torch.optim.Adam(disc.parameters(), lr=gc.lr_d, betas=betas, foreach=True)
-    trained_g, trained_d = ctx.wrap(generator, device), ctx.wrap(disc, device)
+    nets = GANNets(ctx.wrap(generator, device), ctx.wrap(disc, device), generator, ema, frozen, opt_g, opt_d)
     noise = torch.Generator(device).manual_seed(gc.seed + 1)
     # The VAE stage's grid seed, so GAN grid k and VAE grid k decode the very same z.
     grid_z = fixed_latents(gc.grid_size, latent_dim, vae_cfg.train.seed).to(device)
@@ -227,50 +295,36 @@ def train_gan(
                 z = ctx.shard(torch.randn(len(index), latent_dim, generator=noise, device=device))
                 real = to_float(images[ctx.shard(index)], value_range)  # (B, C, H, W)
                 g_moves = step >= gc.d_warmup_steps and step % gc.d_steps == 0
-                weight = anchor_weight(step, gc) if g_moves else 0.0
-                fake, fake_x = generate(trained_g, frozen, z, real, gc.anchor == "feature" and weight > 0, g_moves,
-                                        device, bf16)
-
-                # (1) update D: real vs detached fakes, so no gradient reaches G here.
-                d_loss, real_logits, fake_logits = discriminator_step(
-                    trained_d, opt_d, real, fake, gc.loss, device, bf16
-                )
-                grad_d = grad_norm(disc)
-
-                # (2) update G through the freshly updated D, after the warm-up, once every d_steps.
-                g_loss = anchor = grad_g = torch.zeros((), device=device)
-                if g_moves:
-                    g_loss, anchor, grad_g = generator_step(
-                        trained_g, trained_d, opt_g, z, fake, fake_x, real, gc, weight, frozen, device, bf16
-                    )
-                    update_ema(ema, generator, gc.ema_decay)
-
+                values = gan_step(nets, real, z, gc, g_moves, anchor_weight(step, gc) if g_moves else 0.0, device, bf16)
                 step += 1
                 batch_in_epoch += 1
-                values = torch.stack([
-                    d_loss, g_loss, anchor, torch.sigmoid(real_logits.float()).mean(),
-                    torch.sigmoid(fake_logits.float()).mean(), grad_d, grad_g, torch.ones((), device=device),
-                ])
                 sums += values
                 bar.step(
-                    {"D(x)": float(values[3]), "D(G(z))": float(values[4])} if bar.interactive and step % 10 == 0 else None
+                    {"D(x)": float(values[3]), "D(G(z))": float(values[4])}
+                    if bar.interactive and step % 10 == 0
+                    else None
                 )
                 if ctx.any(stop.requested, device):
                     check_finite(ctx.sum_(sums), "a GAN loss", ckpt_path)
                     checkpoint()
-                    raise TrainingStopped(f"stopped at GAN epoch {epoch}, step {step}; checkpoint saved. Resume with --resume")
+                    raise TrainingStopped(
+                        f"stopped at GAN epoch {epoch}, step {step}; checkpoint saved. Resume with --resume"
+                    )
 
+            train_seconds = time.perf_counter() - started
             check_finite(ctx.sum_(sums), f"a GAN loss in epoch {epoch}", ckpt_path)
             means = (sums[:-1] / sums[-1]).tolist()
             record = {"stage": "gan", "epoch": epoch, "step": step, **dict(zip(MONITORS, means, strict=True))}
             with torch.no_grad():
                 samples = ema(fixed_latents(gc.diversity_samples, latent_dim, gc.seed + 1).to(device)).float()
             record["diversity"] = pairwise_diversity(samples) / real_diversity
+            record["train_seconds"] = train_seconds
             record["seconds"] = time.perf_counter() - started
             diverged = abs(record["g_loss"]) > 1e3 or abs(record["d_loss"]) > 1e3
             if diverged:
                 raise VaeganError(
-                    f"the GAN diverged in epoch {epoch} (D loss {record['d_loss']:.3g}, G loss {record['g_loss']:.3g}); "
+                    f"the GAN diverged in epoch {epoch} "
+                    f"(D loss {record['d_loss']:.3g}, G loss {record['g_loss']:.3g}); "
                     f"the last good checkpoint {ckpt_path} is kept. Try --spectral-norm or lower learning rates"
                 )
             if ctx.is_main:
@@ -281,7 +335,8 @@ def train_gan(
                 log.warning(
                     "possible mode collapse: sample diversity is %.2f of the real data's (threshold %.2f). "
                     "Look at the grids; try --anchor decoder, --spectral-norm or a lower --lr-g",
-                    record["diversity"], gc.collapse_fraction,
+                    record["diversity"],
+                    gc.collapse_fraction,
                 )
             bar.end_epoch(
                 f"gan epoch {epoch}/{gc.epochs}: D(x) {record['d_real']:.3f} D(G(z)) {record['d_fake']:.3f} "
@@ -297,8 +352,14 @@ def train_gan(
 
 
 def generate(
-    generator: torch.nn.Module, frozen: VAE, z: torch.Tensor, real: torch.Tensor, feature_anchor: bool,
-    with_graph: bool, device: torch.device, bf16: bool,
+    generator: torch.nn.Module,
+    frozen: VAE,
+    z: torch.Tensor,
+    real: torch.Tensor,
+    feature_anchor: bool,
+    with_graph: bool,
+    device: torch.device,
+    bf16: bool,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """fake = G(z), and for the feature anchor also G(mean of q(z|x)) from the same single forward.
 
@@ -317,8 +378,13 @@ def generate(
 
 
 def anchor_loss(
-    kind: str, frozen: VAE, disc: torch.nn.Module, z: torch.Tensor, fake: torch.Tensor,
-    fake_x: torch.Tensor | None, real: torch.Tensor,
+    kind: str,
+    frozen: VAE,
+    disc: torch.nn.Module,
+    z: torch.Tensor,
+    fake: torch.Tensor,
+    fake_x: torch.Tensor | None,
+    real: torch.Tensor,
 ) -> torch.Tensor:
     """Keeps G near what the VAE taught it, per-pixel (or per-feature) mean squared error.
 
@@ -331,16 +397,17 @@ def anchor_loss(
             target = frozen.decode(z)
         return F.mse_loss(fake.float(), target.float())
     assert fake_x is not None, "the feature anchor needs G(z_x)"
+    plain = cast(Discriminator, disc)  # train_gan refuses the feature anchor under DDP, so D is unwrapped
     with torch.no_grad():
-        target = disc.feature_maps(real)
-    return F.mse_loss(disc.feature_maps(fake_x).float(), target.float())
+        target = plain.feature_maps(real)
+    return F.mse_loss(plain.feature_maps(fake_x).float(), target.float())
 
 
 @torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     """ema <- decay * ema + (1 - decay) * model; with decay 0 the EMA is the model itself."""
-    ema_params = list(ema.parameters())
-    params = [p.detach() for p in model.parameters()]
+    ema_params: list[torch.Tensor] = list(ema.parameters())
+    params: list[torch.Tensor] = [p.detach() for p in model.parameters()]
     torch._foreach_lerp_(ema_params, params, 1.0 - decay)
     for b_ema, b in zip(ema.buffers(), model.buffers(), strict=True):
         b_ema.copy_(b)

@@ -133,12 +133,7 @@ def train_vae(
                 index, eps = ctx.shard(index), ctx.shard(eps)
                 x = to_float(train_images[index], value_range)  # (B, C, H, W)
                 beta = kl_weight(step, cfg.loss.beta, cfg.loss.kl_warmup_steps)
-                with autocast(device, bf16):
-                    x_hat, posterior = trained(x, eps=eps)
-                losses = vae_loss(x_hat, x, posterior.kl(), cfg.loss.reconstruction, beta)
-                optimizer.zero_grad(set_to_none=True)
-                losses["total"].backward()
-                optimizer.step()
+                losses = vae_step(trained, optimizer, x, eps, cfg.loss.reconstruction, beta, device, bf16)
                 step += 1
                 batch_in_epoch += 1
                 parts = torch.stack([losses["total"], losses["reconstruction"], losses["kl"]]).detach()
@@ -147,8 +142,11 @@ def train_vae(
                 if ctx.any(stop.requested, device):
                     check_finite(ctx.sum_(sums), "the training loss", ckpt_path)
                     checkpoint()
-                    raise TrainingStopped(f"stopped at epoch {epoch}, step {step}; checkpoint saved. Resume with --resume")
+                    raise TrainingStopped(
+                        f"stopped at epoch {epoch}, step {step}; checkpoint saved. Resume with --resume"
+                    )
 
+            train_seconds = time.perf_counter() - started
             check_finite(ctx.sum_(sums), f"the training loss of epoch {epoch}", ckpt_path)
             train_means = (sums[:3] / sums[3]).tolist()
             record = {
@@ -160,6 +158,7 @@ def train_vae(
                 "train/reconstruction": train_means[1],
                 "train/kl": train_means[2],
                 **validate(model, val_images, cfg, device, bf16),
+                "train_seconds": train_seconds,  # the steps alone: images / train_seconds is throughput
                 "seconds": time.perf_counter() - started,
             }
             if ctx.is_main:
@@ -176,6 +175,26 @@ def train_vae(
                 checkpoint()
     ctx.barrier()  # the last checkpoint is on disk before any rank reads it (the GAN stage does)
     return VAEResult(checkpoint=ckpt_path, metrics=record)
+
+
+def vae_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    eps: torch.Tensor,
+    reconstruction: str,
+    beta: float,
+    device: torch.device,
+    bf16: bool,
+) -> dict[str, torch.Tensor]:
+    """One optimiser step on the batch x (B, C, H, W) with reparameterisation noise eps (B, latent_dim)."""
+    with autocast(device, bf16):
+        x_hat, posterior = model(x, eps=eps)
+    losses = vae_loss(x_hat, x, posterior.kl(), reconstruction, beta)
+    optimizer.zero_grad(set_to_none=True)
+    losses["total"].backward()
+    optimizer.step()
+    return losses
 
 
 @torch.no_grad()

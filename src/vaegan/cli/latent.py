@@ -1,0 +1,281 @@
+"""Latent-space subcommands: similar, interpolate, attribute, latent-map, kl-per-dim, curves, export, report.
+
+Each parses its flags, calls one function of vaegan.pictures (or export / report) and prints what it wrote.
+All take a run folder or checkpoint; `--stage vae|gan` picks the stage of a pipeline run (default: GAN).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vaegan.errors import VaeganError
+
+
+def add_run(p: argparse.ArgumentParser, out: str) -> None:
+    p.add_argument("run", type=Path, help="a run folder or checkpoint file")
+    p.add_argument(
+        "--stage",
+        choices=("vae", "gan"),
+        help="decode with the VAE decoder or the GAN generator (default: the GAN when the run has one)",
+    )
+    p.add_argument("-o", "--out", type=Path, default=Path(out), help=f"output file (default {out})")
+
+
+def add_targets(p: argparse.ArgumentParser, n: int) -> None:
+    p.add_argument("--images", nargs="+", type=Path, help="image files or folders to start from")
+    p.add_argument("--index", nargs="+", type=int, help="or: indices of images in the run's --split")
+    p.add_argument(
+        "--split", choices=("train", "val"), default="val", help="dataset split for --index (default val)"
+    )
+    p.add_argument(
+        "-n", "--num", type=int, default=n, help=f"images taken from the dataset otherwise (default {n})"
+    )
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("similar", help="variants of images: z = mu(x) + s * sigma(x) * eps (or mu + s * eps)")
+    add_run(p, "similar.png")
+    add_targets(p, 4)
+    p.add_argument("--variants", type=int, default=8, help="variants per image (default 8)")
+    p.add_argument("--scale", type=float, default=1.0, help="s; 0 gives the mean reconstruction (default 1)")
+    p.add_argument(
+        "--noise",
+        choices=("posterior", "isotropic"),
+        default="posterior",
+        help="posterior: mu + s * sigma * eps (default); isotropic: mu + s * eps",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of eps (default 0)")
+    p.set_defaults(func=run_similar)
+
+    p = sub.add_parser(
+        "interpolate", help="lerp and slerp between two images or two seeds: a PNG row and a GIF"
+    )
+    add_run(p, "interpolation.png")
+    p.add_argument("--images", nargs=2, type=Path, help="two image files (encoded to their means)")
+    p.add_argument(
+        "--seeds", nargs=2, type=int, default=[0, 1], help="or two seeds of z ~ N(0, I) (default 0 1)"
+    )
+    p.add_argument("--steps", type=int, default=8, help="images from one end to the other (default 8)")
+    p.add_argument(
+        "--method", choices=("lerp", "slerp", "both"), default="both", help="default both, one row each"
+    )
+    p.add_argument("--temperature", type=float, default=1.0, help="scale of the seeds' z (default 1)")
+    p.set_defaults(func=run_interpolate)
+
+    p = sub.add_parser("attribute", help="attribute vector (mean z with - without) swept over images")
+    add_run(p, "attribute.png")
+    add_targets(p, 6)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--label", help="a class (name or index) of the dataset's labels")
+    source.add_argument(
+        "--attribute",
+        help="a boolean attribute of the dataset (emoji: skin_dark, smiling, man, ...) "
+        "or of --attribute-file",
+    )
+    source.add_argument(
+        "--folders",
+        nargs=2,
+        type=Path,
+        metavar=("WITH", "WITHOUT"),
+        help="two folders: images with the attribute, images without",
+    )
+    p.add_argument("--versus", help="the other class or attribute (default: everything else)")
+    p.add_argument(
+        "--attribute-file",
+        type=Path,
+        help="per-file attributes of a folder dataset: CelebA's "
+        "list_attr_celeba.txt as is, or a CSV 'filename,attr1,...' of 1/-1",
+    )
+    p.add_argument(
+        "--strengths",
+        nargs="+",
+        type=float,
+        default=[-2, -1, 0, 1, 2],
+        help="multiples of the vector, one column each (default -2 -1 0 1 2)",
+    )
+    p.set_defaults(func=run_attribute)
+
+    p = sub.add_parser(
+        "latent-map", help="posterior means on their 2 principal directions, and decodes over them"
+    )
+    add_run(p, "latent_map.png")
+    p.add_argument("--split", choices=("train", "val"), default="val", help="dataset split (default val)")
+    p.add_argument(
+        "--max-images", type=int, default=2000, help="images encoded, picked at random (default 2000)"
+    )
+    p.add_argument("--grid", type=int, default=10, help="decoded images per side (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the image pick (default 0)")
+    p.set_defaults(func=run_latent_map)
+
+    p = sub.add_parser("kl-per-dim", help="bar chart of KL per latent dimension and the active-unit count")
+    add_run(p, "kl_per_dim.png")
+    p.add_argument("--split", choices=("train", "val"), default="val", help="dataset split (default val)")
+    p.add_argument("--max-images", type=int, default=2000, help="images encoded (default 2000)")
+    p.set_defaults(func=run_kl)
+
+    p = sub.add_parser("curves", help="loss curves of both stages from metrics.jsonl")
+    p.add_argument("run", type=Path, help="a run folder")
+    p.add_argument(
+        "-o", "--out", type=Path, default=Path("curves.png"), help="output PNG (default curves.png)"
+    )
+    p.set_defaults(func=run_curves)
+
+    p = sub.add_parser("export", help="the decoder / generator as ONNX, verified with onnxruntime")
+    p.add_argument("run", type=Path, help="a run folder or checkpoint file")
+    p.add_argument("--format", choices=("onnx",), default="onnx", help="onnx (default)")
+    p.add_argument("--stage", choices=("vae", "gan"), help="only this stage (default: every trained stage)")
+    p.add_argument("--out", type=Path, help="output folder (default: the run folder)")
+    p.set_defaults(func=run_export)
+
+    p = sub.add_parser(
+        "report", help="one self-contained HTML page about a run: metrics, curves and pictures"
+    )
+    p.add_argument("run", type=Path, help="a pipeline run folder (vaegan run) or a train-vae run folder")
+    p.add_argument("-o", "--out", type=Path, help="output HTML (default RUN/report.html)")
+    p.set_defaults(func=run_report)
+
+
+def targets(args: argparse.Namespace, models: Any, default: torch.Tensor | None = None) -> torch.Tensor:
+    """uint8 images from --images, --index, `default`, or -n seeded picks of the split."""
+    from vaegan.data.folder import load_image_files
+    from vaegan.pictures import dataset, pick
+
+    data_cfg = models.cfg.data
+    if args.images:
+        return load_image_files(args.images, data_cfg.image_size, data_cfg.channels)
+    if args.num < 1:
+        raise VaeganError(f"-n must be at least 1, got {args.num}")
+    if args.index is None and default is not None:
+        return default[pick(args.num, len(default), 0)]
+    images = dataset(models, args.split).images
+    if args.index is None:
+        return images[pick(args.num, len(images), 0)]
+    bad = [i for i in args.index if not 0 <= i < len(images)]
+    if bad:
+        raise VaeganError(f"--index {bad[0]} is outside the {args.split} split's {len(images)} images")
+    return images[torch.tensor(args.index)]
+
+
+def run_similar(args: argparse.Namespace) -> int:
+    from vaegan.pictures import load_models, similar_picture
+
+    models = load_models(args.run, args.stage)
+    image = similar_picture(
+        models,
+        targets(args, models),
+        args.variants,
+        args.scale,
+        args.seed,
+        posterior=args.noise == "posterior",
+    )
+    print(save(image, args.out))
+    return 0
+
+
+def run_interpolate(args: argparse.Namespace) -> int:
+    from vaegan.data.folder import load_image_files
+    from vaegan.pictures import endpoints_from_seeds, interpolation_frames, load_models
+    from vaegan.viz import save_gif
+
+    if args.steps < 2:
+        raise VaeganError(f"--steps must be at least 2, got {args.steps}")
+    models = load_models(args.run, args.stage)
+    if args.images:
+        images = load_image_files(args.images, models.cfg.data.image_size, models.cfg.data.channels)
+        a, b = models.encode_images(images)[0][:2]
+    else:
+        a, b = endpoints_from_seeds(models, args.seeds, args.temperature)
+    methods = ("lerp", "slerp") if args.method == "both" else (args.method,)
+    grid, frames, labels = interpolation_frames(models, a, b, args.steps, methods)
+    print(save(grid, args.out))
+    frames = frames + frames[-2:0:-1]  # there and back, so the loop has no jump
+    labels = labels + labels[-2:0:-1]
+    print(save_gif(frames, args.out.with_suffix(".gif"), labels, ms_per_frame=250))
+    return 0
+
+
+def run_attribute(args: argparse.Namespace) -> int:
+    from vaegan import attributes
+    from vaegan.data.folder import load_image_files
+    from vaegan.pictures import attribute_picture, dataset, load_models
+
+    models = load_models(args.run, args.stage)
+    size, channels = models.cfg.data.image_size, models.cfg.data.channels
+    if args.folders:
+        pos, neg = (load_image_files([f], size, channels) for f in args.folders)
+        groups = attributes.from_folders(pos, neg, args.folders[0].name, args.folders[1].name)
+    else:
+        data = dataset(models, "train")
+        if args.label is not None:
+            groups = attributes.from_labels(data, args.label, args.versus)
+        else:
+            table = None
+            if args.attribute_file:
+                files, columns = attributes.read_attribute_table(args.attribute_file)
+                table = attributes.align_table(data.names, files, columns)
+            groups = attributes.from_attributes(data, args.attribute, args.versus, table)
+    image = attribute_picture(
+        models, groups, targets(args, models, groups.images[groups.negative]), args.strengths
+    )
+    print(f"direction: {groups.description}")
+    print(save(image, args.out))
+    return 0
+
+
+def run_latent_map(args: argparse.Namespace) -> int:
+    from vaegan.pictures import dataset, latent_map_picture, load_models
+
+    if args.grid < 2 or args.max_images < 3:
+        raise VaeganError("--grid needs at least 2 and --max-images at least 3")
+    models = load_models(args.run, args.stage)
+    print(
+        save(
+            latent_map_picture(models, dataset(models, args.split), args.max_images, args.grid, args.seed),
+            args.out,
+        )
+    )
+    return 0
+
+
+def run_kl(args: argparse.Namespace) -> int:
+    from vaegan.latent import active_units
+    from vaegan.pictures import dataset, kl_picture, load_models, pick
+
+    models = load_models(args.run, args.stage)
+    images = dataset(models, args.split).images
+    chart, kl = kl_picture(models, images[pick(args.max_images, len(images), 0)])
+    print(f"active units: {int(active_units(kl).sum())} of {len(kl)}")
+    print(save(chart, args.out))
+    return 0
+
+
+def run_curves(args: argparse.Namespace) -> int:
+    from vaegan.pictures import curves_picture
+
+    print(save(curves_picture(args.run), args.out))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from vaegan.export import export_run
+
+    for result in export_run(args.run, args.out, args.stage, args.format):
+        print(f"{result.path} ({result.stage}; max abs difference from torch {result.max_abs_error:.1e})")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from vaegan.report import write_report
+
+    print(write_report(args.run, args.out))
+    return 0
+
+
+def save(image: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+    return path

@@ -1,0 +1,107 @@
+"""Export a run's decoder (VAE) or generator (GAN, EMA weights) as ONNX, checked against torch.
+
+The graph maps z (batch, latent_dim) to images (batch, C, H, W) in the model's value range, with a dynamic
+batch axis. onnx and onnxruntime are the optional extra `vaegan[onnx]`, imported only here.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from vaegan.errors import VaeganError
+from vaegan.pictures import STAGES, load_models
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("onnx",)
+TOLERANCE = 1e-4  # max absolute difference from torch; float32 kernels differ in summation order only
+OPSET = 17
+
+
+@dataclass(frozen=True)
+class Exported:
+    stage: str
+    path: Path
+    max_abs_error: float  # onnxruntime vs torch on a seeded batch
+
+
+def _require_onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        raise VaeganError(
+            f"ONNX export needs onnx and onnxruntime ({exc.name} is missing); "
+            "install them with: pip install 'vaegan[onnx]'"
+        ) from exc
+
+
+def export_decoder(decode: torch.nn.Module, latent_dim: int, path: Path) -> float:
+    """Write `decode` (z -> image) to `path` as ONNX and return onnxruntime's max abs error vs torch."""
+    _require_onnx()
+    import onnxruntime
+
+    decode = decode.eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    z = torch.randn(3, latent_dim, generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings(), torch.no_grad():
+        # The TorchScript exporter (dynamo=False) needs nothing beyond onnx; the dynamo exporter would also
+        # need onnxscript. torch warns that the former is deprecated, which the user cannot act on.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        # GroupNorm checks its group sizes in Python; they depend on channels, never on the batch axis.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(
+            decode,
+            (z,),
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=["z"],
+            output_names=["image"],
+            dynamic_axes={"z": {0: "batch"}, "image": {0: "batch"}},
+        )
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    error = 0.0
+    for batch in (1, 5):  # a batch size other than the traced one proves the axis is dynamic
+        z = torch.randn(batch, latent_dim, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            expected = decode(z).numpy()
+        (got,) = session.run(None, {"z": z.numpy()})
+        error = max(error, float(abs(got - expected).max()))
+    if error > TOLERANCE:
+        raise VaeganError(
+            f"the ONNX model {path} differs from torch by {error:.2g} (> {TOLERANCE}); "
+            "please report this with your torch and onnxruntime versions"
+        )
+    return error
+
+
+def export_run(
+    run: str | Path, out: str | Path | None = None, stage: str | None = None, fmt: str = "onnx"
+) -> list[Exported]:
+    """Export every trained stage of `run` (or just `stage`) into `out` (default: the run folder).
+
+    Files: decoder.onnx for the VAE stage, generator.onnx for the GAN stage.
+    """
+    if fmt not in FORMATS:
+        raise VaeganError(f"unknown export format {fmt!r}; use {', '.join(FORMATS)}")
+    _require_onnx()
+    run = Path(run)
+    folder = Path(out) if out is not None else (run.parent if run.is_file() else run)
+    pipeline = run.is_dir() and (run / "vae").is_dir() and (run / "gan").is_dir()
+    stages = [stage] if stage else (list(STAGES) if pipeline else [None])
+    results = []
+    for wanted in stages:
+        models = load_models(run, wanted)
+        module = models.vae.decoder if models.stage == "vae" else models.decode
+        assert isinstance(module, torch.nn.Module)
+        path = folder / ("decoder.onnx" if models.stage == "vae" else "generator.onnx")
+        error = export_decoder(module, models.cfg.model.latent_dim, path)
+        log.debug("wrote %s (max abs difference from torch %.2g)", path, error)
+        results.append(Exported(models.stage, path, error))
+    return results

@@ -1,0 +1,299 @@
+"""From a run folder to the latent tools' pictures: load the right decoder, run vaegan.latent, draw.
+
+Every picture works for both stages: `load_models(run, stage)` returns the VAE (whose encoder turns images
+into latents for either stage) and a `decode` that is the VAE decoder or the GAN's EMA generator. The
+functions return PIL images (GIFs: lists of frames) so the CLI can save them and the report can embed them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+
+from vaegan import latent, plots
+from vaegan.attributes import AttributeGroups
+from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint, resolve_checkpoint
+from vaegan.config import VAERunConfig
+from vaegan.data import ImageDataset, to_float, to_uint8
+from vaegan.errors import VaeganError
+from vaegan.models.vae import VAE
+from vaegan.viz import make_grid, to_pil
+
+STAGES = ("vae", "gan")
+MIN_CELL = 64  # pixels: small images (28 px digits) are scaled up so the pictures can be seen
+
+
+@dataclass(frozen=True)
+class RunModels:
+    vae: VAE  # its encoder maps images to latents for either stage
+    decode: latent.Decode  # the VAE decoder or the GAN's EMA generator
+    stage: str
+    cfg: VAERunConfig
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        posterior = self.vae.encode(x)
+        return posterior.mean, posterior.logvar
+
+    def encode_images(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 (N, C, H, W) -> posterior (mean, logvar), (N, D) each."""
+        return latent.encode_batched(self.encode, to_float(images, self.cfg.model.value_range))
+
+
+def stage_checkpoint(run: str | Path, stage: str | None) -> Path:
+    """The checkpoint of `stage` in a pipeline run folder (vae/, gan/), else the run's own checkpoint."""
+    path = Path(run)
+    if stage is not None and stage not in STAGES:
+        raise VaeganError(f"unknown stage {stage!r}; use vae or gan")
+    if stage is not None and path.is_dir() and (path / "vae").is_dir():
+        if not (path / stage / CHECKPOINT_NAME).is_file():
+            raise VaeganError(
+                f"{path} has no {stage} stage yet ({path / stage / CHECKPOINT_NAME} is missing); "
+                "finish the run with 'vaegan run' or pick the other --stage"
+            )
+        return path / stage / CHECKPOINT_NAME
+    return resolve_checkpoint(path)
+
+
+def load_models(run: str | Path, stage: str | None = None) -> RunModels:
+    """The models behind a run folder or checkpoint; stage None: the last stage (GAN if trained)."""
+    from vaegan.runs import load_vae
+    from vaegan.training.train_gan import load_generator
+
+    checkpoint = stage_checkpoint(run, stage)
+    kind = load_checkpoint(checkpoint)["stage"]
+    if stage == "gan" and kind != "gan":
+        raise VaeganError(
+            f"{checkpoint} is a VAE checkpoint; train a GAN from it with 'vaegan train-gan' "
+            "or use --stage vae"
+        )
+    vae, cfg = load_vae(checkpoint)
+    if kind == "gan" and stage != "vae":
+        generator, _ = load_generator(checkpoint)
+        return RunModels(vae, generator, "gan", cfg)
+    return RunModels(vae, vae.decode, "vae", cfg)
+
+
+def stage_dirs(run: str | Path) -> dict[str, Path]:
+    """Run folder of each trained stage: vae/ and gan/ of a pipeline run, or a lone run (and a GAN's VAE)."""
+    path = Path(run)
+    path = path.parent if path.is_file() else path
+    found = {s: path / s for s in STAGES if (path / s / "metrics.jsonl").is_file()}
+    if found:
+        return found
+    if not (path / "metrics.jsonl").is_file():
+        raise VaeganError(
+            f"no metrics.jsonl in {path}; pass a run folder written by 'vaegan train-vae' or 'vaegan run'"
+        )
+    payload = load_checkpoint(path) if (path / CHECKPOINT_NAME).is_file() else {"stage": "vae"}
+    found = {payload["stage"]: path}
+    if (
+        payload["stage"] == "gan"
+        and Path(payload["vae_checkpoint"]).parent.joinpath("metrics.jsonl").is_file()
+    ):
+        found = {"vae": Path(payload["vae_checkpoint"]).parent, **found}
+    return found
+
+
+def dataset(models: RunModels, split: str = "val") -> ImageDataset:
+    """The run's data split ("train" or "val"), reloaded from the config the checkpoint embeds."""
+    from vaegan.data import load_splits
+
+    splits = load_splits(models.cfg.data)
+    return splits.train if split == "train" or len(splits.val) == 0 else splits.val
+
+
+def pick(n: int, total: int, seed: int) -> torch.Tensor:
+    """n distinct indices of `total`, seeded, sorted; all of them when n >= total."""
+    if n >= total:
+        return torch.arange(total)
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
+
+
+def grid_image(
+    images: torch.Tensor, value_range: tuple[float, float], nrow: int | None = None
+) -> Image.Image:
+    """Float images in `value_range` -> one PIL grid, scaled up by a whole factor if small."""
+    grid = to_pil(make_grid(to_uint8(images.cpu(), value_range), nrow=nrow))
+    factor = max(1, MIN_CELL // images.shape[-1])
+    return (
+        grid.resize((grid.width * factor, grid.height * factor), Image.Resampling.NEAREST)
+        if factor > 1
+        else grid
+    )
+
+
+def with_header(grid: Image.Image, labels: Sequence[str], cell: float) -> Image.Image:
+    """`grid` with one centred label above each column of width `cell` pixels."""
+    strip = 16
+    out = Image.new("RGB", (grid.width, grid.height + strip), "white")
+    out.paste(grid.convert("RGB"), (0, strip))
+    draw = ImageDraw.Draw(out)
+    for i, text in enumerate(labels):
+        draw.text((cell * i + cell / 2 + 1, strip / 2), text, fill="black", font=plots.font(11), anchor="mm")
+    return out
+
+
+def cell_width(grid: Image.Image, ncol: int) -> float:
+    return grid.width / ncol
+
+
+def sample_picture(models: RunModels, n: int, seed: int, temperature: float = 1.0) -> Image.Image:
+    if n < 1:
+        raise VaeganError(f"the number of samples must be at least 1, got {n}")
+    z = latent.prior_latents(n, models.cfg.model.latent_dim, torch.Generator().manual_seed(seed), temperature)
+    return grid_image(latent.decode_batched(models.decode, z), models.cfg.model.value_range)
+
+
+def similar_picture(
+    models: RunModels,
+    images: torch.Tensor,
+    n: int = 8,
+    scale: float = 1.0,
+    seed: int = 0,
+    posterior: bool = True,
+) -> Image.Image:
+    """One row per image: the original, its mean decode, then n variants z = mu + s * (sigma *) eps."""
+    mean, logvar = models.encode_images(images)
+    z = latent.similar_latents(
+        mean, torch.exp(0.5 * logvar), n, scale, torch.Generator().manual_seed(seed), posterior
+    )
+    value_range = models.cfg.model.value_range
+    x = to_float(images, value_range)
+    rows = [
+        torch.cat([x[i : i + 1], latent.decode_batched(models.decode, torch.cat([mean[i : i + 1], z[i]]))])
+        for i in range(len(images))
+    ]
+    grid = grid_image(torch.cat(rows), value_range, nrow=n + 2)
+    labels = ["input", "mean"] + [""] * n
+    labels[2 + n // 2] = f"z = mu + {scale:g} * {'sigma * eps' if posterior else 'eps'}"
+    return with_header(grid, labels, cell_width(grid, n + 2))
+
+
+def interpolation_frames(
+    models: RunModels,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    steps: int = 8,
+    methods: Sequence[str] = ("lerp", "slerp"),
+) -> tuple[Image.Image, list[Image.Image], list[str]]:
+    """A grid with one row per method from a to b, and GIF frames showing the methods side by side."""
+    for m in methods:
+        if m not in latent.INTERPOLATIONS:
+            raise VaeganError(f"unknown interpolation {m!r}; use {' or '.join(latent.INTERPOLATIONS)}")
+    value_range = models.cfg.model.value_range
+    rows = [latent.decode_batched(models.decode, latent.interpolate(a, b, steps, m)) for m in methods]
+    grid = grid_image(torch.cat(rows), value_range, nrow=steps)
+    frames, labels = [], []
+    for k in range(steps):
+        frames.append(grid_image(torch.stack([row[k] for row in rows]), value_range, nrow=len(methods)))
+        labels.append(f"{' | '.join(methods)}  t={k / (steps - 1):.2f}")
+    return grid, frames, labels
+
+
+def endpoints_from_seeds(
+    models: RunModels, seeds: Sequence[int], temperature: float = 1.0
+) -> tuple[torch.Tensor, ...]:
+    """Prior latents of two seeds, each (D,)."""
+    d = models.cfg.model.latent_dim
+    return tuple(latent.prior_latents(1, d, torch.Generator().manual_seed(s), temperature)[0] for s in seeds)
+
+
+def attribute_picture(
+    models: RunModels, groups: AttributeGroups, targets: torch.Tensor, strengths: Sequence[float]
+) -> Image.Image:
+    """Rows = target images (uint8): the input, then decodes of z + s * direction for each strength s."""
+    means, _ = models.encode_images(groups.images)
+    direction = latent.attribute_direction(means, groups.positive, groups.negative)
+    z, _ = models.encode_images(targets)
+    swept = latent.apply_direction(z, direction, torch.tensor(list(strengths)))  # (B, S, D)
+    decoded = latent.decode_batched(models.decode, swept.reshape(-1, swept.shape[-1])).unflatten(
+        0, swept.shape[:2]
+    )
+    x = to_float(targets, models.cfg.model.value_range).unsqueeze(1)  # (B, 1, C, H, W)
+    rows = torch.cat([x, decoded], 1).flatten(0, 1)  # the input beside its sweep, to judge identity
+    ncol = len(strengths) + 1
+    grid = grid_image(rows, models.cfg.model.value_range, nrow=ncol)
+    labels = ["input"] + [f"{s:+g}" if s else "0" for s in strengths]
+    return with_header(grid, labels, cell_width(grid, ncol))
+
+
+def latent_map_picture(
+    models: RunModels, data: ImageDataset, max_images: int = 2000, k: int = 10, seed: int = 0
+) -> Image.Image:
+    """Posterior means projected on their two principal directions, coloured by label, beside a k x k grid
+    of decodes of points spread over the same rectangle."""
+    index = pick(max_images, len(data), seed)
+    mean, _ = models.encode_images(data.images[index])
+    points, centre, components = latent.pca_2d(mean)
+    lo = torch.quantile(points, 0.02, dim=0)
+    hi = torch.quantile(points, 0.98, dim=0)
+    labels = data.labels[index] if data.labels is not None else None
+    chart = plots.scatter(points, labels, data.label_names, f"posterior means, {len(index)} images", lo, hi)
+    decoded = latent.decode_batched(models.decode, latent.map_latents(centre, components, lo, hi, k))
+    grid = grid_image(decoded, models.cfg.model.value_range, nrow=k)
+    side = chart.height - plots.MARGIN[1] - plots.MARGIN[3]
+    grid = grid.resize((side, side), Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", (chart.width + side + 8, chart.height), "white")
+    canvas.paste(chart, (0, 0))
+    canvas.paste(grid, (chart.width + 8, plots.MARGIN[1]))
+    ImageDraw.Draw(canvas).text(
+        (chart.width + 8 + side / 2, 6),
+        f"{models.stage.upper()} decodes over the map",
+        fill="black",
+        font=plots.font(13),
+        anchor="mt",
+    )
+    return canvas
+
+
+def kl_picture(models: RunModels, images: torch.Tensor) -> tuple[Image.Image, torch.Tensor]:
+    """Bar chart of mean KL per latent dimension (nats) over `images`, and the values, (D,)."""
+    mean, logvar = models.encode_images(images)
+    kl = latent.kl_per_dim(mean, logvar)
+    active = int(latent.active_units(kl).sum())
+    title = f"KL per dimension: {active} of {len(kl)} active (> {latent.ACTIVE_KL} nats)"
+    return plots.bar_chart(kl, title, threshold=latent.ACTIVE_KL), kl
+
+
+def read_metrics(folder: Path) -> list[dict]:
+    path = folder / "metrics.jsonl"
+    return (
+        [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    )
+
+
+def curves_picture(run: str | Path) -> Image.Image:
+    """Loss curves of every trained stage of a run, one small chart per quantity."""
+    panels = []
+    for stage, folder in stage_dirs(run).items():
+        records = [r for r in read_metrics(folder) if r.get("stage", stage) == stage and "epoch" in r]
+        if not records:
+            continue
+
+        def series(*keys: str, records: list[dict] = records) -> dict[str, tuple[list[float], list[float]]]:
+            return {
+                k: ([r["epoch"] for r in records if k in r], [float(r[k]) for r in records if k in r])
+                for k in keys
+                if any(k in r for r in records)
+            }
+
+        if stage == "vae":
+            panels += [
+                plots.line_chart(series("train/total", "val/neg_elbo"), "VAE loss (nats per image)"),
+                plots.line_chart(series("train/reconstruction", "val/reconstruction"), "VAE reconstruction"),
+                plots.line_chart(series("train/kl", "val/kl"), "VAE KL (nats per image)"),
+            ]
+        else:
+            panels += [
+                plots.line_chart(series("d_loss", "g_loss"), "GAN losses"),
+                plots.line_chart(series("d_real", "d_fake"), "GAN D(x) and D(G(z))"),
+                plots.line_chart(series("diversity"), "GAN diversity (fraction of real)"),
+            ]
+    if not panels:
+        raise VaeganError(f"{run} has no epochs in its metrics.jsonl yet; train for at least one epoch")
+    return plots.tile(panels, ncol=3)
