@@ -1,0 +1,336 @@
+"""Training throughput of vaegan's VAE and GAN steps against the plain tutorial loop, in one run.
+
+    python benchmarks/throughput.py                # 64x64 emoji and 28x28 Fashion-MNIST, ~10 minutes
+    python benchmarks/throughput.py --steps 10     # a quicker, noisier look
+
+The reference is the loop every tutorial writes: an image-folder Dataset that opens and converts each
+file per item, a DataLoader, fp32, NCHW, eager, `loss.item()` every step. vaegan's rows call the very
+functions its training loops call (`vae_step`, `gan_step`) on images decoded once and held as uint8,
+with each technique switched on alone and then together. Same architecture, batch size and optimiser.
+Everything is measured in this one process, interleaved in rounds, and the machine's load average is
+printed: a busy neighbour on a 2-core machine slows training 3-4x, so compare ratios, not absolutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from vaegan.config import DataConfig, GANConfig, ModelConfig  # noqa: E402
+from vaegan.data import load_splits, to_float  # noqa: E402
+from vaegan.losses import vae_loss  # noqa: E402
+from vaegan.models.gan import Discriminator  # noqa: E402
+from vaegan.models.vae import VAE, Decoder  # noqa: E402
+from vaegan.training.train_gan import GANNets, gan_step  # noqa: E402
+from vaegan.training.train_vae import vae_step  # noqa: E402
+
+CPU = torch.device("cpu")
+
+
+# ----- the reference: the tutorial way ------------------------------------------------------------
+class FolderDataset(Dataset):
+    """Opens, converts, resizes and normalises one file per item, every epoch (as tutorials do)."""
+
+    def __init__(self, files: list[Path], size: int, channels: int, value_range: tuple[float, float]) -> None:
+        self.files, self.size, self.mode, self.range = files, size, "RGB" if channels == 3 else "L", value_range
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        with Image.open(self.files[i]) as im:
+            im = im.convert(self.mode)
+            scale = self.size / min(im.size)
+            im = im.resize((round(im.width * scale), round(im.height * scale)), Image.BILINEAR)
+            left, top = (im.width - self.size) // 2, (im.height - self.size) // 2
+            im = im.crop((left, top, left + self.size, top + self.size))
+            x = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0)
+        x = x.permute(2, 0, 1) if x.ndim == 3 else x[None]
+        lo, hi = self.range
+        return x * (hi - lo) + lo
+
+
+def reference_vae(files: list[Path], cfg: ModelConfig, recon: str, bs: int, steps: int) -> float:
+    torch.manual_seed(0)
+    model = VAE(cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = DataLoader(FolderDataset(files, cfg.image_size, cfg.channels, cfg.value_range), bs, shuffle=True)
+    running, done, started = 0.0, 0, 0.0
+    while done < steps + 2:
+        for x in loader:
+            if done == 2:
+                started = time.perf_counter()  # after two warm-up steps
+            x_hat, posterior = model(x)
+            loss = vae_loss(x_hat, x, posterior.kl(), recon, 1.0)["total"]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            running += loss.item()
+            done += 1
+            if done == steps + 2:
+                break
+    return steps * bs / (time.perf_counter() - started)
+
+
+def reference_gan(files: list[Path], cfg: ModelConfig, bs: int, steps: int) -> float:
+    torch.manual_seed(0)
+    netG, netD = Decoder(cfg), Discriminator(cfg.image_size, cfg.channels)
+    optG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    optD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    loader = DataLoader(FolderDataset(files, cfg.image_size, cfg.channels, cfg.value_range), bs, shuffle=True)
+    done, started = 0, 0.0
+    while done < steps + 2:
+        for real in loader:
+            if done == 2:
+                started = time.perf_counter()
+            fake = netG(torch.randn(len(real), cfg.latent_dim))
+            # (1) D: log D(x) + log(1 - D(G(z))), two forward passes as in the DCGAN example
+            errD = F.binary_cross_entropy_with_logits(
+                netD(real), torch.ones(len(real))
+            ) + F.binary_cross_entropy_with_logits(netD(fake.detach()), torch.zeros(len(real)))
+            optD.zero_grad()
+            errD.backward()
+            optD.step()
+            # (2) G: -log D(G(z))
+            errG = F.binary_cross_entropy_with_logits(netD(fake), torch.ones(len(real)))
+            optG.zero_grad()
+            errG.backward()
+            optG.step()
+            errD.item(), errG.item()
+            done += 1
+            if done == steps + 2:
+                break
+    return steps * bs / (time.perf_counter() - started)
+
+
+# ----- vaegan: the library's own step functions on in-memory uint8 data ----------------------------
+def to_memory_format(t: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    return t.contiguous(memory_format=torch.channels_last) if channels_last else t
+
+
+def vaegan_vae(images: torch.Tensor, cfg: ModelConfig, recon: str, bs: int, steps: int, bf16: bool, cl: bool) -> float:
+    torch.manual_seed(0)
+    model = VAE(cfg).to(memory_format=torch.channels_last if cl else torch.contiguous_format)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)
+    noise = torch.Generator().manual_seed(1)
+    order = torch.randperm(len(images))
+    started = 0.0
+    for i in range(steps + 2):
+        if i == 2:
+            started = time.perf_counter()
+        index = order[(i * bs) % (len(order) - bs) :][:bs]
+        x = to_memory_format(to_float(images[index], cfg.value_range), cl)
+        eps = torch.randn(bs, cfg.latent_dim, generator=noise)
+        vae_step(model, opt, x, eps, recon, 1.0, CPU, bf16)
+    return steps * bs / (time.perf_counter() - started)
+
+
+def vaegan_gan(images: torch.Tensor, cfg: ModelConfig, bs: int, steps: int, bf16: bool, cl: bool) -> float:
+    torch.manual_seed(0)
+    fmt = torch.channels_last if cl else torch.contiguous_format
+    generator = Decoder(cfg).to(memory_format=fmt)
+    disc = Discriminator(cfg.image_size, cfg.channels).to(memory_format=fmt)
+    gc = GANConfig()
+    nets = GANNets(
+        generator,
+        disc,
+        generator,
+        copy.deepcopy(generator).requires_grad_(False),
+        VAE(cfg),
+        torch.optim.Adam(generator.parameters(), lr=gc.lr_g, betas=(gc.beta1, gc.beta2), foreach=True),
+        torch.optim.Adam(disc.parameters(), lr=gc.lr_d, betas=(gc.beta1, gc.beta2), foreach=True),
+    )
+    noise = torch.Generator().manual_seed(1)
+    order = torch.randperm(len(images))
+    started = 0.0
+    for i in range(steps + 2):
+        if i == 2:
+            started = time.perf_counter()
+        index = order[(i * bs) % (len(order) - bs) :][:bs]
+        real = to_memory_format(to_float(images[index], cfg.value_range), cl)
+        z = torch.randn(bs, cfg.latent_dim, generator=noise)
+        gan_step(nets, real, z, gc, True, 0.0, CPU, bf16)
+    return steps * bs / (time.perf_counter() - started)
+
+
+# ----- yardsticks --------------------------------------------------------------------------------
+def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    best = min(timed(lambda: a @ b) for _ in range(reps))
+    return 2 * n**3 / best / 1e9
+
+
+def timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def flops_per_image(step: Callable[[], object], bs: int) -> float:
+    """FLOPs of one training step (forward and backward) per image, from torch's own counter."""
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops() / bs
+
+
+def vae_step_flops(cfg: ModelConfig, recon: str, bs: int) -> float:
+    model = VAE(cfg)
+    x = (
+        torch.rand(bs, cfg.channels, cfg.image_size, cfg.image_size) * (cfg.value_range[1] - cfg.value_range[0])
+        + cfg.value_range[0]
+    )
+
+    def step() -> None:
+        x_hat, posterior = model(x)
+        vae_loss(x_hat, x, posterior.kl(), recon, 1.0)["total"].backward()
+
+    return flops_per_image(step, bs)
+
+
+def gan_step_flops(cfg: ModelConfig, bs: int) -> float:
+    generator, disc = Decoder(cfg), Discriminator(cfg.image_size, cfg.channels)
+    real = torch.rand(bs, cfg.channels, cfg.image_size, cfg.image_size)
+
+    def step() -> None:
+        fake = generator(torch.randn(bs, cfg.latent_dim))
+        disc(torch.cat([real, fake.detach()])).sum().backward()
+        disc(fake).sum().backward()
+
+    return flops_per_image(step, bs)
+
+
+def write_pngs(images: torch.Tensor, folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, image in enumerate(images):
+        array = image.permute(1, 2, 0).numpy()
+        path = folder / f"{i:05d}.png"
+        Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(path)
+        files.append(path)
+    return files
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+# ----- the run ------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=25, help="timed steps per measurement (after 2 warm-up steps)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved repetitions; the median is reported")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--images", type=int, default=1024, help="images written as PNG for the reference loop")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads")
+    print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    print(f"matmul peak (2048^3): fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s\n")
+
+    setups = [
+        (
+            "64x64 RGB emoji",
+            DataConfig(source="emoji", image_size=64, channels=3),
+            ModelConfig(image_size=64, channels=3, latent_dim=64),
+            "mse_sum",
+            64,
+        ),
+        (
+            "28x28 Fashion-MNIST",
+            DataConfig(source="fashion-mnist", image_size=28, channels=1),
+            ModelConfig(image_size=28, channels=1, latent_dim=32, output="sigmoid"),
+            "bce",
+            128,
+        ),
+    ]
+    variants = [
+        ("fp32 NCHW", False, False),
+        ("+ channels_last", False, True),
+        ("+ bf16 autocast", True, False),
+        ("bf16 + channels_last", True, True),
+    ]
+    header = (
+        f"{'data':<20} {'step':<4} {'loop':<30} {'img/s':>7} {'x ref':>6} {'GFLOP/s':>8} {'% fp32':>7} {'% bf16':>7}"
+    )
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data_cfg, cfg, recon, bs in setups:
+            images = load_splits(data_cfg).train.images
+            files = write_pngs(images[: args.images], Path(tmp) / name.split()[0])
+            flops = {"VAE": vae_step_flops(cfg, recon, bs), "GAN": gan_step_flops(cfg, bs)}
+            runs: dict[tuple[str, str], list[float]] = {}
+            for _ in range(args.rounds):
+                runs.setdefault(("VAE", "reference (tutorial loop)"), []).append(
+                    reference_vae(files, cfg, recon, bs, args.steps)
+                )
+                runs.setdefault(("GAN", "reference (tutorial loop)"), []).append(
+                    reference_gan(files, cfg, bs, args.steps)
+                )
+                for label, bf16, cl in variants:
+                    runs.setdefault(("VAE", f"vaegan {label}"), []).append(
+                        vaegan_vae(images, cfg, recon, bs, args.steps, bf16, cl)
+                    )
+                    runs.setdefault(("GAN", f"vaegan {label}"), []).append(
+                        vaegan_gan(images, cfg, bs, args.steps, bf16, cl)
+                    )
+            for step in ("VAE", "GAN"):
+                ref = statistics.median(runs[(step, "reference (tutorial loop)")])
+                for (s, loop), values in runs.items():
+                    if s != step:
+                        continue
+                    rate = statistics.median(values)
+                    gflops = rate * flops[step] / 1e9
+                    rows.append(
+                        f"{name:<20} {step:<4} {loop:<30} {rate:7.0f} {rate / ref:6.2f} {gflops:8.0f} "
+                        f"{gflops / peak32:7.0%} {gflops / peak16:7.0%}"
+                    )
+            print(
+                f"{name}: {flops['VAE'] / 1e6:.0f} MFLOP per image per VAE step, "
+                f"{flops['GAN'] / 1e6:.0f} per GAN step (D on real + fake, G through D)"
+            )
+    print()
+    print(header)
+    print("\n".join(rows))
+    print(f"\nload average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    generation(args)
+
+
+def generation(args: argparse.Namespace) -> None:
+    """Images per second of `sample` and the latency of decoding one z (the explorer's slider)."""
+    decoder = VAE(ModelConfig(image_size=64, channels=3, latent_dim=64)).decoder.eval()
+    with torch.no_grad():
+        z = torch.randn(256, 64)
+        decoder(z)
+        rate = 256 / min(timed(lambda: decoder(z)) for _ in range(3))
+        one = torch.randn(1, 64)
+        for _ in range(5):
+            decoder(one)
+        latency = statistics.median(timed(lambda: decoder(one)) for _ in range(50))
+    print(f"generation (64x64 decoder): sample {rate:.0f} img/s at batch 256; one z decoded in {latency * 1e3:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
