@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from vaegan import __version__
-from vaegan.cli import gan, latent, tools, train
+from vaegan.cli import evaluate, gan, latent, tools, train
 from vaegan.errors import VaeganError
 from vaegan.training.common import TrainingStopped
 
-SUBCOMMANDS = (train, gan, tools, latent)
+SUBCOMMANDS = (train, gan, tools, latent, evaluate)
 
 
 class OneLineParser(argparse.ArgumentParser):

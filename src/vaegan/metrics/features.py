@@ -1,0 +1,214 @@
+"""The feature network sample-quality metrics are computed in: trained by vaegan itself, once per dataset.
+
+FID and friends need an embedding where distances mean something. Inception-V3 needs a download and was
+trained on ImageNet photos, so for 28 px clothes or emoji we train a small judge on the *real training
+images* instead (it never sees the VAE or GAN being judged, nor the test split):
+- labelled data (Fashion-MNIST, MNIST, emoji groups): a small conv classifier; features are its penultimate
+  layer, the same recipe as Inception features, and its logits also give mode coverage (coverage.py).
+- unlabelled folders: a SimCLR-style encoder (Chen et al. 2020, arXiv:2002.05709): two random
+  augmentations of each image are pulled together and away from the rest of the batch (NT-Xent loss).
+  Limits: it is small and briefly trained, and it is blind by construction to what the augmentations
+  vary (small shifts and crops, brightness and contrast), so a generator that gets global brightness
+  wrong is under-penalised; numbers compare runs on the same data, never datasets or papers.
+Nets are cached under DataConfig.cache_dir (or ~/.cache/vaegan)/features, keyed by the dataset's
+source, size and channels, as tensors-only checkpoints loaded with weights_only=True.
+Inputs are float images in [0, 1], (B, C, H, W), at the dataset's size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vaegan.checkpoint import save_checkpoint
+from vaegan.config import DataConfig
+from vaegan.data import DataSplits, ImageDataset
+from vaegan.errors import VaeganError
+
+log = logging.getLogger(__name__)
+
+FEATURE_VERSION = 1  # bump when the architecture or recipe changes, so stale caches are not reused
+
+
+class FeatureNet(nn.Module):
+    """Three stride-2 convs -> global average pool -> `width` features -> head (classes or projection)."""
+
+    def __init__(self, channels: int, outputs: int, kind: str, width: int = 128) -> None:
+        super().__init__()
+        self.kind, self.channels, self.outputs, self.width = kind, channels, outputs, width
+        self.trunk = nn.Sequential(
+            # Stride 2 from the first layer: 28 px -> 14 -> 7 -> 4, trains in about a minute on a CPU.
+            nn.Conv2d(channels, 32, 3, 2, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(32, 64, 3, 2, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(64, width, 3, 2, 1),
+            nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+        self.head = (
+            nn.Linear(width, outputs)
+            if kind == "classifier"
+            else nn.Sequential(nn.Linear(width, width), nn.ReLU(inplace=True), nn.Linear(width, outputs))
+        )
+        self.accuracy: float | None = None  # test accuracy of a classifier, set after training or loading
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) in [0, 1] -> (B, width): the embedding FID, KID, PR and DC are computed in."""
+        return self.trunk(x * 2.0 - 1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """SimCLR-style views without torchvision: random scale/shift crop, flip, brightness and contrast."""
+    b = len(x)
+    scale = torch.empty(b).uniform_(0.7, 1.0, generator=generator)
+    shift = torch.empty(b, 2).uniform_(-0.15, 0.15, generator=generator)
+    flip = torch.where(torch.rand(b, generator=generator) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1], theta[:, :, 2] = scale * flip, scale, shift
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+    contrast = torch.empty(b, 1, 1, 1).uniform_(0.7, 1.3, generator=generator)
+    bright = torch.empty(b, 1, 1, 1).uniform_(-0.15, 0.15, generator=generator)
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    return ((out - mean) * contrast + mean + bright).clamp(0.0, 1.0)
+
+
+def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+    """SimCLR's loss: each view must pick its partner out of the 2B - 1 other views by cosine similarity."""
+    z = F.normalize(torch.cat([a, b]), dim=1)  # (2B, P)
+    sim = z @ z.T / temperature
+    sim.fill_diagonal_(float("-inf"))
+    n = len(a)
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+    return F.cross_entropy(sim, target)
+
+
+def train_feature_net(
+    train: ImageDataset, steps: int = 1500, batch_size: int = 128, seed: int = 0, lr: float = 2e-3
+) -> FeatureNet:
+    """A classifier when `train` has labels, else a SimCLR encoder; `steps` Adam steps on the CPU."""
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    labelled = train.labels is not None
+    n_classes = int(train.labels.max()) + 1 if train.labels is not None else 0
+    net = FeatureNet(
+        train.images.shape[1], n_classes if labelled else 64, "classifier" if labelled else "simclr"
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    net.train()
+    with torch.enable_grad():  # callers may sit under no_grad (evaluation), training still needs it
+        fit(net, train, steps, batch_size, opt, sched, g)
+    return net.eval()
+
+
+def fit(
+    net: FeatureNet,
+    train: ImageDataset,
+    steps: int,
+    batch_size: int,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+    g: torch.Generator,
+) -> None:
+    for _ in range(steps):
+        index = torch.randint(0, len(train), (batch_size,), generator=g)
+        x = train.images[index].float() / 255.0
+        if train.labels is not None:
+            loss = F.cross_entropy(net(x), train.labels[index])
+        else:
+            loss = nt_xent(net(augment(x, g)), net(augment(x, g)))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+
+
+@torch.no_grad()
+def accuracy(net: FeatureNet, data: ImageDataset, batch_size: int = 500) -> float:
+    """Top-1 accuracy of a classifier on labelled `data`."""
+    assert data.labels is not None and net.kind == "classifier"
+    correct = 0
+    for start in range(0, len(data), batch_size):
+        logits = net(data.images[start : start + batch_size].float() / 255.0)
+        correct += int((logits.argmax(1) == data.labels[start : start + batch_size]).sum())
+    return correct / max(1, len(data))
+
+
+def cache_path(data: DataConfig, cache_dir: str | Path | None = None) -> Path:
+    """<cache>/features/<name>-<hash>-<size>px-<channels>ch-v<version>.pt, unique per dataset."""
+    source = data.source
+    if Path(source).expanduser().is_dir():
+        source = str(Path(source).expanduser().resolve())
+    key = f"{source}|{data.root}|{data.image_size}|{data.channels}|{FEATURE_VERSION}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    name = "".join(c if c.isalnum() else "-" for c in Path(data.source).name or data.source)[:40]
+    root = Path(cache_dir or data.cache_dir or Path.home() / ".cache" / "vaegan").expanduser() / "features"
+    return root / f"{name}-{digest}-{data.image_size}px-{data.channels}ch-v{FEATURE_VERSION}.pt"
+
+
+def save_feature_net(net: FeatureNet, path: Path, extra: dict[str, Any]) -> None:
+    save_checkpoint(
+        {
+            "stage": "features",
+            "config": {
+                "kind": net.kind,
+                "channels": net.channels,
+                "outputs": net.outputs,
+                "width": net.width,
+            },
+            "model": net.state_dict(),
+            "accuracy": net.accuracy,
+            **extra,
+        },
+        path,
+    )
+
+
+def load_feature_net(path: Path) -> FeatureNet:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        net = FeatureNet(**payload["config"])
+        net.load_state_dict(payload["model"])
+    except Exception as exc:  # corrupt file, foreign file or an old layout
+        raise VaeganError(
+            f"cannot read feature net {path}: {exc}; delete it and it will be retrained"
+        ) from exc
+    net.accuracy = payload.get("accuracy")
+    return net.eval().requires_grad_(False)
+
+
+def feature_net_for(
+    data: DataConfig,
+    splits: DataSplits,
+    cache_dir: str | Path | None = None,
+    steps: int = 1500,
+    seed: int = 0,
+) -> FeatureNet:
+    """The cached feature net of `data`, trained on `splits.train` on first use (~1 min on 2 cores)."""
+    path = cache_path(data, cache_dir)
+    if path.is_file():
+        return load_feature_net(path)
+    log.info("training the %s feature net once (%d steps); cached at %s", data.source, steps, path)
+    started = time.perf_counter()
+    net = train_feature_net(splits.train, steps=steps, seed=seed)
+    seconds = time.perf_counter() - started
+    if net.kind == "classifier" and splits.test.labels is not None:
+        net.accuracy = accuracy(net, splits.test)
+        log.info("feature classifier: test accuracy %.3f after %.0fs", net.accuracy, seconds)
+    save_feature_net(
+        net, path, {"steps": steps, "seed": seed, "train_seconds": seconds, "source": data.source}
+    )
+    return net.requires_grad_(False)

@@ -1,0 +1,87 @@
+"""`vaegan evaluate` end to end on a pipeline-layout run (RUN/vae, RUN/gan) over a tiny image folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tiny import tiny_splits
+from vaegan.cli import main
+from vaegan.config import GANConfig, GANRunConfig, vae_run_config
+from vaegan.training.train_gan import train_gan
+from vaegan.training.train_vae import train_vae
+
+
+@pytest.fixture
+def pipeline_run(tmp_path: Path) -> Path:
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i, image in enumerate(tiny_splits(n=48).train.images):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
+    cfg = vae_run_config(
+        data={"source": str(folder), "image_size": 16, "channels": 3, "val_fraction": 0.5},
+        model={"latent_dim": 4, "base_channels": 4},
+        train={"epochs": 1, "batch_size": 8, "grid_size": 8, "device": "cpu", "precision": "fp32"},
+    )
+    run = tmp_path / "run"
+    train_vae(cfg, run / "vae", progress=False)
+    gan = GANConfig(epochs=1, batch_size=8, grid_size=8, diversity_samples=8, device="cpu", precision="fp32")
+    train_gan(GANRunConfig(vae_checkpoint=str(run / "vae"), gan=gan), run / "gan", progress=False)
+    return run
+
+
+def test_evaluate_writes_table_and_json(
+    pipeline_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "metrics.json"
+    args = [
+        str(pipeline_run),
+        "--json",
+        str(out),
+        "-k",
+        "4",
+        "--samples",
+        "16",
+        "--feature-steps",
+        "3",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    assert main(["evaluate", *args]) == 0
+    report = json.loads(out.read_text())
+    assert report["split"] == "test" and report["n_images"] == 20 and report["k"] == 4
+    assert {"neg_elbo", "nll_elbo", "nll_iwae", "bpd_elbo", "bpd_iwae", "mse", "psnr"} <= set(
+        report["likelihood"]
+    )
+    assert report["feature_net"]["kind"] == "simclr"  # an unlabelled folder
+    for row in ("reference", "vae_samples", "gan_samples"):
+        assert {"fid", "kid", "precision", "recall", "density", "coverage"} == set(report[row])
+    assert "[gan_samples]" in capsys.readouterr().out
+    assert list((tmp_path / "cache" / "features").glob("*.pt"))
+
+    assert (
+        main(
+            [
+                "evaluate",
+                str(pipeline_run / "vae"),
+                "--samples",
+                "16",
+                "-k",
+                "0",
+                "--feature-steps",
+                "3",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ]
+        )
+        == 0
+    )
+    assert "gan_samples" not in capsys.readouterr().out
+
+
+def test_evaluate_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["evaluate", str(tmp_path / "nothing")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
