@@ -166,7 +166,7 @@ def vaegan_gan(images: torch.Tensor, cfg: ModelConfig, bs: int, steps: int, bf16
         index = order[(i * bs) % (len(order) - bs) :][:bs]
         real = to_memory_format(to_float(images[index], cfg.value_range), cl)
         z = torch.randn(bs, cfg.latent_dim, generator=noise)
-        gan_step(nets, real, z, gc, True, 0.0, CPU, bf16)
+        gan_step(nets, real, z, gc, i, CPU, bf16)
     return steps * bs / (time.perf_counter() - started)
 
 

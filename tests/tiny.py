@@ -13,7 +13,8 @@ def tiny_config(recon: str = "mse_sum", kind: str = "vae", **train: object) -> V
         data={"source": "tiny", "image_size": 16, "channels": 3},
         model={"latent_dim": 4, "base_channels": 4, "kind": kind},
         loss={"reconstruction": recon},
-        train={"epochs": 2, "batch_size": 4, "grid_size": 8, "device": "cpu", "precision": "fp32", **train},
+        train={"epochs": 2, "batch_size": 4, "grid_size": 8, "device": "cpu", "precision": "fp32", "quality_every": 0,
+               **train},
     )
 
 

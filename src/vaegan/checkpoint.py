@@ -17,7 +17,8 @@ import torch
 from vaegan.errors import VaeganError
 
 FORMAT_VERSION = 1
-CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_NAME = "checkpoint.pt"  # the last one: what --resume continues
+BEST_NAME = "best.pt"  # the one with the lowest FID so far, when quality is measured during training
 
 
 def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
@@ -29,6 +30,7 @@ def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint gets a normal file's mode
         with os.fdopen(fd, "wb") as f:
             torch.save({"format_version": FORMAT_VERSION, **payload}, f)
             f.flush()
@@ -42,6 +44,12 @@ def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
         os.fsync(dir_fd)  # make the rename itself durable
     finally:
         os.close(dir_fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def resolve_checkpoint(path_or_run: str | Path, name: str = CHECKPOINT_NAME) -> Path:

@@ -87,9 +87,12 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 where it pays) | fp32 | bf16
     grid_size: int = 64  # images in the per-epoch sample and reconstruction grids
     checkpoint_every: int = 1  # epochs
+    quality_every: int = 5  # epochs between FID & co. of prior samples (and the last epoch); 0 = never
+    quality_samples: int = 1000  # generated and held-out images per measurement (about 3 s at 1000)
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        _check(self.quality_every >= 0 and self.quality_samples >= 10, "quality every must be >= 0, samples >= 10")
         _check(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
         _check(self.lr > 0, f"learning rate must be > 0, got {self.lr}")
         _check(
@@ -142,8 +145,11 @@ class GANConfig:
     precision: str = "auto"
     grid_size: int = 64
     checkpoint_every: int = 1
+    quality_every: int = 5  # epochs between FID & co. of the EMA generator (and the last epoch); 0 = never
+    quality_samples: int = 1000
 
     def __post_init__(self) -> None:
+        _check(self.quality_every >= 0 and self.quality_samples >= 10, "quality every must be >= 0, samples >= 10")
         _check(self.loss in GAN_LOSSES, f"GAN loss must be one of {GAN_LOSSES}, got {self.loss!r}")
         _check(self.init in ("vae", "scratch"), f"init must be vae or scratch, got {self.init!r}")
         _check(

@@ -27,6 +27,8 @@ TINY = [
     "cpu",
     "--precision",
     "fp32",
+    "--quality-every",
+    "0",
     "--val-fraction",
     "0.25",
 ]

@@ -27,7 +27,7 @@ def tiny_pipeline(root: Path) -> Path:
     cfg = vae_run_config(
         data={"source": str(image_folder(root)), "image_size": 16, "channels": 3, "val_fraction": 0.25},
         model={"latent_dim": 4, "base_channels": 4},
-        train={"epochs": 2, "batch_size": 4, "grid_size": 8, "device": "cpu", "precision": "fp32"},
+        train={"epochs": 2, "batch_size": 4, "grid_size": 8, "device": "cpu", "precision": "fp32", "quality_every": 0},
     )
     gan = GANConfig(
         epochs=1,
@@ -35,6 +35,7 @@ def tiny_pipeline(root: Path) -> Path:
         grid_size=8,
         device="cpu",
         precision="fp32",
+        quality_every=0,
         diversity_samples=8,
         disc_channels=4,
     )
@@ -54,9 +55,7 @@ def size(path: Path) -> tuple[int, int]:
 @pytest.mark.parametrize("stage", ["vae", "gan"])
 def test_sample_decodes_with_either_stage(run: Path, tmp_path: Path, stage: str) -> None:
     out = tmp_path / f"{stage}.png"
-    assert (
-        main(["sample", str(run), "--stage", stage, "-n", "4", "-o", str(out), "--temperature", "0.5"]) == 0
-    )
+    assert main(["sample", str(run), "--stage", stage, "-n", "4", "-o", str(out), "--temperature", "0.5"]) == 0
     assert size(out) == (2 * 18 + 2, 2 * 18 + 2)
 
 
@@ -90,9 +89,7 @@ def test_similar_interpolate_and_attribute(run: Path, tmp_path: Path) -> None:
     width, _ = size(tmp_path / "sim.png")
     assert width == 4 * (5 * 18 + 2)  # input, mean, 3 variants; 16 px images scaled x4
 
-    assert (
-        main(["interpolate", str(run), "--stage", "vae", "--steps", "5", "-o", str(tmp_path / "i.png")]) == 0
-    )
+    assert main(["interpolate", str(run), "--stage", "vae", "--steps", "5", "-o", str(tmp_path / "i.png")]) == 0
     assert size(tmp_path / "i.png") == (4 * (5 * 18 + 2), 4 * (2 * 18 + 2))  # rows: lerp, slerp
     with Image.open(tmp_path / "i.gif") as gif:
         assert gif.n_frames == 8  # 5 there, 3 back
@@ -183,9 +180,7 @@ def test_attribute_from_a_celeba_style_file_and_from_two_folders(run: Path, tmp_
 
 
 def test_latent_map_kl_curves(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        main(["latent-map", str(run), "--split", "train", "--grid", "3", "-o", str(tmp_path / "m.png")]) == 0
-    )
+    assert main(["latent-map", str(run), "--split", "train", "--grid", "3", "-o", str(tmp_path / "m.png")]) == 0
     assert size(tmp_path / "m.png")[0] > 460
     assert main(["kl-per-dim", str(run), "-o", str(tmp_path / "kl.png")]) == 0
     assert "active units:" in capsys.readouterr().out

@@ -24,18 +24,18 @@ def pipeline_run(tmp_path: Path) -> Path:
     cfg = vae_run_config(
         data={"source": str(folder), "image_size": 16, "channels": 3, "val_fraction": 0.5},
         model={"latent_dim": 4, "base_channels": 4},
-        train={"epochs": 1, "batch_size": 8, "grid_size": 8, "device": "cpu", "precision": "fp32"},
+        train={"epochs": 1, "batch_size": 8, "grid_size": 8, "device": "cpu", "precision": "fp32", "quality_every": 0},
     )
     run = tmp_path / "run"
     train_vae(cfg, run / "vae", progress=False)
-    gan = GANConfig(epochs=1, batch_size=8, grid_size=8, diversity_samples=8, device="cpu", precision="fp32")
+    gan = GANConfig(
+        epochs=1, batch_size=8, grid_size=8, diversity_samples=8, device="cpu", precision="fp32", quality_every=0
+    )
     train_gan(GANRunConfig(vae_checkpoint=str(run / "vae"), gan=gan), run / "gan", progress=False)
     return run
 
 
-def test_evaluate_writes_table_and_json(
-    pipeline_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
+def test_evaluate_writes_table_and_json(pipeline_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "metrics.json"
     args = [
         str(pipeline_run),
@@ -53,9 +53,7 @@ def test_evaluate_writes_table_and_json(
     assert main(["evaluate", *args]) == 0
     report = json.loads(out.read_text())
     assert report["split"] == "test" and report["n_images"] == 20 and report["k"] == 4
-    assert {"neg_elbo", "nll_elbo", "nll_iwae", "bpd_elbo", "bpd_iwae", "mse", "psnr"} <= set(
-        report["likelihood"]
-    )
+    assert {"neg_elbo", "nll_elbo", "nll_iwae", "bpd_elbo", "bpd_iwae", "mse", "psnr"} <= set(report["likelihood"])
     assert report["feature_net"]["kind"] == "simclr"  # an unlabelled folder
     for row in ("reference", "vae_samples", "gan_samples"):
         assert {"fid", "kid", "precision", "recall", "density", "coverage"} == set(report[row])

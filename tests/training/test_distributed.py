@@ -33,6 +33,8 @@ ARGS = [
     "cpu",
     "--precision",
     "fp32",
+    "--quality-every",
+    "0",
     "--val-fraction",
     "0.25",
     "--epochs",

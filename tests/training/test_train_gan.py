@@ -38,6 +38,7 @@ def gan_config(vae_run: Path, **overrides: object) -> GANRunConfig:
         "grid_size": 8,
         "device": "cpu",
         "precision": "fp32",
+        "quality_every": 0,
         "diversity_samples": 8,
         "disc_channels": 4,
         **overrides,
@@ -153,3 +154,12 @@ def test_generator_loads_from_the_gan_checkpoint_alone(vae_run: Path, tmp_path: 
     train_gan(gan_config(vae_run, epochs=1), tmp_path, splits=tiny_splits())
     generator, cfg = load_generator(tmp_path)
     assert generator(torch.zeros(2, cfg.model.latent_dim)).shape == (2, 3, 16, 16)
+
+
+def test_ema_warms_up_then_holds_its_decay() -> None:
+    from vaegan.training.train_gan import ema_decay
+
+    assert ema_decay(0, 0.999) == pytest.approx(0.1)  # the first updates follow G closely
+    assert ema_decay(90, 0.999) == pytest.approx(0.91)
+    assert ema_decay(100_000, 0.999) == 0.999
+    assert ema_decay(5, 0.0) == 0.0

@@ -109,3 +109,25 @@ def test_divergence_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path: P
     with pytest.raises(VaeganError, match="diverged"):
         train_vae(tiny_config(), tmp_path, resume=True, splits=tiny_splits())
     assert (tmp_path / "checkpoint.pt").read_bytes() == good
+
+
+def test_quality_is_measured_at_its_interval_and_the_best_checkpoint_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vaegan.metrics import features, monitor
+
+    # A feature net trained for a few steps stands in for the cached one: same code path, seconds not minutes.
+    monkeypatch.setattr(
+        monitor,
+        "feature_net_for",
+        lambda data, splits, cache: features.train_feature_net(splits.train, steps=5, seed=0),
+    )
+    cfg = tiny_config(epochs=3, quality_every=2, quality_samples=10)
+    train_vae(cfg, tmp_path, splits=tiny_splits())
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    measured = [r["epoch"] for r in records if "quality/fid" in r]
+    assert measured == [2, 3]  # every 2nd epoch and the last
+    assert {"quality/kid", "quality/precision", "quality/recall", "quality/coverage"} <= set(records[-1])
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best["best_fid"] == min(r["quality/fid"] for r in records if "quality/fid" in r)
+    assert load_checkpoint(tmp_path)["best_fid"] == best["best_fid"]

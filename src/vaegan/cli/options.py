@@ -57,6 +57,8 @@ VAE_FLAGS = (
     Flag("--precision", "train", "precision", str, "auto, fp32 or bf16 (default auto)", ("auto", "fp32", "bf16")),
     Flag("--grid-size", "train", "grid_size", int, "images in the per-epoch grids (default 64)"),
     Flag("--checkpoint-every", "train", "checkpoint_every", int, "epochs between checkpoints (default 1)"),
+    Flag("--quality-every", "train", "quality_every", int, "epochs between FID & co. (default 5; 0 = off)"),
+    Flag("--quality-samples", "train", "quality_samples", int, "images per quality measurement (default 1000)"),
 )
 
 
@@ -112,6 +114,8 @@ GAN_RUNTIME_FLAGS = (
     Flag("--device", "gan", "device", str, "auto, cpu, cuda or cuda:N (default auto)"),
     Flag("--precision", "gan", "precision", str, "auto, fp32 or bf16 (default auto)", ("auto", "fp32", "bf16")),
     Flag("--grid-size", "gan", "grid_size", int, "images in the per-epoch grids (default 64)"),
+    Flag("--quality-every", "gan", "quality_every", int, "epochs between FID & co. (default 5; 0 = off)"),
+    Flag("--quality-samples", "gan", "quality_samples", int, "images per quality measurement (default 1000)"),
 )
 
 

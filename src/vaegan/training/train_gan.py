@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,12 @@ from typing import Any, cast
 import torch
 import torch.nn.functional as F
 
-from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from vaegan.checkpoint import BEST_NAME, CHECKPOINT_NAME, load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig, from_dict, to_dict, write_json
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.errors import VaeganError
 from vaegan.losses import discriminator_loss, generator_loss
+from vaegan.metrics.monitor import QualityMonitor, improved
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.runs import load_vae
@@ -75,19 +77,15 @@ def warm_start(generator: Decoder, vae: VAE) -> None:
 
 
 def gan_step(
-    nets: GANNets,
-    real: torch.Tensor,
-    z: torch.Tensor,
-    gc: GANConfig,
-    g_moves: bool,
-    weight: float,
-    device: torch.device,
-    bf16: bool,
+    nets: GANNets, real: torch.Tensor, z: torch.Tensor, gc: GANConfig, step: int, device: torch.device, bf16: bool
 ) -> torch.Tensor:
-    """One training step on real (B, C, H, W) and prior z (B, latent_dim); returns the MONITORS and a 1.
+    """Training step `step` on real (B, C, H, W) and prior z (B, latent_dim); returns the MONITORS and a 1.
 
-    (1) update D on real vs detached G(z); (2) if g_moves, update G through the updated D, then the EMA.
+    (1) update D on real vs detached G(z); (2) after the D warm-up and once every d_steps, update G
+    through the updated D, then move the EMA.
     """
+    g_moves = step >= gc.d_warmup_steps and step % gc.d_steps == 0
+    weight = anchor_weight(step, gc) if g_moves else 0.0
     fake, fake_x = generate(
         nets.trained_g, nets.frozen, z, real, gc.anchor == "feature" and weight > 0, g_moves, device, bf16
     )
@@ -98,7 +96,7 @@ def gan_step(
         g_loss, anchor, grad_g = generator_step(
             nets.trained_g, nets.trained_d, nets.opt_g, z, fake, fake_x, real, gc, weight, nets.frozen, device, bf16
         )
-        update_ema(nets.ema, nets.generator, gc.ema_decay)
+        update_ema(nets.ema, nets.generator, ema_decay(step, gc.ema_decay))
     return torch.stack(
         [
             d_loss,
@@ -162,6 +160,12 @@ def generator_step(
     norm = grad_norm(generator)
     opt_g.step()
     return g_loss.detach(), anchor.detach(), norm
+
+
+def ema_decay(step: int, decay: float) -> float:
+    """The EMA's decay with the usual warm-up, min(decay, (1 + t) / (10 + t)): early on the average
+    follows G closely, so a short run does not sample from weights still mostly at their start."""
+    return min(decay, (1 + step) / (10 + step))
 
 
 def anchor_weight(step: int, gc: GANConfig) -> float:
@@ -243,6 +247,10 @@ def train_gan(
     epoch, batch_in_epoch, step = 1, 0, 0
     sums = torch.zeros(len(MONITORS) + 1, device=device)
     metrics = MetricsLog(run_dir / "metrics.jsonl")
+    quality = QualityMonitor(
+        vae_cfg.data, splits, gc.quality_every if ctx.is_main else 0, gc.quality_samples, gc.epochs
+    )
+    best_fid = math.inf
     if state is None:
         if ctx.is_main:
             with torch.no_grad():
@@ -255,12 +263,13 @@ def train_gan(
         opt_d.load_state_dict(state["opt_d"])
         restore_rng_state(state["rng"], {"noise": noise})
         epoch, batch_in_epoch, step = state["epoch"], state["batch_in_epoch"], state["step"]
+        best_fid = state.get("best_fid", math.inf)
         if ctx.is_main:  # the saved sums are already totals over ranks
             sums = state["sums"].to(device)
             metrics.truncate_after("gan", epoch - 1)
         log.info("resuming %s at epoch %d, batch %d (step %d)", run_dir, epoch, batch_in_epoch, step)
 
-    def checkpoint() -> None:
+    def checkpoint(path: Path = ckpt_path) -> None:
         if not ctx.is_main:
             return
         save_checkpoint(
@@ -279,8 +288,9 @@ def train_gan(
                 "step": step,
                 "sums": sums.cpu(),
                 "rng": rng_state({"noise": noise}),
+                "best_fid": best_fid,
             },
-            ckpt_path,
+            path,
         )
 
     bar = Progress("gan", gc.epochs, enabled=progress if ctx.is_main else False)
@@ -294,8 +304,7 @@ def train_gan(
                 # z for the whole global batch, so every process count draws the same numbers.
                 z = ctx.shard(torch.randn(len(index), latent_dim, generator=noise, device=device))
                 real = to_float(images[ctx.shard(index)], value_range)  # (B, C, H, W)
-                g_moves = step >= gc.d_warmup_steps and step % gc.d_steps == 0
-                values = gan_step(nets, real, z, gc, g_moves, anchor_weight(step, gc) if g_moves else 0.0, device, bf16)
+                values = gan_step(nets, real, z, gc, step, device, bf16)
                 step += 1
                 batch_in_epoch += 1
                 sums += values
@@ -327,6 +336,10 @@ def train_gan(
                     f"(D loss {record['d_loss']:.3g}, G loss {record['g_loss']:.3g}); "
                     f"the last good checkpoint {ckpt_path} is kept. Try --spectral-norm or lower learning rates"
                 )
+            if quality.due(epoch):
+                record.update(quality.measure(lambda z: ema(z.to(device)), latent_dim, value_range))
+            new_best = improved(record, best_fid)
+            best_fid = record.get("quality/fid", best_fid) if new_best else best_fid
             if ctx.is_main:
                 with torch.no_grad():
                     save_grid(ema(grid_z).float(), run_dir / "grids" / f"samples_e{epoch:03d}.png", value_range)
@@ -347,6 +360,8 @@ def train_gan(
             sums = torch.zeros(len(MONITORS) + 1, device=device)
             if (epoch - 1) % gc.checkpoint_every == 0 or epoch > gc.epochs:
                 checkpoint()
+            if new_best:
+                checkpoint(run_dir / BEST_NAME)
     ctx.barrier()
     return GANResult(checkpoint=ckpt_path, metrics=record)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,11 +11,12 @@ from typing import Any
 
 import torch
 
-from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from vaegan.checkpoint import BEST_NAME, CHECKPOINT_NAME, load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from vaegan.config import VAERunConfig, from_dict, to_dict, write_json
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.errors import VaeganError
 from vaegan.losses import kl_weight, vae_loss
+from vaegan.metrics.monitor import QualityMonitor, improved
 from vaegan.models.vae import VAE
 from vaegan.training import distributed
 from vaegan.training.common import (
@@ -91,17 +93,20 @@ def train_vae(
     epoch, batch_in_epoch, step = 1, 0, 0
     sums = torch.zeros(4, device=device)  # per-image sums of total, reconstruction, kl; image count
     metrics = MetricsLog(run_dir / "metrics.jsonl")
+    quality = QualityMonitor(cfg.data, splits, tc.quality_every if ctx.is_main else 0, tc.quality_samples, tc.epochs)
+    best_fid = math.inf
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         restore_rng_state(state["rng"], {"noise": noise})
         epoch, batch_in_epoch, step = state["epoch"], state["batch_in_epoch"], state["step"]
+        best_fid = state.get("best_fid", math.inf)
         if ctx.is_main:  # the saved sums are already totals over ranks
             sums = state["sums"].to(device)
             metrics.truncate_after("vae", epoch - 1)
         log.info("resuming %s at epoch %d, batch %d (step %d)", run_dir, epoch, batch_in_epoch, step)
 
-    def checkpoint() -> None:
+    def checkpoint(path: Path = ckpt_path) -> None:
         if not ctx.is_main:
             return
         save_checkpoint(
@@ -115,8 +120,9 @@ def train_vae(
                 "step": step,
                 "sums": sums.cpu(),
                 "rng": rng_state({"noise": noise}),
+                "best_fid": best_fid,
             },
-            ckpt_path,
+            path,
         )
 
     bar = Progress("vae", tc.epochs, enabled=progress if ctx.is_main else False)
@@ -161,6 +167,10 @@ def train_vae(
                 "train_seconds": train_seconds,  # the steps alone: images / train_seconds is throughput
                 "seconds": time.perf_counter() - started,
             }
+            if quality.due(epoch):
+                record.update(quality.measure(lambda z: model.decode(z.to(device)), cfg.model.latent_dim, value_range))
+            new_best = improved(record, best_fid)
+            best_fid = record.get("quality/fid", best_fid) if new_best else best_fid
             if ctx.is_main:
                 write_grids(model, grid_z, grid_x, run_dir / "grids", epoch, value_range)
                 metrics.append(record)
@@ -173,6 +183,8 @@ def train_vae(
             sums = torch.zeros(4, device=device)
             if (epoch - 1) % tc.checkpoint_every == 0 or epoch > tc.epochs:
                 checkpoint()
+            if new_best:
+                checkpoint(run_dir / BEST_NAME)
     ctx.barrier()  # the last checkpoint is on disk before any rank reads it (the GAN stage does)
     return VAEResult(checkpoint=ckpt_path, metrics=record)
 

@@ -1,0 +1,62 @@
+"""Sample quality measured during training: every few epochs, cheap by default, best checkpoint by FID.
+
+The feature net is trained once per dataset on first use and cached (features.py); the real side is
+the held-out split, embedded once per run. A fresh, fixed noise seed per measurement makes the numbers
+of successive epochs comparable.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+
+import torch
+
+from vaegan.config import DataConfig
+from vaegan.data import DataSplits
+from vaegan.metrics.features import FeatureNet, feature_net_for
+from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit
+
+log = logging.getLogger(__name__)
+
+
+class QualityMonitor:
+    """FID, KID, precision/recall, density/coverage (and mode coverage) of a decoder, every `every` epochs."""
+
+    def __init__(self, data: DataConfig, splits: DataSplits, every: int, samples: int, epochs: int) -> None:
+        self.data, self.splits, self.every, self.epochs = data, splits, every, epochs
+        held_out = splits.val if len(splits.val) else splits.train
+        self.real = held_out.images[:samples]
+        self.samples = len(self.real)
+        self.net: FeatureNet | None = None
+        self.real_features: torch.Tensor | None = None
+
+    def due(self, epoch: int) -> bool:
+        """On every `every`-th epoch and the last one; never when `every` is 0."""
+        return self.every > 0 and (epoch % self.every == 0 or epoch == self.epochs)
+
+    @torch.no_grad()
+    def measure(
+        self, decode: Callable[[torch.Tensor], torch.Tensor], latent_dim: int, value_range: tuple[float, float]
+    ) -> dict[str, float]:
+        """The metrics under `quality/` keys, for metrics.jsonl."""
+        if self.net is None:
+            self.net = feature_net_for(self.data, self.splits, self.data.cache_dir)
+            self.real_features = embed(self.net, uint8_to_unit(self.real))
+        values = quality_metrics(
+            decode,
+            latent_dim,
+            self.real,
+            value_range,
+            self.net,
+            n=self.samples,
+            generator=torch.Generator().manual_seed(0),
+            real_features=self.real_features,
+        )
+        return {f"quality/{k}": v for k, v in values.items()}
+
+
+def improved(record: dict[str, float], best_fid: float) -> bool:
+    fid = record.get("quality/fid", math.inf)
+    return fid < best_fid
