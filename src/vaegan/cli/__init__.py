@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from vaegan import __version__
-from vaegan.cli import evaluate, gan, latent, tools, train
+from vaegan.cli import evaluate, explore, gan, latent, tools, train
 from vaegan.errors import VaeganError
 from vaegan.training.common import TrainingStopped
 
-SUBCOMMANDS = (train, gan, tools, latent, evaluate)
+SUBCOMMANDS = (train, gan, tools, latent, evaluate, explore)
 
 
 class OneLineParser(argparse.ArgumentParser):
