@@ -128,6 +128,22 @@ def fixed_latents(n: int, latent_dim: int, seed: int) -> torch.Tensor:
     return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed + 7919))
 
 
+def restore_position(
+    state: dict[str, Any], stage: str, is_main: bool, sums: torch.Tensor, metrics: MetricsLog, run_dir: Path
+) -> tuple[int, int, int, float, torch.Tensor]:
+    """Where a checkpoint left its loop: (epoch, batch in epoch, step, best FID, metric sums).
+
+    The saved sums are already totals over ranks, so only rank 0 takes them; it alone also drops the
+    metrics lines of epochs that will be trained again.
+    """
+    epoch, batch_in_epoch, step = state["epoch"], state["batch_in_epoch"], state["step"]
+    if is_main:
+        sums = state["sums"].to(sums.device)
+        metrics.truncate_after(stage, epoch - 1)
+    log.info("resuming %s at epoch %d, batch %d (step %d)", run_dir, epoch, batch_in_epoch, step)
+    return epoch, batch_in_epoch, step, state.get("best_fid", math.inf), sums
+
+
 class StopRequest:
     """Turns Ctrl-C into a flag the loop checks between steps, so a checkpoint is never cut mid-update.
 

@@ -39,6 +39,7 @@ from vaegan.training.common import (
     fixed_latents,
     n_batches,
     resolve_device,
+    restore_position,
     use_bf16,
 )
 from vaegan.viz import save_grid
@@ -262,12 +263,9 @@ def train_gan(
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         restore_rng_state(state["rng"], {"noise": noise})
-        epoch, batch_in_epoch, step = state["epoch"], state["batch_in_epoch"], state["step"]
-        best_fid = state.get("best_fid", math.inf)
-        if ctx.is_main:  # the saved sums are already totals over ranks
-            sums = state["sums"].to(device)
-            metrics.truncate_after("gan", epoch - 1)
-        log.info("resuming %s at epoch %d, batch %d (step %d)", run_dir, epoch, batch_in_epoch, step)
+        epoch, batch_in_epoch, step, best_fid, sums = restore_position(
+            state, "gan", ctx.is_main, sums, metrics, run_dir
+        )
 
     def checkpoint(path: Path = ckpt_path) -> None:
         if not ctx.is_main:
