@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tiny import tiny_splits
-from vaegan.config import GANConfig, vae_run_config
+from tiny import tiny_gan, tiny_splits
+from vaegan.config import vae_run_config
 from vaegan.pipeline import run_pipeline
 from vaegan.report import SECTIONS, write_report
 from vaegan.training.train_vae import train_vae
@@ -51,16 +51,7 @@ def sections(page: str) -> dict[str, str]:
 
 
 def test_pipeline_report_has_every_section_with_decodable_images(tmp_path: Path) -> None:
-    gan = GANConfig(
-        epochs=1,
-        batch_size=4,
-        grid_size=8,
-        device="cpu",
-        precision="fp32",
-        quality_every=0,
-        diversity_samples=8,
-        disc_channels=4,
-    )
+    gan = tiny_gan()
     result = run_pipeline(config(tmp_path, labelled=True), gan, tmp_path / "run", progress=False)
     assert result.report == tmp_path / "run" / "report.html"
     assert f"report: {result.report}" in result.summary.read_text()

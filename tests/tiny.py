@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from vaegan.config import VAERunConfig, vae_run_config
+from vaegan.config import GANConfig, VAERunConfig, vae_run_config
 from vaegan.data import DataSplits, ImageDataset
 
 
@@ -13,8 +13,15 @@ def tiny_config(recon: str = "mse_sum", kind: str = "vae", **train: object) -> V
         data={"source": "tiny", "image_size": 16, "channels": 3},
         model={"latent_dim": 4, "base_channels": 4, "kind": kind},
         loss={"reconstruction": recon},
-        train={"epochs": 2, "batch_size": 4, "grid_size": 8, "device": "cpu", "precision": "fp32", "quality_every": 0,
-               **train},
+        train={
+            "epochs": 2,
+            "batch_size": 4,
+            "grid_size": 8,
+            "device": "cpu",
+            "precision": "fp32",
+            "quality_every": 0,
+            **train,
+        },
     )
 
 
@@ -30,3 +37,42 @@ def tiny_splits(n: int = 24, size: int = 16, channels: int = 3, seed: int = 0) -
     data = ImageDataset(images=images, labels=labels, label_names=("a", "b", "c"))
     train, val = data.subset(torch.arange(0, n - 8)), data.subset(torch.arange(n - 8, n))
     return DataSplits(train=train, val=val, test=val)
+
+
+def tiny_gan(**overrides: object) -> GANConfig:
+    """A GAN stage of a few seconds on tiny data, with quality metrics off (no feature net to train)."""
+    settings: dict = {
+        "epochs": 1,
+        "batch_size": 4,
+        "grid_size": 8,
+        "device": "cpu",
+        "precision": "fp32",
+        "quality_every": 0,
+        "diversity_samples": 8,
+        "disc_channels": 4,
+        **overrides,
+    }
+    return GANConfig(**settings)
+
+
+# The same tiny model and run settings as command-line flags, for tests that go through the CLI.
+TINY_FLAGS = [
+    "--image-size",
+    "16",
+    "--latent-dim",
+    "4",
+    "--base-channels",
+    "4",
+    "--batch-size",
+    "4",
+    "--grid-size",
+    "8",
+    "--device",
+    "cpu",
+    "--precision",
+    "fp32",
+    "--quality-every",
+    "0",
+    "--val-fraction",
+    "0.25",
+]

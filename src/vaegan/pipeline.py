@@ -22,7 +22,7 @@ from PIL import Image
 
 from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
-from vaegan.data import load_splits
+from vaegan.data import load_splits, to_uint8
 from vaegan.errors import VaeganError
 from vaegan.report import write_report
 from vaegan.runs import load_vae
@@ -92,8 +92,6 @@ def write_comparison(vae_dir: Path, gan_dir: Path, path: Path, n: int = 32) -> P
     z = fixed_latents(n, cfg.model.latent_dim, cfg.train.seed)
     panels = []
     for title, decode in (("VAE", vae.decode), ("GAN (same z)", generator)):
-        from vaegan.data import to_uint8
-
         grid = make_grid(to_uint8(decode(z), cfg.model.value_range), nrow=4)
         panels.append(label_image(to_pil(grid), title))
     gap = 12

@@ -9,29 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from tiny import tiny_splits
+from tiny import TINY_FLAGS, tiny_splits
 from vaegan.cli import main
 
-TINY = [
-    "--image-size",
-    "16",
-    "--latent-dim",
-    "4",
-    "--base-channels",
-    "4",
-    "--batch-size",
-    "4",
-    "--grid-size",
-    "8",
-    "--device",
-    "cpu",
-    "--precision",
-    "fp32",
-    "--quality-every",
-    "0",
-    "--val-fraction",
-    "0.25",
-]
+TINY = TINY_FLAGS
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tiny import tiny_splits
+from tiny import tiny_gan, tiny_splits
 from vaegan.cli import main
-from vaegan.config import GANConfig, vae_run_config
+from vaegan.config import vae_run_config
 from vaegan.pipeline import run_pipeline
 
 
@@ -29,16 +29,7 @@ def tiny_pipeline(root: Path) -> Path:
         model={"latent_dim": 4, "base_channels": 4},
         train={"epochs": 2, "batch_size": 4, "grid_size": 8, "device": "cpu", "precision": "fp32", "quality_every": 0},
     )
-    gan = GANConfig(
-        epochs=1,
-        batch_size=4,
-        grid_size=8,
-        device="cpu",
-        precision="fp32",
-        quality_every=0,
-        diversity_samples=8,
-        disc_channels=4,
-    )
+    gan = tiny_gan()
     return run_pipeline(cfg, gan, root / "run", progress=False).run_dir
 
 

@@ -12,34 +12,13 @@ import pytest
 import torch
 from PIL import Image
 
-from tiny import tiny_splits
+from tiny import TINY_FLAGS, tiny_splits
 from vaegan.checkpoint import load_checkpoint
 
 # Per-image-mean losses over equal shards, gradients averaged by DDP: the same maths as one process,
 # so only the order of float additions differs. Measured differences are ~1e-6; allow 1e-4 relative.
 TOLERANCE = 1e-4
-ARGS = [
-    "--image-size",
-    "16",
-    "--latent-dim",
-    "4",
-    "--base-channels",
-    "4",
-    "--batch-size",
-    "4",
-    "--grid-size",
-    "4",
-    "--device",
-    "cpu",
-    "--precision",
-    "fp32",
-    "--quality-every",
-    "0",
-    "--val-fraction",
-    "0.25",
-    "--epochs",
-    "2",
-]
+ARGS = [*TINY_FLAGS, "--epochs", "2"]
 
 
 def vaegan(argv: list[str], nproc: int) -> None:

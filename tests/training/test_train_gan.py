@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tiny import tiny_config, tiny_splits
+from tiny import tiny_config, tiny_gan, tiny_splits
 from vaegan.checkpoint import load_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, ModelConfig
 from vaegan.errors import VaeganError
@@ -32,18 +32,7 @@ def vae_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def gan_config(vae_run: Path, **overrides: object) -> GANRunConfig:
-    settings: dict = {
-        "epochs": 2,
-        "batch_size": 4,
-        "grid_size": 8,
-        "device": "cpu",
-        "precision": "fp32",
-        "quality_every": 0,
-        "diversity_samples": 8,
-        "disc_channels": 4,
-        **overrides,
-    }
-    gan = GANConfig(**settings)
+    gan = tiny_gan(**{"epochs": 2, **overrides})
     return GANRunConfig(vae_checkpoint=str(vae_run / "checkpoint.pt"), gan=gan)
 
 

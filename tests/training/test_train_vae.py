@@ -131,3 +131,11 @@ def test_quality_is_measured_at_its_interval_and_the_best_checkpoint_kept(
     best = load_checkpoint(tmp_path / "best.pt")
     assert best["best_fid"] == min(r["quality/fid"] for r in records if "quality/fid" in r)
     assert load_checkpoint(tmp_path)["best_fid"] == best["best_fid"]
+
+
+def test_resuming_a_run_of_the_other_stage_is_a_clear_error(tmp_path: Path) -> None:
+    train_vae(tiny_config(epochs=1), tmp_path, splits=tiny_splits())
+    from vaegan.training.common import open_run
+
+    with pytest.raises(VaeganError, match="vae checkpoint; resume it with train-vae"):
+        open_run(tmp_path, "gan", resume=True)

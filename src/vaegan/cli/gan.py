@@ -16,6 +16,7 @@ from vaegan.cli.options import (
 )
 from vaegan.cli.train import default_run_dir
 from vaegan.config import GANConfig, GANRunConfig, vae_run_config
+from vaegan.errors import VaeganError
 
 
 def register(sub: Any) -> None:
@@ -41,7 +42,7 @@ def run_train_gan(args: argparse.Namespace) -> int:
         result = train_gan(GANRunConfig(vae_checkpoint="resume"), args.resume, resume=True)
     else:
         if not args.vae:
-            raise_missing_vae()
+            raise VaeganError("train-gan needs a trained VAE: pass --vae RUN_OR_CHECKPOINT (from vaegan train-vae)")
         from vaegan.runs import load_vae
 
         _, vae_cfg = load_vae(args.vae)
@@ -52,12 +53,6 @@ def run_train_gan(args: argparse.Namespace) -> int:
     print(f"checkpoint: {result.checkpoint}")
     print(f"grids: {result.checkpoint.parent / 'grids'}")
     return 0
-
-
-def raise_missing_vae() -> None:
-    from vaegan.errors import VaeganError
-
-    raise VaeganError("train-gan needs a trained VAE: pass --vae RUN_OR_CHECKPOINT (from vaegan train-vae)")
 
 
 def run_pipeline_command(args: argparse.Namespace) -> int:

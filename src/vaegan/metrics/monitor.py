@@ -31,10 +31,28 @@ class QualityMonitor:
         self.samples = len(self.real)
         self.net: FeatureNet | None = None
         self.real_features: torch.Tensor | None = None
+        self.best_fid = math.inf  # saved in checkpoints, so a resumed run keeps its best
 
     def due(self, epoch: int) -> bool:
         """On every `every`-th epoch and the last one; never when `every` is 0."""
         return self.every > 0 and (epoch % self.every == 0 or epoch == self.epochs)
+
+    def update(
+        self,
+        record: dict[str, float],
+        epoch: int,
+        decode: Callable[[torch.Tensor], torch.Tensor],
+        latent_dim: int,
+        value_range: tuple[float, float],
+    ) -> bool:
+        """Adds the `quality/` metrics to the epoch's record when due; True when FID beat the best so far."""
+        if not self.due(epoch):
+            return False
+        record.update(self.measure(decode, latent_dim, value_range))
+        if record["quality/fid"] >= self.best_fid:
+            return False
+        self.best_fid = record["quality/fid"]
+        return True
 
     @torch.no_grad()
     def measure(
@@ -55,8 +73,3 @@ class QualityMonitor:
             real_features=self.real_features,
         )
         return {f"quality/{k}": v for k, v in values.items()}
-
-
-def improved(record: dict[str, float], best_fid: float) -> bool:
-    fid = record.get("quality/fid", math.inf)
-    return fid < best_fid

@@ -29,7 +29,8 @@ def widths(base_channels: int, n_layers: int) -> list[int]:
     return [base_channels * min(2**i, 8) for i in range(n_layers)]
 
 
-# No normalisation layers anywhere. GroupNorm's backward cost 4x the rest of a 64x64 step on the CPU,
+# No normalisation layers anywhere. In an early probe on this 2-core CPU, GroupNorm made a 64x64 step
+# several times slower (about 4x, measured under load),
 # and BatchNorm would couple the images of a batch: train and eval would disagree, and a
 # DistributedDataParallel run would differ from a single process with the same global batch.
 

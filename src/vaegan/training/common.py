@@ -128,10 +128,35 @@ def fixed_latents(n: int, latent_dim: int, seed: int) -> torch.Tensor:
     return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed + 7919))
 
 
+def open_run(run_dir: Path, stage: str, resume: bool) -> dict[str, Any] | None:
+    """The checkpoint to resume (its stage checked), or None for a new run; never overwrites a trained run."""
+    from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint
+
+    path = run_dir / CHECKPOINT_NAME
+    if resume:
+        state = load_checkpoint(path)
+        if state["stage"] != stage:
+            raise VaeganError(f"{path} is a {state['stage']} checkpoint; resume it with train-{state['stage']}")
+        return state
+    if path.exists():
+        raise VaeganError(f"{run_dir} already holds a trained run; pass --resume to continue it or choose a new --out")
+    return None
+
+
+def write_run_config(config: Any, run_dir: Path, is_main: bool, new: bool) -> None:
+    """Rank 0 makes the run folder and, for a new run, writes config.json before the first step."""
+    if is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if new:
+            from vaegan.config import write_json
+
+            write_json(config, run_dir / "config.json")
+
+
 def restore_position(
     state: dict[str, Any], stage: str, is_main: bool, sums: torch.Tensor, metrics: MetricsLog, run_dir: Path
-) -> tuple[int, int, int, float, torch.Tensor]:
-    """Where a checkpoint left its loop: (epoch, batch in epoch, step, best FID, metric sums).
+) -> tuple[int, int, int, torch.Tensor]:
+    """Where a checkpoint left its loop: (epoch, batch in epoch, step, metric sums).
 
     The saved sums are already totals over ranks, so only rank 0 takes them; it alone also drops the
     metrics lines of epochs that will be trained again.
@@ -141,7 +166,7 @@ def restore_position(
         sums = state["sums"].to(sums.device)
         metrics.truncate_after(stage, epoch - 1)
     log.info("resuming %s at epoch %d, batch %d (step %d)", run_dir, epoch, batch_in_epoch, step)
-    return epoch, batch_in_epoch, step, state.get("best_fid", math.inf), sums
+    return epoch, batch_in_epoch, step, sums
 
 
 class StopRequest:

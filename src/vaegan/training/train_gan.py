@@ -17,12 +17,20 @@ from typing import Any, cast
 import torch
 import torch.nn.functional as F
 
-from vaegan.checkpoint import BEST_NAME, CHECKPOINT_NAME, load_checkpoint, restore_rng_state, rng_state, save_checkpoint
-from vaegan.config import GANConfig, GANRunConfig, VAERunConfig, from_dict, to_dict, write_json
+from vaegan.checkpoint import (
+    BEST_NAME,
+    CHECKPOINT_NAME,
+    load_checkpoint,
+    resolve_checkpoint,
+    restore_rng_state,
+    rng_state,
+    save_checkpoint,
+)
+from vaegan.config import GANConfig, GANRunConfig, VAERunConfig, from_dict, to_dict
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.errors import VaeganError
 from vaegan.losses import discriminator_loss, generator_loss
-from vaegan.metrics.monitor import QualityMonitor, improved
+from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.runs import load_vae
@@ -38,9 +46,11 @@ from vaegan.training.common import (
     epoch_order,
     fixed_latents,
     n_batches,
+    open_run,
     resolve_device,
     restore_position,
     use_bf16,
+    write_run_config,
 )
 from vaegan.viz import save_grid
 
@@ -200,14 +210,9 @@ def train_gan(
     """Train the GAN stage for cfg.gan.epochs, writing metrics, grids and checkpoints under run_dir."""
     run_dir = Path(run_dir)
     ckpt_path = run_dir / CHECKPOINT_NAME
-    state: dict[str, Any] | None = None
-    if resume:
-        state = load_checkpoint(ckpt_path)
-        if state["stage"] != "gan":
-            raise VaeganError(f"{ckpt_path} is a {state['stage']} checkpoint; resume it with train-vae")
+    state = open_run(run_dir, "gan", resume)
+    if state is not None:
         cfg = from_dict(GANRunConfig, state["config"])
-    elif ckpt_path.exists():
-        raise VaeganError(f"{run_dir} already holds a GAN run; pass --resume to continue it or choose a new --out")
     gc = cfg.gan
     ctx, device = distributed.setup(resolve_device(gc.device))
     distributed.check_batch(gc.batch_size, ctx)
@@ -215,11 +220,8 @@ def train_gan(
         raise VaeganError("the feature anchor runs D twice per G step, which DDP does not allow; use --anchor decoder")
     ctx.barrier()  # every rank has looked for the checkpoint before rank 0 writes anything
     vae, vae_cfg = load_vae(cfg.vae_checkpoint)
-    vae_path = load_checkpoint(cfg.vae_checkpoint)["path"]
-    if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if state is None:
-            write_json(cfg, run_dir / "config.json")
+    vae_path = str(resolve_checkpoint(cfg.vae_checkpoint).resolve())
+    write_run_config(cfg, run_dir, ctx.is_main, new=state is None)
     bf16 = use_bf16(gc.precision, device)
     splits = splits or load_splits(vae_cfg.data)
     images = splits.train.images.to(device)
@@ -251,7 +253,6 @@ def train_gan(
     quality = QualityMonitor(
         vae_cfg.data, splits, gc.quality_every if ctx.is_main else 0, gc.quality_samples, gc.epochs
     )
-    best_fid = math.inf
     if state is None:
         if ctx.is_main:
             with torch.no_grad():
@@ -263,9 +264,8 @@ def train_gan(
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         restore_rng_state(state["rng"], {"noise": noise})
-        epoch, batch_in_epoch, step, best_fid, sums = restore_position(
-            state, "gan", ctx.is_main, sums, metrics, run_dir
-        )
+        quality.best_fid = state.get("best_fid", math.inf)
+        epoch, batch_in_epoch, step, sums = restore_position(state, "gan", ctx.is_main, sums, metrics, run_dir)
 
     def checkpoint(path: Path = ckpt_path) -> None:
         if not ctx.is_main:
@@ -286,7 +286,7 @@ def train_gan(
                 "step": step,
                 "sums": sums.cpu(),
                 "rng": rng_state({"noise": noise}),
-                "best_fid": best_fid,
+                "best_fid": quality.best_fid,
             },
             path,
         )
@@ -334,10 +334,7 @@ def train_gan(
                     f"(D loss {record['d_loss']:.3g}, G loss {record['g_loss']:.3g}); "
                     f"the last good checkpoint {ckpt_path} is kept. Try --spectral-norm or lower learning rates"
                 )
-            if quality.due(epoch):
-                record.update(quality.measure(lambda z: ema(z.to(device)), latent_dim, value_range))
-            new_best = improved(record, best_fid)
-            best_fid = record.get("quality/fid", best_fid) if new_best else best_fid
+            new_best = quality.update(record, epoch, lambda z: ema(z.to(device)), latent_dim, value_range)
             if ctx.is_main:
                 with torch.no_grad():
                     save_grid(ema(grid_z).float(), run_dir / "grids" / f"samples_e{epoch:03d}.png", value_range)

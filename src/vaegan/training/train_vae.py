@@ -11,12 +11,11 @@ from typing import Any
 
 import torch
 
-from vaegan.checkpoint import BEST_NAME, CHECKPOINT_NAME, load_checkpoint, restore_rng_state, rng_state, save_checkpoint
-from vaegan.config import VAERunConfig, from_dict, to_dict, write_json
+from vaegan.checkpoint import BEST_NAME, CHECKPOINT_NAME, restore_rng_state, rng_state, save_checkpoint
+from vaegan.config import VAERunConfig, from_dict, to_dict
 from vaegan.data import DataSplits, load_splits, to_float
-from vaegan.errors import VaeganError
 from vaegan.losses import kl_weight, vae_loss
-from vaegan.metrics.monitor import QualityMonitor, improved
+from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.vae import VAE
 from vaegan.training import distributed
 from vaegan.training.common import (
@@ -30,9 +29,11 @@ from vaegan.training.common import (
     epoch_order,
     fixed_latents,
     n_batches,
+    open_run,
     resolve_device,
     restore_position,
     use_bf16,
+    write_run_config,
 )
 from vaegan.viz import save_grid
 
@@ -60,21 +61,13 @@ def train_vae(
     """
     run_dir = Path(run_dir)
     ckpt_path = run_dir / CHECKPOINT_NAME
-    state: dict[str, Any] | None = None
-    if resume:
-        state = load_checkpoint(ckpt_path)
-        if state["stage"] != "vae":
-            raise VaeganError(f"{ckpt_path} is a {state['stage']} checkpoint; resume it with its own command")
+    state = open_run(run_dir, "vae", resume)
+    if state is not None:
         cfg = from_dict(VAERunConfig, state["config"])
-    elif ckpt_path.exists():
-        raise VaeganError(f"{run_dir} already holds a trained run; pass --resume to continue it or choose a new --out")
     ctx, device = distributed.setup(resolve_device(cfg.train.device))
     distributed.check_batch(cfg.train.batch_size, ctx)
     ctx.barrier()  # every rank has looked for the checkpoint before rank 0 writes anything
-    if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if state is None:
-            write_json(cfg, run_dir / "config.json")
+    write_run_config(cfg, run_dir, ctx.is_main, new=state is None)
 
     bf16 = use_bf16(cfg.train.precision, device)
     splits = splits or load_splits(cfg.data)
@@ -95,14 +88,12 @@ def train_vae(
     sums = torch.zeros(4, device=device)  # per-image sums of total, reconstruction, kl; image count
     metrics = MetricsLog(run_dir / "metrics.jsonl")
     quality = QualityMonitor(cfg.data, splits, tc.quality_every if ctx.is_main else 0, tc.quality_samples, tc.epochs)
-    best_fid = math.inf
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         restore_rng_state(state["rng"], {"noise": noise})
-        epoch, batch_in_epoch, step, best_fid, sums = restore_position(
-            state, "vae", ctx.is_main, sums, metrics, run_dir
-        )
+        quality.best_fid = state.get("best_fid", math.inf)
+        epoch, batch_in_epoch, step, sums = restore_position(state, "vae", ctx.is_main, sums, metrics, run_dir)
 
     def checkpoint(path: Path = ckpt_path) -> None:
         if not ctx.is_main:
@@ -118,7 +109,7 @@ def train_vae(
                 "step": step,
                 "sums": sums.cpu(),
                 "rng": rng_state({"noise": noise}),
-                "best_fid": best_fid,
+                "best_fid": quality.best_fid,
             },
             path,
         )
@@ -165,10 +156,9 @@ def train_vae(
                 "train_seconds": train_seconds,  # the steps alone: images / train_seconds is throughput
                 "seconds": time.perf_counter() - started,
             }
-            if quality.due(epoch):
-                record.update(quality.measure(lambda z: model.decode(z.to(device)), cfg.model.latent_dim, value_range))
-            new_best = improved(record, best_fid)
-            best_fid = record.get("quality/fid", best_fid) if new_best else best_fid
+            new_best = quality.update(
+                record, epoch, lambda z: model.decode(z.to(device)), cfg.model.latent_dim, value_range
+            )
             if ctx.is_main:
                 write_grids(model, grid_z, grid_x, run_dir / "grids", epoch, value_range)
                 metrics.append(record)
