@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +37,44 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from vaegan.config import DataConfig, GANConfig, ModelConfig  # noqa: E402
 from vaegan.data import load_splits, to_float  # noqa: E402
 from vaegan.losses import vae_loss  # noqa: E402
+from vaegan.metrics.features import feature_net_for  # noqa: E402
+from vaegan.metrics.likelihood import likelihood_metrics  # noqa: E402
+from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit  # noqa: E402
 from vaegan.models.gan import Discriminator  # noqa: E402
 from vaegan.models.vae import VAE, Decoder  # noqa: E402
+from vaegan.training.common import adam, memory_format, use_bf16  # noqa: E402
 from vaegan.training.train_gan import GANNets, gan_step  # noqa: E402
 from vaegan.training.train_vae import vae_step  # noqa: E402
 
 CPU = torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of running vaegan's step: optimiser kernel, memory layout, precision."""
+
+    label: str
+    fused: bool = True
+    channels_last: bool = False
+    bf16: bool = False
+
+    @property
+    def layout(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def is_default(self, image_size: int) -> bool:
+        """Whether the training loops run this variant on this machine's CPU (the `auto` settings)."""
+        layout = memory_format("auto", CPU, image_size)
+        return (self.fused, self.layout, self.bf16) == (True, layout, use_bf16("auto", CPU))
+
+
+VARIANTS = [  # each technique added alone to the one before it, then bf16 with both
+    Variant("fp32 NCHW, for-each Adam", fused=False),
+    Variant("+ fused Adam"),
+    Variant("+ fused Adam + channels_last", channels_last=True),
+    Variant("+ fused Adam + bf16 autocast", bf16=True),
+    Variant("+ fused Adam + bf16 + ch_last", channels_last=True, bf16=True),
+]
 
 
 # ----- the reference: the tutorial way ------------------------------------------------------------
@@ -125,28 +158,49 @@ def to_memory_format(t: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return t.contiguous(memory_format=torch.channels_last) if channels_last else t
 
 
-def vaegan_vae(images: torch.Tensor, cfg: ModelConfig, recon: str, bs: int, steps: int, bf16: bool, cl: bool) -> float:
-    torch.manual_seed(0)
-    model = VAE(cfg).to(memory_format=torch.channels_last if cl else torch.contiguous_format)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)
-    noise = torch.Generator().manual_seed(1)
-    order = torch.randperm(len(images))
+def optimiser(params: object, fused: bool, **settings: object) -> torch.optim.Adam:
+    """The training loops' own Adam (fused), or the for-each kernel it replaced."""
+    if fused:
+        return adam(params, **settings)  # type: ignore[arg-type]
+    return torch.optim.Adam(params, foreach=True, **settings)  # type: ignore[arg-type]
+
+
+def vaegan_vae(
+    images: torch.Tensor, cfg: ModelConfig, recon: str, bs: int, steps: int, v: Variant, seed: int = 0
+) -> tuple[float, VAE]:
+    """Images per second over `steps` timed steps (after 2 warm-up steps), and the trained model."""
+    torch.manual_seed(seed)
+    model = VAE(cfg).to(memory_format=v.layout)
+    opt = optimiser(model.parameters(), v.fused, lr=1e-3)
+    noise = torch.Generator().manual_seed(seed + 1)
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
     started = 0.0
     for i in range(steps + 2):
         if i == 2:
             started = time.perf_counter()
         index = order[(i * bs) % (len(order) - bs) :][:bs]
-        x = to_memory_format(to_float(images[index], cfg.value_range), cl)
+        x = to_float(images[index], cfg.value_range).contiguous(memory_format=v.layout)
         eps = torch.randn(bs, cfg.latent_dim, generator=noise)
-        vae_step(model, opt, x, eps, recon, 1.0, CPU, bf16)
-    return steps * bs / (time.perf_counter() - started)
+        vae_step(model, opt, x, eps, recon, 1.0, CPU, v.bf16)
+    return steps * bs / (time.perf_counter() - started), model
 
 
-def vaegan_gan(images: torch.Tensor, cfg: ModelConfig, bs: int, steps: int, bf16: bool, cl: bool) -> float:
-    torch.manual_seed(0)
-    fmt = torch.channels_last if cl else torch.contiguous_format
-    generator = Decoder(cfg).to(memory_format=fmt)
-    disc = Discriminator(cfg.image_size, cfg.channels).to(memory_format=fmt)
+def vaegan_gan(
+    images: torch.Tensor,
+    cfg: ModelConfig,
+    bs: int,
+    steps: int,
+    v: Variant,
+    seed: int = 0,
+    start: Decoder | None = None,
+) -> tuple[float, Decoder]:
+    """Images per second of gan_step (D + G), and the trained generator (warm-started from `start`)."""
+    torch.manual_seed(seed)
+    generator = Decoder(cfg)
+    if start is not None:
+        generator.load_state_dict(start.state_dict())
+    generator.to(memory_format=v.layout)
+    disc = Discriminator(cfg.image_size, cfg.channels).to(memory_format=v.layout)
     gc = GANConfig()
     nets = GANNets(
         generator,
@@ -154,20 +208,32 @@ def vaegan_gan(images: torch.Tensor, cfg: ModelConfig, bs: int, steps: int, bf16
         generator,
         copy.deepcopy(generator).requires_grad_(False),
         VAE(cfg),
-        torch.optim.Adam(generator.parameters(), lr=gc.lr_g, betas=(gc.beta1, gc.beta2), foreach=True),
-        torch.optim.Adam(disc.parameters(), lr=gc.lr_d, betas=(gc.beta1, gc.beta2), foreach=True),
+        optimiser(generator.parameters(), v.fused, lr=gc.lr_g, betas=(gc.beta1, gc.beta2)),
+        optimiser(disc.parameters(), v.fused, lr=gc.lr_d, betas=(gc.beta1, gc.beta2)),
     )
-    noise = torch.Generator().manual_seed(1)
-    order = torch.randperm(len(images))
+    noise = torch.Generator().manual_seed(seed + 1)
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
     started = 0.0
     for i in range(steps + 2):
         if i == 2:
             started = time.perf_counter()
         index = order[(i * bs) % (len(order) - bs) :][:bs]
-        real = to_memory_format(to_float(images[index], cfg.value_range), cl)
+        real = to_float(images[index], cfg.value_range).contiguous(memory_format=v.layout)
         z = torch.randn(bs, cfg.latent_dim, generator=noise)
-        gan_step(nets, real, z, gc, i, CPU, bf16)
-    return steps * bs / (time.perf_counter() - started)
+        gan_step(nets, real, z, gc, i, CPU, v.bf16)
+    return steps * bs / (time.perf_counter() - started), generator
+
+
+def data_seconds_per_batch(files: list[Path], cfg: ModelConfig, bs: int, steps: int) -> float:
+    """The reference's DataLoader alone: what decoding files per item costs it per batch."""
+    loader = DataLoader(FolderDataset(files, cfg.image_size, cfg.channels, cfg.value_range), bs, shuffle=True)
+    done, started = 0, time.perf_counter()
+    while done < steps:
+        for _ in loader:
+            done += 1
+            if done == steps:
+                break
+    return (time.perf_counter() - started) / steps
 
 
 # ----- yardsticks --------------------------------------------------------------------------------
@@ -236,12 +302,33 @@ def cpu_model() -> str:
 
 
 # ----- the run ------------------------------------------------------------------------------------
+SETUPS = [
+    (
+        "64x64 RGB emoji",
+        DataConfig(source="emoji", image_size=64, channels=3),
+        ModelConfig(image_size=64, channels=3, latent_dim=64),
+        "mse_sum",
+        64,
+    ),
+    (
+        "28x28 Fashion-MNIST",
+        DataConfig(source="fashion-mnist", image_size=28, channels=1),
+        ModelConfig(image_size=28, channels=1, latent_dim=32, output="sigmoid"),
+        "bce",
+        128,
+    ),
+]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=25, help="timed steps per measurement (after 2 warm-up steps)")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved repetitions; the median is reported")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions; the median is reported")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--images", type=int, default=1024, help="images written as PNG for the reference loop")
+    parser.add_argument(
+        "--check-steps", type=int, default=150, help="steps of the numerics check at 64x64 (0 skips it)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -250,52 +337,25 @@ def main() -> None:
     peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
     print(f"matmul peak (2048^3): fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s\n")
 
-    setups = [
-        (
-            "64x64 RGB emoji",
-            DataConfig(source="emoji", image_size=64, channels=3),
-            ModelConfig(image_size=64, channels=3, latent_dim=64),
-            "mse_sum",
-            64,
-        ),
-        (
-            "28x28 Fashion-MNIST",
-            DataConfig(source="fashion-mnist", image_size=28, channels=1),
-            ModelConfig(image_size=28, channels=1, latent_dim=32, output="sigmoid"),
-            "bce",
-            128,
-        ),
-    ]
-    variants = [
-        ("fp32 NCHW", False, False),
-        ("+ channels_last", False, True),
-        ("+ bf16 autocast", True, False),
-        ("bf16 + channels_last", True, True),
-    ]
-    header = (
-        f"{'data':<20} {'step':<4} {'loop':<30} {'img/s':>7} {'x ref':>6} {'GFLOP/s':>8} {'% fp32':>7} {'% bf16':>7}"
-    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, data_cfg, cfg, recon, bs in setups:
+        for name, data_cfg, cfg, recon, bs in SETUPS:
             images = load_splits(data_cfg).train.images
             files = write_pngs(images[: args.images], Path(tmp) / name.split()[0])
             flops = {"VAE": vae_step_flops(cfg, recon, bs), "GAN": gan_step_flops(cfg, bs)}
             runs: dict[tuple[str, str], list[float]] = {}
+            data_share = []
             for _ in range(args.rounds):
-                runs.setdefault(("VAE", "reference (tutorial loop)"), []).append(
-                    reference_vae(files, cfg, recon, bs, args.steps)
-                )
+                reference = reference_vae(files, cfg, recon, bs, args.steps)
+                runs.setdefault(("VAE", "reference (tutorial loop)"), []).append(reference)
+                data_share.append(data_seconds_per_batch(files, cfg, bs, args.steps) * reference / bs)
                 runs.setdefault(("GAN", "reference (tutorial loop)"), []).append(
                     reference_gan(files, cfg, bs, args.steps)
                 )
-                for label, bf16, cl in variants:
-                    runs.setdefault(("VAE", f"vaegan {label}"), []).append(
-                        vaegan_vae(images, cfg, recon, bs, args.steps, bf16, cl)
-                    )
-                    runs.setdefault(("GAN", f"vaegan {label}"), []).append(
-                        vaegan_gan(images, cfg, bs, args.steps, bf16, cl)
-                    )
+                for v in VARIANTS:
+                    label = f"vaegan {v.label}" + (" *" if v.is_default(cfg.image_size) else "")
+                    runs.setdefault(("VAE", label), []).append(vaegan_vae(images, cfg, recon, bs, args.steps, v)[0])
+                    runs.setdefault(("GAN", label), []).append(vaegan_gan(images, cfg, bs, args.steps, v)[0])
             for step in ("VAE", "GAN"):
                 ref = statistics.median(runs[(step, "reference (tutorial loop)")])
                 for (s, loop), values in runs.items():
@@ -304,21 +364,64 @@ def main() -> None:
                     rate = statistics.median(values)
                     gflops = rate * flops[step] / 1e9
                     rows.append(
-                        f"{name:<20} {step:<4} {loop:<30} {rate:7.0f} {rate / ref:6.2f} {gflops:8.0f} "
+                        f"{name:<20} {step:<4} {loop:<34} {rate:7.0f} {rate / ref:6.2f} {gflops:8.0f} "
                         f"{gflops / peak32:7.0%} {gflops / peak16:7.0%}"
                     )
             print(
                 f"{name}: {flops['VAE'] / 1e6:.0f} MFLOP per image per VAE step, "
-                f"{flops['GAN'] / 1e6:.0f} per GAN step (D on real + fake, G through D)"
+                f"{flops['GAN'] / 1e6:.0f} per GAN step (D on real + fake, G through D); the reference's "
+                f"DataLoader (decoding PNGs) is {statistics.median(data_share):.1%} of its VAE step"
             )
     print()
-    print(header)
+    print(f"{'data':<20} {'step':<4} {'loop':<34} {'img/s':>7} {'x ref':>6} {'GFLOP/s':>8} {'% fp32':>7} {'% bf16':>7}")
     print("\n".join(rows))
+    print("* = what --precision auto and --memory-format auto pick on this machine")
     print(f"\nload average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    generation(args)
+    generation()
+    if args.check_steps:
+        numerics(args.check_steps)
 
 
-def generation(args: argparse.Namespace) -> None:
+def numerics(steps: int, seeds: tuple[int, ...] = (0, 1)) -> None:
+    """The speed must not come from broken numerics: validation -ELBO and FID after `steps` steps.
+
+    Each 64x64 variant trains the VAE from the same seeds, then the GAN warm-started from that seed's
+    fp32 VAE; the spread over seeds is the noise any variant's difference must be read against.
+    """
+    name, data_cfg, cfg, recon, bs = SETUPS[0]
+    splits = load_splits(data_cfg)
+    net = feature_net_for(data_cfg, splits)
+    val = splits.val.images[:512]
+    real_features = embed(net, uint8_to_unit(splits.test.images[:1000]))
+    print(f"\nnumerics check, {name}: {steps} VAE steps then {steps} GAN steps (warm start), seeds {seeds}")
+    print(f"{'variant':<34} {'val -ELBO (nats)':>24} {'GAN FID':>20}")
+    starts: dict[int, Decoder] = {}
+    for v in (VARIANTS[0], VARIANTS[2], VARIANTS[4]):  # the tutorial maths, the 64 px default, bf16
+        elbos, fids = [], []
+        for seed in seeds:
+            model = vaegan_vae(splits.train.images, cfg, recon, bs, steps, v, seed)[1].eval()
+            elbos.append(likelihood_metrics(model, val, recon, cfg.value_range, k=0)["neg_elbo"])
+            starts.setdefault(seed, model.decoder)  # the first variant (fp32 NCHW) starts every GAN
+            generator = vaegan_gan(splits.train.images, cfg, bs, steps, v, seed, starts[seed])[1].eval()
+            with torch.no_grad():
+                metrics = quality_metrics(
+                    generator,
+                    cfg.latent_dim,
+                    splits.test.images,
+                    cfg.value_range,
+                    net,
+                    n=1000,
+                    generator=torch.Generator().manual_seed(seed),
+                    real_features=real_features,
+                )
+            fids.append(metrics["fid"])
+        print(
+            f"vaegan {v.label:<27} {' / '.join(f'{e:.1f}' for e in elbos):>24} "
+            f"{' / '.join(f'{f:.1f}' for f in fids):>20}"
+        )
+
+
+def generation() -> None:
     """Images per second of `sample` and the latency of decoding one z (the explorer's slider)."""
     decoder = VAE(ModelConfig(image_size=64, channels=3, latent_dim=64)).decoder.eval()
     with torch.no_grad():

@@ -19,6 +19,7 @@ from vaegan.errors import VaeganError
 RECONSTRUCTIONS = ("mse_sum", "mse_mean", "bce")
 MODEL_KINDS = ("vae", "ae")
 GAN_LOSSES = ("nonsaturating", "minimax", "hinge")
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 
 
 def _check(ok: bool, message: str) -> None:
@@ -85,6 +86,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto (bf16 where it pays) | fp32 | bf16
+    memory_format: str = "auto"  # auto (channels_last where it pays) | channels_last | contiguous
     grid_size: int = 64  # images in the per-epoch sample and reconstruction grids
     checkpoint_every: int = 1  # epochs
     quality_every: int = 5  # epochs between FID & co. of prior samples (and the last epoch); 0 = never
@@ -97,6 +99,10 @@ class TrainConfig:
         _check(self.lr > 0, f"learning rate must be > 0, got {self.lr}")
         _check(
             self.precision in ("auto", "fp32", "bf16"), f"precision must be auto, fp32 or bf16, got {self.precision!r}"
+        )
+        _check(
+            self.memory_format in MEMORY_FORMATS,
+            f"memory format must be auto, channels_last or contiguous, got {self.memory_format!r}",
         )
 
 
@@ -143,6 +149,7 @@ class GANConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
+    memory_format: str = "auto"
     grid_size: int = 64
     checkpoint_every: int = 1
     quality_every: int = 5  # epochs between FID & co. of the EMA generator (and the last epoch); 0 = never
@@ -164,6 +171,10 @@ class GANConfig:
         _check(0.0 < self.collapse_fraction < 1.0, f"collapse fraction must be in (0, 1), got {self.collapse_fraction}")
         _check(
             self.precision in ("auto", "fp32", "bf16"), f"precision must be auto, fp32 or bf16, got {self.precision!r}"
+        )
+        _check(
+            self.memory_format in MEMORY_FORMATS,
+            f"memory format must be auto, channels_last or contiguous, got {self.memory_format!r}",
         )
 
 

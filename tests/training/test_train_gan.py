@@ -114,10 +114,11 @@ def test_scratch_generator_differs_from_the_decoder(vae_run: Path, tmp_path: Pat
     ).read_bytes()
 
 
-def test_gan_resume_is_exact(vae_run: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_gan_resume_is_exact(vae_run: Path, tmp_path: Path, layout: str) -> None:
     splits = tiny_splits()
-    train_gan(gan_config(vae_run, anchor="decoder"), tmp_path / "straight", splits=splits)
-    train_gan(gan_config(vae_run, anchor="decoder", epochs=1), tmp_path / "split", splits=splits)
+    train_gan(gan_config(vae_run, anchor="decoder", memory_format=layout), tmp_path / "straight", splits=splits)
+    train_gan(gan_config(vae_run, anchor="decoder", epochs=1, memory_format=layout), tmp_path / "split", splits=splits)
     payload = load_checkpoint(tmp_path / "split")
     payload["config"]["gan"]["epochs"] = 2
     torch.save({k: v for k, v in payload.items() if k != "path"}, tmp_path / "split" / "checkpoint.pt")

@@ -48,10 +48,11 @@ def final_weights(run: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(run)["model"]
 
 
-def test_resume_is_exact(tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_resume_is_exact(tmp_path: Path, layout: str) -> None:
     splits = tiny_splits()
-    train_vae(tiny_config(epochs=2), tmp_path / "straight", splits=splits)
-    train_vae(tiny_config(epochs=1), tmp_path / "split", splits=splits)
+    train_vae(tiny_config(epochs=2, memory_format=layout), tmp_path / "straight", splits=splits)
+    train_vae(tiny_config(epochs=1, memory_format=layout), tmp_path / "split", splits=splits)
     # Resuming reads the config from the checkpoint; extend the epochs the way the CLI would.
     payload = load_checkpoint(tmp_path / "split")
     payload["config"]["train"]["epochs"] = 2
@@ -89,6 +90,23 @@ def test_stop_mid_epoch_checkpoints_and_resumes_exactly(tmp_path: Path, monkeypa
     train_vae(tiny_config(), tmp_path / "stopped", resume=True, splits=splits)
     straight, resumed = final_weights(tmp_path / "straight"), final_weights(tmp_path / "stopped")
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_channels_last_trains_the_same_model_as_contiguous(tmp_path: Path) -> None:
+    """The layout is a speed choice only: the losses and weights agree up to summation order."""
+    splits = tiny_splits()
+    for layout in ("contiguous", "channels_last"):
+        train_vae(tiny_config(epochs=2, memory_format=layout), tmp_path / layout, splits=splits)
+    logs = {
+        layout: [json.loads(line) for line in (tmp_path / layout / "metrics.jsonl").read_text().splitlines()]
+        for layout in ("contiguous", "channels_last")
+    }
+    for plain, nhwc in zip(logs["contiguous"], logs["channels_last"], strict=True):
+        assert nhwc["val/neg_elbo"] == pytest.approx(plain["val/neg_elbo"], rel=1e-4)
+    plain_w, nhwc_w = final_weights(tmp_path / "contiguous"), final_weights(tmp_path / "channels_last")
+    assert nhwc_w["decoder.to_image.weight"].is_contiguous(memory_format=torch.channels_last)
+    for key in plain_w:
+        torch.testing.assert_close(nhwc_w[key], plain_w[key], rtol=1e-3, atol=1e-5)
 
 
 def test_existing_run_is_not_overwritten(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
-from vaegan.config import read_toml
+from vaegan.config import MEMORY_FORMATS, read_toml
 from vaegan.presets import PRESETS, Sections, dataset_defaults, merge
 
 
@@ -55,6 +55,14 @@ VAE_FLAGS = (
     Flag("--seed", "train", "seed", int, "seed of initialisation, data order and noise (default 0)"),
     Flag("--device", "train", "device", str, "auto, cpu, cuda or cuda:N (default auto)"),
     Flag("--precision", "train", "precision", str, "auto, fp32 or bf16 (default auto)", ("auto", "fp32", "bf16")),
+    Flag(
+        "--memory-format",
+        "train",
+        "memory_format",
+        str,
+        "auto, channels_last or contiguous (default auto: channels_last on CUDA and for 64 px and up)",
+        MEMORY_FORMATS,
+    ),
     Flag("--grid-size", "train", "grid_size", int, "images in the per-epoch grids (default 64)"),
     Flag("--checkpoint-every", "train", "checkpoint_every", int, "epochs between checkpoints (default 1)"),
     Flag("--quality-every", "train", "quality_every", int, "epochs between FID & co. (default 5; 0 = off)"),
@@ -113,6 +121,14 @@ GAN_RUNTIME_FLAGS = (
     Flag("--seed", "gan", "seed", int, "seed of initialisation, data order and noise (default 0)"),
     Flag("--device", "gan", "device", str, "auto, cpu, cuda or cuda:N (default auto)"),
     Flag("--precision", "gan", "precision", str, "auto, fp32 or bf16 (default auto)", ("auto", "fp32", "bf16")),
+    Flag(
+        "--memory-format",
+        "gan",
+        "memory_format",
+        str,
+        "auto, channels_last or contiguous (default auto: channels_last on CUDA and for 64 px and up)",
+        MEMORY_FORMATS,
+    ),
     Flag("--grid-size", "gan", "grid_size", int, "images in the per-epoch grids (default 64)"),
     Flag("--quality-every", "gan", "quality_every", int, "epochs between FID & co. (default 5; 0 = off)"),
     Flag("--quality-samples", "gan", "quality_samples", int, "images per quality measurement (default 1000)"),

@@ -40,13 +40,16 @@ from vaegan.training.common import (
     Progress,
     StopRequest,
     TrainingStopped,
+    adam,
     autocast,
     batches,
     check_finite,
     epoch_order,
     fixed_latents,
+    memory_format,
     n_batches,
     open_run,
+    place,
     resolve_device,
     restore_position,
     use_bf16,
@@ -223,6 +226,7 @@ def train_gan(
     vae_path = str(resolve_checkpoint(cfg.vae_checkpoint).resolve())
     write_run_config(cfg, run_dir, ctx.is_main, new=state is None)
     bf16 = use_bf16(gc.precision, device)
+    fmt = memory_format(gc.memory_format, device, vae_cfg.model.image_size)
     splits = splits or load_splits(vae_cfg.data)
     images = splits.train.images.to(device)
     value_range = vae_cfg.model.value_range
@@ -232,15 +236,14 @@ def train_gan(
     generator = Decoder(vae_cfg.model)
     if gc.init == "vae":
         warm_start(generator, vae)
-    generator.to(device)
-    disc = Discriminator(vae_cfg.model.image_size, vae_cfg.model.channels, gc.disc_channels, gc.spectral_norm).to(
-        device
-    )
+    place(generator, device, fmt)
+    disc = Discriminator(vae_cfg.model.image_size, vae_cfg.model.channels, gc.disc_channels, gc.spectral_norm)
+    place(disc, device, fmt)
     frozen = vae.to(device).requires_grad_(False)  # the anchor's target, never trained here
     ema = copy.deepcopy(generator).requires_grad_(False)
     betas = (gc.beta1, gc.beta2)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=gc.lr_g, betas=betas, foreach=True)
-    opt_d = torch.optim.Adam(disc.parameters(), lr=gc.lr_d, betas=betas, foreach=True)
+    opt_g = adam(generator.parameters(), lr=gc.lr_g, betas=betas)
+    opt_d = adam(disc.parameters(), lr=gc.lr_d, betas=betas)
     nets = GANNets(ctx.wrap(generator, device), ctx.wrap(disc, device), generator, ema, frozen, opt_g, opt_d)
     noise = torch.Generator(device).manual_seed(gc.seed + 1)
     # The VAE stage's grid seed, so GAN grid k and VAE grid k decode the very same z.
@@ -301,7 +304,7 @@ def train_gan(
             for index in batches(order, gc.batch_size, start=batch_in_epoch, min_size=ctx.world_size):
                 # z for the whole global batch, so every process count draws the same numbers.
                 z = ctx.shard(torch.randn(len(index), latent_dim, generator=noise, device=device))
-                real = to_float(images[ctx.shard(index)], value_range)  # (B, C, H, W)
+                real = to_float(images[ctx.shard(index)], value_range).contiguous(memory_format=fmt)  # (B, C, H, W)
                 values = gan_step(nets, real, z, gc, step, device, bf16)
                 step += 1
                 batch_in_epoch += 1

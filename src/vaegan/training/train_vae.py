@@ -23,13 +23,16 @@ from vaegan.training.common import (
     Progress,
     StopRequest,
     TrainingStopped,
+    adam,
     autocast,
     batches,
     check_finite,
     epoch_order,
     fixed_latents,
+    memory_format,
     n_batches,
     open_run,
+    place,
     resolve_device,
     restore_position,
     use_bf16,
@@ -70,6 +73,7 @@ def train_vae(
     write_run_config(cfg, run_dir, ctx.is_main, new=state is None)
 
     bf16 = use_bf16(cfg.train.precision, device)
+    fmt = memory_format(cfg.train.memory_format, device, cfg.model.image_size)
     splits = splits or load_splits(cfg.data)
     train_images = splits.train.images.to(device)
     val_images = splits.val.images if len(splits.val) else splits.train.images
@@ -77,8 +81,8 @@ def train_vae(
     tc = cfg.train
 
     torch.manual_seed(tc.seed)
-    model = VAE(cfg.model).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, foreach=True)
+    model = place(VAE(cfg.model), device, fmt)
+    optimizer = adam(model.parameters(), lr=tc.lr)
     trained = ctx.wrap(model, device)  # the same module, with gradients averaged over ranks
     noise = torch.Generator(device).manual_seed(tc.seed + 1)  # reparameterisation eps
     grid_z = fixed_latents(tc.grid_size, cfg.model.latent_dim, tc.seed).to(device)
@@ -126,7 +130,7 @@ def train_vae(
                 # eps for the whole global batch, so every process count draws the same numbers.
                 eps = torch.randn(len(index), cfg.model.latent_dim, generator=noise, device=device)
                 index, eps = ctx.shard(index), ctx.shard(eps)
-                x = to_float(train_images[index], value_range)  # (B, C, H, W)
+                x = to_float(train_images[index], value_range).contiguous(memory_format=fmt)  # (B, C, H, W)
                 beta = kl_weight(step, cfg.loss.beta, cfg.loss.kl_warmup_steps)
                 losses = vae_step(trained, optimizer, x, eps, cfg.loss.reconstruction, beta, device, bf16)
                 step += 1
