@@ -154,10 +154,6 @@ def reference_gan(files: list[Path], cfg: ModelConfig, bs: int, steps: int) -> f
 
 
 # ----- vaegan: the library's own step functions on in-memory uint8 data ----------------------------
-def to_memory_format(t: torch.Tensor, channels_last: bool) -> torch.Tensor:
-    return t.contiguous(memory_format=torch.channels_last) if channels_last else t
-
-
 def optimiser(params: object, fused: bool, **settings: object) -> torch.optim.Adam:
     """The training loops' own Adam (fused), or the for-each kernel it replaced."""
     if fused:
@@ -227,11 +223,13 @@ def vaegan_gan(
 def data_seconds_per_batch(files: list[Path], cfg: ModelConfig, bs: int, steps: int) -> float:
     """The reference's DataLoader alone: what decoding files per item costs it per batch."""
     loader = DataLoader(FolderDataset(files, cfg.image_size, cfg.channels, cfg.value_range), bs, shuffle=True)
-    done, started = 0, time.perf_counter()
-    while done < steps:
+    done, started = 0, 0.0
+    while done < steps + 2:
         for _ in loader:
+            if done == 2:
+                started = time.perf_counter()  # after two warm-up batches, as the reference loop
             done += 1
-            if done == steps:
+            if done == steps + 2:
                 break
     return (time.perf_counter() - started) / steps
 
@@ -364,7 +362,7 @@ def main() -> None:
                     rate = statistics.median(values)
                     gflops = rate * flops[step] / 1e9
                     rows.append(
-                        f"{name:<20} {step:<4} {loop:<34} {rate:7.0f} {rate / ref:6.2f} {gflops:8.0f} "
+                        f"{name:<20} {step:<4} {loop:<40} {rate:7.0f} {rate / ref:6.2f} {gflops:8.0f} "
                         f"{gflops / peak32:7.0%} {gflops / peak16:7.0%}"
                     )
             print(
@@ -373,7 +371,7 @@ def main() -> None:
                 f"DataLoader (decoding PNGs) is {statistics.median(data_share):.1%} of its VAE step"
             )
     print()
-    print(f"{'data':<20} {'step':<4} {'loop':<34} {'img/s':>7} {'x ref':>6} {'GFLOP/s':>8} {'% fp32':>7} {'% bf16':>7}")
+    print(f"{'data':<20} {'step':<4} {'loop':<40} {'img/s':>7} {'x ref':>6} {'GFLOP/s':>8} {'% fp32':>7} {'% bf16':>7}")
     print("\n".join(rows))
     print("* = what --precision auto and --memory-format auto pick on this machine")
     print(f"\nload average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
@@ -394,7 +392,7 @@ def numerics(steps: int, seeds: tuple[int, ...] = (0, 1)) -> None:
     val = splits.val.images[:512]
     real_features = embed(net, uint8_to_unit(splits.test.images[:1000]))
     print(f"\nnumerics check, {name}: {steps} VAE steps then {steps} GAN steps (warm start), seeds {seeds}")
-    print(f"{'variant':<34} {'val -ELBO (nats)':>24} {'GAN FID':>20}")
+    print(f"{'variant':<40} {'val -ELBO (nats)':>24} {'GAN FID':>20}")
     starts: dict[int, Decoder] = {}
     for v in (VARIANTS[0], VARIANTS[2], VARIANTS[4]):  # the tutorial maths, the 64 px default, bf16
         elbos, fids = [], []
@@ -416,7 +414,7 @@ def numerics(steps: int, seeds: tuple[int, ...] = (0, 1)) -> None:
                 )
             fids.append(metrics["fid"])
         print(
-            f"vaegan {v.label:<27} {' / '.join(f'{e:.1f}' for e in elbos):>24} "
+            f"vaegan {v.label:<33} {' / '.join(f'{e:.1f}' for e in elbos):>24} "
             f"{' / '.join(f'{f:.1f}' for f in fids):>20}"
         )
 

@@ -1,3 +1,4 @@
+import copy
 import json
 from pathlib import Path
 
@@ -6,12 +7,15 @@ import torch
 
 from tiny import tiny_config, tiny_splits
 from vaegan.checkpoint import load_checkpoint
+from vaegan.data import to_float
 from vaegan.errors import VaeganError
 from vaegan.losses import vae_loss
 from vaegan.models.vae import VAE
 from vaegan.training import train_vae as train_vae_module
-from vaegan.training.common import StopRequest, TrainingStopped
-from vaegan.training.train_vae import train_vae
+from vaegan.training.common import StopRequest, TrainingStopped, adam, place, restore_adam
+from vaegan.training.train_vae import train_vae, vae_step
+
+CPU = torch.device("cpu")
 
 
 def test_one_optimiser_step_changes_every_weight() -> None:
@@ -107,6 +111,35 @@ def test_channels_last_trains_the_same_model_as_contiguous(tmp_path: Path) -> No
     assert nhwc_w["decoder.to_image.weight"].is_contiguous(memory_format=torch.channels_last)
     for key in plain_w:
         torch.testing.assert_close(nhwc_w[key], plain_w[key], rtol=1e-3, atol=1e-5)
+
+
+def test_adam_state_follows_the_weights_layout_on_resume() -> None:
+    """Saved in channels_last (say on CUDA), resumed contiguous (on a CPU): the next update is the same update."""
+    cfg = tiny_config()
+    x = to_float(tiny_splits().train.images[:4], cfg.model.value_range).contiguous(memory_format=torch.channels_last)
+    eps = torch.randn(4, cfg.model.latent_dim, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    saved_model = place(VAE(cfg.model), CPU, torch.channels_last)
+    saved_opt = adam(saved_model.parameters(), lr=1e-3)
+    vae_step(saved_model, saved_opt, x, eps, "mse_sum", 1.0, CPU, False)
+    resumed = VAE(cfg.model)
+    resumed.load_state_dict(saved_model.state_dict())
+    resumed_opt = adam(resumed.parameters(), lr=1e-3)
+    restore_adam(resumed_opt, copy.deepcopy(saved_opt.state_dict()))  # as if read from disk: nothing shared
+    # The same gradients into both: any difference after the step is the optimiser state's doing.
+    for mine, theirs in zip(resumed.parameters(), saved_model.parameters(), strict=True):
+        grad = torch.randn(theirs.shape, generator=torch.Generator().manual_seed(theirs.numel()))
+        theirs.grad, mine.grad = torch.empty_like(theirs).copy_(grad), torch.empty_like(mine).copy_(grad)
+    saved_opt.step()
+    resumed_opt.step()
+    for key, value in saved_model.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=1e-6, atol=1e-7)
+    # A run saved by the for-each optimiser of earlier versions resumes on the fused kernel.
+    old = saved_opt.state_dict()
+    for group in old["param_groups"]:
+        group["fused"], group["foreach"] = None, True
+    restore_adam(resumed_opt, old)
+    assert all(group["fused"] for group in resumed_opt.param_groups)
 
 
 def test_existing_run_is_not_overwritten(tmp_path: Path) -> None:

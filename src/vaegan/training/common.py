@@ -50,9 +50,9 @@ def use_bf16(precision: str, device: torch.device) -> bool:
 def memory_format(choice: str, device: torch.device, image_size: int) -> torch.memory_format:
     """channels_last (NHWC) where it pays: the weights, the batches and so every activation.
 
-    `auto` picks it on CUDA, where the convolution kernels want NHWC, and on the CPU from 64 px up: on
-    this 2-core CPU a 64x64 step ran 1.1-1.3x faster in NHWC, while the 28x28 steps were unchanged
-    (docs/PERFORMANCE.md). The maths is the same either way; only the summation order differs.
+    `auto` picks it on CUDA, where the convolution kernels want NHWC, and on the CPU from 64 px up, where
+    it sped up the 64x64 steps here but not the 28x28 ones (docs/PERFORMANCE.md has the measurements).
+    The maths is the same either way; only the summation order differs.
     """
     if choice == "channels_last" or (choice == "auto" and (device.type == "cuda" or image_size >= 64)):
         return torch.channels_last
@@ -68,10 +68,29 @@ def place(module: ModuleT, device: torch.device, layout: torch.memory_format) ->
 def adam(params: Iterable[torch.nn.Parameter], **settings: Any) -> torch.optim.Adam:
     """Adam with the fused kernel (one pass over all parameters per step, on CPU and CUDA alike).
 
-    The same update as the for-each version up to rounding; measured here it was the steadiest of the
-    speed-ups, 1.05-1.3x on every step of docs/PERFORMANCE.md's table.
+    The same update as the for-each version up to rounding, in fewer passes over memory; its measured
+    contribution is in docs/PERFORMANCE.md.
     """
     return torch.optim.Adam(params, fused=True, **settings)
+
+
+def restore_adam(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
+    """Load Adam's saved state in the form the fused kernel needs for the parameters as they are now.
+
+    `auto` may lay the weights out differently from the run that saved them (a CUDA run resumed on a
+    CPU), and load_state_dict keeps the saved layout, which the fused kernel would read as if it matched;
+    runs saved before the fused kernel also carry for-each settings. The values are kept exactly.
+    """
+    optimizer.load_state_dict(saved)
+    for group in optimizer.param_groups:
+        group["fused"], group["foreach"] = True, None
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if key == "step":
+                    state[key] = value.to(device=param.device, dtype=torch.float32)
+                elif torch.is_tensor(value) and value.shape == param.shape:
+                    state[key] = torch.empty_like(param).copy_(value)
 
 
 def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager[Any]:

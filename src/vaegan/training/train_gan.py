@@ -51,6 +51,7 @@ from vaegan.training.common import (
     open_run,
     place,
     resolve_device,
+    restore_adam,
     restore_position,
     use_bf16,
     write_run_config,
@@ -264,8 +265,8 @@ def train_gan(
         generator.load_state_dict(state["generator"])
         disc.load_state_dict(state["discriminator"])
         ema.load_state_dict(state["ema"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
+        restore_adam(opt_g, state["opt_g"])
+        restore_adam(opt_d, state["opt_d"])
         restore_rng_state(state["rng"], {"noise": noise})
         quality.best_fid = state.get("best_fid", math.inf)
         epoch, batch_in_epoch, step, sums = restore_position(state, "gan", ctx.is_main, sums, metrics, run_dir)

@@ -34,6 +34,7 @@ from vaegan.training.common import (
     open_run,
     place,
     resolve_device,
+    restore_adam,
     restore_position,
     use_bf16,
     write_run_config,
@@ -94,7 +95,7 @@ def train_vae(
     quality = QualityMonitor(cfg.data, splits, tc.quality_every if ctx.is_main else 0, tc.quality_samples, tc.epochs)
     if state is not None:
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        restore_adam(optimizer, state["optimizer"])
         restore_rng_state(state["rng"], {"noise": noise})
         quality.best_fid = state.get("best_fid", math.inf)
         epoch, batch_in_epoch, step, sums = restore_position(state, "vae", ctx.is_main, sums, metrics, run_dir)
