@@ -1,5 +1,5 @@
 # The two quick-start commands: `make run` and `make test`. Each sets itself up first (idempotently).
-.PHONY: setup run test lint bench
+.PHONY: setup run test lint bench quality
 
 setup:
 	@bash scripts/setup.sh
@@ -16,3 +16,8 @@ lint: setup
 
 bench: setup
 	.venv/bin/python benchmarks/throughput.py
+
+# docs/RESULTS.md: every model on Fashion-MNIST (~8 min here), then on emoji (~1 h), 3 seeds each.
+quality: setup
+	.venv/bin/python benchmarks/quality.py --data fashion-mnist
+	.venv/bin/python benchmarks/quality.py --data emoji
