@@ -107,12 +107,10 @@ def collapsed(run: Path, fraction: float) -> bool:
 def run_variants(args: argparse.Namespace, work: Path) -> tuple[dict[str, list[dict[str, float]]], dict[str, Any]]:
     data, latent_dim = data_settings(args.data, args.cache_dir)
     splits = load_splits(vae_run_config(data=data).data)
-    started = time.perf_counter()
     net = feature_net_for(vae_run_config(data=data).data, splits, args.cache_dir)
     samples = min(args.samples, len(splits.test))
     info: dict[str, Any] = {
         "feature_accuracy": net.accuracy,
-        "feature_seconds": time.perf_counter() - started,
         "samples": samples,
         "train_images": len(splits.train),
         "image_size": data["image_size"],

@@ -42,7 +42,7 @@ from vaegan.metrics.likelihood import likelihood_metrics  # noqa: E402
 from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit  # noqa: E402
 from vaegan.models.gan import Discriminator  # noqa: E402
 from vaegan.models.vae import VAE, Decoder  # noqa: E402
-from vaegan.training.common import adam, memory_format, use_bf16  # noqa: E402
+from vaegan.training.common import adam, memory_format, place, use_bf16  # noqa: E402
 from vaegan.training.train_gan import GANNets, gan_step  # noqa: E402
 from vaegan.training.train_vae import vae_step  # noqa: E402
 
@@ -161,13 +161,19 @@ def optimiser(params: object, fused: bool, **settings: object) -> torch.optim.Ad
     return torch.optim.Adam(params, foreach=True, **settings)  # type: ignore[arg-type]
 
 
-def vaegan_vae(
-    images: torch.Tensor, cfg: ModelConfig, recon: str, bs: int, steps: int, v: Variant, seed: int = 0
-) -> tuple[float, VAE]:
-    """Images per second over `steps` timed steps (after 2 warm-up steps), and the trained model."""
-    torch.manual_seed(seed)
-    model = VAE(cfg).to(memory_format=v.layout)
-    opt = optimiser(model.parameters(), v.fused, lr=1e-3)
+def timed_steps(
+    images: torch.Tensor,
+    cfg: ModelConfig,
+    bs: int,
+    steps: int,
+    v: Variant,
+    seed: int,
+    step: Callable[[int, torch.Tensor, torch.Tensor], object],
+) -> float:
+    """Images per second of step(i, batch, noise) over `steps` timed steps, after 2 warm-up steps.
+
+    Batches are gathered by index from the uint8 images and noise drawn per batch, as the loops do.
+    """
     noise = torch.Generator().manual_seed(seed + 1)
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
     started = 0.0
@@ -175,10 +181,22 @@ def vaegan_vae(
         if i == 2:
             started = time.perf_counter()
         index = order[(i * bs) % (len(order) - bs) :][:bs]
-        x = to_float(images[index], cfg.value_range).contiguous(memory_format=v.layout)
-        eps = torch.randn(bs, cfg.latent_dim, generator=noise)
-        vae_step(model, opt, x, eps, recon, 1.0, CPU, v.bf16)
-    return steps * bs / (time.perf_counter() - started), model
+        batch = to_float(images[index], cfg.value_range).contiguous(memory_format=v.layout)
+        step(i, batch, torch.randn(bs, cfg.latent_dim, generator=noise))
+    return steps * bs / (time.perf_counter() - started)
+
+
+def vaegan_vae(
+    images: torch.Tensor, cfg: ModelConfig, recon: str, bs: int, steps: int, v: Variant, seed: int = 0
+) -> tuple[float, VAE]:
+    """Images per second of vae_step, and the trained model."""
+    torch.manual_seed(seed)
+    model = place(VAE(cfg), CPU, v.layout)
+    opt = optimiser(model.parameters(), v.fused, lr=1e-3)
+    rate = timed_steps(
+        images, cfg, bs, steps, v, seed, lambda i, x, eps: vae_step(model, opt, x, eps, recon, 1.0, CPU, v.bf16)
+    )
+    return rate, model
 
 
 def vaegan_gan(
@@ -195,8 +213,8 @@ def vaegan_gan(
     generator = Decoder(cfg)
     if start is not None:
         generator.load_state_dict(start.state_dict())
-    generator.to(memory_format=v.layout)
-    disc = Discriminator(cfg.image_size, cfg.channels).to(memory_format=v.layout)
+    place(generator, CPU, v.layout)
+    disc = place(Discriminator(cfg.image_size, cfg.channels), CPU, v.layout)
     gc = GANConfig()
     nets = GANNets(
         generator,
@@ -207,17 +225,8 @@ def vaegan_gan(
         optimiser(generator.parameters(), v.fused, lr=gc.lr_g, betas=(gc.beta1, gc.beta2)),
         optimiser(disc.parameters(), v.fused, lr=gc.lr_d, betas=(gc.beta1, gc.beta2)),
     )
-    noise = torch.Generator().manual_seed(seed + 1)
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
-    started = 0.0
-    for i in range(steps + 2):
-        if i == 2:
-            started = time.perf_counter()
-        index = order[(i * bs) % (len(order) - bs) :][:bs]
-        real = to_float(images[index], cfg.value_range).contiguous(memory_format=v.layout)
-        z = torch.randn(bs, cfg.latent_dim, generator=noise)
-        gan_step(nets, real, z, gc, i, CPU, v.bf16)
-    return steps * bs / (time.perf_counter() - started), generator
+    rate = timed_steps(images, cfg, bs, steps, v, seed, lambda i, real, z: gan_step(nets, real, z, gc, i, CPU, v.bf16))
+    return rate, generator
 
 
 def data_seconds_per_batch(files: list[Path], cfg: ModelConfig, bs: int, steps: int) -> float:

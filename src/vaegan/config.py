@@ -19,12 +19,22 @@ from vaegan.errors import VaeganError
 RECONSTRUCTIONS = ("mse_sum", "mse_mean", "bce")
 MODEL_KINDS = ("vae", "ae")
 GAN_LOSSES = ("nonsaturating", "minimax", "hinge")
+PRECISIONS = ("auto", "fp32", "bf16")
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 
 
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise VaeganError(message)
+
+
+def _check_speed_settings(precision: str, memory_format: str) -> None:
+    """The two settings both stages share that change speed, never the model."""
+    _check(precision in PRECISIONS, f"precision must be auto, fp32 or bf16, got {precision!r}")
+    _check(
+        memory_format in MEMORY_FORMATS,
+        f"memory format must be auto, channels_last or contiguous, got {memory_format!r}",
+    )
 
 
 @dataclass(frozen=True)
@@ -97,13 +107,7 @@ class TrainConfig:
         _check(self.quality_every >= 0 and self.quality_samples >= 10, "quality every must be >= 0, samples >= 10")
         _check(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
         _check(self.lr > 0, f"learning rate must be > 0, got {self.lr}")
-        _check(
-            self.precision in ("auto", "fp32", "bf16"), f"precision must be auto, fp32 or bf16, got {self.precision!r}"
-        )
-        _check(
-            self.memory_format in MEMORY_FORMATS,
-            f"memory format must be auto, channels_last or contiguous, got {self.memory_format!r}",
-        )
+        _check_speed_settings(self.precision, self.memory_format)
 
 
 @dataclass(frozen=True)
@@ -169,13 +173,7 @@ class GANConfig:
         _check(self.d_steps >= 1, f"d steps must be >= 1, got {self.d_steps}")
         _check(0.0 <= self.ema_decay < 1.0, f"EMA decay must be in [0, 1), got {self.ema_decay}")
         _check(0.0 < self.collapse_fraction < 1.0, f"collapse fraction must be in (0, 1), got {self.collapse_fraction}")
-        _check(
-            self.precision in ("auto", "fp32", "bf16"), f"precision must be auto, fp32 or bf16, got {self.precision!r}"
-        )
-        _check(
-            self.memory_format in MEMORY_FORMATS,
-            f"memory format must be auto, channels_last or contiguous, got {self.memory_format!r}",
-        )
+        _check_speed_settings(self.precision, self.memory_format)
 
 
 @dataclass(frozen=True)

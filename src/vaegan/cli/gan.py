@@ -60,8 +60,7 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
 
     sections = sections_from_args(args, VAE_FLAGS + GAN_FLAGS)
     vae_cfg = vae_run_config(**sections)
-    shared_keys = ("seed", "device", "precision", "memory_format", "grid_size", "quality_every", "quality_samples")
-    shared = {k: getattr(vae_cfg.train, k) for k in shared_keys}
+    shared = {flag.key: getattr(vae_cfg.train, flag.key) for flag in GAN_RUNTIME_FLAGS}
     gan_cfg = GANConfig(**{**shared, **sections.get("gan", {})})
     out = args.out or Path("runs") / default_run_dir(vae_cfg.data.source, "").name.rstrip("-")
     result = run_pipeline(vae_cfg, gan_cfg, out)

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
-from vaegan.config import MEMORY_FORMATS, read_toml
+from vaegan.config import MEMORY_FORMATS, PRECISIONS, read_toml
 from vaegan.presets import PRESETS, Sections, dataset_defaults, merge
 
 
@@ -18,6 +18,26 @@ class Flag:
     type: Any
     help: str
     choices: tuple[str, ...] | None = None
+
+
+def run_flags(section: str) -> tuple[Flag, ...]:
+    """The run-wide settings both stages have, under `section` ([train] for the VAE, [gan] for the GAN)."""
+    return (
+        Flag("--seed", section, "seed", int, "seed of initialisation, data order and noise (default 0)"),
+        Flag("--device", section, "device", str, "auto, cpu, cuda or cuda:N (default auto)"),
+        Flag("--precision", section, "precision", str, "auto, fp32 or bf16 (default auto)", PRECISIONS),
+        Flag(
+            "--memory-format",
+            section,
+            "memory_format",
+            str,
+            "auto, channels_last or contiguous (default auto: channels_last on CUDA and for 64 px and up)",
+            MEMORY_FORMATS,
+        ),
+        Flag("--grid-size", section, "grid_size", int, "images in the per-epoch grids (default 64)"),
+        Flag("--quality-every", section, "quality_every", int, "epochs between FID & co. (default 5; 0 = off)"),
+        Flag("--quality-samples", section, "quality_samples", int, "images per quality measurement (default 1000)"),
+    )
 
 
 VAE_FLAGS = (
@@ -52,21 +72,8 @@ VAE_FLAGS = (
     Flag("--epochs", "train", "epochs", int, "training epochs"),
     Flag("--batch-size", "train", "batch_size", int, "images per step"),
     Flag("--lr", "train", "lr", float, "Adam learning rate (default 1e-3)"),
-    Flag("--seed", "train", "seed", int, "seed of initialisation, data order and noise (default 0)"),
-    Flag("--device", "train", "device", str, "auto, cpu, cuda or cuda:N (default auto)"),
-    Flag("--precision", "train", "precision", str, "auto, fp32 or bf16 (default auto)", ("auto", "fp32", "bf16")),
-    Flag(
-        "--memory-format",
-        "train",
-        "memory_format",
-        str,
-        "auto, channels_last or contiguous (default auto: channels_last on CUDA and for 64 px and up)",
-        MEMORY_FORMATS,
-    ),
-    Flag("--grid-size", "train", "grid_size", int, "images in the per-epoch grids (default 64)"),
+    *run_flags("train"),
     Flag("--checkpoint-every", "train", "checkpoint_every", int, "epochs between checkpoints (default 1)"),
-    Flag("--quality-every", "train", "quality_every", int, "epochs between FID & co. (default 5; 0 = off)"),
-    Flag("--quality-samples", "train", "quality_samples", int, "images per quality measurement (default 1000)"),
 )
 
 
@@ -117,22 +124,7 @@ GAN_FLAGS = (
     ),
 )
 # train-gan's own copies of the run-wide flags; the pipeline takes them from the VAE's [train] section.
-GAN_RUNTIME_FLAGS = (
-    Flag("--seed", "gan", "seed", int, "seed of initialisation, data order and noise (default 0)"),
-    Flag("--device", "gan", "device", str, "auto, cpu, cuda or cuda:N (default auto)"),
-    Flag("--precision", "gan", "precision", str, "auto, fp32 or bf16 (default auto)", ("auto", "fp32", "bf16")),
-    Flag(
-        "--memory-format",
-        "gan",
-        "memory_format",
-        str,
-        "auto, channels_last or contiguous (default auto: channels_last on CUDA and for 64 px and up)",
-        MEMORY_FORMATS,
-    ),
-    Flag("--grid-size", "gan", "grid_size", int, "images in the per-epoch grids (default 64)"),
-    Flag("--quality-every", "gan", "quality_every", int, "epochs between FID & co. (default 5; 0 = off)"),
-    Flag("--quality-samples", "gan", "quality_samples", int, "images per quality measurement (default 1000)"),
-)
+GAN_RUNTIME_FLAGS = run_flags("gan")
 
 
 def add_flags(parser: argparse.ArgumentParser, flags: tuple[Flag, ...]) -> None:
