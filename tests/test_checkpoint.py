@@ -5,37 +5,70 @@ import pytest
 import torch
 
 from tiny import tiny_config
-from vaegan.checkpoint import load_checkpoint, save_checkpoint
-from vaegan.config import VAERunConfig, from_dict, to_dict
+from vaegan.checkpoint import (
+    FORMAT_VERSION,
+    GANCheckpoint,
+    LoopState,
+    VAECheckpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from vaegan.config import to_dict
 from vaegan.errors import VaeganError
 from vaegan.models.vae import VAE
+from vaegan.runs import open_run
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def vae_checkpoint(marker: float = 1.0) -> VAECheckpoint:
+    """A tiny VAE checkpoint whose optimiser state carries `marker`, to tell two files apart."""
+    cfg = tiny_config()
+    model = VAE(cfg.model)
+    return VAECheckpoint(cfg, LoopState(sums=torch.zeros(4)), model.state_dict(), {"marker": torch.tensor(marker)})
 
 
 def test_save_then_load_gives_equal_tensors_and_config(tmp_path: Path) -> None:
-    cfg = tiny_config()
-    model = VAE(cfg.model)
-    save_checkpoint({"stage": "vae", "config": to_dict(cfg), "model": model.state_dict()}, tmp_path / "c.pt")
-    payload = load_checkpoint(tmp_path / "c.pt")
-    assert from_dict(VAERunConfig, payload["config"]) == cfg
-    rebuilt = VAE(from_dict(VAERunConfig, payload["config"]).model)
-    rebuilt.load_state_dict(payload["model"])
-    for (name, a), (_, b) in zip(model.state_dict().items(), rebuilt.state_dict().items(), strict=True):
+    saved = vae_checkpoint()
+    save_checkpoint(saved, tmp_path / "c.pt")
+    loaded = load_checkpoint(tmp_path / "c.pt")
+    assert isinstance(loaded, VAECheckpoint) and loaded.config == saved.config
+    rebuilt = VAE(loaded.config.model)
+    rebuilt.load_state_dict(loaded.model)
+    for (name, a), (_, b) in zip(saved.model.items(), rebuilt.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
+    # The file holds plain dicts only: what torch.load(weights_only=True) reads without running code.
+    raw = torch.load(tmp_path / "c.pt", weights_only=True)
+    assert raw["format_version"] == FORMAT_VERSION and raw["config"] == to_dict(saved.config)
 
 
 def test_no_temporary_files_are_left(tmp_path: Path) -> None:
-    save_checkpoint({"stage": "vae", "x": torch.ones(2)}, tmp_path / "c.pt")
-    save_checkpoint({"stage": "vae", "x": torch.zeros(2)}, tmp_path / "c.pt")
+    save_checkpoint(vae_checkpoint(1.0), tmp_path / "c.pt")
+    save_checkpoint(vae_checkpoint(0.0), tmp_path / "c.pt")
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
-    assert torch.equal(load_checkpoint(tmp_path / "c.pt")["x"], torch.zeros(2))
+    assert load_checkpoint(tmp_path / "c.pt").optimizer["marker"] == 0.0  # type: ignore[union-attr]
 
 
 def test_a_failed_write_keeps_the_old_checkpoint(tmp_path: Path) -> None:
-    save_checkpoint({"stage": "vae", "x": torch.ones(2)}, tmp_path / "c.pt")
+    save_checkpoint(vae_checkpoint(1.0), tmp_path / "c.pt")
+    broken = vae_checkpoint(0.0)
+    broken.optimizer["bad"] = lambda: 0  # lambdas cannot be saved
     with pytest.raises((AttributeError, TypeError, pickle.PicklingError)):
-        save_checkpoint({"stage": "vae", "bad": lambda: 0}, tmp_path / "c.pt")  # lambdas cannot be saved
-    assert torch.equal(load_checkpoint(tmp_path / "c.pt")["x"], torch.ones(2))
+        save_checkpoint(broken, tmp_path / "c.pt")
+    assert load_checkpoint(tmp_path / "c.pt").optimizer["marker"] == 1.0  # type: ignore[union-attr]
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_format_1_checkpoints_of_vaegan_0_1_still_load_and_decode_the_same() -> None:
+    """tests/fixtures/format1_run was written by vaegan 0.1 (make_format1_run.py at commit 6c84068)."""
+    run = open_run(FIXTURES / "format1_run")
+    assert list(run.stages) == ["vae", "gan"]
+    expected = torch.load(FIXTURES / "format1_run" / "expected.pt", weights_only=True)
+    with torch.no_grad():  # the same weights; kernels picked per process may round differently
+        torch.testing.assert_close(run.vae().decode(expected["z"]), expected["vae"], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(run.generator()(expected["z"]), expected["gan"], rtol=1e-5, atol=1e-6)
+    saved = run.stages["gan"].checkpoint
+    assert isinstance(saved, GANCheckpoint) and saved.loop.epoch == 2 and saved.loop.step > 0
 
 
 class Evil:
@@ -53,4 +86,4 @@ def test_loading_never_unpickles_code(tmp_path: Path) -> None:
 
 def test_missing_checkpoint_names_the_fix(tmp_path: Path) -> None:
     with pytest.raises(VaeganError, match="train-vae"):
-        load_checkpoint(tmp_path)
+        open_run(tmp_path)

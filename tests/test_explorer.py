@@ -23,8 +23,8 @@ from vaegan.config import GANConfig, GANRunConfig
 from vaegan.data import to_float, to_uint8
 from vaegan.errors import VaeganError
 from vaegan.explorer import Explorer, ExplorerServer, check_host, make_server, serve_in_thread
-from vaegan.runs import load_vae
-from vaegan.training.train_gan import load_generator, train_gan
+from vaegan.runs import load_generator, load_vae
+from vaegan.training.train_gan import train_gan
 from vaegan.training.train_vae import train_vae
 
 

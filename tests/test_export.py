@@ -29,11 +29,7 @@ def test_onnx_decoder_matches_torch_for_any_batch(tmp_path: Path) -> None:
 def test_export_run_writes_the_vae_decoder(tmp_path: Path) -> None:
     train_vae(tiny_config(epochs=1), tmp_path / "run", splits=tiny_splits(n=12))
     (result,) = export_run(tmp_path / "run")
-    assert (
-        result.stage == "vae"
-        and result.path == tmp_path / "run" / "decoder.onnx"
-        and result.max_abs_error <= 1e-4
-    )
+    assert result.stage == "vae" and result.path == tmp_path / "run" / "decoder.onnx" and result.max_abs_error <= 1e-4
     with pytest.raises(VaeganError, match="format"):
         export_run(tmp_path / "run", fmt="tflite")
 

@@ -63,9 +63,7 @@ def test_similar_with_zero_scale_is_the_mean_and_noise_forms_differ() -> None:
     assert torch.equal(latent.similar_latents(mean, std, 5, 0.0, g), mean[:, None].expand(3, 5, 4))
     post = latent.similar_latents(mean, std, 50, 1.0, torch.Generator().manual_seed(1))
     iso = latent.similar_latents(mean, std, 50, 1.0, torch.Generator().manual_seed(1), posterior=False)
-    assert torch.allclose(
-        post - mean[:, None], 0.1 * (iso - mean[:, None]), atol=1e-6
-    )  # same eps, scaled by sigma
+    assert torch.allclose(post - mean[:, None], 0.1 * (iso - mean[:, None]), atol=1e-6)  # same eps, scaled by sigma
 
 
 def test_prior_latents_are_seeded_and_scaled() -> None:

@@ -26,9 +26,7 @@ def test_nice_ticks_are_round_and_cover_the_range() -> None:
 
 
 def test_line_chart_draws_each_series_in_its_colour() -> None:
-    chart = plots.line_chart(
-        {"train": ([1, 2, 3], [3.0, 2.0, 1.5]), "val": ([1, 2, 3], [3.5, 2.5, 2.0])}, "loss"
-    )
+    chart = plots.line_chart({"train": ([1, 2, 3], [3.0, 2.0, 1.5]), "val": ([1, 2, 3], [3.5, 2.5, 2.0])}, "loss")
     assert chart.size == (380, 250)
     drawn = colours(chart)
     assert (31, 119, 180) in drawn and (255, 127, 14) in drawn  # PALETTE[0], PALETTE[1]

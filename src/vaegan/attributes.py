@@ -43,17 +43,13 @@ def _label_index(data: ImageDataset, label: str) -> int:
         return data.label_names.index(label)
     if label.isdigit() and data.labels is not None and int(label) <= int(data.labels.max()):
         return int(label)
-    raise VaeganError(
-        f"no class {label!r} in this dataset; its classes are {', '.join(data.label_names) or 'unnamed'}"
-    )
+    raise VaeganError(f"no class {label!r} in this dataset; its classes are {', '.join(data.label_names) or 'unnamed'}")
 
 
 def from_labels(data: ImageDataset, label: str, versus: str | None = None) -> AttributeGroups:
     """Class `label` (a name or an index) against class `versus`, or against every other class."""
     if data.labels is None:
-        raise VaeganError(
-            "this dataset has no class labels; use --attribute, --attribute-file or two folders"
-        )
+        raise VaeganError("this dataset has no class labels; use --attribute, --attribute-file or two folders")
     a = _label_index(data, label)
     positive = data.labels == a
     if versus is None:
@@ -104,9 +100,7 @@ def read_attribute_table(path: str | Path) -> tuple[list[str], dict[str, torch.T
     """
     path = Path(path)
     if not path.is_file():
-        raise VaeganError(
-            f"attribute file {path} does not exist; pass CelebA's list_attr_celeba.txt or a CSV"
-        )
+        raise VaeganError(f"attribute file {path} does not exist; pass CelebA's list_attr_celeba.txt or a CSV")
     lines = [line for line in path.read_text().splitlines() if line.strip()]
     if lines and lines[0].strip().isdigit():  # CelebA: the first line is the image count
         header, rows = lines[1].split(), [line.split() for line in lines[2:]]
@@ -118,23 +112,17 @@ def read_attribute_table(path: str | Path) -> tuple[list[str], dict[str, torch.T
     files, values = [], []
     for i, row in enumerate(rows):
         if len(row) != len(header) + 1:
-            raise VaeganError(
-                f"{path}, row {i + 1}: {len(row) - 1} values for {len(header)} attributes; fix the file"
-            )
+            raise VaeganError(f"{path}, row {i + 1}: {len(row) - 1} values for {len(header)} attributes; fix the file")
         files.append(row[0].strip())
         values.append([_truth(v, f"{path}, row {i + 1}") for v in row[1:]])
     table = torch.tensor(values, dtype=torch.bool).reshape(len(rows), len(header))
     return files, {name: table[:, j] for j, name in enumerate(header)}
 
 
-def align_table(
-    names: tuple[str, ...], files: list[str], table: dict[str, torch.Tensor]
-) -> dict[str, torch.Tensor]:
+def align_table(names: tuple[str, ...], files: list[str], table: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The table's rows in the dataset's order, matched by file name; images missing from it get False."""
     if not names:
-        raise VaeganError(
-            "this dataset has no file names to match an attribute file against; use an image folder"
-        )
+        raise VaeganError("this dataset has no file names to match an attribute file against; use an image folder")
     row = {PurePosixPath(f).name: i for i, f in enumerate(files)}
     index = [row.get(PurePosixPath(n).name, -1) for n in names]
     if all(i < 0 for i in index):

@@ -1,30 +1,116 @@
-"""Checkpoints: tensors and plain Python values only, written atomically, loaded with weights_only=True.
+"""Checkpoints: one typed schema per stage, tensors and plain values only, written atomically.
 
-A checkpoint is a dict with `format_version`, `stage` ("vae" or "gan"), the run's full `config` as a
-plain dict, state dicts, counters and RNG states. torch.load(weights_only=True) refuses anything else,
-so loading a checkpoint from someone else never runs their code.
+A file holds `format_version`, `stage` ("vae" or "gan") and the fields of VAECheckpoint or GANCheckpoint
+below, with every config as a plain dict. torch.load(weights_only=True) refuses anything else, so loading
+a checkpoint from someone else never runs their code. `save_checkpoint` is the one writer and
+`load_checkpoint` the one reader; files of format 1 (vaegan 0.1, flat loop fields) are upgraded on read.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
+from vaegan.config import GANRunConfig, VAERunConfig, from_dict, to_dict
 from vaegan.errors import VaeganError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CHECKPOINT_NAME = "checkpoint.pt"  # the last one: what --resume continues
 BEST_NAME = "best.pt"  # the one with the lowest FID so far, when quality is measured during training
 
+StateDict = dict[str, torch.Tensor]
 
-def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
-    """Write `payload` to `path` atomically: a temporary file in the same folder, fsync, then rename.
 
-    A crash or Ctrl-C at any moment leaves either the old checkpoint or the new one, never half of one.
+@dataclass
+class LoopState:
+    """Where a training loop stands, the same for both stages: enough to continue bit for bit."""
+
+    epoch: int = 1  # the epoch in progress (epochs + 1 once training is done)
+    batch_in_epoch: int = 0  # batches of `epoch` already trained
+    step: int = 0  # optimiser steps so far
+    sums: torch.Tensor = field(default_factory=lambda: torch.zeros(0))  # the epoch's running metric sums
+    rng: dict[str, torch.Tensor] = field(default_factory=dict)  # torch's global RNG and the loop's noise
+    best_fid: float = math.inf
+
+
+@dataclass
+class VAECheckpoint:
+    STAGE: ClassVar[str] = "vae"
+    config: VAERunConfig
+    loop: LoopState
+    model: StateDict
+    optimizer: dict[str, Any]
+
+
+@dataclass
+class GANCheckpoint:
+    STAGE: ClassVar[str] = "gan"
+    config: GANRunConfig
+    loop: LoopState
+    vae_checkpoint: str  # absolute path of the VAE it was warm-started from
+    vae_config: VAERunConfig  # rebuilds the generator (a Decoder) without the VAE file
+    generator: StateDict
+    discriminator: StateDict
+    ema: StateDict  # the EMA of the generator's weights: what every sample is drawn with
+    opt_g: dict[str, Any]
+    opt_d: dict[str, Any]
+
+
+Checkpoint = VAECheckpoint | GANCheckpoint
+SCHEMAS: dict[str, type[VAECheckpoint] | type[GANCheckpoint]] = {"vae": VAECheckpoint, "gan": GANCheckpoint}
+
+
+def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:
+    """The plain dict torch.save writes: configs and the loop state as nested dicts."""
+    payload: dict[str, Any] = {"format_version": FORMAT_VERSION, "stage": checkpoint.STAGE}
+    for f in fields(checkpoint):
+        value = getattr(checkpoint, f.name)
+        if isinstance(value, LoopState):
+            value = {g.name: getattr(value, g.name) for g in fields(value)}  # shallow: no tensor copies
+        elif is_dataclass(value):
+            value = to_dict(value)
+        payload[f.name] = value
+    return payload
+
+
+def from_payload(payload: dict[str, Any], path: Path) -> Checkpoint:
+    """The typed checkpoint of a loaded dict; a missing field or a bad config is an error naming the file."""
+    schema = SCHEMAS[payload["stage"]]
+    missing = [f.name for f in fields(schema) if f.name not in payload]
+    if missing:
+        raise VaeganError(f"{path} is not a complete vaegan {payload['stage']} checkpoint: it lacks {missing}")
+    values: dict[str, Any] = {f.name: payload[f.name] for f in fields(schema)}
+    values["loop"] = LoopState(**values["loop"])
+    config_class = VAERunConfig if schema is VAECheckpoint else GANRunConfig
+    values["config"] = from_dict(config_class, values["config"])
+    if "vae_config" in values:
+        values["vae_config"] = from_dict(VAERunConfig, values["vae_config"])
+    return schema(**values)
+
+
+def upgrade(payload: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 payload in format 2: the flat loop fields gathered under `loop`."""
+    if payload["format_version"] == 1:
+        keys = ("epoch", "batch_in_epoch", "step", "sums", "rng", "best_fid")
+        payload["loop"] = {k: payload.pop(k) for k in keys if k in payload}
+        payload["format_version"] = 2
+    return payload
+
+
+def save_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
+    write_atomically(to_payload(checkpoint), path)
+
+
+def write_atomically(payload: dict[str, Any], path: Path) -> None:
+    """torch.save a dict of tensors and plain values: a temporary file in the same folder, fsync, rename.
+
+    A crash or Ctrl-C at any moment leaves either the old file or the new one, never half of one.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,7 +118,7 @@ def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint gets a normal file's mode
         with os.fdopen(fd, "wb") as f:
-            torch.save({"format_version": FORMAT_VERSION, **payload}, f)
+            torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -52,36 +138,29 @@ def _umask() -> int:
     return mask
 
 
-def resolve_checkpoint(path_or_run: str | Path, name: str = CHECKPOINT_NAME) -> Path:
-    """A checkpoint file, or a run folder holding one (the pipeline's run folder holds gan/ then vae/)."""
-    path = Path(path_or_run)
-    if path.is_file():
-        return path
-    for candidate in (path / name, path / "gan" / name, path / "vae" / name):
-        if candidate.is_file():
-            return candidate
-    raise VaeganError(f"no checkpoint at {path}; pass a run folder written by 'vaegan train-vae' or a .pt file")
-
-
-def load_checkpoint(path_or_run: str | Path) -> dict[str, Any]:
-    """Load a checkpoint on the CPU without unpickling code; errors name the file and the fix."""
-    path = resolve_checkpoint(path_or_run)
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint file on the CPU without unpickling code; errors name the file and the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise VaeganError(f"no checkpoint at {path}; pass a run folder written by 'vaegan train-vae' or a .pt file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or foreign files
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise VaeganError(
-            f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}; "
-            "it is corrupt or not a vaegan checkpoint, so retrain or pick another file"
+            f"cannot read checkpoint {path}: {reason}; it is corrupt or not a vaegan checkpoint, "
+            "so retrain or pick another file"
         ) from exc
-    if not isinstance(payload, dict) or "format_version" not in payload:
+    if not isinstance(payload, dict) or not isinstance(payload.get("format_version"), int):
         raise VaeganError(f"{path} is not a vaegan checkpoint (no format_version)")
     if payload["format_version"] > FORMAT_VERSION:
         raise VaeganError(
             f"{path} has checkpoint format {payload['format_version']}, newer than this vaegan "
             f"understands ({FORMAT_VERSION}); upgrade vaegan"
         )
-    payload["path"] = str(path.resolve())  # absolute: a GAN checkpoint records its VAE's path
-    return payload
+    if payload.get("stage") not in SCHEMAS:
+        raise VaeganError(f"{path} is not a vaegan checkpoint (stage {payload.get('stage')!r}, not vae or gan)")
+    return from_payload(upgrade(payload), path)
 
 
 def rng_state(generators: dict[str, torch.Generator]) -> dict[str, torch.Tensor]:

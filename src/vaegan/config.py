@@ -10,17 +10,29 @@ import dataclasses
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import tomllib
 
 from vaegan.errors import VaeganError
 
-RECONSTRUCTIONS = ("mse_sum", "mse_mean", "bce")
-MODEL_KINDS = ("vae", "ae")
-GAN_LOSSES = ("nonsaturating", "minimax", "hinge")
-PRECISIONS = ("auto", "fp32", "bf16")
-MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
+Reconstruction = Literal["mse_sum", "mse_mean", "bce"]
+ModelKind = Literal["vae", "ae"]
+Output = Literal["tanh", "sigmoid"]
+GANLoss = Literal["nonsaturating", "minimax", "hinge"]
+GANInit = Literal["vae", "scratch"]
+Anchor = Literal["none", "decoder", "feature"]
+Precision = Literal["auto", "fp32", "bf16"]
+MemoryFormat = Literal["auto", "channels_last", "contiguous"]
+
+# The choices as tuples, for flags and messages: derived from the types so the two cannot drift.
+RECONSTRUCTIONS: tuple[str, ...] = get_args(Reconstruction)
+MODEL_KINDS: tuple[str, ...] = get_args(ModelKind)
+GAN_LOSSES: tuple[str, ...] = get_args(GANLoss)
+GAN_INITS: tuple[str, ...] = get_args(GANInit)
+ANCHORS: tuple[str, ...] = get_args(Anchor)
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+MEMORY_FORMATS: tuple[str, ...] = get_args(MemoryFormat)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -28,13 +40,8 @@ def _check(ok: bool, message: str) -> None:
         raise VaeganError(message)
 
 
-def _check_speed_settings(precision: str, memory_format: str) -> None:
-    """The two settings both stages share that change speed, never the model."""
-    _check(precision in PRECISIONS, f"precision must be auto, fp32 or bf16, got {precision!r}")
-    _check(
-        memory_format in MEMORY_FORMATS,
-        f"memory format must be auto, channels_last or contiguous, got {memory_format!r}",
-    )
+def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
+    _check(value in choices, f"{what} must be one of {', '.join(choices)}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -55,18 +62,18 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    kind: str = "vae"  # vae | ae (the plain autoencoder baseline: no sampling, no KL)
+    kind: ModelKind = "vae"  # the plain autoencoder baseline "ae" has no sampling and no KL
     image_size: int = 64
     channels: int = 3
     latent_dim: int = 64
     base_channels: int = 32  # width of the first conv; doubles per downsampling, capped at 8x
-    output: str = "tanh"  # tanh for data in [-1, 1], sigmoid for [0, 1] (BCE)
+    output: Output = "tanh"  # tanh for data in [-1, 1], sigmoid for [0, 1] (BCE)
 
     def __post_init__(self) -> None:
-        _check(self.kind in MODEL_KINDS, f"model must be one of {MODEL_KINDS}, got {self.kind!r}")
+        _check_choice(self.kind, MODEL_KINDS, "model")
         _check(self.latent_dim >= 1, f"latent dim must be positive, got {self.latent_dim}")
         _check(self.base_channels >= 1, f"base channels must be positive, got {self.base_channels}")
-        _check(self.output in ("tanh", "sigmoid"), f"output must be tanh or sigmoid, got {self.output!r}")
+        _check_choice(self.output, get_args(Output), "output")
 
     @property
     def value_range(self) -> tuple[float, float]:
@@ -75,28 +82,26 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    reconstruction: str = "mse_sum"  # mse_sum (per image) | mse_mean (per pixel) | bce (per image)
+    reconstruction: Reconstruction = "mse_sum"  # mse_sum and bce are per-image sums, mse_mean a per-pixel mean
     beta: float = 1.0
     kl_warmup_steps: int = 0  # beta rises linearly from 0 over this many steps
 
     def __post_init__(self) -> None:
-        _check(
-            self.reconstruction in RECONSTRUCTIONS,
-            f"reconstruction must be one of {RECONSTRUCTIONS}, got {self.reconstruction!r}",
-        )
+        _check_choice(self.reconstruction, RECONSTRUCTIONS, "reconstruction")
         _check(self.beta >= 0, f"beta must be >= 0, got {self.beta}")
         _check(self.kl_warmup_steps >= 0, f"kl warm-up steps must be >= 0, got {self.kl_warmup_steps}")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class RunSettings:
+    """The settings every training stage has, declared once; [train] and [gan] each carry a copy."""
+
     epochs: int = 10
     batch_size: int = 64
-    lr: float = 1e-3
-    seed: int = 0
+    seed: int = 0  # initialisation, data order and noise
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "auto"  # auto (bf16 where it pays) | fp32 | bf16
-    memory_format: str = "auto"  # auto (channels_last where it pays) | channels_last | contiguous
+    precision: Precision = "auto"  # bf16 autocast where it pays; changes speed, never the model
+    memory_format: MemoryFormat = "auto"  # channels_last where it pays; changes speed, never the model
     grid_size: int = 64  # images in the per-epoch sample and reconstruction grids
     checkpoint_every: int = 1  # epochs
     quality_every: int = 5  # epochs between FID & co. of prior samples (and the last epoch); 0 = never
@@ -104,10 +109,21 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
-        _check(self.quality_every >= 0 and self.quality_samples >= 10, "quality every must be >= 0, samples >= 10")
         _check(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
+        _check(self.quality_every >= 0 and self.quality_samples >= 10, "quality every must be >= 0, samples >= 10")
+        _check_choice(self.precision, PRECISIONS, "precision")
+        _check_choice(self.memory_format, MEMORY_FORMATS, "memory format")
+
+
+@dataclass(frozen=True)
+class TrainConfig(RunSettings):
+    """The VAE stage's [train] section."""
+
+    lr: float = 1e-3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         _check(self.lr > 0, f"learning rate must be > 0, got {self.lr}")
-        _check_speed_settings(self.precision, self.memory_format)
 
 
 @dataclass(frozen=True)
@@ -131,49 +147,35 @@ class VAERunConfig:
 
 
 @dataclass(frozen=True)
-class GANConfig:
-    loss: str = "nonsaturating"  # nonsaturating (-log D(G(z))) | minimax (log(1 - D(G(z)))) | hinge
-    init: str = "vae"  # vae: the generator starts as the trained decoder | scratch: random weights (baseline)
+class GANConfig(RunSettings):
+    """The GAN stage's [gan] section."""
+
+    loss: GANLoss = "nonsaturating"  # -log D(G(z)) | log(1 - D(G(z))) | hinge
+    init: GANInit = "vae"  # vae: the generator starts as the trained decoder; scratch: random weights (baseline)
     disc_channels: int = 32  # width of the discriminator's first conv
     spectral_norm: bool = False
-    epochs: int = 10
-    batch_size: int = 64
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
     d_steps: int = 1  # discriminator updates per generator update
     d_warmup_steps: int = 0  # D alone learns real vs the decoder's samples before G moves
-    anchor: str = "none"  # none | decoder (L2 to the frozen VAE decoder, same z) | feature (Larsen et al. 2016)
+    anchor: Anchor = "none"  # decoder: L2 to the frozen VAE decoder, same z; feature: Larsen et al. 2016
     anchor_weight: float = 1.0
     anchor_decay_steps: int = 0  # the anchor weight falls linearly to 0 over this many steps; 0 keeps it
     ema_decay: float = 0.999  # EMA of generator weights used for sampling; 0 turns it off
     collapse_fraction: float = 0.5  # warn when sample diversity < this fraction of the real data's
     diversity_samples: int = 256
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    memory_format: str = "auto"
-    grid_size: int = 64
-    checkpoint_every: int = 1
-    quality_every: int = 5  # epochs between FID & co. of the EMA generator (and the last epoch); 0 = never
-    quality_samples: int = 1000
 
     def __post_init__(self) -> None:
-        _check(self.quality_every >= 0 and self.quality_samples >= 10, "quality every must be >= 0, samples >= 10")
-        _check(self.loss in GAN_LOSSES, f"GAN loss must be one of {GAN_LOSSES}, got {self.loss!r}")
-        _check(self.init in ("vae", "scratch"), f"init must be vae or scratch, got {self.init!r}")
-        _check(
-            self.anchor in ("none", "decoder", "feature"),
-            f"anchor must be none, decoder or feature, got {self.anchor!r}",
-        )
-        _check(self.epochs >= 1, f"GAN epochs must be >= 1, got {self.epochs}")
-        _check(self.batch_size >= 1, f"GAN batch size must be >= 1, got {self.batch_size}")
+        super().__post_init__()
+        _check_choice(self.loss, GAN_LOSSES, "GAN loss")
+        _check_choice(self.init, GAN_INITS, "init")
+        _check_choice(self.anchor, ANCHORS, "anchor")
         _check(self.lr_g > 0 and self.lr_d > 0, "GAN learning rates must be > 0")
         _check(self.d_steps >= 1, f"d steps must be >= 1, got {self.d_steps}")
         _check(0.0 <= self.ema_decay < 1.0, f"EMA decay must be in [0, 1), got {self.ema_decay}")
         _check(0.0 < self.collapse_fraction < 1.0, f"collapse fraction must be in (0, 1), got {self.collapse_fraction}")
-        _check_speed_settings(self.precision, self.memory_format)
 
 
 @dataclass(frozen=True)

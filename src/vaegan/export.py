@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from vaegan.errors import VaeganError
-from vaegan.pictures import STAGES, load_models
+from vaegan.pictures import load_models
+from vaegan.runs import open_run
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,6 @@ def export_decoder(decode: torch.nn.Module, latent_dim: int, path: Path) -> floa
         # The TorchScript exporter (dynamo=False) needs nothing beyond onnx; the dynamo exporter would also
         # need onnxscript. torch warns that the former is deprecated, which the user cannot act on.
         warnings.simplefilter("ignore", DeprecationWarning)
-        # GroupNorm checks its group sizes in Python; they depend on channels, never on the batch axis.
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(
             decode,
             (z,),
@@ -93,11 +92,12 @@ def export_run(
     _require_onnx()
     run = Path(run)
     folder = Path(out) if out is not None else (run.parent if run.is_file() else run)
-    pipeline = run.is_dir() and (run / "vae").is_dir() and (run / "gan").is_dir()
-    stages = [stage] if stage else (list(STAGES) if pipeline else [None])
+    opened = open_run(run)
+    pipeline = run.is_dir() and (run / "vae").is_dir()
+    stages = [stage] if stage else (list(opened.stages) if pipeline else [opened.last])
     results = []
     for wanted in stages:
-        models = load_models(run, wanted)
+        models = load_models(opened, wanted)
         module = models.vae.decoder if models.stage == "vae" else models.decode
         assert isinstance(module, torch.nn.Module)
         path = folder / ("decoder.onnx" if models.stage == "vae" else "generator.onnx")

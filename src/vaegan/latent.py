@@ -17,9 +17,7 @@ Encode = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # images -
 ACTIVE_KL = 0.01  # nats: a dimension whose mean KL is below this carries (almost) no information
 
 
-def prior_latents(
-    n: int, latent_dim: int, generator: torch.Generator, temperature: float = 1.0
-) -> torch.Tensor:
+def prior_latents(n: int, latent_dim: int, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
     """z ~ N(0, temperature^2 I), (n, latent_dim). Temperature < 1 trades variety for typical samples."""
     return torch.randn(n, latent_dim, generator=generator) * temperature
 
@@ -31,9 +29,7 @@ def decode_batched(decode: Decode, z: torch.Tensor, batch_size: int = 256) -> to
 
 
 @torch.no_grad()
-def encode_batched(
-    encode: Encode, x: torch.Tensor, batch_size: int = 256
-) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_batched(encode: Encode, x: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, logvar) of q(z|x) for every image, (N, D) each, in chunks."""
     parts = [encode(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
     return torch.cat([m for m, _ in parts]), torch.cat([v for _, v in parts])
@@ -104,8 +100,7 @@ def attribute_direction(
     negative = ~positive if negative is None else negative
     if not positive.any() or not negative.any():
         raise ValueError(
-            f"an attribute direction needs both groups: {int(positive.sum())} positive, "
-            f"{int(negative.sum())} negative"
+            f"an attribute direction needs both groups: {int(positive.sum())} positive, {int(negative.sum())} negative"
         )
     return latents[positive].mean(0) - latents[negative].mean(0)
 

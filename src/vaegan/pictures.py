@@ -7,7 +7,6 @@ functions return PIL images (GIFs: lists of frames) so the CLI can save them and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,14 +16,13 @@ from PIL import Image, ImageDraw
 
 from vaegan import latent, plots
 from vaegan.attributes import AttributeGroups
-from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint, resolve_checkpoint
 from vaegan.config import VAERunConfig
-from vaegan.data import ImageDataset, to_float, to_uint8
+from vaegan.data import ImageDataset, load_splits, to_float, to_uint8
 from vaegan.errors import VaeganError
 from vaegan.models.vae import VAE
+from vaegan.runs import Run, open_run
 from vaegan.viz import make_grid, to_pil
 
-STAGES = ("vae", "gan")
 MIN_CELL = 64  # pixels: small images (28 px digits) are scaled up so the pictures can be seen
 
 
@@ -44,65 +42,17 @@ class RunModels:
         return latent.encode_batched(self.encode, to_float(images, self.cfg.model.value_range))
 
 
-def stage_checkpoint(run: str | Path, stage: str | None) -> Path:
-    """The checkpoint of `stage` in a pipeline run folder (vae/, gan/), else the run's own checkpoint."""
-    path = Path(run)
-    if stage is not None and stage not in STAGES:
-        raise VaeganError(f"unknown stage {stage!r}; use vae or gan")
-    if stage is not None and path.is_dir() and (path / "vae").is_dir():
-        if not (path / stage / CHECKPOINT_NAME).is_file():
-            raise VaeganError(
-                f"{path} has no {stage} stage yet ({path / stage / CHECKPOINT_NAME} is missing); "
-                "finish the run with 'vaegan run' or pick the other --stage"
-            )
-        return path / stage / CHECKPOINT_NAME
-    return resolve_checkpoint(path)
-
-
-def load_models(run: str | Path, stage: str | None = None) -> RunModels:
+def load_models(run: str | Path | Run, stage: str | None = None) -> RunModels:
     """The models behind a run folder or checkpoint; stage None: the last stage (GAN if trained)."""
-    from vaegan.runs import load_vae
-    from vaegan.training.train_gan import load_generator
-
-    checkpoint = stage_checkpoint(run, stage)
-    kind = load_checkpoint(checkpoint)["stage"]
-    if stage == "gan" and kind != "gan":
-        raise VaeganError(
-            f"{checkpoint} is a VAE checkpoint; train a GAN from it with 'vaegan train-gan' "
-            "or use --stage vae"
-        )
-    vae, cfg = load_vae(checkpoint)
-    if kind == "gan" and stage != "vae":
-        generator, _ = load_generator(checkpoint)
-        return RunModels(vae, generator, "gan", cfg)
-    return RunModels(vae, vae.decode, "vae", cfg)
-
-
-def stage_dirs(run: str | Path) -> dict[str, Path]:
-    """Run folder of each trained stage: vae/ and gan/ of a pipeline run, or a lone run (and a GAN's VAE)."""
-    path = Path(run)
-    path = path.parent if path.is_file() else path
-    found = {s: path / s for s in STAGES if (path / s / "metrics.jsonl").is_file()}
-    if found:
-        return found
-    if not (path / "metrics.jsonl").is_file():
-        raise VaeganError(
-            f"no metrics.jsonl in {path}; pass a run folder written by 'vaegan train-vae' or 'vaegan run'"
-        )
-    payload = load_checkpoint(path) if (path / CHECKPOINT_NAME).is_file() else {"stage": "vae"}
-    found = {payload["stage"]: path}
-    if (
-        payload["stage"] == "gan"
-        and Path(payload["vae_checkpoint"]).parent.joinpath("metrics.jsonl").is_file()
-    ):
-        found = {"vae": Path(payload["vae_checkpoint"]).parent, **found}
-    return found
+    opened = open_run(run)
+    chosen = opened.stage(stage).name
+    vae = opened.vae()
+    decode = opened.generator() if chosen == "gan" else vae.decode
+    return RunModels(vae, decode, chosen, opened.config)
 
 
 def dataset(models: RunModels, split: str = "val") -> ImageDataset:
     """The run's data split ("train" or "val"), reloaded from the config the checkpoint embeds."""
-    from vaegan.data import load_splits
-
     splits = load_splits(models.cfg.data)
     return splits.train if split == "train" or len(splits.val) == 0 else splits.val
 
@@ -114,17 +64,11 @@ def pick(n: int, total: int, seed: int) -> torch.Tensor:
     return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
 
 
-def grid_image(
-    images: torch.Tensor, value_range: tuple[float, float], nrow: int | None = None
-) -> Image.Image:
+def grid_image(images: torch.Tensor, value_range: tuple[float, float], nrow: int | None = None) -> Image.Image:
     """Float images in `value_range` -> one PIL grid, scaled up by a whole factor if small."""
     grid = to_pil(make_grid(to_uint8(images.cpu(), value_range), nrow=nrow))
     factor = max(1, MIN_CELL // images.shape[-1])
-    return (
-        grid.resize((grid.width * factor, grid.height * factor), Image.Resampling.NEAREST)
-        if factor > 1
-        else grid
-    )
+    return grid.resize((grid.width * factor, grid.height * factor), Image.Resampling.NEAREST) if factor > 1 else grid
 
 
 def with_header(grid: Image.Image, labels: Sequence[str], cell: float) -> Image.Image:
@@ -142,13 +86,6 @@ def cell_width(grid: Image.Image, ncol: int) -> float:
     return grid.width / ncol
 
 
-def sample_picture(models: RunModels, n: int, seed: int, temperature: float = 1.0) -> Image.Image:
-    if n < 1:
-        raise VaeganError(f"the number of samples must be at least 1, got {n}")
-    z = latent.prior_latents(n, models.cfg.model.latent_dim, torch.Generator().manual_seed(seed), temperature)
-    return grid_image(latent.decode_batched(models.decode, z), models.cfg.model.value_range)
-
-
 def similar_picture(
     models: RunModels,
     images: torch.Tensor,
@@ -159,9 +96,7 @@ def similar_picture(
 ) -> Image.Image:
     """One row per image: the original, its mean decode, then n variants z = mu + s * (sigma *) eps."""
     mean, logvar = models.encode_images(images)
-    z = latent.similar_latents(
-        mean, torch.exp(0.5 * logvar), n, scale, torch.Generator().manual_seed(seed), posterior
-    )
+    z = latent.similar_latents(mean, torch.exp(0.5 * logvar), n, scale, torch.Generator().manual_seed(seed), posterior)
     value_range = models.cfg.model.value_range
     x = to_float(images, value_range)
     rows = [
@@ -195,9 +130,7 @@ def interpolation_frames(
     return grid, frames, labels
 
 
-def endpoints_from_seeds(
-    models: RunModels, seeds: Sequence[int], temperature: float = 1.0
-) -> tuple[torch.Tensor, ...]:
+def endpoints_from_seeds(models: RunModels, seeds: Sequence[int], temperature: float = 1.0) -> tuple[torch.Tensor, ...]:
     """Prior latents of two seeds, each (D,)."""
     d = models.cfg.model.latent_dim
     return tuple(latent.prior_latents(1, d, torch.Generator().manual_seed(s), temperature)[0] for s in seeds)
@@ -211,9 +144,7 @@ def attribute_picture(
     direction = latent.attribute_direction(means, groups.positive, groups.negative)
     z, _ = models.encode_images(targets)
     swept = latent.apply_direction(z, direction, torch.tensor(list(strengths)))  # (B, S, D)
-    decoded = latent.decode_batched(models.decode, swept.reshape(-1, swept.shape[-1])).unflatten(
-        0, swept.shape[:2]
-    )
+    decoded = latent.decode_batched(models.decode, swept.reshape(-1, swept.shape[-1])).unflatten(0, swept.shape[:2])
     x = to_float(targets, models.cfg.model.value_range).unsqueeze(1)  # (B, 1, C, H, W)
     rows = torch.cat([x, decoded], 1).flatten(0, 1)  # the input beside its sweep, to judge identity
     ncol = len(strengths) + 1
@@ -260,18 +191,11 @@ def kl_picture(models: RunModels, images: torch.Tensor) -> tuple[Image.Image, to
     return plots.bar_chart(kl, title, threshold=latent.ACTIVE_KL), kl
 
 
-def read_metrics(folder: Path) -> list[dict]:
-    path = folder / "metrics.jsonl"
-    return (
-        [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
-    )
-
-
-def curves_picture(run: str | Path) -> Image.Image:
+def curves_picture(run: str | Path | Run) -> Image.Image:
     """Loss curves of every trained stage of a run, one small chart per quantity."""
     panels = []
-    for stage, folder in stage_dirs(run).items():
-        records = [r for r in read_metrics(folder) if r.get("stage", stage) == stage and "epoch" in r]
+    for stage, found in open_run(run).stages.items():
+        records = [r for r in found.metrics if "epoch" in r]
         if not records:
             continue
 

@@ -11,7 +11,6 @@ Re-running with resume continues whichever stage is unfinished; a finished stage
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -25,9 +24,9 @@ from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import load_splits, to_uint8
 from vaegan.errors import VaeganError
 from vaegan.report import write_report
-from vaegan.runs import load_vae
+from vaegan.runs import Run, open_run
 from vaegan.training.common import fixed_latents
-from vaegan.training.train_gan import load_generator, train_gan
+from vaegan.training.train_gan import train_gan
 from vaegan.training.train_vae import train_vae
 from vaegan.viz import label_image, make_grid, save_gif, to_pil
 
@@ -43,13 +42,13 @@ class PipelineResult:
     report: Path
 
 
-def stage_state(run_dir: Path, epochs_key: str) -> str:
+def stage_state(run_dir: Path) -> str:
     """'new', 'partial' or 'done', from the stage's checkpoint."""
     if not (run_dir / CHECKPOINT_NAME).exists():
         return "new"
-    payload = load_checkpoint(run_dir / CHECKPOINT_NAME)
-    epochs = payload["config"][epochs_key]["epochs"]
-    return "done" if payload["epoch"] > epochs else "partial"
+    saved = load_checkpoint(run_dir / CHECKPOINT_NAME)
+    settings = saved.config.train if saved.STAGE == "vae" else saved.config.gan  # type: ignore[union-attr]
+    return "done" if saved.loop.epoch > settings.epochs else "partial"
 
 
 def run_pipeline(
@@ -57,27 +56,28 @@ def run_pipeline(
 ) -> PipelineResult:
     out = Path(out)
     vae_dir, gan_dir = out / "vae", out / "gan"
-    if stage_state(vae_dir, "train") == "new" and (gan_dir / CHECKPOINT_NAME).exists():
+    if stage_state(vae_dir) == "new" and (gan_dir / CHECKPOINT_NAME).exists():
         raise VaeganError(f"{gan_dir} exists without its VAE stage; choose a new --out")
     splits = load_splits(vae_cfg.data)
     times: dict[str, float] = {}
 
     started = time.perf_counter()
-    state = stage_state(vae_dir, "train")
+    state = stage_state(vae_dir)
     if state != "done":
         train_vae(vae_cfg, vae_dir, resume=state == "partial", splits=splits, progress=progress)
     times["vae"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    state = stage_state(gan_dir, "gan")
+    state = stage_state(gan_dir)
     if state != "done":
         gan_run = GANRunConfig(vae_checkpoint=str(vae_dir / CHECKPOINT_NAME), gan=gan_cfg)
         train_gan(gan_run, gan_dir, resume=state == "partial", splits=splits, progress=progress)
     times["gan"] = time.perf_counter() - started
 
-    comparison = write_comparison(vae_dir, gan_dir, out / "vae_vs_gan.png")
-    gif = write_progress_gif(vae_dir, gan_dir, out / "progress.gif")
-    summary = write_summary(out, vae_dir, gan_dir, times, len(splits.train), len(splits.val))
+    run = open_run(out)
+    comparison = write_comparison(run, out / "vae_vs_gan.png")
+    gif = write_progress_gif(run, out / "progress.gif")
+    summary = write_summary(run, times, len(splits.train), len(splits.val))
     report = write_report(out)
     with summary.open("a") as f:
         f.write(f"report: {report}\n")
@@ -85,10 +85,9 @@ def run_pipeline(
 
 
 @torch.no_grad()
-def write_comparison(vae_dir: Path, gan_dir: Path, path: Path, n: int = 32) -> Path:
+def write_comparison(run: Run, path: Path, n: int = 32) -> Path:
     """VAE decoder samples beside GAN (EMA) generator samples for the very same z."""
-    vae, cfg = load_vae(vae_dir)
-    generator, _ = load_generator(gan_dir)
+    vae, generator, cfg = run.vae(), run.generator(), run.config
     z = fixed_latents(n, cfg.model.latent_dim, cfg.train.seed)
     panels = []
     for title, decode in (("VAE", vae.decode), ("GAN (same z)", generator)):
@@ -103,27 +102,26 @@ def write_comparison(vae_dir: Path, gan_dir: Path, path: Path, n: int = 32) -> P
     return path
 
 
-def write_progress_gif(vae_dir: Path, gan_dir: Path, path: Path) -> Path:
+def write_progress_gif(run: Run, path: Path) -> Path:
     """The fixed-z sample grid after each VAE epoch, then each GAN epoch, labelled with stage and epoch."""
     frames, labels = [], []
-    for stage, folder in (("VAE", vae_dir), ("GAN", gan_dir)):
-        for grid in sorted((folder / "grids").glob("samples_e*.png")):
+    for stage, found in run.stages.items():
+        for grid in sorted((found.folder / "grids").glob("samples_e*.png")):
             epoch = int(grid.stem.split("_e")[1])
-            if stage == "GAN" and epoch == 0:
+            if stage == "gan" and epoch == 0:
                 continue  # identical to the VAE's last grid: the warm start in one picture
             with Image.open(grid) as im:
                 frames.append(im.convert("RGB"))
-            labels.append(f"{stage} epoch {epoch}")
+            labels.append(f"{stage.upper()} epoch {epoch}")
     return save_gif(frames, path, labels)
 
 
-def write_summary(out: Path, vae_dir: Path, gan_dir: Path, times: dict[str, float], n_train: int, n_val: int) -> Path:
-    vae_last = json.loads((vae_dir / "metrics.jsonl").read_text().splitlines()[-1])
-    gan_last = json.loads((gan_dir / "metrics.jsonl").read_text().splitlines()[-1])
-    vae_cfg = json.loads((vae_dir / "config.json").read_text())
+def write_summary(run: Run, times: dict[str, float], n_train: int, n_val: int) -> Path:
+    vae_last, gan_last = (run.stages[s].metrics[-1] for s in ("vae", "gan"))
+    data, out = run.config.data, run.path
     lines = [
-        f"data: {vae_cfg['data']['source']} ({n_train} training images, {n_val} held out), "
-        f"{vae_cfg['data']['image_size']}px, {vae_cfg['data']['channels']} channel(s)",
+        f"data: {data.source} ({n_train} training images, {n_val} held out), "
+        f"{data.image_size}px, {data.channels} channel(s)",
         f"VAE: {vae_last['epoch']} epochs in {times['vae']:.0f}s; validation -ELBO {vae_last['val/neg_elbo']:.2f} nats "
         f"(reconstruction {vae_last['val/reconstruction']:.2f}, KL {vae_last['val/kl']:.2f})",
         f"GAN: {gan_last['epoch']} epochs in {times['gan']:.0f}s; D(x) {gan_last['d_real']:.3f}, "

@@ -20,8 +20,10 @@ from PIL import Image
 
 from vaegan import pictures
 from vaegan.attributes import default_groups
+from vaegan.config import to_dict
 from vaegan.data import ImageDataset, load_splits
 from vaegan.errors import VaeganError
+from vaegan.runs import open_run
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +96,7 @@ def metrics_table(records: list[dict]) -> str:
     keys = [k for k in dict.fromkeys(k for r in records for k in r) if k != "stage"]
 
     def cell(value: object) -> str:
-        return (
-            f"{value:.4g}"
-            if isinstance(value, float)
-            else html.escape(str(value if value is not None else ""))
-        )
+        return f"{value:.4g}" if isinstance(value, float) else html.escape(str(value if value is not None else ""))
 
     head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
     rows = "".join("<tr>" + "".join(f"<td>{cell(r.get(k))}</td>" for k in keys) + "</tr>" for r in records)
@@ -113,36 +111,31 @@ def attempt(body: Callable[[], str]) -> str:
         return note(f"not available: {exc}")
 
 
-def build_sections(run: Path) -> dict[str, str]:
+def build_sections(path: Path) -> dict[str, str]:
     """Section title -> HTML body, in SECTIONS order."""
-    dirs = pictures.stage_dirs(run)
-    models = {stage: pictures.load_models(folder, stage) for stage, folder in dirs.items()}
+    run = open_run(path)
+    dirs = {name: stage.folder for name, stage in run.stages.items()}
+    models = {name: pictures.load_models(run, name) for name in run.stages}
     sections: dict[str, str] = {}
-    summary = run / "summary.txt"
+    summary = path / "summary.txt"
     stages = ", ".join(f"{s} ({d})" for s, d in dirs.items())
     sections["Summary"] = (
         f"<pre>{html.escape(summary.read_text())}</pre>" if summary.is_file() else ""
     ) + f"<p>stages: {html.escape(stages)}</p>"
     sections["Config"] = "".join(
-        f"<h3>{s}</h3><pre>{html.escape(json.dumps(json.loads((d / 'config.json').read_text()), indent=2))}"
-        "</pre>"
-        for s, d in dirs.items()
-        if (d / "config.json").is_file()
+        f"<h3>{s}</h3><pre>{html.escape(json.dumps(to_dict(stage.checkpoint.config), indent=2))}</pre>"
+        for s, stage in run.stages.items()
     )
-    sections["Metrics"] = "".join(
-        f"<h3>{s}</h3>{metrics_table(pictures.read_metrics(d))}" for s, d in dirs.items()
-    )
+    sections["Metrics"] = "".join(f"<h3>{s}</h3>{metrics_table(stage.metrics)}" for s, stage in run.stages.items())
     sections["Loss curves"] = attempt(lambda: img(pictures.curves_picture(run), "loss curves"))
-    comparison = run / "vae_vs_gan.png"
+    comparison = path / "vae_vs_gan.png"
     sections["VAE vs GAN (same z)"] = (
         img(comparison, "VAE vs GAN")
         if comparison.is_file()
         else note("no vae_vs_gan.png: this is not a pipeline run with both stages ('vaegan run' writes it)")
     )
     sections["Samples"] = "".join(
-        f"<h3>{s} samples, {p.stem}</h3>{img(p, s)}"
-        for s, d in dirs.items()
-        if (p := latest(d, "samples_e*.png"))
+        f"<h3>{s} samples, {p.stem}</h3>{img(p, s)}" for s, d in dirs.items() if (p := latest(d, "samples_e*.png"))
     ) or note("no sample grids found")
     recon = latest(dirs["vae"], "recon_e*.png") if "vae" in dirs else None
     sections["Reconstructions"] = (
@@ -153,7 +146,7 @@ def build_sections(run: Path) -> dict[str, str]:
         if recon
         else note("no reconstruction grids")
     )
-    gif = run / "progress.gif"
+    gif = path / "progress.gif"
     sections["Training progress"] = (
         img(gif, "progress")
         if gif.is_file()
@@ -164,9 +157,7 @@ def build_sections(run: Path) -> dict[str, str]:
         splits = load_splits(next(iter(models.values())).cfg.data)
     except VaeganError as exc:
         for title in ("Interpolation", "Attribute sweep", "Latent map", "KL per dimension"):
-            sections[title] = note(
-                f"the run's dataset could not be loaded ({exc}), so this picture is left out"
-            )
+            sections[title] = note(f"the run's dataset could not be loaded ({exc}), so this picture is left out")
         return sections
     train, data = splits.train, splits.val if len(splits.val) else splits.train
 
@@ -179,8 +170,7 @@ def build_sections(run: Path) -> dict[str, str]:
     )
     sections["Attribute sweep"] = attempt(lambda: attribute_section(models, train))
     sections["Latent map"] = "".join(
-        f"<h3>{s}</h3>{img(pictures.latent_map_picture(m, data, 2000, 10), 'latent map')}"
-        for s, m in models.items()
+        f"<h3>{s}</h3>{img(pictures.latent_map_picture(m, data, 2000, 10), 'latent map')}" for s, m in models.items()
     )
     first = next(iter(models.values()))
     chart, _ = pictures.kl_picture(first, data.images[pictures.pick(2000, len(data), 0)])
@@ -222,9 +212,7 @@ def write_report(run: str | Path, out: str | Path | None = None) -> Path:
     """Write RUN/report.html (or `out`) and return its path."""
     run = Path(run)
     if not run.is_dir():
-        raise VaeganError(
-            f"{run} is not a run folder; pass the folder written by 'vaegan run' or 'vaegan train-vae'"
-        )
+        raise VaeganError(f"{run} is not a run folder; pass the folder written by 'vaegan run' or 'vaegan train-vae'")
     sections = build_sections(run)
     nav = "".join(f'<a href="#s{i}">{html.escape(t)}</a>' for i, t in enumerate(SECTIONS))
     body = "".join(f'<h2 id="s{i}">{html.escape(t)}</h2>{sections[t]}' for i, t in enumerate(SECTIONS))

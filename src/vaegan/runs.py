@@ -1,20 +1,141 @@
-"""Rebuild trained models from a run folder or checkpoint alone (the embedded config says how)."""
+"""The one reader of a run folder: which stages it holds, their configs, metrics and trained models.
+
+A run is any of:
+    a pipeline folder (`vaegan run`)    RUN/vae/ and RUN/gan/, each a stage folder
+    a stage folder (`train-vae/-gan`)   config.json, metrics.jsonl, grids/, checkpoint.pt (and best.pt)
+    a checkpoint file                   that checkpoint, in the stage folder around it
+A GAN stage names the VAE it was warm-started from; `open_run` follows that link, so a lone GAN run has
+both stages. Every consumer (pictures, report, explorer, evaluation, export, pipeline) reads runs here.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-from vaegan.checkpoint import load_checkpoint
-from vaegan.config import VAERunConfig, from_dict
-from vaegan.models.vae import VAE
+from vaegan.checkpoint import CHECKPOINT_NAME, Checkpoint, GANCheckpoint, VAECheckpoint, load_checkpoint
+from vaegan.config import VAERunConfig
+from vaegan.errors import VaeganError
+from vaegan.models.vae import VAE, Decoder
+
+STAGES = ("vae", "gan")  # training order
 
 
-def load_vae(path_or_run: str | Path) -> tuple[VAE, VAERunConfig]:
-    """The VAE of a VAE checkpoint, or of the VAE stage behind a GAN checkpoint, in eval mode on the CPU."""
-    payload = load_checkpoint(path_or_run)
-    if payload["stage"] == "gan":
-        payload = load_checkpoint(payload["vae_checkpoint"])
-    config = from_dict(VAERunConfig, payload["config"])
-    model = VAE(config.model)
-    model.load_state_dict(payload["model"])
-    return model.eval(), config
+def read_metrics(folder: Path) -> list[dict[str, Any]]:
+    """metrics.jsonl: one JSON object per line (an epoch, or an evaluation); [] when there is none yet."""
+    path = Path(folder) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError as exc:
+        raise VaeganError(f"{path} is not valid JSON lines ({exc}); it was edited or cut short") from exc
+
+
+@dataclass
+class Stage:
+    """One trained stage: its folder and checkpoint file, read once on first use."""
+
+    name: str  # "vae" or "gan"
+    folder: Path
+    checkpoint_path: Path
+
+    @cached_property
+    def checkpoint(self) -> Checkpoint:
+        loaded = load_checkpoint(self.checkpoint_path)
+        if loaded.STAGE != self.name:
+            raise VaeganError(f"{self.checkpoint_path} is a {loaded.STAGE} checkpoint where a {self.name} one belongs")
+        return loaded
+
+    @property
+    def metrics(self) -> list[dict[str, Any]]:
+        return [r for r in read_metrics(self.folder) if r.get("stage", self.name) == self.name]
+
+
+@dataclass
+class Run:
+    path: Path  # what the user named
+    stages: dict[str, Stage]  # in training order; at least one
+
+    @property
+    def last(self) -> str:
+        return list(self.stages)[-1]
+
+    @property
+    def config(self) -> VAERunConfig:
+        """The VAE stage's config: data, model shape and value range of every stage of the run."""
+        ck = self.stages[self.last].checkpoint
+        return ck.vae_config if isinstance(ck, GANCheckpoint) else ck.config
+
+    def stage(self, name: str | None) -> Stage:
+        """`name` (or the last stage for None), with an error that says which stages there are."""
+        if name is None:
+            return self.stages[self.last]
+        if name not in STAGES:
+            raise VaeganError(f"unknown stage {name!r}; use vae or gan")
+        if name not in self.stages:
+            fix = "train a GAN from it with 'vaegan train-gan'" if name == "gan" else "its VAE file is missing"
+            raise VaeganError(f"{self.path} has no {name} stage ({fix}); use --stage {self.last}")
+        return self.stages[name]
+
+    def vae(self) -> VAE:
+        """The trained VAE in eval mode on the CPU."""
+        ck = self.stage("vae").checkpoint
+        assert isinstance(ck, VAECheckpoint)
+        return _loaded(VAE(ck.config.model), ck.model, self.stages["vae"].checkpoint_path)
+
+    def generator(self, ema: bool = True) -> Decoder:
+        """The GAN's generator (its EMA weights by default) in eval mode on the CPU."""
+        ck = self.stage("gan").checkpoint
+        assert isinstance(ck, GANCheckpoint)
+        weights = ck.ema if ema else ck.generator
+        return _loaded(Decoder(ck.vae_config.model), weights, self.stages["gan"].checkpoint_path)
+
+
+def _loaded(model: Any, weights: dict[str, Any], path: Path) -> Any:
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise VaeganError(f"{path} does not match the model its config describes ({first})") from exc
+    return model.eval()
+
+
+def open_run(path: str | Path | Run) -> Run:
+    """The stages behind a pipeline folder, a stage folder or a checkpoint file (a Run: itself)."""
+    if isinstance(path, Run):
+        return path
+    path = Path(path)
+    if path.is_dir() and (path / "vae").is_dir():
+        stages = {s: Stage(s, path / s, path / s / CHECKPOINT_NAME) for s in STAGES}
+        found = {s: st for s, st in stages.items() if st.checkpoint_path.is_file()}
+        if "vae" not in found:
+            raise VaeganError(f"{path / 'vae'} has no checkpoint yet; train with 'vaegan run' first")
+        return Run(path, found)
+    file = path if path.is_file() else path / CHECKPOINT_NAME
+    if not file.is_file():
+        raise VaeganError(f"no checkpoint at {path}; pass a run folder written by 'vaegan train-vae' or a .pt file")
+    loaded = load_checkpoint(file)
+    own = Stage(loaded.STAGE, file.parent, file)
+    own.__dict__["checkpoint"] = loaded  # fills the cached_property: each file is read once
+    if own.name == "vae":
+        return Run(path, {"vae": own})
+    assert isinstance(loaded, GANCheckpoint)
+    vae_file = Path(loaded.vae_checkpoint)
+    stages = {"vae": Stage("vae", vae_file.parent, vae_file)} if vae_file.is_file() else {}
+    return Run(path, {**stages, "gan": own})
+
+
+def load_vae(path: str | Path) -> tuple[VAE, VAERunConfig]:
+    """The VAE of a run (a GAN run's is the VAE it started from), in eval mode on the CPU."""
+    run = open_run(path)
+    return run.vae(), run.config
+
+
+def load_generator(path: str | Path, ema: bool = True) -> tuple[Decoder, VAERunConfig]:
+    """The GAN generator of a run (EMA weights by default), in eval mode on the CPU."""
+    run = open_run(path)
+    return run.generator(ema), run.config

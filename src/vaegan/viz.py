@@ -11,16 +11,12 @@ from PIL import Image
 from vaegan.data import to_uint8
 
 
-def make_grid(
-    images: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: int = 255
-) -> torch.Tensor:
+def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: int = 255) -> torch.Tensor:
     """uint8 (B, C, H, W) -> one uint8 (C, H', W') grid, `nrow` images per row (default: square)."""
     b, c, h, w = images.shape
     nrow = nrow or max(1, math.ceil(math.sqrt(b)))
     ncol = math.ceil(b / nrow)
-    grid = torch.full(
-        (c, ncol * (h + padding) + padding, nrow * (w + padding) + padding), pad_value, dtype=torch.uint8
-    )
+    grid = torch.full((c, ncol * (h + padding) + padding, nrow * (w + padding) + padding), pad_value, dtype=torch.uint8)
     for i in range(b):
         r, k = divmod(i, nrow)
         top, left = padding + r * (h + padding), padding + k * (w + padding)
@@ -59,9 +55,7 @@ def label_image(image: Image.Image, text: str) -> Image.Image:
     return out
 
 
-def save_gif(
-    frames: list[Image.Image], path: Path, labels: list[str] | None = None, ms_per_frame: int = 400
-) -> Path:
+def save_gif(frames: list[Image.Image], path: Path, labels: list[str] | None = None, ms_per_frame: int = 400) -> Path:
     """An animated GIF of `frames`, each labelled, looping forever; the last frame lingers."""
     if not frames:
         raise ValueError("a GIF needs at least one frame")

@@ -62,7 +62,7 @@ def test_resume_continues_from_the_checkpoint(tmp_path: Path, image_folder: Path
     run = tmp_path / "run"
     assert main(["train-vae", "--data", str(image_folder), "--epochs", "1", "--out", str(run), *TINY]) == 0
     payload = torch.load(run / "checkpoint.pt", weights_only=True)
-    assert payload["epoch"] == 2
+    assert payload["loop"]["epoch"] == 2
     assert main(["train-vae", "--resume", str(run)]) == 0  # already done: nothing more to train
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
 

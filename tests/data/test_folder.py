@@ -139,9 +139,7 @@ def encoded(fmt: str) -> bytes:
     return out.getvalue()
 
 
-def test_broken_files_are_skipped_and_named_in_one_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_broken_files_are_skipped_and_named_in_one_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     halves("RGB", RED, BLUE).save(tmp_path / "good.png")
     halves("RGB", RED, BLUE).save(tmp_path / "also_good.jpg")
     (tmp_path / "zero.png").write_bytes(b"")
@@ -157,8 +155,13 @@ def test_broken_files_are_skipped_and_named_in_one_warning(
     assert len(caplog.records) == 1
     message = caplog.records[0].getMessage()
     assert message.startswith("skipped 5 of 7 files that could not be read")
-    for expected in ("zero.png (empty file)", "cut.jpg (truncated)", "cut.png (truncated)",
-                     "text.png (not an image)", "bomb.png (too many pixels)"):
+    for expected in (
+        "zero.png (empty file)",
+        "cut.jpg (truncated)",
+        "cut.png (truncated)",
+        "text.png (not an image)",
+        "bomb.png (too many pixels)",
+    ):
         assert expected in message
     assert Image.MAX_IMAGE_PIXELS == limit  # the global is restored
 

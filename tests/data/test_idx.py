@@ -110,9 +110,7 @@ def test_download_tries_mirrors_in_turn(tmp_path: Path, mirror: tuple[Path, dict
     assert sorted(p.name for p in root.iterdir()) == sorted(sums)  # no temporary files left
 
 
-def test_download_rejects_a_bad_checksum_atomically(
-    tmp_path: Path, mirror: tuple[Path, dict[str, str]]
-) -> None:
+def test_download_rejects_a_bad_checksum_atomically(tmp_path: Path, mirror: tuple[Path, dict[str, str]]) -> None:
     source, sums = mirror
     name = "train-images-idx3-ubyte.gz"
     with pytest.raises(VaeganError, match=f"could not download {name}.*checksum mismatch"):

@@ -31,9 +31,7 @@ def test_under_produced_class_below_a_quarter_of_its_rate_is_not_covered() -> No
     assert mode_coverage(fake, real, 2)["classes_covered"] == 1
 
 
-def test_removing_distinctive_classes_is_seen_by_the_classifier(
-    fmnist: DataSplits, feature_net: FeatureNet
-) -> None:
+def test_removing_distinctive_classes_is_seen_by_the_classifier(fmnist: DataSplits, feature_net: FeatureNet) -> None:
     """Trousers, bags, sandals, sneakers and boots: classes a small classifier rarely confuses. (Shirts are
     mistaken for T-shirts, pullovers and coats often enough that removing those leaves 'shirt' covered:
     the count has a floor set by the classifier's confusions, which the module doc's threshold absorbs.)"""

@@ -38,9 +38,7 @@ def test_cache_is_reused_and_keyed_by_size_and_channels(
 
 def test_unlabelled_data_gets_a_simclr_encoder(tmp_path: Path, fmnist: DataSplits) -> None:
     images = fmnist.train.images[:256]
-    unlabelled = DataSplits(
-        train=ImageDataset(images), val=ImageDataset(images[:64]), test=ImageDataset(images[:64])
-    )
+    unlabelled = DataSplits(train=ImageDataset(images), val=ImageDataset(images[:64]), test=ImageDataset(images[:64]))
     cfg = replace(FMNIST, source=str(tmp_path))
     net = feature_net_for(cfg, unlabelled, cache_dir=tmp_path, steps=3)
     assert net.kind == "simclr" and net.accuracy is None

@@ -29,11 +29,7 @@ def random_pytorch_fid_file(path: Path) -> None:
     """Random tensors under pytorch-fid's names, without num_batches_tracked like the 2015 TF port."""
     g = torch.Generator().manual_seed(0)
     state = {
-        k: (
-            torch.rand(v.shape, generator=g) + 0.5
-            if "running_var" in k
-            else torch.randn(v.shape, generator=g) * 0.05
-        )
+        k: (torch.rand(v.shape, generator=g) + 0.5 if "running_var" in k else torch.randn(v.shape, generator=g) * 0.05)
         for k, v in FIDInceptionV3().state_dict().items()
         if not k.endswith("num_batches_tracked")
     }

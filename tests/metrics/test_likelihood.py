@@ -46,9 +46,7 @@ def test_iwae_with_one_sample_estimates_the_elbo() -> None:
         log_w = log_importance_weights(model, x, 400, "bce", torch.Generator().manual_seed(0))  # (400, B)
         posterior = model.encode(x)
         gen = torch.Generator().manual_seed(1)
-        recs = torch.stack(
-            [reconstruction_loss(model.decode(posterior.sample(gen)), x, "bce") for _ in range(400)]
-        )
+        recs = torch.stack([reconstruction_loss(model.decode(posterior.sample(gen)), x, "bce") for _ in range(400)])
         elbo = -(recs.mean(0) + posterior.kl())
     torch.testing.assert_close(log_w.mean(0), elbo, rtol=0, atol=0.05 * float(elbo.abs().mean()))
 

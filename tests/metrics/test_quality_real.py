@@ -77,9 +77,7 @@ def test_feature_classifier_learned_fashion_mnist(feature_net: FeatureNet) -> No
     assert feature_net.accuracy is not None and feature_net.accuracy > 0.7
 
 
-def test_blur_makes_every_metric_worse(
-    fmnist: DataSplits, feature_net: FeatureNet, real: torch.Tensor
-) -> None:
+def test_blur_makes_every_metric_worse(fmnist: DataSplits, feature_net: FeatureNet, real: torch.Tensor) -> None:
     held_out = fmnist.test.images[N : 2 * N]
     sigmas = [0.0, 0.6, 1.0, 1.6]
     s = scores(feature_net, real, [blur(held_out, sigma) for sigma in sigmas])
@@ -92,9 +90,7 @@ def test_blur_makes_every_metric_worse(
     assert roughly([r["density"] for r in s], increasing=False)
 
 
-def test_noise_makes_every_metric_worse(
-    fmnist: DataSplits, feature_net: FeatureNet, real: torch.Tensor
-) -> None:
+def test_noise_makes_every_metric_worse(fmnist: DataSplits, feature_net: FeatureNet, real: torch.Tensor) -> None:
     held_out = fmnist.test.images[N : 2 * N]
     stds = [0.0, 0.05, 0.1, 0.2]
     s = scores(feature_net, real, [noise(held_out, std) for std in stds])

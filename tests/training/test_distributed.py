@@ -79,7 +79,7 @@ def test_two_processes_match_one(folder: Path, tmp_path: Path) -> None:
             for key in keys:
                 assert a[key] == pytest.approx(b[key], rel=TOLERANCE), (stage, key)
     for stage, part in (("vae", "model"), ("gan", "generator")):
-        a, b = load_checkpoint(one / stage)[part], load_checkpoint(two / stage)[part]
+        a, b = (getattr(load_checkpoint(run / stage / "checkpoint.pt"), part) for run in (one, two))
         for key in a:
             assert torch.allclose(a[key], b[key], rtol=1e-3, atol=1e-5), (stage, key)
     # Rank 0 alone wrote the run: one metrics line per epoch, not one per process.

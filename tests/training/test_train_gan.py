@@ -5,17 +5,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from tiny import tiny_config, tiny_gan, tiny_splits
-from vaegan.checkpoint import load_checkpoint
+from tiny import extend_run, tiny_config, tiny_gan, tiny_splits
+from vaegan.checkpoint import load_checkpoint, save_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, ModelConfig
 from vaegan.errors import VaeganError
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
-from vaegan.runs import load_vae
+from vaegan.runs import load_generator, load_vae
 from vaegan.training.train_gan import (
     discriminator_step,
     generator_step,
-    load_generator,
     train_gan,
     warm_start,
 )
@@ -119,21 +118,19 @@ def test_gan_resume_is_exact(vae_run: Path, tmp_path: Path, layout: str) -> None
     splits = tiny_splits()
     train_gan(gan_config(vae_run, anchor="decoder", memory_format=layout), tmp_path / "straight", splits=splits)
     train_gan(gan_config(vae_run, anchor="decoder", epochs=1, memory_format=layout), tmp_path / "split", splits=splits)
-    payload = load_checkpoint(tmp_path / "split")
-    payload["config"]["gan"]["epochs"] = 2
-    torch.save({k: v for k, v in payload.items() if k != "path"}, tmp_path / "split" / "checkpoint.pt")
+    extend_run(tmp_path / "split", 2)
     train_gan(gan_config(vae_run), tmp_path / "split", resume=True, splits=splits)
-    a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "split")
+    a, b = (load_checkpoint(tmp_path / run / "checkpoint.pt") for run in ("straight", "split"))
     for part in ("generator", "discriminator", "ema"):
-        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+        assert all(torch.equal(getattr(a, part)[k], getattr(b, part)[k]) for k in getattr(a, part)), part
 
 
 def test_forced_nan_stops_cleanly_with_the_previous_checkpoint_intact(vae_run: Path, tmp_path: Path) -> None:
     train_gan(gan_config(vae_run, epochs=1), tmp_path, splits=tiny_splits())
-    payload = load_checkpoint(tmp_path)
-    payload["config"]["gan"]["epochs"] = 2
-    payload["discriminator"] = {k: torch.full_like(v, float("nan")) for k, v in payload["discriminator"].items()}
-    torch.save({k: v for k, v in payload.items() if k != "path"}, tmp_path / "checkpoint.pt")
+    extend_run(tmp_path, 2)
+    saved = load_checkpoint(tmp_path / "checkpoint.pt")
+    saved.discriminator = {k: torch.full_like(v, float("nan")) for k, v in saved.discriminator.items()}  # type: ignore[union-attr]
+    save_checkpoint(saved, tmp_path / "checkpoint.pt")
     before = (tmp_path / "checkpoint.pt").read_bytes()
     with pytest.raises(VaeganError, match="diverged.*last good checkpoint"):
         train_gan(gan_config(vae_run), tmp_path, resume=True, splits=tiny_splits())

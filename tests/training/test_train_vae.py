@@ -5,13 +5,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from tiny import tiny_config, tiny_splits
-from vaegan.checkpoint import load_checkpoint
+from tiny import extend_run, tiny_config, tiny_splits
+from vaegan.checkpoint import load_checkpoint, save_checkpoint
 from vaegan.data import to_float
 from vaegan.errors import VaeganError
 from vaegan.losses import vae_loss
 from vaegan.models.vae import VAE
-from vaegan.training import train_vae as train_vae_module
+from vaegan.training import loop as loop_module
 from vaegan.training.common import StopRequest, TrainingStopped, adam, place, restore_adam
 from vaegan.training.train_vae import train_vae, vae_step
 
@@ -43,13 +43,13 @@ def test_training_writes_the_run_folder_and_learns(tmp_path: Path, recon: str, k
     for epoch in (1, 2, 3):
         assert (tmp_path / "grids" / f"samples_e{epoch:03d}.png").is_file()
         assert (tmp_path / "grids" / f"recon_e{epoch:03d}.png").is_file()
-    assert load_checkpoint(result.checkpoint)["epoch"] == 4
+    assert load_checkpoint(result.checkpoint).loop.epoch == 4
     if kind == "ae":
         assert records[-1]["val/kl"] == 0.0
 
 
 def final_weights(run: Path) -> dict[str, torch.Tensor]:
-    return load_checkpoint(run)["model"]
+    return load_checkpoint(run / "checkpoint.pt").model
 
 
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
@@ -58,9 +58,7 @@ def test_resume_is_exact(tmp_path: Path, layout: str) -> None:
     train_vae(tiny_config(epochs=2, memory_format=layout), tmp_path / "straight", splits=splits)
     train_vae(tiny_config(epochs=1, memory_format=layout), tmp_path / "split", splits=splits)
     # Resuming reads the config from the checkpoint; extend the epochs the way the CLI would.
-    payload = load_checkpoint(tmp_path / "split")
-    payload["config"]["train"]["epochs"] = 2
-    torch.save({k: v for k, v in payload.items() if k != "path"}, tmp_path / "split" / "checkpoint.pt")
+    extend_run(tmp_path / "split", 2)
     train_vae(tiny_config(), tmp_path / "split", resume=True, splits=splits)
     straight, resumed = final_weights(tmp_path / "straight"), final_weights(tmp_path / "split")
     for key in straight:
@@ -85,11 +83,11 @@ def test_stop_mid_epoch_checkpoints_and_resumes_exactly(tmp_path: Path, monkeypa
         def requested(self, value: bool) -> None:
             pass
 
-    monkeypatch.setattr(train_vae_module, "StopRequest", StopAfterThreeSteps)
+    monkeypatch.setattr(loop_module, "StopRequest", StopAfterThreeSteps)
     with pytest.raises(TrainingStopped, match="resume"):
         train_vae(tiny_config(epochs=2), tmp_path / "stopped", splits=splits)
-    state = load_checkpoint(tmp_path / "stopped")
-    assert (state["epoch"], state["batch_in_epoch"]) == (1, 3)
+    state = load_checkpoint(tmp_path / "stopped" / "checkpoint.pt").loop
+    assert (state.epoch, state.batch_in_epoch) == (1, 3)
     monkeypatch.undo()
     train_vae(tiny_config(), tmp_path / "stopped", resume=True, splits=splits)
     straight, resumed = final_weights(tmp_path / "straight"), final_weights(tmp_path / "stopped")
@@ -152,10 +150,10 @@ def test_existing_run_is_not_overwritten(tmp_path: Path) -> None:
 
 def test_divergence_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
     train_vae(tiny_config(epochs=1), tmp_path, splits=tiny_splits())
-    payload = load_checkpoint(tmp_path)
-    payload["config"]["train"]["epochs"] = 2
-    payload["optimizer"]["param_groups"][0]["lr"] = 1e30  # one step to infinity
-    torch.save({k: v for k, v in payload.items() if k != "path"}, tmp_path / "checkpoint.pt")
+    extend_run(tmp_path, 2)
+    saved = load_checkpoint(tmp_path / "checkpoint.pt")
+    saved.optimizer["param_groups"][0]["lr"] = 1e30  # type: ignore[union-attr]  # one step to infinity
+    save_checkpoint(saved, tmp_path / "checkpoint.pt")
     good = (tmp_path / "checkpoint.pt").read_bytes()
     with pytest.raises(VaeganError, match="diverged"):
         train_vae(tiny_config(), tmp_path, resume=True, splits=tiny_splits())
@@ -179,14 +177,14 @@ def test_quality_is_measured_at_its_interval_and_the_best_checkpoint_kept(
     measured = [r["epoch"] for r in records if "quality/fid" in r]
     assert measured == [2, 3]  # every 2nd epoch and the last
     assert {"quality/kid", "quality/precision", "quality/recall", "quality/coverage"} <= set(records[-1])
-    best = load_checkpoint(tmp_path / "best.pt")
-    assert best["best_fid"] == min(r["quality/fid"] for r in records if "quality/fid" in r)
-    assert load_checkpoint(tmp_path)["best_fid"] == best["best_fid"]
+    best = load_checkpoint(tmp_path / "best.pt").loop
+    assert best.best_fid == min(r["quality/fid"] for r in records if "quality/fid" in r)
+    assert load_checkpoint(tmp_path / "checkpoint.pt").loop.best_fid == best.best_fid
 
 
 def test_resuming_a_run_of_the_other_stage_is_a_clear_error(tmp_path: Path) -> None:
     train_vae(tiny_config(epochs=1), tmp_path, splits=tiny_splits())
-    from vaegan.training.common import open_run
+    from vaegan.training.loop import resume_or_refuse
 
     with pytest.raises(VaeganError, match="vae checkpoint; resume it with train-vae"):
-        open_run(tmp_path, "gan", resume=True)
+        resume_or_refuse(tmp_path, "gan", resume=True)

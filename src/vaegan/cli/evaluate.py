@@ -24,18 +24,10 @@ def register(sub: Any) -> None:
         epilog=EPILOG,
     )
     p.add_argument("run", type=Path, help="a train-vae, train-gan or pipeline run folder, or a checkpoint")
-    p.add_argument(
-        "--split", default="test", choices=("train", "val", "test"), help="held-out images (default test)"
-    )
-    p.add_argument(
-        "-k", type=int, default=64, help="importance samples for the IWAE bound; 0 skips it (default 64)"
-    )
-    p.add_argument(
-        "--samples", type=int, default=5000, help="generated and real images for FID etc. (default 5000)"
-    )
-    p.add_argument(
-        "--max-images", type=int, help="cap on images for the likelihood (default: the whole split)"
-    )
+    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="held-out images (default test)")
+    p.add_argument("-k", type=int, default=64, help="importance samples for the IWAE bound; 0 skips it (default 64)")
+    p.add_argument("--samples", type=int, default=5000, help="generated and real images for FID etc. (default 5000)")
+    p.add_argument("--max-images", type=int, help="cap on images for the likelihood (default: the whole split)")
     p.add_argument(
         "--cache-dir",
         help="where feature nets are cached (default: the run's data cache_dir or ~/.cache/vaegan)",
@@ -44,8 +36,7 @@ def register(sub: Any) -> None:
         "--inception",
         type=Path,
         metavar="PTH",
-        help="pytorch-fid's pt_inception-2015-12-05 weights "
-        "file, for literature-comparable FID (slow on a CPU)",
+        help="pytorch-fid's pt_inception-2015-12-05 weights file, for literature-comparable FID (slow on a CPU)",
     )
     p.add_argument(
         "--feature-steps",

@@ -24,13 +24,13 @@ def register(sub: Any) -> None:
     p.add_argument("--vae", help="the trained VAE: a train-vae run folder or checkpoint")
     p.add_argument("--out", type=Path, help="run folder (default <vae run>-gan)")
     p.add_argument("--resume", type=Path, metavar="RUN", help="continue this GAN run exactly where it stopped")
-    add_config_flags(p)
+    add_config_flags(p, "a [gan] section")
     add_flags(p, GAN_FLAGS + GAN_RUNTIME_FLAGS)
     p.set_defaults(func=run_train_gan)
 
     p = sub.add_parser("run", help="the main job: train the VAE, then the GAN from it, and compare them")
     p.add_argument("--out", type=Path, help="run folder (default runs/<data>)")
-    add_config_flags(p)
+    add_config_flags(p, "[data], [model], [loss], [train] and [gan] sections")
     add_flags(p, VAE_FLAGS + GAN_FLAGS)
     p.set_defaults(func=run_pipeline_command)
 

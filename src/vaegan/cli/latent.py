@@ -28,12 +28,8 @@ def add_run(p: argparse.ArgumentParser, out: str) -> None:
 def add_targets(p: argparse.ArgumentParser, n: int) -> None:
     p.add_argument("--images", nargs="+", type=Path, help="image files or folders to start from")
     p.add_argument("--index", nargs="+", type=int, help="or: indices of images in the run's --split")
-    p.add_argument(
-        "--split", choices=("train", "val"), default="val", help="dataset split for --index (default val)"
-    )
-    p.add_argument(
-        "-n", "--num", type=int, default=n, help=f"images taken from the dataset otherwise (default {n})"
-    )
+    p.add_argument("--split", choices=("train", "val"), default="val", help="dataset split for --index (default val)")
+    p.add_argument("-n", "--num", type=int, default=n, help=f"images taken from the dataset otherwise (default {n})")
 
 
 def register(sub: Any) -> None:
@@ -51,18 +47,12 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of eps (default 0)")
     p.set_defaults(func=run_similar)
 
-    p = sub.add_parser(
-        "interpolate", help="lerp and slerp between two images or two seeds: a PNG row and a GIF"
-    )
+    p = sub.add_parser("interpolate", help="lerp and slerp between two images or two seeds: a PNG row and a GIF")
     add_run(p, "interpolation.png")
     p.add_argument("--images", nargs=2, type=Path, help="two image files (encoded to their means)")
-    p.add_argument(
-        "--seeds", nargs=2, type=int, default=[0, 1], help="or two seeds of z ~ N(0, I) (default 0 1)"
-    )
+    p.add_argument("--seeds", nargs=2, type=int, default=[0, 1], help="or two seeds of z ~ N(0, I) (default 0 1)")
     p.add_argument("--steps", type=int, default=8, help="images from one end to the other (default 8)")
-    p.add_argument(
-        "--method", choices=("lerp", "slerp", "both"), default="both", help="default both, one row each"
-    )
+    p.add_argument("--method", choices=("lerp", "slerp", "both"), default="both", help="default both, one row each")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the seeds' z (default 1)")
     p.set_defaults(func=run_interpolate)
 
@@ -73,8 +63,7 @@ def register(sub: Any) -> None:
     source.add_argument("--label", help="a class (name or index) of the dataset's labels")
     source.add_argument(
         "--attribute",
-        help="a boolean attribute of the dataset (emoji: skin_dark, smiling, man, ...) "
-        "or of --attribute-file",
+        help="a boolean attribute of the dataset (emoji: skin_dark, smiling, man, ...) or of --attribute-file",
     )
     source.add_argument(
         "--folders",
@@ -99,14 +88,10 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(func=run_attribute)
 
-    p = sub.add_parser(
-        "latent-map", help="posterior means on their 2 principal directions, and decodes over them"
-    )
+    p = sub.add_parser("latent-map", help="posterior means on their 2 principal directions, and decodes over them")
     add_run(p, "latent_map.png")
     p.add_argument("--split", choices=("train", "val"), default="val", help="dataset split (default val)")
-    p.add_argument(
-        "--max-images", type=int, default=2000, help="images encoded, picked at random (default 2000)"
-    )
+    p.add_argument("--max-images", type=int, default=2000, help="images encoded, picked at random (default 2000)")
     p.add_argument("--grid", type=int, default=10, help="decoded images per side (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the image pick (default 0)")
     p.set_defaults(func=run_latent_map)
@@ -119,9 +104,7 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("curves", help="loss curves of both stages from metrics.jsonl")
     p.add_argument("run", type=Path, help="a run folder")
-    p.add_argument(
-        "-o", "--out", type=Path, default=Path("curves.png"), help="output PNG (default curves.png)"
-    )
+    p.add_argument("-o", "--out", type=Path, default=Path("curves.png"), help="output PNG (default curves.png)")
     p.set_defaults(func=run_curves)
 
     p = sub.add_parser("export", help="the decoder / generator as ONNX, verified with onnxruntime")
@@ -131,9 +114,7 @@ def register(sub: Any) -> None:
     p.add_argument("--out", type=Path, help="output folder (default: the run folder)")
     p.set_defaults(func=run_export)
 
-    p = sub.add_parser(
-        "report", help="one self-contained HTML page about a run: metrics, curves and pictures"
-    )
+    p = sub.add_parser("report", help="one self-contained HTML page about a run: metrics, curves and pictures")
     p.add_argument("run", type=Path, help="a pipeline run folder (vaegan run) or a train-vae run folder")
     p.add_argument("-o", "--out", type=Path, help="output HTML (default RUN/report.html)")
     p.set_defaults(func=run_report)
@@ -218,9 +199,7 @@ def run_attribute(args: argparse.Namespace) -> int:
                 files, columns = attributes.read_attribute_table(args.attribute_file)
                 table = attributes.align_table(data.names, files, columns)
             groups = attributes.from_attributes(data, args.attribute, args.versus, table)
-    image = attribute_picture(
-        models, groups, targets(args, models, groups.images[groups.negative]), args.strengths
-    )
+    image = attribute_picture(models, groups, targets(args, models, groups.images[groups.negative]), args.strengths)
     print(f"direction: {groups.description}")
     print(save(image, args.out))
     return 0

@@ -1,13 +1,39 @@
-"""Flags that map onto config fields, so every option has a flag and a TOML equivalent."""
+"""Flags that map onto config fields, so every option has a flag and a TOML equivalent.
+
+Help texts never state a default by hand: `add_flags` appends the real one, read from the config
+dataclasses and the dataset presets, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from vaegan.config import MEMORY_FORMATS, PRECISIONS, read_toml
-from vaegan.presets import PRESETS, Sections, dataset_defaults, merge
+from vaegan.config import (
+    ANCHORS,
+    GAN_INITS,
+    GAN_LOSSES,
+    MEMORY_FORMATS,
+    MODEL_KINDS,
+    PRECISIONS,
+    RECONSTRUCTIONS,
+    DataConfig,
+    GANConfig,
+    LossConfig,
+    ModelConfig,
+    TrainConfig,
+    read_toml,
+)
+from vaegan.presets import GREY_28, PRESETS, RGB_64, Sections, dataset_defaults, merge
+
+SECTION_CLASSES: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "loss": LossConfig,
+    "train": TrainConfig,
+    "gan": GANConfig,
+}
 
 
 @dataclass(frozen=True)
@@ -16,127 +42,120 @@ class Flag:
     section: str  # TOML section / config attribute
     key: str  # field name
     type: Any
-    help: str
+    help: str  # what it does; the default is added from the config (see default_text)
     choices: tuple[str, ...] | None = None
+    unset: str | None = None  # what a default of None means, in words
 
 
 def run_flags(section: str) -> tuple[Flag, ...]:
-    """The run-wide settings both stages have, under `section` ([train] for the VAE, [gan] for the GAN)."""
+    """The run-wide settings both stages have (config.RunSettings), under [train] or [gan]."""
     return (
-        Flag("--seed", section, "seed", int, "seed of initialisation, data order and noise (default 0)"),
-        Flag("--device", section, "device", str, "auto, cpu, cuda or cuda:N (default auto)"),
-        Flag("--precision", section, "precision", str, "auto, fp32 or bf16 (default auto)", PRECISIONS),
+        Flag("--seed", section, "seed", int, "seed of initialisation, data order and noise"),
+        Flag("--device", section, "device", str, "auto (CUDA when present), cpu, cuda or cuda:N"),
+        Flag("--precision", section, "precision", str, "bf16 autocast or fp32; auto: bf16 where it pays", PRECISIONS),
         Flag(
             "--memory-format",
             section,
             "memory_format",
             str,
-            "auto, channels_last or contiguous (default auto: channels_last on CUDA and for 64 px and up)",
+            "auto: channels_last on CUDA and for 64 px and up",
             MEMORY_FORMATS,
         ),
-        Flag("--grid-size", section, "grid_size", int, "images in the per-epoch grids (default 64)"),
-        Flag("--quality-every", section, "quality_every", int, "epochs between FID & co. (default 5; 0 = off)"),
-        Flag("--quality-samples", section, "quality_samples", int, "images per quality measurement (default 1000)"),
+        Flag("--grid-size", section, "grid_size", int, "images in the per-epoch grids"),
+        Flag("--quality-every", section, "quality_every", int, "epochs between FID & co. (0 = off)"),
+        Flag("--quality-samples", section, "quality_samples", int, "images per quality measurement"),
+        Flag("--checkpoint-every", section, "checkpoint_every", int, "epochs between checkpoints"),
     )
 
 
 VAE_FLAGS = (
-    Flag(
-        "--data",
-        "data",
-        "source",
-        str,
-        "emoji, emoji:people, emoji:faces, fashion-mnist, mnist or a folder (default emoji)",
-    ),
-    Flag("--data-root", "data", "root", str, "where a named dataset lives (default: its standard place)"),
-    Flag("--image-size", "data", "image_size", int, "square size in pixels (default 28 for IDX data, else 64)"),
-    Flag("--channels", "data", "channels", int, "1 grey or 3 RGB (default 1 for IDX data, else 3)"),
-    Flag("--val-fraction", "data", "val_fraction", float, "held-out fraction for validation (default 0.1)"),
-    Flag("--split-seed", "data", "split_seed", int, "seed of the fixed train/validation split (default 0)"),
-    Flag(
-        "--cache-dir", "data", "cache_dir", str, "cache for rendered emoji and feature nets (default ~/.cache/vaegan)"
-    ),
-    Flag("--model", "model", "kind", str, "vae, or ae for the plain autoencoder baseline (default vae)", ("vae", "ae")),
-    Flag("--latent-dim", "model", "latent_dim", int, "latent dimensions (default 32 for IDX data, else 64)"),
-    Flag("--base-channels", "model", "base_channels", int, "width of the first conv layer (default 32)"),
-    Flag(
-        "--recon",
-        "loss",
-        "reconstruction",
-        str,
-        "mse_sum, mse_mean or bce (default bce for IDX data, else mse_sum)",
-        ("mse_sum", "mse_mean", "bce"),
-    ),
-    Flag("--beta", "loss", "beta", float, "weight of the KL term (default 1)"),
+    Flag("--data", "data", "source", str, "emoji, emoji:people, emoji:faces, fashion-mnist, mnist or a folder"),
+    Flag("--data-root", "data", "root", str, "where a named dataset lives", unset="its standard place"),
+    Flag("--image-size", "data", "image_size", int, "square size in pixels"),
+    Flag("--channels", "data", "channels", int, "1 grey or 3 RGB"),
+    Flag("--val-fraction", "data", "val_fraction", float, "held-out fraction for validation"),
+    Flag("--split-seed", "data", "split_seed", int, "seed of the fixed train/validation split"),
+    Flag("--cache-dir", "data", "cache_dir", str, "cache for rendered emoji and feature nets", unset="~/.cache/vaegan"),
+    Flag("--model", "model", "kind", str, "vae, or ae for the plain autoencoder baseline", MODEL_KINDS),
+    Flag("--latent-dim", "model", "latent_dim", int, "latent dimensions"),
+    Flag("--base-channels", "model", "base_channels", int, "width of the first conv layer"),
+    Flag("--recon", "loss", "reconstruction", str, "reconstruction loss (see the README)", RECONSTRUCTIONS),
+    Flag("--beta", "loss", "beta", float, "weight of the KL term"),
     Flag("--kl-warmup", "loss", "kl_warmup_steps", int, "steps over which beta rises linearly from 0"),
     Flag("--epochs", "train", "epochs", int, "training epochs"),
     Flag("--batch-size", "train", "batch_size", int, "images per step"),
-    Flag("--lr", "train", "lr", float, "Adam learning rate (default 1e-3)"),
+    Flag("--lr", "train", "lr", float, "Adam learning rate"),
     *run_flags("train"),
-    Flag("--checkpoint-every", "train", "checkpoint_every", int, "epochs between checkpoints (default 1)"),
 )
 
 
 GAN_FLAGS = (
-    Flag(
-        "--gan-loss",
-        "gan",
-        "loss",
-        str,
-        "nonsaturating (default), minimax or hinge",
-        ("nonsaturating", "minimax", "hinge"),
-    ),
-    Flag(
-        "--init",
-        "gan",
-        "init",
-        str,
-        "vae: start G as the trained decoder (default); scratch: random G",
-        ("vae", "scratch"),
-    ),
-    Flag("--disc-channels", "gan", "disc_channels", int, "width of the discriminator's first conv (default 32)"),
+    Flag("--gan-loss", "gan", "loss", str, "nonsaturating -log D(G(z)), minimax log(1 - D(G(z))) or hinge", GAN_LOSSES),
+    Flag("--init", "gan", "init", str, "vae: start G as the trained decoder; scratch: random G", GAN_INITS),
+    Flag("--disc-channels", "gan", "disc_channels", int, "width of the discriminator's first conv"),
     Flag("--spectral-norm", "gan", "spectral_norm", bool, "spectral normalisation on every D layer"),
     Flag("--gan-epochs", "gan", "epochs", int, "GAN epochs"),
-    Flag("--gan-batch-size", "gan", "batch_size", int, "GAN images per step (default 64)"),
-    Flag("--lr-g", "gan", "lr_g", float, "generator Adam learning rate (default 2e-4)"),
-    Flag("--lr-d", "gan", "lr_d", float, "discriminator Adam learning rate (default 2e-4)"),
-    Flag("--beta1", "gan", "beta1", float, "Adam beta1 of both networks (default 0.5)"),
-    Flag("--beta2", "gan", "beta2", float, "Adam beta2 of both networks (default 0.999)"),
-    Flag("--d-steps", "gan", "d_steps", int, "D updates per G update (default 1)"),
-    Flag("--d-warmup", "gan", "d_warmup_steps", int, "steps in which only D learns (default 0)"),
-    Flag(
-        "--anchor",
-        "gan",
-        "anchor",
-        str,
-        "keep G near the VAE: none (default), decoder or feature",
-        ("none", "decoder", "feature"),
-    ),
-    Flag("--anchor-weight", "gan", "anchor_weight", float, "weight of the anchor (default 1)"),
+    Flag("--gan-batch-size", "gan", "batch_size", int, "GAN images per step"),
+    Flag("--lr-g", "gan", "lr_g", float, "generator Adam learning rate"),
+    Flag("--lr-d", "gan", "lr_d", float, "discriminator Adam learning rate"),
+    Flag("--beta1", "gan", "beta1", float, "Adam beta1 of both networks"),
+    Flag("--beta2", "gan", "beta2", float, "Adam beta2 of both networks"),
+    Flag("--d-steps", "gan", "d_steps", int, "D updates per G update"),
+    Flag("--d-warmup", "gan", "d_warmup_steps", int, "steps in which only D learns"),
+    Flag("--anchor", "gan", "anchor", str, "keep G near the VAE: none, decoder or feature", ANCHORS),
+    Flag("--anchor-weight", "gan", "anchor_weight", float, "weight of the anchor"),
     Flag("--anchor-decay", "gan", "anchor_decay_steps", int, "steps over which the anchor weight falls to 0"),
-    Flag("--ema-decay", "gan", "ema_decay", float, "EMA of G's weights for sampling (default 0.999; 0 = off)"),
+    Flag("--ema-decay", "gan", "ema_decay", float, "EMA of G's weights for sampling (0 = off)"),
     Flag(
         "--collapse-fraction",
         "gan",
         "collapse_fraction",
         float,
-        "warn of mode collapse below this fraction of the real data's diversity (default 0.5)",
+        "warn of mode collapse below this fraction of the real data's diversity",
     ),
 )
 # train-gan's own copies of the run-wide flags; the pipeline takes them from the VAE's [train] section.
 GAN_RUNTIME_FLAGS = run_flags("gan")
 
 
+def field_default(section: str, key: str) -> Any:
+    for f in fields(SECTION_CLASSES[section]):
+        if f.name == key:
+            return f.default if f.default is not MISSING else None
+    raise KeyError(f"{section}.{key} is no config field")
+
+
+def default_text(flag: Flag) -> str:
+    """The real default: the dataclass's, unless a dataset preset overrides it (IDX digits vs the rest)."""
+
+    def shown(value: Any) -> str:
+        if value is None:
+            return flag.unset or "none"
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    base = field_default(flag.section, flag.key)
+    grey = GREY_28.get(flag.section, {}).get(flag.key, base)
+    colour = RGB_64.get(flag.section, {}).get(flag.key, base)
+    if grey == colour:
+        return f"default {shown(base)}"
+    return f"default {shown(grey)} for fashion-mnist and mnist, {shown(colour)} otherwise"
+
+
 def add_flags(parser: argparse.ArgumentParser, flags: tuple[Flag, ...]) -> None:
     for flag in flags:
+        text = f"{flag.help} ({default_text(flag)})"
         if flag.type is bool:
-            parser.add_argument(flag.name, action="store_const", const=True, default=None, help=flag.help)
+            parser.add_argument(flag.name, action="store_const", const=True, default=None, help=text)
         else:
-            parser.add_argument(flag.name, type=flag.type, default=None, help=flag.help, choices=flag.choices)
+            parser.add_argument(flag.name, type=flag.type, default=None, help=text, choices=flag.choices)
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="a TOML file with [data], [model], [loss], [train] sections")
+def add_config_flags(parser: argparse.ArgumentParser, sections: str) -> None:
+    parser.add_argument(
+        "--config", help=f"a TOML file with {sections} whose keys are config field names (see configs/)"
+    )
     parser.add_argument("--preset", choices=sorted(PRESETS), help="quick: a short run; full: the dataset's defaults")
 
 

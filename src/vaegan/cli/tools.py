@@ -19,25 +19,17 @@ def register(sub: Any) -> None:
     p = sub.add_parser("sample", help="decode z ~ N(0, I) into a PNG grid")
     p.add_argument("run", type=Path, help="a run folder or checkpoint file")
     p.add_argument("-n", "--num", type=int, default=64, help="number of images (default 64)")
-    p.add_argument(
-        "-o", "--out", type=Path, default=Path("samples.png"), help="output PNG (default samples.png)"
-    )
+    p.add_argument("-o", "--out", type=Path, default=Path("samples.png"), help="output PNG (default samples.png)")
     p.add_argument("--seed", type=int, default=0, help="seed of z (default 0)")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of z (default 1)")
-    p.add_argument(
-        "--stage", choices=("vae", "gan"), help="VAE decoder or GAN generator (default: GAN if trained)"
-    )
+    p.add_argument("--stage", choices=("vae", "gan"), help="VAE decoder or GAN generator (default: GAN if trained)")
     p.set_defaults(func=run_sample)
 
-    p = sub.add_parser(
-        "reconstruct", help="encode images and decode their means, originals above reconstructions"
-    )
+    p = sub.add_parser("reconstruct", help="encode images and decode their means, originals above reconstructions")
     p.add_argument("run", type=Path, help="a run folder or checkpoint file")
     p.add_argument("--images", nargs="+", type=Path, required=True, help="image files or folders")
     p.add_argument("-o", "--out", type=Path, default=Path("reconstructions.png"), help="output PNG")
-    p.add_argument(
-        "--stage", choices=("vae", "gan"), help="VAE decoder or GAN generator (default: GAN if trained)"
-    )
+    p.add_argument("--stage", choices=("vae", "gan"), help="VAE decoder or GAN generator (default: GAN if trained)")
     p.set_defaults(func=run_reconstruct)
 
 

@@ -16,7 +16,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--resume", type=Path, metavar="RUN", help="continue the run in this folder exactly where it stopped"
     )
-    add_config_flags(p)
+    add_config_flags(p, "[data], [model], [loss] and [train] sections")
     add_flags(p, VAE_FLAGS)
     p.set_defaults(func=run_train_vae)
 

@@ -88,8 +88,7 @@ def build_dataset(cfg: DataConfig, split: str = "train") -> ImageDataset:
         data = load_idx_dataset(cfg.source, root, split, cfg.image_size, cfg.channels)
     elif split == "test":
         raise VaeganError(
-            f"{cfg.source} has no official test split; "
-            "use load_splits(cfg), whose test set is the held-out val split"
+            f"{cfg.source} has no official test split; use load_splits(cfg), whose test set is the held-out val split"
         )
     elif cfg.source in EMOJI_SOURCES:
         from vaegan.data.emoji import load_emoji
@@ -105,8 +104,9 @@ def build_dataset(cfg: DataConfig, split: str = "train") -> ImageDataset:
             f"use one of {', '.join(EMOJI_SOURCES + IDX_SOURCES)} or the path of a folder of images"
         )
     size = cfg.image_size
-    logger.info("data %s (%s): %d images, %dx%d px, %d channels", cfg.source, split, len(data), size, size,
-                cfg.channels)
+    logger.info(
+        "data %s (%s): %d images, %dx%d px, %d channels", cfg.source, split, len(data), size, size, cfg.channels
+    )
     return data
 
 

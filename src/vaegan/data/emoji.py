@@ -128,9 +128,7 @@ def _cache_file(path: Path, image_size: int, channels: int, cache_dir: str | Non
     return Path(cache_dir or "~/.cache/vaegan").expanduser() / "emoji" / f"{key}.pt"
 
 
-def _rendered(
-    path: Path, image_size: int, channels: int, cache_dir: str | None
-) -> tuple[torch.Tensor, list[str]]:
+def _rendered(path: Path, image_size: int, channels: int, cache_dir: str | None) -> tuple[torch.Tensor, list[str]]:
     """Rendered emoji from the cache, rendering and caching them on a miss."""
     cache = _cache_file(path, image_size, channels, cache_dir)
     if cache.is_file():
@@ -143,7 +141,9 @@ def _rendered(
     images, drawn = render_all(path, image_size, channels)
     logger.info(
         "rendered %d of %d emoji in %.1f s (the rest are newer than the font)",
-        len(drawn), len(fully_qualified()), time.perf_counter() - start,
+        len(drawn),
+        len(fully_qualified()),
+        time.perf_counter() - start,
     )
     cache.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
@@ -157,9 +157,7 @@ def _rendered(
     return images, drawn
 
 
-def load_emoji(
-    source: str, root: str | None, image_size: int, channels: int, cache_dir: str | None
-) -> ImageDataset:
+def load_emoji(source: str, root: str | None, image_size: int, channels: int, cache_dir: str | None) -> ImageDataset:
     """The emoji of `source` (one of `SUBSETS`), labelled by coarse group with boolean attributes."""
     if source not in SUBSETS:
         raise VaeganError(f"unknown emoji set {source!r}; choose one of {', '.join(SUBSETS)}")

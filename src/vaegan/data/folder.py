@@ -92,9 +92,7 @@ def _reason(path: Path, exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _labels(
-    names: list[str], candidates: list[Path], root: Path
-) -> tuple[torch.Tensor | None, tuple[str, ...]]:
+def _labels(names: list[str], candidates: list[Path], root: Path) -> tuple[torch.Tensor | None, tuple[str, ...]]:
     """Labels by subfolder when every image file sits exactly one folder deep, else no labels."""
     depths = {len(p.relative_to(root).parts) for p in candidates}
     if depths != {2}:
@@ -137,9 +135,7 @@ def _decode_all(
     return images.contiguous(), kept
 
 
-def load_folder(
-    root: str | Path, image_size: int, channels: int, max_pixels: int = MAX_PIXELS
-) -> ImageDataset:
+def load_folder(root: str | Path, image_size: int, channels: int, max_pixels: int = MAX_PIXELS) -> ImageDataset:
     """Every readable image under `root` as (N, channels, image_size, image_size) uint8."""
     root = Path(root).expanduser()
     if not root.is_dir():

@@ -38,8 +38,16 @@ SPLIT_FILES = {
 FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist"  # where Debian's dataset-fashion-mnist installs it
 CLASS_NAMES = {
     "fashion-mnist": (
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
     ),
     "mnist": tuple(str(d) for d in range(10)),
 }
@@ -133,9 +141,7 @@ def default_root(dataset: str, cache_dir: str | None) -> Path:
     return Path(cache_dir or "~/.cache/vaegan").expanduser() / "mnist"
 
 
-def load_idx_dataset(
-    dataset: str, root: str | Path, split: str, image_size: int, channels: int
-) -> ImageDataset:
+def load_idx_dataset(dataset: str, root: str | Path, split: str, image_size: int, channels: int) -> ImageDataset:
     """The official `split` ("train" or "test") of `dataset` ("mnist" or "fashion-mnist") in folder `root`."""
     folder = Path(root).expanduser()
     image_stem, label_stem = SPLIT_FILES[split]

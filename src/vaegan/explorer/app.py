@@ -19,10 +19,10 @@ from typing import Any
 import torch
 
 from vaegan import latent
-from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint, resolve_checkpoint
 from vaegan.data import ImageDataset, to_uint8
 from vaegan.errors import VaeganError
-from vaegan.pictures import STAGES, RunModels, dataset, load_models
+from vaegan.pictures import RunModels, dataset, load_models
+from vaegan.runs import open_run
 from vaegan.viz import to_pil
 
 DEFAULT_SLIDERS = 8  # the page shows sliders for the most active dimensions only; the rest stay as set
@@ -40,18 +40,6 @@ def png_bytes(image: torch.Tensor) -> bytes:
     return buffer.getvalue()
 
 
-def available_stages(run: str | Path) -> tuple[str, ...]:
-    """The stages a run can decode with: a pipeline folder's trained vae/ and gan/, or a lone run's.
-
-    A lone GAN run has both, since its checkpoint points at the VAE it was warm-started from.
-    """
-    path = Path(run)
-    if path.is_dir() and (path / "vae").is_dir():
-        return tuple(s for s in STAGES if (path / s / CHECKPOINT_NAME).is_file())
-    kind = load_checkpoint(resolve_checkpoint(path))["stage"]
-    return STAGES if kind == "gan" else ("vae",)
-
-
 @dataclass
 class Explorer:
     models: dict[str, RunModels]  # stage -> models; every stage shares the VAE encoder and the config
@@ -66,10 +54,11 @@ class Explorer:
     @classmethod
     def from_run(cls, run: str | Path, stage: str | None = None, data: ImageDataset | None = None) -> Explorer:
         """Load every stage of `run`; `data` replaces the run's validation split (tests inject tiny data)."""
-        stages = available_stages(run)
+        opened = open_run(run)
+        stages = tuple(opened.stages)
         if stage is not None and stage not in stages:
             raise VaeganError(f"{run} has no {stage} stage (it has {', '.join(stages)}); pick --stage {stages[0]}")
-        models = {s: load_models(run, s) for s in stages}
+        models = {s: load_models(opened, s) for s in stages}
         first = models[stages[0]]
         data = dataset(first) if data is None else data
         if len(data) == 0:

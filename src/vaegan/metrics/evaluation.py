@@ -14,14 +14,13 @@ from typing import Any
 
 import torch
 
-from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from vaegan.data import ImageDataset, load_splits
 from vaegan.errors import VaeganError
 from vaegan.metrics.coverage import mode_coverage
 from vaegan.metrics.features import FeatureNet, cache_path, feature_net_for
 from vaegan.metrics.likelihood import likelihood_metrics
 from vaegan.metrics.quality import class_predictions, compare_features, embed, sample_images, uint8_to_unit
-from vaegan.runs import load_vae
+from vaegan.runs import Run, open_run
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +33,10 @@ DENSITIES = {
 }
 
 
-def find_stages(run: str | Path) -> tuple[Path, Path | None]:
-    """(VAE checkpoint, GAN checkpoint or None) behind a train-vae, train-gan or pipeline run folder."""
-    run = Path(run)
-    if (run / "vae" / CHECKPOINT_NAME).is_file():
-        gan = run / "gan" / CHECKPOINT_NAME
-        return run / "vae" / CHECKPOINT_NAME, gan if gan.is_file() else None
-    payload = load_checkpoint(run)
-    path = Path(payload["path"])
-    if payload["stage"] == "gan":
-        return Path(payload["vae_checkpoint"]), path
-    if payload["stage"] != "vae":
-        raise VaeganError(f"{path} is not a VAE or GAN checkpoint; pass a run folder written by vaegan")
-    return path, None
+def find_stages(run: Run) -> tuple[Path, Path | None]:
+    """(VAE checkpoint, GAN checkpoint or None) of a run."""
+    gan = run.stages.get("gan")
+    return run.stage("vae").checkpoint_path, gan.checkpoint_path if gan else None
 
 
 def pick_split(splits: Any, split: str) -> ImageDataset:
@@ -81,12 +71,11 @@ def evaluate_run(
     feature_steps: int = 1500,
 ) -> dict[str, Any]:
     """All metrics of a run as a JSON-ready dict (see the CLI's `vaegan evaluate --help` for the keys)."""
-    from vaegan.training.train_gan import load_generator
-
     if samples <= MIN_SAMPLES:
         raise VaeganError(f"--samples must be more than {MIN_SAMPLES} for k-NN metrics, got {samples}")
-    vae_path, gan_path = find_stages(run)
-    vae, cfg = load_vae(vae_path)
+    opened = open_run(run)
+    vae_path, gan_path = find_stages(opened)
+    vae, cfg = opened.vae(), opened.config
     splits = load_splits(cfg.data)
     data = pick_split(splits, split)
     images = data.images[:max_images] if max_images else data.images
@@ -104,9 +93,7 @@ def evaluate_run(
         "k": k if cfg.model.kind == "vae" else None,
     }
     log.info("likelihood on %d %s images (k=%d)", len(images), split, k)
-    report["likelihood"] = likelihood_metrics(
-        vae, images, cfg.loss.reconstruction, value_range, k=k, seed=seed
-    )
+    report["likelihood"] = likelihood_metrics(vae, images, cfg.loss.reconstruction, value_range, k=k, seed=seed)
 
     net = feature_net_for(cfg.data, splits, cache_dir, steps=feature_steps)
     report["feature_net"] = {
@@ -116,15 +103,13 @@ def evaluate_run(
     }
     n = min(samples, len(data.images))
     if n <= MIN_SAMPLES:
-        raise VaeganError(
-            f"only {n} {split} images: k-NN metrics need more than {MIN_SAMPLES}; use another --split"
-        )
+        raise VaeganError(f"only {n} {split} images: k-NN metrics need more than {MIN_SAMPLES}; use another --split")
     real = data.images[:n]
     real_features = embed(net, uint8_to_unit(real))
     generator = torch.Generator().manual_seed(seed)
     fakes = {"vae_samples": sample_images(vae.decode, cfg.model.latent_dim, n, value_range, generator)}
     if gan_path is not None:
-        gan, _ = load_generator(gan_path)
+        gan = opened.generator()
         fakes["gan_samples"] = sample_images(gan, cfg.model.latent_dim, n, value_range, generator)
     reference = splits.train.images[torch.randperm(len(splits.train), generator=generator)[:n]]
     for name, fake in {"reference": reference, **fakes}.items():

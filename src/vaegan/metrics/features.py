@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaegan.checkpoint import save_checkpoint
+from vaegan.checkpoint import write_atomically
 from vaegan.config import DataConfig
 from vaegan.data import DataSplits, ImageDataset
 from vaegan.errors import VaeganError
@@ -103,9 +103,7 @@ def train_feature_net(
     g = torch.Generator().manual_seed(seed)
     labelled = train.labels is not None
     n_classes = int(train.labels.max()) + 1 if train.labels is not None else 0
-    net = FeatureNet(
-        train.images.shape[1], n_classes if labelled else 64, "classifier" if labelled else "simclr"
-    )
+    net = FeatureNet(train.images.shape[1], n_classes if labelled else 64, "classifier" if labelled else "simclr")
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     net.train()
@@ -160,7 +158,7 @@ def cache_path(data: DataConfig, cache_dir: str | Path | None = None) -> Path:
 
 
 def save_feature_net(net: FeatureNet, path: Path, extra: dict[str, Any]) -> None:
-    save_checkpoint(
+    write_atomically(
         {
             "stage": "features",
             "config": {
@@ -183,9 +181,7 @@ def load_feature_net(path: Path) -> FeatureNet:
         net = FeatureNet(**payload["config"])
         net.load_state_dict(payload["model"])
     except Exception as exc:  # corrupt file, foreign file or an old layout
-        raise VaeganError(
-            f"cannot read feature net {path}: {exc}; delete it and it will be retrained"
-        ) from exc
+        raise VaeganError(f"cannot read feature net {path}: {exc}; delete it and it will be retrained") from exc
     net.accuracy = payload.get("accuracy")
     return net.eval().requires_grad_(False)
 
@@ -208,7 +204,5 @@ def feature_net_for(
     if net.kind == "classifier" and splits.test.labels is not None:
         net.accuracy = accuracy(net, splits.test)
         log.info("feature classifier: test accuracy %.3f after %.0fs", net.accuracy, seconds)
-    save_feature_net(
-        net, path, {"steps": steps, "seed": seed, "train_seconds": seconds, "source": data.source}
-    )
+    save_feature_net(net, path, {"steps": steps, "seed": seed, "train_seconds": seconds, "source": data.source})
     return net.requires_grad_(False)

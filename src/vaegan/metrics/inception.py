@@ -195,9 +195,7 @@ def load_inception(path: str | Path) -> FIDInceptionV3:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise VaeganError(
-            f"cannot read Inception weights {path}: {exc}; pass pytorch-fid's .pth state dict"
-        ) from exc
+        raise VaeganError(f"cannot read Inception weights {path}: {exc}; pass pytorch-fid's .pth state dict") from exc
     net = FIDInceptionV3()
     try:
         net.load_state_dict(state, strict=True)

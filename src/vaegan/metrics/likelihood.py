@@ -66,9 +66,7 @@ def log_importance_weights(
         eps = torch.randn((n, *mean.shape), generator=generator, dtype=mean.dtype)  # (n, B, L)
         z = mean + std * eps
         x_hat = model.decode(z.flatten(0, 1))  # (n*B, C, H, W)
-        log_px = -reconstruction_loss(x_hat, x.repeat(n, 1, 1, 1), kind).view(n, -1) - log_normaliser(
-            kind, dims
-        )
+        log_px = -reconstruction_loss(x_hat, x.repeat(n, 1, 1, 1), kind).view(n, -1) - log_normaliser(kind, dims)
         log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
         log_qz = -0.5 * (eps.pow(2) + LOG_2PI + logvar).sum(-1)
         out.append(log_px + log_pz - log_qz)

@@ -48,9 +48,7 @@ def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
     return float((mu_r - mu_f).pow(2).sum() + s_r.trace() + s_f.trace() - 2 * trace_sqrt)
 
 
-def kid(
-    real: torch.Tensor, fake: torch.Tensor, subsets: int = 50, subset_size: int = 1000, seed: int = 0
-) -> float:
+def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 50, subset_size: int = 1000, seed: int = 0) -> float:
     """Mean over random subsets of the unbiased MMD^2 with the cubic polynomial kernel."""
     real, fake = real.double(), fake.double()
     m = min(subset_size, len(real), len(fake))
@@ -63,9 +61,7 @@ def kid(
         kxx, kyy, kxy = ((a @ b.T / dim + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
         off = m * (m - 1)
         total += float(
-            (kxx.sum() - kxx.diagonal().sum()) / off
-            + (kyy.sum() - kyy.diagonal().sum()) / off
-            - 2 * kxy.mean()
+            (kxx.sum() - kxx.diagonal().sum()) / off + (kyy.sum() - kyy.diagonal().sum()) / off - 2 * kxy.mean()
         )
     return total / subsets
 

@@ -1,15 +1,13 @@
-"""The few helpers both training loops share: device and precision, data order, metrics log, progress."""
+"""Small helpers both training loops use: device, precision and layout, Adam, data order, progress, Ctrl-C."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import torch
@@ -118,27 +116,6 @@ def n_batches(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
 
 
-class MetricsLog:
-    """metrics.jsonl: one JSON object per line, appended per epoch (and per evaluation)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def append(self, record: dict[str, Any]) -> None:
-        with self.path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-
-    def read(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
-
-    def truncate_after(self, stage: str, epoch: int) -> None:
-        """On resume, drop records of `stage` past the checkpoint's epoch: they will be written again."""
-        kept = [r for r in self.read() if not (r.get("stage") == stage and r.get("epoch", 0) > epoch)]
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
-
-
 class Progress:
     """A tqdm bar per epoch on a terminal; elsewhere (CI logs) nothing but the per-epoch summary line."""
 
@@ -176,47 +153,6 @@ def fixed_latents(n: int, latent_dim: int, seed: int) -> torch.Tensor:
     return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed + 7919))
 
 
-def open_run(run_dir: Path, stage: str, resume: bool) -> dict[str, Any] | None:
-    """The checkpoint to resume (its stage checked), or None for a new run; never overwrites a trained run."""
-    from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint
-
-    path = run_dir / CHECKPOINT_NAME
-    if resume:
-        state = load_checkpoint(path)
-        if state["stage"] != stage:
-            raise VaeganError(f"{path} is a {state['stage']} checkpoint; resume it with train-{state['stage']}")
-        return state
-    if path.exists():
-        raise VaeganError(f"{run_dir} already holds a trained run; pass --resume to continue it or choose a new --out")
-    return None
-
-
-def write_run_config(config: Any, run_dir: Path, is_main: bool, new: bool) -> None:
-    """Rank 0 makes the run folder and, for a new run, writes config.json before the first step."""
-    if is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if new:
-            from vaegan.config import write_json
-
-            write_json(config, run_dir / "config.json")
-
-
-def restore_position(
-    state: dict[str, Any], stage: str, is_main: bool, sums: torch.Tensor, metrics: MetricsLog, run_dir: Path
-) -> tuple[int, int, int, torch.Tensor]:
-    """Where a checkpoint left its loop: (epoch, batch in epoch, step, metric sums).
-
-    The saved sums are already totals over ranks, so only rank 0 takes them; it alone also drops the
-    metrics lines of epochs that will be trained again.
-    """
-    epoch, batch_in_epoch, step = state["epoch"], state["batch_in_epoch"], state["step"]
-    if is_main:
-        sums = state["sums"].to(sums.device)
-        metrics.truncate_after(stage, epoch - 1)
-    log.info("resuming %s at epoch %d, batch %d (step %d)", run_dir, epoch, batch_in_epoch, step)
-    return epoch, batch_in_epoch, step, sums
-
-
 class StopRequest:
     """Turns Ctrl-C into a flag the loop checks between steps, so a checkpoint is never cut mid-update.
 
@@ -250,12 +186,3 @@ class StopRequest:
 
 class TrainingStopped(VaeganError):
     """Raised after a requested stop has been checkpointed: the run can be resumed."""
-
-
-def check_finite(values: torch.Tensor, what: str, checkpoint: Path) -> None:
-    """A clean stop when losses turn NaN or infinite; the last good checkpoint is left untouched."""
-    if not bool(torch.isfinite(values).all()):
-        raise VaeganError(
-            f"training diverged: {what} is not finite. The last good checkpoint {checkpoint} is kept; "
-            "resume from it with a lower --lr (or a smaller --beta)"
-        )

@@ -63,10 +63,15 @@ class Dist:
         return DistributedDataParallel(model, device_ids=ids)
 
 
+def world_size() -> int:
+    """Processes torchrun started (1 without torchrun), known before joining the group."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def setup(device: torch.device) -> tuple[Dist, torch.device]:
     """Join torchrun's process group (gloo on CPU, nccl on CUDA) once; each rank gets its own GPU."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
+    size = world_size()
+    if size <= 1:
         return Dist(), device
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
@@ -76,7 +81,7 @@ def setup(device: torch.device) -> tuple[Dist, torch.device]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Dist(rank, world_size, local_rank), device
+    return Dist(rank, size, local_rank), device
 
 
 def check_batch(batch_size: int, ctx: Dist) -> None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -17,45 +15,18 @@ from typing import Any, cast
 import torch
 import torch.nn.functional as F
 
-from vaegan.checkpoint import (
-    BEST_NAME,
-    CHECKPOINT_NAME,
-    load_checkpoint,
-    resolve_checkpoint,
-    restore_rng_state,
-    rng_state,
-    save_checkpoint,
-)
-from vaegan.config import GANConfig, GANRunConfig, VAERunConfig, from_dict, to_dict
+from vaegan.checkpoint import GANCheckpoint
+from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.errors import VaeganError
 from vaegan.losses import discriminator_loss, generator_loss
 from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
-from vaegan.runs import load_vae
+from vaegan.runs import open_run
 from vaegan.training import distributed
-from vaegan.training.common import (
-    MetricsLog,
-    Progress,
-    StopRequest,
-    TrainingStopped,
-    adam,
-    autocast,
-    batches,
-    check_finite,
-    epoch_order,
-    fixed_latents,
-    memory_format,
-    n_batches,
-    open_run,
-    place,
-    resolve_device,
-    restore_adam,
-    restore_position,
-    use_bf16,
-    write_run_config,
-)
+from vaegan.training.common import adam, autocast, fixed_latents, place, restore_adam
+from vaegan.training.loop import TrainingResult, TrainingRun, resume_or_refuse, start_run
 from vaegan.viz import save_grid
 
 log = logging.getLogger(__name__)
@@ -71,16 +42,11 @@ class GANNets:
     trained_g: torch.nn.Module
     trained_d: torch.nn.Module
     generator: Decoder
+    disc: Discriminator
     ema: Decoder
     frozen: VAE
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
-
-
-@dataclass(frozen=True)
-class GANResult:
-    checkpoint: Path
-    metrics: dict[str, Any]
 
 
 def warm_start(generator: Decoder, vae: VAE) -> None:
@@ -94,7 +60,7 @@ def warm_start(generator: Decoder, vae: VAE) -> None:
 def gan_step(
     nets: GANNets, real: torch.Tensor, z: torch.Tensor, gc: GANConfig, step: int, device: torch.device, bf16: bool
 ) -> torch.Tensor:
-    """Training step `step` on real (B, C, H, W) and prior z (B, latent_dim); returns the MONITORS and a 1.
+    """Training step `step` on real (B, C, H, W) and prior z (B, latent_dim); returns the MONITORS.
 
     (1) update D on real vs detached G(z); (2) after the D warm-up and once every d_steps, update G
     through the updated D, then move the EMA.
@@ -121,7 +87,6 @@ def gan_step(
             torch.sigmoid(fake_logits.float()).mean(),
             grad_d,
             grad_g,
-            torch.ones((), device=device),
         ]
     )
 
@@ -210,159 +175,136 @@ def train_gan(
     resume: bool = False,
     splits: DataSplits | None = None,
     progress: bool | None = None,
-) -> GANResult:
+) -> TrainingResult:
     """Train the GAN stage for cfg.gan.epochs, writing metrics, grids and checkpoints under run_dir."""
     run_dir = Path(run_dir)
-    ckpt_path = run_dir / CHECKPOINT_NAME
-    state = open_run(run_dir, "gan", resume)
-    if state is not None:
-        cfg = from_dict(GANRunConfig, state["config"])
+    saved = resume_or_refuse(run_dir, "gan", resume)
+    if isinstance(saved, GANCheckpoint):
+        cfg = saved.config
     gc = cfg.gan
-    ctx, device = distributed.setup(resolve_device(gc.device))
-    distributed.check_batch(gc.batch_size, ctx)
-    if ctx.active and gc.anchor == "feature":
+    if distributed.world_size() > 1 and gc.anchor == "feature":
         raise VaeganError("the feature anchor runs D twice per G step, which DDP does not allow; use --anchor decoder")
-    ctx.barrier()  # every rank has looked for the checkpoint before rank 0 writes anything
-    vae, vae_cfg = load_vae(cfg.vae_checkpoint)
-    vae_path = str(resolve_checkpoint(cfg.vae_checkpoint).resolve())
-    write_run_config(cfg, run_dir, ctx.is_main, new=state is None)
-    bf16 = use_bf16(gc.precision, device)
-    fmt = memory_format(gc.memory_format, device, vae_cfg.model.image_size)
+    vae_run = open_run(cfg.vae_checkpoint)
+    vae_cfg, vae_path = vae_run.config, str(vae_run.stage("vae").checkpoint_path.resolve())
+    latent_dim, value_range = vae_cfg.model.latent_dim, vae_cfg.model.value_range
     splits = splits or load_splits(vae_cfg.data)
+    run = open_gan_run(cfg, vae_cfg, run_dir, splits, saved is None, progress)
+    device = run.device
     images = splits.train.images.to(device)
-    value_range = vae_cfg.model.value_range
-    latent_dim = vae_cfg.model.latent_dim
+    nets = build_nets(gc, vae_run.vae(), vae_cfg, run)
+    run.snapshot = lambda loop: GANCheckpoint(
+        cfg,
+        loop,
+        vae_path,
+        vae_cfg,
+        *(n.state_dict() for n in (nets.generator, nets.disc, nets.ema, nets.opt_g, nets.opt_d)),
+    )
+    run.postfix = {"D(x)": MONITORS.index("d_real"), "D(G(z))": MONITORS.index("d_fake")}
+    # The VAE stage's grid seed, so GAN grid k and VAE grid k decode the very same z.
+    grid_z = fixed_latents(gc.grid_size, latent_dim, vae_cfg.train.seed).to(device)
+    real_diversity = pairwise_diversity(to_float(splits.train.images[: gc.diversity_samples], value_range))
+    if isinstance(saved, GANCheckpoint):
+        restore_nets(nets, saved)
+        run.restore(saved.loop)
+    elif run.ctx.is_main:
+        draw_samples(nets.ema, grid_z, run_dir / "grids", 0, value_range)
 
+    record: dict[str, Any] = {}
+    with run:
+        for epoch in run.epochs():
+            for index in run.batches(len(images)):
+                # z for the whole global batch, so every process count draws the same numbers.
+                z = run.ctx.shard(torch.randn(len(index), latent_dim, generator=run.noise, device=device))
+                real = to_float(images[run.ctx.shard(index)], value_range).contiguous(memory_format=run.layout)
+                run.add(gan_step(nets, real, z, gc, run.loop.step, device, run.bf16), 1)  # real: (B, C, H, W)
+
+            values = dict(zip(MONITORS, run.epoch_means(), strict=True))
+            with torch.no_grad():
+                samples = nets.ema(fixed_latents(gc.diversity_samples, latent_dim, gc.seed + 1).to(device)).float()
+            values["diversity"] = pairwise_diversity(samples) / real_diversity
+            check_divergence(values, epoch, run)
+            record = run.end_epoch(
+                values,
+                lambda z: nets.ema(z.to(device)),
+                latent_dim,
+                value_range,
+                lambda folder, epoch: draw_samples(nets.ema, grid_z, folder, epoch, value_range),
+                f"D(x) {values['d_real']:.3f} D(G(z)) {values['d_fake']:.3f} D loss {values['d_loss']:.3f} "
+                f"G loss {values['g_loss']:.3f} diversity {values['diversity']:.2f}",
+            )
+            warn_of_collapse(values["diversity"], gc.collapse_fraction, run.ctx.is_main)
+    return TrainingResult(run.checkpoint_path, record)
+
+
+def open_gan_run(
+    cfg: GANRunConfig, vae_cfg: VAERunConfig, run_dir: Path, splits: DataSplits, is_new: bool, progress: bool | None
+) -> TrainingRun:
+    gc = cfg.gan
+    return start_run(
+        "gan",
+        run_dir,
+        cfg,
+        gc,
+        lambda every: QualityMonitor(vae_cfg.data, splits, every, gc.quality_samples, gc.epochs),
+        image_size=vae_cfg.model.image_size,
+        n_sums=len(MONITORS),  # per-step values, one weight per step
+        is_new=is_new,
+        advice="Train again with --spectral-norm or lower --lr-g/--lr-d",
+        progress=progress,
+    )
+
+
+def build_nets(gc: GANConfig, vae: VAE, vae_cfg: VAERunConfig, run: TrainingRun) -> GANNets:
+    """G (the VAE decoder, or random for init=scratch), D, the EMA of G, the frozen VAE and both optimisers."""
+    device = run.device
     torch.manual_seed(gc.seed)
     generator = Decoder(vae_cfg.model)
     if gc.init == "vae":
         warm_start(generator, vae)
-    place(generator, device, fmt)
+    place(generator, device, run.layout)
     disc = Discriminator(vae_cfg.model.image_size, vae_cfg.model.channels, gc.disc_channels, gc.spectral_norm)
-    place(disc, device, fmt)
+    place(disc, device, run.layout)
     frozen = vae.to(device).requires_grad_(False)  # the anchor's target, never trained here
     ema = copy.deepcopy(generator).requires_grad_(False)
     betas = (gc.beta1, gc.beta2)
     opt_g = adam(generator.parameters(), lr=gc.lr_g, betas=betas)
     opt_d = adam(disc.parameters(), lr=gc.lr_d, betas=betas)
-    nets = GANNets(ctx.wrap(generator, device), ctx.wrap(disc, device), generator, ema, frozen, opt_g, opt_d)
-    noise = torch.Generator(device).manual_seed(gc.seed + 1)
-    # The VAE stage's grid seed, so GAN grid k and VAE grid k decode the very same z.
-    grid_z = fixed_latents(gc.grid_size, latent_dim, vae_cfg.train.seed).to(device)
-    real_diversity = pairwise_diversity(to_float(splits.train.images[: gc.diversity_samples], value_range))
+    wrap = run.ctx.wrap
+    return GANNets(wrap(generator, device), wrap(disc, device), generator, disc, ema, frozen, opt_g, opt_d)
 
-    epoch, batch_in_epoch, step = 1, 0, 0
-    sums = torch.zeros(len(MONITORS) + 1, device=device)
-    metrics = MetricsLog(run_dir / "metrics.jsonl")
-    quality = QualityMonitor(
-        vae_cfg.data, splits, gc.quality_every if ctx.is_main else 0, gc.quality_samples, gc.epochs
-    )
-    if state is None:
-        if ctx.is_main:
-            with torch.no_grad():
-                save_grid(ema(grid_z).float(), run_dir / "grids" / "samples_e000.png", value_range)
-    else:
-        generator.load_state_dict(state["generator"])
-        disc.load_state_dict(state["discriminator"])
-        ema.load_state_dict(state["ema"])
-        restore_adam(opt_g, state["opt_g"])
-        restore_adam(opt_d, state["opt_d"])
-        restore_rng_state(state["rng"], {"noise": noise})
-        quality.best_fid = state.get("best_fid", math.inf)
-        epoch, batch_in_epoch, step, sums = restore_position(state, "gan", ctx.is_main, sums, metrics, run_dir)
 
-    def checkpoint(path: Path = ckpt_path) -> None:
-        if not ctx.is_main:
-            return
-        save_checkpoint(
-            {
-                "stage": "gan",
-                "config": to_dict(cfg),
-                "vae_checkpoint": vae_path,
-                "vae_config": to_dict(vae_cfg),  # rebuilds the generator without the VAE file
-                "generator": generator.state_dict(),
-                "discriminator": disc.state_dict(),
-                "ema": ema.state_dict(),
-                "opt_g": opt_g.state_dict(),
-                "opt_d": opt_d.state_dict(),
-                "epoch": epoch,
-                "batch_in_epoch": batch_in_epoch,
-                "step": step,
-                "sums": sums.cpu(),
-                "rng": rng_state({"noise": noise}),
-                "best_fid": quality.best_fid,
-            },
-            path,
+def restore_nets(nets: GANNets, saved: GANCheckpoint) -> None:
+    nets.generator.load_state_dict(saved.generator)
+    nets.disc.load_state_dict(saved.discriminator)
+    nets.ema.load_state_dict(saved.ema)
+    restore_adam(nets.opt_g, saved.opt_g)
+    restore_adam(nets.opt_d, saved.opt_d)
+
+
+def check_divergence(values: dict[str, float], epoch: int, run: TrainingRun) -> None:
+    """Exploding losses stop the run before this epoch is written; the last checkpoint stays as it was."""
+    if abs(values["g_loss"]) > 1e3 or abs(values["d_loss"]) > 1e3:
+        raise VaeganError(
+            f"the GAN diverged in epoch {epoch} (D loss {values['d_loss']:.3g}, G loss {values['g_loss']:.3g}); "
+            f"{run.checkpoint_path} is untouched. {run.advice}"
         )
 
-    bar = Progress("gan", gc.epochs, enabled=progress if ctx.is_main else False)
-    record: dict[str, Any] = {}
-    with StopRequest() as stop:
-        while epoch <= gc.epochs:
-            order = epoch_order(len(images), gc.seed, epoch)
-            bar.start_epoch(epoch, n_batches(len(order), gc.batch_size), batch_in_epoch)
-            started = time.perf_counter()
-            for index in batches(order, gc.batch_size, start=batch_in_epoch, min_size=ctx.world_size):
-                # z for the whole global batch, so every process count draws the same numbers.
-                z = ctx.shard(torch.randn(len(index), latent_dim, generator=noise, device=device))
-                real = to_float(images[ctx.shard(index)], value_range).contiguous(memory_format=fmt)  # (B, C, H, W)
-                values = gan_step(nets, real, z, gc, step, device, bf16)
-                step += 1
-                batch_in_epoch += 1
-                sums += values
-                bar.step(
-                    {"D(x)": float(values[3]), "D(G(z))": float(values[4])}
-                    if bar.interactive and step % 10 == 0
-                    else None
-                )
-                if ctx.any(stop.requested, device):
-                    check_finite(ctx.sum_(sums), "a GAN loss", ckpt_path)
-                    checkpoint()
-                    raise TrainingStopped(
-                        f"stopped at GAN epoch {epoch}, step {step}; checkpoint saved. Resume with --resume"
-                    )
 
-            train_seconds = time.perf_counter() - started
-            check_finite(ctx.sum_(sums), f"a GAN loss in epoch {epoch}", ckpt_path)
-            means = (sums[:-1] / sums[-1]).tolist()
-            record = {"stage": "gan", "epoch": epoch, "step": step, **dict(zip(MONITORS, means, strict=True))}
-            with torch.no_grad():
-                samples = ema(fixed_latents(gc.diversity_samples, latent_dim, gc.seed + 1).to(device)).float()
-            record["diversity"] = pairwise_diversity(samples) / real_diversity
-            record["train_seconds"] = train_seconds
-            record["seconds"] = time.perf_counter() - started
-            diverged = abs(record["g_loss"]) > 1e3 or abs(record["d_loss"]) > 1e3
-            if diverged:
-                raise VaeganError(
-                    f"the GAN diverged in epoch {epoch} "
-                    f"(D loss {record['d_loss']:.3g}, G loss {record['g_loss']:.3g}); "
-                    f"the last good checkpoint {ckpt_path} is kept. Try --spectral-norm or lower learning rates"
-                )
-            new_best = quality.update(record, epoch, lambda z: ema(z.to(device)), latent_dim, value_range)
-            if ctx.is_main:
-                with torch.no_grad():
-                    save_grid(ema(grid_z).float(), run_dir / "grids" / f"samples_e{epoch:03d}.png", value_range)
-                metrics.append(record)
-            if ctx.is_main and record["diversity"] < gc.collapse_fraction:
-                log.warning(
-                    "possible mode collapse: sample diversity is %.2f of the real data's (threshold %.2f). "
-                    "Look at the grids; try --anchor decoder, --spectral-norm or a lower --lr-g",
-                    record["diversity"],
-                    gc.collapse_fraction,
-                )
-            bar.end_epoch(
-                f"gan epoch {epoch}/{gc.epochs}: D(x) {record['d_real']:.3f} D(G(z)) {record['d_fake']:.3f} "
-                f"D loss {record['d_loss']:.3f} G loss {record['g_loss']:.3f} "
-                f"diversity {record['diversity']:.2f}, {record['seconds']:.1f}s"
-            )
-            epoch, batch_in_epoch = epoch + 1, 0
-            sums = torch.zeros(len(MONITORS) + 1, device=device)
-            if (epoch - 1) % gc.checkpoint_every == 0 or epoch > gc.epochs:
-                checkpoint()
-            if new_best:
-                checkpoint(run_dir / BEST_NAME)
-    ctx.barrier()
-    return GANResult(checkpoint=ckpt_path, metrics=record)
+def warn_of_collapse(diversity: float, threshold: float, is_main: bool) -> None:
+    if is_main and diversity < threshold:
+        log.warning(
+            "possible mode collapse: sample diversity is %.2f of the real data's (threshold %.2f). "
+            "Look at the grids; try --anchor decoder, --spectral-norm or a lower --lr-g",
+            diversity,
+            threshold,
+        )
+
+
+@torch.no_grad()
+def draw_samples(
+    ema: Decoder, grid_z: torch.Tensor, folder: Path, epoch: int, value_range: tuple[float, float]
+) -> None:
+    save_grid(ema(grid_z).float(), folder / f"samples_e{epoch:03d}.png", value_range)
 
 
 def generate(
@@ -425,14 +367,3 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
     torch._foreach_lerp_(ema_params, params, 1.0 - decay)
     for b_ema, b in zip(ema.buffers(), model.buffers(), strict=True):
         b_ema.copy_(b)
-
-
-def load_generator(path_or_run: str | Path, use_ema: bool = True) -> tuple[Decoder, VAERunConfig]:
-    """The trained generator (EMA weights by default) of a GAN checkpoint, in eval mode on the CPU."""
-    payload = load_checkpoint(path_or_run)
-    if payload["stage"] != "gan":
-        raise VaeganError(f"{payload['path']} is a VAE checkpoint; pass the GAN run (train-gan's --out)")
-    vae_cfg = from_dict(VAERunConfig, payload["vae_config"])
-    generator = Decoder(vae_cfg.model)
-    generator.load_state_dict(payload["ema" if use_ema else "generator"])
-    return generator.eval(), vae_cfg

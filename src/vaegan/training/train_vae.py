@@ -3,51 +3,22 @@
 from __future__ import annotations
 
 import logging
-import math
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from vaegan.checkpoint import BEST_NAME, CHECKPOINT_NAME, restore_rng_state, rng_state, save_checkpoint
-from vaegan.config import VAERunConfig, from_dict, to_dict
+from vaegan.checkpoint import VAECheckpoint
+from vaegan.config import VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.losses import kl_weight, vae_loss
 from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.vae import VAE
-from vaegan.training import distributed
-from vaegan.training.common import (
-    MetricsLog,
-    Progress,
-    StopRequest,
-    TrainingStopped,
-    adam,
-    autocast,
-    batches,
-    check_finite,
-    epoch_order,
-    fixed_latents,
-    memory_format,
-    n_batches,
-    open_run,
-    place,
-    resolve_device,
-    restore_adam,
-    restore_position,
-    use_bf16,
-    write_run_config,
-)
+from vaegan.training.common import adam, autocast, fixed_latents, place, restore_adam
+from vaegan.training.loop import TrainingResult, TrainingRun, resume_or_refuse, start_run
 from vaegan.viz import save_grid
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class VAEResult:
-    checkpoint: Path
-    metrics: dict[str, Any]  # the last epoch's record
 
 
 def train_vae(
@@ -57,129 +28,78 @@ def train_vae(
     resume: bool = False,
     splits: DataSplits | None = None,
     progress: bool | None = None,
-) -> VAEResult:
+) -> TrainingResult:
     """Train for cfg.train.epochs epochs, writing config, metrics, grids and checkpoints under run_dir.
 
     With resume=True the config comes from run_dir's checkpoint (cfg is ignored) and training continues
     from the exact batch where it stopped, with the same data order and noise.
     """
     run_dir = Path(run_dir)
-    ckpt_path = run_dir / CHECKPOINT_NAME
-    state = open_run(run_dir, "vae", resume)
-    if state is not None:
-        cfg = from_dict(VAERunConfig, state["config"])
-    ctx, device = distributed.setup(resolve_device(cfg.train.device))
-    distributed.check_batch(cfg.train.batch_size, ctx)
-    ctx.barrier()  # every rank has looked for the checkpoint before rank 0 writes anything
-    write_run_config(cfg, run_dir, ctx.is_main, new=state is None)
-
-    bf16 = use_bf16(cfg.train.precision, device)
-    fmt = memory_format(cfg.train.memory_format, device, cfg.model.image_size)
+    saved = resume_or_refuse(run_dir, "vae", resume)
+    if isinstance(saved, VAECheckpoint):
+        cfg = saved.config
+    tc, model_cfg, value_range = cfg.train, cfg.model, cfg.model.value_range
     splits = splits or load_splits(cfg.data)
-    train_images = splits.train.images.to(device)
     val_images = splits.val.images if len(splits.val) else splits.train.images
-    value_range = cfg.model.value_range
-    tc = cfg.train
-
+    run = open_vae_run(cfg, run_dir, splits, saved is None, progress)
+    device, bf16 = run.device, run.bf16
+    train_images = splits.train.images.to(device)
     torch.manual_seed(tc.seed)
-    model = place(VAE(cfg.model), device, fmt)
+    model = place(VAE(model_cfg), device, run.layout)
     optimizer = adam(model.parameters(), lr=tc.lr)
-    trained = ctx.wrap(model, device)  # the same module, with gradients averaged over ranks
-    noise = torch.Generator(device).manual_seed(tc.seed + 1)  # reparameterisation eps
-    grid_z = fixed_latents(tc.grid_size, cfg.model.latent_dim, tc.seed).to(device)
+    trained = run.ctx.wrap(model, device)  # the same module, with gradients averaged over ranks
+    run.snapshot = lambda loop: VAECheckpoint(cfg, loop, model.state_dict(), optimizer.state_dict())
+    run.postfix = {"loss": 0}
+    if isinstance(saved, VAECheckpoint):
+        model.load_state_dict(saved.model)
+        restore_adam(optimizer, saved.optimizer)
+        run.restore(saved.loop)
+    grid_z = fixed_latents(tc.grid_size, model_cfg.latent_dim, tc.seed).to(device)
     grid_x = to_float(val_images[: tc.grid_size], value_range).to(device)
 
-    epoch, batch_in_epoch, step = 1, 0, 0
-    sums = torch.zeros(4, device=device)  # per-image sums of total, reconstruction, kl; image count
-    metrics = MetricsLog(run_dir / "metrics.jsonl")
-    quality = QualityMonitor(cfg.data, splits, tc.quality_every if ctx.is_main else 0, tc.quality_samples, tc.epochs)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        restore_adam(optimizer, state["optimizer"])
-        restore_rng_state(state["rng"], {"noise": noise})
-        quality.best_fid = state.get("best_fid", math.inf)
-        epoch, batch_in_epoch, step, sums = restore_position(state, "vae", ctx.is_main, sums, metrics, run_dir)
-
-    def checkpoint(path: Path = ckpt_path) -> None:
-        if not ctx.is_main:
-            return
-        save_checkpoint(
-            {
-                "stage": "vae",
-                "config": to_dict(cfg),
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "epoch": epoch,
-                "batch_in_epoch": batch_in_epoch,
-                "step": step,
-                "sums": sums.cpu(),
-                "rng": rng_state({"noise": noise}),
-                "best_fid": quality.best_fid,
-            },
-            path,
-        )
-
-    bar = Progress("vae", tc.epochs, enabled=progress if ctx.is_main else False)
     record: dict[str, Any] = {}
-    with StopRequest() as stop:
-        while epoch <= tc.epochs:
+    with run:
+        for _ in run.epochs():
             model.train()
-            order = epoch_order(len(train_images), tc.seed, epoch)
-            bar.start_epoch(epoch, n_batches(len(order), tc.batch_size), batch_in_epoch)
-            started = time.perf_counter()
-            for index in batches(order, tc.batch_size, start=batch_in_epoch, min_size=ctx.world_size):
+            for index in run.batches(len(train_images)):
                 # eps for the whole global batch, so every process count draws the same numbers.
-                eps = torch.randn(len(index), cfg.model.latent_dim, generator=noise, device=device)
-                index, eps = ctx.shard(index), ctx.shard(eps)
-                x = to_float(train_images[index], value_range).contiguous(memory_format=fmt)  # (B, C, H, W)
-                beta = kl_weight(step, cfg.loss.beta, cfg.loss.kl_warmup_steps)
+                eps = torch.randn(len(index), model_cfg.latent_dim, generator=run.noise, device=device)
+                index, eps = run.ctx.shard(index), run.ctx.shard(eps)
+                x = to_float(train_images[index], value_range).contiguous(memory_format=run.layout)  # (B, C, H, W)
+                beta = kl_weight(run.loop.step, cfg.loss.beta, cfg.loss.kl_warmup_steps)
                 losses = vae_step(trained, optimizer, x, eps, cfg.loss.reconstruction, beta, device, bf16)
-                step += 1
-                batch_in_epoch += 1
-                parts = torch.stack([losses["total"], losses["reconstruction"], losses["kl"]]).detach()
-                sums += torch.cat([parts * len(index), parts.new_tensor([len(index)])])
-                bar.step({"loss": float(losses["total"])} if bar.interactive and step % 10 == 0 else None)
-                if ctx.any(stop.requested, device):
-                    check_finite(ctx.sum_(sums), "the training loss", ckpt_path)
-                    checkpoint()
-                    raise TrainingStopped(
-                        f"stopped at epoch {epoch}, step {step}; checkpoint saved. Resume with --resume"
-                    )
+                run.add(torch.stack([losses["total"], losses["reconstruction"], losses["kl"]]), len(index))
 
-            train_seconds = time.perf_counter() - started
-            check_finite(ctx.sum_(sums), f"the training loss of epoch {epoch}", ckpt_path)
-            train_means = (sums[:3] / sums[3]).tolist()
-            record = {
-                "stage": "vae",
-                "epoch": epoch,
-                "step": step,
-                "beta": kl_weight(step, cfg.loss.beta, cfg.loss.kl_warmup_steps),
-                "train/total": train_means[0],
-                "train/reconstruction": train_means[1],
-                "train/kl": train_means[2],
-                **validate(model, val_images, cfg, device, bf16),
-                "train_seconds": train_seconds,  # the steps alone: images / train_seconds is throughput
-                "seconds": time.perf_counter() - started,
-            }
-            new_best = quality.update(
-                record, epoch, lambda z: model.decode(z.to(device)), cfg.model.latent_dim, value_range
+            beta = kl_weight(run.loop.step, cfg.loss.beta, cfg.loss.kl_warmup_steps)
+            train = dict(zip(("train/total", "train/reconstruction", "train/kl"), run.epoch_means(), strict=True))
+            val = validate(model, val_images, cfg, device, bf16)
+            record = run.end_epoch(
+                {"beta": beta, **train, **val},
+                lambda z: model.decode(z.to(device)),
+                model_cfg.latent_dim,
+                value_range,
+                lambda folder, epoch: write_grids(model, grid_z, grid_x, folder, epoch, value_range),
+                f"train {train['train/total']:.4g}, val -ELBO {val['val/neg_elbo']:.4g} "
+                f"(rec {val['val/reconstruction']:.4g}, kl {val['val/kl']:.4g})",
             )
-            if ctx.is_main:
-                write_grids(model, grid_z, grid_x, run_dir / "grids", epoch, value_range)
-                metrics.append(record)
-            bar.end_epoch(
-                f"vae epoch {epoch}/{tc.epochs}: train {record['train/total']:.4g}, "
-                f"val -ELBO {record['val/neg_elbo']:.4g} (rec {record['val/reconstruction']:.4g}, "
-                f"kl {record['val/kl']:.4g}), {record['seconds']:.1f}s"
-            )
-            epoch, batch_in_epoch = epoch + 1, 0
-            sums = torch.zeros(4, device=device)
-            if (epoch - 1) % tc.checkpoint_every == 0 or epoch > tc.epochs:
-                checkpoint()
-            if new_best:
-                checkpoint(run_dir / BEST_NAME)
-    ctx.barrier()  # the last checkpoint is on disk before any rank reads it (the GAN stage does)
-    return VAEResult(checkpoint=ckpt_path, metrics=record)
+    return TrainingResult(run.checkpoint_path, record)
+
+
+def open_vae_run(
+    cfg: VAERunConfig, run_dir: Path, splits: DataSplits, is_new: bool, progress: bool | None
+) -> TrainingRun:
+    return start_run(
+        "vae",
+        run_dir,
+        cfg,
+        cfg.train,
+        lambda every: QualityMonitor(cfg.data, splits, every, cfg.train.quality_samples, cfg.train.epochs),
+        image_size=cfg.model.image_size,
+        n_sums=3,  # total, reconstruction, kl: per-image means, weighted by images
+        is_new=is_new,
+        advice="Train again with a lower --lr (or a smaller --beta)",
+        progress=progress,
+    )
 
 
 def vae_step(
