@@ -48,6 +48,10 @@ class GANNets:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
 
+    def state_dicts(self) -> tuple[dict[str, Any], ...]:
+        """generator, discriminator, EMA, G's and D's optimiser: GANCheckpoint's order."""
+        return tuple(n.state_dict() for n in (self.generator, self.disc, self.ema, self.opt_g, self.opt_d))
+
 
 def warm_start(generator: Decoder, vae: VAE) -> None:
     """Copy the VAE decoder into the generator; any key or shape mismatch is an error naming the keys."""
@@ -161,6 +165,13 @@ def grad_norm(module: torch.nn.Module) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) if grads else torch.zeros(())
 
 
+@torch.no_grad()
+def sample_diversity(ema: Decoder, gc: GANConfig, latent_dim: int, device: torch.device) -> float:
+    """pairwise_diversity of the EMA generator's samples from a fixed z, the same every epoch."""
+    z = fixed_latents(gc.diversity_samples, latent_dim, gc.seed + 1).to(device)
+    return pairwise_diversity(ema(z).float())
+
+
 def pairwise_diversity(images: torch.Tensor) -> float:
     """Mean pairwise L2 distance between images (flattened): near 0 when a generator has collapsed."""
     flat = images.flatten(1).float()
@@ -182,8 +193,6 @@ def train_gan(
     if isinstance(saved, GANCheckpoint):
         cfg = saved.config
     gc = cfg.gan
-    if distributed.world_size() > 1 and gc.anchor == "feature":
-        raise VaeganError("the feature anchor runs D twice per G step, which DDP does not allow; use --anchor decoder")
     vae_run = open_run(cfg.vae_checkpoint)
     vae_cfg, vae_path = vae_run.config, str(vae_run.stage("vae").checkpoint_path.resolve())
     latent_dim, value_range = vae_cfg.model.latent_dim, vae_cfg.model.value_range
@@ -192,13 +201,7 @@ def train_gan(
     device = run.device
     images = splits.train.images.to(device)
     nets = build_nets(gc, vae_run.vae(), vae_cfg, run)
-    run.snapshot = lambda loop: GANCheckpoint(
-        cfg,
-        loop,
-        vae_path,
-        vae_cfg,
-        *(n.state_dict() for n in (nets.generator, nets.disc, nets.ema, nets.opt_g, nets.opt_d)),
-    )
+    run.snapshot = lambda loop: GANCheckpoint(cfg, loop, vae_path, vae_cfg, *nets.state_dicts())
     run.postfix = {"D(x)": MONITORS.index("d_real"), "D(G(z))": MONITORS.index("d_fake")}
     # The VAE stage's grid seed, so GAN grid k and VAE grid k decode the very same z.
     grid_z = fixed_latents(gc.grid_size, latent_dim, vae_cfg.train.seed).to(device)
@@ -219,9 +222,7 @@ def train_gan(
                 run.add(gan_step(nets, real, z, gc, run.loop.step, device, run.bf16), 1)  # real: (B, C, H, W)
 
             values = dict(zip(MONITORS, run.epoch_means(), strict=True))
-            with torch.no_grad():
-                samples = nets.ema(fixed_latents(gc.diversity_samples, latent_dim, gc.seed + 1).to(device)).float()
-            values["diversity"] = pairwise_diversity(samples) / real_diversity
+            values["diversity"] = sample_diversity(nets.ema, gc, latent_dim, device) / real_diversity
             check_divergence(values, epoch, run)
             record = run.end_epoch(
                 values,
@@ -240,6 +241,8 @@ def open_gan_run(
     cfg: GANRunConfig, vae_cfg: VAERunConfig, run_dir: Path, splits: DataSplits, is_new: bool, progress: bool | None
 ) -> TrainingRun:
     gc = cfg.gan
+    if distributed.world_size() > 1 and gc.anchor == "feature":
+        raise VaeganError("the feature anchor runs D twice per G step, which DDP does not allow; use --anchor decoder")
     return start_run(
         "gan",
         run_dir,

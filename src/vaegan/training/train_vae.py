@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,7 @@ def train_vae(
 ) -> TrainingResult:
     """Train for cfg.train.epochs epochs, writing config, metrics, grids and checkpoints under run_dir.
 
-    With resume=True the config comes from run_dir's checkpoint (cfg is ignored) and training continues
-    from the exact batch where it stopped, with the same data order and noise.
+    resume=True takes the config from run_dir's checkpoint and continues at its exact batch and noise.
     """
     run_dir = Path(run_dir)
     saved = resume_or_refuse(run_dir, "vae", resume)
@@ -54,8 +54,7 @@ def train_vae(
         model.load_state_dict(saved.model)
         restore_adam(optimizer, saved.optimizer)
         run.restore(saved.loop)
-    grid_z = fixed_latents(tc.grid_size, model_cfg.latent_dim, tc.seed).to(device)
-    grid_x = to_float(val_images[: tc.grid_size], value_range).to(device)
+    draw = grid_writer(model, cfg, val_images, device)
 
     record: dict[str, Any] = {}
     with run:
@@ -78,7 +77,7 @@ def train_vae(
                 lambda z: model.decode(z.to(device)),
                 model_cfg.latent_dim,
                 value_range,
-                lambda folder, epoch: write_grids(model, grid_z, grid_x, folder, epoch, value_range),
+                draw,
                 f"train {train['train/total']:.4g}, val -ELBO {val['val/neg_elbo']:.4g} "
                 f"(rec {val['val/reconstruction']:.4g}, kl {val['val/kl']:.4g})",
             )
@@ -143,6 +142,15 @@ def validate(
     model.train()
     rec, kl = (totals / len(images)).tolist()
     return {"val/reconstruction": rec, "val/kl": kl, "val/neg_elbo": rec + kl}
+
+
+def grid_writer(
+    model: VAE, cfg: VAERunConfig, val_images: torch.Tensor, device: torch.device
+) -> Callable[[Path, int], None]:
+    """Draws each epoch's grids from the same z and the same validation images, for comparison by eye."""
+    grid_z = fixed_latents(cfg.train.grid_size, cfg.model.latent_dim, cfg.train.seed).to(device)
+    grid_x = to_float(val_images[: cfg.train.grid_size], cfg.model.value_range).to(device)
+    return lambda folder, epoch: write_grids(model, grid_z, grid_x, folder, epoch, cfg.model.value_range)
 
 
 @torch.no_grad()
