@@ -12,6 +12,7 @@ test: setup
 
 lint: setup
 	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/ruff format --check src tests benchmarks
 	.venv/bin/mypy
 
 bench: setup

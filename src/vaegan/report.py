@@ -23,7 +23,7 @@ from vaegan.attributes import default_groups
 from vaegan.config import to_dict
 from vaegan.data import ImageDataset, load_splits
 from vaegan.errors import VaeganError
-from vaegan.runs import open_run
+from vaegan.runs import Run, open_run
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +114,13 @@ def attempt(body: Callable[[], str]) -> str:
 def build_sections(path: Path) -> dict[str, str]:
     """Section title -> HTML body, in SECTIONS order."""
     run = open_run(path)
-    dirs = {name: stage.folder for name, stage in run.stages.items()}
     models = {name: pictures.load_models(run, name) for name in run.stages}
+    return {**file_sections(run, path), **latent_sections(models)}
+
+
+def file_sections(run: Run, path: Path) -> dict[str, str]:
+    """The sections drawn from what training wrote: summary, config, metrics, curves, grids and GIF."""
+    dirs = {name: stage.folder for name, stage in run.stages.items()}
     sections: dict[str, str] = {}
     summary = path / "summary.txt"
     stages = ", ".join(f"{s} ({d})" for s, d in dirs.items())
@@ -152,7 +157,12 @@ def build_sections(path: Path) -> dict[str, str]:
         if gif.is_file()
         else note("no progress.gif: the pipeline ('vaegan run') writes it from both stages' grids")
     )
+    return sections
 
+
+def latent_sections(models: dict[str, pictures.RunModels]) -> dict[str, str]:
+    """The sections that run the models on the run's data: interpolation, attribute sweep, map, KL."""
+    sections: dict[str, str] = {}
     try:
         splits = load_splits(next(iter(models.values())).cfg.data)
     except VaeganError as exc:

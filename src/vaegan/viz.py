@@ -1,4 +1,4 @@
-"""Pictures: image grids, GIFs and plots, written with Pillow (no torchvision, no matplotlib)."""
+"""Image grids and labelled GIFs, written with Pillow (torchvision does not import with our torch)."""
 
 from __future__ import annotations
 

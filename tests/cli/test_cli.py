@@ -112,3 +112,19 @@ def test_config_file_and_flags_layer(tmp_path: Path, image_folder: Path) -> None
     saved = json.loads((run / "config.json").read_text())
     assert saved["train"]["lr"] == 0.002 and saved["train"]["epochs"] == 1
     assert saved["model"]["latent_dim"] == 3  # from the file: the flag was left out
+
+
+@pytest.mark.parametrize("source", ["fashion-mnist", "emoji"])
+def test_help_states_the_defaults_the_configs_really_use(source: str) -> None:
+    """The help texts are generated from the config classes and presets, so they cannot drift from them."""
+    from vaegan.cli.options import GAN_FLAGS, VAE_FLAGS, default_text, shown
+    from vaegan.config import GANConfig, vae_run_config
+    from vaegan.presets import dataset_defaults
+
+    sections = dataset_defaults(source)
+    configs = {"gan": GANConfig(**sections["gan"]), **vars(vae_run_config(**sections))}
+    part = 0 if source == "fashion-mnist" else -1  # "default A for fashion-mnist and mnist, B otherwise"
+    for flag in VAE_FLAGS + GAN_FLAGS:
+        value = getattr(configs[flag.section], flag.key)
+        text = default_text(flag)
+        assert text.startswith("default ") and shown(value, flag.unset) in text.split(", ")[part], (flag.name, text)

@@ -33,6 +33,11 @@ def add_targets(p: argparse.ArgumentParser, n: int) -> None:
 
 
 def register(sub: Any) -> None:
+    for add in (add_similar, add_interpolate, add_attribute, add_maps, add_outputs):
+        add(sub)
+
+
+def add_similar(sub: Any) -> None:
     p = sub.add_parser("similar", help="variants of images: z = mu(x) + s * sigma(x) * eps (or mu + s * eps)")
     add_run(p, "similar.png")
     add_targets(p, 4)
@@ -47,6 +52,8 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of eps (default 0)")
     p.set_defaults(func=run_similar)
 
+
+def add_interpolate(sub: Any) -> None:
     p = sub.add_parser("interpolate", help="lerp and slerp between two images or two seeds: a PNG row and a GIF")
     add_run(p, "interpolation.png")
     p.add_argument("--images", nargs=2, type=Path, help="two image files (encoded to their means)")
@@ -56,6 +63,8 @@ def register(sub: Any) -> None:
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the seeds' z (default 1)")
     p.set_defaults(func=run_interpolate)
 
+
+def add_attribute(sub: Any) -> None:
     p = sub.add_parser("attribute", help="attribute vector (mean z with - without) swept over images")
     add_run(p, "attribute.png")
     add_targets(p, 6)
@@ -88,6 +97,9 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(func=run_attribute)
 
+
+def add_maps(sub: Any) -> None:
+    """latent-map, kl-per-dim and curves: pictures of the whole latent space or the whole run."""
     p = sub.add_parser("latent-map", help="posterior means on their 2 principal directions, and decodes over them")
     add_run(p, "latent_map.png")
     p.add_argument("--split", choices=("train", "val"), default="val", help="dataset split (default val)")
@@ -107,6 +119,9 @@ def register(sub: Any) -> None:
     p.add_argument("-o", "--out", type=Path, default=Path("curves.png"), help="output PNG (default curves.png)")
     p.set_defaults(func=run_curves)
 
+
+def add_outputs(sub: Any) -> None:
+    """export and report: a run turned into files to keep or share."""
     p = sub.add_parser("export", help="the decoder / generator as ONNX, verified with onnxruntime")
     p.add_argument("run", type=Path, help="a run folder or checkpoint file")
     p.add_argument("--format", choices=("onnx",), default="onnx", help="onnx (default)")

@@ -125,22 +125,23 @@ def field_default(section: str, key: str) -> Any:
     raise KeyError(f"{section}.{key} is no config field")
 
 
+def shown(value: Any, unset: str | None = None) -> str:
+    """A default as help text: 1e-03 as 0.001, True as on, None as what it means."""
+    if value is None:
+        return unset or "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def default_text(flag: Flag) -> str:
     """The real default: the dataclass's, unless a dataset preset overrides it (IDX digits vs the rest)."""
-
-    def shown(value: Any) -> str:
-        if value is None:
-            return flag.unset or "none"
-        if isinstance(value, bool):
-            return "on" if value else "off"
-        return f"{value:g}" if isinstance(value, float) else str(value)
-
     base = field_default(flag.section, flag.key)
     grey = GREY_28.get(flag.section, {}).get(flag.key, base)
     colour = RGB_64.get(flag.section, {}).get(flag.key, base)
     if grey == colour:
-        return f"default {shown(base)}"
-    return f"default {shown(grey)} for fashion-mnist and mnist, {shown(colour)} otherwise"
+        return f"default {shown(base, flag.unset)}"
+    return f"default {shown(grey, flag.unset)} for fashion-mnist and mnist, {shown(colour, flag.unset)} otherwise"
 
 
 def add_flags(parser: argparse.ArgumentParser, flags: tuple[Flag, ...]) -> None:

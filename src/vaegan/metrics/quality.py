@@ -5,7 +5,7 @@ All take features (N, F) of real and generated images from one embedding (featur
   The matrix square root is taken by symmetric eigen-decomposition in float64:
   tr sqrt(S1 S2) = sum sqrt(eig(sqrt(S1) S2 sqrt(S1))), whose argument is symmetric PSD, so eigh is
   stable where a general sqrtm can return complex noise. torchmetrics' FrechetInceptionDistance accepts a
-  custom feature module, but would re-extract features per metric; here one pass feeds all five.
+  custom feature module, but would re-extract features per metric; here one pass feeds all six numbers.
 - KID (Binkowski et al. 2018, arXiv:1801.01401): unbiased MMD^2 with the cubic kernel
   (x.y / F + 1)^3, averaged over random subsets; unbiased, so it can dip just below 0 for equal sets.
 - precision / recall (Kynkaanniemi et al. 2019, arXiv:1904.06991): the share of fakes inside the real
@@ -94,7 +94,7 @@ def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> tupl
 
 
 def compare_features(real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
-    """All five metrics between two (N, F) feature sets."""
+    """All six numbers (FID, KID, precision, recall, density, coverage) between two (N, F) feature sets."""
     precision, recall = precision_recall(real, fake)
     density, coverage = density_coverage(real, fake)
     return {
