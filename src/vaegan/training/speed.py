@@ -1,0 +1,150 @@
+"""`--precision auto` and `--memory-format auto` decided by measuring the real training step here.
+
+Whether bf16 autocast or channels_last pays depends on the CPU (an AMD Zen 4 runs bf16 matmuls at 2.5x
+its fp32 rate, an Intel Xeon without AMX at half), so no rule written for one machine holds on another.
+On a CPU, `choose` times the stage's own step for each candidate setting, alternating between them so a
+busy neighbour slows all alike, and keeps bf16 only where it is clearly faster (MIN_BF16_GAIN). The
+verdict is cached per CPU model, torch version, device and model shape, so the probe runs once.
+On CUDA no probe is needed: bf16 where the GPU supports it, channels_last always.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+MIN_BF16_GAIN = 1.10  # bf16 must beat the best fp32 setting by 10%: its rounding is not free
+MIN_LAYOUT_GAIN = 1.03  # below this the two layouts are within noise; keep the plain one
+ROUNDS = 3  # alternating timing rounds per candidate; the median is kept
+
+# time_steps(bf16, layout) -> seconds for a few training steps of the real model, after a warm-up.
+StepTimer = Callable[[bool, torch.memory_format], float]
+
+
+@dataclass(frozen=True)
+class SpeedChoice:
+    bf16: bool
+    channels_last: bool
+    note: str  # one line for the log: what was picked and why
+
+    @property
+    def layout(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux), the key that tells machine kinds apart."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cache_file(cache_dir: str | Path | None) -> Path:
+    return Path(cache_dir or "~/.cache/vaegan").expanduser() / "speed.json"
+
+
+def cache_key(device: torch.device, shape: str) -> str:
+    text = f"{cpu_model()}|torch {torch.__version__}|{device.type}|{shape}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def candidates(precision: str, memory_format: str) -> list[tuple[bool, bool]]:
+    """(bf16, channels_last) pairs the settings leave open; an explicit setting fixes its half."""
+    bf16 = {"fp32": [False], "bf16": [True]}.get(precision, [False, True])
+    layout = {"contiguous": [False], "channels_last": [True]}.get(memory_format, [False, True])
+    return [(b, c) for b in bf16 for c in layout]
+
+
+def measure(time_steps: StepTimer, options: list[tuple[bool, bool]]) -> dict[tuple[bool, bool], float]:
+    """Median seconds per candidate, the candidates timed in turn, ROUNDS times."""
+    seconds: dict[tuple[bool, bool], list[float]] = {o: [] for o in options}
+    for _ in range(ROUNDS):
+        for bf16, channels_last in options:
+            seconds[(bf16, channels_last)].append(
+                time_steps(bf16, torch.channels_last if channels_last else torch.contiguous_format)
+            )
+    return {o: statistics.median(s) for o, s in seconds.items()}
+
+
+def decide(seconds: dict[tuple[bool, bool], float]) -> SpeedChoice:
+    """The fastest fp32 setting, replaced by the fastest bf16 one only if it wins by MIN_BF16_GAIN."""
+    fp32 = {k: v for k, v in seconds.items() if not k[0]}
+    bf16 = {k: v for k, v in seconds.items() if k[0]}
+    if not fp32:  # bf16 asked for explicitly: only the layout was open
+        return pick_layout(bf16, True, "bf16 autocast (asked for)")
+    best_fp32 = min(fp32.values())
+    if bf16 and best_fp32 / min(bf16.values()) >= MIN_BF16_GAIN:
+        gain = best_fp32 / min(bf16.values())
+        return pick_layout(bf16, True, f"bf16 autocast: {gain:.2f}x faster here than fp32")
+    note = "fp32" if not bf16 else f"fp32: bf16 autocast is {best_fp32 / min(bf16.values()):.2f}x here"
+    return pick_layout(fp32, False, note)
+
+
+def pick_layout(seconds: dict[tuple[bool, bool], float], bf16: bool, note: str) -> SpeedChoice:
+    plain, nhwc = seconds.get((bf16, False)), seconds.get((bf16, True))
+    if nhwc is not None and (plain is None or plain / nhwc >= MIN_LAYOUT_GAIN):
+        gain = f", channels_last {plain / nhwc:.2f}x" if plain else ", channels_last"
+        return SpeedChoice(bf16, True, note + gain)
+    return SpeedChoice(bf16, False, note + ", contiguous layout")
+
+
+def choose(
+    precision: str,
+    memory_format: str,
+    device: torch.device,
+    shape: str,
+    time_steps: StepTimer,
+    cache_dir: str | Path | None = None,
+) -> SpeedChoice:
+    """Precision and layout for a training step of the model `shape` describes (see the module doc)."""
+    options = candidates(precision, memory_format)
+    if device.type == "cuda":
+        bf16 = precision == "bf16" or (precision == "auto" and torch.cuda.is_bf16_supported())
+        return SpeedChoice(bf16, memory_format != "contiguous", "CUDA: no probe needed")
+    if len(options) == 1:
+        bf16, channels_last = options[0]
+        return SpeedChoice(bf16, channels_last, "as asked for")
+    path, key = cache_file(cache_dir), f"{cache_key(device, shape)}|{precision}|{memory_format}"
+    cached = read_cache(path)
+    if key in cached:
+        return SpeedChoice(**cached[key])
+    started = time.perf_counter()
+    choice = decide(measure(time_steps, options))
+    log.info("%s (measured once in %.1fs, cached in %s)", choice.note, time.perf_counter() - started, path)
+    write_cache(
+        path, {**cached, key: {"bf16": choice.bf16, "channels_last": choice.channels_last, "note": choice.note}}
+    )
+    return choice
+
+
+def read_cache(path: Path) -> dict[str, dict]:
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}  # no cache yet, or a damaged one: measure again
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def write_cache(path: Path, entries: dict[str, dict]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(entries, indent=1) + "\n")
+        tmp.replace(path)
+    except OSError as exc:  # a read-only cache costs a probe per run, nothing more
+        log.debug("could not cache the speed probe in %s: %s", path, exc)

@@ -1,0 +1,75 @@
+"""The auto precision/layout decision, with injected probe timings: no timing noise in the assertions."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from vaegan.training import speed
+
+CPU = torch.device("cpu")
+
+
+def timer(table: dict[tuple[bool, bool], float], calls: list | None = None) -> speed.StepTimer:
+    """A probe whose seconds come from `table`, keyed (bf16, channels_last)."""
+
+    def time_steps(bf16: bool, layout: torch.memory_format) -> float:
+        if calls is not None:
+            calls.append((bf16, layout))
+        return table[(bf16, layout == torch.channels_last)]
+
+    return time_steps
+
+
+SLOW_BF16 = {(False, False): 1.0, (False, True): 0.8, (True, False): 2.0, (True, True): 1.9}  # Intel, no AMX
+FAST_BF16 = {(False, False): 1.0, (False, True): 0.9, (True, False): 0.6, (True, True): 0.5}  # AMD Zen 4
+
+
+def test_a_cpu_with_slow_bf16_keeps_fp32_and_takes_the_faster_layout(tmp_path: Path) -> None:
+    choice = speed.choose("auto", "auto", CPU, "vae-64", timer(SLOW_BF16), tmp_path)
+    assert (choice.bf16, choice.channels_last) == (False, True)
+    assert "fp32" in choice.note
+
+
+def test_a_cpu_with_fast_bf16_picks_bf16_and_says_by_how_much(tmp_path: Path) -> None:
+    choice = speed.choose("auto", "auto", CPU, "vae-64", timer(FAST_BF16), tmp_path)
+    assert (choice.bf16, choice.channels_last) == (True, True)
+    assert "bf16 autocast: 1.80x faster" in choice.note
+
+
+def test_bf16_must_win_clearly_and_layouts_within_noise_stay_contiguous(tmp_path: Path) -> None:
+    marginal = {(False, False): 1.0, (False, True): 0.99, (True, False): 0.95, (True, True): 0.97}
+    choice = speed.choose("auto", "auto", CPU, "vae-28", timer(marginal), tmp_path)
+    assert (choice.bf16, choice.channels_last) == (False, False)
+
+
+def test_a_cache_hit_skips_the_probe(tmp_path: Path) -> None:
+    calls: list = []
+    first = speed.choose("auto", "auto", CPU, "gan-64", timer(FAST_BF16, calls), tmp_path)
+    probed = len(calls)
+    assert probed == 4 * speed.ROUNDS  # every candidate, alternately, ROUNDS times
+    again = speed.choose("auto", "auto", CPU, "gan-64", timer(FAST_BF16, calls), tmp_path)
+    assert again == first and len(calls) == probed
+    other_model = speed.choose("auto", "auto", CPU, "gan-28", timer(SLOW_BF16, calls), tmp_path)
+    assert len(calls) > probed and not other_model.bf16
+
+
+def test_explicit_settings_override_and_narrow_the_probe(tmp_path: Path) -> None:
+    calls: list = []
+    assert speed.choose("fp32", "contiguous", CPU, "m", timer(FAST_BF16, calls), tmp_path).bf16 is False
+    assert calls == []  # nothing left to decide: no probe
+    choice = speed.choose("fp32", "auto", CPU, "m", timer(FAST_BF16, calls), tmp_path)
+    assert not choice.bf16 and {bf16 for bf16, _ in calls} == {False}
+    assert speed.choose("bf16", "auto", CPU, "m2", timer(SLOW_BF16), tmp_path).bf16 is True
+
+
+def test_a_damaged_cache_is_measured_again(tmp_path: Path) -> None:
+    speed.cache_file(tmp_path).write_text("{not json")
+    choice = speed.choose("auto", "auto", CPU, "m", timer(FAST_BF16), tmp_path)
+    assert choice.bf16
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_needs_no_probe(tmp_path: Path) -> None:
+    choice = speed.choose("auto", "auto", torch.device("cuda"), "m", timer({}), tmp_path)
+    assert choice.channels_last
