@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
@@ -44,6 +45,20 @@ def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
     _check(value in choices, f"{what} must be one of {', '.join(choices)}, got {value!r}")
 
 
+def _check_range(value: float, low: float, high: float, what: str, fix: str = "") -> None:
+    """low <= value <= high and finite (NaN fails every comparison, so it never slips through)."""
+    ok = isinstance(value, int | float) and math.isfinite(value) and low <= value <= high
+    _check(ok, f"{what} must be between {low:g} and {high:g}, got {value!r}{'; ' + fix if fix else ''}")
+
+
+# Sane limits on what a config may ask for. They also bound a forged checkpoint: the model its config
+# describes is built before any tensor is read into it (see checkpoint.check_tensors).
+MAX_IMAGE_SIZE = 1024
+MAX_LATENT_DIM = 4096
+MAX_WIDTH = 512  # base channels of the encoder, decoder and discriminator (the deepest layer is 8x)
+MAX_GRID = 1024  # images in a per-epoch grid
+
+
 @dataclass(frozen=True)
 class DataConfig:
     source: str = "emoji"  # emoji | emoji:people | emoji:faces | fashion-mnist | mnist | a folder path
@@ -55,7 +70,7 @@ class DataConfig:
     cache_dir: str | None = None  # rendered emoji and feature nets; None means ~/.cache/vaegan
 
     def __post_init__(self) -> None:
-        _check(self.image_size >= 16, f"image size must be at least 16, got {self.image_size}; try --image-size 64")
+        _check_range(self.image_size, 16, MAX_IMAGE_SIZE, "image size", "try --image-size 64")
         _check(self.channels in (1, 3), f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
         _check(0.0 <= self.val_fraction < 1.0, f"val fraction must be in [0, 1), got {self.val_fraction}")
 
@@ -71,8 +86,10 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         _check_choice(self.kind, MODEL_KINDS, "model")
-        _check(self.latent_dim >= 1, f"latent dim must be positive, got {self.latent_dim}")
-        _check(self.base_channels >= 1, f"base channels must be positive, got {self.base_channels}")
+        _check_range(self.image_size, 16, MAX_IMAGE_SIZE, "image size", "try --image-size 64")
+        _check(self.channels in (1, 3), f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
+        _check_range(self.latent_dim, 1, MAX_LATENT_DIM, "latent dim")
+        _check_range(self.base_channels, 1, MAX_WIDTH, "base channels")
         _check_choice(self.output, get_args(Output), "output")
 
     @property
@@ -88,7 +105,7 @@ class LossConfig:
 
     def __post_init__(self) -> None:
         _check_choice(self.reconstruction, RECONSTRUCTIONS, "reconstruction")
-        _check(self.beta >= 0, f"beta must be >= 0, got {self.beta}")
+        _check(math.isfinite(self.beta) and self.beta >= 0, f"beta must be finite and >= 0, got {self.beta}")
         _check(self.kl_warmup_steps >= 0, f"kl warm-up steps must be >= 0, got {self.kl_warmup_steps}")
 
 
@@ -111,6 +128,8 @@ class RunSettings:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         _check(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
         _check(self.quality_every >= 0 and self.quality_samples >= 10, "quality every must be >= 0, samples >= 10")
+        _check_range(self.grid_size, 1, MAX_GRID, "grid size")
+        _check(self.checkpoint_every >= 1, f"checkpoint every must be >= 1 epoch, got {self.checkpoint_every}")
         _check_choice(self.precision, PRECISIONS, "precision")
         _check_choice(self.memory_format, MEMORY_FORMATS, "memory format")
 
@@ -123,7 +142,7 @@ class TrainConfig(RunSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check(self.lr > 0, f"learning rate must be > 0, got {self.lr}")
+        _check(math.isfinite(self.lr) and self.lr > 0, f"learning rate must be finite and > 0, got {self.lr}")
 
 
 @dataclass(frozen=True)
@@ -172,8 +191,17 @@ class GANConfig(RunSettings):
         _check_choice(self.loss, GAN_LOSSES, "GAN loss")
         _check_choice(self.init, GAN_INITS, "init")
         _check_choice(self.anchor, ANCHORS, "anchor")
-        _check(self.lr_g > 0 and self.lr_d > 0, "GAN learning rates must be > 0")
+        lrs_ok = all(math.isfinite(lr) and lr > 0 for lr in (self.lr_g, self.lr_d))
+        _check(lrs_ok, f"GAN learning rates must be finite and > 0, got {self.lr_g} and {self.lr_d}")
+        _check_range(self.disc_channels, 1, MAX_WIDTH, "disc channels")
+        _check(0.0 <= self.beta1 < 1.0, f"beta1 must be in [0, 1), got {self.beta1}")
+        _check(0.0 <= self.beta2 < 1.0, f"beta2 must be in [0, 1), got {self.beta2}")
         _check(self.d_steps >= 1, f"d steps must be >= 1, got {self.d_steps}")
+        _check(self.d_warmup_steps >= 0, f"d warm-up steps must be >= 0, got {self.d_warmup_steps}")
+        weight_ok = math.isfinite(self.anchor_weight) and self.anchor_weight >= 0
+        _check(weight_ok, f"anchor weight must be finite and >= 0, got {self.anchor_weight}")
+        _check(self.anchor_decay_steps >= 0, f"anchor decay steps must be >= 0, got {self.anchor_decay_steps}")
+        _check(self.diversity_samples >= 2, f"diversity samples must be >= 2, got {self.diversity_samples}")
         _check(0.0 <= self.ema_decay < 1.0, f"EMA decay must be in [0, 1), got {self.ema_decay}")
         _check(0.0 < self.collapse_fraction < 1.0, f"collapse fraction must be in (0, 1), got {self.collapse_fraction}")
 

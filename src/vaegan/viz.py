@@ -9,6 +9,21 @@ import torch
 from PIL import Image
 
 from vaegan.data import to_uint8
+from vaegan.errors import VaeganError
+
+
+def check_image_path(path: Path) -> None:
+    """A picture can be written at `path`: an image extension Pillow knows, and a writable folder."""
+    path = Path(path)
+    known = Image.registered_extensions()  # ".png" -> "PNG", ...
+    if path.suffix.lower() not in known or known[path.suffix.lower()] not in Image.SAVE:
+        raise VaeganError(f"cannot write an image to {path}: unknown extension {path.suffix!r}; use .png or .jpg")
+    if path.is_dir():
+        raise VaeganError(f"{path} is a folder; name an image file such as {path / 'grid.png'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VaeganError(f"cannot write to {path.parent}: {exc.strerror}; choose another -o") from exc
 
 
 def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: int = 255) -> torch.Tensor:
@@ -39,7 +54,7 @@ def save_grid(
             raise ValueError("float images need their value_range")
         images = to_uint8(images.cpu(), value_range)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_image_path(path)
     to_pil(make_grid(images.cpu(), nrow=nrow)).save(path)
     return path
 

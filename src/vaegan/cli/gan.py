@@ -12,6 +12,7 @@ from vaegan.cli.options import (
     VAE_FLAGS,
     add_config_flags,
     add_flags,
+    given_sections,
     sections_from_args,
 )
 from vaegan.cli.train import default_run_dir
@@ -23,7 +24,13 @@ def register(sub: Any) -> None:
     p = sub.add_parser("train-gan", help="train a GAN whose generator starts as a trained VAE's decoder")
     p.add_argument("--vae", help="the trained VAE: a train-vae run folder or checkpoint")
     p.add_argument("--out", type=Path, help="run folder (default <vae run>-gan)")
-    p.add_argument("--resume", type=Path, metavar="RUN", help="continue this GAN run exactly where it stopped")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN",
+        help="continue this GAN run exactly where it stopped; --gan-epochs extends it, and --lr-g/--lr-d, cadence, "
+        "device and precision flags change it from there (model flags are refused)",
+    )
     add_config_flags(p, "a [gan] section")
     add_flags(p, GAN_FLAGS + GAN_RUNTIME_FLAGS)
     p.set_defaults(func=run_train_gan)
@@ -39,7 +46,8 @@ def run_train_gan(args: argparse.Namespace) -> int:
     from vaegan.training.train_gan import train_gan
 
     if args.resume:
-        result = train_gan(GANRunConfig(vae_checkpoint="resume"), args.resume, resume=True)
+        wanted = given_sections(args, GAN_FLAGS + GAN_RUNTIME_FLAGS)
+        result = train_gan(GANRunConfig(vae_checkpoint="resume"), args.resume, resume=True, wanted=wanted)
     else:
         if not args.vae:
             raise VaeganError("train-gan needs a trained VAE: pass --vae RUN_OR_CHECKPOINT (from vaegan train-vae)")
