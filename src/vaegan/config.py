@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
@@ -87,6 +88,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         _check_choice(self.kind, MODEL_KINDS, "model")
         _check_range(self.image_size, 16, MAX_IMAGE_SIZE, "image size", "try --image-size 64")
+        _check(self.image_size % 2 == 0, f"image size must be even (stride-2 layers), got {self.image_size}; try 64")
         _check(self.channels in (1, 3), f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
         _check_range(self.latent_dim, 1, MAX_LATENT_DIM, "latent dim")
         _check_range(self.base_channels, 1, MAX_WIDTH, "base channels")
@@ -128,6 +130,8 @@ class RunSettings:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         _check(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
         _check(self.quality_every >= 0 and self.quality_samples >= 10, "quality every must be >= 0, samples >= 10")
+        ok_device = isinstance(self.device, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device)
+        _check(bool(ok_device), f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         _check_range(self.grid_size, 1, MAX_GRID, "grid size")
         _check(self.checkpoint_every >= 1, f"checkpoint every must be >= 1 epoch, got {self.checkpoint_every}")
         _check_choice(self.precision, PRECISIONS, "precision")
@@ -220,17 +224,16 @@ def vae_run_config(**sections: Any) -> VAERunConfig:
 
     `sections` maps data/model/loss/train to dicts of overrides.
     """
-    data = DataConfig(**sections.get("data", {}))
-    loss = LossConfig(**sections.get("loss", {}))
+    data = from_dict(DataConfig, sections.get("data", {}))  # from_dict: unknown keys are named, not a TypeError
+    loss = from_dict(LossConfig, sections.get("loss", {}))
     model_kw = {
         "image_size": data.image_size,
         "channels": data.channels,
         "output": "sigmoid" if loss.reconstruction == "bce" else "tanh",
         **sections.get("model", {}),
     }
-    return VAERunConfig(
-        data=data, model=ModelConfig(**model_kw), loss=loss, train=TrainConfig(**sections.get("train", {}))
-    )
+    model = from_dict(ModelConfig, model_kw)
+    return VAERunConfig(data=data, model=model, loss=loss, train=from_dict(TrainConfig, sections.get("train", {})))
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from vaegan.cli.options import (
     sections_from_args,
 )
 from vaegan.cli.train import default_run_dir
-from vaegan.config import GANConfig, GANRunConfig, vae_run_config
+from vaegan.config import GANConfig, GANRunConfig, from_dict, vae_run_config
 from vaegan.errors import VaeganError
 
 
@@ -55,7 +55,7 @@ def run_train_gan(args: argparse.Namespace) -> int:
 
         _, vae_cfg = load_vae(args.vae)
         sections = sections_from_args(args, GAN_FLAGS + GAN_RUNTIME_FLAGS, source=vae_cfg.data.source)
-        cfg = GANRunConfig(vae_checkpoint=args.vae, gan=GANConfig(**sections.get("gan", {})))
+        cfg = GANRunConfig(vae_checkpoint=args.vae, gan=from_dict(GANConfig, sections.get("gan", {})))
         out = args.out or Path(f"{Path(args.vae).with_suffix('')}-gan")
         result = train_gan(cfg, out)
     print(f"checkpoint: {result.checkpoint}")
@@ -69,7 +69,7 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
     sections = sections_from_args(args, VAE_FLAGS + GAN_FLAGS)
     vae_cfg = vae_run_config(**sections)
     shared = {flag.key: getattr(vae_cfg.train, flag.key) for flag in GAN_RUNTIME_FLAGS}
-    gan_cfg = GANConfig(**{**shared, **sections.get("gan", {})})
+    gan_cfg = from_dict(GANConfig, {**shared, **sections.get("gan", {})})
     out = args.out or Path("runs") / default_run_dir(vae_cfg.data.source, "").name.rstrip("-")
     result = run_pipeline(vae_cfg, gan_cfg, out)
     print(result.summary.read_text(), end="")

@@ -27,8 +27,6 @@ def resolve_device(name: str) -> torch.device:
         device = torch.device(name)
     except RuntimeError as exc:
         raise VaeganError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from exc
-    if device.type not in ("cpu", "cuda"):  # meta has no storage; others are untested here
-        raise VaeganError(f"vaegan trains on cpu or cuda, not {name!r}; use auto, cpu, cuda or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise VaeganError(f"device {name} asked for, but this torch sees no CUDA GPU; use --device cpu")
     return device

@@ -136,6 +136,7 @@ class TrainingRun:
     loop: LoopState  # where training stands; its sums live on `device`
     noise: torch.Generator  # every random draw of the steps (eps, z), on `device`
     advice: str  # what to change when training diverges, e.g. "a lower --lr"
+    config: Any = None  # the stage's run config, rewritten to config.json with a checkpoint after a change
     changes: Changes = field(default_factory=dict)  # settings changed on resume, recorded in metrics.jsonl
     postfix: dict[str, int] = field(default_factory=dict)  # progress-bar label -> index into the sums
     watch: dict[str, int] = field(default_factory=dict)  # losses judged for divergence -> index into the sums
@@ -166,8 +167,13 @@ class TrainingRun:
         self.quality.best_fid = saved.best_fid
         sums = saved.sums.to(self.device) if self.ctx.is_main else self.loop.sums
         self.loop = LoopState(saved.epoch, saved.batch_in_epoch, saved.step, sums, best_fid=saved.best_fid)
-        records = read_metrics(self.run_dir)
-        kept = [r for r in records if not (r.get("stage") == self.stage and r.get("epoch", 0) >= saved.epoch)]
+
+        def ahead(r: dict[str, Any]) -> bool:  # written after `saved`: an epoch to redo, a resume that diverged
+            if r.get("stage") != self.stage:
+                return False
+            return r.get("step", 0) >= saved.step if "event" in r else r.get("epoch", 0) >= saved.epoch
+
+        kept = [r for r in read_metrics(self.run_dir) if not ahead(r)]
         self.history = [{k: r[k] for k in self.watch} for r in kept if r.get("stage") == self.stage and "epoch" in r][
             -RECENT:
         ]
@@ -304,6 +310,8 @@ class TrainingRun:
             if floats and not bool(torch.stack([t.isfinite().all() for t in floats]).all()):
                 raise self.diverged(f"the {self.stage}'s {name} weights are not finite")
         save_checkpoint(checkpoint, path or self.checkpoint_path)
+        if self.changes and path is None:  # config.json says what the checkpoint holds, never a hope
+            write_json(self.config, self.run_dir / "config.json")
 
 
 def start_run(
@@ -331,7 +339,7 @@ def start_run(
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         start_clean(run_dir)
-        if is_new or changes:
+        if is_new:
             write_json(config, run_dir / "config.json")
     return TrainingRun(
         stage=stage,
@@ -346,5 +354,6 @@ def start_run(
         loop=LoopState(sums=torch.zeros(n_sums + 1, device=device)),
         noise=torch.Generator(device).manual_seed(settings.seed + 1),
         advice=advice,
+        config=config,
         changes=changes or {},
     )
