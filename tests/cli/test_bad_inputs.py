@@ -359,6 +359,21 @@ def test_resume_extends_a_gan_run(env: Env) -> None:
     assert saved.opt_d["param_groups"][0]["lr"] == 1e-4  # type: ignore[union-attr]
 
 
+def test_a_pipeline_rerun_extends_the_gan_and_keeps_its_vae(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    out = env.tmp / "pipeline"
+    pipeline = ["run", "--data", str(env.data), "--out", str(out), "--epochs", "1", "--gan-epochs", "1"]
+    pipeline += [*TINY_FLAGS, "--disc-channels", "4", "--gan-batch-size", "4"]
+    assert main(pipeline) == 0
+    vae = (out / "vae" / "checkpoint.pt").read_bytes()
+    assert main([*pipeline, "--gan-epochs", "2"]) == 0  # the same command, two GAN epochs: one more is trained
+    assert load_checkpoint(out / "gan" / "checkpoint.pt").loop.epoch == 3
+    assert (out / "vae" / "checkpoint.pt").read_bytes() == vae
+    capsys.readouterr()
+    code, err = run_cli([*pipeline, "--epochs", "2"], capsys)  # the GAN started from this VAE: refused
+    assert code == 2 and "cannot train further" in last_line_error(err)
+    assert (out / "vae" / "checkpoint.pt").read_bytes() == vae
+
+
 # -- leftovers of a kill, and data that cannot validate ----------------------------------------------------
 
 

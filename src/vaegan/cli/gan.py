@@ -68,10 +68,14 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
 
     sections = sections_from_args(args, VAE_FLAGS + GAN_FLAGS)
     vae_cfg = vae_run_config(**sections)
-    shared = {flag.key: getattr(vae_cfg.train, flag.key) for flag in GAN_RUNTIME_FLAGS}
+    shared_keys = {flag.key for flag in GAN_RUNTIME_FLAGS}  # the GAN takes these from the [train] section
+    shared = {key: getattr(vae_cfg.train, key) for key in shared_keys}
     gan_cfg = from_dict(GANConfig, {**shared, **sections.get("gan", {})})
     out = args.out or Path("runs") / default_run_dir(vae_cfg.data.source, "").name.rstrip("-")
-    result = run_pipeline(vae_cfg, gan_cfg, out)
+    given = given_sections(args, VAE_FLAGS + GAN_FLAGS)  # what a rerun over an existing run changes
+    given_shared = {k: v for k, v in given.get("train", {}).items() if k in shared_keys}
+    wanted = {**given, "gan": {**given_shared, **given.get("gan", {})}}
+    result = run_pipeline(vae_cfg, gan_cfg, out, wanted=wanted)
     print(result.summary.read_text(), end="")
     print(f"run folder: {result.run_dir}")
     return 0
