@@ -55,7 +55,10 @@ def save_grid(
         images = to_uint8(images.cpu(), value_range)
     path = Path(path)
     check_image_path(path)
-    to_pil(make_grid(images.cpu(), nrow=nrow)).save(path)
+    try:
+        to_pil(make_grid(images.cpu(), nrow=nrow)).save(path)
+    except OSError as exc:  # a full disk: one line naming the file, not a traceback
+        raise VaeganError(f"cannot write {path}: {exc.strerror or exc}; free some disk space") from exc
     return path
 
 

@@ -174,9 +174,8 @@ class TrainingRun:
             return r.get("step", 0) >= saved.step if "event" in r else r.get("epoch", 0) >= saved.epoch
 
         kept = [r for r in read_metrics(self.run_dir) if not ahead(r)]
-        self.history = [{k: r[k] for k in self.watch} for r in kept if r.get("stage") == self.stage and "epoch" in r][
-            -RECENT:
-        ]
+        epochs = [r for r in kept if r.get("stage") == self.stage and "epoch" in r][-RECENT:]
+        self.history = [{k: float(r[k]) for k in self.watch if isinstance(r.get(k), int | float)} for r in epochs]
         if self.ctx.is_main:
             if self.changes:
                 event = {"stage": self.stage, "event": "resume", "at_epoch": saved.epoch, "step": saved.step}
@@ -244,7 +243,7 @@ class TrainingRun:
         first = (self.ctx.sum_(self.first_step) / self.ctx.world_size).tolist() if self.first_step is not None else []
         for label, i in self.watch.items():
             seen = [abs(first[i])] if first else []
-            seen += [abs(h[label]) for h in self.history[-RECENT:]]
+            seen += [abs(h[label]) for h in self.history[-RECENT:] if label in h]
             limit = EXPLODED * max([1.0, *seen])
             if abs(means[i]) > limit:
                 raise self.diverged(
