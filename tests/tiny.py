@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import torch
 
+from vaegan.checkpoint import load_checkpoint, save_checkpoint
 from vaegan.config import GANConfig, VAERunConfig, vae_run_config
 from vaegan.data import DataSplits, ImageDataset
 
@@ -76,3 +80,13 @@ TINY_FLAGS = [
     "--val-fraction",
     "0.25",
 ]
+
+
+def extend_run(run: Path, epochs: int) -> None:
+    """Rewrite a run's checkpoint to train for `epochs` in all, as if it had been started with that many."""
+    saved = load_checkpoint(Path(run) / "checkpoint.pt")
+    if saved.STAGE == "vae":
+        saved.config = replace(saved.config, train=replace(saved.config.train, epochs=epochs))  # type: ignore[arg-type]
+    else:
+        saved.config = replace(saved.config, gan=replace(saved.config.gan, epochs=epochs))  # type: ignore[arg-type]
+    save_checkpoint(saved, Path(run) / "checkpoint.pt")

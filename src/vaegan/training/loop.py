@@ -1,7 +1,9 @@
 """What both training loops share, written once: a TrainingRun that each stage's loop calls.
 
-It opens a new run or resumes one, walks epochs and batches in a resumable order, turns Ctrl-C into a
-checkpointed stop, sums the per-step metrics, checks them for NaN, writes the metrics line, the grids
+It opens a new run (clearing what a killed attempt left) or resumes one (with the settings a resume may
+change, training.changes), walks epochs and batches in a resumable order, turns Ctrl-C into a
+checkpointed stop, sums the per-step metrics, stops on divergence (NaN, a loss exploding against the
+run's own history, non-finite weights) before anything is written, writes the metrics line, the grids
 and checkpoints on their cadence, and keeps best.pt by FID. The loops in train_vae.py and train_gan.py
 keep the step itself, the models and what goes into their checkpoint (the `snapshot` they hand over).
 
@@ -109,8 +111,8 @@ def start_clean(run_dir: Path) -> None:
     grids and best.pt of an attempt that never wrote checkpoint.pt (so epochs never interleave)."""
     for orphan in remove_orphans(run_dir):
         log.warning("removed %s, left by a write that was cut short", orphan)
-    if (run_dir / CHECKPOINT_NAME).exists():
-        return
+    if (run_dir / CHECKPOINT_NAME).exists() or not (run_dir / "config.json").exists():
+        return  # a run to resume, or a folder no vaegan run has started in: nothing of ours to clear
     stale = [p for p in (run_dir / "metrics.jsonl", run_dir / BEST_NAME, run_dir / "grids") if p.exists()]
     for p in stale:
         shutil.rmtree(p) if p.is_dir() else p.unlink()
