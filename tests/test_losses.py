@@ -33,6 +33,17 @@ def test_bce_saturated_output_stays_finite() -> None:
     assert torch.isfinite(losses.reconstruction_loss(torch.zeros(1, 1, 2, 2), x, "bce")).all()
 
 
+def test_bce_of_a_diverged_output_is_nan_not_an_error() -> None:
+    """A NaN pixel makes its image's loss NaN (for the divergence check), the others' loss unchanged."""
+    x = torch.rand(2, 1, 4, 4)
+    x_hat = torch.rand(2, 1, 4, 4, requires_grad=True)
+    clean = losses.reconstruction_loss(x_hat, x, "bce")
+    broken = x_hat.detach().clone()
+    broken[0, 0, 1, 2] = float("nan")
+    loss = losses.reconstruction_loss(broken, x, "bce")
+    assert math.isnan(loss[0]) and torch.equal(loss[1], clean[1].detach())
+
+
 def test_kl_warmup_is_linear() -> None:
     assert losses.kl_weight(0, 2.0, 100) == 0.0
     assert losses.kl_weight(50, 2.0, 100) == 1.0

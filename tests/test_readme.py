@@ -46,3 +46,14 @@ def test_example_configs_load(path: Path) -> None:
     assert set(sections) <= known
     vae_run_config(**sections)
     GANConfig(**sections.get("gan", {}))
+
+
+def test_reliability_promises_name_tests_that_exist() -> None:
+    """Each promise in the README's Reliability section names its test; a renamed or deleted test fails here."""
+    section = (ROOT / "README.md").read_text().split("## Reliability")[1].split("\n## ")[0]
+    named = re.findall(r"`(tests/[\w/]+\.py)?::(\w+)`", section)
+    assert len(named) >= 8
+    module = ""
+    for path, test in named:
+        module = path or module  # `::name` continues the module named before it
+        assert re.search(rf"^def {test}\(", (ROOT / module).read_text(), flags=re.M), f"{module}::{test}"

@@ -19,10 +19,13 @@ import torch
 
 from vaegan.config import GANRunConfig, VAERunConfig, from_dict, to_dict
 from vaegan.errors import VaeganError
+from vaegan.models.gan import Discriminator
+from vaegan.models.vae import VAE, Decoder
 
 FORMAT_VERSION = 2
 CHECKPOINT_NAME = "checkpoint.pt"  # the last one: what --resume continues
 BEST_NAME = "best.pt"  # the one with the lowest FID so far, when quality is measured during training
+TMP_SUFFIX = ".tmp"  # write_atomically's temporary files: .checkpoint.pt.XXXX.tmp
 
 StateDict = dict[str, torch.Tensor]
 
@@ -86,12 +89,58 @@ def from_payload(payload: dict[str, Any], path: Path) -> Checkpoint:
     if missing:
         raise VaeganError(f"{path} is not a complete vaegan {payload['stage']} checkpoint: it lacks {missing}")
     values: dict[str, Any] = {f.name: payload[f.name] for f in fields(schema)}
-    values["loop"] = LoopState(**values["loop"])
+    try:
+        values["loop"] = LoopState(**values["loop"])
+    except TypeError as exc:  # not a dict, or foreign keys
+        raise VaeganError(f"{path} has a malformed loop state ({exc}); it is not a vaegan checkpoint") from exc
+    if not (isinstance(values["loop"].sums, torch.Tensor) and isinstance(values["loop"].rng, dict)):
+        raise VaeganError(f"{path} has a malformed loop state (sums or rng); it is not a vaegan checkpoint")
     config_class = VAERunConfig if schema is VAECheckpoint else GANRunConfig
-    values["config"] = from_dict(config_class, values["config"])
-    if "vae_config" in values:
-        values["vae_config"] = from_dict(VAERunConfig, values["vae_config"])
+    for key, cls in (("config", config_class), ("vae_config", VAERunConfig)):
+        if key in values:
+            if not isinstance(values[key], dict):
+                raise VaeganError(f"{path} has no readable {key}; it is not a vaegan checkpoint")
+            try:
+                values[key] = from_dict(cls, values[key])  # validated: limits on every size (config.MAX_*)
+            except VaeganError as exc:
+                raise VaeganError(f"{path} embeds an invalid {key}: {exc}") from exc
     return schema(**values)
+
+
+def weights(checkpoint: Checkpoint) -> dict[str, StateDict]:
+    """The checkpoint's network weights by field name (not the optimiser states)."""
+    names = ("model",) if isinstance(checkpoint, VAECheckpoint) else ("generator", "ema", "discriminator")
+    return {name: getattr(checkpoint, name) for name in names}
+
+
+def expected_models(checkpoint: Checkpoint) -> dict[str, torch.nn.Module]:
+    """Each stored state dict's field -> the module its config describes, built on the meta device:
+    shapes without storage, so a forged config costs no memory."""
+    with torch.device("meta"):
+        if isinstance(checkpoint, VAECheckpoint):
+            return {"model": VAE(checkpoint.config.model)}
+        model, gc = checkpoint.vae_config.model, checkpoint.config.gan
+        disc = Discriminator(model.image_size, model.channels, gc.disc_channels, gc.spectral_norm)
+        return {"generator": Decoder(model), "ema": Decoder(model), "discriminator": disc}
+
+
+def check_tensors(checkpoint: Checkpoint, path: Path) -> None:
+    """Every stored weight has the key and shape the embedded config implies, before any model is built."""
+    stored_weights = weights(checkpoint)
+    for name, module in expected_models(checkpoint).items():
+        stored = stored_weights[name]
+        want = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+        if not isinstance(stored, dict) or not all(isinstance(v, torch.Tensor) for v in stored.values()):
+            raise VaeganError(f"{path}: {name} is not a dict of tensors; it is not a vaegan checkpoint")
+        got = {k: tuple(v.shape) for k, v in stored.items()}
+        wrong = sorted(k for k in want.keys() | got.keys() if want.get(k) != got.get(k))
+        if wrong:
+            k = wrong[0]
+            raise VaeganError(
+                f"{path}: {name} does not match the model its config describes ({len(wrong)} tensors differ, "
+                f"first {k}: stored {got.get(k, 'missing')}, expected {want.get(k, 'none')}); "
+                "the file is corrupt or forged, so retrain or pick another file"
+            )
 
 
 def upgrade(payload: dict[str, Any]) -> dict[str, Any]:
@@ -111,10 +160,14 @@ def write_atomically(payload: dict[str, Any], path: Path) -> None:
     """torch.save a dict of tensors and plain values: a temporary file in the same folder, fsync, rename.
 
     A crash or Ctrl-C at any moment leaves either the old file or the new one, never half of one.
+    A full disk or a folder that cannot be written is an error naming the file; the old file stays.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise write_error(path, exc) from exc
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint gets a normal file's mode
         with os.fdopen(fd, "wb") as f:
@@ -122,14 +175,33 @@ def write_atomically(payload: dict[str, Any], path: Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) or "PytorchStreamWriter failed" in str(exc):  # torch's wrap of ENOSPC
+            kept = "the previous file is intact" if path.exists() else "nothing was written"
+            raise write_error(path, exc, kept) from exc
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)  # make the rename itself durable
     finally:
         os.close(dir_fd)
+
+
+def write_error(path: Path, exc: BaseException, kept: str = "") -> VaeganError:
+    """One line for a file that could not be written: the path, the reason and the fix."""
+    reason = getattr(exc, "strerror", None) or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return VaeganError(
+        f"cannot write {path}: {reason}{'; ' + kept if kept else ''}; free some disk space or choose a writable --out"
+    )
+
+
+def remove_orphans(folder: Path) -> list[Path]:
+    """Delete the temporary files of writes that a kill cut short (write_atomically's, never a real file)."""
+    orphans = sorted(Path(folder).glob(f".*.pt.*{TMP_SUFFIX}"))
+    for orphan in orphans:
+        orphan.unlink(missing_ok=True)
+    return orphans
 
 
 def _umask() -> int:
@@ -160,7 +232,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         )
     if payload.get("stage") not in SCHEMAS:
         raise VaeganError(f"{path} is not a vaegan checkpoint (stage {payload.get('stage')!r}, not vae or gan)")
-    return from_payload(upgrade(payload), path)
+    checkpoint = from_payload(upgrade(payload), path)
+    check_tensors(checkpoint, path)
+    return checkpoint
 
 
 def rng_state(generators: dict[str, torch.Generator]) -> dict[str, torch.Tensor]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -43,6 +45,20 @@ def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
     _check(value in choices, f"{what} must be one of {', '.join(choices)}, got {value!r}")
 
 
+def _check_range(value: float, low: float, high: float, what: str, fix: str = "") -> None:
+    """low <= value <= high and finite (NaN fails every comparison, so it never slips through)."""
+    ok = isinstance(value, int | float) and math.isfinite(value) and low <= value <= high
+    _check(ok, f"{what} must be between {low:g} and {high:g}, got {value!r}{'; ' + fix if fix else ''}")
+
+
+# Sane limits on what a config may ask for. They also bound a forged checkpoint: the model its config
+# describes is built before any tensor is read into it (see checkpoint.check_tensors).
+MAX_IMAGE_SIZE = 1024
+MAX_LATENT_DIM = 4096
+MAX_WIDTH = 512  # base channels of the encoder, decoder and discriminator (the deepest layer is 8x)
+MAX_GRID = 1024  # images in a per-epoch grid
+
+
 @dataclass(frozen=True)
 class DataConfig:
     source: str = "emoji"  # emoji | emoji:people | emoji:faces | fashion-mnist | mnist | a folder path
@@ -54,7 +70,7 @@ class DataConfig:
     cache_dir: str | None = None  # rendered emoji and feature nets; None means ~/.cache/vaegan
 
     def __post_init__(self) -> None:
-        _check(self.image_size >= 16, f"image size must be at least 16, got {self.image_size}; try --image-size 64")
+        _check_range(self.image_size, 16, MAX_IMAGE_SIZE, "image size", "try --image-size 64")
         _check(self.channels in (1, 3), f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
         _check(0.0 <= self.val_fraction < 1.0, f"val fraction must be in [0, 1), got {self.val_fraction}")
 
@@ -70,8 +86,11 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         _check_choice(self.kind, MODEL_KINDS, "model")
-        _check(self.latent_dim >= 1, f"latent dim must be positive, got {self.latent_dim}")
-        _check(self.base_channels >= 1, f"base channels must be positive, got {self.base_channels}")
+        _check_range(self.image_size, 16, MAX_IMAGE_SIZE, "image size", "try --image-size 64")
+        _check(self.image_size % 2 == 0, f"image size must be even (stride-2 layers), got {self.image_size}; try 64")
+        _check(self.channels in (1, 3), f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
+        _check_range(self.latent_dim, 1, MAX_LATENT_DIM, "latent dim")
+        _check_range(self.base_channels, 1, MAX_WIDTH, "base channels")
         _check_choice(self.output, get_args(Output), "output")
 
     @property
@@ -87,7 +106,7 @@ class LossConfig:
 
     def __post_init__(self) -> None:
         _check_choice(self.reconstruction, RECONSTRUCTIONS, "reconstruction")
-        _check(self.beta >= 0, f"beta must be >= 0, got {self.beta}")
+        _check(math.isfinite(self.beta) and self.beta >= 0, f"beta must be finite and >= 0, got {self.beta}")
         _check(self.kl_warmup_steps >= 0, f"kl warm-up steps must be >= 0, got {self.kl_warmup_steps}")
 
 
@@ -110,6 +129,10 @@ class RunSettings:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         _check(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
         _check(self.quality_every >= 0 and self.quality_samples >= 10, "quality every must be >= 0, samples >= 10")
+        ok_device = isinstance(self.device, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device)
+        _check(bool(ok_device), f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        _check_range(self.grid_size, 1, MAX_GRID, "grid size")
+        _check(self.checkpoint_every >= 1, f"checkpoint every must be >= 1 epoch, got {self.checkpoint_every}")
         _check_choice(self.precision, PRECISIONS, "precision")
         _check_choice(self.memory_format, MEMORY_FORMATS, "memory format")
 
@@ -122,7 +145,7 @@ class TrainConfig(RunSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check(self.lr > 0, f"learning rate must be > 0, got {self.lr}")
+        _check(math.isfinite(self.lr) and self.lr > 0, f"learning rate must be finite and > 0, got {self.lr}")
 
 
 @dataclass(frozen=True)
@@ -171,8 +194,17 @@ class GANConfig(RunSettings):
         _check_choice(self.loss, GAN_LOSSES, "GAN loss")
         _check_choice(self.init, GAN_INITS, "init")
         _check_choice(self.anchor, ANCHORS, "anchor")
-        _check(self.lr_g > 0 and self.lr_d > 0, "GAN learning rates must be > 0")
+        lrs_ok = all(math.isfinite(lr) and lr > 0 for lr in (self.lr_g, self.lr_d))
+        _check(lrs_ok, f"GAN learning rates must be finite and > 0, got {self.lr_g} and {self.lr_d}")
+        _check_range(self.disc_channels, 1, MAX_WIDTH, "disc channels")
+        _check(0.0 <= self.beta1 < 1.0, f"beta1 must be in [0, 1), got {self.beta1}")
+        _check(0.0 <= self.beta2 < 1.0, f"beta2 must be in [0, 1), got {self.beta2}")
         _check(self.d_steps >= 1, f"d steps must be >= 1, got {self.d_steps}")
+        _check(self.d_warmup_steps >= 0, f"d warm-up steps must be >= 0, got {self.d_warmup_steps}")
+        weight_ok = math.isfinite(self.anchor_weight) and self.anchor_weight >= 0
+        _check(weight_ok, f"anchor weight must be finite and >= 0, got {self.anchor_weight}")
+        _check(self.anchor_decay_steps >= 0, f"anchor decay steps must be >= 0, got {self.anchor_decay_steps}")
+        _check(self.diversity_samples >= 2, f"diversity samples must be >= 2, got {self.diversity_samples}")
         _check(0.0 <= self.ema_decay < 1.0, f"EMA decay must be in [0, 1), got {self.ema_decay}")
         _check(0.0 < self.collapse_fraction < 1.0, f"collapse fraction must be in (0, 1), got {self.collapse_fraction}")
 
@@ -191,17 +223,16 @@ def vae_run_config(**sections: Any) -> VAERunConfig:
 
     `sections` maps data/model/loss/train to dicts of overrides.
     """
-    data = DataConfig(**sections.get("data", {}))
-    loss = LossConfig(**sections.get("loss", {}))
+    data = from_dict(DataConfig, sections.get("data", {}))  # from_dict: unknown keys are named, not a TypeError
+    loss = from_dict(LossConfig, sections.get("loss", {}))
     model_kw = {
         "image_size": data.image_size,
         "channels": data.channels,
         "output": "sigmoid" if loss.reconstruction == "bce" else "tanh",
         **sections.get("model", {}),
     }
-    return VAERunConfig(
-        data=data, model=ModelConfig(**model_kw), loss=loss, train=TrainConfig(**sections.get("train", {}))
-    )
+    model = from_dict(ModelConfig, model_kw)
+    return VAERunConfig(data=data, model=model, loss=loss, train=from_dict(TrainConfig, sections.get("train", {})))
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -26,9 +26,13 @@ def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str) -> torc
     if kind == "mse_mean":
         return (x_hat - x).pow(2).flatten(1).mean(dim=1)
     if kind == "bce":
-        # binary_cross_entropy clamps log() at -100, so a saturated sigmoid gives a large finite loss.
+        # binary_cross_entropy clamps log() at -100, so a saturated sigmoid gives a large finite loss. It
+        # refuses NaN input (a CUDA device assert), so a diverged model's NaN pixels are passed as 0.5 and
+        # their loss set back to NaN: the training loop's divergence check then stops the run cleanly.
+        nan = x_hat.isnan()
         with torch.autocast(device_type=x.device.type, enabled=False):
-            return F.binary_cross_entropy(x_hat, x, reduction="none").flatten(1).sum(dim=1)
+            bce = F.binary_cross_entropy(x_hat.masked_fill(nan, 0.5), x, reduction="none")
+        return bce.masked_fill(nan, float("nan")).flatten(1).sum(dim=1)
     raise ValueError(f"unknown reconstruction loss {kind!r}")
 
 

@@ -6,7 +6,8 @@ Layout of a pipeline run folder:
     vae_vs_gan.png  VAE samples | GAN samples, decoded from the same z
     progress.gif    the fixed-z sample grid through every VAE epoch, then every GAN epoch
     summary.txt     what was trained, the final numbers and how long each stage took
-Re-running with resume continues whichever stage is unfinished; a finished stage is not retrained.
+Re-running continues whichever stage is unfinished; a finished stage is not retrained unless the rerun
+asks for more epochs (as --resume does), and a VAE with a GAN trained from it is never trained further.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from vaegan.data import load_splits, to_uint8
 from vaegan.errors import VaeganError
 from vaegan.report import write_report
 from vaegan.runs import Run, open_run
+from vaegan.training.changes import Sections
 from vaegan.training.common import fixed_latents
 from vaegan.training.train_gan import train_gan
 from vaegan.training.train_vae import train_vae
@@ -42,36 +44,52 @@ class PipelineResult:
     report: Path
 
 
-def stage_state(run_dir: Path) -> str:
-    """'new', 'partial' or 'done', from the stage's checkpoint."""
+def stage_state(run_dir: Path, epochs: int | None = None) -> str:
+    """'new', 'partial' or 'done', from the stage's checkpoint and the epochs asked for (None: its own)."""
     if not (run_dir / CHECKPOINT_NAME).exists():
         return "new"
     saved = load_checkpoint(run_dir / CHECKPOINT_NAME)
     settings = saved.config.train if saved.STAGE == "vae" else saved.config.gan  # type: ignore[union-attr]
-    return "done" if saved.loop.epoch > settings.epochs else "partial"
+    return "done" if saved.loop.epoch > (epochs or settings.epochs) else "partial"
 
 
 def run_pipeline(
-    vae_cfg: VAERunConfig, gan_cfg: GANConfig, out: Path, *, progress: bool | None = None
+    vae_cfg: VAERunConfig,
+    gan_cfg: GANConfig,
+    out: Path,
+    *,
+    wanted: Sections | None = None,
+    progress: bool | None = None,
 ) -> PipelineResult:
+    """Train what is not trained yet. `wanted` holds the settings the user gave (not the defaults): a
+    rerun applies them to stages that exist, as --resume does (more epochs, another lr, ...)."""
     out = Path(out)
+    wanted = wanted or {}
+    vae_wanted = {section: v for section, v in wanted.items() if section != "gan"}
+    gan_wanted = {"gan": wanted.get("gan", {})}
     vae_dir, gan_dir = out / "vae", out / "gan"
-    if stage_state(vae_dir) == "new" and (gan_dir / CHECKPOINT_NAME).exists():
+    vae_state = stage_state(vae_dir, vae_wanted.get("train", {}).get("epochs"))
+    if vae_state == "new" and (gan_dir / CHECKPOINT_NAME).exists():
         raise VaeganError(f"{gan_dir} exists without its VAE stage; choose a new --out")
+    if vae_state == "partial" and (gan_dir / CHECKPOINT_NAME).exists():
+        raise VaeganError(
+            f"{gan_dir} was trained from {vae_dir} as it is, so that VAE cannot train further; "
+            "extend the GAN with --gan-epochs, or choose a new --out"
+        )
     splits = load_splits(vae_cfg.data)
     times: dict[str, float] = {}
 
     started = time.perf_counter()
-    state = stage_state(vae_dir)
-    if state != "done":
-        train_vae(vae_cfg, vae_dir, resume=state == "partial", splits=splits, progress=progress)
+    if vae_state != "done":
+        resume = vae_state == "partial"
+        train_vae(vae_cfg, vae_dir, resume=resume, wanted=vae_wanted, splits=splits, progress=progress)
     times["vae"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    state = stage_state(gan_dir)
+    state = stage_state(gan_dir, gan_wanted["gan"].get("epochs"))
     if state != "done":
         gan_run = GANRunConfig(vae_checkpoint=str(vae_dir / CHECKPOINT_NAME), gan=gan_cfg)
-        train_gan(gan_run, gan_dir, resume=state == "partial", splits=splits, progress=progress)
+        train_gan(gan_run, gan_dir, resume=state == "partial", wanted=gan_wanted, splits=splits, progress=progress)
     times["gan"] = time.perf_counter() - started
 
     run = open_run(out)

@@ -52,7 +52,8 @@ class Stage:
 
     @property
     def metrics(self) -> list[dict[str, Any]]:
-        return [r for r in read_metrics(self.folder) if r.get("stage", self.name) == self.name]
+        """The stage's epoch records (not events such as a resume that changed settings)."""
+        return [r for r in read_metrics(self.folder) if r.get("stage", self.name) == self.name and "epoch" in r]
 
 
 @dataclass
@@ -99,8 +100,8 @@ def _loaded(model: Any, weights: dict[str, Any], path: Path) -> Any:
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise VaeganError(f"{path} does not match the model its config describes ({first})") from exc
+        detail = " ".join(str(exc).split())  # torch's message spans lines; the CLI shows one
+        raise VaeganError(f"{path} does not match the model its config describes: {detail}") from exc
     return model.eval()
 
 

@@ -9,6 +9,21 @@ import torch
 from PIL import Image
 
 from vaegan.data import to_uint8
+from vaegan.errors import VaeganError
+
+
+def check_image_path(path: Path) -> None:
+    """A picture can be written at `path`: an image extension Pillow knows, and a writable folder."""
+    path = Path(path)
+    known = Image.registered_extensions()  # ".png" -> "PNG", ...
+    if path.suffix.lower() not in known or known[path.suffix.lower()] not in Image.SAVE:
+        raise VaeganError(f"cannot write an image to {path}: unknown extension {path.suffix!r}; use .png or .jpg")
+    if path.is_dir():
+        raise VaeganError(f"{path} is a folder; name an image file such as {path / 'grid.png'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VaeganError(f"cannot write to {path.parent}: {exc.strerror}; choose another -o") from exc
 
 
 def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: int = 255) -> torch.Tensor:
@@ -39,8 +54,11 @@ def save_grid(
             raise ValueError("float images need their value_range")
         images = to_uint8(images.cpu(), value_range)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    to_pil(make_grid(images.cpu(), nrow=nrow)).save(path)
+    check_image_path(path)
+    try:
+        to_pil(make_grid(images.cpu(), nrow=nrow)).save(path)
+    except OSError as exc:  # a full disk: one line naming the file, not a traceback
+        raise VaeganError(f"cannot write {path}: {exc.strerror or exc}; free some disk space") from exc
     return path
 
 

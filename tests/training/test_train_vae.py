@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tiny import extend_run, tiny_config, tiny_splits
-from vaegan.checkpoint import load_checkpoint, save_checkpoint
+from tiny import tiny_config, tiny_splits
+from vaegan.checkpoint import load_checkpoint
 from vaegan.data import to_float
 from vaegan.errors import VaeganError
 from vaegan.losses import vae_loss
@@ -57,14 +57,13 @@ def test_resume_is_exact(tmp_path: Path, layout: str) -> None:
     splits = tiny_splits()
     train_vae(tiny_config(epochs=2, memory_format=layout), tmp_path / "straight", splits=splits)
     train_vae(tiny_config(epochs=1, memory_format=layout), tmp_path / "split", splits=splits)
-    # Resuming reads the config from the checkpoint; extend the epochs the way the CLI would.
-    extend_run(tmp_path / "split", 2)
-    train_vae(tiny_config(), tmp_path / "split", resume=True, splits=splits)
+    train_vae(tiny_config(), tmp_path / "split", resume=True, wanted={"train": {"epochs": 2}}, splits=splits)
     straight, resumed = final_weights(tmp_path / "straight"), final_weights(tmp_path / "split")
     for key in straight:
         assert torch.equal(straight[key], resumed[key]), key
-    lines = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    records = [json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert [r.get("epoch") for r in records] == [1, None, 2]
+    assert records[1]["changed"] == {"train.epochs": [1, 2]}  # the extension, where it happened
 
 
 def test_stop_mid_epoch_checkpoints_and_resumes_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,7 +122,7 @@ def test_adam_state_follows_the_weights_layout_on_resume() -> None:
     resumed = VAE(cfg.model)
     resumed.load_state_dict(saved_model.state_dict())
     resumed_opt = adam(resumed.parameters(), lr=1e-3)
-    restore_adam(resumed_opt, copy.deepcopy(saved_opt.state_dict()))  # as if read from disk: nothing shared
+    restore_adam(resumed_opt, copy.deepcopy(saved_opt.state_dict()), 1e-3)  # as if read from disk: nothing shared
     # The same gradients into both: any difference after the step is the optimiser state's doing.
     for mine, theirs in zip(resumed.parameters(), saved_model.parameters(), strict=True):
         grad = torch.randn(theirs.shape, generator=torch.Generator().manual_seed(theirs.numel()))
@@ -136,7 +135,7 @@ def test_adam_state_follows_the_weights_layout_on_resume() -> None:
     old = saved_opt.state_dict()
     for group in old["param_groups"]:
         group["fused"], group["foreach"] = None, True
-    restore_adam(resumed_opt, old)
+    restore_adam(resumed_opt, old, 1e-3)
     assert all(group["fused"] for group in resumed_opt.param_groups)
 
 
@@ -150,13 +149,10 @@ def test_existing_run_is_not_overwritten(tmp_path: Path) -> None:
 
 def test_divergence_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
     train_vae(tiny_config(epochs=1), tmp_path, splits=tiny_splits())
-    extend_run(tmp_path, 2)
-    saved = load_checkpoint(tmp_path / "checkpoint.pt")
-    saved.optimizer["param_groups"][0]["lr"] = 1e30  # type: ignore[union-attr]  # one step to infinity
-    save_checkpoint(saved, tmp_path / "checkpoint.pt")
     good = (tmp_path / "checkpoint.pt").read_bytes()
-    with pytest.raises(VaeganError, match="diverged"):
-        train_vae(tiny_config(), tmp_path, resume=True, splits=tiny_splits())
+    with pytest.raises(VaeganError, match="diverged.*untouched; resume it with a lower --lr"):
+        wanted = {"train": {"epochs": 2, "lr": 1e30}}  # one step to infinity
+        train_vae(tiny_config(), tmp_path, resume=True, wanted=wanted, splits=tiny_splits())
     assert (tmp_path / "checkpoint.pt").read_bytes() == good
 
 

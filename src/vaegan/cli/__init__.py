@@ -49,6 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VaeganError as exc:
         print(f"vaegan {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path the library did not foresee (full disk, /proc, a file as a folder)
+        where = f"{exc.filename}: " if exc.filename else ""
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        print(f"vaegan {args.command}: error: {where}{reason}; check the path and the free space", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("vaegan: interrupted", file=sys.stderr)
         return 130

@@ -8,6 +8,8 @@ import webbrowser
 from pathlib import Path
 from typing import Any
 
+from vaegan.errors import VaeganError
+
 logger = logging.getLogger(__name__)
 
 
@@ -28,6 +30,8 @@ def run_explore(args: argparse.Namespace) -> int:
     from vaegan.explorer import Explorer, check_host, make_server
 
     check_host(args.host, args.allow_remote)  # before the slow model loading
+    if not 0 <= args.port <= 65535:
+        raise VaeganError(f"--port must be between 0 and 65535 (0 picks a free one), got {args.port}")
     # One thread: a single-z decode is too small to gain from intra-op parallelism, which only adds
     # scheduling latency; requests run on their own threads anyway.
     torch.set_num_threads(1)

@@ -12,10 +12,11 @@ from vaegan.cli.options import (
     VAE_FLAGS,
     add_config_flags,
     add_flags,
+    given_sections,
     sections_from_args,
 )
 from vaegan.cli.train import default_run_dir
-from vaegan.config import GANConfig, GANRunConfig, vae_run_config
+from vaegan.config import GANConfig, GANRunConfig, from_dict, vae_run_config
 from vaegan.errors import VaeganError
 
 
@@ -23,7 +24,13 @@ def register(sub: Any) -> None:
     p = sub.add_parser("train-gan", help="train a GAN whose generator starts as a trained VAE's decoder")
     p.add_argument("--vae", help="the trained VAE: a train-vae run folder or checkpoint")
     p.add_argument("--out", type=Path, help="run folder (default <vae run>-gan)")
-    p.add_argument("--resume", type=Path, metavar="RUN", help="continue this GAN run exactly where it stopped")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN",
+        help="continue this GAN run exactly where it stopped; --gan-epochs extends it, and --lr-g/--lr-d, cadence, "
+        "device and precision flags change it from there (model flags are refused)",
+    )
     add_config_flags(p, "a [gan] section")
     add_flags(p, GAN_FLAGS + GAN_RUNTIME_FLAGS)
     p.set_defaults(func=run_train_gan)
@@ -39,7 +46,8 @@ def run_train_gan(args: argparse.Namespace) -> int:
     from vaegan.training.train_gan import train_gan
 
     if args.resume:
-        result = train_gan(GANRunConfig(vae_checkpoint="resume"), args.resume, resume=True)
+        wanted = given_sections(args, GAN_FLAGS + GAN_RUNTIME_FLAGS)
+        result = train_gan(GANRunConfig(vae_checkpoint="resume"), args.resume, resume=True, wanted=wanted)
     else:
         if not args.vae:
             raise VaeganError("train-gan needs a trained VAE: pass --vae RUN_OR_CHECKPOINT (from vaegan train-vae)")
@@ -47,7 +55,7 @@ def run_train_gan(args: argparse.Namespace) -> int:
 
         _, vae_cfg = load_vae(args.vae)
         sections = sections_from_args(args, GAN_FLAGS + GAN_RUNTIME_FLAGS, source=vae_cfg.data.source)
-        cfg = GANRunConfig(vae_checkpoint=args.vae, gan=GANConfig(**sections.get("gan", {})))
+        cfg = GANRunConfig(vae_checkpoint=args.vae, gan=from_dict(GANConfig, sections.get("gan", {})))
         out = args.out or Path(f"{Path(args.vae).with_suffix('')}-gan")
         result = train_gan(cfg, out)
     print(f"checkpoint: {result.checkpoint}")
@@ -60,10 +68,14 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
 
     sections = sections_from_args(args, VAE_FLAGS + GAN_FLAGS)
     vae_cfg = vae_run_config(**sections)
-    shared = {flag.key: getattr(vae_cfg.train, flag.key) for flag in GAN_RUNTIME_FLAGS}
-    gan_cfg = GANConfig(**{**shared, **sections.get("gan", {})})
+    shared_keys = {flag.key for flag in GAN_RUNTIME_FLAGS}  # the GAN takes these from the [train] section
+    shared = {key: getattr(vae_cfg.train, key) for key in shared_keys}
+    gan_cfg = from_dict(GANConfig, {**shared, **sections.get("gan", {})})
     out = args.out or Path("runs") / default_run_dir(vae_cfg.data.source, "").name.rstrip("-")
-    result = run_pipeline(vae_cfg, gan_cfg, out)
+    given = given_sections(args, VAE_FLAGS + GAN_FLAGS)  # what a rerun over an existing run changes
+    given_shared = {k: v for k, v in given.get("train", {}).items() if k in shared_keys}
+    wanted = {**given, "gan": {**given_shared, **given.get("gan", {})}}
+    result = run_pipeline(vae_cfg, gan_cfg, out, wanted=wanted)
     print(result.summary.read_text(), end="")
     print(f"run folder: {result.run_dir}")
     return 0

@@ -165,12 +165,18 @@ def sections_from_args(args: argparse.Namespace, flags: tuple[Flag, ...], source
 
     `source` names the dataset when no flag does (train-gan takes it from the VAE's config).
     """
+    given = given_sections(args, flags)
+    source = given.get("data", {}).get("source") or source or "emoji"
+    return merge(dataset_defaults(source), given)
+
+
+def given_sections(args: argparse.Namespace, flags: tuple[Flag, ...]) -> Sections:
+    """What the user asked for, without the defaults: preset < --config file < flags (what --resume applies)."""
     from_file: Sections = read_toml(args.config) if getattr(args, "config", None) else {}
     from_flags: Sections = {}
     for flag in flags:
         value = getattr(args, flag.name[2:].replace("-", "_"))
         if value is not None:
             from_flags.setdefault(flag.section, {})[flag.key] = value
-    source = from_flags.get("data", {}).get("source") or from_file.get("data", {}).get("source") or source or "emoji"
     preset = PRESETS[args.preset] if getattr(args, "preset", None) else {}
-    return merge(dataset_defaults(source), preset, from_file, from_flags)
+    return merge(preset, from_file, from_flags)

@@ -7,12 +7,15 @@ Both work on VAE and GAN runs: a GAN run decodes with its EMA generator (and enc
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from vaegan.errors import VaeganError
+
+MAX_SAMPLES = 4096  # one PNG grid of 64 x 64 images; more is a job for a loop over seeds
 
 
 def register(sub: Any) -> None:
@@ -36,10 +39,13 @@ def register(sub: Any) -> None:
 def run_sample(args: argparse.Namespace) -> int:
     from vaegan.latent import decode_batched, prior_latents
     from vaegan.pictures import load_models
-    from vaegan.viz import save_grid
+    from vaegan.viz import check_image_path, save_grid
 
-    if args.num < 1:
-        raise VaeganError(f"-n must be at least 1, got {args.num}")
+    if not 1 <= args.num <= MAX_SAMPLES:
+        raise VaeganError(f"-n must be between 1 and {MAX_SAMPLES} (one grid), got {args.num}")
+    if not (math.isfinite(args.temperature) and args.temperature >= 0):
+        raise VaeganError(f"--temperature must be finite and >= 0, got {args.temperature}")
+    check_image_path(args.out)  # before the models load
     models = load_models(args.run, args.stage)
     generator = torch.Generator().manual_seed(args.seed)
     z = prior_latents(args.num, models.cfg.model.latent_dim, generator, args.temperature)
@@ -52,8 +58,9 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     from vaegan.data.folder import load_image_files
     from vaegan.latent import decode_batched
     from vaegan.pictures import load_models
-    from vaegan.viz import save_grid
+    from vaegan.viz import check_image_path, save_grid
 
+    check_image_path(args.out)
     models = load_models(args.run, args.stage)
     cfg = models.cfg
     images = load_image_files(args.images, cfg.data.image_size, cfg.data.channels)

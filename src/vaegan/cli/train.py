@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from vaegan.cli.options import VAE_FLAGS, add_config_flags, add_flags, sections_from_args
+from vaegan.cli.options import VAE_FLAGS, add_config_flags, add_flags, given_sections, sections_from_args
 from vaegan.config import vae_run_config
 
 
@@ -14,7 +14,11 @@ def register(sub: Any) -> None:
     p = sub.add_parser("train-vae", help="train the VAE (or --model ae) and write grids, metrics, checkpoints")
     p.add_argument("--out", type=Path, help="run folder (default runs/<data>-<model>)")
     p.add_argument(
-        "--resume", type=Path, metavar="RUN", help="continue the run in this folder exactly where it stopped"
+        "--resume",
+        type=Path,
+        metavar="RUN",
+        help="continue the run in this folder exactly where it stopped; --epochs extends it, and --lr, --beta, "
+        "cadence, device and precision flags change it from there (model and data flags are refused)",
     )
     add_config_flags(p, "[data], [model], [loss] and [train] sections")
     add_flags(p, VAE_FLAGS)
@@ -30,7 +34,7 @@ def run_train_vae(args: argparse.Namespace) -> int:
     from vaegan.training.train_vae import train_vae
 
     if args.resume:
-        result = train_vae(vae_run_config(), args.resume, resume=True)
+        result = train_vae(vae_run_config(), args.resume, resume=True, wanted=given_sections(args, VAE_FLAGS))
     else:
         cfg = vae_run_config(**sections_from_args(args, VAE_FLAGS))
         out = args.out or default_run_dir(cfg.data.source, cfg.model.kind)

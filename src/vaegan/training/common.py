@@ -72,16 +72,20 @@ def adam(params: Iterable[torch.nn.Parameter], **settings: Any) -> torch.optim.A
     return torch.optim.Adam(params, fused=True, **settings)
 
 
-def restore_adam(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
-    """Load Adam's saved state in the form the fused kernel needs for the parameters as they are now.
+def restore_adam(optimizer: torch.optim.Optimizer, saved: dict[str, Any], lr: float) -> None:
+    """Load Adam's saved state in the form the fused kernel needs for the parameters as they are now,
+    at learning rate `lr` (the config's: a resume may change it).
 
     `auto` may lay the weights out differently from the run that saved them (a CUDA run resumed on a
     CPU), and load_state_dict keeps the saved layout, which the fused kernel would read as if it matched;
     runs saved before the fused kernel also carry for-each settings. The values are kept exactly.
     """
-    optimizer.load_state_dict(saved)
+    try:
+        optimizer.load_state_dict(saved)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise VaeganError(f"the checkpoint's optimiser state does not fit the model ({exc}); retrain") from exc
     for group in optimizer.param_groups:
-        group["fused"], group["foreach"] = True, None
+        group["fused"], group["foreach"], group["lr"] = True, None, lr
         for param in group["params"]:
             state = optimizer.state.get(param, {})
             for key, value in state.items():

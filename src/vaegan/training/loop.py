@@ -1,7 +1,9 @@
 """What both training loops share, written once: a TrainingRun that each stage's loop calls.
 
-It opens a new run or resumes one, walks epochs and batches in a resumable order, turns Ctrl-C into a
-checkpointed stop, sums the per-step metrics, checks them for NaN, writes the metrics line, the grids
+It opens a new run (clearing what a killed attempt left) or resumes one (with the settings a resume may
+change, training.changes), walks epochs and batches in a resumable order, turns Ctrl-C into a
+checkpointed stop, sums the per-step metrics, stops on divergence (NaN, a loss exploding against the
+run's own history, non-finite weights) before anything is written, writes the metrics line, the grids
 and checkpoints on their cadence, and keeps best.pt by FID. The loops in train_vae.py and train_gan.py
 keep the step itself, the models and what goes into their checkpoint (the `snapshot` they hand over).
 
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,15 +36,18 @@ from vaegan.checkpoint import (
     Checkpoint,
     LoopState,
     load_checkpoint,
+    remove_orphans,
     restore_rng_state,
     rng_state,
     save_checkpoint,
+    weights,
 )
 from vaegan.config import RunSettings, write_json
 from vaegan.errors import VaeganError
 from vaegan.metrics.monitor import QualityMonitor
 from vaegan.runs import read_metrics
 from vaegan.training import distributed
+from vaegan.training.changes import Changes, Sections, apply_changes
 from vaegan.training.common import (
     Progress,
     StopRequest,
@@ -57,6 +64,11 @@ log = logging.getLogger(__name__)
 
 Snapshot = Callable[[LoopState], Checkpoint]
 
+# A watched loss this many times larger than the largest the run has seen lately (the run's first step
+# and its last RECENT epochs, at least 1) has exploded: the next steps would overflow to NaN or inf.
+EXPLODED = 1000.0
+RECENT = 5
+
 
 @dataclass(frozen=True)
 class TrainingResult:
@@ -64,17 +76,52 @@ class TrainingResult:
     metrics: dict[str, Any]  # the last epoch's record
 
 
-def resume_or_refuse(run_dir: Path, stage: str, resume: bool) -> Checkpoint | None:
-    """The checkpoint to resume (its stage checked), or None for a new run; never overwrites a trained run."""
+def resume_or_refuse(
+    run_dir: Path, stage: str, resume: bool, wanted: Sections | None = None
+) -> tuple[Checkpoint | None, Changes]:
+    """The checkpoint to resume (its stage checked, `wanted` settings applied to its config, see
+    training.changes), or None for a new run; never overwrites a trained run. The run folder is
+    checked writable first, so no epoch is trained into a place nothing can be saved to."""
+    check_writable(run_dir)
     path = Path(run_dir) / CHECKPOINT_NAME
     if resume:
         saved = load_checkpoint(path)
         if saved.STAGE != stage:
             raise VaeganError(f"{path} is a {saved.STAGE} checkpoint; resume it with train-{saved.STAGE}")
-        return saved
+        saved.config, changes = apply_changes(saved.config, wanted or {})  # type: ignore[assignment]
+        return saved, changes
     if path.exists():
         raise VaeganError(f"{run_dir} already holds a trained run; pass --resume to continue it or choose a new --out")
-    return None
+    return None, {}
+
+
+def check_writable(run_dir: Path) -> None:
+    """The run folder exists (made if need be) and takes a file; else one line naming it and the fix."""
+    try:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=run_dir):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise VaeganError(f"cannot write to the run folder {run_dir}: {reason}; choose a writable --out") from exc
+
+
+def start_clean(run_dir: Path) -> None:
+    """Clear what a killed run left: temporary checkpoint files always, and for a new run the metrics,
+    grids and best.pt of an attempt that never wrote checkpoint.pt (so epochs never interleave)."""
+    for orphan in remove_orphans(run_dir):
+        log.warning("removed %s, left by a write that was cut short", orphan)
+    if (run_dir / CHECKPOINT_NAME).exists() or not (run_dir / "config.json").exists():
+        return  # a run to resume, or a folder no vaegan run has started in: nothing of ours to clear
+    stale = [p for p in (run_dir / "metrics.jsonl", run_dir / BEST_NAME, run_dir / "grids") if p.exists()]
+    for p in stale:
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    if stale:
+        log.warning(
+            "starting %s afresh: removed %s of an earlier attempt that saved no checkpoint",
+            run_dir,
+            ", ".join(p.name for p in stale),
+        )
 
 
 @dataclass
@@ -90,8 +137,13 @@ class TrainingRun:
     progress: Progress
     loop: LoopState  # where training stands; its sums live on `device`
     noise: torch.Generator  # every random draw of the steps (eps, z), on `device`
-    advice: str  # what to try when training diverges
+    advice: str  # what to change when training diverges, e.g. "a lower --lr"
+    config: Any = None  # the stage's run config, rewritten to config.json with a checkpoint after a change
+    changes: Changes = field(default_factory=dict)  # settings changed on resume, recorded in metrics.jsonl
     postfix: dict[str, int] = field(default_factory=dict)  # progress-bar label -> index into the sums
+    watch: dict[str, int] = field(default_factory=dict)  # losses judged for divergence -> index into the sums
+    first_step: torch.Tensor | None = None  # this process's first step's metrics: the scale of a new run
+    history: list[dict[str, float]] = field(default_factory=list)  # watched epoch means, oldest first
     snapshot: Snapshot | None = None  # the stage's checkpoint for a loop state; set once models exist
     stop: StopRequest = field(default_factory=lambda: StopRequest())  # looked up when built: tests replace it
     epoch_started: float = 0.0
@@ -117,13 +169,21 @@ class TrainingRun:
         self.quality.best_fid = saved.best_fid
         sums = saved.sums.to(self.device) if self.ctx.is_main else self.loop.sums
         self.loop = LoopState(saved.epoch, saved.batch_in_epoch, saved.step, sums, best_fid=saved.best_fid)
+
+        def ahead(r: dict[str, Any]) -> bool:  # written after `saved`: an epoch to redo, a resume that diverged
+            if r.get("stage") != self.stage:
+                return False
+            return r.get("step", 0) >= saved.step if "event" in r else r.get("epoch", 0) >= saved.epoch
+
+        kept = [r for r in read_metrics(self.run_dir) if not ahead(r)]
+        epochs = [r for r in kept if r.get("stage") == self.stage and "epoch" in r][-RECENT:]
+        self.history = [{k: float(r[k]) for k in self.watch if isinstance(r.get(k), int | float)} for r in epochs]
         if self.ctx.is_main:
+            if self.changes:
+                event = {"stage": self.stage, "event": "resume", "at_epoch": saved.epoch, "step": saved.step}
+                kept.append({**event, "changed": self.changes})
+                log.info("resuming with %s", ", ".join(f"{k} {a} -> {b}" for k, (a, b) in self.changes.items()))
             path = self.run_dir / "metrics.jsonl"
-            kept = [
-                r
-                for r in read_metrics(self.run_dir)
-                if not (r.get("stage") == self.stage and r.get("epoch", 0) >= saved.epoch)
-            ]
             path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         log.info(
             "resuming %s at epoch %d, batch %d (step %d)", self.run_dir, saved.epoch, saved.batch_in_epoch, saved.step
@@ -157,6 +217,8 @@ class TrainingRun:
 
     def add(self, values: torch.Tensor, weight: float) -> None:
         """Add a step's metrics (weighted by images or 1 per step) to the epoch's sums; no host sync."""
+        if self.first_step is None:
+            self.first_step = values.detach().clone()
         self.loop.sums += torch.cat([values.detach() * weight, values.new_tensor([weight])])
 
     def running_means(self) -> dict[str, float]:
@@ -165,19 +227,39 @@ class TrainingRun:
 
     def check_finite(self, what: str) -> None:
         """A clean stop when the summed metrics turn NaN or infinite; no checkpoint is overwritten."""
-        if bool(torch.isfinite(self.ctx.sum_(self.loop.sums)).all()):
-            return
-        kept = (
-            f"the last good checkpoint {self.checkpoint_path} is untouched"
-            if self.checkpoint_path.is_file()
-            else "no checkpoint had been written yet"
-        )
-        raise VaeganError(f"training diverged: {what} is not finite; {kept}. {self.advice}")
+        if not bool(torch.isfinite(self.ctx.sum_(self.loop.sums)).all()):
+            raise self.diverged(f"{what} is not finite")
+
+    def diverged(self, what: str) -> VaeganError:
+        """The stop message: what went wrong, what is on disk (the truth, not a hope) and what to do."""
+        if self.checkpoint_path.is_file():
+            step = load_checkpoint(self.checkpoint_path).loop.step
+            kept = f"{self.checkpoint_path} (step {step}) is untouched; resume it with {self.advice}"
+        else:
+            kept = f"no checkpoint had been written yet; train again with {self.advice}"
+        return VaeganError(f"training diverged: {what}; {kept}")
+
+    def check_exploding(self, means: list[float]) -> None:
+        """A clean stop when a watched loss is EXPLODED times the largest of the run's recent history."""
+        # Averaged over ranks (each saw its own shard), so every rank takes the same decision.
+        first = (self.ctx.sum_(self.first_step) / self.ctx.world_size).tolist() if self.first_step is not None else []
+        for label, i in self.watch.items():
+            seen = [abs(first[i])] if first else []
+            seen += [abs(h[label]) for h in self.history[-RECENT:] if label in h]
+            limit = EXPLODED * max([1.0, *seen])
+            if abs(means[i]) > limit:
+                raise self.diverged(
+                    f"{label} reached {means[i]:.3g} in epoch {self.loop.epoch}, over {EXPLODED:g} times "
+                    f"the largest of this run's recent epochs and first step ({limit / EXPLODED:.3g})"
+                )
+        self.history.append({label: means[i] for label, i in self.watch.items()})
 
     def epoch_means(self) -> list[float]:
-        """The epoch's metrics, averaged over every rank's steps, after the NaN check."""
+        """The epoch's metrics, averaged over every rank's steps, after the NaN and explosion checks."""
         self.check_finite(f"the training loss of epoch {self.loop.epoch}")
-        return (self.loop.sums[:-1] / self.loop.sums[-1]).tolist()
+        means = (self.loop.sums[:-1] / self.loop.sums[-1]).tolist()
+        self.check_exploding(means)
+        return means
 
     def end_epoch(
         self,
@@ -223,7 +305,14 @@ class TrainingRun:
             rng_state({"noise": self.noise}),
             self.quality.best_fid,
         )
-        save_checkpoint(self.snapshot(state), path or self.checkpoint_path)
+        checkpoint = self.snapshot(state)
+        for name, tensors in weights(checkpoint).items():
+            floats = [t for t in tensors.values() if t.is_floating_point()]
+            if floats and not bool(torch.stack([t.isfinite().all() for t in floats]).all()):
+                raise self.diverged(f"the {self.stage}'s {name} weights are not finite")
+        save_checkpoint(checkpoint, path or self.checkpoint_path)
+        if self.changes and path is None:  # config.json says what the checkpoint holds, never a hope
+            write_json(self.config, self.run_dir / "config.json")
 
 
 def start_run(
@@ -238,6 +327,7 @@ def start_run(
     is_new: bool,
     advice: str,
     progress: bool | None,
+    changes: Changes | None = None,
 ) -> TrainingRun:
     """Join the processes (torchrun), write config.json for a new run (rank 0), pick precision and layout.
 
@@ -249,6 +339,7 @@ def start_run(
     ctx.barrier()  # every rank has looked for the checkpoint before rank 0 writes anything
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        start_clean(run_dir)
         if is_new:
             write_json(config, run_dir / "config.json")
     return TrainingRun(
@@ -264,4 +355,6 @@ def start_run(
         loop=LoopState(sums=torch.zeros(n_sums + 1, device=device)),
         noise=torch.Generator(device).manual_seed(settings.seed + 1),
         advice=advice,
+        config=config,
+        changes=changes or {},
     )

@@ -25,6 +25,7 @@ from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.runs import open_run
 from vaegan.training import distributed
+from vaegan.training.changes import Changes, Sections
 from vaegan.training.common import adam, autocast, fixed_latents, place, restore_adam
 from vaegan.training.loop import TrainingResult, TrainingRun, resume_or_refuse, start_run
 from vaegan.viz import save_grid
@@ -184,12 +185,16 @@ def train_gan(
     run_dir: Path,
     *,
     resume: bool = False,
+    wanted: Sections | None = None,
     splits: DataSplits | None = None,
     progress: bool | None = None,
 ) -> TrainingResult:
-    """Train the GAN stage for cfg.gan.epochs, writing metrics, grids and checkpoints under run_dir."""
+    """Train the GAN stage for cfg.gan.epochs, writing metrics, grids and checkpoints under run_dir.
+
+    resume=True continues run_dir's checkpoint exactly, with the `wanted` settings a resume may change.
+    """
     run_dir = Path(run_dir)
-    saved = resume_or_refuse(run_dir, "gan", resume)
+    saved, changes = resume_or_refuse(run_dir, "gan", resume, wanted)
     if isinstance(saved, GANCheckpoint):
         cfg = saved.config
     gc = cfg.gan
@@ -197,12 +202,13 @@ def train_gan(
     vae_cfg, vae_path = vae_run.config, str(vae_run.stage("vae").checkpoint_path.resolve())
     latent_dim, value_range = vae_cfg.model.latent_dim, vae_cfg.model.value_range
     splits = splits or load_splits(vae_cfg.data)
-    run = open_gan_run(cfg, vae_cfg, run_dir, splits, saved is None, progress)
+    run = open_gan_run(cfg, vae_cfg, run_dir, splits, saved is None, progress, changes)
     device = run.device
     images = splits.train.images.to(device)
     nets = build_nets(gc, vae_run.vae(), vae_cfg, run)
     run.snapshot = lambda loop: GANCheckpoint(cfg, loop, vae_path, vae_cfg, *nets.state_dicts())
     run.postfix = {"D(x)": MONITORS.index("d_real"), "D(G(z))": MONITORS.index("d_fake")}
+    run.watch = {"d_loss": MONITORS.index("d_loss"), "g_loss": MONITORS.index("g_loss")}
     # The VAE stage's grid seed, so GAN grid k and VAE grid k decode the very same z.
     grid_z = fixed_latents(gc.grid_size, latent_dim, vae_cfg.train.seed).to(device)
     real_diversity = pairwise_diversity(to_float(splits.train.images[: gc.diversity_samples], value_range))
@@ -214,7 +220,7 @@ def train_gan(
 
     record: dict[str, Any] = {}
     with run:
-        for epoch in run.epochs():
+        for _ in run.epochs():
             for index in run.batches(len(images)):
                 # z for the whole global batch, so every process count draws the same numbers.
                 z = run.ctx.shard(torch.randn(len(index), latent_dim, generator=run.noise, device=device))
@@ -223,7 +229,6 @@ def train_gan(
 
             values = dict(zip(MONITORS, run.epoch_means(), strict=True))
             values["diversity"] = sample_diversity(nets.ema, gc, latent_dim, device) / real_diversity
-            check_divergence(values, epoch, run)
             record = run.end_epoch(
                 values,
                 lambda z: nets.ema(z.to(device)),
@@ -238,7 +243,13 @@ def train_gan(
 
 
 def open_gan_run(
-    cfg: GANRunConfig, vae_cfg: VAERunConfig, run_dir: Path, splits: DataSplits, is_new: bool, progress: bool | None
+    cfg: GANRunConfig,
+    vae_cfg: VAERunConfig,
+    run_dir: Path,
+    splits: DataSplits,
+    is_new: bool,
+    progress: bool | None,
+    changes: Changes,
 ) -> TrainingRun:
     gc = cfg.gan
     if distributed.world_size() > 1 and gc.anchor == "feature":
@@ -252,8 +263,9 @@ def open_gan_run(
         image_size=vae_cfg.model.image_size,
         n_sums=len(MONITORS),  # per-step values, one weight per step
         is_new=is_new,
-        advice="Train again with --spectral-norm or lower --lr-g/--lr-d",
+        advice="lower --lr-g/--lr-d (or train again with --spectral-norm)",
         progress=progress,
+        changes=changes,
     )
 
 
@@ -280,17 +292,8 @@ def restore_nets(nets: GANNets, saved: GANCheckpoint) -> None:
     nets.generator.load_state_dict(saved.generator)
     nets.disc.load_state_dict(saved.discriminator)
     nets.ema.load_state_dict(saved.ema)
-    restore_adam(nets.opt_g, saved.opt_g)
-    restore_adam(nets.opt_d, saved.opt_d)
-
-
-def check_divergence(values: dict[str, float], epoch: int, run: TrainingRun) -> None:
-    """Exploding losses stop the run before this epoch is written; the last checkpoint stays as it was."""
-    if abs(values["g_loss"]) > 1e3 or abs(values["d_loss"]) > 1e3:
-        raise VaeganError(
-            f"the GAN diverged in epoch {epoch} (D loss {values['d_loss']:.3g}, G loss {values['g_loss']:.3g}); "
-            f"{run.checkpoint_path} is untouched. {run.advice}"
-        )
+    restore_adam(nets.opt_g, saved.opt_g, saved.config.gan.lr_g)
+    restore_adam(nets.opt_d, saved.opt_d, saved.config.gan.lr_d)
 
 
 def warn_of_collapse(diversity: float, threshold: float, is_main: bool) -> None:

@@ -15,6 +15,7 @@ from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.losses import kl_weight, vae_loss
 from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.vae import VAE
+from vaegan.training.changes import Changes, Sections
 from vaegan.training.common import adam, autocast, fixed_latents, place, restore_adam
 from vaegan.training.loop import TrainingResult, TrainingRun, resume_or_refuse, start_run
 from vaegan.viz import save_grid
@@ -27,21 +28,30 @@ def train_vae(
     run_dir: Path,
     *,
     resume: bool = False,
+    wanted: Sections | None = None,
     splits: DataSplits | None = None,
     progress: bool | None = None,
 ) -> TrainingResult:
     """Train for cfg.train.epochs epochs, writing config, metrics, grids and checkpoints under run_dir.
 
-    resume=True takes the config from run_dir's checkpoint and continues at its exact batch and noise.
+    resume=True takes the config from run_dir's checkpoint and continues at its exact batch and noise,
+    with the `wanted` settings a resume may change (training.changes: more epochs, another --lr, ...).
     """
     run_dir = Path(run_dir)
-    saved = resume_or_refuse(run_dir, "vae", resume)
+    saved, changes = resume_or_refuse(run_dir, "vae", resume, wanted)
     if isinstance(saved, VAECheckpoint):
         cfg = saved.config
     tc, model_cfg, value_range = cfg.train, cfg.model, cfg.model.value_range
     splits = splits or load_splits(cfg.data)
     val_images = splits.val.images if len(splits.val) else splits.train.images
-    run = open_vae_run(cfg, run_dir, splits, saved is None, progress)
+    if not len(splits.val):
+        log.warning(
+            "no images held out for validation (%d images, val fraction %g): val/ metrics are measured on the "
+            "training images, so they show fit, not generalisation; add images or raise --val-fraction",
+            len(splits.train),
+            cfg.data.val_fraction,
+        )
+    run = open_vae_run(cfg, run_dir, splits, saved is None, progress, changes)
     device, bf16 = run.device, run.bf16
     train_images = splits.train.images.to(device)
     torch.manual_seed(tc.seed)
@@ -50,9 +60,10 @@ def train_vae(
     trained = run.ctx.wrap(model, device)  # the same module, with gradients averaged over ranks
     run.snapshot = lambda loop: VAECheckpoint(cfg, loop, model.state_dict(), optimizer.state_dict())
     run.postfix = {"loss": 0}
+    run.watch = {"train/total": 0}
     if isinstance(saved, VAECheckpoint):
         model.load_state_dict(saved.model)
-        restore_adam(optimizer, saved.optimizer)
+        restore_adam(optimizer, saved.optimizer, tc.lr)
         run.restore(saved.loop)
     draw = grid_writer(model, cfg, val_images, device)
 
@@ -85,7 +96,7 @@ def train_vae(
 
 
 def open_vae_run(
-    cfg: VAERunConfig, run_dir: Path, splits: DataSplits, is_new: bool, progress: bool | None
+    cfg: VAERunConfig, run_dir: Path, splits: DataSplits, is_new: bool, progress: bool | None, changes: Changes
 ) -> TrainingRun:
     return start_run(
         "vae",
@@ -96,8 +107,9 @@ def open_vae_run(
         image_size=cfg.model.image_size,
         n_sums=3,  # total, reconstruction, kl: per-image means, weighted by images
         is_new=is_new,
-        advice="Train again with a lower --lr (or a smaller --beta)",
+        advice="a lower --lr (or a smaller --beta)",
         progress=progress,
+        changes=changes,
     )
 
 

@@ -1,0 +1,472 @@
+"""Every bad input a careful or hostile user tried, through the CLI: one line, a non-zero exit, nothing
+already saved changed. The table holds flags, paths, forged and broken checkpoints and refused resumes;
+the tests below it cover what needs more than one command (divergence, resume, leftovers of a kill, a
+full disk) and the forged checkpoint's memory, measured in a child process under a hard limit."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from PIL import Image
+
+from tiny import TINY_FLAGS, tiny_splits
+from vaegan.checkpoint import load_checkpoint
+from vaegan.cli import main
+
+GAN_TINY = ["--disc-channels", "4", "--gan-batch-size", "4", "--grid-size", "8", "--device", "cpu"]
+GAN_TINY += ["--precision", "fp32", "--quality-every", "0"]
+
+
+@dataclass(frozen=True)
+class Env:
+    data: Path  # a folder of 16 images
+    vae: Path  # a trained 1-epoch VAE run
+    gan: Path  # a trained 1-epoch GAN run from it
+    tmp: Path  # this case's own folder
+
+
+def image_folder(root: Path, n: int = 16) -> Path:
+    folder = root / "pictures"
+    folder.mkdir(parents=True)
+    for i, image in enumerate(tiny_splits(n=max(n, 9)).train.images[:n]):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    root = tmp_path_factory.mktemp("bad_inputs")
+    data = image_folder(root)
+    assert main(["train-vae", "--data", str(data), "--epochs", "1", "--out", str(root / "vae"), *TINY_FLAGS]) == 0
+    assert (
+        main(["train-gan", "--vae", str(root / "vae"), "--gan-epochs", "1", "--out", str(root / "gan"), *GAN_TINY]) == 0
+    )
+    return data, root / "vae", root / "gan"
+
+
+@pytest.fixture
+def env(trained: tuple[Path, Path, Path], tmp_path: Path) -> Env:
+    return Env(*trained, tmp=tmp_path)
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """main(argv)'s exit code (argparse's SystemExit included) and its stderr."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    return code, capsys.readouterr().err
+
+
+def snapshot(*folders: Path) -> dict[str, str]:
+    """Every file under the folders, by content hash: what "nothing saved has changed" compares."""
+    return {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+        for folder in folders
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def forged(env: Env, change: Callable[[dict[str, Any]], None], stage: str = "vae") -> str:
+    """A copy of a real checkpoint with `change` applied to its payload, as a hostile file would be."""
+    payload = torch.load((env.vae if stage == "vae" else env.gan) / "checkpoint.pt", weights_only=True)
+    change(payload)
+    path = env.tmp / "forged.pt"
+    torch.save(payload, path)
+    return str(path)
+
+
+def written(env: Env, content: bytes, name: str = "checkpoint.pt") -> str:
+    path = env.tmp / name
+    path.write_bytes(content)
+    return str(path)
+
+
+def a_file(env: Env) -> Path:
+    path = env.tmp / "a_file"
+    path.write_text("not a folder")
+    return path
+
+
+def train(env: Env, *flags: str) -> list[str]:
+    return ["train-vae", "--data", str(env.data), "--out", str(env.tmp / "run"), *TINY_FLAGS, *flags]
+
+
+def train_gan(env: Env, *flags: str) -> list[str]:
+    return ["train-gan", "--vae", str(env.vae), "--out", str(env.tmp / "run"), *GAN_TINY, *flags]
+
+
+def sample(env: Env, *flags: str, run: Path | str | None = None) -> list[str]:
+    return ["sample", str(run or env.vae), "-o", str(env.tmp / "s.png"), *flags]
+
+
+def setting(section: str, key: str, value: Any, **more: Any) -> Callable[[dict[str, Any]], None]:
+    """A change to the embedded config (size and channels in [data] too, as a careful forger would)."""
+
+    def change(payload: dict[str, Any]) -> None:
+        for k, v in {key: value, **more}.items():
+            payload["config"][section][k] = v
+            if k in ("image_size", "channels"):
+                payload["config"]["data"][k] = v
+
+    return change
+
+
+# Every size at its limit (config.MAX_*): a valid config whose VAE would take 12.3 GiB of fp32 weights.
+LARGEST = setting("model", "latent_dim", 4096, base_channels=512, image_size=1024)
+
+
+def grow_first_tensor(payload: dict[str, Any]) -> None:
+    key = next(iter(payload["model"]))
+    payload["model"][key] = torch.zeros(*payload["model"][key].shape[:-1], payload["model"][key].shape[-1] + 1)
+
+
+# (id, the command for an Env, what its one line must say)
+CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
+    # flags of train-vae
+    ("epochs-0", lambda e: train(e, "--epochs", "0"), "epochs must be >= 1"),
+    ("epochs-word", lambda e: train(e, "--epochs", "zero"), "invalid int value"),
+    ("recon-unknown", lambda e: train(e, "--recon", "l1"), "invalid choice"),
+    ("checkpoint-every-0", lambda e: train(e, "--checkpoint-every", "0"), "checkpoint every must be >= 1"),
+    ("grid-size-0", lambda e: train(e, "--grid-size", "0"), "grid size must be between 1 and"),
+    ("grid-size-negative", lambda e: train(e, "--grid-size", "-1"), "grid size must be between 1 and"),
+    ("device-meta", lambda e: train(e, "--device", "meta"), "device must be auto, cpu, cuda or cuda:N"),
+    ("device-unknown", lambda e: train(e, "--device", "tpu9"), "device must be auto"),
+    ("lr-inf", lambda e: train(e, "--lr", "inf"), "learning rate must be finite"),
+    ("lr-nan", lambda e: train(e, "--lr", "nan"), "learning rate must be finite"),
+    ("lr-negative", lambda e: train(e, "--lr", "-1"), "learning rate must be finite and > 0"),
+    ("beta-inf", lambda e: train(e, "--beta", "inf"), "beta must be finite"),
+    ("beta-nan", lambda e: train(e, "--beta", "nan"), "beta must be finite"),
+    ("latent-dim-huge", lambda e: train(e, "--latent-dim", "1000000"), "latent dim must be between 1 and 4096"),
+    ("latent-dim-0", lambda e: train(e, "--latent-dim", "0"), "latent dim must be between 1 and 4096"),
+    ("image-size-huge", lambda e: train(e, "--image-size", "1000000"), "image size must be between 16 and 1024"),
+    ("image-size-odd", lambda e: train(e, "--image-size", "17"), "image size must be even"),
+    ("base-channels-0", lambda e: train(e, "--base-channels", "0"), "base channels must be between"),
+    ("channels-2", lambda e: train(e, "--channels", "2"), "channels must be 1 (grey) or 3"),
+    ("val-fraction-1.5", lambda e: train(e, "--val-fraction", "1.5"), "val fraction must be in [0, 1)"),
+    ("batch-size-0", lambda e: train(e, "--batch-size", "0"), "batch size must be >= 1"),
+    ("quality-samples-1", lambda e: train(e, "--quality-samples", "1"), "samples >= 10"),
+    ("data-missing", lambda e: train(e, "--data", "/no/such/folder"), "/no/such/folder"),
+    ("config-missing", lambda e: train(e, "--config", "/no/such.toml"), "does not exist"),
+    ("config-not-toml", lambda e: train(e, "--config", written(e, b"[train\nepochs=", "c.toml")), "not valid TOML"),
+    ("config-unknown-key", lambda e: train(e, "--config", written(e, b"[train]\nepoch = 3\n", "c.toml")), "unknown"),
+    # --out that cannot be written
+    ("out-in-proc", lambda e: train(e, "--out", "/proc/vaegan-run"), "cannot write to the run folder /proc"),
+    ("out-in-sys", lambda e: train(e, "--out", "/sys/vaegan-run"), "cannot write to the run folder /sys"),
+    ("out-is-a-file", lambda e: train(e, "--out", str(a_file(e))), "choose a writable --out"),
+    ("out-under-a-file", lambda e: train(e, "--out", str(a_file(e) / "run")), "choose a writable --out"),
+    ("out-is-a-trained-run", lambda e: train(e, "--out", str(e.vae)), "already holds a trained run"),
+    # flags of train-gan
+    ("gan-without-vae", lambda e: ["train-gan", "--out", str(e.tmp / "g")], "needs a trained VAE"),
+    ("gan-vae-missing", lambda e: ["train-gan", "--vae", "/no/such/run"], "no checkpoint"),
+    ("beta1-5", lambda e: train_gan(e, "--beta1", "5"), "beta1 must be in [0, 1)"),
+    ("beta2-nan", lambda e: train_gan(e, "--beta2", "nan"), "beta2 must be in [0, 1)"),
+    ("disc-channels-0", lambda e: train_gan(e, "--disc-channels", "0"), "disc channels must be between"),
+    ("anchor-weight-nan", lambda e: train_gan(e, "--anchor-weight", "nan"), "anchor weight must be finite"),
+    ("anchor-weight-negative", lambda e: train_gan(e, "--anchor-weight", "-1"), "anchor weight must be finite"),
+    ("anchor-decay-negative", lambda e: train_gan(e, "--anchor-decay", "-5"), "anchor decay steps must be >= 0"),
+    ("d-warmup-negative", lambda e: train_gan(e, "--d-warmup", "-3"), "d warm-up steps must be >= 0"),
+    ("d-steps-0", lambda e: train_gan(e, "--d-steps", "0"), "d steps must be >= 1"),
+    ("lr-g-inf", lambda e: train_gan(e, "--lr-g", "inf"), "GAN learning rates must be finite"),
+    ("ema-decay-1", lambda e: train_gan(e, "--ema-decay", "1"), "EMA decay must be in [0, 1)"),
+    ("collapse-fraction-0", lambda e: train_gan(e, "--collapse-fraction", "0"), "collapse fraction"),
+    ("gan-out-in-proc", lambda e: train_gan(e, "--out", "/proc/vaegan-gan"), "cannot write to the run folder"),
+    # sample and explore
+    ("sample-n-0", lambda e: sample(e, "-n", "0"), "-n must be between 1 and"),
+    ("sample-n-huge", lambda e: sample(e, "-n", "10000000"), "-n must be between 1 and"),
+    ("sample-temperature-nan", lambda e: sample(e, "--temperature", "nan"), "--temperature must be finite"),
+    ("sample-temperature-negative", lambda e: sample(e, "--temperature", "-1"), "--temperature must be finite"),
+    ("sample-out-txt", lambda e: ["sample", str(e.vae), "-o", str(e.tmp / "s.txt")], "unknown extension '.txt'"),
+    ("sample-out-in-proc", lambda e: ["sample", str(e.vae), "-o", "/proc/vaegan/s.png"], "cannot write to /proc"),
+    ("sample-out-under-a-file", lambda e: ["sample", str(e.vae), "-o", str(a_file(e) / "s.png")], "cannot write"),
+    ("sample-out-is-a-folder", lambda e: ["sample", str(e.vae), "-o", str(e.tmp / "d.png")], "is a folder"),
+    ("sample-run-missing", lambda e: sample(e, run="/no/such/run"), "no checkpoint"),
+    ("sample-stage-gan-of-vae", lambda e: sample(e, "--stage", "gan"), "has no gan stage"),
+    ("reconstruct-out-txt", lambda e: ["reconstruct", str(e.vae), "--images", str(e.data), "-o", "r.txt"], ".txt"),
+    ("explore-port-70000", lambda e: ["explore", str(e.vae), "--port", "70000", "--no-browser"], "--port must be"),
+    ("explore-port-negative", lambda e: ["explore", str(e.vae), "--port", "-1", "--no-browser"], "--port must be"),
+    # broken and forged checkpoints
+    ("checkpoint-empty", lambda e: sample(e, run=written(e, b"")), "cannot read checkpoint"),
+    ("checkpoint-garbage", lambda e: sample(e, run=written(e, os.urandom(4096))), "cannot read checkpoint"),
+    ("checkpoint-folder-empty", lambda e: sample(e, run=e.tmp), "no checkpoint"),
+    ("checkpoint-a-list", lambda e: sample(e, run=forged(e, lambda p: p.clear())), "not a vaegan checkpoint"),
+    ("checkpoint-no-model", lambda e: sample(e, run=forged(e, lambda p: p.pop("model"))), "it lacks ['model']"),
+    ("checkpoint-no-stage", lambda e: sample(e, run=forged(e, lambda p: p.pop("stage"))), "stage None"),
+    ("checkpoint-stage-unknown", lambda e: sample(e, run=forged(e, lambda p: p.update(stage="x"))), "stage 'x'"),
+    (
+        "checkpoint-version-text",
+        lambda e: sample(e, run=forged(e, lambda p: p.update(format_version="2"))),
+        "no format_version",
+    ),
+    (
+        "checkpoint-version-future",
+        lambda e: sample(e, run=forged(e, lambda p: p.update(format_version=99))),
+        "upgrade vaegan",
+    ),
+    ("checkpoint-config-a-string", lambda e: sample(e, run=forged(e, lambda p: p.update(config="x"))), "config"),
+    ("checkpoint-config-unknown-key", lambda e: sample(e, run=forged(e, setting("model", "x", 1))), "unknown config"),
+    ("checkpoint-config-wrong-type", lambda e: sample(e, run=forged(e, setting("model", "latent_dim", "8"))), "latent"),
+    ("checkpoint-loop-foreign", lambda e: sample(e, run=forged(e, lambda p: p.update(loop={"x": 1}))), "loop state"),
+    ("checkpoint-model-not-tensors", lambda e: sample(e, run=forged(e, lambda p: p.update(model=[1]))), "model"),
+    ("checkpoint-wrong-shape", lambda e: sample(e, run=forged(e, grow_first_tensor)), "stored (4, 3, 4, 5)"),
+    (
+        "checkpoint-latent-dim-huge",
+        lambda e: sample(e, run=forged(e, setting("model", "latent_dim", 10**6))),
+        "latent dim must be between",
+    ),
+    (
+        "checkpoint-image-size-huge",
+        lambda e: sample(e, run=forged(e, setting("model", "image_size", 10**6))),
+        "image size must be between",
+    ),
+    (
+        "checkpoint-model-within-limits-but-not-stored",
+        lambda e: sample(e, run=forged(e, LARGEST)),
+        "does not match the model its config describes",
+    ),
+    (
+        "checkpoint-gan-disc-forged",
+        lambda e: sample(e, run=forged(e, setting("gan", "disc_channels", 512), "gan")),
+        "discriminator does not match",
+    ),
+    ("curves-metrics-garbage", lambda e: ["curves", str(garbage_metrics(e))], "not valid JSON lines"),
+    # resume: what a run cannot change, and what is not a run
+    ("resume-missing", lambda e: ["train-vae", "--resume", "/no/such/run"], "no checkpoint"),
+    ("resume-gan-as-vae", lambda e: ["train-vae", "--resume", str(e.gan)], "resume it with train-gan"),
+    ("resume-vae-as-gan", lambda e: ["train-gan", "--resume", str(e.vae)], "resume it with train-vae"),
+    ("resume-latent-dim", lambda e: ["train-vae", "--resume", str(e.vae), "--latent-dim", "8"], "model.latent_dim"),
+    ("resume-data", lambda e: ["train-vae", "--resume", str(e.vae), "--data", "emoji"], "data.source"),
+    ("resume-batch-size", lambda e: ["train-vae", "--resume", str(e.vae), "--batch-size", "8"], "train.batch_size"),
+    ("resume-seed", lambda e: ["train-vae", "--resume", str(e.vae), "--seed", "3"], "train.seed"),
+    ("resume-lr-bad", lambda e: ["train-vae", "--resume", str(e.vae), "--lr", "nan"], "learning rate must be"),
+    ("resume-gan-disc", lambda e: ["train-gan", "--resume", str(e.gan), "--disc-channels", "8"], "gan.disc_channels"),
+]
+
+
+def garbage_metrics(env: Env) -> Path:
+    (env.tmp / "vae").mkdir()
+    for name in ("checkpoint.pt", "config.json"):
+        (env.tmp / "vae" / name).write_bytes((env.vae / name).read_bytes())
+    (env.tmp / "vae" / "metrics.jsonl").write_text('{"stage": "vae", "epoch": 1}\n{"stage": "va')
+    return env.tmp / "vae"
+
+
+@pytest.mark.parametrize("argv, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_and_changes_nothing(
+    env: Env, argv: Callable[[Env], list[str]], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (env.tmp / "d.png").mkdir()
+    command = argv(env)
+    before = snapshot(env.vae, env.gan, env.data, env.tmp)
+    code, err = run_cli(command, capsys)
+    assert code != 0
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert message in err
+    assert snapshot(env.vae, env.gan, env.data, env.tmp) == before
+
+
+def test_the_table_covers_every_case_of_the_issue() -> None:
+    """The count the closing note of the hardening issue asks for; a lost row fails here."""
+    assert len(CASES) == len({c[0] for c in CASES}) == 87
+
+
+# -- divergence: each stage and loss stops with its checkpoint untouched ------------------------------
+
+
+def last_line_error(err: str) -> str:
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert sum("error:" in line for line in lines) == 1 and "error:" in lines[-1], err
+    return lines[-1]
+
+
+@pytest.mark.parametrize("recon", ["mse_sum", "mse_mean", "bce"])
+@pytest.mark.parametrize("lr", ["1e6", "1e3"])
+def test_vae_divergence_stops_and_keeps_the_checkpoint(
+    env: Env, recon: str, lr: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = env.tmp / "run"
+    assert main(train(env, "--epochs", "1", "--recon", recon)) == 0
+    kept = snapshot(run)
+    code, err = run_cli(["train-vae", "--resume", str(run), "--epochs", "3", "--lr", lr], capsys)
+    assert code == 2
+    line = last_line_error(err)
+    assert "training diverged" in line and f"{run / 'checkpoint.pt'} (step 2) is untouched" in line
+    assert "resume it with a lower --lr" in line
+    after = snapshot(run)
+    assert {p for p in after if after[p] != kept.get(p)} == {str(run / "metrics.jsonl")}  # the resume's record
+    event = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert event["changed"] == {"train.epochs": [1, 3], "train.lr": [1e-3, float(lr)]}
+
+
+def test_vae_divergence_before_any_checkpoint_says_so(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run_cli(train(env, "--epochs", "1", "--lr", "1e6", "--recon", "bce"), capsys)
+    assert code == 2
+    assert "no checkpoint had been written yet; train again with a lower --lr" in last_line_error(err)
+    assert not (env.tmp / "run" / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("loss", ["nonsaturating", "minimax", "hinge"])
+def test_gan_divergence_stops_and_keeps_the_checkpoint(env: Env, loss: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run = env.tmp / "run"
+    assert main(train_gan(env, "--gan-epochs", "1", "--gan-loss", loss)) == 0
+    before = (run / "checkpoint.pt").read_bytes()
+    code, err = run_cli(
+        ["train-gan", "--resume", str(run), "--gan-epochs", "3", "--lr-g", "1e6", "--lr-d", "1e6"], capsys
+    )
+    assert code == 2
+    assert "training diverged" in last_line_error(err) and "is untouched" in err
+    assert (run / "checkpoint.pt").read_bytes() == before
+
+
+# -- resume extends a run, exactly -----------------------------------------------------------------------
+
+
+def test_resume_extends_a_run_bitwise(env: Env) -> None:
+    assert main(train(env, "--epochs", "4", "--out", str(env.tmp / "straight"))) == 0
+    assert main(train(env, "--epochs", "2", "--out", str(env.tmp / "split"))) == 0
+    assert main(["train-vae", "--resume", str(env.tmp / "split"), "--epochs", "4", "--checkpoint-every", "2"]) == 0
+    straight, split = (load_checkpoint(env.tmp / r / "checkpoint.pt") for r in ("straight", "split"))
+    assert straight.loop.step == split.loop.step
+    for key, value in straight.model.items():  # type: ignore[union-attr]
+        assert torch.equal(value, split.model[key]), key  # type: ignore[union-attr]
+    records = [json.loads(line) for line in (env.tmp / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert [r.get("epoch") for r in records] == [1, 2, None, 3, 4]
+    assert records[2]["changed"] == {"train.epochs": [2, 4], "train.checkpoint_every": [1, 2]}
+    config = json.loads((env.tmp / "split" / "config.json").read_text())
+    assert (config["train"]["epochs"], config["train"]["checkpoint_every"]) == (4, 2)
+
+
+def test_resume_extends_a_gan_run(env: Env) -> None:
+    run = env.tmp / "run"
+    assert main(train_gan(env, "--gan-epochs", "1")) == 0
+    assert main(["train-gan", "--resume", str(run), "--gan-epochs", "2", "--lr-d", "1e-4"]) == 0
+    saved = load_checkpoint(run / "checkpoint.pt")
+    assert (saved.loop.epoch, saved.config.gan.lr_d) == (3, 1e-4)  # type: ignore[union-attr]
+    assert saved.opt_d["param_groups"][0]["lr"] == 1e-4  # type: ignore[union-attr]
+
+
+def test_a_pipeline_rerun_extends_the_gan_and_keeps_its_vae(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    out = env.tmp / "pipeline"
+    pipeline = ["run", "--data", str(env.data), "--out", str(out), "--epochs", "1", "--gan-epochs", "1"]
+    pipeline += [*TINY_FLAGS, "--disc-channels", "4", "--gan-batch-size", "4"]
+    assert main(pipeline) == 0
+    vae = (out / "vae" / "checkpoint.pt").read_bytes()
+    assert main([*pipeline, "--gan-epochs", "2"]) == 0  # the same command, two GAN epochs: one more is trained
+    assert load_checkpoint(out / "gan" / "checkpoint.pt").loop.epoch == 3
+    assert (out / "vae" / "checkpoint.pt").read_bytes() == vae
+    capsys.readouterr()
+    code, err = run_cli([*pipeline, "--epochs", "2"], capsys)  # the GAN started from this VAE: refused
+    assert code == 2 and "cannot train further" in last_line_error(err)
+    assert (out / "vae" / "checkpoint.pt").read_bytes() == vae
+
+
+# -- leftovers of a kill, and data that cannot validate ----------------------------------------------------
+
+
+def test_orphaned_temporary_checkpoints_are_removed_when_a_run_opens(env: Env) -> None:
+    orphan = env.vae.parent / "orphan-run"
+    orphan.mkdir()
+    for name in ("checkpoint.pt", "config.json", "metrics.jsonl"):
+        (orphan / name).write_bytes((env.vae / name).read_bytes())
+    (orphan / ".checkpoint.pt.k1ll3d.tmp").write_bytes(b"half a checkpoint")
+    (orphan / "notes.tmp").write_text("not ours")
+    assert main(["train-vae", "--resume", str(orphan)]) == 0
+    assert not (orphan / ".checkpoint.pt.k1ll3d.tmp").exists()
+    assert (orphan / "notes.tmp").exists()
+
+
+def test_a_rerun_after_a_kill_before_any_checkpoint_starts_clean(env: Env) -> None:
+    run = env.tmp / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "metrics.jsonl").write_text('{"stage": "vae", "epoch": 1}\n')  # the killed attempt's epoch 1
+    (run / "grids").mkdir()
+    (run / "grids" / "samples_e005.png").write_bytes(b"old")
+    assert main(train(env, "--epochs", "2")) == 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert not (run / "grids" / "samples_e005.png").exists()
+
+
+def test_one_image_says_validation_uses_the_training_image(
+    env: Env, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    one = image_folder(env.tmp / "one", n=1)
+    assert main(["train-vae", "--data", str(one), "--out", str(env.tmp / "run"), "--epochs", "1", *TINY_FLAGS]) == 0
+    assert "no images held out for validation" in capsys.readouterr().err
+
+
+# -- a full disk: one line, the previous checkpoint intact --------------------------------------------------
+
+
+@pytest.mark.parametrize("what", ["checkpoint", "grid"])
+def test_full_disk_is_one_line_and_keeps_the_checkpoint(
+    env: Env, what: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = env.tmp / "run"
+    assert main(train(env, "--epochs", "1")) == 0
+    before = (run / "checkpoint.pt").read_bytes()
+
+    def no_space(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    if what == "checkpoint":
+        monkeypatch.setattr(torch, "save", no_space)  # the bytes never fit; what the writer then does is real
+    else:
+        monkeypatch.setattr(Image.Image, "save", no_space)
+    code, err = run_cli(["train-vae", "--resume", str(run), "--epochs", "2"], capsys)
+    assert code == 2
+    assert "No space left on device" in last_line_error(err)
+    assert (run / "checkpoint.pt").read_bytes() == before
+    assert not list(run.glob(".*.tmp"))
+
+
+# -- a forged checkpoint cannot exhaust memory ----------------------------------------------------------------
+
+CHILD = """
+import json, resource, sys
+limit = 1 << 30
+resource.setrlimit(resource.RLIMIT_AS, (limit + (1 << 30), limit + (1 << 30)))  # address space: 2 GiB
+from vaegan.cli import main
+code = main(["sample", sys.argv[1], "-o", sys.argv[2]])
+print(json.dumps({"code": code, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+@pytest.mark.parametrize(
+    "change",
+    [setting("model", "latent_dim", 10**6), setting("model", "image_size", 10**6), LARGEST],
+    ids=["latent-dim-1e6", "image-size-1e6", "largest-valid-config"],
+)
+def test_forged_checkpoint_is_refused_in_bounded_memory(env: Env, change: Callable[[dict[str, Any]], None]) -> None:
+    """The largest valid config passes the limits but not the meta-device shape check, which allocates nothing."""
+    path = forged(env, change)
+    src = Path(__file__).resolve().parents[2] / "src"
+    child_env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, path, str(env.tmp / "s.png")],
+        capture_output=True,
+        text=True,
+        env=child_env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["code"] == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    print(f"peak resident memory: {result['peak_kib'] / 1024:.0f} MiB")  # shown with pytest -s
+    assert result["peak_kib"] < 1 << 20  # under 1 GiB resident
