@@ -16,7 +16,7 @@ import tomllib
 
 from vaegan.errors import VaeganError
 
-Reconstruction = Literal["mse_sum", "mse_mean", "bce"]
+Reconstruction = Literal["mse_sum", "mse_mean", "bce", "none"]  # none: KL only (losses.py)
 ModelKind = Literal["vae", "ae"]
 Output = Literal["tanh", "sigmoid"]
 GANLoss = Literal["nonsaturating", "minimax", "hinge"]
