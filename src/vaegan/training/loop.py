@@ -56,6 +56,7 @@ from vaegan.training.common import (
 log = logging.getLogger(__name__)
 
 Snapshot = Callable[[LoopState], Checkpoint]
+StepHook = Callable[[int, torch.Tensor], None]  # (1-based step number, the step's metrics on the device)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class TrainingRun:
     advice: str  # what to try when training diverges
     postfix: dict[str, int] = field(default_factory=dict)  # progress-bar label -> index into the sums
     snapshot: Snapshot | None = None  # the stage's checkpoint for a loop state; set once models exist
+    on_step: StepHook | None = None  # sees every step's metrics (this rank's), e.g. to find when a loss hits 0
     stop: StopRequest = field(default_factory=lambda: StopRequest())  # looked up when built: tests replace it
     epoch_started: float = 0.0
     train_seconds: float = 0.0
@@ -158,6 +160,8 @@ class TrainingRun:
     def add(self, values: torch.Tensor, weight: float) -> None:
         """Add a step's metrics (weighted by images or 1 per step) to the epoch's sums; no host sync."""
         self.loop.sums += torch.cat([values.detach() * weight, values.new_tensor([weight])])
+        if self.on_step is not None:
+            self.on_step(self.loop.step + 1, values.detach())  # loop.step counts the steps finished before
 
     def running_means(self) -> dict[str, float]:
         sums = self.loop.sums

@@ -16,7 +16,7 @@ from vaegan.losses import kl_weight, vae_loss
 from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.vae import VAE
 from vaegan.training.common import adam, autocast, fixed_latents, place, restore_adam
-from vaegan.training.loop import TrainingResult, TrainingRun, resume_or_refuse, start_run
+from vaegan.training.loop import StepHook, TrainingResult, TrainingRun, resume_or_refuse, start_run
 from vaegan.viz import save_grid
 
 log = logging.getLogger(__name__)
@@ -29,10 +29,12 @@ def train_vae(
     resume: bool = False,
     splits: DataSplits | None = None,
     progress: bool | None = None,
+    on_step: StepHook | None = None,
 ) -> TrainingResult:
     """Train for cfg.train.epochs epochs, writing config, metrics, grids and checkpoints under run_dir.
 
     resume=True takes the config from run_dir's checkpoint and continues at its exact batch and noise.
+    on_step(step, values) sees each step's (total, reconstruction, kl) batch means, as device tensors.
     """
     run_dir = Path(run_dir)
     saved = resume_or_refuse(run_dir, "vae", resume)
@@ -50,6 +52,7 @@ def train_vae(
     trained = run.ctx.wrap(model, device)  # the same module, with gradients averaged over ranks
     run.snapshot = lambda loop: VAECheckpoint(cfg, loop, model.state_dict(), optimizer.state_dict())
     run.postfix = {"loss": 0}
+    run.on_step = on_step
     if isinstance(saved, VAECheckpoint):
         model.load_state_dict(saved.model)
         restore_adam(optimizer, saved.optimizer)
