@@ -70,3 +70,30 @@ def test_gan_losses_match_textbook_formulas() -> None:
     assert losses.discriminator_loss(real, fake, "nonsaturating").item() == pytest.approx(expected)
     assert losses.discriminator_loss(real, fake, "minimax").item() == pytest.approx(expected)
     assert losses.discriminator_loss(torch.tensor([0.5]), torch.tensor([-0.25]), "hinge").item() == pytest.approx(1.25)
+
+
+def test_kl_only_loss_is_zero_at_the_prior() -> None:
+    x = torch.rand(3, 1, 4, 4)
+    prior_kl = losses.kl_standard_normal(torch.zeros(3, 5), torch.zeros(3, 5))  # q(z|x) = N(0, I)
+    out = losses.vae_loss(torch.rand(3, 1, 4, 4), x, prior_kl, "none", beta=1.0)
+    assert out["total"].item() == 0.0
+    assert out["reconstruction"].item() == 0.0
+    # Away from the prior it is beta * KL alone, whatever the images.
+    kl = losses.kl_standard_normal(torch.ones(3, 5), torch.zeros(3, 5))
+    assert losses.vae_loss(x, torch.zeros_like(x), kl, "none", beta=2.0)["total"].item() == pytest.approx(5.0)
+
+
+def test_kl_only_loss_gives_the_decoder_a_zero_gradient() -> None:
+    from tiny import tiny_config, tiny_splits
+    from vaegan.data import to_float
+    from vaegan.models.vae import VAE
+
+    cfg = tiny_config("none")
+    torch.manual_seed(0)
+    model = VAE(cfg.model)
+    x = to_float(tiny_splits().train.images[:4], cfg.model.value_range)
+    x_hat, posterior = model(x, generator=torch.Generator().manual_seed(0))
+    losses.vae_loss(x_hat, x, posterior.kl(), "none", beta=1.0)["total"].backward()
+    decoder = [p.grad for p in model.decoder.parameters()]
+    assert all(g is not None and not g.any() for g in decoder)  # zero, not missing: DDP needs every gradient
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.parameters())

@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar, get_args
 
 from vaegan.errors import VaeganError
 
-Reconstruction = Literal["mse_sum", "mse_mean", "bce"]
+Reconstruction = Literal["mse_sum", "mse_mean", "bce", "none"]  # none: KL only (losses.py)
 ModelKind = Literal["vae", "ae"]
 Output = Literal["tanh", "sigmoid"]
 GANLoss = Literal["nonsaturating", "minimax", "hinge"]

@@ -9,6 +9,9 @@ for the balance with the KL term, which is always a per-image sum in nats:
   thousands of times smaller, so at the same beta the KL dominates: smooth latents, blurry images.
 - `bce`: binary cross-entropy summed over pixels, for data in [0, 1]: the Bernoulli decoder's
   negative log-likelihood, the classical choice for MNIST-like images.
+- `none`: no reconstruction term, the KL-only ablation. The loss is beta * KL alone, minimised by
+  q(z|x) = N(0, I) for every x: the posterior collapses to the prior, z carries nothing about x, and the
+  decoder gets a zero gradient, so it stays as initialised and learns nothing about the data.
 GAN losses take discriminator *logits* l, with D(x) = sigmoid(l), for numerical stability.
 """
 
@@ -19,7 +22,7 @@ import torch.nn.functional as F
 
 
 def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
-    """Per-image reconstruction loss, shape (B,). `kind` is mse_sum, mse_mean or bce (see module doc)."""
+    """Per-image reconstruction loss, shape (B,). `kind` is mse_sum, mse_mean, bce or none (see module doc)."""
     x_hat, x = x_hat.float(), x.float()  # in fp32 even under bf16 autocast: sums over 12k pixels
     if kind == "mse_sum":
         return (x_hat - x).pow(2).flatten(1).sum(dim=1)
@@ -33,6 +36,10 @@ def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str) -> torc
         with torch.autocast(device_type=x.device.type, enabled=False):
             bce = F.binary_cross_entropy(x_hat.masked_fill(nan, 0.5), x, reduction="none")
         return bce.masked_fill(nan, float("nan")).flatten(1).sum(dim=1)
+    if kind == "none":
+        # Zero, yet still a function of x_hat: the decoder's gradient is exactly zero rather than missing,
+        # so Adam leaves it unchanged and DDP, which expects a gradient for every parameter, still works.
+        return (x_hat * 0.0).flatten(1).sum(dim=1)
     raise ValueError(f"unknown reconstruction loss {kind!r}")
 
 

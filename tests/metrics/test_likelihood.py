@@ -84,3 +84,12 @@ def test_psnr_of_a_perfect_reconstruction_is_capped_and_mse_is_on_the_unit_scale
     m = likelihood_metrics(model, images, "mse_sum", value_range, k=0)
     assert m["mse"] == pytest.approx(0.01, rel=1e-4)
     assert m["psnr"] == pytest.approx(20.0, rel=1e-4)
+
+
+def test_kl_only_gets_no_likelihood_bound() -> None:
+    model, value_range = tiny_vae("none")
+    images = tiny_splits().val.images
+    out = likelihood_metrics(model, images, "none", value_range, k=4)
+    assert out["reconstruction"] == 0.0 and out["neg_elbo"] == pytest.approx(out["kl"])
+    assert not {"nll_elbo", "nll_iwae", "bpd_elbo", "bpd_iwae"} & set(out)  # no decoder density: no bound
+    assert out["psnr"] > 0

@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from vaegan import __version__
-from vaegan.cli import evaluate, explore, gan, latent, tools, train
+from vaegan.cli import evaluate, explore, gan, latent, loss_experiment, tools, train
 from vaegan.errors import VaeganError
 from vaegan.training.common import TrainingStopped
 
-SUBCOMMANDS = (train, gan, tools, latent, evaluate, explore)
+SUBCOMMANDS = (train, gan, tools, latent, evaluate, explore, loss_experiment)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -85,7 +85,8 @@ def likelihood_metrics(
 ) -> dict[str, float]:
     """Means over uint8 `images` (N, C, H, W) of the bounds in the module doc, plus MSE and PSNR.
 
-    The AE has no posterior to sample or prior to score, so it gets only mse and psnr.
+    The AE has no posterior to sample or prior to score, so it gets only mse and psnr; the KL-only
+    ablation (kind "none") has no decoder density, so it gets no nll or bpd.
     """
     model.eval()
     generator = torch.Generator().manual_seed(seed)
@@ -111,6 +112,8 @@ def likelihood_metrics(
         add("reconstruction", rec)
         add("kl", posterior.kl())
         add("neg_elbo", neg_elbo)
+        if kind == "none":
+            continue  # the KL-only ablation has no decoder likelihood: no bound on -log p(x)
         add("nll_elbo", nll_elbo)
         add("bpd_elbo", bits_per_dim(nll_elbo, kind, dims, value_range))
         if k > 0:

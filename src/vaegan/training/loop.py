@@ -63,6 +63,7 @@ from vaegan.training.common import (
 log = logging.getLogger(__name__)
 
 Snapshot = Callable[[LoopState], Checkpoint]
+StepHook = Callable[[int, torch.Tensor], None]  # (1-based step number, the step's metrics on the device)
 
 # A watched loss this many times larger than the largest the run has seen lately (the run's first step
 # and its last RECENT epochs, at least 1) has exploded: the next steps would overflow to NaN or inf.
@@ -145,6 +146,7 @@ class TrainingRun:
     first_step: torch.Tensor | None = None  # this process's first step's metrics: the scale of a new run
     history: list[dict[str, float]] = field(default_factory=list)  # watched epoch means, oldest first
     snapshot: Snapshot | None = None  # the stage's checkpoint for a loop state; set once models exist
+    on_step: StepHook | None = None  # sees every step's metrics (this rank's), e.g. to find when a loss hits 0
     stop: StopRequest = field(default_factory=lambda: StopRequest())  # looked up when built: tests replace it
     epoch_started: float = 0.0
     train_seconds: float = 0.0
@@ -220,6 +222,8 @@ class TrainingRun:
         if self.first_step is None:
             self.first_step = values.detach().clone()
         self.loop.sums += torch.cat([values.detach() * weight, values.new_tensor([weight])])
+        if self.on_step is not None:
+            self.on_step(self.loop.step + 1, values.detach())  # loop.step counts the steps finished before
 
     def running_means(self) -> dict[str, float]:
         sums = self.loop.sums

@@ -17,7 +17,7 @@ from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.vae import VAE
 from vaegan.training.changes import Changes, Sections
 from vaegan.training.common import adam, autocast, fixed_latents, place, restore_adam
-from vaegan.training.loop import TrainingResult, TrainingRun, resume_or_refuse, start_run
+from vaegan.training.loop import StepHook, TrainingResult, TrainingRun, resume_or_refuse, start_run
 from vaegan.viz import save_grid
 
 log = logging.getLogger(__name__)
@@ -31,40 +31,27 @@ def train_vae(
     wanted: Sections | None = None,
     splits: DataSplits | None = None,
     progress: bool | None = None,
+    on_step: StepHook | None = None,
 ) -> TrainingResult:
     """Train for cfg.train.epochs epochs, writing config, metrics, grids and checkpoints under run_dir.
 
     resume=True takes the config from run_dir's checkpoint and continues at its exact batch and noise,
     with the `wanted` settings a resume may change (training.changes: more epochs, another --lr, ...).
+    on_step(step, values) sees each step's (total, reconstruction, kl) batch means, as device tensors.
     """
     run_dir = Path(run_dir)
     saved, changes = resume_or_refuse(run_dir, "vae", resume, wanted)
     if isinstance(saved, VAECheckpoint):
         cfg = saved.config
-    tc, model_cfg, value_range = cfg.train, cfg.model, cfg.model.value_range
+    model_cfg, value_range = cfg.model, cfg.model.value_range
     splits = splits or load_splits(cfg.data)
-    val_images = splits.val.images if len(splits.val) else splits.train.images
-    if not len(splits.val):
-        log.warning(
-            "no images held out for validation (%d images, val fraction %g): val/ metrics are measured on the "
-            "training images, so they show fit, not generalisation; add images or raise --val-fraction",
-            len(splits.train),
-            cfg.data.val_fraction,
-        )
+    val_images = held_out(splits, cfg)
     run = open_vae_run(cfg, run_dir, splits, saved is None, progress, changes)
     device, bf16 = run.device, run.bf16
     train_images = splits.train.images.to(device)
-    torch.manual_seed(tc.seed)
-    model = place(VAE(model_cfg), device, run.layout)
-    optimizer = adam(model.parameters(), lr=tc.lr)
+    model, optimizer = build_vae(cfg, run, saved)
     trained = run.ctx.wrap(model, device)  # the same module, with gradients averaged over ranks
-    run.snapshot = lambda loop: VAECheckpoint(cfg, loop, model.state_dict(), optimizer.state_dict())
-    run.postfix = {"loss": 0}
-    run.watch = {"train/total": 0}
-    if isinstance(saved, VAECheckpoint):
-        model.load_state_dict(saved.model)
-        restore_adam(optimizer, saved.optimizer, tc.lr)
-        run.restore(saved.loop)
+    run.on_step = on_step
     draw = grid_writer(model, cfg, val_images, device)
 
     record: dict[str, Any] = {}
@@ -93,6 +80,33 @@ def train_vae(
                 f"(rec {val['val/reconstruction']:.4g}, kl {val['val/kl']:.4g})",
             )
     return TrainingResult(run.checkpoint_path, record)
+
+
+def build_vae(cfg: VAERunConfig, run: TrainingRun, saved: object) -> tuple[VAE, torch.optim.Optimizer]:
+    """The model and its Adam, fresh from the seed or as `saved` left them; tells `run` how to save them."""
+    torch.manual_seed(cfg.train.seed)
+    model = place(VAE(cfg.model), run.device, run.layout)
+    optimizer = adam(model.parameters(), lr=cfg.train.lr)
+    run.snapshot = lambda loop: VAECheckpoint(cfg, loop, model.state_dict(), optimizer.state_dict())
+    run.postfix, run.watch = {"loss": 0}, {"train/total": 0}
+    if isinstance(saved, VAECheckpoint):
+        model.load_state_dict(saved.model)
+        restore_adam(optimizer, saved.optimizer, cfg.train.lr)
+        run.restore(saved.loop)
+    return model, optimizer
+
+
+def held_out(splits: DataSplits, cfg: VAERunConfig) -> torch.Tensor:
+    """The validation images; the training images, with a warning, when none were held out."""
+    if len(splits.val):
+        return splits.val.images
+    log.warning(
+        "no images held out for validation (%d images, val fraction %g): val/ metrics are measured on the "
+        "training images, so they show fit, not generalisation; add images or raise --val-fraction",
+        len(splits.train),
+        cfg.data.val_fraction,
+    )
+    return splits.train.images
 
 
 def open_vae_run(
