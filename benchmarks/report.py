@@ -71,6 +71,20 @@ def our_rows(record: dict[str, Any]) -> list[str]:
     return rows
 
 
+def reduced_note(record: dict[str, Any]) -> list[str]:
+    """A warning line when the run scored fewer images than the protocol: its FIDs are not the papers'."""
+    protocol = 10_000 if record["data"] in ("fashion-mnist", "mnist") else 5_000
+    if record["samples"] >= protocol and not record["real"]["name"].startswith("first"):
+        return [""]
+    return [
+        "",
+        f"**Reduced run**: {record['samples']} generated against {record['real']['count']} real images instead of "
+        f"the protocol's {protocol:,} against the whole real set. FID is biased upwards at small counts, so these "
+        "figures rank the variants of this run only and are **not** comparable with the published rows.",
+        "",
+    ]
+
+
 def section(record: dict[str, Any]) -> list[str]:
     size = f"{record['image_size']}x{record['image_size']}, {record['channels']} channel(s)"
     lines = [
@@ -82,6 +96,7 @@ def section(record: dict[str, Any]) -> list[str]:
         f"seeds {record['seeds']}. FID and KID in Inception features (docs/FID.md): {record['samples']} "
         f"generated images against the {record['real']['name']} ({record['real']['count']} images).",
         "",
+        *reduced_note(record),
         "| model | FID at the end | best FID on the way | KID at the end | samples (generated vs real) | "
         "budget | source |",
         "|---|---|---|---|---|---|---|",
