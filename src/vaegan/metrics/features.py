@@ -145,16 +145,25 @@ def accuracy(net: FeatureNet, data: ImageDataset, batch_size: int = 500) -> floa
     return correct / max(1, len(data))
 
 
-def cache_path(data: DataConfig, cache_dir: str | Path | None = None) -> Path:
-    """<cache>/features/<name>-<hash>-<size>px-<channels>ch-v<version>.pt, unique per dataset."""
+def dataset_slug(data: DataConfig, version: int) -> str:
+    """<name>-<hash of source, root, size, channels, version>-<size>px-<channels>ch: one per dataset."""
     source = data.source
     if Path(source).expanduser().is_dir():
         source = str(Path(source).expanduser().resolve())
-    key = f"{source}|{data.root}|{data.image_size}|{data.channels}|{FEATURE_VERSION}"
+    key = f"{source}|{data.root}|{data.image_size}|{data.channels}|{version}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     name = "".join(c if c.isalnum() else "-" for c in Path(data.source).name or data.source)[:40]
-    root = Path(cache_dir or data.cache_dir or Path.home() / ".cache" / "vaegan").expanduser() / "features"
-    return root / f"{name}-{digest}-{data.image_size}px-{data.channels}ch-v{FEATURE_VERSION}.pt"
+    return f"{name}-{digest}-{data.image_size}px-{data.channels}ch"
+
+
+def cache_root(data: DataConfig, cache_dir: str | Path | None = None) -> Path:
+    """`cache_dir`, else the data config's, else ~/.cache/vaegan."""
+    return Path(cache_dir or data.cache_dir or Path.home() / ".cache" / "vaegan").expanduser()
+
+
+def cache_path(data: DataConfig, cache_dir: str | Path | None = None) -> Path:
+    """<cache>/features/<name>-<hash>-<size>px-<channels>ch-v<version>.pt, unique per dataset."""
+    return cache_root(data, cache_dir) / "features" / f"{dataset_slug(data, FEATURE_VERSION)}-v{FEATURE_VERSION}.pt"
 
 
 def save_feature_net(net: FeatureNet, path: Path, extra: dict[str, Any]) -> None:

@@ -1,0 +1,141 @@
+"""docs/RESULTS.md from the race's JSON (quality.py), beside the published Fashion-MNIST Inception FIDs."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import statistics
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+DATASETS = ("fashion-mnist", "mnist", "emoji")  # report order
+VARIANTS = {
+    "two-stage": "vaegan: VAE, then GAN warm-started from its decoder",
+    "scratch-gan": "vaegan's GAN from scratch (the VAE's time plus the GAN's)",
+    "vae": "vaegan's VAE alone",
+    "dcgan": "DCGAN peer (pytorch/examples architecture, width 32)",
+}
+# Fashion-MNIST, Inception FID, 10k generated vs the 10k test images (the protocol of docs/FID.md).
+LUCIC = "Lucic et al. 2018, *Are GANs Created Equal?*, NeurIPS (arXiv:1711.10337): best FID after a large search"
+DAI_WIPF = "Dai & Wipf 2019, *Diagnosing and Enhancing VAE Models*, ICLR (arXiv:1903.05789), Table 1"
+PUBLISHED = (
+    ("WGAN", "21.5 ± 1.6", LUCIC),
+    ("NS GAN", "26.5 ± 1.6", LUCIC),
+    ("MM GAN", "29.6 ± 1.6", LUCIC),
+    ("LSGAN", "30.7 ± 2.2", LUCIC),
+    ("2-Stage VAE", "29.3 ± 1.0", DAI_WIPF),
+    ("VAE, cross-entropy decoder", "43.6 ± 0.7", DAI_WIPF),
+    ("VAE, fixed decoder variance", "84.6 ± 0.9", DAI_WIPF),
+)
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    threads, python = torch.get_num_threads(), platform.python_version()
+    return f"{nproc} cores ({cpu}), torch {torch.__version__}, {threads} torch thread(s), Python {python}"
+
+
+def cell(values: list[float]) -> str:
+    if not values or any(math.isnan(v) for v in values):
+        return "–"
+    spread = f" ± {statistics.stdev(values):.2g}" if len(values) > 1 else ""
+    return f"{statistics.fmean(values):.4g}{spread}"
+
+
+def our_rows(record: dict[str, Any]) -> list[str]:
+    """One row per variant: FID and KID at the end of the budget, best FID on the way, budget used."""
+    rows = []
+    counts = f"{record['samples']} vs {record['real']['count']}"
+    for name, runs in record["curves"].items():
+        last = [run[-1] for run in runs]
+        best = [min(p["fid"] for p in run) for run in runs]
+        trained = [s / 60 for s in record["trained_seconds"][name]]
+        reliable = "" if all(p["reliable"] for p in last) else " (unreliable: fewer than 1,000 real images)"
+        rows.append(
+            f"| {VARIANTS.get(name, name)} | {cell([p['fid'] for p in last])}{reliable} | {cell(best)} | "
+            f"{cell([p['kid'] for p in last])} | {counts} | {cell(trained)} min, {len(runs)} seed(s) | "
+            "this run (below) |"
+        )
+    return rows
+
+
+def reduced_note(record: dict[str, Any]) -> list[str]:
+    """A warning line when the run scored fewer images than the protocol: its FIDs are not the papers'."""
+    protocol = 10_000 if record["data"] in ("fashion-mnist", "mnist") else 5_000
+    if record["samples"] >= protocol and not record["real"]["name"].startswith("first"):
+        return [""]
+    return [
+        "",
+        f"**Reduced run**: {record['samples']} generated against {record['real']['count']} real images instead of "
+        f"the protocol's {protocol:,} against the whole real set. FID is biased upwards at small counts, so these "
+        "figures rank the variants of this run only and are **not** comparable with the published rows.",
+        "",
+    ]
+
+
+def section(record: dict[str, Any]) -> list[str]:
+    size = f"{record['image_size']}x{record['image_size']}, {record['channels']} channel(s)"
+    lines = [
+        f"## {record['data']} ({size})",
+        "",
+        f"Command: `{record['command']}` (PYTHONPATH=src) on {record['machine']}; the whole run took "
+        f"{record['total_minutes']:.1f} min. Each variant trained {record['minutes']:g} min of wall-clock "
+        f"(the two-stage pipeline: {record['vae_share']:.0%} VAE, the rest GAN), batches {record['batch']}, "
+        f"seeds {record['seeds']}. FID and KID in Inception features (docs/FID.md): {record['samples']} "
+        f"generated images against the {record['real']['name']} ({record['real']['count']} images).",
+        "",
+        *reduced_note(record),
+        "| model | FID at the end | best FID on the way | KID at the end | samples (generated vs real) | "
+        "budget | source |",
+        "|---|---|---|---|---|---|---|",
+        *our_rows(record),
+    ]
+    if record["data"] == "fashion-mnist":
+        lines += [
+            f"| {name} (published) | {fid} | – | – | 10000 vs 10000 | converged | {src} |"
+            for name, fid, src in PUBLISHED
+        ]
+    lines += [
+        "",
+        f"![FID against training time](results/{record['data']}/time_to_fid.png)",
+        "",
+        f"Samples at the end of the budget (seed {record['first_seed']}): "
+        + ", ".join(f"[{name}](results/{record['data']}/race-{name}.png)" for name in record["curves"]),
+        "",
+    ]
+    return lines
+
+
+def write_report(grids: Path, out: Path) -> None:
+    """docs/RESULTS.md from every dataset's race.json, so each dataset can be rerun on its own."""
+    records = [
+        json.loads((grids / data / "race.json").read_text())
+        for data in DATASETS
+        if (grids / data / "race.json").is_file()
+    ]
+    lines = [
+        "# Sample quality at equal wall-clock: vaegan, its baselines and a DCGAN peer",
+        "",
+        "From `benchmarks/quality.py`: every variant gets the same training wall-clock on one machine, in one "
+        "run, and is scored in Inception features by the protocol of [FID.md](FID.md) along the way. "
+        "These figures compare with papers; the faster figures in vaegan's own feature space (training logs, "
+        "`vaegan evaluate` by default, [OWN_FEATURES.md](OWN_FEATURES.md)) compare runs on one dataset only. "
+        "Published rows are converged models after long training; ours are short CPU budgets, stated per row.",
+        "",
+    ]
+    for record in records:
+        lines += section(record)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))

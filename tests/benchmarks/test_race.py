@@ -1,0 +1,80 @@
+"""The equal wall-clock race: each variant trains for its budget, give or take one step; scoring is free."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from race import Stage, draw, run_timed, variants
+
+from tiny import tiny_splits
+from vaegan.config import GANConfig, vae_run_config
+
+BUDGET = 1.0  # seconds of training per variant
+
+
+def stage(name: str, until: float, step_s: float, counter: list[int]) -> Stage:
+    def step() -> None:
+        counter.append(1)
+        time.sleep(step_s)
+
+    return Stage(name, step, until, lambda z: z, 4, (0.0, 1.0))
+
+
+def test_stages_stop_at_their_end_times_and_scoring_is_not_counted() -> None:
+    vae_steps: list[int] = []
+    gan_steps: list[int] = []
+    stages = [stage("vae", 0.2, 0.01, vae_steps), stage("gan", 0.5, 0.02, gan_steps)]
+    scored: list[tuple[str, float]] = []
+
+    def score(s: Stage, elapsed: float) -> None:
+        scored.append((s.name, elapsed))
+        time.sleep(0.1)  # a slow FID: must not eat into the budget
+
+    ends = run_timed(stages, [0.1, 0.2, 0.5], score)
+    assert 0.2 <= ends[0] < 0.2 + 0.01 * 3  # overshoot: at most about one step
+    assert 0.5 <= ends[1] < 0.5 + 0.02 * 3
+    assert [name for name, _ in scored] == ["vae", "vae", "gan"]  # the mark at the switch scores the VAE
+    assert len(gan_steps) >= 0.3 / 0.02 * 0.7  # the GAN's share was not spent on scoring
+
+
+@pytest.fixture
+def tiny() -> tuple:
+    cfg = vae_run_config(
+        data={"source": "unused", "image_size": 16, "channels": 3},
+        model={"latent_dim": 4, "base_channels": 4},
+        train={"batch_size": 8},
+    )
+    gan = GANConfig(batch_size=8, disc_channels=4)
+    return cfg, gan, tiny_splits(n=32).train.images
+
+
+def timed(stage: Stage, durations: list[float]) -> Stage:
+    """The same stage, recording how long each of its steps took."""
+
+    def step() -> None:
+        start = time.perf_counter()
+        stage.step()
+        durations.append(time.perf_counter() - start)
+
+    return Stage(stage.name, step, stage.until, stage.decode, stage.latent_dim, stage.value_range)
+
+
+def test_every_variant_gets_its_budget_within_one_step(tiny: tuple) -> None:
+    cfg, gan, images = tiny
+    torch.manual_seed(0)
+    for name, build in variants(cfg, gan, images, BUDGET, vae_share=0.5, seed=0).items():
+        scores: list[float] = []
+        durations: list[float] = []
+        stages = [timed(s, durations) for s in build()]
+        ends = run_timed(stages, [BUDGET / 2, BUDGET], lambda s, t, scores=scores: scores.append(t))
+        # Over budget by at most one step: a few percent once a budget holds dozens of steps
+        # (not asserted as a percentage: on a loaded 2-core machine one tiny step can take 100 ms).
+        assert BUDGET <= ends[-1] <= BUDGET + max(durations) + 1e-3, (name, ends)
+        assert len(durations) >= 3, name
+        if name == "two-stage":
+            assert BUDGET / 2 <= ends[0] <= BUDGET / 2 + max(durations) + 1e-3  # the VAE's half, then the GAN's
+        assert len(scores) == 2
+        images_out = draw(stages[-1], 10, seed=0)
+        assert images_out.shape == (10, 3, 16, 16) and images_out.dtype == torch.uint8
