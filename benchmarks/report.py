@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import statistics
 import subprocess
@@ -44,7 +45,11 @@ def machine() -> str:
     )
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     threads, python = torch.get_num_threads(), platform.python_version()
-    return f"{nproc} cores ({cpu}), torch {torch.__version__}, {threads} torch thread(s), Python {python}"
+    load = os.getloadavg()[0]  # wall-clock races are only fair on an otherwise idle machine
+    return (
+        f"{nproc} cores ({cpu}), torch {torch.__version__}, {threads} torch thread(s), Python {python}, "
+        f"load average {load:.1f} at the start"
+    )
 
 
 def cell(values: list[float]) -> str:
@@ -66,7 +71,7 @@ def our_rows(record: dict[str, Any]) -> list[str]:
         rows.append(
             f"| {VARIANTS.get(name, name)} | {cell([p['fid'] for p in last])}{reliable} | {cell(best)} | "
             f"{cell([p['kid'] for p in last])} | {counts} | {cell(trained)} min, {len(runs)} seed(s) | "
-            "this run (below) |"
+            "this run (command above) |"
         )
     return rows
 
@@ -96,6 +101,7 @@ def section(record: dict[str, Any]) -> list[str]:
         f"seeds {record['seeds']}. FID and KID in Inception features (docs/FID.md): {record['samples']} "
         f"generated images against the {record['real']['name']} ({record['real']['count']} images).",
         "",
+        *([f"Note: {record['notes']}", ""] if record.get("notes") else []),
         *reduced_note(record),
         "| model | FID at the end | best FID on the way | KID at the end | samples (generated vs real) | "
         "budget | source |",
