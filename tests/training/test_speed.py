@@ -73,3 +73,19 @@ def test_a_damaged_cache_is_measured_again(tmp_path: Path) -> None:
 def test_cuda_needs_no_probe(tmp_path: Path) -> None:
     choice = speed.choose("auto", "auto", torch.device("cuda"), "m", timer({}), tmp_path)
     assert choice.channels_last
+
+
+def test_a_training_run_on_auto_measures_once_and_caches_the_verdict(tmp_path: Path) -> None:
+    """The probe is wired into the loop: the first run of a model shape writes the verdict, the next reads it."""
+    from dataclasses import replace
+
+    from tiny import tiny_config, tiny_splits
+    from vaegan.training.train_vae import train_vae
+
+    cfg = tiny_config(epochs=1, precision="auto", memory_format="auto")
+    cfg = replace(cfg, data=replace(cfg.data, cache_dir=str(tmp_path / "cache")))
+    train_vae(cfg, tmp_path / "a", splits=tiny_splits())
+    cached = speed.read_cache(speed.cache_file(tmp_path / "cache"))
+    assert len(cached) == 1 and set(next(iter(cached.values()))) == {"bf16", "channels_last", "note"}
+    train_vae(cfg, tmp_path / "b", splits=tiny_splits())
+    assert speed.read_cache(speed.cache_file(tmp_path / "cache")) == cached

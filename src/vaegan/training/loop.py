@@ -46,7 +46,7 @@ from vaegan.config import RunSettings, write_json
 from vaegan.errors import VaeganError
 from vaegan.metrics.monitor import QualityMonitor
 from vaegan.runs import read_metrics
-from vaegan.training import distributed
+from vaegan.training import distributed, speed
 from vaegan.training.changes import Changes, Sections, apply_changes
 from vaegan.training.common import (
     Progress,
@@ -319,6 +319,19 @@ class TrainingRun:
             write_json(self.config, self.run_dir / "config.json")
 
 
+def speed_settings(
+    settings: RunSettings, device: torch.device, image_size: int, probe: speed.Probe | None
+) -> tuple[bool, torch.memory_format]:
+    """bf16 autocast and the layout: measured by the stage's probe, or by fixed rules without one (under
+    torchrun, where every rank must agree and timings differ per process)."""
+    if probe is None:
+        return use_bf16(settings.precision, device), memory_format(settings.memory_format, device, image_size)
+    choice = speed.choose(
+        settings.precision, settings.memory_format, device, probe.shape, probe.time_steps, probe.cache_dir
+    )
+    return choice.bf16, choice.layout
+
+
 def start_run(
     stage: str,
     run_dir: Path,
@@ -332,6 +345,7 @@ def start_run(
     advice: str,
     progress: bool | None,
     changes: Changes | None = None,
+    probe: speed.Probe | None = None,
 ) -> TrainingRun:
     """Join the processes (torchrun), write config.json for a new run (rank 0), pick precision and layout.
 
@@ -346,14 +360,15 @@ def start_run(
         start_clean(run_dir)
         if is_new:
             write_json(config, run_dir / "config.json")
+    bf16, layout = speed_settings(settings, device, image_size, probe if not ctx.active else None)
     return TrainingRun(
         stage=stage,
         run_dir=run_dir,
         settings=settings,
         ctx=ctx,
         device=device,
-        bf16=use_bf16(settings.precision, device),
-        layout=memory_format(settings.memory_format, device, image_size),
+        bf16=bf16,
+        layout=layout,
         quality=quality(settings.quality_every if ctx.is_main else 0),
         progress=Progress(stage, settings.epochs, enabled=progress if ctx.is_main else False),
         loop=LoopState(sums=torch.zeros(n_sums + 1, device=device)),

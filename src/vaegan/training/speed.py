@@ -4,7 +4,9 @@ Whether bf16 autocast or channels_last pays depends on the CPU (an AMD Zen 4 run
 its fp32 rate, an Intel Xeon without AMX at half), so no rule written for one machine holds on another.
 On a CPU, `choose` times the stage's own step for each candidate setting, alternating between them so a
 busy neighbour slows all alike, and keeps bf16 only where it is clearly faster (MIN_BF16_GAIN). The
-verdict is cached per CPU model, torch version, device and model shape, so the probe runs once.
+verdict is cached per CPU model, torch version, device and model shape, so the probe runs once (in
+~/.cache/vaegan/speed.json, or the data's --cache-dir; delete it to measure again, say on an idle machine).
+Under torchrun the fixed rules of common.use_bf16 and common.memory_format decide: every rank must agree.
 On CUDA no probe is needed: bf16 where the GPU supports it, channels_last always.
 """
 
@@ -30,6 +32,31 @@ ROUNDS = 3  # alternating timing rounds per candidate; the median is kept
 
 # time_steps(bf16, layout) -> seconds for a few training steps of the real model, after a warm-up.
 StepTimer = Callable[[bool, torch.memory_format], float]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What `choose` needs from a stage: a name for the model's shape and a timer of its real step."""
+
+    shape: str  # e.g. "vae|64px|3ch|latent64|width32|batch64": one cache entry per distinct step
+    time_steps: StepTimer
+    cache_dir: str | None = None
+
+
+def timer(prepare: Callable[[bool, torch.memory_format], Callable[[], object]]) -> StepTimer:
+    """A StepTimer from `prepare(bf16, layout) -> step`: each candidate is built and warmed up once, then
+    every call times one step of it."""
+    steps: dict[tuple[bool, torch.memory_format], Callable[[], object]] = {}
+
+    def time_steps(bf16: bool, layout: torch.memory_format) -> float:
+        if (bf16, layout) not in steps:
+            steps[(bf16, layout)] = prepare(bf16, layout)
+            steps[(bf16, layout)]()  # warm-up: first-call allocations and kernel choice
+        started = time.perf_counter()
+        steps[(bf16, layout)]()
+        return time.perf_counter() - started
+
+    return time_steps
 
 
 @dataclass(frozen=True)

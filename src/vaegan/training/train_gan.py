@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -24,7 +25,7 @@ from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.runs import open_run
-from vaegan.training import distributed
+from vaegan.training import distributed, speed
 from vaegan.training.changes import Changes, Sections
 from vaegan.training.common import adam, autocast, fixed_latents, place, restore_adam
 from vaegan.training.loop import TrainingResult, TrainingRun, resume_or_refuse, start_run
@@ -266,7 +267,38 @@ def open_gan_run(
         advice="lower --lr-g/--lr-d (or train again with --spectral-norm)",
         progress=progress,
         changes=changes,
+        probe=gan_probe(gc, vae_cfg, splits.train.images),
     )
+
+
+def gan_probe(gc: GANConfig, vae_cfg: VAERunConfig, images: torch.Tensor) -> speed.Probe:
+    """The real GAN step (D, then G through D) on a real batch, for the auto settings to time on the CPU."""
+    m, batch, cpu = vae_cfg.model, min(gc.batch_size, len(images)), torch.device("cpu")
+    shape = f"gan|{m.image_size}px|{m.channels}ch|z{m.latent_dim}|w{m.base_channels}|d{gc.disc_channels}|b{batch}"
+    shape += f"|{gc.anchor}|sn{int(gc.spectral_norm)}"
+
+    def prepare(bf16: bool, layout: torch.memory_format) -> Callable[[], object]:
+        generator = place(Decoder(m), cpu, layout)
+        disc = place(Discriminator(m.image_size, m.channels, gc.disc_channels, gc.spectral_norm), cpu, layout)
+        nets = GANNets(
+            generator,
+            disc,
+            generator,
+            disc,
+            copy.deepcopy(generator),
+            VAE(m).requires_grad_(False),
+            adam(generator.parameters(), lr=gc.lr_g),
+            adam(disc.parameters(), lr=gc.lr_d),
+        )
+        real = to_float(images[:batch], m.value_range).contiguous(memory_format=layout)
+        z = torch.randn(batch, m.latent_dim, generator=torch.Generator().manual_seed(0))
+
+        def step() -> object:
+            return gan_step(nets, real, z, gc, gc.d_warmup_steps, cpu, bf16)  # past the D warm-up: G moves too
+
+        return step
+
+    return speed.Probe(shape, speed.timer(prepare), vae_cfg.data.cache_dir)
 
 
 def build_nets(gc: GANConfig, vae: VAE, vae_cfg: VAERunConfig, run: TrainingRun) -> GANNets:

@@ -15,12 +15,14 @@ from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.losses import kl_weight, vae_loss
 from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.vae import VAE
+from vaegan.training import speed
 from vaegan.training.changes import Changes, Sections
 from vaegan.training.common import adam, autocast, fixed_latents, place, restore_adam
 from vaegan.training.loop import StepHook, TrainingResult, TrainingRun, resume_or_refuse, start_run
 from vaegan.viz import save_grid
 
 log = logging.getLogger(__name__)
+CPU = torch.device("cpu")  # the speed probe times steps on the CPU only: CUDA needs none
 
 
 def train_vae(
@@ -124,7 +126,23 @@ def open_vae_run(
         advice="a lower --lr (or a smaller --beta)",
         progress=progress,
         changes=changes,
+        probe=vae_probe(cfg, splits.train.images),
     )
+
+
+def vae_probe(cfg: VAERunConfig, images: torch.Tensor) -> speed.Probe:
+    """The real VAE step on a real batch, for `--precision/--memory-format auto` to time on the CPU."""
+    m, batch = cfg.model, min(cfg.train.batch_size, len(images))
+    shape = f"vae|{m.kind}|{m.image_size}px|{m.channels}ch|z{m.latent_dim}|w{m.base_channels}|b{batch}"
+
+    def prepare(bf16: bool, layout: torch.memory_format) -> Callable[[], object]:
+        model = place(VAE(m), CPU, layout)
+        optimizer = adam(model.parameters(), lr=cfg.train.lr)
+        x = to_float(images[:batch], m.value_range).contiguous(memory_format=layout)
+        eps = torch.randn(batch, m.latent_dim, generator=torch.Generator().manual_seed(0))
+        return lambda: vae_step(model, optimizer, x, eps, cfg.loss.reconstruction, 1.0, CPU, bf16)
+
+    return speed.Probe(shape, speed.timer(prepare), cfg.data.cache_dir)
 
 
 def vae_step(
