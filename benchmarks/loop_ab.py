@@ -31,7 +31,8 @@ s = load_splits(cfg.data)
 splits = DataSplits(train=s.train.subset(torch.arange(6400)), val=s.val.subset(torch.arange(512)), test=s.test)
 train_vae(cfg, out / "vae", splits=splits, progress=False)
 g = GANConfig(epochs=1, batch_size=128, diversity_samples=64, **fixed)
-train_gan(GANRunConfig(vae_checkpoint=str(out / "vae" / "checkpoint.pt"), gan=g), out / "gan", splits=splits, progress=False)
+gan_run = GANRunConfig(vae_checkpoint=str(out / "vae" / "checkpoint.pt"), gan=g)
+train_gan(gan_run, out / "gan", splits=splits, progress=False)
 for stage in ("vae", "gan"):
     r = [json.loads(line) for line in (out / stage / "metrics.jsonl").read_text().splitlines() if "epoch" in line][-1]
     print(stage, 6400 / r["train_seconds"])
