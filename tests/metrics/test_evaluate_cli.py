@@ -56,7 +56,7 @@ def test_evaluate_writes_table_and_json(pipeline_run: Path, tmp_path: Path, caps
     assert {"neg_elbo", "nll_elbo", "nll_iwae", "bpd_elbo", "bpd_iwae", "mse", "psnr"} <= set(report["likelihood"])
     assert report["feature_net"]["kind"] == "simclr"  # an unlabelled folder
     for row in ("reference", "vae_samples", "gan_samples"):
-        assert {"fid", "kid", "precision", "recall", "density", "coverage"} == set(report[row])
+        assert {"fid", "kid", "precision", "recall", "density", "coverage", "artifact"} == set(report[row])
     assert "[gan_samples]" in capsys.readouterr().out
     assert list((tmp_path / "cache" / "features").glob("*.pt"))
 

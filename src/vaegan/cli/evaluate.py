@@ -13,7 +13,8 @@ EPILOG = """JSON keys: run, data, split, n_images, model, reconstruction, densit
 likelihood: neg_elbo (rec + KL, nats, as in training logs), nll_elbo and nll_iwae (upper bounds on -log p(x)
 in nats with the decoder's normaliser), bpd_elbo, bpd_iwae, reconstruction, kl, mse ([0, 1] scale), psnr (dB);
 feature_net: kind, test_accuracy, path; reference (real training images: the floor), vae_samples and
-gan_samples: fid, kid, precision, recall, density, coverage, and on labelled data classes_covered,
+gan_samples: fid, kid, precision, recall, density, coverage, artifact (2-pixel-period energy share over
+real), and on labelled data classes_covered,
 class_coverage, class_kl; inception (with --inception): fid and kid per row."""
 
 

@@ -50,6 +50,7 @@ def train_vae(
     trained = run.ctx.wrap(model, device)  # the same module, with gradients averaged over ranks
     run.snapshot = lambda loop: VAECheckpoint(cfg, loop, model.state_dict(), optimizer.state_dict())
     run.postfix = {"loss": 0}
+    run.quality.track_reconstruction(lambda x: model.encode(x.to(device)).mean, value_range)
     if isinstance(saved, VAECheckpoint):
         model.load_state_dict(saved.model)
         restore_adam(optimizer, saved.optimizer)
