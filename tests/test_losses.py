@@ -59,3 +59,27 @@ def test_gan_losses_match_textbook_formulas() -> None:
     assert losses.discriminator_loss(real, fake, "nonsaturating").item() == pytest.approx(expected)
     assert losses.discriminator_loss(real, fake, "minimax").item() == pytest.approx(expected)
     assert losses.discriminator_loss(torch.tensor([0.5]), torch.tensor([-0.25]), "hinge").item() == pytest.approx(1.25)
+
+
+def test_r1_is_zero_for_a_constant_discriminator() -> None:
+    from torch import nn
+
+    from vaegan.losses import r1_penalty
+
+    x = torch.randn(4, 3, 8, 8, requires_grad=True)
+    constant = nn.Conv2d(3, 1, 8)
+    nn.init.zeros_(constant.weight)  # D(x) = bias for every x
+    assert torch.equal(r1_penalty(constant(x).flatten(), x), torch.zeros(4))
+    ignoring = torch.ones(4, requires_grad=True) * 2.0  # logits that do not depend on x at all
+    assert torch.equal(r1_penalty(ignoring, x), torch.zeros(4))
+
+
+def test_r1_is_the_squared_input_gradient_of_a_linear_discriminator() -> None:
+    from vaegan.losses import r1_penalty
+
+    w = torch.randn(3 * 8 * 8, requires_grad=True)
+    x = torch.randn(5, 3, 8, 8, requires_grad=True)
+    penalty = r1_penalty(x.flatten(1) @ w, x)
+    assert torch.allclose(penalty, w.detach().pow(2).sum().expand(5))
+    penalty.mean().backward()  # the graph was kept: the penalty trains D's weights (d/dw ||w||^2 = 2w)
+    assert w.grad is not None and torch.allclose(w.grad, 2 * w.detach())
