@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py                # 64x64 emoji and 28x28 Fashion-MNIST, ~10 minutes
     python benchmarks/throughput.py --steps 10     # a quicker, noisier look
+    python benchmarks/throughput.py --upsampling   # only: the decoder's transpose vs resize upsampling
 
 The reference is the loop every tutorial writes: an image-folder Dataset that opens and converts each
 file per item, a DataLoader, fp32, NCHW, eager, `loss.item()` every step. vaegan's rows call the very
@@ -22,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -220,6 +221,7 @@ def vaegan_gan(
         generator,
         disc,
         generator,
+        disc,
         copy.deepcopy(generator).requires_grad_(False),
         VAE(cfg),
         optimiser(generator.parameters(), v.fused, lr=gc.lr_g, betas=(gc.beta1, gc.beta2)),
@@ -336,8 +338,12 @@ def main() -> None:
     parser.add_argument(
         "--check-steps", type=int, default=150, help="steps of the numerics check at 64x64 (0 skips it)"
     )
+    parser.add_argument("--upsampling", action="store_true", help="only compare the two decoder upsamplings")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.upsampling:
+        upsampling(args.steps, args.rounds)
+        return
 
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads")
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
@@ -387,6 +393,26 @@ def main() -> None:
     generation()
     if args.check_steps:
         numerics(args.check_steps)
+
+
+def upsampling(steps: int, rounds: int) -> None:
+    """Images per second of vae_step and gan_step with each decoder upsampling, interleaved in rounds,
+    at the settings the loops pick on this machine (the `auto` variant)."""
+    print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"{'data':<20} {'step':<4} {'upsample':<10} {'img/s':>7} {'x transpose':>12}")
+    for name, data_cfg, cfg, recon, bs in SETUPS:
+        images = load_splits(data_cfg).train.images
+        v = next(v for v in VARIANTS if v.is_default(cfg.image_size))
+        runs: dict[tuple[str, str], list[float]] = {}
+        for _ in range(rounds):
+            for mode in ("transpose", "resize"):
+                mode_cfg = replace(cfg, upsample=mode)
+                runs.setdefault(("VAE", mode), []).append(vaegan_vae(images, mode_cfg, recon, bs, steps, v)[0])
+                runs.setdefault(("GAN", mode), []).append(vaegan_gan(images, mode_cfg, bs, steps, v)[0])
+        for (step, mode), values in runs.items():
+            rate, base = statistics.median(values), statistics.median(runs[(step, "transpose")])
+            print(f"{name:<20} {step:<4} {mode:<10} {rate:7.0f} {rate / base:12.2f}")
+    print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 def numerics(steps: int, seeds: tuple[int, ...] = (0, 1)) -> None:

@@ -69,6 +69,20 @@ def test_format_1_checkpoints_of_vaegan_0_1_still_load_and_decode_the_same() -> 
         torch.testing.assert_close(run.generator()(expected["z"]), expected["gan"], rtol=1e-5, atol=1e-6)
     saved = run.stages["gan"].checkpoint
     assert isinstance(saved, GANCheckpoint) and saved.loop.epoch == 2 and saved.loop.step > 0
+    assert run.config.model.upsample == "transpose" and saved.vae_config.model.upsample == "transpose"
+
+
+def test_format_2_checkpoints_come_back_with_transposed_convolutions(tmp_path: Path) -> None:
+    """Files written before ModelConfig.upsample existed hold ConvTranspose decoders, whatever the default."""
+    saved = vae_checkpoint()
+    save_checkpoint(saved, tmp_path / "c.pt")
+    raw = torch.load(tmp_path / "c.pt", weights_only=True)
+    del raw["config"]["model"]["upsample"]
+    raw["format_version"] = 2
+    torch.save(raw, tmp_path / "old.pt")
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert isinstance(loaded, VAECheckpoint) and loaded.config.model.upsample == "transpose"
+    VAE(loaded.config.model).load_state_dict(loaded.model)  # strict: the weights fit the rebuilt decoder
 
 
 class Evil:

@@ -97,3 +97,27 @@ def test_kl_only_loss_gives_the_decoder_a_zero_gradient() -> None:
     decoder = [p.grad for p in model.decoder.parameters()]
     assert all(g is not None and not g.any() for g in decoder)  # zero, not missing: DDP needs every gradient
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.parameters())
+
+
+def test_r1_is_zero_for_a_constant_discriminator() -> None:
+    from torch import nn
+
+    from vaegan.losses import r1_penalty
+
+    x = torch.randn(4, 3, 8, 8, requires_grad=True)
+    constant = nn.Conv2d(3, 1, 8)
+    nn.init.zeros_(constant.weight)  # D(x) = bias for every x
+    assert torch.equal(r1_penalty(constant(x).flatten(), x), torch.zeros(4))
+    ignoring = torch.ones(4, requires_grad=True) * 2.0  # logits that do not depend on x at all
+    assert torch.equal(r1_penalty(ignoring, x), torch.zeros(4))
+
+
+def test_r1_is_the_squared_input_gradient_of_a_linear_discriminator() -> None:
+    from vaegan.losses import r1_penalty
+
+    w = torch.randn(3 * 8 * 8, requires_grad=True)
+    x = torch.randn(5, 3, 8, 8, requires_grad=True)
+    penalty = r1_penalty(x.flatten(1) @ w, x)
+    assert torch.allclose(penalty, w.detach().pow(2).sum().expand(5))
+    penalty.mean().backward()  # the graph was kept: the penalty trains D's weights (d/dw ||w||^2 = 2w)
+    assert w.grad is not None and torch.allclose(w.grad, 2 * w.detach())

@@ -3,7 +3,8 @@
 A file holds `format_version`, `stage` ("vae" or "gan") and the fields of VAECheckpoint or GANCheckpoint
 below, with every config as a plain dict. torch.load(weights_only=True) refuses anything else, so loading
 a checkpoint from someone else never runs their code. `save_checkpoint` is the one writer and
-`load_checkpoint` the one reader; files of format 1 (vaegan 0.1, flat loop fields) are upgraded on read.
+`load_checkpoint` the one reader; older files are upgraded on read: format 1 (vaegan 0.1) had flat loop
+fields, and formats 1-2 predate the decoder's `upsample` choice, so their models are ConvTranspose ones.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from vaegan.errors import VaeganError
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CHECKPOINT_NAME = "checkpoint.pt"  # the last one: what --resume continues
 BEST_NAME = "best.pt"  # the one with the lowest FID so far, when quality is measured during training
 TMP_SUFFIX = ".tmp"  # write_atomically's temporary files: .checkpoint.pt.XXXX.tmp
@@ -144,11 +145,18 @@ def check_tensors(checkpoint: Checkpoint, path: Path) -> None:
 
 
 def upgrade(payload: dict[str, Any]) -> dict[str, Any]:
-    """A format-1 payload in format 2: the flat loop fields gathered under `loop`."""
-    if payload["format_version"] == 1:
+    """An older payload in the current format, one version at a time."""
+    if payload["format_version"] == 1:  # the flat loop fields gathered under `loop`
         keys = ("epoch", "batch_in_epoch", "step", "sums", "rng", "best_fid")
         payload["loop"] = {k: payload.pop(k) for k in keys if k in payload}
         payload["format_version"] = 2
+    if payload["format_version"] == 2:
+        # Written before ModelConfig.upsample: pin what those decoders were, whatever today's default is.
+        for key in ("config", "vae_config"):
+            model = payload.get(key, {}).get("model")
+            if isinstance(model, dict):
+                model.setdefault("upsample", "transpose")
+        payload["format_version"] = 3
     return payload
 
 

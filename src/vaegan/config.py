@@ -25,6 +25,7 @@ GANInit = Literal["vae", "scratch"]
 Anchor = Literal["none", "decoder", "feature"]
 Precision = Literal["auto", "fp32", "bf16"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
+Upsample = Literal["transpose", "resize"]
 
 # The choices as tuples, for flags and messages: derived from the types so the two cannot drift.
 RECONSTRUCTIONS: tuple[str, ...] = get_args(Reconstruction)
@@ -34,6 +35,8 @@ GAN_INITS: tuple[str, ...] = get_args(GANInit)
 ANCHORS: tuple[str, ...] = get_args(Anchor)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 MEMORY_FORMATS: tuple[str, ...] = get_args(MemoryFormat)
+UPSAMPLES: tuple[str, ...] = get_args(Upsample)
+DIFFAUGMENTS = ("color", "translation", "cutout")  # vaegan.augment.TRANSFORMS, in the paper's order
 
 
 def _check(ok: bool, message: str) -> None:
@@ -83,9 +86,11 @@ class ModelConfig:
     latent_dim: int = 64
     base_channels: int = 32  # width of the first conv; doubles per downsampling, capped at 8x
     output: Output = "tanh"  # tanh for data in [-1, 1], sigmoid for [0, 1] (BCE)
+    upsample: Upsample = "transpose"  # decoder x2 steps: transpose (ConvTranspose 4x4/2) | resize (nearest + 3x3)
 
     def __post_init__(self) -> None:
         _check_choice(self.kind, MODEL_KINDS, "model")
+        _check_choice(self.upsample, UPSAMPLES, "upsample")
         _check_range(self.image_size, 16, MAX_IMAGE_SIZE, "image size", "try --image-size 64")
         _check(self.image_size % 2 == 0, f"image size must be even (stride-2 layers), got {self.image_size}; try 64")
         _check(self.channels in (1, 3), f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
@@ -186,6 +191,8 @@ class GANConfig(RunSettings):
     anchor_weight: float = 1.0
     anchor_decay_steps: int = 0  # the anchor weight falls linearly to 0 over this many steps; 0 keeps it
     ema_decay: float = 0.999  # EMA of generator weights used for sampling; 0 turns it off
+    diffaugment: str = ""  # DiffAugment policy for what D sees, e.g. "color,translation,cutout"; "" = off
+    r1_gamma: float = 0.0  # R1 penalty gamma/2 * E||grad_x D(x)||^2 on real images in D's loss; 0 = off
     collapse_fraction: float = 0.5  # warn when sample diversity < this fraction of the real data's
     diversity_samples: int = 256
 
@@ -206,6 +213,9 @@ class GANConfig(RunSettings):
         _check(self.anchor_decay_steps >= 0, f"anchor decay steps must be >= 0, got {self.anchor_decay_steps}")
         _check(self.diversity_samples >= 2, f"diversity samples must be >= 2, got {self.diversity_samples}")
         _check(0.0 <= self.ema_decay < 1.0, f"EMA decay must be in [0, 1), got {self.ema_decay}")
+        unknown = [p for p in self.diffaugment.split(",") if p.strip() and p.strip() not in DIFFAUGMENTS]
+        _check(not unknown, f"unknown DiffAugment transforms {unknown}; use a comma list of {', '.join(DIFFAUGMENTS)}")
+        _check(self.r1_gamma >= 0, f"R1 gamma must be >= 0, got {self.r1_gamma}")
         _check(0.0 < self.collapse_fraction < 1.0, f"collapse fraction must be in (0, 1), got {self.collapse_fraction}")
 
 

@@ -97,3 +97,17 @@ def generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "hinge":
         return -fake_logits.mean()
     raise ValueError(f"unknown GAN loss {kind!r}")
+
+
+def r1_penalty(real_logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018, arXiv:1801.04406): ||grad_x D(x)||^2 per input image, summed over its
+    pixels: shape (B_inputs,). The D loss adds gamma / 2 times its mean over the real images.
+
+    `inputs` must require grad and `real_logits` come from (some of) its rows; rows they do not depend on
+    get 0. The graph is kept (create_graph), so the penalty's own backward reaches D's weights. A D that
+    ignores its input has a zero penalty.
+    """
+    (grad,) = torch.autograd.grad(real_logits.float().sum(), inputs, create_graph=True, allow_unused=True)
+    if grad is None:
+        return inputs.new_zeros(len(inputs), dtype=torch.float32)
+    return grad.float().pow(2).flatten(1).sum(1)

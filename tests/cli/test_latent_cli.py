@@ -50,6 +50,14 @@ def test_sample_decodes_with_either_stage(run: Path, tmp_path: Path, stage: str)
     assert size(out) == (2 * 18 + 2, 2 * 18 + 2)
 
 
+def test_sample_from_the_fitted_prior_writes_the_grid_and_prior_pt(run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fitted.png"
+    assert main(["sample", str(run), "--stage", "vae", "--sampler", "fitted", "-n", "4", "-o", str(out)]) == 0
+    assert size(out) == (2 * 18 + 2, 2 * 18 + 2) and (run / "vae" / "prior.pt").is_file()
+    assert main(["sample", str(run), "--stage", "vae", "-n", "4", "-o", str(tmp_path / "plain.png")]) == 0
+    assert out.read_bytes() != (tmp_path / "plain.png").read_bytes()
+
+
 def test_sample_from_a_gan_checkpoint_differs_from_its_vae(run: Path, tmp_path: Path) -> None:
     assert main(["sample", str(run / "gan" / "checkpoint.pt"), "-n", "4", "-o", str(tmp_path / "g.png")]) == 0
     assert main(["sample", str(run / "vae"), "-n", "4", "-o", str(tmp_path / "v.png")]) == 0

@@ -57,7 +57,7 @@ def test_evaluate_writes_table_and_json(pipeline_run: Path, tmp_path: Path, caps
     assert {"neg_elbo", "nll_elbo", "nll_iwae", "bpd_elbo", "bpd_iwae", "mse", "psnr"} <= set(report["likelihood"])
     assert report["feature_net"]["kind"] == "simclr"  # an unlabelled folder
     for row in ("reference", "vae_samples", "gan_samples"):
-        assert {"fid", "kid", "precision", "recall", "density", "coverage"} == set(report[row])
+        assert {"fid", "kid", "precision", "recall", "density", "coverage", "artifact"} == set(report[row])
     out = capsys.readouterr().out
     assert "[gan_samples]  own features, 16 generated vs 16 real (unreliable: fewer than 1,000 real images)" in out
     assert report["quality_samples"] == {"n_fake": 16, "n_real": 16}

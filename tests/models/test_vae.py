@@ -1,9 +1,10 @@
 import pytest
 import torch
+from torch import nn
 
 from vaegan.config import ModelConfig
 from vaegan.errors import VaeganError
-from vaegan.models.vae import VAE, DiagonalGaussian
+from vaegan.models.vae import VAE, Decoder, DiagonalGaussian
 
 
 @pytest.mark.parametrize("size", [28, 32, 64, 128])
@@ -16,6 +17,29 @@ def test_shapes_for_each_size_and_channel_count(size: int, channels: int, kind: 
     assert x_hat.shape == x.shape
     assert posterior.mean.shape == (2, 5)
     assert x_hat.min() >= -1 and x_hat.max() <= 1
+
+
+@pytest.mark.parametrize("size", [28, 32, 64, 128])
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+def test_decoder_shapes_for_each_upsampling(size: int, upsample: str) -> None:
+    cfg = ModelConfig(image_size=size, channels=3, latent_dim=5, base_channels=4, upsample=upsample)  # type: ignore[arg-type]
+    decoder = Decoder(cfg)
+    assert decoder(torch.randn(2, 5)).shape == (2, 3, size, size)
+    kinds = {type(m) for m in decoder.modules()}
+    assert (nn.ConvTranspose2d in kinds) == (upsample == "transpose")
+    assert (nn.Upsample in kinds) == (upsample == "resize")
+
+
+def test_the_two_upsamplings_do_not_load_each_others_weights() -> None:
+    transpose = Decoder(ModelConfig(image_size=16, latent_dim=3, base_channels=4))
+    resize = Decoder(ModelConfig(image_size=16, latent_dim=3, base_channels=4, upsample="resize"))
+    with pytest.raises(RuntimeError):
+        resize.load_state_dict(transpose.state_dict())
+
+
+def test_unknown_upsampling_is_a_clear_error() -> None:
+    with pytest.raises(VaeganError, match="upsample must be one of transpose, resize"):
+        ModelConfig(upsample="bilinear")  # type: ignore[arg-type]
 
 
 def test_sigmoid_output_is_in_unit_interval() -> None:

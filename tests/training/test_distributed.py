@@ -67,6 +67,8 @@ def test_two_processes_match_one(folder: Path, tmp_path: Path) -> None:
                 "4",
                 "--anchor",
                 "decoder",
+                "--r1-gamma",  # a second backward through D: DDP must still average it like one process
+                "1",
                 "--disc-channels",
                 "4",
                 *ARGS,

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tiny import tiny_config, tiny_gan, tiny_splits
+from tiny import extend_run, tiny_config, tiny_gan, tiny_splits
 from vaegan.checkpoint import load_checkpoint, save_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, ModelConfig
 from vaegan.errors import VaeganError
@@ -13,6 +13,7 @@ from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.runs import load_generator, load_vae
 from vaegan.training.train_gan import (
+    GANNets,
     discriminator_step,
     generator_step,
     train_gan,
@@ -62,7 +63,7 @@ def test_discriminator_step_changes_only_d_and_leaves_g_without_gradients() -> N
     d_before = {k: v.clone() for k, v in disc.state_dict().items()}
     opt_d = torch.optim.Adam(disc.parameters(), lr=1e-3)
     fake = generator(torch.randn(4, 4))
-    discriminator_step(disc, opt_d, torch.rand(4, 3, 16, 16) * 2 - 1, fake, "nonsaturating", CPU, False)
+    discriminator_step(disc, opt_d, lambda x: x, torch.rand(4, 3, 16, 16) * 2 - 1, fake, GANConfig(), CPU, False)
     assert all(p.grad is None for p in generator.parameters())
     assert all(torch.equal(v, g_before[k]) for k, v in generator.state_dict().items())
     assert all(not torch.equal(v, d_before[k]) for k, v in disc.state_dict().items())
@@ -76,9 +77,8 @@ def test_generator_step_changes_only_g() -> None:
     z = torch.randn(4, 4)
     frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4))
     real = torch.rand(4, 3, 16, 16) * 2 - 1
-    g_loss, _, norm = generator_step(
-        generator, disc, opt_g, z, generator(z), None, real, GANConfig(), 0.0, frozen, CPU, False
-    )
+    nets = GANNets(generator, disc, generator, disc, generator, frozen, opt_g, torch.optim.Adam(disc.parameters()))
+    g_loss, _, norm = generator_step(nets, z, generator(z), None, real, GANConfig(), 0.0, CPU, False)
     assert torch.isfinite(g_loss) and norm > 0
     assert all(torch.equal(v, d_before[k]) for k, v in disc.state_dict().items())
     changed = [k for k, v in generator.state_dict().items() if not torch.equal(v, g_before[k])]
@@ -148,3 +148,53 @@ def test_ema_warms_up_then_holds_its_decay() -> None:
     assert ema_decay(90, 0.999) == pytest.approx(0.91)
     assert ema_decay(100_000, 0.999) == 0.999
     assert ema_decay(5, 0.0) == 0.0
+
+
+def test_gan_quality_record_has_psnr_through_g_beside_the_vaes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vaegan.metrics import features, monitor
+
+    monkeypatch.setattr(
+        monitor,
+        "feature_net_for",
+        lambda data, splits, cache: features.train_feature_net(splits.train, steps=5, seed=0),
+    )
+    splits = tiny_splits()
+    train_vae(tiny_config(epochs=1, quality_every=1, quality_samples=10), tmp_path / "vae", splits=splits)
+    vae_record = json.loads((tmp_path / "vae" / "metrics.jsonl").read_text().splitlines()[-1])
+    cfg = GANRunConfig(str(tmp_path / "vae"), tiny_gan(epochs=1, quality_every=1, quality_samples=10, lr_g=0.05))
+    train_gan(cfg, tmp_path / "gan", splits=splits)
+    record = json.loads((tmp_path / "gan" / "metrics.jsonl").read_text().splitlines()[-1])
+    # The VAE decoder's PSNR is measured on the same held-out images in both stages.
+    assert record["quality/psnr_vae"] == pytest.approx(vae_record["quality/psnr"])
+    assert record["quality/psnr"] != pytest.approx(record["quality/psnr_vae"])  # G moved (a large lr_g)
+    assert record["quality/artifact"] > 0
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_diffaugment_and_r1_train_and_resume_exactly(vae_run: Path, tmp_path: Path, layout: str) -> None:
+    splits = tiny_splits()
+    levers = {"diffaugment": "color,translation,cutout", "r1_gamma": 1.0, "memory_format": layout}
+    train_gan(gan_config(vae_run, **levers), tmp_path / "straight", splits=splits)
+    train_gan(gan_config(vae_run, epochs=1, **levers), tmp_path / "split", splits=splits)
+    extend_run(tmp_path / "split", 2)
+    train_gan(gan_config(vae_run), tmp_path / "split", resume=True, splits=splits)
+    a, b = (load_checkpoint(tmp_path / run / "checkpoint.pt") for run in ("straight", "split"))
+    assert all(torch.equal(a.generator[k], b.generator[k]) for k in a.generator)  # type: ignore[union-attr]
+    plain = tmp_path / "plain"
+    train_gan(gan_config(vae_run, memory_format=layout), plain, splits=splits)
+    c = load_checkpoint(plain / "checkpoint.pt")
+    assert not all(torch.equal(a.discriminator[k], c.discriminator[k]) for k in a.discriminator)  # type: ignore[union-attr]
+
+
+def test_r1_changes_the_discriminator_update() -> None:
+    updates = []
+    for gamma in (0.0, 10.0):
+        generator, disc = tiny_networks()
+        opt_d = torch.optim.SGD(disc.parameters(), lr=0.1)
+        real = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+        loss, *_ = discriminator_step(
+            disc, opt_d, lambda x: x, real, generator(torch.zeros(4, 4)), GANConfig(r1_gamma=gamma), CPU, False
+        )
+        updates.append((loss, disc.head.weight.detach().clone()))
+    (plain_loss, plain_w), (r1_loss, r1_w) = updates
+    assert r1_loss > plain_loss and not torch.equal(plain_w, r1_w)

@@ -15,7 +15,8 @@ likelihood: neg_elbo (rec + KL, nats, as in training logs), nll_elbo and nll_iwa
 in nats with the decoder's normaliser), bpd_elbo, bpd_iwae, reconstruction, kl, mse ([0, 1] scale), psnr (dB);
 With --features own (the default): feature_net: kind, test_accuracy, path; quality_samples: n_fake, n_real;
 reference (real training images: the floor), vae_samples and gan_samples: fid, kid, precision, recall,
-density, coverage, and on labelled data classes_covered, class_coverage, class_kl.
+density, coverage, artifact (2-pixel-period energy share over real), and on labelled data
+classes_covered, class_coverage, class_kl.
 With --features inception (or --inception PTH): inception: per row fid, kid, n_real, n_fake, reliable
 (at least 1,000 real images); inception_real (the protocol's real images); inception_weights.
 Own-feature figures compare runs on the same data; Inception figures compare with papers (docs/FID.md)."""

@@ -18,6 +18,7 @@ from vaegan.config import (
     MODEL_KINDS,
     PRECISIONS,
     RECONSTRUCTIONS,
+    UPSAMPLES,
     DataConfig,
     GANConfig,
     LossConfig,
@@ -79,6 +80,9 @@ VAE_FLAGS = (
     Flag("--model", "model", "kind", str, "vae, or ae for the plain autoencoder baseline", MODEL_KINDS),
     Flag("--latent-dim", "model", "latent_dim", int, "latent dimensions"),
     Flag("--base-channels", "model", "base_channels", int, "width of the first conv layer"),
+    Flag(
+        "--upsample", "model", "upsample", str, "decoder x2 steps: ConvTranspose 4x4/2 or resize + conv 3x3", UPSAMPLES
+    ),
     Flag("--recon", "loss", "reconstruction", str, "reconstruction loss (see the README)", RECONSTRUCTIONS),
     Flag("--beta", "loss", "beta", float, "weight of the KL term"),
     Flag("--kl-warmup", "loss", "kl_warmup_steps", int, "steps over which beta rises linearly from 0"),
@@ -106,6 +110,10 @@ GAN_FLAGS = (
     Flag("--anchor-weight", "gan", "anchor_weight", float, "weight of the anchor"),
     Flag("--anchor-decay", "gan", "anchor_decay_steps", int, "steps over which the anchor weight falls to 0"),
     Flag("--ema-decay", "gan", "ema_decay", float, "EMA of G's weights for sampling (0 = off)"),
+    Flag(
+        "--diffaugment", "gan", "diffaugment", str, "DiffAugment policy for D's inputs, e.g. color,translation,cutout"
+    ),
+    Flag("--r1-gamma", "gan", "r1_gamma", float, "R1 penalty weight on D's gradient at real images (0 = off)"),
     Flag(
         "--collapse-fraction",
         "gan",

@@ -26,6 +26,13 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of z (default 0)")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of z (default 1)")
     p.add_argument("--stage", choices=("vae", "gan"), help="VAE decoder or GAN generator (default: GAN if trained)")
+    p.add_argument(
+        "--sampler",
+        choices=("prior", "fitted"),
+        default="prior",
+        help="z from N(0, I), or from a 10-component Gaussian mixture fitted to the training images' latents "
+        "(fitted once, saved as prior.pt beside the VAE checkpoint) (default prior)",
+    )
     p.set_defaults(func=run_sample)
 
     p = sub.add_parser("reconstruct", help="encode images and decode their means, originals above reconstructions")
@@ -48,7 +55,13 @@ def run_sample(args: argparse.Namespace) -> int:
     check_image_path(args.out)  # before the models load
     models = load_models(args.run, args.stage)
     generator = torch.Generator().manual_seed(args.seed)
-    z = prior_latents(args.num, models.cfg.model.latent_dim, generator, args.temperature)
+    if args.sampler == "fitted":
+        from vaegan.prior import fitted_prior
+        from vaegan.runs import open_run
+
+        z = fitted_prior(open_run(args.run)).sample(args.num, generator, args.temperature)
+    else:
+        z = prior_latents(args.num, models.cfg.model.latent_dim, generator, args.temperature)
     print(save_grid(decode_batched(models.decode, z), args.out, models.cfg.model.value_range))
     return 0
 

@@ -18,6 +18,7 @@ import torch
 
 from vaegan.data import ImageDataset, load_splits
 from vaegan.errors import VaeganError
+from vaegan.metrics.artifacts import artifact_score
 from vaegan.metrics.coverage import mode_coverage
 from vaegan.metrics.features import FeatureNet, cache_path, feature_net_for
 from vaegan.metrics.likelihood import likelihood_metrics
@@ -57,6 +58,7 @@ def sample_quality(
 ) -> dict[str, float]:
     """Feature metrics (and mode coverage for a classifier) of uint8 `fake` against uint8 `real`."""
     metrics = compare_features(real_features, embed(net, uint8_to_unit(fake)))
+    metrics["artifact"] = artifact_score(fake, real)
     if net.kind == "classifier":
         metrics.update(mode_coverage(class_predictions(net, fake), class_predictions(net, real), net.outputs))
     return metrics

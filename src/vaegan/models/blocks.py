@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from vaegan.config import Upsample
 from vaegan.errors import VaeganError
 
 
@@ -40,6 +41,19 @@ def down_block(c_in: int, c_out: int, slope: float = 0.2) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(slope, inplace=True))
 
 
-def up_block(c_in: int, c_out: int) -> nn.Sequential:
-    """ConvTranspose 4x4 stride 2: (B, c_in, H, W) -> (B, c_out, 2H, 2W)."""
-    return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), nn.ReLU(inplace=True))
+def up_block(c_in: int, c_out: int, upsample: Upsample = "transpose") -> nn.Sequential:
+    """upsample_conv then ReLU: (B, c_in, H, W) -> (B, c_out, 2H, 2W)."""
+    return nn.Sequential(upsample_conv(c_in, c_out, upsample), nn.ReLU(inplace=True))
+
+
+def upsample_conv(c_in: int, c_out: int, upsample: Upsample) -> nn.Module:
+    """x2 upsampling with a learned conv: (B, c_in, H, W) -> (B, c_out, 2H, 2W).
+
+    transpose: ConvTranspose 4x4 stride 2 (DCGAN). resize: nearest-neighbour x2, then Conv 3x3. A stride-2
+    transposed conv gives even and odd output pixels different kernel taps, which paints a 2-pixel
+    checkerboard that a GAN tends to amplify; after a nearest resize every output pixel sees the same taps
+    (Odena et al. 2016, "Deconvolution and Checkerboard Artifacts", distill.pub/2016/deconv-checkerboard).
+    """
+    if upsample == "resize":
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1))
+    return nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)

@@ -11,7 +11,7 @@ from torch import nn
 
 from vaegan.config import ModelConfig
 from vaegan.losses import kl_standard_normal
-from vaegan.models.blocks import down_block, downsample_sizes, up_block, widths
+from vaegan.models.blocks import down_block, downsample_sizes, up_block, upsample_conv, widths
 
 
 class DiagonalGaussian:
@@ -79,8 +79,8 @@ class Decoder(nn.Module):
             nn.ReLU(inplace=True),
         )
         rev = chans[::-1]
-        self.upsample = nn.Sequential(*[up_block(a, b) for a, b in zip(rev, rev[1:], strict=False)])
-        self.to_image = nn.ConvTranspose2d(chans[0], cfg.channels, 4, 2, 1)
+        self.upsample = nn.Sequential(*[up_block(a, b, cfg.upsample) for a, b in zip(rev, rev[1:], strict=False)])
+        self.to_image = upsample_conv(chans[0], cfg.channels, cfg.upsample)
         self.activation = nn.Tanh() if cfg.output == "tanh" else nn.Sigmoid()
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

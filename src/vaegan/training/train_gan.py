@@ -1,7 +1,9 @@
 """Stage 2: train a GAN whose generator starts as the trained VAE decoder, one explicit loop.
 
 Each step: (1) update D on real images and detached fakes, (2) update G through D (after the optional
-D warm-up, once every d_steps), then move the EMA copy of G that draws every sample grid.
+D warm-up, once every d_steps), then move the EMA copy of G that draws every sample grid. With a
+DiffAugment policy D sees every image, real or fake, in both updates through the same random transforms;
+with r1_gamma D's loss also penalises its gradient on real images.
 """
 
 from __future__ import annotations
@@ -9,18 +11,19 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 
+from vaegan.augment import diff_augment
 from vaegan.checkpoint import GANCheckpoint
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.errors import VaeganError
-from vaegan.losses import discriminator_loss, generator_loss
+from vaegan.losses import discriminator_loss, generator_loss, r1_penalty
 from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
@@ -49,6 +52,7 @@ class GANNets:
     frozen: VAE
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
+    augment: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda x: x)  # what D sees of any image
 
     def state_dicts(self) -> tuple[dict[str, Any], ...]:
         """generator, discriminator, EMA, G's and D's optimiser: GANCheckpoint's order."""
@@ -76,13 +80,13 @@ def gan_step(
     fake, fake_x = generate(
         nets.trained_g, nets.frozen, z, real, gc.anchor == "feature" and weight > 0, g_moves, device, bf16
     )
-    d_loss, real_logits, fake_logits = discriminator_step(nets.trained_d, nets.opt_d, real, fake, gc.loss, device, bf16)
+    d_loss, real_logits, fake_logits = discriminator_step(
+        nets.trained_d, nets.opt_d, nets.augment, real, fake, gc, device, bf16
+    )
     grad_d = grad_norm(nets.trained_d)
     g_loss = anchor = grad_g = torch.zeros((), device=device)
     if g_moves:
-        g_loss, anchor, grad_g = generator_step(
-            nets.trained_g, nets.trained_d, nets.opt_g, z, fake, fake_x, real, gc, weight, nets.frozen, device, bf16
-        )
+        g_loss, anchor, grad_g = generator_step(nets, z, fake, fake_x, real, gc, weight, device, bf16)
         update_ema(nets.ema, nets.generator, ema_decay(step, gc.ema_decay))
     return torch.stack(
         [
@@ -100,17 +104,24 @@ def gan_step(
 def discriminator_step(
     disc: torch.nn.Module,
     opt_d: torch.optim.Optimizer,
+    augment: Callable[[torch.Tensor], torch.Tensor],
     real: torch.Tensor,
     fake: torch.Tensor,
-    kind: str,
+    gc: GANConfig,
     device: torch.device,
     bf16: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(1) One D update on real images and *detached* fakes; returns (loss, real logits, fake logits)."""
+    """(1) One D update on real images and *detached* fakes; returns (loss, real logits, fake logits).
+
+    The loss includes the R1 term when gc.r1_gamma > 0, taken on the (augmented) real images D saw.
+    """
+    # One forward over real and fake together: one pass for DistributedDataParallel, bigger kernels.
+    seen = augment(torch.cat([real, fake.detach()])).detach().requires_grad_(gc.r1_gamma > 0)
     with autocast(device, bf16):
-        # One forward over real and fake together: one pass for DistributedDataParallel, bigger kernels.
-        real_logits, fake_logits = disc(torch.cat([real, fake.detach()])).split([len(real), len(fake)])
-    loss = discriminator_loss(real_logits, fake_logits, kind)
+        real_logits, fake_logits = disc(seen).split([len(real), len(fake)])
+    loss = discriminator_loss(real_logits, fake_logits, gc.loss)
+    if gc.r1_gamma > 0:
+        loss = loss + gc.r1_gamma / 2 * r1_penalty(real_logits, seen)[: len(real)].mean()
     opt_d.zero_grad(set_to_none=True)
     loss.backward()
     opt_d.step()
@@ -118,33 +129,31 @@ def discriminator_step(
 
 
 def generator_step(
-    generator: torch.nn.Module,
-    disc: torch.nn.Module,
-    opt_g: torch.optim.Optimizer,
+    nets: GANNets,
     z: torch.Tensor,
     fake: torch.Tensor,
     fake_x: torch.Tensor | None,
     real: torch.Tensor,
     gc: GANConfig,
     weight: float,
-    frozen: VAE,
     device: torch.device,
     bf16: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(2) One G update through D on fake = G(z) (graph kept); returns (adversarial loss, anchor, grad norm).
 
-    `fake_x` is G(mean of q(z|x)) for the feature anchor, else None. Gradients also land in D's
-    parameters, but only opt_g steps, and D's own step zeroes them first.
+    D sees the fakes through the same augmentation as in (1). `fake_x` is G(mean of q(z|x)) for the
+    feature anchor, else None. Gradients also land in D's parameters, but only opt_g steps, and D's own
+    step zeroes them first.
     """
     anchor = torch.zeros((), device=fake.device)
     with autocast(device, bf16):
-        g_loss = generator_loss(disc(fake), gc.loss)
+        g_loss = generator_loss(nets.trained_d(nets.augment(fake)), gc.loss)
         if weight > 0:
-            anchor = anchor_loss(gc.anchor, frozen, disc, z, fake, fake_x, real)
-    opt_g.zero_grad(set_to_none=True)
+            anchor = anchor_loss(gc.anchor, nets.frozen, nets.trained_d, z, fake, fake_x, real)
+    nets.opt_g.zero_grad(set_to_none=True)
     (g_loss + weight * anchor).backward()
-    norm = grad_norm(generator)
-    opt_g.step()
+    norm = grad_norm(nets.trained_g)
+    nets.opt_g.step()
     return g_loss.detach(), anchor.detach(), norm
 
 
@@ -208,8 +217,6 @@ def train_gan(
     images = splits.train.images.to(device)
     nets = build_nets(gc, vae_run.vae(), vae_cfg, run)
     run.snapshot = lambda loop: GANCheckpoint(cfg, loop, vae_path, vae_cfg, *nets.state_dicts())
-    run.postfix = {"D(x)": MONITORS.index("d_real"), "D(G(z))": MONITORS.index("d_fake")}
-    run.watch = {"d_loss": MONITORS.index("d_loss"), "g_loss": MONITORS.index("g_loss")}
     # The VAE stage's grid seed, so GAN grid k and VAE grid k decode the very same z.
     grid_z = fixed_latents(gc.grid_size, latent_dim, vae_cfg.train.seed).to(device)
     real_diversity = pairwise_diversity(to_float(splits.train.images[: gc.diversity_samples], value_range))
@@ -317,7 +324,22 @@ def build_nets(gc: GANConfig, vae: VAE, vae_cfg: VAERunConfig, run: TrainingRun)
     opt_g = adam(generator.parameters(), lr=gc.lr_g, betas=betas)
     opt_d = adam(disc.parameters(), lr=gc.lr_d, betas=betas)
     wrap = run.ctx.wrap
-    return GANNets(wrap(generator, device), wrap(disc, device), generator, disc, ema, frozen, opt_g, opt_d)
+    value_range = vae_cfg.model.value_range
+    run.postfix = {"D(x)": MONITORS.index("d_real"), "D(G(z))": MONITORS.index("d_fake")}
+    run.watch = {"d_loss": MONITORS.index("d_loss"), "g_loss": MONITORS.index("g_loss")}
+    # PSNR of G(mean of q(z|x)) beside the VAE decoder's: does the GAN keep the latent meaning?
+    run.quality.track_reconstruction(lambda x: frozen.encode(x.to(device)).mean, value_range, frozen.decode)
+    return GANNets(
+        wrap(generator, device),
+        wrap(disc, device),
+        generator,
+        disc,
+        ema,
+        frozen,
+        opt_g,
+        opt_d,
+        lambda x: diff_augment(x, gc.diffaugment, value_range),
+    )
 
 
 def restore_nets(nets: GANNets, saved: GANCheckpoint) -> None:

@@ -91,6 +91,7 @@ def build_vae(cfg: VAERunConfig, run: TrainingRun, saved: object) -> tuple[VAE, 
     optimizer = adam(model.parameters(), lr=cfg.train.lr)
     run.snapshot = lambda loop: VAECheckpoint(cfg, loop, model.state_dict(), optimizer.state_dict())
     run.postfix, run.watch = {"loss": 0}, {"train/total": 0}
+    run.quality.track_reconstruction(lambda x: model.encode(x.to(run.device)).mean, cfg.model.value_range)
     if isinstance(saved, VAECheckpoint):
         model.load_state_dict(saved.model)
         restore_adam(optimizer, saved.optimizer, cfg.train.lr)

@@ -1,0 +1,238 @@
+"""Benchmark: issue 12's quality levers, each switched on against today's defaults, at fixed step budgets.
+
+    python benchmarks/levers.py                          # Fashion-MNIST 28x28, 600 VAE + 400 GAN steps
+    python benchmarks/levers.py --data emoji --vae-steps 400 --gan-steps 300
+
+Rows (batch 64, one seed; every GAN row starts from the VAE row named in brackets):
+  vae               today's VAE (ConvTranspose 4x4/2 decoder) and the dataset's defaults, z ~ N(0, I)
+  vae+fitted        the same VAE, z from the Gaussian mixture fitted to its training latents (prior.py)
+  vae+resize        the VAE with resize-conv upsampling (nearest x2 + conv 3x3), z ~ N(0, I)
+  gan               [vae] today's GAN defaults (non-saturating, no spectral norm, no anchor, EMA)
+  gan+resize        [vae+resize] the same GAN on the resize-conv decoder
+  gan+diffaug       [vae] DiffAugment color,translation,cutout on everything D sees
+  gan+r1            [vae] R1 penalty on real images, gamma --r1-gamma
+  gan+diffaug+r1    [vae] both
+  gan+all           [vae+resize] resize + DiffAugment + R1
+Columns: FID, KID, precision, recall in vaegan's own feature space (vaegan.metrics.features: trained once per
+dataset, cached; NOT the Inception FID), the artifact score (2-pixel-period energy share, generated over
+real: about 1 is clean), PSNR of decode(mean of q(z|x)) on held-out images (through G for GAN rows, with
+the VAE decoder's beside it), sample diversity over the real data's, and the stage's training seconds.
+The EMA decay follows benchmarks/quality.py's short-budget rule. One seed, fixed steps, a shared CPU:
+read differences smaller than a few FID points as noise. Writes docs/results/levers/<data>.json and .md,
+sample grids per row and a reconstruction grid (originals, VAE, then each GAN row's G(mean of q(z|x))).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from quality import budget, machine, subsample
+
+from vaegan.config import GANConfig, GANRunConfig, vae_run_config
+from vaegan.data import load_splits, to_float
+from vaegan.metrics.features import feature_net_for
+from vaegan.metrics.psnr import posterior_psnr
+from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit
+from vaegan.models.vae import VAE
+from vaegan.presets import dataset_defaults
+from vaegan.prior import fit_mixture, posterior_means
+from vaegan.runs import load_generator, load_vae
+from vaegan.training.train_gan import pairwise_diversity, train_gan
+from vaegan.training.train_vae import train_vae
+from vaegan.viz import save_grid
+
+BATCH = 64
+VAE_ROWS = {"vae": "transpose", "vae+resize": "resize"}  # name -> decoder upsampling
+GAN_ROWS = {  # name -> (VAE row it starts from, DiffAugment policy, use R1)
+    "gan": ("vae", "", False),
+    "gan+resize": ("vae+resize", "", False),
+    "gan+diffaug": ("vae", "color,translation,cutout", False),
+    "gan+r1": ("vae", "", True),
+    "gan+diffaug+r1": ("vae", "color,translation,cutout", True),
+    "gan+all": ("vae+resize", "color,translation,cutout", True),
+}
+COLUMNS = ("fid", "kid", "precision", "recall", "artifact", "psnr", "psnr_vae", "diversity", "seconds")
+Decode = Callable[[torch.Tensor], torch.Tensor]
+
+
+def load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+class Scorer:
+    """Every row's numbers against the same held-out images, features and fixed noise."""
+
+    def __init__(self, args: argparse.Namespace, data: dict[str, Any]) -> None:
+        self.cfg = vae_run_config(data=data).data
+        self.splits = load_splits(self.cfg)
+        self.net = feature_net_for(self.cfg, self.splits, args.cache_dir)
+        held_out = self.splits.test if len(self.splits.test) else self.splits.val
+        self.real = held_out.images[: args.samples]
+        self.real_features = embed(self.net, uint8_to_unit(self.real))
+        self.psnr_images = held_out.images[:1000]
+        self.samples, self.grids, self.seed = args.samples, args.out / args.data, args.seed
+
+    def score(self, name: str, decode: Decode, vae: VAE, latent_dim: int) -> dict[str, float]:
+        vr = vae.cfg.value_range
+        with torch.no_grad():
+            m = quality_metrics(
+                decode,
+                latent_dim,
+                self.real,
+                vr,
+                self.net,
+                n=len(self.real),
+                generator=torch.Generator().manual_seed(self.seed),
+                real_features=self.real_features,
+            )
+            encode: Decode = lambda x: vae.encode(x).mean  # noqa: E731
+            m["psnr"] = posterior_psnr(encode, decode, self.psnr_images, vr)
+            m["psnr_vae"] = posterior_psnr(encode, vae.decode, self.psnr_images, vr)
+            z = torch.randn(256, latent_dim, generator=torch.Generator().manual_seed(1))
+            real = to_float(self.splits.train.images[:256], vr)
+            m["diversity"] = pairwise_diversity(decode(z).float()) / pairwise_diversity(real)
+            grid_z = torch.randn(32, latent_dim, generator=torch.Generator().manual_seed(0))
+            save_grid(decode(grid_z).float(), self.grids / f"{name}.png", vr, nrow=8)
+        return m
+
+
+def fitted_decode(vae: VAE, images: torch.Tensor, seed: int) -> Decode:
+    """vae.decode of z from a mixture fitted to `images`' latents; the incoming z only sets the count."""
+    prior = fit_mixture(posterior_means(vae, images), components=10, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    return lambda z: vae.decode(prior.sample(len(z), g))
+
+
+def run_rows(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    defaults = dataset_defaults(args.data)
+    data = {"source": args.data, **defaults["data"], "cache_dir": args.cache_dir}
+    if args.data == "emoji":
+        data["val_fraction"] = 0.2  # emoji have no test split: a fifth held out, as benchmarks/quality.py does
+    scorer = Scorer(args, data)
+    splits = scorer.splits
+    rows: dict[str, dict[str, float]] = {}
+    epochs, n = budget(args.vae_steps, len(splits.train))
+    vae_splits = subsample(splits, n, args.seed)
+    for name, upsample in VAE_ROWS.items():
+        t0 = time.perf_counter()
+        cfg = vae_run_config(
+            data=data,
+            model={**defaults["model"], "upsample": upsample},
+            loss=defaults["loss"],
+            train={"epochs": epochs, "batch_size": BATCH, "seed": args.seed, "device": "cpu", "quality_every": 0},
+        )
+        train_vae(cfg, work / name, splits=vae_splits, progress=False)
+        seconds = time.perf_counter() - t0
+        vae, cfg = load_vae(work / name)
+        rows[name] = {**scorer.score(name, vae.decode, vae, cfg.model.latent_dim), "seconds": seconds}
+        print(f"{name}: fid {rows[name]['fid']:.3g} ({seconds:.0f}s, load {load()})", flush=True)
+        if name == "vae":
+            t0 = time.perf_counter()
+            decode = fitted_decode(vae, vae_splits.train.images, args.seed)
+            fit = time.perf_counter() - t0
+            rows["vae+fitted"] = {**scorer.score("vae+fitted", decode, vae, cfg.model.latent_dim), "seconds": fit}
+            rows["vae+fitted"]["psnr"] = rows["vae"]["psnr"]  # the same decoder; `decode` above ignores its z
+            print(f"vae+fitted: fid {rows['vae+fitted']['fid']:.3g} (fit {fit:.0f}s)", flush=True)
+
+    gan_epochs, gan_n = budget(args.gan_steps, len(splits.train))
+    gan_splits = subsample(splits, gan_n, args.seed + 1000)
+    for name, (start, policy, r1) in GAN_ROWS.items():
+        t0 = time.perf_counter()
+        gan = GANConfig(
+            epochs=gan_epochs,
+            batch_size=BATCH,
+            seed=args.seed,
+            device="cpu",
+            quality_every=0,
+            ema_decay=min(0.999, max(0.0, 1.0 - 10.0 / args.gan_steps)),
+            diffaugment=policy,
+            r1_gamma=args.r1_gamma if r1 else 0.0,
+        )
+        train_gan(GANRunConfig(str(work / start), gan), work / name, splits=gan_splits, progress=False)
+        seconds = time.perf_counter() - t0
+        generator, cfg = load_generator(work / name)
+        vae, _ = load_vae(work / start)
+        rows[name] = {**scorer.score(name, generator, vae, cfg.model.latent_dim), "seconds": seconds}
+        print(f"{name}: fid {rows[name]['fid']:.3g} ({seconds:.0f}s, load {load()})", flush=True)
+    reconstruction_grid(scorer, work, args.out / args.data / "reconstructions.png")
+    info = {
+        "feature_accuracy": scorer.net.accuracy,
+        "samples": len(scorer.real),
+        "vae_epochs": epochs,
+        "vae_images": n,
+        "gan_epochs": gan_epochs,
+        "gan_images": gan_n,
+    }
+    return rows, info
+
+
+@torch.no_grad()
+def reconstruction_grid(scorer: Scorer, work: Path, path: Path) -> None:
+    """Rows: 8 held-out images, the VAE's decode(mean), then G(mean) of each GAN row, in GAN_ROWS order."""
+    vae, cfg = load_vae(work / "vae")
+    x = to_float(scorer.psnr_images[:8], cfg.model.value_range)
+    rows = [x, vae.decode(vae.encode(x).mean)]
+    for name, (start, _, _) in GAN_ROWS.items():
+        start_vae, _ = load_vae(work / start)
+        rows.append(load_generator(work / name)[0](start_vae.encode(x).mean))
+    save_grid(torch.cat(rows).float(), path, cfg.model.value_range, nrow=8)
+
+
+def table(rows: dict[str, dict[str, float]]) -> str:
+    head = "| row | " + " | ".join(COLUMNS) + " |"
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 1)]
+    for name, m in rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{m[c]:.3g}" for c in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="fashion-mnist", choices=("fashion-mnist", "mnist", "emoji"))
+    parser.add_argument("--vae-steps", type=int, default=600)
+    parser.add_argument("--gan-steps", type=int, default=400)
+    parser.add_argument("--r1-gamma", type=float, default=1.0)
+    parser.add_argument("--samples", type=int, default=2000, help="generated and held-out images per row")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache-dir", help="feature-net cache (default ~/.cache/vaegan)")
+    parser.add_argument("--out", type=Path, default=Path("docs/results/levers"))
+    args = parser.parse_args()
+    started, load_start = time.perf_counter(), load()
+    with tempfile.TemporaryDirectory() as tmp:
+        rows, info = run_rows(args, Path(tmp))
+    record = {
+        "data": args.data,
+        "command": " ".join(["python", *sys.argv]),
+        "machine": machine(),
+        "load_average": {"start": load_start, "end": load()},
+        "minutes": (time.perf_counter() - started) / 60,
+        "vae_steps": args.vae_steps,
+        "gan_steps": args.gan_steps,
+        "r1_gamma": args.r1_gamma,
+        "seed": args.seed,
+        "info": info,
+        "rows": rows,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.data}.json").write_text(json.dumps(record, indent=1) + "\n")
+    caveat = (
+        f"{args.data}, {args.vae_steps} VAE + {args.gan_steps} GAN steps of batch 64, seed {args.seed}, "
+        f"own-feature FID on {info['samples']} images (not Inception), load average {load_start} -> {load()} "
+        f"on a shared {machine()}.\nMade by `{record['command']}`."
+    )
+    text = f"{caveat}\n\n{table(rows)}\n"
+    (args.out / f"{args.data}.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
