@@ -105,11 +105,14 @@ class RunSettings:
     checkpoint_every: int = 1  # epochs
     quality_every: int = 5  # epochs between FID & co. of prior samples (and the last epoch); 0 = never
     quality_samples: int = 1000  # generated and held-out images per measurement (about 3 s at 1000)
+    min_steps: int = 0  # optimiser steps at least: small data trains more epochs (presets.step_budget)
+    tensorboard: bool = False  # also write the scalars and sample grids as TensorBoard events
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         _check(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
         _check(self.quality_every >= 0 and self.quality_samples >= 10, "quality every must be >= 0, samples >= 10")
+        _check(self.min_steps >= 0, f"min steps must be >= 0, got {self.min_steps}")
         _check_choice(self.precision, PRECISIONS, "precision")
         _check_choice(self.memory_format, MEMORY_FORMATS, "memory format")
 
