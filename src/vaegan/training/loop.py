@@ -40,6 +40,7 @@ from vaegan.config import RunSettings, write_json
 from vaegan.errors import VaeganError
 from vaegan.metrics.monitor import QualityMonitor
 from vaegan.runs import read_metrics
+from vaegan.tensorboard import EventLog
 from vaegan.training import distributed
 from vaegan.training.common import (
     Progress,
@@ -94,6 +95,7 @@ class TrainingRun:
     postfix: dict[str, int] = field(default_factory=dict)  # progress-bar label -> index into the sums
     snapshot: Snapshot | None = None  # the stage's checkpoint for a loop state; set once models exist
     stop: StopRequest = field(default_factory=lambda: StopRequest())  # looked up when built: tests replace it
+    events: EventLog | None = None  # TensorBoard events (--tensorboard), on rank 0
     epoch_started: float = 0.0
     train_seconds: float = 0.0
 
@@ -103,6 +105,8 @@ class TrainingRun:
 
     def __exit__(self, kind: object, *exc: object) -> None:
         self.stop.__exit__()
+        if self.events is not None:
+            self.events.close()
         if kind is None:
             self.ctx.barrier()  # the last checkpoint is on disk before any rank reads it
 
@@ -198,6 +202,8 @@ class TrainingRun:
             draw(self.run_dir / "grids", epoch)
             with (self.run_dir / "metrics.jsonl").open("a") as f:
                 f.write(json.dumps(record) + "\n")
+            if self.events is not None:
+                self.events.epoch(record, self.run_dir / "grids")
         self.progress.end_epoch(
             f"{self.stage} epoch {epoch}/{self.settings.epochs}: {summary}, {record['seconds']:.1f}s"
         )
@@ -264,4 +270,5 @@ def start_run(
         loop=LoopState(sums=torch.zeros(n_sums + 1, device=device)),
         noise=torch.Generator(device).manual_seed(settings.seed + 1),
         advice=advice,
+        events=EventLog(run_dir) if settings.tensorboard and ctx.is_main else None,
     )
