@@ -11,6 +11,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from vaegan import __version__
 from vaegan.cli import evaluate, explore, gan, latent, tools, train
 from vaegan.errors import VaeganError
@@ -63,7 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr, force=True
     )
     try:
-        return int(args.func(args) or 0)
+        # Log lines are written through tqdm, above any progress bar on the terminal, not through it.
+        with logging_redirect_tqdm():
+            return int(args.func(args) or 0)
     except TrainingStopped as exc:
         print(f"vaegan: {exc}", file=sys.stderr)
         return 130
