@@ -140,12 +140,15 @@ def stage_line(name: str, records: list[dict]) -> str:
     )
 
 
-def fid_caveat(run: Run, held_out: int) -> str:
-    """A warning when FID was measured on so few held-out images that it is biased and noisy."""
+def fid_lines(run: Run, held_out: int) -> list[str]:
+    """What the FID numbers mean, and a warning when so few held-out images made them biased and noisy."""
+    if not any("quality/fid" in r for stage in run.stages.values() for r in stage.metrics):
+        return []
+    lines = ["FID is measured in vaegan's own feature space: compare it between runs on the same data only"]
     n = min(run.config.train.quality_samples, held_out)
-    if n >= FEW_IMAGES:
-        return ""
-    return f"; measured on {n} held-out images only, which makes it biased upwards and noisy"
+    if n < FEW_IMAGES:
+        lines.append(f"  measured on {n} held-out images only, which makes it biased upwards and noisy")
+    return lines
 
 
 def write_summary(run: Run, setup: dict[str, float], n_train: int, n_val: int) -> Path:
@@ -162,8 +165,7 @@ def write_summary(run: Run, setup: dict[str, float], n_train: int, n_val: int) -
         stage_line("GAN", gan),
         f"  D(x) {gan_last['d_real']:.3f}, D(G(z)) {gan_last['d_fake']:.3f}, "
         f"sample diversity {gan_last['diversity']:.2f} of the real data's",
-        "FID is measured in vaegan's own feature space (comparable between runs on the same data only)"
-        + fid_caveat(run, n_val or n_train),
+        *fid_lines(run, n_val or n_train),
         "set-up, not training: " + "; ".join(f"{what} {seconds:.0f}s" for what, seconds in setup.items()),
         f"pictures: {out / 'vae_vs_gan.png'}, {out / 'progress.gif'}",
     ]
