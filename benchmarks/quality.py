@@ -37,7 +37,7 @@ from vaegan.metrics.inception_fid import (
     real_features,
     reference_images,
 )
-from vaegan.plots import line_chart
+from vaegan.plots import Panel, line_charts
 from vaegan.presets import dataset_defaults
 from vaegan.viz import save_grid
 
@@ -117,7 +117,8 @@ def chart(record: dict[str, Any], path: Path) -> None:
         fids = [statistics.fmean(run[i]["fid"] for run in runs) for i in range(len(runs[0]))]
         series[name] = (minutes, fids)
     title = f"{record['data']}: Inception FID vs training time ({record['samples']} samples)"
-    line_chart(series, title, xlabel="training minutes", size=(560, 340)).save(path)
+    panel = Panel(title, "Inception FID", series, xlabel="training minutes")
+    line_charts([panel], ncol=1, cell=(560, 340)).save(path)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from PIL import Image
 from tiny import tiny_gan, tiny_splits
 from vaegan.config import vae_run_config
 from vaegan.pipeline import run_pipeline
-from vaegan.report import SECTIONS, write_report
+from vaegan.report import SECTIONS, metrics_table, write_report
 from vaegan.training.train_vae import train_vae
 
 TRAIN = {"epochs": 2, "batch_size": 4, "grid_size": 8, "device": "cpu", "precision": "fp32", "quality_every": 0}
@@ -58,21 +58,22 @@ def test_pipeline_report_has_every_section_with_decodable_images(tmp_path: Path)
     page = result.report.read_text()
     found = sections(page)
     assert list(found) == list(SECTIONS)
-    for title in SECTIONS[3:]:  # every picture section holds a picture, not a note
+    for title in SECTIONS[1:10]:  # every picture section holds a picture, not a note
         assert "<img" in found[title], title
+    assert found["Config"].count("<details>") == 2  # folded away, one per stage
+    assert "<td>train/total</td>" in found["Metrics"] and "<th>epoch 2</th>" in found["Metrics"]
     assert 'class="note"' not in page
     images = embedded_images(page)
     assert len(images) == 13 and any(im.format == "GIF" for im in images)
     assert "http" not in page.replace("http-equiv", "")  # nothing to fetch: it opens offline
 
 
-def test_lone_vae_report_omits_gan_sections_with_a_note(tmp_path: Path) -> None:
+def test_lone_vae_report_leaves_out_the_gan_sections(tmp_path: Path) -> None:
     train_vae(config(tmp_path, labelled=False), tmp_path / "vae")
     page = write_report(tmp_path / "vae").read_text()
     found = sections(page)
-    assert list(found) == list(SECTIONS)
-    assert "not a pipeline run" in found["VAE vs GAN (same z)"] and "<img" not in found["VAE vs GAN (same z)"]
-    assert "no progress.gif" in found["Training progress"]
+    assert list(found) == [t for t in SECTIONS if t not in ("VAE vs GAN (same z)", "Training progress")]
+    assert "<h3>gan" not in page
     assert "<img" in found["Latent map"] and "<img" in found["Attribute sweep"] or "note" in found["Attribute sweep"]
     embedded_images(page)
 
@@ -82,3 +83,12 @@ def test_report_of_a_missing_folder_is_a_user_error(tmp_path: Path) -> None:
 
     with pytest.raises(VaeganError, match="not a run folder"):
         write_report(tmp_path / "nowhere")
+
+
+def test_metrics_table_has_a_row_per_metric_and_at_most_eight_epochs() -> None:
+    records = [{"stage": "vae", "epoch": e, "step": 10 * e, "train/total": 100.0 / e} for e in range(1, 31)]
+    table = metrics_table(records)
+    assert re.findall(r"<th>epoch (\d+)</th>", table)[0] == "1" and "<th>epoch 30</th>" in table
+    assert table.count("<th>epoch") == 8 and "8 of 30 epochs shown" in table
+    assert table.count("<tr>") == 3  # the header, step, train/total
+    assert "<td>3.333</td>" in table or "<th>epoch 3</th>" not in table

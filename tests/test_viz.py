@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from vaegan import plots
-from vaegan.viz import make_grid, save_gif, save_grid
+from vaegan.viz import label_image, make_grid, save_gif, save_grid, upscale
 
 
 def coloured(image: Image.Image) -> int:
@@ -18,47 +18,58 @@ def colours(image: Image.Image) -> set[tuple[int, ...]]:
     return {tuple(c) for c in np.unique(np.asarray(image.convert("RGB")).reshape(-1, 3), axis=0).tolist()}
 
 
-def test_nice_ticks_are_round_and_cover_the_range() -> None:
-    ticks = plots.nice_ticks(0.13, 9.7, 5)
-    assert ticks[0] <= 0.13 and ticks[-1] >= 9.7
-    assert ticks == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
-    assert len(plots.nice_ticks(5.0, 5.0)) >= 2  # a flat series still gets an axis
-
-
-def test_line_chart_draws_each_series_in_its_colour() -> None:
-    chart = plots.line_chart({"train": ([1, 2, 3], [3.0, 2.0, 1.5]), "val": ([1, 2, 3], [3.5, 2.5, 2.0])}, "loss")
-    assert chart.size == (380, 250)
+def test_line_charts_draw_each_series_in_its_colour_with_labelled_axes() -> None:
+    panels = [
+        plots.Panel("loss", "nats", {"train": ([1, 2, 3], [3.0, 2.0, 1.5]), "val": ([1, 2, 3], [3.5, 2.5, 2.0])}),
+        plots.Panel("empty", "nats", {"train": ([], [])}),
+    ]
+    chart = plots.line_charts(panels, ncol=2, cell=(300, 200))
+    assert chart.size == (600, 200)
     drawn = colours(chart)
-    assert (31, 119, 180) in drawn and (255, 127, 14) in drawn  # PALETTE[0], PALETTE[1]
-    blank = plots.line_chart({"train": ([], [])}, "empty")
-    assert coloured(blank) == 0
+    assert (31, 119, 180) in drawn and (255, 127, 14) in drawn  # tab10's first two: one per series
+    right = chart.crop((300, 0, 600, 200))
+    assert (31, 119, 180) not in colours(right)  # the empty panel draws no line
 
 
 def test_bar_chart_greys_out_bars_below_the_threshold() -> None:
-    chart = plots.bar_chart(torch.tensor([0.5, 0.001, 0.2]), "kl", threshold=0.01)
+    chart = plots.bar_chart(torch.tensor([0.5, 0.001, 0.2]), "kl", "nats", threshold=0.01)
     drawn = colours(chart)
     assert (31, 119, 180) in drawn and (176, 176, 176) in drawn
 
 
-def test_scatter_colours_points_by_label_and_drops_points_outside() -> None:
-    points = torch.tensor([[0.0, 0.0], [1.0, 1.0], [50.0, 50.0]])
-    chart = plots.scatter(
-        points,
-        torch.tensor([0, 2, 1]),
-        ("a", "b", "c"),
-        "map",
-        torch.tensor([-1.0, -1.0]),
-        torch.tensor([2.0, 2.0]),
-    )
-    drawn = colours(chart)
-    assert (31, 119, 180) in drawn and (44, 160, 44) in drawn
-    orange = (np.asarray(chart.convert("RGB")) == (255, 127, 14)).all(-1).sum()
-    assert orange == 100  # the 10 x 10 legend swatch of "b" alone: its point lies outside the map
+def test_scatter_keeps_every_point_inside_the_axes() -> None:
+    points = torch.tensor([[0.0, 0.0], [1.0, 1.0], [50.0, -40.0]])
+    fig = plots.figure(300, 300)
+    ax = fig.add_subplot()
+    plots.scatter(ax, points, torch.tensor([0, 2, 1]), ("a", "b", "c"))
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    assert x0 < 0.0 and x1 > 50.0 and y0 < -40.0 and y1 > 1.0
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "c"]
 
 
-def test_tile_places_panels_side_by_side() -> None:
-    panels = [Image.new("RGB", (10, 20), "red"), Image.new("RGB", (30, 5), "blue"), Image.new("RGB", (7, 7))]
-    assert plots.tile(panels, ncol=2, gap=4).size == (44, 31)
+def test_latent_map_draws_the_map_beside_its_decodes() -> None:
+    grid = Image.new("RGB", (40, 40), (255, 0, 0))
+    box = (torch.tensor([-1.0, -1.0]), torch.tensor([1.0, 1.0]))
+    picture = plots.latent_map(torch.randn(50, 2), None, (), grid, box, ("map", "decodes"))
+    assert picture.size == (1100, 500)
+    assert (255, 0, 0) in colours(picture.crop((550, 0, 1100, 500)))
+
+
+def test_gif_labels_are_large_and_frames_share_a_palette(tmp_path: Path) -> None:
+    assert label_image(Image.new("RGB", (100, 50)), "VAE epoch 3").height >= 50 + 20
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8))
+    frames = []
+    for i in range(10):  # a noisy picture in which only a small square changes from frame to frame
+        frame = noise.copy()
+        frame.paste((255, 255, 255), (10 * i, 0, 10 * i + 10, 10))
+        frames.append(frame)
+    one, ten = save_gif(frames[:1], tmp_path / "1.gif"), save_gif(frames, tmp_path / "10.gif")
+    assert ten.stat().st_size < 2 * one.stat().st_size  # later frames store only what changed
+
+
+def test_upscale_enlarges_small_pictures_by_a_whole_factor() -> None:
+    assert upscale(Image.new("L", (28, 10)), 100).size == (112, 40)
+    assert upscale(Image.new("L", (300, 10)), 100).size == (300, 10)
 
 
 def test_grid_and_gif_helpers_keep_their_contracts(tmp_path: Path) -> None:

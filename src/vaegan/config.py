@@ -129,6 +129,8 @@ class RunSettings:
     checkpoint_every: int = 1  # epochs
     quality_every: int = 5  # epochs between FID & co. of prior samples (and the last epoch); 0 = never
     quality_samples: int = 1000  # generated and held-out images per measurement (about 3 s at 1000)
+    min_steps: int = 0  # optimiser steps at least: small data trains more epochs (presets.step_budget)
+    tensorboard: bool = False  # also write the scalars and sample grids as TensorBoard events
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
@@ -138,6 +140,7 @@ class RunSettings:
         _check(bool(ok_device), f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         _check_range(self.grid_size, 1, MAX_GRID, "grid size")
         _check(self.checkpoint_every >= 1, f"checkpoint every must be >= 1 epoch, got {self.checkpoint_every}")
+        _check(self.min_steps >= 0, f"min steps must be >= 0, got {self.min_steps}")
         _check_choice(self.precision, PRECISIONS, "precision")
         _check_choice(self.memory_format, MEMORY_FORMATS, "memory format")
 

@@ -28,11 +28,10 @@ from vaegan.config import VAERunConfig, to_dict, vae_run_config
 from vaegan.data import DataSplits, load_splits
 from vaegan.metrics.likelihood import likelihood_metrics
 from vaegan.pictures import MIN_CELL
-from vaegan.plots import tile
 from vaegan.presets import Sections, merge
 from vaegan.runs import open_run
 from vaegan.training.train_vae import train_vae
-from vaegan.viz import label_image, save_gif
+from vaegan.viz import label_image, save_gif, tile
 
 log = logging.getLogger(__name__)
 

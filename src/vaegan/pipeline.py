@@ -5,7 +5,7 @@ Layout of a pipeline run folder:
     gan/            the GAN stage's run
     vae_vs_gan.png  VAE samples | GAN samples, decoded from the same z
     progress.gif    the fixed-z sample grid through every VAE epoch, then every GAN epoch
-    summary.txt     what was trained, the final numbers and how long each stage took
+    summary.txt     what was trained, the final numbers, training time and one-time set-up time
 Re-running continues whichever stage is unfinished; a finished stage is not retrained unless the rerun
 asks for more epochs (as --resume does), and a VAE with a GAN trained from it is never trained further.
 """
@@ -22,15 +22,16 @@ from PIL import Image
 
 from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
-from vaegan.data import load_splits, to_uint8
+from vaegan.data import DataSplits, load_splits, to_uint8
 from vaegan.errors import VaeganError
-from vaegan.report import write_report
+from vaegan.report import FEW_IMAGES, write_report
 from vaegan.runs import Run, open_run
+from vaegan.training import distributed
 from vaegan.training.changes import Sections
 from vaegan.training.common import fixed_latents
 from vaegan.training.train_gan import train_gan
 from vaegan.training.train_vae import train_vae
-from vaegan.viz import label_image, make_grid, save_gif, to_pil
+from vaegan.viz import label_image, make_grid, save_gif, to_pil, upscale
 
 log = logging.getLogger(__name__)
 
@@ -76,26 +77,24 @@ def run_pipeline(
             f"{gan_dir} was trained from {vae_dir} as it is, so that VAE cannot train further; "
             "extend the GAN with --gan-epochs, or choose a new --out"
         )
-    splits = load_splits(vae_cfg.data)
-    times: dict[str, float] = {}
-
     started = time.perf_counter()
+    splits = load_splits(vae_cfg.data)
+    setup = {"loading the data": time.perf_counter() - started}
+    if vae_cfg.train.quality_every or gan_cfg.quality_every:
+        setup.update(prepare_feature_net(vae_cfg, splits))
+
     if vae_state != "done":
         resume = vae_state == "partial"
         train_vae(vae_cfg, vae_dir, resume=resume, wanted=vae_wanted, splits=splits, progress=progress)
-    times["vae"] = time.perf_counter() - started
-
-    started = time.perf_counter()
     state = stage_state(gan_dir, gan_wanted["gan"].get("epochs"))
     if state != "done":
         gan_run = GANRunConfig(vae_checkpoint=str(vae_dir / CHECKPOINT_NAME), gan=gan_cfg)
         train_gan(gan_run, gan_dir, resume=state == "partial", wanted=gan_wanted, splits=splits, progress=progress)
-    times["gan"] = time.perf_counter() - started
 
     run = open_run(out)
     comparison = write_comparison(run, out / "vae_vs_gan.png")
     gif = write_progress_gif(run, out / "progress.gif")
-    summary = write_summary(run, times, len(splits.train), len(splits.val))
+    summary = write_summary(run, setup, len(splits.train), len(splits.val))
     report = write_report(out)
     with summary.open("a") as f:
         f.write(f"report: {report}\n")
@@ -110,7 +109,7 @@ def write_comparison(run: Run, path: Path, n: int = 32) -> Path:
     panels = []
     for title, decode in (("VAE", vae.decode), ("GAN (same z)", generator)):
         grid = make_grid(to_uint8(decode(z), cfg.model.value_range), nrow=4)
-        panels.append(label_image(to_pil(grid), title))
+        panels.append(label_image(upscale(to_pil(grid), 240), title))
     gap = 12
     canvas = Image.new("RGB", (sum(p.width for p in panels) + gap, max(p.height for p in panels)), "white")
     canvas.paste(panels[0], (0, 0))
@@ -129,21 +128,63 @@ def write_progress_gif(run: Run, path: Path) -> Path:
             if stage == "gan" and epoch == 0:
                 continue  # identical to the VAE's last grid: the warm start in one picture
             with Image.open(grid) as im:
-                frames.append(im.convert("RGB"))
+                frames.append(upscale(im.convert("RGB"), 480))  # 28 px digits: a label that fits
             labels.append(f"{stage.upper()} epoch {epoch}")
     return save_gif(frames, path, labels)
 
 
-def write_summary(run: Run, times: dict[str, float], n_train: int, n_val: int) -> Path:
-    vae_last, gan_last = (run.stages[s].metrics[-1] for s in ("vae", "gan"))
+def prepare_feature_net(cfg: VAERunConfig, splits: DataSplits) -> dict[str, float]:
+    """Train (or load) the feature net FID is measured with before training, so its one-time cost is
+    timed apart from the training. Under torchrun the training's monitor does it, on rank 0 alone."""
+    from vaegan.metrics.features import cache_path, feature_net_for
+
+    if distributed.world_size() > 1 or cache_path(cfg.data, cfg.data.cache_dir).is_file():
+        return {}
+    started = time.perf_counter()
+    feature_net_for(cfg.data, splits, cfg.data.cache_dir)
+    return {f"training the {cfg.data.source} feature network (once per dataset)": time.perf_counter() - started}
+
+
+def stage_line(name: str, records: list[dict]) -> str:
+    """'VAE: 2 epochs (844 steps) in 95 s: 80 s of optimiser steps, 15 s of validation, ...; FID 41.2'."""
+    epochs = [r for r in records if "epoch" in r]
+    steps_s = sum(r.get("train_seconds", 0.0) for r in epochs)
+    total_s = sum(r.get("seconds", 0.0) for r in epochs)
+    fid = [r for r in epochs if "quality/fid" in r]
+    return (
+        f"{name}: {epochs[-1]['epoch']} epochs ({epochs[-1]['step']} optimiser steps) in {total_s:.0f}s: "
+        f"{steps_s:.0f}s of steps, {total_s - steps_s:.0f}s of validation, grids and quality metrics; "
+        + (f"FID {fid[-1]['quality/fid']:.1f} at epoch {fid[-1]['epoch']}" if fid else "FID not measured")
+    )
+
+
+def fid_lines(run: Run, held_out: int) -> list[str]:
+    """What the FID numbers mean, and a warning when so few held-out images made them biased and noisy."""
+    if not any("quality/fid" in r for stage in run.stages.values() for r in stage.metrics):
+        return []
+    lines = ["FID is measured in vaegan's own feature space: compare it between runs on the same data only"]
+    n = min(run.config.train.quality_samples, held_out)
+    if n < FEW_IMAGES:
+        lines.append(f"  measured on {n} held-out images only, which makes it biased upwards and noisy")
+    return lines
+
+
+def write_summary(run: Run, setup: dict[str, float], n_train: int, n_val: int) -> Path:
+    """summary.txt: the data, each stage's time and final numbers, and the one-time set-up apart."""
+    vae, gan = (run.stages[s].metrics for s in ("vae", "gan"))
+    vae_last, gan_last = vae[-1], gan[-1]
     data, out = run.config.data, run.path
     lines = [
         f"data: {data.source} ({n_train} training images, {n_val} held out), "
         f"{data.image_size}px, {data.channels} channel(s)",
-        f"VAE: {vae_last['epoch']} epochs in {times['vae']:.0f}s; validation -ELBO {vae_last['val/neg_elbo']:.2f} nats "
-        f"(reconstruction {vae_last['val/reconstruction']:.2f}, KL {vae_last['val/kl']:.2f})",
-        f"GAN: {gan_last['epoch']} epochs in {times['gan']:.0f}s; D(x) {gan_last['d_real']:.3f}, "
-        f"D(G(z)) {gan_last['d_fake']:.3f}, sample diversity {gan_last['diversity']:.2f} of the real data's",
+        stage_line("VAE", vae),
+        f"  validation -ELBO {vae_last['val/neg_elbo']:.2f} nats (reconstruction "
+        f"{vae_last['val/reconstruction']:.2f}, KL {vae_last['val/kl']:.2f})",
+        stage_line("GAN", gan),
+        f"  D(x) {gan_last['d_real']:.3f}, D(G(z)) {gan_last['d_fake']:.3f}, "
+        f"sample diversity {gan_last['diversity']:.2f} of the real data's",
+        *fid_lines(run, n_val or n_train),
+        "set-up, not training: " + "; ".join(f"{what} {seconds:.0f}s" for what, seconds in setup.items()),
         f"pictures: {out / 'vae_vs_gan.png'}, {out / 'progress.gif'}",
     ]
     path = out / "summary.txt"

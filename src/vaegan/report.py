@@ -1,8 +1,9 @@
-"""One self-contained HTML page about a run: config, metrics, curves and pictures, opened offline.
+"""One self-contained HTML page about a run: pictures first, then curves, metrics and the config.
 
 Every image is embedded as a base64 data URI, so the file can be mailed or archived alone. Works for a
-pipeline run folder (vae/, gan/) and for a lone train-vae or train-gan run; a section whose data is
-missing (no GAN stage, a dataset that moved) is replaced by a note saying why.
+pipeline run folder (vae/, gan/) and for a lone train-vae or train-gan run; a section whose pictures the
+run cannot have (no GAN stage) is left out, and one whose data is missing (a dataset that moved) is
+replaced by a note saying why.
 """
 
 from __future__ import annotations
@@ -21,28 +22,31 @@ from PIL import Image
 from vaegan import pictures
 from vaegan.attributes import default_groups
 from vaegan.config import to_dict
-from vaegan.data import ImageDataset, load_splits
+from vaegan.data import DataSplits, ImageDataset, load_splits
 from vaegan.errors import VaeganError
-from vaegan.runs import Run, open_run
+from vaegan.runs import Run, Stage, open_run
 
 log = logging.getLogger(__name__)
 
-SMALL = 320  # pixels: narrower pictures are scaled up on the page
+SMALL = 560  # pixels: narrower pictures are scaled up on the page by a whole factor, kept sharp
+MAX_EPOCH_COLUMNS = 8  # a metrics table shows this many epochs at most, so it fits the page's column
+FEW_IMAGES = 1000  # quality metrics measured on fewer held-out images than this are biased and noisy
 
 SECTIONS = (
     "Summary",
-    "Config",
-    "Metrics",
-    "Loss curves",
     "VAE vs GAN (same z)",
+    "Training progress",
     "Samples",
     "Reconstructions",
-    "Training progress",
     "Interpolation",
     "Attribute sweep",
     "Latent map",
     "KL per dimension",
+    "Curves",
+    "Metrics",
+    "Config",
 )
+LATENT = ("Interpolation", "Attribute sweep", "Latent map", "KL per dimension")  # need the run's data
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1100px; color: #222; }
 body { padding: 0 16px; } h1 { font-size: 22px; }
@@ -51,9 +55,10 @@ h3 { font-size: 14px; margin: 14px 0 6px; }
 img { max-width: 100%; image-rendering: pixelated; border: 1px solid #eee; display: block; }
 .note { color: #777; font-style: italic; }
 pre { background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 12px; }
-table { border-collapse: collapse; font-size: 12px; display: block; overflow-x: auto; }
+table { border-collapse: collapse; font-size: 12px; margin-bottom: 8px; }
 td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: right; } th { background: #f2f2f2; }
-nav a { margin-right: 10px; }
+td:first-child { text-align: left; font-family: ui-monospace, monospace; }
+nav a { margin-right: 10px; } summary { cursor: pointer; }
 """
 
 
@@ -90,17 +95,51 @@ def latest(folder: Path, pattern: str) -> Path | None:
     return found[-1] if found else None
 
 
+def shown_epochs(records: list[dict], limit: int = MAX_EPOCH_COLUMNS) -> list[dict]:
+    """At most `limit` records, evenly spread, always with the first and the last."""
+    if len(records) <= limit:
+        return records
+    picks = {round(i * (len(records) - 1) / (limit - 1)) for i in range(limit)}
+    return [r for i, r in enumerate(records) if i in picks]
+
+
 def metrics_table(records: list[dict]) -> str:
+    """One row per metric, one column per epoch: dozens of metrics stay readable in a narrow column."""
+    records = [r for r in records if "epoch" in r]
     if not records:
         return note("no epochs logged yet")
-    keys = [k for k in dict.fromkeys(k for r in records for k in r) if k != "stage"]
+    shown = shown_epochs(records)
+    keys = [k for k in dict.fromkeys(k for r in shown for k in r) if k not in ("stage", "epoch")]
 
     def cell(value: object) -> str:
         return f"{value:.4g}" if isinstance(value, float) else html.escape(str(value if value is not None else ""))
 
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
-    rows = "".join("<tr>" + "".join(f"<td>{cell(r.get(k))}</td>" for k in keys) + "</tr>" for r in records)
-    return f"<table><tr>{head}</tr>{rows}</table>"
+    head = "<th>metric</th>" + "".join(f"<th>epoch {r['epoch']}</th>" for r in shown)
+    rows = "".join(
+        f"<tr><td>{html.escape(k)}</td>" + "".join(f"<td>{cell(r.get(k))}</td>" for r in shown) + "</tr>" for k in keys
+    )
+    left_out = (
+        note(f"{len(shown)} of {len(records)} epochs shown; metrics.jsonl holds every one")
+        if len(shown) < len(records)
+        else ""
+    )
+    return f"<table><tr>{head}</tr>{rows}</table>{left_out}"
+
+
+def quality_note(stage: Stage, splits: DataSplits | None) -> str:
+    """A warning beside quality metrics measured on few held-out images, which are biased and noisy."""
+    if splits is None or not any(k.startswith("quality/") for r in stage.metrics for k in r):
+        return ""
+    config = stage.checkpoint.config
+    settings = config.train if stage.name == "vae" else config.gan  # type: ignore[union-attr]
+    held_out = len(splits.val) if len(splits.val) else len(splits.train)
+    n = min(settings.quality_samples, held_out)
+    if n >= FEW_IMAGES:
+        return ""
+    return note(
+        f"FID & co. were measured on {n} held-out images: below {FEW_IMAGES} they are biased upwards and noisy, "
+        "so compare them only with runs measured on as many images, never with other datasets"
+    )
 
 
 def attempt(body: Callable[[], str]) -> str:
@@ -112,14 +151,24 @@ def attempt(body: Callable[[], str]) -> str:
 
 
 def build_sections(path: Path) -> dict[str, str]:
-    """Section title -> HTML body, in SECTIONS order."""
+    """Section title -> HTML body for the sections this run has, in SECTIONS order."""
     run = open_run(path)
     models = {name: pictures.load_models(run, name) for name in run.stages}
-    return {**file_sections(run, path), **latent_sections(models)}
+    try:
+        splits: DataSplits | None = load_splits(run.config.data)
+        missing = ""
+    except VaeganError as exc:
+        splits, missing = None, f"the run's dataset could not be loaded ({exc}), so this picture is left out"
+    found = {
+        **picture_sections(run, path),
+        **(latent_sections(models, splits) if splits is not None else dict.fromkeys(LATENT, note(missing))),
+        **record_sections(run, splits),
+    }
+    return {title: found[title] for title in SECTIONS if title in found}
 
 
-def file_sections(run: Run, path: Path) -> dict[str, str]:
-    """The sections drawn from what training wrote: summary, config, metrics, curves, grids and GIF."""
+def picture_sections(run: Run, path: Path) -> dict[str, str]:
+    """The pictures training wrote: the summary, VAE vs GAN, progress GIF, last sample and recon grids."""
     dirs = {name: stage.folder for name, stage in run.stages.items()}
     sections: dict[str, str] = {}
     summary = path / "summary.txt"
@@ -127,50 +176,44 @@ def file_sections(run: Run, path: Path) -> dict[str, str]:
     sections["Summary"] = (
         f"<pre>{html.escape(summary.read_text())}</pre>" if summary.is_file() else ""
     ) + f"<p>stages: {html.escape(stages)}</p>"
-    sections["Config"] = "".join(
-        f"<h3>{s}</h3><pre>{html.escape(json.dumps(to_dict(stage.checkpoint.config), indent=2))}</pre>"
-        for s, stage in run.stages.items()
-    )
-    sections["Metrics"] = "".join(f"<h3>{s}</h3>{metrics_table(stage.metrics)}" for s, stage in run.stages.items())
-    sections["Loss curves"] = attempt(lambda: img(pictures.curves_picture(run), "loss curves"))
-    comparison = path / "vae_vs_gan.png"
-    sections["VAE vs GAN (same z)"] = (
-        img(comparison, "VAE vs GAN")
-        if comparison.is_file()
-        else note("no vae_vs_gan.png: this is not a pipeline run with both stages ('vaegan run' writes it)")
-    )
+    if (comparison := path / "vae_vs_gan.png").is_file():
+        sections["VAE vs GAN (same z)"] = img(comparison, "VAE vs GAN")
+    if (gif := path / "progress.gif").is_file():
+        sections["Training progress"] = "<p>the same z after every VAE epoch, then every GAN epoch</p>" + img(
+            gif, "progress"
+        )
     sections["Samples"] = "".join(
         f"<h3>{s} samples, {p.stem}</h3>{img(p, s)}" for s, d in dirs.items() if (p := latest(d, "samples_e*.png"))
     ) or note("no sample grids found")
-    recon = latest(dirs["vae"], "recon_e*.png") if "vae" in dirs else None
-    sections["Reconstructions"] = (
-        (
-            f"<p>odd rows: validation images; even rows: decodes of their means ({recon.stem})"
-            f"</p>{img(recon, 'reconstructions')}"
+    if recon := latest(dirs["vae"], "recon_e*.png") if "vae" in dirs else None:
+        sections["Reconstructions"] = (
+            f"<p>odd rows: validation images; even rows: decodes of their means ({recon.stem})</p>"
+            + img(recon, "reconstructions")
         )
-        if recon
-        else note("no reconstruction grids")
-    )
-    gif = path / "progress.gif"
-    sections["Training progress"] = (
-        img(gif, "progress")
-        if gif.is_file()
-        else note("no progress.gif: the pipeline ('vaegan run') writes it from both stages' grids")
-    )
     return sections
 
 
-def latent_sections(models: dict[str, pictures.RunModels]) -> dict[str, str]:
+def record_sections(run: Run, splits: DataSplits | None) -> dict[str, str]:
+    """What the run logged: curves, the metrics tables and the config (folded away)."""
+    metrics = "".join(
+        f"<h3>{s}</h3>{quality_note(stage, splits)}{metrics_table(stage.metrics)}" for s, stage in run.stages.items()
+    )
+    config = "".join(
+        f"<details><summary>{s} config.json</summary>"
+        f"<pre>{html.escape(json.dumps(to_dict(stage.checkpoint.config), indent=2))}</pre></details>"
+        for s, stage in run.stages.items()
+    )
+    return {
+        "Curves": attempt(lambda: img(pictures.curves_picture(run), "loss curves and FID over epochs")),
+        "Metrics": metrics,
+        "Config": config,
+    }
+
+
+def latent_sections(models: dict[str, pictures.RunModels], splits: DataSplits) -> dict[str, str]:
     """The sections that run the models on the run's data: interpolation, attribute sweep, map, KL."""
     sections: dict[str, str] = {}
-    try:
-        splits = load_splits(next(iter(models.values())).cfg.data)
-    except VaeganError as exc:
-        for title in ("Interpolation", "Attribute sweep", "Latent map", "KL per dimension"):
-            sections[title] = note(f"the run's dataset could not be loaded ({exc}), so this picture is left out")
-        return sections
     train, data = splits.train, splits.val if len(splits.val) else splits.train
-
     ends = data.images[pictures.pick(2, len(data), 1)]
     sections["Interpolation"] = (
         "<p>between two validation images (posterior means); rows: lerp, slerp</p>"
@@ -184,10 +227,14 @@ def latent_sections(models: dict[str, pictures.RunModels]) -> dict[str, str]:
     )
     first = next(iter(models.values()))
     chart, _ = pictures.kl_picture(first, data.images[pictures.pick(2000, len(data), 0)])
-    sections["KL per dimension"] = img(chart, "KL per dimension") + (
-        note("the autoencoder baseline has no posterior variance: its KL is zero by construction")
-        if first.cfg.model.kind == "ae"
-        else ""
+    sections["KL per dimension"] = (
+        "<p>the encoder is shared by both stages, so this is the VAE's</p>"
+        + img(chart, "KL per dimension")
+        + (
+            note("the autoencoder baseline has no posterior variance: its KL is zero by construction")
+            if first.cfg.model.kind == "ae"
+            else ""
+        )
     )
     return sections
 
@@ -224,8 +271,8 @@ def write_report(run: str | Path, out: str | Path | None = None) -> Path:
     if not run.is_dir():
         raise VaeganError(f"{run} is not a run folder; pass the folder written by 'vaegan run' or 'vaegan train-vae'")
     sections = build_sections(run)
-    nav = "".join(f'<a href="#s{i}">{html.escape(t)}</a>' for i, t in enumerate(SECTIONS))
-    body = "".join(f'<h2 id="s{i}">{html.escape(t)}</h2>{sections[t]}' for i, t in enumerate(SECTIONS))
+    nav = "".join(f'<a href="#s{i}">{html.escape(t)}</a>' for i, t in enumerate(sections))
+    body = "".join(f'<h2 id="s{i}">{html.escape(t)}</h2>{b}' for i, (t, b) in enumerate(sections.items()))
     title = f"vaegan report: {run.resolve().name}"
     page = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'

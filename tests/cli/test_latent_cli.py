@@ -80,17 +80,17 @@ def test_similar_interpolate_and_attribute(run: Path, tmp_path: Path) -> None:
                 "--noise",
                 "isotropic",
                 "-o",
-                str(tmp_path / "sim.png"),
+                str(tmp_path),
             ]
         )
         == 0
     )
-    width, _ = size(tmp_path / "sim.png")
+    width, _ = size(tmp_path / "similar_gan.png")  # the stage in the name: --stage defaults to the GAN
     assert width == 4 * (5 * 18 + 2)  # input, mean, 3 variants; 16 px images scaled x4
 
-    assert main(["interpolate", str(run), "--stage", "vae", "--steps", "5", "-o", str(tmp_path / "i.png")]) == 0
-    assert size(tmp_path / "i.png") == (4 * (5 * 18 + 2), 4 * (2 * 18 + 2))  # rows: lerp, slerp
-    with Image.open(tmp_path / "i.gif") as gif:
+    assert main(["interpolate", str(run), "--stage", "vae", "--steps", "5", "-o", str(tmp_path)]) == 0
+    assert size(tmp_path / "interpolation_vae.png") == (4 * (5 * 18 + 2), 4 * (2 * 18 + 2))  # rows: lerp, slerp
+    with Image.open(tmp_path / "interpolation_vae.gif") as gif:
         assert gif.n_frames == 8  # 5 there, 3 back
     assert (
         main(
@@ -101,14 +101,13 @@ def test_similar_interpolate_and_attribute(run: Path, tmp_path: Path) -> None:
                 *map(str, first),
                 "--method",
                 "slerp",
-                "-o",
-                str(tmp_path / "ii.png"),
             ]
         )
         == 0
     )
+    assert (run / "interpolation_gan.png").is_file()  # without -o: into the run folder
 
-    out = tmp_path / "attr.png"
+    out = tmp_path / "attribute_gan.png"
     assert (
         main(
             [
@@ -125,7 +124,7 @@ def test_similar_interpolate_and_attribute(run: Path, tmp_path: Path) -> None:
                 "0",
                 "1",
                 "-o",
-                str(out),
+                str(tmp_path),
             ]
         )
         == 0
@@ -152,12 +151,12 @@ def test_attribute_from_a_celeba_style_file_and_from_two_folders(run: Path, tmp_
                 "--split",
                 "train",
                 "-o",
-                str(tmp_path / "t.png"),
+                str(tmp_path / "t"),
             ]
         )
         == 0
     )
-    assert (tmp_path / "t.png").is_file()
+    assert (tmp_path / "t" / "attribute_gan.png").is_file()
     pictures = run.parent / "pictures"
     assert (
         main(
@@ -170,32 +169,34 @@ def test_attribute_from_a_celeba_style_file_and_from_two_folders(run: Path, tmp_
                 "-n",
                 "1",
                 "-o",
-                str(tmp_path / "f.png"),
+                str(tmp_path / "f"),
             ]
         )
         == 0
     )
-    assert (tmp_path / "f.png").is_file()
+    assert (tmp_path / "f" / "attribute_gan.png").is_file()
 
 
 def test_latent_map_kl_curves(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["latent-map", str(run), "--split", "train", "--grid", "3", "-o", str(tmp_path / "m.png")]) == 0
-    assert size(tmp_path / "m.png")[0] > 460
-    assert main(["kl-per-dim", str(run), "-o", str(tmp_path / "kl.png")]) == 0
+    assert main(["latent-map", str(run), "--stage", "vae", "--split", "train", "--grid", "3", "-o", str(tmp_path)]) == 0
+    assert size(tmp_path / "latent_map_vae.png")[0] > 460
+    assert main(["kl-per-dim", str(run), "-o", str(tmp_path)]) == 0
     assert "active units:" in capsys.readouterr().out
-    assert main(["curves", str(run), "-o", str(tmp_path / "c.png")]) == 0
-    assert size(tmp_path / "c.png")[1] > 2 * 250  # a row of VAE charts and a row of GAN charts
+    with pytest.raises(SystemExit):  # both stages share the encoder: a --stage would change nothing
+        main(["kl-per-dim", str(run), "--stage", "gan"])
+    assert main(["curves", str(run), "-o", str(tmp_path)]) == 0
+    assert size(tmp_path / "curves.png")[1] > 2 * 250  # a row of VAE charts and a row of GAN charts
 
 
 def test_export_and_report(run: Path, tmp_path: Path) -> None:
     assert main(["export", str(run), "--format", "onnx", "--out", str(tmp_path)]) == 0
     assert {p.name for p in tmp_path.glob("*.onnx")} == {"decoder.onnx", "generator.onnx"}
-    assert main(["report", str(run), "-o", str(tmp_path / "r.html")]) == 0
-    assert "Attribute sweep" in (tmp_path / "r.html").read_text()
+    assert main(["report", str(run), "-o", str(tmp_path / "r")]) == 0
+    assert "Attribute sweep" in (tmp_path / "r" / "report.html").read_text()
 
 
 def test_user_errors_are_one_line(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["attribute", str(run), "--attribute", "bald", "-o", str(tmp_path / "x.png")]) == 2
+    assert main(["attribute", str(run), "--attribute", "bald", "-o", str(tmp_path)]) == 2
     assert "unknown attribute 'bald'" in capsys.readouterr().err
     assert main(["sample", str(run / "vae"), "--stage", "gan", "-o", str(tmp_path / "x.png")]) == 2
     assert "train-gan" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from vaegan.config import DataConfig
 from vaegan.data import load_splits
 from vaegan.loss_experiment import COLUMNS, VARIANTS
 from vaegan.metrics.features import feature_net_for
+from vaegan.viz import label_image
 
 TINY = ["--image-size", "16", "--latent-dim", "4", "--base-channels", "4", "--batch-size", "4"]
 TINY += ["--device", "cpu", "--precision", "fp32", "--val-fraction", "0.25", "--quality-samples", "10"]
@@ -48,15 +49,16 @@ def test_loss_experiment_writes_the_gif_and_every_column(tmp_path: Path, image_f
         assert gif.n_frames == 2  # one frame per epoch
         frame = gif.convert("RGB")
     # A panel: 4 rows of 8 samples over 2 rows (originals, reconstructions), 16 px images with 2 px padding,
-    # enlarged 4x, each under a 14 px caption, 4 px apart, under a 14 px title; four panels two by two,
-    # 8 px apart, under the epoch label.
-    panel_w, panel_h = 4 * (8 * 18 + 2), 14 + 14 + 4 * (4 * 18 + 2) + 4 + 14 + 4 * (2 * 18 + 2)
-    assert frame.size == (2 * panel_w + 8, 14 + 2 * panel_h + 8)
+    # enlarged 4x, each under a caption strip, 4 px apart, under a title strip; four panels two by two,
+    # 8 px apart, under the epoch label. Every label strip is viz.label_image's: 16 px text + 8 px.
+    s = label_image(Image.new("RGB", (1, 1)), "x").height - 1
+    panel_w, panel_h = 4 * (8 * 18 + 2), s + s + 4 * (4 * 18 + 2) + 4 + s + 4 * (2 * 18 + 2)
+    assert frame.size == (2 * panel_w + 8, s + 2 * panel_h + 8)
     grey = torch.from_numpy(np.array(frame.convert("L")))  # (H, W)
     for row in range(2):
         for col in range(2):
-            top, left = 14 + row * (panel_h + 8), col * (panel_w + 8)
-            title = grey[top : top + 14, left : left + panel_w]
+            top, left = s + row * (panel_h + 8), col * (panel_w + 8)
+            title = grey[top : top + s, left : left + panel_w]
             assert (title < 100).any(), f"panel ({row}, {col}) has no title"
     with Image.open(folder / "losses.png") as last:
         assert last.size == frame.size

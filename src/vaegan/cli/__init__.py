@@ -11,6 +11,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from vaegan import __version__
 from vaegan.cli import evaluate, explore, gan, latent, loss_experiment, tools, train
 from vaegan.errors import VaeganError
@@ -26,11 +28,32 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+DESCRIPTION = """\
+Train a VAE on a folder of images, then a GAN that starts from its decoder, and look at what both learned.
+
+start here:
+  vaegan run --data fashion-mnist --out runs/fm   train both stages; pictures, summary.txt and report.html
+  vaegan report runs/fm                           (re)write runs/fm/report.html, one page to open offline
+  vaegan explore runs/fm                          sliders over the latent space in your browser
+
+data: --data fashion-mnist | mnist | emoji | emoji:people | a folder of images (read recursively)
+-n/--num is always how many images; every command prints the paths of the files it writes.
+"""
+EPILOG = "'vaegan COMMAND --help' lists a command's flags with their defaults."
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="vaegan", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = OneLineParser(
+        prog="vaegan",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"vaegan {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    parser.add_argument("-v", "--verbose", action="store_true", help="also print debug messages")
+    sub = parser.add_subparsers(
+        dest="command", required=True, parser_class=OneLineParser, title="commands", metavar="COMMAND"
+    )
     for module in SUBCOMMANDS:
         module.register(sub)
     return parser
@@ -42,7 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr, force=True
     )
     try:
-        return int(args.func(args) or 0)
+        # Log lines are written through tqdm, above any progress bar on the terminal, not through it.
+        with logging_redirect_tqdm():
+            return int(args.func(args) or 0)
     except TrainingStopped as exc:
         print(f"vaegan: {exc}", file=sys.stderr)
         return 130

@@ -2,6 +2,10 @@
 
 Each parses its flags, calls one function of vaegan.pictures (or export / report) and prints what it wrote.
 All take a run folder or checkpoint; `--stage vae|gan` picks the stage of a pipeline run (default: GAN).
+
+Outputs follow the CLI's one convention: `-o/--out DIR` is the folder a command writes into (created when
+missing), by default the run folder it reads; the file names are fixed (`similar_gan.png`, `report.html`)
+and printed, so a run collects its own pictures. `-n/--num` is always how many images.
 """
 
 from __future__ import annotations
@@ -15,21 +19,31 @@ import torch
 from vaegan.errors import VaeganError
 
 
-def add_run(p: argparse.ArgumentParser, out: str) -> None:
+def add_run(p: argparse.ArgumentParser, name: str, stage: bool = True) -> None:
+    """The run argument, --stage when the picture depends on the decoder, and -o/--out DIR."""
     p.add_argument("run", type=Path, help="a run folder or checkpoint file")
+    if stage:
+        p.add_argument(
+            "--stage",
+            choices=("vae", "gan"),
+            help="decode with the VAE decoder or the GAN generator (default: the GAN when the run has one)",
+        )
     p.add_argument(
-        "--stage",
-        choices=("vae", "gan"),
-        help="decode with the VAE decoder or the GAN generator (default: the GAN when the run has one)",
+        "-o", "--out", type=Path, metavar="DIR", help=f"folder to write {name} into (default: the run folder)"
     )
-    p.add_argument("-o", "--out", type=Path, default=Path(out), help=f"output file (default {out})")
+
+
+def output(args: argparse.Namespace, name: str) -> Path:
+    """DIR/name, where DIR is --out or the folder of the run argument."""
+    folder = args.out or (args.run if args.run.is_dir() else args.run.parent)
+    return Path(folder) / name
 
 
 def add_targets(p: argparse.ArgumentParser, n: int) -> None:
     p.add_argument("--images", nargs="+", type=Path, help="image files or folders to start from")
     p.add_argument("--index", nargs="+", type=int, help="or: indices of images in the run's --split")
     p.add_argument("--split", choices=("train", "val"), default="val", help="dataset split for --index (default val)")
-    p.add_argument("-n", "--num", type=int, default=n, help=f"images taken from the dataset otherwise (default {n})")
+    p.add_argument("-n", "--num", type=int, default=n, help=f"how many images, picked from --split (default {n})")
 
 
 def register(sub: Any) -> None:
@@ -39,7 +53,7 @@ def register(sub: Any) -> None:
 
 def add_similar(sub: Any) -> None:
     p = sub.add_parser("similar", help="variants of images: z = mu(x) + s * sigma(x) * eps (or mu + s * eps)")
-    add_run(p, "similar.png")
+    add_run(p, "similar_STAGE.png")
     add_targets(p, 4)
     p.add_argument("--variants", type=int, default=8, help="variants per image (default 8)")
     p.add_argument("--scale", type=float, default=1.0, help="s; 0 gives the mean reconstruction (default 1)")
@@ -55,7 +69,7 @@ def add_similar(sub: Any) -> None:
 
 def add_interpolate(sub: Any) -> None:
     p = sub.add_parser("interpolate", help="lerp and slerp between two images or two seeds: a PNG row and a GIF")
-    add_run(p, "interpolation.png")
+    add_run(p, "interpolation_STAGE.png and .gif")
     p.add_argument("--images", nargs=2, type=Path, help="two image files (encoded to their means)")
     p.add_argument("--seeds", nargs=2, type=int, default=[0, 1], help="or two seeds of z ~ N(0, I) (default 0 1)")
     p.add_argument("--steps", type=int, default=8, help="images from one end to the other (default 8)")
@@ -66,7 +80,7 @@ def add_interpolate(sub: Any) -> None:
 
 def add_attribute(sub: Any) -> None:
     p = sub.add_parser("attribute", help="attribute vector (mean z with - without) swept over images")
-    add_run(p, "attribute.png")
+    add_run(p, "attribute_STAGE.png")
     add_targets(p, 6)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--label", help="a class (name or index) of the dataset's labels")
@@ -101,37 +115,35 @@ def add_attribute(sub: Any) -> None:
 def add_maps(sub: Any) -> None:
     """latent-map, kl-per-dim and curves: pictures of the whole latent space or the whole run."""
     p = sub.add_parser("latent-map", help="posterior means on their 2 principal directions, and decodes over them")
-    add_run(p, "latent_map.png")
+    add_run(p, "latent_map_STAGE.png")
     p.add_argument("--split", choices=("train", "val"), default="val", help="dataset split (default val)")
     p.add_argument("--max-images", type=int, default=2000, help="images encoded, picked at random (default 2000)")
     p.add_argument("--grid", type=int, default=10, help="decoded images per side (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the image pick (default 0)")
     p.set_defaults(func=run_latent_map)
 
+    # No --stage: both stages share the VAE's encoder, so the KL of either is the same.
     p = sub.add_parser("kl-per-dim", help="bar chart of KL per latent dimension and the active-unit count")
-    add_run(p, "kl_per_dim.png")
+    add_run(p, "kl_per_dim.png", stage=False)
     p.add_argument("--split", choices=("train", "val"), default="val", help="dataset split (default val)")
     p.add_argument("--max-images", type=int, default=2000, help="images encoded (default 2000)")
     p.set_defaults(func=run_kl)
 
     p = sub.add_parser("curves", help="loss curves of both stages from metrics.jsonl")
-    p.add_argument("run", type=Path, help="a run folder")
-    p.add_argument("-o", "--out", type=Path, default=Path("curves.png"), help="output PNG (default curves.png)")
+    add_run(p, "curves.png", stage=False)
     p.set_defaults(func=run_curves)
 
 
 def add_outputs(sub: Any) -> None:
     """export and report: a run turned into files to keep or share."""
     p = sub.add_parser("export", help="the decoder / generator as ONNX, verified with onnxruntime")
-    p.add_argument("run", type=Path, help="a run folder or checkpoint file")
+    add_run(p, "decoder.onnx and generator.onnx", stage=False)
     p.add_argument("--format", choices=("onnx",), default="onnx", help="onnx (default)")
     p.add_argument("--stage", choices=("vae", "gan"), help="only this stage (default: every trained stage)")
-    p.add_argument("--out", type=Path, help="output folder (default: the run folder)")
     p.set_defaults(func=run_export)
 
-    p = sub.add_parser("report", help="one self-contained HTML page about a run: metrics, curves and pictures")
-    p.add_argument("run", type=Path, help="a pipeline run folder (vaegan run) or a train-vae run folder")
-    p.add_argument("-o", "--out", type=Path, help="output HTML (default RUN/report.html)")
+    p = sub.add_parser("report", help="one self-contained HTML page about a run: pictures, curves and metrics")
+    add_run(p, "report.html", stage=False)
     p.set_defaults(func=run_report)
 
 
@@ -168,7 +180,7 @@ def run_similar(args: argparse.Namespace) -> int:
         args.seed,
         posterior=args.noise == "posterior",
     )
-    print(save(image, args.out))
+    print(save(image, output(args, f"similar_{models.stage}.png")))
     return 0
 
 
@@ -187,10 +199,11 @@ def run_interpolate(args: argparse.Namespace) -> int:
         a, b = endpoints_from_seeds(models, args.seeds, args.temperature)
     methods = ("lerp", "slerp") if args.method == "both" else (args.method,)
     grid, frames, labels = interpolation_frames(models, a, b, args.steps, methods)
-    print(save(grid, args.out))
+    path = save(grid, output(args, f"interpolation_{models.stage}.png"))
+    print(path)
     frames = frames + frames[-2:0:-1]  # there and back, so the loop has no jump
     labels = labels + labels[-2:0:-1]
-    print(save_gif(frames, args.out.with_suffix(".gif"), labels, ms_per_frame=250))
+    print(save_gif(frames, path.with_suffix(".gif"), labels, ms_per_frame=250))
     return 0
 
 
@@ -216,7 +229,7 @@ def run_attribute(args: argparse.Namespace) -> int:
             groups = attributes.from_attributes(data, args.attribute, args.versus, table)
     image = attribute_picture(models, groups, targets(args, models, groups.images[groups.negative]), args.strengths)
     print(f"direction: {groups.description}")
-    print(save(image, args.out))
+    print(save(image, output(args, f"attribute_{models.stage}.png")))
     return 0
 
 
@@ -229,7 +242,7 @@ def run_latent_map(args: argparse.Namespace) -> int:
     print(
         save(
             latent_map_picture(models, dataset(models, args.split), args.max_images, args.grid, args.seed),
-            args.out,
+            output(args, f"latent_map_{models.stage}.png"),
         )
     )
     return 0
@@ -239,18 +252,18 @@ def run_kl(args: argparse.Namespace) -> int:
     from vaegan.latent import active_units
     from vaegan.pictures import dataset, kl_picture, load_models, pick
 
-    models = load_models(args.run, args.stage)
+    models = load_models(args.run)  # either stage: the encoder is the VAE's
     images = dataset(models, args.split).images
     chart, kl = kl_picture(models, images[pick(args.max_images, len(images), 0)])
     print(f"active units: {int(active_units(kl).sum())} of {len(kl)}")
-    print(save(chart, args.out))
+    print(save(chart, output(args, "kl_per_dim.png")))
     return 0
 
 
 def run_curves(args: argparse.Namespace) -> int:
     from vaegan.pictures import curves_picture
 
-    print(save(curves_picture(args.run), args.out))
+    print(save(curves_picture(args.run), output(args, "curves.png")))
     return 0
 
 
@@ -265,7 +278,7 @@ def run_export(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     from vaegan.report import write_report
 
-    print(write_report(args.run, args.out))
+    print(write_report(args.run, output(args, "report.html")))
     return 0
 
 

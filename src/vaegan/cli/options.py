@@ -66,6 +66,8 @@ def run_flags(section: str) -> tuple[Flag, ...]:
         Flag("--quality-every", section, "quality_every", int, "epochs between FID & co. (0 = off)"),
         Flag("--quality-samples", section, "quality_samples", int, "images per quality measurement"),
         Flag("--checkpoint-every", section, "checkpoint_every", int, "epochs between checkpoints"),
+        Flag("--min-steps", section, "min_steps", int, "optimiser steps at least: small data trains more epochs"),
+        Flag("--tensorboard", section, "tensorboard", bool, "also write TensorBoard events (the tensorboard extra)"),
     )
 
 
@@ -147,8 +149,8 @@ def default_text(flag: Flag) -> str:
     base = field_default(flag.section, flag.key)
     grey = GREY_28.get(flag.section, {}).get(flag.key, base)
     colour = RGB_64.get(flag.section, {}).get(flag.key, base)
-    if grey == colour:
-        return f"default {shown(base, flag.unset)}"
+    if grey == colour:  # both presets agree, on the dataclass's value or their own
+        return f"default {shown(grey, flag.unset)}"
     return f"default {shown(grey, flag.unset)} for fashion-mnist and mnist, {shown(colour, flag.unset)} otherwise"
 
 

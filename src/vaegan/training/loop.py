@@ -46,6 +46,7 @@ from vaegan.config import RunSettings, write_json
 from vaegan.errors import VaeganError
 from vaegan.metrics.monitor import QualityMonitor
 from vaegan.runs import read_metrics
+from vaegan.tensorboard import EventLog
 from vaegan.training import distributed, speed
 from vaegan.training.changes import Changes, Sections, apply_changes
 from vaegan.training.common import (
@@ -148,6 +149,7 @@ class TrainingRun:
     snapshot: Snapshot | None = None  # the stage's checkpoint for a loop state; set once models exist
     on_step: StepHook | None = None  # sees every step's metrics (this rank's), e.g. to find when a loss hits 0
     stop: StopRequest = field(default_factory=lambda: StopRequest())  # looked up when built: tests replace it
+    events: EventLog | None = None  # TensorBoard events (--tensorboard), on rank 0
     epoch_started: float = 0.0
     train_seconds: float = 0.0
 
@@ -157,6 +159,8 @@ class TrainingRun:
 
     def __exit__(self, kind: object, *exc: object) -> None:
         self.stop.__exit__()
+        if self.events is not None:
+            self.events.close()
         if kind is None:
             self.ctx.barrier()  # the last checkpoint is on disk before any rank reads it
 
@@ -284,6 +288,8 @@ class TrainingRun:
             draw(self.run_dir / "grids", epoch)
             with (self.run_dir / "metrics.jsonl").open("a") as f:
                 f.write(json.dumps(record) + "\n")
+            if self.events is not None:
+                self.events.epoch(record, self.run_dir / "grids")
         self.progress.end_epoch(
             f"{self.stage} epoch {epoch}/{self.settings.epochs}: {summary}, {record['seconds']:.1f}s"
         )
@@ -376,4 +382,5 @@ def start_run(
         advice=advice,
         config=config,
         changes=changes or {},
+        events=EventLog(run_dir) if settings.tensorboard and ctx.is_main else None,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,6 +27,7 @@ from vaegan.losses import discriminator_loss, generator_loss, r1_penalty
 from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
+from vaegan.presets import step_budget
 from vaegan.runs import open_run
 from vaegan.training import distributed, speed
 from vaegan.training.changes import Changes, Sections
@@ -207,11 +208,13 @@ def train_gan(
     saved, changes = resume_or_refuse(run_dir, "gan", resume, wanted)
     if isinstance(saved, GANCheckpoint):
         cfg = saved.config
-    gc = cfg.gan
     vae_run = open_run(cfg.vae_checkpoint)
     vae_cfg, vae_path = vae_run.config, str(vae_run.stage("vae").checkpoint_path.resolve())
     latent_dim, value_range = vae_cfg.model.latent_dim, vae_cfg.model.value_range
     splits = splits or load_splits(vae_cfg.data)
+    if saved is None:  # small data: enough epochs for min_steps (a resumed run keeps its budget)
+        cfg = replace(cfg, gan=step_budget(cfg.gan, len(splits.train), "GAN"))
+    gc = cfg.gan
     run = open_gan_run(cfg, vae_cfg, run_dir, splits, saved is None, progress, changes)
     device = run.device
     images = splits.train.images.to(device)

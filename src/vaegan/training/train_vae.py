@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.losses import kl_weight, vae_loss
 from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.vae import VAE
+from vaegan.presets import step_budget
 from vaegan.training import speed
 from vaegan.training.changes import Changes, Sections
 from vaegan.training.common import adam, autocast, fixed_latents, place, restore_adam
@@ -45,8 +47,10 @@ def train_vae(
     saved, changes = resume_or_refuse(run_dir, "vae", resume, wanted)
     if isinstance(saved, VAECheckpoint):
         cfg = saved.config
-    model_cfg, value_range = cfg.model, cfg.model.value_range
     splits = splits or load_splits(cfg.data)
+    if saved is None:  # small data: enough epochs for min_steps (a resumed run keeps its budget)
+        cfg = dataclasses.replace(cfg, train=step_budget(cfg.train, len(splits.train), "VAE"))
+    model_cfg, value_range = cfg.model, cfg.model.value_range
     val_images = held_out(splits, cfg)
     run = open_vae_run(cfg, run_dir, splits, saved is None, progress, changes)
     device, bf16 = run.device, run.bf16

@@ -1,0 +1,42 @@
+"""The step budget: small data trains enough optimiser steps by default, and too short a run is named."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from tiny import tiny_config, tiny_splits
+from vaegan.checkpoint import load_checkpoint
+from vaegan.config import TrainConfig
+from vaegan.presets import RGB_64, TOO_FEW_STEPS, step_budget
+from vaegan.training.train_vae import train_vae
+
+
+def test_a_small_folder_trains_more_epochs_to_reach_min_steps(caplog: pytest.LogCaptureFixture) -> None:
+    defaults = TrainConfig(**RGB_64["train"])
+    with caplog.at_level(logging.INFO):
+        budgeted = step_budget(defaults, 180, "VAE")  # 3 steps per epoch at batch 64
+    assert budgeted.epochs == 100 and budgeted.epochs * 3 >= defaults.min_steps
+    assert "trains 100 epochs instead of 30" in caplog.text
+    assert "too few" not in caplog.text
+
+
+def test_large_data_keeps_its_epochs() -> None:
+    settings = TrainConfig(epochs=2, batch_size=128, min_steps=300)
+    assert step_budget(settings, 54000, "VAE") == settings
+
+
+def test_too_short_a_run_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    settings = TrainConfig(epochs=3, batch_size=64, min_steps=0)
+    with caplog.at_level(logging.WARNING):
+        assert step_budget(settings, 180, "GAN").epochs == 3
+    assert "only 9 optimiser steps, too few to learn" in caplog.text and str(TOO_FEW_STEPS) in caplog.text
+
+
+def test_train_vae_records_the_budgeted_epochs(tmp_path: Path) -> None:
+    splits = tiny_splits(n=24)  # 16 training images: 4 steps per epoch at batch 4
+    result = train_vae(tiny_config(epochs=1, min_steps=8), tmp_path / "vae", splits=splits)
+    saved = load_checkpoint(result.checkpoint)
+    assert saved.config.train.epochs == 2 and saved.loop.step == 8  # type: ignore[union-attr]
