@@ -3,7 +3,6 @@ side by side. Each step must change the decoded picture, and the console must st
 
 from __future__ import annotations
 
-import base64
 import io
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from vaegan.explorer.browser import chromium_path, launch
+from vaegan.explorer.browser import SETTLED, chromium_path, drop_file, launch, settle
 from vaegan.explorer.server import ExplorerServer
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs the explorer extra")
@@ -26,14 +25,6 @@ PIXELS = """async (stage) => {
   ctx.drawImage(img, 0, 0);
   return Array.from(ctx.getImageData(0, 0, canvas.width, canvas.height).data).join(",");
 }"""
-DROP = """([selector, name, b64]) => {
-  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-  const data = new DataTransfer();
-  data.items.add(new File([bytes], name, { type: "image/png" }));
-  const drop = new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true });
-  document.querySelector(selector).dispatchEvent(drop);
-}"""
-SETTLED = "n => +document.body.dataset.frames > n && document.body.dataset.busy === '0'"
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +38,6 @@ def page(server: ExplorerServer) -> Iterator[Any]:
         page.on("pageerror", lambda e: page.problems.append(str(e)))
         yield page
         browser.close()
-
-
-def settle(page: Any, action: Any) -> None:
-    """Run `action`, then wait until the page has drawn at least one new decode and has none in flight."""
-    before = int(page.evaluate("+document.body.dataset.frames"))
-    action()
-    page.wait_for_function(SETTLED, arg=before)
 
 
 def test_the_page_reacts_to_every_control_without_console_errors(page: Any, server: ExplorerServer) -> None:
@@ -74,7 +58,7 @@ def test_the_page_reacts_to_every_control_without_console_errors(page: Any, serv
     picture.paste((30, 160, 40), (4, 2, 20, 18))
     encoded = io.BytesIO()
     picture.save(encoded, format="PNG")
-    settle(page, lambda: page.evaluate(DROP, ["#drop", "mine.png", base64.b64encode(encoded.getvalue()).decode()]))
+    settle(page, lambda: drop_file(page, "#drop", "mine.png", encoded.getvalue()))
     assert page.locator("#upload-input").is_visible()
     assert "mine.png" in page.locator("#status").inner_text()
     seen.append(page.evaluate(PIXELS, "gan"))
