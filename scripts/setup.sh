@@ -12,6 +12,8 @@ STAMP=$VENV/.installed
 missing_debs=()
 [ -d /usr/share/datasets/fashion-mnist ] || missing_debs+=(dataset-fashion-mnist)
 [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing_debs+=(fonts-noto-color-emoji)
+# the explorer's browser test drives Debian's Chromium (Playwright never downloads a browser here)
+command -v chromium >/dev/null || missing_debs+=(chromium)
 if [ ${#missing_debs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing Debian packages ${missing_debs[*]}"
@@ -19,7 +21,7 @@ if [ ${#missing_debs[@]} -gt 0 ]; then
     apt-get install -y -q "${missing_debs[@]}" >/dev/null 2>&1 \
       || { apt-get update -q >/dev/null && apt-get install -y -q "${missing_debs[@]}" >/dev/null; }
   else
-    echo "setup: the data packages ${missing_debs[*]} are missing and this user cannot install them." >&2
+    echo "setup: the Debian packages ${missing_debs[*]} are missing and this user cannot install them." >&2
     echo "setup: run this once, then run the same command again:" >&2
     echo "  sudo apt-get install -y ${missing_debs[*]}" >&2
     exit 1
@@ -34,7 +36,7 @@ fi
 # Reinstall only when the packaging files changed since the last install.
 if [ ! -f $STAMP ] || [ pyproject.toml -nt $STAMP ] || [ constraints.txt -nt $STAMP ]; then
   echo "setup: installing vaegan and its dependencies into $VENV (torch pinned by constraints.txt)"
-  $VENV/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,onnx,tensorboard]'
+  $VENV/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,onnx,tensorboard,explorer]'
   touch $STAMP
 fi
 

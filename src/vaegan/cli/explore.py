@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("explore", help="a local web page with sliders over the latent space of a run")
+    p = sub.add_parser("explore", help="a local web page with a latent map and sliders over a run")
     p.add_argument("run", type=Path, help="a run folder or checkpoint file")
     p.add_argument("--stage", choices=("vae", "gan"), help="stage shown first (default: the GAN when the run has one)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -27,7 +27,13 @@ def register(sub: Any) -> None:
 def run_explore(args: argparse.Namespace) -> int:
     import torch
 
-    from vaegan.explorer import Explorer, check_host, make_server
+    try:
+        from vaegan.explorer.core import Explorer
+        from vaegan.explorer.server import check_host, make_server
+    except ImportError as exc:
+        raise VaeganError(
+            f"the explorer needs its extra ({exc.name} is missing); pip install 'vaegan[explorer]'"
+        ) from exc
 
     check_host(args.host, args.allow_remote)  # before the slow model loading
     if not 0 <= args.port <= 65535:
@@ -40,10 +46,6 @@ def run_explore(args: argparse.Namespace) -> int:
     print(f"vaegan explorer for {args.run}: {server.url}  (Ctrl-C stops it)", flush=True)
     if not args.no_browser:
         webbrowser.open(server.url)  # returns False without a browser; the printed URL is enough then
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        logger.info("explorer stopped")
-    finally:
-        server.server_close()
+    server.serve()
+    logger.info("explorer stopped")
     return 0

@@ -1,24 +1,28 @@
 """Latent-space explorer: a local web page over a trained run (`vaegan explore RUN`).
 
-Sliders move the most active latent dimensions and the page decodes on every move; it can draw random
-z, encode held-out images to their posterior means, and interpolate between two latents. The server is
-the standard library's ThreadingHTTPServer bound to 127.0.0.1; the page is plain HTML/JS/CSS in static/.
+A latent map (held-out and training images encoded and projected on their two principal directions) to
+hover and click, sliders over the raw latent dimensions and over named directions (class and attribute
+vectors), the user's own image encoded, VAE and GAN side by side, interpolation and traversal strips.
+core.py holds the operations (over vaegan.latent), api.py the FastAPI routes and their typed bodies,
+server.py the uvicorn server bound to 127.0.0.1; the page is plain HTML/JS/CSS in static/, no build step.
+Needs the `explorer` extra (fastapi, uvicorn).
 
-JSON API (errors: HTTP 400 {"error": message} for bad input, 404 for unknown paths, never a traceback):
-    GET  /api/info              {run, latent_dim, stages, stage, active_dims (8 dims, highest KL first),
-                                 kl (nats per dim), active_threshold, image_size, channels, dataset_size,
-                                 dataset}
-    POST /api/decode            {z: [latent_dim numbers], stage?: "vae"|"gan"} -> image/png, the decoded z
-    GET  /api/dataset/<i>.png   held-out image i at its native size, image/png
+JSON API (errors: {"error": message} with 400 for something the run lacks, 403 for a foreign Host or
+Origin, 404 for unknown paths, 413 for a body too large, 422 for a wrong type or range; never a traceback):
+    GET  /api/info              {run, latent_dim, stages, stage, active_dims, kl, active_threshold,
+                                 image_size, channels, dataset_size, dataset, directions: [{name,
+                                 description, vector}]}
+    GET  /api/map               {points: [[x, y]], names, colourings: [{name, legend, values}],
+                                 centre: [D], components: [[D], [D]]}: z = centre + x c0 + y c1
+    GET  /api/gallery?offset&limit  {total, offset, items: [{index, name}]} of the held-out images
+    GET  /api/dataset/<i>.png   held-out image i at its native size
+    POST /api/decode            {z: [D numbers], stage?: "vae"|"gan"} -> image/png
     POST /api/encode            {index} -> {index, z: posterior mean, std: posterior std}
+    POST /api/encode-image      the bytes of an image file -> {z, std, input: the prepared image (data URL)}
     POST /api/random            {seed?, temperature?} -> {seed, temperature, z}: z ~ N(0, temperature^2 I)
     POST /api/interpolate       {a, b, steps?: 2..32 (8), method?: "lerp"|"slerp" (slerp), stage?}
                                  a, b: an image index (encoded to its mean) or a latent list
                                  -> {z: [steps latents], images: [steps PNG data URLs]}
+    POST /api/traverse          {z, dim, span? (3), steps? (9), stage?} -> {values, z, images}
 Static: GET / (index.html) and /static/<file>.
 """
-
-from vaegan.explorer.app import ApiError, Explorer
-from vaegan.explorer.server import ExplorerServer, check_host, make_server, serve_in_thread
-
-__all__ = ["ApiError", "Explorer", "ExplorerServer", "check_host", "make_server", "serve_in_thread"]
