@@ -163,10 +163,8 @@ def png(payload: bytes) -> Response:
     return Response(payload, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
-def create_app(explorer: Explorer, allow_remote: bool = False) -> Any:
-    """The ASGI app: FastAPI's routes inside the Guard. No docs pages: the page is the interface."""
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    static = resources.files("vaegan.explorer").joinpath("static")
+def add_error_handlers(app: Any) -> None:
+    """Every failure as JSON {"error": ...}: bad input 4xx with what was wrong, a bug 500 with no details."""
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -185,6 +183,14 @@ def create_app(explorer: Explorer, allow_remote: bool = False) -> Any:
     async def bug(request: Request, exc: Exception) -> JSONResponse:
         logger.error("explorer request %s %s failed", request.method, request.url.path, exc_info=exc)
         return error(500, "internal error; see the explorer's terminal")
+
+
+def create_app(explorer: Explorer, allow_remote: bool = False) -> Any:
+    """The ASGI app: FastAPI's routes inside the Guard. No docs pages: the page is the interface."""
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    static = resources.files("vaegan.explorer").joinpath("static")
+
+    add_error_handlers(app)
 
     @app.get("/")
     def page() -> FileResponse:
