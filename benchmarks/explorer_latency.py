@@ -20,7 +20,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import torch
 
@@ -36,13 +35,12 @@ def start(run: Path) -> tuple[subprocess.Popen[str], str]:
     if "http://" not in line:
         server.kill()
         raise SystemExit(f"the explorer did not start: {line!r}")
-    return server, line.split("http://", 1)[1].split()[0]
+    return server, line.split("http://", 1)[1].split()[0].rstrip("/")
 
 
 def decode_times(address: str, stage: str, latent_dim: int, n: int, seed: int) -> list[float]:
     """Milliseconds per decode round trip, request to last byte of the PNG."""
-    where = urlsplit("http://" + address)
-    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+    connection = http.client.HTTPConnection(address, timeout=30)
     z = torch.randn(n + WARM_UP, latent_dim, generator=torch.Generator().manual_seed(seed))
     times = []
     for i, row in enumerate(z):
@@ -68,7 +66,7 @@ def main() -> None:
     load_before = os.getloadavg()
     server, address = start(args.run)
     try:
-        connection = http.client.HTTPConnection(*address.split(":"), timeout=30)
+        connection = http.client.HTTPConnection(address, timeout=30)
         connection.request("GET", "/api/info")
         info = json.loads(connection.getresponse().read())
         connection.close()

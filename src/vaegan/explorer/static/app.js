@@ -47,10 +47,11 @@ async function pump() {
   while (dirty) {
     dirty = false;
     const z = state.preview || state.z;
+    const stages = state.stages.slice(); // the toggle may change them while these decodes are in flight
     const t0 = performance.now();
     try {
-      const blobs = await Promise.all(state.stages.map((stage) => api("/api/decode", { z, stage })));
-      state.stages.forEach((stage, i) => showImage(stage, blobs[i]));
+      const blobs = await Promise.all(stages.map((stage) => api("/api/decode", { z, stage })));
+      stages.forEach((stage, i) => showImage(stage, blobs[i]));
       const label = state.preview ? "map point · " : state.label ? `${state.label} · ` : "";
       $("status").textContent = `${label}decode ${Math.round(performance.now() - t0)} ms`;
       document.body.dataset.frames = String(+document.body.dataset.frames + 1);
@@ -67,6 +68,7 @@ function showImage(stage, blob) {
   if (old) URL.revokeObjectURL(old);
   const url = state.images[stage] = URL.createObjectURL(blob);
   const fig = $(`view-${stage}`);
+  if (!fig) return; // toggled away while it decoded
   fig.querySelector("img").src = url;
   fig.querySelector("a").href = url;
 }
