@@ -10,7 +10,6 @@ install -y chromium); run as root it needs --no-sandbox, which is safe for a loc
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -18,26 +17,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from vaegan.explorer.browser import CHROMIUM_FLAGS, chromium_path
+
 WIDTH, TALLEST = 1200, 16000  # Chromium's largest window texture is 16,384 px
 
 
 def screenshot(page: Path, out: Path, width: int = WIDTH) -> Path:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = chromium_path()
     if chromium is None:
         raise SystemExit("no chromium on PATH: apt-get install -y chromium")
     with tempfile.TemporaryDirectory() as profile:
         shot = Path(profile) / "shot.png"
         subprocess.run(
             [
-                chromium,
+                str(chromium),
                 "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
+                *CHROMIUM_FLAGS,  # the flags Chromium needs as root on a machine without network
                 "--hide-scrollbars",
                 f"--user-data-dir={profile}",
                 f"--screenshot={shot}",
