@@ -1,25 +1,30 @@
 """Benchmark: issue 12's quality levers, each switched on against today's defaults, at fixed step budgets.
 
     python benchmarks/levers.py                          # Fashion-MNIST 28x28, 600 VAE + 400 GAN steps
-    python benchmarks/levers.py --data emoji --vae-steps 400 --gan-steps 300
+    python benchmarks/levers.py --data emoji --vae-steps 1500 --gan-steps 600 --inception 1000
 
 Rows (batch 64, one seed; every GAN row starts from the VAE row named in brackets):
-  vae               today's VAE (ConvTranspose 4x4/2 decoder) and the dataset's defaults, z ~ N(0, I)
+  vae               today's VAE (resize-conv decoder: nearest x2 + conv 3x3) and the dataset's defaults, z ~ N(0, I)
   vae+fitted        the same VAE, z from the Gaussian mixture fitted to its training latents (prior.py)
-  vae+resize        the VAE with resize-conv upsampling (nearest x2 + conv 3x3), z ~ N(0, I)
+  vae+transpose     the VAE with the former ConvTranspose 4x4/2 decoder, z ~ N(0, I)
   gan               [vae] today's GAN defaults (non-saturating, no spectral norm, no anchor, EMA)
-  gan+resize        [vae+resize] the same GAN on the resize-conv decoder
-  gan+diffaug       [vae] DiffAugment color,translation,cutout on everything D sees
+  gan+transpose     [vae+transpose] the former defaults: what `make run` trained before resize-conv
   gan+r1            [vae] R1 penalty on real images, gamma --r1-gamma
-  gan+diffaug+r1    [vae] both
-  gan+all           [vae+resize] resize + DiffAugment + R1
+  gan+pixel         [vae] the pixel anchor ||G(mean of q(z|x)) - x||^2, weight 1
+  gan+pixel10       [vae] the same at weight 10
+  gan+r1+pixel      [vae] R1 and the pixel anchor (weight 1)
+  gan+diffaug+r1+pixel  [vae] also DiffAugment color,translation,cutout on everything D sees
+  gan+diffaug+r1    [vae] DiffAugment and R1
+--rows picks a subset (a GAN row trains its VAE row too).
 Columns: FID, KID, precision, recall in vaegan's own feature space (vaegan.metrics.features: trained once per
 dataset, cached; NOT the Inception FID), the artifact score (2-pixel-period energy share, generated over
 real: about 1 is clean), PSNR of decode(mean of q(z|x)) on held-out images (through G for GAN rows, with
 the VAE decoder's beside it), sample diversity over the real data's, and the stage's training seconds.
-The EMA decay follows benchmarks/quality.py's short-budget rule. One seed, fixed steps, a shared CPU:
-read differences smaller than a few FID points as noise. Writes docs/results/levers/<data>.json and .md,
-sample grids per row and a reconstruction grid (originals, VAE, then each GAN row's G(mean of q(z|x))).
+With --inception N also inception_fid and inception_kid: N generated images against the protocol's real
+set (docs/FID.md: the official test set, or all emoji), fp32. The EMA decay follows benchmarks/quality.py's
+short-budget rule. One seed, fixed steps, a shared CPU: read differences smaller than a few FID points
+as noise. Writes docs/results/levers/<data>.json and .md, sample grids per row and a reconstruction grid
+(originals, VAE, then each GAN row's G(mean of q(z|x))).
 """
 
 from __future__ import annotations
@@ -35,11 +40,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from quality import budget, machine, subsample
+from own_features import budget, subsample
+from report import machine
 
 from vaegan.config import GANConfig, GANRunConfig, vae_run_config
-from vaegan.data import load_splits, to_float
+from vaegan.data import load_splits, to_float, to_uint8
 from vaegan.metrics.features import feature_net_for
+from vaegan.metrics.inception_fid import embed_images, fid_kid, load_fid_net, real_features
 from vaegan.metrics.psnr import posterior_psnr
 from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit
 from vaegan.models.vae import VAE
@@ -51,14 +58,17 @@ from vaegan.training.train_vae import train_vae
 from vaegan.viz import save_grid
 
 BATCH = 64
-VAE_ROWS = {"vae": "transpose", "vae+resize": "resize"}  # name -> decoder upsampling
-GAN_ROWS = {  # name -> (VAE row it starts from, DiffAugment policy, use R1)
-    "gan": ("vae", "", False),
-    "gan+resize": ("vae+resize", "", False),
-    "gan+diffaug": ("vae", "color,translation,cutout", False),
-    "gan+r1": ("vae", "", True),
-    "gan+diffaug+r1": ("vae", "color,translation,cutout", True),
-    "gan+all": ("vae+resize", "color,translation,cutout", True),
+VAE_ROWS = {"vae": "resize", "vae+transpose": "transpose"}  # name -> decoder upsampling
+DIFFAUGMENT = "color,translation,cutout"
+GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it starts from, GANConfig overrides)
+    "gan": ("vae", {}),
+    "gan+transpose": ("vae+transpose", {}),
+    "gan+r1": ("vae", {"r1_gamma": None}),  # None: --r1-gamma
+    "gan+pixel": ("vae", {"anchor": "pixel", "anchor_weight": 1.0}),
+    "gan+pixel10": ("vae", {"anchor": "pixel", "anchor_weight": 10.0}),
+    "gan+r1+pixel": ("vae", {"r1_gamma": None, "anchor": "pixel", "anchor_weight": 1.0}),
+    "gan+diffaug+r1+pixel": ("vae", {"diffaugment": DIFFAUGMENT, "r1_gamma": None, "anchor": "pixel"}),
+    "gan+diffaug+r1": ("vae", {"diffaugment": DIFFAUGMENT, "r1_gamma": None}),
 }
 COLUMNS = ("fid", "kid", "precision", "recall", "artifact", "psnr", "psnr_vae", "diversity", "seconds")
 Decode = Callable[[torch.Tensor], torch.Tensor]
@@ -80,6 +90,11 @@ class Scorer:
         self.real_features = embed(self.net, uint8_to_unit(self.real))
         self.psnr_images = held_out.images[:1000]
         self.samples, self.grids, self.seed = args.samples, args.out / args.data, args.seed
+        self.inception_samples = args.inception
+        self.inception_real_name = ""
+        if args.inception:
+            self.inception = load_fid_net()
+            self.inception_real, self.inception_real_name = real_features(self.inception, self.cfg, args.cache_dir)
 
     def score(self, name: str, decode: Decode, vae: VAE, latent_dim: int) -> dict[str, float]:
         vr = vae.cfg.value_range
@@ -102,7 +117,19 @@ class Scorer:
             m["diversity"] = pairwise_diversity(decode(z).float()) / pairwise_diversity(real)
             grid_z = torch.randn(32, latent_dim, generator=torch.Generator().manual_seed(0))
             save_grid(decode(grid_z).float(), self.grids / f"{name}.png", vr, nrow=8)
+            if self.inception_samples:
+                m.update(self.inception_scores(decode, latent_dim, vr))
         return m
+
+    def inception_scores(self, decode: Decode, latent_dim: int, vr: tuple[float, float]) -> dict[str, float]:
+        """Inception FID and KID of inception_samples generated images against the protocol's real set."""
+        g = torch.Generator().manual_seed(self.seed + 7)
+        parts = [
+            decode(torch.randn(250, latent_dim, generator=g)).float() for _ in range(-(-self.inception_samples // 250))
+        ]
+        images = to_uint8(torch.cat(parts)[: self.inception_samples], vr)
+        scores = fid_kid(self.inception_real, embed_images(self.inception, images, "cpu", desc="generated"))
+        return {"inception_fid": scores["fid"], "inception_kid": scores["kid"]}
 
 
 def fitted_decode(vae: VAE, images: torch.Tensor, seed: int) -> Decode:
@@ -110,6 +137,30 @@ def fitted_decode(vae: VAE, images: torch.Tensor, seed: int) -> Decode:
     prior = fit_mixture(posterior_means(vae, images), components=10, seed=seed)
     g = torch.Generator().manual_seed(seed)
     return lambda z: vae.decode(prior.sample(len(z), g))
+
+
+def wanted_rows(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """(VAE rows, GAN rows) to train: --rows, plus the VAE row each chosen GAN row starts from."""
+    chosen = args.rows.split(",") if args.rows else [*VAE_ROWS, "vae+fitted", *GAN_ROWS]
+    unknown = [r for r in chosen if r not in (*VAE_ROWS, "vae+fitted", *GAN_ROWS)]
+    if unknown:
+        raise SystemExit(f"unknown --rows {unknown}; choose from {[*VAE_ROWS, 'vae+fitted', *GAN_ROWS]}")
+    gan_rows = [r for r in GAN_ROWS if r in chosen]
+    needed = set(chosen) | {GAN_ROWS[r][0] for r in gan_rows} | ({"vae"} if "vae+fitted" in chosen else set())
+    return [r for r in VAE_ROWS if r in needed], gan_rows
+
+
+def gan_config(args: argparse.Namespace, overrides: dict[str, Any], epochs: int) -> GANConfig:
+    settings = {k: (args.r1_gamma if k == "r1_gamma" and v is None else v) for k, v in overrides.items()}
+    return GANConfig(
+        epochs=epochs,
+        batch_size=BATCH,
+        seed=args.seed,
+        device="cpu",
+        quality_every=0,
+        ema_decay=min(0.999, max(0.0, 1.0 - 10.0 / args.gan_steps)),
+        **settings,
+    )
 
 
 def run_rows(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
@@ -120,13 +171,14 @@ def run_rows(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, 
     scorer = Scorer(args, data)
     splits = scorer.splits
     rows: dict[str, dict[str, float]] = {}
+    vae_rows, gan_rows = wanted_rows(args)
     epochs, n = budget(args.vae_steps, len(splits.train))
     vae_splits = subsample(splits, n, args.seed)
-    for name, upsample in VAE_ROWS.items():
+    for name in vae_rows:
         t0 = time.perf_counter()
         cfg = vae_run_config(
             data=data,
-            model={**defaults["model"], "upsample": upsample},
+            model={**defaults["model"], "upsample": VAE_ROWS[name]},
             loss=defaults["loss"],
             train={"epochs": epochs, "batch_size": BATCH, "seed": args.seed, "device": "cpu", "quality_every": 0},
         )
@@ -134,39 +186,33 @@ def run_rows(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, 
         seconds = time.perf_counter() - t0
         vae, cfg = load_vae(work / name)
         rows[name] = {**scorer.score(name, vae.decode, vae, cfg.model.latent_dim), "seconds": seconds}
-        print(f"{name}: fid {rows[name]['fid']:.3g} ({seconds:.0f}s, load {load()})", flush=True)
+        print(f"{name}: {summary(rows[name])} ({seconds:.0f}s, load {load()})", flush=True)
         if name == "vae":
             t0 = time.perf_counter()
             decode = fitted_decode(vae, vae_splits.train.images, args.seed)
             fit = time.perf_counter() - t0
             rows["vae+fitted"] = {**scorer.score("vae+fitted", decode, vae, cfg.model.latent_dim), "seconds": fit}
             rows["vae+fitted"]["psnr"] = rows["vae"]["psnr"]  # the same decoder; `decode` above ignores its z
-            print(f"vae+fitted: fid {rows['vae+fitted']['fid']:.3g} (fit {fit:.0f}s)", flush=True)
+            print(f"vae+fitted: {summary(rows['vae+fitted'])} (fit {fit:.0f}s)", flush=True)
 
     gan_epochs, gan_n = budget(args.gan_steps, len(splits.train))
     gan_splits = subsample(splits, gan_n, args.seed + 1000)
-    for name, (start, policy, r1) in GAN_ROWS.items():
+    for name in gan_rows:
+        start, overrides = GAN_ROWS[name]
         t0 = time.perf_counter()
-        gan = GANConfig(
-            epochs=gan_epochs,
-            batch_size=BATCH,
-            seed=args.seed,
-            device="cpu",
-            quality_every=0,
-            ema_decay=min(0.999, max(0.0, 1.0 - 10.0 / args.gan_steps)),
-            diffaugment=policy,
-            r1_gamma=args.r1_gamma if r1 else 0.0,
-        )
+        gan = gan_config(args, overrides, gan_epochs)
         train_gan(GANRunConfig(str(work / start), gan), work / name, splits=gan_splits, progress=False)
         seconds = time.perf_counter() - t0
         generator, cfg = load_generator(work / name)
         vae, _ = load_vae(work / start)
         rows[name] = {**scorer.score(name, generator, vae, cfg.model.latent_dim), "seconds": seconds}
-        print(f"{name}: fid {rows[name]['fid']:.3g} ({seconds:.0f}s, load {load()})", flush=True)
-    reconstruction_grid(scorer, work, args.out / args.data / "reconstructions.png")
+        print(f"{name}: {summary(rows[name])} ({seconds:.0f}s, load {load()})", flush=True)
+    reconstruction_grid(scorer, work, gan_rows, args.out / args.data / "reconstructions.png")
     info = {
         "feature_accuracy": scorer.net.accuracy,
         "samples": len(scorer.real),
+        "inception_samples": args.inception,
+        "inception_real": scorer.inception_real_name,
         "vae_epochs": epochs,
         "vae_images": n,
         "gan_epochs": gan_epochs,
@@ -175,23 +221,30 @@ def run_rows(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, 
     return rows, info
 
 
+def summary(row: dict[str, float]) -> str:
+    text = f"fid {row['fid']:.3g}, artifact {row['artifact']:.3g}, psnr {row['psnr']:.3g}/{row['psnr_vae']:.3g}"
+    return text + (f", inception fid {row['inception_fid']:.4g}" if "inception_fid" in row else "")
+
+
 @torch.no_grad()
-def reconstruction_grid(scorer: Scorer, work: Path, path: Path) -> None:
+def reconstruction_grid(scorer: Scorer, work: Path, gan_rows: list[str], path: Path) -> None:
     """Rows: 8 held-out images, the VAE's decode(mean), then G(mean) of each GAN row, in GAN_ROWS order."""
     vae, cfg = load_vae(work / "vae")
     x = to_float(scorer.psnr_images[:8], cfg.model.value_range)
     rows = [x, vae.decode(vae.encode(x).mean)]
-    for name, (start, _, _) in GAN_ROWS.items():
-        start_vae, _ = load_vae(work / start)
+    for name in gan_rows:
+        start_vae, _ = load_vae(work / GAN_ROWS[name][0])
         rows.append(load_generator(work / name)[0](start_vae.encode(x).mean))
     save_grid(torch.cat(rows).float(), path, cfg.model.value_range, nrow=8)
 
 
 def table(rows: dict[str, dict[str, float]]) -> str:
-    head = "| row | " + " | ".join(COLUMNS) + " |"
-    lines = [head, "|" + "---|" * (len(COLUMNS) + 1)]
+    extra = ("inception_fid", "inception_kid") if any("inception_fid" in m for m in rows.values()) else ()
+    columns = (*COLUMNS, *extra)
+    head = "| row | " + " | ".join(columns) + " |"
+    lines = [head, "|" + "---|" * (len(columns) + 1)]
     for name, m in rows.items():
-        lines.append(f"| {name} | " + " | ".join(f"{m[c]:.3g}" for c in COLUMNS) + " |")
+        lines.append(f"| {name} | " + " | ".join(f"{m[c]:.3g}" if c in m else "–" for c in columns) + " |")
     return "\n".join(lines)
 
 
@@ -203,6 +256,8 @@ def main() -> None:
     parser.add_argument("--r1-gamma", type=float, default=1.0)
     parser.add_argument("--samples", type=int, default=2000, help="generated and held-out images per row")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rows", help="comma-separated rows to run (default all)")
+    parser.add_argument("--inception", type=int, default=0, help="also Inception FID/KID on this many samples")
     parser.add_argument("--cache-dir", help="feature-net cache (default ~/.cache/vaegan)")
     parser.add_argument("--out", type=Path, default=Path("docs/results/levers"))
     args = parser.parse_args()
@@ -226,7 +281,9 @@ def main() -> None:
     (args.out / f"{args.data}.json").write_text(json.dumps(record, indent=1) + "\n")
     caveat = (
         f"{args.data}, {args.vae_steps} VAE + {args.gan_steps} GAN steps of batch 64, seed {args.seed}, "
-        f"own-feature FID on {info['samples']} images (not Inception), load average {load_start} -> {load()} "
+        f"own-feature FID on {info['samples']} images"
+        + (f"; Inception FID/KID: {args.inception} generated vs {info['inception_real']}" if args.inception else "")
+        + f", load average {load_start} -> {load()} "
         f"on a shared {machine()}.\nMade by `{record['command']}`."
     )
     text = f"{caveat}\n\n{table(rows)}\n"

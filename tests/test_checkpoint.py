@@ -1,4 +1,5 @@
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,10 @@ from vaegan.runs import open_run
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def vae_checkpoint(marker: float = 1.0) -> VAECheckpoint:
+def vae_checkpoint(marker: float = 1.0, upsample: str = "resize") -> VAECheckpoint:
     """A tiny VAE checkpoint whose optimiser state carries `marker`, to tell two files apart."""
     cfg = tiny_config()
+    cfg = replace(cfg, model=replace(cfg.model, upsample=upsample))
     model = VAE(cfg.model)
     return VAECheckpoint(cfg, LoopState(sums=torch.zeros(4)), model.state_dict(), {"marker": torch.tensor(marker)})
 
@@ -74,7 +76,7 @@ def test_format_1_checkpoints_of_vaegan_0_1_still_load_and_decode_the_same() -> 
 
 def test_format_2_checkpoints_come_back_with_transposed_convolutions(tmp_path: Path) -> None:
     """Files written before ModelConfig.upsample existed hold ConvTranspose decoders, whatever the default."""
-    saved = vae_checkpoint()
+    saved = vae_checkpoint(upsample="transpose")
     save_checkpoint(saved, tmp_path / "c.pt")
     raw = torch.load(tmp_path / "c.pt", weights_only=True)
     del raw["config"]["model"]["upsample"]

@@ -121,3 +121,24 @@ def test_r1_is_the_squared_input_gradient_of_a_linear_discriminator() -> None:
     assert torch.allclose(penalty, w.detach().pow(2).sum().expand(5))
     penalty.mean().backward()  # the graph was kept: the penalty trains D's weights (d/dw ||w||^2 = 2w)
     assert w.grad is not None and torch.allclose(w.grad, 2 * w.detach())
+
+
+def test_gaussian_loss_is_the_normal_nll_at_the_batch_optimal_variance() -> None:
+    torch.manual_seed(0)
+    x, x_hat = torch.rand(4, 3, 8, 8) * 2 - 1, torch.rand(4, 3, 8, 8) * 2 - 1
+    variance = (x_hat - x).pow(2).mean()
+    nll = -torch.distributions.Normal(x_hat, variance.sqrt()).log_prob(x).flatten(1).sum(1)
+    loss = losses.reconstruction_loss(x_hat, x, "gaussian")
+    assert torch.allclose(loss, nll, rtol=1e-5)
+    for other in (variance * 0.8, variance * 1.25):  # the batch MSE is the variance that fits best
+        worse = -torch.distributions.Normal(x_hat, other.sqrt()).log_prob(x).flatten(1).sum(1)
+        assert worse.sum() > loss.sum()
+
+
+def test_gaussian_loss_weights_errors_more_as_reconstructions_improve() -> None:
+    x = torch.zeros(2, 1, 4, 4)
+    close, far = torch.full_like(x, 0.05).requires_grad_(), torch.full_like(x, 0.5).requires_grad_()
+    losses.reconstruction_loss(close, x, "gaussian").sum().backward()
+    losses.reconstruction_loss(far, x, "gaussian").sum().backward()
+    assert close.grad is not None and far.grad is not None
+    assert close.grad.abs().mean() > 5 * far.grad.abs().mean()  # 1/sigma grows faster than the error falls

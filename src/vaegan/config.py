@@ -17,12 +17,12 @@ from typing import Any, Literal, TypeVar, get_args
 
 from vaegan.errors import VaeganError
 
-Reconstruction = Literal["mse_sum", "mse_mean", "bce", "none"]  # none: KL only (losses.py)
+Reconstruction = Literal["mse_sum", "mse_mean", "gaussian", "bce", "none"]  # none: KL only (losses.py)
 ModelKind = Literal["vae", "ae"]
 Output = Literal["tanh", "sigmoid"]
 GANLoss = Literal["nonsaturating", "minimax", "hinge"]
 GANInit = Literal["vae", "scratch"]
-Anchor = Literal["none", "decoder", "feature"]
+Anchor = Literal["none", "decoder", "feature", "pixel"]
 Precision = Literal["auto", "fp32", "bf16"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 Upsample = Literal["transpose", "resize"]
@@ -86,7 +86,7 @@ class ModelConfig:
     latent_dim: int = 64
     base_channels: int = 32  # width of the first conv; doubles per downsampling, capped at 8x
     output: Output = "tanh"  # tanh for data in [-1, 1], sigmoid for [0, 1] (BCE)
-    upsample: Upsample = "transpose"  # decoder x2 steps: transpose (ConvTranspose 4x4/2) | resize (nearest + 3x3)
+    upsample: Upsample = "resize"  # decoder x2 steps: resize (nearest + 3x3, no checkerboard) | transpose (4x4/2)
 
     def __post_init__(self) -> None:
         _check_choice(self.kind, MODEL_KINDS, "model")
@@ -190,7 +190,8 @@ class GANConfig(RunSettings):
     beta2: float = 0.999
     d_steps: int = 1  # discriminator updates per generator update
     d_warmup_steps: int = 0  # D alone learns real vs the decoder's samples before G moves
-    anchor: Anchor = "none"  # decoder: L2 to the frozen VAE decoder, same z; feature: Larsen et al. 2016
+    # decoder: L2 to the frozen decoder, same z; feature: Larsen et al. 2016; pixel: G(mean of q(z|x)) to x
+    anchor: Anchor = "none"
     anchor_weight: float = 1.0
     anchor_decay_steps: int = 0  # the anchor weight falls linearly to 0 over this many steps; 0 keeps it
     ema_decay: float = 0.999  # EMA of generator weights used for sampling; 0 turns it off

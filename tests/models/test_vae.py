@@ -4,6 +4,7 @@ from torch import nn
 
 from vaegan.config import ModelConfig
 from vaegan.errors import VaeganError
+from vaegan.models.blocks import ResizeConv
 from vaegan.models.vae import VAE, Decoder, DiagonalGaussian
 
 
@@ -27,11 +28,29 @@ def test_decoder_shapes_for_each_upsampling(size: int, upsample: str) -> None:
     assert decoder(torch.randn(2, 5)).shape == (2, 3, size, size)
     kinds = {type(m) for m in decoder.modules()}
     assert (nn.ConvTranspose2d in kinds) == (upsample == "transpose")
-    assert (nn.Upsample in kinds) == (upsample == "resize")
+    assert (ResizeConv in kinds) == (upsample == "resize")
+
+
+@pytest.mark.parametrize("size", [7, 14, 16, 32])
+def test_resize_conv_equals_nearest_resize_then_conv3x3(size: int) -> None:
+    torch.manual_seed(size)
+    fast = ResizeConv(6, 5)
+    literal = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(6, 5, 3, 1, 1))
+    literal[1].load_state_dict({"weight": fast.weight.detach(), "bias": fast.bias.detach()})
+    x = torch.randn(3, 6, size, size)
+    assert torch.allclose(fast(x), literal(x), atol=1e-5)
+    assert torch.allclose(fast(x.contiguous(memory_format=torch.channels_last)), literal(x), atol=1e-5)
+
+
+def test_resize_conv_learns_through_its_3x3_weights() -> None:
+    layer = ResizeConv(2, 3)
+    layer(torch.randn(1, 2, 4, 4)).sum().backward()
+    assert layer.weight.grad is not None and layer.weight.grad.shape == (3, 2, 3, 3)
+    assert set(layer.state_dict()) == {"weight", "bias"}  # the tap map is rebuilt, never saved
 
 
 def test_the_two_upsamplings_do_not_load_each_others_weights() -> None:
-    transpose = Decoder(ModelConfig(image_size=16, latent_dim=3, base_channels=4))
+    transpose = Decoder(ModelConfig(image_size=16, latent_dim=3, base_channels=4, upsample="transpose"))
     resize = Decoder(ModelConfig(image_size=16, latent_dim=3, base_channels=4, upsample="resize"))
     with pytest.raises(RuntimeError):
         resize.load_state_dict(transpose.state_dict())

@@ -14,6 +14,7 @@ from vaegan.models.vae import VAE, Decoder
 from vaegan.runs import load_generator, load_vae
 from vaegan.training.train_gan import (
     GANNets,
+    anchor_loss,
     discriminator_step,
     generator_step,
     train_gan,
@@ -85,7 +86,10 @@ def test_generator_step_changes_only_g() -> None:
     assert len(changed) == len(g_before)
 
 
-@pytest.mark.parametrize("loss, anchor", [("nonsaturating", "decoder"), ("minimax", "feature"), ("hinge", "none")])
+@pytest.mark.parametrize(
+    "loss, anchor",
+    [("nonsaturating", "decoder"), ("minimax", "feature"), ("hinge", "none"), ("nonsaturating", "pixel")],
+)
 def test_gan_stage_runs_with_finite_monitors(vae_run: Path, tmp_path: Path, loss: str, anchor: str) -> None:
     train_gan(
         gan_config(vae_run, loss=loss, anchor=anchor, spectral_norm=loss == "hinge"), tmp_path, splits=tiny_splits()
@@ -198,3 +202,14 @@ def test_r1_changes_the_discriminator_update() -> None:
         updates.append((loss, disc.head.weight.detach().clone()))
     (plain_loss, plain_w), (r1_loss, r1_w) = updates
     assert r1_loss > plain_loss and not torch.equal(plain_w, r1_w)
+
+
+def test_pixel_anchor_is_the_squared_error_of_g_on_the_posterior_mean_against_x() -> None:
+    generator, disc = tiny_networks()
+    frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4)).requires_grad_(False)
+    real = torch.rand(4, 3, 16, 16) * 2 - 1
+    fake_x = generator(frozen.encode(real).mean)
+    loss = anchor_loss("pixel", frozen, disc, torch.randn(4, 4), generator(torch.randn(4, 4)), fake_x, real)
+    assert torch.allclose(loss, ((fake_x - real) ** 2).mean())
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.parameters())

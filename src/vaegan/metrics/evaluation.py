@@ -34,6 +34,7 @@ DENSITIES = {
     "bce": "Bernoulli (bpd: the usual convention on grey levels)",
     "mse_sum": "Gaussian, variance 1/2 (bpd: 8-bit bins of width (hi - lo) / 255)",
     "mse_mean": "Gaussian, variance C*H*W/2 (bpd: 8-bit bins of width (hi - lo) / 255)",
+    "gaussian": "Gaussian, variance fitted to each batch's MSE (sigma-VAE; bpd: 8-bit bins)",
     "none": "none: the KL-only ablation has no decoder likelihood, so no bound",
 }
 

@@ -6,7 +6,9 @@ What the numbers mean (D = C*H*W dimensions per image):
 - `nll_elbo` / `nll_iwae` add the decoder's log-normaliser, making each an upper bound on -log p(x) under a
   proper density: Bernoulli for `bce` (normaliser 0); for `mse_sum` a Gaussian with variance 1/2 on
   [-1, 1] data, since (x - mu)^2 = (x - mu)^2 / (2 sigma^2) when sigma^2 = 1/2; for `mse_mean` a Gaussian
-  with variance D/2 (the per-pixel mean divides the same sum by D).
+  with variance D/2 (the per-pixel mean divides the same sum by D); for `gaussian` the loss is already
+  a full -log p(x|z) with the variance set to the batch's mean squared error, one fitted scalar, so its
+  bounds are very slightly optimistic.
 - `bpd` (bits per dimension) = nll / (D ln 2), where for the Gaussians nll is the *discrete* negative
   log-likelihood of the 8-bit data, approximated as density at the pixel value times the bin width
   Delta = (hi - lo) / 255: nll_discrete ~ nll_density - D ln Delta. The approximation is tight because
@@ -28,16 +30,14 @@ import math
 import torch
 
 from vaegan.data import to_float
-from vaegan.losses import reconstruction_loss
+from vaegan.losses import LOG_2PI, reconstruction_loss
 from vaegan.models.vae import VAE
-
-LOG_2PI = math.log(2.0 * math.pi)
 
 
 def log_normaliser(kind: str, dims: int) -> float:
     """c such that -log p(x|z) = reconstruction_loss(x_hat, x, kind) + c, per image (see module doc)."""
-    if kind == "bce":
-        return 0.0
+    if kind in ("bce", "gaussian"):
+        return 0.0  # gaussian: the loss already holds its normaliser, with sigma fitted to the batch
     variance = 0.5 if kind == "mse_sum" else dims / 2.0  # mse_mean divides the same sum by D
     return 0.5 * dims * math.log(2.0 * math.pi * variance)
 

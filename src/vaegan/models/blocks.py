@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vaegan.config import Upsample
@@ -55,5 +57,41 @@ def upsample_conv(c_in: int, c_out: int, upsample: Upsample) -> nn.Module:
     (Odena et al. 2016, "Deconvolution and Checkerboard Artifacts", distill.pub/2016/deconv-checkerboard).
     """
     if upsample == "resize":
-        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1))
+        return ResizeConv(c_in, c_out)
     return nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)
+
+
+def _nearest_to_transpose_taps() -> torch.Tensor:
+    """(16, 9): the 4x4 stride-2 transposed-conv kernel that equals nearest x2 followed by a 3x3 conv.
+
+    Per axis, after a nearest x2 resize output 2j sees x[j-1] * w0 + x[j] * (w1 + w2) and output 2j+1 sees
+    x[j] * (w0 + w1) + x[j+1] * w2; a ConvTranspose(4, stride 2, padding 1) gives output 2j the taps
+    k=3 (x[j-1]) and k=1 (x[j]), and 2j+1 the taps k=2 (x[j]) and k=0 (x[j+1]). Rows: k, columns: w index.
+    """
+    per_axis = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    return torch.kron(per_axis, per_axis)
+
+
+class ResizeConv(nn.Module):
+    """Nearest x2 then Conv 3x3 (padding 1), computed as the one transposed conv it equals.
+
+    Our own module because it is measurably better: the literal nn.Upsample + nn.Conv2d convolves 4x the
+    pixels with 9 taps each (36 multiply-adds per input pixel and channel pair against 16 here) and
+    writes the 4x larger resized tensor first. The 3x3 weights are the parameters, so the function class,
+    and with it the freedom from checkerboard patterns, is exactly the resize-conv one.
+    """
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        conv = nn.Conv2d(c_in, c_out, 3, 1, 1)  # for PyTorch's default initialisation of these shapes
+        self.weight = conv.weight  # (c_out, c_in, 3, 3), as nn.Conv2d stores it
+        self.bias = conv.bias
+        self.taps: torch.Tensor
+        self.register_buffer("taps", _nearest_to_transpose_taps(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c_out, c_in = self.weight.shape[:2]
+        # The kernel in float32 even under bf16 autocast; conv_transpose2d casts it like any other weight.
+        with torch.autocast(x.device.type, enabled=False):
+            kernel = (self.weight.flatten(2) @ self.taps.T).view(c_out, c_in, 4, 4).transpose(0, 1)
+        return F.conv_transpose2d(x, kernel, self.bias, stride=2, padding=1)

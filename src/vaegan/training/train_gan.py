@@ -38,6 +38,8 @@ from vaegan.viz import save_grid
 log = logging.getLogger(__name__)
 
 # Monitor sums per epoch, in this order; the last slot counts steps.
+# Anchors on G(mean of q(z|x)) for real x, computed in the same G forward as the fakes.
+X_ANCHORS = ("feature", "pixel")
 MONITORS = ("d_loss", "g_loss", "anchor", "d_real", "d_fake", "grad_d", "grad_g")
 
 
@@ -79,7 +81,7 @@ def gan_step(
     g_moves = step >= gc.d_warmup_steps and step % gc.d_steps == 0
     weight = anchor_weight(step, gc) if g_moves else 0.0
     fake, fake_x = generate(
-        nets.trained_g, nets.frozen, z, real, gc.anchor == "feature" and weight > 0, g_moves, device, bf16
+        nets.trained_g, nets.frozen, z, real, gc.anchor in X_ANCHORS and weight > 0, g_moves, device, bf16
     )
     d_loss, real_logits, fake_logits = discriminator_step(
         nets.trained_d, nets.opt_d, nets.augment, real, fake, gc, device, bf16
@@ -143,7 +145,7 @@ def generator_step(
     """(2) One G update through D on fake = G(z) (graph kept); returns (adversarial loss, anchor, grad norm).
 
     D sees the fakes through the same augmentation as in (1). `fake_x` is G(mean of q(z|x)) for the
-    feature anchor, else None. Gradients also land in D's parameters, but only opt_g steps, and D's own
+    feature and pixel anchors, else None. Gradients also land in D's parameters, but only opt_g steps, and D's own
     step zeroes them first.
     """
     anchor = torch.zeros((), device=fake.device)
@@ -380,7 +382,7 @@ def generate(
     device: torch.device,
     bf16: bool,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """fake = G(z), and for the feature anchor also G(mean of q(z|x)) from the same single forward.
+    """fake = G(z), and for the feature and pixel anchors also G(mean of q(z|x)) from the same single forward.
 
     One forward per step keeps DistributedDataParallel's bookkeeping simple; without a G update this
     step there is no graph to keep.
@@ -410,12 +412,16 @@ def anchor_loss(
     decoder: ||G(z) - Dec_frozen(z)||^2 for the same prior z.
     feature: Larsen et al. 2016 (arXiv:1512.09300): D's last conv features of G(z_x) against those of
     the real x, with z_x the frozen encoder's posterior mean (deterministic, so every process count agrees).
+    pixel: ||G(z_x) - x||^2 itself, the VAE's own reconstruction task kept while D sharpens G: what keeps
+    the encoder's latents meaning the same images through the GAN (issue 12's PSNR through G).
     """
     if kind == "decoder":
         with torch.no_grad():
             target = frozen.decode(z)
         return F.mse_loss(fake.float(), target.float())
-    assert fake_x is not None, "the feature anchor needs G(z_x)"
+    assert fake_x is not None, f"the {kind} anchor needs G(z_x)"
+    if kind == "pixel":
+        return F.mse_loss(fake_x.float(), real.float())
     plain = cast(Discriminator, disc)  # train_gan refuses the feature anchor under DDP, so D is unwrapped
     with torch.no_grad():
         target = plain.feature_maps(real)
