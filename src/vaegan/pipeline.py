@@ -145,24 +145,50 @@ def prepare_feature_net(cfg: VAERunConfig, splits: DataSplits) -> dict[str, floa
     return {f"training the {cfg.data.source} feature network (once per dataset)": time.perf_counter() - started}
 
 
+SETUP_WORTH_NAMING = 1.0  # seconds: set-up steps quicker than this are noise in the summary
+
+
+def stage_seconds(records: list[dict]) -> float:
+    return sum(r.get("seconds", 0.0) for r in records if "epoch" in r)
+
+
 def stage_line(name: str, records: list[dict]) -> str:
-    """'VAE: 2 epochs (844 steps) in 95 s: 80 s of optimiser steps, 15 s of validation, ...; FID 41.2'."""
+    """'VAE: 12 epochs (844 optimiser steps) in 95s: 80s of steps, 15s of validation, grids and quality metrics'."""
     epochs = [r for r in records if "epoch" in r]
     steps_s = sum(r.get("train_seconds", 0.0) for r in epochs)
-    total_s = sum(r.get("seconds", 0.0) for r in epochs)
-    fid = [r for r in epochs if "quality/fid" in r]
+    total_s = stage_seconds(records)
     return (
         f"{name}: {epochs[-1]['epoch']} epochs ({epochs[-1]['step']} optimiser steps) in {total_s:.0f}s: "
-        f"{steps_s:.0f}s of steps, {total_s - steps_s:.0f}s of validation, grids and quality metrics; "
-        + (f"FID {fid[-1]['quality/fid']:.1f} at epoch {fid[-1]['epoch']}" if fid else "FID not measured")
+        f"{steps_s:.0f}s of steps, {total_s - steps_s:.0f}s of validation, grids and quality metrics"
     )
 
 
+def time_lines(run: Run, setup: dict[str, float]) -> list[str]:
+    """Training time, then the one-time set-up apart from it, naming only the steps that took a while."""
+    seconds = {name: stage_seconds(stage.metrics) for name, stage in run.stages.items()}
+    each = ", ".join(f"{name.upper()} {s:.0f}s" for name, s in seconds.items())
+    lines = [f"training time: {sum(seconds.values()):.0f}s ({each})"]
+    slow = {what: s for what, s in setup.items() if s >= SETUP_WORTH_NAMING}
+    if slow:
+        lines.append("one-time set-up, not training: " + "; ".join(f"{what} {s:.0f}s" for what, s in slow.items()))
+    return lines
+
+
 def fid_lines(run: Run, held_out: int) -> list[str]:
-    """What the FID numbers mean, and a warning when so few held-out images made them biased and noisy."""
-    if not any("quality/fid" in r for stage in run.stages.values() for r in stage.metrics):
-        return []
-    lines = ["FID is measured in vaegan's own feature space: compare it between runs on the same data only"]
+    """Both stages' last FID side by side, what it means, and a warning when few held-out images made it."""
+    last = {name: [r for r in stage.metrics if "quality/fid" in r] for name, stage in run.stages.items()}
+    if not any(last.values()):
+        return ["FID not measured (--quality-every 0)"]
+    each = [
+        f"{name.upper()} {found[-1]['quality/fid']:.1f} (epoch {found[-1]['epoch']})"
+        if found
+        else f"{name.upper()} not measured"
+        for name, found in last.items()
+    ]
+    lines = [
+        "FID of prior samples: " + ", ".join(each),
+        "  in vaegan's own feature space: compare it between runs on the same data only",
+    ]
     n = min(run.config.train.quality_samples, held_out)
     if n < FEW_IMAGES:
         lines.append(f"  measured on {n} held-out images only, which makes it biased upwards and noisy")
@@ -170,7 +196,7 @@ def fid_lines(run: Run, held_out: int) -> list[str]:
 
 
 def write_summary(run: Run, setup: dict[str, float], n_train: int, n_val: int) -> Path:
-    """summary.txt: the data, each stage's time and final numbers, and the one-time set-up apart."""
+    """summary.txt: the data, each stage's time and final numbers, both FIDs, and the one-time set-up apart."""
     vae, gan = (run.stages[s].metrics for s in ("vae", "gan"))
     vae_last, gan_last = vae[-1], gan[-1]
     data, out = run.config.data, run.path
@@ -184,7 +210,7 @@ def write_summary(run: Run, setup: dict[str, float], n_train: int, n_val: int) -
         f"  D(x) {gan_last['d_real']:.3f}, D(G(z)) {gan_last['d_fake']:.3f}, "
         f"sample diversity {gan_last['diversity']:.2f} of the real data's",
         *fid_lines(run, n_val or n_train),
-        "set-up, not training: " + "; ".join(f"{what} {seconds:.0f}s" for what, seconds in setup.items()),
+        *time_lines(run, setup),
         f"pictures: {out / 'vae_vs_gan.png'}, {out / 'progress.gif'}",
     ]
     path = out / "summary.txt"

@@ -188,13 +188,17 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
     ("sample-n-huge", lambda e: sample(e, "-n", "10000000"), "-n must be between 1 and"),
     ("sample-temperature-nan", lambda e: sample(e, "--temperature", "nan"), "--temperature must be finite"),
     ("sample-temperature-negative", lambda e: sample(e, "--temperature", "-1"), "--temperature must be finite"),
-    ("sample-out-txt", lambda e: ["sample", str(e.vae), "-o", str(e.tmp / "s.txt")], "unknown extension '.txt'"),
+    ("sample-out-is-a-file", lambda e: ["sample", str(e.vae), "-o", str(a_file(e))], "cannot write to"),
+    ("interpolate-out-is-a-file", lambda e: ["interpolate", str(e.vae), "-o", str(a_file(e))], "cannot write to"),
     ("sample-out-in-proc", lambda e: ["sample", str(e.vae), "-o", "/proc/vaegan/s.png"], "cannot write to /proc"),
     ("sample-out-under-a-file", lambda e: ["sample", str(e.vae), "-o", str(a_file(e) / "s.png")], "cannot write"),
-    ("sample-out-is-a-folder", lambda e: ["sample", str(e.vae), "-o", str(e.tmp / "d.png")], "is a folder"),
     ("sample-run-missing", lambda e: sample(e, run="/no/such/run"), "no checkpoint"),
     ("sample-stage-gan-of-vae", lambda e: sample(e, "--stage", "gan"), "has no gan stage"),
-    ("reconstruct-out-txt", lambda e: ["reconstruct", str(e.vae), "--images", str(e.data), "-o", "r.txt"], ".txt"),
+    (
+        "reconstruct-out-is-a-file",
+        lambda e: ["reconstruct", str(e.vae), "--images", str(e.data), "-o", str(a_file(e))],
+        "cannot write to",
+    ),
     ("explore-port-70000", lambda e: ["explore", str(e.vae), "--port", "70000", "--no-browser"], "--port must be"),
     ("explore-port-negative", lambda e: ["explore", str(e.vae), "--port", "-1", "--no-browser"], "--port must be"),
     # broken and forged checkpoints
@@ -267,7 +271,6 @@ def garbage_metrics(env: Env) -> Path:
 def test_bad_input_is_one_line_and_changes_nothing(
     env: Env, argv: Callable[[Env], list[str]], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (env.tmp / "d.png").mkdir()
     command = argv(env)
     before = snapshot(env.vae, env.gan, env.data, env.tmp)
     code, err = run_cli(command, capsys)

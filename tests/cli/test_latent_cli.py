@@ -64,6 +64,23 @@ def test_sample_from_a_gan_checkpoint_differs_from_its_vae(run: Path, tmp_path: 
     assert (tmp_path / "g.png").read_bytes() != (tmp_path / "v.png").read_bytes()
 
 
+def test_pictures_go_into_out_dir_else_the_run_folder(run: Path, tmp_path: Path) -> None:
+    assert main(["sample", str(run), "-n", "4"]) == 0
+    assert (run / "samples_gan.png").is_file()  # no -o: the run folder, named after the stage
+    assert main(["sample", str(run / "vae" / "checkpoint.pt"), "-n", "4"]) == 0
+    assert (run / "vae" / "samples_vae.png").is_file()  # a checkpoint: the folder that holds it
+    assert main(["sample", str(run), "--stage", "vae", "-n", "4", "-o", str(tmp_path / "new" / "dir")]) == 0
+    assert (tmp_path / "new" / "dir" / "samples_vae.png").is_file()
+    (tmp_path / "odd.png").mkdir()  # a folder is a folder, whatever its name
+    assert main(["sample", str(run), "-n", "4", "-o", str(tmp_path / "odd.png")]) == 0
+    assert (tmp_path / "odd.png" / "samples_gan.png").is_file()
+    picture = sorted((run.parent / "pictures").rglob("*.png"))[0]
+    assert main(["reconstruct", str(run), "--images", str(picture), "-o", str(tmp_path)]) == 0
+    assert (tmp_path / "reconstructions_gan.png").is_file()
+    assert main(["reconstruct", str(run), "--images", str(picture), "-o", str(tmp_path / "old.jpg")]) == 0
+    assert (tmp_path / "old.jpg").is_file()  # the old spelling: an image file name is the file itself
+
+
 def test_similar_interpolate_and_attribute(run: Path, tmp_path: Path) -> None:
     first = sorted((run.parent / "pictures").rglob("*.png"))[:2]
     assert (

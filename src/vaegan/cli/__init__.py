@@ -37,7 +37,8 @@ start here:
   vaegan explore runs/fm                          sliders over the latent space in your browser
 
 data: --data fashion-mnist | mnist | emoji | emoji:people | a folder of images (read recursively)
--n/--num is always how many images; every command prints the paths of the files it writes.
+-o/--out DIR is always a folder: the run folder training writes, or where a tool puts its files (default:
+the run folder it reads). -n/--num is always how many images. Every command prints the paths it writes.
 """
 EPILOG = "'vaegan COMMAND --help' lists a command's flags with their defaults."
 

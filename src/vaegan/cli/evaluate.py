@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vaegan.cli.outputs import add_out, output_path
 from vaegan.errors import VaeganError
 from vaegan.metrics.inception_fid import MIN_RELIABLE, describe
 
@@ -64,7 +65,8 @@ def register(sub: Any) -> None:
         help="training steps of the feature net when it is not cached yet (default 1500, about a minute)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of posterior and prior samples (default 0)")
-    p.add_argument("--json", type=Path, metavar="OUT", help="also write the metrics to this JSON file")
+    add_out(p, "evaluation_own.json or evaluation_inception.json (the metrics, as printed)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="the spelling before -o: write the JSON to FILE")
     p.set_defaults(func=run_evaluate)
 
 
@@ -119,8 +121,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         feature_steps=args.feature_steps,
     )
     print(format_table(report))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"json: {args.json}")
+    path = args.json or output_path(args.out, args.run, f"evaluation_{args.features}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"json: {path}")
     return 0

@@ -15,6 +15,7 @@ from vaegan.cli.options import (
     given_sections,
     sections_from_args,
 )
+from vaegan.cli.outputs import add_run_out
 from vaegan.cli.train import default_run_dir
 from vaegan.config import GANConfig, GANRunConfig, from_dict, vae_run_config
 from vaegan.errors import VaeganError
@@ -23,7 +24,7 @@ from vaegan.errors import VaeganError
 def register(sub: Any) -> None:
     p = sub.add_parser("train-gan", help="train a GAN whose generator starts as a trained VAE's decoder")
     p.add_argument("--vae", help="the trained VAE: a train-vae run folder or checkpoint")
-    p.add_argument("--out", type=Path, help="run folder (default <vae run>-gan)")
+    add_run_out(p, "<vae run>-gan")
     p.add_argument(
         "--resume",
         type=Path,
@@ -36,7 +37,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run_train_gan)
 
     p = sub.add_parser("run", help="the main job: train the VAE, then the GAN from it, and compare them")
-    p.add_argument("--out", type=Path, help="run folder (default runs/<data>)")
+    add_run_out(p, "runs/<data>")
     add_config_flags(p, "[data], [model], [loss], [train] and [gan] sections")
     add_flags(p, VAE_FLAGS + GAN_FLAGS)
     p.set_defaults(func=run_pipeline_command)

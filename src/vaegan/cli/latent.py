@@ -3,9 +3,9 @@
 Each parses its flags, calls one function of vaegan.pictures (or export / report) and prints what it wrote.
 All take a run folder or checkpoint; `--stage vae|gan` picks the stage of a pipeline run (default: GAN).
 
-Outputs follow the CLI's one convention: `-o/--out DIR` is the folder a command writes into (created when
-missing), by default the run folder it reads; the file names are fixed (`similar_gan.png`, `report.html`)
-and printed, so a run collects its own pictures. `-n/--num` is always how many images.
+Outputs follow the CLI's one convention (cli/outputs.py): `-o/--out DIR` is the folder a command writes
+into, by default the run folder it reads; the file names are fixed (`similar_gan.png`, `report.html`) and
+printed, so a run collects its own pictures. `-n/--num` is always how many images.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from vaegan.cli.outputs import add_out, output_path, picture_path
 from vaegan.errors import VaeganError
 
 
@@ -28,15 +29,12 @@ def add_run(p: argparse.ArgumentParser, name: str, stage: bool = True) -> None:
             choices=("vae", "gan"),
             help="decode with the VAE decoder or the GAN generator (default: the GAN when the run has one)",
         )
-    p.add_argument(
-        "-o", "--out", type=Path, metavar="DIR", help=f"folder to write {name} into (default: the run folder)"
-    )
+    add_out(p, name)
 
 
 def output(args: argparse.Namespace, name: str) -> Path:
-    """DIR/name, where DIR is --out or the folder of the run argument."""
-    folder = args.out or (args.run if args.run.is_dir() else args.run.parent)
-    return Path(folder) / name
+    """DIR/name, where DIR is --out or the folder of the run argument (or --out itself, old style)."""
+    return picture_path(args.out, args.run, name)
 
 
 def add_targets(p: argparse.ArgumentParser, n: int) -> None:
@@ -278,11 +276,13 @@ def run_export(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     from vaegan.report import write_report
 
-    print(write_report(args.run, output(args, "report.html")))
+    print(write_report(args.run, output_path(args.out, args.run, "report.html")))
     return 0
 
 
 def save(image: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from vaegan.viz import check_image_path
+
+    check_image_path(path)  # a clear message for an unwritable folder, and the folder made
     image.save(path)
     return path

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vaegan.cli.options import VAE_FLAGS, add_flags, sections_from_args
+from vaegan.cli.outputs import add_run_out
 from vaegan.errors import VaeganError
 from vaegan.presets import merge
 
@@ -31,7 +32,8 @@ def register(sub: Any) -> None:
         action="append",
         help="a dataset, repeatable (default: fashion-mnist, and mnist when its files are present)",
     )
-    p.add_argument("--out", type=Path, default=Path("runs/loss-experiment"), help="output folder (default %(default)s)")
+    add_run_out(p, "runs/loss-experiment", "folder of the experiment, a run folder per dataset and loss inside")
+    p.set_defaults(out=Path("runs/loss-experiment"))
     p.add_argument(
         "--quick",
         action="store_true",

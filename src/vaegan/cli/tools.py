@@ -1,7 +1,8 @@
 """`vaegan sample` and `vaegan reconstruct`: pictures from a trained run's checkpoint alone.
 
 Both work on VAE and GAN runs: a GAN run decodes with its EMA generator (and encodes with its VAE), and
-`--stage vae|gan` picks the stage of a pipeline run folder that holds both.
+`--stage vae|gan` picks the stage of a pipeline run folder that holds both. Like every tool they write into
+-o DIR, by default the run folder (cli/outputs.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import torch
 
+from vaegan.cli.outputs import add_out, picture_path
 from vaegan.errors import VaeganError
 
 MAX_SAMPLES = 4096  # one PNG grid of 64 x 64 images; more is a job for a loop over seeds
@@ -22,7 +24,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("sample", help="decode z ~ N(0, I) into a PNG grid")
     p.add_argument("run", type=Path, help="a run folder or checkpoint file")
     p.add_argument("-n", "--num", type=int, default=64, help="number of images (default 64)")
-    p.add_argument("-o", "--out", type=Path, default=Path("samples.png"), help="output PNG (default samples.png)")
+    add_out(p, "samples_STAGE.png")
     p.add_argument("--seed", type=int, default=0, help="seed of z (default 0)")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of z (default 1)")
     p.add_argument("--stage", choices=("vae", "gan"), help="VAE decoder or GAN generator (default: GAN if trained)")
@@ -38,7 +40,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("reconstruct", help="encode images and decode their means, originals above reconstructions")
     p.add_argument("run", type=Path, help="a run folder or checkpoint file")
     p.add_argument("--images", nargs="+", type=Path, required=True, help="image files or folders")
-    p.add_argument("-o", "--out", type=Path, default=Path("reconstructions.png"), help="output PNG")
+    add_out(p, "reconstructions_STAGE.png")
     p.add_argument("--stage", choices=("vae", "gan"), help="VAE decoder or GAN generator (default: GAN if trained)")
     p.set_defaults(func=run_reconstruct)
 
@@ -52,8 +54,9 @@ def run_sample(args: argparse.Namespace) -> int:
         raise VaeganError(f"-n must be between 1 and {MAX_SAMPLES} (one grid), got {args.num}")
     if not (math.isfinite(args.temperature) and args.temperature >= 0):
         raise VaeganError(f"--temperature must be finite and >= 0, got {args.temperature}")
-    check_image_path(args.out)  # before the models load
     models = load_models(args.run, args.stage)
+    path = picture_path(args.out, args.run, f"samples_{models.stage}.png")
+    check_image_path(path)  # before the decoding
     generator = torch.Generator().manual_seed(args.seed)
     if args.sampler == "fitted":
         from vaegan.prior import fitted_prior
@@ -62,7 +65,7 @@ def run_sample(args: argparse.Namespace) -> int:
         z = fitted_prior(open_run(args.run)).sample(args.num, generator, args.temperature)
     else:
         z = prior_latents(args.num, models.cfg.model.latent_dim, generator, args.temperature)
-    print(save_grid(decode_batched(models.decode, z), args.out, models.cfg.model.value_range))
+    print(save_grid(decode_batched(models.decode, z), path, models.cfg.model.value_range))
     return 0
 
 
@@ -73,13 +76,14 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     from vaegan.pictures import load_models
     from vaegan.viz import check_image_path, save_grid
 
-    check_image_path(args.out)
     models = load_models(args.run, args.stage)
+    path = picture_path(args.out, args.run, f"reconstructions_{models.stage}.png")
+    check_image_path(path)  # before the encoding
     cfg = models.cfg
     images = load_image_files(args.images, cfg.data.image_size, cfg.data.channels)
     x = to_float(images, cfg.model.value_range)
     recon = decode_batched(models.decode, models.encode_images(images)[0])
     per_row = min(8, len(x))
     rows = [t for i in range(0, len(x), per_row) for t in (x[i : i + per_row], recon[i : i + per_row])]
-    print(save_grid(torch.cat(rows), args.out, cfg.model.value_range, nrow=per_row))
+    print(save_grid(torch.cat(rows), path, cfg.model.value_range, nrow=per_row))
     return 0

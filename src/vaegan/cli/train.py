@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from vaegan.cli.options import VAE_FLAGS, add_config_flags, add_flags, given_sections, sections_from_args
+from vaegan.cli.outputs import add_run_out
 from vaegan.config import vae_run_config
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("train-vae", help="train the VAE (or --model ae) and write grids, metrics, checkpoints")
-    p.add_argument("--out", type=Path, help="run folder (default runs/<data>-<model>)")
+    add_run_out(p, "runs/<data>-<model>")
     p.add_argument(
         "--resume",
         type=Path,

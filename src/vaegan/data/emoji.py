@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont, features
 from vaegan.data import ImageDataset
 from vaegan.data.emoji_attributes import GROUPS, attributes, group
 from vaegan.errors import VaeganError
+from vaegan.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -103,21 +103,19 @@ def render_all(path: Path, image_size: int, channels: int) -> tuple[torch.Tensor
     """(N, channels, image_size, image_size) uint8 on white, and the N emoji the font could draw."""
     font = EmojiFont(path)
     wanted = fully_qualified()
-    if sys.stderr.isatty():
-        from tqdm import tqdm
-
-        wanted = tqdm(wanted, desc="rendering emoji", unit="emoji", leave=False)
     mode = "RGB" if channels == 3 else "L"
     arrays, drawn = [], []
-    for text in wanted:
-        cell = font.render(text)
-        if cell is None:
-            continue
-        white = Image.new("RGBA", cell.size, (255, 255, 255, 255))
-        white.alpha_composite(cell)
-        small = white.convert(mode).resize((image_size, image_size), Image.Resampling.LANCZOS, reducing_gap=2)
-        arrays.append(np.asarray(small).reshape(image_size, image_size, channels))
-        drawn.append(text)
+    with progress_bar(len(wanted), "rendering emoji", unit="emoji") as bar:
+        for text in wanted:
+            bar.update(1)
+            cell = font.render(text)
+            if cell is None:
+                continue
+            white = Image.new("RGBA", cell.size, (255, 255, 255, 255))
+            white.alpha_composite(cell)
+            small = white.convert(mode).resize((image_size, image_size), Image.Resampling.LANCZOS, reducing_gap=2)
+            arrays.append(np.asarray(small).reshape(image_size, image_size, channels))
+            drawn.append(text)
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
     return images.contiguous(), drawn
 

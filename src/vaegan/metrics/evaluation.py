@@ -55,10 +55,10 @@ def pick_split(splits: Any, split: str) -> ImageDataset:
 
 
 def sample_quality(
-    fake: torch.Tensor, real: torch.Tensor, real_features: torch.Tensor, net: FeatureNet
+    fake: torch.Tensor, real: torch.Tensor, real_features: torch.Tensor, net: FeatureNet, name: str = "samples"
 ) -> dict[str, float]:
     """Feature metrics (and mode coverage for a classifier) of uint8 `fake` against uint8 `real`."""
-    metrics = compare_features(real_features, embed(net, uint8_to_unit(fake)))
+    metrics = compare_features(real_features, embed(net, uint8_to_unit(fake), desc=f"own features: {name}"))
     metrics["artifact"] = artifact_score(fake, real)
     if net.kind == "classifier":
         metrics.update(mode_coverage(class_predictions(net, fake), class_predictions(net, real), net.outputs))
@@ -143,14 +143,14 @@ def own_quality(
         raise VaeganError(f"only {n} {split} images: k-NN metrics need more than {MIN_SAMPLES}; use another --split")
     report["quality_samples"] = {"n_fake": n, "n_real": n}
     real = data.images[:n]
-    real_features = embed(net, uint8_to_unit(real))
+    real_features = embed(net, uint8_to_unit(real), desc=f"own features: {split} images")
     generator = torch.Generator().manual_seed(seed)
     value_range, latent_dim = cfg.model.value_range, cfg.model.latent_dim
     fakes = {name: sample_images(decode, latent_dim, n, value_range, generator) for name, decode in decoders.items()}
     reference = splits.train.images[torch.randperm(len(splits.train), generator=generator)[:n]]
     for name, fake in {"reference": reference, **fakes}.items():
         log.info("sample quality: %s (%d images)", name, n)
-        report[name] = sample_quality(fake, real, real_features, net)
+        report[name] = sample_quality(fake, real, real_features, net, name)
     return report
 
 

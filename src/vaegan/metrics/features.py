@@ -31,6 +31,7 @@ from vaegan.checkpoint import write_atomically
 from vaegan.config import DataConfig
 from vaegan.data import DataSplits, ImageDataset
 from vaegan.errors import VaeganError
+from vaegan.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -121,17 +122,21 @@ def fit(
     sched: torch.optim.lr_scheduler.LRScheduler,
     g: torch.Generator,
 ) -> None:
-    for _ in range(steps):
-        index = torch.randint(0, len(train), (batch_size,), generator=g)
-        x = train.images[index].float() / 255.0
-        if train.labels is not None:
-            loss = F.cross_entropy(net(x), train.labels[index])
-        else:
-            loss = nt_xent(net(augment(x, g)), net(augment(x, g)))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+    with progress_bar(steps, f"feature network ({net.kind}, once per dataset)", unit="step") as bar:
+        for step in range(steps):
+            index = torch.randint(0, len(train), (batch_size,), generator=g)
+            x = train.images[index].float() / 255.0
+            if train.labels is not None:
+                loss = F.cross_entropy(net(x), train.labels[index])
+            else:
+                loss = nt_xent(net(augment(x, g)), net(augment(x, g)))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if step % 50 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+            bar.update(1)
 
 
 @torch.no_grad()

@@ -14,7 +14,6 @@ weights_only=True, under <cache_dir>/inception.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from vaegan.errors import VaeganError
 from vaegan.metrics.features import cache_root, dataset_slug
 from vaegan.metrics.quality import fid, kid
 from vaegan.metrics.tf_inception import load_tf_inception, sha1_of
+from vaegan.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,10 @@ def embed_images(
     net: Any, images: torch.Tensor, device: str = "auto", desc: str = "inception", batch_size: int = BATCH
 ) -> torch.Tensor:
     """(N, 2048) float32 CPU features of uint8 images (N, C, H, W), with a progress bar on a terminal."""
-    from tqdm import tqdm
-
     target = pick_device(device)
     net.to(target).eval()
     parts = []
-    with tqdm(total=len(images), desc=desc, unit="img", disable=not sys.stderr.isatty(), leave=False) as bar:
+    with progress_bar(len(images), f"Inception features: {desc}", unit="img") as bar:
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size].to(target).float() / 255.0
             parts.append(net.features(batch).float().cpu())

@@ -32,6 +32,7 @@ import torch
 from vaegan.data import to_float
 from vaegan.losses import LOG_2PI, reconstruction_loss
 from vaegan.models.vae import VAE
+from vaegan.progress import progress_bar
 
 
 def log_normaliser(kind: str, dims: int) -> float:
@@ -90,35 +91,37 @@ def likelihood_metrics(
     """
     model.eval()
     generator = torch.Generator().manual_seed(seed)
-    dims = images[0].numel()
-    lo, hi = value_range
-    vae = model.cfg.kind == "vae"
     sums: dict[str, float] = {}
-
-    def add(name: str, values: torch.Tensor) -> None:
-        sums[name] = sums.get(name, 0.0) + float(values.double().sum())
-
-    for start in range(0, len(images), batch_size):
-        x = to_float(images[start : start + batch_size], value_range)  # (B, C, H, W)
-        posterior = model.encode(x)
-        mse = ((model.decode(posterior.mode()).float() - x) / (hi - lo)).pow(2).flatten(1).mean(1)
-        add("mse", mse)
-        add("psnr", 10.0 * torch.log10(1.0 / mse.clamp_min(1e-10)))
-        if not vae:
-            continue
-        rec = reconstruction_loss(model.decode(posterior.sample(generator)), x, kind)
-        neg_elbo = rec + posterior.kl()
-        nll_elbo = neg_elbo + log_normaliser(kind, dims)
-        add("reconstruction", rec)
-        add("kl", posterior.kl())
-        add("neg_elbo", neg_elbo)
-        if kind == "none":
-            continue  # the KL-only ablation has no decoder likelihood: no bound on -log p(x)
-        add("nll_elbo", nll_elbo)
-        add("bpd_elbo", bits_per_dim(nll_elbo, kind, dims, value_range))
-        if k > 0:
-            log_w = log_importance_weights(model, x, k, kind, generator)  # (k, B)
-            nll_iwae = -(torch.logsumexp(log_w, 0) - math.log(k))
-            add("nll_iwae", nll_iwae)
-            add("bpd_iwae", bits_per_dim(nll_iwae, kind, dims, value_range))
+    what = f"likelihood bounds (k={k})" if model.cfg.kind == "vae" and k > 0 else "reconstruction error"
+    with progress_bar(len(images), what, unit="img") as bar:
+        for start in range(0, len(images), batch_size):
+            x = to_float(images[start : start + batch_size], value_range)  # (B, C, H, W)
+            for name, values in batch_terms(model, x, kind, value_range, k, generator).items():
+                sums[name] = sums.get(name, 0.0) + float(values.double().sum())
+            bar.update(len(x))
     return {name: total / len(images) for name, total in sums.items()}
+
+
+def batch_terms(
+    model: VAE, x: torch.Tensor, kind: str, value_range: tuple[float, float], k: int, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """The per-image terms of one batch (B, C, H, W) in the value range: each (B,)."""
+    lo, hi = value_range
+    dims = x[0].numel()
+    posterior = model.encode(x)
+    mse = ((model.decode(posterior.mode()).float() - x) / (hi - lo)).pow(2).flatten(1).mean(1)
+    terms = {"mse": mse, "psnr": 10.0 * torch.log10(1.0 / mse.clamp_min(1e-10))}
+    if model.cfg.kind != "vae":
+        return terms
+    rec, kl = reconstruction_loss(model.decode(posterior.sample(generator)), x, kind), posterior.kl()
+    neg_elbo = rec + kl
+    terms.update(reconstruction=rec, kl=kl, neg_elbo=neg_elbo)
+    if kind == "none":
+        return terms  # the KL-only ablation has no decoder likelihood: no bound on -log p(x)
+    nll_elbo = neg_elbo + log_normaliser(kind, dims)
+    terms.update(nll_elbo=nll_elbo, bpd_elbo=bits_per_dim(nll_elbo, kind, dims, value_range))
+    if k > 0:
+        log_w = log_importance_weights(model, x, k, kind, generator)  # (k, B)
+        nll_iwae = -(torch.logsumexp(log_w, 0) - math.log(k))
+        terms.update(nll_iwae=nll_iwae, bpd_iwae=bits_per_dim(nll_iwae, kind, dims, value_range))
+    return terms

@@ -27,6 +27,7 @@ import torch
 
 from vaegan.data import to_uint8
 from vaegan.metrics.features import FeatureNet
+from vaegan.progress import progress_bar
 
 
 class Embedding(Protocol):
@@ -109,10 +110,17 @@ def compare_features(real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]
 
 
 @torch.no_grad()
-def embed(net: Embedding, images01: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Features of float images in [0, 1], (N, C, H, W) -> (N, F), via `net.features`."""
+def embed(net: Embedding, images01: torch.Tensor, batch_size: int = 500, desc: str = "features") -> torch.Tensor:
+    """Features of float images in [0, 1], (N, C, H, W) -> (N, F), via `net.features`.
+
+    A bar named `desc` shows on a terminal when it takes more than a moment (vaegan.progress).
+    """
     net.eval()
-    parts = [net.features(images01[i : i + batch_size]).float() for i in range(0, len(images01), batch_size)]
+    parts = []
+    with progress_bar(len(images01), desc, unit="img") as bar:
+        for start in range(0, len(images01), batch_size):
+            parts.append(net.features(images01[start : start + batch_size]).float())
+            bar.update(len(parts[-1]))
     return torch.cat(parts)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar, cast
@@ -13,6 +12,7 @@ from typing import Any, TypeVar, cast
 import torch
 
 from vaegan.errors import VaeganError
+from vaegan.progress import bars_wanted
 
 ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 
@@ -121,12 +121,12 @@ def n_batches(n: int, batch_size: int) -> int:
 
 
 class Progress:
-    """A tqdm bar per epoch on a terminal; elsewhere (CI logs) nothing but the per-epoch summary line."""
+    """A tqdm bar per epoch where bars are wanted (vaegan.progress); elsewhere (CI logs) only the summary line."""
 
     def __init__(self, stage: str, total_epochs: int, enabled: bool | None = None) -> None:
         self.stage = stage
         self.total_epochs = total_epochs
-        self.interactive = sys.stderr.isatty() if enabled is None else enabled
+        self.interactive = bars_wanted() if enabled is None else enabled
         self.bar: Any = None
         self.started = time.perf_counter()
 

@@ -1,0 +1,51 @@
+"""The one output convention of every command: `-o/--out DIR` is the folder it writes into.
+
+Training commands (train-vae, train-gan, run, loss-experiment) write a run folder, and -o names it.
+Commands that read a run write files with fixed names that say what they hold (`samples_gan.png`,
+`evaluation_own.json`) into -o DIR, created when missing, by default the run folder itself, so a run
+collects its own pictures; each prints the paths it wrote. The spelling from before the convention still
+works: an -o that is not a folder and ends in the extension of what the command writes (`-o grid.png`,
+`-o eval.json`) names the file itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Collection
+from pathlib import Path
+
+
+def add_out(p: argparse.ArgumentParser, writes: str) -> None:
+    """-o/--out DIR for a command that reads a run and writes `writes` (file names, for the help)."""
+    p.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help=f"folder to write {writes} into, created when missing (default: the run folder)",
+    )
+
+
+def add_run_out(p: argparse.ArgumentParser, default: str, what: str = "run folder") -> None:
+    """-o/--out DIR for a training command: the run folder it writes."""
+    p.add_argument("-o", "--out", type=Path, metavar="DIR", help=f"{what} (default {default})")
+
+
+def output_path(out: Path | None, run: Path, name: str, suffixes: Collection[str] | None = None) -> Path:
+    """Where a command reading `run` writes its file `name`: DIR/name, DIR being `out` or the run folder.
+
+    An `out` that is no folder and ends in one of `suffixes` (default: name's own) is the file itself.
+    """
+    suffixes = {Path(name).suffix} if suffixes is None else suffixes
+    if out is not None and not out.is_dir() and out.suffix.lower() in suffixes:
+        return out
+    folder = out if out is not None else (run if run.is_dir() else run.parent)
+    return folder / name
+
+
+def picture_path(out: Path | None, run: Path, name: str) -> Path:
+    """output_path for a picture: an old-style `-o grid.jpg` may name any image format Pillow writes."""
+    from PIL import Image
+
+    writable = {ext for ext, kind in Image.registered_extensions().items() if kind in Image.SAVE}
+    return output_path(out, run, name, writable)
