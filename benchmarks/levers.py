@@ -7,6 +7,8 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   vae               today's VAE (resize-conv decoder: nearest x2 + conv 3x3) and the dataset's defaults, z ~ N(0, I)
   vae+fitted        the same VAE, z from the Gaussian mixture fitted to its training latents (prior.py)
   vae+transpose     the VAE with the former ConvTranspose 4x4/2 decoder, z ~ N(0, I)
+  vae+gaussian      the VAE with sigma-VAE's optimal-variance Gaussian decoder (--recon gaussian), z ~ N(0, I)
+  vae+gaussian+fitted  that VAE through its fitted prior
   gan               [vae] today's GAN defaults (non-saturating, no spectral norm, no anchor, EMA)
   gan+transpose     [vae+transpose] the former defaults: what `make run` trained before resize-conv
   gan+r1            [vae] R1 penalty on real images, gamma --r1-gamma
@@ -15,6 +17,10 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+r1+pixel      [vae] R1 and the pixel anchor (weight 1)
   gan+diffaug+r1+pixel  [vae] also DiffAugment color,translation,cutout on everything D sees
   gan+diffaug+r1    [vae] DiffAugment and R1
+  gan+pixel@gaussian     [vae+gaussian] the pixel anchor on the sigma-VAE's decoder
+  gan+fitted+pixel  [vae] the pixel anchor, G trained (and scored) on z from the VAE's fitted prior (--latents fitted)
+  gan+fitted+r1+pixel    [vae] the same with R1
+  gan+fitted+pixel@gaussian  [vae+gaussian] fitted z and the pixel anchor on the sigma-VAE's decoder
 --rows picks a subset (a GAN row trains its VAE row too).
 Columns: FID, KID, precision, recall in vaegan's own feature space (vaegan.metrics.features: trained once per
 dataset, cached; NOT the Inception FID), the artifact score (2-pixel-period energy share, generated over
@@ -51,14 +57,19 @@ from vaegan.metrics.psnr import posterior_psnr
 from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit
 from vaegan.models.vae import VAE
 from vaegan.presets import dataset_defaults
-from vaegan.prior import fit_mixture, posterior_means
-from vaegan.runs import load_generator, load_vae
+from vaegan.prior import MixturePrior, fit_mixture, fitted_prior, posterior_means
+from vaegan.runs import load_generator, load_vae, open_run
 from vaegan.training.train_gan import pairwise_diversity, train_gan
 from vaegan.training.train_vae import train_vae
 from vaegan.viz import save_grid
 
 BATCH = 64
-VAE_ROWS = {"vae": "resize", "vae+transpose": "transpose"}  # name -> decoder upsampling
+VAE_ROWS: dict[str, dict[str, dict[str, Any]]] = {  # name -> overrides of the dataset's model and loss defaults
+    "vae": {},
+    "vae+transpose": {"model": {"upsample": "transpose"}},
+    "vae+gaussian": {"loss": {"reconstruction": "gaussian"}},
+}
+FITTED = {"vae+fitted": "vae", "vae+gaussian+fitted": "vae+gaussian"}  # prior-sampled row -> its VAE row
 DIFFAUGMENT = "color,translation,cutout"
 GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it starts from, GANConfig overrides)
     "gan": ("vae", {}),
@@ -69,6 +80,10 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+r1+pixel": ("vae", {"r1_gamma": None, "anchor": "pixel", "anchor_weight": 1.0}),
     "gan+diffaug+r1+pixel": ("vae", {"diffaugment": DIFFAUGMENT, "r1_gamma": None, "anchor": "pixel"}),
     "gan+diffaug+r1": ("vae", {"diffaugment": DIFFAUGMENT, "r1_gamma": None}),
+    "gan+pixel@gaussian": ("vae+gaussian", {"anchor": "pixel", "anchor_weight": 1.0}),
+    "gan+fitted+pixel": ("vae", {"latents": "fitted", "anchor": "pixel"}),
+    "gan+fitted+r1+pixel": ("vae", {"latents": "fitted", "r1_gamma": None, "anchor": "pixel"}),
+    "gan+fitted+pixel@gaussian": ("vae+gaussian", {"latents": "fitted", "anchor": "pixel"}),
 }
 COLUMNS = ("fid", "kid", "precision", "recall", "artifact", "psnr", "psnr_vae", "diversity", "seconds")
 Decode = Callable[[torch.Tensor], torch.Tensor]
@@ -134,20 +149,25 @@ class Scorer:
 
 def fitted_decode(vae: VAE, images: torch.Tensor, seed: int) -> Decode:
     """vae.decode of z from a mixture fitted to `images`' latents; the incoming z only sets the count."""
-    prior = fit_mixture(posterior_means(vae, images), components=10, seed=seed)
+    return through_prior(vae.decode, fit_mixture(posterior_means(vae, images), components=10, seed=seed), seed)
+
+
+def through_prior(decode: Decode, prior: MixturePrior, seed: int) -> Decode:
+    """decode of z from `prior`, seeded once so successive batches differ; the incoming z only sets the count."""
     g = torch.Generator().manual_seed(seed)
-    return lambda z: vae.decode(prior.sample(len(z), g))
+    return lambda z: decode(prior.sample(len(z), g))
 
 
-def wanted_rows(args: argparse.Namespace) -> tuple[list[str], list[str]]:
-    """(VAE rows, GAN rows) to train: --rows, plus the VAE row each chosen GAN row starts from."""
-    chosen = args.rows.split(",") if args.rows else [*VAE_ROWS, "vae+fitted", *GAN_ROWS]
-    unknown = [r for r in chosen if r not in (*VAE_ROWS, "vae+fitted", *GAN_ROWS)]
+def wanted_rows(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
+    """(VAE rows, fitted-prior rows, GAN rows): --rows, plus the VAE row each chosen row starts from."""
+    every = [*VAE_ROWS, *FITTED, *GAN_ROWS]
+    chosen = args.rows.split(",") if args.rows else every
+    unknown = [r for r in chosen if r not in every]
     if unknown:
-        raise SystemExit(f"unknown --rows {unknown}; choose from {[*VAE_ROWS, 'vae+fitted', *GAN_ROWS]}")
+        raise SystemExit(f"unknown --rows {unknown}; choose from {every}")
     gan_rows = [r for r in GAN_ROWS if r in chosen]
-    needed = set(chosen) | {GAN_ROWS[r][0] for r in gan_rows} | ({"vae"} if "vae+fitted" in chosen else set())
-    return [r for r in VAE_ROWS if r in needed], gan_rows
+    needed = set(chosen) | {GAN_ROWS[r][0] for r in gan_rows} | {FITTED[r] for r in FITTED if r in chosen}
+    return [r for r in VAE_ROWS if r in needed], [r for r in FITTED if r in chosen], gan_rows
 
 
 def gan_config(args: argparse.Namespace, overrides: dict[str, Any], epochs: int) -> GANConfig:
@@ -171,15 +191,15 @@ def run_rows(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, 
     scorer = Scorer(args, data)
     splits = scorer.splits
     rows: dict[str, dict[str, float]] = {}
-    vae_rows, gan_rows = wanted_rows(args)
+    vae_rows, fitted_rows, gan_rows = wanted_rows(args)
     epochs, n = budget(args.vae_steps, len(splits.train))
     vae_splits = subsample(splits, n, args.seed)
     for name in vae_rows:
         t0 = time.perf_counter()
         cfg = vae_run_config(
             data=data,
-            model={**defaults["model"], "upsample": VAE_ROWS[name]},
-            loss=defaults["loss"],
+            model={**defaults["model"], **VAE_ROWS[name].get("model", {})},
+            loss={**defaults["loss"], **VAE_ROWS[name].get("loss", {})},
             train={"epochs": epochs, "batch_size": BATCH, "seed": args.seed, "device": "cpu", "quality_every": 0},
         )
         train_vae(cfg, work / name, splits=vae_splits, progress=False)
@@ -187,13 +207,13 @@ def run_rows(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, 
         vae, cfg = load_vae(work / name)
         rows[name] = {**scorer.score(name, vae.decode, vae, cfg.model.latent_dim), "seconds": seconds}
         print(f"{name}: {summary(rows[name])} ({seconds:.0f}s, load {load()})", flush=True)
-        if name == "vae":
+        for fitted in (f for f in fitted_rows if FITTED[f] == name):
             t0 = time.perf_counter()
             decode = fitted_decode(vae, vae_splits.train.images, args.seed)
             fit = time.perf_counter() - t0
-            rows["vae+fitted"] = {**scorer.score("vae+fitted", decode, vae, cfg.model.latent_dim), "seconds": fit}
-            rows["vae+fitted"]["psnr"] = rows["vae"]["psnr"]  # the same decoder; `decode` above ignores its z
-            print(f"vae+fitted: {summary(rows['vae+fitted'])} (fit {fit:.0f}s)", flush=True)
+            rows[fitted] = {**scorer.score(fitted, decode, vae, cfg.model.latent_dim), "seconds": fit}
+            rows[fitted]["psnr"] = rows[name]["psnr"]  # the same decoder; `decode` above ignores its z
+            print(f"{fitted}: {summary(rows[fitted])} (fit {fit:.0f}s)", flush=True)
 
     gan_epochs, gan_n = budget(args.gan_steps, len(splits.train))
     gan_splits = subsample(splits, gan_n, args.seed + 1000)
@@ -205,7 +225,10 @@ def run_rows(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, 
         seconds = time.perf_counter() - t0
         generator, cfg = load_generator(work / name)
         vae, _ = load_vae(work / start)
-        rows[name] = {**scorer.score(name, generator, vae, cfg.model.latent_dim), "seconds": seconds}
+        decode: Decode = generator
+        if gan.latents == "fitted":  # scored on the z it was trained on: the mixture saved beside its VAE
+            decode = through_prior(generator, fitted_prior(open_run(work / start)), args.seed)
+        rows[name] = {**scorer.score(name, decode, vae, cfg.model.latent_dim), "seconds": seconds}
         print(f"{name}: {summary(rows[name])} ({seconds:.0f}s, load {load()})", flush=True)
     reconstruction_grid(scorer, work, gan_rows, args.out / args.data / "reconstructions.png")
     info = {

@@ -26,6 +26,7 @@ Anchor = Literal["none", "decoder", "feature", "pixel"]
 Precision = Literal["auto", "fp32", "bf16"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 Upsample = Literal["transpose", "resize"]
+Latents = Literal["normal", "fitted"]
 
 # The choices as tuples, for flags and messages: derived from the types so the two cannot drift.
 RECONSTRUCTIONS: tuple[str, ...] = get_args(Reconstruction)
@@ -33,6 +34,7 @@ MODEL_KINDS: tuple[str, ...] = get_args(ModelKind)
 GAN_LOSSES: tuple[str, ...] = get_args(GANLoss)
 GAN_INITS: tuple[str, ...] = get_args(GANInit)
 ANCHORS: tuple[str, ...] = get_args(Anchor)
+LATENTS: tuple[str, ...] = get_args(Latents)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 MEMORY_FORMATS: tuple[str, ...] = get_args(MemoryFormat)
 UPSAMPLES: tuple[str, ...] = get_args(Upsample)
@@ -194,6 +196,9 @@ class GANConfig(RunSettings):
     anchor: Anchor = "none"
     anchor_weight: float = 1.0
     anchor_decay_steps: int = 0  # the anchor weight falls linearly to 0 over this many steps; 0 keeps it
+    # normal: G's z ~ N(0, I); fitted: z from the Gaussian mixture fitted to the VAE's training latents
+    # (prior.py), where the decoder already draws typical images, for training, grids and samples alike
+    latents: Latents = "normal"
     ema_decay: float = 0.999  # EMA of generator weights used for sampling; 0 turns it off
     diffaugment: str = ""  # DiffAugment policy for what D sees, e.g. "color,translation,cutout"; "" = off
     r1_gamma: float = 0.0  # R1 penalty gamma/2 * E||grad_x D(x)||^2 on real images in D's loss; 0 = off
@@ -205,6 +210,7 @@ class GANConfig(RunSettings):
         _check_choice(self.loss, GAN_LOSSES, "GAN loss")
         _check_choice(self.init, GAN_INITS, "init")
         _check_choice(self.anchor, ANCHORS, "anchor")
+        _check_choice(self.latents, LATENTS, "latents")
         lrs_ok = all(math.isfinite(lr) and lr > 0 for lr in (self.lr_g, self.lr_d))
         _check(lrs_ok, f"GAN learning rates must be finite and > 0, got {self.lr_g} and {self.lr_d}")
         _check_range(self.disc_channels, 1, MAX_WIDTH, "disc channels")

@@ -41,8 +41,13 @@ class MixturePrior:
     def sample(self, n: int, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
         """(n, D) float32: a component per row by its weight, then means_k + temperature * L_k eps."""
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        eps = torch.randn(n, self.means.shape[1], 1, generator=generator, dtype=self.means.dtype)
+        eps = torch.randn(
+            n, self.means.shape[1], 1, generator=generator, dtype=self.means.dtype, device=self.means.device
+        )
         return (self.means[k] + temperature * (self.scale_tril[k] @ eps).squeeze(2)).float()
+
+    def to(self, device: torch.device) -> MixturePrior:
+        return MixturePrior(self.weights.to(device), self.means.to(device), self.scale_tril.to(device))
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log p(z) per row, (N,)."""
@@ -96,8 +101,9 @@ def posterior_means(vae: VAE, images: torch.Tensor, batch_size: int = 500) -> to
     return torch.cat(parts)
 
 
-def fitted_prior(run: Run, components: int = 10) -> MixturePrior:
-    """The run's fitted prior: read from prior.pt beside its VAE checkpoint, or fitted and saved there.
+def fitted_prior(run: Run, components: int = 10, images: torch.Tensor | None = None) -> MixturePrior:
+    """The run's fitted prior: read from prior.pt beside its VAE checkpoint, or fitted and saved there,
+    to the latents of `images` (uint8; default: the run's training images, loaded again).
 
     A prior fitted to another checkpoint of the stage (an earlier epoch) or with another K is refitted.
     Folders of fewer than 20 * components images get fewer components, down to one Gaussian.
@@ -113,7 +119,7 @@ def fitted_prior(run: Run, components: int = 10) -> MixturePrior:
         and saved["components"] == components
     ):
         return MixturePrior(saved["weights"], saved["means"], saved["scale_tril"])
-    z = posterior_means(run.vae(), load_splits(run.config.data).train.images)
+    z = posterior_means(run.vae(), load_splits(run.config.data).train.images if images is None else images)
     k = min(components, max(1, len(z) // 20))  # at least 20 images per component: a small folder gets fewer
     log.info("fitting a %d-component Gaussian mixture to %d training images' latents", k, len(z))
     prior = fit_mixture(z, k)

@@ -213,3 +213,11 @@ def test_pixel_anchor_is_the_squared_error_of_g_on_the_posterior_mean_against_x(
     assert torch.allclose(loss, ((fake_x - real) ** 2).mean())
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.parameters())
+
+
+def test_gan_on_the_fitted_prior_draws_from_the_mixture_saved_beside_the_vae(vae_run: Path, tmp_path: Path) -> None:
+    result = train_gan(gan_config(vae_run, latents="fitted", epochs=1), tmp_path, splits=tiny_splits())
+    assert (vae_run / "prior.pt").is_file()  # fitted once per VAE checkpoint, reused on resume
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert torch.isfinite(torch.tensor(records[-1]["g_loss"])) and records[-1]["diversity"] > 0
+    assert load_checkpoint(result.checkpoint).config.gan.latents == "fitted"  # type: ignore[union-attr]

@@ -28,7 +28,8 @@ from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.presets import step_budget
-from vaegan.runs import open_run
+from vaegan.prior import fitted_prior
+from vaegan.runs import Run, open_run
 from vaegan.training import distributed, speed
 from vaegan.training.changes import Changes, Sections
 from vaegan.training.common import adam, autocast, fixed_latents, place, restore_adam
@@ -180,9 +181,8 @@ def grad_norm(module: torch.nn.Module) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_diversity(ema: Decoder, gc: GANConfig, latent_dim: int, device: torch.device) -> float:
+def sample_diversity(ema: Decoder, z: torch.Tensor) -> float:
     """pairwise_diversity of the EMA generator's samples from a fixed z, the same every epoch."""
-    z = fixed_latents(gc.diversity_samples, latent_dim, gc.seed + 1).to(device)
     return pairwise_diversity(ema(z).float())
 
 
@@ -222,8 +222,8 @@ def train_gan(
     images = splits.train.images.to(device)
     nets = build_nets(gc, vae_run.vae(), vae_cfg, run)
     run.snapshot = lambda loop: GANCheckpoint(cfg, loop, vae_path, vae_cfg, *nets.state_dicts())
-    # The VAE stage's grid seed, so GAN grid k and VAE grid k decode the very same z.
-    grid_z = fixed_latents(gc.grid_size, latent_dim, vae_cfg.train.seed).to(device)
+    draw_z, grid_z = latent_source(gc, vae_run, splits.train.images, device)
+    diversity_z = draw_z(gc.diversity_samples, torch.Generator(device).manual_seed(gc.seed + 1))
     real_diversity = pairwise_diversity(to_float(splits.train.images[: gc.diversity_samples], value_range))
     if isinstance(saved, GANCheckpoint):
         restore_nets(nets, saved)
@@ -236,15 +236,16 @@ def train_gan(
         for _ in run.epochs():
             for index in run.batches(len(images)):
                 # z for the whole global batch, so every process count draws the same numbers.
-                z = run.ctx.shard(torch.randn(len(index), latent_dim, generator=run.noise, device=device))
+                z = run.ctx.shard(draw_z(len(index), run.noise))
                 real = to_float(images[run.ctx.shard(index)], value_range).contiguous(memory_format=run.layout)
                 run.add(gan_step(nets, real, z, gc, run.loop.step, device, run.bf16), 1)  # real: (B, C, H, W)
 
             values = dict(zip(MONITORS, run.epoch_means(), strict=True))
-            values["diversity"] = sample_diversity(nets.ema, gc, latent_dim, device) / real_diversity
+            values["diversity"] = sample_diversity(nets.ema, diversity_z) / real_diversity
+            monitor_noise = torch.Generator(device).manual_seed(gc.seed + 2)  # the same z every epoch
             record = run.end_epoch(
                 values,
-                lambda z: nets.ema(z.to(device)),
+                lambda z, g=monitor_noise: nets.ema(draw_z(len(z), g)),  # type: ignore[misc]
                 latent_dim,
                 value_range,
                 lambda folder, epoch: draw_samples(nets.ema, grid_z, folder, epoch, value_range),
@@ -253,6 +254,24 @@ def train_gan(
             )
             warn_of_collapse(values["diversity"], gc.collapse_fraction, run.ctx.is_main)
     return TrainingResult(run.checkpoint_path, record)
+
+
+def latent_source(
+    gc: GANConfig, vae_run: Run, images: torch.Tensor, device: torch.device
+) -> tuple[Callable[[int, torch.Generator], torch.Tensor], torch.Tensor]:
+    """(draw(n, generator) -> G's z on `device`, the fixed z of the per-epoch grids).
+
+    normal: N(0, I), and the VAE stage's grid z, so GAN grid k and VAE grid k decode the very same z.
+    fitted: the Gaussian mixture fitted to the latents of `images`, the training images (prior.py), fitted once per VAE
+    checkpoint and saved beside it, so a resumed or distributed run draws from the very same mixture.
+    """
+    latent_dim, seed = vae_run.config.model.latent_dim, vae_run.config.train.seed
+    if gc.latents == "normal":
+        grid_z = fixed_latents(gc.grid_size, latent_dim, seed).to(device)
+        return lambda n, g: torch.randn(n, latent_dim, generator=g, device=device), grid_z
+    prior = fitted_prior(vae_run, images=images).to(device)
+    grid_z = prior.sample(gc.grid_size, torch.Generator(device).manual_seed(seed + 7919))
+    return lambda n, g: prior.sample(n, g), grid_z
 
 
 def open_gan_run(
