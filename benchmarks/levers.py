@@ -17,10 +17,10 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+r1+pixel      [vae] R1 and the pixel anchor (weight 1)
   gan+diffaug+r1+pixel  [vae] also DiffAugment color,translation,cutout on everything D sees
   gan+diffaug+r1    [vae] DiffAugment and R1
-  gan+pixel@gaussian     [vae+gaussian] the pixel anchor on the sigma-VAE's decoder
-  gan+fitted+pixel  [vae] the pixel anchor, G trained (and scored) on z from the VAE's fitted prior (--latents fitted)
-  gan+fitted+r1+pixel    [vae] the same with R1
-  gan+fitted+pixel@gaussian  [vae+gaussian] fitted z and the pixel anchor on the sigma-VAE's decoder
+  gan+pixel30       [vae] the pixel anchor at weight 30
+  gan+fitted+pixel10     [vae] pixel anchor (weight 10), G trained and scored on z from the VAE's fitted prior
+  gan+fitted+r1+pixel10  [vae] the same with R1
+  gan+fitted+pixel10@gaussian  [vae+gaussian] fitted z and the pixel anchor on the sigma-VAE's decoder
 --rows picks a subset (a GAN row trains its VAE row too).
 Columns: FID, KID, precision, recall in vaegan's own feature space (vaegan.metrics.features: trained once per
 dataset, cached; NOT the Inception FID), the artifact score (2-pixel-period energy share, generated over
@@ -57,7 +57,7 @@ from vaegan.metrics.psnr import posterior_psnr
 from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit
 from vaegan.models.vae import VAE
 from vaegan.presets import dataset_defaults
-from vaegan.prior import MixturePrior, fit_mixture, fitted_prior, posterior_means
+from vaegan.prior import fit_mixture, fitted_prior, posterior_means, through_prior
 from vaegan.runs import load_generator, load_vae, open_run
 from vaegan.training.train_gan import pairwise_diversity, train_gan
 from vaegan.training.train_vae import train_vae
@@ -80,10 +80,10 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+r1+pixel": ("vae", {"r1_gamma": None, "anchor": "pixel", "anchor_weight": 1.0}),
     "gan+diffaug+r1+pixel": ("vae", {"diffaugment": DIFFAUGMENT, "r1_gamma": None, "anchor": "pixel"}),
     "gan+diffaug+r1": ("vae", {"diffaugment": DIFFAUGMENT, "r1_gamma": None}),
-    "gan+pixel@gaussian": ("vae+gaussian", {"anchor": "pixel", "anchor_weight": 1.0}),
-    "gan+fitted+pixel": ("vae", {"latents": "fitted", "anchor": "pixel"}),
-    "gan+fitted+r1+pixel": ("vae", {"latents": "fitted", "r1_gamma": None, "anchor": "pixel"}),
-    "gan+fitted+pixel@gaussian": ("vae+gaussian", {"latents": "fitted", "anchor": "pixel"}),
+    "gan+pixel30": ("vae", {"anchor": "pixel", "anchor_weight": 30.0}),
+    "gan+fitted+pixel10": ("vae", {"latents": "fitted", "anchor": "pixel", "anchor_weight": 10.0}),
+    "gan+fitted+r1+pixel10": ("vae", {"latents": "fitted", "r1_gamma": None, "anchor": "pixel", "anchor_weight": 10.0}),
+    "gan+fitted+pixel10@gaussian": ("vae+gaussian", {"latents": "fitted", "anchor": "pixel", "anchor_weight": 10.0}),
 }
 COLUMNS = ("fid", "kid", "precision", "recall", "artifact", "psnr", "psnr_vae", "diversity", "seconds")
 Decode = Callable[[torch.Tensor], torch.Tensor]
@@ -150,12 +150,6 @@ class Scorer:
 def fitted_decode(vae: VAE, images: torch.Tensor, seed: int) -> Decode:
     """vae.decode of z from a mixture fitted to `images`' latents; the incoming z only sets the count."""
     return through_prior(vae.decode, fit_mixture(posterior_means(vae, images), components=10, seed=seed), seed)
-
-
-def through_prior(decode: Decode, prior: MixturePrior, seed: int) -> Decode:
-    """decode of z from `prior`, seeded once so successive batches differ; the incoming z only sets the count."""
-    g = torch.Generator().manual_seed(seed)
-    return lambda z: decode(prior.sample(len(z), g))
 
 
 def wanted_rows(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:

@@ -24,11 +24,11 @@ from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_uint8
 from vaegan.errors import VaeganError
+from vaegan.prior import sample_latents
 from vaegan.report import FEW_IMAGES, write_report
 from vaegan.runs import Run, open_run
 from vaegan.training import distributed
 from vaegan.training.changes import Sections
-from vaegan.training.common import fixed_latents
 from vaegan.training.train_gan import train_gan
 from vaegan.training.train_vae import train_vae
 from vaegan.viz import label_image, make_grid, save_gif, to_pil, upscale
@@ -103,9 +103,10 @@ def run_pipeline(
 
 @torch.no_grad()
 def write_comparison(run: Run, path: Path, n: int = 32) -> Path:
-    """VAE decoder samples beside GAN (EMA) generator samples for the very same z."""
+    """VAE decoder samples beside GAN (EMA) generator samples for the very same z: the GAN's own kind of
+    z (N(0, I), or the fitted prior with --latents fitted), seeded by the run."""
     vae, generator, cfg = run.vae(), run.generator(), run.config
-    z = fixed_latents(n, cfg.model.latent_dim, cfg.train.seed)
+    z = sample_latents(run, "gan", n, torch.Generator().manual_seed(cfg.train.seed + 7919))
     panels = []
     for title, decode in (("VAE", vae.decode), ("GAN (same z)", generator)):
         grid = make_grid(to_uint8(decode(z), cfg.model.value_range), nrow=4)

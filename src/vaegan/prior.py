@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,3 +138,31 @@ def write_prior(prior: MixturePrior, path: Path, vae_step: int, components: int)
         "scale_tril": prior.scale_tril,
     }
     write_atomically(payload, path)
+
+
+def stage_latents(run: Run, stage: str) -> str:
+    """How a stage's samples draw z: "fitted" for a VAE (its best sampler) and for a GAN trained on
+    the fitted prior (--latents fitted), "normal" (N(0, I)) for a GAN trained on N(0, I)."""
+    if stage == "vae":
+        return "fitted"
+    checkpoint = run.stage("gan").checkpoint
+    return str(getattr(checkpoint.config.gan, "latents", "normal"))  # type: ignore[union-attr]
+
+
+def sample_latents(
+    run: Run, stage: str, n: int, generator: torch.Generator, temperature: float = 1.0, sampler: str = "auto"
+) -> torch.Tensor:
+    """(n, latent_dim) z for `stage`'s samples; sampler auto follows stage_latents, prior is N(0, I)."""
+    kind = stage_latents(run, stage) if sampler == "auto" else {"prior": "normal"}.get(sampler, sampler)
+    if kind == "fitted":
+        return fitted_prior(run).sample(n, generator, temperature)
+    return torch.randn(n, run.config.model.latent_dim, generator=generator) * temperature
+
+
+def through_prior(
+    decode: Callable[[torch.Tensor], torch.Tensor], prior: MixturePrior, seed: int
+) -> Callable[..., torch.Tensor]:
+    """decode of z from `prior`, seeded once so successive calls differ; the incoming z (drawn from
+    N(0, I) by a caller such as sample_images) only sets how many."""
+    generator = torch.Generator().manual_seed(seed)
+    return lambda z: decode(prior.sample(len(z), generator).to(z.device))

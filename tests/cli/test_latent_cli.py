@@ -54,8 +54,11 @@ def test_sample_from_the_fitted_prior_writes_the_grid_and_prior_pt(run: Path, tm
     out = tmp_path / "fitted.png"
     assert main(["sample", str(run), "--stage", "vae", "--sampler", "fitted", "-n", "4", "-o", str(out)]) == 0
     assert size(out) == (2 * 18 + 2, 2 * 18 + 2) and (run / "vae" / "prior.pt").is_file()
-    assert main(["sample", str(run), "--stage", "vae", "-n", "4", "-o", str(tmp_path / "plain.png")]) == 0
-    assert out.read_bytes() != (tmp_path / "plain.png").read_bytes()
+    plain, auto = tmp_path / "plain.png", tmp_path / "auto.png"
+    assert main(["sample", str(run), "--stage", "vae", "--sampler", "prior", "-n", "4", "-o", str(plain)]) == 0
+    assert out.read_bytes() != plain.read_bytes()
+    assert main(["sample", str(run), "--stage", "vae", "-n", "4", "-o", str(auto)]) == 0
+    assert auto.read_bytes() == out.read_bytes()  # a VAE's default sampler is its fitted prior
 
 
 def test_sample_from_a_gan_checkpoint_differs_from_its_vae(run: Path, tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ def test_evaluate_with_inception_features(pipeline_run: Path, tmp_path: Path, ca
     assert main([*args, "--cache-dir", str(cache), "--device", "cpu", "-o", str(out.parent)]) == 0
     report = json.loads(out.read_text())
     assert "feature_net" not in report  # the own feature net is not trained for Inception-only figures
-    assert set(report["inception"]) == {"reference", "vae_samples", "gan_samples"}
+    assert set(report["inception"]) == {"reference", "vae_samples", "vae_fitted_prior_samples", "gan_samples"}
     every_image = len(list((pipeline_run.parent / "pictures").glob("*.png")))  # the protocol's real side
     for row in report["inception"].values():
         assert row["n_fake"] == 8 and row["n_real"] == every_image and row["reliable"] is False

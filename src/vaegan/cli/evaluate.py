@@ -15,8 +15,9 @@ EPILOG = """JSON keys: run, data, split, n_images, model, reconstruction, densit
 likelihood: neg_elbo (rec + KL, nats, as in training logs), nll_elbo and nll_iwae (upper bounds on -log p(x)
 in nats with the decoder's normaliser), bpd_elbo, bpd_iwae, reconstruction, kl, mse ([0, 1] scale), psnr (dB);
 With --features own (the default): feature_net: kind, test_accuracy, path; quality_samples: n_fake, n_real;
-reference (real training images: the floor), vae_samples and gan_samples: fid, kid, precision, recall,
-density, coverage, artifact (2-pixel-period energy share over real), and on labelled data
+reference (real training images: the floor), vae_samples (z ~ N(0, I)), vae_fitted_prior_samples (z from
+the mixture fitted to the training latents) and gan_samples (z as the GAN was trained: --latents): fid,
+kid, precision, recall, density, coverage, artifact (2-pixel-period energy share over real), and on labelled data
 classes_covered, class_coverage, class_kl.
 With --features inception (or --inception PTH): inception: per row fid, kid, n_real, n_fake, reliable
 (at least 1,000 real images); inception_real (the protocol's real images); inception_weights.
@@ -70,7 +71,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run_evaluate)
 
 
-ROWS = ("reference", "vae_samples", "gan_samples")
+ROWS = ("reference", "vae_samples", "vae_fitted_prior_samples", "gan_samples")
 
 
 def own_counts(counts: dict[str, int]) -> str:
@@ -87,7 +88,7 @@ def format_table(report: dict[str, Any]) -> str:
         f"{report['run']}: {report['model']} ({report['reconstruction']}) on {report['data']} "
         f"{report['split']}, {report['n_images']} images"
     ]
-    for section in ("likelihood", "feature_net", "reference", "vae_samples", "gan_samples"):
+    for section in ("likelihood", "feature_net", *ROWS):
         if section in report:
             own = section in ROWS
             lines.append(f"[{section}]" + (f"  own features, {own_counts(report['quality_samples'])}" if own else ""))

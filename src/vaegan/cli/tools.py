@@ -21,7 +21,7 @@ MAX_SAMPLES = 4096  # one PNG grid of 64 x 64 images; more is a job for a loop o
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("sample", help="decode z ~ N(0, I) into a PNG grid")
+    p = sub.add_parser("sample", help="decode z from the prior or the fitted prior into a PNG grid")
     p.add_argument("run", type=Path, help="a run folder or checkpoint file")
     p.add_argument("-n", "--num", type=int, default=64, help="number of images (default 64)")
     add_out(p, "samples_STAGE.png")
@@ -30,10 +30,11 @@ def register(sub: Any) -> None:
     p.add_argument("--stage", choices=("vae", "gan"), help="VAE decoder or GAN generator (default: GAN if trained)")
     p.add_argument(
         "--sampler",
-        choices=("prior", "fitted"),
-        default="prior",
-        help="z from N(0, I), or from a 10-component Gaussian mixture fitted to the training images' latents "
-        "(fitted once, saved as prior.pt beside the VAE checkpoint) (default prior)",
+        choices=("auto", "prior", "fitted"),
+        default="auto",
+        help="z from N(0, I) (prior), or from a 10-component Gaussian mixture fitted to the training images' "
+        "latents (fitted once, saved as prior.pt beside the VAE checkpoint); auto: fitted for the VAE, and "
+        "for the GAN the z it was trained on (its --latents) (default auto)",
     )
     p.set_defaults(func=run_sample)
 
@@ -46,8 +47,10 @@ def register(sub: Any) -> None:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    from vaegan.latent import decode_batched, prior_latents
+    from vaegan.latent import decode_batched
     from vaegan.pictures import load_models
+    from vaegan.prior import sample_latents
+    from vaegan.runs import open_run
     from vaegan.viz import check_image_path, save_grid
 
     if not 1 <= args.num <= MAX_SAMPLES:
@@ -58,13 +61,7 @@ def run_sample(args: argparse.Namespace) -> int:
     path = picture_path(args.out, args.run, f"samples_{models.stage}.png")
     check_image_path(path)  # before the decoding
     generator = torch.Generator().manual_seed(args.seed)
-    if args.sampler == "fitted":
-        from vaegan.prior import fitted_prior
-        from vaegan.runs import open_run
-
-        z = fitted_prior(open_run(args.run)).sample(args.num, generator, args.temperature)
-    else:
-        z = prior_latents(args.num, models.cfg.model.latent_dim, generator, args.temperature)
+    z = sample_latents(open_run(args.run), models.stage, args.num, generator, args.temperature, args.sampler)
     print(save_grid(decode_batched(models.decode, z), path, models.cfg.model.value_range))
     return 0
 

@@ -23,6 +23,7 @@ from vaegan.metrics.coverage import mode_coverage
 from vaegan.metrics.features import FeatureNet, cache_path, feature_net_for
 from vaegan.metrics.likelihood import likelihood_metrics
 from vaegan.metrics.quality import class_predictions, compare_features, embed, sample_images, uint8_to_unit
+from vaegan.prior import fitted_prior, stage_latents, through_prior
 from vaegan.runs import Run, open_run
 
 log = logging.getLogger(__name__)
@@ -111,9 +112,16 @@ def evaluate_run(
     log.info("likelihood on %d %s images (k=%d)", len(images), split, k)
     report["likelihood"] = likelihood_metrics(vae, images, cfg.loss.reconstruction, value_range, k=k, seed=seed)
 
-    decoders = {"vae_samples": vae.decode}
+    # The VAE from N(0, I), the textbook sampler, and from its fitted prior, its best one (prior.py);
+    # the GAN from the z it was trained on.
+    decoders = {
+        "vae_samples": vae.decode,
+        "vae_fitted_prior_samples": through_prior(vae.decode, fitted_prior(opened), seed),
+    }
     if gan_path is not None:
-        decoders["gan_samples"] = opened.generator()
+        generator = opened.generator()
+        fitted = stage_latents(opened, "gan") == "fitted"
+        decoders["gan_samples"] = through_prior(generator, fitted_prior(opened), seed) if fitted else generator
     if features == "own":
         n = OWN_SAMPLES if samples is None else samples
         report.update(own_quality(cfg, splits, split, decoders, n, cache_dir, seed, feature_steps))
