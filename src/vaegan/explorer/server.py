@@ -5,6 +5,12 @@ port 0 reports the port the OS picked, and the backlog is ours: the old http.ser
 most of 200 concurrent connections. uvicorn closes idle keep-alive connections after KEEP_ALIVE seconds,
 but only once a response has gone out; ReadTimeoutProtocol also closes a connection that sends nothing,
 or stops half-way through a request, for READ_TIMEOUT seconds (slowloris).
+
+Binding the socket ourselves has one cost to undo: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on
+sockets whose proto is IPPROTO_TCP, and socket.create_server leaves proto 0, so accepted connections kept
+Nagle. uvicorn writes a response's headers and body in two sends; Nagle held the body until the client
+acknowledged the headers, which it delays by 40 ms, so every request took 40 ms more. The protocol below
+sets TCP_NODELAY on each connection itself.
 """
 
 from __future__ import annotations
@@ -30,12 +36,13 @@ READ_TIMEOUT = 10.0  # seconds to receive a whole request once a connection is o
 
 
 class ReadTimeoutProtocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline for reading each request."""
+    """uvicorn's h11 protocol with a deadline for reading each request, and Nagle off (see the top)."""
 
     read_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        set_nodelay(transport)
         self.arm()
 
     def data_received(self, data: bytes) -> None:
@@ -66,6 +73,13 @@ class ReadTimeoutProtocol(H11Protocol):
         self.read_deadline = None
         if not self.transport.is_closing() and self.conn.their_state is not h11.DONE:
             self.transport.close()
+
+
+def set_nodelay(transport: asyncio.BaseTransport) -> None:
+    """Send each write at once: a response's body must not wait for the ACK of its headers."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def check_host(host: str, allow_remote: bool) -> None:
