@@ -20,6 +20,8 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+pixel30       [vae] the pixel anchor at weight 30
   gan+fitted+pixel10     [vae] pixel anchor (weight 10), G trained and scored on z from the VAE's fitted prior
   gan+fitted+r1+pixel10  [vae] the same with R1
+  gan+fitted+pixel40     [vae] the same at weight 40 (for [0, 1] data, whose squared errors are 4x smaller)
+  gan+fitted+r1+pixel40  [vae] the same with R1
   gan+fitted+pixel10@gaussian  [vae+gaussian] fitted z and the pixel anchor on the sigma-VAE's decoder
 --rows picks a subset (a GAN row trains its VAE row too).
 Columns: FID, KID, precision, recall in vaegan's own feature space (vaegan.metrics.features: trained once per
@@ -83,6 +85,8 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+pixel30": ("vae", {"anchor": "pixel", "anchor_weight": 30.0}),
     "gan+fitted+pixel10": ("vae", {"latents": "fitted", "anchor": "pixel", "anchor_weight": 10.0}),
     "gan+fitted+r1+pixel10": ("vae", {"latents": "fitted", "r1_gamma": None, "anchor": "pixel", "anchor_weight": 10.0}),
+    "gan+fitted+pixel40": ("vae", {"latents": "fitted", "anchor": "pixel", "anchor_weight": 40.0}),
+    "gan+fitted+r1+pixel40": ("vae", {"latents": "fitted", "r1_gamma": None, "anchor": "pixel", "anchor_weight": 40.0}),
     "gan+fitted+pixel10@gaussian": ("vae+gaussian", {"latents": "fitted", "anchor": "pixel", "anchor_weight": 10.0}),
 }
 COLUMNS = ("fid", "kid", "precision", "recall", "artifact", "psnr", "psnr_vae", "diversity", "seconds")
@@ -111,7 +115,11 @@ class Scorer:
             self.inception = load_fid_net()
             self.inception_real, self.inception_real_name = real_features(self.inception, self.cfg, args.cache_dir)
 
-    def score(self, name: str, decode: Decode, vae: VAE, latent_dim: int) -> dict[str, float]:
+    def score(
+        self, name: str, decode: Decode, vae: VAE, latent_dim: int, reconstruct: Decode | None = None
+    ) -> dict[str, float]:
+        """`decode` draws the samples; `reconstruct` (default `decode`) maps z to images for the PSNR, which a
+        decode through the fitted prior cannot: it ignores its z."""
         vr = vae.cfg.value_range
         with torch.no_grad():
             m = quality_metrics(
@@ -125,7 +133,7 @@ class Scorer:
                 real_features=self.real_features,
             )
             encode: Decode = lambda x: vae.encode(x).mean  # noqa: E731
-            m["psnr"] = posterior_psnr(encode, decode, self.psnr_images, vr)
+            m["psnr"] = posterior_psnr(encode, reconstruct or decode, self.psnr_images, vr)
             m["psnr_vae"] = posterior_psnr(encode, vae.decode, self.psnr_images, vr)
             z = torch.randn(256, latent_dim, generator=torch.Generator().manual_seed(1))
             real = to_float(self.splits.train.images[:256], vr)
@@ -222,7 +230,7 @@ def run_rows(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, 
         decode: Decode = generator
         if gan.latents == "fitted":  # scored on the z it was trained on: the mixture saved beside its VAE
             decode = through_prior(generator, fitted_prior(open_run(work / start)), args.seed)
-        rows[name] = {**scorer.score(name, decode, vae, cfg.model.latent_dim), "seconds": seconds}
+        rows[name] = {**scorer.score(name, decode, vae, cfg.model.latent_dim, generator), "seconds": seconds}
         print(f"{name}: {summary(rows[name])} ({seconds:.0f}s, load {load()})", flush=True)
     reconstruction_grid(scorer, work, gan_rows, args.out / args.data / "reconstructions.png")
     info = {

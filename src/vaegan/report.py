@@ -62,6 +62,11 @@ nav a { margin-right: 10px; } summary { cursor: pointer; }
 """
 
 
+PROGRESS_CAPTION = (
+    "<p>fixed z after every VAE epoch, then every GAN epoch (the GAN's drawn as it trains: --latents)</p>"
+)
+
+
 def data_uri(image: Image.Image | Path) -> str:
     """A PIL image (as PNG) or a PNG/GIF file as a data: URI."""
     if isinstance(image, Path):
@@ -179,9 +184,7 @@ def picture_sections(run: Run, path: Path) -> dict[str, str]:
     if (comparison := path / "vae_vs_gan.png").is_file():
         sections["VAE vs GAN (same z)"] = img(comparison, "VAE vs GAN")
     if (gif := path / "progress.gif").is_file():
-        sections["Training progress"] = "<p>the same z after every VAE epoch, then every GAN epoch</p>" + img(
-            gif, "progress"
-        )
+        sections["Training progress"] = PROGRESS_CAPTION + img(gif, "progress")
     sections["Samples"] = "".join(
         f"<h3>{s} samples, {p.stem}</h3>{img(p, s)}" for s, d in dirs.items() if (p := latest(d, "samples_e*.png"))
     ) or note("no sample grids found")
