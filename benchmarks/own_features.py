@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from report import machine
+from report import DATASETS, machine, read_records
 
 from vaegan.config import GANConfig, GANRunConfig, vae_run_config
 from vaegan.data import DataSplits, load_splits
@@ -74,7 +74,6 @@ COLUMNS = (
     "psnr",
     "diversity",
 )
-DATASETS = ("fashion-mnist", "mnist", "emoji")  # report order
 
 
 def budget(steps: int, n_train: int) -> tuple[int, int]:
@@ -291,12 +290,8 @@ def dataset_section(record: dict) -> list[str]:
 
 
 def write_report(grids: Path, out: Path) -> None:
-    """docs/OWN_FEATURES.md from every dataset's results.json, so each dataset can be rerun on its own."""
-    records = [
-        json.loads((grids / data / "results.json").read_text())
-        for data in DATASETS
-        if (grids / data / "results.json").is_file()
-    ]
+    """docs/OWN_FEATURES.md from every dataset's results.json."""
+    records = read_records(grids, "results.json")
     lines = [
         "# Sample quality and likelihood benchmark",
         "",

@@ -124,13 +124,14 @@ def section(record: dict[str, Any]) -> list[str]:
     return lines
 
 
+def read_records(grids: Path, name: str) -> list[dict[str, Any]]:
+    """Every dataset's <grids>/<data>/<name> that exists, in report order: each dataset reruns on its own."""
+    return [json.loads((grids / d / name).read_text()) for d in DATASETS if (grids / d / name).is_file()]
+
+
 def write_report(grids: Path, out: Path) -> None:
-    """docs/RESULTS.md from every dataset's race.json, so each dataset can be rerun on its own."""
-    records = [
-        json.loads((grids / data / "race.json").read_text())
-        for data in DATASETS
-        if (grids / data / "race.json").is_file()
-    ]
+    """docs/RESULTS.md from every dataset's race.json."""
+    records = read_records(grids, "race.json")
     lines = [
         "# Sample quality at equal wall-clock: vaegan, its baselines and a DCGAN peer",
         "",

@@ -1,4 +1,5 @@
 import pickle
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -85,6 +86,22 @@ def test_format_2_checkpoints_come_back_with_transposed_convolutions(tmp_path: P
     loaded = load_checkpoint(tmp_path / "old.pt")
     assert isinstance(loaded, VAECheckpoint) and loaded.config.model.upsample == "transpose"
     VAE(loaded.config.model).load_state_dict(loaded.model)  # strict: the weights fit the rebuilt decoder
+
+
+def test_format_3_resize_decoders_load_into_resize_conv(tmp_path: Path) -> None:
+    """Format 3 held a resize step as nn.Sequential(Upsample, Conv2d): the same tensors under `.1.`."""
+    saved = vae_checkpoint(upsample="resize")
+    save_checkpoint(saved, tmp_path / "c.pt")
+    raw = torch.load(tmp_path / "c.pt", weights_only=True)
+    old_name = re.compile(r"(upsample\.\d+\.0|to_image)\.(weight|bias)$")
+    raw["model"] = {old_name.sub(r"\1.1.\2", k): v for k, v in raw["model"].items()}
+    assert any(".to_image.1.weight" in k for k in raw["model"])  # the old layout, as format 3 wrote it
+    raw["format_version"] = 3
+    torch.save(raw, tmp_path / "old.pt")
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert isinstance(loaded, VAECheckpoint)
+    assert all(torch.equal(loaded.model[k], v) for k, v in saved.model.items())
+    VAE(loaded.config.model).load_state_dict(loaded.model)  # strict
 
 
 class Evil:

@@ -4,13 +4,15 @@ A file holds `format_version`, `stage` ("vae" or "gan") and the fields of VAEChe
 below, with every config as a plain dict. torch.load(weights_only=True) refuses anything else, so loading
 a checkpoint from someone else never runs their code. `save_checkpoint` is the one writer and
 `load_checkpoint` the one reader; older files are upgraded on read: format 1 (vaegan 0.1) had flat loop
-fields, and formats 1-2 predate the decoder's `upsample` choice, so their models are ConvTranspose ones.
+fields, formats 1-2 predate the decoder's `upsample` choice, so their models are ConvTranspose ones, and
+format 3's resize decoders held nn.Sequential(Upsample, Conv2d) where ResizeConv now holds the conv's tensors.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -23,7 +25,7 @@ from vaegan.errors import VaeganError
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 CHECKPOINT_NAME = "checkpoint.pt"  # the last one: what --resume continues
 BEST_NAME = "best.pt"  # the one with the lowest FID so far, when quality is measured during training
 TMP_SUFFIX = ".tmp"  # write_atomically's temporary files: .checkpoint.pt.XXXX.tmp
@@ -144,6 +146,12 @@ def check_tensors(checkpoint: Checkpoint, path: Path) -> None:
             )
 
 
+# A format-3 resize step: `<...>.upsample.<i>.0.1.weight` or `<...>.to_image.1.bias`, the Conv2d inside
+# nn.Sequential(Upsample, Conv2d); ResizeConv holds the same tensors as `.weight` / `.bias`. A ConvTranspose
+# decoder's keys never have the `.1.` there, so they pass unchanged.
+OLD_RESIZE_CONV = re.compile(r"((?:^|\.)(?:upsample\.\d+\.0|to_image))\.1\.(?=(?:weight|bias)$)")
+
+
 def upgrade(payload: dict[str, Any]) -> dict[str, Any]:
     """An older payload in the current format, one version at a time."""
     if payload["format_version"] == 1:  # the flat loop fields gathered under `loop`
@@ -157,6 +165,11 @@ def upgrade(payload: dict[str, Any]) -> dict[str, Any]:
             if isinstance(model, dict):
                 model.setdefault("upsample", "transpose")
         payload["format_version"] = 3
+    if payload["format_version"] == 3:
+        for key in ("model", "generator", "ema"):
+            if isinstance(payload.get(key), dict):
+                payload[key] = {OLD_RESIZE_CONV.sub(r"\1.", k): v for k, v in payload[key].items()}
+        payload["format_version"] = 4
     return payload
 
 

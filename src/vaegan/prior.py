@@ -18,9 +18,10 @@ from pathlib import Path
 
 import torch
 
-from vaegan.checkpoint import VAECheckpoint, write_atomically
+from vaegan.checkpoint import GANCheckpoint, VAECheckpoint, write_atomically
 from vaegan.data import load_splits, to_float
 from vaegan.errors import VaeganError
+from vaegan.latent import prior_latents
 from vaegan.models.vae import VAE
 from vaegan.runs import Run
 
@@ -146,17 +147,18 @@ def stage_latents(run: Run, stage: str) -> str:
     if stage == "vae":
         return "fitted"
     checkpoint = run.stage("gan").checkpoint
-    return str(getattr(checkpoint.config.gan, "latents", "normal"))  # type: ignore[union-attr]
+    assert isinstance(checkpoint, GANCheckpoint)
+    return checkpoint.config.gan.latents
 
 
 def sample_latents(
     run: Run, stage: str, n: int, generator: torch.Generator, temperature: float = 1.0, sampler: str = "auto"
 ) -> torch.Tensor:
-    """(n, latent_dim) z for `stage`'s samples; sampler auto follows stage_latents, prior is N(0, I)."""
-    kind = stage_latents(run, stage) if sampler == "auto" else {"prior": "normal"}.get(sampler, sampler)
-    if kind == "fitted":
+    """(n, latent_dim) z for `stage`'s samples: sampler fitted, prior (N(0, I)) or auto (stage_latents)."""
+    fitted = stage_latents(run, stage) == "fitted" if sampler == "auto" else sampler == "fitted"
+    if fitted:
         return fitted_prior(run).sample(n, generator, temperature)
-    return torch.randn(n, run.config.model.latent_dim, generator=generator) * temperature
+    return prior_latents(n, run.config.model.latent_dim, generator, temperature)
 
 
 def through_prior(

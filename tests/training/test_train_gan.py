@@ -11,12 +11,14 @@ from vaegan.config import GANConfig, GANRunConfig, ModelConfig
 from vaegan.errors import VaeganError
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
-from vaegan.runs import load_generator, load_vae
+from vaegan.prior import fitted_prior
+from vaegan.runs import load_generator, load_vae, open_run
 from vaegan.training.train_gan import (
     GANNets,
     anchor_loss,
     discriminator_step,
     generator_step,
+    latent_source,
     train_gan,
     warm_start,
 )
@@ -221,3 +223,15 @@ def test_gan_on_the_fitted_prior_draws_from_the_mixture_saved_beside_the_vae(vae
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert torch.isfinite(torch.tensor(records[-1]["g_loss"])) and records[-1]["diversity"] > 0
     assert load_checkpoint(result.checkpoint).config.gan.latents == "fitted"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("latents", ["normal", "fitted"])
+def test_latent_source_draws_from_the_prior_the_config_names(vae_run: Path, latents: str) -> None:
+    run, images = open_run(vae_run), tiny_splits().train.images
+    draw, grid_z = latent_source(tiny_gan(latents=latents), run, images, CPU)
+    z = draw(6, torch.Generator().manual_seed(3))
+    if latents == "fitted":
+        expected = fitted_prior(run, images=images).sample(6, torch.Generator().manual_seed(3))
+    else:
+        expected = torch.randn(6, run.config.model.latent_dim, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(z, expected) and grid_z.shape[1] == run.config.model.latent_dim

@@ -114,14 +114,12 @@ def evaluate_run(
 
     # The VAE from N(0, I), the textbook sampler, and from its fitted prior, its best one (prior.py);
     # the GAN from the z it was trained on.
-    decoders = {
-        "vae_samples": vae.decode,
-        "vae_fitted_prior_samples": through_prior(vae.decode, fitted_prior(opened), seed),
-    }
+    prior = fitted_prior(opened)  # read from prior.pt beside the VAE, or fitted once and saved there
+    decoders = {"vae_samples": vae.decode, "vae_fitted_prior_samples": through_prior(vae.decode, prior, seed)}
     if gan_path is not None:
         generator = opened.generator()
         fitted = stage_latents(opened, "gan") == "fitted"
-        decoders["gan_samples"] = through_prior(generator, fitted_prior(opened), seed) if fitted else generator
+        decoders["gan_samples"] = through_prior(generator, prior, seed) if fitted else generator
     if features == "own":
         n = OWN_SAMPLES if samples is None else samples
         report.update(own_quality(cfg, splits, split, decoders, n, cache_dir, seed, feature_steps))

@@ -76,25 +76,13 @@ class TFInception(nn.Module):
         super().__init__()
         self.net = script
         self.sha1 = sha1  # keys cached real-image features to these exact weights
-        self._cpu_net: torch.jit.ScriptModule | None = None
 
     def features(self, images01: torch.Tensor) -> torch.Tensor:
         # fp32 always: bf16 autocast ran 1.7x faster here but moved a 250-image FID by 1.7 (docs/FID.md).
-        # channels_last input alone ran 1.47x faster on a 2-core Xeon, features equal to 5e-6.
+        # channels_last input ran 1.3-1.8x faster on a 2-core Xeon, features equal to 6e-6; a frozen,
+        # inference-optimised copy of the script added nothing measurable (benchmarks/inception_speed.py).
         x = to_tf_input(images01).contiguous(memory_format=torch.channels_last)
-        return self._net_for(x.device)(x).float()  # (B, 2048)
-
-    def _net_for(self, device: torch.device) -> torch.jit.ScriptModule:
-        """On the CPU a frozen, inference-optimised copy (1.13x on top of channels_last, same features);
-        elsewhere the script itself, which `.to(device)` moves (a frozen copy's constants would not move)."""
-        if device.type != "cpu":
-            return self.net
-        if self._cpu_net is None:
-            with warnings.catch_warnings():
-                # Deprecated with the rest of TorchScript in torch 2.13; the wheel's net is a ScriptModule.
-                warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.jit")
-                self._cpu_net = torch.jit.optimize_for_inference(torch.jit.freeze(self.net.eval()))
-        return self._cpu_net
+        return self.net(x).float()  # (B, 2048)
 
     def forward(self, images01: torch.Tensor) -> torch.Tensor:
         return self.features(images01)
