@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 from race import Stage, draw, run_timed, variants
 from report import DATASETS, machine, write_report
 
@@ -39,7 +40,7 @@ from vaegan.metrics.inception_fid import (
 )
 from vaegan.plots import Panel, line_charts
 from vaegan.presets import dataset_defaults
-from vaegan.viz import save_grid
+from vaegan.viz import label_image, save_grid, tile, upscale
 
 
 def configs(source: str, cache_dir: str | None) -> tuple[Any, GANConfig]:
@@ -51,7 +52,7 @@ def configs(source: str, cache_dir: str | None) -> tuple[Any, GANConfig]:
         loss=d["loss"],
         train={**d["train"], "device": "cpu"},
     )
-    return cfg, GANConfig(batch_size=d["gan"]["batch_size"], device="cpu")
+    return cfg, GANConfig(**{**d["gan"], "device": "cpu"})
 
 
 def real_side(net: Any, cfg: Any, args: argparse.Namespace) -> tuple[torch.Tensor, str]:
@@ -121,6 +122,35 @@ def chart(record: dict[str, Any], path: Path) -> None:
     line_charts([panel], ncol=1, cell=(560, 340)).save(path)
 
 
+SHORT_NAMES = {
+    "two-stage": "vaegan VAE then GAN",
+    "scratch-gan": "GAN from scratch",
+    "vae": "VAE alone",
+    "dcgan": "DCGAN",
+}
+
+
+def side_by_side(record: dict[str, Any], folder: Path) -> Path:
+    """The variants' end-of-budget grids (seed first_seed) in one picture, each titled with its FID."""
+    panels = []
+    for name, runs in record["curves"].items():
+        grid = folder / f"race-{name}.png"
+        if grid.is_file():
+            title = f"{SHORT_NAMES.get(name, name)}: FID {runs[0][-1]['fid']:.0f}"
+            panels.append(label_image(upscale(Image.open(grid), 360), title, size=18))
+    path = folder / "race-side-by-side.png"
+    tile(panels, ncol=len(panels)).save(path)
+    return path
+
+
+def publish(record: dict[str, Any], args: argparse.Namespace) -> None:
+    """The race's chart, side-by-side picture and docs/RESULTS.md from its record."""
+    folder = args.grids / record["data"]
+    chart(record, folder / "time_to_fid.png")
+    side_by_side(record, folder)
+    write_report(args.grids, args.out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="fashion-mnist", choices=DATASETS)
@@ -135,7 +165,11 @@ def main() -> None:
     parser.add_argument("--cache-dir", help="data and Inception feature cache (default ~/.cache/vaegan)")
     parser.add_argument("--out", type=Path, default=Path("docs/RESULTS.md"))
     parser.add_argument("--grids", type=Path, default=Path("docs/results"))
+    parser.add_argument("--publish-only", action="store_true", help="redraw the chart, pictures and report only")
     args = parser.parse_args()
+    if args.publish_only:
+        publish(json.loads((args.grids / args.data / "race.json").read_text()), args)
+        return
     if not 0 < args.vae_share < 1:
         parser.error(f"--vae-share must be between 0 and 1, got {args.vae_share}")
     torch.set_num_threads(args.threads)
@@ -145,8 +179,7 @@ def main() -> None:
     record["total_minutes"] = (time.perf_counter() - started) / 60
     path = args.grids / args.data / "race.json"
     path.write_text(json.dumps(record, indent=1) + "\n")
-    chart(record, args.grids / args.data / "time_to_fid.png")
-    write_report(args.grids, args.out)
+    publish(record, args)
     print(f"wrote {path} and {args.out}")
 
 

@@ -1,19 +1,25 @@
 """An equal wall-clock race: every variant trains until its clock budget is spent, scored at marks on the way.
 
 The clock counts optimiser steps only; it is paused while samples are scored, so a slow FID never eats
-into a variant's budget, and a variant overshoots its budget by at most one step. The variants are
-vaegan's defaults in minimal loops over its own models and losses (the library's training loops are
-epoch-based, with checkpoints and grids, and cannot stop at a deadline):
-- two-stage: the VAE for a share of the budget, then the GAN warm-started from its decoder for the rest;
+into a variant's budget, and a variant overshoots its budget by at most one step. The variants run
+vaegan's own training steps (vae_step, gan_step) at today's defaults for the dataset (presets.py), in
+minimal loops: the library's training loops are epoch-based, with checkpoints and grids, and cannot stop
+at a deadline.
+- two-stage: the VAE for a share of the budget, then the GAN warm-started from its decoder for the rest,
+  G's z from the Gaussian mixture fitted to the VAE's training latents (fitted on the GAN's clock);
 - scratch GAN: the same GAN from random weights, given the whole budget (the VAE's time plus the GAN's);
-- VAE alone, given the whole budget;
+  with no VAE it has no anchor and no fitted prior, so z ~ N(0, I) and only the anchor-free settings stay;
+- VAE alone, given the whole budget, drawn through vaegan's best VAE sampler (the fitted prior, fitted
+  when scored: a sampler's cost, like the FID's);
 - DCGAN (dcgan.py), the peer a user would pick instead, given the whole budget.
-Batches are drawn as in training: a fresh permutation of the training images every pass.
+Batches are drawn as in training: a fresh permutation of the training images every pass. Every variant
+runs in fp32 on the CPU, the same for all.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,22 +27,35 @@ from dataclasses import dataclass
 import torch
 from dcgan import DCGAN, NZ
 
+from vaegan.augment import diff_augment
 from vaegan.config import GANConfig, VAERunConfig
 from vaegan.data import to_float, to_uint8
-from vaegan.losses import discriminator_loss, generator_loss, kl_weight, vae_loss
+from vaegan.losses import kl_weight
 from vaegan.models.gan import Discriminator
-from vaegan.models.vae import VAE, Decoder
+from vaegan.models.vae import VAE
+from vaegan.prior import MixturePrior, fit_to_images
+from vaegan.training.common import adam
+from vaegan.training.train_gan import GANNets, gan_step, warm_start
+from vaegan.training.train_vae import vae_step
+
+Latents = Callable[[int, torch.Generator], torch.Tensor]  # (n, generator) -> z (n, latent_dim)
+CPU = torch.device("cpu")
+
+
+def normal(latent_dim: int) -> Latents:
+    return lambda n, g: torch.randn(n, latent_dim, generator=g)
 
 
 @dataclass
 class Stage:
-    """A training stage: `step` until the variant's clock reaches `until` seconds; `decode` draws images."""
+    """A training stage: `step` until the variant's clock reaches `until` seconds; `decode` draws images
+    from the z that `latents` gives (called when scored, so a sampler may be built then)."""
 
     name: str
     step: Callable[[], object]
     until: float
     decode: Callable[[torch.Tensor], torch.Tensor]  # latent (B, latent_dim) -> images in value_range
-    latent_dim: int
+    latents: Callable[[], Latents]
     value_range: tuple[float, float]
 
 
@@ -80,67 +99,88 @@ class Batches:
 
 
 class VAETrainer:
-    """vaegan's VAE with its default loss, KL warm-up and Adam, one batch per step."""
+    """vaegan's VAE step (train_vae.vae_step) with its default loss, KL warm-up and Adam, one batch per step."""
 
     def __init__(self, cfg: VAERunConfig, images: torch.Tensor, seed: int) -> None:
         torch.manual_seed(seed)
-        self.cfg, self.model = cfg, VAE(cfg.model)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr)
+        self.cfg, self.images, self.model = cfg, images, VAE(cfg.model)
+        self.opt = adam(self.model.parameters(), lr=cfg.train.lr)
         self.batches = Batches(images, cfg.train.batch_size, seed)
         self.noise = torch.Generator().manual_seed(seed + 1)
         self.steps = 0
 
     def step(self) -> float:
         x = to_float(self.batches.next(), self.cfg.model.value_range)
-        x_hat, posterior = self.model(x, generator=self.noise)
+        eps = torch.randn(len(x), self.cfg.model.latent_dim, generator=self.noise)
         beta = kl_weight(self.steps, self.cfg.loss.beta, self.cfg.loss.kl_warmup_steps)
-        loss = vae_loss(x_hat, x, posterior.kl(), self.cfg.loss.reconstruction, beta)["total"]
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+        self.model.train()
+        losses = vae_step(self.model, self.opt, x, eps, self.cfg.loss.reconstruction, beta, CPU, False)
         self.steps += 1
-        return float(loss.detach())
+        return float(losses["total"].detach())
+
+    def fitted_prior(self) -> MixturePrior:
+        """vaegan's best VAE sampler as `vaegan sample` builds it: the mixture on the training latents."""
+        self.model.eval()
+        return fit_to_images(self.model, self.images)
 
 
 class GANTrainer:
-    """vaegan's GAN stage at its defaults: the Decoder as generator, warm-started from `decoder` or not."""
+    """vaegan's GAN step (train_gan.gan_step) at the config `gan`, warm-started from `vae` or from scratch.
+
+    With a VAE, G's z come from `prior` when the config asks for fitted latents, and the anchor's target
+    is the frozen VAE; from scratch there is neither (scratch_config).
+    """
 
     def __init__(
-        self, cfg: VAERunConfig, gan: GANConfig, images: torch.Tensor, seed: int, decoder: Decoder | None
+        self,
+        cfg: VAERunConfig,
+        gan: GANConfig,
+        images: torch.Tensor,
+        seed: int,
+        vae: VAE | None,
+        prior: MixturePrior | None = None,
     ) -> None:
         torch.manual_seed(seed + 2)
         m = cfg.model
         self.cfg, self.gan = cfg, gan
-        self.g = Decoder(m)
-        if decoder is not None:
-            self.g.load_state_dict(decoder.state_dict(), strict=True)
-        self.d = Discriminator(m.image_size, m.channels, gan.disc_channels, gan.spectral_norm)
-        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=gan.lr_g, betas=(gan.beta1, gan.beta2))
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=gan.lr_d, betas=(gan.beta1, gan.beta2))
-        self.ema = copy.deepcopy(self.g).requires_grad_(False)
+        g = VAE(m).decoder
+        if vae is not None:
+            warm_start(g, vae)
+        frozen = (vae or VAE(m)).requires_grad_(False).eval()
+        d = Discriminator(m.image_size, m.channels, gan.disc_channels, gan.spectral_norm)
+        betas = (gan.beta1, gan.beta2)
+        self.nets = GANNets(
+            g,
+            d,
+            g,
+            d,
+            copy.deepcopy(g).requires_grad_(False),
+            frozen,
+            adam(g.parameters(), lr=gan.lr_g, betas=betas),
+            adam(d.parameters(), lr=gan.lr_d, betas=betas),
+            lambda x: diff_augment(x, gan.diffaugment, m.value_range),
+        )
+        use_prior = gan.latents == "fitted" and prior is not None
+        self.latents: Latents = prior.sample if use_prior else normal(m.latent_dim)  # type: ignore[union-attr]
         self.batches = Batches(images, gan.batch_size, seed + 3)
         self.noise = torch.Generator().manual_seed(seed + 4)
         self.steps = 0
 
+    @property
+    def ema(self) -> torch.nn.Module:
+        return self.nets.ema
+
     def step(self) -> float:
         real = to_float(self.batches.next(), self.cfg.model.value_range)
-        fake = self.g(torch.randn(len(real), self.cfg.model.latent_dim, generator=self.noise))
-        # (1) update D on real and detached fakes
-        d_loss = discriminator_loss(self.d(real), self.d(fake.detach()), self.gan.loss)
-        self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.opt_d.step()
-        # (2) update G through D
-        g_loss = generator_loss(self.d(fake), self.gan.loss)
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.opt_g.step()
-        # EMA with a warm-up, (1 + t) / (10 + t), so a short race does not sample near-initial weights.
-        decay = min(self.gan.ema_decay, (1 + self.steps) / (10 + self.steps))
-        with torch.no_grad():
-            torch._foreach_lerp_(list(self.ema.parameters()), list(self.g.parameters()), 1.0 - decay)
+        z = self.latents(len(real), self.noise)
+        monitors = gan_step(self.nets, real, z, self.gan, self.steps, CPU, False)
         self.steps += 1
-        return float((d_loss + g_loss).detach())
+        return float(monitors[0] + monitors[1])
+
+
+def scratch_config(gan: GANConfig) -> GANConfig:
+    """The GAN's settings for random weights: no VAE means no anchor to it and no prior fitted on it."""
+    return dataclasses.replace(gan, init="scratch", anchor="none", latents="normal")
 
 
 class DCGANTrainer:
@@ -162,34 +202,38 @@ def variants(
     m = cfg.model
 
     def vae_stage(trainer: VAETrainer, until: float) -> Stage:
-        return Stage("vae", trainer.step, until, trainer.model.decode, m.latent_dim, m.value_range)
-
-    def gan_stage(trainer: GANTrainer, until: float) -> Stage:
-        return Stage("gan", trainer.step, until, trainer.ema, m.latent_dim, m.value_range)
+        sampler = lambda: trainer.fitted_prior().sample  # noqa: E731
+        return Stage("vae", trainer.step, until, trainer.model.decode, sampler, m.value_range)
 
     def two_stage() -> list[Stage]:
         vae = VAETrainer(cfg, images, seed)
         first = vae_stage(vae, vae_share * budget)
-        # The GAN is built when its stage starts, from the decoder as the VAE left it.
+        # The GAN (and the prior its z come from) is built when its stage starts, on its clock, from the
+        # VAE as it was left.
         lazy: dict[str, GANTrainer] = {}
 
-        def gan_step() -> float:
+        def step() -> float:
             if "gan" not in lazy:
-                lazy["gan"] = GANTrainer(cfg, gan, images, seed, vae.model.decoder)
+                prior = vae.fitted_prior() if gan.latents == "fitted" else None
+                lazy["gan"] = GANTrainer(cfg, gan, images, seed, vae.model, prior)
             return lazy["gan"].step()
 
-        def gan_decode(z: torch.Tensor) -> torch.Tensor:
+        def decode(z: torch.Tensor) -> torch.Tensor:
             return lazy["gan"].ema(z)
 
-        return [first, Stage("gan", gan_step, budget, gan_decode, m.latent_dim, m.value_range)]
+        return [first, Stage("gan", step, budget, decode, lambda: lazy["gan"].latents, m.value_range)]
+
+    def scratch_gan() -> list[Stage]:
+        trainer = GANTrainer(cfg, scratch_config(gan), images, seed, None)
+        return [Stage("gan", trainer.step, budget, trainer.ema, lambda: trainer.latents, m.value_range)]
 
     def dcgan() -> list[Stage]:
         trainer = DCGANTrainer(images, gan.batch_size, seed)
-        return [Stage("dcgan", trainer.step, budget, trainer.net.sample, NZ, (-1.0, 1.0))]
+        return [Stage("dcgan", trainer.step, budget, trainer.net.sample, lambda: normal(NZ), (-1.0, 1.0))]
 
     return {
         "two-stage": two_stage,
-        "scratch-gan": lambda: [gan_stage(GANTrainer(cfg, gan, images, seed, None), budget)],
+        "scratch-gan": scratch_gan,
         "vae": lambda: [vae_stage(VAETrainer(cfg, images, seed), budget)],
         "dcgan": dcgan,
     }
@@ -197,10 +241,10 @@ def variants(
 
 @torch.no_grad()
 def draw(stage: Stage, n: int, seed: int, batch_size: int = 250) -> torch.Tensor:
-    """n uint8 images (n, C, H, W) from z ~ N(0, I) with a fixed seed."""
-    g = torch.Generator().manual_seed(seed)
+    """n uint8 images (n, C, H, W) from the stage's latents with a fixed seed."""
+    g, latents = torch.Generator().manual_seed(seed), stage.latents()
     parts = []
     for start in range(0, n, batch_size):
-        z = torch.randn(min(batch_size, n - start), stage.latent_dim, generator=g)
+        z = latents(min(batch_size, n - start), g)
         parts.append(to_uint8(stage.decode(z).float(), stage.value_range))
     return torch.cat(parts)

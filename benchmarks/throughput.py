@@ -19,6 +19,7 @@ import copy
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +36,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from vaegan.config import DataConfig, GANConfig, ModelConfig  # noqa: E402
+from vaegan.config import DataConfig, GANConfig, ModelConfig, vae_run_config  # noqa: E402
 from vaegan.data import load_splits, to_float  # noqa: E402
 from vaegan.losses import vae_loss  # noqa: E402
 from vaegan.metrics.features import feature_net_for  # noqa: E402
@@ -43,9 +44,10 @@ from vaegan.metrics.likelihood import likelihood_metrics  # noqa: E402
 from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit  # noqa: E402
 from vaegan.models.gan import Discriminator  # noqa: E402
 from vaegan.models.vae import VAE, Decoder  # noqa: E402
-from vaegan.training.common import adam, memory_format, place, use_bf16  # noqa: E402
-from vaegan.training.train_gan import GANNets, gan_step  # noqa: E402
-from vaegan.training.train_vae import vae_step  # noqa: E402
+from vaegan.training import speed  # noqa: E402
+from vaegan.training.common import adam, place  # noqa: E402
+from vaegan.training.train_gan import GANNets, gan_probe, gan_step  # noqa: E402
+from vaegan.training.train_vae import vae_probe, vae_step  # noqa: E402
 
 CPU = torch.device("cpu")
 
@@ -63,10 +65,9 @@ class Variant:
     def layout(self) -> torch.memory_format:
         return torch.channels_last if self.channels_last else torch.contiguous_format
 
-    def is_default(self, image_size: int) -> bool:
-        """Whether the training loops run this variant on this machine's CPU (the `auto` settings)."""
-        layout = memory_format("auto", CPU, image_size)
-        return (self.fused, self.layout, self.bf16) == (True, layout, use_bf16("auto", CPU))
+    def is_default(self, choice: speed.SpeedChoice) -> bool:
+        """Whether the training loops run this variant here: what the `auto` probe chose."""
+        return (self.fused, self.channels_last, self.bf16) == (True, choice.channels_last, choice.bf16)
 
 
 VARIANTS = [  # each technique added alone to the one before it, then bf16 with both
@@ -231,6 +232,24 @@ def vaegan_gan(
     return rate, generator
 
 
+def auto_choice(
+    step: str, data_cfg: DataConfig, cfg: ModelConfig, recon: str, bs: int, images: torch.Tensor, cache_dir: str
+) -> speed.SpeedChoice:
+    """What `--precision auto --memory-format auto` picks for this step here: the training loops' own probe,
+    measured afresh (an empty cache) and printed with its cost."""
+    run_cfg = vae_run_config(
+        data={"source": data_cfg.source, "image_size": cfg.image_size, "channels": cfg.channels},
+        model={"latent_dim": cfg.latent_dim, "output": cfg.output},
+        loss={"reconstruction": recon},
+        train={"batch_size": bs},
+    )
+    probe = vae_probe(run_cfg, images) if step == "VAE" else gan_probe(GANConfig(batch_size=bs), run_cfg, images)
+    started = time.perf_counter()
+    choice = speed.choose("auto", "auto", CPU, probe.shape, probe.time_steps, cache_dir)
+    print(f"auto probe, {data_cfg.source} {step}: {choice.note} (probe took {time.perf_counter() - started:.1f}s)")
+    return choice
+
+
 def data_seconds_per_batch(files: list[Path], cfg: ModelConfig, bs: int, steps: int) -> float:
     """The reference's DataLoader alone: what decoding files per item costs it per batch."""
     loader = DataLoader(FolderDataset(files, cfg.image_size, cfg.channels, cfg.value_range), bs, shuffle=True)
@@ -350,12 +369,14 @@ def main() -> None:
     peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
     print(f"matmul peak (2048^3): fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s\n")
 
-    rows = []
+    rows, autos = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, data_cfg, cfg, recon, bs in SETUPS:
             images = load_splits(data_cfg).train.images
             files = write_pngs(images[: args.images], Path(tmp) / name.split()[0])
             flops = {"VAE": vae_step_flops(cfg, recon, bs), "GAN": gan_step_flops(cfg, bs)}
+            auto = {step: auto_choice(step, data_cfg, cfg, recon, bs, images, tmp) for step in ("VAE", "GAN")}
+            autos[name] = auto
             runs: dict[tuple[str, str], list[float]] = {}
             data_share = []
             for _ in range(args.rounds):
@@ -366,9 +387,10 @@ def main() -> None:
                     reference_gan(files, cfg, bs, args.steps)
                 )
                 for v in VARIANTS:
-                    label = f"vaegan {v.label}" + (" *" if v.is_default(cfg.image_size) else "")
-                    runs.setdefault(("VAE", label), []).append(vaegan_vae(images, cfg, recon, bs, args.steps, v)[0])
-                    runs.setdefault(("GAN", label), []).append(vaegan_gan(images, cfg, bs, args.steps, v)[0])
+                    label = f"vaegan {v.label}"
+                    vae_label, gan_label = (label + (" *" if v.is_default(auto[s]) else "") for s in ("VAE", "GAN"))
+                    runs.setdefault(("VAE", vae_label), []).append(vaegan_vae(images, cfg, recon, bs, args.steps, v)[0])
+                    runs.setdefault(("GAN", gan_label), []).append(vaegan_gan(images, cfg, bs, args.steps, v)[0])
             for step in ("VAE", "GAN"):
                 ref = statistics.median(runs[(step, "reference (tutorial loop)")])
                 for (s, loop), values in runs.items():
@@ -388,11 +410,61 @@ def main() -> None:
     print()
     print(f"{'data':<20} {'step':<4} {'loop':<40} {'img/s':>7} {'x ref':>6} {'GFLOP/s':>8} {'% fp32':>7} {'% bf16':>7}")
     print("\n".join(rows))
-    print("* = what --precision auto and --memory-format auto pick on this machine")
+    print("* = what --precision auto and --memory-format auto pick on this machine (their probe, above)")
     print(f"\nload average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     generation()
+    peak_rss()
     if args.check_steps:
-        numerics(args.check_steps)
+        numerics(args.check_steps, auto_variant(autos[SETUPS[0][0]]["VAE"]))
+
+
+def auto_variant(choice: speed.SpeedChoice) -> Variant:
+    return next(v for v in VARIANTS if v.is_default(choice))
+
+
+# One emoji VAE epoch through the CLI, in a fresh interpreter that reports its own peak resident memory.
+RSS_RUN = """
+import resource, sys
+from vaegan.cli import main
+try:
+    main(sys.argv[1:])
+finally:
+    print("peak RSS KiB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss() -> None:
+    """Peak RSS of a one-epoch 64x64 emoji VAE run with the auto settings and with plain fp32, each in
+    its own process: bf16 autocast keeps the fp32 weights and adds bf16 copies, and auto must cost no more
+    memory than fp32."""
+    for settings in (
+        ["--precision", "auto", "--memory-format", "auto"],
+        ["--precision", "fp32", "--memory-format", "contiguous"],
+    ):
+        with tempfile.TemporaryDirectory() as out:
+            args = [
+                "train-vae",
+                "--data",
+                "emoji",
+                "--epochs",
+                "1",
+                "--min-steps",
+                "0",
+                "--quality-every",
+                "0",
+                "-o",
+                out,
+            ]
+            done = subprocess.run(
+                [sys.executable, "-c", RSS_RUN, *args, *settings],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "CI": "true"},
+                check=False,
+            )
+        line = next((x for x in done.stdout.splitlines() if x.startswith("peak RSS KiB")), "")
+        peak = f"{int(line.split()[-1]) / 1024:.0f} MiB" if line else f"failed: {done.stderr.strip()[-200:]}"
+        print(f"peak RSS, 64x64 emoji VAE epoch, {' '.join(settings)}: {peak}")
 
 
 def upsampling(steps: int, rounds: int) -> None:
@@ -402,7 +474,8 @@ def upsampling(steps: int, rounds: int) -> None:
     print(f"{'data':<20} {'step':<4} {'upsample':<10} {'img/s':>7} {'x transpose':>12}")
     for name, data_cfg, cfg, recon, bs in SETUPS:
         images = load_splits(data_cfg).train.images
-        v = next(v for v in VARIANTS if v.is_default(cfg.image_size))
+        with tempfile.TemporaryDirectory() as tmp:
+            v = auto_variant(auto_choice("VAE", data_cfg, cfg, recon, bs, images, tmp))
         runs: dict[tuple[str, str], list[float]] = {}
         for _ in range(rounds):
             for mode in ("transpose", "resize"):
@@ -415,7 +488,7 @@ def upsampling(steps: int, rounds: int) -> None:
     print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
-def numerics(steps: int, seeds: tuple[int, ...] = (0, 1)) -> None:
+def numerics(steps: int, auto: Variant, seeds: tuple[int, ...] = (0, 1)) -> None:
     """The speed must not come from broken numerics: validation -ELBO and FID after `steps` steps.
 
     Each 64x64 variant trains the VAE from the same seeds, then the GAN warm-started from that seed's
@@ -429,7 +502,8 @@ def numerics(steps: int, seeds: tuple[int, ...] = (0, 1)) -> None:
     print(f"\nnumerics check, {name}: {steps} VAE steps then {steps} GAN steps (warm start), seeds {seeds}")
     print(f"{'variant':<40} {'val -ELBO (nats)':>24} {'GAN FID':>20}")
     starts: dict[int, Decoder] = {}
-    for v in (VARIANTS[0], VARIANTS[2], VARIANTS[4]):  # the tutorial maths, the 64 px default, bf16
+    checked = dict.fromkeys([VARIANTS[0], auto, VARIANTS[4]])  # the tutorial's maths, what auto picks, bf16
+    for v in checked:
         elbos, fids = [], []
         for seed in seeds:
             model = vaegan_vae(splits.train.images, cfg, recon, bs, steps, v, seed)[1].eval()
@@ -449,7 +523,7 @@ def numerics(steps: int, seeds: tuple[int, ...] = (0, 1)) -> None:
                 )
             fids.append(metrics["fid"])
         print(
-            f"vaegan {v.label:<33} {' / '.join(f'{e:.1f}' for e in elbos):>24} "
+            f"vaegan {v.label + (' *' if v == auto else ''):<33} {' / '.join(f'{e:.1f}' for e in elbos):>24} "
             f"{' / '.join(f'{f:.1f}' for f in fids):>20}"
         )
 

@@ -121,12 +121,18 @@ def fitted_prior(run: Run, components: int = 10, images: torch.Tensor | None = N
         and saved["components"] == components
     ):
         return MixturePrior(saved["weights"], saved["means"], saved["scale_tril"])
-    z = posterior_means(run.vae(), load_splits(run.config.data).train.images if images is None else images)
-    k = min(components, max(1, len(z) // 20))  # at least 20 images per component: a small folder gets fewer
-    log.info("fitting a %d-component Gaussian mixture to %d training images' latents", k, len(z))
-    prior = fit_mixture(z, k)
+    images = load_splits(run.config.data).train.images if images is None else images
+    prior = fit_to_images(run.vae(), images, components)
     write_prior(prior, path, checkpoint.loop.step, components)
     return prior
+
+
+def fit_to_images(vae: VAE, images: torch.Tensor, components: int = 10) -> MixturePrior:
+    """The mixture fitted to the posterior means of uint8 `images`, with at most one component per 20 images."""
+    z = posterior_means(vae, images)
+    k = min(components, max(1, len(z) // 20))  # at least 20 images per component: a small folder gets fewer
+    log.info("fitting a %d-component Gaussian mixture to %d training images' latents", k, len(z))
+    return fit_mixture(z, k)
 
 
 def write_prior(prior: MixturePrior, path: Path, vae_step: int, components: int) -> None:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 import torch
-from race import Stage, draw, run_timed, variants
+from race import Stage, draw, normal, run_timed, scratch_config, variants
 
 from tiny import tiny_splits
 from vaegan.config import GANConfig, vae_run_config
@@ -19,7 +19,7 @@ def stage(name: str, until: float, step_s: float, counter: list[int]) -> Stage:
         counter.append(1)
         time.sleep(step_s)
 
-    return Stage(name, step, until, lambda z: z, 4, (0.0, 1.0))
+    return Stage(name, step, until, lambda z: z, lambda: normal(4), (0.0, 1.0))
 
 
 def test_stages_stop_at_their_end_times_and_scoring_is_not_counted() -> None:
@@ -46,7 +46,7 @@ def tiny() -> tuple:
         model={"latent_dim": 4, "base_channels": 4},
         train={"batch_size": 8},
     )
-    gan = GANConfig(batch_size=8, disc_channels=4)
+    gan = GANConfig(batch_size=8, disc_channels=4, latents="fitted", anchor="pixel", r1_gamma=1.0)
     return cfg, gan, tiny_splits(n=32).train.images
 
 
@@ -58,7 +58,7 @@ def timed(stage: Stage, durations: list[float]) -> Stage:
         stage.step()
         durations.append(time.perf_counter() - start)
 
-    return Stage(stage.name, step, stage.until, stage.decode, stage.latent_dim, stage.value_range)
+    return Stage(stage.name, step, stage.until, stage.decode, stage.latents, stage.value_range)
 
 
 def test_every_variant_gets_its_budget_within_one_step(tiny: tuple) -> None:
@@ -78,3 +78,18 @@ def test_every_variant_gets_its_budget_within_one_step(tiny: tuple) -> None:
         assert len(scores) == 2
         images_out = draw(stages[-1], 10, seed=0)
         assert images_out.shape == (10, 3, 16, 16) and images_out.dtype == torch.uint8
+
+
+def test_the_two_stage_gan_draws_from_the_fitted_prior_and_the_scratch_gan_from_n01(tiny: tuple) -> None:
+    cfg, gan, images = tiny
+    built = variants(cfg, gan, images, BUDGET, vae_share=0.5, seed=0)
+    vae, gan_stage = built["two-stage"]()
+    vae.step()
+    gan_stage.step()  # builds the GAN and fits its prior to the VAE's latents
+    g = torch.Generator().manual_seed(0)
+    z = gan_stage.latents()(4000, g)
+    assert z.mean(0).abs().max() > 0.05 or (z.std(0) - 1).abs().max() > 0.05  # not N(0, I): the fitted mixture
+    (scratch,) = built["scratch-gan"]()
+    z = scratch.latents()(4000, g)
+    assert z.mean(0).abs().max() < 0.1 and (z.std(0) - 1).abs().max() < 0.1
+    assert scratch_config(gan).anchor == "none" and scratch_config(gan).init == "scratch"
