@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from PIL import Image
 from race import Stage, draw, run_timed, variants
-from report import DATASETS, machine, write_report
+from report import DATASETS, SHORT_NAMES, machine, write_report
 
 from vaegan.config import GANConfig, vae_run_config
 from vaegan.data import load_splits
@@ -120,14 +120,6 @@ def chart(record: dict[str, Any], path: Path) -> None:
     title = f"{record['data']}: Inception FID vs training time ({record['samples']} samples)"
     panel = Panel(title, "Inception FID", series, xlabel="training minutes")
     line_charts([panel], ncol=1, cell=(560, 340)).save(path)
-
-
-SHORT_NAMES = {
-    "two-stage": "vaegan VAE then GAN",
-    "scratch-gan": "GAN from scratch",
-    "vae": "VAE alone",
-    "dcgan": "DCGAN",
-}
 
 
 def side_by_side(record: dict[str, Any], folder: Path) -> Path:

@@ -20,6 +20,12 @@ VARIANTS = {
     "vae": "vaegan's VAE alone, sampled through the fitted prior",
     "dcgan": "DCGAN peer (pytorch/examples architecture, width 32)",
 }
+SHORT_NAMES = {
+    "two-stage": "vaegan VAE then GAN",
+    "scratch-gan": "GAN from scratch",
+    "vae": "VAE alone",
+    "dcgan": "DCGAN",
+}
 # Fashion-MNIST, Inception FID, 10k generated vs the 10k test images (the protocol of docs/FID.md).
 LUCIC = "Lucic et al. 2018, *Are GANs Created Equal?*, NeurIPS (arXiv:1711.10337): best FID after a large search"
 DAI_WIPF = "Dai & Wipf 2019, *Diagnosing and Enhancing VAE Models*, ICLR (arXiv:1903.05789), Table 1"
@@ -81,8 +87,10 @@ def ratios(record: dict[str, Any]) -> list[str]:
     end = {name: statistics.fmean(run[-1]["fid"] for run in runs) for name, runs in record["curves"].items()}
     if "two-stage" not in end:
         return []
-    others = [f"{end['two-stage'] / fid:.2f}x {VARIANTS.get(n, n)}'s" for n, fid in end.items() if n != "two-stage"]
-    return ["", "Two-stage FID at the end: " + "; ".join(others) + "."] if others else []
+    others = [f"{end['two-stage'] / fid:.2f}x {SHORT_NAMES.get(n, n)}" for n, fid in end.items() if n != "two-stage"]
+    return (
+        ["", "The two-stage pipeline's FID at the end, over the others': " + ", ".join(others) + "."] if others else []
+    )
 
 
 def reduced_note(record: dict[str, Any]) -> list[str]:
@@ -99,6 +107,10 @@ def reduced_note(record: dict[str, Any]) -> list[str]:
     ]
 
 
+def real_set(name: str) -> str:
+    return name if name.startswith("all ") else f"the {name}"
+
+
 def section(record: dict[str, Any]) -> list[str]:
     size = f"{record['image_size']}x{record['image_size']}, {record['channels']} channel(s)"
     lines = [
@@ -108,7 +120,7 @@ def section(record: dict[str, Any]) -> list[str]:
         f"{record['total_minutes']:.1f} min. Each variant trained {record['minutes']:g} min of wall-clock "
         f"(the two-stage pipeline: {record['vae_share']:.0%} VAE, the rest GAN), batches {record['batch']}, "
         f"seeds {record['seeds']}. FID and KID in Inception features (docs/FID.md): {record['samples']} "
-        f"generated images against the {record['real']['name']} ({record['real']['count']} images).",
+        f"generated images against {real_set(record['real']['name'])} ({record['real']['count']} images).",
         "",
         *([f"Note: {record['notes']}", ""] if record.get("notes") else []),
         *reduced_note(record),
@@ -126,6 +138,8 @@ def section(record: dict[str, Any]) -> list[str]:
     lines += [
         "",
         f"![FID against training time](results/{record['data']}/time_to_fid.png)",
+        "",
+        f"![Samples at the end of the budget](results/{record['data']}/race-side-by-side.png)",
         "",
         f"Samples at the end of the budget (seed {record['first_seed']}): "
         + ", ".join(f"[{name}](results/{record['data']}/race-{name}.png)" for name in record["curves"]),

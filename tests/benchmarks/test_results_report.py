@@ -53,7 +53,7 @@ def test_report_has_our_rows_the_published_rows_and_flags_a_reduced_run(tmp_path
         "| vaegan: VAE, then GAN warm-started from its decoder (z from the fitted prior, pixel anchor, R1) | "
         "110 ± 14 (unreliable" in text
     )
-    assert "Two-stage FID at the end: 0.76x DCGAN peer" in text  # 110 / 145
+    assert "The two-stage pipeline's FID at the end, over the others': 0.76x DCGAN." in text  # 110 / 145
     assert "| 200 vs 200 | 1.002 ± 0.0012 min, 2 seed(s) |" in text  # minutes trained, over seeds
     assert "**Reduced run**" in text and "python benchmarks/quality.py --samples 200" in text
     for name, fid, source in PUBLISHED:
