@@ -74,7 +74,8 @@ def race(args: argparse.Namespace) -> dict[str, Any]:
     curves: dict[str, list[list[dict[str, Any]]]] = {}
     spent: dict[str, list[float]] = {}
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        for name, build in variants(cfg, gan, splits.train.images, budget, args.vae_share, seed).items():
+        built = variants(cfg, gan, splits.train.images, budget, args.vae_share, seed)
+        for name, build in ((n, b) for n, b in built.items() if not args.variants or n in args.variants):
             points: list[dict[str, Any]] = []
 
             def score(stage: Stage, elapsed: float, name: str = name, points: list = points, seed: int = seed) -> None:
@@ -152,6 +153,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, help="generated images per FID (default: the protocol's)")
     parser.add_argument("--real", type=int, help="score against the first N protocol images (reduced runs)")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--variants", nargs="+", choices=("two-stage", "scratch-gan", "vae", "dcgan"), help="race only these"
+    )
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache-dir", help="data and Inception feature cache (default ~/.cache/vaegan)")
