@@ -3,6 +3,7 @@
     python benchmarks/quality.py --data fashion-mnist --minutes 10 --seeds 3
     python benchmarks/quality.py --data emoji --minutes 30 --seeds 3
     python benchmarks/quality.py --minutes 2 --samples 500 --real 500 --seeds 1    # a quick, reduced run
+    python benchmarks/quality.py --data emoji --publish-only    # redraw chart, pictures, RESULTS.md from race.json
 
 Every variant (race.py) gets the same training wall-clock on this machine, in one run: the two-stage
 pipeline (VAE, then the GAN warm-started from its decoder), the same GAN from scratch given the VAE's time
@@ -25,7 +26,7 @@ from typing import Any
 import torch
 from PIL import Image
 from race import Stage, draw, run_timed, variants
-from report import DATASETS, SHORT_NAMES, machine, write_report
+from report import DATASETS, SHORT_NAMES, VARIANTS, machine, write_report
 
 from vaegan.config import GANConfig, vae_run_config
 from vaegan.data import load_splits
@@ -153,9 +154,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, help="generated images per FID (default: the protocol's)")
     parser.add_argument("--real", type=int, help="score against the first N protocol images (reduced runs)")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument(
-        "--variants", nargs="+", choices=("two-stage", "scratch-gan", "vae", "dcgan"), help="race only these"
-    )
+    parser.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), help="race only these (default: all)")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache-dir", help="data and Inception feature cache (default ~/.cache/vaegan)")

@@ -127,8 +127,8 @@ class VAETrainer:
 class GANTrainer:
     """vaegan's GAN step (train_gan.gan_step) at the config `gan`, warm-started from `vae` or from scratch.
 
-    With a VAE, G's z come from `prior` when the config asks for fitted latents, and the anchor's target
-    is the frozen VAE; from scratch there is neither (scratch_config).
+    G's z come from `prior` when given (the caller fits one when the config asks for fitted latents), else
+    from N(0, I); the anchor's target is the frozen `vae`. From scratch there is neither (scratch_config).
     """
 
     def __init__(
@@ -160,8 +160,7 @@ class GANTrainer:
             adam(d.parameters(), lr=gan.lr_d, betas=betas),
             lambda x: diff_augment(x, gan.diffaugment, m.value_range),
         )
-        use_prior = gan.latents == "fitted" and prior is not None
-        self.latents: Latents = prior.sample if use_prior else normal(m.latent_dim)  # type: ignore[union-attr]
+        self.latents: Latents = prior.sample if prior is not None else normal(m.latent_dim)
         self.batches = Batches(images, gan.batch_size, seed + 3)
         self.noise = torch.Generator().manual_seed(seed + 4)
         self.steps = 0
