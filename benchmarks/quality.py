@@ -4,13 +4,17 @@
     python benchmarks/quality.py --data emoji --minutes 30 --seeds 3
     python benchmarks/quality.py --minutes 2 --samples 500 --real 500 --seeds 1    # a quick, reduced run
     python benchmarks/quality.py --data emoji --publish-only    # redraw chart, pictures, RESULTS.md from race.json
+    python benchmarks/quality.py --variants two-stage two-stage-auto --record race-precision   # auto vs fp32
 
 Every variant (race.py) gets the same training wall-clock on this machine, in one run: the two-stage
 pipeline (VAE, then the GAN warm-started from its decoder), the same GAN from scratch given the VAE's time
 plus the GAN's, the VAE alone, and DCGAN (dcgan.py). FID and KID in Inception features, by the protocol
 of docs/FID.md, are taken at --marks evenly spaced times, which gives a time-to-FID curve per variant.
 Results go to docs/results/<data>/race.json with a chart and sample grids; docs/RESULTS.md is rebuilt
-from every dataset's JSON beside the published Fashion-MNIST figures (report.py).
+from every dataset's races beside the published Fashion-MNIST figures (report.py). A run under another
+--record name, race-<something> (say, a subset of the variants at other settings), writes <record>.json
+and <record>-*.png there instead, a section of its own in RESULTS.md after the main race's. Every run
+prints the minutes each variant took to reach the FID the first one ended at (time to FID).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 import torch
 from PIL import Image
 from race import Stage, draw, run_timed, variants
-from report import DATASETS, SHORT_NAMES, VARIANTS, machine, write_report
+from report import DATASETS, SHORT_NAMES, VARIANTS, machine, minutes_to, write_report
 
 from vaegan.config import GANConfig, vae_run_config
 from vaegan.data import load_splits
@@ -87,7 +91,7 @@ def race(args: argparse.Namespace) -> dict[str, Any]:
                 took = time.perf_counter() - start
                 print(f"seed {seed} {name} [{stage.name}] {elapsed:.0f}s: {describe(metrics)}; scored in {took:.0f}s")
                 if seed == args.first_seed and elapsed >= budget:
-                    path = args.grids / args.data / f"race-{name}.png"
+                    path = args.grids / args.data / f"{args.record}-{name}.png"
                     save_grid(fake[:64], path, nrow=8)
 
             ends = run_timed(build(), marks, score)
@@ -96,6 +100,8 @@ def race(args: argparse.Namespace) -> dict[str, Any]:
             print(f"seed {seed} {name}: trained {ends[-1]:.1f}s of {budget:.0f}s (stage ends {ends})", flush=True)
     return {
         "data": args.data,
+        "record": args.record,
+        "title": args.title or args.record,
         "command": " ".join(["python", *sys.argv]),
         "machine": machine(),
         "minutes": args.minutes,
@@ -124,24 +130,36 @@ def chart(record: dict[str, Any], path: Path) -> None:
     line_charts([panel], ncol=1, cell=(560, 340)).save(path)
 
 
-def side_by_side(record: dict[str, Any], folder: Path) -> Path:
+def side_by_side(record: dict[str, Any], folder: Path, prefix: str) -> Path:
     """The variants' end-of-budget grids (seed first_seed) in one picture, each titled with its FID."""
     panels = []
     for name, runs in record["curves"].items():
-        grid = folder / f"race-{name}.png"
+        grid = folder / f"{prefix}-{name}.png"
         if grid.is_file():
             title = f"{SHORT_NAMES.get(name, name)}: FID {runs[0][-1]['fid']:.0f}"
             panels.append(label_image(upscale(Image.open(grid), 360), title, size=18))
-    path = folder / "race-side-by-side.png"
+    path = folder / f"{prefix}-side-by-side.png"
     tile(panels, ncol=len(panels)).save(path)
     return path
 
 
+def time_to_fid(record: dict[str, Any]) -> list[str]:
+    """Minutes (mean over seeds) each variant took to reach the FID the first variant ended at."""
+    curves = record["curves"]
+    first = next(iter(curves))
+    target = statistics.fmean(run[-1]["fid"] for run in curves[first])
+    lines = [f"minutes of training to reach FID {target:.1f} ({SHORT_NAMES.get(first, first)}'s end):"]
+    for name, runs in curves.items():
+        lines.append(f"  {SHORT_NAMES.get(name, name)}: {statistics.fmean(minutes_to(target, r) for r in runs):.1f}")
+    return lines
+
+
 def publish(record: dict[str, Any], args: argparse.Namespace) -> None:
-    """The race's chart, side-by-side picture and docs/RESULTS.md from its record."""
-    folder = args.grids / record["data"]
-    chart(record, folder / "time_to_fid.png")
-    side_by_side(record, folder)
+    """The race's chart and side-by-side picture; docs/RESULTS.md from the main race (record "race")."""
+    folder, prefix = args.grids / record["data"], record.get("record", "race")
+    chart(record, folder / f"{prefix}-time-to-fid.png")
+    side_by_side(record, folder, prefix)
+    print("\n".join(time_to_fid(record)))
     write_report(args.grids, args.out)
 
 
@@ -160,11 +178,15 @@ def main() -> None:
     parser.add_argument("--cache-dir", help="data and Inception feature cache (default ~/.cache/vaegan)")
     parser.add_argument("--out", type=Path, default=Path("docs/RESULTS.md"))
     parser.add_argument("--grids", type=Path, default=Path("docs/results"))
+    parser.add_argument("--record", default="race", help="race (default) or race-<name>: the JSON's and pictures' name")
+    parser.add_argument("--title", help="a record's heading in RESULTS.md (default: its name)")
     parser.add_argument("--publish-only", action="store_true", help="redraw the chart, pictures and report only")
     args = parser.parse_args()
     if args.publish_only:
-        publish(json.loads((args.grids / args.data / "race.json").read_text()), args)
+        publish(json.loads((args.grids / args.data / f"{args.record}.json").read_text()), args)
         return
+    if args.record != "race" and not args.record.startswith("race-"):
+        parser.error(f"--record must be race or race-<name>, got {args.record}")
     if not 0 < args.vae_share < 1:
         parser.error(f"--vae-share must be between 0 and 1, got {args.vae_share}")
     torch.set_num_threads(args.threads)
@@ -172,7 +194,7 @@ def main() -> None:
     started = time.perf_counter()
     record = race(args)
     record["total_minutes"] = (time.perf_counter() - started) / 60
-    path = args.grids / args.data / "race.json"
+    path = args.grids / args.data / f"{args.record}.json"
     path.write_text(json.dumps(record, indent=1) + "\n")
     publish(record, args)
     print(f"wrote {path} and {args.out}")

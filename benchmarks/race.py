@@ -11,9 +11,12 @@ at a deadline.
   with no VAE it has no anchor and no fitted prior, so z ~ N(0, I) and only the anchor-free settings stay;
 - VAE alone, given the whole budget, drawn through vaegan's best VAE sampler (the fitted prior, fitted
   when scored: a sampler's cost, like the FID's);
-- DCGAN (dcgan.py), the peer a user would pick instead, given the whole budget.
-Batches are drawn as in training: a fresh permutation of the training images every pass. Every variant
-runs in fp32 on the CPU, the same for all.
+- DCGAN (dcgan.py), the peer a user would pick instead, given the whole budget;
+- two-stage-auto: the two-stage pipeline at `--precision auto --memory-format auto`, the training loops'
+  default: bf16 autocast and channels_last where the loops' own probe (training/speed.py) measures a win
+  here. The probe runs before the clock starts: its verdict is cached per machine, so a user pays it once.
+Batches are drawn as in training: a fresh permutation of the training images every pass. Every other
+variant runs in fp32 with the plain layout on the CPU, the same for all.
 """
 
 from __future__ import annotations
@@ -34,12 +37,14 @@ from vaegan.losses import kl_weight
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE
 from vaegan.prior import MixturePrior, fit_to_images
-from vaegan.training.common import adam
-from vaegan.training.train_gan import GANNets, gan_step, warm_start
-from vaegan.training.train_vae import vae_step
+from vaegan.training import speed
+from vaegan.training.common import adam, place
+from vaegan.training.train_gan import GANNets, gan_probe, gan_step, warm_start
+from vaegan.training.train_vae import vae_probe, vae_step
 
 Latents = Callable[[int, torch.Generator], torch.Tensor]  # (n, generator) -> z (n, latent_dim)
 CPU = torch.device("cpu")
+FP32 = speed.SpeedChoice(bf16=False, channels_last=False, note="fp32, contiguous layout")
 
 
 def normal(latent_dim: int) -> Latents:
@@ -101,20 +106,22 @@ class Batches:
 class VAETrainer:
     """vaegan's VAE step (train_vae.vae_step) with its default loss, KL warm-up and Adam, one batch per step."""
 
-    def __init__(self, cfg: VAERunConfig, images: torch.Tensor, seed: int) -> None:
+    def __init__(self, cfg: VAERunConfig, images: torch.Tensor, seed: int, settings: speed.SpeedChoice = FP32) -> None:
         torch.manual_seed(seed)
-        self.cfg, self.images, self.model = cfg, images, VAE(cfg.model)
+        self.cfg, self.images, self.settings = cfg, images, settings
+        self.model = place(VAE(cfg.model), CPU, settings.layout)
         self.opt = adam(self.model.parameters(), lr=cfg.train.lr)
         self.batches = Batches(images, cfg.train.batch_size, seed)
         self.noise = torch.Generator().manual_seed(seed + 1)
         self.steps = 0
 
     def step(self) -> float:
-        x = to_float(self.batches.next(), self.cfg.model.value_range)
+        x = to_float(self.batches.next(), self.cfg.model.value_range).contiguous(memory_format=self.settings.layout)
         eps = torch.randn(len(x), self.cfg.model.latent_dim, generator=self.noise)
         beta = kl_weight(self.steps, self.cfg.loss.beta, self.cfg.loss.kl_warmup_steps)
         self.model.train()
-        losses = vae_step(self.model, self.opt, x, eps, self.cfg.loss.reconstruction, beta, CPU, False)
+        recon = self.cfg.loss.reconstruction
+        losses = vae_step(self.model, self.opt, x, eps, recon, beta, CPU, self.settings.bf16)
         self.steps += 1
         return float(losses["total"].detach())
 
@@ -139,15 +146,17 @@ class GANTrainer:
         seed: int,
         vae: VAE | None,
         prior: MixturePrior | None = None,
+        settings: speed.SpeedChoice = FP32,
     ) -> None:
         torch.manual_seed(seed + 2)
         m = cfg.model
-        self.cfg, self.gan = cfg, gan
+        self.cfg, self.gan, self.settings = cfg, gan, settings
         g = VAE(m).decoder
         if vae is not None:
             warm_start(g, vae)
+        place(g, CPU, settings.layout)
         frozen = (vae or VAE(m)).requires_grad_(False).eval()
-        d = Discriminator(m.image_size, m.channels, gan.disc_channels, gan.spectral_norm)
+        d = place(Discriminator(m.image_size, m.channels, gan.disc_channels, gan.spectral_norm), CPU, settings.layout)
         betas = (gan.beta1, gan.beta2)
         self.nets = GANNets(
             g,
@@ -170,9 +179,9 @@ class GANTrainer:
         return self.nets.ema
 
     def step(self) -> float:
-        real = to_float(self.batches.next(), self.cfg.model.value_range)
+        real = to_float(self.batches.next(), self.cfg.model.value_range).contiguous(memory_format=self.settings.layout)
         z = self.latents(len(real), self.noise)
-        monitors = gan_step(self.nets, real, z, self.gan, self.steps, CPU, False)
+        monitors = gan_step(self.nets, real, z, self.gan, self.steps, CPU, self.settings.bf16)
         self.steps += 1
         return float(monitors[0] + monitors[1])
 
@@ -194,6 +203,18 @@ class DCGANTrainer:
         return losses["d_loss"] + losses["g_loss"]
 
 
+def auto_settings(cfg: VAERunConfig, gan: GANConfig, images: torch.Tensor) -> tuple[speed.SpeedChoice, ...]:
+    """What `--precision auto --memory-format auto` picks here for the VAE's step and the GAN's: the loops'
+    own probe and cache (cfg.data.cache_dir), printed with what it cost."""
+    choices = []
+    for stage, probe in (("VAE", vae_probe(cfg, images)), ("GAN", gan_probe(gan, cfg, images))):
+        started = time.perf_counter()
+        choice = speed.choose("auto", "auto", CPU, probe.shape, probe.time_steps, probe.cache_dir)
+        print(f"auto settings, {stage} step: {choice.note} ({time.perf_counter() - started:.1f}s)", flush=True)
+        choices.append(choice)
+    return tuple(choices)
+
+
 def variants(
     cfg: VAERunConfig, gan: GANConfig, images: torch.Tensor, budget: float, vae_share: float, seed: int
 ) -> dict[str, Callable[[], list[Stage]]]:
@@ -204,8 +225,8 @@ def variants(
         sampler = lambda: trainer.fitted_prior().sample  # noqa: E731
         return Stage("vae", trainer.step, until, trainer.model.decode, sampler, m.value_range)
 
-    def two_stage() -> list[Stage]:
-        vae = VAETrainer(cfg, images, seed)
+    def two_stage(vae_settings: speed.SpeedChoice = FP32, gan_settings: speed.SpeedChoice = FP32) -> list[Stage]:
+        vae = VAETrainer(cfg, images, seed, vae_settings)
         first = vae_stage(vae, vae_share * budget)
         # The GAN (and the prior its z come from) is built when its stage starts, on its clock, from the
         # VAE as it was left.
@@ -214,7 +235,7 @@ def variants(
         def step() -> float:
             if "gan" not in lazy:
                 prior = vae.fitted_prior() if gan.latents == "fitted" else None
-                lazy["gan"] = GANTrainer(cfg, gan, images, seed, vae.model, prior)
+                lazy["gan"] = GANTrainer(cfg, gan, images, seed, vae.model, prior, gan_settings)
             return lazy["gan"].step()
 
         def decode(z: torch.Tensor) -> torch.Tensor:
@@ -235,6 +256,7 @@ def variants(
         "scratch-gan": scratch_gan,
         "vae": lambda: [vae_stage(VAETrainer(cfg, images, seed), budget)],
         "dcgan": dcgan,
+        "two-stage-auto": lambda: two_stage(*auto_settings(cfg, gan, images)),
     }
 
 

@@ -19,12 +19,14 @@ VARIANTS = {
     "scratch-gan": "vaegan's GAN from scratch, z ~ N(0, I), no anchor (the VAE's time plus the GAN's)",
     "vae": "vaegan's VAE alone, sampled through the fitted prior",
     "dcgan": "DCGAN peer (pytorch/examples architecture, width 32)",
+    "two-stage-auto": "vaegan: VAE then GAN as above, at --precision/--memory-format auto (the probe's choice here)",
 }
 SHORT_NAMES = {
     "two-stage": "vaegan VAE then GAN",
     "scratch-gan": "GAN from scratch",
     "vae": "VAE alone",
     "dcgan": "DCGAN",
+    "two-stage-auto": "vaegan VAE then GAN, auto precision",
 }
 # Fashion-MNIST, Inception FID, 10k generated vs the 10k test images (the protocol of docs/FID.md).
 LUCIC = "Lucic et al. 2018, *Are GANs Created Equal?*, NeurIPS (arXiv:1711.10337): best FID after a large search"
@@ -83,14 +85,28 @@ def our_rows(record: dict[str, Any]) -> list[str]:
 
 
 def ratios(record: dict[str, Any]) -> list[str]:
-    """The two-stage pipeline's end FID over each other variant's (issue 12's targets are such ratios)."""
+    """Each two-stage variant's end FID over each other variant's (issue 12's targets are such ratios)."""
     end = {name: statistics.fmean(run[-1]["fid"] for run in runs) for name, runs in record["curves"].items()}
-    if "two-stage" not in end:
-        return []
-    others = [f"{end['two-stage'] / fid:.2f}x {SHORT_NAMES.get(n, n)}" for n, fid in end.items() if n != "two-stage"]
-    return (
-        ["", "The two-stage pipeline's FID at the end, over the others': " + ", ".join(others) + "."] if others else []
-    )
+    lines = []
+    for ours, lead in (("two-stage", "The"), ("two-stage-auto", "At auto precision, the")):
+        if ours not in end:
+            continue
+        others = [f"{end[ours] / fid:.2f}x {SHORT_NAMES.get(n, n)}" for n, fid in end.items() if n != ours]
+        if others:
+            lines += ["", f"{lead} two-stage pipeline's FID at the end, over the others': " + ", ".join(others) + "."]
+    return lines
+
+
+def minutes_to(fid: float, points: list[dict[str, Any]]) -> float:
+    """Training minutes at which a run's FID curve first reaches `fid`, linear between marks (nan if never)."""
+    before = (0.0, math.inf)
+    for p in points:
+        if p["fid"] <= fid:
+            (t0, f0), t1 = before, p["seconds"]
+            share = 1.0 if math.isinf(f0) else (f0 - fid) / (f0 - p["fid"])
+            return (t0 + share * (t1 - t0)) / 60
+        before = (p["seconds"], p["fid"])
+    return math.nan
 
 
 def reduced_note(record: dict[str, Any]) -> list[str]:
@@ -113,8 +129,9 @@ def real_set(name: str) -> str:
 
 def section(record: dict[str, Any]) -> list[str]:
     size = f"{record['image_size']}x{record['image_size']}, {record['channels']} channel(s)"
+    prefix, data = record.get("record", "race"), record["data"]
     lines = [
-        f"## {record['data']} ({size})",
+        f"## {data} ({size})" + ("" if prefix == "race" else f": {record.get('title', prefix)}"),
         "",
         f"Command: `{record['command']}` (PYTHONPATH=src) on {record['machine']}; the whole run took "
         f"{record['total_minutes']:.1f} min. Each variant trained {record['minutes']:g} min of wall-clock "
@@ -129,7 +146,7 @@ def section(record: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|",
         *our_rows(record),
     ]
-    if record["data"] == "fashion-mnist":
+    if data == "fashion-mnist" and prefix == "race":
         lines += [
             f"| {name} (published) | {fid} | – | – | 10000 vs 10000 | converged | {src} |"
             for name, fid, src in PUBLISHED
@@ -137,12 +154,12 @@ def section(record: dict[str, Any]) -> list[str]:
     lines += ratios(record)
     lines += [
         "",
-        f"![FID against training time](results/{record['data']}/time_to_fid.png)",
+        f"![FID against training time](results/{data}/{prefix}-time-to-fid.png)",
         "",
-        f"![Samples at the end of the budget](results/{record['data']}/race-side-by-side.png)",
+        f"![Samples at the end of the budget](results/{data}/{prefix}-side-by-side.png)",
         "",
         f"Samples at the end of the budget (seed {record['first_seed']}): "
-        + ", ".join(f"[{name}](results/{record['data']}/race-{name}.png)" for name in record["curves"]),
+        + ", ".join(f"[{name}](results/{data}/{prefix}-{name}.png)" for name in record["curves"]),
         "",
     ]
     return lines
@@ -153,9 +170,16 @@ def read_records(grids: Path, name: str) -> list[dict[str, Any]]:
     return [json.loads((grids / d / name).read_text()) for d in DATASETS if (grids / d / name).is_file()]
 
 
+def race_records(grids: Path) -> list[dict[str, Any]]:
+    """Every race in report order: per dataset the main race (race.json), then its other records
+    (race-*.json, say a subset of the variants at another setting)."""
+    paths = [p for d in DATASETS for p in [grids / d / "race.json", *sorted((grids / d).glob("race-*.json"))]]
+    return [json.loads(p.read_text()) for p in paths if p.is_file()]
+
+
 def write_report(grids: Path, out: Path) -> None:
-    """docs/RESULTS.md from every dataset's race.json."""
-    records = read_records(grids, "race.json")
+    """docs/RESULTS.md from every dataset's races."""
+    records = race_records(grids)
     lines = [
         "# Sample quality at equal wall-clock: vaegan, its baselines and a DCGAN peer",
         "",

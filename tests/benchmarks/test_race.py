@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import time
+from pathlib import Path
 
 import pytest
 import torch
-from race import Stage, draw, normal, run_timed, scratch_config, variants
+from race import GANTrainer, Stage, VAETrainer, draw, normal, run_timed, scratch_config, variants
 
 from tiny import tiny_splits
 from vaegan.config import GANConfig, vae_run_config
+from vaegan.training.speed import SpeedChoice
 
 BUDGET = 1.0  # seconds of training per variant
 
@@ -40,9 +43,9 @@ def test_stages_stop_at_their_end_times_and_scoring_is_not_counted() -> None:
 
 
 @pytest.fixture
-def tiny() -> tuple:
+def tiny(tmp_path: Path) -> tuple:
     cfg = vae_run_config(
-        data={"source": "unused", "image_size": 16, "channels": 3},
+        data={"source": "unused", "image_size": 16, "channels": 3, "cache_dir": str(tmp_path)},  # auto's probe cache
         model={"latent_dim": 4, "base_channels": 4},
         train={"batch_size": 8},
     )
@@ -93,3 +96,18 @@ def test_the_two_stage_gan_draws_from_the_fitted_prior_and_the_scratch_gan_from_
     z = scratch.latents()(4000, g)
     assert z.mean(0).abs().max() < 0.1 and (z.std(0) - 1).abs().max() < 0.1
     assert scratch_config(gan).anchor == "none" and scratch_config(gan).init == "scratch"
+
+
+def test_the_trainers_run_in_the_layout_and_precision_they_are_given(tiny: tuple) -> None:
+    cfg, gan, images = tiny
+    bf16_nhwc = SpeedChoice(bf16=True, channels_last=True, note="as the probe might pick")
+    vae = VAETrainer(cfg, images, 0, bf16_nhwc)
+    conv = next(m for m in vae.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    before = conv.weight.detach().clone()
+    assert math.isfinite(vae.step())
+    assert conv.weight.dtype == torch.float32 and not torch.equal(conv.weight, before)  # fp32 master weights move
+    trainer = GANTrainer(cfg, gan, images, 0, vae.model, None, bf16_nhwc)
+    d_conv = next(m for m in trainer.nets.trained_d.modules() if isinstance(m, torch.nn.Conv2d))
+    assert d_conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert all(math.isfinite(trainer.step()) for _ in range(3))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
-from report import PUBLISHED, write_report
+from report import PUBLISHED, minutes_to, write_report
 
 
 def point(seconds: float, fid: float, n_real: int) -> dict:
@@ -20,30 +21,42 @@ def point(seconds: float, fid: float, n_real: int) -> dict:
     }
 
 
-def test_report_has_our_rows_the_published_rows_and_flags_a_reduced_run(tmp_path: Path) -> None:
-    record = {
+def race_record(**fields: object) -> dict:
+    """A Fashion-MNIST race record as quality.py writes it; `fields` replace the defaults."""
+    return {
         "data": "fashion-mnist",
-        "command": "python benchmarks/quality.py --samples 200",
+        "command": "python benchmarks/quality.py",
         "machine": "2 cores",
         "total_minutes": 3.0,
         "minutes": 1.0,
-        "vae_share": 0.5,
-        "seeds": 2,
+        "vae_share": 0.25,
+        "seeds": 1,
         "first_seed": 0,
-        "samples": 200,
-        "real": {"name": "first 200 of the fashion-mnist official test set", "count": 200},
+        "samples": 1000,
+        "real": {"name": "fashion-mnist official test set", "count": 10000},
         "image_size": 28,
         "channels": 1,
         "batch": {"vae": 128, "gan": 128},
-        "trained_seconds": {"two-stage": [60.1, 60.2], "dcgan": [60.0, 60.3]},
-        "curves": {
+        **fields,
+    }
+
+
+def test_report_has_our_rows_the_published_rows_and_flags_a_reduced_run(tmp_path: Path) -> None:
+    record = race_record(
+        command="python benchmarks/quality.py --samples 200",
+        vae_share=0.5,
+        seeds=2,
+        samples=200,
+        real={"name": "first 200 of the fashion-mnist official test set", "count": 200},
+        trained_seconds={"two-stage": [60.1, 60.2], "dcgan": [60.0, 60.3]},
+        curves={
             "two-stage": [
                 [point(30, 200.0, 200), point(60, 100.0, 200)],
                 [point(30, 210.0, 200), point(60, 120.0, 200)],
             ],
             "dcgan": [[point(30, 300.0, 200), point(60, 150.0, 200)], [point(30, 310.0, 200), point(60, 140.0, 200)]],
         },
-    }
+    )
     (tmp_path / "fashion-mnist").mkdir()
     (tmp_path / "fashion-mnist" / "race.json").write_text(json.dumps(record))
     out = tmp_path / "RESULTS.md"
@@ -58,3 +71,31 @@ def test_report_has_our_rows_the_published_rows_and_flags_a_reduced_run(tmp_path
     assert "**Reduced run**" in text and "python benchmarks/quality.py --samples 200" in text
     for name, fid, source in PUBLISHED:
         assert f"| {name} (published) | {fid} |" in text and source in text
+
+
+def test_minutes_to_a_fid_interpolates_between_marks_and_is_nan_when_never_reached() -> None:
+    curve = [point(60, 200.0, 1000), point(120, 100.0, 1000), point(180, 80.0, 1000)]
+    assert minutes_to(150.0, curve) == 1.5  # halfway from 200 at 1 min to 100 at 2 min
+    assert minutes_to(250.0, curve) == 1.0  # reached by the first mark: no curve before it to read
+    assert minutes_to(80.0, curve) == 3.0
+    assert math.isnan(minutes_to(50.0, curve))
+
+
+def test_a_second_record_gets_its_own_section_after_the_main_race(tmp_path: Path) -> None:
+    main = race_record(trained_seconds={"dcgan": [60.0]}, curves={"dcgan": [[point(60, 40.0, 10000)]]})
+    auto = race_record(
+        record="race-precision",
+        title="auto against fp32",
+        trained_seconds={"two-stage": [60.0], "two-stage-auto": [60.0]},
+        curves={"two-stage": [[point(60, 40.0, 10000)]], "two-stage-auto": [[point(60, 30.0, 10000)]]},
+    )
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    (folder / "race.json").write_text(json.dumps(main))
+    (folder / "race-precision.json").write_text(json.dumps(auto))
+    write_report(tmp_path, tmp_path / "RESULTS.md")
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert text.index("## fashion-mnist (28x28, 1 channel(s))\n") < text.index(": auto against fp32\n")
+    assert "At auto precision, the two-stage pipeline's FID at the end, over the others': 0.75x vaegan VAE" in text
+    assert text.count("| WGAN (published) |") == 1  # the published rows once, with the main race
+    assert "results/fashion-mnist/race-precision-time-to-fid.png" in text
