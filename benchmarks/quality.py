@@ -14,16 +14,20 @@ Results go to docs/results/<data>/race.json with a chart and sample grids; docs/
 from every dataset's races beside the published Fashion-MNIST figures (report.py). A run under another
 --record name, race-<something> (say, a subset of the variants at other settings), writes <record>.json
 and <record>-*.png there instead, a section of its own in RESULTS.md after the main race's. Every run
-prints the minutes each variant took to reach the FID the first one ended at (time to FID).
+prints the minutes each variant took to reach the FID the first one ended at (time to FID). Variants run
+in the order --variants names them, and the JSON is rewritten after each one, so a long run stopped early
+keeps the variants it finished (--publish-only then draws them).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +72,9 @@ def real_side(net: Any, cfg: Any, args: argparse.Namespace) -> tuple[torch.Tenso
     return embed_images(net, images[: args.real], desc="real images"), f"first {args.real} of the {name}"
 
 
-def race(args: argparse.Namespace) -> dict[str, Any]:
+def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """The race's record; `save` gets it after every variant, so a run stopped early keeps what it finished."""
+    started, started_on = time.perf_counter(), machine()  # the load average before our own work raises it
     cfg, gan = configs(args.data, args.cache_dir)
     splits = load_splits(cfg.data)
     net = load_fid_net()
@@ -78,9 +84,27 @@ def race(args: argparse.Namespace) -> dict[str, Any]:
     marks = [budget * (i + 1) / args.marks for i in range(args.marks)]
     curves: dict[str, list[list[dict[str, Any]]]] = {}
     spent: dict[str, list[float]] = {}
+    record = {
+        "data": args.data,
+        "record": args.record,
+        "title": args.title or args.record,
+        "command": shlex.join(["python", *sys.argv]),
+        "machine": started_on,
+        "minutes": args.minutes,
+        "vae_share": args.vae_share,
+        "seeds": args.seeds,
+        "first_seed": args.first_seed,
+        "samples": samples,
+        "real": {"name": real_name, "count": len(real)},
+        "image_size": cfg.model.image_size,
+        "channels": cfg.model.channels,
+        "batch": {"vae": cfg.train.batch_size, "gan": gan.batch_size},
+        "trained_seconds": spent,
+        "curves": curves,
+    }
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         built = variants(cfg, gan, splits.train.images, budget, args.vae_share, seed)
-        for name, build in ((n, b) for n, b in built.items() if not args.variants or n in args.variants):
+        for name in args.variants or built:  # in the order asked for
             points: list[dict[str, Any]] = []
 
             def score(stage: Stage, elapsed: float, name: str = name, points: list = points, seed: int = seed) -> None:
@@ -94,37 +118,23 @@ def race(args: argparse.Namespace) -> dict[str, Any]:
                     path = args.grids / args.data / f"{args.record}-{name}.png"
                     save_grid(fake[:64], path, nrow=8)
 
-            ends = run_timed(build(), marks, score)
+            ends = run_timed(built[name](), marks, score)
             curves.setdefault(name, []).append(points)
             spent.setdefault(name, []).append(ends[-1])
             print(f"seed {seed} {name}: trained {ends[-1]:.1f}s of {budget:.0f}s (stage ends {ends})", flush=True)
-    return {
-        "data": args.data,
-        "record": args.record,
-        "title": args.title or args.record,
-        "command": " ".join(["python", *sys.argv]),
-        "machine": machine(),
-        "minutes": args.minutes,
-        "vae_share": args.vae_share,
-        "seeds": args.seeds,
-        "first_seed": args.first_seed,
-        "samples": samples,
-        "real": {"name": real_name, "count": len(real)},
-        "image_size": cfg.model.image_size,
-        "channels": cfg.model.channels,
-        "batch": {"vae": cfg.train.batch_size, "gan": gan.batch_size},
-        "trained_seconds": spent,
-        "curves": curves,
-    }
+            save({**record, "total_minutes": (time.perf_counter() - started) / 60})
+    return {**record, "total_minutes": (time.perf_counter() - started) / 60}
 
 
 def chart(record: dict[str, Any], path: Path) -> None:
     """FID (mean over seeds) against training minutes, one line per variant."""
     series = {}
     for name, runs in record["curves"].items():
-        minutes = [p["seconds"] / 60 for p in runs[0]]
+        # the marks are scheduled to the second; a variant's step can end one a few ms late (4.001 vs 4.003
+        # min), and unrounded those near-equal times became overlapping tick labels
+        minutes = [round(p["seconds"] / 60, 1) for p in runs[0]]
         fids = [statistics.fmean(run[i]["fid"] for run in runs) for i in range(len(runs[0]))]
-        series[name] = (minutes, fids)
+        series[SHORT_NAMES.get(name, name)] = (minutes, fids)
     title = f"{record['data']}: Inception FID vs training time ({record['samples']} samples)"
     panel = Panel(title, "Inception FID", series, xlabel="training minutes")
     line_charts([panel], ncol=1, cell=(560, 340)).save(path)
@@ -191,11 +201,8 @@ def main() -> None:
         parser.error(f"--vae-share must be between 0 and 1, got {args.vae_share}")
     torch.set_num_threads(args.threads)
     (args.grids / args.data).mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    record = race(args)
-    record["total_minutes"] = (time.perf_counter() - started) / 60
     path = args.grids / args.data / f"{args.record}.json"
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    record = race(args, save=lambda so_far: path.write_text(json.dumps(so_far, indent=1) + "\n"))
     publish(record, args)
     print(f"wrote {path} and {args.out}")
 

@@ -99,3 +99,22 @@ def test_a_second_record_gets_its_own_section_after_the_main_race(tmp_path: Path
     assert "At auto precision, the two-stage pipeline's FID at the end, over the others': 0.75x vaegan VAE" in text
     assert text.count("| WGAN (published) |") == 1  # the published rows once, with the main race
     assert "results/fashion-mnist/race-precision-time-to-fid.png" in text
+
+
+def test_a_record_at_the_protocols_count_sits_beside_the_published_rows_without_the_reduced_warning(
+    tmp_path: Path,
+) -> None:
+    protocol = race_record(
+        record="race-protocol",
+        title="10,000 samples",
+        samples=10_000,
+        trained_seconds={"two-stage-auto": [900.0]},
+        curves={"two-stage-auto": [[point(900, 35.0, 10000)]]},
+    )
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    (folder / "race-protocol.json").write_text(json.dumps(protocol))
+    write_report(tmp_path, tmp_path / "RESULTS.md")
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "| WGAN (published) | 21.5 ± 1.6 |" in text
+    assert "**Reduced run**" not in text
