@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from PIL import Image
 from race import Stage, draw, run_timed, variants
-from report import DATASETS, SHORT_NAMES, VARIANTS, machine, minutes_to, write_report
+from report import DATASETS, SHORT_NAMES, VARIANTS, has_curve, machine, minutes_to, write_report
 
 from vaegan.config import GANConfig, vae_run_config
 from vaegan.data import load_splits
@@ -167,9 +167,10 @@ def time_to_fid(record: dict[str, Any]) -> list[str]:
 def publish(record: dict[str, Any], args: argparse.Namespace) -> None:
     """The race's chart and side-by-side picture; docs/RESULTS.md from the main race (record "race")."""
     folder, prefix = args.grids / record["data"], record.get("record", "race")
-    chart(record, folder / f"{prefix}-time-to-fid.png")
     side_by_side(record, folder, prefix)
-    print("\n".join(time_to_fid(record)))
+    if has_curve(record):
+        chart(record, folder / f"{prefix}-time-to-fid.png")
+        print("\n".join(time_to_fid(record)))
     write_report(args.grids, args.out)
 
 

@@ -112,6 +112,11 @@ def minutes_to(fid: float, points: list[dict[str, Any]]) -> float:
     return math.nan
 
 
+def has_curve(record: dict[str, Any]) -> bool:
+    """More than one FID mark per run: a single end point (--marks 1) has no curve worth a chart."""
+    return len(next(iter(record["curves"].values()))[0]) > 1
+
+
 def protocol_count(data: str) -> int:
     return protocol_samples(DataConfig(source=data))
 
@@ -163,9 +168,9 @@ def section(record: dict[str, Any]) -> list[str]:
             for name, fid, src in PUBLISHED
         ]
     lines += ratios(record)
+    if has_curve(record):
+        lines += ["", f"![FID against training time](results/{data}/{prefix}-time-to-fid.png)"]
     lines += [
-        "",
-        f"![FID against training time](results/{data}/{prefix}-time-to-fid.png)",
         "",
         f"![Samples at the end of the budget](results/{data}/{prefix}-side-by-side.png)",
         "",

@@ -87,7 +87,10 @@ def test_a_second_record_gets_its_own_section_after_the_main_race(tmp_path: Path
         record="race-precision",
         title="auto against fp32",
         trained_seconds={"two-stage": [60.0], "two-stage-auto": [60.0]},
-        curves={"two-stage": [[point(60, 40.0, 10000)]], "two-stage-auto": [[point(60, 30.0, 10000)]]},
+        curves={
+            "two-stage": [[point(30, 60.0, 10000), point(60, 40.0, 10000)]],
+            "two-stage-auto": [[point(30, 45.0, 10000), point(60, 30.0, 10000)]],
+        },
     )
     folder = tmp_path / "fashion-mnist"
     folder.mkdir()
@@ -118,3 +121,4 @@ def test_a_record_at_the_protocols_count_sits_beside_the_published_rows_without_
     text = (tmp_path / "RESULTS.md").read_text()
     assert "| WGAN (published) | 21.5 ± 1.6 |" in text
     assert "**Reduced run**" not in text
+    assert "time-to-fid.png" not in text  # one mark per run: an end point, no curve to chart
