@@ -23,6 +23,11 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+fitted+pixel40     [vae] the same at weight 40 (for [0, 1] data, whose squared errors are 4x smaller)
   gan+fitted+r1+pixel40  [vae] the same with R1
   gan+fitted+pixel10@gaussian  [vae+gaussian] fitted z and the pixel anchor on the sigma-VAE's decoder
+  gan+fitted+r1     [vae] fitted z and R1, no anchor
+  gan+fitted+r1+pixel40+decay  [vae] fitted z, R1, the pixel anchor at 40 falling linearly to 0 by the last step
+  gan+fitted+r1+pixel40+ttur   [vae] the Fashion-MNIST defaults with D's learning rate doubled (4e-4)
+  gan+fitted+r1+pixel40+d64    [vae] the same with a discriminator twice as wide
+  gan+fitted+r1low+pixel40     [vae] the same with R1 gamma 0.1
 --rows picks a subset (a GAN row trains its VAE row too).
 Columns: FID, KID, precision, recall in vaegan's own feature space (vaegan.metrics.features: trained once per
 dataset, cached; NOT the Inception FID), the artifact score (2-pixel-period energy share, generated over
@@ -73,6 +78,7 @@ VAE_ROWS: dict[str, dict[str, dict[str, Any]]] = {  # name -> overrides of the d
 }
 FITTED = {"vae+fitted": "vae", "vae+gaussian+fitted": "vae+gaussian"}  # prior-sampled row -> its VAE row
 DIFFAUGMENT = "color,translation,cutout"
+FITTED_PIXEL40 = {"latents": "fitted", "anchor": "pixel", "anchor_weight": 40.0}
 GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it starts from, GANConfig overrides)
     "gan": ("vae", {}),
     "gan+transpose": ("vae+transpose", {}),
@@ -88,6 +94,14 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+fitted+pixel40": ("vae", {"latents": "fitted", "anchor": "pixel", "anchor_weight": 40.0}),
     "gan+fitted+r1+pixel40": ("vae", {"latents": "fitted", "r1_gamma": None, "anchor": "pixel", "anchor_weight": 40.0}),
     "gan+fitted+pixel10@gaussian": ("vae+gaussian", {"latents": "fitted", "anchor": "pixel", "anchor_weight": 10.0}),
+    "gan+fitted+r1": ("vae", {"latents": "fitted", "r1_gamma": None}),
+    "gan+fitted+r1+pixel40+decay": (  # None: the anchor falls linearly to 0 over all --gan-steps
+        "vae",
+        {"latents": "fitted", "r1_gamma": None, "anchor": "pixel", "anchor_weight": 40.0, "anchor_decay_steps": None},
+    ),
+    "gan+fitted+r1+pixel40+ttur": ("vae", {**FITTED_PIXEL40, "r1_gamma": None, "lr_d": 4e-4}),
+    "gan+fitted+r1+pixel40+d64": ("vae", {**FITTED_PIXEL40, "r1_gamma": None, "disc_channels": 64}),
+    "gan+fitted+r1low+pixel40": ("vae", {**FITTED_PIXEL40, "r1_gamma": 0.1}),
 }
 COLUMNS = ("fid", "kid", "precision", "recall", "artifact", "psnr", "psnr_vae", "diversity", "seconds")
 Decode = Callable[[torch.Tensor], torch.Tensor]
@@ -173,7 +187,8 @@ def wanted_rows(args: argparse.Namespace) -> tuple[list[str], list[str], list[st
 
 
 def gan_config(args: argparse.Namespace, overrides: dict[str, Any], epochs: int) -> GANConfig:
-    settings = {k: (args.r1_gamma if k == "r1_gamma" and v is None else v) for k, v in overrides.items()}
+    from_args = {"r1_gamma": args.r1_gamma, "anchor_decay_steps": args.gan_steps}  # what a None override means
+    settings = {k: (from_args[k] if v is None else v) for k, v in overrides.items()}
     return GANConfig(
         epochs=epochs,
         batch_size=BATCH,
