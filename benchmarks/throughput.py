@@ -232,11 +232,22 @@ def vaegan_gan(
     return rate, generator
 
 
+@dataclass(frozen=True)
+class AutoVerdict:
+    choice: speed.SpeedChoice
+    bf16_gain: float  # the probe's fp32 seconds over its bf16 seconds: above 1, bf16 is faster
+
+    @property
+    def bf16_hopeless(self) -> bool:
+        """bf16 so slow here (no bf16 kernels) that timing its rows would take hours and show nothing."""
+        return self.bf16_gain < 1 / speed.HOPELESS
+
+
 def auto_choice(
-    step: str, data_cfg: DataConfig, cfg: ModelConfig, recon: str, bs: int, images: torch.Tensor, cache_dir: str
-) -> speed.SpeedChoice:
-    """What `--precision auto --memory-format auto` picks for this step here: the training loops' own probe,
-    measured afresh (an empty cache) and printed with its cost."""
+    step: str, data_cfg: DataConfig, cfg: ModelConfig, recon: str, bs: int, images: torch.Tensor
+) -> AutoVerdict:
+    """What `--precision auto --memory-format auto` picks for this step here: the training loops' own probe
+    (`speed.measure`, then `speed.decide`, as `speed.choose` runs them on a cache miss), printed with its cost."""
     run_cfg = vae_run_config(
         data={"source": data_cfg.source, "image_size": cfg.image_size, "channels": cfg.channels},
         model={"latent_dim": cfg.latent_dim, "output": cfg.output},
@@ -245,9 +256,11 @@ def auto_choice(
     )
     probe = vae_probe(run_cfg, images) if step == "VAE" else gan_probe(GANConfig(batch_size=bs), run_cfg, images)
     started = time.perf_counter()
-    choice = speed.choose("auto", "auto", CPU, probe.shape, probe.time_steps, cache_dir)
+    seconds = speed.measure(probe.time_steps, speed.candidates("auto", "auto"))
+    choice = speed.decide(seconds)
     print(f"auto probe, {data_cfg.source} {step}: {choice.note} (probe took {time.perf_counter() - started:.1f}s)")
-    return choice
+    best = {bf16: min(t for (b, _), t in seconds.items() if b == bf16) for bf16 in (False, True)}
+    return AutoVerdict(choice, best[False] / best[True])
 
 
 def data_seconds_per_batch(files: list[Path], cfg: ModelConfig, bs: int, steps: int) -> float:
@@ -266,6 +279,10 @@ def data_seconds_per_batch(files: list[Path], cfg: ModelConfig, bs: int, steps: 
 
 # ----- yardsticks --------------------------------------------------------------------------------
 def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
+    """GFLOP/s of an n^3 matmul, best of `reps`; measured at 512 where one 2048 matmul would take over a
+    second (bf16 without bf16 kernels runs at ~1 GFLOP/s: 2048^3 took minutes for nothing)."""
+    if n > 512 and matmul_peak(dtype, 512, 2) * 1e9 < 2 * n**3:
+        n = 512
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     best = min(timed(lambda: a @ b) for _ in range(reps))
@@ -367,7 +384,7 @@ def main() -> None:
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads")
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
-    print(f"matmul peak (2048^3): fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s\n")
+    print(f"matmul peak (2048^3, 512^3 where that is slow): fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s\n")
 
     rows, autos = [], {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -375,8 +392,12 @@ def main() -> None:
             images = load_splits(data_cfg).train.images
             files = write_pngs(images[: args.images], Path(tmp) / name.split()[0])
             flops = {"VAE": vae_step_flops(cfg, recon, bs), "GAN": gan_step_flops(cfg, bs)}
-            auto = {step: auto_choice(step, data_cfg, cfg, recon, bs, images, tmp) for step in ("VAE", "GAN")}
+            auto = {step: auto_choice(step, data_cfg, cfg, recon, bs, images) for step in ("VAE", "GAN")}
             autos[name] = auto
+            timed_variants = {s: [v for v in VARIANTS if not (v.bf16 and auto[s].bf16_hopeless)] for s in auto}
+            for s, verdict in auto.items():
+                if verdict.bf16_hopeless:
+                    print(f"{name} {s}: bf16 rows not timed, the probe ran bf16 at {verdict.bf16_gain:.2f}x fp32")
             runs: dict[tuple[str, str], list[float]] = {}
             data_share = []
             for _ in range(args.rounds):
@@ -386,11 +407,12 @@ def main() -> None:
                 runs.setdefault(("GAN", "reference (tutorial loop)"), []).append(
                     reference_gan(files, cfg, bs, args.steps)
                 )
-                for v in VARIANTS:
-                    label = f"vaegan {v.label}"
-                    vae_label, gan_label = (label + (" *" if v.is_default(auto[s]) else "") for s in ("VAE", "GAN"))
-                    runs.setdefault(("VAE", vae_label), []).append(vaegan_vae(images, cfg, recon, bs, args.steps, v)[0])
-                    runs.setdefault(("GAN", gan_label), []).append(vaegan_gan(images, cfg, bs, args.steps, v)[0])
+                for v in timed_variants["VAE"]:
+                    label = f"vaegan {v.label}" + (" *" if v.is_default(auto["VAE"].choice) else "")
+                    runs.setdefault(("VAE", label), []).append(vaegan_vae(images, cfg, recon, bs, args.steps, v)[0])
+                for v in timed_variants["GAN"]:
+                    label = f"vaegan {v.label}" + (" *" if v.is_default(auto["GAN"].choice) else "")
+                    runs.setdefault(("GAN", label), []).append(vaegan_gan(images, cfg, bs, args.steps, v)[0])
             for step in ("VAE", "GAN"):
                 ref = statistics.median(runs[(step, "reference (tutorial loop)")])
                 for (s, loop), values in runs.items():
@@ -398,9 +420,10 @@ def main() -> None:
                         continue
                     rate = statistics.median(values)
                     gflops = rate * flops[step] / 1e9
+                    of_bf16 = f"{gflops / peak16:7.0%}" if peak16 * speed.HOPELESS > peak32 else f"{'n/a':>7}"
                     rows.append(
                         f"{name:<20} {step:<4} {loop:<40} {rate:7.0f} {rate / ref:6.2f} {gflops:8.0f} "
-                        f"{gflops / peak32:7.0%} {gflops / peak16:7.0%}"
+                        f"{gflops / peak32:7.0%} {of_bf16}"
                     )
             print(
                 f"{name}: {flops['VAE'] / 1e6:.0f} MFLOP per image per VAE step, "
@@ -415,7 +438,9 @@ def main() -> None:
     generation()
     peak_rss()
     if args.check_steps:
-        numerics(args.check_steps, auto_variant(autos[SETUPS[0][0]]["VAE"]))
+        auto = autos[SETUPS[0][0]]
+        bf16 = None if auto["VAE"].bf16_hopeless or auto["GAN"].bf16_hopeless else VARIANTS[4]
+        numerics(args.check_steps, auto_variant(auto["VAE"].choice), bf16)
 
 
 def auto_variant(choice: speed.SpeedChoice) -> Variant:
@@ -474,8 +499,7 @@ def upsampling(steps: int, rounds: int) -> None:
     print(f"{'data':<20} {'step':<4} {'upsample':<10} {'img/s':>7} {'x transpose':>12}")
     for name, data_cfg, cfg, recon, bs in SETUPS:
         images = load_splits(data_cfg).train.images
-        with tempfile.TemporaryDirectory() as tmp:
-            v = auto_variant(auto_choice("VAE", data_cfg, cfg, recon, bs, images, tmp))
+        v = auto_variant(auto_choice("VAE", data_cfg, cfg, recon, bs, images).choice)
         runs: dict[tuple[str, str], list[float]] = {}
         for _ in range(rounds):
             for mode in ("transpose", "resize"):
@@ -488,7 +512,7 @@ def upsampling(steps: int, rounds: int) -> None:
     print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
-def numerics(steps: int, auto: Variant, seeds: tuple[int, ...] = (0, 1)) -> None:
+def numerics(steps: int, auto: Variant, bf16: Variant | None = VARIANTS[4], seeds: tuple[int, ...] = (0, 1)) -> None:
     """The speed must not come from broken numerics: validation -ELBO and FID after `steps` steps.
 
     Each 64x64 variant trains the VAE from the same seeds, then the GAN warm-started from that seed's
@@ -502,7 +526,8 @@ def numerics(steps: int, auto: Variant, seeds: tuple[int, ...] = (0, 1)) -> None
     print(f"\nnumerics check, {name}: {steps} VAE steps then {steps} GAN steps (warm start), seeds {seeds}")
     print(f"{'variant':<40} {'val -ELBO (nats)':>24} {'GAN FID':>20}")
     starts: dict[int, Decoder] = {}
-    checked = dict.fromkeys([VARIANTS[0], auto, VARIANTS[4]])  # the tutorial's maths, what auto picks, bf16
+    # the tutorial's maths, what auto picks, bf16 (None where it is hopeless here: hours for nothing)
+    checked = dict.fromkeys([VARIANTS[0], auto] + ([bf16] if bf16 else []))
     for v in checked:
         elbos, fids = [], []
         for seed in seeds:

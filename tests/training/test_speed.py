@@ -37,6 +37,26 @@ def test_a_cpu_with_fast_bf16_picks_bf16_and_says_by_how_much(tmp_path: Path) ->
     assert "bf16 autocast: 1.80x faster" in choice.note
 
 
+NO_BF16_KERNELS = {(False, False): 0.30, (False, True): 0.295, (True, False): 5.9, (True, True): 6.3}  # AVX2 EPYC
+
+
+def test_a_hopeless_bf16_is_timed_once_and_its_other_layout_never(tmp_path: Path) -> None:
+    """On a CPU without bf16 kernels each bf16 step costs 20 fp32 steps: the probe stops at the first."""
+    calls: list = []
+    choice = speed.choose("auto", "auto", CPU, "vae-64", timer(NO_BF16_KERNELS, calls), tmp_path)
+    assert (choice.bf16, choice.channels_last) == (False, False)  # 0.300 against 0.295: within noise
+    assert "bf16 autocast is 0.05x here" in choice.note
+    assert calls.count((True, torch.contiguous_format)) == 1
+    assert (True, torch.channels_last) not in calls
+    assert calls.count((False, torch.channels_last)) == speed.ROUNDS
+
+
+def test_a_merely_slower_bf16_is_timed_in_full(tmp_path: Path) -> None:
+    calls: list = []
+    speed.choose("auto", "auto", CPU, "vae-64", timer(SLOW_BF16, calls), tmp_path)
+    assert len(calls) == 4 * speed.ROUNDS
+
+
 def test_bf16_must_win_clearly_and_layouts_within_noise_stay_contiguous(tmp_path: Path) -> None:
     marginal = {(False, False): 1.0, (False, True): 0.99, (True, False): 0.95, (True, True): 0.97}
     choice = speed.choose("auto", "auto", CPU, "vae-28", timer(marginal), tmp_path)

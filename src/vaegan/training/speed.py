@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 MIN_BF16_GAIN = 1.10  # bf16 must beat the best fp32 setting by 10%: its rounding is not free
 MIN_LAYOUT_GAIN = 1.03  # below this the two layouts are within noise; keep the plain one
 ROUNDS = 3  # alternating timing rounds per candidate; the median is kept
+# A candidate this many times slower than the fastest after one timed step cannot win: it is timed no
+# more, and neither is the other layout of its precision if not yet timed (a layout moves a step by
+# 1.1-1.3x on the CPUs measured, never 4x). On an AMD EPYC without avx512_bf16 a bf16 step took 10-20x an
+# fp32 one (docs/PERFORMANCE.md), and timing both bf16 layouts in full made the emoji probe take 2.5 min.
+HOPELESS = 4.0
 
 # time_steps(bf16, layout) -> seconds for a few training steps of the real model, after a warm-up.
 StepTimer = Callable[[bool, torch.memory_format], float]
@@ -98,14 +103,20 @@ def candidates(precision: str, memory_format: str) -> list[tuple[bool, bool]]:
 
 
 def measure(time_steps: StepTimer, options: list[tuple[bool, bool]]) -> dict[tuple[bool, bool], float]:
-    """Median seconds per candidate, the candidates timed in turn, ROUNDS times."""
+    """Median seconds per candidate, the candidates timed in turn, ROUNDS times, fp32 first; hopeless
+    candidates (HOPELESS) drop out early and are reported from the steps they were timed."""
     seconds: dict[tuple[bool, bool], list[float]] = {o: [] for o in options}
+    timing = sorted(options)  # fp32 first: the yardstick a hopeless bf16 is judged against
     for _ in range(ROUNDS):
-        for bf16, channels_last in options:
-            seconds[(bf16, channels_last)].append(
-                time_steps(bf16, torch.channels_last if channels_last else torch.contiguous_format)
-            )
-    return {o: statistics.median(s) for o, s in seconds.items()}
+        for option in list(timing):
+            if option not in timing:  # dropped earlier in this round
+                continue
+            bf16, channels_last = option
+            seconds[option].append(time_steps(bf16, torch.channels_last if channels_last else torch.contiguous_format))
+            fastest = min(min(s) for s in seconds.values() if s)
+            if min(seconds[option]) > HOPELESS * fastest:
+                timing = [o for o in timing if o != option and (o[0] != bf16 or seconds[o])]
+    return {o: statistics.median(s) for o, s in seconds.items() if s}
 
 
 def decide(seconds: dict[tuple[bool, bool], float]) -> SpeedChoice:
