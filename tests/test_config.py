@@ -24,6 +24,7 @@ def test_unknown_keys_are_named() -> None:
         ({"loss": {"reconstruction": "l1"}}, "reconstruction"),
         ({"data": {"channels": 2}}, "channels"),
         ({"loss": {"beta": -1}}, "beta"),
+        ({"train": {"max_minutes": -1.0}}, "max minutes must be >= 0"),
     ],
 )
 def test_bad_values_raise_clear_errors(sections: dict, message: str) -> None:

@@ -132,6 +132,7 @@ class RunSettings:
     quality_every: int = 5  # epochs between FID & co. of prior samples (and the last epoch); 0 = never
     quality_samples: int = 1000  # generated and held-out images per measurement (about 3 s at 1000)
     min_steps: int = 0  # optimiser steps at least: small data trains more epochs (presets.step_budget)
+    max_minutes: float = 0.0  # stop after the epoch that would run past this much training; 0 = no limit
     tensorboard: bool = False  # also write the scalars and sample grids as TensorBoard events
 
     def __post_init__(self) -> None:
@@ -143,6 +144,10 @@ class RunSettings:
         _check_range(self.grid_size, 1, MAX_GRID, "grid size")
         _check(self.checkpoint_every >= 1, f"checkpoint every must be >= 1 epoch, got {self.checkpoint_every}")
         _check(self.min_steps >= 0, f"min steps must be >= 0, got {self.min_steps}")
+        _check(
+            math.isfinite(self.max_minutes) and self.max_minutes >= 0,
+            f"max minutes must be >= 0 (0 = no limit), got {self.max_minutes}",
+        )
         _check_choice(self.precision, PRECISIONS, "precision")
         _check_choice(self.memory_format, MEMORY_FORMATS, "memory format")
 

@@ -130,6 +130,13 @@ def test_gan_resume_is_exact(vae_run: Path, tmp_path: Path, layout: str) -> None
         assert all(torch.equal(getattr(a, part)[k], getattr(b, part)[k]) for k in getattr(a, part)), part
 
 
+def test_a_time_limit_ends_the_gan_stage_with_its_checkpoint_saying_so(vae_run: Path, tmp_path: Path) -> None:
+    train_gan(gan_config(vae_run, epochs=3, max_minutes=1e-9), tmp_path, splits=tiny_splits())
+    saved = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert (saved.loop.epoch, saved.config.gan.epochs) == (2, 1)
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
+
+
 def test_forced_nan_stops_cleanly_with_the_previous_checkpoint_intact(vae_run: Path, tmp_path: Path) -> None:
     train_gan(gan_config(vae_run, epochs=1), tmp_path, splits=tiny_splits())
     saved = load_checkpoint(tmp_path / "checkpoint.pt")

@@ -185,3 +185,25 @@ def test_resuming_a_run_of_the_other_stage_is_a_clear_error(tmp_path: Path) -> N
 
     with pytest.raises(VaeganError, match="vae checkpoint; resume it with train-vae"):
         resume_or_refuse(tmp_path, "gan", resume=True)
+
+
+def test_a_time_limit_ends_the_stage_after_a_whole_epoch_and_resume_extends_it_exactly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """--max-minutes: the run stops at an epoch boundary, says so, and counts as finished (a pipeline rerun
+    trains nothing more); asking for more epochs continues it bit for bit."""
+    from vaegan.pipeline import stage_state
+
+    splits = tiny_splits()
+    train_vae(tiny_config(epochs=2), tmp_path / "straight", splits=splits)
+    with caplog.at_level("INFO"):
+        train_vae(tiny_config(epochs=3, max_minutes=1e-9), tmp_path / "limited", splits=splits)
+    assert "epoch 1 of 3 is the last" in caplog.text
+    saved = load_checkpoint(tmp_path / "limited" / "checkpoint.pt")
+    assert (saved.loop.epoch, saved.config.train.epochs) == (2, 1)
+    assert json.loads((tmp_path / "limited" / "config.json").read_text())["train"]["epochs"] == 1
+    assert stage_state(tmp_path / "limited") == "done"
+    more = {"train": {"epochs": 2, "max_minutes": 0.0}}
+    train_vae(tiny_config(), tmp_path / "limited", resume=True, wanted=more, splits=splits)
+    straight, resumed = final_weights(tmp_path / "straight"), final_weights(tmp_path / "limited")
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)

@@ -90,6 +90,9 @@ VAE_FLAGS = (
     Flag("--beta", "loss", "beta", float, "weight of the KL term"),
     Flag("--kl-warmup", "loss", "kl_warmup_steps", int, "steps over which beta rises linearly from 0"),
     Flag("--epochs", "train", "epochs", int, "training epochs"),
+    Flag(
+        "--max-minutes", "train", "max_minutes", float, "stop after the epoch that would pass these minutes (0 = none)"
+    ),
     Flag("--batch-size", "train", "batch_size", int, "images per step"),
     Flag("--lr", "train", "lr", float, "Adam learning rate"),
     *run_flags("train"),
@@ -102,6 +105,7 @@ GAN_FLAGS = (
     Flag("--disc-channels", "gan", "disc_channels", int, "width of the discriminator's first conv"),
     Flag("--spectral-norm", "gan", "spectral_norm", bool, "spectral normalisation on every D layer"),
     Flag("--gan-epochs", "gan", "epochs", int, "GAN epochs"),
+    Flag("--gan-max-minutes", "gan", "max_minutes", float, "stop the GAN after the epoch that would run past this"),
     Flag("--gan-batch-size", "gan", "batch_size", int, "GAN images per step"),
     Flag("--lr-g", "gan", "lr_g", float, "generator Adam learning rate"),
     Flag("--lr-d", "gan", "lr_d", float, "discriminator Adam learning rate"),

@@ -15,7 +15,16 @@ from vaegan.errors import VaeganError
 Sections = dict[str, dict[str, Any]]  # config section -> field -> value, as flags and TOML give them
 Changes = dict[str, list[Any]]  # "section.field" -> [old, new]
 
-RUN_WIDE = {"epochs", "checkpoint_every", "quality_every", "quality_samples", "device", "precision", "memory_format"}
+RUN_WIDE = {
+    "epochs",
+    "max_minutes",
+    "checkpoint_every",
+    "quality_every",
+    "quality_samples",
+    "device",
+    "precision",
+    "memory_format",
+}
 MUTABLE: dict[str, set[str]] = {
     "train": RUN_WIDE | {"lr"},
     "loss": {"beta"},

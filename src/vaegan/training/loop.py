@@ -24,7 +24,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +152,8 @@ class TrainingRun:
     events: EventLog | None = None  # TensorBoard events (--tensorboard), on rank 0
     epoch_started: float = 0.0
     train_seconds: float = 0.0
+    clock: tuple[float, int] = (0.0, 1)  # (perf_counter, epoch) where this call's training began
+    ended_early: bool = False  # max_minutes made an earlier epoch than asked for the last
 
     def __enter__(self) -> TrainingRun:
         self.stop.__enter__()
@@ -196,8 +198,37 @@ class TrainingRun:
         )
 
     def epochs(self) -> Iterator[int]:
+        self.clock = (time.perf_counter(), self.loop.epoch)  # max_minutes counts from here
         while self.loop.epoch <= self.settings.epochs:
             yield self.loop.epoch
+
+    def out_of_time(self) -> bool:
+        """Whether one more epoch, as long as this call's epochs took on average, would end past
+        max_minutes (counted from this call: a resumed run gets its budget again). Every rank agrees."""
+        started, first = self.clock
+        if not self.settings.max_minutes or self.loop.epoch >= self.settings.epochs:
+            return False
+        spent = time.perf_counter() - started
+        return self.ctx.any(spent + spent / (self.loop.epoch - first + 1) > 60 * self.settings.max_minutes, self.device)
+
+    def end_early(self) -> None:
+        """Make the epoch being ended the stage's last: its settings, and so config.json and the checkpoint,
+        ask for the epochs trained; the stage counts as finished and its last epoch is measured like any
+        last epoch. Asking for more epochs on --resume (or a pipeline rerun) extends it."""
+        epoch, asked = self.loop.epoch, self.settings.epochs
+        log.info(
+            "%s: epoch %d of %d is the last, as one more would run past --max-minutes %g; "
+            "resume with more epochs to train further",
+            self.stage,
+            epoch,
+            asked,
+            self.settings.max_minutes,
+        )
+        self.settings = replace(self.settings, epochs=epoch)
+        section = "train" if self.stage == "vae" else "gan"
+        self.config = replace(self.config, **{section: self.settings})
+        self.quality.epochs = epoch
+        self.ended_early = True
 
     def batches(self, n: int) -> Iterator[torch.Tensor]:
         """Index batches of this epoch's order, from where it stands; after each step, counts it and
@@ -279,6 +310,8 @@ class TrainingRun:
         summary: str,
     ) -> dict[str, Any]:
         """Write the epoch's metrics line (with FID & co. when due) and grids; checkpoint on cadence."""
+        if self.out_of_time():
+            self.end_early()
         epoch = self.loop.epoch
         record = {"stage": self.stage, "epoch": epoch, "step": self.loop.step, **values}
         record["train_seconds"] = self.train_seconds  # the steps alone: images / train_seconds is throughput
@@ -321,7 +354,7 @@ class TrainingRun:
             if floats and not bool(torch.stack([t.isfinite().all() for t in floats]).all()):
                 raise self.diverged(f"the {self.stage}'s {name} weights are not finite")
         save_checkpoint(checkpoint, path or self.checkpoint_path)
-        if self.changes and path is None:  # config.json says what the checkpoint holds, never a hope
+        if (self.changes or self.ended_early) and path is None:  # config.json says what the checkpoint holds
             write_json(self.config, self.run_dir / "config.json")
 
 

@@ -221,7 +221,8 @@ def train_gan(
     device = run.device
     images = splits.train.images.to(device)
     nets = build_nets(gc, vae_run.vae(), vae_cfg, run)
-    run.snapshot = lambda loop: GANCheckpoint(cfg, loop, vae_path, vae_cfg, *nets.state_dicts())
+    # run.config, not cfg: a time limit (max_minutes) lowers the epochs the checkpoint says were asked for
+    run.snapshot = lambda loop: GANCheckpoint(run.config, loop, vae_path, vae_cfg, *nets.state_dicts())
     draw_z, grid_z = latent_source(gc, vae_run, splits.train.images, device)
     diversity_z = draw_z(gc.diversity_samples, torch.Generator(device).manual_seed(gc.seed + 1))
     real_diversity = pairwise_diversity(to_float(splits.train.images[: gc.diversity_samples], value_range))

@@ -93,7 +93,8 @@ def build_vae(cfg: VAERunConfig, run: TrainingRun, saved: object) -> tuple[VAE, 
     torch.manual_seed(cfg.train.seed)
     model = place(VAE(cfg.model), run.device, run.layout)
     optimizer = adam(model.parameters(), lr=cfg.train.lr)
-    run.snapshot = lambda loop: VAECheckpoint(cfg, loop, model.state_dict(), optimizer.state_dict())
+    # run.config, not cfg: a time limit (max_minutes) lowers the epochs the checkpoint says were asked for
+    run.snapshot = lambda loop: VAECheckpoint(run.config, loop, model.state_dict(), optimizer.state_dict())
     run.postfix, run.watch = {"loss": 0}, {"train/total": 0}
     run.quality.track_reconstruction(lambda x: model.encode(x.to(run.device)).mean, cfg.model.value_range)
     if isinstance(saved, VAECheckpoint):
