@@ -279,14 +279,21 @@ def summary(row: dict[str, float]) -> str:
 
 @torch.no_grad()
 def reconstruction_grid(scorer: Scorer, work: Path, gan_rows: list[str], path: Path) -> None:
-    """Rows: 8 held-out images, the VAE's decode(mean), then G(mean) of each GAN row, in GAN_ROWS order."""
-    vae, cfg = load_vae(work / "vae")
-    x = to_float(scorer.psnr_images[:8], cfg.model.value_range)
-    rows = [x, vae.decode(vae.encode(x).mean)]
-    for name in gan_rows:
-        start_vae, _ = load_vae(work / GAN_ROWS[name][0])
-        rows.append(load_generator(work / name)[0](start_vae.encode(x).mean))
-    save_grid(torch.cat(rows).float(), path, cfg.model.value_range, nrow=8)
+    """Rows: 8 held-out images, the VAE's decode(mean), then G(mean) of each GAN row, in GAN_ROWS order.
+
+    Each row goes through its own VAE in that VAE's value range (BCE's [0, 1], the others' [-1, 1]) and
+    is shown on one [0, 1] scale: one range for all turned a sigma-VAE row on Fashion-MNIST into noise."""
+    images = scorer.psnr_images[:8]
+
+    def through(vae: VAE, generator: Decode) -> torch.Tensor:
+        value_range = vae.cfg.value_range
+        z = vae.encode(to_float(images, value_range)).mean
+        return uint8_to_unit(to_uint8(generator(z).float(), value_range))
+
+    vae = load_vae(work / "vae")[0]
+    rows = [uint8_to_unit(images), through(vae, vae.decode)]
+    rows += [through(load_vae(work / GAN_ROWS[name][0])[0], load_generator(work / name)[0]) for name in gan_rows]
+    save_grid(torch.cat(rows), path, (0.0, 1.0), nrow=8)
 
 
 def table(rows: dict[str, dict[str, float]]) -> str:
