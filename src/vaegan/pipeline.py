@@ -61,7 +61,7 @@ def run_pipeline(
     *,
     wanted: Sections | None = None,
     progress: bool | None = None,
-) -> PipelineResult:
+) -> PipelineResult | None:
     """Train what is not trained yet. `wanted` holds the settings the user gave (not the defaults): a
     rerun applies them to stages that exist, as --resume does (more epochs, another lr, ...)."""
     out = Path(out)
@@ -91,6 +91,9 @@ def run_pipeline(
         gan_run = GANRunConfig(vae_checkpoint=str(vae_dir / CHECKPOINT_NAME), gan=gan_cfg)
         train_gan(gan_run, gan_dir, resume=state == "partial", wanted=gan_wanted, splits=splits, progress=progress)
 
+    if not distributed.is_main_process():
+        # under torchrun every rank gets here; two writing progress.gif while the other read it broke a run
+        return None
     run = open_run(out)
     comparison = write_comparison(run, out / "vae_vs_gan.png")
     gif = write_progress_gif(run, out / "progress.gif")

@@ -77,6 +77,7 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
     given_shared = {k: v for k, v in given.get("train", {}).items() if k in shared_keys}
     wanted = {**given, "gan": {**given_shared, **given.get("gan", {})}}
     result = run_pipeline(vae_cfg, gan_cfg, out, wanted=wanted)
-    print(result.summary.read_text(), end="")
-    print(f"run folder: {result.run_dir}")
+    if result is not None:  # None on the other ranks under torchrun: rank 0 reports
+        print(result.summary.read_text(), end="")
+        print(f"run folder: {result.run_dir}")
     return 0

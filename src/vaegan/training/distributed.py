@@ -63,6 +63,11 @@ class Dist:
         return DistributedDataParallel(model, device_ids=ids)
 
 
+def is_main_process() -> bool:
+    """Rank 0 under torchrun, or a plain single process: the one that writes a run's shared pictures."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def world_size() -> int:
     """Processes torchrun started (1 without torchrun), known before joining the group."""
     return int(os.environ.get("WORLD_SIZE", "1"))
