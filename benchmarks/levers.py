@@ -9,6 +9,7 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   vae+transpose     the VAE with the former ConvTranspose 4x4/2 decoder, z ~ N(0, I)
   vae+gaussian      the VAE with sigma-VAE's optimal-variance Gaussian decoder (--recon gaussian), z ~ N(0, I)
   vae+gaussian+fitted  that VAE through its fitted prior
+  vae+bce, vae+bce+fitted  the VAE with the Bernoulli (BCE) decoder, grey data's default before round 6
   vae+z16, vae+z64  the VAE with a 16- or 64-dimensional latent (the datasets' defaults: 32 grey, 64 RGB)
   vae+z16+fitted, vae+z64+fitted  those VAEs through their fitted priors
   gan               [vae] today's GAN defaults (non-saturating, no spectral norm, no anchor, EMA)
@@ -26,6 +27,7 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+fitted+r1+pixel40  [vae] the same with R1
   gan+fitted+pixel10@gaussian  [vae+gaussian] fitted z and the pixel anchor on the sigma-VAE's decoder
   gan+fitted+r1+pixel10@gaussian  [vae+gaussian] the same with R1: the grey defaults on the sigma-VAE's [-1, 1] data
+  gan+fitted+r1+pixel40@bce  [vae+bce] the grey GAN defaults before round 6, on the BCE VAE's [0, 1] data
   gan+fitted+r1     [vae] fitted z and R1, no anchor
   gan+fitted+r1+pixel40+decay  [vae] fitted z, R1, the pixel anchor at 40 falling linearly to 0 by the last step
   gan+fitted+r1+pixel40+ttur   [vae] the Fashion-MNIST defaults with D's learning rate doubled (4e-4)
@@ -78,12 +80,14 @@ VAE_ROWS: dict[str, dict[str, dict[str, Any]]] = {  # name -> overrides of the d
     "vae": {},
     "vae+transpose": {"model": {"upsample": "transpose"}},
     "vae+gaussian": {"loss": {"reconstruction": "gaussian"}},
+    "vae+bce": {"loss": {"reconstruction": "bce"}},
     "vae+z16": {"model": {"latent_dim": 16}},
     "vae+z64": {"model": {"latent_dim": 64}},
 }
 FITTED = {  # prior-sampled row -> its VAE row
     "vae+fitted": "vae",
     "vae+gaussian+fitted": "vae+gaussian",
+    "vae+bce+fitted": "vae+bce",
     "vae+z16+fitted": "vae+z16",
     "vae+z64+fitted": "vae+z64",
 }
@@ -105,6 +109,7 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+fitted+r1+pixel40": ("vae", {"latents": "fitted", "r1_gamma": None, "anchor": "pixel", "anchor_weight": 40.0}),
     "gan+fitted+pixel10@gaussian": ("vae+gaussian", {"latents": "fitted", "anchor": "pixel", "anchor_weight": 10.0}),
     "gan+fitted+r1+pixel10@gaussian": ("vae+gaussian", {**FITTED_PIXEL40, "r1_gamma": None, "anchor_weight": 10.0}),
+    "gan+fitted+r1+pixel40@bce": ("vae+bce", {**FITTED_PIXEL40, "r1_gamma": None}),
     "gan+fitted+r1": ("vae", {"latents": "fitted", "r1_gamma": None}),
     "gan+fitted+r1+pixel40+decay": (  # None: the anchor falls linearly to 0 over all --gan-steps
         "vae",

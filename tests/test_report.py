@@ -92,3 +92,11 @@ def test_metrics_table_has_a_row_per_metric_and_at_most_eight_epochs() -> None:
     assert table.count("<th>epoch") == 8 and "8 of 30 epochs shown" in table
     assert table.count("<tr>") == 3  # the header, step, train/total
     assert "<td>3.333</td>" in table or "<th>epoch 3</th>" not in table
+
+
+def test_only_rank_0_writes_the_run_pictures_under_torchrun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # every rank reaches the end of the pipeline; two writing progress.gif while the other read it broke a run
+    monkeypatch.setenv("RANK", "1")
+    assert run_pipeline(config(tmp_path, labelled=False), tiny_gan(), tmp_path / "run", progress=False) is None
+    assert (tmp_path / "run" / "gan" / "checkpoint.pt").is_file()
+    assert not list((tmp_path / "run").glob("*.*"))  # no vae_vs_gan.png, progress.gif, summary or report

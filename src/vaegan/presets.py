@@ -33,7 +33,8 @@ GAN_FROM_VAE: dict[str, Any] = {"latents": "fitted", "anchor": "pixel", "r1_gamm
 # Grey 28x28 digits and clothes: sigma-VAE's Gaussian decoder (data in [-1, 1]). In Inception features
 # (docs/results/levers/round6, Fashion-MNIST, 1,000 samples against the 10,000 test images, 4,000 VAE +
 # 3,000 GAN steps) its fitted-prior samples scored 56.7 against 73.3 for the Bernoulli (BCE) decoder, and
-# the GAN on it 40.3 against 52.5, PSNR through G 21.6 dB (its decoder's 22.2).
+# the GAN on it 40.3 against 52.5, PSNR through G 21.6 dB (its decoder's 22.2). MNIST shares the preset
+# unmeasured.
 GREY_28: Sections = {
     "data": {"image_size": 28, "channels": 1},
     "loss": {"reconstruction": "gaussian"},
