@@ -5,7 +5,10 @@
 
 Rows (batch 64, one seed; every GAN row starts from the VAE row named in brackets):
   vae               today's VAE (resize-conv decoder: nearest x2 + conv 3x3) and the dataset's defaults, z ~ N(0, I)
-  vae+fitted        the same VAE, z from the Gaussian mixture fitted to its training latents (prior.py)
+  vae+fitted        the same VAE, z from the Gaussian mixture fitted to its training latents (prior.py),
+                    with the dataset's --prior-components (100 grey, 10 RGB)
+  vae+fitted10, vae+fitted30, vae+fitted100  the same with 10, 30 or 100 mixture components
+  vae+fitted10+t0.9 the 10-component mixture sampled at temperature 0.9 (each component's spread x0.9)
   vae+transpose     the VAE with the former ConvTranspose 4x4/2 decoder, z ~ N(0, I)
   vae+gaussian      the VAE with sigma-VAE's optimal-variance Gaussian decoder (--recon gaussian), z ~ N(0, I)
   vae+gaussian+fitted  that VAE through its fitted prior
@@ -86,11 +89,18 @@ VAE_ROWS: dict[str, dict[str, dict[str, Any]]] = {  # name -> overrides of the d
 }
 FITTED = {  # prior-sampled row -> its VAE row
     "vae+fitted": "vae",
+    "vae+fitted10": "vae",
+    "vae+fitted30": "vae",
+    "vae+fitted100": "vae",
+    "vae+fitted10+t0.9": "vae",
     "vae+gaussian+fitted": "vae+gaussian",
     "vae+bce+fitted": "vae+bce",
     "vae+z16+fitted": "vae+z16",
     "vae+z64+fitted": "vae+z64",
 }
+# the others fit the VAE's --prior-components (the dataset's default: 100 grey since round 7, 10 RGB)
+FITTED_COMPONENTS = {"vae+fitted10": 10, "vae+fitted30": 30, "vae+fitted100": 100, "vae+fitted10+t0.9": 10}
+FITTED_TEMPERATURE = {"vae+fitted10+t0.9": 0.9}  # the others sample at 1
 DIFFAUGMENT = "color,translation,cutout"
 FITTED_PIXEL40 = {"latents": "fitted", "anchor": "pixel", "anchor_weight": 40.0}
 GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it starts from, GANConfig overrides)
@@ -185,9 +195,12 @@ class Scorer:
         return {"inception_fid": scores["fid"], "inception_kid": scores["kid"]}
 
 
-def fitted_decode(vae: VAE, images: torch.Tensor, seed: int) -> Decode:
-    """vae.decode of z from a mixture fitted to `images`' latents; the incoming z only sets the count."""
-    return through_prior(vae.decode, fit_mixture(posterior_means(vae, images), components=10, seed=seed), seed)
+def fitted_decode(vae: VAE, images: torch.Tensor, seed: int, row: str) -> Decode:
+    """vae.decode of z from a mixture fitted to `images`' latents, with the row's component count and
+    temperature; the incoming z only sets the count."""
+    components = FITTED_COMPONENTS.get(row, vae.cfg.prior_components)
+    prior = fit_mixture(posterior_means(vae, images), components=components, seed=seed)
+    return through_prior(vae.decode, prior, seed, FITTED_TEMPERATURE.get(row, 1.0))
 
 
 def wanted_rows(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
@@ -242,7 +255,7 @@ def run_rows(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, 
         print(f"{name}: {summary(rows[name])} ({seconds:.0f}s, load {load()})", flush=True)
         for fitted in (f for f in fitted_rows if FITTED[f] == name):
             t0 = time.perf_counter()
-            decode = fitted_decode(vae, vae_splits.train.images, args.seed)
+            decode = fitted_decode(vae, vae_splits.train.images, args.seed, fitted)
             fit = time.perf_counter() - t0
             rows[fitted] = {**scorer.score(fitted, decode, vae, cfg.model.latent_dim), "seconds": fit}
             rows[fitted]["psnr"] = rows[name]["psnr"]  # the same decoder; `decode` above ignores its z

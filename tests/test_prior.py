@@ -1,9 +1,11 @@
+from dataclasses import replace
 from pathlib import Path
 
 import torch
+from torch.distributions import MultivariateNormal
 
 from tiny import tiny_config, tiny_splits
-from vaegan.prior import PRIOR_NAME, fit_mixture, fitted_prior
+from vaegan.prior import PRIOR_NAME, component_log_probs, fit_mixture, fitted_prior
 from vaegan.runs import open_run
 from vaegan.training.train_vae import train_vae
 
@@ -37,3 +39,38 @@ def test_fitted_prior_samples_decode_to_images_and_are_saved_once(tmp_path: Path
     monkeypatch.setattr(vaegan.prior, "fit_mixture", lambda *a, **k: (_ for _ in ()).throw(AssertionError("refit")))
     again = fitted_prior(open_run(tmp_path), components=2)  # read from prior.pt, not fitted again
     assert torch.equal(again.means, prior.means)
+
+
+def test_component_log_probs_equal_each_gaussians_density() -> None:
+    # The fit computes Mahalanobis distances from z's outer products (two matmuls); check them against
+    # torch's own multivariate normal on a mixture with correlated components.
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(500, 5, generator=g, dtype=torch.float64) * 2
+    prior = fit_mixture(z, components=3, iterations=5)
+    expected = torch.stack(
+        [
+            prior.weights[k].log() + MultivariateNormal(prior.means[k], scale_tril=prior.scale_tril[k]).log_prob(z)
+            for k in range(3)
+        ],
+        dim=1,
+    )
+    assert torch.allclose(component_log_probs(prior, z), expected, rtol=0, atol=1e-9)
+    assert not torch.allclose(prior.scale_tril[0], torch.diag(prior.scale_tril[0].diagonal()))  # not diagonal
+
+
+def test_the_fitted_prior_has_the_runs_component_count(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import vaegan.prior
+
+    splits = tiny_splits(n=80)
+    monkeypatch.setattr(vaegan.prior, "load_splits", lambda data: splits)
+    cfg = tiny_config(epochs=1)
+    train_vae(replace(cfg, model=replace(cfg.model, prior_components=3)), tmp_path, splits=splits)
+    assert fitted_prior(open_run(tmp_path)).means.shape == (3, 4)
+
+
+def test_temperature_scales_each_components_spread() -> None:
+    g = torch.Generator().manual_seed(0)
+    prior = fit_mixture(torch.randn(400, 2, generator=g) * 3, components=1, iterations=2)
+    full = prior.sample(4000, torch.Generator().manual_seed(1))
+    cooled = prior.sample(4000, torch.Generator().manual_seed(1), temperature=0.5)
+    assert torch.allclose(cooled - prior.means[0].float(), 0.5 * (full - prior.means[0].float()), atol=1e-5)

@@ -60,6 +60,7 @@ def _check_range(value: float, low: float, high: float, what: str, fix: str = ""
 # describes is built before any tensor is read into it (see checkpoint.check_tensors).
 MAX_IMAGE_SIZE = 1024
 MAX_LATENT_DIM = 4096
+MAX_PRIOR_COMPONENTS = 1000
 MAX_WIDTH = 512  # base channels of the encoder, decoder and discriminator (the deepest layer is 8x)
 MAX_GRID = 1024  # images in a per-epoch grid
 
@@ -89,6 +90,7 @@ class ModelConfig:
     base_channels: int = 32  # width of the first conv; doubles per downsampling, capped at 8x
     output: Output = "tanh"  # tanh for data in [-1, 1], sigmoid for [0, 1] (BCE)
     upsample: Upsample = "resize"  # decoder x2 steps: resize (nearest + 3x3, no checkerboard) | transpose (4x4/2)
+    prior_components: int = 10  # Gaussians in the mixture fitted to the training latents (prior.py), the sampler
 
     def __post_init__(self) -> None:
         _check_choice(self.kind, MODEL_KINDS, "model")
@@ -99,6 +101,7 @@ class ModelConfig:
         _check_range(self.latent_dim, 1, MAX_LATENT_DIM, "latent dim")
         _check_range(self.base_channels, 1, MAX_WIDTH, "base channels")
         _check_choice(self.output, get_args(Output), "output")
+        _check_range(self.prior_components, 1, MAX_PRIOR_COMPONENTS, "prior components")
 
     @property
     def value_range(self) -> tuple[float, float]:

@@ -86,6 +86,9 @@ VAE_FLAGS = (
     Flag(
         "--upsample", "model", "upsample", str, "decoder x2 steps: ConvTranspose 4x4/2 or resize + conv 3x3", UPSAMPLES
     ),
+    Flag(
+        "--prior-components", "model", "prior_components", int, "Gaussians in the fitted prior that draws z (prior.py)"
+    ),
     Flag("--recon", "loss", "reconstruction", str, "reconstruction loss (see the README)", RECONSTRUCTIONS),
     Flag("--beta", "loss", "beta", float, "weight of the KL term"),
     Flag("--kl-warmup", "loss", "kl_warmup_steps", int, "steps over which beta rises linearly from 0"),

@@ -32,8 +32,8 @@ def register(sub: Any) -> None:
         "--sampler",
         choices=("auto", "prior", "fitted"),
         default="auto",
-        help="z from N(0, I) (prior), or from a 10-component Gaussian mixture fitted to the training images' "
-        "latents (fitted once, saved as prior.pt beside the VAE checkpoint); auto: fitted for the VAE, and "
+        help="z from N(0, I) (prior), or from a Gaussian mixture (--prior-components) fitted to the training "
+        "images' latents (fitted once, saved as prior.pt beside the VAE checkpoint); auto: fitted for the VAE, and "
         "for the GAN the z it was trained on (its --latents) (default auto)",
     )
     p.set_defaults(func=run_sample)
