@@ -136,7 +136,7 @@ def fitted_prior(run: Run, components: int | None = None, images: torch.Tensor |
     A prior fitted to another checkpoint of the stage (an earlier epoch) or with another K is refitted.
     K defaults to the run's --prior-components; folders of fewer than 20 * K images get fewer, down to one.
     """
-    components = components or run.config.model.prior_components
+    components = run.config.model.prior_components if components is None else components
     stage = run.stage("vae")
     checkpoint = stage.checkpoint
     assert isinstance(checkpoint, VAECheckpoint)
@@ -157,7 +157,7 @@ def fitted_prior(run: Run, components: int | None = None, images: torch.Tensor |
 def fit_to_images(vae: VAE, images: torch.Tensor, components: int | None = None) -> MixturePrior:
     """The mixture fitted to the posterior means of uint8 `images`, with at most one component per 20 images;
     `components` defaults to the VAE's --prior-components."""
-    components = components or vae.cfg.prior_components
+    components = vae.cfg.prior_components if components is None else components
     z = posterior_means(vae, images)
     k = min(components, max(1, len(z) // 20))  # at least 20 images per component: a small folder gets fewer
     log.info("fitting a %d-component Gaussian mixture to %d training images' latents", k, len(z))
