@@ -122,3 +122,29 @@ def test_a_record_at_the_protocols_count_sits_beside_the_published_rows_without_
     assert "| WGAN (published) | 21.5 ± 1.6 |" in text
     assert "**Reduced run**" not in text
     assert "time-to-fid.png" not in text  # one mark per run: an end point, no curve to chart
+
+
+def test_the_summary_takes_each_variant_from_the_newest_current_record(tmp_path: Path) -> None:
+    older = race_record(
+        record="race-prior100",
+        samples=10_000,
+        trained_seconds={"two-stage-auto": [900.0], "vae": [900.0]},
+        curves={"two-stage-auto": [[point(900, 21.0, 10000)]], "vae": [[point(900, 33.0, 10000)]]},
+    )
+    newer = race_record(
+        record="race-prior100-seeds",
+        samples=10_000,
+        seeds=2,
+        trained_seconds={"two-stage-auto": [900.0, 900.0]},
+        curves={"two-stage-auto": [[point(900, 19.0, 10000)], [point(900, 20.0, 10000)]]},
+    )
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    (folder / "race-prior100.json").write_text(json.dumps(older))
+    (folder / "race-prior100-seeds.json").write_text(json.dumps(newer))
+    write_report(tmp_path, tmp_path / "RESULTS.md")
+    summary = (tmp_path / "RESULTS.md").read_text().split("## Where we stand", 1)[1].split("\n## ", 1)[0]
+    assert "| fashion-mnist | vaegan VAE then GAN, auto precision | 19.5 ± 0.71 |" in summary  # the 2 seeds
+    assert "| 15 min" not in summary and "| 1 min, 2 seed(s) | `race-prior100-seeds` |" in summary
+    assert "| fashion-mnist | VAE alone | 33 |" in summary and "(papers' protocol)" in summary
+    assert summary.count("| fashion-mnist |") == 2  # the older record's two-stage row is hidden
