@@ -76,10 +76,14 @@ def cell(values: list[float]) -> str:
     return f"{statistics.fmean(values):.4g}{spread}"
 
 
+def counts(record: dict[str, Any]) -> str:
+    """The samples cell of a row: generated vs real images."""
+    return f"{record['samples']} vs {record['real']['count']}"
+
+
 def our_rows(record: dict[str, Any]) -> list[str]:
     """One row per variant: FID and KID at the end of the budget, best FID on the way, budget used."""
     rows = []
-    counts = f"{record['samples']} vs {record['real']['count']}"
     for name, runs in record["curves"].items():
         last = [run[-1] for run in runs]
         best = [min(p["fid"] for p in run) for run in runs]
@@ -87,7 +91,7 @@ def our_rows(record: dict[str, Any]) -> list[str]:
         reliable = "" if all(p["reliable"] for p in last) else " (unreliable: fewer than 1,000 real images)"
         rows.append(
             f"| {VARIANTS.get(name, name)} | {cell([p['fid'] for p in last])}{reliable} | {cell(best)} | "
-            f"{cell([p['kid'] for p in last])} | {counts} | {cell(trained)} min, {len(runs)} seed(s) | "
+            f"{cell([p['kid'] for p in last])} | {counts(record)} | {cell(trained)} min, {len(runs)} seed(s) | "
             "this run (command above) |"
         )
     return rows
@@ -111,8 +115,8 @@ def current_rows(records: list[dict[str, Any]]) -> list[str]:
                 last = [run[-1] for run in runs]
                 rows.append(
                     f"| {data} | {SHORT_NAMES.get(variant, variant)} | {cell([p['fid'] for p in last])} | "
-                    f"{cell([p['kid'] for p in last])} | {record['samples']} vs {record['real']['count']} "
-                    f"({protocol}) | {record['minutes']:g} min, {len(runs)} seed(s) | `{name}` |"
+                    f"{cell([p['kid'] for p in last])} | {counts(record)} ({protocol}) | "
+                    f"{record['minutes']:g} min, {len(runs)} seed(s) | `{name}` |"
                 )
     if not rows:
         return []
