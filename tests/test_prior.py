@@ -23,6 +23,19 @@ def test_a_mixture_fitted_to_two_separate_clusters_samples_both() -> None:
     assert prior.log_prob(torch.tensor([[5.0, 0.0]])) > prior.log_prob(torch.tensor([[0.0, 0.0]])) + 100
 
 
+def test_near_duplicate_latents_fit_without_a_singular_covariance() -> None:
+    # An emoji in five skin tones, or a file copied twice, encodes to latents 1e-4 apart: a component on
+    # such a group once had a covariance whose rounding outweighed its jitter, and Cholesky failed.
+    g = torch.Generator().manual_seed(0)
+    centres = 3 * torch.randn(40, 64, generator=g)
+    near = centres.repeat_interleave(5, 0) + 1e-4 * torch.randn(200, 64, generator=g)
+    exact = centres[:10].repeat_interleave(3, 0)
+    z = torch.cat([torch.randn(600, 64, generator=g), near, exact])
+    prior = fit_mixture(z, components=40, iterations=30)
+    assert torch.isfinite(prior.log_prob(z)).all()
+    assert torch.isfinite(prior.sample(100, torch.Generator().manual_seed(1))).all()
+
+
 def test_fitted_prior_samples_decode_to_images_and_are_saved_once(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import vaegan.prior
 

@@ -29,7 +29,11 @@ log = logging.getLogger(__name__)
 
 PRIOR_NAME = "prior.pt"
 PRIOR_FORMAT = 1
-JITTER = 1e-6  # added to each covariance's diagonal, relative to its mean variance: keeps Cholesky defined
+# Added to every covariance's diagonal, relative to the data's mean variance: keeps Cholesky defined. Relative
+# to each component's own variance it was not enough: near-duplicate images (an emoji in five skin tones,
+# a file copied twice) give a component a spread of 1e-8 whose rounding error outweighed its jitter, and
+# the fit crashed (a 100-component fit to the emoji latents did).
+JITTER = 1e-6
 
 
 @dataclass(frozen=True)
@@ -86,12 +90,15 @@ def log_probs_from_outer(prior: MixturePrior, z: torch.Tensor, outer: torch.Tens
 
 def fit_mixture(z: torch.Tensor, components: int = 10, iterations: int = 100, seed: int = 0) -> MixturePrior:
     """EM for a full-covariance Gaussian mixture on rows z (N, D), starting from K distinct random rows."""
-    z = z.double()
     n, dim = z.shape
     if n < 2 * components:
         raise VaeganError(f"fitting {components} components needs at least {2 * components} latents, got {n}")
+    centre = z.double().mean(0)
+    z = z.double() - centre  # moments about the data's mean: less cancellation in E[z z^T] - mu mu^T
     g = torch.Generator().manual_seed(seed)
-    start_cov = torch.cov(z.T) + JITTER * torch.eye(dim, dtype=z.dtype)
+    data_cov = torch.cov(z.T)
+    floor = JITTER * data_cov.diagonal().mean() * torch.eye(dim, dtype=z.dtype)
+    start_cov = data_cov + floor
     prior = MixturePrior(
         torch.full((components,), 1.0 / components, dtype=z.dtype),
         z[torch.randperm(n, generator=g)[:components]],
@@ -111,12 +118,10 @@ def fit_mixture(z: torch.Tensor, components: int = 10, iterations: int = 100, se
             second += resp.T @ outer
         mass = mass + 1e-12
         means = first / mass.unsqueeze(1)
-        # E[z z^T] - mu mu^T: in float64 the cancellation costs nothing at latent scales (|z| of a few units)
+        # E[z z^T] - mu mu^T in float64, about the data's mean; the floor covers the rounding that is left
         cov = second.view(components, dim, dim) / mass.view(-1, 1, 1) - means.unsqueeze(2) * means.unsqueeze(1)
-        scale = cov.diagonal(dim1=1, dim2=2).mean(1).view(-1, 1, 1)
-        cov = cov + JITTER * scale * torch.eye(dim, dtype=z.dtype)
-        prior = MixturePrior(mass / n, means, torch.linalg.cholesky(cov))
-    return prior
+        prior = MixturePrior(mass / n, means, torch.linalg.cholesky(cov + floor))
+    return MixturePrior(prior.weights, prior.means + centre, prior.scale_tril)
 
 
 @torch.no_grad()
