@@ -61,11 +61,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from own_features import budget, subsample
+from own_features import budget, data_settings, subsample
 from report import machine
 
 from vaegan.config import GANConfig, GANRunConfig, vae_run_config
-from vaegan.data import load_splits, to_float, to_uint8
+from vaegan.data import DataSplits, load_splits, to_float, to_uint8
 from vaegan.metrics.features import feature_net_for
 from vaegan.metrics.inception_fid import embed_images, fid_kid, load_fid_net, real_features
 from vaegan.metrics.psnr import posterior_psnr
@@ -229,11 +229,20 @@ def gan_config(args: argparse.Namespace, overrides: dict[str, Any], epochs: int)
     )
 
 
+def train_row_vae(row: str, data: dict[str, Any], epochs: int, seed: int, splits: DataSplits, folder: Path) -> None:
+    """Train VAE row `row` (the dataset's defaults with the row's overrides) at batch BATCH into `folder`."""
+    defaults = dataset_defaults(data["source"])
+    cfg = vae_run_config(
+        data=data,
+        model={**defaults["model"], **VAE_ROWS[row].get("model", {})},
+        loss={**defaults["loss"], **VAE_ROWS[row].get("loss", {})},
+        train={"epochs": epochs, "batch_size": BATCH, "seed": seed, "device": "cpu", "quality_every": 0},
+    )
+    train_vae(cfg, folder, splits=splits, progress=False)
+
+
 def run_rows(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
-    defaults = dataset_defaults(args.data)
-    data = {"source": args.data, **defaults["data"], "cache_dir": args.cache_dir}
-    if args.data == "emoji":
-        data["val_fraction"] = 0.2  # emoji have no test split: a fifth held out, as benchmarks/quality.py does
+    data, _ = data_settings(args.data, args.cache_dir)  # emoji: a fifth held out, as benchmarks/quality.py does
     scorer = Scorer(args, data)
     splits = scorer.splits
     rows: dict[str, dict[str, float]] = {}
@@ -242,13 +251,7 @@ def run_rows(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, 
     vae_splits = subsample(splits, n, args.seed)
     for name in vae_rows:
         t0 = time.perf_counter()
-        cfg = vae_run_config(
-            data=data,
-            model={**defaults["model"], **VAE_ROWS[name].get("model", {})},
-            loss={**defaults["loss"], **VAE_ROWS[name].get("loss", {})},
-            train={"epochs": epochs, "batch_size": BATCH, "seed": args.seed, "device": "cpu", "quality_every": 0},
-        )
-        train_vae(cfg, work / name, splits=vae_splits, progress=False)
+        train_row_vae(name, data, epochs, args.seed, vae_splits, work / name)
         seconds = time.perf_counter() - t0
         vae, cfg = load_vae(work / name)
         rows[name] = {**scorer.score(name, vae.decode, vae, cfg.model.latent_dim), "seconds": seconds}

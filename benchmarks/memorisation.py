@@ -7,8 +7,8 @@ out), then for each sampler (N(0, I) and mixtures of 10, 30 and 100 components f
 latents) measures every sample's RMS pixel distance (on [0, 1]) to its nearest training image. The yardstick
 is the same distance for the held-out images, which the VAE never saw, and for the VAE's reconstructions
 of training images (a copy through the decoder's blur): samples near the copies' distance are copies
-rather than new pictures. Also printed: the share of samples nearer to
-a training image than the median held-out image is (about 50% for samples as new as held-out images).
+rather than new pictures. Also printed: the share of samples nearer to a training image than the median
+held-out image is (about 50% for samples as new as held-out images).
 """
 
 from __future__ import annotations
@@ -19,15 +19,14 @@ import time
 from pathlib import Path
 
 import torch
-from own_features import BATCH, budget, data_settings, subsample
+from levers import train_row_vae
+from own_features import budget, data_settings, subsample
 
 from vaegan.config import vae_run_config
 from vaegan.data import load_splits, to_uint8
 from vaegan.metrics.quality import uint8_to_unit
-from vaegan.presets import dataset_defaults
 from vaegan.prior import fit_mixture, posterior_means, through_prior
 from vaegan.runs import load_vae
-from vaegan.training.train_vae import train_vae
 
 
 def nearest_distances(images: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
@@ -47,19 +46,13 @@ def main() -> None:
     parser.add_argument("--cache-dir")
     args = parser.parse_args()
     data, _ = data_settings(args.data, args.cache_dir)
-    defaults = dataset_defaults(args.data)
     splits = load_splits(vae_run_config(data=data).data)
     epochs, n = budget(args.vae_steps, len(splits.train))
-    train = subsample(splits, n, args.seed).train.images
+    vae_splits = subsample(splits, n, args.seed)
+    train = vae_splits.train.images
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = vae_run_config(
-            data=data,
-            model=defaults["model"],
-            loss=defaults["loss"],
-            train={"epochs": epochs, "batch_size": BATCH, "seed": args.seed, "device": "cpu", "quality_every": 0},
-        )
         started = time.perf_counter()
-        train_vae(cfg, Path(tmp) / "vae", splits=subsample(splits, n, args.seed), progress=False)
+        train_row_vae("vae", data, epochs, args.seed, vae_splits, Path(tmp) / "vae")
         vae, cfg = load_vae(Path(tmp) / "vae")
     print(
         f"{args.data}: VAE {args.vae_steps} steps in {time.perf_counter() - started:.0f}s, {len(train)} training images"

@@ -93,8 +93,9 @@ def fit_mixture(z: torch.Tensor, components: int = 10, iterations: int = 100, se
     n, dim = z.shape
     if n < 2 * components:
         raise VaeganError(f"fitting {components} components needs at least {2 * components} latents, got {n}")
-    centre = z.double().mean(0)
-    z = z.double() - centre  # moments about the data's mean: less cancellation in E[z z^T] - mu mu^T
+    z = z.double()
+    centre = z.mean(0)
+    z = z - centre  # moments about the data's mean: less cancellation in E[z z^T] - mu mu^T
     g = torch.Generator().manual_seed(seed)
     data_cov = torch.cov(z.T)
     floor = JITTER * data_cov.diagonal().mean() * torch.eye(dim, dtype=z.dtype)
