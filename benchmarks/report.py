@@ -47,7 +47,7 @@ PUBLISHED = (
 # from the first record that has it, so a newer record with more seeds hides an older one's row.
 CURRENT = {
     "fashion-mnist": ("race-prior100-seeds", "race-prior100"),
-    "emoji": ("race-seeds", "race"),
+    "emoji": ("race-k100", "race-seeds", "race-scratch-seeds", "race"),
 }
 
 
@@ -98,11 +98,12 @@ def our_rows(record: dict[str, Any]) -> list[str]:
 
 
 def current_rows(records: list[dict[str, Any]]) -> list[str]:
-    """The summary that opens RESULTS.md: per dataset, today's defaults' end FIDs, each naming its record."""
+    """The summary that opens RESULTS.md: per dataset, today's defaults' end FIDs, each naming its record,
+    and the two stages' ratio to every other row (records may differ: the ratio names both)."""
     by_name = {(r["data"], r.get("record", "race")): r for r in records}
-    rows = []
+    rows, summary = [], []
     for data, names in CURRENT.items():
-        shown: set[str] = set()
+        shown: dict[str, tuple[float, str]] = {}  # model -> (mean end FID, record)
         for name in names:
             record = by_name.get((data, name))
             if record is None:
@@ -112,13 +113,23 @@ def current_rows(records: list[dict[str, Any]]) -> list[str]:
                 model = variant.removesuffix("-auto")  # one pipeline: a newer auto row hides an older fp32 one
                 if model in shown:
                     continue
-                shown.add(model)
                 last = [run[-1] for run in runs]
+                shown[model] = (statistics.fmean(p["fid"] for p in last), name)
                 rows.append(
                     f"| {data} | {SHORT_NAMES.get(variant, variant)} | {cell([p['fid'] for p in last])} | "
                     f"{cell([p['kid'] for p in last])} | {counts(record)} ({protocol}) | "
                     f"{record['minutes']:g} min, {len(runs)} seed(s) | `{name}` |"
                 )
+        if "two-stage" in shown:
+            ours, ours_record = shown["two-stage"]
+            each = [
+                f"{ours / fid:.2f}x {SHORT_NAMES.get(model, model)}"
+                + ("" if record == ours_record else f" (`{ours_record}` over `{record}`)")
+                for model, (fid, record) in shown.items()
+                if model != "two-stage"
+            ]
+            if each:
+                summary.append(f"- {data}: the two stages' FID over the others': " + ", ".join(each) + ".")
     if not rows:
         return []
     return [
@@ -131,6 +142,8 @@ def current_rows(records: list[dict[str, Any]]) -> list[str]:
         "|---|---|---|---|---|---|---|",
         *rows,
         "",
+        *summary,
+        *([""] if summary else []),
     ]
 
 

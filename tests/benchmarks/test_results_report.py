@@ -148,3 +148,6 @@ def test_the_summary_takes_each_variant_from_the_newest_current_record(tmp_path:
     assert "| 15 min" not in summary and "| 1 min, 2 seed(s) | `race-prior100-seeds` |" in summary
     assert "| fashion-mnist | VAE alone | 33 |" in summary and "(papers' protocol)" in summary
     assert summary.count("| fashion-mnist |") == 2  # the older record's two-stage row is hidden
+    # 19.5 / 33 from two records, and the ratio says so
+    ratio = "0.59x VAE alone (`race-prior100-seeds` over `race-prior100`)."
+    assert f"- fashion-mnist: the two stages' FID over the others': {ratio}" in summary
