@@ -151,3 +151,18 @@ def test_the_summary_takes_each_variant_from_the_newest_current_record(tmp_path:
     # 19.5 / 33 from two records, and the ratio says so
     ratio = "0.59x VAE alone (`race-prior100-seeds` over `race-prior100`)."
     assert f"- fashion-mnist: the two stages' FID over the others': {ratio}" in summary
+
+
+def test_the_summary_ratio_names_no_records_when_both_rows_come_from_one(tmp_path: Path) -> None:
+    record = race_record(
+        record="race-prior100-seeds",
+        samples=10_000,
+        trained_seconds={"two-stage-auto": [900.0], "vae": [900.0]},
+        curves={"two-stage-auto": [[point(900, 18.0, 10000)]], "vae": [[point(900, 30.0, 10000)]]},
+    )
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    (folder / "race-prior100-seeds.json").write_text(json.dumps(record))
+    write_report(tmp_path, tmp_path / "RESULTS.md")
+    summary = (tmp_path / "RESULTS.md").read_text().split("## Where we stand", 1)[1].split("\n## ", 1)[0]
+    assert "- fashion-mnist: the two stages' FID over the others': 0.60x VAE alone.\n" in summary  # 18 / 30
