@@ -36,6 +36,9 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+fitted+r1+pixel40+ttur   [vae] the Fashion-MNIST defaults with D's learning rate doubled (4e-4)
   gan+fitted+r1+pixel40+d64    [vae] the same with a discriminator twice as wide
   gan+fitted+r1low+pixel40     [vae] the same with R1 gamma 0.1
+  gan+fitted+r1lazy4+pixel10, gan+fitted+r1lazy16+pixel10  [vae] the RGB defaults with lazy R1: the
+                    penalty times 4 (16) on every 4th (16th) D step only
+  gan+fitted+r1lazy16+pixel10+sn  [vae] the RGB defaults (lazy R1) with spectral norm on every D layer
 --rows picks a subset (a GAN row trains its VAE row too).
 Columns: FID, KID, precision, recall in vaegan's own feature space (vaegan.metrics.features: trained once per
 dataset, cached; NOT the Inception FID), the artifact score (2-pixel-period energy share, generated over
@@ -128,6 +131,12 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+fitted+r1+pixel40+ttur": ("vae", {**FITTED_PIXEL40, "r1_gamma": None, "lr_d": 4e-4}),
     "gan+fitted+r1+pixel40+d64": ("vae", {**FITTED_PIXEL40, "r1_gamma": None, "disc_channels": 64}),
     "gan+fitted+r1low+pixel40": ("vae", {**FITTED_PIXEL40, "r1_gamma": 0.1}),
+    "gan+fitted+r1lazy4+pixel10": ("vae", {**FITTED_PIXEL40, "r1_gamma": None, "r1_every": 4, "anchor_weight": 10.0}),
+    "gan+fitted+r1lazy16+pixel10": ("vae", {**FITTED_PIXEL40, "r1_gamma": None, "r1_every": 16, "anchor_weight": 10.0}),
+    "gan+fitted+r1lazy16+pixel10+sn": (
+        "vae",
+        {**FITTED_PIXEL40, "r1_gamma": None, "r1_every": 16, "anchor_weight": 10.0, "spectral_norm": True},
+    ),
 }
 COLUMNS = ("fid", "kid", "precision", "recall", "artifact", "psnr", "psnr_vae", "diversity", "seconds")
 Decode = Callable[[torch.Tensor], torch.Tensor]

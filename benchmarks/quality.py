@@ -22,6 +22,7 @@ keeps the variants it finished (--publish-only then draws them).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import statistics
@@ -95,6 +96,7 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
         "minutes": args.minutes,
         "vae_share": args.vae_share,
         "prior_components": cfg.model.prior_components,
+        "gan": dataclasses.asdict(gan),  # the preset's GAN recipe, so a record names the one it raced
         "seeds": args.seeds,
         "first_seed": args.first_seed,
         "samples": samples,

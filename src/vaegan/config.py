@@ -210,6 +210,7 @@ class GANConfig(RunSettings):
     ema_decay: float = 0.999  # EMA of generator weights used for sampling; 0 turns it off
     diffaugment: str = ""  # DiffAugment policy for what D sees, e.g. "color,translation,cutout"; "" = off
     r1_gamma: float = 0.0  # R1 penalty gamma/2 * E||grad_x D(x)||^2 on real images in D's loss; 0 = off
+    r1_every: int = 1  # lazy R1: the penalty, times this, on every r1_every-th D step only (StyleGAN2 uses 16)
     collapse_fraction: float = 0.5  # warn when sample diversity < this fraction of the real data's
     diversity_samples: int = 256
 
@@ -234,6 +235,7 @@ class GANConfig(RunSettings):
         unknown = [p for p in self.diffaugment.split(",") if p.strip() and p.strip() not in DIFFAUGMENTS]
         _check(not unknown, f"unknown DiffAugment transforms {unknown}; use a comma list of {', '.join(DIFFAUGMENTS)}")
         _check(self.r1_gamma >= 0, f"R1 gamma must be >= 0, got {self.r1_gamma}")
+        _check(self.r1_every >= 1, f"R1 every must be >= 1 (1 = every step), got {self.r1_every}")
         _check(0.0 < self.collapse_fraction < 1.0, f"collapse fraction must be in (0, 1), got {self.collapse_fraction}")
 
 

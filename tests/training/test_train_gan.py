@@ -1,3 +1,4 @@
+import copy
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -17,8 +18,10 @@ from vaegan.training.train_gan import (
     GANNets,
     anchor_loss,
     discriminator_step,
+    gan_step,
     generator_step,
     latent_source,
+    r1_weight,
     train_gan,
     warm_start,
 )
@@ -205,12 +208,38 @@ def test_r1_changes_the_discriminator_update() -> None:
         generator, disc = tiny_networks()
         opt_d = torch.optim.SGD(disc.parameters(), lr=0.1)
         real = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
-        loss, *_ = discriminator_step(
-            disc, opt_d, lambda x: x, real, generator(torch.zeros(4, 4)), GANConfig(r1_gamma=gamma), CPU, False
-        )
+        gc = GANConfig(r1_gamma=gamma)
+        fake = generator(torch.zeros(4, 4))
+        loss, *_ = discriminator_step(disc, opt_d, lambda x: x, real, fake, gc, CPU, False, r1_weight(0, gc))
         updates.append((loss, disc.head.weight.detach().clone()))
     (plain_loss, plain_w), (r1_loss, r1_w) = updates
     assert r1_loss > plain_loss and not torch.equal(plain_w, r1_w)
+
+
+def test_lazy_r1_weighs_every_nth_step_by_n_and_skips_the_others() -> None:
+    every_step, lazy = GANConfig(r1_gamma=2.0), GANConfig(r1_gamma=2.0, r1_every=4)
+    assert [r1_weight(s, every_step) for s in range(3)] == [1.0, 1.0, 1.0]
+    assert [r1_weight(s, lazy) for s in range(9)] == [4.0, 0, 0, 0, 4.0, 0, 0, 0, 4.0]  # the same mean
+    assert r1_weight(0, GANConfig(r1_every=4)) == 0.0  # no gamma, no penalty
+
+
+def test_gan_step_takes_lazy_r1_only_on_its_steps() -> None:
+    """With r1_every 2, step 1's D update is the plain one and step 2's is not."""
+
+    def d_after(step: int, gc: GANConfig) -> dict[str, torch.Tensor]:
+        generator, disc = tiny_networks()
+        frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4))
+        opt_g, opt_d = torch.optim.SGD(generator.parameters(), lr=0.1), torch.optim.SGD(disc.parameters(), lr=0.1)
+        nets = GANNets(generator, disc, generator, disc, copy.deepcopy(generator), frozen, opt_g, opt_d)
+        real = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+        gan_step(nets, real, torch.ones(4, 4), replace(gc, d_warmup_steps=100), step, CPU, False)
+        return {k: v.clone() for k, v in disc.state_dict().items()}
+
+    def same(step: int) -> bool:
+        plain, lazy = d_after(step, GANConfig()), d_after(step, GANConfig(r1_gamma=10.0, r1_every=2))
+        return all(torch.equal(plain[k], lazy[k]) for k in plain)
+
+    assert same(1) and not same(2)
 
 
 def test_pixel_anchor_is_the_squared_error_of_g_on_the_posterior_mean_against_x() -> None:

@@ -125,6 +125,7 @@ GAN_FLAGS = (
         "--diffaugment", "gan", "diffaugment", str, "DiffAugment policy for D's inputs, e.g. color,translation,cutout"
     ),
     Flag("--r1-gamma", "gan", "r1_gamma", float, "R1 penalty weight on D's gradient at real images (0 = off)"),
+    Flag("--r1-every", "gan", "r1_every", int, "lazy R1: take the penalty (times this) every this many D steps"),
     Flag(
         "--collapse-fraction",
         "gan",
