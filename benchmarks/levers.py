@@ -106,6 +106,7 @@ FITTED_COMPONENTS = {"vae+fitted10": 10, "vae+fitted30": 30, "vae+fitted100": 10
 FITTED_TEMPERATURE = {"vae+fitted10+t0.9": 0.9}  # the others sample at 1
 DIFFAUGMENT = "color,translation,cutout"
 FITTED_PIXEL40 = {"latents": "fitted", "anchor": "pixel", "anchor_weight": 40.0}
+FITTED_R1_PIXEL10 = {**FITTED_PIXEL40, "r1_gamma": None, "anchor_weight": 10.0}  # the RGB defaults (and sigma-VAE's)
 GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it starts from, GANConfig overrides)
     "gan": ("vae", {}),
     "gan+transpose": ("vae+transpose", {}),
@@ -117,11 +118,11 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+diffaug+r1": ("vae", {"diffaugment": DIFFAUGMENT, "r1_gamma": None}),
     "gan+pixel30": ("vae", {"anchor": "pixel", "anchor_weight": 30.0}),
     "gan+fitted+pixel10": ("vae", {"latents": "fitted", "anchor": "pixel", "anchor_weight": 10.0}),
-    "gan+fitted+r1+pixel10": ("vae", {"latents": "fitted", "r1_gamma": None, "anchor": "pixel", "anchor_weight": 10.0}),
+    "gan+fitted+r1+pixel10": ("vae", FITTED_R1_PIXEL10),
     "gan+fitted+pixel40": ("vae", {"latents": "fitted", "anchor": "pixel", "anchor_weight": 40.0}),
     "gan+fitted+r1+pixel40": ("vae", {"latents": "fitted", "r1_gamma": None, "anchor": "pixel", "anchor_weight": 40.0}),
     "gan+fitted+pixel10@gaussian": ("vae+gaussian", {"latents": "fitted", "anchor": "pixel", "anchor_weight": 10.0}),
-    "gan+fitted+r1+pixel10@gaussian": ("vae+gaussian", {**FITTED_PIXEL40, "r1_gamma": None, "anchor_weight": 10.0}),
+    "gan+fitted+r1+pixel10@gaussian": ("vae+gaussian", FITTED_R1_PIXEL10),
     "gan+fitted+r1+pixel40@bce": ("vae+bce", {**FITTED_PIXEL40, "r1_gamma": None}),
     "gan+fitted+r1": ("vae", {"latents": "fitted", "r1_gamma": None}),
     "gan+fitted+r1+pixel40+decay": (  # None: the anchor falls linearly to 0 over all --gan-steps
@@ -131,12 +132,9 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+fitted+r1+pixel40+ttur": ("vae", {**FITTED_PIXEL40, "r1_gamma": None, "lr_d": 4e-4}),
     "gan+fitted+r1+pixel40+d64": ("vae", {**FITTED_PIXEL40, "r1_gamma": None, "disc_channels": 64}),
     "gan+fitted+r1low+pixel40": ("vae", {**FITTED_PIXEL40, "r1_gamma": 0.1}),
-    "gan+fitted+r1lazy4+pixel10": ("vae", {**FITTED_PIXEL40, "r1_gamma": None, "r1_every": 4, "anchor_weight": 10.0}),
-    "gan+fitted+r1lazy16+pixel10": ("vae", {**FITTED_PIXEL40, "r1_gamma": None, "r1_every": 16, "anchor_weight": 10.0}),
-    "gan+fitted+r1lazy16+pixel10+sn": (
-        "vae",
-        {**FITTED_PIXEL40, "r1_gamma": None, "r1_every": 16, "anchor_weight": 10.0, "spectral_norm": True},
-    ),
+    "gan+fitted+r1lazy4+pixel10": ("vae", {**FITTED_R1_PIXEL10, "r1_every": 4}),
+    "gan+fitted+r1lazy16+pixel10": ("vae", {**FITTED_R1_PIXEL10, "r1_every": 16}),
+    "gan+fitted+r1lazy16+pixel10+sn": ("vae", {**FITTED_R1_PIXEL10, "r1_every": 16, "spectral_norm": True}),
 }
 COLUMNS = ("fid", "kid", "precision", "recall", "artifact", "psnr", "psnr_vae", "diversity", "seconds")
 Decode = Callable[[torch.Tensor], torch.Tensor]

@@ -111,3 +111,15 @@ def test_the_trainers_run_in_the_layout_and_precision_they_are_given(tiny: tuple
     d_conv = next(m for m in trainer.nets.trained_d.modules() if isinstance(m, torch.nn.Conv2d))
     assert d_conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert all(math.isfinite(trainer.step()) for _ in range(3))
+
+
+def test_quality_races_the_presets_unless_told_how_many_prior_components() -> None:
+    from quality import configs
+
+    from vaegan.presets import dataset_defaults
+
+    preset = dataset_defaults("emoji")
+    cfg, gan = configs("emoji", None)
+    assert cfg.model.prior_components == preset["model"]["prior_components"]
+    assert gan.r1_every == preset["gan"]["r1_every"]  # the GAN recipe a record stores is the preset's
+    assert configs("emoji", None, 7)[0].model.prior_components == 7

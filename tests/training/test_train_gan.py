@@ -208,9 +208,9 @@ def test_r1_changes_the_discriminator_update() -> None:
         generator, disc = tiny_networks()
         opt_d = torch.optim.SGD(disc.parameters(), lr=0.1)
         real = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
-        gc = GANConfig(r1_gamma=gamma)
-        fake = generator(torch.zeros(4, 4))
-        loss, *_ = discriminator_step(disc, opt_d, lambda x: x, real, fake, gc, CPU, False, r1_weight(0, gc))
+        loss, *_ = discriminator_step(
+            disc, opt_d, lambda x: x, real, generator(torch.zeros(4, 4)), GANConfig(r1_gamma=gamma), CPU, False
+        )
         updates.append((loss, disc.head.weight.detach().clone()))
     (plain_loss, plain_w), (r1_loss, r1_w) = updates
     assert r1_loss > plain_loss and not torch.equal(plain_w, r1_w)

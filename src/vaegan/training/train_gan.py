@@ -85,7 +85,7 @@ def gan_step(
         nets.trained_g, nets.frozen, z, real, gc.anchor in X_ANCHORS and weight > 0, g_moves, device, bf16
     )
     d_loss, real_logits, fake_logits = discriminator_step(
-        nets.trained_d, nets.opt_d, nets.augment, real, fake, gc, device, bf16, r1_weight(step, gc)
+        nets.trained_d, nets.opt_d, nets.augment, real, fake, gc, device, bf16, step
     )
     grad_d = grad_norm(nets.trained_d)
     g_loss = anchor = grad_g = torch.zeros((), device=device)
@@ -114,12 +114,13 @@ def discriminator_step(
     gc: GANConfig,
     device: torch.device,
     bf16: bool,
-    r1: float = 0.0,
+    step: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(1) One D update on real images and *detached* fakes; returns (loss, real logits, fake logits).
 
-    With r1 > 0 the loss adds r1 times R1's mean over the (augmented) real images D saw (`r1_weight`).
+    On the steps `r1_weight` names, the loss adds R1's mean over the (augmented) real images D saw.
     """
+    r1 = r1_weight(step, gc)
     # One forward over real and fake together: one pass for DistributedDataParallel, bigger kernels.
     seen = augment(torch.cat([real, fake.detach()])).detach().requires_grad_(r1 > 0)
     with autocast(device, bf16):
