@@ -22,7 +22,7 @@ ModelKind = Literal["vae", "ae"]
 Output = Literal["tanh", "sigmoid"]
 GANLoss = Literal["nonsaturating", "minimax", "hinge"]
 GANInit = Literal["vae", "scratch"]
-Anchor = Literal["none", "decoder", "feature", "pixel"]
+Anchor = Literal["none", "decoder", "feature", "pixel", "lowpass"]
 Precision = Literal["auto", "fp32", "bf16"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 Upsample = Literal["transpose", "resize"]
@@ -200,9 +200,11 @@ class GANConfig(RunSettings):
     beta2: float = 0.999
     d_steps: int = 1  # discriminator updates per generator update
     d_warmup_steps: int = 0  # D alone learns real vs the decoder's samples before G moves
-    # decoder: L2 to the frozen decoder, same z; feature: Larsen et al. 2016; pixel: G(mean of q(z|x)) to x
+    # decoder: L2 to the frozen decoder, same z; feature: Larsen et al. 2016; pixel: G(mean of q(z|x)) to x;
+    # lowpass: the pixel anchor on both images average-pooled by anchor_pool, leaving finer detail to D
     anchor: Anchor = "none"
     anchor_weight: float = 1.0
+    anchor_pool: int = 4
     anchor_decay_steps: int = 0  # the anchor weight falls linearly to 0 over this many steps; 0 keeps it
     # normal: G's z ~ N(0, I); fitted: z from the Gaussian mixture fitted to the VAE's training latents
     # (prior.py), where the decoder already draws typical images, for training, grids and samples alike
@@ -229,6 +231,7 @@ class GANConfig(RunSettings):
         _check(self.d_warmup_steps >= 0, f"d warm-up steps must be >= 0, got {self.d_warmup_steps}")
         weight_ok = math.isfinite(self.anchor_weight) and self.anchor_weight >= 0
         _check(weight_ok, f"anchor weight must be finite and >= 0, got {self.anchor_weight}")
+        _check(self.anchor_pool >= 1, f"anchor pool must be >= 1 (1 = the pixel anchor), got {self.anchor_pool}")
         _check(self.anchor_decay_steps >= 0, f"anchor decay steps must be >= 0, got {self.anchor_decay_steps}")
         _check(self.diversity_samples >= 2, f"diversity samples must be >= 2, got {self.diversity_samples}")
         _check(0.0 <= self.ema_decay < 1.0, f"EMA decay must be in [0, 1), got {self.ema_decay}")

@@ -89,11 +89,13 @@ def test_generator_step_changes_only_g() -> None:
     assert all(torch.equal(v, d_before[k]) for k, v in disc.state_dict().items())
     changed = [k for k, v in generator.state_dict().items() if not torch.equal(v, g_before[k])]
     assert len(changed) == len(g_before)
+    # G's update computes no weight gradients for D, and leaves D trainable for its next step
+    assert all(p.grad is None and p.requires_grad for p in disc.parameters())
 
 
 @pytest.mark.parametrize(
     "loss, anchor",
-    [("nonsaturating", "decoder"), ("minimax", "feature"), ("hinge", "none"), ("nonsaturating", "pixel")],
+    [("nonsaturating", "decoder"), ("minimax", "feature"), ("hinge", "none"), ("nonsaturating", "lowpass")],
 )
 def test_gan_stage_runs_with_finite_monitors(vae_run: Path, tmp_path: Path, loss: str, anchor: str) -> None:
     train_gan(
@@ -251,6 +253,24 @@ def test_pixel_anchor_is_the_squared_error_of_g_on_the_posterior_mean_against_x(
     assert torch.allclose(loss, ((fake_x - real) ** 2).mean())
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.parameters())
+
+
+def test_lowpass_anchor_ties_block_means_to_x_and_leaves_finer_detail_free() -> None:
+    generator, disc = tiny_networks()
+    frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4)).requires_grad_(False)
+    real = torch.rand(4, 3, 16, 16) * 2 - 1
+    fake_x = generator(frozen.encode(real).mean)
+    z, fake = torch.randn(4, 4), generator(torch.randn(4, 4))
+
+    def lowpass(x: torch.Tensor, pool: int) -> torch.Tensor:
+        return anchor_loss("lowpass", frozen, disc, z, fake, fake_x, x, pool)
+
+    rows, cols = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
+    checkerboard = 0.5 * (-1.0) ** (rows + cols)  # zero mean over every 2x2 block
+    assert torch.allclose(lowpass(real, 4), lowpass(real + checkerboard, 4))
+    assert not torch.allclose(lowpass(real, 4), lowpass(real + 0.5, 4))  # a colour shift is a block-mean change
+    pixel = anchor_loss("pixel", frozen, disc, z, fake, fake_x, real)
+    assert torch.allclose(lowpass(real, 1), pixel) and lowpass(real, 4) < pixel
 
 
 def test_gan_on_the_fitted_prior_draws_from_the_mixture_saved_beside_the_vae(vae_run: Path, tmp_path: Path) -> None:

@@ -116,9 +116,10 @@ GAN_FLAGS = (
     Flag("--beta2", "gan", "beta2", float, "Adam beta2 of both networks"),
     Flag("--d-steps", "gan", "d_steps", int, "D updates per G update"),
     Flag("--d-warmup", "gan", "d_warmup_steps", int, "steps in which only D learns"),
-    Flag("--anchor", "gan", "anchor", str, "keep G near the VAE: none, decoder, feature, pixel", ANCHORS),
+    Flag("--anchor", "gan", "anchor", str, "keep G near the VAE: none, decoder, feature, pixel, lowpass", ANCHORS),
     Flag("--latents", "gan", "latents", str, "G's z: N(0, I) or the prior fitted to the VAE's latents", LATENTS),
     Flag("--anchor-weight", "gan", "anchor_weight", float, "weight of the anchor"),
+    Flag("--anchor-pool", "gan", "anchor_pool", int, "block size the lowpass anchor averages over"),
     Flag("--anchor-decay", "gan", "anchor_decay_steps", int, "steps over which the anchor weight falls to 0"),
     Flag("--ema-decay", "gan", "ema_decay", float, "EMA of G's weights for sampling (0 = off)"),
     Flag(
