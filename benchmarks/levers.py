@@ -137,6 +137,8 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+fitted+r1lazy4+pixel10": ("vae", {**FITTED_R1_PIXEL10, "r1_every": 4}),
     "gan+fitted+r1lazy16+pixel10": ("vae", {**FITTED_R1_PIXEL10, "r1_every": 16}),
     "gan+fitted+r1lazy16+pixel10+sn": ("vae", {**FITTED_R1_PIXEL10, "r1_every": 16, "spectral_norm": True}),
+    "gan+fitted+r1lazy16+pixel10+d64": ("vae", {**FITTED_R1_PIXEL10, "r1_every": 16, "disc_channels": 64}),
+    "gan+fitted+r1lazy16+pixel10+ttur": ("vae", {**FITTED_R1_PIXEL10, "r1_every": 16, "lr_d": 4e-4}),
     "gan+fitted+r1lazy16+lowpass2": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 2}),
     "gan+fitted+r1lazy16+lowpass4": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 4}),
     "gan+fitted+r1lazy16+lowpass8": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 8}),

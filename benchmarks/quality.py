@@ -53,9 +53,12 @@ from vaegan.presets import dataset_defaults
 from vaegan.viz import label_image, save_grid, tile, upscale
 
 
-def configs(source: str, cache_dir: str | None, prior_components: int | None = None) -> tuple[Any, GANConfig]:
+def configs(
+    source: str, cache_dir: str | None, prior_components: int | None = None, lr_d: float | None = None
+) -> tuple[Any, GANConfig]:
     """Today's defaults for the dataset (presets.py), on the CPU in fp32 like the race's loops; with
-    `prior_components`, a fitted prior of that many Gaussians (the VAE's sampler and the GAN's z)."""
+    `prior_components`, a fitted prior of that many Gaussians (the VAE's sampler and the GAN's z); with
+    `lr_d`, that learning rate for D (two time-scale updates, Heusel et al. 2017)."""
     d = dataset_defaults(source)
     model = d["model"] if prior_components is None else {**d["model"], "prior_components": prior_components}
     cfg = vae_run_config(
@@ -64,7 +67,8 @@ def configs(source: str, cache_dir: str | None, prior_components: int | None = N
         loss=d["loss"],
         train={**d["train"], "device": "cpu"},
     )
-    return cfg, GANConfig(**{**d["gan"], "device": "cpu"})
+    gan = {**d["gan"], "device": "cpu"} if lr_d is None else {**d["gan"], "device": "cpu", "lr_d": lr_d}
+    return cfg, GANConfig(**gan)
 
 
 def real_side(net: Any, cfg: Any, args: argparse.Namespace) -> tuple[torch.Tensor, str]:
@@ -78,7 +82,7 @@ def real_side(net: Any, cfg: Any, args: argparse.Namespace) -> tuple[torch.Tenso
 def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     """The race's record; `save` gets it after every variant, so a run stopped early keeps what it finished."""
     started, started_on = time.perf_counter(), machine()  # the load average before our own work raises it
-    cfg, gan = configs(args.data, args.cache_dir, args.prior_components)
+    cfg, gan = configs(args.data, args.cache_dir, args.prior_components, args.lr_d)
     splits = load_splits(cfg.data)
     net = load_fid_net()
     real, real_name = real_side(net, cfg, args)
@@ -190,6 +194,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), help="race only these (default: all)")
     parser.add_argument("--prior-components", type=int, help="Gaussians in the fitted prior (default: the preset's)")
+    parser.add_argument("--lr-d", type=float, help="the GAN's D learning rate (default: the preset's)")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache-dir", help="data and Inception feature cache (default ~/.cache/vaegan)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -113,7 +114,7 @@ def test_the_trainers_run_in_the_layout_and_precision_they_are_given(tiny: tuple
     assert all(math.isfinite(trainer.step()) for _ in range(3))
 
 
-def test_quality_races_the_presets_unless_told_how_many_prior_components() -> None:
+def test_quality_races_the_presets_unless_told_the_prior_components_or_d_learning_rate() -> None:
     from quality import configs
 
     from vaegan.presets import dataset_defaults
@@ -123,3 +124,5 @@ def test_quality_races_the_presets_unless_told_how_many_prior_components() -> No
     assert cfg.model.prior_components == preset["model"]["prior_components"]
     assert gan.r1_every == preset["gan"]["r1_every"]  # the GAN recipe a record stores is the preset's
     assert configs("emoji", None, 7)[0].model.prior_components == 7
+    two_time_scale = configs("emoji", None, None, 4e-4)[1]
+    assert two_time_scale.lr_d == 4e-4 and dataclasses.replace(two_time_scale, lr_d=gan.lr_d) == gan
