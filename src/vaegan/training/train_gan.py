@@ -169,6 +169,15 @@ def generator_step(
     return g_loss.detach(), anchor.detach(), norm
 
 
+def refuse_unsupported(gc: GANConfig, vae_cfg: VAERunConfig) -> None:
+    """Settings that cannot work with this VAE or process count, refused before any data is loaded."""
+    if distributed.world_size() > 1 and gc.anchor == "feature":
+        raise VaeganError("the feature anchor runs D twice per G step, which DDP does not allow; use --anchor decoder")
+    size = vae_cfg.model.image_size
+    if gc.anchor == "lowpass" and gc.anchor_pool > size:
+        raise VaeganError(f"--anchor-pool {gc.anchor_pool} is larger than the {size} px images; use at most {size}")
+
+
 def r1_weight(step: int, gc: GANConfig) -> float:
     """The R1 term's weight in D's loss at `step`: gamma / 2, or with lazy regularisation (StyleGAN2,
     Karras et al. 2020) gamma / 2 * r1_every on every r1_every-th step and 0 between. The penalty's double
@@ -230,6 +239,7 @@ def train_gan(
     vae_run = open_run(cfg.vae_checkpoint)
     vae_cfg, vae_path = vae_run.config, str(vae_run.stage("vae").checkpoint_path.resolve())
     latent_dim, value_range = vae_cfg.model.latent_dim, vae_cfg.model.value_range
+    refuse_unsupported(cfg.gan, vae_cfg)
     splits = splits or load_splits(vae_cfg.data)
     if saved is None:  # small data: enough epochs for min_steps (a resumed run keeps its budget)
         cfg = replace(cfg, gan=step_budget(cfg.gan, len(splits.train), "GAN"))
@@ -302,8 +312,6 @@ def open_gan_run(
     changes: Changes,
 ) -> TrainingRun:
     gc = cfg.gan
-    if distributed.world_size() > 1 and gc.anchor == "feature":
-        raise VaeganError("the feature anchor runs D twice per G step, which DDP does not allow; use --anchor decoder")
     return start_run(
         "gan",
         run_dir,
