@@ -107,8 +107,8 @@ FITTED_TEMPERATURE = {"vae+fitted10+t0.9": 0.9}  # the others sample at 1
 DIFFAUGMENT = "color,translation,cutout"
 FITTED_PIXEL40 = {"latents": "fitted", "anchor": "pixel", "anchor_weight": 40.0}
 FITTED_R1_PIXEL10 = {**FITTED_PIXEL40, "r1_gamma": None, "anchor_weight": 10.0}  # the RGB defaults (and sigma-VAE's)
-LAZY_R1_LOWPASS10 = {**FITTED_R1_PIXEL10, "r1_every": 16, "anchor": "lowpass"}  # round 10: the RGB GAN defaults,
-# the anchor on block means only
+LAZY_R1_PIXEL10 = {**FITTED_R1_PIXEL10, "r1_every": 16}  # the RGB defaults since round 9
+LAZY_R1_LOWPASS10 = {**LAZY_R1_PIXEL10, "anchor": "lowpass"}  # round 10: the anchor on block means only
 GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it starts from, GANConfig overrides)
     "gan": ("vae", {}),
     "gan+transpose": ("vae+transpose", {}),
@@ -135,10 +135,10 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+fitted+r1+pixel40+d64": ("vae", {**FITTED_PIXEL40, "r1_gamma": None, "disc_channels": 64}),
     "gan+fitted+r1low+pixel40": ("vae", {**FITTED_PIXEL40, "r1_gamma": 0.1}),
     "gan+fitted+r1lazy4+pixel10": ("vae", {**FITTED_R1_PIXEL10, "r1_every": 4}),
-    "gan+fitted+r1lazy16+pixel10": ("vae", {**FITTED_R1_PIXEL10, "r1_every": 16}),
-    "gan+fitted+r1lazy16+pixel10+sn": ("vae", {**FITTED_R1_PIXEL10, "r1_every": 16, "spectral_norm": True}),
-    "gan+fitted+r1lazy16+pixel10+d64": ("vae", {**FITTED_R1_PIXEL10, "r1_every": 16, "disc_channels": 64}),
-    "gan+fitted+r1lazy16+pixel10+ttur": ("vae", {**FITTED_R1_PIXEL10, "r1_every": 16, "lr_d": 4e-4}),
+    "gan+fitted+r1lazy16+pixel10": ("vae", LAZY_R1_PIXEL10),
+    "gan+fitted+r1lazy16+pixel10+sn": ("vae", {**LAZY_R1_PIXEL10, "spectral_norm": True}),
+    "gan+fitted+r1lazy16+pixel10+d64": ("vae", {**LAZY_R1_PIXEL10, "disc_channels": 64}),
+    "gan+fitted+r1lazy16+pixel10+ttur": ("vae", {**LAZY_R1_PIXEL10, "lr_d": 4e-4}),
     "gan+fitted+r1lazy16+lowpass2": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 2}),
     "gan+fitted+r1lazy16+lowpass4": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 4}),
     "gan+fitted+r1lazy16+lowpass8": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 8}),

@@ -54,11 +54,12 @@ from vaegan.viz import label_image, save_grid, tile, upscale
 
 
 def configs(
-    source: str, cache_dir: str | None, prior_components: int | None = None, lr_d: float | None = None
+    source: str, cache_dir: str | None, prior_components: int | None = None, gan_overrides: dict[str, Any] | None = None
 ) -> tuple[Any, GANConfig]:
     """Today's defaults for the dataset (presets.py), on the CPU in fp32 like the race's loops; with
     `prior_components`, a fitted prior of that many Gaussians (the VAE's sampler and the GAN's z); with
-    `lr_d`, that learning rate for D (two time-scale updates, Heusel et al. 2017)."""
+    `gan_overrides`, those GANConfig fields changed (say lr_d for two time-scale updates, Heusel et al. 2017,
+    or r1_every for lazy R1)."""
     d = dataset_defaults(source)
     model = d["model"] if prior_components is None else {**d["model"], "prior_components": prior_components}
     cfg = vae_run_config(
@@ -67,8 +68,13 @@ def configs(
         loss=d["loss"],
         train={**d["train"], "device": "cpu"},
     )
-    gan = {**d["gan"], "device": "cpu"} if lr_d is None else {**d["gan"], "device": "cpu", "lr_d": lr_d}
-    return cfg, GANConfig(**gan)
+    return cfg, GANConfig(**{**d["gan"], "device": "cpu", **(gan_overrides or {})})
+
+
+def gan_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The GAN settings given on the command line, by GANConfig field name."""
+    given = {"lr_d": args.lr_d, "r1_every": args.r1_every}
+    return {field: value for field, value in given.items() if value is not None}
 
 
 def real_side(net: Any, cfg: Any, args: argparse.Namespace) -> tuple[torch.Tensor, str]:
@@ -82,7 +88,7 @@ def real_side(net: Any, cfg: Any, args: argparse.Namespace) -> tuple[torch.Tenso
 def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     """The race's record; `save` gets it after every variant, so a run stopped early keeps what it finished."""
     started, started_on = time.perf_counter(), machine()  # the load average before our own work raises it
-    cfg, gan = configs(args.data, args.cache_dir, args.prior_components, args.lr_d)
+    cfg, gan = configs(args.data, args.cache_dir, args.prior_components, gan_overrides(args))
     splits = load_splits(cfg.data)
     net = load_fid_net()
     real, real_name = real_side(net, cfg, args)
@@ -195,6 +201,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), help="race only these (default: all)")
     parser.add_argument("--prior-components", type=int, help="Gaussians in the fitted prior (default: the preset's)")
     parser.add_argument("--lr-d", type=float, help="the GAN's D learning rate (default: the preset's)")
+    parser.add_argument("--r1-every", type=int, help="lazy R1: the penalty every N-th D step (default: the preset's)")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache-dir", help="data and Inception feature cache (default ~/.cache/vaegan)")

@@ -114,7 +114,7 @@ def test_the_trainers_run_in_the_layout_and_precision_they_are_given(tiny: tuple
     assert all(math.isfinite(trainer.step()) for _ in range(3))
 
 
-def test_quality_races_the_presets_unless_told_the_prior_components_or_d_learning_rate() -> None:
+def test_quality_races_the_presets_unless_told_the_prior_components_or_gan_settings() -> None:
     from quality import configs
 
     from vaegan.presets import dataset_defaults
@@ -124,5 +124,7 @@ def test_quality_races_the_presets_unless_told_the_prior_components_or_d_learnin
     assert cfg.model.prior_components == preset["model"]["prior_components"]
     assert gan.r1_every == preset["gan"]["r1_every"]  # the GAN recipe a record stores is the preset's
     assert configs("emoji", None, 7)[0].model.prior_components == 7
-    two_time_scale = configs("emoji", None, None, 4e-4)[1]
+    two_time_scale = configs("emoji", None, None, {"lr_d": 4e-4})[1]
     assert two_time_scale.lr_d == 4e-4 and dataclasses.replace(two_time_scale, lr_d=gan.lr_d) == gan
+    lazy = configs("fashion-mnist", None, None, {"r1_every": 16})[1]
+    assert lazy.r1_every == 16 and dataclasses.replace(lazy, r1_every=1) == configs("fashion-mnist", None)[1]

@@ -172,7 +172,8 @@ def generator_step(
 def refuse_unsupported(gc: GANConfig, vae_cfg: VAERunConfig) -> None:
     """Settings that cannot work with this VAE or process count, refused before any data is loaded."""
     if distributed.world_size() > 1 and gc.anchor == "feature":
-        raise VaeganError("the feature anchor runs D twice per G step, which DDP does not allow; use --anchor decoder")
+        # G's update runs the unwrapped D, so DDP would allow it now, but no two-process test covers it yet
+        raise VaeganError("the feature anchor is untested under torchrun; use --anchor pixel or --anchor decoder")
     size = vae_cfg.model.image_size
     if gc.anchor == "lowpass" and gc.anchor_pool > size:
         raise VaeganError(f"--anchor-pool {gc.anchor_pool} is larger than the {size} px images; use at most {size}")
@@ -451,7 +452,7 @@ def anchor_loss(
     fake: torch.Tensor,
     fake_x: torch.Tensor | None,
     real: torch.Tensor,
-    pool: int = 4,
+    pool: int = GANConfig.anchor_pool,
 ) -> torch.Tensor:
     """Keeps G near what the VAE taught it, per-pixel (or per-feature) mean squared error.
 
