@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from report import PUBLISHED, minutes_to, write_report
+from report import CURRENT, PUBLISHED, minutes_to, write_report
 
 
 def point(seconds: float, fid: float, n_real: int) -> dict:
@@ -125,14 +125,15 @@ def test_a_record_at_the_protocols_count_sits_beside_the_published_rows_without_
 
 
 def test_the_summary_takes_each_variant_from_the_newest_current_record(tmp_path: Path) -> None:
+    newest, oldest = CURRENT["fashion-mnist"][0], CURRENT["fashion-mnist"][-1]  # today's records, by name
     older = race_record(
-        record="race-prior100",
+        record=oldest,
         samples=10_000,
         trained_seconds={"two-stage": [900.0], "vae": [900.0]},  # fp32 here: the same pipeline as auto's
         curves={"two-stage": [[point(900, 21.0, 10000)]], "vae": [[point(900, 33.0, 10000)]]},
     )
     newer = race_record(
-        record="race-prior100-seeds",
+        record=newest,
         samples=10_000,
         seeds=2,
         trained_seconds={"two-stage-auto": [900.0, 900.0]},
@@ -140,29 +141,30 @@ def test_the_summary_takes_each_variant_from_the_newest_current_record(tmp_path:
     )
     folder = tmp_path / "fashion-mnist"
     folder.mkdir()
-    (folder / "race-prior100.json").write_text(json.dumps(older))
-    (folder / "race-prior100-seeds.json").write_text(json.dumps(newer))
+    (folder / f"{oldest}.json").write_text(json.dumps(older))
+    (folder / f"{newest}.json").write_text(json.dumps(newer))
     write_report(tmp_path, tmp_path / "RESULTS.md")
     summary = (tmp_path / "RESULTS.md").read_text().split("## Where we stand", 1)[1].split("\n## ", 1)[0]
     assert "| fashion-mnist | vaegan VAE then GAN, auto precision | 19.5 ± 0.71 |" in summary  # the 2 seeds
-    assert "| 15 min" not in summary and "| 1 min, 2 seed(s) | `race-prior100-seeds` |" in summary
+    assert "| 15 min" not in summary and f"| 1 min, 2 seed(s) | `{newest}` |" in summary
     assert "| fashion-mnist | VAE alone | 33 |" in summary and "(papers' protocol)" in summary
     assert summary.count("| fashion-mnist |") == 2  # the older record's two-stage row is hidden
     # 19.5 / 33 from two records, and the ratio says so
-    ratio = "0.59x VAE alone (`race-prior100-seeds` over `race-prior100`)."
+    ratio = f"0.59x VAE alone (`{newest}` over `{oldest}`)."
     assert f"- fashion-mnist: the two stages' FID over the others': {ratio}" in summary
 
 
 def test_the_summary_ratio_names_no_records_when_both_rows_come_from_one(tmp_path: Path) -> None:
+    newest = CURRENT["fashion-mnist"][0]
     record = race_record(
-        record="race-prior100-seeds",
+        record=newest,
         samples=10_000,
         trained_seconds={"two-stage-auto": [900.0], "vae": [900.0]},
         curves={"two-stage-auto": [[point(900, 18.0, 10000)]], "vae": [[point(900, 30.0, 10000)]]},
     )
     folder = tmp_path / "fashion-mnist"
     folder.mkdir()
-    (folder / "race-prior100-seeds.json").write_text(json.dumps(record))
+    (folder / f"{newest}.json").write_text(json.dumps(record))
     write_report(tmp_path, tmp_path / "RESULTS.md")
     summary = (tmp_path / "RESULTS.md").read_text().split("## Where we stand", 1)[1].split("\n## ", 1)[0]
     assert "- fashion-mnist: the two stages' FID over the others': 0.60x VAE alone.\n" in summary  # 18 / 30
