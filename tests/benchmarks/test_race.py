@@ -129,3 +129,13 @@ def test_quality_races_the_presets_unless_told_the_prior_components_or_gan_setti
     grey = configs("fashion-mnist", None)[1]
     lazy = configs("fashion-mnist", None, None, {"r1_every": 3})[1]
     assert lazy.r1_every == 3 and dataclasses.replace(lazy, r1_every=grey.r1_every) == grey
+
+
+def test_quality_passes_on_only_the_gan_settings_given() -> None:
+    import argparse
+
+    from quality import gan_overrides
+
+    assert gan_overrides(argparse.Namespace(lr_d=None, r1_every=16)) == {"r1_every": 16}
+    assert gan_overrides(argparse.Namespace(lr_d=4e-4, r1_every=None)) == {"lr_d": 4e-4}
+    assert gan_overrides(argparse.Namespace(lr_d=None, r1_every=None)) == {}  # the preset's recipe
