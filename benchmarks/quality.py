@@ -54,21 +54,44 @@ from vaegan.viz import label_image, save_grid, tile, upscale
 
 
 def configs(
-    source: str, cache_dir: str | None, prior_components: int | None = None, gan_overrides: dict[str, Any] | None = None
+    source: str,
+    cache_dir: str | None,
+    prior_components: int | None = None,
+    gan_overrides: dict[str, Any] | None = None,
+    vae_overrides: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[Any, GANConfig]:
     """Today's defaults for the dataset (presets.py), on the CPU in fp32 like the race's loops; with
     `prior_components`, a fitted prior of that many Gaussians (the VAE's sampler and the GAN's z); with
     `gan_overrides`, those GANConfig fields changed (say lr_d for two time-scale updates, Heusel et al. 2017,
-    or r1_every for lazy R1)."""
-    d = dataset_defaults(source)
+    or r1_every for lazy R1); with `vae_overrides`, those fields of the VAE's model and loss sections
+    ({"loss": {"beta": 0.5}})."""
+    d, vae = dataset_defaults(source), vae_overrides or {}
     model = d["model"] if prior_components is None else {**d["model"], "prior_components": prior_components}
     cfg = vae_run_config(
         data={"source": source, **d["data"], "cache_dir": cache_dir},
-        model=model,
-        loss=d["loss"],
+        model={**model, **vae.get("model", {})},
+        loss={**d["loss"], **vae.get("loss", {})},
         train={**d["train"], "device": "cpu"},
     )
     return cfg, GANConfig(**{**d["gan"], "device": "cpu", **(gan_overrides or {})})
+
+
+def vae_setting(text: str) -> tuple[str, str, float]:
+    """--vae-set's SECTION.FIELD=NUMBER, for the model and loss sections: ("loss", "beta", 0.5)."""
+    key, _, value = text.partition("=")
+    section, _, field = key.partition(".")
+    if section not in ("model", "loss") or not field or not value:
+        raise argparse.ArgumentTypeError(f"expected model.FIELD=NUMBER or loss.FIELD=NUMBER, got {text!r}")
+    number = float(value)
+    return section, field, int(number) if number.is_integer() and "." not in value else number
+
+
+def vae_overrides(settings: list[tuple[str, str, float]] | None) -> dict[str, dict[str, Any]]:
+    """--vae-set's settings by section: {"loss": {"beta": 0.5}}."""
+    by_section: dict[str, dict[str, Any]] = {}
+    for section, field, value in settings or []:
+        by_section.setdefault(section, {})[field] = value
+    return by_section
 
 
 def gan_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -88,7 +111,9 @@ def real_side(net: Any, cfg: Any, args: argparse.Namespace) -> tuple[torch.Tenso
 def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     """The race's record; `save` gets it after every variant, so a run stopped early keeps what it finished."""
     started, started_on = time.perf_counter(), machine()  # the load average before our own work raises it
-    cfg, gan = configs(args.data, args.cache_dir, args.prior_components, gan_overrides(args))
+    cfg, gan = configs(
+        args.data, args.cache_dir, args.prior_components, gan_overrides(args), vae_overrides(args.vae_set)
+    )
     splits = load_splits(cfg.data)
     net = load_fid_net()
     real, real_name = real_side(net, cfg, args)
@@ -106,6 +131,7 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
         "minutes": args.minutes,
         "vae_share": args.vae_share,
         "prior_components": cfg.model.prior_components,
+        "vae_overrides": vae_overrides(args.vae_set),
         "gan": dataclasses.asdict(gan),  # the preset's GAN recipe, so a record names the one it raced
         "seeds": args.seeds,
         "first_seed": args.first_seed,
@@ -202,6 +228,13 @@ def main() -> None:
     parser.add_argument("--prior-components", type=int, help="Gaussians in the fitted prior (default: the preset's)")
     parser.add_argument("--lr-d", type=float, help="the GAN's D learning rate (default: the preset's)")
     parser.add_argument("--r1-every", type=int, help="lazy R1: the penalty every N-th D step (default: the preset's)")
+    parser.add_argument(
+        "--vae-set",
+        type=vae_setting,
+        action="append",
+        metavar="SECTION.FIELD=NUMBER",
+        help="a VAE model or loss setting other than the preset's, say loss.beta=0.5 (repeatable)",
+    )
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache-dir", help="data and Inception feature cache (default ~/.cache/vaegan)")

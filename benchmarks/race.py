@@ -14,7 +14,8 @@ at a deadline.
 - DCGAN (dcgan.py), the peer a user would pick instead, given the whole budget;
 - two-stage-auto: the two-stage pipeline at `--precision auto --memory-format auto`, the training loops'
   default: bf16 autocast and channels_last where the loops' own probe (training/speed.py) measures a win
-  here. The probe runs before the clock starts: its verdict is cached per machine, so a user pays it once.
+  here. The probe runs before the clock starts: its verdict is cached per machine, so a user pays it once;
+- vae-auto: the VAE alone at the same auto settings, as `vaegan train` runs it by default.
 Batches are drawn as in training: a fresh permutation of the training images every pass. Every other
 variant runs in fp32 with the plain layout on the CPU, the same for all.
 """
@@ -257,6 +258,7 @@ def variants(
         "vae": lambda: [vae_stage(VAETrainer(cfg, images, seed), budget)],
         "dcgan": dcgan,
         "two-stage-auto": lambda: two_stage(*auto_settings(cfg, gan, images)),
+        "vae-auto": lambda: [vae_stage(VAETrainer(cfg, images, seed, auto_settings(cfg, gan, images)[0]), budget)],
     }
 
 

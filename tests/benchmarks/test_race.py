@@ -139,3 +139,22 @@ def test_quality_passes_on_only_the_gan_settings_given() -> None:
     assert gan_overrides(argparse.Namespace(lr_d=None, r1_every=16)) == {"r1_every": 16}
     assert gan_overrides(argparse.Namespace(lr_d=4e-4, r1_every=None)) == {"lr_d": 4e-4}
     assert gan_overrides(argparse.Namespace(lr_d=None, r1_every=None)) == {}  # the preset's recipe
+
+
+def test_quality_changes_only_the_vae_settings_given_by_vae_set() -> None:
+    import argparse
+
+    from quality import configs, vae_overrides, vae_setting
+
+    assert vae_setting("loss.beta=0.5") == ("loss", "beta", 0.5)
+    width = vae_setting("model.base_channels=64")
+    assert width == ("model", "base_channels", 64) and isinstance(width[2], int)  # a count stays an int
+    for bad in ("beta=0.5", "train.lr=1e-3", "model.latent_dim="):
+        with pytest.raises(argparse.ArgumentTypeError, match="model.FIELD=NUMBER"):
+            vae_setting(bad)
+    preset = configs("fashion-mnist", None)[0]
+    changed = configs("fashion-mnist", None, vae_overrides=vae_overrides([width, vae_setting("loss.beta=0.5")]))[0]
+    assert changed.model.base_channels == 64 and changed.loss.beta == 0.5
+    assert dataclasses.replace(changed.model, base_channels=preset.model.base_channels) == preset.model
+    assert dataclasses.replace(changed.loss, beta=preset.loss.beta) == preset.loss
+    assert vae_overrides(None) == {}
