@@ -10,7 +10,7 @@ VAE, then scores in Inception features (the protocol's real side, docs/FID.md):
   this row is the ceiling: a gap to it is the sampler's, the rest is the decoder's blur;
 - z ~ N(0, I), the plain VAE's sampler;
 - the fitted prior (prior.py) at each K of --components, and at each --temperatures for the preset's K.
-First it prints how the latent is used: KL(q(z|x) || N(0, I)) per dimension over those real images  (a
+First it prints how the latent is used: KL(q(z|x) || N(0, I)) per dimension over those real images (a
 dimension under latent.ACTIVE_KL nats carries nothing) and the reconstructions' PSNR; --stats-only stops there.
 `--vae-set model.latent_dim=64` (quality.py's flag) trains and scores a VAE other than the preset's.
 """
@@ -18,6 +18,9 @@ dimension under latent.ACTIVE_KL nats carries nothing) and the reconstructions' 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
+import json
 import time
 from collections.abc import Callable
 
@@ -35,11 +38,17 @@ from vaegan.models.vae import VAE
 from vaegan.prior import fit_mixture, posterior_means
 
 
+def weights_name(cfg: VAERunConfig, minutes: float, seed: int, precision: str) -> str:
+    """The cached weights' file name: keyed by everything the VAE trained with, so a preset that changes
+    (the grey latent went from 32 to 64 dimensions) trains a new VAE instead of loading the old one's."""
+    trained_with = [dataclasses.asdict(section) for section in (cfg.data, cfg.model, cfg.loss, cfg.train)]
+    digest = hashlib.sha256(json.dumps(trained_with, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return f"vae-{cfg.data.source}-{minutes:g}min-seed{seed}-{precision}-{digest}.pt"
+
+
 def trained_vae(args: argparse.Namespace, cfg: VAERunConfig, gan: GANConfig, images: torch.Tensor) -> VAETrainer:
     """The VAE of the race's "vae" variant after --minutes, trained once and kept under the cache."""
-    changed = "".join(f"-{field}{value:g}" for _, field, value in args.vae_set or [])
-    key = f"vae-{args.data}-{args.minutes:g}min-seed{args.seed}-{args.precision}{changed}.pt"
-    path = cache_root(cfg.data) / "benchmarks" / key
+    path = cache_root(cfg.data) / "benchmarks" / weights_name(cfg, args.minutes, args.seed, args.precision)
     settings = auto_settings(cfg, gan, images)[0] if args.precision == "auto" else FP32
     trainer = VAETrainer(cfg, images, args.seed, settings)
     if path.is_file():
