@@ -13,6 +13,7 @@ from race import GANTrainer, Stage, VAETrainer, draw, normal, run_timed, scratch
 
 from tiny import tiny_splits
 from vaegan.config import GANConfig, vae_run_config
+from vaegan.models.blocks import ResizeConv
 from vaegan.training.speed import SpeedChoice
 
 BUDGET = 1.0  # seconds of training per variant
@@ -99,19 +100,33 @@ def test_the_two_stage_gan_draws_from_the_fitted_prior_and_the_scratch_gan_from_
     assert scratch_config(gan).anchor == "none" and scratch_config(gan).init == "scratch"
 
 
+def channels_last_outputs(model: torch.nn.Module) -> list[bool]:
+    """Filled on each forward: whether every conv-like layer's output was strictly channels_last."""
+    seen: list[bool] = []
+
+    def note(module: torch.nn.Module, inputs: object, out: torch.Tensor) -> None:
+        seen.append(out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous())
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d | torch.nn.ConvTranspose2d | ResizeConv):
+            module.register_forward_hook(note)
+    return seen
+
+
 def test_the_trainers_run_in_the_layout_and_precision_they_are_given(tiny: tuple) -> None:
     cfg, gan, images = tiny
     bf16_nhwc = SpeedChoice(bf16=True, channels_last=True, note="as the probe might pick")
     vae = VAETrainer(cfg, images, 0, bf16_nhwc)
     conv = next(m for m in vae.model.modules() if isinstance(m, torch.nn.Conv2d))
-    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    layouts = channels_last_outputs(vae.model)
     before = conv.weight.detach().clone()
     assert math.isfinite(vae.step())
+    assert len(layouts) >= 4 and all(layouts)  # encoder and decoder feature maps alike
     assert conv.weight.dtype == torch.float32 and not torch.equal(conv.weight, before)  # fp32 master weights move
     trainer = GANTrainer(cfg, gan, images, 0, vae.model, None, bf16_nhwc)
-    d_conv = next(m for m in trainer.nets.trained_d.modules() if isinstance(m, torch.nn.Conv2d))
-    assert d_conv.weight.is_contiguous(memory_format=torch.channels_last)
+    layouts = channels_last_outputs(trainer.nets.trained_d)
     assert all(math.isfinite(trainer.step()) for _ in range(3))
+    assert layouts and all(layouts)
 
 
 def test_quality_races_the_presets_unless_told_the_prior_components_or_gan_settings() -> None:

@@ -4,7 +4,7 @@ from torch import nn
 
 from vaegan.config import ModelConfig
 from vaegan.errors import VaeganError
-from vaegan.models.blocks import ResizeConv
+from vaegan.models.blocks import ResizeConv, TransposeConv
 from vaegan.models.vae import VAE, Decoder, DiagonalGaussian
 
 
@@ -26,9 +26,22 @@ def test_decoder_shapes_for_each_upsampling(size: int, upsample: str) -> None:
     cfg = ModelConfig(image_size=size, channels=3, latent_dim=5, base_channels=4, upsample=upsample)  # type: ignore[arg-type]
     decoder = Decoder(cfg)
     assert decoder(torch.randn(2, 5)).shape == (2, 3, size, size)
-    kinds = {type(m) for m in decoder.modules()}
-    assert (nn.ConvTranspose2d in kinds) == (upsample == "transpose")
-    assert (ResizeConv in kinds) == (upsample == "resize")
+    assert any(isinstance(m, nn.ConvTranspose2d) for m in decoder.modules()) == (upsample == "transpose")
+    assert any(isinstance(m, ResizeConv) for m in decoder.modules()) == (upsample == "resize")
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_transpose_conv_with_its_bias_apart_equals_pytorchs(layout: torch.memory_format) -> None:
+    torch.manual_seed(0)
+    ours = TransposeConv(6, 5).double()
+    theirs = nn.ConvTranspose2d(6, 5, 4, 2, 1).double()
+    theirs.load_state_dict(ours.state_dict())  # the same parameters under the same names
+    x = torch.randn(3, 6, 7, 7, dtype=torch.float64).contiguous(memory_format=layout)
+    torch.testing.assert_close(ours(x), theirs(x))
+    ours(x).square().sum().backward()
+    theirs(x).square().sum().backward()
+    for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad)
 
 
 @pytest.mark.parametrize("size", [7, 14, 16, 32])

@@ -82,9 +82,13 @@ class Decoder(nn.Module):
         self.upsample = nn.Sequential(*[up_block(a, b, cfg.upsample) for a, b in zip(rev, rev[1:], strict=False)])
         self.to_image = upsample_conv(chans[0], cfg.channels, cfg.upsample)
         self.activation = nn.Tanh() if cfg.output == "tanh" else nn.Sigmoid()
+        # Memory format of the feature maps; training.common.place sets it. z has none, so the decoder
+        # would otherwise run NCHW whatever the rest of the step does.
+        self.layout = torch.contiguous_format
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.activation(self.to_image(self.upsample(self.project(z))))
+        features = self.project(z).contiguous(memory_format=self.layout)
+        return self.activation(self.to_image(self.upsample(features)))
 
 
 class VAE(nn.Module):

@@ -7,11 +7,12 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import torch
 
 from vaegan.errors import VaeganError
+from vaegan.models.vae import Decoder
 from vaegan.progress import bars_wanted
 
 ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
@@ -46,7 +47,7 @@ def use_bf16(precision: str, device: torch.device) -> bool:
 
 
 def memory_format(choice: str, device: torch.device, image_size: int) -> torch.memory_format:
-    """channels_last (NHWC) where it pays: the weights, the batches and so every activation.
+    """channels_last (NHWC) where it pays: the batches, and so every activation (see place).
 
     `auto` picks it on CUDA, where the convolution kernels want NHWC, and on the CPU from 64 px up, where
     it sped up the 64x64 steps here but not the 28x28 ones (docs/PERFORMANCE.md has the measurements).
@@ -58,9 +59,17 @@ def memory_format(choice: str, device: torch.device, image_size: int) -> torch.m
 
 
 def place(module: ModuleT, device: torch.device, layout: torch.memory_format) -> ModuleT:
-    """The module on `device`, its 4-D weights in `layout` (see memory_format)."""
+    """The module on `device`, its decoders' feature maps in `layout` (see memory_format).
+
+    Convolutions follow their input's layout, so batches in `layout` set the encoder's and the
+    discriminator's; a decoder starts from z and is told. The weights stay contiguous: fused Adam copies
+    channels_last parameters to contiguous and back on every step.
+    """
     module.to(device)
-    return cast(ModuleT, module.to(memory_format=layout))  # type: ignore[call-overload]  # stubs omit it
+    for part in module.modules():
+        if isinstance(part, Decoder):
+            part.layout = layout
+    return module
 
 
 def adam(params: Iterable[torch.nn.Parameter], **settings: Any) -> torch.optim.Adam:

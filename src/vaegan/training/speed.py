@@ -34,6 +34,10 @@ ROUNDS = 3  # alternating timing rounds per candidate; the median is kept
 # 1.1-1.3x on the CPUs measured, never 4x). On an AMD EPYC without avx512_bf16 a bf16 step took 10-20x an
 # fp32 one (docs/PERFORMANCE.md), and timing both bf16 layouts in full made the emoji probe take 2.5 min.
 HOPELESS = 4.0
+# Part of the cache key: raised when a change to the layers can change the verdict, so cached verdicts
+# about the old layers are measured again. 2: transposed convolutions add their bias apart and the
+# decoder follows the chosen layout (channels_last went from a wash to a gain on the EPYC).
+LAYERS_REVISION = 2
 
 # time_steps(bf16, layout) -> seconds for a few training steps of the real model, after a warm-up.
 StepTimer = Callable[[bool, torch.memory_format], float]
@@ -91,7 +95,7 @@ def cache_file(cache_dir: str | Path | None) -> Path:
 
 
 def cache_key(device: torch.device, shape: str) -> str:
-    text = f"{cpu_model()}|torch {torch.__version__}|{device.type}|{shape}"
+    text = f"{cpu_model()}|torch {torch.__version__}|{device.type}|{shape}|layers {LAYERS_REVISION}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
