@@ -61,14 +61,6 @@ def upsample_conv(c_in: int, c_out: int, upsample: Upsample) -> nn.Module:
     return TransposeConv(c_in, c_out)
 
 
-def like_input(kernel: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """The kernel in x's memory format: given a contiguous kernel and a channels_last input, PyTorch's
-    oneDNN path converts the input (and so the whole decoder) to contiguous."""
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        return kernel.contiguous(memory_format=torch.channels_last)
-    return kernel
-
-
 def add_bias(x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """x (B, C, H, W) + bias (C,), in x's dtype, so a bf16 activation stays bf16 under autocast.
 
@@ -87,7 +79,7 @@ class TransposeConv(nn.ConvTranspose2d):
         super().__init__(c_in, c_out, 4, 2, 1)
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        out = F.conv_transpose2d(x, like_input(self.weight, x), None, stride=2, padding=1)
+        out = F.conv_transpose2d(x, self.weight, None, stride=2, padding=1)
         return add_bias(out, self.bias)
 
 
@@ -125,4 +117,4 @@ class ResizeConv(nn.Module):
         # One (c_out * c_in, 9) @ (9, 16) matmul: a batched one over c_out runs as many tiny products.
         with torch.autocast(x.device.type, enabled=False):
             kernel = (self.weight.reshape(-1, 9) @ self.taps.T).view(c_out, c_in, 4, 4).transpose(0, 1)
-        return add_bias(F.conv_transpose2d(x, like_input(kernel, x), None, stride=2, padding=1), self.bias)
+        return add_bias(F.conv_transpose2d(x, kernel, None, stride=2, padding=1), self.bias)
