@@ -205,6 +205,20 @@ def time_to_fid(record: dict[str, Any]) -> list[str]:
     return lines
 
 
+def load_record(folder: Path, name: str) -> dict[str, Any]:
+    """A race's JSON from <folder>/<name>.json, with a one-line error naming the file when it is missing."""
+    path = folder / f"{name}.json"
+    if not path.is_file():
+        raise SystemExit(f"no race record {path}; run quality.py --record {name} first, or check --data")
+    return json.loads(path.read_text())
+
+
+def save_record(folder: Path, record: dict[str, Any]) -> Path:
+    path = folder / f"{record['record']}.json"
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path
+
+
 def publish(record: dict[str, Any], args: argparse.Namespace) -> None:
     """The race's chart and side-by-side picture; docs/RESULTS.md from the main race (record "race")."""
     folder, prefix = args.grids / record["data"], record.get("record", "race")
@@ -245,7 +259,7 @@ def main() -> None:
     parser.add_argument("--publish-only", action="store_true", help="redraw the chart, pictures and report only")
     args = parser.parse_args()
     if args.publish_only:
-        publish(json.loads((args.grids / args.data / f"{args.record}.json").read_text()), args)
+        publish(load_record(args.grids / args.data, args.record), args)
         return
     if args.record != "race" and not args.record.startswith("race-"):
         parser.error(f"--record must be race or race-<name>, got {args.record}")
@@ -253,10 +267,9 @@ def main() -> None:
         parser.error(f"--vae-share must be between 0 and 1, got {args.vae_share}")
     torch.set_num_threads(args.threads)
     (args.grids / args.data).mkdir(parents=True, exist_ok=True)
-    path = args.grids / args.data / f"{args.record}.json"
-    record = race(args, save=lambda so_far: path.write_text(json.dumps(so_far, indent=1) + "\n"))
+    record = race(args, save=lambda so_far: save_record(args.grids / args.data, so_far))
     publish(record, args)
-    print(f"wrote {path} and {args.out}")
+    print(f"wrote {args.grids / args.data / args.record}.json and {args.out}")
 
 
 if __name__ == "__main__":
