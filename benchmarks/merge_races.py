@@ -51,8 +51,11 @@ def seeds_of(record: dict[str, Any], variant: str) -> list[int]:
     return [record["first_seed"] + i for i in range(len(record["curves"][variant]))]
 
 
-def merged(records: list[dict[str, Any]], variants: list[str], name: str, title: str, command: str) -> dict[str, Any]:
-    """One record with every seed of `variants` from `records`; SystemExit naming the problem if they differ."""
+def merged(
+    records: list[dict[str, Any]], variants: list[str], name: str, title: str, command: str, note: str = ""
+) -> dict[str, Any]:
+    """One record with every seed of `variants` from `records`; SystemExit naming the problem if they differ.
+    `note` says what the recipe cannot (say, that the code got faster between the runs)."""
     first = recipe(records[0])
     for record in records:
         missing = [v for v in variants if v not in record["curves"]]
@@ -73,13 +76,13 @@ def merged(records: list[dict[str, Any]], variants: list[str], name: str, title:
         f"`{r['record']}` (seed(s) {', '.join(map(str, seeds_of(r, variants[0])))}; {r['machine']}; `{r['command']}`)"
         for r in ordered
     ]
-    note = "merged by benchmarks/merge_races.py from " + "; ".join(sources) + "."
+    sourced = "merged by benchmarks/merge_races.py from " + "; ".join(sources) + "."
     return {
         **{key: ordered[0][key] for key in ("data", "machine", "vae_overrides", *RECIPE)},
         "record": name,
         "title": title,
         "command": command,
-        "notes": " ".join(filter(None, [ordered[0].get("notes"), note])),
+        "notes": " ".join(filter(None, [sourced, note])),
         "seeds": sum(len(r["curves"][variants[0]]) for r in ordered),
         "first_seed": ordered[0]["first_seed"],
         "trained_seconds": {v: [s for r in ordered for s in r["trained_seconds"][v]] for v in variants},
@@ -96,6 +99,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", required=True, choices=tuple(VARIANTS))
     parser.add_argument("--record", required=True, help="the joined record's name, race-<name>")
     parser.add_argument("--title", help="its heading in RESULTS.md (default: its name)")
+    parser.add_argument("--note", default="", help="what differs between the runs that the recipe does not show")
     parser.add_argument("--out", type=Path, default=Path("docs/RESULTS.md"))
     parser.add_argument("--grids", type=Path, default=Path("docs/results"))
     args = parser.parse_args()
@@ -104,7 +108,7 @@ def main() -> None:
     folder = args.grids / args.data
     records = [load_record(folder, name) for name in args.records]
     command = shlex.join(["python", *sys.argv])
-    record = merged(records, args.variants, args.record, args.title or args.record, command)
+    record = merged(records, args.variants, args.record, args.title or args.record, command, args.note)
     lowest = min(records, key=lambda r: r["first_seed"])["record"]
     for variant in args.variants:
         grid = folder / f"{lowest}-{variant}.png"

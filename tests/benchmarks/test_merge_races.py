@@ -31,7 +31,8 @@ def seeds_record(name: str, first_seed: int, fids: list[float], **fields: object
 def test_seeds_from_two_runs_join_in_seed_order_with_their_sources_named() -> None:
     later = seeds_record("race-b", 1, [16.0, 17.0], machine="2 cores (AMD EPYC), torch 2.13.0+cpu, load average 1.9")
     earlier = seeds_record("race-a", 0, [15.0], vae_overrides={"model": {"latent_dim": 64}})  # today's preset
-    record = merged([later, earlier], ["two-stage-auto"], "race-ab", "three seeds", "python merge_races.py")
+    note = "Seed 0 ran older code."
+    record = merged([later, earlier], ["two-stage-auto"], "race-ab", "three seeds", "python merge_races.py", note)
     assert [run[-1]["fid"] for run in record["curves"]["two-stage-auto"]] == [15.0, 16.0, 17.0]
     assert list(record["curves"]) == ["two-stage-auto"]  # only the variants asked for
     assert record["seeds"] == 3 and record["first_seed"] == 0
@@ -39,6 +40,7 @@ def test_seeds_from_two_runs_join_in_seed_order_with_their_sources_named() -> No
     assert record["total_minutes"] == 6.0
     assert record["merged_from"] == ["race-a", "race-b"]
     assert "`race-a` (seed(s) 0;" in record["notes"] and "`race-b` (seed(s) 1, 2;" in record["notes"]
+    assert record["notes"].endswith("Seed 0 ran older code.")
 
 
 @pytest.mark.parametrize(
