@@ -50,6 +50,7 @@ PUBLISHED = (
 CURRENT = {
     "fashion-mnist": (
         "race-z64-fmnist-vae3",
+        "race-dcgan-fmnist3",
         "race-z64-fmnist",
         "race-lazy-r1-fmnist",
         "race-vae-fmnist",
