@@ -1,9 +1,11 @@
 """Benchmark: which sampler gets the most out of one VAE, and how far any sampler could go.
 
     python benchmarks/vae_sampler.py --data fashion-mnist --minutes 15 --samples 2000
+    python benchmarks/vae_sampler.py --data emoji --steps 1500 --samples 1000 --components 100 --temperatures
 
 Trains the VAE alone as the race's "vae" variant does (race.py: today's defaults, one seed, for
---minutes of wall-clock, at --precision), keeps its weights under the cache so a second run scores the same
+--minutes of wall-clock, or for --steps optimiser steps, a budget that the machine's load does not
+change, at --precision), keeps its weights under the cache so a second run scores the same
 VAE, then scores in Inception features (the protocol's real side, docs/FID.md):
 - reconstructions: the decoder on the posterior means of the first --samples real images the FID is
   scored against. No sampler of this decoder can beat its own reconstructions of those images by much, so
@@ -38,17 +40,18 @@ from vaegan.models.vae import VAE
 from vaegan.prior import fit_mixture, posterior_means
 
 
-def weights_name(cfg: VAERunConfig, minutes: float, seed: int, precision: str) -> str:
+def weights_name(cfg: VAERunConfig, budget: str, seed: int, precision: str) -> str:
     """The cached weights' file name: keyed by everything the VAE trained with, so a preset that changes
     (the grey latent went from 32 to 64 dimensions) trains a new VAE instead of loading the old one's."""
     trained_with = [dataclasses.asdict(section) for section in (cfg.data, cfg.model, cfg.loss, cfg.train)]
     digest = hashlib.sha256(json.dumps(trained_with, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    return f"vae-{cfg.data.source}-{minutes:g}min-seed{seed}-{precision}-{digest}.pt"
+    return f"vae-{cfg.data.source}-{budget}-seed{seed}-{precision}-{digest}.pt"
 
 
 def trained_vae(args: argparse.Namespace, cfg: VAERunConfig, gan: GANConfig, images: torch.Tensor) -> VAETrainer:
-    """The VAE of the race's "vae" variant after --minutes, trained once and kept under the cache."""
-    path = cache_root(cfg.data) / "benchmarks" / weights_name(cfg, args.minutes, args.seed, args.precision)
+    """The VAE of the race's "vae" variant after --minutes (or --steps), trained once and kept under the cache."""
+    budget = f"{args.steps}steps" if args.steps else f"{args.minutes:g}min"
+    path = cache_root(cfg.data) / "benchmarks" / weights_name(cfg, budget, args.seed, args.precision)
     settings = auto_settings(cfg, gan, images)[0] if args.precision == "auto" else FP32
     trainer = VAETrainer(cfg, images, args.seed, settings)
     if path.is_file():
@@ -56,7 +59,7 @@ def trained_vae(args: argparse.Namespace, cfg: VAERunConfig, gan: GANConfig, ima
         print(f"loaded {path}")
         return trainer
     started = time.perf_counter()
-    while time.perf_counter() - started < args.minutes * 60:
+    while (trainer.steps < args.steps) if args.steps else (time.perf_counter() - started < args.minutes * 60):
         trainer.step()
     print(f"trained {trainer.steps} steps in {time.perf_counter() - started:.0f}s ({settings.note})", flush=True)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="fashion-mnist")
     parser.add_argument("--minutes", type=float, default=15.0)
+    parser.add_argument("--steps", type=int, help="train this many optimiser steps instead of --minutes")
     parser.add_argument("--precision", choices=("fp32", "auto"), default="fp32", help="fp32: the race's vae variant")
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--components", type=int, nargs="+", default=[10, 100, 300])
@@ -96,9 +100,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--vae-set", type=vae_setting, action="append", metavar="SECTION.FIELD=NUMBER")
     parser.add_argument("--cache-dir")
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--stats-only", action="store_true", help="print the latent's use and PSNR, score nothing")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     cfg, gan = configs(args.data, args.cache_dir, vae_overrides=vae_overrides(args.vae_set))
     images = load_splits(cfg.data).train.images
     trainer = trained_vae(args, cfg, gan, images)

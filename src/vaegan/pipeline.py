@@ -26,7 +26,7 @@ from vaegan.data import DataSplits, load_splits, to_uint8
 from vaegan.errors import VaeganError
 from vaegan.prior import sample_latents
 from vaegan.report import FEW_IMAGES, write_report
-from vaegan.runs import Run, open_run
+from vaegan.runs import Run, open_run, read_metrics
 from vaegan.training import distributed
 from vaegan.training.changes import Sections
 from vaegan.training.train_gan import train_gan
@@ -45,13 +45,25 @@ class PipelineResult:
     report: Path
 
 
-def stage_state(run_dir: Path, epochs: int | None = None) -> str:
-    """'new', 'partial' or 'done', from the stage's checkpoint and the epochs asked for (None: its own)."""
+def stage_state(run_dir: Path, epochs: int | None = None, max_minutes: float | None = None) -> str:
+    """'new', 'partial' or 'done', from the stage's checkpoint and the epochs and time limit asked for
+    (None: its own).
+
+    A stage its time limit (--max-minutes) ended early is done when the rerun asks for no more epochs than
+    it was first asked for under the same limit: `make run` twice on a slow machine draws the pictures
+    again rather than training on (or refusing to train a VAE that has a GAN)."""
     if not (run_dir / CHECKPOINT_NAME).exists():
         return "new"
     saved = load_checkpoint(run_dir / CHECKPOINT_NAME)
     settings = saved.config.train if saved.STAGE == "vae" else saved.config.gan  # type: ignore[union-attr]
-    return "done" if saved.loop.epoch > (epochs or settings.epochs) else "partial"
+    if saved.loop.epoch > (epochs or settings.epochs):
+        return "done"
+    last = [
+        r for r in read_metrics(run_dir) if r.get("stage") == saved.STAGE and r.get("epoch") == saved.loop.epoch - 1
+    ]
+    asked = last[-1].get("epochs_asked", 0) if last and saved.loop.epoch > settings.epochs else 0
+    same_limit = max_minutes is None or max_minutes == settings.max_minutes
+    return "done" if asked and (epochs or 0) <= asked and same_limit else "partial"
 
 
 def run_pipeline(
@@ -69,7 +81,8 @@ def run_pipeline(
     vae_wanted = {section: v for section, v in wanted.items() if section != "gan"}
     gan_wanted = {"gan": wanted.get("gan", {})}
     vae_dir, gan_dir = out / "vae", out / "gan"
-    vae_state = stage_state(vae_dir, vae_wanted.get("train", {}).get("epochs"))
+    vae_asked = vae_wanted.get("train", {})
+    vae_state = stage_state(vae_dir, vae_asked.get("epochs"), vae_asked.get("max_minutes"))
     if vae_state == "new" and (gan_dir / CHECKPOINT_NAME).exists():
         raise VaeganError(f"{gan_dir} exists without its VAE stage; choose a new --out")
     if vae_state == "partial" and (gan_dir / CHECKPOINT_NAME).exists():
@@ -86,7 +99,7 @@ def run_pipeline(
     if vae_state != "done":
         resume = vae_state == "partial"
         train_vae(vae_cfg, vae_dir, resume=resume, wanted=vae_wanted, splits=splits, progress=progress)
-    state = stage_state(gan_dir, gan_wanted["gan"].get("epochs"))
+    state = stage_state(gan_dir, gan_wanted["gan"].get("epochs"), gan_wanted["gan"].get("max_minutes"))
     if state != "done":
         gan_run = GANRunConfig(vae_checkpoint=str(vae_dir / CHECKPOINT_NAME), gan=gan_cfg)
         train_gan(gan_run, gan_dir, resume=state == "partial", wanted=gan_wanted, splits=splits, progress=progress)

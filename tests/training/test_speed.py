@@ -106,6 +106,26 @@ def test_a_training_run_on_auto_measures_once_and_caches_the_verdict(tmp_path: P
     cfg = replace(cfg, data=replace(cfg.data, cache_dir=str(tmp_path / "cache")))
     train_vae(cfg, tmp_path / "a", splits=tiny_splits())
     cached = speed.read_cache(speed.cache_file(tmp_path / "cache"))
-    assert len(cached) == 1 and set(next(iter(cached.values()))) == {"bf16", "channels_last", "note"}
+    verdicts = [entry for entry in cached.values() if "note" in entry]  # not the CPU's own bf16 verdict
+    assert len(verdicts) == 1 and set(verdicts[0]) == {"bf16", "channels_last", "note"}
     train_vae(cfg, tmp_path / "b", splits=tiny_splits())
     assert speed.read_cache(speed.cache_file(tmp_path / "cache")) == cached
+
+
+def test_a_cpu_that_proved_bf16_hopeless_is_not_asked_again_for_another_model(tmp_path: Path) -> None:
+    """bf16 without kernels is the CPU's verdict: the next model's probe times fp32 layouts only."""
+    speed.choose("auto", "auto", CPU, "vae-64", timer(NO_BF16_KERNELS), tmp_path)
+    calls: list = []
+    choice = speed.choose("auto", "auto", CPU, "gan-64", timer(NO_BF16_KERNELS, calls), tmp_path)
+    assert not choice.bf16 and calls and {bf16 for bf16, _ in calls} == {False}
+    assert "bf16 autocast was 0.05x on this CPU in an earlier probe" in choice.note
+    fixed_layout = speed.choose("auto", "contiguous", CPU, "gan-28", timer(NO_BF16_KERNELS, calls), tmp_path)
+    assert fixed_layout == speed.SpeedChoice(False, False, fixed_layout.note) and len(calls) == 2 * speed.ROUNDS
+    assert speed.choose("bf16", "contiguous", CPU, "m", timer(NO_BF16_KERNELS), tmp_path).bf16  # asked for
+
+
+def test_a_merely_slower_bf16_leaves_the_next_model_to_be_timed_in_full(tmp_path: Path) -> None:
+    speed.choose("auto", "auto", CPU, "vae-64", timer(SLOW_BF16), tmp_path)
+    calls: list = []
+    speed.choose("auto", "auto", CPU, "gan-64", timer(SLOW_BF16, calls), tmp_path)
+    assert len(calls) == 4 * speed.ROUNDS

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from vaegan.config import DataConfig
 from vaegan.data import DataSplits, ImageDataset
 from vaegan.errors import VaeganError
 from vaegan.progress import progress_bar
+from vaegan.training import speed
 
 log = logging.getLogger(__name__)
 
@@ -96,21 +98,56 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.5) -> torch
     return F.cross_entropy(sim, target)
 
 
-def train_feature_net(
-    train: ImageDataset, steps: int = 1500, batch_size: int = 128, seed: int = 0, lr: float = 2e-3
-) -> FeatureNet:
-    """A classifier when `train` has labels, else a SimCLR encoder; `steps` Adam steps on the CPU."""
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
+def new_feature_net(train: ImageDataset) -> FeatureNet:
+    """An untrained classifier when `train` has labels, else an untrained SimCLR encoder."""
     labelled = train.labels is not None
     n_classes = int(train.labels.max()) + 1 if train.labels is not None else 0
-    net = FeatureNet(train.images.shape[1], n_classes if labelled else 64, "classifier" if labelled else "simclr")
+    return FeatureNet(train.images.shape[1], n_classes if labelled else 64, "classifier" if labelled else "simclr")
+
+
+def train_feature_net(
+    train: ImageDataset,
+    steps: int = 1500,
+    batch_size: int = 128,
+    seed: int = 0,
+    lr: float = 2e-3,
+    layout: torch.memory_format = torch.contiguous_format,
+) -> FeatureNet:
+    """A classifier when `train` has labels, else a SimCLR encoder; `steps` Adam steps on the CPU.
+
+    `layout` is the input batches' memory format while training, which the feature maps follow (the
+    weights stay contiguous, as in training.common.place): speed only, the same function."""
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    net = new_feature_net(train)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     net.train()
     with torch.enable_grad():  # callers may sit under no_grad (evaluation), training still needs it
-        fit(net, train, steps, batch_size, opt, sched, g)
+        fit(net, train, steps, batch_size, opt, sched, g, layout)
     return net.eval()
+
+
+def training_layout(train: ImageDataset, batch_size: int, cache_dir: str | Path | None) -> torch.memory_format:
+    """channels_last or contiguous for train_feature_net, by the trainers' own probe (speed.py) in fp32.
+
+    fp32 only: bf16 would change the features every metric is computed in. On a 2-core AMD EPYC with AVX2
+    only, channels_last made the 64x64 emoji net's step 1.24x faster (106 against 132 ms)."""
+    n, c, size = len(train), train.images.shape[1], train.images.shape[-1]
+    shape = f"features|{size}px|{c}ch|b{batch_size}|{'labels' if train.labels is not None else 'simclr'}"
+
+    def prepare(bf16: bool, layout: torch.memory_format) -> Callable[[], object]:
+        net = new_feature_net(train)
+        opt = torch.optim.Adam(net.parameters())
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+        index = torch.arange(batch_size) % n
+        part = ImageDataset(train.images[index], None if train.labels is None else train.labels[index])
+        g = torch.Generator().manual_seed(0)
+        return lambda: fit(net, part, 1, batch_size, opt, sched, g, layout, quiet=True)
+
+    with torch.enable_grad():  # callers may sit under no_grad (evaluation), the timed steps train
+        choice = speed.choose("fp32", "auto", torch.device("cpu"), shape, speed.timer(prepare), cache_dir)
+    return choice.layout
 
 
 def fit(
@@ -121,11 +158,15 @@ def fit(
     opt: torch.optim.Optimizer,
     sched: torch.optim.lr_scheduler.LRScheduler,
     g: torch.Generator,
+    layout: torch.memory_format = torch.contiguous_format,
+    quiet: bool = False,
 ) -> None:
-    with progress_bar(steps, f"feature network ({net.kind}, once per dataset)", unit="step") as bar:
+    with progress_bar(
+        steps, f"feature network ({net.kind}, once per dataset)", "step", False if quiet else None
+    ) as bar:
         for step in range(steps):
             index = torch.randint(0, len(train), (batch_size,), generator=g)
-            x = train.images[index].float() / 255.0
+            x = (train.images[index].float() / 255.0).contiguous(memory_format=layout)
             if train.labels is not None:
                 loss = F.cross_entropy(net(x), train.labels[index])
             else:
@@ -213,7 +254,8 @@ def feature_net_for(
         return load_feature_net(path)
     log.info("training the %s feature net once (%d steps); cached at %s", data.source, steps, path)
     started = time.perf_counter()
-    net = train_feature_net(splits.train, steps=steps, seed=seed)
+    layout = training_layout(splits.train, 128, cache_dir or data.cache_dir)
+    net = train_feature_net(splits.train, steps=steps, seed=seed, layout=layout)
     seconds = time.perf_counter() - started
     if net.kind == "classifier" and splits.test.labels is not None:
         net.accuracy = accuracy(net, splits.test)

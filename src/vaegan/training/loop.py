@@ -153,7 +153,7 @@ class TrainingRun:
     epoch_started: float = 0.0
     train_seconds: float = 0.0
     clock: tuple[float, int] = (0.0, 1)  # (perf_counter, epoch) where this call's training began
-    ended_early: bool = False  # max_minutes made an earlier epoch than asked for the last
+    epochs_asked: int = 0  # when max_minutes made an earlier epoch the last: the epochs asked for before
 
     def __enter__(self) -> TrainingRun:
         self.stop.__enter__()
@@ -228,7 +228,7 @@ class TrainingRun:
         section = "train" if self.stage == "vae" else "gan"
         self.config = replace(self.config, **{section: self.settings})
         self.quality.epochs = epoch
-        self.ended_early = True
+        self.epochs_asked = asked
 
     def batches(self, n: int) -> Iterator[torch.Tensor]:
         """Index batches of this epoch's order, from where it stands; after each step, counts it and
@@ -316,6 +316,8 @@ class TrainingRun:
         record = {"stage": self.stage, "epoch": epoch, "step": self.loop.step, **values}
         record["train_seconds"] = self.train_seconds  # the steps alone: images / train_seconds is throughput
         record["seconds"] = time.perf_counter() - self.epoch_started
+        if self.epochs_asked:  # the time limit ended the stage here: a rerun asking no more is done (pipeline)
+            record["epochs_asked"] = self.epochs_asked
         new_best = self.quality.update(record, epoch, decode, latent_dim, value_range)
         if self.ctx.is_main:
             draw(self.run_dir / "grids", epoch)
@@ -354,7 +356,7 @@ class TrainingRun:
             if floats and not bool(torch.stack([t.isfinite().all() for t in floats]).all()):
                 raise self.diverged(f"the {self.stage}'s {name} weights are not finite")
         save_checkpoint(checkpoint, path or self.checkpoint_path)
-        if (self.changes or self.ended_early) and path is None:  # config.json says what the checkpoint holds
+        if (self.changes or self.epochs_asked) and path is None:  # config.json says what the checkpoint holds
             write_json(self.config, self.run_dir / "config.json")
 
 

@@ -34,6 +34,10 @@ ROUNDS = 3  # alternating timing rounds per candidate; the median is kept
 # 1.1-1.3x on the CPUs measured, never 4x). On an AMD EPYC without avx512_bf16 a bf16 step took 10-20x an
 # fp32 one (docs/PERFORMANCE.md), and timing both bf16 layouts in full made the emoji probe take 2.5 min.
 HOPELESS = 4.0
+# A CPU on which bf16 once proved hopeless for one model is not asked again for the next: the verdict is
+# the CPU's (no bf16 kernels), not the model's, and timing one bf16 step of the 64x64 GAN cost 25 s of
+# its 40 s probe on an AMD EPYC with AVX2 only. Kept in the same cache under this CPU's own key.
+CPU_VERDICT = "bf16 hopeless"
 # Part of the cache key: raised when a change to the layers can change the verdict, so cached verdicts
 # about the old layers are measured again. 2: transposed convolutions add their bias apart and the
 # decoder follows the chosen layout (channels_last went from a wash to a gain on the EPYC).
@@ -99,6 +103,19 @@ def cache_key(device: torch.device, shape: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def cpu_verdict_key(device: torch.device) -> str:
+    """The cache key of what this CPU model and torch version showed about bf16, whatever the model."""
+    text = f"{cpu_model()}|torch {torch.__version__}|{device.type}|{CPU_VERDICT}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def known_bf16_speedup(cached: dict[str, dict], device: torch.device) -> float | None:
+    """bf16's speed-up over fp32 (under 1 / HOPELESS) if an earlier probe on this CPU found it hopeless."""
+    entry = cached.get(cpu_verdict_key(device))
+    speedup = entry.get("bf16_speedup") if isinstance(entry, dict) else None
+    return float(speedup) if isinstance(speedup, int | float) else None
+
+
 def candidates(precision: str, memory_format: str) -> list[tuple[bool, bool]]:
     """(bf16, channels_last) pairs the settings leave open; an explicit setting fixes its half."""
     bf16 = {"fp32": [False], "bf16": [True]}.get(precision, [False, True])
@@ -123,8 +140,11 @@ def measure(time_steps: StepTimer, options: list[tuple[bool, bool]]) -> dict[tup
     return {o: statistics.median(s) for o, s in seconds.items() if s}
 
 
-def decide(seconds: dict[tuple[bool, bool], float]) -> SpeedChoice:
-    """The fastest fp32 setting, replaced by the fastest bf16 one only if it wins by MIN_BF16_GAIN."""
+def decide(seconds: dict[tuple[bool, bool], float], known_bf16: float | None = None) -> SpeedChoice:
+    """The fastest fp32 setting, replaced by the fastest bf16 one only if it wins by MIN_BF16_GAIN.
+
+    `known_bf16`: bf16's speed-up over fp32 that an earlier probe on this CPU measured, when bf16 was
+    not timed again (CPU_VERDICT)."""
     fp32 = {k: v for k, v in seconds.items() if not k[0]}
     bf16 = {k: v for k, v in seconds.items() if k[0]}
     if not fp32:  # bf16 asked for explicitly: only the layout was open
@@ -134,6 +154,8 @@ def decide(seconds: dict[tuple[bool, bool], float]) -> SpeedChoice:
         gain = best_fp32 / min(bf16.values())
         return pick_layout(bf16, True, f"bf16 autocast: {gain:.2f}x faster here than fp32")
     note = "fp32" if not bf16 else f"fp32: bf16 autocast is {best_fp32 / min(bf16.values()):.2f}x here"
+    if not bf16 and known_bf16 is not None:
+        note = f"fp32: bf16 autocast was {known_bf16:.2f}x on this CPU in an earlier probe, not timed again"
     return pick_layout(fp32, False, note)
 
 
@@ -165,12 +187,19 @@ def choose(
     cached = read_cache(path)
     if key in cached:
         return SpeedChoice(**cached[key])
+    known_bf16 = known_bf16_speedup(cached, device) if precision == "auto" else None
+    if known_bf16 is not None:
+        options = [option for option in options if not option[0]]
     started = time.perf_counter()
-    choice = decide(measure(time_steps, options))
+    # one option left (the layout fixed, bf16 known hopeless): nothing to time
+    seconds = measure(time_steps, options) if len(options) > 1 else {options[0]: 0.0}
+    choice = decide(seconds, known_bf16)
     log.info("%s (measured once in %.1fs, cached in %s)", choice.note, time.perf_counter() - started, path)
-    write_cache(
-        path, {**cached, key: {"bf16": choice.bf16, "channels_last": choice.channels_last, "note": choice.note}}
-    )
+    entries = {key: {"bf16": choice.bf16, "channels_last": choice.channels_last, "note": choice.note}}
+    fastest, bf16 = min(seconds.values()), [v for (b, _), v in seconds.items() if b]
+    if bf16 and min(bf16) > HOPELESS * fastest:
+        entries[cpu_verdict_key(device)] = {"bf16_speedup": fastest / min(bf16)}
+    write_cache(path, {**cached, **entries})
     return choice
 
 
