@@ -132,7 +132,7 @@ def training_layout(train: ImageDataset, batch_size: int, cache_dir: str | Path 
     """channels_last or contiguous for train_feature_net, by the trainers' own probe (speed.py) in fp32.
 
     fp32 only: bf16 would change the features every metric is computed in. On a 2-core AMD EPYC with AVX2
-    only, channels_last made the 64x64 emoji net's step 1.24x faster (106 against 132 ms)."""
+    only the probe found channels_last 1.12-1.33x faster for the 64x64 emoji net (docs/PERFORMANCE.md)."""
     n, c, size = len(train), train.images.shape[1], train.images.shape[-1]
     shape = f"features|{size}px|{c}ch|b{batch_size}|{'labels' if train.labels is not None else 'simclr'}"
 
