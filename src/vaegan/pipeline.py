@@ -50,8 +50,8 @@ def stage_state(run_dir: Path, epochs: int | None = None, max_minutes: float | N
     (None: its own).
 
     A stage its time limit (--max-minutes) ended early is done when the rerun asks for no more epochs than
-    it was first asked for under the same limit: `make run` twice on a slow machine draws the pictures
-    again rather than training on (or refusing to train a VAE that has a GAN)."""
+    it was first asked for under the same limit: the same `vaegan run --max-minutes M` twice draws the
+    pictures again rather than training on (or refusing to train a VAE that has a GAN)."""
     if not (run_dir / CHECKPOINT_NAME).exists():
         return "new"
     saved = load_checkpoint(run_dir / CHECKPOINT_NAME)

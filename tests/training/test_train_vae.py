@@ -203,7 +203,7 @@ def test_a_time_limit_ends_the_stage_after_a_whole_epoch_and_resume_extends_it_e
     assert (saved.loop.epoch, saved.config.train.epochs) == (2, 1)
     assert json.loads((tmp_path / "limited" / "config.json").read_text())["train"]["epochs"] == 1
     assert stage_state(tmp_path / "limited") == "done"
-    # a rerun of the same command (the quick preset asks 3 epochs under the same limit) trains no further;
+    # a rerun of the same command (3 epochs asked for under the same limit) trains no further;
     # more epochs than first asked, or another limit, do
     assert stage_state(tmp_path / "limited", epochs=3, max_minutes=1e-9) == "done"
     assert stage_state(tmp_path / "limited", epochs=4, max_minutes=1e-9) == "partial"

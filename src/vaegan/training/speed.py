@@ -194,7 +194,8 @@ def choose(
     # one option left (the layout fixed, bf16 known hopeless): nothing to time
     seconds = measure(time_steps, options) if len(options) > 1 else {options[0]: 0.0}
     choice = decide(seconds, known_bf16)
-    log.info("%s (measured once in %.1fs, cached in %s)", choice.note, time.perf_counter() - started, path)
+    how = f"measured once in {time.perf_counter() - started:.1f}s" if len(options) > 1 else "nothing left to time"
+    log.info("%s (%s, cached in %s)", choice.note, how, path)
     entries = {key: {"bf16": choice.bf16, "channels_last": choice.channels_last, "note": choice.note}}
     fastest, bf16 = min(seconds.values()), [v for (b, _), v in seconds.items() if b]
     if bf16 and min(bf16) > HOPELESS * fastest:
