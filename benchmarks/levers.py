@@ -39,6 +39,8 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+fitted+r1lazy4+pixel10, gan+fitted+r1lazy16+pixel10  [vae] the RGB defaults with lazy R1: the
                     penalty times 4 (16) on every 4th (16th) D step only
   gan+fitted+r1lazy16+pixel10+sn  [vae] the RGB defaults (lazy R1) with spectral norm on every D layer
+  gan+fitted+r1lazy16+pixel10+patch  [vae] the RGB defaults with a patch discriminator (a logit per
+                    position of an 8x8 map, --disc-head patch)
 --rows picks a subset (a GAN row trains its VAE row too).
 Columns: FID, KID, precision, recall in vaegan's own feature space (vaegan.metrics.features: trained once per
 dataset, cached; NOT the Inception FID), the artifact score (2-pixel-period energy share, generated over
@@ -139,6 +141,7 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+fitted+r1lazy16+pixel10+sn": ("vae", {**LAZY_R1_PIXEL10, "spectral_norm": True}),
     "gan+fitted+r1lazy16+pixel10+d64": ("vae", {**LAZY_R1_PIXEL10, "disc_channels": 64}),
     "gan+fitted+r1lazy16+pixel10+ttur": ("vae", {**LAZY_R1_PIXEL10, "lr_d": 4e-4}),
+    "gan+fitted+r1lazy16+pixel10+patch": ("vae", {**LAZY_R1_PIXEL10, "disc_head": "patch"}),
     "gan+fitted+r1lazy16+lowpass2": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 2}),
     "gan+fitted+r1lazy16+lowpass4": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 4}),
     "gan+fitted+r1lazy16+lowpass8": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 8}),

@@ -37,7 +37,7 @@ from PIL import Image
 from race import Stage, draw, run_timed, variants
 from report import DATASETS, SHORT_NAMES, VARIANTS, has_curve, machine, minutes_to, write_report
 
-from vaegan.config import GANConfig, vae_run_config
+from vaegan.config import DISC_HEADS, GANConfig, vae_run_config
 from vaegan.data import load_splits
 from vaegan.metrics.inception_fid import (
     describe,
@@ -63,7 +63,7 @@ def configs(
     """Today's defaults for the dataset (presets.py), on the CPU in fp32 like the race's loops; with
     `prior_components`, a fitted prior of that many Gaussians (the VAE's sampler and the GAN's z); with
     `gan_overrides`, those GANConfig fields changed (say lr_d for two time-scale updates, Heusel et al. 2017,
-    or r1_every for lazy R1); with `vae_overrides`, those fields of the VAE's model and loss sections
+    r1_every for lazy R1, or disc_head); with `vae_overrides`, those fields of the VAE's model, loss and train sections
     ({"loss": {"beta": 0.5}})."""
     d, vae = dataset_defaults(source), vae_overrides or {}
     model = d["model"] if prior_components is None else {**d["model"], "prior_components": prior_components}
@@ -71,17 +71,17 @@ def configs(
         data={"source": source, **d["data"], "cache_dir": cache_dir},
         model={**model, **vae.get("model", {})},
         loss={**d["loss"], **vae.get("loss", {})},
-        train={**d["train"], "device": "cpu"},
+        train={**d["train"], "device": "cpu", **vae.get("train", {})},
     )
     return cfg, GANConfig(**{**d["gan"], "device": "cpu", **(gan_overrides or {})})
 
 
 def vae_setting(text: str) -> tuple[str, str, float]:
-    """--vae-set's SECTION.FIELD=NUMBER, for the model and loss sections: ("loss", "beta", 0.5)."""
+    """--vae-set's SECTION.FIELD=NUMBER, for the model, loss and train sections: ("loss", "beta", 0.5)."""
     key, _, value = text.partition("=")
     section, _, field = key.partition(".")
-    if section not in ("model", "loss") or not field or not value:
-        raise argparse.ArgumentTypeError(f"expected model.FIELD=NUMBER or loss.FIELD=NUMBER, got {text!r}")
+    if section not in ("model", "loss", "train") or not field or not value:
+        raise argparse.ArgumentTypeError(f"expected model., loss. or train.FIELD=NUMBER, got {text!r}")
     number = float(value)
     return section, field, int(number) if number.is_integer() and "." not in value else number
 
@@ -96,7 +96,7 @@ def vae_overrides(settings: list[tuple[str, str, float]] | None) -> dict[str, di
 
 def gan_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The GAN settings given on the command line, by GANConfig field name."""
-    given = {"lr_d": args.lr_d, "r1_every": args.r1_every}
+    given = {"lr_d": args.lr_d, "r1_every": args.r1_every, "disc_head": args.disc_head}
     return {field: value for field, value in given.items() if value is not None}
 
 
@@ -242,6 +242,7 @@ def main() -> None:
     parser.add_argument("--prior-components", type=int, help="Gaussians in the fitted prior (default: the preset's)")
     parser.add_argument("--lr-d", type=float, help="the GAN's D learning rate (default: the preset's)")
     parser.add_argument("--r1-every", type=int, help="lazy R1: the penalty every N-th D step (default: the preset's)")
+    parser.add_argument("--disc-head", choices=DISC_HEADS, help="the GAN's D head, linear or patch (default: linear)")
     parser.add_argument(
         "--vae-set",
         type=vae_setting,

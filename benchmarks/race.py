@@ -107,8 +107,16 @@ class Batches:
 class VAETrainer:
     """vaegan's VAE step (train_vae.vae_step) with its default loss, KL warm-up and Adam, one batch per step."""
 
-    def __init__(self, cfg: VAERunConfig, images: torch.Tensor, seed: int, settings: speed.SpeedChoice = FP32) -> None:
+    def __init__(
+        self,
+        cfg: VAERunConfig,
+        images: torch.Tensor,
+        seed: int,
+        settings: speed.SpeedChoice = FP32,
+        decay_steps: int = 0,
+    ) -> None:
         torch.manual_seed(seed)
+        self.decay_steps = decay_steps  # > 0: the learning rate falls linearly to 0 over this many steps
         self.cfg, self.images, self.settings = cfg, images, settings
         self.model = place(VAE(cfg.model), CPU, settings.layout)
         self.opt = adam(self.model.parameters(), lr=cfg.train.lr)
@@ -121,6 +129,9 @@ class VAETrainer:
         eps = torch.randn(len(x), self.cfg.model.latent_dim, generator=self.noise)
         beta = kl_weight(self.steps, self.cfg.loss.beta, self.cfg.loss.kl_warmup_steps)
         self.model.train()
+        if self.decay_steps:
+            for group in self.opt.param_groups:
+                group["lr"] = self.cfg.train.lr * max(0.0, 1.0 - self.steps / self.decay_steps)
         recon = self.cfg.loss.reconstruction
         losses = vae_step(self.model, self.opt, x, eps, recon, beta, CPU, self.settings.bf16)
         self.steps += 1
@@ -157,7 +168,7 @@ class GANTrainer:
             warm_start(g, vae)
         place(g, CPU, settings.layout)
         frozen = (vae or VAE(m)).requires_grad_(False).eval()
-        d = place(Discriminator(m.image_size, m.channels, gan.disc_channels, gan.spectral_norm), CPU, settings.layout)
+        d = place(Discriminator.for_config(m, gan), CPU, settings.layout)
         betas = (gan.beta1, gan.beta2)
         self.nets = GANNets(
             g,

@@ -14,7 +14,8 @@ VAE, then scores in Inception features (the protocol's real side, docs/FID.md):
 - the fitted prior (prior.py) at each K of --components, and at each --temperatures for the preset's K.
 First it prints how the latent is used: KL(q(z|x) || N(0, I)) per dimension over those real images (a
 dimension under latent.ACTIVE_KL nats carries nothing) and the reconstructions' PSNR; --stats-only stops there.
-`--vae-set model.latent_dim=64` (quality.py's flag) trains and scores a VAE other than the preset's.
+`--vae-set model.latent_dim=64` (quality.py's flag) trains and scores a VAE other than the preset's;
+`--lr-decay` lets its learning rate fall linearly to 0 over --steps (a budgeted schedule, Li et al. 2020).
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ def weights_name(cfg: VAERunConfig, budget: str, seed: int, precision: str) -> s
 def trained_vae(args: argparse.Namespace, cfg: VAERunConfig, gan: GANConfig, images: torch.Tensor) -> VAETrainer:
     """The VAE of the race's "vae" variant after --minutes (or --steps), trained once and kept under the cache."""
     budget = f"{args.steps}steps" if args.steps else f"{args.minutes:g}min"
+    budget += "-lrdecay" if args.lr_decay else ""
     path = cache_root(cfg.data) / "benchmarks" / weights_name(cfg, budget, args.seed, args.precision)
     settings = auto_settings(cfg, gan, images)[0] if args.precision == "auto" else FP32
-    trainer = VAETrainer(cfg, images, args.seed, settings)
+    trainer = VAETrainer(cfg, images, args.seed, settings, decay_steps=args.steps if args.lr_decay else 0)
     if path.is_file():
         trainer.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         print(f"loaded {path}")
@@ -99,10 +101,13 @@ def main() -> None:
     parser.add_argument("--temperatures", type=float, nargs="*", default=[0.9])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--vae-set", type=vae_setting, action="append", metavar="SECTION.FIELD=NUMBER")
+    parser.add_argument("--lr-decay", action="store_true", help="the learning rate falls linearly to 0 over --steps")
     parser.add_argument("--cache-dir")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--stats-only", action="store_true", help="print the latent's use and PSNR, score nothing")
     args = parser.parse_args()
+    if args.lr_decay and not args.steps:
+        parser.error("--lr-decay decays over --steps; give --steps N")
     torch.set_num_threads(args.threads)
     cfg, gan = configs(args.data, args.cache_dir, vae_overrides=vae_overrides(args.vae_set))
     images = load_splits(cfg.data).train.images

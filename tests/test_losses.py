@@ -142,3 +142,13 @@ def test_gaussian_loss_weights_errors_more_as_reconstructions_improve() -> None:
     losses.reconstruction_loss(far, x, "gaussian").sum().backward()
     assert close.grad is not None and far.grad is not None
     assert close.grad.abs().mean() > 5 * far.grad.abs().mean()  # 1/sigma grows faster than the error falls
+
+
+def test_r1_counts_a_patch_discriminators_logits_by_their_per_image_mean() -> None:
+    """P equal patch logits penalise as their one shared logit would: gamma means the same for both heads."""
+    from vaegan.losses import r1_penalty
+
+    w = torch.randn(3 * 8 * 8)
+    x = torch.randn(5, 3, 8, 8, requires_grad=True)
+    one = x.flatten(1) @ w
+    assert torch.allclose(r1_penalty(one.unsqueeze(1).expand(5, 16), x), r1_penalty(one, x))

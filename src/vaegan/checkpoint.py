@@ -122,8 +122,10 @@ def expected_models(checkpoint: Checkpoint) -> dict[str, torch.nn.Module]:
     with torch.device("meta"):
         if isinstance(checkpoint, VAECheckpoint):
             return {"model": VAE(checkpoint.config.model)}
-        model, gc = checkpoint.vae_config.model, checkpoint.config.gan
-        disc = Discriminator(model.image_size, model.channels, gc.disc_channels, gc.spectral_norm)
+        model, disc = (
+            checkpoint.vae_config.model,
+            Discriminator.for_config(checkpoint.vae_config.model, checkpoint.config.gan),
+        )
         return {"generator": Decoder(model), "ema": Decoder(model), "discriminator": disc}
 
 

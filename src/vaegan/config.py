@@ -27,6 +27,7 @@ Precision = Literal["auto", "fp32", "bf16"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 Upsample = Literal["transpose", "resize"]
 Latents = Literal["normal", "fitted"]
+DiscHead = Literal["linear", "patch"]
 
 # The choices as tuples, for flags and messages: derived from the types so the two cannot drift.
 RECONSTRUCTIONS: tuple[str, ...] = get_args(Reconstruction)
@@ -35,6 +36,7 @@ GAN_LOSSES: tuple[str, ...] = get_args(GANLoss)
 GAN_INITS: tuple[str, ...] = get_args(GANInit)
 ANCHORS: tuple[str, ...] = get_args(Anchor)
 LATENTS: tuple[str, ...] = get_args(Latents)
+DISC_HEADS: tuple[str, ...] = get_args(DiscHead)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 MEMORY_FORMATS: tuple[str, ...] = get_args(MemoryFormat)
 UPSAMPLES: tuple[str, ...] = get_args(Upsample)
@@ -193,6 +195,9 @@ class GANConfig(RunSettings):
     loss: GANLoss = "nonsaturating"  # -log D(G(z)) | log(1 - D(G(z))) | hinge
     init: GANInit = "vae"  # vae: the generator starts as the trained decoder; scratch: random weights (baseline)
     disc_channels: int = 32  # width of the discriminator's first conv
+    # linear: one logit per image from all of D's last map; patch: a logit per position of an 8x8 map
+    # (PatchGAN, Isola et al. 2017), each judging the ~40 px it sees, the loss their mean
+    disc_head: DiscHead = "linear"
     spectral_norm: bool = False
     lr_g: float = 2e-4
     lr_d: float = 2e-4
@@ -222,6 +227,7 @@ class GANConfig(RunSettings):
         _check_choice(self.init, GAN_INITS, "init")
         _check_choice(self.anchor, ANCHORS, "anchor")
         _check_choice(self.latents, LATENTS, "latents")
+        _check_choice(self.disc_head, DISC_HEADS, "discriminator head")
         lrs_ok = all(math.isfinite(lr) and lr > 0 for lr in (self.lr_g, self.lr_d))
         _check(lrs_ok, f"GAN learning rates must be finite and > 0, got {self.lr_g} and {self.lr_d}")
         _check_range(self.disc_channels, 1, MAX_WIDTH, "disc channels")

@@ -129,6 +129,17 @@ def test_the_trainers_run_in_the_layout_and_precision_they_are_given(tiny: tuple
     assert layouts and all(layouts)
 
 
+def test_vae_trainer_decays_its_learning_rate_linearly_to_zero_when_asked(tiny: tuple) -> None:
+    cfg, _, images = tiny
+    decaying, constant = VAETrainer(cfg, images, 0, decay_steps=4), VAETrainer(cfg, images, 0)
+    rates = []
+    for _ in range(4):
+        decaying.step()
+        constant.step()
+        rates.append(decaying.opt.param_groups[0]["lr"] / cfg.train.lr)
+    assert rates == [1.0, 0.75, 0.5, 0.25] and constant.opt.param_groups[0]["lr"] == cfg.train.lr
+
+
 def test_quality_races_the_presets_unless_told_the_prior_components_or_gan_settings() -> None:
     from quality import configs
 
@@ -151,9 +162,10 @@ def test_quality_passes_on_only_the_gan_settings_given() -> None:
 
     from quality import gan_overrides
 
-    assert gan_overrides(argparse.Namespace(lr_d=None, r1_every=16)) == {"r1_every": 16}
-    assert gan_overrides(argparse.Namespace(lr_d=4e-4, r1_every=None)) == {"lr_d": 4e-4}
-    assert gan_overrides(argparse.Namespace(lr_d=None, r1_every=None)) == {}  # the preset's recipe
+    assert gan_overrides(argparse.Namespace(lr_d=None, r1_every=16, disc_head=None)) == {"r1_every": 16}
+    assert gan_overrides(argparse.Namespace(lr_d=4e-4, r1_every=None, disc_head=None)) == {"lr_d": 4e-4}
+    assert gan_overrides(argparse.Namespace(lr_d=None, r1_every=None, disc_head="patch")) == {"disc_head": "patch"}
+    assert gan_overrides(argparse.Namespace(lr_d=None, r1_every=None, disc_head=None)) == {}  # the preset's recipe
 
 
 def test_quality_changes_only_the_vae_settings_given_by_vae_set() -> None:
@@ -164,12 +176,14 @@ def test_quality_changes_only_the_vae_settings_given_by_vae_set() -> None:
     assert vae_setting("loss.beta=0.5") == ("loss", "beta", 0.5)
     width = vae_setting("model.base_channels=64")
     assert width == ("model", "base_channels", 64) and isinstance(width[2], int)  # a count stays an int
-    for bad in ("beta=0.5", "train.lr=1e-3", "model.latent_dim="):
-        with pytest.raises(argparse.ArgumentTypeError, match="model.FIELD=NUMBER"):
+    for bad in ("beta=0.5", "gan.lr_d=1e-3", "model.latent_dim="):
+        with pytest.raises(argparse.ArgumentTypeError, match="train.FIELD=NUMBER"):
             vae_setting(bad)
     preset = configs("fashion-mnist", None)[0]
-    changed = configs("fashion-mnist", None, vae_overrides=vae_overrides([width, vae_setting("loss.beta=0.5")]))[0]
-    assert changed.model.base_channels == 64 and changed.loss.beta == 0.5
+    settings = [width, vae_setting("loss.beta=0.5"), vae_setting("train.lr=0.002")]
+    changed = configs("fashion-mnist", None, vae_overrides=vae_overrides(settings))[0]
+    assert changed.model.base_channels == 64 and changed.loss.beta == 0.5 and changed.train.lr == 0.002
+    assert dataclasses.replace(changed.train, lr=preset.train.lr) == preset.train
     assert dataclasses.replace(changed.model, base_channels=preset.model.base_channels) == preset.model
     assert dataclasses.replace(changed.loss, beta=preset.loss.beta) == preset.loss
     assert vae_overrides(None) == {}

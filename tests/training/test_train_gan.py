@@ -124,11 +124,14 @@ def test_scratch_generator_differs_from_the_decoder(vae_run: Path, tmp_path: Pat
     ).read_bytes()
 
 
-@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
-def test_gan_resume_is_exact(vae_run: Path, tmp_path: Path, layout: str) -> None:
+@pytest.mark.parametrize(
+    "layout, head", [("contiguous", "linear"), ("channels_last", "linear"), ("contiguous", "patch")]
+)
+def test_gan_resume_is_exact(vae_run: Path, tmp_path: Path, layout: str, head: str) -> None:
     splits = tiny_splits()
-    train_gan(gan_config(vae_run, anchor="decoder", memory_format=layout), tmp_path / "straight", splits=splits)
-    train_gan(gan_config(vae_run, anchor="decoder", epochs=1, memory_format=layout), tmp_path / "split", splits=splits)
+    settings = {"anchor": "decoder", "memory_format": layout, "disc_head": head, "r1_gamma": 1.0}
+    train_gan(gan_config(vae_run, **settings), tmp_path / "straight", splits=splits)
+    train_gan(gan_config(vae_run, **settings, epochs=1), tmp_path / "split", splits=splits)
     train_gan(gan_config(vae_run), tmp_path / "split", resume=True, wanted={"gan": {"epochs": 2}}, splits=splits)
     a, b = (load_checkpoint(tmp_path / run / "checkpoint.pt") for run in ("straight", "split"))
     for part in ("generator", "discriminator", "ema"):

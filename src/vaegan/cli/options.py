@@ -12,6 +12,7 @@ from typing import Any
 
 from vaegan.config import (
     ANCHORS,
+    DISC_HEADS,
     GAN_INITS,
     GAN_LOSSES,
     LATENTS,
@@ -106,6 +107,7 @@ GAN_FLAGS = (
     Flag("--gan-loss", "gan", "loss", str, "nonsaturating -log D(G(z)), minimax log(1 - D(G(z))) or hinge", GAN_LOSSES),
     Flag("--init", "gan", "init", str, "vae: start G as the trained decoder; scratch: random G", GAN_INITS),
     Flag("--disc-channels", "gan", "disc_channels", int, "width of the discriminator's first conv"),
+    Flag("--disc-head", "gan", "disc_head", str, "linear: a logit per image; patch: one per 8x8 position", DISC_HEADS),
     Flag("--spectral-norm", "gan", "spectral_norm", bool, "spectral normalisation on every D layer"),
     Flag("--gan-epochs", "gan", "epochs", int, "GAN epochs"),
     Flag("--gan-max-minutes", "gan", "max_minutes", float, "stop the GAN after the epoch that would run past this"),

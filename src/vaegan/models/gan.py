@@ -6,33 +6,68 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as add_spectral_norm
 
+from vaegan.config import DiscHead, GANConfig, ModelConfig
 from vaegan.models.blocks import down_block, downsample_sizes, widths
+
+PATCH_MAP = 8  # the patch head judges the first of D's maps at most this many pixels across
+
+
+def patch_sizes(image_size: int) -> list[int]:
+    """The patch head's downsampling levels: down to the first map of at most PATCH_MAP px.
+
+    64 -> [32, 16, 8] (8x8 logits, each seeing 38 px); 28 -> [14, 7]; 128 -> [64, 32, 16, 8].
+    """
+    sizes = downsample_sizes(image_size)
+    small = [i for i, size in enumerate(sizes) if size <= PATCH_MAP]
+    return sizes[: small[0] + 1] if small else sizes
 
 
 class Discriminator(nn.Module):
-    """(B, C, S, S) image -> (B,) logits; D(x) = sigmoid(logit) is the probability that x is real.
+    """(B, C, S, S) image -> logits: (B,) with the linear head, (B, P) with the patch head (P positions).
+    D(x) = sigmoid(logit) is the probability that x (or that patch of x) is real; the losses average
+    over every logit, so each patch is a classifier of its own.
 
     The encoder's conv stack (no normalisation: batch statistics would let D tell real and fake
     batches apart by their mix rather than by each image), optionally with spectral normalisation
-    (Miyato et al. 2018) on every layer to bound D's Lipschitz constant.
+    (Miyato et al. 2018) on every layer to bound D's Lipschitz constant. The linear head weighs each
+    position of the last map with weights of its own; the patch head (PatchGAN, Isola et al. 2017, as
+    taming-transformers' VQGAN uses it) is one 3x3 conv shared by every position, so a texture is judged
+    the same wherever it appears.
     """
 
-    def __init__(self, image_size: int, channels: int, base_channels: int = 32, spectral_norm: bool = False) -> None:
+    def __init__(
+        self,
+        image_size: int,
+        channels: int,
+        base_channels: int = 32,
+        spectral_norm: bool = False,
+        head: DiscHead = "linear",
+    ) -> None:
         super().__init__()
-        sizes = downsample_sizes(image_size)
+        sizes = patch_sizes(image_size) if head == "patch" else downsample_sizes(image_size)
         chans = widths(base_channels, len(sizes))
         blocks = [down_block(channels, chans[0])]
         blocks += [down_block(a, b) for a, b in zip(chans, chans[1:], strict=False)]
         self.features = nn.Sequential(*blocks)
-        self.head = nn.Linear(chans[-1] * sizes[-1] ** 2, 1)
+        self.patch = head == "patch"
+        self.head: nn.Module = (
+            nn.Conv2d(chans[-1], 1, 3, padding=1) if self.patch else nn.Linear(chans[-1] * sizes[-1] ** 2, 1)
+        )
         if spectral_norm:
             for module in self.modules():
                 if isinstance(module, nn.Conv2d | nn.Linear):
                     add_spectral_norm(module)
+
+    @classmethod
+    def for_config(cls, model: ModelConfig, gan: GANConfig) -> Discriminator:
+        """The discriminator a GAN stage with settings `gan` trains on the images `model` makes."""
+        return cls(model.image_size, model.channels, gan.disc_channels, gan.spectral_norm, gan.disc_head)
 
     def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
         """The last conv layer's activations, for Larsen et al.'s feature-wise reconstruction anchor."""
         return self.features(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.patch:
+            return self.head(self.features(x)).flatten(1)
         return self.head(self.features(x).flatten(1)).squeeze(1)

@@ -333,11 +333,11 @@ def gan_probe(gc: GANConfig, vae_cfg: VAERunConfig, images: torch.Tensor) -> spe
     """The real GAN step (D, then G through D) on a real batch, for the auto settings to time on the CPU."""
     m, batch, cpu = vae_cfg.model, min(gc.batch_size, len(images)), torch.device("cpu")
     shape = f"gan|{m.image_size}px|{m.channels}ch|z{m.latent_dim}|w{m.base_channels}|d{gc.disc_channels}|b{batch}"
-    shape += f"|{gc.anchor}|sn{int(gc.spectral_norm)}"
+    shape += f"|{gc.anchor}|sn{int(gc.spectral_norm)}" + ("|patch" if gc.disc_head == "patch" else "")
 
     def prepare(bf16: bool, layout: torch.memory_format) -> Callable[[], object]:
         generator = place(Decoder(m), cpu, layout)
-        disc = place(Discriminator(m.image_size, m.channels, gc.disc_channels, gc.spectral_norm), cpu, layout)
+        disc = place(Discriminator.for_config(m, gc), cpu, layout)
         nets = GANNets(
             generator,
             disc,
@@ -367,7 +367,7 @@ def build_nets(gc: GANConfig, vae: VAE, vae_cfg: VAERunConfig, run: TrainingRun)
     if gc.init == "vae":
         warm_start(generator, vae)
     place(generator, device, run.layout)
-    disc = Discriminator(vae_cfg.model.image_size, vae_cfg.model.channels, gc.disc_channels, gc.spectral_norm)
+    disc = Discriminator.for_config(vae_cfg.model, gc)
     place(disc, device, run.layout)
     frozen = vae.to(device).requires_grad_(False)  # the anchor's target, never trained here
     ema = copy.deepcopy(generator).requires_grad_(False)
