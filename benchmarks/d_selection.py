@@ -19,9 +19,11 @@ from pathlib import Path
 
 import torch
 
+from vaegan.checkpoint import GANCheckpoint
 from vaegan.data import to_uint8
 from vaegan.metrics.inception_fid import describe, embed_images, fid_kid, load_fid_net, real_features
 from vaegan.models.gan import Discriminator
+from vaegan.models.vae import Decoder
 from vaegan.prior import sample_latents
 from vaegan.runs import Run, open_run
 from vaegan.viz import save_grid
@@ -29,14 +31,21 @@ from vaegan.viz import save_grid
 CHUNK = 250
 
 
-@torch.no_grad()
-def ranked_samples(run: Run, n: int, pool: int, temperature: float, seed: int) -> tuple[torch.Tensor, float]:
-    """(the n uint8 images D rates highest of n x pool drawn, best first; their mean logit)."""
+def trained_nets(run: Run) -> tuple[Decoder, Discriminator]:
+    """The run's EMA generator and its discriminator, in eval mode on the CPU."""
     checkpoint = run.stage("gan").checkpoint
-    generator = run.generator()
-    disc = Discriminator.for_config(run.config.model, checkpoint.config.gan)  # type: ignore[union-attr]
-    disc.load_state_dict(checkpoint.discriminator)  # type: ignore[union-attr]
-    disc.eval()
+    assert isinstance(checkpoint, GANCheckpoint)
+    disc = Discriminator.for_config(run.config.model, checkpoint.config.gan)
+    disc.load_state_dict(checkpoint.discriminator)
+    return run.generator(), disc.eval()
+
+
+@torch.no_grad()
+def ranked_samples(
+    run: Run, nets: tuple[Decoder, Discriminator], n: int, pool: int, temperature: float, seed: int
+) -> tuple[torch.Tensor, float]:
+    """(the n uint8 images D rates highest of n x pool drawn, best first; their mean logit)."""
+    generator, disc = nets
     g = torch.Generator().manual_seed(seed)
     images, logits = [], []
     for start in range(0, n * pool, CHUNK):
@@ -58,13 +67,14 @@ def main() -> None:
     parser.add_argument("--grids", type=Path, default=Path("/tmp/d_selection"))
     args = parser.parse_args()
     run = open_run(args.run)
+    nets = trained_nets(run)
     net = load_fid_net()
     real, real_name = real_features(net, run.config.data)
     print(f"{args.samples} generated against {len(real)} real ({real_name})", flush=True)
     rows = [(f"top 1/{k} by D", k, 1.0) for k in args.pools] + [(f"temperature {t:g}", 1, t) for t in args.temperatures]
     for label, pool, temperature in rows:
         started = time.perf_counter()
-        images, mean_logit = ranked_samples(run, args.samples, pool, temperature, args.seed)
+        images, mean_logit = ranked_samples(run, nets, args.samples, pool, temperature, args.seed)
         scores = describe(fid_kid(real, embed_images(net, images, desc=label)))
         seconds = time.perf_counter() - started
         print(f"{label}: {scores}, mean D logit {mean_logit:.2f} ({seconds:.0f}s)", flush=True)

@@ -122,10 +122,8 @@ def expected_models(checkpoint: Checkpoint) -> dict[str, torch.nn.Module]:
     with torch.device("meta"):
         if isinstance(checkpoint, VAECheckpoint):
             return {"model": VAE(checkpoint.config.model)}
-        model, disc = (
-            checkpoint.vae_config.model,
-            Discriminator.for_config(checkpoint.vae_config.model, checkpoint.config.gan),
-        )
+        model = checkpoint.vae_config.model
+        disc = Discriminator.for_config(model, checkpoint.config.gan)
         return {"generator": Decoder(model), "ema": Decoder(model), "discriminator": disc}
 
 

@@ -195,8 +195,8 @@ class GANConfig(RunSettings):
     loss: GANLoss = "nonsaturating"  # -log D(G(z)) | log(1 - D(G(z))) | hinge
     init: GANInit = "vae"  # vae: the generator starts as the trained decoder; scratch: random weights (baseline)
     disc_channels: int = 32  # width of the discriminator's first conv
-    # linear: one logit per image from all of D's last map; patch: a logit per position of an 8x8 map
-    # (PatchGAN, Isola et al. 2017), each judging the ~40 px it sees, the loss their mean
+    # linear: one logit per image from all of D's last map; patch: a logit per position of D's first map
+    # of at most 8x8 (PatchGAN, Isola et al. 2017), each judging the ~40 px it sees, the loss their mean
     disc_head: DiscHead = "linear"
     spectral_norm: bool = False
     lr_g: float = 2e-4

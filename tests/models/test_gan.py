@@ -33,4 +33,6 @@ def test_for_config_builds_the_head_the_gan_config_names() -> None:
     disc = Discriminator.for_config(model, GANConfig(disc_channels=8, disc_head="patch"))
     assert disc(torch.zeros(3, 1, 32, 32)).shape == (3, 64)
     with pytest.raises(VaeganError, match="discriminator head must be one of linear, patch"):
-        GANConfig(disc_head="global")
+        GANConfig(disc_head="global")  # type: ignore[arg-type]
+    with pytest.raises(VaeganError, match="discriminator head must be one of linear, patch"):
+        Discriminator(32, 1, head="global")  # type: ignore[arg-type]

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as add_spectral_norm
 
-from vaegan.config import DiscHead, GANConfig, ModelConfig
+from vaegan.config import DISC_HEADS, DiscHead, GANConfig, ModelConfig
+from vaegan.errors import VaeganError
 from vaegan.models.blocks import down_block, downsample_sizes, widths
 
 PATCH_MAP = 8  # the patch head judges the first of D's maps at most this many pixels across
@@ -44,6 +45,8 @@ class Discriminator(nn.Module):
         head: DiscHead = "linear",
     ) -> None:
         super().__init__()
+        if head not in DISC_HEADS:
+            raise VaeganError(f"discriminator head must be one of {', '.join(DISC_HEADS)}, got {head!r}")
         sizes = patch_sizes(image_size) if head == "patch" else downsample_sizes(image_size)
         chans = widths(base_channels, len(sizes))
         blocks = [down_block(channels, chans[0])]

@@ -459,6 +459,7 @@ def anchor_loss(
     decoder: ||G(z) - Dec_frozen(z)||^2 for the same prior z.
     feature: Larsen et al. 2016 (arXiv:1512.09300): D's last conv features of G(z_x) against those of
     the real x, with z_x the frozen encoder's posterior mean (deterministic, so every process count agrees).
+    With the patch head, D's last conv map is its 8x8 one (128 channels at 64 px), not the 4x4 one.
     pixel: ||G(z_x) - x||^2 itself, the VAE's own reconstruction task kept while D sharpens G: what keeps
     the encoder's latents meaning the same images through the GAN (issue 12's PSNR through G).
     lowpass: the pixel anchor on `pool` x `pool` block means of both images. Colours, layout and shapes, what
