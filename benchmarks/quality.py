@@ -248,7 +248,7 @@ def main() -> None:
         type=vae_setting,
         action="append",
         metavar="SECTION.FIELD=NUMBER",
-        help="a VAE model or loss setting other than the preset's, say loss.beta=0.5 (repeatable)",
+        help="a VAE model, loss or train setting other than the preset's, say loss.beta=0.5 (repeatable)",
     )
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
