@@ -112,7 +112,7 @@ GAN_FLAGS = (
         "gan",
         "disc_head",
         str,
-        "linear: a logit per image; patch: one per position of an 8x8 map",
+        "linear: a logit per image; patch: one per position of D's first map of at most 8x8",
         DISC_HEADS,
     ),
     Flag("--spectral-norm", "gan", "spectral_norm", bool, "spectral normalisation on every D layer"),
