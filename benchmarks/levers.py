@@ -15,6 +15,8 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   vae+bce, vae+bce+fitted  the VAE with the Bernoulli (BCE) decoder, grey data's default before round 6
   vae+z16, vae+z64  the VAE with a 16- or 64-dimensional latent (the datasets' defaults: 32 grey, 64 RGB)
   vae+z16+fitted, vae+z64+fitted  those VAEs through their fitted priors
+  vae+convs2, vae+convs3  the VAE whose decoder adds 1 or 2 residual 3x3 convs after each x2 step
+                    (--decoder-convs 2 or 3); vae+convs2+fitted, vae+convs3+fitted through their fitted priors
   gan               [vae] today's GAN defaults (non-saturating, no spectral norm, no anchor, EMA)
   gan+transpose     [vae+transpose] the former defaults: what `make run` trained before resize-conv
   gan+r1            [vae] R1 penalty on real images, gamma --r1-gamma
@@ -41,6 +43,7 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+fitted+r1lazy16+pixel10+sn  [vae] the RGB defaults (lazy R1) with spectral norm on every D layer
   gan+fitted+r1lazy16+pixel10+patch  [vae] the RGB defaults with a patch discriminator (a logit per
                     position of an 8x8 map, --disc-head patch)
+  gan+fitted+r1lazy16+pixel10@convs2, @convs3  [vae+convs2, vae+convs3] the RGB defaults on those decoders
 --rows picks a subset (a GAN row trains its VAE row too).
 Columns: FID, KID, precision, recall in vaegan's own feature space (vaegan.metrics.features: trained once per
 dataset, cached; NOT the Inception FID), the artifact score (2-pixel-period energy share, generated over
@@ -91,6 +94,8 @@ VAE_ROWS: dict[str, dict[str, dict[str, Any]]] = {  # name -> overrides of the d
     "vae+bce": {"loss": {"reconstruction": "bce"}},
     "vae+z16": {"model": {"latent_dim": 16}},
     "vae+z64": {"model": {"latent_dim": 64}},
+    "vae+convs2": {"model": {"decoder_convs": 2}},
+    "vae+convs3": {"model": {"decoder_convs": 3}},
 }
 FITTED = {  # prior-sampled row -> its VAE row
     "vae+fitted": "vae",
@@ -102,6 +107,8 @@ FITTED = {  # prior-sampled row -> its VAE row
     "vae+bce+fitted": "vae+bce",
     "vae+z16+fitted": "vae+z16",
     "vae+z64+fitted": "vae+z64",
+    "vae+convs2+fitted": "vae+convs2",
+    "vae+convs3+fitted": "vae+convs3",
 }
 # the others fit the VAE's --prior-components (the dataset's default: 100 grey since round 7, 10 RGB)
 FITTED_COMPONENTS = {"vae+fitted10": 10, "vae+fitted30": 30, "vae+fitted100": 100, "vae+fitted10+t0.9": 10}
@@ -142,6 +149,8 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+fitted+r1lazy16+pixel10+d64": ("vae", {**LAZY_R1_PIXEL10, "disc_channels": 64}),
     "gan+fitted+r1lazy16+pixel10+ttur": ("vae", {**LAZY_R1_PIXEL10, "lr_d": 4e-4}),
     "gan+fitted+r1lazy16+pixel10+patch": ("vae", {**LAZY_R1_PIXEL10, "disc_head": "patch"}),
+    "gan+fitted+r1lazy16+pixel10@convs2": ("vae+convs2", LAZY_R1_PIXEL10),
+    "gan+fitted+r1lazy16+pixel10@convs3": ("vae+convs3", LAZY_R1_PIXEL10),
     "gan+fitted+r1lazy16+lowpass2": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 2}),
     "gan+fitted+r1lazy16+lowpass4": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 4}),
     "gan+fitted+r1lazy16+lowpass8": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 8}),

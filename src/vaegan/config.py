@@ -63,6 +63,7 @@ def _check_range(value: float, low: float, high: float, what: str, fix: str = ""
 MAX_IMAGE_SIZE = 1024
 MAX_LATENT_DIM = 4096
 MAX_PRIOR_COMPONENTS = 1000
+MAX_DECODER_CONVS = 4  # convs per decoder level; more would mostly slow a 2-core step
 MAX_WIDTH = 512  # base channels of the encoder, decoder and discriminator (the deepest layer is 8x)
 MAX_GRID = 1024  # images in a per-epoch grid
 
@@ -92,6 +93,7 @@ class ModelConfig:
     base_channels: int = 32  # width of the first conv; doubles per downsampling, capped at 8x
     output: Output = "tanh"  # tanh for data in [-1, 1], sigmoid for [0, 1] (BCE)
     upsample: Upsample = "resize"  # decoder x2 steps: resize (nearest + 3x3, no checkerboard) | transpose (4x4/2)
+    decoder_convs: int = 1  # convs per decoder level: the x2 step, then decoder_convs - 1 3x3 convs at its size
     prior_components: int = 10  # Gaussians in the mixture fitted to the training latents (prior.py), the sampler
 
     def __post_init__(self) -> None:
@@ -102,6 +104,7 @@ class ModelConfig:
         _check(self.channels in (1, 3), f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
         _check_range(self.latent_dim, 1, MAX_LATENT_DIM, "latent dim")
         _check_range(self.base_channels, 1, MAX_WIDTH, "base channels")
+        _check_range(self.decoder_convs, 1, MAX_DECODER_CONVS, "decoder convs")
         _check_choice(self.output, get_args(Output), "output")
         _check_range(self.prior_components, 1, MAX_PRIOR_COMPONENTS, "prior components")
 

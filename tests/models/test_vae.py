@@ -4,7 +4,7 @@ from torch import nn
 
 from vaegan.config import ModelConfig
 from vaegan.errors import VaeganError
-from vaegan.models.blocks import ResizeConv, TransposeConv
+from vaegan.models.blocks import ResidualConv, ResizeConv, TransposeConv
 from vaegan.models.vae import VAE, Decoder, DiagonalGaussian
 
 
@@ -28,6 +28,40 @@ def test_decoder_shapes_for_each_upsampling(size: int, upsample: str) -> None:
     assert decoder(torch.randn(2, 5)).shape == (2, 3, size, size)
     assert any(isinstance(m, nn.ConvTranspose2d) for m in decoder.modules()) == (upsample == "transpose")
     assert any(isinstance(m, ResizeConv) for m in decoder.modules()) == (upsample == "resize")
+
+
+@pytest.mark.parametrize("size", [28, 64])
+@pytest.mark.parametrize("convs", [1, 2, 3])
+def test_decoder_with_extra_convs_per_level(size: int, convs: int) -> None:
+    cfg = ModelConfig(image_size=size, channels=3, latent_dim=5, base_channels=4, decoder_convs=convs)
+    decoder = Decoder(cfg)
+    assert decoder(torch.randn(2, 5)).shape == (2, 3, size, size)
+    levels = len(decoder.upsample)
+    extra = [m for m in decoder.upsample.modules() if isinstance(m, ResidualConv)]
+    assert len(extra) == levels * (convs - 1)
+
+
+def test_one_conv_per_level_keeps_the_state_dict_names_older_files_hold() -> None:
+    """Checkpoints saved before decoder_convs existed load strictly into the default decoder."""
+    names = set(Decoder(ModelConfig(image_size=32, base_channels=4)).state_dict())
+    assert names == {"project.0.weight", "project.0.bias", "to_image.weight", "to_image.bias"} | {
+        f"upsample.{i}.0.{p}" for i in range(2) for p in ("weight", "bias")
+    }
+    deeper = set(Decoder(ModelConfig(image_size=32, base_channels=4, decoder_convs=2)).state_dict())
+    assert names < deeper and "upsample.0.2.conv.weight" in deeper
+
+
+def test_a_residual_conv_starts_as_the_identity_and_learns() -> None:
+    layer = ResidualConv(3)
+    x = torch.rand(2, 3, 5, 5)  # after a ReLU: non-negative
+    assert torch.equal(layer(x), x)
+    layer(x).square().sum().backward()
+    assert layer.conv.weight.grad is not None and layer.conv.weight.grad.abs().sum() > 0
+
+
+def test_decoder_convs_out_of_range_names_the_setting() -> None:
+    with pytest.raises(VaeganError, match="decoder convs"):
+        ModelConfig(decoder_convs=0)
 
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])

@@ -84,6 +84,7 @@ VAE_FLAGS = (
     Flag("--model", "model", "kind", str, "vae, or ae for the plain autoencoder baseline", MODEL_KINDS),
     Flag("--latent-dim", "model", "latent_dim", int, "latent dimensions"),
     Flag("--base-channels", "model", "base_channels", int, "width of the first conv layer"),
+    Flag("--decoder-convs", "model", "decoder_convs", int, "convs per decoder level: the x2 step, then 3x3 ones"),
     Flag(
         "--upsample", "model", "upsample", str, "decoder x2 steps: ConvTranspose 4x4/2 or resize + conv 3x3", UPSAMPLES
     ),

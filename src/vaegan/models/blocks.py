@@ -43,9 +43,33 @@ def down_block(c_in: int, c_out: int, slope: float = 0.2) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(slope, inplace=True))
 
 
-def up_block(c_in: int, c_out: int, upsample: Upsample = "transpose") -> nn.Sequential:
-    """upsample_conv then ReLU: (B, c_in, H, W) -> (B, c_out, 2H, 2W)."""
-    return nn.Sequential(upsample_conv(c_in, c_out, upsample), nn.ReLU(inplace=True))
+def up_block(c_in: int, c_out: int, upsample: Upsample = "transpose", convs: int = 1) -> nn.Sequential:
+    """upsample_conv then ReLU, then convs - 1 residual 3x3 convs: (B, c_in, H, W) -> (B, c_out, 2H, 2W).
+
+    The extra convs mix each pixel with its neighbours after the x2 step; with one conv per level a pixel
+    of the 4x4 start map reaches the image only through nearest copies and one 3x3 kernel per level.
+    Their layers follow the first two, so a one-conv block keeps the state-dict names it always had.
+    """
+    layers: list[nn.Module] = [upsample_conv(c_in, c_out, upsample), nn.ReLU(inplace=True)]
+    layers += [ResidualConv(c_out) for _ in range(convs - 1)]
+    return nn.Sequential(*layers)
+
+
+class ResidualConv(nn.Module):
+    """ReLU(x + Conv 3x3(x)), the conv zero-initialised: it starts as the identity on x >= 0 (after a ReLU).
+
+    Starting as the identity, a deeper decoder begins as the one-conv decoder and each extra conv only adds
+    detail, so the signal path from z to the image does not have to be learnt through random layers first.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, 1, 1)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)  # type: ignore[arg-type]  # Conv2d's default bias=True makes one
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.conv(x))
 
 
 def upsample_conv(c_in: int, c_out: int, upsample: Upsample) -> nn.Module:

@@ -79,7 +79,9 @@ class Decoder(nn.Module):
             nn.ReLU(inplace=True),
         )
         rev = chans[::-1]
-        self.upsample = nn.Sequential(*[up_block(a, b, cfg.upsample) for a, b in zip(rev, rev[1:], strict=False)])
+        self.upsample = nn.Sequential(
+            *[up_block(a, b, cfg.upsample, cfg.decoder_convs) for a, b in zip(rev, rev[1:], strict=False)]
+        )
         self.to_image = upsample_conv(chans[0], cfg.channels, cfg.upsample)
         self.activation = nn.Tanh() if cfg.output == "tanh" else nn.Sigmoid()
         # Memory format of the feature maps; training.common.place sets it. z has none, so the decoder

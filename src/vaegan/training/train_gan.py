@@ -334,6 +334,7 @@ def gan_probe(gc: GANConfig, vae_cfg: VAERunConfig, images: torch.Tensor) -> spe
     m, batch, cpu = vae_cfg.model, min(gc.batch_size, len(images)), torch.device("cpu")
     shape = f"gan|{m.image_size}px|{m.channels}ch|z{m.latent_dim}|w{m.base_channels}|d{gc.disc_channels}|b{batch}"
     shape += f"|{gc.anchor}|sn{int(gc.spectral_norm)}" + ("|patch" if gc.disc_head == "patch" else "")
+    shape += f"|convs{m.decoder_convs}" if m.decoder_convs > 1 else ""
 
     def prepare(bf16: bool, layout: torch.memory_format) -> Callable[[], object]:
         generator = place(Decoder(m), cpu, layout)

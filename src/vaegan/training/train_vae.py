@@ -140,6 +140,7 @@ def vae_probe(cfg: VAERunConfig, images: torch.Tensor) -> speed.Probe:
     """The real VAE step on a real batch, for `--precision/--memory-format auto` to time on the CPU."""
     m, batch = cfg.model, min(cfg.train.batch_size, len(images))
     shape = f"vae|{m.kind}|{m.image_size}px|{m.channels}ch|z{m.latent_dim}|w{m.base_channels}|b{batch}"
+    shape += f"|convs{m.decoder_convs}" if m.decoder_convs > 1 else ""  # the one-conv decoder keeps its old key
 
     def prepare(bf16: bool, layout: torch.memory_format) -> Callable[[], object]:
         model = place(VAE(m), CPU, layout)
