@@ -6,7 +6,7 @@
 Rows (batch 64, one seed; every GAN row starts from the VAE row named in brackets):
   vae               today's VAE (resize-conv decoder: nearest x2 + conv 3x3) and the dataset's defaults, z ~ N(0, I)
   vae+fitted        the same VAE, z from the Gaussian mixture fitted to its training latents (prior.py),
-                    with the dataset's --prior-components (100 grey, 10 RGB)
+                    with the dataset's --prior-components (100 for both since rounds 7 and 8)
   vae+fitted10, vae+fitted30, vae+fitted100  the same with 10, 30 or 100 mixture components
   vae+fitted10+t0.9 the 10-component mixture sampled at temperature 0.9 (each component's spread x0.9)
   vae+transpose     the VAE with the former ConvTranspose 4x4/2 decoder, z ~ N(0, I)
@@ -110,7 +110,7 @@ FITTED = {  # prior-sampled row -> its VAE row
     "vae+convs2+fitted": "vae+convs2",
     "vae+convs3+fitted": "vae+convs3",
 }
-# the others fit the VAE's --prior-components (the dataset's default: 100 grey since round 7, 10 RGB)
+# the others fit the VAE's --prior-components (the dataset's default: 100, grey since round 7, RGB since round 8)
 FITTED_COMPONENTS = {"vae+fitted10": 10, "vae+fitted30": 30, "vae+fitted100": 100, "vae+fitted10+t0.9": 10}
 FITTED_TEMPERATURE = {"vae+fitted10+t0.9": 0.9}  # the others sample at 1
 DIFFAUGMENT = "color,translation,cutout"
