@@ -5,7 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from vaegan.config import GANConfig, vae_run_config
 from vaegan.training import speed
+from vaegan.training.train_gan import gan_probe
+from vaegan.training.train_vae import vae_probe
 
 CPU = torch.device("cpu")
 
@@ -129,3 +132,18 @@ def test_a_merely_slower_bf16_leaves_the_next_model_to_be_timed_in_full(tmp_path
     calls: list = []
     speed.choose("auto", "auto", CPU, "gan-64", timer(SLOW_BF16, calls), tmp_path)
     assert len(calls) == 4 * speed.ROUNDS
+
+
+def test_the_probe_keys_a_deeper_decoder_apart_and_keeps_the_one_conv_key() -> None:
+    """A verdict timed for one decoder depth is not reused for another; one-conv verdicts cached before
+    decoder_convs existed stay valid."""
+    images = torch.zeros(4, 3, 16, 16, dtype=torch.uint8)
+    keys = {}
+    for convs in (1, 2):
+        cfg = vae_run_config(
+            data={"source": "emoji", "image_size": 16, "channels": 3},
+            model={"base_channels": 4, "decoder_convs": convs},
+        )
+        keys[convs] = (vae_probe(cfg, images).shape, gan_probe(GANConfig(), cfg, images).shape)
+    assert keys[1][0] != keys[2][0] and keys[1][1] != keys[2][1]
+    assert not any("convs" in key for key in keys[1])

@@ -58,8 +58,10 @@ def up_block(c_in: int, c_out: int, upsample: Upsample = "transpose", convs: int
 class ResidualConv(nn.Module):
     """ReLU(x + Conv 3x3(x)), the conv zero-initialised: it starts as the identity on x >= 0 (after a ReLU).
 
-    Starting as the identity, a deeper decoder begins as the one-conv decoder and each extra conv only adds
-    detail, so the signal path from z to the image does not have to be learnt through random layers first.
+    Starting as the identity, a deeper decoder computes what a one-conv decoder computes, and each extra conv
+    only adds detail, so the signal path from z to the image is not learnt through random layers first. Not
+    the same one-conv decoder as at the same seed: nn.Conv2d draws its default weights before they are zeroed,
+    so the layers built after it start from other draws (levers round 16 met a seed that never trained).
     """
 
     def __init__(self, channels: int) -> None:
