@@ -39,7 +39,7 @@ from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE
 from vaegan.prior import MixturePrior, fit_to_images
 from vaegan.training import speed
-from vaegan.training.common import adam, place
+from vaegan.training.common import adam, place, warm_up_lr
 from vaegan.training.train_gan import GANNets, gan_probe, gan_step, warm_start
 from vaegan.training.train_vae import vae_probe, vae_step
 
@@ -105,7 +105,7 @@ class Batches:
 
 
 class VAETrainer:
-    """vaegan's VAE step (train_vae.vae_step) with its default loss, KL warm-up and Adam, one batch per step."""
+    """vaegan's VAE step (train_vae.vae_step) with its default loss, KL and lr warm-ups and Adam, one batch per step."""
 
     def __init__(
         self,
@@ -129,9 +129,8 @@ class VAETrainer:
         eps = torch.randn(len(x), self.cfg.model.latent_dim, generator=self.noise)
         beta = kl_weight(self.steps, self.cfg.loss.beta, self.cfg.loss.kl_warmup_steps)
         self.model.train()
-        if self.decay_steps:
-            for group in self.opt.param_groups:
-                group["lr"] = self.cfg.train.lr * max(0.0, 1.0 - self.steps / self.decay_steps)
+        lr = self.cfg.train.lr * (max(0.0, 1.0 - self.steps / self.decay_steps) if self.decay_steps else 1.0)
+        warm_up_lr(self.opt, lr, self.steps, self.cfg.train.lr_warmup_steps)
         recon = self.cfg.loss.reconstruction
         losses = vae_step(self.model, self.opt, x, eps, recon, beta, CPU, self.settings.bf16)
         self.steps += 1

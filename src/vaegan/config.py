@@ -165,10 +165,12 @@ class TrainConfig(RunSettings):
     """The VAE stage's [train] section."""
 
     lr: float = 1e-3
+    lr_warmup_steps: int = 100  # the learning rate rises linearly from lr / this over this many steps
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(math.isfinite(self.lr) and self.lr > 0, f"learning rate must be finite and > 0, got {self.lr}")
+        _check(self.lr_warmup_steps >= 0, f"lr warm-up steps must be >= 0, got {self.lr_warmup_steps}")
 
 
 @dataclass(frozen=True)

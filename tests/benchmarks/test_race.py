@@ -129,15 +129,20 @@ def test_the_trainers_run_in_the_layout_and_precision_they_are_given(tiny: tuple
     assert layouts and all(layouts)
 
 
-def test_vae_trainer_decays_its_learning_rate_linearly_to_zero_when_asked(tiny: tuple) -> None:
+@pytest.mark.parametrize("warmup, expected", [(0, [1.0, 0.75, 0.5, 0.25]), (2, [0.5, 0.75, 0.5, 0.25])])
+def test_vae_trainer_decays_its_learning_rate_linearly_to_zero_when_asked(
+    tiny: tuple, warmup: int, expected: list[float]
+) -> None:
+    """After the learning-rate warm-up, which the decay multiplies."""
     cfg, _, images = tiny
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, lr_warmup_steps=warmup))
     decaying, constant = VAETrainer(cfg, images, 0, decay_steps=4), VAETrainer(cfg, images, 0)
     rates = []
     for _ in range(4):
         decaying.step()
         constant.step()
         rates.append(decaying.opt.param_groups[0]["lr"] / cfg.train.lr)
-    assert rates == [1.0, 0.75, 0.5, 0.25] and constant.opt.param_groups[0]["lr"] == cfg.train.lr
+    assert rates == pytest.approx(expected) and constant.opt.param_groups[0]["lr"] == cfg.train.lr
 
 
 def test_quality_races_the_presets_unless_told_the_prior_components_or_gan_settings() -> None:

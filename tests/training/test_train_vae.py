@@ -12,7 +12,7 @@ from vaegan.errors import VaeganError
 from vaegan.losses import vae_loss
 from vaegan.models.vae import VAE
 from vaegan.training import loop as loop_module
-from vaegan.training.common import StopRequest, TrainingStopped, adam, place, restore_adam
+from vaegan.training.common import StopRequest, TrainingStopped, adam, place, restore_adam, warm_up_lr
 from vaegan.training.train_vae import train_vae, vae_step
 
 CPU = torch.device("cpu")
@@ -30,6 +30,27 @@ def test_one_optimiser_step_changes_every_weight() -> None:
     opt.step()
     unchanged = [k for k, v in model.state_dict().items() if torch.equal(v, before[k])]
     assert unchanged == []
+
+
+def test_the_learning_rate_rises_linearly_over_its_warm_up_then_holds() -> None:
+    optimizer = adam([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    rates = []
+    for step, warmup in [(0, 100), (49, 100), (99, 100), (100, 100), (5000, 100), (0, 0)]:
+        warm_up_lr(optimizer, 1e-3, step, warmup)
+        rates.append(optimizer.param_groups[0]["lr"])
+    assert rates == pytest.approx([1e-5, 5e-4, 1e-3, 1e-3, 1e-3, 1e-3])
+
+
+def test_training_follows_the_warm_up(tmp_path: Path) -> None:
+    """A warm-up far longer than the run keeps every step's rate near 0, so the weights barely move."""
+    moved = {}
+    for warmup in (0, 10**9):
+        run = train_vae(tiny_config(epochs=1, lr_warmup_steps=warmup), tmp_path / str(warmup), splits=tiny_splits())
+        trained = load_checkpoint(run.checkpoint).model
+        torch.manual_seed(0)
+        fresh = VAE(tiny_config().model).state_dict()
+        moved[warmup] = max(float((trained[k] - fresh[k]).abs().max()) for k in fresh)
+    assert moved[10**9] < 1e-6 < moved[0]
 
 
 @pytest.mark.parametrize("recon, kind", [("mse_sum", "vae"), ("bce", "vae"), ("mse_mean", "ae")])

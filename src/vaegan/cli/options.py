@@ -100,6 +100,7 @@ VAE_FLAGS = (
     ),
     Flag("--batch-size", "train", "batch_size", int, "images per step"),
     Flag("--lr", "train", "lr", float, "Adam learning rate"),
+    Flag("--lr-warmup", "train", "lr_warmup_steps", int, "steps over which the learning rate rises linearly"),
     *run_flags("train"),
 )
 

@@ -104,6 +104,19 @@ def restore_adam(optimizer: torch.optim.Optimizer, saved: dict[str, Any], lr: fl
                     state[key] = torch.empty_like(param).copy_(value)
 
 
+def warm_up_lr(optimizer: torch.optim.Optimizer, lr: float, step: int, warmup_steps: int) -> None:
+    """Set the learning rate of step `step` (0 = the first): lr * (step + 1) / warmup_steps until it reaches lr.
+
+    Adam's first steps move every weight by about lr at once, however small its gradient (m / sqrt(v) is
+    +-1 on step one), and through a decoder's residual convs those moves compound: at lr 1e-3, a two-conv
+    decoder's output before its tanh grew 0.04 -> 998 in five steps and that seed never trained; with 100
+    steps of warm-up the same seed trained like the others (levers round 17, benchmarks/vae_start.py).
+    """
+    scale = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
+    for group in optimizer.param_groups:
+        group["lr"] = lr * scale
+
+
 def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager[Any]:
     if not bf16:
         return contextlib.nullcontext()

@@ -19,7 +19,7 @@ from vaegan.models.vae import VAE
 from vaegan.presets import step_budget
 from vaegan.training import speed
 from vaegan.training.changes import Changes, Sections
-from vaegan.training.common import adam, autocast, fixed_latents, place, restore_adam
+from vaegan.training.common import adam, autocast, fixed_latents, place, restore_adam, warm_up_lr
 from vaegan.training.loop import StepHook, TrainingResult, TrainingRun, resume_or_refuse, start_run
 from vaegan.viz import save_grid
 
@@ -70,6 +70,7 @@ def train_vae(
                 index, eps = run.ctx.shard(index), run.ctx.shard(eps)
                 x = to_float(train_images[index], value_range).contiguous(memory_format=run.layout)  # (B, C, H, W)
                 beta = kl_weight(run.loop.step, cfg.loss.beta, cfg.loss.kl_warmup_steps)
+                warm_up_lr(optimizer, cfg.train.lr, run.loop.step, cfg.train.lr_warmup_steps)
                 losses = vae_step(trained, optimizer, x, eps, cfg.loss.reconstruction, beta, device, bf16)
                 run.add(torch.stack([losses["total"], losses["reconstruction"], losses["kl"]]), len(index))
 
