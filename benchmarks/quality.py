@@ -34,8 +34,8 @@ from typing import Any
 
 import torch
 from PIL import Image
-from race import Stage, draw, run_timed, variants
-from report import DATASETS, SHORT_NAMES, VARIANTS, has_curve, machine, minutes_to, write_report
+from race import Stage, draw, logged, run_timed, variants
+from report import DATASETS, SHORT_NAMES, VARIANTS, has_curve, machine, minutes_to, steps, write_report
 
 from vaegan.config import DISC_HEADS, GANConfig, vae_run_config
 from vaegan.data import load_splits
@@ -122,6 +122,7 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
     marks = [budget * (i + 1) / args.marks for i in range(args.marks)]
     curves: dict[str, list[list[dict[str, Any]]]] = {}
     spent: dict[str, list[float]] = {}
+    stages: dict[str, list[list[dict[str, Any]]]] = {}
     record = {
         "data": args.data,
         "record": args.record,
@@ -141,6 +142,7 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
         "channels": cfg.model.channels,
         "batch": {"vae": cfg.train.batch_size, "gan": gan.batch_size},
         "trained_seconds": spent,
+        "stages": stages,  # per variant and seed: each stage's steps and closing loss (race.logged)
         "curves": curves,
     }
     for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -159,10 +161,15 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
                     path = args.grids / args.data / f"{args.record}-{name}.png"
                     save_grid(fake[:64], path, nrow=8)
 
-            ends = run_timed(built[name](), marks, score)
+            log: list[dict[str, Any]] = []
+            ends = run_timed([logged(stage, log) for stage in built[name]()], marks, score)
             curves.setdefault(name, []).append(points)
             spent.setdefault(name, []).append(ends[-1])
-            print(f"seed {seed} {name}: trained {ends[-1]:.1f}s of {budget:.0f}s (stage ends {ends})", flush=True)
+            stages.setdefault(name, []).append(log)
+            print(
+                f"seed {seed} {name}: trained {ends[-1]:.1f}s of {budget:.0f}s (stage ends {ends}); {steps(log)}",
+                flush=True,
+            )
             save({**record, "total_minutes": (time.perf_counter() - started) / 60})
     return {**record, "total_minutes": (time.perf_counter() - started) / 60}
 

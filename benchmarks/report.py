@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from race import LAST_LOSSES
 
 from vaegan.config import DataConfig
 from vaegan.metrics.inception_fid import protocol_samples
@@ -213,6 +214,23 @@ def real_set(name: str) -> str:
     return name if name.startswith("all ") else f"the {name}"
 
 
+def steps(log: list[dict[str, Any]]) -> str:
+    """One run's stages as 'vae 2,345 steps, closing loss 1,301; gan ...' (race.logged's entries)."""
+    return "; ".join(f"{e['stage']} {e['steps']:,} steps, closing loss {e['closing_loss']:,.4g}" for e in log)
+
+
+def stage_lines(record: dict[str, Any]) -> list[str]:
+    """Each run's steps and closing loss per stage, so a stage that never trained shows (records since
+    round 17 carry them)."""
+    runs = record.get("stages", {})
+    first = record.get("first_seed", 0)
+    return [
+        f"- {SHORT_NAMES.get(name, name)}, seed {first + i}: {steps(log)}"
+        for name, logs in runs.items()
+        for i, log in enumerate(logs)
+    ]
+
+
 def section(record: dict[str, Any]) -> list[str]:
     size = f"{record['image_size']}x{record['image_size']}, {record['channels']} channel(s)"
     prefix, data = record.get("record", "race"), record["data"]
@@ -238,6 +256,9 @@ def section(record: dict[str, Any]) -> list[str]:
             for name, fid, src in PUBLISHED
         ]
     lines += ratios(record)
+    if stage_lines(record):
+        closing = f"closing loss: the mean over a stage's last {LAST_LOSSES} steps"
+        lines += ["", f"Steps trained per stage ({closing}):", "", *stage_lines(record)]
     if has_curve(record):
         lines += ["", f"![FID against training time](results/{data}/{prefix}-time-to-fid.png)"]
     lines += [

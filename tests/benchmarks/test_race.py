@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from race import GANTrainer, Stage, VAETrainer, draw, normal, run_timed, scratch_config, variants
+from race import LAST_LOSSES, GANTrainer, Stage, VAETrainer, draw, logged, normal, run_timed, scratch_config, variants
 
 from tiny import tiny_splits
 from vaegan.config import GANConfig, vae_run_config
@@ -20,9 +20,10 @@ BUDGET = 1.0  # seconds of training per variant
 
 
 def stage(name: str, until: float, step_s: float, counter: list[int]) -> Stage:
-    def step() -> None:
+    def step() -> float:
         counter.append(1)
         time.sleep(step_s)
+        return 1.0 / len(counter)
 
     return Stage(name, step, until, lambda z: z, lambda: normal(4), (0.0, 1.0))
 
@@ -44,6 +45,16 @@ def test_stages_stop_at_their_end_times_and_scoring_is_not_counted() -> None:
     assert len(gan_steps) >= 0.3 / 0.02 * 0.7  # the GAN's share was not spent on scoring
 
 
+def test_a_logged_stage_counts_its_steps_and_keeps_the_mean_of_its_last_losses() -> None:
+    log: list[dict] = []
+    counter: list[int] = []
+    stages = [logged(stage("vae", 0.05, 0.0005, counter), log)]
+    run_timed(stages, [], lambda s, t: None)
+    n = len(counter)  # the step returns 1 / (steps so far)
+    expected = sum(1.0 / k for k in range(max(1, n - LAST_LOSSES + 1), n + 1)) / min(n, LAST_LOSSES)
+    assert n > LAST_LOSSES and log == [{"stage": "vae", "steps": n, "closing_loss": pytest.approx(expected)}]
+
+
 @pytest.fixture
 def tiny(tmp_path: Path) -> tuple:
     cfg = vae_run_config(
@@ -58,10 +69,11 @@ def tiny(tmp_path: Path) -> tuple:
 def timed(stage: Stage, durations: list[float]) -> Stage:
     """The same stage, recording how long each of its steps took."""
 
-    def step() -> None:
+    def step() -> float:
         start = time.perf_counter()
-        stage.step()
+        loss = stage.step()
         durations.append(time.perf_counter() - start)
+        return loss
 
     return Stage(stage.name, step, stage.until, stage.decode, stage.latents, stage.value_range)
 

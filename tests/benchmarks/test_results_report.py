@@ -168,3 +168,23 @@ def test_the_summary_ratio_names_no_records_when_both_rows_come_from_one(tmp_pat
     write_report(tmp_path, tmp_path / "RESULTS.md")
     summary = (tmp_path / "RESULTS.md").read_text().split("## Where we stand", 1)[1].split("\n## ", 1)[0]
     assert "- fashion-mnist: the two stages' FID over the others': 0.60x VAE alone.\n" in summary  # 18 / 30
+
+
+def test_a_record_shows_each_runs_steps_and_closing_loss_per_stage(tmp_path: Path) -> None:
+    """So a VAE stage that never trained is visible beside its FID (levers round 16's seed 1)."""
+    stages = [
+        {"stage": "vae", "steps": 2345, "closing_loss": 8529.2},
+        {"stage": "gan", "steps": 900, "closing_loss": 1.5},
+    ]
+    record = race_record(
+        record="race-stuck",
+        first_seed=1,
+        trained_seconds={"two-stage": [60.0]},
+        curves={"two-stage": [[point(60, 415.8, 10000)]]},
+        stages={"two-stage": [stages]},
+    )
+    (tmp_path / "fashion-mnist").mkdir()
+    (tmp_path / "fashion-mnist" / "race-stuck.json").write_text(json.dumps(record))
+    write_report(tmp_path, tmp_path / "RESULTS.md")
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "- vaegan VAE then GAN, seed 1: vae 2,345 steps, closing loss 8,529; gan 900 steps, closing loss 1.5" in text
