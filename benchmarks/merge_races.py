@@ -6,11 +6,11 @@
 A race of three seeds costs about 90 minutes by the papers' protocol on 2 cores, so seeds get added a
 session at a time. This reads the named records (docs/results/<data>/<record>.json), refuses any that
 raced another recipe than the first (budget, VAE share, prior, GAN recipe, sample counts, image size,
-batches, VAE settings, CPU and torch) or a seed twice, and writes one record with every seed of the chosen
-variants, in seed order; its note names each source, its seeds and its command. The grid of the lowest
-seed is copied under the new name, and docs/RESULTS.md is rebuilt. A --vae-set override equal to today's
-preset counts as no override: a record raced with `--vae-set model.latent_dim=64` before that became the
-preset ran the same VAE as one raced after without it.
+batches, VAE settings and learning-rate warm-up, CPU and torch) or a seed twice, and writes one record
+with every seed of the chosen variants, in seed order; its note names each source, its seeds and its
+command. The grid of the lowest seed is copied under the new name, and docs/RESULTS.md is rebuilt. A
+--vae-set override equal to today's preset counts as no override: a record raced with `--vae-set
+model.latent_dim=64` before that became the preset ran the same VAE as one raced after without it.
 """
 
 from __future__ import annotations
@@ -43,7 +43,10 @@ def vae_changes(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def recipe(record: dict[str, Any]) -> dict[str, Any]:
     """Everything two records must share to be one experiment at different seeds."""
     machine = record["machine"].split(", load average")[0]  # the load at the start differs run to run
-    return {"data": record["data"], "machine": machine, "vae": vae_changes(record)} | {k: record[k] for k in RECIPE}
+    warmup = record.get("lr_warmup_steps", 0)  # races before the VAE's learning-rate warm-up had none
+    return {"data": record["data"], "machine": machine, "vae": vae_changes(record), "lr_warmup_steps": warmup} | {
+        k: record[k] for k in RECIPE
+    }
 
 
 def seeds_of(record: dict[str, Any], variant: str) -> list[int]:
@@ -87,6 +90,12 @@ def merged(
         "first_seed": ordered[0]["first_seed"],
         "trained_seconds": {v: [s for r in ordered for s in r["trained_seconds"][v]] for v in variants},
         "curves": {v: [run for r in ordered for run in r["curves"][v]] for v in variants},
+        "lr_warmup_steps": first["lr_warmup_steps"],
+        # each run's stage log (race.logged), None for runs of records from before it
+        "stages": {
+            v: [log for r in ordered for log in r.get("stages", {}).get(v, [None] * len(r["curves"][v]))]
+            for v in variants
+        },
         "total_minutes": sum(r["total_minutes"] for r in ordered),
         "merged_from": [r["record"] for r in ordered],
     }

@@ -133,6 +133,7 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
         "vae_share": args.vae_share,
         "prior_components": cfg.model.prior_components,
         "vae_overrides": vae_overrides(args.vae_set),
+        "lr_warmup_steps": cfg.train.lr_warmup_steps,  # the VAE's; records without it are from before it (0)
         "gan": dataclasses.asdict(gan),  # the preset's GAN recipe, so a record names the one it raced
         "seeds": args.seeds,
         "first_seed": args.first_seed,

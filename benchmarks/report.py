@@ -216,7 +216,11 @@ def real_set(name: str) -> str:
 
 def steps(log: list[dict[str, Any]]) -> str:
     """One run's stages as 'vae 2,345 steps, closing loss 1,301; gan ...' (race.logged's entries)."""
-    return "; ".join(f"{e['stage']} {e['steps']:,} steps, closing loss {e['closing_loss']:,.4g}" for e in log)
+    return "; ".join(
+        f"{e['stage']} {e['steps']:,} steps, closing loss "
+        + ("n/a" if e["closing_loss"] is None else f"{e['closing_loss']:,.4g}")  # no step: the clock ran out
+        for e in log
+    )
 
 
 def stage_lines(record: dict[str, Any]) -> list[str]:
@@ -228,6 +232,7 @@ def stage_lines(record: dict[str, Any]) -> list[str]:
         f"- {SHORT_NAMES.get(name, name)}, seed {first + i}: {steps(log)}"
         for name, logs in runs.items()
         for i, log in enumerate(logs)
+        if log is not None  # a merged record's run from before stage logs
     ]
 
 

@@ -104,6 +104,20 @@ def test_format_3_resize_decoders_load_into_resize_conv(tmp_path: Path) -> None:
     VAE(loaded.config.model).load_state_dict(loaded.model)  # strict
 
 
+def test_format_4_checkpoints_resume_without_the_learning_rate_warm_up_they_never_had(tmp_path: Path) -> None:
+    """A run saved before TrainConfig.lr_warmup_steps trained at its full rate from step one; resumed
+    early, a default warm-up would lower its rate and break the exact resume."""
+    saved = vae_checkpoint()
+    save_checkpoint(saved, tmp_path / "c.pt")
+    raw = torch.load(tmp_path / "c.pt", weights_only=True)
+    del raw["config"]["train"]["lr_warmup_steps"]
+    raw["format_version"] = 4
+    torch.save(raw, tmp_path / "old.pt")
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert isinstance(loaded, VAECheckpoint) and loaded.config.train.lr_warmup_steps == 0
+    assert saved.config.train.lr_warmup_steps == 100  # a new run gets today's default
+
+
 class Evil:
     def __reduce__(self):  # type: ignore[no-untyped-def]
         return (print, ("pwned",))

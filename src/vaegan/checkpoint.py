@@ -25,7 +25,7 @@ from vaegan.errors import VaeganError
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 CHECKPOINT_NAME = "checkpoint.pt"  # the last one: what --resume continues
 BEST_NAME = "best.pt"  # the one with the lowest FID so far, when quality is measured during training
 TMP_SUFFIX = ".tmp"  # write_atomically's temporary files: .checkpoint.pt.XXXX.tmp
@@ -170,6 +170,13 @@ def upgrade(payload: dict[str, Any]) -> dict[str, Any]:
             if isinstance(payload.get(key), dict):
                 payload[key] = {OLD_RESIZE_CONV.sub(r"\1.", k): v for k, v in payload[key].items()}
         payload["format_version"] = 4
+    if payload["format_version"] == 4:
+        # Written before TrainConfig.lr_warmup_steps: those runs had none, and a resume must go on as they were.
+        for key in ("config", "vae_config"):
+            train = payload.get(key, {}).get("train")
+            if isinstance(train, dict):
+                train.setdefault("lr_warmup_steps", 0)
+        payload["format_version"] = 5
     return payload
 
 

@@ -41,6 +41,18 @@ def test_seeds_from_two_runs_join_in_seed_order_with_their_sources_named() -> No
     assert record["merged_from"] == ["race-a", "race-b"]
     assert "`race-a` (seed(s) 0;" in record["notes"] and "`race-b` (seed(s) 1, 2;" in record["notes"]
     assert record["notes"].endswith("Seed 0 ran older code.")
+    assert record["stages"]["two-stage-auto"] == [None, None, None]  # records from before stage logs
+
+
+def test_the_stage_logs_join_in_seed_order() -> None:
+    log = [{"stage": "vae", "steps": 10, "closing_loss": 2.0}]
+    logs = {"stages": {"two-stage-auto": [log], "vae-auto": [log]}, "lr_warmup_steps": 100}
+    records = [
+        seeds_record("race-b", 1, [16.0], **logs),
+        seeds_record("race-a", 0, [15.0], lr_warmup_steps=100, vae_overrides={}),
+    ]
+    record = merged(records, ["two-stage-auto"], "race-ab", "", "")
+    assert record["stages"] == {"two-stage-auto": [None, log]} and record["lr_warmup_steps"] == 100
 
 
 @pytest.mark.parametrize(
@@ -50,6 +62,7 @@ def test_seeds_from_two_runs_join_in_seed_order_with_their_sources_named() -> No
         ({"vae_overrides": {"model": {"latent_dim": 32}}}, "vae"),
         ({"gan": {"lr_g": 0.0004}}, "gan"),
         ({"machine": "2 cores (Intel Xeon), torch 2.13.0+cpu, load average 0.4"}, "machine"),
+        ({"lr_warmup_steps": 100}, "lr_warmup_steps"),  # race-a is from before the VAE's warm-up
     ],
 )
 def test_a_run_of_another_recipe_is_refused_naming_what_differs(change: dict, named: str) -> None:

@@ -26,7 +26,7 @@ RUN_WIDE = {
     "memory_format",
 }
 MUTABLE: dict[str, set[str]] = {
-    "train": RUN_WIDE | {"lr"},
+    "train": RUN_WIDE | {"lr", "lr_warmup_steps"},
     "loss": {"beta"},
     "gan": RUN_WIDE | {"lr_g", "lr_d", "collapse_fraction"},
 }
