@@ -1,5 +1,6 @@
 import pickle
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -75,15 +76,21 @@ def test_format_1_checkpoints_of_vaegan_0_1_still_load_and_decode_the_same() -> 
     assert run.config.model.upsample == "transpose" and saved.vae_config.model.upsample == "transpose"
 
 
-def test_format_2_checkpoints_come_back_with_transposed_convolutions(tmp_path: Path) -> None:
-    """Files written before ModelConfig.upsample existed hold ConvTranspose decoders, whatever the default."""
-    saved = vae_checkpoint(upsample="transpose")
+def as_older_format(saved: VAECheckpoint, version: int, edit: Callable[[dict], object], tmp_path: Path) -> object:
+    """`saved` written as format `version` wrote it (`edit` undoes what came after), then loaded today."""
     save_checkpoint(saved, tmp_path / "c.pt")
     raw = torch.load(tmp_path / "c.pt", weights_only=True)
-    del raw["config"]["model"]["upsample"]
-    raw["format_version"] = 2
+    edit(raw)
+    raw["format_version"] = version
     torch.save(raw, tmp_path / "old.pt")
-    loaded = load_checkpoint(tmp_path / "old.pt")
+    return load_checkpoint(tmp_path / "old.pt")
+
+
+def test_format_2_checkpoints_come_back_with_transposed_convolutions(tmp_path: Path) -> None:
+    """Files written before ModelConfig.upsample existed hold ConvTranspose decoders, whatever the default."""
+    loaded = as_older_format(
+        vae_checkpoint(upsample="transpose"), 2, lambda raw: raw["config"]["model"].pop("upsample"), tmp_path
+    )
     assert isinstance(loaded, VAECheckpoint) and loaded.config.model.upsample == "transpose"
     VAE(loaded.config.model).load_state_dict(loaded.model)  # strict: the weights fit the rebuilt decoder
 
@@ -91,14 +98,13 @@ def test_format_2_checkpoints_come_back_with_transposed_convolutions(tmp_path: P
 def test_format_3_resize_decoders_load_into_resize_conv(tmp_path: Path) -> None:
     """Format 3 held a resize step as nn.Sequential(Upsample, Conv2d): the same tensors under `.1.`."""
     saved = vae_checkpoint(upsample="resize")
-    save_checkpoint(saved, tmp_path / "c.pt")
-    raw = torch.load(tmp_path / "c.pt", weights_only=True)
     old_name = re.compile(r"(upsample\.\d+\.0|to_image)\.(weight|bias)$")
-    raw["model"] = {old_name.sub(r"\1.1.\2", k): v for k, v in raw["model"].items()}
-    assert any(".to_image.1.weight" in k for k in raw["model"])  # the old layout, as format 3 wrote it
-    raw["format_version"] = 3
-    torch.save(raw, tmp_path / "old.pt")
-    loaded = load_checkpoint(tmp_path / "old.pt")
+
+    def old_layout(raw: dict) -> None:
+        raw["model"] = {old_name.sub(r"\1.1.\2", k): v for k, v in raw["model"].items()}
+        assert any(".to_image.1.weight" in k for k in raw["model"])  # the old layout, as format 3 wrote it
+
+    loaded = as_older_format(saved, 3, old_layout, tmp_path)
     assert isinstance(loaded, VAECheckpoint)
     assert all(torch.equal(loaded.model[k], v) for k, v in saved.model.items())
     VAE(loaded.config.model).load_state_dict(loaded.model)  # strict
@@ -108,12 +114,7 @@ def test_format_4_checkpoints_resume_without_the_learning_rate_warm_up_they_neve
     """A run saved before TrainConfig.lr_warmup_steps trained at its full rate from step one; resumed
     early, a default warm-up would lower its rate and break the exact resume."""
     saved = vae_checkpoint()
-    save_checkpoint(saved, tmp_path / "c.pt")
-    raw = torch.load(tmp_path / "c.pt", weights_only=True)
-    del raw["config"]["train"]["lr_warmup_steps"]
-    raw["format_version"] = 4
-    torch.save(raw, tmp_path / "old.pt")
-    loaded = load_checkpoint(tmp_path / "old.pt")
+    loaded = as_older_format(saved, 4, lambda raw: raw["config"]["train"].pop("lr_warmup_steps"), tmp_path)
     assert isinstance(loaded, VAECheckpoint) and loaded.config.train.lr_warmup_steps == 0
     assert saved.config.train.lr_warmup_steps == 100  # a new run gets today's default
 
