@@ -53,6 +53,7 @@ CURRENT = {
         "race-z64-fmnist3",
         "race-z64-fmnist-vae3",
         "race-dcgan-fmnist3",
+        "race-scratch-fmnist3",
         "race-z64-fmnist",
         "race-lazy-r1-fmnist",
         "race-vae-fmnist",
