@@ -59,7 +59,7 @@ CURRENT = {
         "race-vae-fmnist",
         "race-prior100",
     ),
-    "emoji": ("race-lazy-r1", "race-k100", "race-seeds", "race-scratch-seeds", "race"),
+    "emoji": ("race-convs2-warmup", "race-lazy-r1", "race-k100", "race-seeds", "race-scratch-seeds", "race"),
 }
 
 
