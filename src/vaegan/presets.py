@@ -65,7 +65,8 @@ GREY_28: Sections = {
 # Its decoder has two convs per level (a residual 3x3 conv after each x2 step): at equal steps the GAN on
 # it scored 123.2 against 141.6 and stopped painting stripes over flags (levers round 16); once the VAE's
 # learning-rate warm-up kept every start out of tanh saturation (round 17), the race at equal wall-clock
-# scored the two stages 124.0 +/- 1.4 and the VAE alone 140.2 +/- 3.6 with it, three seeds (race-convs2-warmup).
+# scored the two stages 123.9 +/- 1.4 and the VAE alone 140.2 +/- 3.6 with it, three seeds (race-convs2-warmup);
+# the one-conv decoder, same machine and warm-up, 139.6 and 133.7 for seeds 0-1 (race-convs1-warmup).
 # ModelConfig keeps 1, so checkpoints from before build as they trained.
 RGB_64: Sections = {
     "data": {"image_size": 64, "channels": 3},
