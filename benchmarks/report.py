@@ -16,6 +16,7 @@ from race import LAST_LOSSES
 
 from vaegan.config import DataConfig
 from vaegan.metrics.inception_fid import protocol_samples
+from vaegan.training.speed import cpu_model
 
 DATASETS = ("fashion-mnist", "mnist", "emoji")  # report order
 VARIANTS = {
@@ -64,14 +65,7 @@ CURRENT = {
 
 
 def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    cpu = cpu_model()
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     threads, python = torch.get_num_threads(), platform.python_version()
     load = os.getloadavg()[0]  # wall-clock races are only fair on an otherwise idle machine

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -343,13 +342,6 @@ def write_pngs(images: torch.Tensor, folder: Path) -> list[Path]:
     return files
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
 # ----- the run ------------------------------------------------------------------------------------
 SETUPS = [
     (
@@ -386,7 +378,7 @@ def main() -> None:
         upsampling(args.steps, args.rounds)
         return
 
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads")
+    print(f"machine: {speed.cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads")
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
     print(f"matmul peak (2048^3, 512^3 where that is slow): fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s\n")
