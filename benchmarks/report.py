@@ -65,12 +65,11 @@ CURRENT = {
 
 
 def machine() -> str:
-    cpu = cpu_model()
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     threads, python = torch.get_num_threads(), platform.python_version()
     load = os.getloadavg()[0]  # wall-clock races are only fair on an otherwise idle machine
     return (
-        f"{nproc} cores ({cpu}), torch {torch.__version__}, {threads} torch thread(s), Python {python}, "
+        f"{nproc} cores ({cpu_model()}), torch {torch.__version__}, {threads} torch thread(s), Python {python}, "
         f"load average {load:.1f} at the start"
     )
 

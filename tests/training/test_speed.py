@@ -149,7 +149,7 @@ def test_the_probe_keys_a_deeper_decoder_apart_and_keeps_the_one_conv_key() -> N
     assert not any("convs" in key for key in keys[1])
 
 
-def test_cpus_of_one_name_but_another_family_key_apart() -> None:
+def test_cpus_of_one_name_but_another_family_are_told_apart() -> None:
     zen4 = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n\n"
     zen5 = zen4.replace("family\t: 25", "family\t: 26").replace("\t: 17", "\t: 2")
     assert speed.cpu_name(zen4) == "AMD EPYC (family 25, model 17)"

@@ -86,9 +86,10 @@ class SpeedChoice:
 def cpu_model() -> str:
     """This CPU's name with its family and model numbers, the key that tells machine kinds apart."""
     try:
-        return cpu_name(Path("/proc/cpuinfo").read_text()) or platform.processor() or platform.machine()
+        cpuinfo = Path("/proc/cpuinfo").read_text()
     except OSError:  # not Linux
-        return platform.processor() or platform.machine()
+        cpuinfo = ""
+    return cpu_name(cpuinfo) or platform.processor() or platform.machine()
 
 
 def cpu_name(cpuinfo: str) -> str:
