@@ -44,6 +44,13 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+fitted+r1lazy16+pixel10+patch  [vae] the RGB defaults with a patch discriminator (a logit per
                     position of an 8x8 map, --disc-head patch)
   gan+fitted+r1lazy16+pixel10@convs2, @convs3  [vae+convs2, vae+convs3] the RGB defaults on those decoders
+  gan+fitted+r1lazy16+pixel10+dinit@convs2  [vae+convs2] the RGB defaults, D's convs starting as the VAE's encoder
+  gan+fitted+r1lazy16+pixel10+topk@convs2  [vae+convs2] the RGB defaults, G's loss on the best half of the fakes
+  gan+fitted+r1lazy16+pixel10+dinit+topk@convs2  [vae+convs2] both
+  gan+fitted+r1lazy16@convs2, gan+fitted+r1lazy16+pixel3@convs2  [vae+convs2] the RGB defaults without the
+                    pixel anchor, or with it at weight 3
+  gan+fitted+r1lazy16+pixel10+decay@convs2  [vae+convs2] the RGB defaults, the anchor falling linearly to 0
+                    by the last step
 --rows picks a subset (a GAN row trains its VAE row too).
 Columns: FID, KID, precision, recall in vaegan's own feature space (vaegan.metrics.features: trained once per
 dataset, cached; NOT the Inception FID), the artifact score (2-pixel-period energy share, generated over
@@ -151,6 +158,15 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+fitted+r1lazy16+pixel10+patch": ("vae", {**LAZY_R1_PIXEL10, "disc_head": "patch"}),
     "gan+fitted+r1lazy16+pixel10@convs2": ("vae+convs2", LAZY_R1_PIXEL10),
     "gan+fitted+r1lazy16+pixel10@convs3": ("vae+convs3", LAZY_R1_PIXEL10),
+    "gan+fitted+r1lazy16+pixel10+dinit@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "disc_init": "encoder"}),
+    "gan+fitted+r1lazy16+pixel10+topk@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "top_k": 0.5}),
+    "gan+fitted+r1lazy16@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "anchor": "none"}),
+    "gan+fitted+r1lazy16+pixel3@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "anchor_weight": 3.0}),
+    "gan+fitted+r1lazy16+pixel10+decay@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "anchor_decay_steps": None}),
+    "gan+fitted+r1lazy16+pixel10+dinit+topk@convs2": (
+        "vae+convs2",
+        {**LAZY_R1_PIXEL10, "disc_init": "encoder", "top_k": 0.5},
+    ),
     "gan+fitted+r1lazy16+lowpass2": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 2}),
     "gan+fitted+r1lazy16+lowpass4": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 4}),
     "gan+fitted+r1lazy16+lowpass8": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 8}),
@@ -305,7 +321,7 @@ def run_rows(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, 
             decode = through_prior(generator, fitted_prior(open_run(work / start)), args.seed)
         rows[name] = {**scorer.score(name, decode, vae, cfg.model.latent_dim, generator), "seconds": seconds}
         print(f"{name}: {summary(rows[name])} ({seconds:.0f}s, load {load()})", flush=True)
-    reconstruction_grid(scorer, work, gan_rows, args.out / args.data / "reconstructions.png")
+    reconstruction_grid(scorer, work, vae_rows[0], gan_rows, args.out / args.data / "reconstructions.png")
     info = {
         "feature_accuracy": scorer.net.accuracy,
         "samples": len(scorer.real),
@@ -325,8 +341,8 @@ def summary(row: dict[str, float]) -> str:
 
 
 @torch.no_grad()
-def reconstruction_grid(scorer: Scorer, work: Path, gan_rows: list[str], path: Path) -> None:
-    """Rows: 8 held-out images, the VAE's decode(mean), then G(mean) of each GAN row, in GAN_ROWS order.
+def reconstruction_grid(scorer: Scorer, work: Path, vae_row: str, gan_rows: list[str], path: Path) -> None:
+    """Rows: 8 held-out images, VAE row `vae_row`'s decode(mean), then G(mean) of each GAN row, in GAN_ROWS order.
 
     Each row goes through its own VAE in that VAE's value range (BCE's [0, 1], the others' [-1, 1]) and
     is shown on one [0, 1] scale: one range for all turned a sigma-VAE row on Fashion-MNIST into noise."""
@@ -337,7 +353,7 @@ def reconstruction_grid(scorer: Scorer, work: Path, gan_rows: list[str], path: P
         z = vae.encode(to_float(images, value_range)).mean
         return uint8_to_unit(to_uint8(generator(z).float(), value_range))
 
-    vae = load_vae(work / "vae")[0]
+    vae = load_vae(work / vae_row)[0]
     rows = [uint8_to_unit(images), through(vae, vae.decode)]
     rows += [through(load_vae(work / GAN_ROWS[name][0])[0], load_generator(work / name)[0]) for name in gan_rows]
     save_grid(torch.cat(rows), path, (0.0, 1.0), nrow=8)

@@ -16,6 +16,7 @@ model.latent_dim=64` before that became the preset ran the same VAE as one raced
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import shutil
 import sys
@@ -25,6 +26,7 @@ from typing import Any
 from quality import load_record, publish, save_record
 from report import DATASETS, VARIANTS
 
+from vaegan.config import GANConfig
 from vaegan.presets import dataset_defaults
 
 RECIPE = ("minutes", "vae_share", "prior_components", "gan", "samples", "real", "image_size", "channels", "batch")
@@ -44,9 +46,13 @@ def recipe(record: dict[str, Any]) -> dict[str, Any]:
     """Everything two records must share to be one experiment at different seeds."""
     machine = record["machine"].split(", load average")[0]  # the load at the start differs run to run
     warmup = record.get("lr_warmup_steps", 0)  # races before the VAE's learning-rate warm-up had none
-    return {"data": record["data"], "machine": machine, "vae": vae_changes(record), "lr_warmup_steps": warmup} | {
-        k: record[k] for k in RECIPE
-    }
+    # A GAN setting added since a record was raced is missing from it: that race ran what is its default now
+    gan = {f.name: f.default for f in dataclasses.fields(GANConfig) if f.name not in record["gan"]} | record["gan"]
+    return (
+        {"data": record["data"], "machine": machine, "vae": vae_changes(record), "lr_warmup_steps": warmup}
+        | {k: record[k] for k in RECIPE}
+        | {"gan": gan}
+    )
 
 
 def seeds_of(record: dict[str, Any], variant: str) -> list[int]:

@@ -191,7 +191,7 @@ class GANTrainer:
             warm_start(g, vae)
         place(g, CPU, settings.layout)
         frozen = (vae or VAE(m)).requires_grad_(False).eval()
-        d = place(Discriminator.for_config(m, gan), CPU, settings.layout)
+        d = place(Discriminator.for_config(m, gan, vae.encoder if vae is not None else None), CPU, settings.layout)
         betas = (gan.beta1, gan.beta2)
         self.nets = GANNets(
             g,
@@ -222,8 +222,9 @@ class GANTrainer:
 
 
 def scratch_config(gan: GANConfig) -> GANConfig:
-    """The GAN's settings for random weights: no VAE means no anchor to it and no prior fitted on it."""
-    return dataclasses.replace(gan, init="scratch", anchor="none", latents="normal")
+    """The GAN's settings for random weights: no VAE means no anchor to it, no prior fitted on it and no
+    encoder to start D from."""
+    return dataclasses.replace(gan, init="scratch", disc_init="scratch", anchor="none", latents="normal")
 
 
 class DCGANTrainer:

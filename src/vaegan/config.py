@@ -22,6 +22,7 @@ ModelKind = Literal["vae", "ae"]
 Output = Literal["tanh", "sigmoid"]
 GANLoss = Literal["nonsaturating", "minimax", "hinge"]
 GANInit = Literal["vae", "scratch"]
+DiscInit = Literal["scratch", "encoder"]
 Anchor = Literal["none", "decoder", "feature", "pixel", "lowpass"]
 Precision = Literal["auto", "fp32", "bf16"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
@@ -34,6 +35,7 @@ RECONSTRUCTIONS: tuple[str, ...] = get_args(Reconstruction)
 MODEL_KINDS: tuple[str, ...] = get_args(ModelKind)
 GAN_LOSSES: tuple[str, ...] = get_args(GANLoss)
 GAN_INITS: tuple[str, ...] = get_args(GANInit)
+DISC_INITS: tuple[str, ...] = get_args(DiscInit)
 ANCHORS: tuple[str, ...] = get_args(Anchor)
 LATENTS: tuple[str, ...] = get_args(Latents)
 DISC_HEADS: tuple[str, ...] = get_args(DiscHead)
@@ -203,6 +205,9 @@ class GANConfig(RunSettings):
     # linear: one logit per image from all of D's last map; patch: a logit per position of D's first map
     # of at most 8x8 (PatchGAN, Isola et al. 2017), each judging the ~40 px it sees, the loss their mean
     disc_head: DiscHead = "linear"
+    # scratch: random weights; encoder: D's conv stack starts as the trained VAE encoder's (same widths), so D
+    # judges with features of the data from its first step, as G starts from the decoder (the head is new)
+    disc_init: DiscInit = "scratch"
     spectral_norm: bool = False
     lr_g: float = 2e-4
     lr_d: float = 2e-4
@@ -210,6 +215,9 @@ class GANConfig(RunSettings):
     beta2: float = 0.999
     d_steps: int = 1  # discriminator updates per generator update
     d_warmup_steps: int = 0  # D alone learns real vs the decoder's samples before G moves
+    # G's loss on the top_k share of each batch's fakes that D rates most real (Sinha et al. 2020); 1 = all.
+    # Under torchrun each process ranks its own share of the batch.
+    top_k: float = 1.0
     # decoder: L2 to the frozen decoder, same z; feature: Larsen et al. 2016; pixel: G(mean of q(z|x)) to x;
     # lowpass: the pixel anchor on both images average-pooled by anchor_pool, leaving finer detail to D
     anchor: Anchor = "none"
@@ -233,12 +241,14 @@ class GANConfig(RunSettings):
         _check_choice(self.anchor, ANCHORS, "anchor")
         _check_choice(self.latents, LATENTS, "latents")
         _check_choice(self.disc_head, DISC_HEADS, "discriminator head")
+        _check_choice(self.disc_init, DISC_INITS, "discriminator init")
         lrs_ok = all(math.isfinite(lr) and lr > 0 for lr in (self.lr_g, self.lr_d))
         _check(lrs_ok, f"GAN learning rates must be finite and > 0, got {self.lr_g} and {self.lr_d}")
         _check_range(self.disc_channels, 1, MAX_WIDTH, "disc channels")
         _check(0.0 <= self.beta1 < 1.0, f"beta1 must be in [0, 1), got {self.beta1}")
         _check(0.0 <= self.beta2 < 1.0, f"beta2 must be in [0, 1), got {self.beta2}")
         _check(self.d_steps >= 1, f"d steps must be >= 1, got {self.d_steps}")
+        _check(0.0 < self.top_k <= 1.0, f"top k must be in (0, 1], got {self.top_k}")
         _check(self.d_warmup_steps >= 0, f"d warm-up steps must be >= 0, got {self.d_warmup_steps}")
         weight_ok = math.isfinite(self.anchor_weight) and self.anchor_weight >= 0
         _check(weight_ok, f"anchor weight must be finite and >= 0, got {self.anchor_weight}")

@@ -183,6 +183,12 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
         lambda e: train_gan(e, "--anchor", "lowpass", "--anchor-pool", "999"),
         "--anchor-pool 999 is larger than the",
     ),
+    (
+        "disc-init-encoder-other-width",
+        lambda e: train_gan(e, "--disc-init", "encoder", "--disc-channels", "7"),
+        "--disc-init encoder needs D as wide as the encoder: use --disc-channels",
+    ),
+    ("top-k-0", lambda e: train_gan(e, "--top-k", "0"), "top k must be in (0, 1]"),
     ("d-warmup-negative", lambda e: train_gan(e, "--d-warmup", "-3"), "d warm-up steps must be >= 0"),
     ("d-steps-0", lambda e: train_gan(e, "--d-steps", "0"), "d steps must be >= 1"),
     ("lr-g-inf", lambda e: train_gan(e, "--lr-g", "inf"), "GAN learning rates must be finite"),

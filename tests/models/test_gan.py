@@ -4,6 +4,7 @@ import torch
 from vaegan.config import GANConfig, ModelConfig
 from vaegan.errors import VaeganError
 from vaegan.models.gan import Discriminator, patch_sizes
+from vaegan.models.vae import VAE
 
 
 @pytest.mark.parametrize("size, positions", [(28, 7 * 7), (32, 8 * 8), (64, 8 * 8), (128, 8 * 8)])
@@ -36,3 +37,30 @@ def test_for_config_builds_the_head_the_gan_config_names() -> None:
         GANConfig(disc_head="global")  # type: ignore[arg-type]
     with pytest.raises(VaeganError, match="discriminator head must be one of linear, patch"):
         Discriminator(32, 1, head="global")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("head, blocks", [("linear", 4), ("patch", 3)])
+def test_disc_init_encoder_starts_d_convs_as_the_vae_encoders(head: str, blocks: int) -> None:
+    """The linear head's stack is the encoder's whole stack; the patch head's stops at 8x8, a prefix."""
+    model = ModelConfig(image_size=64, channels=3, latent_dim=4, base_channels=4)
+    encoder = VAE(model).encoder
+    gan = GANConfig(disc_channels=4, disc_head=head, disc_init="encoder")  # type: ignore[arg-type]
+    disc = Discriminator.for_config(model, gan, encoder)
+    mine, theirs = disc.features.state_dict(), encoder.features.state_dict()
+    assert len(disc.features) == blocks and mine
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine)
+    fresh = Discriminator.for_config(model, GANConfig(disc_channels=4, disc_head=head), encoder)  # type: ignore[arg-type]
+    assert not torch.equal(fresh.features[0][0].weight, encoder.features[0][0].weight)  # scratch ignores it
+
+
+def test_disc_init_encoder_refuses_another_width_and_keeps_spectral_norm() -> None:
+    model = ModelConfig(image_size=32, channels=1, latent_dim=4, base_channels=4)
+    encoder = VAE(model).encoder
+    with pytest.raises(VaeganError, match="set --disc-channels to the VAE's base channels"):
+        Discriminator.for_config(model, GANConfig(disc_channels=8, disc_init="encoder"), encoder)
+    normed_gan = GANConfig(disc_channels=4, disc_init="encoder", spectral_norm=True)
+    normed = Discriminator.for_config(model, normed_gan, encoder)
+    conv = normed.features[0][0]
+    assert torch.equal(conv.parametrizations.weight.original, encoder.features[0][0].weight)
+    with pytest.raises(VaeganError, match="discriminator init must be one of scratch, encoder"):
+        GANConfig(disc_init="decoder")  # type: ignore[arg-type]

@@ -138,6 +138,26 @@ def test_gan_resume_is_exact(vae_run: Path, tmp_path: Path, layout: str, head: s
         assert all(torch.equal(getattr(a, part)[k], getattr(b, part)[k]) for k in getattr(a, part)), part
 
 
+@pytest.mark.parametrize("disc_init", ["encoder", "scratch"])
+def test_disc_init_encoder_starts_the_stages_d_as_the_vaes_encoder(
+    vae_run: Path, tmp_path: Path, disc_init: str
+) -> None:
+    """With D's learning rate near 0, D's convs after training are where they started: the encoder's or not."""
+    train_gan(gan_config(vae_run, epochs=1, disc_init=disc_init, lr_d=1e-12), tmp_path, splits=tiny_splits())
+    d_conv = load_checkpoint(tmp_path / "checkpoint.pt").discriminator["features.0.0.weight"]  # type: ignore[union-attr]
+    encoder_conv = load_vae(vae_run)[0].encoder.features[0][0].weight
+    assert torch.allclose(d_conv, encoder_conv, atol=1e-8) == (disc_init == "encoder")
+
+
+def test_encoder_started_d_with_top_k_resumes_exactly(vae_run: Path, tmp_path: Path) -> None:
+    splits, settings = tiny_splits(), {"anchor": "pixel", "disc_init": "encoder", "top_k": 0.5, "latents": "fitted"}
+    train_gan(gan_config(vae_run, **settings), tmp_path / "straight", splits=splits)
+    train_gan(gan_config(vae_run, **settings, epochs=1), tmp_path / "split", splits=splits)
+    train_gan(gan_config(vae_run), tmp_path / "split", resume=True, wanted={"gan": {"epochs": 2}}, splits=splits)
+    a, b = (load_checkpoint(tmp_path / run / "checkpoint.pt") for run in ("straight", "split"))
+    assert all(torch.equal(a.generator[k], b.generator[k]) for k in a.generator)  # type: ignore[union-attr]
+
+
 def test_a_time_limit_ends_the_gan_stage_with_its_checkpoint_saying_so(vae_run: Path, tmp_path: Path) -> None:
     train_gan(gan_config(vae_run, epochs=3, max_minutes=1e-9), tmp_path, splits=tiny_splits())
     saved = load_checkpoint(tmp_path / "checkpoint.pt")

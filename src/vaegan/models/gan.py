@@ -9,6 +9,7 @@ from torch.nn.utils.parametrizations import spectral_norm as add_spectral_norm
 from vaegan.config import DISC_HEADS, DiscHead, GANConfig, ModelConfig
 from vaegan.errors import VaeganError
 from vaegan.models.blocks import down_block, downsample_sizes, widths
+from vaegan.models.vae import Encoder
 
 PATCH_MAP = 8  # the patch head judges the first of D's maps at most this many pixels across
 
@@ -43,6 +44,7 @@ class Discriminator(nn.Module):
         base_channels: int = 32,
         spectral_norm: bool = False,
         head: DiscHead = "linear",
+        encoder: Encoder | None = None,
     ) -> None:
         super().__init__()
         if head not in DISC_HEADS:
@@ -56,15 +58,34 @@ class Discriminator(nn.Module):
         self.head: nn.Module = (
             nn.Conv2d(chans[-1], 1, 3, padding=1) if self.patch else nn.Linear(chans[-1] * sizes[-1] ** 2, 1)
         )
+        if encoder is not None:  # before spectral norm, which renames the weights it wraps
+            self.start_from(encoder)
         if spectral_norm:
             for module in self.modules():
                 if isinstance(module, nn.Conv2d | nn.Linear):
                     add_spectral_norm(module)
 
     @classmethod
-    def for_config(cls, model: ModelConfig, gan: GANConfig) -> Discriminator:
-        """The discriminator a GAN stage with settings `gan` trains on the images `model` makes."""
-        return cls(model.image_size, model.channels, gan.disc_channels, gan.spectral_norm, gan.disc_head)
+    def for_config(cls, model: ModelConfig, gan: GANConfig, encoder: Encoder | None = None) -> Discriminator:
+        """The discriminator a GAN stage with settings `gan` trains on the images `model` makes. A new D
+        whose disc_init is "encoder" is given the trained VAE's Encoder to start from; a D whose weights
+        are loaded next (a checkpoint, a speed probe) needs none."""
+        start = encoder if gan.disc_init == "encoder" else None
+        return cls(model.image_size, model.channels, gan.disc_channels, gan.spectral_norm, gan.disc_head, start)
+
+    def start_from(self, encoder: Encoder) -> None:
+        """Copy the encoder's conv blocks into D's: all of them for the linear head, the first ones for the
+        patch head, whose stack stops earlier. The widths must match (--disc-channels = the VAE's width)."""
+        source = encoder.features.state_dict()
+        mine = self.features.state_dict()
+        shapes = {k: tuple(v.shape) for k, v in mine.items()}
+        theirs = {k: tuple(source[k].shape) for k in mine if k in source}
+        if theirs != shapes:
+            raise VaeganError(
+                f"--disc-init encoder needs D's convs shaped as the encoder's ({shapes} vs {theirs}); "
+                "set --disc-channels to the VAE's base channels"
+            )
+        self.features.load_state_dict({k: source[k] for k in mine}, strict=True)
 
     def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
         """The last conv layer's activations, for Larsen et al.'s feature-wise reconstruction anchor."""

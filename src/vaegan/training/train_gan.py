@@ -23,7 +23,7 @@ from vaegan.checkpoint import GANCheckpoint
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.errors import VaeganError
-from vaegan.losses import discriminator_loss, generator_loss, r1_penalty
+from vaegan.losses import discriminator_loss, generator_loss, r1_penalty, top_k_fakes
 from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
@@ -157,7 +157,7 @@ def generator_step(
     nets.disc.requires_grad_(False)
     try:
         with autocast(device, bf16):
-            g_loss = generator_loss(nets.disc(nets.augment(fake)), gc.loss)
+            g_loss = generator_loss(top_k_fakes(nets.disc(nets.augment(fake)), gc.top_k), gc.loss)
             if weight > 0:
                 anchor = anchor_loss(gc.anchor, nets.frozen, nets.disc, z, fake, fake_x, real, gc.anchor_pool)
         nets.opt_g.zero_grad(set_to_none=True)
@@ -174,6 +174,9 @@ def refuse_unsupported(gc: GANConfig, vae_cfg: VAERunConfig) -> None:
     if distributed.world_size() > 1 and gc.anchor == "feature":
         # G's update runs the unwrapped D, so DDP would allow it now, but no two-process test covers it yet
         raise VaeganError("the feature anchor is untested under torchrun; use --anchor pixel or --anchor decoder")
+    width = vae_cfg.model.base_channels
+    if gc.disc_init == "encoder" and gc.disc_channels != width:
+        raise VaeganError(f"--disc-init encoder needs D as wide as the encoder: use --disc-channels {width}")
     size = vae_cfg.model.image_size
     if gc.anchor == "lowpass" and gc.anchor_pool > size:
         raise VaeganError(f"--anchor-pool {gc.anchor_pool} is larger than the {size} px images; use at most {size}")
@@ -368,7 +371,7 @@ def build_nets(gc: GANConfig, vae: VAE, vae_cfg: VAERunConfig, run: TrainingRun)
     if gc.init == "vae":
         warm_start(generator, vae)
     place(generator, device, run.layout)
-    disc = Discriminator.for_config(vae_cfg.model, gc)
+    disc = Discriminator.for_config(vae_cfg.model, gc, vae.encoder)
     place(disc, device, run.layout)
     frozen = vae.to(device).requires_grad_(False)  # the anchor's target, never trained here
     ema = copy.deepcopy(generator).requires_grad_(False)
