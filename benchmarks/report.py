@@ -54,6 +54,7 @@ CURRENT = {
         "race-z64-fmnist3",
         "race-z64-fmnist-vae3",
         "race-dcgan-fmnist3",
+        "race-scratch-fmnist-f26",
         "race-scratch-fmnist3",
         "race-z64-fmnist",
         "race-lazy-r1-fmnist",

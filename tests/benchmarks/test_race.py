@@ -179,10 +179,16 @@ def test_quality_passes_on_only_the_gan_settings_given() -> None:
 
     from quality import gan_overrides
 
-    assert gan_overrides(argparse.Namespace(lr_d=None, r1_every=16, disc_head=None)) == {"r1_every": 16}
-    assert gan_overrides(argparse.Namespace(lr_d=4e-4, r1_every=None, disc_head=None)) == {"lr_d": 4e-4}
-    assert gan_overrides(argparse.Namespace(lr_d=None, r1_every=None, disc_head="patch")) == {"disc_head": "patch"}
-    assert gan_overrides(argparse.Namespace(lr_d=None, r1_every=None, disc_head=None)) == {}  # the preset's recipe
+    none = {"lr_d": None, "r1_every": None, "disc_head": None, "disc_init": None}
+
+    def given(**settings: object) -> dict:
+        return gan_overrides(argparse.Namespace(**{**none, **settings}))
+
+    assert given(r1_every=16) == {"r1_every": 16}
+    assert given(lr_d=4e-4) == {"lr_d": 4e-4}
+    assert given(disc_head="patch") == {"disc_head": "patch"}
+    assert given(disc_init="encoder") == {"disc_init": "encoder"}
+    assert given() == {}  # the preset's recipe
 
 
 def test_quality_changes_only_the_vae_settings_given_by_vae_set() -> None:

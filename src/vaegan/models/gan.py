@@ -69,7 +69,7 @@ class Discriminator(nn.Module):
     def for_config(cls, model: ModelConfig, gan: GANConfig, encoder: Encoder | None = None) -> Discriminator:
         """The discriminator a GAN stage with settings `gan` trains on the images `model` makes. A new D
         whose disc_init is "encoder" is given the trained VAE's Encoder to start from; a D whose weights
-        are loaded next (a checkpoint, a speed probe) needs none."""
+        are loaded next (a checkpoint) or that is only timed (the speed probe) needs none."""
         start = encoder if gan.disc_init == "encoder" else None
         return cls(model.image_size, model.channels, gan.disc_channels, gan.spectral_norm, gan.disc_head, start)
 
@@ -78,12 +78,10 @@ class Discriminator(nn.Module):
         patch head, whose stack stops earlier. The widths must match (--disc-channels = the VAE's width)."""
         source = encoder.features.state_dict()
         mine = self.features.state_dict()
-        shapes = {k: tuple(v.shape) for k, v in mine.items()}
-        theirs = {k: tuple(source[k].shape) for k in mine if k in source}
-        if theirs != shapes:
+        if any(k not in source or source[k].shape != v.shape for k, v in mine.items()):
             raise VaeganError(
-                f"--disc-init encoder needs D's convs shaped as the encoder's ({shapes} vs {theirs}); "
-                "set --disc-channels to the VAE's base channels"
+                "--disc-init encoder needs D's convs shaped as the encoder's; set --disc-channels to the VAE's "
+                "base channels"
             )
         self.features.load_state_dict({k: source[k] for k in mine}, strict=True)
 
