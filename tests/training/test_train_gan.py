@@ -10,6 +10,7 @@ from tiny import extend_run, tiny_config, tiny_gan, tiny_splits
 from vaegan.checkpoint import load_checkpoint, save_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, ModelConfig
 from vaegan.errors import VaeganError
+from vaegan.losses import generator_loss
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.prior import fitted_prior
@@ -91,6 +92,21 @@ def test_generator_step_changes_only_g() -> None:
     assert len(changed) == len(g_before)
     # G's update computes no weight gradients for D, and leaves D trainable for its next step
     assert all(p.grad is None and p.requires_grad for p in disc.parameters())
+
+
+def test_generator_step_takes_its_loss_on_the_top_k_fakes_only() -> None:
+    """G's loss with top_k 0.5 is the loss of the two fakes (of four) D rates most real, not of all four."""
+    generator, disc = tiny_networks()
+    z, real = torch.randn(4, 4), torch.rand(4, 3, 16, 16) * 2 - 1
+    frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4))
+    with torch.no_grad():
+        logits = disc(generator(z))
+    best_two = logits.topk(2).values
+    opt_g, opt_d = torch.optim.Adam(generator.parameters(), lr=1e-3), torch.optim.Adam(disc.parameters())
+    nets = GANNets(generator, disc, generator, disc, generator, frozen, opt_g, opt_d)
+    g_loss, _, _ = generator_step(nets, z, generator(z), None, real, GANConfig(top_k=0.5), 0.0, CPU, False)
+    assert torch.allclose(g_loss, generator_loss(best_two, "nonsaturating"))
+    assert not torch.allclose(g_loss, generator_loss(logits, "nonsaturating"))
 
 
 @pytest.mark.parametrize(
