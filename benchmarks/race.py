@@ -279,8 +279,8 @@ def variants(
 
         return [first, Stage("gan", step, budget, decode, lambda: lazy["gan"].latents, m.value_range)]
 
-    def scratch_gan() -> list[Stage]:
-        trainer = GANTrainer(cfg, scratch_config(gan), images, seed, None)
+    def scratch_gan(settings: speed.SpeedChoice = FP32) -> list[Stage]:
+        trainer = GANTrainer(cfg, scratch_config(gan), images, seed, None, settings=settings)
         return [Stage("gan", trainer.step, budget, trainer.ema, lambda: trainer.latents, m.value_range)]
 
     def dcgan() -> list[Stage]:
@@ -294,6 +294,8 @@ def variants(
         "dcgan": dcgan,
         "two-stage-auto": lambda: two_stage(*auto_settings(cfg, gan, images)),
         "vae-auto": lambda: [vae_stage(VAETrainer(cfg, images, seed, auto_settings(cfg, gan, images)[0]), budget)],
+        # the scratch GAN has the warm-started one's architecture, so the GAN step's probe decides for it too
+        "scratch-gan-auto": lambda: scratch_gan(auto_settings(cfg, gan, images)[1]),
     }
 
 

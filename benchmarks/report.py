@@ -26,6 +26,7 @@ VARIANTS = {
     "dcgan": "DCGAN peer (pytorch/examples architecture, width 32)",
     "two-stage-auto": "vaegan: VAE then GAN as above, at --precision/--memory-format auto (the probe's choice here)",
     "vae-auto": "vaegan's VAE alone as above, at --precision/--memory-format auto (the probe's choice here)",
+    "scratch-gan-auto": "vaegan's GAN from scratch as above, at --precision/--memory-format auto (the probe's choice)",
 }
 SHORT_NAMES = {
     "two-stage": "vaegan VAE then GAN",
@@ -34,6 +35,7 @@ SHORT_NAMES = {
     "dcgan": "DCGAN",
     "two-stage-auto": "vaegan VAE then GAN, auto precision",
     "vae-auto": "VAE alone, auto precision",
+    "scratch-gan-auto": "GAN from scratch, auto precision",
 }
 # Fashion-MNIST, Inception FID, 10k generated vs the 10k test images (the protocol of docs/FID.md).
 LUCIC = "Lucic et al. 2018, *Are GANs Created Equal?*, NeurIPS (arXiv:1711.10337): best FID after a large search"

@@ -3,6 +3,8 @@
     python benchmarks/throughput.py                # 64x64 emoji and 28x28 Fashion-MNIST, ~10 minutes
     python benchmarks/throughput.py --steps 10     # a quicker, noisier look
     python benchmarks/throughput.py --upsampling   # only: the decoder's transpose vs resize upsampling
+    python benchmarks/throughput.py --save-arrays devdata    # the images, for a machine without the data
+    python benchmarks/throughput.py --device cuda --arrays devdata --check-steps 0   # on a lent GPU
 
 The reference is the loop every tutorial writes: an image-folder Dataset that opens and converts each
 file per item, a DataLoader, fp32, NCHW, eager, `loss.item()` every step. vaegan's rows call the very
@@ -10,12 +12,15 @@ functions its training loops call (`vae_step`, `gan_step`) on images decoded onc
 with each technique switched on alone and then together. Same architecture, batch size and optimiser.
 Everything is measured in this one process, interleaved in rounds, and the machine's load average is
 printed: a busy neighbour on a 2-core machine slows training 3-4x, so compare ratios, not absolutes.
+On CUDA (--device cuda) the same rows run on the GPU (the tutorial loop moving each batch there, as
+tutorials do), against that GPU's measured matmul peaks, and the auto row again at larger batches.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import os
 import statistics
 import subprocess
@@ -50,6 +55,14 @@ from vaegan.training.train_vae import vae_probe, vae_step  # noqa: E402
 
 CPU = torch.device("cpu")
 LR = 1e-3  # the VAE's, as the tutorial loop trains it
+# Dense bf16 tensor-core peaks from NVIDIA's datasheets (TFLOP/s, without sparsity), beside the measured one.
+DATASHEET_BF16 = {"H100 PCIe": 756.0, "H100": 989.4, "H200": 989.4, "A100": 312.0}
+
+
+def sync(device: torch.device) -> None:
+    """Wait for the GPU's queued kernels, so that a clock read after it counts them (a no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 @dataclass(frozen=True)
@@ -102,16 +115,20 @@ class FolderDataset(Dataset):
         return x * (hi - lo) + lo
 
 
-def reference_vae(files: list[Path], cfg: ModelConfig, recon: str, bs: int, steps: int) -> float:
+def reference_vae(
+    files: list[Path], cfg: ModelConfig, recon: str, bs: int, steps: int, device: torch.device = CPU
+) -> float:
     torch.manual_seed(0)
-    model = VAE(cfg)
+    model = VAE(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     loader = DataLoader(FolderDataset(files, cfg.image_size, cfg.channels, cfg.value_range), bs, shuffle=True)
     running, done, started = 0.0, 0, 0.0
     while done < steps + 2:
         for x in loader:
             if done == 2:
+                sync(device)
                 started = time.perf_counter()  # after two warm-up steps
+            x = x.to(device)
             x_hat, posterior = model(x)
             loss = vae_loss(x_hat, x, posterior.kl(), recon, 1.0)["total"]
             opt.zero_grad()
@@ -121,12 +138,13 @@ def reference_vae(files: list[Path], cfg: ModelConfig, recon: str, bs: int, step
             done += 1
             if done == steps + 2:
                 break
+    sync(device)
     return steps * bs / (time.perf_counter() - started)
 
 
-def reference_gan(files: list[Path], cfg: ModelConfig, bs: int, steps: int) -> float:
+def reference_gan(files: list[Path], cfg: ModelConfig, bs: int, steps: int, device: torch.device = CPU) -> float:
     torch.manual_seed(0)
-    netG, netD = Decoder(cfg), Discriminator(cfg.image_size, cfg.channels)
+    netG, netD = Decoder(cfg).to(device), Discriminator(cfg.image_size, cfg.channels).to(device)
     optG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
     optD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
     loader = DataLoader(FolderDataset(files, cfg.image_size, cfg.channels, cfg.value_range), bs, shuffle=True)
@@ -134,17 +152,20 @@ def reference_gan(files: list[Path], cfg: ModelConfig, bs: int, steps: int) -> f
     while done < steps + 2:
         for real in loader:
             if done == 2:
+                sync(device)
                 started = time.perf_counter()
-            fake = netG(torch.randn(len(real), cfg.latent_dim))
+            real = real.to(device)
+            ones, zeros = torch.ones(len(real), device=device), torch.zeros(len(real), device=device)
+            fake = netG(torch.randn(len(real), cfg.latent_dim, device=device))
             # (1) D: log D(x) + log(1 - D(G(z))), two forward passes as in the DCGAN example
-            errD = F.binary_cross_entropy_with_logits(
-                netD(real), torch.ones(len(real))
-            ) + F.binary_cross_entropy_with_logits(netD(fake.detach()), torch.zeros(len(real)))
+            errD = F.binary_cross_entropy_with_logits(netD(real), ones) + F.binary_cross_entropy_with_logits(
+                netD(fake.detach()), zeros
+            )
             optD.zero_grad()
             errD.backward()
             optD.step()
             # (2) G: -log D(G(z))
-            errG = F.binary_cross_entropy_with_logits(netD(fake), torch.ones(len(real)))
+            errG = F.binary_cross_entropy_with_logits(netD(fake), ones)
             optG.zero_grad()
             errG.backward()
             optG.step()
@@ -152,6 +173,7 @@ def reference_gan(files: list[Path], cfg: ModelConfig, bs: int, steps: int) -> f
             done += 1
             if done == steps + 2:
                 break
+    sync(device)
     return steps * bs / (time.perf_counter() - started)
 
 
@@ -171,37 +193,49 @@ def timed_steps(
     v: Variant,
     seed: int,
     step: Callable[[int, torch.Tensor, torch.Tensor], object],
+    device: torch.device = CPU,
 ) -> float:
     """Images per second of step(i, batch, noise) over `steps` timed steps, after 2 warm-up steps.
 
-    Batches are gathered by index from the uint8 images and noise drawn per batch, as the loops do.
+    Batches are gathered by index from the uint8 images and noise drawn per batch, as the loops do; on
+    CUDA the images live on the GPU, as the loops hold them there.
     """
     noise = torch.Generator().manual_seed(seed + 1)
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    images = images.to(device)
     started = 0.0
     for i in range(steps + 2):
         if i == 2:
+            sync(device)
             started = time.perf_counter()
-        index = order[(i * bs) % (len(order) - bs) :][:bs]
+        index = order[(i * bs) % (len(order) - bs) :][:bs].to(device)
         batch = to_float(images[index], cfg.value_range).contiguous(memory_format=v.layout)
-        step(i, batch, torch.randn(bs, cfg.latent_dim, generator=noise))
+        step(i, batch, torch.randn(bs, cfg.latent_dim, generator=noise).to(device))
+    sync(device)
     return steps * bs / (time.perf_counter() - started)
 
 
 def vaegan_vae(
-    images: torch.Tensor, cfg: ModelConfig, recon: str, bs: int, steps: int, v: Variant, seed: int = 0
+    images: torch.Tensor,
+    cfg: ModelConfig,
+    recon: str,
+    bs: int,
+    steps: int,
+    v: Variant,
+    seed: int = 0,
+    device: torch.device = CPU,
 ) -> tuple[float, VAE]:
     """Images per second of vae_step, and the trained model."""
     torch.manual_seed(seed)
-    model = place(VAE(cfg), CPU, v.layout)
+    model = place(VAE(cfg), device, v.layout)
     opt = optimiser(model.parameters(), v.fused, lr=LR)
     warmup = TrainConfig().lr_warmup_steps  # as train_vae warms up: without it one start never trains
 
     def step(i: int, x: torch.Tensor, eps: torch.Tensor) -> object:
         warm_up_lr(opt, LR, i, warmup)
-        return vae_step(model, opt, x, eps, recon, 1.0, CPU, v.bf16)
+        return vae_step(model, opt, x, eps, recon, 1.0, device, v.bf16)
 
-    return timed_steps(images, cfg, bs, steps, v, seed, step), model
+    return timed_steps(images, cfg, bs, steps, v, seed, step, device), model
 
 
 def vaegan_gan(
@@ -212,14 +246,15 @@ def vaegan_gan(
     v: Variant,
     seed: int = 0,
     start: Decoder | None = None,
+    device: torch.device = CPU,
 ) -> tuple[float, Decoder]:
     """Images per second of gan_step (D + G), and the trained generator (warm-started from `start`)."""
     torch.manual_seed(seed)
     generator = Decoder(cfg)
     if start is not None:
         generator.load_state_dict(start.state_dict())
-    place(generator, CPU, v.layout)
-    disc = place(Discriminator(cfg.image_size, cfg.channels), CPU, v.layout)
+    place(generator, device, v.layout)
+    disc = place(Discriminator(cfg.image_size, cfg.channels), device, v.layout)
     gc = GANConfig()
     nets = GANNets(
         generator,
@@ -227,11 +262,13 @@ def vaegan_gan(
         generator,
         disc,
         copy.deepcopy(generator).requires_grad_(False),
-        VAE(cfg),
+        VAE(cfg).to(device),
         optimiser(generator.parameters(), v.fused, lr=gc.lr_g, betas=(gc.beta1, gc.beta2)),
         optimiser(disc.parameters(), v.fused, lr=gc.lr_d, betas=(gc.beta1, gc.beta2)),
     )
-    rate = timed_steps(images, cfg, bs, steps, v, seed, lambda i, real, z: gan_step(nets, real, z, gc, i, CPU, v.bf16))
+    rate = timed_steps(
+        images, cfg, bs, steps, v, seed, lambda i, real, z: gan_step(nets, real, z, gc, i, device, v.bf16), device
+    )
     return rate, generator
 
 
@@ -247,7 +284,13 @@ class AutoVerdict:
 
 
 def auto_choice(
-    step: str, data_cfg: DataConfig, cfg: ModelConfig, recon: str, bs: int, images: torch.Tensor
+    step: str,
+    data_cfg: DataConfig,
+    cfg: ModelConfig,
+    recon: str,
+    bs: int,
+    images: torch.Tensor,
+    device: torch.device = CPU,
 ) -> AutoVerdict:
     """What `--precision auto --memory-format auto` picks for this step here: the training loops' own probe
     (`speed.measure`, then `speed.decide`, as `speed.choose` runs them on a cache miss), printed with its cost."""
@@ -255,13 +298,17 @@ def auto_choice(
         data={"source": data_cfg.source, "image_size": cfg.image_size, "channels": cfg.channels},
         model={"latent_dim": cfg.latent_dim, "output": cfg.output},
         loss={"reconstruction": recon},
-        train={"batch_size": bs},
+        train={"batch_size": bs, "device": device.type},
     )
-    probe = vae_probe(run_cfg, images) if step == "VAE" else gan_probe(GANConfig(batch_size=bs), run_cfg, images)
+    gan = GANConfig(batch_size=bs, device=device.type)
+    probe = vae_probe(run_cfg, images, device) if step == "VAE" else gan_probe(gan, run_cfg, images, device)
     started = time.perf_counter()
-    seconds = speed.measure(probe.time_steps, speed.candidates("auto", "auto"))
+    seconds = speed.measure(probe.time_steps, speed.candidates("auto", "auto", device))
     choice = speed.decide(seconds)
-    print(f"auto probe, {data_cfg.source} {step}: {choice.note} (probe took {time.perf_counter() - started:.1f}s)")
+    print(
+        f"auto probe, {data_cfg.source} {step} on {speed.device_name(device)}: {choice.note} "
+        f"(probe took {time.perf_counter() - started:.1f}s)"
+    )
     best = {bf16: min(t for (b, _), t in seconds.items() if b == bf16) for bf16 in (False, True)}
     return AutoVerdict(choice, best[False] / best[True])
 
@@ -281,20 +328,32 @@ def data_seconds_per_batch(files: list[Path], cfg: ModelConfig, bs: int, steps: 
 
 
 # ----- yardsticks --------------------------------------------------------------------------------
-def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
+def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 5, device: torch.device = CPU) -> float:
     """GFLOP/s of an n^3 matmul, best of `reps`; measured at 512 where one 2048 matmul would take over a
-    second (bf16 without bf16 kernels runs at ~1 GFLOP/s: 2048^3 took minutes for nothing)."""
-    if n > 512 and matmul_peak(dtype, 512, 2) * 1e9 < 2 * n**3:
-        n = 512
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b
-    best = min(timed(lambda: a @ b) for _ in range(reps))
-    return 2 * n**3 / best / 1e9
+    second (bf16 without bf16 kernels runs at ~1 GFLOP/s: 2048^3 took minutes for nothing). On CUDA at
+    8192^3, ten products per timing: a GPU reaches its peak only on work that large."""
+    if device.type == "cuda":
+        n, repeat = 8192, 10
+    elif n > 512 and matmul_peak(dtype, 512, 2) * 1e9 < 2 * n**3:
+        n, repeat = 512, 1
+    else:
+        repeat = 1
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
+
+    def products() -> None:
+        for _ in range(repeat):
+            a @ b
+
+    products()
+    best = min(timed(products, device) for _ in range(reps))
+    return repeat * 2 * n**3 / best / 1e9
 
 
-def timed(fn: Callable[[], object]) -> float:
+def timed(fn: Callable[[], object], device: torch.device = CPU) -> float:
+    sync(device)
     started = time.perf_counter()
     fn()
+    sync(device)
     return time.perf_counter() - started
 
 
@@ -372,24 +431,40 @@ def main() -> None:
         "--check-steps", type=int, default=150, help="steps of the numerics check at 64x64 (0 skips it)"
     )
     parser.add_argument("--upsampling", action="store_true", help="only compare the two decoder upsamplings")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the steps run (cpu)")
+    parser.add_argument("--arrays", type=Path, help="each setup's images from FOLDER/<data>.npz, not the dataset")
+    parser.add_argument("--save-arrays", type=Path, help="only write each setup's images to FOLDER/<data>.npz")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.save_arrays:
+        save_arrays(args.save_arrays, args.images * 4)
+        return
     if args.upsampling:
         upsampling(args.steps, args.rounds)
         return
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no CUDA device here; run without --device on this machine")
 
     print(f"machine: {speed.cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads")
+    if device.type == "cuda":
+        print(f"GPU: {torch.cuda.get_device_name(device)}")
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
-    print(f"matmul peak (2048^3, 512^3 where that is slow): fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s\n")
+    peak32 = matmul_peak(torch.float32, device=device)
+    peak16 = matmul_peak(torch.bfloat16, device=device)
+    print(f"matmul peak (measured): fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s")
+    sheet = datasheet_bf16(device)
+    if sheet:
+        print(f"datasheet dense bf16 peak of this GPU: {sheet:.0f} TFLOP/s (measured {peak16 / sheet / 1e3:.0%} of it)")
+    print()
 
     rows, autos = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, data_cfg, cfg, recon, bs in SETUPS:
-            images = load_splits(data_cfg).train.images
+            images = setup_images(data_cfg, args.arrays)
             files = write_pngs(images[: args.images], Path(tmp) / name.split()[0])
             flops = {"VAE": vae_step_flops(cfg, recon, bs), "GAN": gan_step_flops(cfg, bs)}
-            auto = {step: auto_choice(step, data_cfg, cfg, recon, bs, images) for step in ("VAE", "GAN")}
+            auto = {step: auto_choice(step, data_cfg, cfg, recon, bs, images, device) for step in ("VAE", "GAN")}
             autos[name] = auto
             timed_variants = {s: [v for v in VARIANTS if not (v.bf16 and auto[s].bf16_hopeless)] for s in auto}
             for s, verdict in auto.items():
@@ -398,18 +473,32 @@ def main() -> None:
             runs: dict[tuple[str, str], list[float]] = {}
             data_share = []
             for _ in range(args.rounds):
-                reference = reference_vae(files, cfg, recon, bs, args.steps)
+                reference = reference_vae(files, cfg, recon, bs, args.steps, device)
                 runs.setdefault(("VAE", "reference (tutorial loop)"), []).append(reference)
                 data_share.append(data_seconds_per_batch(files, cfg, bs, args.steps) * reference / bs)
                 runs.setdefault(("GAN", "reference (tutorial loop)"), []).append(
-                    reference_gan(files, cfg, bs, args.steps)
+                    reference_gan(files, cfg, bs, args.steps, device)
                 )
                 for v in timed_variants["VAE"]:
                     label = f"vaegan {v.label}" + (" *" if v.is_default(auto["VAE"].choice) else "")
-                    runs.setdefault(("VAE", label), []).append(vaegan_vae(images, cfg, recon, bs, args.steps, v)[0])
+                    rate = vaegan_vae(images, cfg, recon, bs, args.steps, v, device=device)[0]
+                    runs.setdefault(("VAE", label), []).append(rate)
                 for v in timed_variants["GAN"]:
                     label = f"vaegan {v.label}" + (" *" if v.is_default(auto["GAN"].choice) else "")
-                    runs.setdefault(("GAN", label), []).append(vaegan_gan(images, cfg, bs, args.steps, v)[0])
+                    rate = vaegan_gan(images, cfg, bs, args.steps, v, device=device)[0]
+                    runs.setdefault(("GAN", label), []).append(rate)
+            if device.type == "cuda":  # a GPU is starved at the loops' batch sizes: fp32 and bf16 at larger ones
+                for step in ("VAE", "GAN"):
+                    for scale, v in itertools.product((4, 16), (VARIANTS[2], VARIANTS[4])):
+                        big = bs * scale
+                        label = f"vaegan {v.label.removeprefix('+ fused Adam + ')}, batch {big}"
+                        for _ in range(args.rounds):
+                            rate = (
+                                vaegan_vae(images, cfg, recon, big, args.steps, v, device=device)[0]
+                                if step == "VAE"
+                                else vaegan_gan(images, cfg, big, args.steps, v, device=device)[0]
+                            )
+                            runs.setdefault((step, label), []).append(rate)
             for step in ("VAE", "GAN"):
                 ref = statistics.median(runs[(step, "reference (tutorial loop)")])
                 for (s, loop), values in runs.items():
@@ -417,10 +506,10 @@ def main() -> None:
                         continue
                     rate = statistics.median(values)
                     gflops = rate * flops[step] / 1e9
-                    of_bf16 = f"{gflops / peak16:7.0%}" if peak16 * speed.HOPELESS > peak32 else f"{'n/a':>7}"
+                    of_bf16 = f"{gflops / peak16:7.1%}" if peak16 * speed.HOPELESS > peak32 else f"{'n/a':>7}"
                     rows.append(
                         f"{name:<20} {step:<4} {loop:<40} {rate:7.0f} {rate / ref:6.2f} {gflops:8.0f} "
-                        f"{gflops / peak32:7.0%} {of_bf16}"
+                        f"{gflops / peak32:7.1%} {of_bf16}"
                     )
             print(
                 f"{name}: {flops['VAE'] / 1e6:.0f} MFLOP per image per VAE step, "
@@ -432,12 +521,42 @@ def main() -> None:
     print("\n".join(rows))
     print("* = what --precision auto and --memory-format auto pick on this machine (their probe, above)")
     print(f"\nload average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    if args.arrays or device.type == "cuda":
+        return  # the rest reads the datasets through the CLI, on the CPU
     generation()
     peak_rss()
     if args.check_steps:
         auto = autos[SETUPS[0][0]]
         bf16 = None if auto["VAE"].bf16_hopeless or auto["GAN"].bf16_hopeless else VARIANTS[4]
         numerics(args.check_steps, auto_variant(auto["VAE"].choice), bf16)
+
+
+def datasheet_bf16(device: torch.device) -> float | None:
+    """This GPU's datasheet dense bf16 peak in TFLOP/s, where DATASHEET_BF16 knows its name."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for model, peak in DATASHEET_BF16.items() if model in name), None)
+
+
+def setup_images(data_cfg: DataConfig, arrays: Path | None) -> torch.Tensor:
+    """A setup's training images (uint8 N, C, H, W): the dataset's, or those --save-arrays wrote."""
+    if arrays is None:
+        return load_splits(data_cfg).train.images
+    path = arrays / f"{data_cfg.source}.npz"
+    if not path.is_file():
+        raise SystemExit(f"no {path}; write it with `python benchmarks/throughput.py --save-arrays {arrays}`")
+    return torch.from_numpy(np.load(path)["images"])
+
+
+def save_arrays(folder: Path, count: int) -> None:
+    """The first `count` training images of each setup, compressed, for a machine without the datasets
+    (a lent GPU has neither the emoji font nor Debian's Fashion-MNIST)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for _, data_cfg, *_ in SETUPS:
+        path = folder / f"{data_cfg.source}.npz"
+        np.savez_compressed(path, images=load_splits(data_cfg).train.images[:count].numpy())
+        print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
 
 
 def auto_variant(choice: speed.SpeedChoice) -> Variant:

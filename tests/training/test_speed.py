@@ -93,9 +93,13 @@ def test_a_damaged_cache_is_measured_again(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_needs_no_probe(tmp_path: Path) -> None:
-    choice = speed.choose("auto", "auto", torch.device("cuda"), "m", timer({}), tmp_path)
-    assert choice.channels_last
+def test_a_gpu_is_probed_too_and_keyed_by_its_name(tmp_path: Path) -> None:
+    """On a GPU bf16 can lose too (an H200 at batch 64): the probe decides there as on the CPU."""
+    cuda = torch.device("cuda")
+    assert not speed.choose("auto", "auto", cuda, "m", timer(SLOW_BF16), tmp_path).bf16
+    assert speed.cache_key(cuda, "m") != speed.cache_key(CPU, "m")
+    calls: list = []
+    assert speed.choose("auto", "auto", cuda, "m2", timer(FAST_BF16, calls), tmp_path).bf16 and calls
 
 
 def test_a_training_run_on_auto_measures_once_and_caches_the_verdict(tmp_path: Path) -> None:

@@ -360,13 +360,18 @@ class TrainingRun:
             write_json(self.config, self.run_dir / "config.json")
 
 
+# The stage's probe (speed.Probe) built on a device: the run's, known once start_run has resolved it.
+ProbeOn = Callable[[torch.device], speed.Probe]
+
+
 def speed_settings(
-    settings: RunSettings, device: torch.device, image_size: int, probe: speed.Probe | None
+    settings: RunSettings, device: torch.device, image_size: int, probe_on: ProbeOn | None
 ) -> tuple[bool, torch.memory_format]:
-    """bf16 autocast and the layout: measured by the stage's probe, or by fixed rules without one (under
-    torchrun, where every rank must agree and timings differ per process)."""
-    if probe is None:
+    """bf16 autocast and the layout: measured by the stage's probe on the run's device, or by fixed rules
+    without one (under torchrun, where every rank must agree and timings differ per process)."""
+    if probe_on is None:
         return use_bf16(settings.precision, device), memory_format(settings.memory_format, device, image_size)
+    probe = probe_on(device)
     choice = speed.choose(
         settings.precision, settings.memory_format, device, probe.shape, probe.time_steps, probe.cache_dir
     )
@@ -386,7 +391,7 @@ def start_run(
     advice: str,
     progress: bool | None,
     changes: Changes | None = None,
-    probe: speed.Probe | None = None,
+    probe: ProbeOn | None = None,
 ) -> TrainingRun:
     """Join the processes (torchrun), write config.json for a new run (rank 0), pick precision and layout.
 

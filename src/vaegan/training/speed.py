@@ -7,7 +7,9 @@ busy neighbour slows all alike, and keeps bf16 only where it is clearly faster (
 verdict is cached per CPU model, torch version, device and model shape, so the probe runs once (in
 ~/.cache/vaegan/speed.json, or the data's --cache-dir; delete it to measure again, say on an idle machine).
 Under torchrun the fixed rules of common.use_bf16 and common.memory_format decide: every rank must agree.
-On CUDA no probe is needed: bf16 where the GPU supports it, channels_last always.
+A GPU is probed the same way (bf16 only where it supports it), keyed by its name: on an H200 at the loops'
+batch sizes bf16 autocast slowed the steps to 0.77-0.86x of fp32 (docs/PERFORMANCE.md), so "bf16 on
+every GPU that has it", the rule until then, lost up to a quarter of the speed there.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ LAYERS_REVISION = 2
 
 # time_steps(bf16, layout) -> seconds for a few training steps of the real model, after a warm-up.
 StepTimer = Callable[[bool, torch.memory_format], float]
+# Steps per timing on a GPU: one small step there takes milliseconds, within the noise of launching it.
+GPU_STEPS = 10
 
 
 @dataclass(frozen=True)
@@ -56,17 +60,25 @@ class Probe:
     cache_dir: str | None = None
 
 
-def timer(prepare: Callable[[bool, torch.memory_format], Callable[[], object]]) -> StepTimer:
+def timer(
+    prepare: Callable[[bool, torch.memory_format], Callable[[], object]], device: torch.device | None = None
+) -> StepTimer:
     """A StepTimer from `prepare(bf16, layout) -> step`: each candidate is built and warmed up once, then
-    every call times one step of it."""
+    every call times one step of it; on a GPU, GPU_STEPS steps up to the end of their queued kernels."""
     steps: dict[tuple[bool, torch.memory_format], Callable[[], object]] = {}
+    on_gpu = device is not None and device.type == "cuda"
 
     def time_steps(bf16: bool, layout: torch.memory_format) -> float:
         if (bf16, layout) not in steps:
             steps[(bf16, layout)] = prepare(bf16, layout)
             steps[(bf16, layout)]()  # warm-up: first-call allocations and kernel choice
+        if on_gpu:
+            torch.cuda.synchronize(device)
         started = time.perf_counter()
-        steps[(bf16, layout)]()
+        for _ in range(GPU_STEPS if on_gpu else 1):
+            steps[(bf16, layout)]()
+        if on_gpu:
+            torch.cuda.synchronize(device)
         return time.perf_counter() - started
 
     return time_steps
@@ -112,14 +124,19 @@ def cache_file(cache_dir: str | Path | None) -> Path:
     return Path(cache_dir or "~/.cache/vaegan").expanduser() / "speed.json"
 
 
+def device_name(device: torch.device) -> str:
+    """The processor a step runs on: the GPU's name on CUDA, else the CPU's (cpu_model)."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
+
+
 def cache_key(device: torch.device, shape: str) -> str:
-    text = f"{cpu_model()}|torch {torch.__version__}|{device.type}|{shape}|layers {LAYERS_REVISION}"
+    text = f"{device_name(device)}|torch {torch.__version__}|{device.type}|{shape}|layers {LAYERS_REVISION}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def cpu_verdict_key(device: torch.device) -> str:
-    """The cache key of what this CPU model and torch version showed about bf16, whatever the model."""
-    text = f"{cpu_model()}|torch {torch.__version__}|{device.type}|{CPU_VERDICT}"
+    """The cache key of what this processor and torch version showed about bf16, whatever the model."""
+    text = f"{device_name(device)}|torch {torch.__version__}|{device.type}|{CPU_VERDICT}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -130,9 +147,11 @@ def known_bf16_speedup(cached: dict[str, dict], device: torch.device) -> float |
     return float(speedup) if isinstance(speedup, int | float) else None
 
 
-def candidates(precision: str, memory_format: str) -> list[tuple[bool, bool]]:
-    """(bf16, channels_last) pairs the settings leave open; an explicit setting fixes its half."""
-    bf16 = {"fp32": [False], "bf16": [True]}.get(precision, [False, True])
+def candidates(precision: str, memory_format: str, device: torch.device | None = None) -> list[tuple[bool, bool]]:
+    """(bf16, channels_last) pairs the settings leave open; an explicit setting fixes its half. `auto` on a
+    GPU without bf16 (before Ampere) leaves fp32 alone."""
+    no_bf16 = device is not None and device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    bf16 = {"fp32": [False], "bf16": [True]}.get(precision, [False] if no_bf16 else [False, True])
     layout = {"contiguous": [False], "channels_last": [True]}.get(memory_format, [False, True])
     return [(b, c) for b in bf16 for c in layout]
 
@@ -190,10 +209,7 @@ def choose(
     cache_dir: str | Path | None = None,
 ) -> SpeedChoice:
     """Precision and layout for a training step of the model `shape` describes (see the module doc)."""
-    options = candidates(precision, memory_format)
-    if device.type == "cuda":
-        bf16 = precision == "bf16" or (precision == "auto" and torch.cuda.is_bf16_supported())
-        return SpeedChoice(bf16, memory_format != "contiguous", "CUDA: no probe needed")
+    options = candidates(precision, memory_format, device)
     if len(options) == 1:
         bf16, channels_last = options[0]
         return SpeedChoice(bf16, channels_last, "as asked for")
@@ -211,9 +227,9 @@ def choose(
     how = f"measured once in {time.perf_counter() - started:.1f}s" if len(options) > 1 else "nothing left to time"
     log.info("%s (%s, cached in %s)", choice.note, how, path)
     entries = {key: {"bf16": choice.bf16, "channels_last": choice.channels_last, "note": choice.note}}
-    fastest, bf16 = min(seconds.values()), [v for (b, _), v in seconds.items() if b]
-    if bf16 and min(bf16) > HOPELESS * fastest:
-        entries[cpu_verdict_key(device)] = {"bf16_speedup": fastest / min(bf16)}
+    fastest, bf16_seconds = min(seconds.values()), [v for (b, _), v in seconds.items() if b]
+    if bf16_seconds and min(bf16_seconds) > HOPELESS * fastest:
+        entries[cpu_verdict_key(device)] = {"bf16_speedup": fastest / min(bf16_seconds)}
     write_cache(path, {**cached, **entries})
     return choice
 

@@ -37,6 +37,7 @@ from vaegan.training.loop import TrainingResult, TrainingRun, resume_or_refuse, 
 from vaegan.viz import save_grid
 
 log = logging.getLogger(__name__)
+CPU = torch.device("cpu")
 
 # Monitor sums per epoch, in this order; the last slot counts steps.
 # Anchors on G(mean of q(z|x)) for real x, computed in the same G forward as the fakes.
@@ -328,39 +329,39 @@ def open_gan_run(
         advice="lower --lr-g/--lr-d (or train again with --spectral-norm)",
         progress=progress,
         changes=changes,
-        probe=gan_probe(gc, vae_cfg, splits.train.images),
+        probe=lambda device: gan_probe(gc, vae_cfg, splits.train.images, device),
     )
 
 
-def gan_probe(gc: GANConfig, vae_cfg: VAERunConfig, images: torch.Tensor) -> speed.Probe:
-    """The real GAN step (D, then G through D) on a real batch, for the auto settings to time on the CPU."""
-    m, batch, cpu = vae_cfg.model, min(gc.batch_size, len(images)), torch.device("cpu")
+def gan_probe(gc: GANConfig, vae_cfg: VAERunConfig, images: torch.Tensor, device: torch.device = CPU) -> speed.Probe:
+    """The real GAN step (D, then G through D) on a real batch, for the auto settings to time on `device`."""
+    m, batch = vae_cfg.model, min(gc.batch_size, len(images))
     shape = f"gan|{m.image_size}px|{m.channels}ch|z{m.latent_dim}|w{m.base_channels}|d{gc.disc_channels}|b{batch}"
     shape += f"|{gc.anchor}|sn{int(gc.spectral_norm)}" + ("|patch" if gc.disc_head == "patch" else "")
     shape += f"|convs{m.decoder_convs}" if m.decoder_convs > 1 else ""
 
     def prepare(bf16: bool, layout: torch.memory_format) -> Callable[[], object]:
-        generator = place(Decoder(m), cpu, layout)
-        disc = place(Discriminator.for_config(m, gc), cpu, layout)
+        generator = place(Decoder(m), device, layout)
+        disc = place(Discriminator.for_config(m, gc), device, layout)
         nets = GANNets(
             generator,
             disc,
             generator,
             disc,
             copy.deepcopy(generator),
-            VAE(m).requires_grad_(False),
+            VAE(m).requires_grad_(False).to(device),
             adam(generator.parameters(), lr=gc.lr_g),
             adam(disc.parameters(), lr=gc.lr_d),
         )
-        real = to_float(images[:batch], m.value_range).contiguous(memory_format=layout)
-        z = torch.randn(batch, m.latent_dim, generator=torch.Generator().manual_seed(0))
+        real = to_float(images[:batch].to(device), m.value_range).contiguous(memory_format=layout)
+        z = torch.randn(batch, m.latent_dim, generator=torch.Generator().manual_seed(0)).to(device)
 
         def step() -> object:
-            return gan_step(nets, real, z, gc, gc.d_warmup_steps, cpu, bf16)  # past the D warm-up: G moves too
+            return gan_step(nets, real, z, gc, gc.d_warmup_steps, device, bf16)  # past the D warm-up: G moves too
 
         return step
 
-    return speed.Probe(shape, speed.timer(prepare), vae_cfg.data.cache_dir)
+    return speed.Probe(shape, speed.timer(prepare, device), vae_cfg.data.cache_dir)
 
 
 def build_nets(gc: GANConfig, vae: VAE, vae_cfg: VAERunConfig, run: TrainingRun) -> GANNets:

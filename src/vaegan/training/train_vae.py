@@ -24,7 +24,7 @@ from vaegan.training.loop import StepHook, TrainingResult, TrainingRun, resume_o
 from vaegan.viz import save_grid
 
 log = logging.getLogger(__name__)
-CPU = torch.device("cpu")  # the speed probe times steps on the CPU only: CUDA needs none
+CPU = torch.device("cpu")
 
 
 def train_vae(
@@ -133,24 +133,24 @@ def open_vae_run(
         advice="a lower --lr (or a smaller --beta)",
         progress=progress,
         changes=changes,
-        probe=vae_probe(cfg, splits.train.images),
+        probe=lambda device: vae_probe(cfg, splits.train.images, device),
     )
 
 
-def vae_probe(cfg: VAERunConfig, images: torch.Tensor) -> speed.Probe:
-    """The real VAE step on a real batch, for `--precision/--memory-format auto` to time on the CPU."""
+def vae_probe(cfg: VAERunConfig, images: torch.Tensor, device: torch.device = CPU) -> speed.Probe:
+    """The real VAE step on a real batch, for `--precision/--memory-format auto` to time on `device`."""
     m, batch = cfg.model, min(cfg.train.batch_size, len(images))
     shape = f"vae|{m.kind}|{m.image_size}px|{m.channels}ch|z{m.latent_dim}|w{m.base_channels}|b{batch}"
     shape += f"|convs{m.decoder_convs}" if m.decoder_convs > 1 else ""  # the one-conv decoder keeps its old key
 
     def prepare(bf16: bool, layout: torch.memory_format) -> Callable[[], object]:
-        model = place(VAE(m), CPU, layout)
+        model = place(VAE(m), device, layout)
         optimizer = adam(model.parameters(), lr=cfg.train.lr)
-        x = to_float(images[:batch], m.value_range).contiguous(memory_format=layout)
-        eps = torch.randn(batch, m.latent_dim, generator=torch.Generator().manual_seed(0))
-        return lambda: vae_step(model, optimizer, x, eps, cfg.loss.reconstruction, 1.0, CPU, bf16)
+        x = to_float(images[:batch].to(device), m.value_range).contiguous(memory_format=layout)
+        eps = torch.randn(batch, m.latent_dim, generator=torch.Generator().manual_seed(0)).to(device)
+        return lambda: vae_step(model, optimizer, x, eps, cfg.loss.reconstruction, 1.0, device, bf16)
 
-    return speed.Probe(shape, speed.timer(prepare), cfg.data.cache_dir)
+    return speed.Probe(shape, speed.timer(prepare, device), cfg.data.cache_dir)
 
 
 def vae_step(

@@ -1,0 +1,40 @@
+"""Both stages on a GPU, at `auto` precision and layout: what `--device auto` picks where CUDA is present.
+
+Skipped without CUDA (CI has none); run on a lent GPU with `python -m pytest -m gpu`.
+"""
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from tiny import tiny_config, tiny_gan, tiny_splits
+from vaegan.config import GANRunConfig
+from vaegan.runs import load_generator, load_vae
+from vaegan.training.train_gan import train_gan
+from vaegan.training.train_vae import train_vae
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
+AUTO = {"device": "cuda", "precision": "auto", "memory_format": "auto"}
+
+
+def test_both_stages_train_on_cuda_and_their_checkpoints_load_on_the_cpu(tmp_path: Path) -> None:
+    vae_result = train_vae(tiny_config(epochs=3, **AUTO), tmp_path / "vae", splits=tiny_splits())
+    assert math.isfinite(vae_result.metrics["train/total"]) and math.isfinite(vae_result.metrics["val/neg_elbo"])
+    vae, _ = load_vae(tmp_path / "vae")  # onto the CPU: a GPU run's checkpoint opens on a machine without one
+    assert next(vae.parameters()).device.type == "cpu"
+
+    gan = GANRunConfig(vae_checkpoint=str(tmp_path / "vae" / "checkpoint.pt"), gan=tiny_gan(epochs=2, **AUTO))
+    train_gan(gan, tmp_path / "gan", splits=tiny_splits())
+    generator, _ = load_generator(tmp_path / "gan")
+    with torch.no_grad():
+        images = generator(torch.randn(4, 4))
+    assert images.shape == (4, 3, 16, 16) and torch.isfinite(images).all()
+
+
+def test_a_cuda_step_in_bf16_autocast_keeps_fp32_weights(tmp_path: Path) -> None:
+    """bf16 autocast on CUDA computes in bf16 but trains the fp32 master weights, as on the CPU."""
+    train_vae(tiny_config(epochs=1, **AUTO), tmp_path / "vae", splits=tiny_splits())
+    vae, _ = load_vae(tmp_path / "vae")
+    assert all(p.dtype == torch.float32 for p in vae.parameters())
