@@ -63,7 +63,7 @@ CURRENT = {
         "race-vae-fmnist",
         "race-prior100",
     ),
-    "emoji": ("race-convs2-warmup", "race-lazy-r1", "race-k100", "race-seeds", "race-scratch-seeds", "race"),
+    "emoji": ("race-four-f26", "race-convs2-warmup", "race-lazy-r1", "race-k100", "race-seeds", "race-scratch-seeds", "race"),
 }
 
 
