@@ -51,7 +51,9 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
                     pixel anchor, or with it at weight 3
   gan+fitted+r1lazy16+pixel10+decay@convs2  [vae+convs2] the RGB defaults, the anchor falling linearly to 0
                     by the last step
---rows picks a subset (a GAN row trains its VAE row too).
+  gan+fitted+r1lazy16+pixel10@convs2+rank2, +rank4  the row above's GAN, not trained again, sampled 2 (4)
+                    times more and the best half (quarter) kept by its own D (race.most_real)
+--rows picks a subset (a GAN row trains its VAE row too, a ranked row its GAN row).
 Columns: FID, KID, precision, recall in vaegan's own feature space (vaegan.metrics.features: trained once per
 dataset, cached; NOT the Inception FID), the artifact score (2-pixel-period energy share, generated over
 real: about 1 is clean), PSNR of decode(mean of q(z|x)) on held-out images (through G for GAN rows, with
@@ -77,10 +79,12 @@ from typing import Any
 
 import torch
 from own_features import budget, data_settings, subsample
+from race import most_real
 from report import machine
 
 from vaegan.config import GANConfig, GANRunConfig, vae_run_config
 from vaegan.data import DataSplits, load_splits, to_float, to_uint8
+from vaegan.latent import decode_batched
 from vaegan.metrics.features import feature_net_for
 from vaegan.metrics.inception_fid import embed_images, fid_kid, load_fid_net, real_features
 from vaegan.metrics.psnr import posterior_psnr
@@ -171,6 +175,10 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+fitted+r1lazy16+lowpass4": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 4}),
     "gan+fitted+r1lazy16+lowpass8": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 8}),
 }
+RANKED = {  # name -> (the GAN row whose G and D it samples, candidates drawn per image kept)
+    "gan+fitted+r1lazy16+pixel10@convs2+rank2": ("gan+fitted+r1lazy16+pixel10@convs2", 2),
+    "gan+fitted+r1lazy16+pixel10@convs2+rank4": ("gan+fitted+r1lazy16+pixel10@convs2", 4),
+}
 COLUMNS = ("fid", "kid", "precision", "recall", "artifact", "psnr", "psnr_vae", "diversity", "seconds")
 Decode = Callable[[torch.Tensor], torch.Tensor]
 
@@ -245,16 +253,18 @@ def fitted_decode(vae: VAE, images: torch.Tensor, seed: int, row: str) -> Decode
     return through_prior(vae.decode, prior, seed, FITTED_TEMPERATURE.get(row, 1.0))
 
 
-def wanted_rows(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
-    """(VAE rows, fitted-prior rows, GAN rows): --rows, plus the VAE row each chosen row starts from."""
-    every = [*VAE_ROWS, *FITTED, *GAN_ROWS]
+def wanted_rows(args: argparse.Namespace) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(VAE rows, fitted-prior rows, GAN rows, ranked rows): --rows, plus the rows each chosen one starts from."""
+    every = [*VAE_ROWS, *FITTED, *GAN_ROWS, *RANKED]
     chosen = args.rows.split(",") if args.rows else every
     unknown = [r for r in chosen if r not in every]
     if unknown:
         raise SystemExit(f"unknown --rows {unknown}; choose from {every}")
+    chosen += [RANKED[r][0] for r in chosen if r in RANKED]
     gan_rows = [r for r in GAN_ROWS if r in chosen]
     needed = set(chosen) | {GAN_ROWS[r][0] for r in gan_rows} | {FITTED[r] for r in FITTED if r in chosen}
-    return [r for r in VAE_ROWS if r in needed], [r for r in FITTED if r in chosen], gan_rows
+    ranked = [r for r in RANKED if r in chosen]
+    return [r for r in VAE_ROWS if r in needed], [r for r in FITTED if r in chosen], gan_rows, ranked
 
 
 def gan_config(args: argparse.Namespace, overrides: dict[str, Any], epochs: int) -> GANConfig:
@@ -288,7 +298,7 @@ def run_rows(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, 
     scorer = Scorer(args, data)
     splits = scorer.splits
     rows: dict[str, dict[str, float]] = {}
-    vae_rows, fitted_rows, gan_rows = wanted_rows(args)
+    vae_rows, fitted_rows, gan_rows, ranked_rows = wanted_rows(args)
     epochs, n = budget(args.vae_steps, len(splits.train))
     vae_splits = subsample(splits, n, args.seed)
     for name in vae_rows:
@@ -321,6 +331,19 @@ def run_rows(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, 
             decode = through_prior(generator, fitted_prior(open_run(work / start)), args.seed)
         rows[name] = {**scorer.score(name, decode, vae, cfg.model.latent_dim, generator), "seconds": seconds}
         print(f"{name}: {summary(rows[name])} ({seconds:.0f}s, load {load()})", flush=True)
+    for name in ranked_rows:
+        trained, candidates = RANKED[name]
+        generator, cfg = load_generator(work / trained)
+        vae, _ = load_vae(work / GAN_ROWS[trained][0])
+        decode = through_prior(generator, fitted_prior(open_run(work / GAN_ROWS[trained][0])), args.seed)
+        disc = open_run(work / trained).discriminator()
+
+        def ranked(z: torch.Tensor, decode: Decode = decode, disc: Decode = disc, k: int = candidates) -> torch.Tensor:
+            # `decode` draws its own z from the fitted prior, fresh each call: k copies of z mean k new draws
+            return most_real(decode_batched(decode, z.repeat(k, 1)), disc, len(z))
+
+        rows[name] = {**scorer.score(name, ranked, vae, cfg.model.latent_dim, generator), "seconds": 0.0}
+        print(f"{name}: {summary(rows[name])} (load {load()})", flush=True)
     reconstruction_grid(scorer, work, vae_rows[0], gan_rows, args.out / args.data / "reconstructions.png")
     info = {
         "feature_accuracy": scorer.net.accuracy,

@@ -149,24 +149,32 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         built = variants(cfg, gan, splits.train.images, budget, args.vae_share, seed)
         for name in args.variants or built:  # in the order asked for
-            points: list[dict[str, Any]] = []
+            # the variant's own draws, and with --rank K those of a GAN stage ranked by its D: the same
+            # training, scored twice, as a pseudo-variant NAME+rankK
+            scored: dict[str, list[dict[str, Any]]] = {name: [], f"{name}+rank{args.rank}": []}
 
-            def score(stage: Stage, elapsed: float, name: str = name, points: list = points, seed: int = seed) -> None:
-                start = time.perf_counter()
-                fake = draw(stage, samples, seed=10_000 + seed)
-                metrics = fid_kid(real, embed_images(net, fake, desc=name))
-                points.append({"seconds": elapsed, "stage": stage.name, **metrics})
-                took = time.perf_counter() - start
-                print(f"seed {seed} {name} [{stage.name}] {elapsed:.0f}s: {describe(metrics)}; scored in {took:.0f}s")
-                if seed == args.first_seed and elapsed >= budget:
-                    path = args.grids / args.data / f"{args.record}-{name}.png"
-                    save_grid(fake[:64], path, nrow=8)
+            def score(stage: Stage, elapsed: float, name: str = name, scored: dict = scored, seed: int = seed) -> None:
+                ranks = [1] + ([args.rank] if args.rank > 1 and stage.disc is not None else [])
+                for rank in ranks:
+                    label = name if rank == 1 else f"{name}+rank{rank}"
+                    start = time.perf_counter()
+                    fake = draw(stage, samples, seed=10_000 + seed, rank=rank)
+                    metrics = fid_kid(real, embed_images(net, fake, desc=label))
+                    scored[label].append({"seconds": elapsed, "stage": stage.name, **metrics})
+                    took = time.perf_counter() - start
+                    at = f"seed {seed} {label} [{stage.name}] {elapsed:.0f}s"
+                    print(f"{at}: {describe(metrics)}; scored in {took:.0f}s")
+                    if seed == args.first_seed and elapsed >= budget:
+                        save_grid(fake[:64], args.grids / args.data / f"{args.record}-{label}.png", nrow=8)
 
             log: list[dict[str, Any]] = []
             ends = run_timed([logged(stage, log) for stage in built[name]()], marks, score)
-            curves.setdefault(name, []).append(points)
-            spent.setdefault(name, []).append(ends[-1])
-            stages.setdefault(name, []).append(log)
+            for label, points in scored.items():
+                if not points:  # no ranked draws: --rank 1, or no D in this variant
+                    continue
+                curves.setdefault(label, []).append(points)
+                spent.setdefault(label, []).append(ends[-1])
+                stages.setdefault(label, []).append(log)
             print(
                 f"seed {seed} {name}: trained {ends[-1]:.1f}s of {budget:.0f}s (stage ends {ends}); {steps(log)}",
                 flush=True,
@@ -260,6 +268,12 @@ def main() -> None:
         action="append",
         metavar="SECTION.FIELD=NUMBER",
         help="a VAE model, loss or train setting other than the preset's, say loss.beta=0.5 (repeatable)",
+    )
+    parser.add_argument(
+        "--rank",
+        type=int,
+        default=1,
+        help="also score a GAN's samples drawn K times over and ranked by its D, as NAME+rankK (default 1: off)",
     )
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)

@@ -27,6 +27,7 @@ VARIANTS = {
     "two-stage-auto": "vaegan: VAE then GAN as above, at --precision/--memory-format auto (the probe's choice here)",
     "vae-auto": "vaegan's VAE alone as above, at --precision/--memory-format auto (the probe's choice here)",
     "scratch-gan-auto": "vaegan's GAN from scratch as above, at --precision/--memory-format auto (the probe's choice)",
+    "two-stage-auto+rank2": "the same GAN's samples drawn twice over, the half its D rates most real kept (--rank 2)",
 }
 SHORT_NAMES = {
     "two-stage": "vaegan VAE then GAN",
@@ -36,6 +37,7 @@ SHORT_NAMES = {
     "two-stage-auto": "vaegan VAE then GAN, auto precision",
     "vae-auto": "VAE alone, auto precision",
     "scratch-gan-auto": "GAN from scratch, auto precision",
+    "two-stage-auto+rank2": "the same GAN ranked by its D",
 }
 # Fashion-MNIST, Inception FID, 10k generated vs the 10k test images (the protocol of docs/FID.md).
 LUCIC = "Lucic et al. 2018, *Are GANs Created Equal?*, NeurIPS (arXiv:1711.10337): best FID after a large search"
@@ -63,7 +65,15 @@ CURRENT = {
         "race-vae-fmnist",
         "race-prior100",
     ),
-    "emoji": ("race-four-f26", "race-convs2-warmup", "race-lazy-r1", "race-k100", "race-seeds", "race-scratch-seeds", "race"),
+    "emoji": (
+        "race-four-f26",
+        "race-convs2-warmup",
+        "race-lazy-r1",
+        "race-k100",
+        "race-seeds",
+        "race-scratch-seeds",
+        "race",
+    ),
 }
 
 

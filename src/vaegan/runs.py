@@ -19,6 +19,7 @@ from typing import Any
 from vaegan.checkpoint import CHECKPOINT_NAME, Checkpoint, GANCheckpoint, VAECheckpoint, load_checkpoint
 from vaegan.config import VAERunConfig
 from vaegan.errors import VaeganError
+from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 
 STAGES = ("vae", "gan")  # training order
@@ -94,6 +95,14 @@ class Run:
         assert isinstance(ck, GANCheckpoint)
         weights = ck.ema if ema else ck.generator
         return _loaded(Decoder(ck.vae_config.model), weights, self.stages["gan"].checkpoint_path)
+
+    def discriminator(self) -> Discriminator:
+        """The GAN's discriminator as trained, in eval mode on the CPU (it ranks samples:
+        benchmarks/race.py's most_real)."""
+        ck = self.stage("gan").checkpoint
+        assert isinstance(ck, GANCheckpoint)
+        disc = Discriminator.for_config(ck.vae_config.model, ck.config.gan)
+        return _loaded(disc, ck.discriminator, self.stages["gan"].checkpoint_path)
 
 
 def _loaded(model: Any, weights: dict[str, Any], path: Path) -> Any:

@@ -9,7 +9,19 @@ from pathlib import Path
 
 import pytest
 import torch
-from race import LAST_LOSSES, GANTrainer, Stage, VAETrainer, draw, logged, normal, run_timed, scratch_config, variants
+from race import (
+    LAST_LOSSES,
+    GANTrainer,
+    Stage,
+    VAETrainer,
+    draw,
+    logged,
+    most_real,
+    normal,
+    run_timed,
+    scratch_config,
+    variants,
+)
 
 from tiny import tiny_splits
 from vaegan.config import GANConfig, vae_run_config
@@ -75,7 +87,7 @@ def timed(stage: Stage, durations: list[float]) -> Stage:
         durations.append(time.perf_counter() - start)
         return loss
 
-    return Stage(stage.name, step, stage.until, stage.decode, stage.latents, stage.value_range)
+    return Stage(stage.name, step, stage.until, stage.decode, stage.latents, stage.value_range, stage.disc)
 
 
 def test_every_variant_gets_its_budget_within_one_step(tiny: tuple) -> None:
@@ -95,6 +107,9 @@ def test_every_variant_gets_its_budget_within_one_step(tiny: tuple) -> None:
         assert len(scores) == 2
         images_out = draw(stages[-1], 10, seed=0)
         assert images_out.shape == (10, 3, 16, 16) and images_out.dtype == torch.uint8
+        if name.startswith("two-stage"):  # a GAN with its D: --rank draws twice as many and keeps half
+            ranked = draw(stages[-1], 10, seed=0, rank=2)
+            assert ranked.shape == images_out.shape and not torch.equal(ranked, images_out)
 
 
 def test_the_two_stage_gan_draws_from_the_fitted_prior_and_the_scratch_gan_from_n01(tiny: tuple) -> None:
@@ -210,3 +225,14 @@ def test_quality_changes_only_the_vae_settings_given_by_vae_set() -> None:
     assert dataclasses.replace(changed.model, base_channels=preset.model.base_channels) == preset.model
     assert dataclasses.replace(changed.loss, beta=preset.loss.beta) == preset.loss
     assert vae_overrides(None) == {}
+
+
+def test_the_discriminator_ranking_keeps_the_images_it_rates_most_real_best_first() -> None:
+    """A D that rates brightness keeps the brightest; a patch D (a logit per position) by their mean."""
+    images = torch.rand(100, 1, 2, 2, generator=torch.Generator().manual_seed(0))
+    brightness = images.mean((1, 2, 3))
+    kept = most_real(images, lambda x: x.mean((1, 2, 3)), 30)
+    assert torch.equal(kept.mean((1, 2, 3)), brightness.sort(descending=True).values[:30])
+    assert torch.equal(most_real(images, lambda x: x.flatten(1), 30), kept)
+    with pytest.raises(ValueError, match="cannot keep 101 of 100"):
+        most_real(images, lambda x: x.mean((1, 2, 3)), 101)

@@ -330,3 +330,11 @@ def test_latent_source_draws_from_the_prior_the_config_names(vae_run: Path, late
     else:
         expected = torch.randn(6, run.config.model.latent_dim, generator=torch.Generator().manual_seed(3))
     assert torch.equal(z, expected) and grid_z.shape[1] == run.config.model.latent_dim
+
+
+def test_a_gan_run_gives_back_its_discriminator_as_trained(vae_run: Path, tmp_path: Path) -> None:
+    train_gan(gan_config(vae_run, epochs=1), tmp_path / "gan", splits=tiny_splits())
+    saved = load_checkpoint(tmp_path / "gan" / "checkpoint.pt")
+    disc = open_run(tmp_path / "gan").discriminator()
+    assert not disc.training
+    assert all(torch.equal(v, saved.discriminator[k]) for k, v in disc.state_dict().items())
