@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What a lent GPU machine runs for docs/PERFORMANCE.md's CUDA section, in one go: vaegan's CUDA tests,
-# the throughput benchmark on the GPU, and the quick preset's two stages through the CLI on emoji.
+# the throughput benchmark on the GPU, the quick preset's two stages through the CLI on emoji, and both
+# stages under torchrun (one process: the nccl path).
 #
 # The GPU machine has torch but neither the emoji package nor the data, so first, here:
 #   python benchmarks/throughput.py --save-arrays devdata      # 4,096 images per setup, 15 MiB
@@ -42,3 +43,12 @@ EOF
         cp "$(ls /tmp/gpu-$stage/grids/samples_e*.png | tail -1)" "$out/$stage-samples.png"
     done
 } 2>&1 | tee "$out/cli.txt"
+
+# One process under torchrun on the GPU: DistributedDataParallel's nccl path, with the fixed rules that
+# decide precision and layout there (every rank must agree, so no probe).
+{
+    torchrun --standalone --nproc_per_node=1 -m vaegan train-vae --data /tmp/emoji_png --epochs 3 --device cuda \
+        -o /tmp/ddp-vae 2>&1 | grep -E "epoch 3/|checkpoint:|rror"
+    torchrun --standalone --nproc_per_node=1 -m vaegan train-gan --vae /tmp/ddp-vae --gan-epochs 2 --device cuda \
+        -o /tmp/ddp-gan 2>&1 | grep -E "epoch 2/|checkpoint:|rror"
+} 2>&1 | tee "$out/torchrun.txt"
