@@ -151,7 +151,7 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
         for name in args.variants or built:  # in the order asked for
             # the variant's own draws, and with --rank K those of a GAN stage ranked by its D: the same
             # training, scored twice, as a pseudo-variant NAME+rankK
-            scored: dict[str, list[dict[str, Any]]] = {name: [], f"{name}+rank{args.rank}": []}
+            scored: dict[str, list[dict[str, Any]]] = {}
 
             def score(stage: Stage, elapsed: float, name: str = name, scored: dict = scored, seed: int = seed) -> None:
                 ranks = [1] + ([args.rank] if args.rank > 1 and stage.disc is not None else [])
@@ -160,7 +160,7 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
                     start = time.perf_counter()
                     fake = draw(stage, samples, seed=10_000 + seed, rank=rank)
                     metrics = fid_kid(real, embed_images(net, fake, desc=label))
-                    scored[label].append({"seconds": elapsed, "stage": stage.name, **metrics})
+                    scored.setdefault(label, []).append({"seconds": elapsed, "stage": stage.name, **metrics})
                     took = time.perf_counter() - start
                     at = f"seed {seed} {label} [{stage.name}] {elapsed:.0f}s"
                     print(f"{at}: {describe(metrics)}; scored in {took:.0f}s")
@@ -169,9 +169,7 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
 
             log: list[dict[str, Any]] = []
             ends = run_timed([logged(stage, log) for stage in built[name]()], marks, score)
-            for label, points in scored.items():
-                if not points:  # no ranked draws: --rank 1, or no D in this variant
-                    continue
+            for label, points in scored.items():  # NAME+rankK only where a stage with a D was scored
                 curves.setdefault(label, []).append(points)
                 spent.setdefault(label, []).append(ends[-1])
                 stages.setdefault(label, []).append(log)

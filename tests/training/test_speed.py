@@ -93,13 +93,35 @@ def test_a_damaged_cache_is_measured_again(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_a_gpu_is_probed_too_and_keyed_by_its_name(tmp_path: Path) -> None:
+def test_a_gpu_is_probed_too(tmp_path: Path) -> None:
     """On a GPU bf16 can lose too (an H200 at batch 64): the probe decides there as on the CPU."""
     cuda = torch.device("cuda")
     assert not speed.choose("auto", "auto", cuda, "m", timer(SLOW_BF16), tmp_path).bf16
-    assert speed.cache_key(cuda, "m") != speed.cache_key(CPU, "m")
     calls: list = []
     assert speed.choose("auto", "auto", cuda, "m2", timer(FAST_BF16, calls), tmp_path).bf16 and calls
+
+
+def test_a_gpu_verdict_is_keyed_by_the_gpu_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two GPU models cache apart (as two CPU models do): an H200's fp32 verdict must not stand for another
+    card. Runs without a GPU: only the name is asked for."""
+    cuda, keys = torch.device("cuda"), {}
+    for name in ("NVIDIA H200", "NVIDIA A100"):
+        monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None, name=name: name)
+        keys[name] = (speed.cache_key(cuda, "m"), speed.cpu_verdict_key(cuda))
+    assert keys["NVIDIA H200"][0] != keys["NVIDIA A100"][0] and keys["NVIDIA H200"][1] != keys["NVIDIA A100"][1]
+
+
+def test_a_gpu_timing_covers_several_steps_up_to_their_last_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One small step on a GPU is launch noise: the timer runs GPU_STEPS of them between synchronisations,
+    so the queued kernels are counted; on the CPU, one step. Runs without a GPU: synchronize is recorded."""
+    events: list[str] = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: events.append("sync"))
+    time_steps = speed.timer(lambda bf16, layout: lambda: events.append("step"), torch.device("cuda"))
+    time_steps(False, torch.contiguous_format)
+    assert events == ["step"] + ["sync"] + ["step"] * speed.GPU_STEPS + ["sync"]  # warm-up, then the timed run
+    events.clear()
+    speed.timer(lambda bf16, layout: lambda: events.append("step"), CPU)(False, torch.contiguous_format)
+    assert events == ["step", "step"]
 
 
 def test_a_training_run_on_auto_measures_once_and_caches_the_verdict(tmp_path: Path) -> None:

@@ -15,6 +15,8 @@ from vaegan.errors import VaeganError
 from vaegan.models.vae import Decoder
 from vaegan.progress import bars_wanted
 
+CPU = torch.device("cpu")  # the speed probes' device unless a run names another (vae_probe, gan_probe)
+
 ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 
 log = logging.getLogger(__name__)

@@ -32,12 +32,11 @@ from vaegan.prior import fitted_prior
 from vaegan.runs import Run, open_run
 from vaegan.training import distributed, speed
 from vaegan.training.changes import Changes, Sections
-from vaegan.training.common import adam, autocast, fixed_latents, place, restore_adam
+from vaegan.training.common import CPU, adam, autocast, fixed_latents, place, restore_adam
 from vaegan.training.loop import TrainingResult, TrainingRun, resume_or_refuse, start_run
 from vaegan.viz import save_grid
 
 log = logging.getLogger(__name__)
-CPU = torch.device("cpu")
 
 # Monitor sums per epoch, in this order; the last slot counts steps.
 # Anchors on G(mean of q(z|x)) for real x, computed in the same G forward as the fakes.

@@ -19,12 +19,11 @@ from vaegan.models.vae import VAE
 from vaegan.presets import step_budget
 from vaegan.training import speed
 from vaegan.training.changes import Changes, Sections
-from vaegan.training.common import adam, autocast, fixed_latents, place, restore_adam, warm_up_lr
+from vaegan.training.common import CPU, adam, autocast, fixed_latents, place, restore_adam, warm_up_lr
 from vaegan.training.loop import StepHook, TrainingResult, TrainingRun, resume_or_refuse, start_run
 from vaegan.viz import save_grid
 
 log = logging.getLogger(__name__)
-CPU = torch.device("cpu")
 
 
 def train_vae(
