@@ -62,7 +62,7 @@ def run_flags(section: str) -> tuple[Flag, ...]:
             section,
             "memory_format",
             str,
-            "auto: the faster layout by a short probe here (fixed rules under torchrun)",
+            "auto: the faster layout by a short probe here (rank 0's under torchrun)",
             MEMORY_FORMATS,
         ),
         Flag("--grid-size", section, "grid_size", int, "images in the per-epoch grids"),

@@ -36,10 +36,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:
-    """bf16 autocast where it pays; weights and optimiser state stay fp32 either way.
+    """bf16 autocast by a fixed rule, for a stage without a speed probe (the training loops have one:
+    speed.choose measures instead); weights and optimiser state stay fp32 either way.
 
-    `auto` is bf16 on CUDA GPUs that support it. On the CPU it stays fp32: measured here, bf16 autocast
-    slowed this model's step even on a CPU with AVX-512 BF16 (docs/PERFORMANCE.md); opt in with bf16.
+    `auto` is bf16 on CUDA GPUs that support it and fp32 on the CPU, the safe side where bf16 kernels
+    may be slow or emulated (docs/PERFORMANCE.md); opt in with bf16.
     """
     if precision == "fp32":
         return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
@@ -17,6 +18,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from vaegan.errors import VaeganError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,14 @@ class Dist:
     def barrier(self) -> None:
         if self.active:
             dist.barrier()
+
+    def share(self, value: T) -> T:
+        """Rank 0's `value` on every rank (itself alone): for what one rank measures and all must follow."""
+        if not self.active:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)  # our own small value, pickled between our own processes
+        return box[0]
 
     def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
         """DDP around `model` when distributed; the model itself otherwise."""

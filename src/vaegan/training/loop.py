@@ -365,17 +365,22 @@ ProbeOn = Callable[[torch.device], speed.Probe]
 
 
 def speed_settings(
-    settings: RunSettings, device: torch.device, image_size: int, probe_on: ProbeOn | None
+    settings: RunSettings, ctx: distributed.Dist, device: torch.device, image_size: int, probe_on: ProbeOn | None
 ) -> tuple[bool, torch.memory_format]:
     """bf16 autocast and the layout: measured by the stage's probe on the run's device, or by fixed rules
-    without one (under torchrun, where every rank must agree and timings differ per process)."""
+    without one. Under torchrun rank 0 alone measures (on its device, at the global batch) and every rank
+    takes its verdict: ranks that each timed for themselves could disagree, and DDP needs one setting."""
     if probe_on is None:
         return use_bf16(settings.precision, device), memory_format(settings.memory_format, device, image_size)
-    probe = probe_on(device)
-    choice = speed.choose(
-        settings.precision, settings.memory_format, device, probe.shape, probe.time_steps, probe.cache_dir
-    )
-    return choice.bf16, choice.layout
+    verdict = (False, False)  # other ranks' placeholder, replaced by rank 0's
+    if ctx.is_main:
+        probe = probe_on(device)
+        choice = speed.choose(
+            settings.precision, settings.memory_format, device, probe.shape, probe.time_steps, probe.cache_dir
+        )
+        verdict = (choice.bf16, choice.channels_last)
+    bf16, channels_last = ctx.share(verdict)
+    return bf16, torch.channels_last if channels_last else torch.contiguous_format
 
 
 def start_run(
@@ -406,7 +411,7 @@ def start_run(
         start_clean(run_dir)
         if is_new:
             write_json(config, run_dir / "config.json")
-    bf16, layout = speed_settings(settings, device, image_size, probe if not ctx.active else None)
+    bf16, layout = speed_settings(settings, ctx, device, image_size, probe)
     return TrainingRun(
         stage=stage,
         run_dir=run_dir,

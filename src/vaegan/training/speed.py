@@ -6,7 +6,7 @@ On a CPU, `choose` times the stage's own step for each candidate setting, altern
 busy neighbour slows all alike, and keeps bf16 only where it is clearly faster (MIN_BF16_GAIN). The
 verdict is cached per CPU model, torch version, device and model shape, so the probe runs once (in
 ~/.cache/vaegan/speed.json, or the data's --cache-dir; delete it to measure again, say on an idle machine).
-Under torchrun the fixed rules of common.use_bf16 and common.memory_format decide: every rank must agree.
+Under torchrun rank 0 probes and every rank follows its verdict (loop.speed_settings): DDP needs one setting.
 A GPU is probed the same way (bf16 only where it supports it), keyed by its name: on an H200 at the loops'
 batch sizes bf16 autocast slowed the steps to 0.77-0.86x of fp32 (docs/PERFORMANCE.md), so "bf16 on
 every GPU that has it", the rule until then, lost up to a quarter of the speed there.
