@@ -189,6 +189,11 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
         "--disc-init encoder needs D as wide as the encoder: use --disc-channels",
     ),
     ("top-k-0", lambda e: train_gan(e, "--top-k", "0"), "top k must be in (0, 1]"),
+    (
+        "adaptive-weight-without-anchor",
+        lambda e: train_gan(e, "--adaptive-weight", "--anchor", "none"),
+        "--adaptive-weight scales D's term against the anchor's; add --anchor pixel",
+    ),
     ("d-warmup-negative", lambda e: train_gan(e, "--d-warmup", "-3"), "d warm-up steps must be >= 0"),
     ("d-steps-0", lambda e: train_gan(e, "--d-steps", "0"), "d steps must be >= 1"),
     ("lr-g-inf", lambda e: train_gan(e, "--lr-g", "inf"), "GAN learning rates must be finite"),

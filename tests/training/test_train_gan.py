@@ -17,12 +17,15 @@ from vaegan.prior import fitted_prior
 from vaegan.runs import load_generator, load_vae, open_run
 from vaegan.training.train_gan import (
     GANNets,
+    adaptive_scale,
     anchor_loss,
     discriminator_step,
     gan_step,
     generator_step,
+    last_layer,
     latent_source,
     r1_weight,
+    refuse_unsupported,
     train_gan,
     warm_start,
 )
@@ -107,6 +110,46 @@ def test_generator_step_takes_its_loss_on_the_top_k_fakes_only() -> None:
     g_loss, _, _ = generator_step(nets, z, generator(z), None, real, GANConfig(top_k=0.5), 0.0, CPU, False)
     assert torch.allclose(g_loss, generator_loss(best_two, "nonsaturating"))
     assert not torch.allclose(g_loss, generator_loss(logits, "nonsaturating"))
+
+
+def test_adaptive_weight_makes_ds_gradient_at_gs_last_layer_as_large_as_the_anchors() -> None:
+    generator, disc = tiny_networks()
+    z, real = torch.randn(4, 4), torch.rand(4, 3, 16, 16) * 2 - 1
+    fake = generator(z)
+    adversarial, anchor = generator_loss(disc(fake), "nonsaturating"), 10 * (fake - real).square().mean()
+    weight = last_layer(generator)
+    scale = adaptive_scale(adversarial, anchor, weight)
+    (adversarial_grad,) = torch.autograd.grad(adversarial, weight, retain_graph=True)
+    (anchor_grad,) = torch.autograd.grad(anchor, weight, retain_graph=True)
+    assert not scale.requires_grad and scale.item() != pytest.approx(1.0, abs=0.1)
+    assert scale.item() == pytest.approx(anchor_grad.norm().item() / (adversarial_grad.norm().item() + 1e-4))
+    # so the scaled term pulls on that layer about as hard as the anchor (up to the 1e-4 guard)
+    assert (scale * adversarial_grad).norm().item() == pytest.approx(anchor_grad.norm().item(), rel=0.01)
+    # the graph is kept: the update's own backward still runs, and reaches G's first layer
+    (scale * adversarial + anchor).backward()
+    assert generator.project[0].weight.grad is not None
+
+
+def test_generator_step_with_the_adaptive_weight_moves_g_otherwise() -> None:
+    z, real = torch.randn(4, 4), torch.rand(4, 3, 16, 16) * 2 - 1
+    frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4))
+    after = []
+    for adaptive in (False, True):
+        generator, disc = tiny_networks()
+        opt_g, opt_d = torch.optim.SGD(generator.parameters(), lr=0.1), torch.optim.Adam(disc.parameters())
+        nets = GANNets(generator, disc, generator, disc, generator, frozen, opt_g, opt_d)
+        gc = GANConfig(anchor="decoder", adaptive_weight=adaptive)
+        g_loss, anchor, _ = generator_step(nets, z, generator(z), None, real, gc, 10.0, CPU, False)
+        assert torch.isfinite(g_loss) and torch.isfinite(anchor)  # the monitors stay D's unscaled loss
+        after.append(last_layer(generator).detach().clone())
+    assert not torch.allclose(after[0], after[1])
+
+
+def test_adaptive_weight_needs_an_anchor(vae_run: Path) -> None:
+    _, vae_cfg = load_vae(vae_run)
+    with pytest.raises(VaeganError, match="--anchor pixel"):
+        refuse_unsupported(GANConfig(adaptive_weight=True), vae_cfg)
+    refuse_unsupported(GANConfig(adaptive_weight=True, anchor="pixel"), vae_cfg)
 
 
 @pytest.mark.parametrize(

@@ -142,6 +142,13 @@ GAN_FLAGS = (
     Flag("--anchor-weight", "gan", "anchor_weight", float, "weight of the anchor"),
     Flag("--anchor-pool", "gan", "anchor_pool", int, "block size the lowpass anchor averages over"),
     Flag("--anchor-decay", "gan", "anchor_decay_steps", int, "steps over which the anchor weight falls to 0"),
+    Flag(
+        "--adaptive-weight",
+        "gan",
+        "adaptive_weight",
+        bool,
+        "scale D's term so its gradient at G's last layer matches the anchor's (taming-transformers)",
+    ),
     Flag("--ema-decay", "gan", "ema_decay", float, "EMA of G's weights for sampling (0 = off)"),
     Flag(
         "--diffaugment", "gan", "diffaugment", str, "DiffAugment policy for D's inputs, e.g. color,translation,cutout"

@@ -161,7 +161,10 @@ def generator_step(
             if weight > 0:
                 anchor = anchor_loss(gc.anchor, nets.frozen, nets.disc, z, fake, fake_x, real, gc.anchor_pool)
         nets.opt_g.zero_grad(set_to_none=True)
-        (g_loss + weight * anchor).backward()
+        adversarial = g_loss
+        if gc.adaptive_weight and weight > 0:
+            adversarial = g_loss * adaptive_scale(g_loss, weight * anchor, last_layer(nets.generator))
+        (adversarial + weight * anchor).backward()
     finally:
         nets.disc.requires_grad_(True)
     norm = grad_norm(nets.trained_g)
@@ -169,11 +172,32 @@ def generator_step(
     return g_loss.detach(), anchor.detach(), norm
 
 
+def last_layer(generator: Decoder) -> torch.Tensor:
+    """The weight of G's image-making convolution, where the adaptive weight compares gradients."""
+    weight = generator.to_image.weight
+    assert isinstance(weight, torch.Tensor)
+    return weight
+
+
+def adaptive_scale(adversarial: torch.Tensor, anchor: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """||d anchor / d weight|| over ||d adversarial / d weight||, clamped to [0, 1e4] and detached: the
+    factor on D's term that makes its gradient at G's last layer as large as the anchor's (Esser et al.
+    2021, arXiv:2012.09841, eq. 7). Both gradients keep the graph for the update's own backward."""
+    (adversarial_grad,) = torch.autograd.grad(adversarial, weight, retain_graph=True)
+    (anchor_grad,) = torch.autograd.grad(anchor, weight, retain_graph=True)
+    return (anchor_grad.norm() / (adversarial_grad.norm() + 1e-4)).clamp(0.0, 1e4).detach()
+
+
 def refuse_unsupported(gc: GANConfig, vae_cfg: VAERunConfig) -> None:
     """Settings that cannot work with this VAE or process count, refused before any data is loaded."""
     if distributed.world_size() > 1 and gc.anchor == "feature":
         # G's update runs the unwrapped D, so DDP would allow it now, but no two-process test covers it yet
         raise VaeganError("the feature anchor is untested under torchrun; use --anchor pixel or --anchor decoder")
+    if gc.adaptive_weight and distributed.world_size() > 1:
+        # its gradients are taken outside DistributedDataParallel's backward, which would not average them
+        raise VaeganError("--adaptive-weight is not supported under torchrun; run it in one process")
+    if gc.adaptive_weight and (gc.anchor == "none" or gc.anchor_weight <= 0):
+        raise VaeganError("--adaptive-weight scales D's term against the anchor's; add --anchor pixel")
     width = vae_cfg.model.base_channels
     if gc.disc_init == "encoder" and gc.disc_channels != width:
         raise VaeganError(f"--disc-init encoder needs D as wide as the encoder: use --disc-channels {width}")
