@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What a lent GPU machine runs for docs/PERFORMANCE.md's CUDA section, in one go: vaegan's CUDA tests,
 # the throughput benchmark on the GPU, the quick preset's two stages through the CLI on emoji, and both
-# stages under torchrun (one process: the nccl path).
+# stages launched by torchrun (one process: vaegan joins no process group then, so this checks the launch,
+# not DistributedDataParallel or nccl, which need two GPUs).
 #
 # The GPU machine has torch but neither the emoji package nor the data, so first, here:
 #   python benchmarks/throughput.py --save-arrays devdata      # 4,096 images per setup, 15 MiB
@@ -44,8 +45,8 @@ EOF
     done
 } 2>&1 | tee "$out/cli.txt"
 
-# One process under torchrun on the GPU: DistributedDataParallel's nccl path, with the fixed rules that
-# decide precision and layout there (every rank must agree, so no probe).
+# One process under torchrun on the GPU: torchrun's launch and environment only (at world size 1 vaegan
+# joins no process group, so neither DDP nor nccl runs; that needs a machine with two GPUs).
 {
     torchrun --standalone --nproc_per_node=1 -m vaegan train-vae --data /tmp/emoji_png --epochs 3 --device cuda \
         -o /tmp/ddp-vae 2>&1 | grep -E "epoch 3/|checkpoint:|rror"

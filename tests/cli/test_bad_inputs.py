@@ -192,7 +192,7 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
     (
         "adaptive-weight-without-anchor",
         lambda e: train_gan(e, "--adaptive-weight", "--anchor", "none"),
-        "--adaptive-weight scales D's term against the anchor's; add --anchor pixel",
+        "--adaptive-weight scales D's term against the pixel, lowpass or feature anchor; add --anchor pixel",
     ),
     ("d-warmup-negative", lambda e: train_gan(e, "--d-warmup", "-3"), "d warm-up steps must be >= 0"),
     ("d-steps-0", lambda e: train_gan(e, "--d-steps", "0"), "d steps must be >= 1"),

@@ -120,15 +120,15 @@ def _choose_on_rank(rank: int, world: int, folder: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=world)
     built = []
 
-    def probe_on(device: torch.device) -> speed.Probe:
-        built.append(rank)
+    def probe_on(device: torch.device, processes: int) -> speed.Probe:
+        built.append(processes)
         # rank 0 times bf16 at twice fp32's speed; any other rank, had it probed, at half
         bf16_seconds = 0.5 if rank == 0 else 2.0
         return speed.Probe(f"test|rank{rank}", lambda bf16, _layout: bf16_seconds if bf16 else 1.0, f"{folder}/c{rank}")
 
     settings = RunSettings(precision="auto", memory_format="contiguous")
-    bf16, layout = speed_settings(settings, Dist(rank, world), torch.device("cpu"), 16, probe_on)
-    Path(folder, f"{rank}.json").write_text(json.dumps({"bf16": bf16, "probed": bool(built)}))
+    bf16, layout = speed_settings(settings, Dist(rank, world), torch.device("cpu"), probe_on)
+    Path(folder, f"{rank}.json").write_text(json.dumps({"bf16": bf16, "probed_for": built}))
     dist.destroy_process_group()
 
 
@@ -137,5 +137,5 @@ def test_every_rank_takes_rank_0s_speed_verdict(tmp_path: Path) -> None:
     # rank 0 alone probes and the others follow, here against their own timings, which say the opposite.
     torch.multiprocessing.spawn(_choose_on_rank, args=(2, str(tmp_path)), nprocs=2)
     verdicts = [json.loads((tmp_path / f"{rank}.json").read_text()) for rank in (0, 1)]
-    assert verdicts == [{"bf16": True, "probed": True}, {"bf16": True, "probed": False}]
+    assert verdicts == [{"bf16": True, "probed_for": [2]}, {"bf16": True, "probed_for": []}]  # rank 0, its share
     assert (tmp_path / "c0" / "speed.json").is_file() and not (tmp_path / "c1").exists()

@@ -10,14 +10,13 @@ from tiny import extend_run, tiny_config, tiny_gan, tiny_splits
 from vaegan.checkpoint import load_checkpoint, save_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, ModelConfig
 from vaegan.errors import VaeganError
-from vaegan.losses import generator_loss
+from vaegan.losses import adaptive_scale, generator_loss
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.prior import fitted_prior
 from vaegan.runs import load_generator, load_vae, open_run
 from vaegan.training.train_gan import (
     GANNets,
-    adaptive_scale,
     anchor_loss,
     discriminator_step,
     gan_step,
@@ -130,25 +129,35 @@ def test_adaptive_weight_makes_ds_gradient_at_gs_last_layer_as_large_as_the_anch
     assert generator.project[0].weight.grad is not None
 
 
-def test_generator_step_with_the_adaptive_weight_moves_g_otherwise() -> None:
+def test_generator_step_scales_ds_term_and_not_the_anchor() -> None:
+    """G's last-layer gradient in the step is scale * grad(D's term) + weight * grad(anchor)."""
     z, real = torch.randn(4, 4), torch.rand(4, 3, 16, 16) * 2 - 1
     frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4))
-    after = []
-    for adaptive in (False, True):
-        generator, disc = tiny_networks()
-        opt_g, opt_d = torch.optim.SGD(generator.parameters(), lr=0.1), torch.optim.Adam(disc.parameters())
-        nets = GANNets(generator, disc, generator, disc, generator, frozen, opt_g, opt_d)
-        gc = GANConfig(anchor="decoder", adaptive_weight=adaptive)
-        g_loss, anchor, _ = generator_step(nets, z, generator(z), None, real, gc, 10.0, CPU, False)
-        assert torch.isfinite(g_loss) and torch.isfinite(anchor)  # the monitors stay D's unscaled loss
-        after.append(last_layer(generator).detach().clone())
-    assert not torch.allclose(after[0], after[1])
+    generator, disc = tiny_networks()
+    fake_x = generator(frozen.encode(real).mean)
+    fake = generator(z)
+    adversarial, anchor = generator_loss(disc(fake), "nonsaturating"), (fake_x - real).square().mean()
+    weight = last_layer(generator)
+    scale = adaptive_scale(adversarial, 10 * anchor, weight)
+    expected = torch.autograd.grad(scale * adversarial + 10 * anchor, weight)[0]
+
+    generator, disc = tiny_networks()  # the same weights again
+    opt_g, opt_d = torch.optim.SGD(generator.parameters(), lr=0.0), torch.optim.Adam(disc.parameters())
+    nets = GANNets(generator, disc, generator, disc, generator, frozen, opt_g, opt_d)
+    gc = GANConfig(anchor="pixel", adaptive_weight=True)
+    fake_x = generator(frozen.encode(real).mean)
+    g_loss, _, _ = generator_step(nets, z, generator(z), fake_x, real, gc, 10.0, CPU, False)
+    assert torch.allclose(last_layer(generator).grad, expected, rtol=1e-4, atol=1e-7)
+    assert g_loss.item() == pytest.approx(adversarial.item())  # the monitor stays D's unscaled term
 
 
 def test_adaptive_weight_needs_an_anchor(vae_run: Path) -> None:
     _, vae_cfg = load_vae(vae_run)
-    with pytest.raises(VaeganError, match="--anchor pixel"):
-        refuse_unsupported(GANConfig(adaptive_weight=True), vae_cfg)
+    for no_anchor in ({}, {"anchor": "decoder"}, {"anchor": "pixel", "anchor_weight": 0.0}):
+        with pytest.raises(VaeganError, match="add --anchor pixel"):
+            refuse_unsupported(GANConfig(adaptive_weight=True, **no_anchor), vae_cfg)
+    with pytest.raises(VaeganError, match="drop --anchor-decay"):
+        refuse_unsupported(GANConfig(adaptive_weight=True, anchor="pixel", anchor_decay_steps=100), vae_cfg)
     refuse_unsupported(GANConfig(adaptive_weight=True, anchor="pixel"), vae_cfg)
 
 

@@ -35,34 +35,8 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def use_bf16(precision: str, device: torch.device) -> bool:
-    """bf16 autocast by a fixed rule, for a stage without a speed probe (the training loops have one:
-    speed.choose measures instead); weights and optimiser state stay fp32 either way.
-
-    `auto` is bf16 on CUDA GPUs that support it and fp32 on the CPU, the safe side where bf16 kernels
-    may be slow or emulated (docs/PERFORMANCE.md); opt in with bf16.
-    """
-    if precision == "fp32":
-        return False
-    if precision == "bf16":
-        return True
-    return device.type == "cuda" and torch.cuda.is_bf16_supported()
-
-
-def memory_format(choice: str, device: torch.device, image_size: int) -> torch.memory_format:
-    """channels_last (NHWC) where it pays: the batches, and so every activation (see place).
-
-    `auto` picks it on CUDA, where the convolution kernels want NHWC, and on the CPU from 64 px up, where
-    it sped up the 64x64 steps here but not the 28x28 ones (docs/PERFORMANCE.md has the measurements).
-    The maths is the same either way; only the summation order differs.
-    """
-    if choice == "channels_last" or (choice == "auto" and (device.type == "cuda" or image_size >= 64)):
-        return torch.channels_last
-    return torch.contiguous_format
-
-
 def place(module: ModuleT, device: torch.device, layout: torch.memory_format) -> ModuleT:
-    """The module on `device`, its decoders' feature maps in `layout` (see memory_format).
+    """The module on `device`, its decoders' feature maps in `layout` (speed.choose picks it).
 
     Convolutions follow their input's layout, so batches in `layout` set the encoder's and the
     discriminator's; a decoder starts from z and is told. The weights stay contiguous: fused Adam copies

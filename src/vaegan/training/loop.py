@@ -55,10 +55,8 @@ from vaegan.training.common import (
     TrainingStopped,
     batches,
     epoch_order,
-    memory_format,
     n_batches,
     resolve_device,
-    use_bf16,
 )
 
 log = logging.getLogger(__name__)
@@ -360,21 +358,20 @@ class TrainingRun:
             write_json(self.config, self.run_dir / "config.json")
 
 
-# The stage's probe (speed.Probe) built on a device: the run's, known once start_run has resolved it.
-ProbeOn = Callable[[torch.device], speed.Probe]
+# The stage's probe (speed.Probe) built on a device for a number of processes (each steps on its share of
+# the batch): both known once start_run has joined them.
+ProbeOn = Callable[[torch.device, int], speed.Probe]
 
 
 def speed_settings(
-    settings: RunSettings, ctx: distributed.Dist, device: torch.device, image_size: int, probe_on: ProbeOn | None
+    settings: RunSettings, ctx: distributed.Dist, device: torch.device, probe_on: ProbeOn
 ) -> tuple[bool, torch.memory_format]:
-    """bf16 autocast and the layout: measured by the stage's probe on the run's device, or by fixed rules
-    without one. Under torchrun rank 0 alone measures (on its device, at the global batch) and every rank
-    takes its verdict: ranks that each timed for themselves could disagree, and DDP needs one setting."""
-    if probe_on is None:
-        return use_bf16(settings.precision, device), memory_format(settings.memory_format, device, image_size)
+    """bf16 autocast and the layout, measured by the stage's probe on the run's device. Under torchrun rank
+    0 alone measures (on its device, its share of the batch) and every rank takes its verdict: ranks that
+    each timed for themselves could disagree, and DDP needs one setting."""
     verdict = (False, False)  # other ranks' placeholder, replaced by rank 0's
     if ctx.is_main:
-        probe = probe_on(device)
+        probe = probe_on(device, ctx.world_size)
         choice = speed.choose(
             settings.precision, settings.memory_format, device, probe.shape, probe.time_steps, probe.cache_dir
         )
@@ -390,13 +387,12 @@ def start_run(
     settings: RunSettings,
     quality: Callable[[int], QualityMonitor],
     *,
-    image_size: int,
     n_sums: int,
     is_new: bool,
     advice: str,
     progress: bool | None,
     changes: Changes | None = None,
-    probe: ProbeOn | None = None,
+    probe: ProbeOn,
 ) -> TrainingRun:
     """Join the processes (torchrun), write config.json for a new run (rank 0), pick precision and layout.
 
@@ -411,7 +407,7 @@ def start_run(
         start_clean(run_dir)
         if is_new:
             write_json(config, run_dir / "config.json")
-    bf16, layout = speed_settings(settings, ctx, device, image_size, probe)
+    bf16, layout = speed_settings(settings, ctx, device, probe)
     return TrainingRun(
         stage=stage,
         run_dir=run_dir,

@@ -23,7 +23,7 @@ from vaegan.checkpoint import GANCheckpoint
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.errors import VaeganError
-from vaegan.losses import discriminator_loss, generator_loss, r1_penalty, top_k_fakes
+from vaegan.losses import adaptive_scale, discriminator_loss, generator_loss, r1_penalty, top_k_fakes
 from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
@@ -179,15 +179,6 @@ def last_layer(generator: Decoder) -> torch.Tensor:
     return weight
 
 
-def adaptive_scale(adversarial: torch.Tensor, anchor: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """||d anchor / d weight|| over ||d adversarial / d weight||, clamped to [0, 1e4] and detached: the
-    factor on D's term that makes its gradient at G's last layer as large as the anchor's (Esser et al.
-    2021, arXiv:2012.09841, eq. 7). Both gradients keep the graph for the update's own backward."""
-    (adversarial_grad,) = torch.autograd.grad(adversarial, weight, retain_graph=True)
-    (anchor_grad,) = torch.autograd.grad(anchor, weight, retain_graph=True)
-    return (anchor_grad.norm() / (adversarial_grad.norm() + 1e-4)).clamp(0.0, 1e4).detach()
-
-
 def refuse_unsupported(gc: GANConfig, vae_cfg: VAERunConfig) -> None:
     """Settings that cannot work with this VAE or process count, refused before any data is loaded."""
     if distributed.world_size() > 1 and gc.anchor == "feature":
@@ -196,8 +187,14 @@ def refuse_unsupported(gc: GANConfig, vae_cfg: VAERunConfig) -> None:
     if gc.adaptive_weight and distributed.world_size() > 1:
         # its gradients are taken outside DistributedDataParallel's backward, which would not average them
         raise VaeganError("--adaptive-weight is not supported under torchrun; run it in one process")
-    if gc.adaptive_weight and (gc.anchor == "none" or gc.anchor_weight <= 0):
-        raise VaeganError("--adaptive-weight scales D's term against the anchor's; add --anchor pixel")
+    if gc.adaptive_weight and (gc.anchor in ("none", "decoder") or gc.anchor_weight <= 0):
+        # the decoder anchor is exactly 0 at G's warm start (G is the decoder), so D's term would get 0 too
+        raise VaeganError(
+            "--adaptive-weight scales D's term against the pixel, lowpass or feature anchor; add --anchor pixel"
+        )
+    if gc.adaptive_weight and gc.anchor_decay_steps:
+        # the scale follows the anchor down, so the mix would stay 1:1 and jump to D alone at the end
+        raise VaeganError("--adaptive-weight keeps D's term level with the anchor's; drop --anchor-decay")
     width = vae_cfg.model.base_channels
     if gc.disc_init == "encoder" and gc.disc_channels != width:
         raise VaeganError(f"--disc-init encoder needs D as wide as the encoder: use --disc-channels {width}")
@@ -346,22 +343,25 @@ def open_gan_run(
         cfg,
         gc,
         lambda every: QualityMonitor(vae_cfg.data, splits, every, gc.quality_samples, gc.epochs),
-        image_size=vae_cfg.model.image_size,
         n_sums=len(MONITORS),  # per-step values, one weight per step
         is_new=is_new,
         advice="lower --lr-g/--lr-d (or train again with --spectral-norm)",
         progress=progress,
         changes=changes,
-        probe=lambda device: gan_probe(gc, vae_cfg, splits.train.images, device),
+        probe=lambda device, processes: gan_probe(gc, vae_cfg, splits.train.images, device, processes),
     )
 
 
-def gan_probe(gc: GANConfig, vae_cfg: VAERunConfig, images: torch.Tensor, device: torch.device = CPU) -> speed.Probe:
-    """The real GAN step (D, then G through D) on a real batch, for the auto settings to time on `device`."""
-    m, batch = vae_cfg.model, min(gc.batch_size, len(images))
+def gan_probe(
+    gc: GANConfig, vae_cfg: VAERunConfig, images: torch.Tensor, device: torch.device = CPU, processes: int = 1
+) -> speed.Probe:
+    """The real GAN step (D, then G through D) on a real batch (one process's share of it), for the auto
+    settings to time on `device`."""
+    m, batch = vae_cfg.model, min(gc.batch_size // processes, len(images))
     shape = f"gan|{m.image_size}px|{m.channels}ch|z{m.latent_dim}|w{m.base_channels}|d{gc.disc_channels}|b{batch}"
     shape += f"|{gc.anchor}|sn{int(gc.spectral_norm)}" + ("|patch" if gc.disc_head == "patch" else "")
     shape += f"|convs{m.decoder_convs}" if m.decoder_convs > 1 else ""
+    shape += "|adaptive" if gc.adaptive_weight else ""  # two more backward passes to the last layer
 
     def prepare(bf16: bool, layout: torch.memory_format) -> Callable[[], object]:
         generator = place(Decoder(m), device, layout)

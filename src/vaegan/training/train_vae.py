@@ -126,19 +126,19 @@ def open_vae_run(
         cfg,
         cfg.train,
         lambda every: QualityMonitor(cfg.data, splits, every, cfg.train.quality_samples, cfg.train.epochs),
-        image_size=cfg.model.image_size,
         n_sums=3,  # total, reconstruction, kl: per-image means, weighted by images
         is_new=is_new,
         advice="a lower --lr (or a smaller --beta)",
         progress=progress,
         changes=changes,
-        probe=lambda device: vae_probe(cfg, splits.train.images, device),
+        probe=lambda device, processes: vae_probe(cfg, splits.train.images, device, processes),
     )
 
 
-def vae_probe(cfg: VAERunConfig, images: torch.Tensor, device: torch.device = CPU) -> speed.Probe:
-    """The real VAE step on a real batch, for `--precision/--memory-format auto` to time on `device`."""
-    m, batch = cfg.model, min(cfg.train.batch_size, len(images))
+def vae_probe(cfg: VAERunConfig, images: torch.Tensor, device: torch.device = CPU, processes: int = 1) -> speed.Probe:
+    """The real VAE step on a real batch (one process's share of it), for `--precision/--memory-format auto`
+    to time on `device`."""
+    m, batch = cfg.model, min(cfg.train.batch_size // processes, len(images))
     shape = f"vae|{m.kind}|{m.image_size}px|{m.channels}ch|z{m.latent_dim}|w{m.base_channels}|b{batch}"
     shape += f"|convs{m.decoder_convs}" if m.decoder_convs > 1 else ""  # the one-conv decoder keeps its old key
 
