@@ -121,7 +121,7 @@ def current_rows(records: list[dict[str, Any]]) -> list[str]:
     by_name = {(r["data"], r.get("record", "race")): r for r in records}
     rows, summary = [], []
     for data, names in CURRENT.items():
-        shown: dict[str, tuple[float, str]] = {}  # model -> (mean end FID, record)
+        shown: dict[str, tuple[float, str, str]] = {}  # model -> (mean end FID, record, its sample counts)
         for name in names:
             record = by_name.get((data, name))
             if record is None:
@@ -132,22 +132,27 @@ def current_rows(records: list[dict[str, Any]]) -> list[str]:
                 if model in shown:
                     continue
                 last = [run[-1] for run in runs]
-                shown[model] = (statistics.fmean(p["fid"] for p in last), name)
+                shown[model] = (statistics.fmean(p["fid"] for p in last), name, counts(record))
                 rows.append(
                     f"| {data} | {SHORT_NAMES.get(variant, variant)} | {cell([p['fid'] for p in last])} | "
                     f"{cell([p['kid'] for p in last])} | {counts(record)} ({protocol}) | "
                     f"{record['minutes']:g} min, {len(runs)} seed(s) | `{name}` |"
                 )
         if "two-stage" in shown:
-            ours, ours_record = shown["two-stage"]
+            ours, ours_record, ours_counts = shown["two-stage"]
+            others = {model: row for model, row in shown.items() if model != "two-stage"}
+            # FID is biased by the sample count, so a ratio across counts would measure the counts too
             each = [
                 f"{ours / fid:.2f}x {SHORT_NAMES.get(model, model)}"
                 + ("" if record == ours_record else f" (`{ours_record}` over `{record}`)")
-                for model, (fid, record) in shown.items()
-                if model != "two-stage"
+                for model, (fid, record, n) in others.items()
+                if n == ours_counts
             ]
-            if each:
-                summary.append(f"- {data}: the two stages' FID over the others': " + ", ".join(each) + ".")
+            apart = [SHORT_NAMES.get(model, model) for model, (_, _, n) in others.items() if n != ours_counts]
+            parts = ["the two stages' FID over the others': " + ", ".join(each) + "."] if each else []
+            parts += ["Not compared, scored at other sample counts: " + ", ".join(apart) + "."] if apart else []
+            if parts:
+                summary.append(f"- {data}: " + " ".join(parts))
     if not rows:
         return []
     return [

@@ -188,3 +188,36 @@ def test_a_record_shows_each_runs_steps_and_closing_loss_per_stage(tmp_path: Pat
     write_report(tmp_path, tmp_path / "RESULTS.md")
     text = (tmp_path / "RESULTS.md").read_text()
     assert "- vaegan VAE then GAN, seed 1: vae 2,345 steps, closing loss 8,529; gan 900 steps, closing loss 1.5" in text
+
+
+def test_the_summary_compares_no_fids_scored_at_other_sample_counts(tmp_path: Path) -> None:
+    """FID is biased upwards at small counts: a ratio of a 5,000-sample FID over a 1,000-sample one would
+    measure the counts as much as the models."""
+    newest, oldest = CURRENT["emoji"][0], CURRENT["emoji"][-1]
+    protocol = race_record(
+        data="emoji",
+        record=newest,
+        samples=5000,
+        real={"name": "all emoji", "count": 3788},
+        trained_seconds={"two-stage-auto": [360.0], "vae-auto": [360.0]},
+        curves={"two-stage-auto": [[point(360, 115.0, 3788)]], "vae-auto": [[point(360, 130.0, 3788)]]},
+    )
+    reduced = race_record(
+        data="emoji",
+        record=oldest,
+        samples=1000,
+        real={"name": "all emoji", "count": 3788},
+        trained_seconds={"scratch-gan-auto": [360.0]},
+        curves={"scratch-gan-auto": [[point(360, 410.0, 3788)]]},
+    )
+    folder = tmp_path / "emoji"
+    folder.mkdir()
+    (folder / f"{newest}.json").write_text(json.dumps(protocol))
+    (folder / f"{oldest}.json").write_text(json.dumps(reduced))
+    write_report(tmp_path, tmp_path / "RESULTS.md")
+    summary = (tmp_path / "RESULTS.md").read_text().split("## Where we stand", 1)[1].split("\n## ", 1)[0]
+    assert "| emoji | GAN from scratch, auto precision | 410 |" in summary  # its row is still shown
+    assert (
+        "- emoji: the two stages' FID over the others': 0.88x VAE alone. "
+        "Not compared, scored at other sample counts: GAN from scratch." in summary
+    )
