@@ -66,6 +66,8 @@ CURRENT = {
         "race-prior100",
     ),
     "emoji": (
+        "race-protocol-f26",
+        "race-protocol-scratch-f26",
         "race-four-f26",
         "race-convs2-warmup",
         "race-lazy-r1",
