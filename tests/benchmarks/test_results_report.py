@@ -41,6 +41,16 @@ def race_record(**fields: object) -> dict:
     }
 
 
+def summary_of(tmp_path: Path, data: str, *records: dict) -> str:
+    """The "Where we stand" section RESULTS.md opens with, written from `records` of one dataset."""
+    folder = tmp_path / data
+    folder.mkdir()
+    for record in records:
+        (folder / f"{record['record']}.json").write_text(json.dumps(record))
+    write_report(tmp_path, tmp_path / "RESULTS.md")
+    return (tmp_path / "RESULTS.md").read_text().split("## Where we stand", 1)[1].split("\n## ", 1)[0]
+
+
 def test_report_has_our_rows_the_published_rows_and_flags_a_reduced_run(tmp_path: Path) -> None:
     record = race_record(
         command="python benchmarks/quality.py --samples 200",
@@ -139,12 +149,7 @@ def test_the_summary_takes_each_variant_from_the_newest_current_record(tmp_path:
         trained_seconds={"two-stage-auto": [900.0, 900.0]},
         curves={"two-stage-auto": [[point(900, 19.0, 10000)], [point(900, 20.0, 10000)]]},
     )
-    folder = tmp_path / "fashion-mnist"
-    folder.mkdir()
-    (folder / f"{oldest}.json").write_text(json.dumps(older))
-    (folder / f"{newest}.json").write_text(json.dumps(newer))
-    write_report(tmp_path, tmp_path / "RESULTS.md")
-    summary = (tmp_path / "RESULTS.md").read_text().split("## Where we stand", 1)[1].split("\n## ", 1)[0]
+    summary = summary_of(tmp_path, "fashion-mnist", older, newer)
     assert "| fashion-mnist | vaegan VAE then GAN, auto precision | 19.5 ± 0.71 |" in summary  # the 2 seeds
     assert "| 15 min" not in summary and f"| 1 min, 2 seed(s) | `{newest}` |" in summary
     assert "| fashion-mnist | VAE alone | 33 |" in summary and "(papers' protocol)" in summary
@@ -162,11 +167,7 @@ def test_the_summary_ratio_names_no_records_when_both_rows_come_from_one(tmp_pat
         trained_seconds={"two-stage-auto": [900.0], "vae": [900.0]},
         curves={"two-stage-auto": [[point(900, 18.0, 10000)]], "vae": [[point(900, 30.0, 10000)]]},
     )
-    folder = tmp_path / "fashion-mnist"
-    folder.mkdir()
-    (folder / f"{newest}.json").write_text(json.dumps(record))
-    write_report(tmp_path, tmp_path / "RESULTS.md")
-    summary = (tmp_path / "RESULTS.md").read_text().split("## Where we stand", 1)[1].split("\n## ", 1)[0]
+    summary = summary_of(tmp_path, "fashion-mnist", record)
     assert "- fashion-mnist: the two stages' FID over the others': 0.60x VAE alone.\n" in summary  # 18 / 30
 
 
@@ -210,12 +211,7 @@ def test_the_summary_compares_no_fids_scored_at_other_sample_counts(tmp_path: Pa
         trained_seconds={"scratch-gan-auto": [360.0]},
         curves={"scratch-gan-auto": [[point(360, 410.0, 3788)]]},
     )
-    folder = tmp_path / "emoji"
-    folder.mkdir()
-    (folder / f"{newest}.json").write_text(json.dumps(protocol))
-    (folder / f"{oldest}.json").write_text(json.dumps(reduced))
-    write_report(tmp_path, tmp_path / "RESULTS.md")
-    summary = (tmp_path / "RESULTS.md").read_text().split("## Where we stand", 1)[1].split("\n## ", 1)[0]
+    summary = summary_of(tmp_path, "emoji", protocol, reduced)
     assert "| emoji | GAN from scratch, auto precision | 410 |" in summary  # its row is still shown
     assert (
         "- emoji: the two stages' FID over the others': 0.88x VAE alone. "
