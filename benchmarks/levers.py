@@ -17,6 +17,10 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   vae+z16+fitted, vae+z64+fitted  those VAEs through their fitted priors
   vae+convs2, vae+convs3  the VAE whose decoder adds 1 or 2 residual 3x3 convs after each x2 step
                     (--decoder-convs 2 or 3); vae+convs2+fitted, vae+convs3+fitted through their fitted priors
+  vae+convs2+gnorm  the two-conv VAE with GroupNorm after each decoder x2 conv (--decoder-norm group);
+                    vae+convs2+gnorm+fitted through its fitted prior
+  vae+convs2+msssim0.1, vae+convs2+msssim0.3  the two-conv VAE trained with a (1 - MS-SSIM) term per pixel
+                    beside its ELBO (--msssim-weight 0.1 or 0.3); +fitted through their fitted priors
   gan               [vae] today's GAN defaults (non-saturating, no spectral norm, no anchor, EMA)
   gan+transpose     [vae+transpose] the former defaults: what `make run` trained before resize-conv
   gan+r1            [vae] R1 penalty on real images, gamma --r1-gamma
@@ -44,6 +48,9 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+fitted+r1lazy16+pixel10+patch  [vae] the RGB defaults with a patch discriminator (a logit per
                     position of an 8x8 map, --disc-head patch)
   gan+fitted+r1lazy16+pixel10@convs2, @convs3  [vae+convs2, vae+convs3] the RGB defaults on those decoders
+  gan+fitted+r1lazy16+pixel10@convs2+gnorm  [vae+convs2+gnorm] the RGB defaults, G with GroupNorm (its VAE's)
+  gan+fitted+r1lazy16+pixel10@convs2+msssim0.1, +msssim0.3  [vae+convs2+msssim0.1, 0.3] the RGB defaults
+                    on those VAEs
   gan+fitted+r1lazy16+pixel10+dinit@convs2  [vae+convs2] the RGB defaults, D's convs starting as the VAE's encoder
   gan+fitted+r1lazy16+pixel10+topk@convs2  [vae+convs2] the RGB defaults, G's loss on the best half of the fakes
   gan+fitted+r1lazy16+pixel10+dinit+topk@convs2  [vae+convs2] both
@@ -109,6 +116,9 @@ VAE_ROWS: dict[str, dict[str, dict[str, Any]]] = {  # name -> overrides of the d
     "vae+z64": {"model": {"latent_dim": 64}},
     "vae+convs2": {"model": {"decoder_convs": 2}},
     "vae+convs3": {"model": {"decoder_convs": 3}},
+    "vae+convs2+gnorm": {"model": {"decoder_convs": 2, "decoder_norm": "group"}},
+    "vae+convs2+msssim0.1": {"model": {"decoder_convs": 2}, "loss": {"msssim_weight": 0.1}},
+    "vae+convs2+msssim0.3": {"model": {"decoder_convs": 2}, "loss": {"msssim_weight": 0.3}},
 }
 FITTED = {  # prior-sampled row -> its VAE row
     "vae+fitted": "vae",
@@ -122,6 +132,9 @@ FITTED = {  # prior-sampled row -> its VAE row
     "vae+z64+fitted": "vae+z64",
     "vae+convs2+fitted": "vae+convs2",
     "vae+convs3+fitted": "vae+convs3",
+    "vae+convs2+gnorm+fitted": "vae+convs2+gnorm",
+    "vae+convs2+msssim0.1+fitted": "vae+convs2+msssim0.1",
+    "vae+convs2+msssim0.3+fitted": "vae+convs2+msssim0.3",
 }
 # the others fit the VAE's --prior-components (the dataset's default: 100, grey since round 7, RGB since round 8)
 FITTED_COMPONENTS = {"vae+fitted10": 10, "vae+fitted30": 30, "vae+fitted100": 100, "vae+fitted10+t0.9": 10}
@@ -164,6 +177,9 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+fitted+r1lazy16+pixel10+patch": ("vae", {**LAZY_R1_PIXEL10, "disc_head": "patch"}),
     "gan+fitted+r1lazy16+pixel10@convs2": ("vae+convs2", LAZY_R1_PIXEL10),
     "gan+fitted+r1lazy16+pixel10@convs3": ("vae+convs3", LAZY_R1_PIXEL10),
+    "gan+fitted+r1lazy16+pixel10@convs2+gnorm": ("vae+convs2+gnorm", LAZY_R1_PIXEL10),
+    "gan+fitted+r1lazy16+pixel10@convs2+msssim0.1": ("vae+convs2+msssim0.1", LAZY_R1_PIXEL10),
+    "gan+fitted+r1lazy16+pixel10@convs2+msssim0.3": ("vae+convs2+msssim0.3", LAZY_R1_PIXEL10),
     "gan+fitted+r1lazy16+pixel10+dinit@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "disc_init": "encoder"}),
     "gan+fitted+r1lazy16+pixel10+topk@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "top_k": 0.5}),
     "gan+fitted+r1lazy16@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "anchor": "none"}),

@@ -156,8 +156,8 @@ class VAETrainer:
         self.model.train()
         lr = self.cfg.train.lr * (max(0.0, 1.0 - self.steps / self.decay_steps) if self.decay_steps else 1.0)
         warm_up_lr(self.opt, lr, self.steps, self.cfg.train.lr_warmup_steps)
-        recon = self.cfg.loss.reconstruction
-        losses = vae_step(self.model, self.opt, x, eps, recon, beta, CPU, self.settings.bf16)
+        value_range = self.cfg.model.value_range
+        losses = vae_step(self.model, self.opt, x, eps, self.cfg.loss, beta, CPU, self.settings.bf16, value_range)
         self.steps += 1
         return float(losses["total"].detach())
 

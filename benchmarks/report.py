@@ -66,6 +66,7 @@ CURRENT = {
         "race-prior100",
     ),
     "emoji": (
+        "race-msssim-f26",
         "race-protocol-f26",
         "race-protocol-scratch-f26",
         "race-four-f26",

@@ -40,7 +40,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from vaegan.config import DataConfig, GANConfig, ModelConfig, TrainConfig, vae_run_config  # noqa: E402
+from vaegan.config import DataConfig, GANConfig, LossConfig, ModelConfig, TrainConfig, vae_run_config  # noqa: E402
 from vaegan.data import load_splits, to_float  # noqa: E402
 from vaegan.losses import vae_loss  # noqa: E402
 from vaegan.metrics.features import feature_net_for  # noqa: E402
@@ -233,7 +233,7 @@ def vaegan_vae(
 
     def step(i: int, x: torch.Tensor, eps: torch.Tensor) -> object:
         warm_up_lr(opt, LR, i, warmup)
-        return vae_step(model, opt, x, eps, recon, 1.0, device, v.bf16)
+        return vae_step(model, opt, x, eps, LossConfig(reconstruction=recon), 1.0, device, v.bf16, cfg.value_range)
 
     return timed_steps(images, cfg, bs, steps, v, seed, step, device), model
 

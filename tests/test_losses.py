@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from vaegan import losses
+from vaegan.metrics.ssim import ms_ssim
 
 
 def test_kl_of_standard_normal_is_zero() -> None:
@@ -168,3 +169,17 @@ def test_top_k_generator_loss_gives_the_rejected_fakes_no_gradient() -> None:
     losses.generator_loss(losses.top_k_fakes(logits, 0.5), "nonsaturating").backward()
     assert logits.grad is not None
     assert logits.grad[1] == 0 and logits.grad[3] == 0 and logits.grad[0] != 0 and logits.grad[2] != 0
+
+
+def test_msssim_weight_adds_its_term_to_the_training_total_only() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    x_hat = (x + 0.3 * torch.randn_like(x)).clamp(-1, 1)
+    kl = torch.rand(4)
+    plain = losses.vae_loss(x_hat, x, kl, "mse_sum", 1.0)
+    sharp = losses.vae_loss(x_hat, x, kl, "mse_sum", 1.0, msssim_weight=0.5, value_range=(-1.0, 1.0))
+    assert "msssim" not in plain and torch.equal(sharp["reconstruction"], plain["reconstruction"])
+    term = (1 - ms_ssim(x_hat, x, 2.0)).mean() * 3 * 32 * 32  # per pixel, summed over the image's pixels
+    torch.testing.assert_close(sharp["msssim"], term)
+    torch.testing.assert_close(sharp["total"], plain["total"] + 0.5 * term)
+    assert float(losses.msssim_term(x, x, (-1.0, 1.0)).abs().max()) < 1e-3  # a perfect reconstruction costs 0

@@ -27,6 +27,7 @@ Anchor = Literal["none", "decoder", "feature", "pixel", "lowpass"]
 Precision = Literal["auto", "fp32", "bf16"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 Upsample = Literal["transpose", "resize"]
+DecoderNorm = Literal["none", "group"]
 Latents = Literal["normal", "fitted"]
 DiscHead = Literal["linear", "patch"]
 
@@ -42,6 +43,7 @@ DISC_HEADS: tuple[str, ...] = get_args(DiscHead)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 MEMORY_FORMATS: tuple[str, ...] = get_args(MemoryFormat)
 UPSAMPLES: tuple[str, ...] = get_args(Upsample)
+DECODER_NORMS: tuple[str, ...] = get_args(DecoderNorm)
 DIFFAUGMENTS = ("color", "translation", "cutout")  # vaegan.augment.TRANSFORMS, in the paper's order
 
 
@@ -96,11 +98,13 @@ class ModelConfig:
     output: Output = "tanh"  # tanh for data in [-1, 1], sigmoid for [0, 1] (BCE)
     upsample: Upsample = "resize"  # decoder x2 steps: resize (nearest + 3x3, no checkerboard) | transpose (4x4/2)
     decoder_convs: int = 1  # convs per decoder level: the x2 step, then decoder_convs - 1 3x3 convs at its size
+    decoder_norm: DecoderNorm = "none"  # group: GroupNorm after each x2 conv (per image, so DDP needs no sync)
     prior_components: int = 10  # Gaussians in the mixture fitted to the training latents (prior.py), the sampler
 
     def __post_init__(self) -> None:
         _check_choice(self.kind, MODEL_KINDS, "model")
         _check_choice(self.upsample, UPSAMPLES, "upsample")
+        _check_choice(self.decoder_norm, DECODER_NORMS, "decoder norm")
         _check_range(self.image_size, 16, MAX_IMAGE_SIZE, "image size", "try --image-size 64")
         _check(self.image_size % 2 == 0, f"image size must be even (stride-2 layers), got {self.image_size}; try 64")
         _check(self.channels in (1, 3), f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
@@ -120,9 +124,13 @@ class LossConfig:
     reconstruction: Reconstruction = "mse_sum"  # mse_sum and bce are per-image sums, mse_mean a per-pixel mean
     beta: float = 1.0
     kl_warmup_steps: int = 0  # beta rises linearly from 0 over this many steps
+    # > 0: training adds msssim_weight * (1 - MS-SSIM(x_hat, x)) per pixel (losses.msssim_term), a sharper
+    # reconstruction term beside the likelihood; validation's -ELBO leaves it out.
+    msssim_weight: float = 0.0
 
     def __post_init__(self) -> None:
         _check_choice(self.reconstruction, RECONSTRUCTIONS, "reconstruction")
+        _check_range(self.msssim_weight, 0.0, 1e4, "MS-SSIM weight")
         _check(math.isfinite(self.beta) and self.beta >= 0, f"beta must be finite and >= 0, got {self.beta}")
         _check(self.kl_warmup_steps >= 0, f"kl warm-up steps must be >= 0, got {self.kl_warmup_steps}")
 

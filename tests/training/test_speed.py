@@ -160,19 +160,19 @@ def test_a_merely_slower_bf16_leaves_the_next_model_to_be_timed_in_full(tmp_path
     assert len(calls) == 4 * speed.ROUNDS
 
 
-def test_the_probe_keys_a_deeper_decoder_apart_and_keeps_the_one_conv_key() -> None:
-    """A verdict timed for one decoder depth is not reused for another; one-conv verdicts cached before
-    decoder_convs existed stay valid."""
+def test_the_probe_keys_each_decoder_apart_and_keeps_the_one_conv_key() -> None:
+    """A verdict timed for one decoder (depth, norm) is not reused for another; verdicts about the one-conv
+    decoder without a norm, cached before decoder_convs and decoder_norm existed, stay valid."""
     images = torch.zeros(4, 3, 16, 16, dtype=torch.uint8)
     keys = {}
-    for convs in (1, 2):
+    for convs, norm in ((1, "none"), (2, "none"), (2, "group")):
         cfg = vae_run_config(
             data={"source": "emoji", "image_size": 16, "channels": 3},
-            model={"base_channels": 4, "decoder_convs": convs},
+            model={"base_channels": 4, "decoder_convs": convs, "decoder_norm": norm},
         )
-        keys[convs] = (vae_probe(cfg, images).shape, gan_probe(GANConfig(), cfg, images).shape)
-    assert keys[1][0] != keys[2][0] and keys[1][1] != keys[2][1]
-    assert not any("convs" in key for key in keys[1])
+        keys[convs, norm] = (vae_probe(cfg, images).shape, gan_probe(GANConfig(), cfg, images).shape)
+    assert len({vae for vae, _ in keys.values()}) == 3 and len({gan for _, gan in keys.values()}) == 3
+    assert not any("convs" in key or "norm" in key for key in keys[1, "none"])
 
 
 def test_cpus_of_one_name_but_another_family_are_told_apart() -> None:

@@ -1,4 +1,5 @@
 import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import torch
 
 from tiny import tiny_config, tiny_splits
 from vaegan.checkpoint import load_checkpoint
+from vaegan.config import LossConfig
 from vaegan.data import to_float
 from vaegan.errors import VaeganError
 from vaegan.losses import vae_loss
@@ -67,6 +69,17 @@ def test_training_writes_the_run_folder_and_learns(tmp_path: Path, recon: str, k
     assert load_checkpoint(result.checkpoint).loop.epoch == 4
     if kind == "ae":
         assert records[-1]["val/kl"] == 0.0
+
+
+def test_an_msssim_term_trains_beside_the_elbo_and_stays_out_of_its_validation(tmp_path: Path) -> None:
+    cfg = tiny_config(epochs=3, lr=3e-3)
+    cfg = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, msssim_weight=1.0))
+    train_vae(cfg, tmp_path, splits=tiny_splits())
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["train/total"] < records[0]["train/total"]
+    last = records[-1]
+    assert last["train/total"] > last["train/reconstruction"] + last["train/kl"] + 1.0  # the term is in training
+    assert last["val/neg_elbo"] == pytest.approx(last["val/reconstruction"] + last["val/kl"])  # and not in -ELBO
 
 
 def final_weights(run: Path) -> dict[str, torch.Tensor]:
@@ -139,7 +152,7 @@ def test_adam_state_follows_the_weights_layout_on_resume() -> None:
     torch.manual_seed(0)
     saved_model = place(VAE(cfg.model), CPU, torch.channels_last).to(memory_format=torch.channels_last)
     saved_opt = adam(saved_model.parameters(), lr=1e-3)
-    vae_step(saved_model, saved_opt, x, eps, "mse_sum", 1.0, CPU, False)
+    vae_step(saved_model, saved_opt, x, eps, LossConfig(), 1.0, CPU, False)
     resumed = VAE(cfg.model)
     resumed.load_state_dict(saved_model.state_dict())
     resumed_opt = adam(resumed.parameters(), lr=1e-3)

@@ -12,6 +12,7 @@ from typing import Any
 
 from vaegan.config import (
     ANCHORS,
+    DECODER_NORMS,
     DISC_HEADS,
     DISC_INITS,
     GAN_INITS,
@@ -86,6 +87,7 @@ VAE_FLAGS = (
     Flag("--latent-dim", "model", "latent_dim", int, "latent dimensions"),
     Flag("--base-channels", "model", "base_channels", int, "width of the first conv layer"),
     Flag("--decoder-convs", "model", "decoder_convs", int, "convs per decoder level: the x2 step, then 3x3 ones"),
+    Flag("--decoder-norm", "model", "decoder_norm", str, "group: GroupNorm after each decoder x2 conv", DECODER_NORMS),
     Flag(
         "--upsample", "model", "upsample", str, "decoder x2 steps: ConvTranspose 4x4/2 or resize + conv 3x3", UPSAMPLES
     ),
@@ -95,6 +97,7 @@ VAE_FLAGS = (
     Flag("--recon", "loss", "reconstruction", str, "reconstruction loss (see the README)", RECONSTRUCTIONS),
     Flag("--beta", "loss", "beta", float, "weight of the KL term"),
     Flag("--kl-warmup", "loss", "kl_warmup_steps", int, "steps over which beta rises linearly from 0"),
+    Flag("--msssim-weight", "loss", "msssim_weight", float, "weight of a (1 - MS-SSIM) term per pixel in training"),
     Flag("--epochs", "train", "epochs", int, "training epochs"),
     Flag(
         "--max-minutes", "train", "max_minutes", float, "stop after the epoch that would pass these minutes (0 = none)"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaegan.config import Upsample
+from vaegan.config import DecoderNorm, Upsample
 from vaegan.errors import VaeganError
 
 
@@ -32,10 +34,14 @@ def widths(base_channels: int, n_layers: int) -> list[int]:
     return [base_channels * min(2**i, 8) for i in range(n_layers)]
 
 
-# No normalisation layers anywhere. In an early probe on this 2-core CPU, GroupNorm made a 64x64 step
-# several times slower (about 4x, measured under load),
-# and BatchNorm would couple the images of a batch: train and eval would disagree, and a
-# DistributedDataParallel run would differ from a single process with the same global batch.
+# No normalisation layers by default. BatchNorm would couple the images of a batch: train and eval would
+# disagree, and a DistributedDataParallel run would differ from a single process with the same global batch.
+# GroupNorm normalises each image alone; the decoder (the GAN's generator) can have it after each x2 conv
+# (--decoder-norm group, issue 12's lever). An early probe here found GroupNorm about 4x slower; on a 2-core
+# AMD EPYC of CPU family 26 it costs 1.06-1.22x of the 64x64 decoder's forward + backward (fp32 / bf16, NCHW /
+# channels_last; benchmarks/decoder_norm.py). Off by default: on emoji it scored worse in Inception features
+# (VAE 147.9, GAN 136.2 against 141.9 and 124.6 at equal steps, one seed; docs/results/levers/ round 22).
+GROUPS = 8  # GroupNorm's groups where the width allows (every vaegan width is a multiple of 8 from base 8 up)
 
 
 def down_block(c_in: int, c_out: int, slope: float = 0.2) -> nn.Sequential:
@@ -43,14 +49,20 @@ def down_block(c_in: int, c_out: int, slope: float = 0.2) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(slope, inplace=True))
 
 
-def up_block(c_in: int, c_out: int, upsample: Upsample = "transpose", convs: int = 1) -> nn.Sequential:
-    """upsample_conv then ReLU, then convs - 1 residual 3x3 convs: (B, c_in, H, W) -> (B, c_out, 2H, 2W).
+def up_block(
+    c_in: int, c_out: int, upsample: Upsample = "transpose", convs: int = 1, norm: DecoderNorm = "none"
+) -> nn.Sequential:
+    """upsample_conv, GroupNorm if `norm` asks, ReLU, then convs - 1 residual 3x3 convs: (B, c_in, H, W) ->
+    (B, c_out, 2H, 2W).
 
     The extra convs mix each pixel with its neighbours after the x2 step; with one conv per level a pixel
     of the 4x4 start map reaches the image only through nearest copies and one 3x3 kernel per level.
-    Their layers follow the first two, so a one-conv block keeps the state-dict names it always had.
+    Their layers follow the first two, so a one-conv block without a norm keeps the state-dict names it
+    always had.
     """
-    layers: list[nn.Module] = [upsample_conv(c_in, c_out, upsample), nn.ReLU(inplace=True)]
+    layers: list[nn.Module] = [upsample_conv(c_in, c_out, upsample)]
+    layers += [nn.GroupNorm(math.gcd(GROUPS, c_out), c_out)] if norm == "group" else []
+    layers += [nn.ReLU(inplace=True)]
     layers += [ResidualConv(c_out) for _ in range(convs - 1)]
     return nn.Sequential(*layers)
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from vaegan.config import ModelConfig
+
 log = logging.getLogger(__name__)
 
 MIN_BF16_GAIN = 1.10  # bf16 must beat the best fp32 setting by 10%: its rounding is not free
@@ -44,6 +46,14 @@ CPU_VERDICT = "bf16 hopeless"
 # about the old layers are measured again. 2: transposed convolutions add their bias apart and the
 # decoder follows the chosen layout (channels_last went from a wash to a gain on the EPYC).
 LAYERS_REVISION = 2
+
+
+def decoder_key(model: ModelConfig) -> str:
+    """The decoder's part of a probe's shape: empty for the one-conv decoder without a norm, so the verdicts
+    cached before decoder_convs and decoder_norm existed stay valid."""
+    key = f"|convs{model.decoder_convs}" if model.decoder_convs > 1 else ""
+    return key + (f"|{model.decoder_norm}norm" if model.decoder_norm != "none" else "")
+
 
 # time_steps(bf16, layout) -> seconds for a few training steps of the real model, after a warm-up.
 StepTimer = Callable[[bool, torch.memory_format], float]

@@ -360,7 +360,7 @@ def gan_probe(
     m, batch = vae_cfg.model, min(gc.batch_size // processes, len(images))
     shape = f"gan|{m.image_size}px|{m.channels}ch|z{m.latent_dim}|w{m.base_channels}|d{gc.disc_channels}|b{batch}"
     shape += f"|{gc.anchor}|sn{int(gc.spectral_norm)}" + ("|patch" if gc.disc_head == "patch" else "")
-    shape += f"|convs{m.decoder_convs}" if m.decoder_convs > 1 else ""
+    shape += speed.decoder_key(m)
     shape += "|adaptive" if gc.adaptive_weight else ""  # two more backward passes to the last layer
 
     def prepare(bf16: bool, layout: torch.memory_format) -> Callable[[], object]:

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from vaegan.checkpoint import VAECheckpoint
-from vaegan.config import VAERunConfig
+from vaegan.config import LossConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.losses import kl_weight, vae_loss
 from vaegan.metrics.monitor import QualityMonitor
@@ -70,7 +70,7 @@ def train_vae(
                 x = to_float(train_images[index], value_range).contiguous(memory_format=run.layout)  # (B, C, H, W)
                 beta = kl_weight(run.loop.step, cfg.loss.beta, cfg.loss.kl_warmup_steps)
                 warm_up_lr(optimizer, cfg.train.lr, run.loop.step, cfg.train.lr_warmup_steps)
-                losses = vae_step(trained, optimizer, x, eps, cfg.loss.reconstruction, beta, device, bf16)
+                losses = vae_step(trained, optimizer, x, eps, cfg.loss, beta, device, bf16, value_range)
                 run.add(torch.stack([losses["total"], losses["reconstruction"], losses["kl"]]), len(index))
 
             beta = kl_weight(run.loop.step, cfg.loss.beta, cfg.loss.kl_warmup_steps)
@@ -140,14 +140,14 @@ def vae_probe(cfg: VAERunConfig, images: torch.Tensor, device: torch.device = CP
     to time on `device`."""
     m, batch = cfg.model, min(cfg.train.batch_size // processes, len(images))
     shape = f"vae|{m.kind}|{m.image_size}px|{m.channels}ch|z{m.latent_dim}|w{m.base_channels}|b{batch}"
-    shape += f"|convs{m.decoder_convs}" if m.decoder_convs > 1 else ""  # the one-conv decoder keeps its old key
+    shape += speed.decoder_key(m) + ("|msssim" if cfg.loss.msssim_weight > 0 else "")  # its blurs cost time too
 
     def prepare(bf16: bool, layout: torch.memory_format) -> Callable[[], object]:
         model = place(VAE(m), device, layout)
         optimizer = adam(model.parameters(), lr=cfg.train.lr)
         x = to_float(images[:batch].to(device), m.value_range).contiguous(memory_format=layout)
         eps = torch.randn(batch, m.latent_dim, generator=torch.Generator().manual_seed(0)).to(device)
-        return lambda: vae_step(model, optimizer, x, eps, cfg.loss.reconstruction, 1.0, device, bf16)
+        return lambda: vae_step(model, optimizer, x, eps, cfg.loss, 1.0, device, bf16, m.value_range)
 
     return speed.Probe(shape, speed.timer(prepare, device), cfg.data.cache_dir)
 
@@ -157,15 +157,17 @@ def vae_step(
     optimizer: torch.optim.Optimizer,
     x: torch.Tensor,
     eps: torch.Tensor,
-    reconstruction: str,
+    loss: LossConfig,
     beta: float,
     device: torch.device,
     bf16: bool,
+    value_range: tuple[float, float] = (-1.0, 1.0),
 ) -> dict[str, torch.Tensor]:
-    """One optimiser step on the batch x (B, C, H, W) with reparameterisation noise eps (B, latent_dim)."""
+    """One optimiser step on the batch x (B, C, H, W) in `value_range` with reparameterisation noise eps
+    (B, latent_dim); `beta` is the KL weight of this step (warm-up applied)."""
     with autocast(device, bf16):
         x_hat, posterior = model(x, eps=eps)
-    losses = vae_loss(x_hat, x, posterior.kl(), reconstruction, beta)
+    losses = vae_loss(x_hat, x, posterior.kl(), loss.reconstruction, beta, loss.msssim_weight, value_range)
     optimizer.zero_grad(set_to_none=True)
     losses["total"].backward()
     optimizer.step()
