@@ -33,7 +33,7 @@ def seconds(blur: Blur, x: torch.Tensor, y: torch.Tensor, steps: int = 5) -> flo
     try:
         start = time.perf_counter()
         for _ in range(steps):
-            ssim.ms_ssim(x, y, 2.0).sum().backward()
+            ssim.ms_ssim(x, y, (-1.0, 1.0)).sum().backward()
         return (time.perf_counter() - start) / steps
     finally:
         ssim.blur = kept

@@ -23,7 +23,7 @@ Output = Literal["tanh", "sigmoid"]
 GANLoss = Literal["nonsaturating", "minimax", "hinge"]
 GANInit = Literal["vae", "scratch"]
 DiscInit = Literal["scratch", "encoder"]
-Anchor = Literal["none", "decoder", "feature", "pixel", "lowpass"]
+Anchor = Literal["none", "decoder", "feature", "pixel", "lowpass", "structure"]
 Precision = Literal["auto", "fp32", "bf16"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 Upsample = Literal["transpose", "resize"]
@@ -227,7 +227,8 @@ class GANConfig(RunSettings):
     # Under torchrun each process ranks its own share of the batch.
     top_k: float = 1.0
     # decoder: L2 to the frozen decoder, same z; feature: Larsen et al. 2016; pixel: G(mean of q(z|x)) to x;
-    # lowpass: the pixel anchor on both images average-pooled by anchor_pool, leaving finer detail to D
+    # lowpass: the pixel anchor on both images average-pooled by anchor_pool, leaving finer detail to D;
+    # structure: 1 - MS-SSIM(G(mean of q(z|x)), x), local structure kept, per-pixel detail left to D
     anchor: Anchor = "none"
     anchor_weight: float = 1.0
     anchor_pool: int = 4

@@ -15,8 +15,9 @@ from vaegan.cli import main
 from vaegan.cli.loss_experiment import FLAGS
 from vaegan.config import DataConfig
 from vaegan.data import load_splits
-from vaegan.loss_experiment import COLUMNS, VARIANTS
+from vaegan.loss_experiment import COLUMNS, VARIANTS, variant_config
 from vaegan.metrics.features import feature_net_for
+from vaegan.presets import dataset_defaults
 from vaegan.viz import label_image
 
 TINY = ["--image-size", "16", "--latent-dim", "4", "--base-channels", "4", "--batch-size", "4"]
@@ -79,3 +80,12 @@ def test_loss_experiment_writes_the_gif_and_every_column(tmp_path: Path, image_f
 def test_loss_experiment_leaves_the_loss_to_the_experiment() -> None:
     names = {flag.name for flag in FLAGS}
     assert "--recon" not in names and "--epochs" in names and "--batch-size" in names
+    assert "--msssim-weight" not in names
+
+
+def test_every_variant_has_its_reconstruction_loss_alone_on_colour_data_too() -> None:
+    """The colour default adds an MS-SSIM term; the experiment's variants (the KL-only one above all) do not."""
+    sections = dataset_defaults("emoji")
+    assert sections["loss"]["msssim_weight"] > 0
+    for recon in VARIANTS:
+        assert variant_config(sections, recon).loss.msssim_weight == 0.0

@@ -163,7 +163,13 @@ def test_adaptive_weight_needs_an_anchor(vae_run: Path) -> None:
 
 @pytest.mark.parametrize(
     "loss, anchor",
-    [("nonsaturating", "decoder"), ("minimax", "feature"), ("hinge", "none"), ("nonsaturating", "lowpass")],
+    [
+        ("nonsaturating", "decoder"),
+        ("minimax", "feature"),
+        ("hinge", "none"),
+        ("nonsaturating", "lowpass"),
+        ("nonsaturating", "structure"),
+    ],
 )
 def test_gan_stage_runs_with_finite_monitors(vae_run: Path, tmp_path: Path, loss: str, anchor: str) -> None:
     train_gan(
@@ -390,3 +396,22 @@ def test_a_gan_run_gives_back_its_discriminator_as_trained(vae_run: Path, tmp_pa
     disc = open_run(tmp_path / "gan").discriminator()
     assert not disc.training
     assert all(torch.equal(v, saved.discriminator[k]) for k, v in disc.state_dict().items())
+
+
+def test_structure_anchor_is_zero_for_x_itself_and_grows_with_lost_structure() -> None:
+    """1 - MS-SSIM(G(z_x), x): nothing to pay where G reconstructs x, more for noise than for a slight
+    brightness change, which leaves every local contrast and correlation as it was."""
+    generator, disc = tiny_networks()
+    frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4)).requires_grad_(False)
+    real = torch.rand(4, 3, 16, 16) * 1.6 - 0.8
+    z, fake = torch.randn(4, 4), generator(torch.randn(4, 4))
+
+    def structure(fake_x: torch.Tensor) -> torch.Tensor:
+        return anchor_loss("structure", frozen, disc, z, fake, fake_x, real)
+
+    noise = 0.3 * torch.randn(real.shape, generator=torch.Generator().manual_seed(0))
+    assert structure(real).abs() < 1e-4
+    assert 0 < structure(real + 0.05) < structure(real + noise)
+    fake_x = generator(frozen.encode(real).mean)
+    structure(fake_x).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.parameters())

@@ -49,15 +49,25 @@ def blur(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     return band(h, window).T @ (x @ band(w, window))
 
 
-def ssim_terms(x: torch.Tensor, y: torch.Tensor, data_range: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(luminance * contrast-structure, contrast-structure), each averaged over windows and channels: (B,)."""
+def ssim_terms(x: torch.Tensor, y: torch.Tensor, value_range: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(luminance * contrast-structure, contrast-structure), each averaged over windows and channels: (B,).
+
+    Variances and the covariance do not change when x or y shifts, so they are computed on each image less its
+    own mean per channel: E[x^2] - E[x]^2 then subtracts small numbers, not nearly equal large ones (float32
+    cancellation cost a flat image's MS-SSIM its fourth digit). Luminance compares the window means measured
+    from the range's low end, intensities from 0 up as its formula assumes.
+    """
+    low, high = value_range
     window = gaussian_window(x.device)
-    c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
+    c1, c2 = (K1 * (high - low)) ** 2, (K2 * (high - low)) ** 2
+    x_mean, y_mean = x.mean(dim=(2, 3), keepdim=True), y.mean(dim=(2, 3), keepdim=True)
+    x, y = x - x_mean, y - y_mean
     mu_x, mu_y = blur(x, window), blur(y, window)
     var_x = blur(x * x, window) - mu_x * mu_x
     var_y = blur(y * y, window) - mu_y * mu_y
     cov = blur(x * y, window) - mu_x * mu_y
     cs = (2 * cov + c2) / (var_x + var_y + c2)
+    mu_x, mu_y = mu_x + (x_mean - low), mu_y + (y_mean - low)
     luminance = (2 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1)
     return (luminance * cs).mean(dim=(1, 2, 3)), cs.mean(dim=(1, 2, 3))
 
@@ -70,10 +80,14 @@ def scales_for(size: int) -> int:
     return scales
 
 
-def ms_ssim(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
-    """MS-SSIM of each image pair in x, y (B, C, H, W), shape (B,): 1 for identical images, lower when not.
+def ms_ssim(x: torch.Tensor, y: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+    """MS-SSIM of each image pair in x, y (B, C, H, W) with values in `value_range`, shape (B,): 1 for
+    identical images, lower when not.
 
-    Computed in fp32 whatever autocast says: the variances are differences of nearly equal sums.
+    SSIM's luminance term (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1) assumes intensities from 0 up: on [-1, 1]
+    data it would score a mid-grey patch (0) against a slightly lighter one as if both were near black. So the
+    images' window means are measured from `low` (ssim_terms), as an image stored as 0..255 would be. Computed
+    in fp32 whatever autocast says: the variances are differences of nearly equal sums.
     """
     if min(x.shape[-2:]) < WINDOW:
         raise ValueError(f"MS-SSIM needs images of at least {WINDOW} pixels a side, got {tuple(x.shape[-2:])}")
@@ -84,7 +98,7 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor
         weights = weights / weights.sum()
         result = torch.ones(x.shape[0], device=x.device)
         for scale in range(scales):
-            ssim, cs = ssim_terms(x, y, data_range)
+            ssim, cs = ssim_terms(x, y, value_range)
             last = scale == scales - 1
             result = result * (ssim if last else cs).clamp_min(FLOOR) ** weights[scale]
             if not last:

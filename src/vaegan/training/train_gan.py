@@ -23,7 +23,14 @@ from vaegan.checkpoint import GANCheckpoint
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.errors import VaeganError
-from vaegan.losses import adaptive_scale, discriminator_loss, generator_loss, r1_penalty, top_k_fakes
+from vaegan.losses import (
+    adaptive_scale,
+    discriminator_loss,
+    generator_loss,
+    r1_penalty,
+    structure_loss,
+    top_k_fakes,
+)
 from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
@@ -40,7 +47,7 @@ log = logging.getLogger(__name__)
 
 # Monitor sums per epoch, in this order; the last slot counts steps.
 # Anchors on G(mean of q(z|x)) for real x, computed in the same G forward as the fakes.
-X_ANCHORS = ("feature", "pixel", "lowpass")
+X_ANCHORS = ("feature", "pixel", "lowpass", "structure")
 MONITORS = ("d_loss", "g_loss", "anchor", "d_real", "d_fake", "grad_d", "grad_g")
 
 
@@ -493,6 +500,8 @@ def anchor_loss(
     lowpass: the pixel anchor on `pool` x `pool` block means of both images. Colours, layout and shapes, what
     PSNR mostly measures, stay tied to x, while detail finer than a block, where the squared error can only
     pull G toward the blurry mean of what fits, is left to D.
+    structure: 1 - MS-SSIM(G(z_x), x) (vaegan.metrics.ssim): local means, contrasts and correlations tied to x
+    at three scales instead of every pixel's value, so D may move pixels that keep the structure.
     """
     if kind == "decoder":
         with torch.no_grad():
@@ -503,6 +512,8 @@ def anchor_loss(
         return F.mse_loss(fake_x.float(), real.float())
     if kind == "lowpass":
         return F.mse_loss(F.avg_pool2d(fake_x.float(), pool), F.avg_pool2d(real.float(), pool))
+    if kind == "structure":
+        return structure_loss(fake_x, real, frozen.cfg.value_range).mean()
     with torch.no_grad():
         target = disc.feature_maps(real)
     return F.mse_loss(disc.feature_maps(fake_x).float(), target.float())
