@@ -1,9 +1,9 @@
 """Benchmark: MS-SSIM's Gaussian blur as two banded matmuls (vaegan.metrics.ssim.blur) against two depthwise convs.
 
-    PYTHONPATH=src python benchmarks/ssim_blur.py [--rounds 7]
+    PYTHONPATH=src python benchmarks/ssim_blur.py [--rounds 7] [--image-size 64 --batch 64]
 
-Times forward + backward of ms_ssim on a 64x64 RGB batch of 64 (the emoji VAE's) in both layouts, with each blur,
-alternating them each round, and checks both give the same value.
+Times forward + backward of ms_ssim on an RGB batch (by default 64 of 64x64, the emoji VAE's) in both layouts,
+with each blur, alternating them each round, and checks both give the same value.
 """
 
 from __future__ import annotations
@@ -42,16 +42,20 @@ def seconds(blur: Blur, x: torch.Tensor, y: torch.Tensor, steps: int = 5) -> flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args()
     torch.manual_seed(0)
-    y = torch.rand(64, 3, 64, 64) * 2 - 1
+    shape = (args.batch, 3, args.image_size, args.image_size)
+    y = torch.rand(shape) * 2 - 1
     window = ssim.gaussian_window(y.device)
     gap = (ssim.blur(y, window) - conv_blur(y, window)).abs().max().item()
     print(
-        f"MS-SSIM forward + backward, 64x64 RGB batch of 64, median of {args.rounds} rounds; blurs differ by {gap:.1e}"
+        f"MS-SSIM forward + backward, {args.image_size}x{args.image_size} RGB batch of {args.batch}, "
+        f"median of {args.rounds} rounds; blurs differ by {gap:.1e}"
     )
     for layout in (torch.contiguous_format, torch.channels_last):
-        x = (torch.rand(64, 3, 64, 64) * 2 - 1).contiguous(memory_format=layout).requires_grad_(True)
+        x = (torch.rand(shape) * 2 - 1).contiguous(memory_format=layout).requires_grad_(True)
         blurs: dict[str, Blur] = {"banded matmuls (ours)": ssim.blur, "depthwise convs": conv_blur}
         times: dict[str, list[float]] = {name: [] for name in blurs}
         for _ in range(args.rounds):
