@@ -152,7 +152,7 @@ def test_adam_state_follows_the_weights_layout_on_resume() -> None:
     torch.manual_seed(0)
     saved_model = place(VAE(cfg.model), CPU, torch.channels_last).to(memory_format=torch.channels_last)
     saved_opt = adam(saved_model.parameters(), lr=1e-3)
-    vae_step(saved_model, saved_opt, x, eps, LossConfig(), 1.0, CPU, False)
+    vae_step(saved_model, saved_opt, x, eps, LossConfig(), 1.0, CPU, False, cfg.model.value_range)
     resumed = VAE(cfg.model)
     resumed.load_state_dict(saved_model.state_dict())
     resumed_opt = adam(resumed.parameters(), lr=1e-3)

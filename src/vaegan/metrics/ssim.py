@@ -23,7 +23,7 @@ FLOOR = 1e-4  # contrast-structure terms can be negative; a fractional power nee
 
 
 def gaussian_window(device: torch.device) -> torch.Tensor:
-    """(WINDOW,) normalised 1-D Gaussian; the 2-D window is its outer product, applied as two 1-D convs."""
+    """(WINDOW,) normalised 1-D Gaussian; the 2-D window is its outer product, applied one axis at a time."""
     x = torch.arange(WINDOW, dtype=torch.float32, device=device) - (WINDOW - 1) / 2
     g = torch.exp(-(x * x) / (2 * SIGMA**2))
     return g / g.sum()
@@ -42,7 +42,7 @@ def blur(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     """Separable Gaussian filter per channel, no padding: (B, C, H, W) -> (B, C, H - 10, W - 10).
 
     As two matmuls with banded matrices rather than two depthwise convs: forward + backward of the whole
-    MS-SSIM of a 64x64 RGB batch of 64 took 22-23 ms against 35 (channels_last) and 54 (NCHW) on a 2-core
+    MS-SSIM of a 64x64 RGB batch of 64 took 21-23 ms against 34-35 (channels_last) and 53-54 (NCHW) on a 2-core
     AMD EPYC of CPU family 26, with the same values (benchmarks/ssim_blur.py). A matmul does W - 10 multiply-adds
     per pixel where a conv does 11, so the lead narrows with the width: 71 against 86-212 ms at 128 px (batch
     32), 104-105 against 114-172 ms at 256 px (batch 8); not measured above 256.

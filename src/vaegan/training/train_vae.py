@@ -161,7 +161,7 @@ def vae_step(
     beta: float,
     device: torch.device,
     bf16: bool,
-    value_range: tuple[float, float] = (-1.0, 1.0),
+    value_range: tuple[float, float],
 ) -> dict[str, torch.Tensor]:
     """One optimiser step on the batch x (B, C, H, W) in `value_range` with reparameterisation noise eps
     (B, latent_dim); `beta` is the KL weight of this step (warm-up applied)."""
