@@ -244,8 +244,8 @@ def latent_sections(models: dict[str, pictures.RunModels], splits: DataSplits) -
 
 def interpolation(models: pictures.RunModels, ends: torch.Tensor) -> Image.Image:
     """lerp and slerp rows between the posterior means of two images (uint8 (2, C, H, W))."""
-    a, b = models.encode_images(ends)[0][:2]
-    return pictures.interpolation_frames(models, a, b, 10)[0]
+    a, b = models.encode_images(ends[:2])[0]
+    return pictures.interpolation_frames(models, a, b, 10, inputs=ends[:2])[0]
 
 
 def attribute_section(models: dict[str, pictures.RunModels], train: ImageDataset) -> str:
