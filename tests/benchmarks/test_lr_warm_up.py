@@ -1,5 +1,4 @@
-"""benchmarks/vae_start.py: it tells a decoder whose output saturates from one that does not; the learning-rate
-warm-up that keeps a seed out of that state."""
+"""The VAE's learning-rate warm-up keeps a deeper decoder's start out of tanh saturation (levers round 17)."""
 
 from __future__ import annotations
 
@@ -9,22 +8,10 @@ import pytest
 import torch
 from quality import configs
 from race import FP32, VAETrainer
-from vae_start import decoder_state
 
-from vaegan.config import ModelConfig, TrainConfig
+from vaegan.config import TrainConfig
 from vaegan.data import load_splits
 from vaegan.data.emoji import FONT_PATH
-from vaegan.models.vae import VAE
-
-
-def test_a_saturated_output_layer_is_reported_as_such() -> None:
-    torch.manual_seed(0)
-    vae = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4, decoder_convs=2))
-    x = torch.rand(8, 3, 16, 16) * 2 - 1
-    assert ", 0% beyond 3" in decoder_state(vae, x)  # a fresh decoder's output is small
-    with torch.no_grad():
-        vae.decoder.to_image.bias.fill_(100.0)  # every pixel deep in tanh's flat tail
-    assert ", 100% beyond 3" in decoder_state(vae, x)
 
 
 def output_magnitude_after(steps: int, lr_warmup_steps: int) -> float:
