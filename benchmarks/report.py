@@ -356,12 +356,11 @@ def own_feature_section(grids: Path) -> list[str]:
     return [
         "## In vaegan's own feature space",
         "",
-        "Every model and loss vaegan trains, at a fixed budget of optimiser steps, scored in the feature space "
-        "of a classifier vaegan trains on each dataset (the FID of training logs and `vaegan evaluate`; not "
-        "comparable with the Inception figures above, see [FID.md](FID.md)). These records predate the "
-        "defaults above (a transposed-conv decoder, z ~ N(0, I)): they rank losses and warm start against "
-        "scratch, not today's pipeline. PSNR of posterior-mean reconstructions in dB. Each record's command, "
-        "machine, budget and every metric: docs/results/<data>/results.json.",
+        "Every model and loss vaegan trains, at fixed optimiser steps, in the feature space of a classifier "
+        "vaegan trains on each dataset (the FID of training logs; not comparable with Inception's, "
+        "[FID.md](FID.md)). These records predate today's defaults (a transposed-conv decoder, z ~ N(0, I)): "
+        "they rank losses and warm start against scratch. PSNR of reconstructions in dB; every metric in "
+        "docs/results/<data>/results.json.",
         "",
         "| variant | " + " | ".join(f"{r['data']} FID | {r['data']} PSNR" for r in records) + " |",
         "|---|" + "---|---|" * len(records),
@@ -397,8 +396,7 @@ def write_report(grids: Path, out: Path) -> None:
         *published_rows(),
         "## How each row was made",
         "",
-        "Rerun a record with its command (from the repository root, `make quality` for the defaults' races); "
-        "`python benchmarks/report.py --results` then rebuilds this file.",
+        "Rerun a record with its command from the repository root; `make report` then rebuilds this file.",
         "",
     ]
     for record in current:
