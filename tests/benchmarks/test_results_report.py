@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from report import CURRENT, PUBLISHED, minutes_to, write_performance, write_report
+from report import CURRENT, PUBLISHED, minutes_to, rerun, write_performance, write_readme_table, write_report
 from throughput import parse_printed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -285,8 +285,8 @@ def test_a_throughput_run_becomes_a_record_and_its_table(tmp_path: Path) -> None
     write_performance(tmp_path, tmp_path / "PERFORMANCE.md")
     text = (tmp_path / "PERFORMANCE.md").read_text()
     assert "| AMD EPYC: avx512_bf16 | **bf16** (1.50x), channels_last 1.06x |" in text  # what auto picked
-    assert "| 64x64 RGB emoji | VAE | reference (tutorial loop) | 499 | 1.00 | 246 | 115% | 27% |" in text
-    assert "|  | VAE | vaegan + fused Adam + bf16 + ch_last * | 1011 | 2.02 | 498 | 232% | n/a |" in text
+    assert "| 64x64 RGB emoji | VAE | reference (tutorial loop) | 499 | 1.00 | 115% | 27% |" in text
+    assert "|  | VAE | vaegan + fused Adam + bf16 + ch_last * | 1011 | 2.02 | 232% | n/a |" in text
     assert "`python x` on 2026-11-25, AMD EPYC (family 26, model 2), 2 cores" in text
     assert "load average" not in text
 
@@ -300,3 +300,13 @@ def test_the_committed_docs_are_what_their_records_generate(tmp_path: Path) -> N
         assert (tmp_path / name).read_text() == (ROOT / "docs" / name).read_text(), (
             f"rerun benchmarks/report.py: {name}"
         )
+    readme = tmp_path / "README.md"
+    readme.write_text((ROOT / "README.md").read_text())
+    write_readme_table(ROOT / "docs" / "results", readme)
+    assert readme.read_text() == (ROOT / "README.md").read_text(), "rerun benchmarks/report.py: README's table"
+    assert "| emoji | DCGAN peer |" in readme.read_text()  # the table is there, not an empty block
+
+
+def test_a_rerun_command_drops_only_the_labels_that_change_no_number() -> None:
+    command = "python benchmarks/quality.py --seeds 3 --title 'it'\"'\"'s a name' --record x --note \"why\" --minutes 6"
+    assert rerun(command) == "python benchmarks/quality.py --seeds 3 --record x --minutes 6"
