@@ -1,4 +1,4 @@
-"""Benchmark: MS-SSIM's Gaussian blur as two banded matmuls (vaegan.metrics.ssim.blur) against two depthwise convs.
+"""Benchmark: MS-SSIM's Gaussian blur as two banded matmuls (vaegan.ssim.blur) against two depthwise convs.
 
     PYTHONPATH=src python benchmarks/ssim_blur.py [--rounds 7] [--image-size 64 --batch 64]
 
@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from vaegan.metrics import ssim
+from vaegan import ssim
 
 Blur = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

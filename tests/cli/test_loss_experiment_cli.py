@@ -16,8 +16,8 @@ from vaegan.cli.loss_experiment import FLAGS
 from vaegan.config import DataConfig
 from vaegan.data import load_splits
 from vaegan.loss_experiment import COLUMNS, VARIANTS, variant_config
-from vaegan.metrics.features import feature_net_for
 from vaegan.presets import dataset_defaults
+from vaegan.training.feature_net import feature_net_for
 from vaegan.viz import label_image
 
 TINY = ["--image-size", "16", "--latent-dim", "4", "--base-channels", "4", "--batch-size", "4"]

@@ -266,12 +266,12 @@ def test_ema_warms_up_then_holds_its_decay() -> None:
 
 
 def test_gan_quality_record_has_psnr_through_g_beside_the_vaes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vaegan.metrics import features, monitor
+    from vaegan.training import feature_net
 
     monkeypatch.setattr(
-        monitor,
+        feature_net,
         "feature_net_for",
-        lambda data, splits, cache: features.train_feature_net(splits.train, steps=5, seed=0),
+        lambda data, splits, cache: feature_net.train_feature_net(splits.train, steps=5, seed=0),
     )
     splits = tiny_splits()
     train_vae(tiny_config(epochs=1, quality_every=1, quality_samples=10), tmp_path / "vae", splits=splits)
