@@ -40,11 +40,11 @@ from report import DATASETS, machine, write_report
 
 from vaegan.config import GANConfig, GANRunConfig, vae_run_config
 from vaegan.data import DataSplits, load_splits
-from vaegan.metrics.features import feature_net_for
 from vaegan.metrics.likelihood import likelihood_metrics
 from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit
 from vaegan.presets import dataset_defaults
 from vaegan.runs import load_generator, load_vae
+from vaegan.training.feature_net import feature_net_for
 from vaegan.training.train_gan import train_gan
 from vaegan.training.train_vae import train_vae
 from vaegan.viz import save_grid

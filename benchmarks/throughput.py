@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from vaegan.config import DataConfig, GANConfig, LossConfig, ModelConfig, TrainConfig, vae_run_config  # noqa: E402
 from vaegan.data import load_splits, to_float  # noqa: E402
 from vaegan.losses import vae_loss  # noqa: E402
-from vaegan.metrics.features import feature_net_for  # noqa: E402
+from vaegan.training.feature_net import feature_net_for  # noqa: E402
 from vaegan.metrics.likelihood import likelihood_metrics  # noqa: E402
 from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit  # noqa: E402
 from vaegan.models.gan import Discriminator  # noqa: E402
@@ -416,7 +416,7 @@ SETUPS = [
     (
         "64x64 RGB emoji",
         DataConfig(source="emoji", image_size=64, channels=3),
-        # Colour images' decoder has two convs per level since levers round 17 (presets.RGB_64).
+        # the colour default decoder: two convs per level (ModelConfig; docs/results/levers/README.md)
         ModelConfig(image_size=64, channels=3, latent_dim=64, decoder_convs=2),
         "mse_sum",
         64,

@@ -153,7 +153,8 @@ def write_progress_gif(run: Run, path: Path) -> Path:
 def prepare_feature_net(cfg: VAERunConfig, splits: DataSplits) -> dict[str, float]:
     """Train (or load) the feature net FID is measured with before training, so its one-time cost is
     timed apart from the training. Under torchrun the training's monitor does it, on rank 0 alone."""
-    from vaegan.metrics.features import cache_path, feature_net_for
+    from vaegan.metrics.features import cache_path
+    from vaegan.training.feature_net import feature_net_for
 
     if distributed.world_size() > 1 or cache_path(cfg.data, cfg.data.cache_dir).is_file():
         return {}

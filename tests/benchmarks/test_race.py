@@ -178,9 +178,10 @@ def test_quality_races_the_presets_unless_told_the_prior_components_or_gan_setti
     from vaegan.presets import dataset_defaults
 
     preset = dataset_defaults("emoji")
+    defaults = vae_run_config(**preset).model, GANConfig(**preset["gan"])  # what `vaegan run` would train
     cfg, gan = configs("emoji", None)
-    assert cfg.model.prior_components == preset["model"]["prior_components"]
-    assert gan.r1_every == preset["gan"]["r1_every"]  # the GAN recipe a record stores is the preset's
+    assert cfg.model.prior_components == defaults[0].prior_components
+    assert gan.r1_every == defaults[1].r1_every  # the GAN recipe a record stores is the preset's
     assert configs("emoji", None, 7)[0].model.prior_components == 7
     two_time_scale = configs("emoji", None, None, {"lr_d": 4e-4})[1]
     assert two_time_scale.lr_d == 4e-4 and dataclasses.replace(two_time_scale, lr_d=gan.lr_d) == gan

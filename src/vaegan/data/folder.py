@@ -129,7 +129,7 @@ def _decode_all(
             return exc
 
     # Pillow releases the GIL while decoding and resizing, so threads use every core without the start-up
-    # and pickling costs of processes: 1.7x faster on 2 cores for a folder of large photos.
+    # and pickling costs of processes.
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     with _pixel_limit(max_pixels), ThreadPoolExecutor(min(_MAX_THREADS, cores)) as pool:
         results = list(pool.map(attempt, files))

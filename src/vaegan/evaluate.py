@@ -20,11 +20,12 @@ from vaegan.data import ImageDataset, load_splits
 from vaegan.errors import VaeganError
 from vaegan.metrics.artifacts import artifact_score
 from vaegan.metrics.coverage import mode_coverage
-from vaegan.metrics.features import FeatureNet, cache_path, feature_net_for
+from vaegan.metrics.features import FeatureNet, cache_path
 from vaegan.metrics.likelihood import likelihood_metrics
 from vaegan.metrics.quality import class_predictions, compare_features, embed, sample_images, uint8_to_unit
 from vaegan.prior import fitted_prior, stage_latents, through_prior
 from vaegan.runs import Run, open_run
+from vaegan.training.feature_net import feature_net_for
 
 log = logging.getLogger(__name__)
 

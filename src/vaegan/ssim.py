@@ -41,11 +41,8 @@ def band(size: int, window: torch.Tensor) -> torch.Tensor:
 def blur(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     """Separable Gaussian filter per channel, no padding: (B, C, H, W) -> (B, C, H - 10, W - 10).
 
-    As two matmuls with banded matrices rather than two depthwise convs: forward + backward of the whole
-    MS-SSIM of a 64x64 RGB batch of 64 took 21-23 ms against 34-35 (channels_last) and 53-54 (NCHW) on a 2-core
-    AMD EPYC of CPU family 26, with the same values (benchmarks/ssim_blur.py). A matmul does W - 10 multiply-adds
-    per pixel where a conv does 11, so the lead narrows with the width: 71 against 86-212 ms at 128 px (batch
-    32), 104-105 against 114-172 ms at 256 px (batch 8); not measured above 256.
+    As two matmuls with banded matrices rather than two depthwise convs: faster on the CPU for the same values,
+    the lead narrowing as images widen (benchmarks/ssim_blur.py; docs/results/levers/README.md).
     """
     h, w = x.shape[-2:]
     return band(h, window).T @ (x @ band(w, window))
