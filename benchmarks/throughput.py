@@ -53,13 +53,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from vaegan.config import DataConfig, GANConfig, LossConfig, ModelConfig, TrainConfig, vae_run_config  # noqa: E402
 from vaegan.data import load_splits, to_float  # noqa: E402
 from vaegan.losses import vae_loss  # noqa: E402
-from vaegan.training.feature_net import feature_net_for  # noqa: E402
 from vaegan.metrics.likelihood import likelihood_metrics  # noqa: E402
 from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit  # noqa: E402
 from vaegan.models.gan import Discriminator  # noqa: E402
 from vaegan.models.vae import VAE, Decoder  # noqa: E402
 from vaegan.training import speed  # noqa: E402
 from vaegan.training.common import adam, place, warm_up_lr  # noqa: E402
+from vaegan.training.feature_net import feature_net_for  # noqa: E402
 from vaegan.training.train_gan import GANNets, gan_probe, gan_step  # noqa: E402
 from vaegan.training.train_vae import vae_probe, vae_step  # noqa: E402
 

@@ -14,7 +14,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundations", ("vaegan", "vaegan.errors", "vaegan.progress", "vaegan.latent", "vaegan.plots")),
+    ("foundations", ("vaegan.errors", "vaegan.progress", "vaegan.latent", "vaegan.plots")),
     ("configuration", ("vaegan.config", "vaegan.presets")),
     (
         "data and pure tensor ops",
@@ -26,7 +26,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("run readers", ("vaegan.runs", "vaegan.prior", "vaegan.pictures")),
     ("training", ("vaegan.training",)),
     ("jobs", ("vaegan.pipeline", "vaegan.report", "vaegan.evaluate", "vaegan.loss_experiment", "vaegan.export")),
-    ("interfaces", ("vaegan.cli", "vaegan.explorer", "vaegan.__main__")),
+    # the package itself exports the Python API (vaegan.train, vaegan.load), so it stands on top
+    ("interfaces", ("vaegan", "vaegan.api", "vaegan.cli", "vaegan.explorer", "vaegan.__main__")),
 ]
 # Imports allowed across the order until the merge that removes them: (importer, imported).
 PENDING: set[tuple[str, str]] = {
