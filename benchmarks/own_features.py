@@ -21,6 +21,13 @@ GANs the sample diversity and whether it fell below the collapse warning's thres
 Each dataset's results land in docs/results/<data>/results.json with one sample grid per variant
 (seed 0, under --grids); docs/RESULTS.md is then rebuilt (report.py), its own-feature section from every
 dataset's JSON (mean +- sample std over seeds).
+
+    python benchmarks/own_features.py --feature-cost --folder DIR   # the feature net's own cost and ranks
+
+--feature-cost measures the judge itself, on emoji (a classifier) and on DIR, a folder without labels (a
+SimCLR encoder): its training time against the quick preset's (rounds interleaved, medians), and the
+Spearman rank correlation of nine sample sets' FIDs under the shipped recipe and the 1,500-step one it
+replaced; the record lands in docs/results/own-features/cost.json.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import statistics
 import sys
 import tempfile
 import time
@@ -38,12 +47,16 @@ from typing import Any
 import torch
 from report import DATASETS, machine, write_report
 
+from vaegan.cli import main as vaegan_cli
 from vaegan.config import GANConfig, GANRunConfig, vae_run_config
-from vaegan.data import DataSplits, load_splits
+from vaegan.data import DataSplits, ImageDataset, load_splits
+from vaegan.metrics.features import FeatureNet, load_feature_net
 from vaegan.metrics.likelihood import likelihood_metrics
-from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit
+from vaegan.metrics.quality import embed, fid, quality_metrics, sample_images, uint8_to_unit
 from vaegan.presets import dataset_defaults
-from vaegan.runs import load_generator, load_vae
+from vaegan.prior import fitted_prior, through_prior
+from vaegan.runs import load_generator, load_vae, open_run
+from vaegan.training import feature_net as judge
 from vaegan.training.feature_net import feature_net_for
 from vaegan.training.train_gan import train_gan
 from vaegan.training.train_vae import train_vae
@@ -217,6 +230,154 @@ def save_results(args: argparse.Namespace, results: dict, info: dict, seconds: f
     return path
 
 
+# --feature-cost: the judge's own cost, and whether the shipped recipe ranks sample sets as the old one did.
+OLD_RECIPE = judge.Recipe(steps=1500, batch_size=128)  # both kinds, until FEATURE_VERSION 2
+QUICK_EPOCHS = {"vae": 24, "gan": 9}  # the quick preset (presets.py); min_steps may raise them, see quick_seconds
+
+
+def quick_seconds(source: str, out: Path, cache_dir: Path) -> float:
+    """The quick preset's training time on `source`, from one VAE and one GAN epoch of `vaegan run`: each
+    stage's epoch seconds times the epochs the quick preset trains there (min_steps included)."""
+    vaegan_cli(
+        ["run", "--data", source, "--preset", "quick", "--quality-every", "0", "--epochs", "1", "--gan-epochs", "1"]
+        + ["--min-steps", "0", "--out", str(out), "--cache-dir", str(cache_dir)]
+    )
+    total = 0.0
+    for stage, epochs in QUICK_EPOCHS.items():
+        record = next(
+            r for r in map(json.loads, (out / stage / "metrics.jsonl").read_text().splitlines()) if r.get("epoch") == 1
+        )
+        total += max(epochs, math.ceil(300 / record["step"])) * record["seconds"]  # 300: the default min_steps
+    return total
+
+
+def seconds_per_step(train: ImageDataset, batch_size: int, steps: int) -> float:
+    """One feature-net training step at `batch_size`, timed over `steps` after two warm-up steps."""
+    net = judge.new_feature_net(train)
+    opt = torch.optim.Adam(net.parameters())
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    g = torch.Generator().manual_seed(0)
+    judge.fit(net, train, 2, batch_size, opt, sched, g, quiet=True)
+    started = time.perf_counter()
+    judge.fit(net, train, steps, batch_size, opt, sched, g, quiet=True)
+    return (time.perf_counter() - started) / steps
+
+
+def feature_cost_timing(data: dict[str, DataSplits], work: Path, rounds: int) -> dict[str, Any]:
+    """Rounds of (quick preset epochs, old and new recipe steps) per dataset, interleaved; medians."""
+    seconds: dict[str, list[float]] = {}
+    for r in range(rounds):
+        for name, splits in data.items():
+            kind = judge.kind_for(splits.train)
+            new = judge.RECIPES[kind]
+            seconds.setdefault(f"{name}/quick", []).append(quick_seconds(SOURCES[name], work / f"{name}-r{r}", work))
+            for label, recipe in (("old", OLD_RECIPE), ("new", new)):
+                step = seconds_per_step(splits.train, recipe.batch_size, 20 if kind == "classifier" else 10)
+                seconds.setdefault(f"{name}/{label}", []).append(recipe.steps * step)
+        seconds.setdefault("load1", []).append(os.getloadavg()[0])
+        print({k: round(v[-1], 1) for k, v in seconds.items()}, flush=True)
+    med = {k: statistics.median(v) for k, v in seconds.items()}
+    result: dict[str, Any] = {"rounds": seconds, "median": med}
+    for name in data:
+        result[name] = {label: med[f"{name}/{label}"] / med[f"{name}/quick"] for label in ("old", "new")}
+    return result
+
+
+def blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """uint8 (N, C, H, W) blurred by a separable Gaussian of `sigma` pixels."""
+    radius = math.ceil(3 * sigma)
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    x, c = images.float(), images.shape[1]
+    x = torch.nn.functional.conv2d(
+        torch.nn.functional.pad(x, (radius,) * 4, mode="reflect"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c
+    )
+    x = torch.nn.functional.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+    return x.round().clamp(0, 255).to(torch.uint8)
+
+
+def sample_sets(splits: DataSplits, runs: dict[str, Path], n: int) -> dict[str, torch.Tensor]:
+    """uint8 image sets of graded quality: real, degraded real, and each run's VAE and GAN samples."""
+    g = torch.Generator().manual_seed(0)
+    real = splits.train.images[torch.randperm(len(splits.train), generator=g)[:n]]
+    noisy = (real.float() + 25.5 * torch.randn(real.shape, generator=g)).round().clamp(0, 255).to(torch.uint8)
+    sets = {"real": real, "blur 1px": blur(real, 1.0), "blur 2px": blur(real, 2.0), "noise 0.1": noisy}
+    for label, path in runs.items():
+        run = open_run(path)
+        vae, cfg = run.vae(), run.config
+        dim, value_range = cfg.model.latent_dim, cfg.model.value_range
+        sets[f"vae {label}"] = sample_images(vae.decode, dim, n, value_range, g)
+        sets[f"gan {label}"] = sample_images(run.generator(), dim, n, value_range, g)
+        if label == "late":
+            prior = through_prior(vae.decode, fitted_prior(run), 0)
+            sets[f"vae {label} fitted prior"] = sample_images(prior, dim, n, value_range, g)
+    return sets
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    """Spearman's rank correlation of two lists without ties."""
+    ra, rb = (torch.tensor(v).argsort().argsort().float() for v in (a, b))
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return float((ra * rb).sum() / (ra.norm() * rb.norm()))
+
+
+def old_net(splits: DataSplits, path: Path) -> FeatureNet:
+    """The 1,500-step, batch-128 net of FEATURE_VERSION 1, trained once and kept at `path`."""
+    if not path.is_file():
+        net = judge.train_feature_net(splits.train, OLD_RECIPE.steps, OLD_RECIPE.batch_size)
+        judge.save_feature_net(net, path, {"steps": OLD_RECIPE.steps, "batch_size": OLD_RECIPE.batch_size})
+    return load_feature_net(path)
+
+
+def feature_ranks(name: str, splits: DataSplits, work: Path, n: int) -> dict[str, Any]:
+    """FIDs of nine sample sets under the old and the shipped net, and their Spearman correlation."""
+    runs = {"early": work / f"{name}-r0", "late": work / f"{name}-late"}
+    if not (runs["late"] / "gan").is_dir():
+        vaegan_cli(
+            ["run", "--data", SOURCES[name], "--preset", "quick", "--quality-every", "0", "--epochs", "6"]
+            + ["--gan-epochs", "2", "--min-steps", "0", "--out", str(runs["late"]), "--cache-dir", str(work)]
+        )
+    nets = {
+        "old": old_net(splits, work / f"{name}-old.pt"),
+        "new": feature_net_for(vae_run_config(data={"source": SOURCES[name]}).data, splits, work),
+    }
+    sets = sample_sets(splits, runs, min(n, len(splits.train)))
+    fids: dict[str, dict[str, float]] = {}
+    for label, net in nets.items():
+        real = embed(net, uint8_to_unit(splits.val.images))
+        fids[label] = {k: fid(real, embed(net, uint8_to_unit(v))) for k, v in sets.items()}
+        print(name, label, {k: round(v, 2) for k, v in fids[label].items()}, flush=True)
+    return {"fid": fids, "spearman": spearman(list(fids["old"].values()), list(fids["new"].values()))}
+
+
+SOURCES: dict[str, str] = {"emoji": "emoji"}  # --folder adds "folder"
+
+
+def feature_cost(args: argparse.Namespace) -> None:
+    """--feature-cost: time and rank check of the own-feature net, written to docs/results/own-features/."""
+    SOURCES["folder"] = str(args.folder)
+    data = {name: load_splits(vae_run_config(data={"source": source}).data) for name, source in SOURCES.items()}
+    args.work.mkdir(parents=True, exist_ok=True)
+    started, load = time.perf_counter(), os.getloadavg()[0]
+    timing = feature_cost_timing(data, args.work, args.rounds)
+    ranks = {name: feature_ranks(name, splits, args.work, args.samples) for name, splits in data.items()}
+    record = {
+        "command": " ".join(["python", *sys.argv]),
+        "machine": machine(),
+        "load_average": {"start": load, "end": os.getloadavg()[0]},
+        "minutes": (time.perf_counter() - started) / 60,
+        "recipes": {"old": vars(OLD_RECIPE), **{k: vars(v) for k, v in judge.RECIPES.items()}},
+        "folder_images": len(data["folder"].train) + len(data["folder"].val),
+        "cost_over_quick_training": timing,
+        "ranks": ranks,
+    }
+    path = args.grids / "own-features" / "cost.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=600, help="VAE optimiser steps per run (default 600)")
@@ -229,8 +390,15 @@ def main() -> None:
     parser.add_argument("--cache-dir", help="feature-net cache (default ~/.cache/vaegan)")
     parser.add_argument("--out", type=Path, default=Path("docs/RESULTS.md"), help="the report to rebuild")
     parser.add_argument("--grids", type=Path, default=Path("docs/results"))
+    parser.add_argument("--feature-cost", action="store_true", help="the feature net's cost and ranks instead")
+    parser.add_argument("--folder", type=Path, help="with --feature-cost: a folder of images without labels")
+    parser.add_argument("--work", type=Path, default=Path("feature-cost"), help="--feature-cost's runs and nets")
+    parser.add_argument("--rounds", type=int, default=3, help="--feature-cost's interleaved timing rounds")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.feature_cost:
+        feature_cost(args)
+        return
     (args.grids / args.data).mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="vaegan-bench-") as work:

@@ -77,7 +77,7 @@ def evaluate_run(
     cache_dir: str | Path | None = None,
     inception: str | Path | None = None,
     seed: int = 0,
-    feature_steps: int = 1500,
+    feature_steps: int | None = None,
     features: str = "own",
     device: str = "auto",
 ) -> dict[str, Any]:
@@ -137,7 +137,7 @@ def own_quality(
     samples: int,
     cache_dir: str | Path | None,
     seed: int,
-    feature_steps: int,
+    feature_steps: int | None,
 ) -> dict[str, Any]:
     """Sample quality in vaegan's own feature net, against the first `samples` images of the split."""
     net = feature_net_for(cfg.data, splits, cache_dir, steps=feature_steps)

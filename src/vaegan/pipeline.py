@@ -93,8 +93,7 @@ def run_pipeline(
     started = time.perf_counter()
     splits = load_splits(vae_cfg.data)
     setup = {"loading the data": time.perf_counter() - started}
-    if vae_cfg.train.quality_every or gan_cfg.quality_every:
-        setup.update(prepare_feature_net(vae_cfg, splits))
+    features = prepare_feature_net(vae_cfg, gan_cfg, splits)
 
     if vae_state != "done":
         resume = vae_state == "partial"
@@ -107,6 +106,7 @@ def run_pipeline(
     if not distributed.is_main_process():
         # under torchrun every rank gets here; two writing progress.gif while the other read it broke a run
         return None
+    setup.update(feature_net_setup(features, vae_cfg.data.source))
     run = open_run(out)
     comparison = write_comparison(run, out / "vae_vs_gan.png")
     gif = write_progress_gif(run, out / "progress.gif")
@@ -150,17 +150,30 @@ def write_progress_gif(run: Run, path: Path) -> Path:
     return save_gif(frames, path, labels)
 
 
-def prepare_feature_net(cfg: VAERunConfig, splits: DataSplits) -> dict[str, float]:
-    """Train (or load) the feature net FID is measured with before training, so its one-time cost is
-    timed apart from the training. Under torchrun the training's monitor does it, on rank 0 alone."""
+def prepare_feature_net(cfg: VAERunConfig, gan_cfg: GANConfig, splits: DataSplits) -> Path | None:
+    """The feature net's cache file when this run is the one to train it (FID measured, no net cached yet).
+
+    The first FID measurement trains it (QualityMonitor), so the first epochs' grids are written before
+    anything waits on it; with a time limit (--max-minutes) it trains here instead, before the limit's clock
+    starts. Under torchrun it is always the monitor, on rank 0 alone."""
     from vaegan.metrics.features import cache_path
     from vaegan.training.feature_net import feature_net_for
 
-    if distributed.world_size() > 1 or cache_path(cfg.data, cfg.data.cache_dir).is_file():
+    path = cache_path(cfg.data, cfg.data.cache_dir)
+    if not (cfg.train.quality_every or gan_cfg.quality_every) or path.is_file():
+        return None
+    if (cfg.train.max_minutes or gan_cfg.max_minutes) and distributed.world_size() == 1:
+        feature_net_for(cfg.data, splits, cfg.data.cache_dir)
+    return path
+
+
+def feature_net_setup(path: Path | None, source: str) -> dict[str, float]:
+    """The seconds this run spent training the feature net (its cache file records them), for summary.txt:
+    one-time set-up, never counted as training time."""
+    if path is None or not path.is_file():
         return {}
-    started = time.perf_counter()
-    feature_net_for(cfg.data, splits, cfg.data.cache_dir)
-    return {f"training the {cfg.data.source} feature network (once per dataset)": time.perf_counter() - started}
+    seconds = float(torch.load(path, map_location="cpu", weights_only=True)["train_seconds"])
+    return {f"training the {source} feature network (once per dataset)": seconds}
 
 
 SETUP_WORTH_NAMING = 1.0  # seconds: set-up steps quicker than this are noise in the summary

@@ -62,8 +62,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--feature-steps",
         type=int,
-        default=1500,
-        help="training steps of the feature net when it is not cached yet (default 1500, about a minute)",
+        help="training steps of the own feature net when it is not cached yet (default 600 for labelled data, "
+        "300 for a folder without labels)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of posterior and prior samples (default 0)")
     add_out(p, "evaluation_own.json or evaluation_inception.json (the metrics, as printed)")

@@ -25,7 +25,7 @@ from vaegan.config import DataConfig
 from vaegan.data import ImageDataset
 from vaegan.errors import VaeganError
 
-FEATURE_VERSION = 1  # bump when the architecture or recipe changes, so stale caches are not reused
+FEATURE_VERSION = 2  # bump when the architecture or recipe changes, so stale caches are not reused
 
 
 class FeatureNet(nn.Module):

@@ -5,6 +5,9 @@ trains its own). The net is fitted once per dataset on the real training images,
 - labelled data (Fashion-MNIST, MNIST, emoji groups): a small conv classifier on cross-entropy.
 - unlabelled folders: a SimCLR-style encoder (Chen et al. 2020, arXiv:2002.05709): two random
   augmentations of each image are pulled together and away from the rest of the batch (NT-Xent loss).
+RECIPES fix its cost: about a third of the quick preset's training or less, on either kind of data, and it
+ranks sample sets as the 1,500-step nets did (docs/results/own-features/cost.json). Where no progress bar
+shows (a redirected log, CI), it logs a line every tenth of its steps instead.
 `feature_net_for` loads the cached net or fits and caches it; QualityMonitor measures a stage's samples in it
 every few epochs: FID & co. against the held-out split embedded once per run, a fresh fixed noise seed per
 measurement so successive epochs compare, and with `track_reconstruction` the PSNR of decode(mean of q(z|x))
@@ -17,6 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,20 @@ from vaegan.progress import progress_bar
 from vaegan.training import speed
 
 log = logging.getLogger(__name__)
+
+PROGRESS_LINES = 10  # log lines per training where no bar shows: one per tenth of the steps
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Adam steps and batch size of one kind of feature net: together they fix its cost."""
+
+    steps: int
+    batch_size: int
+
+
+# A third of the quick preset's training at most, labelled or not (docs/results/own-features/cost.json).
+RECIPES = {"classifier": Recipe(steps=600, batch_size=128), "simclr": Recipe(steps=300, batch_size=64)}
 
 
 def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -61,25 +79,32 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.5) -> torch
     return F.cross_entropy(sim, target)
 
 
+def kind_for(train: ImageDataset) -> str:
+    """'classifier' when `train` has labels, else 'simclr'."""
+    return "classifier" if train.labels is not None else "simclr"
+
+
 def new_feature_net(train: ImageDataset) -> FeatureNet:
     """An untrained classifier when `train` has labels, else an untrained SimCLR encoder."""
-    labelled = train.labels is not None
-    n_classes = int(train.labels.max()) + 1 if train.labels is not None else 0
-    return FeatureNet(train.images.shape[1], n_classes if labelled else 64, "classifier" if labelled else "simclr")
+    n_classes = int(train.labels.max()) + 1 if train.labels is not None else 64  # 64: SimCLR's projection
+    return FeatureNet(train.images.shape[1], n_classes, kind_for(train))
 
 
 def train_feature_net(
     train: ImageDataset,
-    steps: int = 1500,
-    batch_size: int = 128,
+    steps: int | None = None,
+    batch_size: int | None = None,
     seed: int = 0,
     lr: float = 2e-3,
     layout: torch.memory_format = torch.contiguous_format,
 ) -> FeatureNet:
-    """A classifier when `train` has labels, else a SimCLR encoder; `steps` Adam steps on the CPU.
+    """A classifier when `train` has labels, else a SimCLR encoder; `steps` Adam steps on the CPU (steps
+    and batch size default to the kind's RECIPES).
 
     `layout` is the input batches' memory format while training, which the feature maps follow (the
     weights stay contiguous, as in training.common.place): speed only, the same function."""
+    recipe = RECIPES[kind_for(train)]
+    steps, batch_size = steps or recipe.steps, batch_size or recipe.batch_size
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     net = new_feature_net(train)
@@ -127,6 +152,8 @@ def fit(
     with progress_bar(
         steps, f"feature network ({net.kind}, once per dataset)", "step", False if quiet else None
     ) as bar:
+        lines = not quiet and bar.disable  # no bar to watch: a log line per tenth instead
+        started = time.perf_counter()
         for step in range(steps):
             index = torch.randint(0, len(train), (batch_size,), generator=g)
             x = (train.images[index].float() / 255.0).contiguous(memory_format=layout)
@@ -141,6 +168,23 @@ def fit(
             if step % 50 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
             bar.update(1)
+            if lines and (step + 1) * PROGRESS_LINES // steps > step * PROGRESS_LINES // steps:
+                log_progress(net.kind, step + 1, steps, loss.item(), time.perf_counter() - started)
+
+
+def log_progress(kind: str, done: int, steps: int, loss: float, seconds: float) -> None:
+    """'feature net (simclr): 90/300 steps (30%), loss 3.912, 21s so far, about 49s to go'."""
+    left = seconds * (steps - done) / done
+    log.info(
+        "feature net (%s): %d/%d steps (%d%%), loss %.3f, %.0fs so far, about %.0fs to go",
+        kind,
+        done,
+        steps,
+        100 * done // steps,
+        loss,
+        seconds,
+        left,
+    )
 
 
 def save_feature_net(net: FeatureNet, path: Path, extra: dict[str, Any]) -> None:
@@ -165,22 +209,41 @@ def feature_net_for(
     data: DataConfig,
     splits: DataSplits,
     cache_dir: str | Path | None = None,
-    steps: int = 1500,
+    steps: int | None = None,
     seed: int = 0,
 ) -> FeatureNet:
-    """The cached feature net of `data`, trained on `splits.train` on first use (once per dataset)."""
+    """The cached feature net of `data`, trained on `splits.train` on first use (once per dataset);
+    `steps` defaults to the kind's RECIPES."""
     path = cache_path(data, cache_dir)
     if path.is_file():
         return load_feature_net(path)
-    log.info("training the %s feature net once (%d steps); cached at %s", data.source, steps, path)
+    recipe = RECIPES[kind_for(splits.train)]
+    steps = steps or recipe.steps
+    log.info(
+        "training the %s feature net once (%s, %d steps), for FID and co.; cached at %s",
+        data.source,
+        kind_for(splits.train),
+        steps,
+        path,
+    )
     started = time.perf_counter()
-    layout = training_layout(splits.train, 128, cache_dir or data.cache_dir)
+    layout = training_layout(splits.train, recipe.batch_size, cache_dir or data.cache_dir)
     net = train_feature_net(splits.train, steps=steps, seed=seed, layout=layout)
     seconds = time.perf_counter() - started
     if net.kind == "classifier" and splits.test.labels is not None:
         net.accuracy = accuracy(net, splits.test)
         log.info("feature classifier: test accuracy %.3f after %.0fs", net.accuracy, seconds)
-    save_feature_net(net, path, {"steps": steps, "seed": seed, "train_seconds": seconds, "source": data.source})
+    save_feature_net(
+        net,
+        path,
+        {
+            "steps": steps,
+            "batch_size": recipe.batch_size,
+            "seed": seed,
+            "train_seconds": seconds,
+            "source": data.source,
+        },
+    )
     return net.requires_grad_(False)
 
 
