@@ -40,22 +40,22 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from report import DATASETS, machine, write_report
+from throughput import VARIANTS, vaegan_gan, vaegan_vae
 
-from vaegan.cli import main as vaegan_cli
-from vaegan.config import GANConfig, GANRunConfig, vae_run_config
+from vaegan.config import GANConfig, GANRunConfig, ModelConfig, vae_run_config
 from vaegan.data import DataSplits, ImageDataset, load_splits
 from vaegan.metrics.features import FeatureNet, load_feature_net
 from vaegan.metrics.likelihood import likelihood_metrics
 from vaegan.metrics.quality import embed, fid, quality_metrics, sample_images, uint8_to_unit
 from vaegan.presets import dataset_defaults
-from vaegan.prior import fitted_prior, through_prior
-from vaegan.runs import load_generator, load_vae, open_run
+from vaegan.prior import fit_to_images, through_prior
+from vaegan.runs import load_generator, load_vae
 from vaegan.training import feature_net as judge
 from vaegan.training.feature_net import feature_net_for
 from vaegan.training.train_gan import train_gan
@@ -232,55 +232,70 @@ def save_results(args: argparse.Namespace, results: dict, info: dict, seconds: f
 
 # --feature-cost: the judge's own cost, and whether the shipped recipe ranks sample sets as the old one did.
 OLD_RECIPE = judge.Recipe(steps=1500, batch_size=128)  # both kinds, until FEATURE_VERSION 2
-QUICK_EPOCHS = {"vae": 24, "gan": 9}  # the quick preset (presets.py); min_steps may raise them, see quick_seconds
+QUICK_EPOCHS = {"vae": 24, "gan": 9}  # the quick preset (presets.py)
+MIN_STEPS = 300  # RunSettings.min_steps: small data trains more epochs
+SAMPLER_STEPS = (30, 150, 40)  # a short VAE, a longer one, a GAN from the longer one: samplers to rank
 
 
-def quick_seconds(source: str, out: Path, cache_dir: Path) -> float:
-    """The quick preset's training time on `source`, from one VAE and one GAN epoch of `vaegan run`: each
-    stage's epoch seconds times the epochs the quick preset trains there (min_steps included)."""
-    vaegan_cli(
-        ["run", "--data", source, "--preset", "quick", "--quality-every", "0", "--epochs", "1", "--gan-epochs", "1"]
-        + ["--min-steps", "0", "--out", str(out), "--cache-dir", str(cache_dir)]
-    )
-    total = 0.0
-    for stage, epochs in QUICK_EPOCHS.items():
-        record = next(
-            r for r in map(json.loads, (out / stage / "metrics.jsonl").read_text().splitlines()) if r.get("epoch") == 1
-        )
-        total += max(epochs, math.ceil(300 / record["step"])) * record["seconds"]  # 300: the default min_steps
-    return total
+def quick_steps(n_train: int) -> dict[str, int]:
+    """Optimiser steps of the quick preset's VAE and GAN on `n_train` images: its epochs, or min_steps' more."""
+    per_epoch = math.ceil(n_train / BATCH)
+    return {stage: max(epochs, math.ceil(MIN_STEPS / per_epoch)) * per_epoch for stage, epochs in QUICK_EPOCHS.items()}
+
+
+def quick_step_seconds(images: torch.Tensor, model: ModelConfig) -> dict[str, float]:
+    """Seconds per VAE and per GAN step of the shipped 64x64 model at batch 64, fp32, in the faster layout."""
+    layouts = [v for v in VARIANTS if not v.bf16 and v.fused]
+    return {
+        "vae": min(BATCH / vaegan_vae(images, model, "mse_sum", BATCH, 6, v)[0] for v in layouts),
+        "gan": min(BATCH / vaegan_gan(images, model, BATCH, 4, v)[0] for v in layouts),
+    }
 
 
 def seconds_per_step(train: ImageDataset, batch_size: int, steps: int) -> float:
-    """One feature-net training step at `batch_size`, timed over `steps` after two warm-up steps."""
-    net = judge.new_feature_net(train)
-    opt = torch.optim.Adam(net.parameters())
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-    g = torch.Generator().manual_seed(0)
-    judge.fit(net, train, 2, batch_size, opt, sched, g, quiet=True)
-    started = time.perf_counter()
-    judge.fit(net, train, steps, batch_size, opt, sched, g, quiet=True)
-    return (time.perf_counter() - started) / steps
+    """One feature-net training step at `batch_size`, timed over `steps` after two warm-up steps, in the
+    faster layout (train_feature_net's probe picks it, as the quick preset's probes do theirs)."""
+    seconds = []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        net = judge.new_feature_net(train)
+        opt = torch.optim.Adam(net.parameters())
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+        g = torch.Generator().manual_seed(0)
+        judge.fit(net, train, 2, batch_size, opt, sched, g, layout, quiet=True)
+        started = time.perf_counter()
+        judge.fit(net, train, steps, batch_size, opt, sched, g, layout, quiet=True)
+        seconds.append((time.perf_counter() - started) / steps)
+    return min(seconds)
 
 
-def feature_cost_timing(data: dict[str, DataSplits], work: Path, rounds: int) -> dict[str, Any]:
-    """Rounds of (quick preset epochs, old and new recipe steps) per dataset, interleaved; medians."""
+def feature_cost_timing(data: dict[str, DataSplits], rounds: int) -> dict[str, Any]:
+    """Rounds of (the quick preset's steps, the old and the shipped recipe's steps), interleaved; the
+    medians give each net's training seconds over the quick preset's seconds of steps on the same data."""
+    model = vae_run_config(data={"source": "emoji"}).model
     seconds: dict[str, list[float]] = {}
-    for r in range(rounds):
+    for _ in range(rounds):
+        step = quick_step_seconds(data["emoji"].train.images, model)
         for name, splits in data.items():
-            kind = judge.kind_for(splits.train)
-            new = judge.RECIPES[kind]
-            seconds.setdefault(f"{name}/quick", []).append(quick_seconds(SOURCES[name], work / f"{name}-r{r}", work))
-            for label, recipe in (("old", OLD_RECIPE), ("new", new)):
-                step = seconds_per_step(splits.train, recipe.batch_size, 20 if kind == "classifier" else 10)
-                seconds.setdefault(f"{name}/{label}", []).append(recipe.steps * step)
+            steps = quick_steps(len(splits.train))
+            seconds.setdefault(f"{name}/quick", []).append(sum(steps[k] * step[k] for k in steps))
+            recipes = {"old": OLD_RECIPE, "new": judge.RECIPES[judge.kind_for(splits.train)]}
+            for label, recipe in recipes.items():
+                timed = 10 if splits.train.labels is not None else 6
+                each = seconds_per_step(splits.train, recipe.batch_size, timed)
+                seconds.setdefault(f"{name}/{label}", []).append(recipe.steps * each)
         seconds.setdefault("load1", []).append(os.getloadavg()[0])
         print({k: round(v[-1], 1) for k, v in seconds.items()}, flush=True)
     med = {k: statistics.median(v) for k, v in seconds.items()}
-    result: dict[str, Any] = {"rounds": seconds, "median": med}
-    for name in data:
-        result[name] = {label: med[f"{name}/{label}"] / med[f"{name}/quick"] for label in ("old", "new")}
-    return result
+    ratios = {  # each round's net over the same round's quick preset, then the median over rounds
+        name: {
+            label: statistics.median(
+                a / b for a, b in zip(seconds[f"{name}/{label}"], seconds[f"{name}/quick"], strict=True)
+            )
+            for label in ("old", "new")
+        }
+        for name in data
+    }
+    return {"seconds": seconds, "median_seconds": med, "over_quick": ratios}
 
 
 def blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -297,21 +312,41 @@ def blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return x.round().clamp(0, 255).to(torch.uint8)
 
 
-def sample_sets(splits: DataSplits, runs: dict[str, Path], n: int) -> dict[str, torch.Tensor]:
-    """uint8 image sets of graded quality: real, degraded real, and each run's VAE and GAN samples."""
+def samplers(images: torch.Tensor, model: ModelConfig) -> dict[str, Any]:
+    """Decoders of graded quality trained here on `images`: a VAE after SAMPLER_STEPS[0] and [1] steps (the
+    longer one also from its fitted prior), and a GAN warm-started from the longer one."""
+    short, long, gan_steps = SAMPLER_STEPS
+    early = vaegan_vae(images, model, "mse_sum", BATCH, short, VARIANTS[1])[1].eval()
+    late = vaegan_vae(images, model, "mse_sum", BATCH, long, VARIANTS[1])[1].eval()
+    generator = vaegan_gan(images, model, BATCH, gan_steps, VARIANTS[1], start=late.decoder)[1].eval()
+    prior = fit_to_images(late, images[:2000])
+    return {
+        f"vae {short} steps": early.decode,
+        f"vae {long} steps": late.decode,
+        f"vae {long} steps, fitted prior": through_prior(late.decode, prior, 0),
+        f"gan {gan_steps} steps": generator,
+    }
+
+
+def sample_sets(images: torch.Tensor, decoders: dict[str, Any], model: ModelConfig, n: int) -> dict[str, torch.Tensor]:
+    """uint8 image sets of graded quality: real, degraded real, 50 real images repeated, and samples."""
     g = torch.Generator().manual_seed(0)
-    real = splits.train.images[torch.randperm(len(splits.train), generator=g)[:n]]
-    noisy = (real.float() + 25.5 * torch.randn(real.shape, generator=g)).round().clamp(0, 255).to(torch.uint8)
-    sets = {"real": real, "blur 1px": blur(real, 1.0), "blur 2px": blur(real, 2.0), "noise 0.1": noisy}
-    for label, path in runs.items():
-        run = open_run(path)
-        vae, cfg = run.vae(), run.config
-        dim, value_range = cfg.model.latent_dim, cfg.model.value_range
-        sets[f"vae {label}"] = sample_images(vae.decode, dim, n, value_range, g)
-        sets[f"gan {label}"] = sample_images(run.generator(), dim, n, value_range, g)
-        if label == "late":
-            prior = through_prior(vae.decode, fitted_prior(run), 0)
-            sets[f"vae {label} fitted prior"] = sample_images(prior, dim, n, value_range, g)
+    real = images[torch.randperm(len(images), generator=g)[:n]]
+    noisy = {
+        std: (real.float() + 255 * std * torch.randn(real.shape, generator=g)).round().clamp(0, 255)
+        for std in (0.05, 0.1)
+    }
+    sets = {
+        "real": real,
+        "blur 1px": blur(real, 1.0),
+        "blur 2px": blur(real, 2.0),
+        "noise 0.05": noisy[0.05].to(torch.uint8),
+        "noise 0.1": noisy[0.1].to(torch.uint8),
+        "50 images repeated": real[torch.arange(n) % 50],
+    }
+    with torch.no_grad():
+        for name, decode in decoders.items():
+            sets[name] = sample_images(decode, model.latent_dim, n, model.value_range, g)
     return sets
 
 
@@ -331,23 +366,19 @@ def old_net(splits: DataSplits, path: Path) -> FeatureNet:
 
 
 def feature_ranks(name: str, splits: DataSplits, work: Path, n: int) -> dict[str, Any]:
-    """FIDs of nine sample sets under the old and the shipped net, and their Spearman correlation."""
-    runs = {"early": work / f"{name}-r0", "late": work / f"{name}-late"}
-    if not (runs["late"] / "gan").is_dir():
-        vaegan_cli(
-            ["run", "--data", SOURCES[name], "--preset", "quick", "--quality-every", "0", "--epochs", "6"]
-            + ["--gan-epochs", "2", "--min-steps", "0", "--out", str(runs["late"]), "--cache-dir", str(work)]
-        )
+    """FIDs of ten sample sets under the old and the shipped net, and their Spearman correlation."""
+    model = vae_run_config(data={"source": "emoji"}).model
+    images = splits.train.images
     nets = {
         "old": old_net(splits, work / f"{name}-old.pt"),
         "new": feature_net_for(vae_run_config(data={"source": SOURCES[name]}).data, splits, work),
     }
-    sets = sample_sets(splits, runs, min(n, len(splits.train)))
+    sets = sample_sets(images, samplers(images, model), model, min(n, len(images)))
     fids: dict[str, dict[str, float]] = {}
     for label, net in nets.items():
         real = embed(net, uint8_to_unit(splits.val.images))
         fids[label] = {k: fid(real, embed(net, uint8_to_unit(v))) for k, v in sets.items()}
-        print(name, label, {k: round(v, 2) for k, v in fids[label].items()}, flush=True)
+        print(name, label, {k: round(v, 3) for k, v in fids[label].items()}, flush=True)
     return {"fid": fids, "spearman": spearman(list(fids["old"].values()), list(fids["new"].values()))}
 
 
@@ -360,15 +391,16 @@ def feature_cost(args: argparse.Namespace) -> None:
     data = {name: load_splits(vae_run_config(data={"source": source}).data) for name, source in SOURCES.items()}
     args.work.mkdir(parents=True, exist_ok=True)
     started, load = time.perf_counter(), os.getloadavg()[0]
-    timing = feature_cost_timing(data, args.work, args.rounds)
+    timing = feature_cost_timing(data, args.rounds)
     ranks = {name: feature_ranks(name, splits, args.work, args.samples) for name, splits in data.items()}
     record = {
         "command": " ".join(["python", *sys.argv]),
         "machine": machine(),
         "load_average": {"start": load, "end": os.getloadavg()[0]},
         "minutes": (time.perf_counter() - started) / 60,
-        "recipes": {"old": vars(OLD_RECIPE), **{k: vars(v) for k, v in judge.RECIPES.items()}},
-        "folder_images": len(data["folder"].train) + len(data["folder"].val),
+        "recipes": {"old": asdict(OLD_RECIPE), **{k: asdict(v) for k, v in judge.RECIPES.items()}},
+        "training_images": {name: len(splits.train) for name, splits in data.items()},
+        "quick_preset_steps": {name: quick_steps(len(splits.train)) for name, splits in data.items()},
         "cost_over_quick_training": timing,
         "ranks": ranks,
     }

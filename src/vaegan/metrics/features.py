@@ -5,7 +5,8 @@ trained on ImageNet photos, so for 28 px clothes or emoji vaegan trains a small 
 images* instead (training/feature_net.py; it never sees the VAE or GAN being judged, nor the test split):
 a classifier on labelled data, whose features are its penultimate layer (the recipe of Inception features)
 and whose logits also give mode coverage (coverage.py); a SimCLR-style encoder on unlabelled folders.
-  Limits: it is small and briefly trained, and a SimCLR encoder is blind by construction to what its
+  Limits: it is small and briefly trained (a third of the quick preset's training time at most, by
+  training/feature_net.RECIPES), and a SimCLR encoder is blind by construction to what its
   augmentations vary (small shifts and crops, brightness and contrast), so a generator that gets global
   brightness wrong is under-penalised; numbers compare runs on the same data, never datasets or papers.
 Nets are cached under DataConfig.cache_dir (or ~/.cache/vaegan)/features, keyed by the dataset's
