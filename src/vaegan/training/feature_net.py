@@ -5,7 +5,7 @@ trains its own). The net is fitted once per dataset on the real training images,
 - labelled data (Fashion-MNIST, MNIST, emoji groups): a small conv classifier on cross-entropy.
 - unlabelled folders: a SimCLR-style encoder (Chen et al. 2020, arXiv:2002.05709): two random
   augmentations of each image are pulled together and away from the rest of the batch (NT-Xent loss).
-RECIPES fix its cost: about a third of the quick preset's training or less, on either kind of data, and it
+RECIPES fix its cost: a small share of the quick preset's training time on either kind of data, and it
 ranks sample sets as the 1,500-step nets did (docs/results/own-features/cost.json). Where no progress bar
 shows (a redirected log, CI), it logs a line every tenth of its steps instead.
 `feature_net_for` loads the cached net or fits and caches it; QualityMonitor measures a stage's samples in it
@@ -49,7 +49,8 @@ class Recipe:
     batch_size: int
 
 
-# A third of the quick preset's training at most, labelled or not (docs/results/own-features/cost.json).
+# About 6% of the quick preset's training time, labelled or not; 1,500 x 128 cost 15% and 86%
+# (docs/results/own-features/cost.json).
 RECIPES = {"classifier": Recipe(steps=600, batch_size=128), "simclr": Recipe(steps=300, batch_size=64)}
 
 
