@@ -5,9 +5,10 @@ trains its own). The net is fitted once per dataset on the real training images,
 - labelled data (Fashion-MNIST, MNIST, emoji groups): a small conv classifier on cross-entropy.
 - unlabelled folders: a SimCLR-style encoder (Chen et al. 2020, arXiv:2002.05709): two random
   augmentations of each image are pulled together and away from the rest of the batch (NT-Xent loss).
-RECIPES fix its cost: a small share of the quick preset's training time on either kind of data, and it
-ranks sample sets as the 1,500-step nets did (docs/results/own-features/cost.json). Where no progress bar
-shows (a redirected log, CI), it logs a line every tenth of its steps instead.
+RECIPES fix its cost: a small share of the quick preset's training time on either kind of data; it ranks
+sample sets much as the 1,500-step nets did, bar sets within FID's small-sample floor of each other
+(docs/results/own-features/cost.json). Where no progress bar shows (a redirected log, CI), it logs a line
+every tenth of its steps instead.
 `feature_net_for` loads the cached net or fits and caches it; QualityMonitor measures a stage's samples in it
 every few epochs: FID & co. against the held-out split embedded once per run, a fresh fixed noise seed per
 measurement so successive epochs compare, and with `track_reconstruction` the PSNR of decode(mean of q(z|x))
