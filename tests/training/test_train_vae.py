@@ -13,7 +13,7 @@ from vaegan.data import to_float
 from vaegan.errors import VaeganError
 from vaegan.losses import vae_loss
 from vaegan.models.vae import VAE
-from vaegan.training import loop as loop_module
+from vaegan.training import stopping
 from vaegan.training.common import StopRequest, TrainingStopped, adam, place, restore_adam, warm_up_lr
 from vaegan.training.train_vae import train_vae, vae_step
 
@@ -116,7 +116,7 @@ def test_stop_mid_epoch_checkpoints_and_resumes_exactly(tmp_path: Path, monkeypa
         def requested(self, value: bool) -> None:
             pass
 
-    monkeypatch.setattr(loop_module, "StopRequest", StopAfterThreeSteps)
+    monkeypatch.setattr(stopping, "StopRequest", StopAfterThreeSteps)
     with pytest.raises(TrainingStopped, match="resume"):
         train_vae(tiny_config(epochs=2), tmp_path / "stopped", splits=splits)
     state = load_checkpoint(tmp_path / "stopped" / "checkpoint.pt").loop
@@ -152,7 +152,10 @@ def test_adam_state_follows_the_weights_layout_on_resume() -> None:
     torch.manual_seed(0)
     saved_model = place(VAE(cfg.model), CPU, torch.channels_last).to(memory_format=torch.channels_last)
     saved_opt = adam(saved_model.parameters(), lr=1e-3)
-    vae_step(saved_model, saved_opt, x, eps, LossConfig(), 1.0, CPU, False, cfg.model.value_range)
+    value_range = cfg.model.value_range
+    vae_step(
+        saved_model, saved_opt, x, eps, loss=LossConfig(), beta=1.0, value_range=value_range, device=CPU, bf16=False
+    )
     resumed = VAE(cfg.model)
     resumed.load_state_dict(saved_model.state_dict())
     resumed_opt = adam(resumed.parameters(), lr=1e-3)
@@ -215,7 +218,7 @@ def test_quality_is_measured_at_its_interval_and_the_best_checkpoint_kept(
 
 def test_resuming_a_run_of_the_other_stage_is_a_clear_error(tmp_path: Path) -> None:
     train_vae(tiny_config(epochs=1), tmp_path, splits=tiny_splits())
-    from vaegan.training.loop import resume_or_refuse
+    from vaegan.training.run_folder import resume_or_refuse
 
     with pytest.raises(VaeganError, match="vae checkpoint; resume it with train-vae"):
         resume_or_refuse(tmp_path, "gan", resume=True)
