@@ -15,6 +15,7 @@ from vaegan.losses import vae_loss
 from vaegan.models.vae import VAE
 from vaegan.training import stopping
 from vaegan.training.common import StopRequest, TrainingStopped, adam, place, restore_adam, warm_up_lr
+from vaegan.training.stopping import Clock
 from vaegan.training.train_vae import train_vae, vae_step
 
 CPU = torch.device("cpu")
@@ -250,3 +251,35 @@ def test_a_time_limit_ends_the_stage_after_a_whole_epoch_and_resume_extends_it_e
     straight, resumed = final_weights(tmp_path / "straight"), final_weights(tmp_path / "limited")
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
     assert stage_state(tmp_path / "limited", epochs=3, max_minutes=1e-9) == "partial"  # extended: no longer the limit's
+
+
+class StepClock(Clock):
+    """A clock that reads 0 until `late` is set, then far past any budget: time runs out at a chosen step."""
+
+    late = False
+
+    def seconds(self) -> float:
+        return 1e6 if self.late else 0.0
+
+
+def test_a_time_limit_cuts_a_later_epoch_at_its_step_and_resume_continues_it_exactly(tmp_path: Path) -> None:
+    """--max-minutes is looked at after every step: past the first epoch the stage ends at the step the
+    budget ran out, its checkpoint at that very batch, so asking for more epochs continues bit for bit."""
+    splits = tiny_splits()  # 16 training images: 4 steps an epoch
+    train_vae(tiny_config(epochs=3), tmp_path / "straight", splits=splits)
+    clock = StepClock()
+
+    def on_step(step: int, values: torch.Tensor) -> None:
+        clock.late = step >= 6  # epoch 2's second step
+
+    train_vae(tiny_config(epochs=3, max_minutes=1.0), tmp_path / "cut", splits=splits, on_step=on_step, clock=clock)
+    saved = load_checkpoint(tmp_path / "cut" / "checkpoint.pt")
+    assert (saved.loop.epoch, saved.loop.batch_in_epoch, saved.config.train.epochs) == (2, 2, 2)
+    records = [json.loads(line) for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["epoch"], r["step"], r.get("epochs_asked")) for r in records] == [(1, 4, None), (2, 6, 3)]
+    more = {"train": {"epochs": 3, "max_minutes": 0.0}}
+    train_vae(tiny_config(), tmp_path / "cut", resume=True, wanted=more, splits=splits)
+    straight, resumed = final_weights(tmp_path / "straight"), final_weights(tmp_path / "cut")
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    records = [json.loads(line) for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert [r.get("epoch") for r in records] == [1, None, 2, 3]  # the cut epoch's line redone whole

@@ -28,7 +28,7 @@ from vaegan.training import distributed, speed
 from vaegan.training.changes import Sections
 from vaegan.training.common import CPU, fixed_latents, place, restore_adam
 from vaegan.training.gan_step import MONITORS, GANNets, gan_step
-from vaegan.training.loop import Placement, Sampler, ScoreHook, TrainingResult, TrainingRun, setup_run
+from vaegan.training.loop import Placement, Sampler, ScoreHook, StepHook, TrainingResult, TrainingRun, setup_run
 from vaegan.training.run_folder import resume_or_refuse
 from vaegan.training.stopping import Clock
 from vaegan.viz import save_grid
@@ -89,12 +89,14 @@ def train_gan(
     wanted: Sections | None = None,
     splits: DataSplits | None = None,
     progress: bool | None = None,
+    on_step: StepHook | None = None,
     score: ScoreHook | None = None,
     clock: Clock | None = None,
 ) -> TrainingResult:
     """Train the GAN stage for cfg.gan.epochs, writing metrics, grids and checkpoints under run_dir.
 
     resume=True continues run_dir's checkpoint exactly, with the `wanted` settings a resume may change.
+    on_step(step, values) sees each step's MONITORS, as device tensors;
     score(seconds, sampler) is called after every step with the clock paused (the race scores samples so);
     `clock` is what cfg.gan.max_minutes counts on (default: one started with the first epoch).
     """
@@ -142,6 +144,7 @@ def train_gan(
         progress=progress,
         saved=saved.loop if isinstance(saved, GANCheckpoint) else None,
         changes=changes,
+        on_step=on_step,
         scorer=None if score is None else lambda seconds: score(seconds, sampler),
         clock=clock,
     )
