@@ -1,10 +1,10 @@
 """What both training loops share, written once: a TrainingRun that each stage's loop calls.
 
 The run walks epochs and batches in a resumable order and counts the steps; its pieces each do one job:
-the run folder and resume (run_folder.py), the stop rules (stopping.py: Ctrl-C, --max-minutes,
-divergence), what gets logged (epoch_log.py), and here the checkpoint cadence and best.pt by FID. The
-loops in train_vae.py and train_gan.py keep the step itself, the models and what goes into their
-checkpoint (the `snapshot` they hand over).
+the run folder, resume and checkpoint cadence with best.pt by FID (run_folder.py), the stop rules
+(stopping.py: Ctrl-C, --max-minutes, divergence) and what gets logged (epoch_log.py). The loops in
+train_vae.py and train_gan.py keep the step itself, the models and what goes into their checkpoint (the
+`snapshot` they hand over), and build the run once those exist: it takes everything as arguments.
 
     placement = setup_run(run_dir, cfg, settings, is_new=..., probe=...)
     model = ...  # on placement.device, in placement.layout
