@@ -1,5 +1,5 @@
 # The two quick-start commands: `make run` and `make test`. Each sets itself up first (idempotently).
-.PHONY: setup run test lint bench quality own-features
+.PHONY: setup run test lint bench report quality own-features levers
 
 setup:
 	@bash scripts/setup.sh
@@ -15,8 +15,14 @@ lint: setup
 	.venv/bin/ruff format --check src tests benchmarks
 	.venv/bin/mypy
 
+# docs/PERFORMANCE.md: throughput against the tutorial loop (~10 min). Name the machine kind's record to keep
+# the run: make bench RECORD=epyc-f26-avx512bf16 (docs/results/performance/RECORD.json), then make report.
 bench: setup
-	.venv/bin/python benchmarks/throughput.py
+	.venv/bin/python benchmarks/throughput.py $(if $(RECORD),--record $(RECORD))
+
+# docs/RESULTS.md and docs/PERFORMANCE.md from the records under docs/results/ (seconds; a test checks it was run).
+report: setup
+	.venv/bin/python benchmarks/report.py
 
 # docs/RESULTS.md: the equal wall-clock race in Inception FID (docs/FID.md), 10 min per variant, 3 seeds.
 # At the protocol's 10,000 samples each FID embedding takes ~15 min on 2 CPU cores: hours here, minutes on
@@ -25,7 +31,13 @@ quality: setup
 	.venv/bin/python benchmarks/quality.py --data fashion-mnist
 	.venv/bin/python benchmarks/quality.py --data emoji
 
-# docs/OWN_FEATURES.md: every model and loss in vaegan's own feature space (~8 min, then ~1 h for emoji).
+# docs/RESULTS.md's own-feature section: every model and loss in vaegan's own feature space (~8 min, then
+# ~1 h for emoji).
 own-features: setup
 	.venv/bin/python benchmarks/own_features.py --data fashion-mnist
 	.venv/bin/python benchmarks/own_features.py --data emoji
+
+# docs/results/levers/: the emoji levers at the default budget (Inception FID of 1,000 samples; ~1 h). A round
+# of the table reruns by the command in its JSON.
+levers: setup
+	.venv/bin/python benchmarks/levers.py --data emoji --vae-steps 1500 --gan-steps 600 --inception 1000

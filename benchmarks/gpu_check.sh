@@ -19,8 +19,12 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out
 python3 -m pytest -p no:cacheprovider tests/training/test_cuda.py tests/training/test_speed.py 2>&1 |
     tee "$out/pytest.txt"
 
-python3 benchmarks/throughput.py --device cuda --arrays devdata --check-steps 0 --threads 8 2>&1 |
+# The run's record: bring $out/<record>.json back to docs/results/performance/, then
+# `python benchmarks/report.py --performance` rebuilds docs/PERFORMANCE.md.
+record=${RECORD:-h200}
+python3 benchmarks/throughput.py --device cuda --arrays devdata --check-steps 0 --threads 8 --record "$record" 2>&1 |
     tee "$out/throughput.txt"
+cp "docs/results/performance/$record.json" "$out/" || true
 
 # The quick preset end to end on the GPU: the emoji arrays as a folder of PNGs, as a user's own data.
 python3 - <<'EOF'

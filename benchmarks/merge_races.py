@@ -9,7 +9,7 @@ raced another recipe than the first (budget, VAE share, prior, GAN recipe, sampl
 batches, VAE settings and learning-rate warm-up, CPU and torch) or a seed twice, and writes one record
 with every seed of the chosen variants, in seed order; its note names each source, its seeds and its
 command. The grid of the lowest seed is copied under the new name, and docs/RESULTS.md is rebuilt. A
---vae-set override equal to today's preset counts as no override: a record raced with `--vae-set
+--vae-set override equal to today's default counts as no override: a record raced with `--vae-set
 model.latent_dim=64` before that became the preset ran the same VAE as one raced after without it.
 """
 
@@ -26,17 +26,17 @@ from typing import Any
 from quality import load_record, publish, save_record
 from report import DATASETS, VARIANTS
 
-from vaegan.config import GANConfig
+from vaegan.config import GANConfig, vae_run_config
 from vaegan.presets import dataset_defaults
 
 RECIPE = ("minutes", "vae_share", "prior_components", "gan", "samples", "real", "image_size", "channels", "batch")
 
 
 def vae_changes(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The record's --vae-set overrides that differ from today's preset."""
-    preset = dataset_defaults(record["data"])
+    """The record's --vae-set overrides that differ from today's defaults for its data."""
+    today = vae_run_config(**dataset_defaults(record["data"]))
     changes = {
-        section: {field: value for field, value in fields.items() if preset[section].get(field) != value}
+        section: {field: value for field, value in fields.items() if getattr(getattr(today, section), field) != value}
         for section, fields in record.get("vae_overrides", {}).items()
     }
     return {section: fields for section, fields in changes.items() if fields}
@@ -48,6 +48,7 @@ def recipe(record: dict[str, Any]) -> dict[str, Any]:
     warmup = record.get("lr_warmup_steps", 0)  # races before the VAE's learning-rate warm-up had none
     # A GAN setting added since a record was raced is missing from it: that race ran what is its default now
     gan = {f.name: f.default for f in dataclasses.fields(GANConfig) if f.name not in record["gan"]} | record["gan"]
+    gan.pop("min_steps", None)  # a run's step budget, which the race's own loop never reads
     return (
         {"data": record["data"], "machine": machine, "vae": vae_changes(record), "lr_warmup_steps": warmup}
         | {k: record[k] for k in RECIPE}

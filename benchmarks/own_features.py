@@ -19,7 +19,8 @@ vaegan.metrics.features (trained once per dataset and cached), on --samples gene
 as many held-out images; for the VAEs also -ELBO, bits/dim and PSNR on 1000 held-out images; for the
 GANs the sample diversity and whether it fell below the collapse warning's threshold at any epoch.
 Each dataset's results land in docs/results/<data>/results.json with one sample grid per variant
-(seed 0); docs/OWN_FEATURES.md is then rebuilt from every dataset's JSON (mean +- sample std over seeds).
+(seed 0, under --grids); docs/RESULTS.md is then rebuilt (report.py), its own-feature section from every
+dataset's JSON (mean +- sample std over seeds).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
 import tempfile
 import time
@@ -36,15 +36,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from report import DATASETS, machine, read_records
+from report import DATASETS, machine, write_report
 
 from vaegan.config import GANConfig, GANRunConfig, vae_run_config
 from vaegan.data import DataSplits, load_splits
-from vaegan.metrics.features import feature_net_for
 from vaegan.metrics.likelihood import likelihood_metrics
 from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit
 from vaegan.presets import dataset_defaults
 from vaegan.runs import load_generator, load_vae
+from vaegan.training.feature_net import feature_net_for
 from vaegan.training.train_gan import train_gan
 from vaegan.training.train_vae import train_vae
 from vaegan.viz import save_grid
@@ -199,14 +199,6 @@ def run_variants(args: argparse.Namespace, work: Path) -> tuple[dict[str, list[d
     return results, info
 
 
-def cell(values: list[float]) -> str:
-    if not values or any(v is None or math.isnan(v) for v in values):
-        return "–"
-    mean = statistics.fmean(values)
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.3g} ± {spread:.2g}"
-
-
 def save_results(args: argparse.Namespace, results: dict, info: dict, seconds: float) -> Path:
     path = args.grids / args.data / "results.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -225,93 +217,6 @@ def save_results(args: argparse.Namespace, results: dict, info: dict, seconds: f
     return path
 
 
-def mean(runs: list[dict], key: str) -> float:
-    return statistics.fmean(r[key] for r in runs)
-
-
-def how_often(wins: list[bool]) -> str:
-    if all(wins):
-        return f"beat, in all {len(wins)} seeds,"
-    if not any(wins):
-        return "did **not** beat, in any seed,"
-    return f"beat, in only {sum(wins)} of {len(wins)} seeds,"
-
-
-def verdict(results: dict[str, list[dict]]) -> list[str]:
-    """Plain answers: did the warm start beat its VAE and the same GAN from scratch, and did anything collapse."""
-    vae = results["vae-mse_sum"]
-    lines = []
-    for loss in ("nonsaturating", "minimax"):
-        warm, scratch = results[f"gan-{loss}-vae"], results[f"gan-{loss}-scratch"]
-        beat_vae = [w["fid"] < v["fid"] for w, v in zip(warm, vae, strict=True)]
-        beat_scratch = [w["fid"] < s["fid"] for w, s in zip(warm, scratch, strict=True)]
-        lines.append(
-            f"- **{loss}, warm start** (FID {mean(warm, 'fid'):.3g}) {how_often(beat_vae)} the VAE it started "
-            f"from (FID {mean(vae, 'fid'):.3g}), and {how_often(beat_scratch)} the same GAN from scratch "
-            f"(FID {mean(scratch, 'fid'):.3g}), by FID seed for seed."
-        )
-    gan_runs = [r for name in GAN_VARIANTS for r in results[name]]
-    flagged = {name: sum(r["collapsed"] for r in results[name]) for name in GAN_VARIANTS}
-    detail = ", ".join(f"{name} {count}" for name, count in flagged.items() if count) or "none"
-    lines.append(
-        f"- **Collapse**: {sum(flagged.values())} of {len(gan_runs)} GAN runs fell below the collapse warning's "
-        f"threshold (sample diversity < 0.5 of the real data's) at some epoch ({detail})."
-    )
-    return lines
-
-
-def dataset_section(record: dict) -> list[str]:
-    info, results = record["info"], record["results"]
-    size = f"{info['image_size']}x{info['image_size']}, {info['channels']} channel(s)"
-    lines = [
-        f"## {record['data']} ({size})",
-        "",
-        f"Produced by `{record['command']}` (vaegan installed, or PYTHONPATH=src) on {record['machine']}, "
-        f"in {record['minutes']:.1f} min.",
-        f"Budget: {record['steps']} VAE steps and {record['gan_steps']} GAN steps (batch {BATCH}) per run, "
-        f"from {info['train_images']} training images; {record['seeds']} seed(s), cells are mean ± sample std "
-        "over seeds. This is a short budget: rankings are indicative, absolute numbers far from converged models.",
-        "",
-        f"Features: vaegan's own {record['data']} classifier (penultimate layer, held-out accuracy "
-        f"{info['feature_accuracy']:.3f}). FID/KID etc. use {info['samples']} samples against as many held-out "
-        "images.",
-        "",
-        *verdict(results),
-        "",
-        "| variant | " + " | ".join(COLUMNS) + " |",
-        "|---|" + "---|" * len(COLUMNS),
-    ]
-    for name, runs in results.items():
-        cells = [cell([r[c] for r in runs]) if all(c in r for r in runs) else "–" for c in COLUMNS]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "Sample grids (seed 0, the same z for every variant):", ""]
-    lines += [f"- {name}: ![{name}](results/{record['data']}/{name}.png)" for name in results]
-    return lines + [""]
-
-
-def write_report(grids: Path, out: Path) -> None:
-    """docs/OWN_FEATURES.md from every dataset's results.json."""
-    records = read_records(grids, "results.json")
-    lines = [
-        "# Sample quality and likelihood benchmark",
-        "",
-        "From `benchmarks/own_features.py` (formerly benchmarks/quality.py), one section per dataset. "
-        "All metrics are in the feature space of a "
-        "classifier vaegan trains on the dataset itself: they are **not** comparable with Inception FIDs in "
-        "papers, and KID is in the same feature units. Likelihoods on 1000 held-out images: neg_elbo in nats "
-        "(the training loss at beta = 1), bpd_elbo under each loss's proper density (see "
-        "vaegan/metrics/likelihood.py: Gaussian bpd includes the fixed variance and exceeds 8 bits), PSNR of "
-        "posterior-mean reconstructions. The beta = 0 row's bound is valid but not what it optimised; the AE "
-        "has none. diversity is the GAN's mean pairwise sample distance over the real data's, at the last "
-        "epoch (below 0.5 the training loop warns of collapse).",
-        "",
-    ]
-    for record in records:
-        lines += dataset_section(record)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=600, help="VAE optimiser steps per run (default 600)")
@@ -322,7 +227,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2000, help="generated images per metric (default 2000)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache-dir", help="feature-net cache (default ~/.cache/vaegan)")
-    parser.add_argument("--out", type=Path, default=Path("docs/OWN_FEATURES.md"))
+    parser.add_argument("--out", type=Path, default=Path("docs/RESULTS.md"), help="the report to rebuild")
     parser.add_argument("--grids", type=Path, default=Path("docs/results"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -38,19 +38,16 @@ from dcgan import DCGAN, NZ
 from vaegan.checkpoint import CHECKPOINT_NAME, LoopState, VAECheckpoint, save_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, RunSettings, VAERunConfig
 from vaegan.data import DataSplits, to_float, to_uint8
-from vaegan.losses import kl_weight
 from vaegan.models.vae import VAE
-from vaegan.prior import MixturePrior, fit_to_images
 from vaegan.training import speed
-from vaegan.training.common import adam, place, warm_up_lr
+from vaegan.training.common import adam
 from vaegan.training.loop import Latents, Sampler
 from vaegan.training.stopping import Clock
 from vaegan.training.train_gan import gan_probe, train_gan
-from vaegan.training.train_vae import train_vae, vae_probe, vae_step
+from vaegan.training.train_vae import train_vae, vae_probe
 
 Score = Callable[[Sampler, float], None]  # (what to draw from, the seconds of training at a mark)
 CPU = torch.device("cpu")
-FP32 = speed.SpeedChoice(bf16=False, channels_last=False, note="fp32, contiguous layout")
 EPOCHS = 10**6  # a raced stage's epochs: its budget ends it
 SettingsT = TypeVar("SettingsT", bound=RunSettings)
 
@@ -234,7 +231,7 @@ def auto_settings(cfg: VAERunConfig, gan: GANConfig, images: torch.Tensor) -> tu
 
 
 class Batches:
-    """Random batches of uint8 images, a fresh permutation every pass over them."""
+    """Random batches of uint8 images, a fresh permutation every pass over them (the DCGAN peer's loop)."""
 
     def __init__(self, images: torch.Tensor, batch_size: int, seed: int) -> None:
         self.images, self.batch_size = images, batch_size
@@ -247,48 +244,6 @@ class Batches:
         index = self.order[self.at : self.at + self.batch_size]
         self.at += self.batch_size
         return self.images[index]
-
-
-class VAETrainer:
-    """vaegan's VAE step (train_vae.vae_step) with its default loss, KL and lr warm-ups and Adam, one batch per
-    step, for the step-counted diagnostics (vae_start.py, vae_sampler.py); the race itself runs train_vae."""
-
-    def __init__(
-        self,
-        cfg: VAERunConfig,
-        images: torch.Tensor,
-        seed: int,
-        settings: speed.SpeedChoice = FP32,
-        decay_steps: int = 0,
-    ) -> None:
-        torch.manual_seed(seed)
-        self.decay_steps = decay_steps  # > 0: the learning rate falls linearly to 0 over this many steps
-        self.cfg, self.images, self.settings = cfg, images, settings
-        self.model = place(VAE(cfg.model), CPU, settings.layout)
-        self.opt = adam(self.model.parameters(), lr=cfg.train.lr)
-        self.batches = Batches(images, cfg.train.batch_size, seed)
-        self.noise = torch.Generator().manual_seed(seed + 1)
-        self.steps = 0
-
-    def step(self) -> float:
-        x = to_float(self.batches.next(), self.cfg.model.value_range).contiguous(memory_format=self.settings.layout)
-        eps = torch.randn(len(x), self.cfg.model.latent_dim, generator=self.noise)
-        beta = kl_weight(self.steps, self.cfg.loss.beta, self.cfg.loss.kl_warmup_steps)
-        self.model.train()
-        lr = self.cfg.train.lr * (max(0.0, 1.0 - self.steps / self.decay_steps) if self.decay_steps else 1.0)
-        warm_up_lr(self.opt, lr, self.steps, self.cfg.train.lr_warmup_steps)
-        value_range = self.cfg.model.value_range
-        bf16 = self.settings.bf16
-        losses = vae_step(
-            self.model, self.opt, x, eps, loss=self.cfg.loss, beta=beta, value_range=value_range, device=CPU, bf16=bf16
-        )
-        self.steps += 1
-        return float(losses["total"].detach())
-
-    def fitted_prior(self) -> MixturePrior:
-        """vaegan's best VAE sampler as `vaegan sample` builds it: the mixture on the training latents."""
-        self.model.eval()
-        return fit_to_images(self.model, self.images)
 
 
 @torch.no_grad()

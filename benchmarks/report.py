@@ -1,11 +1,26 @@
-"""docs/RESULTS.md from the race's JSON (quality.py), beside the published Fashion-MNIST Inception FIDs."""
+"""docs/RESULTS.md and docs/PERFORMANCE.md, generated from the records under docs/results/.
+
+    python benchmarks/report.py                  # both docs from the committed records
+    python benchmarks/report.py --results        # docs/RESULTS.md only (quality.py runs it after a race)
+    python benchmarks/report.py --performance    # docs/PERFORMANCE.md only
+
+RESULTS.md: where today's defaults stand in Inception FID at equal wall-clock (the race records of
+benchmarks/quality.py named in CURRENT), beside the published Fashion-MNIST figures, and per record the
+command that made it. PERFORMANCE.md: one throughput table per machine kind (the records that
+`benchmarks/throughput.py --record NAME` writes to docs/results/performance/) and what --precision auto
+and --memory-format auto decide on each. Neither doc is edited by hand: a test regenerates both and
+compares them with the committed files.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
 import platform
+import re
+import shlex
 import statistics
 import subprocess
 from pathlib import Path
@@ -16,8 +31,10 @@ from race import LAST_LOSSES
 
 from vaegan.config import DataConfig
 from vaegan.metrics.inception_fid import protocol_samples
+from vaegan.training import speed
 from vaegan.training.speed import cpu_model
 
+LABELS = ("--title", "--note")  # flags that only name a record
 DATASETS = ("fashion-mnist", "mnist", "emoji")  # report order
 VARIANTS = {
     "two-stage": "vaegan: VAE, then GAN warm-started from its decoder (z from the fitted prior, pixel anchor, R1)",
@@ -52,32 +69,14 @@ PUBLISHED = (
     ("VAE, fixed decoder variance", "84.6 ± 0.9", DAI_WIPF),
 )
 # Each dataset's current figures: the records raced with today's defaults, newest first. A variant is taken
-# from the first record that has it, so a newer record with more seeds hides an older one's row.
+# from the first record that has it, so a newer record with more seeds hides an older one's row. A record
+# that no longer shows a row leaves this list and the tree (git keeps it; CHANGELOG.md names it).
 CURRENT = {
-    "fashion-mnist": (
-        "race-z64-fmnist3",
-        "race-z64-fmnist-vae3",
-        "race-dcgan-fmnist3",
-        "race-scratch-fmnist-f26",
-        "race-scratch-fmnist3",
-        "race-z64-fmnist",
-        "race-lazy-r1-fmnist",
-        "race-vae-fmnist",
-        "race-prior100",
-    ),
-    "emoji": (
-        "race-msssim-f26",
-        "race-protocol-f26",
-        "race-protocol-scratch-f26",
-        "race-four-f26",
-        "race-convs2-warmup",
-        "race-lazy-r1",
-        "race-k100",
-        "race-seeds",
-        "race-scratch-seeds",
-        "race",
-    ),
+    "fashion-mnist": ("race-z64-fmnist3", "race-z64-fmnist-vae3", "race-dcgan-fmnist3", "race-scratch-fmnist-f26"),
+    "emoji": ("race-msssim-f26", "race-protocol-f26", "race-protocol-scratch-f26"),
 }
+GRIDS = Path("docs/results")
+PERFORMANCE_RECORDS = GRIDS / "performance"
 
 
 def machine() -> str:
@@ -102,45 +101,71 @@ def counts(record: dict[str, Any]) -> str:
     return f"{record['samples']} vs {record['real']['count']}"
 
 
-def our_rows(record: dict[str, Any]) -> list[str]:
-    """One row per variant: FID and KID at the end of the budget, best FID on the way, budget used."""
-    rows = []
-    for name, runs in record["curves"].items():
-        last = [run[-1] for run in runs]
-        best = [min(p["fid"] for p in run) for run in runs]
-        trained = [s / 60 for s in record["trained_seconds"][name]]
-        reliable = "" if all(p["reliable"] for p in last) else " (unreliable: fewer than 1,000 real images)"
-        rows.append(
-            f"| {VARIANTS.get(name, name)} | {cell([p['fid'] for p in last])}{reliable} | {cell(best)} | "
-            f"{cell([p['kid'] for p in last])} | {counts(record)} | {cell(trained)} min, {len(runs)} seed(s) | "
-            "this run (command above) |"
-        )
+def unreliable(points: list[dict[str, Any]]) -> str:
+    """The note an FID cell gets when it was scored against fewer than 1,000 real images."""
+    return "" if all(p["reliable"] for p in points) else " (unreliable: fewer than 1,000 real images)"
+
+
+def standings(records: list[dict[str, Any]]) -> dict[str, dict[str, tuple[dict[str, Any], str, list[dict]]]]:
+    """Per dataset, per model: (its current record, the variant's name there, each seed's last point). A
+    model is taken from the first record in CURRENT that has it; an auto row and an fp32 row are one model."""
+    by_name = {(r["data"], r.get("record", "race")): r for r in records}
+    found: dict[str, dict[str, tuple[dict[str, Any], str, list[dict]]]] = {}
+    for data, names in CURRENT.items():
+        for record in (by_name[(data, n)] for n in names if (data, n) in by_name):
+            for variant, runs in record["curves"].items():
+                models = found.setdefault(data, {})
+                models.setdefault(variant.removesuffix("-auto"), (record, variant, [run[-1] for run in runs]))
+    return found
+
+
+# The README's one results table: our rows beside the published ones a user compares with.
+README_MODELS = {"two-stage": "vaegan: VAE, then GAN", "vae": "vaegan: VAE alone", "dcgan": "DCGAN peer"}
+README_PUBLISHED = {"fashion-mnist": ("WGAN", "2-Stage VAE")}
+README_MARKERS = (
+    "<!-- results: generated by benchmarks/report.py from docs/results; do not edit by hand -->",
+    "<!-- /results -->",
+)
+
+
+def readme_table(records: list[dict[str, Any]]) -> list[str]:
+    """The README's results table, from the same records as RESULTS.md's summary."""
+    rows = ["| data | model | FID | budget |", "|---|---|---|---|"]
+    for data, models in standings(records).items():
+        for model, label in README_MODELS.items():
+            if model in models:
+                record, _, last = models[model]
+                rows.append(f"| {data} | {label} | {cell([p['fid'] for p in last])} | {record['minutes']:g} min |")
+        for name, fid, source in PUBLISHED:
+            if name in README_PUBLISHED.get(data, ()):
+                rows.append(f"| {data} | {name}, {source.split(',')[0]} (published) | {fid} | converged |")
     return rows
+
+
+def write_readme_table(grids: Path, readme: Path) -> None:
+    """Replace the table between README_MARKERS in `readme` with readme_table's."""
+    text = readme.read_text()
+    start, end = (text.index(marker) for marker in README_MARKERS)
+    table = "\n".join(readme_table(race_records(grids)))
+    readme.write_text(text[: start + len(README_MARKERS[0])] + "\n" + table + "\n" + text[end:])
 
 
 def current_rows(records: list[dict[str, Any]]) -> list[str]:
     """The summary that opens RESULTS.md: per dataset, today's defaults' end FIDs, each naming its record,
     and the two stages' ratio to every other row (records may differ: the ratio names both)."""
-    by_name = {(r["data"], r.get("record", "race")): r for r in records}
     rows, summary = [], []
-    for data, names in CURRENT.items():
+    for data, models in standings(records).items():
         shown: dict[str, tuple[float, str, str]] = {}  # model -> (mean end FID, record, its sample counts)
-        for name in names:
-            record = by_name.get((data, name))
-            if record is None:
-                continue
+        for model, (record, variant, last) in models.items():
+            name = record.get("record", "race")
             protocol = "papers' protocol" if follows_protocol(record) else "reduced run"
-            for variant, runs in record["curves"].items():
-                model = variant.removesuffix("-auto")  # one pipeline: a newer auto row hides an older fp32 one
-                if model in shown:
-                    continue
-                last = [run[-1] for run in runs]
-                shown[model] = (statistics.fmean(p["fid"] for p in last), name, counts(record))
-                rows.append(
-                    f"| {data} | {SHORT_NAMES.get(variant, variant)} | {cell([p['fid'] for p in last])} | "
-                    f"{cell([p['kid'] for p in last])} | {counts(record)} ({protocol}) | "
-                    f"{record['minutes']:g} min, {len(runs)} seed(s) | `{name}` |"
-                )
+            shown[model] = (statistics.fmean(p["fid"] for p in last), name, counts(record))
+            fid = cell([p["fid"] for p in last]) + unreliable(last)
+            rows.append(
+                f"| {data} | {SHORT_NAMES.get(variant, variant)} | {fid} | "
+                f"{cell([p['kid'] for p in last])} | {counts(record)} ({protocol}) | "
+                f"{record['minutes']:g} min, {len(last)} seed(s) | `{name}` |"
+            )
         if "two-stage" in shown:
             ours, ours_record, ours_counts = shown["two-stage"]
             others = {model: row for model, row in shown.items() if model != "two-stage"}
@@ -161,8 +186,9 @@ def current_rows(records: list[dict[str, Any]]) -> list[str]:
     return [
         "## Where we stand",
         "",
-        "Today's defaults, from the newest records below (mean ± standard deviation over seeds). Only rows "
-        "marked papers' protocol compare with the published figures.",
+        "Today's defaults at equal wall-clock, mean ± standard deviation over seeds; each row names the record "
+        "it comes from, and [How each row was made](#how-each-row-was-made) gives that record's command. Only "
+        "rows marked papers' protocol compare with the published figures below.",
         "",
         "| data | model | FID at the end | KID at the end | samples (generated vs real) | budget | record |",
         "|---|---|---|---|---|---|---|",
@@ -170,6 +196,24 @@ def current_rows(records: list[dict[str, Any]]) -> list[str]:
         "",
         *summary,
         *([""] if summary else []),
+    ]
+
+
+def published_rows() -> list[str]:
+    """The published Fashion-MNIST Inception FIDs (10,000 generated against the 10,000 test images)."""
+    sources = list(dict.fromkeys(source for _, _, source in PUBLISHED))
+    return [
+        "## Published Fashion-MNIST figures",
+        "",
+        "Converged models after long training, 10,000 generated against the 10,000 test images (the protocol "
+        "of [FID.md](FID.md)); ours are short CPU budgets, stated per row above.",
+        "",
+        "| model | FID | source |",
+        "|---|---|---|",
+        *[f"| {name} (published) | {fid} | [{sources.index(src) + 1}] |" for name, fid, src in PUBLISHED],
+        "",
+        *[f"[{i}] {source}.  " for i, source in enumerate(sources, 1)],
+        "",
     ]
 
 
@@ -251,31 +295,39 @@ def stage_lines(record: dict[str, Any]) -> list[str]:
     ]
 
 
-def section(record: dict[str, Any]) -> list[str]:
+def source_commands(record: dict[str, Any], by_name: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """For a record merged from others (merge_races.py): the command of each source record kept in the tree."""
+    sources = [by_name.get((record["data"], name)) for name in record.get("merged_from", [])]
+    return [f"- `{s['record']}`: `{rerun(s['command'])}`" for s in sources if s is not None]
+
+
+def rerun(command: str) -> str:
+    """A record's command without its --title and --note, which name the record but change no number."""
+    words = shlex.split(command)
+    kept = [w for i, w in enumerate(words) if w not in LABELS and (i == 0 or words[i - 1] not in LABELS)]
+    return shlex.join(kept)
+
+
+def section(record: dict[str, Any], by_name: dict[tuple[str, str], dict[str, Any]] | None = None) -> list[str]:
+    """How one record was made: its command, machine and budget, the steps each run trained, its samples."""
     size = f"{record['image_size']}x{record['image_size']}, {record['channels']} channel(s)"
     prefix, data = record.get("record", "race"), record["data"]
+    sources = source_commands(record, by_name or {})
     lines = [
-        f"## {data} ({size})" + ("" if prefix == "race" else f": {record.get('title', prefix)}"),
+        f"### `{prefix}` ({data}, {size})",
         "",
-        f"Command: `{record['command']}` (PYTHONPATH=src) on {record['machine']}; the whole run took "
+        f"Command: `{rerun(record['command'])}` (PYTHONPATH=src) on {record['machine']}; the whole run took "
         f"{record['total_minutes']:.1f} min. Each variant trained {record['minutes']:g} min of wall-clock "
         f"(the two-stage pipeline: {record['vae_share']:.0%} VAE, the rest GAN), batches {record['batch']}, "
-        f"seeds {record['seeds']}. FID and KID in Inception features (docs/FID.md): {record['samples']} "
-        f"generated images against {real_set(record['real']['name'])} ({record['real']['count']} images).",
+        f"seeds {record['seeds']}. FID and KID in Inception features "
+        f"(docs/FID.md): {record['samples']} generated images against {real_set(record['real']['name'])} "
+        f"({record['real']['count']} images).",
         "",
-        *([f"Note: {record['notes']}", ""] if record.get("notes") else []),
+        *(["Its seeds were raced by:", "", *sources, ""] if sources else []),
+        *([f"Note: {record['notes']}", ""] if record.get("notes") and not sources else []),
         *reduced_note(record),
-        "| model | FID at the end | best FID on the way | KID at the end | samples (generated vs real) | "
-        "budget | source |",
-        "|---|---|---|---|---|---|---|",
-        *our_rows(record),
     ]
-    if data == "fashion-mnist" and (prefix == "race" or follows_protocol(record)):
-        lines += [
-            f"| {name} (published) | {fid} | – | – | 10000 vs 10000 | converged | {src} |"
-            for name, fid, src in PUBLISHED
-        ]
-    lines += ratios(record)
+    lines += ratios(record)[1:]
     if stage_lines(record):
         closing = f"closing loss: the mean over a stage's last {LAST_LOSSES} steps"
         lines += ["", f"Steps trained per stage ({closing}):", "", *stage_lines(record)]
@@ -283,10 +335,7 @@ def section(record: dict[str, Any]) -> list[str]:
         lines += ["", f"![FID against training time](results/{data}/{prefix}-time-to-fid.png)"]
     lines += [
         "",
-        f"![Samples at the end of the budget](results/{data}/{prefix}-side-by-side.png)",
-        "",
-        f"Samples at the end of the budget (seed {record['first_seed']}): "
-        + ", ".join(f"[{name}](results/{data}/{prefix}-{name}.png)" for name in record["curves"]),
+        f"![Samples at the end of the budget, seed {record['first_seed']}](results/{data}/{prefix}-side-by-side.png)",
         "",
     ]
     return lines
@@ -304,30 +353,228 @@ def race_records(grids: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in paths if p.is_file()]
 
 
+# benchmarks/own_features.py: its GAN variants, each warm-started from the VAE (-vae) or from scratch.
+OWN_FEATURE_GANS = ("gan-nonsaturating-vae", "gan-minimax-vae", "gan-nonsaturating-scratch", "gan-minimax-scratch")
+
+
+def seeds_won(wins: list[bool]) -> str:
+    return f"{sum(wins)} of {len(wins)} seeds"
+
+
+def own_feature_verdict(data: str, results: dict[str, list[dict[str, Any]]]) -> str:
+    """Did each warm start beat its VAE and the same GAN from scratch, seed for seed; did any GAN collapse."""
+    vae = results["vae-mse_sum"]
+    parts = []
+    for loss in ("nonsaturating", "minimax"):
+        warm, scratch = results[f"gan-{loss}-vae"], results[f"gan-{loss}-scratch"]
+        beat_vae = [w["fid"] < v["fid"] for w, v in zip(warm, vae, strict=True)]
+        beat_scratch = [w["fid"] < s["fid"] for w, s in zip(warm, scratch, strict=True)]
+        parts.append(
+            f"the {loss} GAN's warm start beat its VAE in {seeds_won(beat_vae)} and the same GAN from scratch "
+            f"in {seeds_won(beat_scratch)}"
+        )
+    flagged = {name: sum(r["collapsed"] for r in results[name]) for name in OWN_FEATURE_GANS}
+    detail = ", ".join(f"{name} {count}" for name, count in flagged.items() if count) or "none"
+    runs = sum(len(results[name]) for name in OWN_FEATURE_GANS)
+    return (
+        f"- {data}: " + "; ".join(parts) + f"; {sum(flagged.values())} of {runs} GAN runs fell below the "
+        f"collapse warning's threshold at some epoch ({detail})."
+    )
+
+
+def own_feature_section(grids: Path) -> list[str]:
+    """Every model and loss of benchmarks/own_features.py in vaegan's own feature space, one column per
+    dataset (its results.json)."""
+    records = read_records(grids, "results.json")
+    if not records:
+        return []
+    variants = list(dict.fromkeys(name for r in records for name in r["results"]))
+
+    def value(record: dict[str, Any], name: str, key: str) -> str:
+        runs = record["results"].get(name, [])
+        return cell([run[key] for run in runs]) if runs and all(run.get(key) is not None for run in runs) else "–"
+
+    rows = [
+        f"| {name} | " + " | ".join(value(r, name, key) for r in records for key in ("fid", "psnr")) + " |"
+        for name in variants
+    ]
+    return [
+        "## In vaegan's own feature space",
+        "",
+        "Every model and loss vaegan trains, at fixed optimiser steps, in the feature space of a classifier "
+        "vaegan trains on each dataset (the FID of training logs; not comparable with Inception's, "
+        "[FID.md](FID.md)). These records predate today's defaults (a transposed-conv decoder, z ~ N(0, I)): "
+        "they rank losses and warm start against scratch. PSNR of reconstructions in dB; every metric in "
+        "docs/results/<data>/results.json.",
+        "",
+        "| variant | " + " | ".join(f"{r['data']} FID | {r['data']} PSNR" for r in records) + " |",
+        "|---|" + "---|---|" * len(records),
+        *rows,
+        "",
+        *[own_feature_verdict(r["data"], r["results"]) for r in records],
+        "",
+        *[
+            f"- {r['data']}: `{r['command']}` on {r['machine']}, {r['steps']} VAE and {r['gan_steps']} GAN steps "
+            f"of batch 64, {r['seeds']} seeds, {r['info']['samples']} samples against as many held-out images."
+            for r in records
+        ],
+        "",
+    ]
+
+
 def write_report(grids: Path, out: Path) -> None:
-    """docs/RESULTS.md from every dataset's races."""
+    """docs/RESULTS.md from the current records of every dataset (CURRENT) and the published figures."""
     records = race_records(grids)
+    by_name = {(r["data"], r.get("record", "race")): r for r in records}
+    current = [by_name[(d, name)] for d, names in CURRENT.items() for name in names if (d, name) in by_name]
     lines = [
-        "# Sample quality at equal wall-clock: vaegan, its baselines and a DCGAN peer",
+        "# Results: sample quality at equal wall-clock",
         "",
-        "From `benchmarks/quality.py`: every variant gets the same training wall-clock on one machine, in one "
-        "run, and is scored in Inception features by the protocol of [FID.md](FID.md) along the way. "
-        "These figures compare with papers; the faster figures in vaegan's own feature space (training logs, "
-        "`vaegan evaluate` by default, [OWN_FEATURES.md](OWN_FEATURES.md)) compare runs on one dataset only. "
-        "Published rows are converged models after long training; ours are short CPU budgets, stated per row.",
+        "Generated by `python benchmarks/report.py --results` from the race records of `benchmarks/quality.py` "
+        "(docs/results/<data>/<record>.json): every variant gets the same training wall-clock on one machine "
+        "and is scored in Inception features by the protocol of [FID.md](FID.md). The defaults these rows "
+        "train with were chosen by the ablation in [results/levers/README.md](results/levers/README.md); "
+        "[CHANGELOG.md](../CHANGELOG.md) names the record behind each change. Training speed per machine "
+        "kind: [PERFORMANCE.md](PERFORMANCE.md).",
         "",
-        "Every default the two-stage rows train with (resize-conv decoder, G's z from the fitted prior, pixel "
-        "anchor, R1) was chosen by the ablation in [results/levers/README.md](results/levers/README.md): "
-        "one row per lever, with Inception FID, KID, artifact score, PSNR through the GAN and the command. "
-        "The Fashion-MNIST races below trained the Bernoulli (BCE) decoder, the grey default until that "
-        "ablation's round 6 replaced it with sigma-VAE's (FID 40.3 against 52.5 for the GAN, 1,000 samples), "
-        "except the records titled with the sigma-VAE default or the 100-component prior, raced with it. Every "
-        "race but those titled with the 100-component prior drew z from a 10-component mixture, the "
-        "default until round 7.",
+        *current_rows(current),
+        *published_rows(),
+        "## How each row was made",
         "",
-        *current_rows(records),
+        "Rerun a record with its command from the repository root; `make report` then rebuilds this file.",
+        "",
+    ]
+    for record in current:
+        lines += section(record, by_name)
+    write_doc(out, lines + own_feature_section(grids))
+
+
+def write_doc(out: Path, lines: list[str]) -> None:
+    """The lines as a Markdown file, one blank line between blocks, ending in a newline."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n")
+
+
+def percent(fraction: float | None) -> str:
+    """A share of a matmul peak as the benchmark prints it: whole percents, a decimal under 10%."""
+    if fraction is None:
+        return "n/a"
+    return f"{fraction:.0%}" if fraction >= 0.1 else f"{fraction:.1%}"
+
+
+def performance_records(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def probe_verdicts(record: dict[str, Any]) -> dict[str, str]:
+    """'emoji VAE' -> what the auto probe said for that step, from the run's printed probe lines."""
+    verdicts = {}
+    for line in record["before"]:
+        if line.startswith("auto probe, "):
+            step, verdict = line.removeprefix("auto probe, ").split(": ", 1)
+            verdicts[step.split(" on ")[0]] = short_verdict(verdict.rsplit(" (probe took", 1)[0])
+    return verdicts
+
+
+def short_verdict(note: str) -> str:
+    """'bf16 autocast: 1.47x faster here than fp32, contiguous layout' -> 'bf16 (1.47x), contiguous'."""
+    note = re.sub(r"^bf16 autocast: ([\d.]+x) faster here than fp32", r"**bf16** (\1)", note)
+    note = re.sub(r"^fp32: bf16 autocast is ([\d.]+x) here", r"**fp32** (bf16 \1)", note)
+    return note.replace(" layout", "")
+
+
+def auto_section(records: list[dict[str, Any]]) -> list[str]:
+    """What --precision auto and --memory-format auto pick on each machine kind, and why."""
+    steps = list(dict.fromkeys(step for r in records for step in probe_verdicts(r)))
+    return [
+        "## What `auto` decides, and why",
+        "",
+        "`--precision auto` and `--memory-format auto` do not guess from the hardware: before a stage trains, "
+        "its speed probe (`vaegan/training/speed.py`) times the real step of the model at hand in each setting "
+        "(fp32 or bf16 autocast, contiguous or channels_last), alternating rounds, "
+        f"and keeps bf16 only where it runs at least {speed.MIN_BF16_GAIN:.2f}x the best fp32 setting's speed "
+        f"(its rounding is not free), channels_last only where it gains {speed.MIN_LAYOUT_GAIN:.2f}x. "
+        f"A candidate {speed.HOPELESS:g}x slower than the fastest is timed no further, and a CPU where bf16 is "
+        "that slow is remembered as such. The verdict is cached per CPU model (or GPU), torch version and "
+        "model shape; under torchrun rank 0 probes for every rank. Its verdicts (rows marked `*`) follow the "
+        "hardware: where the CPU has bf16 instructions (AMX, avx512_bf16) bf16 wins; "
+        "where it has none, bf16 is emulated and fp32 stays; on a large GPU at the presets' batch sizes the "
+        "steps are launch-bound and autocast's casts cost more than they save (the GPU table's larger-batch "
+        "rows show where bf16 would win).",
+        "",
+        "| machine kind | " + " | ".join(steps) + " |",
+        "|---|" + "---|" * len(steps),
+        *[f"| {r['kind']} | " + " | ".join(probe_verdicts(r).get(step, "–") for step in steps) + " |" for r in records],
+        "",
+    ]
+
+
+def performance_section(record: dict[str, Any]) -> list[str]:
+    """One machine kind's throughput table, as its run printed it."""
+    rows = [
+        f"| {r['data'] if i == 0 or record['rows'][i - 1]['data'] != r['data'] else ''} | {r['step']} | "
+        f"{r['loop']}{' *' if r['auto'] else ''} | {r['img_s']} | {r['x_ref']:.2f} | "
+        f"{percent(r['of_fp32'])} | {percent(r['of_bf16'])} |"
+        for i, r in enumerate(record["rows"])
+    ]
+    context = [line for line in record["before"] if not line.startswith(("auto probe, ", "load average"))]
+    after = [line for line in record["after"] if not line.startswith("load average")]
+    return [
+        f"## {record['kind']}",
+        "",
+        f"`{record['command']}` on {record['date']}, "
+        + "; ".join(line.split(": ", 1)[1] for line in record["machine"])
+        + f" (record `{record['name']}`).",
+        "",
+        *[f"    {line}" for line in context],
+        "",
+        "| data | step | loop (`*`: auto's pick) | img/s | x reference | % fp32 peak | % bf16 peak |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        *([f"    {line}" for line in after] + [""] if after else []),
+        *([f"Note: {record['note']}", ""] if record.get("note") else []),
+    ]
+
+
+def write_performance(folder: Path, out: Path) -> None:
+    """docs/PERFORMANCE.md from the throughput records, one section per machine kind."""
+    records = performance_records(folder)
+    lines = [
+        "# Performance",
+        "",
+        "Generated by `python benchmarks/report.py --performance` from docs/results/performance/, one record "
+        "per machine kind written by `python benchmarks/throughput.py --record NAME`. vaegan's step functions "
+        "against the tutorial loop (a PNG-decoding DataLoader, fp32, NCHW, `loss.item()` every step), same "
+        "model, batch and optimiser, interleaved in one process. x reference: images/s over the tutorial "
+        "loop's; % peak: over the measured matmul peaks. Rows move "
+        "10-20% from run to run on these small machines: compare ratios within one table.",
+        "",
+        *auto_section(records),
     ]
     for record in records:
-        lines += section(record)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines))
+        lines += performance_section(record)
+    write_doc(out, lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", action="store_true", help="write docs/RESULTS.md only")
+    parser.add_argument("--performance", action="store_true", help="write docs/PERFORMANCE.md only")
+    parser.add_argument("--grids", type=Path, default=GRIDS, help="the records' folder (docs/results)")
+    parser.add_argument("--docs", type=Path, default=Path("docs"), help="where the docs go (docs)")
+    args = parser.parse_args()
+    both = not (args.results or args.performance)
+    if args.results or both:
+        write_report(args.grids, args.docs / "RESULTS.md")
+        print(f"wrote {args.docs / 'RESULTS.md'}")
+    if args.performance or both:
+        write_performance(args.grids / "performance", args.docs / "PERFORMANCE.md")
+        print(f"wrote {args.docs / 'PERFORMANCE.md'}")
+    if args.results or both:
+        write_readme_table(args.grids, args.docs.parent / "README.md")
+        print(f"wrote the results table of {args.docs.parent / 'README.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,11 @@
     python benchmarks/throughput.py --upsampling   # only: the decoder's transpose vs resize upsampling
     python benchmarks/throughput.py --save-arrays devdata    # the images, for a machine without the data
     python benchmarks/throughput.py --device cuda --arrays devdata --check-steps 0   # on a lent GPU
+    python benchmarks/throughput.py --record epyc-f26-avx512bf16   # also save the run as a record
+
+--record NAME saves what the run printed (machine, probes, the table, what follows it) as
+docs/results/performance/NAME.json, one record per machine kind; `python benchmarks/report.py
+--performance` turns the records into docs/PERFORMANCE.md.
 
 The reference is the loop every tutorial writes: an image-folder Dataset that opens and converts each
 file per item, a DataLoader, fp32, NCHW, eager, `loss.item()` every step. vaegan's rows call the very
@@ -19,8 +24,13 @@ tutorials do), against that GPU's measured matmul peaks, and the auto row again 
 from __future__ import annotations
 
 import argparse
+import datetime
+import io
 import itertools
+import json
 import os
+import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -42,13 +52,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from vaegan.config import DataConfig, GANConfig, LossConfig, ModelConfig, TrainConfig, vae_run_config  # noqa: E402
 from vaegan.data import load_splits, to_float  # noqa: E402
 from vaegan.losses import vae_loss  # noqa: E402
-from vaegan.metrics.features import feature_net_for  # noqa: E402
 from vaegan.metrics.likelihood import likelihood_metrics  # noqa: E402
 from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit  # noqa: E402
 from vaegan.models.gan import Discriminator  # noqa: E402
 from vaegan.models.vae import VAE, Decoder  # noqa: E402
 from vaegan.training import speed  # noqa: E402
 from vaegan.training.common import adam, place, warm_up_lr  # noqa: E402
+from vaegan.training.feature_net import feature_net_for  # noqa: E402
 from vaegan.training.gan_step import GANNets, gan_step  # noqa: E402
 from vaegan.training.train_gan import gan_probe  # noqa: E402
 from vaegan.training.train_vae import vae_probe, vae_step  # noqa: E402
@@ -406,7 +416,7 @@ SETUPS = [
     (
         "64x64 RGB emoji",
         DataConfig(source="emoji", image_size=64, channels=3),
-        # Colour images' decoder has two convs per level since levers round 17 (presets.RGB_64).
+        # the colour default decoder: two convs per level (ModelConfig; docs/results/levers/README.md)
         ModelConfig(image_size=64, channels=3, latent_dim=64, decoder_convs=2),
         "mse_sum",
         64,
@@ -434,7 +444,23 @@ def main() -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the steps run (cpu)")
     parser.add_argument("--arrays", type=Path, help="each setup's images from FOLDER/<data>.npz, not the dataset")
     parser.add_argument("--save-arrays", type=Path, help="only write each setup's images to FOLDER/<data>.npz")
+    parser.add_argument("--record", metavar="NAME", help=f"also save the run as {RECORDS}/NAME.json")
     args = parser.parse_args()
+    if not args.record:
+        run(args)
+        return
+    printed = Tee(sys.stdout)
+    sys.stdout = printed
+    try:
+        run(args)
+    finally:
+        sys.stdout = printed.out
+    command = shlex.join(["python", "benchmarks/throughput.py", *sys.argv[1:]])
+    path = save_record(args.record, command, machine_kind(torch.device(args.device)), printed.getvalue())
+    print(f"wrote {path}")
+
+
+def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     if args.save_arrays:
         save_arrays(args.save_arrays, args.images * 4)
@@ -681,6 +707,72 @@ def generation() -> None:
             decoder(one)
         latency = statistics.median(timed(lambda: decoder(one)) for _ in range(50))
     print(f"generation (64x64 decoder): sample {rate:.0f} img/s at batch 256; one z decoded in {latency * 1e3:.1f} ms")
+
+
+RECORDS = Path("docs/results/performance")
+# One printed table row: data, step, loop (" *" marks auto's pick), img/s, x ref, GFLOP/s, % fp32, % bf16.
+ROW = re.compile(r"^(.{20}) (VAE|GAN)  (.{40}) +(\d+) +([\d.]+) +(\d+) +([\d.]+%) +([\d.]+%|n/a)$")
+
+
+class Tee(io.StringIO):
+    """Standard output that is also kept, for --record."""
+
+    def __init__(self, out: io.TextIOBase) -> None:
+        super().__init__()
+        self.out = out
+
+    def write(self, text: str) -> int:
+        self.out.write(text)
+        return super().write(text)
+
+
+def machine_kind(device: torch.device) -> str:
+    """The machine kind a record stands for: the GPU, or the CPU model and its bf16 instructions."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA)"
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = set(cpuinfo.read_text().split()) if cpuinfo.is_file() else set()
+    bf16 = "AMX" if "amx_bf16" in flags else "avx512_bf16, no AMX" if "avx512_bf16" in flags else "no bf16 instructions"
+    return f"{speed.cpu_model()}: {bf16}"
+
+
+def parse_printed(text: str) -> dict[str, list]:
+    """A run's printed lines as a record's fields: machine lines, lines before the table, its rows, lines after."""
+    parts: dict[str, list] = {"machine": [], "before": [], "rows": [], "after": []}
+    part = "before"
+    for line in text.splitlines():
+        row = ROW.match(line)
+        if line.startswith(("machine:", "GPU:")):
+            parts["machine"].append(line)
+        elif row:
+            loop = row[3].rstrip()
+            of_bf16 = None if row[8] == "n/a" else round(float(row[8][:-1]) / 100, 4)
+            parts["rows"].append(
+                {
+                    "data": row[1].rstrip(),
+                    "step": row[2],
+                    "loop": loop.removesuffix(" *"),
+                    "auto": loop.endswith(" *"),
+                    "img_s": int(row[4]),
+                    "x_ref": float(row[5]),
+                    "gflops": int(row[6]),
+                    "of_fp32": round(float(row[7][:-1]) / 100, 4),
+                    "of_bf16": of_bf16,
+                }
+            )
+            part = "after"
+        elif line.strip() and not line.startswith(("data ", "* = ")):
+            parts[part].append(line)
+    return parts
+
+
+def save_record(name: str, command: str, kind: str, printed: str) -> Path:
+    """RECORDS/NAME.json: the machine kind, the date, the command and what it printed (report.py reads it)."""
+    record = {"name": name, "kind": kind, "date": datetime.date.today().isoformat(), "command": command}
+    RECORDS.mkdir(parents=True, exist_ok=True)
+    path = RECORDS / f"{name}.json"
+    path.write_text(json.dumps({**record, **parse_printed(printed)}, indent=1) + "\n")
+    return path
 
 
 if __name__ == "__main__":

@@ -119,6 +119,54 @@ def test_format_4_checkpoints_resume_without_the_learning_rate_warm_up_they_neve
     assert saved.config.train.lr_warmup_steps == 100  # a new run gets today's default
 
 
+def test_format_5_checkpoints_rebuild_with_the_defaults_of_their_time(tmp_path: Path) -> None:
+    """Before format 6 the dataclasses held older defaults: a file without a field predates it and trained
+    with the old value, so it rebuilds and resumes as it trained; a file that stored a field keeps it."""
+    cfg = tiny_config()
+    old = replace(
+        cfg,
+        model=replace(cfg.model, decoder_convs=1, prior_components=10),
+        loss=replace(cfg.loss, kl_warmup_steps=0, msssim_weight=0.0),
+        train=replace(cfg.train, min_steps=0),
+    )
+    saved = VAECheckpoint(old, LoopState(sums=torch.zeros(4)), VAE(old.model).state_dict(), {})
+
+    def before_the_fields(raw: dict) -> None:
+        for section, names in (
+            ("model", ("decoder_convs", "prior_components")),
+            ("loss", ("kl_warmup_steps", "msssim_weight")),
+            ("train", ("min_steps",)),
+        ):
+            for name in names:
+                raw["config"][section].pop(name)
+
+    loaded = as_older_format(saved, 5, before_the_fields, tmp_path)
+    assert isinstance(loaded, VAECheckpoint) and loaded.config == old
+    VAE(loaded.config.model).load_state_dict(loaded.model)  # strict: one conv per decoder level, as trained
+    stored = vae_checkpoint()
+    assert stored.config.model.decoder_convs == 2  # today's default, stored in the file
+    assert as_older_format(stored, 5, lambda raw: None, tmp_path).config == stored.config  # type: ignore[attr-defined]
+
+
+def test_a_gan_from_before_format_6_keeps_the_gan_defaults_it_trained_with() -> None:
+    """The format-1 fixture predates the fitted latents, the pixel anchor and R1 as defaults: its GAN
+    resumes with N(0, I) latents, no anchor and no R1, and its VAE config with one conv and 10 components."""
+    saved = open_run(FIXTURES / "format1_run").stages["gan"].checkpoint
+    assert isinstance(saved, GANCheckpoint)
+    gan = saved.config.gan
+    assert (gan.latents, gan.anchor, gan.anchor_weight, gan.r1_gamma, gan.r1_every, gan.min_steps) == (
+        "normal",
+        "none",
+        1.0,
+        0.0,
+        1,
+        0,
+    )
+    model, loss = saved.vae_config.model, saved.vae_config.loss
+    assert (model.decoder_convs, model.prior_components, loss.kl_warmup_steps, loss.msssim_weight) == (1, 10, 0, 0.0)
+    assert saved.vae_config.train.min_steps == 0
+
+
 class Evil:
     def __reduce__(self):  # type: ignore[no-untyped-def]
         return (print, ("pwned",))

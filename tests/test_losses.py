@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vaegan import losses
-from vaegan.metrics.ssim import ms_ssim
+from vaegan.ssim import ms_ssim
 
 
 def test_kl_of_standard_normal_is_zero() -> None:

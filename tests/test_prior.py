@@ -88,3 +88,20 @@ def test_temperature_scales_each_components_spread() -> None:
     full = through_prior(lambda x: x, prior, seed=1)(z)
     cooled = through_prior(lambda x: x, prior, seed=1, temperature=0.5)(z)
     assert torch.allclose(cooled - prior.means[0].float(), 0.5 * (full - prior.means[0].float()), atol=1e-5)
+
+
+def test_a_small_folder_gets_fewer_components_and_the_log_says_why(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    from vaegan.prior import fit_to_images
+
+    splits = tiny_splits(n=48)  # 40 training images: room for 2 components of 20
+    cfg = tiny_config(epochs=1)
+    train_vae(cfg, tmp_path, splits=splits)
+    with caplog.at_level(logging.INFO, logger="vaegan.prior"):
+        prior = fit_to_images(open_run(tmp_path).vae(), splits.train.images, components=5)
+    assert prior.means.shape[0] == 2
+    assert (
+        "fitting a 2-component Gaussian mixture to 40 training images' latents "
+        "(--prior-components 5, at most one per 20 images)" in caplog.text
+    )

@@ -11,12 +11,12 @@ import torch
 
 from tiny import tiny_config, tiny_splits
 from vaegan import progress
-from vaegan.metrics.features import train_feature_net
 from vaegan.metrics.inception_fid import embed_images
 from vaegan.metrics.likelihood import likelihood_metrics
 from vaegan.metrics.quality import embed
 from vaegan.models.vae import VAE
 from vaegan.training.common import Progress
+from vaegan.training.feature_net import train_feature_net
 
 
 class Terminal(io.StringIO):

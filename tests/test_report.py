@@ -17,6 +17,7 @@ from vaegan.report import SECTIONS, metrics_table, write_report
 from vaegan.training.train_vae import train_vae
 
 TRAIN = {"epochs": 2, "batch_size": 4, "grid_size": 8, "device": "cpu", "precision": "fp32", "quality_every": 0}
+TRAIN["min_steps"] = 0  # exactly the epochs asked for
 
 
 def config(root: Path, labelled: bool):  # noqa: ANN201 - a VAERunConfig on tiny_splits' squares as files
@@ -51,7 +52,7 @@ def sections(page: str) -> dict[str, str]:
 
 
 def test_pipeline_report_has_every_section_with_decodable_images(tmp_path: Path) -> None:
-    gan = tiny_gan()
+    gan = tiny_gan(latents="fitted")
     result = run_pipeline(config(tmp_path, labelled=True), gan, tmp_path / "run", progress=False)
     assert result.report == tmp_path / "run" / "report.html"
     assert f"report: {result.report}" in result.summary.read_text()
@@ -100,3 +101,25 @@ def test_only_rank_0_writes_the_run_pictures_under_torchrun(tmp_path: Path, monk
     assert run_pipeline(config(tmp_path, labelled=False), tiny_gan(), tmp_path / "run", progress=False) is None
     assert (tmp_path / "run" / "gan" / "checkpoint.pt").is_file()
     assert not list((tmp_path / "run").glob("*.*"))  # no vae_vs_gan.png, progress.gif, summary or report
+
+
+def test_the_samples_of_both_stages_decode_the_same_z(tmp_path: Path) -> None:
+    """The report's Samples section puts the VAE beside the GAN on one sampler, the one it names."""
+    import torch
+
+    from vaegan.latent import decode_batched
+    from vaegan.pictures import grid_image, load_models
+    from vaegan.prior import sample_latents
+    from vaegan.runs import open_run
+
+    run_pipeline(config(tmp_path, labelled=False), tiny_gan(latents="fitted"), tmp_path / "run", progress=False)
+    found = sections((tmp_path / "run" / "report.html").read_text())["Samples"]
+    assert "each stage decodes the same 32 z, drawn from the mixture fitted to the VAE's latents" in found
+    run = open_run(tmp_path / "run")
+    z = sample_latents(run, "gan", 32, torch.Generator().manual_seed(run.config.train.seed + 1))
+    shown = embedded_images(found)
+    assert len(shown) == 2
+    for stage, image in zip(("vae", "gan"), shown, strict=True):
+        models = load_models(run, stage)
+        expected = grid_image(decode_batched(models.decode, z), models.cfg.model.value_range, 8)
+        assert image.convert("RGB").tobytes() == expected.convert("RGB").tobytes(), stage

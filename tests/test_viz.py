@@ -81,3 +81,10 @@ def test_grid_and_gif_helpers_keep_their_contracts(tmp_path: Path) -> None:
     gif = save_gif([Image.new("RGB", (20, 20), c) for c in ("red", "blue")], tmp_path / "a.gif", ["1", "2"])
     with Image.open(gif) as im:
         assert im.n_frames == 2
+
+
+def test_default_grids_fill_their_rows() -> None:
+    from vaegan.viz import grid_columns
+
+    columns = {n: grid_columns(n) for n in (1, 2, 6, 7, 12, 32, 64, 100)}
+    assert columns == {1: 1, 2: 2, 6: 3, 7: 3, 12: 4, 32: 8, 64: 8, 100: 10}  # 32: 8 x 4, not 6 x 6 with 4 empty

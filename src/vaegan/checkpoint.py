@@ -4,8 +4,8 @@ A file holds `format_version`, `stage` ("vae" or "gan") and the fields of VAEChe
 below, with every config as a plain dict. torch.load(weights_only=True) refuses anything else, so loading
 a checkpoint from someone else never runs their code. `save_checkpoint` is the one writer and
 `load_checkpoint` the one reader; older files are upgraded on read: format 1 (vaegan 0.1) had flat loop
-fields, formats 1-2 predate the decoder's `upsample` choice, so their models are ConvTranspose ones, and
-format 3's resize decoders held nn.Sequential(Upsample, Conv2d) where ResizeConv now holds the conv's tensors.
+fields, format 3's resize decoders held nn.Sequential(Upsample, Conv2d) where ResizeConv now holds the conv's
+tensors, and a config field an older format lacks gets the value that format trained with (OLD_DEFAULTS).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from vaegan.errors import VaeganError
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 CHECKPOINT_NAME = "checkpoint.pt"  # the last one: what --resume continues
 BEST_NAME = "best.pt"  # the one with the lowest FID so far, when quality is measured during training
 TMP_SUFFIX = ".tmp"  # write_atomically's temporary files: .checkpoint.pt.XXXX.tmp
@@ -152,31 +152,51 @@ def check_tensors(checkpoint: Checkpoint, path: Path) -> None:
 OLD_RESIZE_CONV = re.compile(r"((?:^|\.)(?:upsample\.\d+\.0|to_image))\.1\.(?=(?:weight|bias)$)")
 
 
+# Defaults that changed after a format: a config field missing from a file of that format or older predates
+# the field, so the file trained with the value pinned here, whatever today's default is. setdefault only:
+# a file that stored the field keeps what it stored.
+OLD_DEFAULTS: dict[int, dict[str, dict[str, Any]]] = {
+    2: {"model": {"upsample": "transpose"}},  # ConvTranspose decoders, before ModelConfig.upsample
+    4: {"train": {"lr_warmup_steps": 0}},  # full learning rate from step one, before the warm-up
+    5: {  # the dataclass defaults before they became `vaegan run`'s (CHANGELOG.md)
+        "model": {"decoder_convs": 1, "prior_components": 10},
+        "loss": {"kl_warmup_steps": 0, "msssim_weight": 0.0},
+        "train": {"min_steps": 0},
+        "gan": {
+            "anchor": "none",
+            "anchor_weight": 1.0,
+            "latents": "normal",
+            "r1_gamma": 0.0,
+            "r1_every": 1,
+            "min_steps": 0,
+        },
+    },
+}
+
+
+def pin_old_defaults(payload: dict[str, Any], old: dict[str, dict[str, Any]]) -> None:
+    """setdefault `old`'s section values in every config the payload embeds (a GAN file holds two)."""
+    for key in ("config", "vae_config"):
+        config = payload.get(key)
+        for section, values in old.items():
+            stored = config.get(section) if isinstance(config, dict) else None
+            if isinstance(stored, dict):
+                for name, value in values.items():
+                    stored.setdefault(name, value)
+
+
 def upgrade(payload: dict[str, Any]) -> dict[str, Any]:
     """An older payload in the current format, one version at a time."""
-    if payload["format_version"] == 1:  # the flat loop fields gathered under `loop`
-        keys = ("epoch", "batch_in_epoch", "step", "sums", "rng", "best_fid")
-        payload["loop"] = {k: payload.pop(k) for k in keys if k in payload}
-        payload["format_version"] = 2
-    if payload["format_version"] == 2:
-        # Written before ModelConfig.upsample: pin what those decoders were, whatever today's default is.
-        for key in ("config", "vae_config"):
-            model = payload.get(key, {}).get("model")
-            if isinstance(model, dict):
-                model.setdefault("upsample", "transpose")
-        payload["format_version"] = 3
-    if payload["format_version"] == 3:
-        for key in ("model", "generator", "ema"):
-            if isinstance(payload.get(key), dict):
-                payload[key] = {OLD_RESIZE_CONV.sub(r"\1.", k): v for k, v in payload[key].items()}
-        payload["format_version"] = 4
-    if payload["format_version"] == 4:
-        # Written before TrainConfig.lr_warmup_steps: those runs had none, and a resume must go on as they were.
-        for key in ("config", "vae_config"):
-            train = payload.get(key, {}).get("train")
-            if isinstance(train, dict):
-                train.setdefault("lr_warmup_steps", 0)
-        payload["format_version"] = 5
+    for version in range(payload["format_version"], FORMAT_VERSION):
+        if version == 1:  # the flat loop fields gathered under `loop`
+            keys = ("epoch", "batch_in_epoch", "step", "sums", "rng", "best_fid")
+            payload["loop"] = {k: payload.pop(k) for k in keys if k in payload}
+        if version == 3:
+            for key in ("model", "generator", "ema"):
+                if isinstance(payload.get(key), dict):
+                    payload[key] = {OLD_RESIZE_CONV.sub(r"\1.", k): v for k, v in payload[key].items()}
+        pin_old_defaults(payload, OLD_DEFAULTS.get(version, {}))
+    payload["format_version"] = FORMAT_VERSION
     return payload
 
 

@@ -2,6 +2,10 @@
 
 Every run writes its full config to `config.json` and embeds it in each checkpoint, so a checkpoint alone
 rebuilds its model. Validation raises `VaeganError` with the fix; it never silently mutates a value.
+
+The defaults are what `vaegan run` trains on 64x64 colour images, the best settings measured
+(docs/results/levers/README.md): a config built with no arguments trains today's model. presets.py holds
+what other kinds of data change, and checkpoint.upgrade() pins the defaults an older checkpoint trained with.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ def _check_range(value: float, low: float, high: float, what: str, fix: str = ""
 MAX_IMAGE_SIZE = 1024
 MAX_LATENT_DIM = 4096
 MAX_PRIOR_COMPONENTS = 1000
-MAX_DECODER_CONVS = 4  # convs per decoder level; 3 already bought no PSNR at 1.7x the VAE step (levers round 16)
+MAX_DECODER_CONVS = 4  # convs per decoder level; 3 already bought nothing (docs/results/levers/README.md)
 MAX_WIDTH = 512  # base channels of the encoder, decoder and discriminator (the deepest layer is 8x)
 MAX_GRID = 1024  # images in a per-epoch grid
 
@@ -97,9 +101,9 @@ class ModelConfig:
     base_channels: int = 32  # width of the first conv; doubles per downsampling, capped at 8x
     output: Output = "tanh"  # tanh for data in [-1, 1], sigmoid for [0, 1] (BCE)
     upsample: Upsample = "resize"  # decoder x2 steps: resize (nearest + 3x3, no checkerboard) | transpose (4x4/2)
-    decoder_convs: int = 1  # convs per decoder level: the x2 step, then decoder_convs - 1 3x3 convs at its size
+    decoder_convs: int = 2  # convs per decoder level: the x2 step, then decoder_convs - 1 3x3 convs at its size
     decoder_norm: DecoderNorm = "none"  # group: GroupNorm after each x2 conv (per image, so DDP needs no sync)
-    prior_components: int = 10  # Gaussians in the mixture fitted to the training latents (prior.py), the sampler
+    prior_components: int = 100  # Gaussians in the mixture fitted to the training latents (prior.py), the sampler
 
     def __post_init__(self) -> None:
         _check_choice(self.kind, MODEL_KINDS, "model")
@@ -123,10 +127,10 @@ class ModelConfig:
 class LossConfig:
     reconstruction: Reconstruction = "mse_sum"  # mse_sum and bce are per-image sums, mse_mean a per-pixel mean
     beta: float = 1.0
-    kl_warmup_steps: int = 0  # beta rises linearly from 0 over this many steps
+    kl_warmup_steps: int = 500  # beta rises linearly from 0 over this many steps
     # > 0: training adds msssim_weight * (1 - MS-SSIM(x_hat, x)) per pixel (losses.msssim_term), a sharper
     # reconstruction term beside the likelihood; validation's -ELBO leaves it out.
-    msssim_weight: float = 0.0
+    msssim_weight: float = 0.3
 
     def __post_init__(self) -> None:
         _check_choice(self.reconstruction, RECONSTRUCTIONS, "reconstruction")
@@ -139,7 +143,7 @@ class LossConfig:
 class RunSettings:
     """The settings every training stage has, declared once; [train] and [gan] each carry a copy."""
 
-    epochs: int = 10
+    epochs: int = 10  # each stage sets its own (TrainConfig, GANConfig)
     batch_size: int = 64
     seed: int = 0  # initialisation, data order and noise
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -148,8 +152,8 @@ class RunSettings:
     grid_size: int = 64  # images in the per-epoch sample and reconstruction grids
     checkpoint_every: int = 1  # epochs
     quality_every: int = 5  # epochs between FID & co. of prior samples (and the last epoch); 0 = never
-    quality_samples: int = 1000  # generated and held-out images per measurement (about 3 s at 1000)
-    min_steps: int = 0  # optimiser steps at least: small data trains more epochs (presets.step_budget)
+    quality_samples: int = 1000  # generated and held-out images per measurement
+    min_steps: int = 300  # optimiser steps at least: small data trains more epochs (presets.step_budget)
     max_minutes: float = 0.0  # stop after the epoch that would run past this much training; 0 = no limit
     tensorboard: bool = False  # also write the scalars and sample grids as TensorBoard events
 
@@ -174,6 +178,7 @@ class RunSettings:
 class TrainConfig(RunSettings):
     """The VAE stage's [train] section."""
 
+    epochs: int = 30
     lr: float = 1e-3
     lr_warmup_steps: int = 100  # the learning rate rises linearly from lr / this over this many steps
 
@@ -207,6 +212,7 @@ class VAERunConfig:
 class GANConfig(RunSettings):
     """The GAN stage's [gan] section."""
 
+    epochs: int = 20
     loss: GANLoss = "nonsaturating"  # -log D(G(z)) | log(1 - D(G(z))) | hinge
     init: GANInit = "vae"  # vae: the generator starts as the trained decoder; scratch: random weights (baseline)
     disc_channels: int = 32  # width of the discriminator's first conv
@@ -229,8 +235,8 @@ class GANConfig(RunSettings):
     # decoder: L2 to the frozen decoder, same z; feature: Larsen et al. 2016; pixel: G(mean of q(z|x)) to x;
     # lowpass: the pixel anchor on both images average-pooled by anchor_pool, leaving finer detail to D;
     # structure: 1 - MS-SSIM(G(mean of q(z|x)), x), local structure kept, per-pixel detail left to D
-    anchor: Anchor = "none"
-    anchor_weight: float = 1.0
+    anchor: Anchor = "pixel"
+    anchor_weight: float = 10.0  # on [-1, 1] data
     anchor_pool: int = 4
     anchor_decay_steps: int = 0  # the anchor weight falls linearly to 0 over this many steps; 0 keeps it
     # D's term in G's loss scaled each step so its gradient at G's last layer is as large as the weighted
@@ -238,11 +244,11 @@ class GANConfig(RunSettings):
     adaptive_weight: bool = False
     # normal: G's z ~ N(0, I); fitted: z from the Gaussian mixture fitted to the VAE's training latents
     # (prior.py), where the decoder already draws typical images, for training, grids and samples alike
-    latents: Latents = "normal"
+    latents: Latents = "fitted"
     ema_decay: float = 0.999  # EMA of generator weights used for sampling; 0 turns it off
     diffaugment: str = ""  # DiffAugment policy for what D sees, e.g. "color,translation,cutout"; "" = off
-    r1_gamma: float = 0.0  # R1 penalty gamma/2 * E||grad_x D(x)||^2 on real images in D's loss; 0 = off
-    r1_every: int = 1  # lazy R1: the penalty, times this, on every r1_every-th D step only (StyleGAN2 uses 16)
+    r1_gamma: float = 1.0  # R1 penalty gamma/2 * E||grad_x D(x)||^2 on real images in D's loss; 0 = off
+    r1_every: int = 16  # lazy R1: the penalty, times this, on every r1_every-th D step only (StyleGAN2's 16)
     collapse_fraction: float = 0.5  # warn when sample diversity < this fraction of the real data's
     diversity_samples: int = 256
 

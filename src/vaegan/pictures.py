@@ -87,6 +87,26 @@ def cell_width(grid: Image.Image, ncol: int) -> float:
     return grid.width / ncol
 
 
+def with_row_labels(grid: Image.Image, labels: Sequence[str], top: int = 0) -> Image.Image:
+    """`grid` with a label left of each of its rows (below `top` pixels of header)."""
+    strip, cell = 44, (grid.height - top) / len(labels)
+    out = Image.new("RGB", (grid.width + strip, grid.height), "white")
+    out.paste(grid.convert("RGB"), (strip, 0))
+    draw = ImageDraw.Draw(out)
+    for i, text in enumerate(labels):
+        draw.text((strip / 2, top + cell * i + cell / 2), text, fill="black", font=font(11), anchor="mm")
+    return out
+
+
+def with_title(picture: Image.Image, title: str) -> Image.Image:
+    """`picture` under one line of text that says what it shows."""
+    strip = 20
+    out = Image.new("RGB", (picture.width, picture.height + strip), "white")
+    out.paste(picture.convert("RGB"), (0, strip))
+    ImageDraw.Draw(out).text((4, strip / 2), title, fill="black", font=font(12), anchor="lm")
+    return out
+
+
 def similar_picture(
     models: RunModels,
     images: torch.Tensor,
@@ -116,14 +136,23 @@ def interpolation_frames(
     b: torch.Tensor,
     steps: int = 8,
     methods: Sequence[str] = ("lerp", "slerp"),
+    inputs: torch.Tensor | None = None,
 ) -> tuple[Image.Image, list[Image.Image], list[str]]:
-    """A grid with one row per method from a to b, and GIF frames showing the methods side by side."""
+    """A grid with one labelled row per method from z a to z b (between the two input images, uint8
+    (2, C, H, W), when they are given), and GIF frames showing the methods side by side."""
     for m in methods:
         if m not in latent.INTERPOLATIONS:
             raise VaeganError(f"unknown interpolation {m!r}; use {' or '.join(latent.INTERPOLATIONS)}")
     value_range = models.cfg.model.value_range
     rows = [latent.decode_batched(models.decode, latent.interpolate(a, b, steps, m)) for m in methods]
-    grid = grid_image(torch.cat(rows), value_range, nrow=steps)
+    header = ["a"] + [""] * (steps - 2) + ["b"]
+    cells = torch.stack(rows)  # (methods, steps, C, H, W)
+    if inputs is not None:
+        ends = to_float(inputs, value_range).unsqueeze(0).expand(len(methods), -1, -1, -1, -1)
+        cells = torch.cat([ends[:, :1], cells, ends[:, 1:]], 1)
+        header = ["input a", *header, "input b"]
+    grid = grid_image(cells.flatten(0, 1), value_range, nrow=cells.shape[1])
+    grid = with_row_labels(with_header(grid, header, cell_width(grid, cells.shape[1])), list(methods), top=16)
     frames, labels = [], []
     for k in range(steps):
         frames.append(grid_image(torch.stack([row[k] for row in rows]), value_range, nrow=len(methods)))
@@ -166,7 +195,7 @@ def attribute_picture(
     ncol = len(strengths) + 1
     grid = grid_image(rows, models.cfg.model.value_range, nrow=ncol)
     labels = ["input"] + [f"{s:+g}" if s else "0" for s in strengths]
-    return with_header(grid, labels, cell_width(grid, ncol))
+    return with_title(with_header(grid, labels, cell_width(grid, ncol)), f"z + s * ({groups.description})")
 
 
 def latent_map_picture(

@@ -58,10 +58,12 @@ def stage_state(run_dir: Path, epochs: int | None = None, max_minutes: float | N
     settings = saved.config.train if saved.STAGE == "vae" else saved.config.gan  # type: ignore[union-attr]
     if saved.loop.epoch > (epochs or settings.epochs):
         return "done"
-    last = [
-        r for r in read_metrics(run_dir) if r.get("stage") == saved.STAGE and r.get("epoch") == saved.loop.epoch - 1
-    ]
-    asked = last[-1].get("epochs_asked", 0) if last and saved.loop.epoch > settings.epochs else 0
+    # a limit that ran out mid-epoch keeps the checkpoint at that step, the epoch's line written; Ctrl-C writes none
+    cut = saved.loop.batch_in_epoch > 0
+    ended = saved.loop.epoch if cut else saved.loop.epoch - 1
+    last = [r for r in read_metrics(run_dir) if r.get("stage") == saved.STAGE and r.get("epoch") == ended]
+    finished = ended == settings.epochs
+    asked = last[-1].get("epochs_asked", 0) if last and finished else 0
     same_limit = max_minutes is None or max_minutes == settings.max_minutes
     return "done" if asked and (epochs or 0) <= asked and same_limit else "partial"
 
@@ -153,7 +155,8 @@ def write_progress_gif(run: Run, path: Path) -> Path:
 def prepare_feature_net(cfg: VAERunConfig, splits: DataSplits) -> dict[str, float]:
     """Train (or load) the feature net FID is measured with before training, so its one-time cost is
     timed apart from the training. Under torchrun the training's monitor does it, on rank 0 alone."""
-    from vaegan.metrics.features import cache_path, feature_net_for
+    from vaegan.metrics.features import cache_path
+    from vaegan.training.feature_net import feature_net_for
 
     if distributed.world_size() > 1 or cache_path(cfg.data, cfg.data.cache_dir).is_file():
         return {}

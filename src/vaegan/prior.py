@@ -166,7 +166,8 @@ def fit_to_images(vae: VAE, images: torch.Tensor, components: int | None = None)
     components = vae.cfg.prior_components if components is None else components
     z = posterior_means(vae, images)
     k = min(components, max(1, len(z) // 20))  # at least 20 images per component: a small folder gets fewer
-    log.info("fitting a %d-component Gaussian mixture to %d training images' latents", k, len(z))
+    why = f" (--prior-components {components}, at most one per 20 images)" if k < components else ""
+    log.info("fitting a %d-component Gaussian mixture to %d training images' latents%s", k, len(z), why)
     return fit_mixture(z, k)
 
 

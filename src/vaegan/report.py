@@ -19,11 +19,12 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from vaegan import pictures
+from vaegan import latent, pictures
 from vaegan.attributes import default_groups
 from vaegan.config import to_dict
 from vaegan.data import DataSplits, ImageDataset, load_splits
 from vaegan.errors import VaeganError
+from vaegan.prior import sample_latents, stage_latents
 from vaegan.runs import Run, Stage, open_run
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,7 @@ def build_sections(path: Path) -> dict[str, str]:
         splits, missing = None, f"the run's dataset could not be loaded ({exc}), so this picture is left out"
     found = {
         **picture_sections(run, path),
+        "Samples": attempt(lambda: samples_section(run, models)),
         **(latent_sections(models, splits) if splits is not None else dict.fromkeys(LATENT, note(missing))),
         **record_sections(run, splits),
     }
@@ -185,15 +187,23 @@ def picture_sections(run: Run, path: Path) -> dict[str, str]:
         sections["VAE vs GAN (same z)"] = img(comparison, "VAE vs GAN")
     if (gif := path / "progress.gif").is_file():
         sections["Training progress"] = PROGRESS_CAPTION + img(gif, "progress")
-    sections["Samples"] = "".join(
-        f"<h3>{s} samples, {p.stem}</h3>{img(p, s)}" for s, d in dirs.items() if (p := latest(d, "samples_e*.png"))
-    ) or note("no sample grids found")
     if recon := latest(dirs["vae"], "recon_e*.png") if "vae" in dirs else None:
         sections["Reconstructions"] = (
             f"<p>odd rows: validation images; even rows: decodes of their means ({recon.stem})</p>"
             + img(recon, "reconstructions")
         )
     return sections
+
+
+def samples_section(run: Run, models: dict[str, pictures.RunModels], n: int = 32) -> str:
+    """Every stage's samples from the very same z, drawn as `vaegan sample` draws the last stage's."""
+    z = sample_latents(run, run.last, n, torch.Generator().manual_seed(run.config.train.seed + 1))
+    sampler = "the mixture fitted to the VAE's latents" if stage_latents(run, run.last) == "fitted" else "N(0, I)"
+    grids = [
+        f"<h3>{s}</h3>" + img(pictures.grid_image(latent.decode_batched(m.decode, z), m.cfg.model.value_range, 8), s)
+        for s, m in models.items()
+    ]
+    return f"<p>each stage decodes the same {n} z, drawn from {sampler}</p>" + "".join(grids)
 
 
 def record_sections(run: Run, splits: DataSplits | None) -> dict[str, str]:
@@ -244,8 +254,8 @@ def latent_sections(models: dict[str, pictures.RunModels], splits: DataSplits) -
 
 def interpolation(models: pictures.RunModels, ends: torch.Tensor) -> Image.Image:
     """lerp and slerp rows between the posterior means of two images (uint8 (2, C, H, W))."""
-    a, b = models.encode_images(ends)[0][:2]
-    return pictures.interpolation_frames(models, a, b, 10)[0]
+    a, b = models.encode_images(ends[:2])[0]
+    return pictures.interpolation_frames(models, a, b, 10, inputs=ends[:2])[0]
 
 
 def attribute_section(models: dict[str, pictures.RunModels], train: ImageDataset) -> str:

@@ -30,7 +30,7 @@ def check_image_path(path: Path) -> None:
 def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: int = 255) -> torch.Tensor:
     """uint8 (B, C, H, W) -> one uint8 (C, H', W') grid, `nrow` images per row (default: square)."""
     b, c, h, w = images.shape
-    nrow = nrow or max(1, math.ceil(math.sqrt(b)))
+    nrow = nrow or grid_columns(b)
     ncol = math.ceil(b / nrow)
     grid = torch.full((c, ncol * (h + padding) + padding, nrow * (w + padding) + padding), pad_value, dtype=torch.uint8)
     for i in range(b):
@@ -38,6 +38,14 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, p
         top, left = padding + r * (h + padding), padding + k * (w + padding)
         grid[:, top : top + h, left : left + w] = images[i]
     return grid
+
+
+def grid_columns(n: int) -> int:
+    """Images per row for n images: a divisor of n near sqrt(n), so the grid has no empty cells (32 is
+    8 x 4, not 6 x 6 with 4 empty), unless that makes it over twice as wide as tall."""
+    square = max(1, math.ceil(math.sqrt(n)))
+    whole = [k for k in range(square, 2 * square + 1) if n % k == 0 and k <= 2 * (n // k)]
+    return whole[0] if whole else square
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:

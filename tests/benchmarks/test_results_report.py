@@ -1,4 +1,5 @@
-"""docs/RESULTS.md from the race's JSON: our rows with their counts and budgets beside the published ones."""
+"""docs/RESULTS.md from the race's JSON: our rows with their counts and budgets beside the published ones;
+docs/PERFORMANCE.md from the throughput records; both as committed, regenerated from the committed records."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import json
 import math
 from pathlib import Path
 
-from report import CURRENT, PUBLISHED, minutes_to, write_report
+from report import CURRENT, PUBLISHED, minutes_to, rerun, write_performance, write_readme_table, write_report
+from throughput import parse_printed
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def point(seconds: float, fid: float, n_real: int) -> dict:
@@ -52,7 +56,9 @@ def summary_of(tmp_path: Path, data: str, *records: dict) -> str:
 
 
 def test_report_has_our_rows_the_published_rows_and_flags_a_reduced_run(tmp_path: Path) -> None:
+    newest = CURRENT["fashion-mnist"][0]
     record = race_record(
+        record=newest,
         command="python benchmarks/quality.py --samples 200",
         vae_share=0.5,
         seeds=2,
@@ -68,17 +74,16 @@ def test_report_has_our_rows_the_published_rows_and_flags_a_reduced_run(tmp_path
         },
     )
     (tmp_path / "fashion-mnist").mkdir()
-    (tmp_path / "fashion-mnist" / "race.json").write_text(json.dumps(record))
+    (tmp_path / "fashion-mnist" / f"{newest}.json").write_text(json.dumps(record))
     out = tmp_path / "RESULTS.md"
     write_report(tmp_path, out)
     text = out.read_text()
-    assert (
-        "| vaegan: VAE, then GAN warm-started from its decoder (z from the fitted prior, pixel anchor, R1) | "
-        "110 ± 14 (unreliable" in text
-    )
-    assert "The two-stage pipeline's FID at the end, over the others': 0.76x DCGAN." in text  # 110 / 145
-    assert "| 200 vs 200 | 1.002 ± 0.0012 min, 2 seed(s) |" in text  # minutes trained, over seeds
-    assert "**Reduced run**" in text and "python benchmarks/quality.py --samples 200" in text
+    assert "| fashion-mnist | vaegan VAE then GAN | 110 ± 14 (unreliable: fewer than 1,000 real images) |" in text
+    assert "- fashion-mnist: the two stages' FID over the others': 0.76x DCGAN." in text  # 110 / 145
+    assert f"| 200 vs 200 (reduced run) | 1 min, 2 seed(s) | `{newest}` |" in text  # the record's budget
+    assert "The two-stage pipeline's FID at the end, over the others': 0.76x DCGAN." in text  # its section
+    assert "**Reduced run**" in text and "Command: `python benchmarks/quality.py --samples 200`" in text
+    assert text.count("| WGAN (published) |") == 1
     for name, fid, source in PUBLISHED:
         assert f"| {name} (published) | {fid} |" in text and source in text
 
@@ -91,10 +96,11 @@ def test_minutes_to_a_fid_interpolates_between_marks_and_is_nan_when_never_reach
     assert math.isnan(minutes_to(50.0, curve))
 
 
-def test_a_second_record_gets_its_own_section_after_the_main_race(tmp_path: Path) -> None:
-    main = race_record(trained_seconds={"dcgan": [60.0]}, curves={"dcgan": [[point(60, 40.0, 10000)]]})
+def test_each_current_record_gets_its_own_section_in_the_order_of_current(tmp_path: Path) -> None:
+    newest, oldest = CURRENT["fashion-mnist"][0], CURRENT["fashion-mnist"][-1]
+    main = race_record(record=oldest, trained_seconds={"dcgan": [60.0]}, curves={"dcgan": [[point(60, 40.0, 10000)]]})
     auto = race_record(
-        record="race-precision",
+        record=newest,
         title="auto against fp32",
         trained_seconds={"two-stage": [60.0], "two-stage-auto": [60.0]},
         curves={
@@ -102,23 +108,28 @@ def test_a_second_record_gets_its_own_section_after_the_main_race(tmp_path: Path
             "two-stage-auto": [[point(30, 45.0, 10000), point(60, 30.0, 10000)]],
         },
     )
+    stale = race_record(
+        record="race-superseded", trained_seconds={"vae": [60.0]}, curves={"vae": [[point(60, 9.0, 10000)]]}
+    )
     folder = tmp_path / "fashion-mnist"
     folder.mkdir()
-    (folder / "race.json").write_text(json.dumps(main))
-    (folder / "race-precision.json").write_text(json.dumps(auto))
+    for record in (main, auto, stale):
+        (folder / f"{record['record']}.json").write_text(json.dumps(record))
     write_report(tmp_path, tmp_path / "RESULTS.md")
     text = (tmp_path / "RESULTS.md").read_text()
-    assert text.index("## fashion-mnist (28x28, 1 channel(s))\n") < text.index(": auto against fp32\n")
+    assert text.index(f"### `{newest}` (fashion-mnist, 28x28, 1 channel(s))\n") < text.index(f"### `{oldest}` (")
     assert "At auto precision, the two-stage pipeline's FID at the end, over the others': 0.75x vaegan VAE" in text
-    assert text.count("| WGAN (published) |") == 1  # the published rows once, with the main race
-    assert "results/fashion-mnist/race-precision-time-to-fid.png" in text
+    assert text.count("| WGAN (published) |") == 1  # the published rows once
+    assert f"results/fashion-mnist/{newest}-time-to-fid.png" in text
+    assert f"results/fashion-mnist/{oldest}-time-to-fid.png" not in text  # one mark: no curve to chart
+    assert "race-superseded" not in text  # a record not named in CURRENT is no row and no section
 
 
 def test_a_record_at_the_protocols_count_sits_beside_the_published_rows_without_the_reduced_warning(
     tmp_path: Path,
 ) -> None:
     protocol = race_record(
-        record="race-protocol",
+        record=CURRENT["fashion-mnist"][0],
         title="10,000 samples",
         samples=10_000,
         trained_seconds={"two-stage-auto": [900.0]},
@@ -126,10 +137,11 @@ def test_a_record_at_the_protocols_count_sits_beside_the_published_rows_without_
     )
     folder = tmp_path / "fashion-mnist"
     folder.mkdir()
-    (folder / "race-protocol.json").write_text(json.dumps(protocol))
+    (folder / f"{protocol['record']}.json").write_text(json.dumps(protocol))
     write_report(tmp_path, tmp_path / "RESULTS.md")
     text = (tmp_path / "RESULTS.md").read_text()
     assert "| WGAN (published) | 21.5 ± 1.6 |" in text
+    assert "| 10000 vs 10000 (papers' protocol) |" in text
     assert "**Reduced run**" not in text
     assert "time-to-fid.png" not in text  # one mark per run: an end point, no curve to chart
 
@@ -178,14 +190,14 @@ def test_a_record_shows_each_runs_steps_and_closing_loss_per_stage(tmp_path: Pat
         {"stage": "gan", "steps": 900, "closing_loss": 1.5},
     ]
     record = race_record(
-        record="race-stuck",
+        record=CURRENT["fashion-mnist"][0],
         first_seed=1,
         trained_seconds={"two-stage": [60.0]},
         curves={"two-stage": [[point(60, 415.8, 10000)]]},
         stages={"two-stage": [stages]},
     )
     (tmp_path / "fashion-mnist").mkdir()
-    (tmp_path / "fashion-mnist" / "race-stuck.json").write_text(json.dumps(record))
+    (tmp_path / "fashion-mnist" / f"{record['record']}.json").write_text(json.dumps(record))
     write_report(tmp_path, tmp_path / "RESULTS.md")
     text = (tmp_path / "RESULTS.md").read_text()
     assert "- vaegan VAE then GAN, seed 1: vae 2,345 steps, closing loss 8,529; gan 900 steps, closing loss 1.5" in text
@@ -217,3 +229,84 @@ def test_the_summary_compares_no_fids_scored_at_other_sample_counts(tmp_path: Pa
         "- emoji: the two stages' FID over the others': 0.88x VAE alone. "
         "Not compared, scored at other sample counts: GAN from scratch." in summary
     )
+
+
+def test_a_merged_record_names_the_command_of_each_run_it_joins(tmp_path: Path) -> None:
+    newest = CURRENT["fashion-mnist"][0]
+    source = race_record(record="race-seed0", command="python benchmarks/quality.py --seeds 1 --record race-seed0")
+    merged = race_record(
+        record=newest,
+        command="python benchmarks/merge_races.py --records race-seed0",
+        merged_from=["race-seed0"],
+        notes="merged by benchmarks/merge_races.py",
+        trained_seconds={"two-stage-auto": [60.0]},
+        curves={"two-stage-auto": [[point(60, 15.0, 10000)]]},
+    )
+    (tmp_path / "fashion-mnist").mkdir()
+    for record in (source, merged):
+        (tmp_path / "fashion-mnist" / f"{record['record']}.json").write_text(json.dumps(record))
+    write_report(tmp_path, tmp_path / "RESULTS.md")
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "Command: `python benchmarks/merge_races.py --records race-seed0`" in text
+    assert "- `race-seed0`: `python benchmarks/quality.py --seeds 1 --record race-seed0`" in text
+
+
+PRINTED = """machine: AMD EPYC (family 26, model 2), 2 cores, torch 2.13.0+cpu, 2 threads
+load average at start: 0.88 1.46 1.91
+auto probe, emoji VAE on cpu: bf16 autocast: 1.50x faster here than fp32, channels_last 1.06x (probe took 1.1s)
+
+data                 step loop                                       img/s  x ref  GFLOP/s  % fp32  % bf16
+64x64 RGB emoji      VAE  reference (tutorial loop)                    499   1.00      246  114.6%   27.0%
+64x64 RGB emoji      VAE  vaegan + fused Adam + bf16 + ch_last *      1011   2.02      498  231.7%     n/a
+* = what --precision auto and --memory-format auto pick on this machine (their probe, above)
+
+load average at end: 1.79 1.62 1.91
+generation (64x64 decoder): sample 1625 img/s at batch 256; one z decoded in 2.3 ms
+"""
+
+
+def test_a_throughput_run_becomes_a_record_and_its_table(tmp_path: Path) -> None:
+    parts = parse_printed(PRINTED)
+    assert parts["machine"] == ["machine: AMD EPYC (family 26, model 2), 2 cores, torch 2.13.0+cpu, 2 threads"]
+    assert parts["rows"][1] == {
+        "data": "64x64 RGB emoji",
+        "step": "VAE",
+        "loop": "vaegan + fused Adam + bf16 + ch_last",
+        "auto": True,
+        "img_s": 1011,
+        "x_ref": 2.02,
+        "gflops": 498,
+        "of_fp32": 2.317,
+        "of_bf16": None,
+    }
+    assert parts["after"][-1].startswith("generation (64x64 decoder)")
+    record = {"name": "f26", "kind": "AMD EPYC: avx512_bf16", "date": "2026-11-25", "command": "python x", **parts}
+    (tmp_path / "f26.json").write_text(json.dumps(record))
+    write_performance(tmp_path, tmp_path / "PERFORMANCE.md")
+    text = (tmp_path / "PERFORMANCE.md").read_text()
+    assert "| AMD EPYC: avx512_bf16 | **bf16** (1.50x), channels_last 1.06x |" in text  # what auto picked
+    assert "| 64x64 RGB emoji | VAE | reference (tutorial loop) | 499 | 1.00 | 115% | 27% |" in text
+    assert "|  | VAE | vaegan + fused Adam + bf16 + ch_last * | 1011 | 2.02 | 232% | n/a |" in text
+    assert "`python x` on 2026-11-25, AMD EPYC (family 26, model 2), 2 cores" in text
+    assert "load average" not in text
+
+
+def test_the_committed_docs_are_what_their_records_generate(tmp_path: Path) -> None:
+    """RESULTS.md and PERFORMANCE.md are written by report.py alone: a hand edit, or a record changed without
+    rerunning `python benchmarks/report.py`, fails here."""
+    write_report(ROOT / "docs" / "results", tmp_path / "RESULTS.md")
+    write_performance(ROOT / "docs" / "results" / "performance", tmp_path / "PERFORMANCE.md")
+    for name in ("RESULTS.md", "PERFORMANCE.md"):
+        assert (tmp_path / name).read_text() == (ROOT / "docs" / name).read_text(), (
+            f"rerun benchmarks/report.py: {name}"
+        )
+    readme = tmp_path / "README.md"
+    readme.write_text((ROOT / "README.md").read_text())
+    write_readme_table(ROOT / "docs" / "results", readme)
+    assert readme.read_text() == (ROOT / "README.md").read_text(), "rerun benchmarks/report.py: README's table"
+    assert "| emoji | DCGAN peer |" in readme.read_text()  # the table is there, not an empty block
+
+
+def test_a_rerun_command_drops_only_the_labels_that_change_no_number() -> None:
+    command = "python benchmarks/quality.py --seeds 3 --title 'it'\"'\"'s a name' --record x --note \"why\" --minutes 6"
+    assert rerun(command) == "python benchmarks/quality.py --seeds 3 --record x --minutes 6"

@@ -109,7 +109,8 @@ def test_similar_interpolate_and_attribute(run: Path, tmp_path: Path) -> None:
     assert width == 4 * (5 * 18 + 2)  # input, mean, 3 variants; 16 px images scaled x4
 
     assert main(["interpolate", str(run), "--stage", "vae", "--steps", "5", "-o", str(tmp_path)]) == 0
-    assert size(tmp_path / "interpolation_vae.png") == (4 * (5 * 18 + 2), 4 * (2 * 18 + 2))  # rows: lerp, slerp
+    # rows lerp and slerp, labelled in a 44 px strip; a 16 px header names the ends a and b
+    assert size(tmp_path / "interpolation_vae.png") == (44 + 4 * (5 * 18 + 2), 16 + 4 * (2 * 18 + 2))
     with Image.open(tmp_path / "interpolation_vae.gif") as gif:
         assert gif.n_frames == 8  # 5 there, 3 back
     assert (
@@ -125,7 +126,8 @@ def test_similar_interpolate_and_attribute(run: Path, tmp_path: Path) -> None:
         )
         == 0
     )
-    assert (run / "interpolation_gan.png").is_file()  # without -o: into the run folder
+    # without -o: into the run folder; the two input images stand at the ends of the row
+    assert size(run / "interpolation_gan.png") == (44 + 4 * (10 * 18 + 2), 16 + 4 * (1 * 18 + 2))
 
     out = tmp_path / "attribute_gan.png"
     assert (
@@ -149,7 +151,7 @@ def test_similar_interpolate_and_attribute(run: Path, tmp_path: Path) -> None:
         )
         == 0
     )
-    assert size(out) == (4 * (4 * 18 + 2), 4 * (2 * 18 + 2) + 16)  # 2 rows: input + 3 strengths; header
+    assert size(out) == (4 * (4 * 18 + 2), 4 * (2 * 18 + 2) + 16 + 20)  # 2 rows: input + 3 strengths; header; title
 
 
 def test_attribute_from_a_celeba_style_file_and_from_two_folders(run: Path, tmp_path: Path) -> None:

@@ -13,11 +13,11 @@ from PIL import Image
 from tiny import tiny_splits
 from vaegan.cli import main
 from vaegan.cli.loss_experiment import FLAGS
-from vaegan.config import DataConfig
+from vaegan.config import DataConfig, vae_run_config
 from vaegan.data import load_splits
 from vaegan.loss_experiment import COLUMNS, VARIANTS, variant_config
-from vaegan.metrics.features import feature_net_for
 from vaegan.presets import dataset_defaults
+from vaegan.training.feature_net import feature_net_for
 from vaegan.viz import label_image
 
 TINY = ["--image-size", "16", "--latent-dim", "4", "--base-channels", "4", "--batch-size", "4"]
@@ -86,6 +86,6 @@ def test_loss_experiment_leaves_the_loss_to_the_experiment() -> None:
 def test_every_variant_has_its_reconstruction_loss_alone_on_colour_data_too() -> None:
     """The colour default adds an MS-SSIM term; the experiment's variants (the KL-only one above all) do not."""
     sections = dataset_defaults("emoji")
-    assert sections["loss"]["msssim_weight"] > 0
+    assert vae_run_config(**sections).loss.msssim_weight > 0
     for recon in VARIANTS:
         assert variant_config(sections, recon).loss.msssim_weight == 0.0

@@ -60,6 +60,9 @@ CASES = {
     "p.png": (palette_image(transparent=False), {}, RED, BLUE),
     "p_transparent.png": (palette_image(transparent=True), {}, RED, WHITE),
     "p_transparent.gif": (palette_image(transparent=True), {}, RED, WHITE),
+    # a transparent colour (tRNS), not an alpha channel: black is see-through
+    "l_transparent.png": (halves("L", 50, 0), {"transparency": 0}, (50,) * 3, WHITE),
+    "rgb_transparent.png": (halves("RGB", RED, (0, 0, 0)), {"transparency": (0, 0, 0)}, RED, WHITE),
     "i16.png": (i16_image(), {}, (64,) * 3, WHITE),
     "cmyk.jpg": (halves("CMYK", (255, 0, 0, 0), (0, 0, 0, 0)), {"quality": 95}, (0, 255, 255), WHITE),
     "rgb.jpeg": (halves("RGB", RED, BLUE), {"quality": 95}, RED, BLUE),

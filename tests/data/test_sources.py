@@ -28,7 +28,7 @@ def test_folder_source_splits_with_test_equal_to_val(folder: Path, caplog: pytes
     assert (len(splits.train), len(splits.val)) == (8, 2)
     assert splits.test is splits.val
     assert set(splits.train.names) | set(splits.val.names) == {f"{i}.png" for i in range(10)}
-    summary = f"data {folder} (train): 10 images, 16x16 px, 3 channels"
+    summary = f"data {folder}: 10 images of 16x16 px, 3 channel(s): 8 for training, 2 held out for validation"
     assert any(summary in r.getMessage() for r in caplog.records)
     other_seed = load_splits(dataclasses.replace(cfg, split_seed=4))
     assert load_splits(cfg).val.names == splits.val.names and other_seed.val.names != splits.val.names

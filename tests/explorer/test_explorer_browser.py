@@ -13,7 +13,7 @@ from PIL import Image
 from vaegan.explorer.browser import SETTLED, chromium_path, drop_file, launch, settle
 from vaegan.explorer.server import ExplorerServer
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs the explorer extra")
+playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright (the dev extra)")
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium: scripts/setup.sh installs it as root")
 
 PIXELS = """async (stage) => {

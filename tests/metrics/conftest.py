@@ -9,7 +9,8 @@ import torch
 
 from vaegan.config import DataConfig
 from vaegan.data import DataSplits, load_splits
-from vaegan.metrics.features import FeatureNet, feature_net_for
+from vaegan.metrics.features import FeatureNet
+from vaegan.training.feature_net import feature_net_for
 
 FMNIST = DataConfig(source="fashion-mnist", image_size=28, channels=1)
 TEST_STEPS = 400  # ~15 s on one core; about 78% test accuracy, plenty to rank degradations

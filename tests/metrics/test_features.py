@@ -9,14 +9,8 @@ import torch
 
 from vaegan.config import DataConfig
 from vaegan.data import DataSplits, ImageDataset
-from vaegan.metrics.features import (
-    FeatureNet,
-    augment,
-    cache_path,
-    feature_net_for,
-    load_feature_net,
-    nt_xent,
-)
+from vaegan.metrics.features import FeatureNet, cache_path, load_feature_net
+from vaegan.training.feature_net import augment, feature_net_for, nt_xent
 
 FMNIST = DataConfig(source="fashion-mnist", image_size=28, channels=1)  # as in conftest.py
 

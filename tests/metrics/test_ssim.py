@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vaegan.data import DataSplits, to_float
-from vaegan.metrics.ssim import SCALE_WEIGHTS, gaussian_window, ms_ssim, scales_for
+from vaegan.ssim import SCALE_WEIGHTS, gaussian_window, ms_ssim, scales_for
 
 PM1 = (-1.0, 1.0)  # the value range of tanh data
 

@@ -42,8 +42,9 @@ def test_decoder_with_extra_convs_per_level(size: int, convs: int) -> None:
 
 
 def test_one_conv_per_level_keeps_the_state_dict_names_older_files_hold() -> None:
-    """Checkpoints saved before decoder_convs existed load strictly into the default decoder."""
-    names = set(Decoder(ModelConfig(image_size=32, base_channels=4)).state_dict())
+    """Checkpoints saved before decoder_convs existed load strictly into a one-conv decoder (checkpoint.py
+    pins decoder_convs 1 for them)."""
+    names = set(Decoder(ModelConfig(image_size=32, base_channels=4, decoder_convs=1)).state_dict())
     assert names == {"project.0.weight", "project.0.bias", "to_image.weight", "to_image.bias"} | {
         f"upsample.{i}.0.{p}" for i in range(2) for p in ("weight", "bias")
     }

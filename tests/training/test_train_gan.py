@@ -156,7 +156,7 @@ def test_the_g_update_scales_ds_term_and_not_the_anchor() -> None:
 
 def test_adaptive_weight_needs_an_anchor(vae_run: Path) -> None:
     _, vae_cfg = load_vae(vae_run)
-    for no_anchor in ({}, {"anchor": "decoder"}, {"anchor": "pixel", "anchor_weight": 0.0}):
+    for no_anchor in ({"anchor": "none"}, {"anchor": "decoder"}, {"anchor": "pixel", "anchor_weight": 0.0}):
         with pytest.raises(VaeganError, match="add --anchor pixel"):
             refuse_unsupported(GANConfig(adaptive_weight=True, **no_anchor), vae_cfg)
     with pytest.raises(VaeganError, match="drop --anchor-decay"):
@@ -188,7 +188,8 @@ def test_gan_stage_runs_with_finite_monitors(vae_run: Path, tmp_path: Path, loss
 
 
 def test_first_gan_grid_equals_the_vaes_last(vae_run: Path, tmp_path: Path) -> None:
-    train_gan(gan_config(vae_run, epochs=1), tmp_path, splits=tiny_splits())
+    # The VAE's grid decodes z ~ N(0, I); with G on the same z its first grid is the warm start itself.
+    train_gan(gan_config(vae_run, epochs=1, latents="normal"), tmp_path, splits=tiny_splits())
     assert (tmp_path / "grids" / "samples_e000.png").read_bytes() == (
         vae_run / "grids" / "samples_e002.png"
     ).read_bytes()
@@ -267,12 +268,12 @@ def test_ema_warms_up_then_holds_its_decay() -> None:
 
 
 def test_gan_quality_record_has_psnr_through_g_beside_the_vaes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vaegan.metrics import features, monitor
+    from vaegan.training import feature_net
 
     monkeypatch.setattr(
-        monitor,
+        feature_net,
         "feature_net_for",
-        lambda data, splits, cache: features.train_feature_net(splits.train, steps=5, seed=0),
+        lambda data, splits, cache: feature_net.train_feature_net(splits.train, steps=5, seed=0),
     )
     splits = tiny_splits()
     train_vae(tiny_config(epochs=1, quality_every=1, quality_samples=10), tmp_path / "vae", splits=splits)
@@ -315,10 +316,10 @@ def test_r1_changes_the_discriminator_update() -> None:
 
 
 def test_lazy_r1_weighs_every_nth_step_by_n_and_skips_the_others() -> None:
-    every_step, lazy = GANConfig(r1_gamma=2.0), GANConfig(r1_gamma=2.0, r1_every=4)
+    every_step, lazy = GANConfig(r1_gamma=2.0, r1_every=1), GANConfig(r1_gamma=2.0, r1_every=4)
     assert [r1_weight(s, every_step) for s in range(3)] == [1.0, 1.0, 1.0]
     assert [r1_weight(s, lazy) for s in range(9)] == [4.0, 0, 0, 0, 4.0, 0, 0, 0, 4.0]  # the same mean
-    assert r1_weight(0, GANConfig(r1_every=4)) == 0.0  # no gamma, no penalty
+    assert r1_weight(0, GANConfig(r1_gamma=0.0, r1_every=4)) == 0.0  # no gamma, no penalty
 
 
 def test_gan_step_takes_lazy_r1_only_on_its_steps() -> None:

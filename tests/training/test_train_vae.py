@@ -59,6 +59,10 @@ def test_training_follows_the_warm_up(tmp_path: Path) -> None:
 @pytest.mark.parametrize("recon, kind", [("mse_sum", "vae"), ("bce", "vae"), ("mse_mean", "ae")])
 def test_training_writes_the_run_folder_and_learns(tmp_path: Path, recon: str, kind: str) -> None:
     cfg = tiny_config(recon=recon, kind=kind, epochs=3, lr=3e-3)
+    # 12 steps show learning with a fixed KL weight (the epochs' totals compare), the likelihood alone and
+    # one conv per decoder level: the settings before the defaults took `vaegan run`'s.
+    loss = dataclasses.replace(cfg.loss, kl_warmup_steps=0, msssim_weight=0.0)
+    cfg = dataclasses.replace(cfg, loss=loss, model=dataclasses.replace(cfg.model, decoder_convs=1))
     result = train_vae(cfg, tmp_path, splits=tiny_splits())
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2, 3]
@@ -197,13 +201,13 @@ def test_divergence_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path: P
 def test_quality_is_measured_at_its_interval_and_the_best_checkpoint_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vaegan.metrics import features, monitor
+    from vaegan.training import feature_net
 
     # A feature net trained for a few steps stands in for the cached one: same code path, seconds not minutes.
     monkeypatch.setattr(
-        monitor,
+        feature_net,
         "feature_net_for",
-        lambda data, splits, cache: features.train_feature_net(splits.train, steps=5, seed=0),
+        lambda data, splits, cache: feature_net.train_feature_net(splits.train, steps=5, seed=0),
     )
     cfg = tiny_config(epochs=3, quality_every=2, quality_samples=10)
     train_vae(cfg, tmp_path, splits=tiny_splits())
@@ -265,6 +269,8 @@ class StepClock(Clock):
 def test_a_time_limit_cuts_a_later_epoch_at_its_step_and_resume_continues_it_exactly(tmp_path: Path) -> None:
     """--max-minutes is looked at after every step: past the first epoch the stage ends at the step the
     budget ran out, its checkpoint at that very batch, so asking for more epochs continues bit for bit."""
+    from vaegan.pipeline import stage_state
+
     splits = tiny_splits()  # 16 training images: 4 steps an epoch
     train_vae(tiny_config(epochs=3), tmp_path / "straight", splits=splits)
     clock = StepClock()
@@ -277,6 +283,9 @@ def test_a_time_limit_cuts_a_later_epoch_at_its_step_and_resume_continues_it_exa
     assert (saved.loop.epoch, saved.loop.batch_in_epoch, saved.config.train.epochs) == (2, 2, 2)
     records = [json.loads(line) for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     assert [(r["epoch"], r["step"], r.get("epochs_asked")) for r in records] == [(1, 4, None), (2, 6, 3)]
+    # finished for a pipeline rerun of the same command, which must not resume the VAE under its GAN
+    assert stage_state(tmp_path / "cut", epochs=3, max_minutes=1.0) == "done"
+    assert stage_state(tmp_path / "cut", epochs=4, max_minutes=1.0) == "partial"
     more = {"train": {"epochs": 3, "max_minutes": 0.0}}
     train_vae(tiny_config(), tmp_path / "cut", resume=True, wanted=more, splits=splits)
     straight, resumed = final_weights(tmp_path / "straight"), final_weights(tmp_path / "cut")

@@ -104,7 +104,7 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from vaegan.metrics.evaluation import evaluate_run
+    from vaegan.evaluate import evaluate_run
 
     if args.k < 0:
         raise VaeganError(f"-k must be >= 0, got {args.k}")

@@ -13,11 +13,12 @@ from vaegan.cli.options import (
     add_config_flags,
     add_flags,
     given_sections,
+    pipeline_configs,
     sections_from_args,
 )
 from vaegan.cli.outputs import add_run_out
 from vaegan.cli.train import default_run_dir
-from vaegan.config import GANConfig, GANRunConfig, from_dict, vae_run_config
+from vaegan.config import GANConfig, GANRunConfig, from_dict
 from vaegan.errors import VaeganError
 
 
@@ -67,15 +68,8 @@ def run_train_gan(args: argparse.Namespace) -> int:
 def run_pipeline_command(args: argparse.Namespace) -> int:
     from vaegan.pipeline import run_pipeline
 
-    sections = sections_from_args(args, VAE_FLAGS + GAN_FLAGS)
-    vae_cfg = vae_run_config(**sections)
-    shared_keys = {flag.key for flag in GAN_RUNTIME_FLAGS}  # the GAN takes these from the [train] section
-    shared = {key: getattr(vae_cfg.train, key) for key in shared_keys}
-    gan_cfg = from_dict(GANConfig, {**shared, **sections.get("gan", {})})
+    vae_cfg, gan_cfg, wanted = pipeline_configs(given_sections(args, VAE_FLAGS + GAN_FLAGS))
     out = args.out or Path("runs") / default_run_dir(vae_cfg.data.source, "").name.rstrip("-")
-    given = given_sections(args, VAE_FLAGS + GAN_FLAGS)  # what a rerun over an existing run changes
-    given_shared = {k: v for k, v in given.get("train", {}).items() if k in shared_keys}
-    wanted = {**given, "gan": {**given_shared, **given.get("gan", {})}}
     result = run_pipeline(vae_cfg, gan_cfg, out, wanted=wanted)
     if result is not None:  # None on the other ranks under torchrun: rank 0 reports
         print(result.summary.read_text(), end="")

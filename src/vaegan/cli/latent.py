@@ -190,13 +190,14 @@ def run_interpolate(args: argparse.Namespace) -> int:
     if args.steps < 2:
         raise VaeganError(f"--steps must be at least 2, got {args.steps}")
     models = load_models(args.run, args.stage)
+    images = None
     if args.images:
-        images = load_image_files(args.images, models.cfg.data.image_size, models.cfg.data.channels)
-        a, b = models.encode_images(images)[0][:2]
+        images = load_image_files(args.images, models.cfg.data.image_size, models.cfg.data.channels)[:2]
+        a, b = models.encode_images(images)[0]
     else:
         a, b = endpoints_from_seeds(models, args.seeds, args.temperature)
     methods = ("lerp", "slerp") if args.method == "both" else (args.method,)
-    grid, frames, labels = interpolation_frames(models, a, b, args.steps, methods)
+    grid, frames, labels = interpolation_frames(models, a, b, args.steps, methods, images)
     path = save(grid, output(args, f"interpolation_{models.stage}.png"))
     print(path)
     frames = frames + frames[-2:0:-1]  # there and back, so the loop has no jump

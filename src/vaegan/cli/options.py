@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import MISSING, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from vaegan.config import (
@@ -28,8 +29,12 @@ from vaegan.config import (
     LossConfig,
     ModelConfig,
     TrainConfig,
+    VAERunConfig,
+    from_dict,
     read_toml,
+    vae_run_config,
 )
+from vaegan.errors import VaeganError
 from vaegan.presets import GREY_28, PRESETS, RGB_64, Sections, dataset_defaults, merge
 
 SECTION_CLASSES: dict[str, type] = {
@@ -231,11 +236,42 @@ def sections_from_args(args: argparse.Namespace, flags: tuple[Flag, ...], source
 
 def given_sections(args: argparse.Namespace, flags: tuple[Flag, ...]) -> Sections:
     """What the user asked for, without the defaults: preset < --config file < flags (what --resume applies)."""
-    from_file: Sections = read_toml(args.config) if getattr(args, "config", None) else {}
+    values = {setting_name(flag): getattr(args, setting_name(flag)) for flag in flags}
+    return settings_sections(values, flags, getattr(args, "preset", None), getattr(args, "config", None))
+
+
+def setting_name(flag: Flag) -> str:
+    """The flag as a Python name: --gan-epochs is gan_epochs (argparse's dest, vaegan.train's keyword)."""
+    return flag.name[2:].replace("-", "_")
+
+
+def settings_sections(
+    values: dict[str, Any], flags: tuple[Flag, ...], preset: str | None = None, config: str | Path | None = None
+) -> Sections:
+    """preset < TOML file < `values` (flags by setting_name; None is not given), as config sections."""
+    by_name = {setting_name(flag): flag for flag in flags}
+    unknown = sorted(set(values) - set(by_name))
+    if unknown:
+        raise VaeganError(f"unknown settings {unknown}; use the flags of `vaegan run` in snake case: {sorted(by_name)}")
+    if preset is not None and preset not in PRESETS:
+        raise VaeganError(f"unknown preset {preset!r}; use one of {', '.join(sorted(PRESETS))}")
     from_flags: Sections = {}
-    for flag in flags:
-        value = getattr(args, flag.name[2:].replace("-", "_"))
+    for name, value in values.items():
         if value is not None:
-            from_flags.setdefault(flag.section, {})[flag.key] = value
-    preset = PRESETS[args.preset] if getattr(args, "preset", None) else {}
-    return merge(preset, from_file, from_flags)
+            from_flags.setdefault(by_name[name].section, {})[by_name[name].key] = value
+    from_file: Sections = read_toml(config) if config else {}
+    return merge(PRESETS[preset] if preset else {}, from_file, from_flags)
+
+
+def pipeline_configs(given: Sections) -> tuple[VAERunConfig, GANConfig, Sections]:
+    """`vaegan run`'s two stage configs from what the user gave (over the dataset's defaults), and the
+    settings a rerun over an existing run changes. The GAN takes the run-wide settings from [train]."""
+    source = given.get("data", {}).get("source") or "emoji"
+    sections = merge(dataset_defaults(source), given)
+    vae_cfg = vae_run_config(**sections)
+    shared_keys = {flag.key for flag in GAN_RUNTIME_FLAGS}
+    shared = {key: getattr(vae_cfg.train, key) for key in shared_keys}
+    gan_cfg = from_dict(GANConfig, {**shared, **sections.get("gan", {})})
+    given_shared = {k: v for k, v in given.get("train", {}).items() if k in shared_keys}
+    wanted = {**given, "gan": {**given_shared, **given.get("gan", {})}}
+    return vae_cfg, gan_cfg, wanted

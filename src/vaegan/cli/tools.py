@@ -47,40 +47,31 @@ def register(sub: Any) -> None:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    from vaegan.latent import decode_batched
-    from vaegan.pictures import load_models
-    from vaegan.prior import sample_latents
-    from vaegan.runs import open_run
+    from vaegan.api import UNIT, load
     from vaegan.viz import check_image_path, save_grid
 
     if not 1 <= args.num <= MAX_SAMPLES:
         raise VaeganError(f"-n must be between 1 and {MAX_SAMPLES} (one grid), got {args.num}")
     if not (math.isfinite(args.temperature) and args.temperature >= 0):
         raise VaeganError(f"--temperature must be finite and >= 0, got {args.temperature}")
-    models = load_models(args.run, args.stage)
-    path = picture_path(args.out, args.run, f"samples_{models.stage}.png")
+    model = load(args.run, args.stage)
+    path = picture_path(args.out, args.run, f"samples_{model.stage}.png")
     check_image_path(path)  # before the decoding
-    generator = torch.Generator().manual_seed(args.seed)
-    z = sample_latents(open_run(args.run), models.stage, args.num, generator, args.temperature, args.sampler)
-    print(save_grid(decode_batched(models.decode, z), path, models.cfg.model.value_range))
+    images = model.sample(args.num, seed=args.seed, temperature=args.temperature, sampler=args.sampler)
+    print(save_grid(images, path, UNIT))
     return 0
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:
-    from vaegan.data import to_float
-    from vaegan.data.folder import load_image_files
-    from vaegan.latent import decode_batched
-    from vaegan.pictures import load_models
+    from vaegan.api import UNIT, load
     from vaegan.viz import check_image_path, save_grid
 
-    models = load_models(args.run, args.stage)
-    path = picture_path(args.out, args.run, f"reconstructions_{models.stage}.png")
+    model = load(args.run, args.stage)
+    path = picture_path(args.out, args.run, f"reconstructions_{model.stage}.png")
     check_image_path(path)  # before the encoding
-    cfg = models.cfg
-    images = load_image_files(args.images, cfg.data.image_size, cfg.data.channels)
-    x = to_float(images, cfg.model.value_range)
-    recon = decode_batched(models.decode, models.encode_images(images)[0])
+    images = model.images(args.images)
+    x, recon = images.float() / 255, model.reconstruct(images)
     per_row = min(8, len(x))
     rows = [t for i in range(0, len(x), per_row) for t in (x[i : i + per_row], recon[i : i + per_row])]
-    print(save_grid(torch.cat(rows), path, cfg.model.value_range, nrow=per_row))
+    print(save_grid(torch.cat(rows), path, UNIT, nrow=per_row))
     return 0

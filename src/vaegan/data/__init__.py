@@ -104,9 +104,7 @@ def build_dataset(cfg: DataConfig, split: str = "train") -> ImageDataset:
             f"use one of {', '.join(EMOJI_SOURCES + IDX_SOURCES)} or the path of a folder of images"
         )
     size = cfg.image_size
-    logger.info(
-        "data %s (%s): %d images, %dx%d px, %d channels", cfg.source, split, len(data), size, size, cfg.channels
-    )
+    logger.debug("read %s (%s): %d images, %dx%d px", cfg.source, split, len(data), size, size)
     return data
 
 
@@ -120,4 +118,16 @@ def load_splits(cfg: DataConfig) -> DataSplits:
     train_idx, val_idx = train_val_split(len(full), cfg.val_fraction, cfg.split_seed)
     train, val = full.subset(train_idx), full.subset(val_idx)
     test = build_dataset(cfg, "test") if cfg.source in IDX_SOURCES else val
+    size = cfg.image_size
+    logger.info(
+        "data %s: %d images of %dx%d px, %d channel(s): %d for training, %d held out for validation%s",
+        cfg.source,
+        len(full),
+        size,
+        size,
+        cfg.channels,
+        len(train),
+        len(val),
+        f", {len(test)} in the official test set" if test is not val else "",
+    )
     return DataSplits(train=train, val=val, test=test)

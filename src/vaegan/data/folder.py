@@ -63,7 +63,8 @@ def _to_mode(im: Image.Image, channels: int) -> Image.Image:
         im = Image.fromarray((wide * (255 / (2**bits - 1))).round().clip(0, 255).astype(np.uint8), "L")
     elif im.mode == "F":
         im = Image.fromarray((np.asarray(im).clip(0, 1) * 255).round().astype(np.uint8), "L")
-    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info):
+    # a transparent colour (PNG's tRNS) in a palette, grey or RGB image is transparency too
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode in ("P", "L", "RGB") and "transparency" in im.info):
         rgba = im.convert("RGBA")
         im = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im.alpha_composite(rgba)
@@ -75,7 +76,12 @@ def decode(path: Path | IO[bytes], size: int, channels: int) -> np.ndarray:
     with Image.open(path) as file:
         # JPEG can decode at 1/2, 1/4 or 1/8 scale for free; draft keeps both sides >= size
         file.draft(None, (size, size))
-        im = _to_mode(ImageOps.exif_transpose(file), channels)  # loads frame 0 only: a GIF's first frame
+        return decode_pil(file, size, channels)
+
+
+def decode_pil(image: Image.Image, size: int, channels: int) -> np.ndarray:
+    """A PIL image -> (size, size, channels) uint8: upright, on white, short side resized, centre cropped."""
+    im = _to_mode(ImageOps.exif_transpose(image), channels)  # loads frame 0 only: a GIF's first frame
     w, h = im.size
     side = min(w, h)
     box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)  # centre square
@@ -123,7 +129,7 @@ def _decode_all(
             return exc
 
     # Pillow releases the GIL while decoding and resizing, so threads use every core without the start-up
-    # and pickling costs of processes: 1.7x faster on 2 cores for a folder of large photos.
+    # and pickling costs of processes.
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     with _pixel_limit(max_pixels), ThreadPoolExecutor(min(_MAX_THREADS, cores)) as pool:
         results = list(pool.map(attempt, files))

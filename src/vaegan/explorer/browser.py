@@ -1,4 +1,4 @@
-"""Headless Chromium for the explorer's browser test and its screenshots, through Playwright.
+"""Headless Chromium for the explorer's browser test and its screenshots, through Playwright (the dev extra).
 
 Debian's `chromium` package, never a browser Playwright downloads (scripts/setup.sh installs it). As root
 Chromium needs --no-sandbox; the background-networking flags stop it calling Google's hosts, which a

@@ -1,7 +1,8 @@
-"""Offline evaluation: likelihood bounds (likelihood.py), a self-trained feature net (features.py),
-FID/KID/precision-recall/density-coverage (quality.py), mode coverage (coverage.py), Inception-V3 from a
-local file (inception.py), and a run folder's full report (evaluation.py).
+"""Metrics, pure over tensors and nets: likelihood bounds (likelihood.py), FID/KID/precision-recall/
+density-coverage (quality.py) in vaegan's own feature net (features.py) or Inception-V3 from a local file
+(inception.py, inception_fid.py), mode coverage (coverage.py), PSNR (psnr.py), artifacts (artifacts.py).
 
-The training loops measure quality through monitor.QualityMonitor; evaluation.evaluate_run and the
-benchmarks call quality.py directly. Nothing is imported here, so `import vaegan.metrics` stays cheap.
+The feature net is trained in training/feature_net.py, which also measures quality while a stage trains;
+a run folder's offline report is vaegan.evaluate. Nothing is imported here, so `import vaegan.metrics`
+stays cheap.
 """

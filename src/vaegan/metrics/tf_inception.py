@@ -78,9 +78,8 @@ class TFInception(nn.Module):
         self.sha1 = sha1  # keys cached real-image features to these exact weights
 
     def features(self, images01: torch.Tensor) -> torch.Tensor:
-        # fp32 always: bf16 autocast ran 1.7x faster here but moved a 250-image FID by 1.7 (docs/FID.md).
-        # channels_last input ran 1.3-1.8x faster on a 2-core Xeon, features equal to 6e-6; a frozen,
-        # inference-optimised copy of the script added nothing measurable (benchmarks/inception_speed.py).
+        # fp32 always: bf16 autocast was faster but moved FID (docs/FID.md). channels_last is faster with equal
+        # features (benchmarks/inception_speed.py).
         x = to_tf_input(images01).contiguous(memory_format=torch.channels_last)
         return self.net(x).float()  # (B, 2048)
 

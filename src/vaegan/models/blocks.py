@@ -37,10 +37,7 @@ def widths(base_channels: int, n_layers: int) -> list[int]:
 # No normalisation layers by default. BatchNorm would couple the images of a batch: train and eval would
 # disagree, and a DistributedDataParallel run would differ from a single process with the same global batch.
 # GroupNorm normalises each image alone; the decoder (the GAN's generator) can have it after each x2 conv
-# (--decoder-norm group, issue 12's lever). An early probe here found GroupNorm about 4x slower; on a 2-core
-# AMD EPYC of CPU family 26 it costs 1.06-1.22x of the 64x64 decoder's forward + backward (fp32 / bf16, NCHW /
-# channels_last; benchmarks/decoder_norm.py). Off by default: on emoji it scored worse in Inception features
-# (VAE 147.9, GAN 136.2 against 141.9 and 124.6 at equal steps, one seed; docs/results/levers/ round 22).
+# (--decoder-norm group). Off by default: slower and worse on emoji (docs/results/levers/README.md).
 GROUPS = 8  # GroupNorm's groups where the width allows (every vaegan width is a multiple of 8 from base 8 up)
 
 
@@ -73,7 +70,7 @@ class ResidualConv(nn.Module):
     Starting as the identity, a deeper decoder computes what a one-conv decoder computes, and each extra conv
     only adds detail, so the signal path from z to the image is not learnt through random layers first. Not
     the same one-conv decoder as at the same seed: nn.Conv2d draws its default weights before they are zeroed,
-    so the layers built after it start from other draws (levers round 16 met a seed that never trained).
+    so the layers built after it start from other draws (one such seed never trained: docs/results/levers/).
     """
 
     def __init__(self, channels: int) -> None:
@@ -103,9 +100,8 @@ def add_bias(x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """x (B, C, H, W) + bias (C,), in x's dtype, so a bf16 activation stays bf16 under autocast.
 
     Transposed convolutions add their bias here rather than inside the kernel: oneDNN's deconvolution
-    backward computes the bias gradient slowly on the CPU. Measured on a 2-core AMD EPYC in bf16 with
-    channels_last, forward + backward of the 64x64 decoder's 64 -> 32 layer: 7.9 ms with the bias inside,
-    4.9 ms added apart (benchmarks/conv_bias.py times every decoder layer both ways).
+    backward computes the bias gradient slowly on the CPU (benchmarks/conv_bias.py times every decoder layer
+    both ways; docs/PERFORMANCE.md).
     """
     return x if bias is None else x + bias.to(x.dtype).view(1, -1, 1, 1)
 

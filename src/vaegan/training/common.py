@@ -91,7 +91,7 @@ def warm_up_lr(optimizer: torch.optim.Optimizer, lr: float, step: int, warmup_st
 
     Adam's first steps move every weight by about lr at once, however small its gradient (m / sqrt(v) is
     +-1 on step one), and through a decoder's residual convs those moves compound until a seed never trains
-    (docs/results/levers/README.md, benchmarks/vae_start.py, tests/benchmarks/test_vae_start.py).
+    (docs/results/levers/README.md, tests/training/test_lr_warm_up.py).
     """
     scale = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
     for group in optimizer.param_groups:

@@ -160,7 +160,7 @@ def anchor_loss(
     lowpass: the pixel anchor on `pool` x `pool` block means of both images. Colours, layout and shapes, what
     PSNR mostly measures, stay tied to x, while detail finer than a block, where the squared error can only
     pull G toward the blurry mean of what fits, is left to D.
-    structure: 1 - MS-SSIM(G(z_x), x) (vaegan.metrics.ssim): local means, contrasts and correlations tied to x
+    structure: 1 - MS-SSIM(G(z_x), x) (vaegan.ssim): local means, contrasts and correlations tied to x
     at three scales instead of every pixel's value, so D may move pixels that keep the structure.
     """
     if kind == "decoder":

@@ -27,11 +27,11 @@ import torch
 
 from vaegan.checkpoint import Checkpoint, LoopState, restore_rng_state, rng_state
 from vaegan.config import RunSettings, write_json
-from vaegan.metrics.monitor import QualityMonitor
 from vaegan.training import distributed, speed
 from vaegan.training.changes import Changes
 from vaegan.training.common import TrainingStopped, batches, epoch_order, resolve_device, settings_section
 from vaegan.training.epoch_log import DrawGrids, EpochLog
+from vaegan.training.feature_net import QualityMonitor
 from vaegan.training.run_folder import Checkpoints, RunFolder, start_clean
 from vaegan.training.stopping import Clock, Divergence, StopRules
 

@@ -18,7 +18,6 @@ from vaegan.checkpoint import GANCheckpoint
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.errors import VaeganError
-from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.presets import step_budget
@@ -27,6 +26,7 @@ from vaegan.runs import Run, open_run
 from vaegan.training import distributed, speed
 from vaegan.training.changes import Sections
 from vaegan.training.common import CPU, fixed_latents, place, restore_adam
+from vaegan.training.feature_net import QualityMonitor
 from vaegan.training.gan_step import MONITORS, GANNets, gan_step
 from vaegan.training.loop import Placement, Sampler, ScoreHook, StepHook, TrainingResult, TrainingRun, setup_run
 from vaegan.training.run_folder import resume_or_refuse

@@ -14,13 +14,13 @@ from vaegan.checkpoint import VAECheckpoint
 from vaegan.config import LossConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.losses import kl_weight, vae_loss
-from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.vae import VAE
 from vaegan.presets import step_budget
 from vaegan.prior import fit_to_images
 from vaegan.training import speed
 from vaegan.training.changes import Sections
 from vaegan.training.common import CPU, adam, autocast, fixed_latents, place, restore_adam, warm_up_lr
+from vaegan.training.feature_net import QualityMonitor
 from vaegan.training.loop import Placement, Sampler, ScoreHook, StepHook, TrainingResult, TrainingRun, setup_run
 from vaegan.training.run_folder import resume_or_refuse
 from vaegan.training.stopping import Clock
