@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from tiny import TINY_FLAGS, tiny_splits
-from vaegan.checkpoint import load_checkpoint
+from vaegan.checkpoint import load_checkpoint, seal
 from vaegan.cli import main
 
 GAN_TINY = ["--disc-channels", "4", "--gan-batch-size", "4", "--grid-size", "8", "--device", "cpu"]
@@ -83,6 +83,8 @@ def forged(env: Env, change: Callable[[dict[str, Any]], None], stage: str = "vae
     """A copy of a real checkpoint with `change` applied to its payload, as a hostile file would be."""
     payload = torch.load((env.vae if stage == "vae" else env.gan) / "checkpoint.pt", weights_only=True)
     change(payload)
+    if "checksum" in payload:
+        seal(payload)  # a forger recomputes it: the checks behind it must hold on their own
     path = env.tmp / "forged.pt"
     torch.save(payload, path)
     return str(path)

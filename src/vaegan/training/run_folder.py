@@ -25,8 +25,9 @@ from vaegan.checkpoint import (
 )
 from vaegan.config import write_json
 from vaegan.errors import VaeganError
-from vaegan.runs import read_metrics
+from vaegan.runs import locate_paths, read_metrics
 from vaegan.training.changes import Changes, Sections, apply_changes
+from vaegan.training.common import settings_section
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,41 @@ def resume_or_refuse(
     check_writable(run_dir)
     path = Path(run_dir) / CHECKPOINT_NAME
     if resume:
-        saved = load_checkpoint(path)
+        if not path.exists() and (Path(run_dir) / "config.json").is_file():
+            raise VaeganError(
+                f"{run_dir} has no checkpoint yet: it stopped before its first epoch ended; start it over with "
+                f"'vaegan train-{stage} --out {run_dir}' and the settings it began with (config.json), without --resume"
+            )
+        saved = locate_paths(load_checkpoint(path), Path(run_dir))
         if saved.STAGE != stage:
             raise VaeganError(f"{path} is a {saved.STAGE} checkpoint; resume it with train-{saved.STAGE}")
         saved.config, changes = apply_changes(saved.config, wanted or {})  # type: ignore[assignment]
+        check_work_left(saved, run_dir, stage, (wanted or {}).get(settings_section(stage), {}).get("epochs"))
         return saved, changes
     if path.exists():
         raise VaeganError(f"{run_dir} already holds a trained run; pass --resume to continue it or choose a new --out")
     return None, {}
+
+
+def check_work_left(saved: Checkpoint, run_dir: Path, stage: str, asked: int | None) -> None:
+    """A resume with epochs below those done is refused (it would train nothing, silently); one with no
+    epochs left says so and goes on, as a rerun of a finished run is no mistake."""
+    settings = getattr(saved.config, settings_section(stage))
+    done, flag = saved.loop.epoch - 1, "--epochs" if stage == "vae" else "--gan-epochs"
+    if settings.epochs >= saved.loop.epoch:
+        return
+    if asked is not None and asked < done:
+        raise VaeganError(
+            f"{run_dir} has trained {done} {stage.upper()} epochs already, so {flag} {asked} would train nothing; "
+            f"pass {flag} {saved.loop.epoch} or more to extend it"
+        )
+    log.warning(
+        "%s has trained all its %d epochs: nothing to train (pass %s %d to extend it)",
+        run_dir,
+        done,
+        flag,
+        done + 1,
+    )
 
 
 def check_writable(run_dir: Path) -> None:

@@ -7,6 +7,7 @@ the latent source and the run around it.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -104,8 +105,13 @@ def train_gan(
     saved, changes = resume_or_refuse(run_dir, "gan", resume, wanted)
     if isinstance(saved, GANCheckpoint):
         cfg = saved.config
-    vae_run = open_run(cfg.vae_checkpoint)
-    vae_cfg, vae_path = vae_run.config, str(vae_run.stage("vae").checkpoint_path.resolve())
+    # a resumed GAN follows its own link to its VAE (runs.find_vae), which survives moving the two together
+    vae_file = open_run(run_dir).stage("vae").checkpoint_path if saved else cfg.vae_checkpoint
+    vae_run = open_run(vae_file)
+    vae_path = os.path.abspath(vae_run.stage("vae").checkpoint_path)
+    cfg = replace(cfg, vae_checkpoint=vae_path)  # config.json: where the VAE was, from any folder
+    vae_link = os.path.relpath(vae_path, os.path.abspath(run_dir))  # the checkpoint: where it is beside the GAN
+    vae_cfg = vae_run.config
     latent_dim, value_range = vae_cfg.model.latent_dim, vae_cfg.model.value_range
     refuse_unsupported(cfg.gan, vae_cfg)
     splits = splits or load_splits(vae_cfg.data)
@@ -136,7 +142,7 @@ def train_gan(
         cfg,
         placement,
         quality=quality,
-        snapshot=lambda config, loop: GANCheckpoint(config, loop, vae_path, vae_cfg, *nets.state_dicts()),
+        snapshot=lambda config, loop: GANCheckpoint(config, loop, vae_link, vae_cfg, *nets.state_dicts()),
         n_sums=len(MONITORS),  # per-step values, one weight per step
         watch={"d_loss": MONITORS.index("d_loss"), "g_loss": MONITORS.index("g_loss")},
         postfix={"D(x)": MONITORS.index("d_real"), "D(G(z))": MONITORS.index("d_fake")},
