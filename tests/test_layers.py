@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundations", ("vaegan.errors", "vaegan.progress", "vaegan.latent", "vaegan.plots")),
-    ("configuration", ("vaegan.config", "vaegan.presets")),
+    ("configuration", ("vaegan.config", "vaegan.presets", "vaegan.limits")),
     (
         "data and pure tensor ops",
         ("vaegan.data", "vaegan.ssim", "vaegan.augment", "vaegan.viz", "vaegan.tensorboard", "vaegan.attributes"),

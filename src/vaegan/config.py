@@ -104,6 +104,11 @@ def _check_types(config: Any) -> None:
         raise VaeganError(f"{section}.{name} must be {kind}, got {value!r} ({type(value).__name__})")
 
 
+def check_device(device: str, what: str = "device") -> None:
+    ok = isinstance(device, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", device)
+    _check(bool(ok), f"{what} must be auto, cpu, cuda or cuda:N, got {device!r}")
+
+
 def _check_range(value: float, low: float, high: float, what: str, fix: str = "") -> None:
     """low <= value <= high and finite (NaN fails every comparison, so it never slips through)."""
     ok = isinstance(value, int | float) and math.isfinite(value) and low <= value <= high
@@ -222,8 +227,7 @@ class RunSettings:
         _check(self.quality_every >= 0 and self.quality_samples >= 10, "quality every must be >= 0, samples >= 10")
         _check_range(self.quality_samples, 10, MAX_QUALITY_SAMPLES, "quality samples")
         _check_range(self.seed, 0, MAX_SEED, "seed")
-        ok_device = isinstance(self.device, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device)
-        _check(bool(ok_device), f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        check_device(self.device)
         _check_range(self.grid_size, 1, MAX_GRID, "grid size")
         _check(self.checkpoint_every >= 1, f"checkpoint every must be >= 1 epoch, got {self.checkpoint_every}")
         _check(self.min_steps >= 0, f"min steps must be >= 0, got {self.min_steps}")

@@ -16,8 +16,10 @@ from typing import Any
 
 import torch
 
+from vaegan.config import MAX_QUALITY_SAMPLES, MAX_SEED, check_device
 from vaegan.data import ImageDataset, load_splits
 from vaegan.errors import VaeganError
+from vaegan.limits import MAX_ENCODED, check_count
 from vaegan.metrics.artifacts import artifact_score
 from vaegan.metrics.coverage import mode_coverage
 from vaegan.metrics.features import FeatureNet, cache_path
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 
 MIN_SAMPLES = 5  # density/coverage use each image's 5th nearest neighbour
 OWN_SAMPLES = 5000  # images per side in the own feature space when --samples is not given
+MAX_IMPORTANCE = 5000  # -k: each image's importance samples are decoded together, k images per image
+MAX_FEATURE_STEPS = 100_000  # the feature net's training steps: an hour on a CPU, where 1,500 take a minute
 
 DENSITIES = {
     "bce": "Bernoulli (bpd: the usual convention on grey levels)",
@@ -91,6 +95,12 @@ def evaluate_run(
         raise VaeganError(f"--features must be own or inception, got {features!r}")
     if samples is not None and samples <= MIN_SAMPLES:
         raise VaeganError(f"--samples must be more than {MIN_SAMPLES} for k-NN metrics, got {samples}")
+    check_count(samples or MIN_SAMPLES + 1, MIN_SAMPLES + 1, MAX_QUALITY_SAMPLES, "--samples")
+    check_count(k, 0, MAX_IMPORTANCE, "-k")
+    check_count(1 if max_images is None else max_images, 1, MAX_ENCODED, "--max-images")
+    check_count(feature_steps, 1, MAX_FEATURE_STEPS, "--feature-steps")
+    check_count(seed, 0, MAX_SEED, "--seed")
+    check_device(device, "--device")
     opened = open_run(run)
     vae_path, gan_path = find_stages(opened)
     vae, cfg = opened.vae(), opened.config

@@ -218,6 +218,9 @@ def stage_latents(run: Run, stage: str) -> str:
     return checkpoint.config.gan.latents
 
 
+SAMPLERS = ("auto", "prior", "fitted")  # `vaegan sample --sampler`
+
+
 def sample_latents(
     run: Run, stage: str, n: int, generator: torch.Generator, temperature: float = 1.0, sampler: str = "auto"
 ) -> torch.Tensor:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from vaegan.cli.outputs import add_out, output_path
-from vaegan.errors import VaeganError
 from vaegan.metrics.inception_fid import MIN_RELIABLE, describe
 
 EPILOG = """JSON keys: run, data, split, n_images, model, reconstruction, density, k;
@@ -106,8 +105,6 @@ def format_table(report: dict[str, Any]) -> str:
 def run_evaluate(args: argparse.Namespace) -> int:
     from vaegan.evaluate import evaluate_run
 
-    if args.k < 0:
-        raise VaeganError(f"-k must be >= 0, got {args.k}")
     report = evaluate_run(
         args.run,
         split=args.split,
