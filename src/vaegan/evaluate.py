@@ -22,7 +22,7 @@ from vaegan.errors import VaeganError
 from vaegan.limits import MAX_ENCODED, check_count
 from vaegan.metrics.artifacts import artifact_score
 from vaegan.metrics.coverage import mode_coverage
-from vaegan.metrics.features import FeatureNet, cache_path
+from vaegan.metrics.features import FeatureNet, cache_path, load_feature_net
 from vaegan.metrics.likelihood import likelihood_metrics
 from vaegan.metrics.quality import class_predictions, compare_features, embed, sample_images, uint8_to_unit
 from vaegan.prior import fitted_prior, stage_latents, through_prior
@@ -104,6 +104,12 @@ def evaluate_run(
     opened = open_run(run)
     vae_path, gan_path = find_stages(opened)
     vae, cfg = opened.vae(), opened.config
+    from vaegan.metrics.inception_fid import load_fid_net
+
+    # side files first, so a damaged one fails before minutes of likelihood
+    fid_net = load_fid_net(inception) if features == "inception" or inception is not None else None
+    if features == "own" and cache_path(cfg.data, cache_dir).is_file():
+        load_feature_net(cache_path(cfg.data, cache_dir))
     splits = load_splits(cfg.data)
     data = pick_split(splits, split)
     images = data.images[:max_images] if max_images else data.images
@@ -134,8 +140,8 @@ def evaluate_run(
     if features == "own":
         n = OWN_SAMPLES if samples is None else samples
         report.update(own_quality(cfg, splits, split, decoders, n, cache_dir, seed, feature_steps))
-    if features == "inception" or inception is not None:
-        report.update(inception_quality(cfg, splits, decoders, samples, cache_dir, inception, seed, device))
+    if fid_net is not None:
+        report.update(inception_quality(cfg, splits, decoders, samples, cache_dir, fid_net, inception, seed, device))
     return report
 
 
@@ -177,14 +183,15 @@ def inception_quality(
     decoders: dict[str, Any],
     samples: int | None,
     cache_dir: str | Path | None,
+    net: Any,
     inception: str | Path | None,
     seed: int,
     device: str,
 ) -> dict[str, Any]:
-    """Inception FID/KID by the protocol (docs/FID.md); `samples` generated, by default the protocol count."""
-    from vaegan.metrics.inception_fid import embed_images, fid_kid, load_fid_net, protocol_samples, real_features
+    """Inception FID/KID by the protocol (docs/FID.md) in `net` (load_fid_net's); `samples` generated, by default
+    the protocol count."""
+    from vaegan.metrics.inception_fid import embed_images, fid_kid, protocol_samples, real_features
 
-    net = load_fid_net(inception)
     real, real_name = real_features(net, cfg.data, cache_dir, device)
     n = samples or protocol_samples(cfg.data)
     generator = torch.Generator().manual_seed(seed)

@@ -148,7 +148,7 @@ def fitted_prior(run: Run, components: int | None = None, images: torch.Tensor |
     checkpoint = stage.checkpoint
     assert isinstance(checkpoint, VAECheckpoint)
     path = stage.folder / PRIOR_NAME
-    saved = read_prior(path, run.config.model.latent_dim) if path.is_file() else None
+    saved = saved_prior(run)
     if saved is not None and saved[1:] == (checkpoint.loop.step, components):
         return saved[0]
     images = load_splits(run.config.data).train.images if images is None else images
@@ -178,6 +178,12 @@ def write_prior(prior: MixturePrior, path: Path, vae_step: int, components: int)
         "scale_tril": prior.scale_tril,
     }
     write_atomically(seal(payload), path)
+
+
+def saved_prior(run: Run) -> tuple[MixturePrior, int, int] | None:
+    """read_prior of the prior.pt beside the run's VAE checkpoint; None when there is none."""
+    path = run.stage("vae").folder / PRIOR_NAME
+    return read_prior(path, run.config.model.latent_dim) if path.is_file() else None
 
 
 def read_prior(path: Path, latent_dim: int) -> tuple[MixturePrior, int, int] | None:

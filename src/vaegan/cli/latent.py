@@ -243,14 +243,13 @@ def run_attribute(args: argparse.Namespace) -> int:
         pos, neg = (load_image_files([f], size, channels) for f in args.folders)
         groups = attributes.from_folders(pos, neg, args.folders[0].name, args.folders[1].name)
     else:
+        # the table before the data: a file that is no table fails at once
+        read = attributes.read_attribute_table(args.attribute_file) if args.attribute_file else None
         data = dataset(models, "train")
         if args.label is not None:
             groups = attributes.from_labels(data, args.label, args.versus)
         else:
-            table = None
-            if args.attribute_file:
-                files, columns = attributes.read_attribute_table(args.attribute_file)
-                table = attributes.align_table(data.names, files, columns)
+            table = attributes.align_table(data.names, *read) if read else None
             groups = attributes.from_attributes(data, args.attribute, args.versus, table)
     image = attribute_picture(models, groups, targets(args, models, groups.images[groups.negative]), args.strengths)
     print(f"direction: {groups.description}")

@@ -22,7 +22,7 @@ from vaegan.errors import VaeganError
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.presets import step_budget
-from vaegan.prior import fitted_prior
+from vaegan.prior import fitted_prior, saved_prior
 from vaegan.runs import Run, open_run
 from vaegan.training import distributed, speed
 from vaegan.training.changes import Sections
@@ -112,6 +112,8 @@ def train_gan(
     cfg = replace(cfg, vae_checkpoint=vae_path)  # config.json: where the VAE was, from any folder
     vae_link = os.path.relpath(vae_path, os.path.abspath(run_dir))  # the checkpoint: where it is beside the GAN
     vae_cfg = vae_run.config
+    if cfg.gan.latents == "fitted":
+        saved_prior(vae_run)  # a damaged prior.pt is refused before any data is read or anything written
     latent_dim, value_range = vae_cfg.model.latent_dim, vae_cfg.model.value_range
     refuse_unsupported(cfg.gan, vae_cfg)
     splits = splits or load_splits(vae_cfg.data)
