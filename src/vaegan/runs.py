@@ -155,7 +155,7 @@ def beside(value: str, folder: Path) -> list[Path]:
     if path.is_absolute():
         return [path]
     folder = Path(os.path.abspath(folder))
-    return [base / path for base in (folder, *folder.parents, Path.cwd())]
+    return [Path(os.path.normpath(base / path)) for base in (folder, *folder.parents, Path.cwd())]
 
 
 def located(value: str, folder: Path) -> Path | None:
