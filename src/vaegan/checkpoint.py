@@ -6,6 +6,8 @@ a checkpoint from someone else never runs their code. `save_checkpoint` is the o
 `load_checkpoint` the one reader; older files are upgraded on read: format 1 (vaegan 0.1) had flat loop
 fields, format 3's resize decoders held nn.Sequential(Upsample, Conv2d) where ResizeConv now holds the conv's
 tensors, and a config field an older format lacks gets the value that format trained with (OLD_DEFAULTS).
+Since format 7 a file carries the SHA-256 of everything it holds (`checksum`): a byte changed on disk fails
+its load by name, as do non-finite weights, in files of any format.
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ def check_finite(checkpoint: Checkpoint, path: Path) -> None:
         if bad is not None:
             raise VaeganError(
                 f"{path}: {name} holds non-finite weights (NaN or inf, first in {bad}); the run diverged or the "
-                "file is damaged, so resume from an earlier checkpoint or retrain"
+                "file is damaged, and it is left untouched: resume from an earlier checkpoint or retrain"
             )
 
 

@@ -126,8 +126,8 @@ MAX_WIDTH = 512  # base channels of the encoder, decoder and discriminator (the 
 MAX_GRID = 1024  # images in a per-epoch grid
 MAX_SEED = 2**32 - 1  # a seed is 32 bits, so seed + k still fits torch's 64-bit seeds (10**23 overflowed)
 MAX_BATCH = 8192  # 8192 64x64 RGB images are 400 MB in fp32 before a single activation
-MAX_EPOCHS = 100_000  # epochs also seed each epoch's data order, so they must stay far from 64 bits
-MAX_STEPS = 10**8  # any step count (warm-ups, --min-steps, decay): months of training at 30 steps a second
+MAX_EPOCHS = 10**6  # a time-limited race's "until the budget ends it"; seed * 1_000_003 + epoch fits 64 bits
+MAX_STEPS = 10**12  # any step count (warm-ups, --min-steps, decay): "never" to a run, far from 64 bits
 MAX_QUALITY_SAMPLES = 50_000  # images generated and held for each FID: 2.4 GB of 64x64 fp32 at the limit
 MAX_DIVERSITY_SAMPLES = 4096  # their pairwise distance matrix is n x n
 
@@ -230,6 +230,8 @@ class RunSettings:
         check_device(self.device)
         _check_range(self.grid_size, 1, MAX_GRID, "grid size")
         _check(self.checkpoint_every >= 1, f"checkpoint every must be >= 1 epoch, got {self.checkpoint_every}")
+        _check_range(self.checkpoint_every, 1, MAX_EPOCHS, "checkpoint every")
+        _check_range(self.quality_every, 0, MAX_EPOCHS, "quality every")
         _check(self.min_steps >= 0, f"min steps must be >= 0, got {self.min_steps}")
         _check_range(self.min_steps, 0, MAX_STEPS, "min steps")
         _check(
@@ -252,6 +254,7 @@ class TrainConfig(RunSettings):
         super().__post_init__()
         _check(math.isfinite(self.lr) and self.lr > 0, f"learning rate must be finite and > 0, got {self.lr}")
         _check(self.lr_warmup_steps >= 0, f"lr warm-up steps must be >= 0, got {self.lr_warmup_steps}")
+        _check_range(self.lr_warmup_steps, 0, MAX_STEPS, "lr warm-up steps")
 
 
 @dataclass(frozen=True)
@@ -334,16 +337,21 @@ class GANConfig(RunSettings):
         _check(self.d_steps >= 1, f"d steps must be >= 1, got {self.d_steps}")
         _check(0.0 < self.top_k <= 1.0, f"top k must be in (0, 1], got {self.top_k}")
         _check(self.d_warmup_steps >= 0, f"d warm-up steps must be >= 0, got {self.d_warmup_steps}")
+        _check_range(self.d_warmup_steps, 0, MAX_STEPS, "d warm-up steps")
+        _check_range(self.d_steps, 1, 100, "d steps")
         weight_ok = math.isfinite(self.anchor_weight) and self.anchor_weight >= 0
         _check(weight_ok, f"anchor weight must be finite and >= 0, got {self.anchor_weight}")
         _check(self.anchor_pool >= 1, f"anchor pool must be >= 1 (1 = the pixel anchor), got {self.anchor_pool}")
         _check(self.anchor_decay_steps >= 0, f"anchor decay steps must be >= 0, got {self.anchor_decay_steps}")
+        _check_range(self.anchor_decay_steps, 0, MAX_STEPS, "anchor decay steps")
+        _check_range(self.anchor_pool, 1, MAX_IMAGE_SIZE, "anchor pool")
         _check_range(self.diversity_samples, 2, MAX_DIVERSITY_SAMPLES, "diversity samples")
         _check(0.0 <= self.ema_decay < 1.0, f"EMA decay must be in [0, 1), got {self.ema_decay}")
         unknown = [p for p in self.diffaugment.split(",") if p.strip() and p.strip() not in DIFFAUGMENTS]
         _check(not unknown, f"unknown DiffAugment transforms {unknown}; use a comma list of {', '.join(DIFFAUGMENTS)}")
         _check(self.r1_gamma >= 0, f"R1 gamma must be >= 0, got {self.r1_gamma}")
         _check(self.r1_every >= 1, f"R1 every must be >= 1 (1 = every step), got {self.r1_every}")
+        _check_range(self.r1_every, 1, MAX_STEPS, "R1 every")
         _check(0.0 < self.collapse_fraction < 1.0, f"collapse fraction must be in (0, 1), got {self.collapse_fraction}")
 
 

@@ -450,7 +450,7 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
         "train.batch_size must be an integer, got 2.5",
     ),
     ("batch-size-huge", lambda e: train(e, "--batch-size", "100000"), "batch size must be between 1 and 8192"),
-    ("epochs-huge", lambda e: train(e, "--epochs", str(10**9)), "epochs must be between 1 and 100000"),
+    ("epochs-huge", lambda e: train(e, "--epochs", str(10**9)), "epochs must be between 1 and 1000000"),
     ("similar-variants-0", lambda e: tool("similar", e, "--variants", "0"), "--variants must be between 1 and 64"),
     ("similar-variants-negative", lambda e: tool("similar", e, "--variants", "-3"), "--variants must be between 1"),
     ("similar-variants-huge", lambda e: tool("similar", e, "--variants", "100000000"), "--variants must be between"),
