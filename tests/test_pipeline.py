@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from vaegan.pipeline import write_summary
 
 
@@ -55,19 +57,14 @@ def test_quick_set_up_and_unmeasured_fid_say_so(tmp_path: Path) -> None:
     assert "FID not measured (--quality-every 0)" in no_fid
 
 
-def test_a_pipeline_scores_both_stages_on_the_same_z(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_pipeline_scores_both_stages_on_the_same_z(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick_feature_net: None
+) -> None:
     """summary.txt's FIDs: the GAN against its own VAE on one sampler, as its grid compares them by eye."""
     from tiny import tiny_config, tiny_gan, tiny_splits
     from vaegan.pipeline import run_pipeline, same_sampler_fids
     from vaegan.runs import open_run
-    from vaegan.training import feature_net
 
-    monkeypatch.setattr(
-        feature_net,
-        "feature_net_for",
-        lambda data, splits, cache: feature_net.train_feature_net(splits.train, steps=5, seed=0),
-    )
-    monkeypatch.setattr("vaegan.pipeline.feature_net_for", feature_net.feature_net_for)
     splits = tiny_splits(n=48)
     monkeypatch.setattr("vaegan.pipeline.load_splits", lambda data: splits)
     vae = tiny_config(epochs=2, quality_every=2, quality_samples=16)
