@@ -140,8 +140,8 @@ def test_the_map_shows_the_nearest_image_and_marks_the_current_and_uploaded_z(
         [box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.6],
     )
     assert index == nearest  # and of the point nearest the cursor
-    page.mouse.move(0, 0)
-    page.wait_for_function("() => document.querySelector('#hover-card').hidden")
+    settle(page, lambda: page.mouse.move(0, 0))  # leaving the map decodes the current z again
+    assert not card.is_visible()
 
     settle(page, lambda: drop_file(page, "#drop", "mine.png", explorer_png(explorer, 2)))
     assert page.locator("#map").get_attribute("data-markers") == "current upload"
