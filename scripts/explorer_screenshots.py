@@ -2,8 +2,9 @@
 
     python scripts/explorer_screenshots.py runs/emoji --out docs/explorer
 
-Serves RUN on a free port of 127.0.0.1, then: the page as it opens (on the first held-out image) with the
-pointer over the latent map and the nearest image's card beside it (map.png); VAE and GAN side by side
+Serves RUN on a free port of 127.0.0.1, then: the page as it opens, on the first held-out image's
+posterior mean (opening.png); the pointer over the latent map and the nearest image's card beside it
+(map.png); VAE and GAN side by side
 after moving the first principal direction and a named one (side_by_side.png); a picture of the user's
 own dropped on the page and marked on the map (own_image.png: a held-out image pasted off-centre on a
 wide canvas, so the crop shows); the page scrolled to the gallery with the image panel still in view
@@ -52,6 +53,7 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1280, "height": 960})
             page.goto(server.url)
             page.wait_for_function(SETTLED, arg=0)
+            page.screenshot(path=str(args.out / "opening.png"))
             box = page.locator("#map").bounding_box()
             assert box is not None
             settle(page, lambda: page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.35))

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vaegan import latent
 from vaegan.explorer.core import MAX_STEPS, ApiError, Explorer
-from vaegan.explorer.uploads import UploadGate, discard_body, read_body
+from vaegan.explorer.uploads import UploadGate, read_body
 
 logger = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ def create_app(explorer: Explorer, allow_remote: bool = False, uploads: UploadGa
     @app.post(UPLOAD_PATH)
     async def encode_image(request: Request) -> Any:
         if not await uploads.enter():
-            await discard_body(request)
+            await uploads.turn_away(request)
             return busy()
         try:
             return await run_in_threadpool(explorer.encode_upload, await read_body(request))

@@ -5,10 +5,11 @@ has not asked for (64 kB in, the rest waits in the kernel), so a burst of 200 fi
 a few bodies in memory rather than a gigabyte. Past QUEUE waiting uploads, or after WAIT seconds in the
 queue, an upload is answered 503 with Retry-After; its body is read and dropped first, chunk by chunk, so
 the client gets the answer instead of a reset while still sending.
+scripts/explorer_upload_memory.py measures the effect.
 
 glibc keeps freed memory in each thread's arena; decoding uploads on the request thread pool scatters
 their pages over many arenas, and the process kept a gigabyte after a burst. malloc_trim hands it back
-once the last upload is done.
+once no upload is in, refused ones included.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ class UploadGate:
         self.wait = wait
         self.active = 0
         self.waiting = 0
+        self.refusing = 0  # turned away, their bodies still being read and dropped
 
     async def enter(self) -> bool:
-        """Take a slot, waiting in the queue if there is room; False: the caller answers 503."""
+        """Take a slot, waiting in the queue if there is room; False: call turn_away."""
         if self.slots.locked() and self.waiting >= self.queue:
             return False
         self.waiting += 1
@@ -74,16 +76,24 @@ class UploadGate:
     async def leave(self) -> None:
         self.active -= 1
         self.slots.release()
-        if self.active == 0 and self.waiting == 0:
+        await self.trim_when_idle()
+
+    async def turn_away(self, request: Request) -> None:
+        """Read the body and drop it, a chunk at a time: the client is told 503, not reset mid-send."""
+        self.refusing += 1
+        try:
+            async for _ in request.stream():
+                pass
+        finally:
+            self.refusing -= 1
+        await self.trim_when_idle()
+
+    async def trim_when_idle(self) -> None:
+        """Once no upload is in (dropped bodies too), hand their freed memory back: a burst is over."""
+        if self.active == self.waiting == self.refusing == 0:
             await run_in_threadpool(trim_memory)
 
 
 async def read_body(request: Request) -> bytes:
     """The body, not cached on the request as Request.body() does until the response has gone out."""
     return b"".join([chunk async for chunk in request.stream()])
-
-
-async def discard_body(request: Request) -> None:
-    """Read the body and drop it, a chunk at a time: the client is told, not reset mid-send."""
-    async for _ in request.stream():
-        pass

@@ -110,6 +110,7 @@ function setZ(z, label) {
   state.z = z.slice();
   state.preview = null;
   state.label = label;
+  for (const thumb of $("gallery").children) thumb.classList.remove("on"); // encodeIndex marks its own
   resetDirections(); // their strengths are relative to the z they started from
   syncSliders();
   redraw();
@@ -234,8 +235,8 @@ async function showGallery(offset) {
 async function encodeIndex(index, name, fig) {
   try {
     const r = await api("/api/encode", { index });
-    for (const other of $("gallery").children) other.classList.toggle("on", other === fig);
     setZ(r.z, `${name} (posterior mean)`);
+    fig.classList.add("on");
   } catch (e) { showError(e); }
 }
 
