@@ -17,13 +17,14 @@ from typing import Any
 import torch
 
 from vaegan.config import MAX_QUALITY_SAMPLES, MAX_SEED, check_device
-from vaegan.data import ImageDataset, load_splits
+from vaegan.data import IDX_SOURCES, ImageDataset, load_splits
 from vaegan.errors import VaeganError
 from vaegan.limits import MAX_ENCODED, check_count
 from vaegan.metrics.artifacts import artifact_score
 from vaegan.metrics.coverage import mode_coverage
 from vaegan.metrics.features import FeatureNet, cache_path, load_feature_net
 from vaegan.metrics.likelihood import likelihood_metrics
+from vaegan.metrics.psnr import posterior_psnr
 from vaegan.metrics.quality import class_predictions, compare_features, embed, sample_images, uint8_to_unit
 from vaegan.prior import fitted_prior, stage_latents, through_prior
 from vaegan.runs import Run, open_run
@@ -126,17 +127,24 @@ def evaluate_run(
         "density": DENSITIES[cfg.loss.reconstruction] if cfg.model.kind == "vae" else None,
         "k": k if cfg.model.kind == "vae" else None,
     }
-    log.info("likelihood on %d %s images (k=%d)", len(images), split, k)
+    # a folder's or emoji's "test" split is its held-out validation split: say so
+    shown = split if split != "test" or cfg.data.source in IDX_SOURCES else "held-out"
+    log.info("likelihood on %d %s images (k=%d)", len(images), shown, k)
     report["likelihood"] = likelihood_metrics(vae, images, cfg.loss.reconstruction, value_range, k=k, seed=seed)
 
     # The VAE from N(0, I), the textbook sampler, and from its fitted prior, its best one (prior.py);
     # the GAN from the z it was trained on.
     prior = fitted_prior(opened)  # read from prior.pt beside the VAE, or fitted once and saved there
     decoders = {"vae_samples": vae.decode, "vae_fitted_prior_samples": through_prior(vae.decode, prior, seed)}
+    report["samplers"] = {"vae_samples": "N(0, I)", "vae_fitted_prior_samples": "the fitted prior"}
     if gan_path is not None:
         generator = opened.generator()
         fitted = stage_latents(opened, "gan") == "fitted"
         decoders["gan_samples"] = through_prior(generator, prior, seed) if fitted else generator
+        report["samplers"]["gan_samples"] = "the fitted prior" if fitted else "N(0, I)"
+        # the GAN's reconstructions, G(mean of q(z|x)), beside the VAE's likelihood psnr: the latent tools' view
+        encode_mean = lambda x: vae.encode(x).mean  # noqa: E731
+        report["gan_reconstruction"] = {"psnr": posterior_psnr(encode_mean, generator, images, value_range)}
     if features == "own":
         n = OWN_SAMPLES if samples is None else samples
         report.update(own_quality(cfg, splits, split, decoders, n, cache_dir, seed, feature_steps))

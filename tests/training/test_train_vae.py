@@ -199,16 +199,8 @@ def test_divergence_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path: P
 
 
 def test_quality_is_measured_at_its_interval_and_the_best_checkpoint_kept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, quick_feature_net: None
 ) -> None:
-    from vaegan.training import feature_net
-
-    # A feature net trained for a few steps stands in for the cached one: same code path, seconds not minutes.
-    monkeypatch.setattr(
-        feature_net,
-        "feature_net_for",
-        lambda data, splits, cache: feature_net.train_feature_net(splits.train, steps=5, seed=0),
-    )
     cfg = tiny_config(epochs=3, quality_every=2, quality_samples=10)
     train_vae(cfg, tmp_path, splits=tiny_splits())
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
