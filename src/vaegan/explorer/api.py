@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vaegan import latent
-from vaegan.explorer.core import MAX_STEPS, ApiError, Explorer
+from vaegan.explorer.core import MAX_STEPS, ApiError, Explorer, map_payload, page_info
 from vaegan.explorer.uploads import UploadGate, read_body
 
 logger = logging.getLogger(__name__)
@@ -207,11 +207,11 @@ def create_app(explorer: Explorer, allow_remote: bool = False, uploads: UploadGa
 
     @app.get("/api/info")
     def info() -> dict[str, Any]:
-        return explorer.info()
+        return page_info(explorer)
 
     @app.get("/api/map")
     def latent_map() -> dict[str, Any]:
-        return explorer.map_payload()
+        return map_payload(explorer)
 
     @app.get("/api/gallery")
     def gallery(

@@ -145,37 +145,7 @@ class Explorer:
         cls, run: str | Path, stage: str | None = None, splits: DataSplits | None = None, seed: int = 0
     ) -> Explorer:
         """Load every stage of `run` and its data; `splits` replaces the run's data (tests inject tiny data)."""
-        opened = open_run(run)
-        stages = tuple(opened.stages)
-        if stage is not None and stage not in stages:
-            raise VaeganError(f"{run} has no {stage} stage (it has {', '.join(stages)}); pick --stage {stages[0]}")
-        models = {s: load_models(opened, s) for s in stages}
-        first = models[stages[0]]
-        refuse_non_finite(first.vae, opened.stages["vae"].checkpoint_path)
-        generator = models["gan"].decode if "gan" in models else None
-        if isinstance(generator, torch.nn.Module):
-            refuse_non_finite(generator, opened.stages["gan"].checkpoint_path)
-        splits = load_splits(first.cfg.data) if splits is None else splits
-        if len(splits.val) + len(splits.train) == 0:
-            raise VaeganError(f"{run}'s dataset has no images to explore; check the data the run was trained on")
-        gallery = splits.val if len(splits.val) else splits.train
-        data, held_out = map_data(splits, MAP_IMAGES, seed)
-        means, logvars = first.encode_images(data.images)
-        if not torch.isfinite(means).all():
-            raise VaeganError(f"{opened.stages['vae'].checkpoint_path} encodes images to NaN; it cannot be explored")
-        points, centre, components = latent.pca_2d(means)
-        kl = latent.kl_per_dim(means[:held_out], logvars[:held_out]) if held_out else latent.kl_per_dim(means, logvars)
-        return cls(
-            models,
-            gallery,
-            LatentMap(data, held_out, means, points, centre, components),
-            named_directions(data, means),
-            principal_directions(means),
-            kl,
-            samplers(opened, splits.train.images),
-            stage or stages[-1],
-            Path(run).resolve().name,
-        )
+        return load_explorer(run, stage, splits, seed)
 
     @property
     def latent_dim(self) -> int:
@@ -184,43 +154,6 @@ class Explorer:
     @property
     def value_range(self) -> tuple[float, float]:
         return next(iter(self.models.values())).cfg.model.value_range
-
-    def info(self) -> dict[str, Any]:
-        cfg = next(iter(self.models.values())).cfg
-        return {
-            "run": self.name,
-            "latent_dim": self.latent_dim,
-            "stages": list(self.models),
-            "stage": self.default_stage,
-            "active_dims": torch.argsort(self.kl, descending=True)[:DEFAULT_SLIDERS].tolist(),
-            "kl": [round(float(v), 4) for v in self.kl],
-            "active_threshold": latent.ACTIVE_KL,
-            "image_size": cfg.model.image_size,
-            "channels": cfg.model.channels,
-            "dataset_size": len(self.gallery),
-            "dataset": cfg.data.source,
-            "directions": [
-                {"name": d.name, "description": d.description, "vector": [round(float(v), 5) for v in d.vector]}
-                for d in self.directions
-            ],
-            # axes through the map's centre; the page shows z's coordinate on each in units of its spread
-            "principal": [
-                {"name": f"PC{k + 1}", "share": p.share, "spread": p.spread, "axis": p.axis.tolist()}
-                for k, p in enumerate(self.principal)
-            ],
-            "samplers": {s: "normal" if p is None else "fitted" for s, p in self.samplers.items()},
-        }
-
-    def map_payload(self) -> dict[str, Any]:
-        """The points, how to colour them, and the plane in z, so the page can turn (x, y) into z."""
-        m = self.map
-        return {
-            "points": [[round(float(x), 4), round(float(y), 4)] for x, y in m.points],
-            "names": image_names(m.data),
-            "colourings": colourings(m.data, m.held_out),
-            "centre": m.centre.tolist(),
-            "components": m.components.T.tolist(),  # [axis x (D values), axis y (D values)]
-        }
 
     # -- run-dependent checks: each returns a clean value or raises ApiError naming the field
 
@@ -331,3 +264,78 @@ class Explorer:
         values = torch.linspace(-span, span, steps)
         swept = latent.apply_direction(start.unsqueeze(0), axis, values)[0]  # (steps, D)
         return {"values": values.tolist(), "z": swept.tolist(), "images": self.decode_strip(swept, stage)}
+
+
+def load_explorer(run: str | Path, stage: str | None, splits: DataSplits | None, seed: int) -> Explorer:
+    """Load every stage of `run` and its data; `splits` replaces the run's data (tests inject tiny data)."""
+    opened = open_run(run)
+    stages = tuple(opened.stages)
+    if stage is not None and stage not in stages:
+        raise VaeganError(f"{run} has no {stage} stage (it has {', '.join(stages)}); pick --stage {stages[0]}")
+    models = {s: load_models(opened, s) for s in stages}
+    first = models[stages[0]]
+    refuse_non_finite(first.vae, opened.stages["vae"].checkpoint_path)
+    generator = models["gan"].decode if "gan" in models else None
+    if isinstance(generator, torch.nn.Module):
+        refuse_non_finite(generator, opened.stages["gan"].checkpoint_path)
+    splits = load_splits(first.cfg.data) if splits is None else splits
+    if len(splits.val) + len(splits.train) == 0:
+        raise VaeganError(f"{run}'s dataset has no images to explore; check the data the run was trained on")
+    gallery = splits.val if len(splits.val) else splits.train
+    data, held_out = map_data(splits, MAP_IMAGES, seed)
+    means, logvars = first.encode_images(data.images)
+    if not torch.isfinite(means).all():
+        raise VaeganError(f"{opened.stages['vae'].checkpoint_path} encodes images to NaN; it cannot be explored")
+    points, centre, components = latent.pca_2d(means)
+    kl = latent.kl_per_dim(means[:held_out], logvars[:held_out]) if held_out else latent.kl_per_dim(means, logvars)
+    return Explorer(
+        models,
+        gallery,
+        LatentMap(data, held_out, means, points, centre, components),
+        named_directions(data, means),
+        principal_directions(means),
+        kl,
+        samplers(opened, splits.train.images),
+        stage or stages[-1],
+        Path(run).resolve().name,
+    )
+
+
+def page_info(explorer: Explorer) -> dict[str, Any]:
+    """What the page needs to lay itself out: the run, its stages, sliders and directions."""
+    cfg = next(iter(explorer.models.values())).cfg
+    return {
+        "run": explorer.name,
+        "latent_dim": explorer.latent_dim,
+        "stages": list(explorer.models),
+        "stage": explorer.default_stage,
+        "active_dims": torch.argsort(explorer.kl, descending=True)[:DEFAULT_SLIDERS].tolist(),
+        "kl": [round(float(v), 4) for v in explorer.kl],
+        "active_threshold": latent.ACTIVE_KL,
+        "image_size": cfg.model.image_size,
+        "channels": cfg.model.channels,
+        "dataset_size": len(explorer.gallery),
+        "dataset": cfg.data.source,
+        "directions": [
+            {"name": d.name, "description": d.description, "vector": [round(float(v), 5) for v in d.vector]}
+            for d in explorer.directions
+        ],
+        # axes through the map's centre; the page shows z's coordinate on each in units of its spread
+        "principal": [
+            {"name": f"PC{k + 1}", "share": p.share, "spread": p.spread, "axis": p.axis.tolist()}
+            for k, p in enumerate(explorer.principal)
+        ],
+        "samplers": {s: "normal" if p is None else "fitted" for s, p in explorer.samplers.items()},
+    }
+
+
+def map_payload(explorer: Explorer) -> dict[str, Any]:
+    """The points, how to colour them, and the plane in z, so the page can turn (x, y) into z."""
+    m = explorer.map
+    return {
+        "points": [[round(float(x), 4), round(float(y), 4)] for x, y in m.points],
+        "names": image_names(m.data),
+        "colourings": colourings(m.data, m.held_out),
+        "centre": m.centre.tolist(),
+        "components": m.components.T.tolist(),  # [axis x (D values), axis y (D values)]
+    }
