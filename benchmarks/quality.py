@@ -6,10 +6,11 @@
     python benchmarks/quality.py --data emoji --publish-only    # redraw chart, pictures, RESULTS.md from race.json
     python benchmarks/quality.py --variants two-stage two-stage-auto --record race-precision   # auto vs fp32
 
-Every variant (race.py) gets the same training wall-clock on this machine, in one run: the two-stage
-pipeline (VAE, then the GAN warm-started from its decoder), the same GAN from scratch given the VAE's time
-plus the GAN's, the VAE alone, and DCGAN (dcgan.py). FID and KID in Inception features, by the protocol
-of docs/FID.md, are taken at --marks evenly spaced times, which gives a time-to-FID curve per variant.
+Every variant (race.py, on vaegan's own training loops) gets the same training wall-clock on this machine,
+in one run: the two-stage pipeline (VAE, then the GAN warm-started from its decoder), the same GAN from
+scratch given the VAE's time plus the GAN's, the VAE alone, and DCGAN (dcgan.py). FID and KID in Inception
+features, by the protocol of docs/FID.md, are taken at --marks evenly spaced times, which gives a
+time-to-FID curve per variant.
 Results go to docs/results/<data>/race.json with a chart and sample grids; docs/RESULTS.md is rebuilt
 from every dataset's races beside the published Fashion-MNIST figures (report.py). A run under another
 --record name, race-<something> (say, a subset of the variants at other settings), writes <record>.json
@@ -34,7 +35,7 @@ from typing import Any
 
 import torch
 from PIL import Image
-from race import Stage, draw, logged, run_timed, variants
+from race import draw, variants
 from report import DATASETS, SHORT_NAMES, VARIANTS, has_curve, machine, minutes_to, steps, write_report
 
 from vaegan.config import DISC_HEADS, DISC_INITS, GANConfig, vae_run_config
@@ -50,6 +51,7 @@ from vaegan.metrics.inception_fid import (
 )
 from vaegan.plots import Panel, line_charts
 from vaegan.presets import dataset_defaults
+from vaegan.training.loop import Sampler
 from vaegan.viz import label_image, save_grid, tile, upscale
 
 
@@ -147,13 +149,15 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
         "curves": curves,
     }
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        built = variants(cfg, gan, splits.train.images, budget, args.vae_share, seed)
+        built = variants(cfg, gan, splits, budget, args.vae_share, seed)
         for name in args.variants or built:  # in the order asked for
             # the variant's own draws, and with --rank K those of a GAN stage ranked by its D: the same
             # training, scored twice, as a pseudo-variant NAME+rankK
             scored: dict[str, list[dict[str, Any]]] = {}
 
-            def score(stage: Stage, elapsed: float, name: str = name, scored: dict = scored, seed: int = seed) -> None:
+            def score(
+                stage: Sampler, elapsed: float, name: str = name, scored: dict = scored, seed: int = seed
+            ) -> None:
                 ranks = [1] + ([args.rank] if args.rank > 1 and stage.disc is not None else [])
                 for rank in ranks:
                     label = name if rank == 1 else f"{name}+rank{rank}"
@@ -167,8 +171,8 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
                     if seed == args.first_seed and elapsed >= budget:
                         save_grid(fake[:64], args.grids / args.data / f"{args.record}-{label}.png", nrow=8)
 
-            log: list[dict[str, Any]] = []
-            ends = run_timed([logged(stage, log) for stage in built[name]()], marks, score)
+            raced = built[name](marks, score)
+            ends, log = raced.ends, raced.stages
             for label, points in scored.items():  # NAME+rankK only where a stage with a D was scored
                 curves.setdefault(label, []).append(points)
                 spent.setdefault(label, []).append(ends[-1])

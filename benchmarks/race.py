@@ -1,225 +1,125 @@
-"""An equal wall-clock race: every variant trains until its clock budget is spent, scored at marks on the way.
+"""An equal wall-clock race: every variant trains for its budget with vaegan's own loops, scored on the way.
 
-The clock counts optimiser steps only; it is paused while samples are scored, so a slow FID never eats
-into a variant's budget, and a variant overshoots its budget by at most one step. The variants run
-vaegan's own training steps (vae_step, gan_step) at today's defaults for the dataset (presets.py), in
-minimal loops: the library's training loops are epoch-based, with checkpoints and grids, and cannot stop
-at a deadline.
-- two-stage: the VAE for a share of the budget, then the GAN warm-started from its decoder for the rest,
-  G's z from the Gaussian mixture fitted to the VAE's training latents (fitted on the GAN's clock);
-- scratch GAN: the same GAN from random weights, given the whole budget (the VAE's time plus the GAN's);
-  with no VAE it has no anchor and no fitted prior, so z ~ N(0, I) and only the anchor-free settings stay;
+The variants run `train_vae` and `train_gan`, the loops `vaegan train` runs, at today's defaults for the
+dataset (presets.py); all the race adds is a budget and a score hook. The budget is the loops' own
+--max-minutes, looked at after every step: a stage stops at the first step past it (never before its
+first whole epoch ends), so it overshoots by about one step. The hook is called after every step with
+the loops' clock paused: at each mark (seconds of training) it scores samples, and a slow FID never eats
+into a budget. The clock counts whatever the loops do, epoch ends and setup (a prior fit) included.
+- two-stage: the VAE until vae_share of the budget, then the GAN warm-started from its decoder for the
+  rest on the same clock, G's z from the Gaussian mixture fitted to the VAE's training latents;
+- scratch GAN: the same GAN from random weights, given the whole budget; with no VAE it has no anchor and
+  no fitted prior, so z ~ N(0, I) and only the anchor-free settings stay (its VAE folder holds an
+  untrained VAE, for the model's shape);
 - VAE alone, given the whole budget, drawn through vaegan's best VAE sampler (the fitted prior, fitted
   when scored: a sampler's cost, like the FID's);
-- DCGAN (dcgan.py), the peer a user would pick instead, given the whole budget;
-- two-stage-auto: the two-stage pipeline at `--precision auto --memory-format auto`, the training loops'
-  default: bf16 autocast and channels_last where the loops' own probe (training/speed.py) measures a win
-  here. The probe runs before the clock starts: its verdict is cached per machine, so a user pays it once;
-- vae-auto: the VAE alone at the same auto settings, as `vaegan train` runs it by default.
-Batches are drawn as in training: a fresh permutation of the training images every pass. Every other
-variant runs in fp32 with the plain layout on the CPU, the same for all.
+- DCGAN (dcgan.py), the peer a user would pick instead, given the whole budget, in its own small loop;
+- the -auto variants: the same at `--precision auto --memory-format auto`, the loops' default: bf16
+  autocast and channels_last where the loops' own probe (training/speed.py) measures a win here. The
+  probes run before the clock starts: their verdicts are cached per machine, so a user pays them once.
+Every other variant runs in fp32 with the plain layout on the CPU, the same for all.
 """
 
 from __future__ import annotations
 
 import collections
-import copy
 import dataclasses
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 from dcgan import DCGAN, NZ
 
-from vaegan.augment import diff_augment
-from vaegan.config import GANConfig, VAERunConfig
-from vaegan.data import to_float, to_uint8
-from vaegan.losses import kl_weight
-from vaegan.models.gan import Discriminator
+from vaegan.checkpoint import CHECKPOINT_NAME, LoopState, VAECheckpoint, save_checkpoint
+from vaegan.config import GANConfig, GANRunConfig, RunSettings, VAERunConfig
+from vaegan.data import DataSplits, to_float, to_uint8
 from vaegan.models.vae import VAE
-from vaegan.prior import MixturePrior, fit_to_images
 from vaegan.training import speed
-from vaegan.training.common import adam, place, warm_up_lr
-from vaegan.training.train_gan import GANNets, gan_probe, gan_step, warm_start
-from vaegan.training.train_vae import vae_probe, vae_step
+from vaegan.training.common import adam
+from vaegan.training.loop import Latents, Sampler
+from vaegan.training.stopping import Clock
+from vaegan.training.train_gan import gan_probe, train_gan
+from vaegan.training.train_vae import train_vae, vae_probe
 
-Latents = Callable[[int, torch.Generator], torch.Tensor]  # (n, generator) -> z (n, latent_dim)
+Score = Callable[[Sampler, float], None]  # (what to draw from, the seconds of training at a mark)
 CPU = torch.device("cpu")
-FP32 = speed.SpeedChoice(bf16=False, channels_last=False, note="fp32, contiguous layout")
+EPOCHS = 10**6  # a raced stage's epochs: its budget ends it
+SettingsT = TypeVar("SettingsT", bound=RunSettings)
 
 
 def normal(latent_dim: int) -> Latents:
     return lambda n, g: torch.randn(n, latent_dim, generator=g)
 
 
-@dataclass
-class Stage:
-    """A training stage: `step` until the variant's clock reaches `until` seconds; `decode` draws images
-    from the z that `latents` gives (called when scored, so a sampler may be built then)."""
+class Marks:
+    """A score hook: scores the stage's sampler once at each mark the clock has passed."""
 
-    name: str
-    step: Callable[[], float]  # one training step; returns its loss
-    until: float
-    decode: Callable[[torch.Tensor], torch.Tensor]  # latent (B, latent_dim) -> images in value_range
-    latents: Callable[[], Latents]
-    value_range: tuple[float, float]
-    disc: Callable[[], Callable[[torch.Tensor], torch.Tensor]] | None = None  # a GAN's D, for ranked draws
+    def __init__(self, marks: Sequence[float], score: Score, clock: Clock) -> None:
+        self.pending, self.score, self.clock = sorted(marks), score, clock
+        self.sampler: Sampler | None = None
 
+    def __call__(self, seconds: float, sampler: Sampler) -> None:
+        self.sampler = sampler
+        while self.pending and self.pending[0] <= seconds:
+            self.pending.pop(0)
+            self.score(sampler, seconds)
 
-def run_timed(
-    stages: Sequence[Stage],
-    marks: Sequence[float],
-    score: Callable[[Stage, float], None],
-    clock: Callable[[], float] = time.perf_counter,
-) -> list[float]:
-    """Run the stages in order; at each mark (seconds of training) call score with the clock paused.
-
-    Returns the training seconds at the end of each stage.
-    """
-    elapsed, pending, ends = 0.0, sorted(marks), []
-    for stage in stages:
-        while elapsed < stage.until:
-            start = clock()
-            stage.step()
-            elapsed += clock() - start
-            while pending and pending[0] <= elapsed:
-                pending.pop(0)
-                score(stage, elapsed)
-        ends.append(elapsed)
-    return ends
+    def finish(self, seconds: float) -> None:
+        """The marks a stage's end passed (its last epoch's end can pass one after its last step)."""
+        if self.sampler is not None:
+            with self.clock.paused():
+                self(seconds, self.sampler)
 
 
 LAST_LOSSES = 50  # steps a stage's closing loss is averaged over: one batch's loss is noisy
 
 
-def logged(stage: Stage, log: list[dict[str, Any]]) -> Stage:
-    """The stage, its steps counted and its closing loss (the mean of its last LAST_LOSSES) kept in a dict
-    appended to `log`, so a record shows a stage that never trained: levers round 16's VAE ended its 4
-    minutes at the loss it started from, and only its final FID (415.8) said that anything was wrong."""
-    entry: dict[str, Any] = {"stage": stage.name, "steps": 0, "closing_loss": None}
-    last: collections.deque[float] = collections.deque(maxlen=LAST_LOSSES)
-    log.append(entry)
+class StageLog:
+    """A stage's steps counted and its closing loss (the mean of its last LAST_LOSSES) kept in `entry`, so a
+    record shows a stage that never trained (docs/results/levers/README.md); also the longest stretch of the
+    clock between two steps, what a budget can be overshot by."""
 
-    def step() -> float:
-        loss = stage.step()
-        last.append(loss)
-        entry["steps"] += 1
-        entry["closing_loss"] = statistics.fmean(last)
-        return loss
+    def __init__(self, stage: str, clock: Clock) -> None:
+        self.entry: dict[str, Any] = {"stage": stage, "steps": 0, "closing_loss": None}
+        self.last: collections.deque[float] = collections.deque(maxlen=LAST_LOSSES)
+        self.clock, self.at, self.longest = clock, clock.seconds(), 0.0
 
-    return dataclasses.replace(stage, step=step)
+    def step(self, loss: float) -> None:
+        self.last.append(loss)
+        self.entry["steps"] += 1
+        self.entry["closing_loss"] = statistics.fmean(self.last)
+        self.lap(self.clock.seconds())
 
-
-class Batches:
-    """Random batches of uint8 images, a fresh permutation every pass over them."""
-
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int) -> None:
-        self.images, self.batch_size = images, batch_size
-        self.g = torch.Generator().manual_seed(seed)
-        self.order, self.at = torch.randperm(len(images), generator=self.g), 0
-
-    def next(self) -> torch.Tensor:
-        if self.at + self.batch_size > len(self.order):
-            self.order, self.at = torch.randperm(len(self.images), generator=self.g), 0
-        index = self.order[self.at : self.at + self.batch_size]
-        self.at += self.batch_size
-        return self.images[index]
+    def lap(self, seconds: float) -> None:
+        self.longest, self.at = max(self.longest, seconds - self.at), seconds
 
 
-class VAETrainer:
-    """vaegan's VAE step (train_vae.vae_step) with its default loss, KL and lr warm-ups and Adam, one batch per step."""
-
-    def __init__(
-        self,
-        cfg: VAERunConfig,
-        images: torch.Tensor,
-        seed: int,
-        settings: speed.SpeedChoice = FP32,
-        decay_steps: int = 0,
-    ) -> None:
-        torch.manual_seed(seed)
-        self.decay_steps = decay_steps  # > 0: the learning rate falls linearly to 0 over this many steps
-        self.cfg, self.images, self.settings = cfg, images, settings
-        self.model = place(VAE(cfg.model), CPU, settings.layout)
-        self.opt = adam(self.model.parameters(), lr=cfg.train.lr)
-        self.batches = Batches(images, cfg.train.batch_size, seed)
-        self.noise = torch.Generator().manual_seed(seed + 1)
-        self.steps = 0
-
-    def step(self) -> float:
-        x = to_float(self.batches.next(), self.cfg.model.value_range).contiguous(memory_format=self.settings.layout)
-        eps = torch.randn(len(x), self.cfg.model.latent_dim, generator=self.noise)
-        beta = kl_weight(self.steps, self.cfg.loss.beta, self.cfg.loss.kl_warmup_steps)
-        self.model.train()
-        lr = self.cfg.train.lr * (max(0.0, 1.0 - self.steps / self.decay_steps) if self.decay_steps else 1.0)
-        warm_up_lr(self.opt, lr, self.steps, self.cfg.train.lr_warmup_steps)
-        value_range = self.cfg.model.value_range
-        losses = vae_step(self.model, self.opt, x, eps, self.cfg.loss, beta, CPU, self.settings.bf16, value_range)
-        self.steps += 1
-        return float(losses["total"].detach())
-
-    def fitted_prior(self) -> MixturePrior:
-        """vaegan's best VAE sampler as `vaegan sample` builds it: the mixture on the training latents."""
-        self.model.eval()
-        return fit_to_images(self.model, self.images)
+@dataclass(frozen=True)
+class Raced:
+    ends: list[float]  # the clock's seconds at each stage's end
+    stages: list[dict[str, Any]]  # per stage: its steps and closing loss (StageLog.entry)
+    longest_step: float  # the longest stretch of the clock between two budget checks
 
 
-class GANTrainer:
-    """vaegan's GAN step (train_gan.gan_step) at the config `gan`, warm-started from `vae` or from scratch.
-
-    G's z come from `prior` when given (the caller fits one when the config asks for fitted latents), else
-    from N(0, I); the anchor's target is the frozen `vae`. From scratch there is neither (scratch_config).
-    """
-
-    def __init__(
-        self,
-        cfg: VAERunConfig,
-        gan: GANConfig,
-        images: torch.Tensor,
-        seed: int,
-        vae: VAE | None,
-        prior: MixturePrior | None = None,
-        settings: speed.SpeedChoice = FP32,
-    ) -> None:
-        torch.manual_seed(seed + 2)
-        m = cfg.model
-        self.cfg, self.gan, self.settings = cfg, gan, settings
-        g = VAE(m).decoder
-        if vae is not None:
-            warm_start(g, vae)
-        place(g, CPU, settings.layout)
-        frozen = (vae or VAE(m)).requires_grad_(False).eval()
-        d = place(Discriminator.for_config(m, gan, vae.encoder if vae is not None else None), CPU, settings.layout)
-        betas = (gan.beta1, gan.beta2)
-        self.nets = GANNets(
-            g,
-            d,
-            g,
-            d,
-            copy.deepcopy(g).requires_grad_(False),
-            frozen,
-            adam(g.parameters(), lr=gan.lr_g, betas=betas),
-            adam(d.parameters(), lr=gan.lr_d, betas=betas),
-            lambda x: diff_augment(x, gan.diffaugment, m.value_range),
-        )
-        self.latents: Latents = prior.sample if prior is not None else normal(m.latent_dim)
-        self.batches = Batches(images, gan.batch_size, seed + 3)
-        self.noise = torch.Generator().manual_seed(seed + 4)
-        self.steps = 0
-
-    @property
-    def ema(self) -> torch.nn.Module:
-        return self.nets.ema
-
-    def step(self) -> float:
-        real = to_float(self.batches.next(), self.cfg.model.value_range).contiguous(memory_format=self.settings.layout)
-        z = self.latents(len(real), self.noise)
-        monitors = gan_step(self.nets, real, z, self.gan, self.steps, CPU, self.settings.bf16)
-        self.steps += 1
-        return float(monitors[0] + monitors[1])
+def raced(settings: SettingsT, seed: int, seconds: float, *, auto: bool) -> SettingsT:
+    """A stage's settings for the race: its budget in seconds, on the CPU, no FID or checkpoints of its own."""
+    return dataclasses.replace(
+        settings,
+        seed=seed,
+        epochs=EPOCHS,
+        max_minutes=seconds / 60,
+        device="cpu",
+        precision="auto" if auto else "fp32",
+        memory_format="auto" if auto else "contiguous",
+        quality_every=0,
+        checkpoint_every=EPOCHS,
+        tensorboard=False,
+    )
 
 
 def scratch_config(gan: GANConfig) -> GANConfig:
@@ -228,16 +128,94 @@ def scratch_config(gan: GANConfig) -> GANConfig:
     return dataclasses.replace(gan, init="scratch", disc_init="scratch", anchor="none", latents="normal")
 
 
-class DCGANTrainer:
-    """dcgan.py's peer on the same images, in [-1, 1]."""
+def untrained_vae(cfg: VAERunConfig, folder: Path, seed: int) -> Path:
+    """A VAE checkpoint of random weights: what a scratch GAN needs of a VAE run (the model's shape, the data)."""
+    torch.manual_seed(seed)
+    model = VAE(cfg.model)
+    folder.mkdir(parents=True, exist_ok=True)
+    optimizer = adam(model.parameters(), lr=cfg.train.lr)
+    save_checkpoint(
+        VAECheckpoint(cfg, LoopState(), model.state_dict(), optimizer.state_dict()), folder / CHECKPOINT_NAME
+    )
+    return folder / CHECKPOINT_NAME
 
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int) -> None:
-        self.net = DCGAN(images.shape[-1], images.shape[1], width=32, seed=seed)
-        self.batches = Batches(images, batch_size, seed + 5)
 
-    def step(self) -> float:
-        losses = self.net.step(to_float(self.batches.next(), (-1.0, 1.0)))
-        return losses["d_loss"] + losses["g_loss"]
+def variants(
+    cfg: VAERunConfig, gan: GANConfig, splits: DataSplits, budget: float, vae_share: float, seed: int
+) -> dict[str, Callable[[Sequence[float], Score], Raced]]:
+    """Each variant as a run of its stages for given marks and a score; only one variant's nets live at a time."""
+    images = splits.train.images
+
+    def two_stage(marks: Sequence[float], score: Score, *, auto: bool = False, vae_only: bool = False) -> Raced:
+        clock = Clock()
+        hook, logs = Marks(marks, score, clock), [StageLog("vae", clock)]
+        with tempfile.TemporaryDirectory() as tmp:
+            vae_cfg = dataclasses.replace(
+                cfg, train=raced(cfg.train, seed, budget * (1 if vae_only else vae_share), auto=auto)
+            )
+            on_step = lambda _, values: logs[0].step(float(values[0]))  # noqa: E731  # the VAE's loss
+            vae = train_vae(
+                vae_cfg, Path(tmp, "vae"), splits=splits, progress=False, on_step=on_step, score=hook, clock=clock
+            )
+            ends = [vae.seconds]
+            hook.finish(vae.seconds)
+            logs[0].lap(vae.seconds)
+            if not vae_only:
+                gan_cfg = GANRunConfig(str(Path(tmp, "vae")), raced(gan, seed, budget, auto=auto))
+                ends.append(raced_gan(gan_cfg, Path(tmp, "gan"), hook, logs, clock))
+        return Raced(ends, [log.entry for log in logs], max(log.longest for log in logs))
+
+    def raced_gan(gan_cfg: GANRunConfig, folder: Path, hook: Marks, logs: list[StageLog], clock: Clock) -> float:
+        log = StageLog("gan", clock)
+        logs.append(log)
+        on_step = lambda _, values: log.step(float(values[0] + values[1]))  # noqa: E731  # D's loss and G's
+        result = train_gan(gan_cfg, folder, splits=splits, progress=False, on_step=on_step, score=hook, clock=clock)
+        hook.finish(result.seconds)
+        log.lap(result.seconds)
+        return result.seconds
+
+    def scratch_gan(marks: Sequence[float], score: Score, *, auto: bool = False) -> Raced:
+        clock = Clock()
+        hook, logs = Marks(marks, score, clock), []
+        with tempfile.TemporaryDirectory() as tmp:
+            vae_path = untrained_vae(cfg, Path(tmp, "vae"), seed)
+            gan_cfg = GANRunConfig(str(vae_path), raced(scratch_config(gan), seed, budget, auto=auto))
+            end = raced_gan(gan_cfg, Path(tmp, "gan"), hook, logs, clock)
+        return Raced([end], [log.entry for log in logs], logs[0].longest)
+
+    def dcgan(marks: Sequence[float], score: Score) -> Raced:
+        net, batches = (
+            DCGAN(images.shape[-1], images.shape[1], width=32, seed=seed),
+            Batches(images, gan.batch_size, seed + 5),
+        )
+        sampler = Sampler("dcgan", net.sample, lambda: normal(NZ), (-1.0, 1.0))
+        clock = Clock()
+        hook, log = Marks(marks, score, clock), StageLog("dcgan", clock)
+        seconds = 0.0
+        while seconds < budget:
+            losses = net.step(to_float(batches.next(), (-1.0, 1.0)))
+            log.step(losses["d_loss"] + losses["g_loss"])
+            seconds = clock.seconds()
+            with clock.paused():
+                hook(seconds, sampler)
+        return Raced([seconds], [log.entry], log.longest)
+
+    def auto(run: Callable[..., Raced], gan_raced: GANConfig) -> Callable[[Sequence[float], Score], Raced]:
+        def variant(marks: Sequence[float], score: Score) -> Raced:
+            auto_settings(cfg, gan_raced, images)  # the probes, before the clock starts
+            return run(marks, score, auto=True)
+
+        return variant
+
+    return {
+        "two-stage": two_stage,
+        "scratch-gan": scratch_gan,
+        "vae": lambda marks, score: two_stage(marks, score, vae_only=True),
+        "dcgan": dcgan,
+        "two-stage-auto": auto(two_stage, gan),
+        "vae-auto": auto(lambda marks, score, auto: two_stage(marks, score, auto=auto, vae_only=True), gan),
+        "scratch-gan-auto": auto(scratch_gan, scratch_config(gan)),
+    }
 
 
 def auto_settings(cfg: VAERunConfig, gan: GANConfig, images: torch.Tensor) -> tuple[speed.SpeedChoice, ...]:
@@ -252,53 +230,20 @@ def auto_settings(cfg: VAERunConfig, gan: GANConfig, images: torch.Tensor) -> tu
     return tuple(choices)
 
 
-def variants(
-    cfg: VAERunConfig, gan: GANConfig, images: torch.Tensor, budget: float, vae_share: float, seed: int
-) -> dict[str, Callable[[], list[Stage]]]:
-    """Each variant as a builder of its stages; built lazily so only one variant's nets live at a time."""
-    m = cfg.model
+class Batches:
+    """Random batches of uint8 images, a fresh permutation every pass over them (the DCGAN peer's loop)."""
 
-    def vae_stage(trainer: VAETrainer, until: float) -> Stage:
-        sampler = lambda: trainer.fitted_prior().sample  # noqa: E731
-        return Stage("vae", trainer.step, until, trainer.model.decode, sampler, m.value_range)
+    def __init__(self, images: torch.Tensor, batch_size: int, seed: int) -> None:
+        self.images, self.batch_size = images, batch_size
+        self.g = torch.Generator().manual_seed(seed)
+        self.order, self.at = torch.randperm(len(images), generator=self.g), 0
 
-    def two_stage(vae_settings: speed.SpeedChoice = FP32, gan_settings: speed.SpeedChoice = FP32) -> list[Stage]:
-        vae = VAETrainer(cfg, images, seed, vae_settings)
-        first = vae_stage(vae, vae_share * budget)
-        # The GAN (and the prior its z come from) is built when its stage starts, on its clock, from the
-        # VAE as it was left.
-        lazy: dict[str, GANTrainer] = {}
-
-        def step() -> float:
-            if "gan" not in lazy:
-                prior = vae.fitted_prior() if gan.latents == "fitted" else None
-                lazy["gan"] = GANTrainer(cfg, gan, images, seed, vae.model, prior, gan_settings)
-            return lazy["gan"].step()
-
-        def decode(z: torch.Tensor) -> torch.Tensor:
-            return lazy["gan"].ema(z)
-
-        disc = lambda: lazy["gan"].nets.disc  # noqa: E731
-        return [first, Stage("gan", step, budget, decode, lambda: lazy["gan"].latents, m.value_range, disc)]
-
-    def scratch_gan(settings: speed.SpeedChoice = FP32) -> list[Stage]:
-        trainer = GANTrainer(cfg, scratch_config(gan), images, seed, None, settings=settings)
-        return [Stage("gan", trainer.step, budget, trainer.ema, lambda: trainer.latents, m.value_range)]
-
-    def dcgan() -> list[Stage]:
-        trainer = DCGANTrainer(images, gan.batch_size, seed)
-        return [Stage("dcgan", trainer.step, budget, trainer.net.sample, lambda: normal(NZ), (-1.0, 1.0))]
-
-    return {
-        "two-stage": two_stage,
-        "scratch-gan": scratch_gan,
-        "vae": lambda: [vae_stage(VAETrainer(cfg, images, seed), budget)],
-        "dcgan": dcgan,
-        "two-stage-auto": lambda: two_stage(*auto_settings(cfg, gan, images)),
-        "vae-auto": lambda: [vae_stage(VAETrainer(cfg, images, seed, auto_settings(cfg, gan, images)[0]), budget)],
-        # the scratch GAN has the warm-started one's architecture, so the GAN step's probe decides for it too
-        "scratch-gan-auto": lambda: scratch_gan(auto_settings(cfg, gan, images)[1]),
-    }
+    def next(self) -> torch.Tensor:
+        if self.at + self.batch_size > len(self.order):
+            self.order, self.at = torch.randperm(len(self.images), generator=self.g), 0
+        index = self.order[self.at : self.at + self.batch_size]
+        self.at += self.batch_size
+        return self.images[index]
 
 
 @torch.no_grad()
@@ -316,17 +261,17 @@ def most_real(images: torch.Tensor, disc: Callable[[torch.Tensor], torch.Tensor]
 
 
 @torch.no_grad()
-def draw(stage: Stage, n: int, seed: int, batch_size: int = 250, rank: int = 1) -> torch.Tensor:
-    """n uint8 images (n, C, H, W) from the stage's latents with a fixed seed; with `rank` k > 1, k times
+def draw(sampler: Sampler, n: int, seed: int, batch_size: int = 250, rank: int = 1) -> torch.Tensor:
+    """n uint8 images (n, C, H, W) from the sampler's latents with a fixed seed; with `rank` k > 1, k times
     as many drawn and the ones the stage's D rates most real kept (most_real), batch by batch."""
-    g, latents = torch.Generator().manual_seed(seed), stage.latents()
-    disc = stage.disc() if rank > 1 and stage.disc is not None else None
+    g, latents = torch.Generator().manual_seed(seed), sampler.latents()
+    disc = sampler.disc if rank > 1 else None
     parts = []
     for start in range(0, n, batch_size):
         count = min(batch_size, n - start)
         if disc is None:
-            images = stage.decode(latents(count, g)).float()
+            images = sampler.decode(latents(count, g)).float()
         else:
-            images = most_real(stage.decode(latents(rank * count, g)).float(), disc, count)
-        parts.append(to_uint8(images, stage.value_range))
+            images = most_real(sampler.decode(latents(rank * count, g)).float(), disc, count)
+        parts.append(to_uint8(images, sampler.value_range))
     return torch.cat(parts)

@@ -24,7 +24,6 @@ tutorials do), against that GPU's measured matmul peaks, and the auto row again 
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime
 import io
 import itertools
@@ -60,7 +59,8 @@ from vaegan.models.vae import VAE, Decoder  # noqa: E402
 from vaegan.training import speed  # noqa: E402
 from vaegan.training.common import adam, place, warm_up_lr  # noqa: E402
 from vaegan.training.feature_net import feature_net_for  # noqa: E402
-from vaegan.training.train_gan import GANNets, gan_probe, gan_step  # noqa: E402
+from vaegan.training.gan_step import GANNets, gan_step  # noqa: E402
+from vaegan.training.train_gan import gan_probe  # noqa: E402
 from vaegan.training.train_vae import vae_probe, vae_step  # noqa: E402
 
 CPU = torch.device("cpu")
@@ -243,7 +243,10 @@ def vaegan_vae(
 
     def step(i: int, x: torch.Tensor, eps: torch.Tensor) -> object:
         warm_up_lr(opt, LR, i, warmup)
-        return vae_step(model, opt, x, eps, LossConfig(reconstruction=recon), 1.0, device, v.bf16, cfg.value_range)
+        loss = LossConfig(reconstruction=recon)
+        return vae_step(
+            model, opt, x, eps, loss=loss, beta=1.0, value_range=cfg.value_range, device=device, bf16=v.bf16
+        )
 
     return timed_steps(images, cfg, bs, steps, v, seed, step, device), model
 
@@ -266,19 +269,16 @@ def vaegan_gan(
     place(generator, device, v.layout)
     disc = place(Discriminator(cfg.image_size, cfg.channels), device, v.layout)
     gc = GANConfig()
-    nets = GANNets(
-        generator,
-        disc,
-        generator,
-        disc,
-        copy.deepcopy(generator).requires_grad_(False),
-        VAE(cfg).to(device),
-        optimiser(generator.parameters(), v.fused, lr=gc.lr_g, betas=(gc.beta1, gc.beta2)),
-        optimiser(disc.parameters(), v.fused, lr=gc.lr_d, betas=(gc.beta1, gc.beta2)),
+    nets = replace(  # the variant's Adam (fused or for-each) in place of the loop's fused one
+        GANNets.build(generator, disc, VAE(cfg).to(device), gc),
+        opt_g=optimiser(generator.parameters(), v.fused, lr=gc.lr_g, betas=(gc.beta1, gc.beta2)),
+        opt_d=optimiser(disc.parameters(), v.fused, lr=gc.lr_d, betas=(gc.beta1, gc.beta2)),
     )
-    rate = timed_steps(
-        images, cfg, bs, steps, v, seed, lambda i, real, z: gan_step(nets, real, z, gc, i, device, v.bf16), device
-    )
+
+    def step(i: int, real: torch.Tensor, z: torch.Tensor) -> object:
+        return gan_step(nets, real, z, gc=gc, step=i, device=device, bf16=v.bf16)
+
+    rate = timed_steps(images, cfg, bs, steps, v, seed, step, device)
     return rate, generator
 
 

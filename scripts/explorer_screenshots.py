@@ -2,10 +2,13 @@
 
     python scripts/explorer_screenshots.py runs/emoji --out docs/explorer
 
-Serves RUN on a free port of 127.0.0.1, then: the page as it opens with the pointer over the latent map
-(map.png); VAE and GAN side by side after moving a named direction (side_by_side.png); a picture of the
-user's own dropped on the page (own_image.png: a held-out image pasted off-centre on a wide canvas, so
-the crop shows); the page scrolled to the gallery with the image panel still in view (scrolled.png).
+Serves RUN on a free port of 127.0.0.1, then: the page as it opens, on the first held-out image's
+posterior mean (opening.png); the pointer over the latent map and the nearest image's card beside it
+(map.png); VAE and GAN side by side
+after moving the first principal direction and a named one (side_by_side.png); a picture of the user's
+own dropped on the page and marked on the map (own_image.png: a held-out image pasted off-centre on a
+wide canvas, so the crop shows); the page scrolled to the gallery with the image panel still in view
+(scrolled.png).
 """
 
 from __future__ import annotations
@@ -50,15 +53,17 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1280, "height": 960})
             page.goto(server.url)
             page.wait_for_function(SETTLED, arg=0)
+            page.screenshot(path=str(args.out / "opening.png"))
             box = page.locator("#map").bounding_box()
             assert box is not None
             settle(page, lambda: page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.35))
             page.screenshot(path=str(args.out / "map.png"))
-            page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.35)
-            page.mouse.move(0, 0)
+            settle(page, lambda: page.mouse.move(0, 0))
             settle(page, lambda: page.click("#stages button[data-choice=both]"))
-            direction = page.locator("#directions input").first
-            settle(page, lambda: direction.evaluate("s => { s.value = 1.5; s.dispatchEvent(new Event('input')); }"))
+            for slider, value in (("#principal input", 2.0), ("#directions input", 1.0)):
+                move = f"s => {{ s.value = {value}; s.dispatchEvent(new Event('input')); }}"
+                if page.locator(slider).count():
+                    settle(page, lambda slider=slider, move=move: page.locator(slider).first.evaluate(move))
             page.screenshot(path=str(args.out / "side_by_side.png"))
             settle(page, lambda: drop_file(page, "#drop", "my_picture.png", own_picture(explorer, args.image)))
             page.screenshot(path=str(args.out / "own_image.png"))

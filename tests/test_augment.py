@@ -8,7 +8,7 @@ from vaegan.config import DIFFAUGMENTS, GANConfig, ModelConfig
 from vaegan.errors import VaeganError
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
-from vaegan.training.train_gan import GANNets, discriminator_step, generator_step
+from vaegan.training.gan_step import GANNets, gan_step
 
 POLICY = "color,translation,cutout"
 CPU = torch.device("cpu")
@@ -62,12 +62,10 @@ def test_d_sees_real_and_fake_augmented_in_both_updates() -> None:
     seen: list[torch.Tensor] = []
     disc.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
     augment = partial(diff_augment, policy="cutout", value_range=(-1.0, 1.0))
-    opt_g, opt_d = torch.optim.Adam(generator.parameters()), torch.optim.Adam(disc.parameters())
     real, z = torch.ones(4, 3, 16, 16), torch.randn(4, 4)
-    fake = generator(z)
-    discriminator_step(disc, opt_d, augment, real, fake, GANConfig(), CPU, False)
-    nets = GANNets(generator, disc, generator, disc, generator, VAE(model), opt_g, opt_d, augment)
-    generator_step(nets, z, fake, None, real, GANConfig(), 0.0, CPU, False)
+    gc = GANConfig(anchor="none", r1_gamma=0.0, d_warmup_steps=0)  # D's two forwards, and no anchor's
+    nets = GANNets.build(generator, disc, VAE(model), gc, augment=augment)
+    gan_step(nets, real, z, gc=gc, step=0, device=CPU, bf16=False)
     d_update, g_update = seen
     assert d_update.shape == (8, 3, 16, 16) and g_update.shape == (4, 3, 16, 16)
     for image in torch.cat([d_update, g_update]):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from vaegan.pipeline import write_summary
 
 
@@ -29,12 +31,14 @@ def fake_run(tmp_path: Path, vae: list[dict], gan: list[dict]) -> SimpleNamespac
     )
 
 
-def test_summary_gives_both_fids_and_training_time_apart_from_slow_set_up(tmp_path: Path) -> None:
+def test_summary_gives_both_fids_on_one_sampler_and_training_time_apart_from_slow_set_up(tmp_path: Path) -> None:
     vae = [epoch(1, 20.0, 180.0, **VAE_END), epoch(2, 20.0, 160.04, **VAE_END)]
     gan = [epoch(1, 17.0, **GAN_END), epoch(2, 17.0, 59.3, **GAN_END)]
     setup = {"loading the data": 0.4, "training the fashion-mnist feature network (once per dataset)": 134.2}
-    text = write_summary(fake_run(tmp_path, vae, gan), setup, 54000, 6000).read_text()
-    assert "FID of prior samples: VAE 160.0 (epoch 2), GAN 59.3 (epoch 2)" in text
+    fids = ({"vae": 101.04, "gan": 59.3}, "the fitted prior")
+    text = write_summary(fake_run(tmp_path, vae, gan), setup, 54000, 6000, fids).read_text()
+    assert "FID, both stages on the same z from the fitted prior: VAE 101.0, GAN 59.3" in text
+    assert "(the VAE's training log draws z ~ N(0, I): FID 160.0 at epoch 2)" in text  # labelled, not compared
     assert "training time: 74s (VAE 40s, GAN 34s)" in text
     assert "one-time set-up, not training: training the fashion-mnist feature network (once per dataset) 134s" in text
     assert "loading the data" not in text  # 0.4 s is noise, not set-up worth a line
@@ -44,9 +48,27 @@ def test_summary_gives_both_fids_and_training_time_apart_from_slow_set_up(tmp_pa
 def test_quick_set_up_and_unmeasured_fid_say_so(tmp_path: Path) -> None:
     vae = [epoch(1, 2.0, 300.0, **VAE_END)]
     gan = [epoch(1, 1.0, **GAN_END)]
-    text = write_summary(fake_run(tmp_path, vae, gan), {"loading the data": 0.2}, 16, 8).read_text()
-    assert "FID of prior samples: VAE 300.0 (epoch 1), GAN not measured" in text
+    fids = ({"vae": 300.0, "gan": 250.0}, "N(0, I)")
+    text = write_summary(fake_run(tmp_path, vae, gan), {"loading the data": 0.2}, 16, 8, fids).read_text()
+    assert "FID, both stages on the same z from N(0, I): VAE 300.0, GAN 250.0" in text
     assert "set-up" not in text
     assert "measured on 8 held-out images only" in text
     no_fid = write_summary(fake_run(tmp_path, [epoch(1, 2.0, **VAE_END)], gan), {}, 16, 8).read_text()
     assert "FID not measured (--quality-every 0)" in no_fid
+
+
+def test_a_pipeline_scores_both_stages_on_the_same_z(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick_feature_net: None
+) -> None:
+    """summary.txt's FIDs: the GAN against its own VAE on one sampler, as its grid compares them by eye."""
+    from tiny import tiny_config, tiny_gan, tiny_splits
+    from vaegan.pipeline import run_pipeline, same_sampler_fids
+    from vaegan.runs import open_run
+
+    splits = tiny_splits(n=48)
+    monkeypatch.setattr("vaegan.pipeline.load_splits", lambda data: splits)
+    vae = tiny_config(epochs=2, quality_every=2, quality_samples=16)
+    run_pipeline(vae, tiny_gan(quality_every=1, quality_samples=16, latents="fitted"), tmp_path / "run", progress=False)
+    text = (tmp_path / "run" / "summary.txt").read_text()
+    (vae_fid, gan_fid), sampler = same_sampler_fids(open_run(tmp_path / "run"), splits)[0].values(), "the fitted prior"
+    assert f"FID, both stages on the same z from {sampler}: VAE {vae_fid:.1f}, GAN {gan_fid:.1f}" in text

@@ -25,6 +25,7 @@ from PIL import Image
 from vaegan import latent
 from vaegan.data import to_float, to_uint8
 from vaegan.errors import VaeganError
+from vaegan.limits import MAX_SAMPLES, MAX_STEPS, MAX_VARIANTS, check_count, check_finite, check_strengths, seeded
 from vaegan.pictures import RunModels, dataset, group_direction, load_models
 from vaegan.runs import Run, open_run
 from vaegan.viz import make_grid
@@ -106,9 +107,13 @@ class Model:
     def sample_latents(self, n: int, *, seed: int = 0, temperature: float = 1.0, sampler: str = "auto") -> torch.Tensor:
         """n z as `vaegan sample` draws them: "fitted" (the mixture fitted to the training latents),
         "prior" (N(0, I)) or "auto" (the stage's own: fitted for the VAE, the GAN's training z)."""
-        from vaegan.prior import sample_latents
+        from vaegan.prior import SAMPLERS, sample_latents
 
-        return sample_latents(self.run, self.stage, n, torch.Generator().manual_seed(seed), temperature, sampler)
+        check_count(n, 1, MAX_SAMPLES, "n")
+        check_finite(temperature, "temperature", low=0)
+        if sampler not in SAMPLERS:
+            raise VaeganError(f"unknown sampler {sampler!r}; use {', '.join(SAMPLERS)}")
+        return sample_latents(self.run, self.stage, n, seeded(seed, "seed"), temperature, sampler)
 
     def sample(self, n: int, *, seed: int = 0, temperature: float = 1.0, sampler: str = "auto") -> torch.Tensor:
         """n generated images, (n, C, H, W) in [0, 1]."""
@@ -120,14 +125,17 @@ class Model:
 
     def similar(self, images: ImageInput, n: int = 8, *, scale: float = 1.0, seed: int = 0) -> torch.Tensor:
         """n look-alikes of each image, z = mu(x) + scale * sigma(x) * eps: (N, n, C, H, W)."""
+        check_count(n, 1, MAX_VARIANTS, "n")
+        generator = seeded(seed, "seed")
         mean, sigma = self.posterior(images)
-        z = latent.similar_latents(mean, sigma, n, scale, torch.Generator().manual_seed(seed), True)
+        z = latent.similar_latents(mean, sigma, n, check_finite(scale, "scale"), generator, True)
         return self.decode(z.flatten(0, 1)).unflatten(0, (len(mean), n))
 
     def interpolate(self, a: ImageInput, b: ImageInput, steps: int = 8, *, method: str = "slerp") -> torch.Tensor:
         """The path from image a to image b through the latent space ("lerp" or "slerp"): (steps, C, H, W)."""
         if method not in latent.INTERPOLATIONS:
             raise VaeganError(f"unknown interpolation {method!r}; use {' or '.join(latent.INTERPOLATIONS)}")
+        check_count(steps, 2, MAX_STEPS, "steps")
         za, zb = self.encode(a)[0], self.encode(b)[0]
         return self.decode(latent.interpolate(za, zb, steps, method))
 
@@ -151,9 +159,7 @@ class Model:
         self, images: ImageInput, direction: torch.Tensor, strengths: Sequence[float] = (-2, -1, 0, 1, 2)
     ) -> torch.Tensor:
         """Each image decoded from mu(x) + s * direction for each strength s: (N, len(strengths), C, H, W)."""
-        steps = torch.tensor([float(s) for s in strengths])
-        if not bool(torch.isfinite(steps).all()):
-            raise VaeganError(f"strengths must be finite, got {list(strengths)}")
+        steps = torch.tensor(check_strengths(list(strengths), "strengths"))
         swept = latent.apply_direction(self.encode(images), direction, steps)  # (N, S, D)
         return self.decode(swept.flatten(0, 1)).unflatten(0, swept.shape[:2])
 

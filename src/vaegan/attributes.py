@@ -101,7 +101,11 @@ def read_attribute_table(path: str | Path) -> tuple[list[str], dict[str, torch.T
     path = Path(path)
     if not path.is_file():
         raise VaeganError(f"attribute file {path} does not exist; pass CelebA's list_attr_celeba.txt or a CSV")
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as exc:
+        raise VaeganError(f"attribute file {path} is not text; pass CelebA's list_attr_celeba.txt or a CSV") from exc
+    lines = [line for line in text.splitlines() if line.strip()]
     if lines and lines[0].strip().isdigit():  # CelebA: the first line is the image count
         header, rows = lines[1].split(), [line.split() for line in lines[2:]]
     else:

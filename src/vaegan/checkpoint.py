@@ -6,10 +6,13 @@ a checkpoint from someone else never runs their code. `save_checkpoint` is the o
 `load_checkpoint` the one reader; older files are upgraded on read: format 1 (vaegan 0.1) had flat loop
 fields, format 3's resize decoders held nn.Sequential(Upsample, Conv2d) where ResizeConv now holds the conv's
 tensors, and a config field an older format lacks gets the value that format trained with (OLD_DEFAULTS).
+Since format 7 a file carries the SHA-256 of everything it holds (`checksum`): a byte changed on disk fails
+its load by name, as do non-finite weights, in files of any format.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -25,7 +28,8 @@ from vaegan.errors import VaeganError
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
+CHECKSUMMED = 7  # the first format whose files carry `checksum` (older ones load without)
 CHECKPOINT_NAME = "checkpoint.pt"  # the last one: what --resume continues
 BEST_NAME = "best.pt"  # the one with the lowest FID so far, when quality is measured during training
 TMP_SUFFIX = ".tmp"  # write_atomically's temporary files: .checkpoint.pt.XXXX.tmp
@@ -59,7 +63,8 @@ class GANCheckpoint:
     STAGE: ClassVar[str] = "gan"
     config: GANRunConfig
     loop: LoopState
-    vae_checkpoint: str  # absolute path of the VAE it was warm-started from
+    # the VAE it was warm-started from, relative to the GAN's folder (config.vae_checkpoint: its absolute path)
+    vae_checkpoint: str
     vae_config: VAERunConfig  # rebuilds the generator (a Decoder) without the VAE file
     generator: StateDict
     discriminator: StateDict
@@ -73,7 +78,7 @@ SCHEMAS: dict[str, type[VAECheckpoint] | type[GANCheckpoint]] = {"vae": VAECheck
 
 
 def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:
-    """The plain dict torch.save writes: configs and the loop state as nested dicts."""
+    """The plain dict torch.save writes: configs and the loop state as nested dicts, sealed by `checksum`."""
     payload: dict[str, Any] = {"format_version": FORMAT_VERSION, "stage": checkpoint.STAGE}
     for f in fields(checkpoint):
         value = getattr(checkpoint, f.name)
@@ -82,7 +87,62 @@ def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:
         elif is_dataclass(value):
             value = to_dict(value)
         payload[f.name] = value
+    return seal(payload)
+
+
+def checksum(payload: dict[str, Any]) -> str:
+    """SHA-256 of everything a payload holds but its own checksum: each tensor's dtype, shape and bytes,
+    every plain value's repr. A flipped byte anywhere in a file then fails its load by name."""
+    digest = hashlib.sha256()
+
+    def feed(value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            flat = value.detach().cpu().reshape(-1).contiguous()  # row-major bytes whatever the layout
+            digest.update(f"tensor {flat.dtype} {tuple(value.shape)};".encode())
+            digest.update(flat.view(torch.uint8).numpy().data)
+        elif isinstance(value, dict):
+            digest.update(f"dict {len(value)};".encode())
+            for key, item in value.items():
+                feed(key)
+                feed(item)
+        elif isinstance(value, list | tuple):
+            digest.update(f"{type(value).__name__} {len(value)};".encode())
+            for item in value:
+                feed(item)
+        else:
+            digest.update(f"{type(value).__name__} {value!r};".encode())
+
+    feed({k: v for k, v in payload.items() if k != "checksum"})
+    return digest.hexdigest()
+
+
+def seal(payload: dict[str, Any]) -> dict[str, Any]:
+    payload["checksum"] = checksum(payload)
     return payload
+
+
+def check_sealed(payload: dict[str, Any], path: Path) -> None:
+    """A file of a checksummed format holds what was written: else one line naming it and the fix."""
+    if payload["format_version"] < CHECKSUMMED:
+        return
+    stored = payload.get("checksum")
+    if stored != checksum(payload):
+        what = "has no checksum" if stored is None else "fails its checksum"
+        raise VaeganError(
+            f"{path} {what}: its bytes changed since vaegan wrote them (a disk or copy error, or an edit); "
+            "use another copy, or retrain"
+        )
+
+
+def check_finite(checkpoint: Checkpoint, path: Path) -> None:
+    """Network weights that are NaN or infinite decode nothing but noise: refused by every command."""
+    for name, stored in weights(checkpoint).items():
+        bad = next((k for k, v in stored.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+        if bad is not None:
+            raise VaeganError(
+                f"{path}: {name} holds non-finite weights (NaN or inf, first in {bad}); the run diverged or the "
+                "file is damaged, and it is left untouched: resume from an earlier checkpoint or retrain"
+            )
 
 
 def from_payload(payload: dict[str, Any], path: Path) -> Checkpoint:
@@ -263,14 +323,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise VaeganError(f"no checkpoint at {path}; pass a run folder written by 'vaegan train-vae' or a .pt file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt or foreign files
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise VaeganError(
-            f"cannot read checkpoint {path}: {reason}; it is corrupt or not a vaegan checkpoint, "
-            "so retrain or pick another file"
-        ) from exc
+    fix = "it is corrupt or not a vaegan checkpoint, so retrain or pick another file"
+    payload = read_tensors(path, "checkpoint", fix)
     if not isinstance(payload, dict) or not isinstance(payload.get("format_version"), int):
         raise VaeganError(f"{path} is not a vaegan checkpoint (no format_version)")
     if payload["format_version"] > FORMAT_VERSION:
@@ -278,11 +332,30 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             f"{path} has checkpoint format {payload['format_version']}, newer than this vaegan "
             f"understands ({FORMAT_VERSION}); upgrade vaegan"
         )
+    check_sealed(payload, path)
     if payload.get("stage") not in SCHEMAS:
         raise VaeganError(f"{path} is not a vaegan checkpoint (stage {payload.get('stage')!r}, not vae or gan)")
     checkpoint = from_payload(upgrade(payload), path)
     check_tensors(checkpoint, path)
+    check_finite(checkpoint, path)
     return checkpoint
+
+
+def read_tensors(path: Path, what: str, fix: str) -> Any:
+    """torch.load(weights_only=True) of a file vaegan wrote (a checkpoint, prior.pt, a cache), any failure
+    one line: torch's multi-line reason cut to its gist, never its advice to load with weights_only=False,
+    the one thing that would run a forged file's code."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt or foreign files
+        text = str(exc).strip()
+        if "Unsupported global" in text:
+            reason = "it holds objects other than tensors and plain values, which vaegan never loads"
+        elif "weights_only" in text or "Unpickler" in text or not text or isinstance(exc, KeyError | EOFError):
+            reason = f"it is not a file torch.save wrote ({type(exc).__name__})"
+        else:
+            reason = text.splitlines()[0].split(". ")[0]  # miniz's first sentence; its advice follows
+        raise VaeganError(f"cannot read {what} {path}: {reason}; {fix}") from exc
 
 
 def rng_state(generators: dict[str, torch.Generator]) -> dict[str, torch.Tensor]:

@@ -15,9 +15,10 @@ import json
 import math
 import re
 import tomllib
+import types
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from vaegan.errors import VaeganError
 
@@ -60,10 +61,59 @@ def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
     _check(value in choices, f"{what} must be one of {', '.join(choices)}, got {value!r}")
 
 
+# The config section each dataclass is, for messages that name a value as the TOML file spells it.
+SECTIONS = {"DataConfig": "data", "ModelConfig": "model", "LossConfig": "loss", "TrainConfig": "train"}
+SECTIONS |= {"RunSettings": "train", "GANConfig": "gan", "GANRunConfig": "gan run"}
+KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+_HINTS: dict[type, dict[str, Any]] = {}  # get_type_hints per class, once: configs are built in loops
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    """`value` fits the field's annotation: bool is no int, an int is a float, a Literal needs a str."""
+    if get_origin(hint) in (Union, types.UnionType):
+        return any(_type_ok(value, arg) for arg in get_args(hint))
+    if get_origin(hint) is Literal:
+        return isinstance(value, str)  # which string: _check_choice, with the choices in its message
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
+
+def _check_types(config: Any) -> None:
+    """Every plain field of `config` has its annotated type: a TOML `epochs = 1.5` or `tensorboard = "yes"`
+    is refused by name here rather than trained with (or failing later with an unrelated message)."""
+    section = SECTIONS.get(type(config).__name__, type(config).__name__)
+    for name, hint in _hints(type(config)).items():
+        value = getattr(config, name, None)
+        if get_origin(hint) is ClassVar or dataclasses.is_dataclass(value) or _type_ok(value, hint):
+            continue
+        base = next((a for a in (get_args(hint) or (hint,)) if a is not type(None)), hint)
+        kind = "a string" if get_origin(base) is Literal else KINDS.get(base, str(base))
+        raise VaeganError(f"{section}.{name} must be {kind}, got {value!r} ({type(value).__name__})")
+
+
+def check_device(device: str, what: str = "device") -> None:
+    ok = isinstance(device, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", device)
+    _check(bool(ok), f"{what} must be auto, cpu, cuda or cuda:N, got {device!r}")
+
+
 def _check_range(value: float, low: float, high: float, what: str, fix: str = "") -> None:
     """low <= value <= high and finite (NaN fails every comparison, so it never slips through)."""
     ok = isinstance(value, int | float) and math.isfinite(value) and low <= value <= high
-    _check(ok, f"{what} must be between {low:g} and {high:g}, got {value!r}{'; ' + fix if fix else ''}")
+    bounds = " and ".join(str(b) if isinstance(b, int) else f"{b:g}" for b in (low, high))
+    _check(ok, f"{what} must be between {bounds}, got {value!r}{'; ' + fix if fix else ''}")
 
 
 # Sane limits on what a config may ask for. They also bound a forged checkpoint: the model its config
@@ -74,6 +124,12 @@ MAX_PRIOR_COMPONENTS = 1000
 MAX_DECODER_CONVS = 4  # convs per decoder level; 3 already bought nothing (docs/results/levers/README.md)
 MAX_WIDTH = 512  # base channels of the encoder, decoder and discriminator (the deepest layer is 8x)
 MAX_GRID = 1024  # images in a per-epoch grid
+MAX_SEED = 2**32 - 1  # a seed is 32 bits, so seed + k still fits torch's 64-bit seeds (10**23 overflowed)
+MAX_BATCH = 8192  # 8192 64x64 RGB images are 400 MB in fp32 before a single activation
+MAX_EPOCHS = 10**6  # a time-limited race's "until the budget ends it"; seed * 1_000_003 + epoch fits 64 bits
+MAX_STEPS = 10**12  # any step count (warm-ups, --min-steps, decay): "never" to a run, far from 64 bits
+MAX_QUALITY_SAMPLES = 50_000  # images generated and held for each FID: 2.4 GB of 64x64 fp32 at the limit
+MAX_DIVERSITY_SAMPLES = 4096  # their pairwise distance matrix is n x n
 
 
 @dataclass(frozen=True)
@@ -87,8 +143,10 @@ class DataConfig:
     cache_dir: str | None = None  # rendered emoji and feature nets; None means ~/.cache/vaegan
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check_range(self.image_size, 16, MAX_IMAGE_SIZE, "image size", "try --image-size 64")
         _check(self.channels in (1, 3), f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
+        _check_range(self.split_seed, 0, MAX_SEED, "split seed")
         _check(0.0 <= self.val_fraction < 1.0, f"val fraction must be in [0, 1), got {self.val_fraction}")
 
 
@@ -106,6 +164,7 @@ class ModelConfig:
     prior_components: int = 100  # Gaussians in the mixture fitted to the training latents (prior.py), the sampler
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check_choice(self.kind, MODEL_KINDS, "model")
         _check_choice(self.upsample, UPSAMPLES, "upsample")
         _check_choice(self.decoder_norm, DECODER_NORMS, "decoder norm")
@@ -133,10 +192,12 @@ class LossConfig:
     msssim_weight: float = 0.3
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check_choice(self.reconstruction, RECONSTRUCTIONS, "reconstruction")
         _check_range(self.msssim_weight, 0.0, 1e4, "MS-SSIM weight")
         _check(math.isfinite(self.beta) and self.beta >= 0, f"beta must be finite and >= 0, got {self.beta}")
         _check(self.kl_warmup_steps >= 0, f"kl warm-up steps must be >= 0, got {self.kl_warmup_steps}")
+        _check_range(self.kl_warmup_steps, 0, MAX_STEPS, "kl warm-up steps")
 
 
 @dataclass(frozen=True)
@@ -158,14 +219,21 @@ class RunSettings:
     tensorboard: bool = False  # also write the scalars and sample grids as TensorBoard events
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        _check_range(self.epochs, 1, MAX_EPOCHS, "epochs")
         _check(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
+        _check_range(self.batch_size, 1, MAX_BATCH, "batch size")
         _check(self.quality_every >= 0 and self.quality_samples >= 10, "quality every must be >= 0, samples >= 10")
-        ok_device = isinstance(self.device, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device)
-        _check(bool(ok_device), f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        _check_range(self.quality_samples, 10, MAX_QUALITY_SAMPLES, "quality samples")
+        _check_range(self.seed, 0, MAX_SEED, "seed")
+        check_device(self.device)
         _check_range(self.grid_size, 1, MAX_GRID, "grid size")
         _check(self.checkpoint_every >= 1, f"checkpoint every must be >= 1 epoch, got {self.checkpoint_every}")
+        _check_range(self.checkpoint_every, 1, MAX_EPOCHS, "checkpoint every")
+        _check_range(self.quality_every, 0, MAX_EPOCHS, "quality every")
         _check(self.min_steps >= 0, f"min steps must be >= 0, got {self.min_steps}")
+        _check_range(self.min_steps, 0, MAX_STEPS, "min steps")
         _check(
             math.isfinite(self.max_minutes) and self.max_minutes >= 0,
             f"max minutes must be >= 0 (0 = no limit), got {self.max_minutes}",
@@ -186,6 +254,7 @@ class TrainConfig(RunSettings):
         super().__post_init__()
         _check(math.isfinite(self.lr) and self.lr > 0, f"learning rate must be finite and > 0, got {self.lr}")
         _check(self.lr_warmup_steps >= 0, f"lr warm-up steps must be >= 0, got {self.lr_warmup_steps}")
+        _check_range(self.lr_warmup_steps, 0, MAX_STEPS, "lr warm-up steps")
 
 
 @dataclass(frozen=True)
@@ -268,16 +337,21 @@ class GANConfig(RunSettings):
         _check(self.d_steps >= 1, f"d steps must be >= 1, got {self.d_steps}")
         _check(0.0 < self.top_k <= 1.0, f"top k must be in (0, 1], got {self.top_k}")
         _check(self.d_warmup_steps >= 0, f"d warm-up steps must be >= 0, got {self.d_warmup_steps}")
+        _check_range(self.d_warmup_steps, 0, MAX_STEPS, "d warm-up steps")
+        _check_range(self.d_steps, 1, 100, "d steps")
         weight_ok = math.isfinite(self.anchor_weight) and self.anchor_weight >= 0
         _check(weight_ok, f"anchor weight must be finite and >= 0, got {self.anchor_weight}")
         _check(self.anchor_pool >= 1, f"anchor pool must be >= 1 (1 = the pixel anchor), got {self.anchor_pool}")
         _check(self.anchor_decay_steps >= 0, f"anchor decay steps must be >= 0, got {self.anchor_decay_steps}")
-        _check(self.diversity_samples >= 2, f"diversity samples must be >= 2, got {self.diversity_samples}")
+        _check_range(self.anchor_decay_steps, 0, MAX_STEPS, "anchor decay steps")
+        _check_range(self.anchor_pool, 1, MAX_IMAGE_SIZE, "anchor pool")
+        _check_range(self.diversity_samples, 2, MAX_DIVERSITY_SAMPLES, "diversity samples")
         _check(0.0 <= self.ema_decay < 1.0, f"EMA decay must be in [0, 1), got {self.ema_decay}")
         unknown = [p for p in self.diffaugment.split(",") if p.strip() and p.strip() not in DIFFAUGMENTS]
         _check(not unknown, f"unknown DiffAugment transforms {unknown}; use a comma list of {', '.join(DIFFAUGMENTS)}")
         _check(self.r1_gamma >= 0, f"R1 gamma must be >= 0, got {self.r1_gamma}")
         _check(self.r1_every >= 1, f"R1 every must be >= 1 (1 = every step), got {self.r1_every}")
+        _check_range(self.r1_every, 1, MAX_STEPS, "R1 every")
         _check(0.0 < self.collapse_fraction < 1.0, f"collapse fraction must be in (0, 1), got {self.collapse_fraction}")
 
 
@@ -287,6 +361,7 @@ class GANRunConfig:
     gan: GANConfig = field(default_factory=GANConfig)
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check(bool(self.vae_checkpoint), "the GAN stage needs a trained VAE: pass --vae RUN_OR_CHECKPOINT")
 
 

@@ -16,12 +16,15 @@ from typing import Any
 
 import torch
 
-from vaegan.data import ImageDataset, load_splits
+from vaegan.config import MAX_QUALITY_SAMPLES, MAX_SEED, check_device
+from vaegan.data import IDX_SOURCES, ImageDataset, load_splits
 from vaegan.errors import VaeganError
+from vaegan.limits import MAX_ENCODED, check_count
 from vaegan.metrics.artifacts import artifact_score
 from vaegan.metrics.coverage import mode_coverage
-from vaegan.metrics.features import FeatureNet, cache_path
+from vaegan.metrics.features import FeatureNet, cache_path, load_feature_net
 from vaegan.metrics.likelihood import likelihood_metrics
+from vaegan.metrics.psnr import posterior_psnr
 from vaegan.metrics.quality import class_predictions, compare_features, embed, sample_images, uint8_to_unit
 from vaegan.prior import fitted_prior, stage_latents, through_prior
 from vaegan.runs import Run, open_run
@@ -31,6 +34,8 @@ log = logging.getLogger(__name__)
 
 MIN_SAMPLES = 5  # density/coverage use each image's 5th nearest neighbour
 OWN_SAMPLES = 5000  # images per side in the own feature space when --samples is not given
+MAX_IMPORTANCE = 5000  # -k: each image's importance samples are decoded together, k images per image
+MAX_FEATURE_STEPS = 100_000  # the feature net's training steps: an hour on a CPU, where 1,500 take a minute
 
 DENSITIES = {
     "bce": "Bernoulli (bpd: the usual convention on grey levels)",
@@ -91,9 +96,21 @@ def evaluate_run(
         raise VaeganError(f"--features must be own or inception, got {features!r}")
     if samples is not None and samples <= MIN_SAMPLES:
         raise VaeganError(f"--samples must be more than {MIN_SAMPLES} for k-NN metrics, got {samples}")
+    check_count(samples or MIN_SAMPLES + 1, MIN_SAMPLES + 1, MAX_QUALITY_SAMPLES, "--samples")
+    check_count(k, 0, MAX_IMPORTANCE, "-k")
+    check_count(1 if max_images is None else max_images, 1, MAX_ENCODED, "--max-images")
+    check_count(feature_steps, 1, MAX_FEATURE_STEPS, "--feature-steps")
+    check_count(seed, 0, MAX_SEED, "--seed")
+    check_device(device, "--device")
     opened = open_run(run)
     vae_path, gan_path = find_stages(opened)
     vae, cfg = opened.vae(), opened.config
+    from vaegan.metrics.inception_fid import load_fid_net
+
+    # side files first, so a damaged one fails before minutes of likelihood
+    fid_net = load_fid_net(inception) if features == "inception" or inception is not None else None
+    if features == "own" and cache_path(cfg.data, cache_dir).is_file():
+        load_feature_net(cache_path(cfg.data, cache_dir))
     splits = load_splits(cfg.data)
     data = pick_split(splits, split)
     images = data.images[:max_images] if max_images else data.images
@@ -110,22 +127,29 @@ def evaluate_run(
         "density": DENSITIES[cfg.loss.reconstruction] if cfg.model.kind == "vae" else None,
         "k": k if cfg.model.kind == "vae" else None,
     }
-    log.info("likelihood on %d %s images (k=%d)", len(images), split, k)
+    # a folder's or emoji's "test" split is its held-out validation split: say so
+    shown = split if split != "test" or cfg.data.source in IDX_SOURCES else "held-out"
+    log.info("likelihood on %d %s images (k=%d)", len(images), shown, k)
     report["likelihood"] = likelihood_metrics(vae, images, cfg.loss.reconstruction, value_range, k=k, seed=seed)
 
     # The VAE from N(0, I), the textbook sampler, and from its fitted prior, its best one (prior.py);
     # the GAN from the z it was trained on.
     prior = fitted_prior(opened)  # read from prior.pt beside the VAE, or fitted once and saved there
     decoders = {"vae_samples": vae.decode, "vae_fitted_prior_samples": through_prior(vae.decode, prior, seed)}
+    report["samplers"] = {"vae_samples": "N(0, I)", "vae_fitted_prior_samples": "the fitted prior"}
     if gan_path is not None:
         generator = opened.generator()
         fitted = stage_latents(opened, "gan") == "fitted"
         decoders["gan_samples"] = through_prior(generator, prior, seed) if fitted else generator
+        report["samplers"]["gan_samples"] = "the fitted prior" if fitted else "N(0, I)"
+        # the GAN's reconstructions, G(mean of q(z|x)), beside the VAE's likelihood psnr: the latent tools' view
+        encode_mean = lambda x: vae.encode(x).mean  # noqa: E731
+        report["gan_reconstruction"] = {"psnr": posterior_psnr(encode_mean, generator, images, value_range)}
     if features == "own":
         n = OWN_SAMPLES if samples is None else samples
         report.update(own_quality(cfg, splits, split, decoders, n, cache_dir, seed, feature_steps))
-    if features == "inception" or inception is not None:
-        report.update(inception_quality(cfg, splits, decoders, samples, cache_dir, inception, seed, device))
+    if fid_net is not None:
+        report.update(inception_quality(cfg, splits, decoders, samples, cache_dir, fid_net, inception, seed, device))
     return report
 
 
@@ -167,14 +191,15 @@ def inception_quality(
     decoders: dict[str, Any],
     samples: int | None,
     cache_dir: str | Path | None,
+    net: Any,
     inception: str | Path | None,
     seed: int,
     device: str,
 ) -> dict[str, Any]:
-    """Inception FID/KID by the protocol (docs/FID.md); `samples` generated, by default the protocol count."""
-    from vaegan.metrics.inception_fid import embed_images, fid_kid, load_fid_net, protocol_samples, real_features
+    """Inception FID/KID by the protocol (docs/FID.md) in `net` (load_fid_net's); `samples` generated, by default
+    the protocol count."""
+    from vaegan.metrics.inception_fid import embed_images, fid_kid, protocol_samples, real_features
 
-    net = load_fid_net(inception)
     real, real_name = real_features(net, cfg.data, cache_dir, device)
     n = samples or protocol_samples(cfg.data)
     generator = torch.Generator().manual_seed(seed)

@@ -24,11 +24,13 @@ from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_uint8
 from vaegan.errors import VaeganError
-from vaegan.prior import sample_latents
+from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit
+from vaegan.prior import fitted_prior, sample_latents, stage_latents, through_prior
 from vaegan.report import FEW_IMAGES, write_report
 from vaegan.runs import Run, open_run, read_metrics
 from vaegan.training import distributed
 from vaegan.training.changes import Sections
+from vaegan.training.feature_net import feature_net_for
 from vaegan.training.train_gan import train_gan
 from vaegan.training.train_vae import train_vae
 from vaegan.viz import label_image, make_grid, save_gif, to_pil, upscale
@@ -58,10 +60,12 @@ def stage_state(run_dir: Path, epochs: int | None = None, max_minutes: float | N
     settings = saved.config.train if saved.STAGE == "vae" else saved.config.gan  # type: ignore[union-attr]
     if saved.loop.epoch > (epochs or settings.epochs):
         return "done"
-    last = [
-        r for r in read_metrics(run_dir) if r.get("stage") == saved.STAGE and r.get("epoch") == saved.loop.epoch - 1
-    ]
-    asked = last[-1].get("epochs_asked", 0) if last and saved.loop.epoch > settings.epochs else 0
+    # a limit that ran out mid-epoch keeps the checkpoint at that step, the epoch's line written; Ctrl-C writes none
+    cut = saved.loop.batch_in_epoch > 0
+    ended = saved.loop.epoch if cut else saved.loop.epoch - 1
+    last = [r for r in read_metrics(run_dir) if r.get("stage") == saved.STAGE and r.get("epoch") == ended]
+    finished = ended == settings.epochs
+    asked = last[-1].get("epochs_asked", 0) if last and finished else 0
     same_limit = max_minutes is None or max_minutes == settings.max_minutes
     return "done" if asked and (epochs or 0) <= asked and same_limit else "partial"
 
@@ -110,7 +114,9 @@ def run_pipeline(
     run = open_run(out)
     comparison = write_comparison(run, out / "vae_vs_gan.png")
     gif = write_progress_gif(run, out / "progress.gif")
-    summary = write_summary(run, setup, len(splits.train), len(splits.val))
+    measured = vae_cfg.train.quality_every or gan_cfg.quality_every
+    fids = same_sampler_fids(run, splits) if measured else None
+    summary = write_summary(run, setup, len(splits.train), len(splits.val), fids)
     report = write_report(out)
     with summary.open("a") as f:
         f.write(f"report: {report}\n")
@@ -205,28 +211,59 @@ def time_lines(run: Run, setup: dict[str, float]) -> list[str]:
     return lines
 
 
-def fid_lines(run: Run, held_out: int) -> list[str]:
-    """Both stages' last FID side by side, what it means, and a warning when few held-out images made it."""
-    last = {name: [r for r in stage.metrics if "quality/fid" in r] for name, stage in run.stages.items()}
-    if not any(last.values()):
+def same_sampler_fids(run: Run, splits: DataSplits) -> tuple[dict[str, float], str]:
+    """Both stages' FID in own features on the same z, drawn as the GAN draws them (and `vaegan sample`
+    does), and that sampler's name. Training logs the VAE's on z ~ N(0, I), which would compare unlike things."""
+    cfg = run.config
+    held_out = splits.val if len(splits.val) else splits.train
+    real = held_out.images[: cfg.train.quality_samples]
+    net = feature_net_for(cfg.data, splits, cfg.data.cache_dir)
+    real_features = embed(net, uint8_to_unit(real))
+    fitted = stage_latents(run, "gan") == "fitted"
+    prior = fitted_prior(run) if fitted else None
+    fids = {}
+    for stage, decode in (("vae", run.vae().decode), ("gan", run.generator())):
+        draw = through_prior(decode, prior, cfg.train.seed) if prior is not None else decode
+        metrics = quality_metrics(
+            draw,
+            cfg.model.latent_dim,
+            real,
+            cfg.model.value_range,
+            net,
+            n=len(real),
+            generator=torch.Generator().manual_seed(cfg.train.seed),
+            real_features=real_features,
+        )
+        fids[stage] = metrics["fid"]
+    return fids, "the fitted prior" if fitted else "N(0, I)"
+
+
+def fid_lines(run: Run, held_out: int, fids: tuple[dict[str, float], str] | None) -> list[str]:
+    """Both stages' FID on one sampler, what it means, and a warning when few held-out images made it."""
+    if fids is None:
         return ["FID not measured (--quality-every 0)"]
-    each = [
-        f"{name.upper()} {found[-1]['quality/fid']:.1f} (epoch {found[-1]['epoch']})"
-        if found
-        else f"{name.upper()} not measured"
-        for name, found in last.items()
-    ]
-    lines = [
-        "FID of prior samples: " + ", ".join(each),
-        "  in vaegan's own feature space: compare it between runs on the same data only",
-    ]
+    values, sampler = fids
     n = min(run.config.train.quality_samples, held_out)
+    lines = [
+        f"FID, both stages on the same z from {sampler}: "
+        + ", ".join(f"{stage.upper()} {fid:.1f}" for stage, fid in values.items()),
+        f"  in vaegan's own feature space, {n} generated vs {n} held-out images: compare it between runs "
+        "on the same data only",
+    ]
+    vae_logged = [r for r in run.stages["vae"].metrics if "quality/fid" in r]
+    if vae_logged:
+        last = vae_logged[-1]
+        lines.append(
+            f"  (the VAE's training log draws z ~ N(0, I): FID {last['quality/fid']:.1f} at epoch {last['epoch']})"
+        )
     if n < FEW_IMAGES:
         lines.append(f"  measured on {n} held-out images only, which makes it biased upwards and noisy")
     return lines
 
 
-def write_summary(run: Run, setup: dict[str, float], n_train: int, n_val: int) -> Path:
+def write_summary(
+    run: Run, setup: dict[str, float], n_train: int, n_val: int, fids: tuple[dict[str, float], str] | None = None
+) -> Path:
     """summary.txt: the data, each stage's time and final numbers, both FIDs, and the one-time set-up apart."""
     vae, gan = (run.stages[s].metrics for s in ("vae", "gan"))
     vae_last, gan_last = vae[-1], gan[-1]
@@ -240,7 +277,7 @@ def write_summary(run: Run, setup: dict[str, float], n_train: int, n_val: int) -
         stage_line("GAN", gan),
         f"  D(x) {gan_last['d_real']:.3f}, D(G(z)) {gan_last['d_fake']:.3f}, "
         f"sample diversity {gan_last['diversity']:.2f} of the real data's",
-        *fid_lines(run, n_val or n_train),
+        *fid_lines(run, n_val or n_train, fids),
         *time_lines(run, setup),
         f"pictures: {out / 'vae_vs_gan.png'}, {out / 'progress.gif'}",
     ]

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from vaegan.checkpoint import GANCheckpoint, VAECheckpoint, write_atomically
+from vaegan.checkpoint import GANCheckpoint, VAECheckpoint, checksum, read_tensors, seal, write_atomically
+from vaegan.config import MAX_PRIOR_COMPONENTS
 from vaegan.data import load_splits, to_float
 from vaegan.errors import VaeganError
 from vaegan.latent import prior_latents
@@ -28,7 +29,7 @@ from vaegan.runs import Run
 log = logging.getLogger(__name__)
 
 PRIOR_NAME = "prior.pt"
-PRIOR_FORMAT = 1
+PRIOR_FORMAT = 2  # 2: sealed with a checksum (checkpoint.checksum); a format-1 file is fitted again
 # Added to every covariance's diagonal, relative to the data's mean variance: keeps Cholesky defined. Relative
 # to each component's own variance it was not enough: near-duplicate images (an emoji in five skin tones,
 # a file copied twice) give a component a spread of 1e-8 whose rounding error outweighed its jitter, and
@@ -147,13 +148,9 @@ def fitted_prior(run: Run, components: int | None = None, images: torch.Tensor |
     checkpoint = stage.checkpoint
     assert isinstance(checkpoint, VAECheckpoint)
     path = stage.folder / PRIOR_NAME
-    saved = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else {}
-    if (
-        saved.get("format") == PRIOR_FORMAT
-        and saved["vae_step"] == checkpoint.loop.step
-        and saved["components"] == components
-    ):
-        return MixturePrior(saved["weights"], saved["means"], saved["scale_tril"])
+    saved = saved_prior(run)
+    if saved is not None and saved[1:] == (checkpoint.loop.step, components):
+        return saved[0]
     images = load_splits(run.config.data).train.images if images is None else images
     prior = fit_to_images(run.vae(), images, components)
     write_prior(prior, path, checkpoint.loop.step, components)
@@ -180,7 +177,41 @@ def write_prior(prior: MixturePrior, path: Path, vae_step: int, components: int)
         "means": prior.means,
         "scale_tril": prior.scale_tril,
     }
-    write_atomically(payload, path)
+    write_atomically(seal(payload), path)
+
+
+def saved_prior(run: Run) -> tuple[MixturePrior, int, int] | None:
+    """read_prior of the prior.pt beside the run's VAE checkpoint; None when there is none."""
+    path = run.stage("vae").folder / PRIOR_NAME
+    return read_prior(path, run.config.model.latent_dim) if path.is_file() else None
+
+
+def read_prior(path: Path, latent_dim: int) -> tuple[MixturePrior, int, int] | None:
+    """prior.pt as (prior, the VAE step it was fitted at, the components asked for); None for an older
+    format (fitted again). Anything damaged or forged is one line that says to delete it."""
+    fix = "delete it and vaegan fits the prior again"
+    saved = read_tensors(path, "fitted prior", fix)
+    if not isinstance(saved, dict) or saved.get("format") != PRIOR_FORMAT:
+        if isinstance(saved, dict) and isinstance(saved.get("format"), int) and saved["format"] < PRIOR_FORMAT:
+            return None
+        raise VaeganError(f"{path} is not a vaegan fitted prior; {fix}")
+    if saved.get("checksum") != checksum(saved):
+        raise VaeganError(f"{path} fails its checksum: its bytes changed since vaegan wrote them; {fix}")
+    weights, means, tril = (saved.get(k) for k in ("weights", "means", "scale_tril"))
+    if not all(isinstance(t, torch.Tensor) for t in (weights, means, tril)):
+        raise VaeganError(f"{path} does not hold the tensors of a mixture; {fix}")
+    assert isinstance(weights, torch.Tensor) and isinstance(means, torch.Tensor) and isinstance(tril, torch.Tensor)
+    k = weights.shape[0] if weights.ndim == 1 else 0
+    ok = (
+        0 < k <= MAX_PRIOR_COMPONENTS
+        and tuple(means.shape) == (k, latent_dim)
+        and tuple(tril.shape) == (k, latent_dim, latent_dim)
+        and all(isinstance(saved.get(n), int) for n in ("vae_step", "components"))
+    )
+    ok = ok and all(bool(torch.isfinite(t).all()) for t in (weights, means, tril))
+    if not (ok and bool((weights >= 0).all()) and float(weights.sum()) > 0):
+        raise VaeganError(f"{path} does not hold a {latent_dim}-dimensional mixture of finite tensors; {fix}")
+    return MixturePrior(weights, means, tril), saved["vae_step"], saved["components"]
 
 
 def stage_latents(run: Run, stage: str) -> str:
@@ -191,6 +222,9 @@ def stage_latents(run: Run, stage: str) -> str:
     checkpoint = run.stage("gan").checkpoint
     assert isinstance(checkpoint, GANCheckpoint)
     return checkpoint.config.gan.latents
+
+
+SAMPLERS = ("auto", "prior", "fitted")  # `vaegan sample --sampler`
 
 
 def sample_latents(

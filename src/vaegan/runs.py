@@ -11,13 +11,15 @@ both stages. Every consumer (pictures, report, explorer, evaluation, export, pip
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from vaegan.checkpoint import CHECKPOINT_NAME, Checkpoint, GANCheckpoint, VAECheckpoint, load_checkpoint
 from vaegan.config import VAERunConfig
+from vaegan.data import EMOJI_SOURCES, IDX_SOURCES
 from vaegan.errors import VaeganError
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
@@ -49,7 +51,7 @@ class Stage:
         loaded = load_checkpoint(self.checkpoint_path)
         if loaded.STAGE != self.name:
             raise VaeganError(f"{self.checkpoint_path} is a {loaded.STAGE} checkpoint where a {self.name} one belongs")
-        return loaded
+        return locate_paths(loaded, self.folder)
 
     @property
     def metrics(self) -> list[dict[str, Any]]:
@@ -61,6 +63,7 @@ class Stage:
 class Run:
     path: Path  # what the user named
     stages: dict[str, Stage]  # in training order; at least one
+    lost_vae: str = ""  # a GAN run's VAE that is not where the GAN says: the paths looked at
 
     @property
     def last(self) -> str:
@@ -78,6 +81,11 @@ class Run:
             return self.stages[self.last]
         if name not in STAGES:
             raise VaeganError(f"unknown stage {name!r}; use vae or gan")
+        if name == "vae" and self.lost_vae:
+            raise VaeganError(
+                f"{self.path} is a GAN trained from a VAE that is gone (looked for {self.lost_vae}); move that VAE "
+                "run back, or move a GAN run together with its VAE (a pipeline run's vae/ beside its gan/)"
+            )
         if name not in self.stages:
             fix = "train a GAN from it with 'vaegan train-gan'" if name == "gan" else "its VAE file is missing"
             raise VaeganError(f"{self.path} has no {name} stage ({fix}); use --stage {self.last}")
@@ -128,15 +136,65 @@ def open_run(path: str | Path | Run) -> Run:
     file = path if path.is_file() else path / CHECKPOINT_NAME
     if not file.is_file():
         raise VaeganError(f"no checkpoint at {path}; pass a run folder written by 'vaegan train-vae' or a .pt file")
-    loaded = load_checkpoint(file)
+    loaded = locate_paths(load_checkpoint(file), file.parent)
     own = Stage(loaded.STAGE, file.parent, file)
     own.__dict__["checkpoint"] = loaded  # fills the cached_property: each file is read once
     if own.name == "vae":
         return Run(path, {"vae": own})
     assert isinstance(loaded, GANCheckpoint)
-    vae_file = Path(loaded.vae_checkpoint)
-    stages = {"vae": Stage("vae", vae_file.parent, vae_file)} if vae_file.is_file() else {}
-    return Run(path, {**stages, "gan": own})
+    vae_file = find_vae(loaded, file.parent)
+    if vae_file is None:
+        return Run(path, {"gan": own}, lost_vae=" and ".join(map(str, vae_candidates(loaded, file.parent))))
+    return Run(path, {"vae": Stage("vae", vae_file.parent, vae_file), "gan": own})
+
+
+def beside(value: str, folder: Path) -> list[Path]:
+    """Where a stored path may be: itself when absolute; else (as older vaegans stored what was typed) in
+    the run folder, then each folder above it, then the current folder."""
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return [path]
+    folder = Path(os.path.abspath(folder))
+    return [Path(os.path.normpath(base / path)) for base in (folder, *folder.parents, Path.cwd())]
+
+
+def located(value: str, folder: Path) -> Path | None:
+    return next((p for p in beside(value, folder) if p.exists()), None)
+
+
+def vae_candidates(gan: GANCheckpoint, folder: Path) -> list[Path]:
+    """The GAN's link to its VAE relative to the GAN's folder (it survives moving both), then the VAE's
+    absolute path when trained (it survives moving the GAN alone); older runs stored either as typed."""
+    first = beside(gan.vae_checkpoint, folder)
+    return [first[0], *beside(gan.config.vae_checkpoint, folder)[:1], *first[1:]]
+
+
+def find_vae(gan: GANCheckpoint, folder: Path) -> Path | None:
+    """The VAE checkpoint file a GAN stage in `folder` was warm-started from, or None when it is gone."""
+    for candidate in vae_candidates(gan, folder):
+        file = candidate / CHECKPOINT_NAME if candidate.is_dir() else candidate
+        if file.is_file():
+            return file
+    return None
+
+
+def locate_paths(checkpoint: Checkpoint, folder: Path) -> Checkpoint:
+    """`checkpoint` (changed in place) with the relative data paths an older vaegan stored found again
+    (`located`), so its run works from any folder; today's runs store them absolute."""
+    config = checkpoint.config if isinstance(checkpoint, VAECheckpoint) else checkpoint.vae_config
+    data, found = config.data, dict[str, Any]()
+    paths = {"source": data.source} if data.source not in IDX_SOURCES + EMOJI_SOURCES else {}
+    paths |= {key: getattr(data, key) for key in ("root", "cache_dir") if getattr(data, key) is not None}
+    for key, value in paths.items():
+        if not Path(value).expanduser().is_absolute() and (where := located(value, folder)):
+            found[key] = str(where)
+    if found:
+        config = replace(config, data=replace(data, **found))
+        if isinstance(checkpoint, VAECheckpoint):
+            checkpoint.config = config
+        else:
+            checkpoint.vae_config = config
+    return checkpoint
 
 
 def load_vae(path: str | Path) -> tuple[VAE, VAERunConfig]:

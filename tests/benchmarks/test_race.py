@@ -3,173 +3,144 @@
 from __future__ import annotations
 
 import dataclasses
-import math
+import json
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from race import (
-    LAST_LOSSES,
-    GANTrainer,
-    Stage,
-    VAETrainer,
-    draw,
-    logged,
-    most_real,
-    normal,
-    run_timed,
-    scratch_config,
-    variants,
-)
+from race import LAST_LOSSES, Marks, StageLog, draw, most_real, normal, scratch_config, variants
 
 from tiny import tiny_splits
 from vaegan.config import GANConfig, vae_run_config
 from vaegan.models.blocks import ResizeConv
-from vaegan.training.speed import SpeedChoice
+from vaegan.training import speed
+from vaegan.training.loop import Sampler
+from vaegan.training.stopping import Clock
+from vaegan.training.train_gan import gan_probe
+from vaegan.training.train_vae import vae_probe
 
-BUDGET = 1.0  # seconds of training per variant
-
-
-def stage(name: str, until: float, step_s: float, counter: list[int]) -> Stage:
-    def step() -> float:
-        counter.append(1)
-        time.sleep(step_s)
-        return 1.0 / len(counter)
-
-    return Stage(name, step, until, lambda z: z, lambda: normal(4), (0.0, 1.0))
+BUDGET = 3.0  # seconds of training per variant: the VAE half holds its first epoch, setup included
+CPU = torch.device("cpu")
 
 
-def test_stages_stop_at_their_end_times_and_scoring_is_not_counted() -> None:
-    vae_steps: list[int] = []
-    gan_steps: list[int] = []
-    stages = [stage("vae", 0.2, 0.01, vae_steps), stage("gan", 0.5, 0.02, gan_steps)]
+def identity(stage: str) -> Sampler:
+    return Sampler(stage, lambda z: z, lambda: normal(4), (0.0, 1.0))
+
+
+def test_each_mark_is_scored_once_and_scoring_is_not_counted() -> None:
+    clock = Clock()
     scored: list[tuple[str, float]] = []
 
-    def score(s: Stage, elapsed: float) -> None:
-        scored.append((s.name, elapsed))
+    def score(s: Sampler, elapsed: float) -> None:
+        scored.append((s.stage, elapsed))
         time.sleep(0.1)  # a slow FID: must not eat into the budget
 
-    ends = run_timed(stages, [0.1, 0.2, 0.5], score)
-    assert 0.2 <= ends[0] < 0.2 + 0.01 * 3  # overshoot: at most about one step
-    assert 0.5 <= ends[1] < 0.5 + 0.02 * 3
-    assert [name for name, _ in scored] == ["vae", "vae", "gan"]  # the mark at the switch scores the VAE
-    assert len(gan_steps) >= 0.3 / 0.02 * 0.7  # the GAN's share was not spent on scoring
+    hook = Marks([0.05, 0.1, 0.3], score, clock)
+    while clock.seconds() < 0.2:
+        time.sleep(0.01)
+        seconds = clock.seconds()
+        with clock.paused():
+            hook(seconds, identity("vae" if seconds < 0.1 else "gan"))
+    hook.finish(0.3)  # a stage ending at 0.3 s passes the last mark
+    assert [name for name, _ in scored] == ["vae", "gan", "gan"] and scored[-1][1] == 0.3
+    assert all(elapsed >= mark for (_, elapsed), mark in zip(scored, [0.05, 0.1, 0.3], strict=True))
+    assert clock.seconds() < 0.2 + 0.05  # the 0.3 s of scoring were not counted
 
 
-def test_a_logged_stage_counts_its_steps_and_keeps_the_mean_of_its_last_losses() -> None:
-    log: list[dict] = []
-    counter: list[int] = []
-    stages = [logged(stage("vae", 0.05, 0.0005, counter), log)]
-    run_timed(stages, [], lambda s, t: None)
-    n = len(counter)  # the step returns 1 / (steps so far)
-    expected = sum(1.0 / k for k in range(max(1, n - LAST_LOSSES + 1), n + 1)) / min(n, LAST_LOSSES)
-    assert n > LAST_LOSSES and log == [{"stage": "vae", "steps": n, "closing_loss": pytest.approx(expected)}]
+def test_a_stage_log_counts_its_steps_and_keeps_the_mean_of_its_last_losses() -> None:
+    log = StageLog("vae", Clock())
+    n = LAST_LOSSES + 20
+    for k in range(1, n + 1):
+        log.step(1.0 / k)
+    expected = sum(1.0 / k for k in range(n - LAST_LOSSES + 1, n + 1)) / LAST_LOSSES
+    assert log.entry == {"stage": "vae", "steps": n, "closing_loss": pytest.approx(expected)}
 
 
 @pytest.fixture
 def tiny(tmp_path: Path) -> tuple:
     cfg = vae_run_config(
         data={"source": "unused", "image_size": 16, "channels": 3, "cache_dir": str(tmp_path)},  # auto's probe cache
-        model={"latent_dim": 4, "base_channels": 4},
-        train={"batch_size": 8},
+        model={"latent_dim": 4, "base_channels": 4, "prior_components": 10},
+        train={"batch_size": 8, "grid_size": 8},
     )
-    gan = GANConfig(batch_size=8, disc_channels=4, latents="fitted", anchor="pixel", r1_gamma=1.0)
-    return cfg, gan, tiny_splits(n=32).train.images
-
-
-def timed(stage: Stage, durations: list[float]) -> Stage:
-    """The same stage, recording how long each of its steps took."""
-
-    def step() -> float:
-        start = time.perf_counter()
-        loss = stage.step()
-        durations.append(time.perf_counter() - start)
-        return loss
-
-    return Stage(stage.name, step, stage.until, stage.decode, stage.latents, stage.value_range, stage.disc)
+    gan = GANConfig(
+        batch_size=8,
+        disc_channels=4,
+        latents="fitted",
+        anchor="pixel",
+        r1_gamma=1.0,
+        grid_size=8,
+        diversity_samples=8,
+        d_warmup_steps=0,
+    )
+    return cfg, gan, tiny_splits(n=32)
 
 
 def test_every_variant_gets_its_budget_within_one_step(tiny: tuple) -> None:
-    cfg, gan, images = tiny
+    cfg, gan, splits = tiny
     torch.manual_seed(0)
-    for name, build in variants(cfg, gan, images, BUDGET, vae_share=0.5, seed=0).items():
-        scores: list[float] = []
-        durations: list[float] = []
-        stages = [timed(s, durations) for s in build()]
-        ends = run_timed(stages, [BUDGET / 2, BUDGET], lambda s, t, scores=scores: scores.append(t))
-        # Over budget by at most one step: a few percent once a budget holds dozens of steps
-        # (not asserted as a percentage: on a loaded 2-core machine one tiny step can take 100 ms).
-        assert BUDGET <= ends[-1] <= BUDGET + max(durations) + 1e-3, (name, ends)
-        assert len(durations) >= 3, name
-        if name == "two-stage":
-            assert BUDGET / 2 <= ends[0] <= BUDGET / 2 + max(durations) + 1e-3  # the VAE's half, then the GAN's
-        assert len(scores) == 2
-        images_out = draw(stages[-1], 10, seed=0)
+    for name, run in variants(cfg, gan, splits, BUDGET, vae_share=0.5, seed=0).items():
+        scored: list[tuple[Sampler, float]] = []
+        raced = run([BUDGET / 2, BUDGET], lambda s, t, scored=scored: scored.append((s, t)))
+        # Over budget by at most one step (the longest stretch between two budget checks): a few percent once
+        # a budget holds dozens of steps (not asserted as a percentage: on a loaded 2-core machine one tiny
+        # step can take 100 ms).
+        assert BUDGET <= raced.ends[-1] <= BUDGET + raced.longest_step + 1e-3, (name, raced)
+        assert sum(stage["steps"] for stage in raced.stages) >= 3, name
+        if name.startswith("two-stage"):  # the VAE's half, then the GAN's; the mark at the switch scores the VAE
+            assert BUDGET / 2 <= raced.ends[0] <= BUDGET / 2 + raced.longest_step + 1e-3
+            assert [s.stage for s, _ in scored] == ["vae", "gan"]
+        assert [t >= mark for (_, t), mark in zip(scored, [BUDGET / 2, BUDGET], strict=True)] == [True, True]
+        last = scored[-1][0]
+        images_out = draw(last, 10, seed=0)
         assert images_out.shape == (10, 3, 16, 16) and images_out.dtype == torch.uint8
         if name.startswith("two-stage"):  # a GAN with its D: --rank draws twice as many and keeps half
-            ranked = draw(stages[-1], 10, seed=0, rank=2)
+            ranked = draw(last, 10, seed=0, rank=2)
             assert ranked.shape == images_out.shape and not torch.equal(ranked, images_out)
 
 
 def test_the_two_stage_gan_draws_from_the_fitted_prior_and_the_scratch_gan_from_n01(tiny: tuple) -> None:
-    cfg, gan, images = tiny
-    built = variants(cfg, gan, images, BUDGET, vae_share=0.5, seed=0)
-    vae, gan_stage = built["two-stage"]()
-    vae.step()
-    gan_stage.step()  # builds the GAN and fits its prior to the VAE's latents
+    cfg, gan, splits = tiny
+    built = variants(cfg, gan, splits, 0.2, vae_share=0.5, seed=0)
+    samplers: dict[str, Sampler] = {}
+    built["two-stage"]([0.2], lambda s, t: samplers.setdefault("two-stage", s))
+    built["scratch-gan"]([0.2], lambda s, t: samplers.setdefault("scratch", s))
+    assert samplers["two-stage"].stage == "gan"
     g = torch.Generator().manual_seed(0)
-    z = gan_stage.latents()(4000, g)
+    z = samplers["two-stage"].latents()(4000, g)
     assert z.mean(0).abs().max() > 0.05 or (z.std(0) - 1).abs().max() > 0.05  # not N(0, I): the fitted mixture
-    (scratch,) = built["scratch-gan"]()
-    z = scratch.latents()(4000, g)
+    z = samplers["scratch"].latents()(4000, g)
     assert z.mean(0).abs().max() < 0.1 and (z.std(0) - 1).abs().max() < 0.1
     assert scratch_config(gan).anchor == "none" and scratch_config(gan).init == "scratch"
 
 
-def channels_last_outputs(model: torch.nn.Module) -> list[bool]:
-    """Filled on each forward: whether every conv-like layer's output was strictly channels_last."""
-    seen: list[bool] = []
+def test_the_auto_variants_train_in_the_layout_and_precision_the_probe_picked(tiny: tuple) -> None:
+    """With the probe's cache saying bf16 and channels_last, every conv of a training step (grad on) gives a
+    strictly channels_last output, in bf16, while the weights stay fp32 (autocast's master weights)."""
+    cfg, gan, splits = tiny
+    images = splits.train.images
+    entry = {"bf16": True, "channels_last": True, "note": "as the probe might pick"}
+    probes = (vae_probe(cfg, images), gan_probe(gan, cfg, images))
+    cache = speed.cache_file(cfg.data.cache_dir)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({f"{speed.cache_key(CPU, p.shape)}|auto|auto": entry for p in probes}))
+    seen: list[tuple[bool, torch.dtype, torch.dtype]] = []
 
-    def note(module: torch.nn.Module, inputs: object, out: torch.Tensor) -> None:
-        seen.append(out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous())
+    def note(module: torch.nn.Module, inputs: object, out: object) -> None:
+        convs = torch.nn.Conv2d | torch.nn.ConvTranspose2d | ResizeConv
+        if isinstance(module, convs) and isinstance(out, torch.Tensor) and torch.is_grad_enabled():
+            strict = out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
+            weight = next(module.parameters())
+            seen.append((strict, out.dtype, weight.dtype))
 
-    for module in model.modules():
-        if isinstance(module, torch.nn.Conv2d | torch.nn.ConvTranspose2d | ResizeConv):
-            module.register_forward_hook(note)
-    return seen
-
-
-def test_the_trainers_run_in_the_layout_and_precision_they_are_given(tiny: tuple) -> None:
-    cfg, gan, images = tiny
-    bf16_nhwc = SpeedChoice(bf16=True, channels_last=True, note="as the probe might pick")
-    vae = VAETrainer(cfg, images, 0, bf16_nhwc)
-    conv = next(m for m in vae.model.modules() if isinstance(m, torch.nn.Conv2d))
-    layouts = channels_last_outputs(vae.model)
-    before = conv.weight.detach().clone()
-    assert math.isfinite(vae.step())
-    assert len(layouts) >= 4 and all(layouts)  # encoder and decoder feature maps alike
-    assert conv.weight.dtype == torch.float32 and not torch.equal(conv.weight, before)  # fp32 master weights move
-    trainer = GANTrainer(cfg, gan, images, 0, vae.model, None, bf16_nhwc)
-    layouts = channels_last_outputs(trainer.nets.trained_d)
-    assert all(math.isfinite(trainer.step()) for _ in range(3))
-    assert layouts and all(layouts)
-
-
-@pytest.mark.parametrize("warmup, expected", [(0, [1.0, 0.75, 0.5, 0.25]), (2, [0.5, 0.75, 0.5, 0.25])])
-def test_vae_trainer_decays_its_learning_rate_linearly_to_zero_when_asked(
-    tiny: tuple, warmup: int, expected: list[float]
-) -> None:
-    """After the learning-rate warm-up, which the decay multiplies."""
-    cfg, _, images = tiny
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, lr_warmup_steps=warmup))
-    decaying, constant = VAETrainer(cfg, images, 0, decay_steps=4), VAETrainer(cfg, images, 0)
-    rates = []
-    for _ in range(4):
-        decaying.step()
-        constant.step()
-        rates.append(decaying.opt.param_groups[0]["lr"] / cfg.train.lr)
-    assert rates == pytest.approx(expected) and constant.opt.param_groups[0]["lr"] == cfg.train.lr
+    handle = torch.nn.modules.module.register_module_forward_hook(note)
+    try:
+        variants(cfg, gan, splits, 0.5, vae_share=0.5, seed=0)["two-stage-auto"]([], lambda s, t: None)
+    finally:
+        handle.remove()
+    assert len(seen) >= 8 and all(strict for strict, _, _ in seen)  # encoder, decoder and D feature maps alike
+    assert all(out == torch.bfloat16 and weight == torch.float32 for _, out, weight in seen)
 
 
 def test_quality_races_the_presets_unless_told_the_prior_components_or_gan_settings() -> None:

@@ -7,10 +7,17 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
+import math
 import os
+import pickle
+import shutil
+import struct
 import subprocess
 import sys
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +28,11 @@ import torch
 from PIL import Image
 
 from tiny import TINY_FLAGS, tiny_splits
-from vaegan.checkpoint import load_checkpoint
+from vaegan.checkpoint import load_checkpoint, seal
 from vaegan.cli import main
+from vaegan.metrics.features import cache_path
+from vaegan.prior import PRIOR_FORMAT, fitted_prior
+from vaegan.runs import open_run
 
 GAN_TINY = ["--disc-channels", "4", "--gan-batch-size", "4", "--grid-size", "8", "--device", "cpu"]
 GAN_TINY += ["--precision", "fp32", "--quality-every", "0", "--min-steps", "0"]  # exactly the epochs asked for
@@ -83,6 +93,8 @@ def forged(env: Env, change: Callable[[dict[str, Any]], None], stage: str = "vae
     """A copy of a real checkpoint with `change` applied to its payload, as a hostile file would be."""
     payload = torch.load((env.vae if stage == "vae" else env.gan) / "checkpoint.pt", weights_only=True)
     change(payload)
+    if "checksum" in payload:
+        seal(payload)  # a forger recomputes it: the checks behind it must hold on their own
     path = env.tmp / "forged.pt"
     torch.save(payload, path)
     return str(path)
@@ -122,6 +134,120 @@ def setting(section: str, key: str, value: Any, **more: Any) -> Callable[[dict[s
                 payload["config"]["data"][k] = v
 
     return change
+
+
+def toml(env: Env, text: str) -> str:
+    return written(env, text.encode(), "c.toml")
+
+
+def from_file(env: Env, text: str) -> list[str]:
+    """train-vae with a config file alone: no flag overrides what the file says."""
+    return ["train-vae", "--config", toml(env, text), "--out", str(env.tmp / "run")]
+
+
+def vae_copy(env: Env, prior: bytes | None = None) -> Path:
+    """A copy of the trained VAE run in the case's folder, with its prior.pt fitted, or these bytes as one."""
+    run = env.tmp / "vae"
+    shutil.copytree(env.vae, run)
+    if prior is None:
+        fitted_prior(open_run(run))
+    else:
+        (run / "prior.pt").write_bytes(prior)
+    return run
+
+
+def saved_bytes(value: Any) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
+
+
+def forged_prior(env: Env) -> bytes:
+    """A sealed prior.pt of the right format whose mixture has the wrong dimension."""
+    step = load_checkpoint(env.vae / "checkpoint.pt").loop.step
+    payload = {"format": PRIOR_FORMAT, "vae_step": step, "components": 100}
+    payload |= {"weights": torch.ones(1), "means": torch.zeros(1, 5), "scale_tril": torch.eye(5)[None]}
+    return saved_bytes(seal(payload))
+
+
+def flipped(env: Env, name: str = "checkpoint.pt") -> str:
+    """The VAE's checkpoint with two bytes flipped inside its largest tensor, as a bad disk or copy would."""
+    data = bytearray((env.vae / "checkpoint.pt").read_bytes())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        largest = max((i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    name_length, extra_length = struct.unpack("<HH", data[largest.header_offset + 26 : largest.header_offset + 30])
+    start = largest.header_offset + 30 + name_length + extra_length + largest.file_size // 2
+    data[start] ^= 0xFF
+    data[start + 1] ^= 0x01
+    return written(env, bytes(data), name)
+
+
+def half_of_the_checkpoint(env: Env) -> bytes:
+    data = (env.vae / "checkpoint.pt").read_bytes()
+    return data[: len(data) // 2]
+
+
+def nan_weights(payload: dict[str, Any]) -> None:
+    key = next(iter(payload["model"]))
+    payload["model"][key] = torch.full_like(payload["model"][key], math.nan)
+
+
+def vae_gone(payload: dict[str, Any]) -> None:
+    payload["vae_checkpoint"] = "../no-such-vae/checkpoint.pt"
+    payload["config"]["vae_checkpoint"] = "/no/such/vae/checkpoint.pt"
+
+
+def evil_pickle() -> bytes:
+    return pickle.dumps({"format_version": 7, "stage": "vae", "x": Evil()}, protocol=2)
+
+
+class Evil:
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (print, ("pwned",))
+
+
+def bomb(env: Env) -> str:
+    """A tiny PNG whose header claims 100,000 x 100,000 pixels: Pillow refuses it before decoding."""
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    data[16:24] = struct.pack(">II", 100_000, 100_000)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return written(env, bytes(data), "bomb.png")
+
+
+def a_picture(env: Env) -> str:
+    return str(next(env.data.glob("*.png")))
+
+
+def trained_twice(env: Env) -> Path:
+    assert main(train(env, "--epochs", "2")) == 0
+    return env.tmp / "run"
+
+
+def stopped_before_any_checkpoint(env: Env, stage: str) -> Path:
+    run = env.tmp / "run"
+    run.mkdir()
+    (run / "config.json").write_bytes(((env.vae if stage == "vae" else env.gan) / "config.json").read_bytes())
+    return run
+
+
+def forged_feature_net(env: Env) -> str:
+    """A cache folder whose feature net for the run's data is a forged file."""
+    cache = env.tmp / "cache"
+    path = cache_path(load_checkpoint(env.vae / "checkpoint.pt").config.data, cache)  # type: ignore[union-attr]
+    path.parent.mkdir(parents=True)
+    path.write_bytes(evil_pickle())
+    return str(cache)
+
+
+def evaluate(env: Env, *flags: str) -> list[str]:
+    run = vae_copy(env)
+    return ["evaluate", str(run), "-k", "0", "--samples", "20", "-o", str(env.tmp / "eval"), *flags]
+
+
+def tool(name: str, env: Env, *flags: str) -> list[str]:
+    return [name, str(env.vae), "-o", str(env.tmp / "out"), *flags]
 
 
 # Every size at its limit (config.MAX_*): a valid config whose VAE would take 12.3 GiB of fp32 weights.
@@ -276,6 +402,145 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
     ("resume-seed", lambda e: ["train-vae", "--resume", str(e.vae), "--seed", "3"], "train.seed"),
     ("resume-lr-bad", lambda e: ["train-vae", "--resume", str(e.vae), "--lr", "nan"], "learning rate must be"),
     ("resume-gan-disc", lambda e: ["train-gan", "--resume", str(e.gan), "--disc-channels", "8"], "gan.disc_channels"),
+    # issue 50: values that overflowed, were taken silently, or misled
+    ("seed-1e23-train-vae", lambda e: train(e, "--seed", str(10**23)), "seed must be between 0 and 4294967295"),
+    ("seed-1e23-sample", lambda e: sample(e, "--seed", str(10**23)), "--seed must be between 0 and 4294967295"),
+    ("seed-1e23-interpolate", lambda e: tool("interpolate", e, "--seeds", str(10**23), "0"), "--seeds must be"),
+    ("config-seed-text", lambda e: train(e, "--config", toml(e, '[train]\nseed = "x"\n')), "train.seed must be an"),
+    (
+        "config-top-level-key",
+        lambda e: train(e, "--config", toml(e, "epochs = 3\n")),
+        "'epochs' is outside any section; put it under [train] or [gan]",
+    ),
+    ("config-source-number", lambda e: from_file(e, "[data]\nsource = 5\n"), "data.source must be"),
+    (
+        "config-diffaugment-number",
+        lambda e: train_gan(e, "--config", toml(e, "[gan]\ndiffaugment = 5\n")),
+        "gan.diffaugment must be a string, got 5",
+    ),
+    ("config-epochs-fraction", lambda e: train(e, "--config", toml(e, "[train]\nepochs = 1.5\n")), "an integer"),
+    (
+        "config-latent-dim-bool",
+        lambda e: from_file(e, "[model]\nlatent_dim = true\n"),
+        "model.latent_dim must be an integer, got True",
+    ),
+    (
+        "config-unknown-section",
+        lambda e: train(e, "--config", toml(e, "[training]\nepochs = 3\n")),
+        "unknown section [training]",
+    ),
+    (
+        "config-tensorboard-yes",
+        lambda e: train(e, "--config", toml(e, '[train]\ntensorboard = "yes"\n')),
+        "train.tensorboard must be true or false",
+    ),
+    (
+        "config-image-size-float",
+        lambda e: from_file(e, "[data]\nimage_size = 16.0\n"),
+        "data.image_size must be an integer, got 16.0",
+    ),
+    (
+        "config-channels-bool",
+        lambda e: from_file(e, "[data]\nchannels = true\n"),
+        "data.channels must be an integer",
+    ),
+    (
+        "config-batch-size-fraction",
+        lambda e: from_file(e, "[train]\nbatch_size = 2.5\n"),
+        "train.batch_size must be an integer, got 2.5",
+    ),
+    ("batch-size-huge", lambda e: train(e, "--batch-size", "100000"), "batch size must be between 1 and 8192"),
+    ("epochs-huge", lambda e: train(e, "--epochs", str(10**9)), "epochs must be between 1 and 1000000"),
+    ("similar-variants-0", lambda e: tool("similar", e, "--variants", "0"), "--variants must be between 1 and 64"),
+    ("similar-variants-negative", lambda e: tool("similar", e, "--variants", "-3"), "--variants must be between 1"),
+    ("similar-variants-huge", lambda e: tool("similar", e, "--variants", "100000000"), "--variants must be between"),
+    ("similar-n-huge", lambda e: tool("similar", e, "-n", "100000"), "-n must be between 1 and 64"),
+    ("similar-scale-nan", lambda e: tool("similar", e, "--scale", "nan"), "--scale must be finite"),
+    ("similar-scale-inf", lambda e: tool("similar", e, "--scale", "inf"), "--scale must be finite"),
+    ("latent-map-grid-huge", lambda e: tool("latent-map", e, "--grid", "100000"), "--grid must be between 2 and 64"),
+    ("interpolate-steps-huge", lambda e: tool("interpolate", e, "--steps", "10000000"), "--steps must be between 2"),
+    ("interpolate-temperature-nan", lambda e: tool("interpolate", e, "--temperature", "nan"), "must be finite"),
+    ("sample-temperature-inf", lambda e: sample(e, "--temperature", "inf"), "--temperature must be finite"),
+    (
+        "interpolate-images-bomb",
+        lambda e: tool("interpolate", e, "--images", bomb(e), a_picture(e)),
+        "bomb.png (too many pixels)",
+    ),
+    (
+        "interpolate-images-text",
+        lambda e: tool("interpolate", e, "--images", a_picture(e), written(e, b"hello", "a.png")),
+        "a.png (not an image)",
+    ),
+    (
+        "attribute-strengths-nan-inf",
+        lambda e: tool("attribute", e, "--folders", str(e.data), str(e.data), "--strengths", "nan", "inf"),
+        "--strengths must be finite",
+    ),
+    (
+        "attribute-file-a-png",
+        lambda e: tool("attribute", e, "--attribute", "smiling", "--attribute-file", a_picture(e)),
+        "is not text",
+    ),
+    ("evaluate-device-tpu", lambda e: evaluate(e, "--device", "tpu"), "--device must be auto, cpu, cuda or cuda:N"),
+    ("evaluate-feature-steps-negative", lambda e: evaluate(e, "--feature-steps", "-5"), "--feature-steps must be"),
+    (
+        "evaluate-feature-net-forged",
+        lambda e: evaluate(e, "--cache-dir", forged_feature_net(e)),
+        "cannot read feature net",
+    ),
+    (
+        "evaluate-inception-weights-forged",
+        lambda e: evaluate(e, "--inception", written(e, evil_pickle(), "i.pth")),
+        "cannot read Inception weights",
+    ),
+    # side files and integrity
+    (
+        "prior-truncated-sample",
+        lambda e: sample(e, run=vae_copy(e, half_of_the_checkpoint(e))),
+        "cannot read fitted prior",
+    ),
+    (
+        "prior-a-list-sample-fitted",
+        lambda e: sample(e, "--sampler", "fitted", run=vae_copy(e, saved_bytes([1, 2]))),
+        "is not a vaegan fitted prior; delete it",
+    ),
+    (
+        "prior-forged-train-gan",
+        lambda e: [*train_gan(e), "--vae", str(vae_copy(e, forged_prior(e)))],
+        "does not hold a 4-dimensional mixture",
+    ),
+    ("checkpoint-two-flipped-bytes", lambda e: sample(e, run=flipped(e)), "fails its checksum"),
+    ("best-pt-flipped", lambda e: sample(e, run=flipped(e, "best.pt")), "best.pt fails its checksum"),
+    ("checkpoint-no-checksum", lambda e: sample(e, run=forged(e, lambda p: p.pop("checksum"))), "has no checksum"),
+    ("checkpoint-pickled-code", lambda e: sample(e, run=written(e, evil_pickle())), "objects other than tensors"),
+    ("checkpoint-nan-weights", lambda e: sample(e, run=forged(e, nan_weights)), "holds non-finite weights"),
+    (
+        "checkpoint-nan-weights-export",
+        lambda e: ["export", forged(e, nan_weights), "-o", str(e.tmp / "out")],
+        "holds non-finite weights",
+    ),
+    ("gan-vae-gone", lambda e: sample(e, run=forged(e, vae_gone, "gan")), "a GAN trained from a VAE that is gone"),
+    (
+        "gan-vae-gone-stage-gan",
+        lambda e: sample(e, "--stage", "gan", run=forged(e, vae_gone, "gan")),
+        "a VAE that is gone (looked for",
+    ),
+    # resume that would train nothing, or has nothing to resume
+    (
+        "resume-epochs-below-done",
+        lambda e: ["train-vae", "--resume", str(trained_twice(e)), "--epochs", "1"],
+        "has trained 2 VAE epochs already, so --epochs 1 would train nothing; pass --epochs 3 or more",
+    ),
+    (
+        "resume-before-first-checkpoint",
+        lambda e: ["train-vae", "--resume", str(stopped_before_any_checkpoint(e, "vae"))],
+        "has no checkpoint yet: it stopped before its first epoch ended; start it over with 'vaegan train-vae",
+    ),
+    (
+        "resume-gan-before-first-checkpoint",
+        lambda e: ["train-gan", "--resume", str(stopped_before_any_checkpoint(e, "gan"))],
+        "without --resume",
+    ),
 ]
 
 
@@ -292,10 +557,11 @@ def test_bad_input_is_one_line_and_changes_nothing(
     env: Env, argv: Callable[[Env], list[str]], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     command = argv(env)
+    capsys.readouterr()  # what building the case printed (a run it trains first) is not the command's
     before = snapshot(env.vae, env.gan, env.data, env.tmp)
     code, err = run_cli(command, capsys)
     assert code != 0
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "weights_only" not in err  # never torch's advice to run a forged file
     assert len(err.strip().splitlines()) == 1, err
     assert message in err
     assert snapshot(env.vae, env.gan, env.data, env.tmp) == before
@@ -303,7 +569,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
 
 def test_the_table_covers_every_case_of_the_issue() -> None:
     """The count the closing note of the hardening issue asks for; a lost row fails here."""
-    assert len(CASES) == len({c[0] for c in CASES}) == 95
+    assert len(CASES) == len({c[0] for c in CASES}) == 143
 
 
 # -- divergence: each stage and loss stops with its checkpoint untouched ------------------------------

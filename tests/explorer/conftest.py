@@ -29,9 +29,10 @@ def write_folder(root: Path, n: int = 48) -> Path:
 
 @pytest.fixture(scope="session")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A pipeline-shaped run folder: run/vae and run/gan, one tiny epoch each, on 40 images in 3 classes."""
+    """A pipeline-shaped run folder on 40 images in 3 classes: run/vae, trained until its latents tell the
+    images apart (after one epoch they all encode to about the same point), and run/gan, one epoch."""
     root = tmp_path_factory.mktemp("explore")
-    cfg = tiny_config(epochs=1)
+    cfg = tiny_config(epochs=25)
     cfg = replace(cfg, data=replace(cfg.data, source=str(write_folder(root / "images")), val_fraction=0.25))
     train_vae(cfg, root / "vae")
     train_gan(GANRunConfig(vae_checkpoint=str(root / "vae" / "checkpoint.pt"), gan=tiny_gan()), root / "gan")

@@ -19,7 +19,8 @@ from vaegan.data.folder import load_image_files
 from vaegan.explorer.core import Explorer
 from vaegan.explorer.server import ExplorerServer
 from vaegan.pictures import load_models
-from vaegan.runs import load_generator, load_vae
+from vaegan.prior import sample_latents
+from vaegan.runs import load_generator, load_vae, open_run
 
 
 def ok(answer: Answer) -> Answer:
@@ -140,10 +141,37 @@ def test_a_huge_upload_is_refused_before_it_is_read(server: ExplorerServer) -> N
     assert answer.status == 413 and "over 16384 kB" in answer.json()["error"]
 
 
-def test_random_is_the_seeded_prior_sample(server: ExplorerServer) -> None:
-    answer = ok(send(server.url, "/api/random", {"seed": 7, "temperature": 0.5})).json()
-    expected = latent.prior_latents(1, 4, torch.Generator().manual_seed(7), 0.5)[0]
-    assert torch.allclose(torch.tensor(answer["z"]), expected)
+@pytest.mark.parametrize(("stage", "sampler"), [("vae", "fitted"), ("gan", "normal")])
+def test_random_draws_what_vaegan_sample_draws(server: ExplorerServer, run: Path, stage: str, sampler: str) -> None:
+    """The VAE's z comes from the prior fitted to its training latents; this GAN was trained on N(0, I)."""
+    answer = ok(send(server.url, "/api/random", {"seed": 7, "temperature": 0.5, "stage": stage})).json()
+    expected = sample_latents(open_run(run), stage, 1, torch.Generator().manual_seed(7), 0.5)[0]
+    assert answer["sampler"] == sampler and torch.allclose(torch.tensor(answer["z"]), expected)
+    normal = latent.prior_latents(1, 4, torch.Generator().manual_seed(7), 0.5)[0]
+    assert torch.allclose(torch.tensor(answer["z"]), normal) == (sampler == "normal")
+    assert ok(send(server.url, "/api/info")).json()["samplers"] == {"vae": "fitted", "gan": "normal"}
+
+
+def test_principal_directions_are_the_map_means_axes_scaled_by_their_spread(
+    server: ExplorerServer, explorer: Explorer
+) -> None:
+    principal = ok(send(server.url, "/api/info")).json()["principal"]
+    means = explorer.map.means
+    axes = torch.tensor([p["axis"] for p in principal])  # (K, D)
+    assert [p["name"] for p in principal] == [f"PC{k + 1}" for k in range(len(principal))] and len(principal) == 4
+    assert torch.allclose(axes @ axes.T, torch.eye(len(axes)), atol=1e-5)  # orthonormal
+    assert torch.allclose(axes[:2].T, explorer.map.components, atol=1e-6)  # PC1 and PC2 are the map's axes
+    coordinates = (means - means.mean(0)) @ axes.T  # (N, K)
+    assert [p["spread"] for p in principal] == pytest.approx(coordinates.std(0).tolist(), rel=1e-4)
+    assert [p["share"] for p in principal] == pytest.approx(
+        (coordinates.var(0) / means.var(0).sum()).tolist(), rel=1e-4
+    )
+
+
+def test_map_thumbnails_are_the_mapped_images(server: ExplorerServer, explorer: Explorer) -> None:
+    last = len(explorer.map.data) - 1  # a training image: the held-out ones come first
+    assert torch.equal(ok(send(server.url, f"/api/map/{last}.png")).png(), explorer.map.data.images[last])
+    assert "from 0 to 39" in send(server.url, f"/api/map/{last + 1}.png").json()["error"]
 
 
 def test_interpolation_runs_from_an_image_to_a_latent(server: ExplorerServer) -> None:

@@ -3,6 +3,7 @@ names and cross-origin POSTs are refused, bodies are capped, idle and stalled co
 
 from __future__ import annotations
 
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from explorer_http import send
 
+from vaegan.checkpoint import load_checkpoint, save_checkpoint
 from vaegan.cli import main
 from vaegan.errors import VaeganError
 from vaegan.explorer import server as server_module
@@ -210,6 +212,23 @@ def test_a_missing_stage_and_a_taken_port_are_user_errors(run: Path, server: Exp
     port = int(server.url.rsplit(":", 1)[1].strip("/"))
     with pytest.raises(VaeganError, match="pick another --port"):
         make_server(server.explorer, "127.0.0.1", port)
+
+
+@pytest.mark.parametrize(("stage", "weights"), [("vae", "model"), ("gan", "ema")])
+def test_a_diverged_checkpoint_is_one_line_naming_its_file(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], stage: str, weights: str
+) -> None:
+    """NaN weights used to reach the map's SVD and end in a linalg traceback."""
+    copy = tmp_path / "diverged"
+    shutil.copytree(run / "vae", copy / "vae")
+    shutil.copytree(run / "gan", copy / "gan")
+    file = copy / stage / "checkpoint.pt"
+    checkpoint = load_checkpoint(file)
+    next(t for t in getattr(checkpoint, weights).values() if t.is_floating_point()).fill_(float("nan"))
+    save_checkpoint(checkpoint, file)
+    assert main(["explore", str(copy), "--no-browser"]) == 2
+    err = capsys.readouterr().err
+    assert str(file) in err and "NaN" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def test_stop_frees_the_port(explorer: Explorer) -> None:

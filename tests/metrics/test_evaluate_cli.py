@@ -58,8 +58,16 @@ def test_evaluate_writes_table_and_json(pipeline_run: Path, tmp_path: Path, caps
     assert report["feature_net"]["kind"] == "simclr"  # an unlabelled folder
     for row in ("reference", "vae_samples", "gan_samples"):
         assert {"fid", "kid", "precision", "recall", "density", "coverage", "artifact"} == set(report[row])
-    out = capsys.readouterr().out
-    assert "[gan_samples]  own features, 16 generated vs 16 real (unreliable: fewer than 1,000 real images)" in out
+    printed = capsys.readouterr()
+    out = printed.out
+    # every sample row says where its z come from: like is compared with like
+    assert "[gan_samples]  z from the fitted prior  own features, 16 generated vs 16 real (unreliable: fewer" in out
+    assert "[vae_samples]  z from N(0, I)  own features" in out
+    assert "[vae_fitted_prior_samples]  z from the fitted prior  own features" in out
+    assert report["samplers"]["gan_samples"] == report["samplers"]["vae_fitted_prior_samples"]
+    # G's reconstructions, as the latent tools use it: one epoch from the decoder keeps them near the VAE's
+    assert abs(report["gan_reconstruction"]["psnr"] - report["likelihood"]["psnr"]) < 3
+    assert "likelihood on 20 held-out images" in printed.err  # a folder has no official test set
     assert report["quality_samples"] == {"n_fake": 16, "n_real": 16}
     assert list((tmp_path / "cache" / "features").glob("*.pt"))
 
@@ -103,7 +111,7 @@ def test_evaluate_with_inception_features(pipeline_run: Path, tmp_path: Path, ca
     assert report["inception_weights"].endswith("(sha1 a16e4d89c0ecbc17a915dd76ea9e41211aa82562)")
     printed = capsys.readouterr().out
     assert (
-        "[inception/gan_samples]  FID" in printed
+        "[inception/gan_samples]  z from the fitted prior  FID" in printed
         and f"8 generated vs {every_image} real) (unreliable: fewer than 1,000" in printed
     )
     assert len(list((cache / "inception").glob("*.pt"))) == 1  # the real side, cached for the next run

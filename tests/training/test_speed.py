@@ -1,5 +1,7 @@
 """The auto precision/layout decision, with injected probe timings: no timing noise in the assertions."""
 
+import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -160,19 +162,37 @@ def test_a_merely_slower_bf16_leaves_the_next_model_to_be_timed_in_full(tmp_path
     assert len(calls) == 4 * speed.ROUNDS
 
 
-def test_the_probe_keys_each_decoder_apart_and_keeps_the_one_conv_key() -> None:
-    """A verdict timed for one decoder (depth, norm) is not reused for another; verdicts about the one-conv
-    decoder without a norm, cached before decoder_convs and decoder_norm existed, stay valid."""
-    images = torch.zeros(4, 3, 16, 16, dtype=torch.uint8)
-    keys = {}
-    for convs, norm in ((1, "none"), (2, "none"), (2, "group")):
-        cfg = vae_run_config(
-            data={"source": "emoji", "image_size": 16, "channels": 3},
-            model={"base_channels": 4, "decoder_convs": convs, "decoder_norm": norm},
-        )
-        keys[convs, norm] = (vae_probe(cfg, images).shape, gan_probe(GANConfig(), cfg, images).shape)
-    assert len({vae for vae, _ in keys.values()}) == 3 and len({gan for _, gan in keys.values()}) == 3
-    assert not any("convs" in key or "norm" in key for key in keys[1, "none"])
+def changed(config: object, name: str) -> object:
+    """A copy of the frozen dataclass `config` with field `name` set to a value no config holds."""
+    copied = copy.copy(config)
+    object.__setattr__(copied, name, ("changed", getattr(config, name)))
+    return copied
+
+
+def test_the_probe_key_changes_with_every_field_that_shapes_a_step_and_no_other() -> None:
+    """A verdict timed for one step is never reused for another: every field of the model, the VAE's loss and
+    each stage's settings enters its probe's key, but those that cannot change a step's cost (NOT_IN_STEP:
+    a longer run, another seed or learning rate reuses the verdict). A new option enters by itself."""
+    images = torch.zeros(100, 3, 16, 16, dtype=torch.uint8)  # more than a batch: the batch is not cut to fit
+    cfg = vae_run_config(data={"source": "emoji", "image_size": 16, "channels": 3}, model={"base_channels": 4})
+    gc = GANConfig(disc_channels=4)
+    vae_key, gan_key = vae_probe(cfg, images).shape, gan_probe(gc, cfg, images).shape
+    for section in ("model", "loss", "train"):
+        for f in dataclasses.fields(getattr(cfg, section)):
+            if f.name == "batch_size":  # the key holds one process's share of it, below
+                continue
+            other = copy.copy(cfg)
+            object.__setattr__(other, section, changed(getattr(cfg, section), f.name))
+            keys = vae_probe(other, images).shape, gan_probe(gc, other, images).shape
+            assert (keys[0] != vae_key) == (f.name not in speed.NOT_IN_STEP), (section, f.name)
+            if section == "model":  # the GAN's step is the VAE model's too
+                assert (keys[1] != gan_key) == (f.name not in speed.NOT_IN_STEP), (section, f.name)
+    for f in dataclasses.fields(gc):
+        if f.name != "batch_size":
+            key = gan_probe(changed(gc, f.name), cfg, images).shape  # type: ignore[arg-type]
+            assert (key != gan_key) == (f.name not in speed.NOT_IN_STEP), ("gan", f.name)
+    assert gan_probe(dataclasses.replace(gc, batch_size=2), cfg, images).shape != gan_key
+    assert gan_probe(gc, cfg, images, processes=2).shape != gan_key  # two processes: half the batch each
 
 
 def test_cpus_of_one_name_but_another_family_are_told_apart() -> None:

@@ -15,19 +15,8 @@ from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.prior import fitted_prior
 from vaegan.runs import load_generator, load_vae, open_run
-from vaegan.training.train_gan import (
-    GANNets,
-    anchor_loss,
-    discriminator_step,
-    gan_step,
-    generator_step,
-    last_layer,
-    latent_source,
-    r1_weight,
-    refuse_unsupported,
-    train_gan,
-    warm_start,
-)
+from vaegan.training.gan_step import MONITORS, GANNets, anchor_loss, ema_decay, gan_step, last_layer, r1_weight
+from vaegan.training.train_gan import latent_source, refuse_unsupported, train_gan, warm_start
 from vaegan.training.train_vae import train_vae
 
 CPU = torch.device("cpu")
@@ -61,52 +50,68 @@ def test_mismatched_generator_names_the_keys(vae_run: Path) -> None:
         warm_start(other, vae)
 
 
+TINY_MODEL = ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4)
+# The step's settings the tests below assume, stated rather than taken from GANConfig's defaults.
+PLAIN = GANConfig(anchor="none", r1_gamma=0.0, diffaugment="", top_k=1.0, d_warmup_steps=0)
+D_ALONE = replace(PLAIN, d_warmup_steps=100)  # the D warm-up: G does not move
+
+
 def tiny_networks() -> tuple[Decoder, Discriminator]:
     torch.manual_seed(0)
-    return Decoder(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4)), Discriminator(16, 3, 4)
+    return Decoder(TINY_MODEL), Discriminator(16, 3, 4)
 
 
-def test_discriminator_step_changes_only_d_and_leaves_g_without_gradients() -> None:
+def tiny_nets(gc: GANConfig, sgd: tuple[float, float] | None = None) -> GANNets:
+    """The tiny networks as one GAN step sees them; `sgd`: plain SGD at these learning rates for G and D."""
     generator, disc = tiny_networks()
-    g_before = {k: v.clone() for k, v in generator.state_dict().items()}
-    d_before = {k: v.clone() for k, v in disc.state_dict().items()}
-    opt_d = torch.optim.Adam(disc.parameters(), lr=1e-3)
-    fake = generator(torch.randn(4, 4))
-    discriminator_step(disc, opt_d, lambda x: x, torch.rand(4, 3, 16, 16) * 2 - 1, fake, GANConfig(), CPU, False)
-    assert all(p.grad is None for p in generator.parameters())
-    assert all(torch.equal(v, g_before[k]) for k, v in generator.state_dict().items())
-    assert all(not torch.equal(v, d_before[k]) for k, v in disc.state_dict().items())
+    nets = GANNets.build(generator, disc, VAE(TINY_MODEL).requires_grad_(False), gc)
+    if sgd is None:
+        return nets
+    lr_g, lr_d = sgd
+    opt_g, opt_d = torch.optim.SGD(generator.parameters(), lr=lr_g), torch.optim.SGD(disc.parameters(), lr=lr_d)
+    return replace(nets, opt_g=opt_g, opt_d=opt_d)
 
 
-def test_generator_step_changes_only_g() -> None:
-    generator, disc = tiny_networks()
-    g_before = {k: v.clone() for k, v in generator.state_dict().items()}
-    d_before = {k: v.clone() for k, v in disc.state_dict().items()}
-    opt_g = torch.optim.Adam(generator.parameters(), lr=1e-3)
-    z = torch.randn(4, 4)
-    frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4))
-    real = torch.rand(4, 3, 16, 16) * 2 - 1
-    nets = GANNets(generator, disc, generator, disc, generator, frozen, opt_g, torch.optim.Adam(disc.parameters()))
-    g_loss, _, norm = generator_step(nets, z, generator(z), None, real, GANConfig(), 0.0, CPU, False)
-    assert torch.isfinite(g_loss) and norm > 0
-    assert all(torch.equal(v, d_before[k]) for k, v in disc.state_dict().items())
-    changed = [k for k, v in generator.state_dict().items() if not torch.equal(v, g_before[k])]
-    assert len(changed) == len(g_before)
-    # G's update computes no weight gradients for D, and leaves D trainable for its next step
-    assert all(p.grad is None and p.requires_grad for p in disc.parameters())
+def state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in module.state_dict().items()}
 
 
-def test_generator_step_takes_its_loss_on_the_top_k_fakes_only() -> None:
-    """G's loss with top_k 0.5 is the loss of the two fakes (of four) D rates most real, not of all four."""
-    generator, disc = tiny_networks()
+def test_the_d_update_changes_only_d_and_leaves_g_without_gradients() -> None:
+    nets = tiny_nets(D_ALONE)
+    g_before, d_before = state(nets.generator), state(nets.disc)
+    gan_step(nets, torch.rand(4, 3, 16, 16) * 2 - 1, torch.randn(4, 4), gc=D_ALONE, step=0, device=CPU, bf16=False)
+    assert all(p.grad is None for p in nets.generator.parameters())
+    assert all(torch.equal(v, g_before[k]) for k, v in nets.generator.state_dict().items())
+    assert all(not torch.equal(v, d_before[k]) for k, v in nets.disc.state_dict().items())
+
+
+def test_the_g_update_changes_only_g() -> None:
+    """A step where G moves leaves D exactly as a step where it does not: G's update changes every G weight
+    and no D weight, computes no weight gradients for D and leaves D trainable for its next step."""
     z, real = torch.randn(4, 4), torch.rand(4, 3, 16, 16) * 2 - 1
-    frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4))
+    d_alone, both = tiny_nets(D_ALONE), tiny_nets(PLAIN)
+    gan_step(d_alone, real, z, gc=D_ALONE, step=0, device=CPU, bf16=False)
+    g_before = state(both.generator)
+    monitors = gan_step(both, real, z, gc=PLAIN, step=0, device=CPU, bf16=False)
+    g_loss, grad_g = monitors[MONITORS.index("g_loss")], monitors[MONITORS.index("grad_g")]
+    assert torch.isfinite(g_loss) and grad_g > 0
+    assert all(torch.equal(v, d_alone.disc.state_dict()[k]) for k, v in both.disc.state_dict().items())
+    changed = [k for k, v in both.generator.state_dict().items() if not torch.equal(v, g_before[k])]
+    assert len(changed) == len(g_before)
+    d_grads = zip(both.disc.parameters(), d_alone.disc.parameters(), strict=True)
+    assert all(torch.equal(p.grad, q.grad) and p.requires_grad for p, q in d_grads)
+
+
+def test_the_g_update_takes_its_loss_on_the_top_k_fakes_only() -> None:
+    """G's loss with top_k 0.5 is the loss of the two fakes (of four) D rates most real, not of all four."""
+    gc = replace(PLAIN, top_k=0.5)
+    nets = tiny_nets(gc)
+    z, real = torch.randn(4, 4), torch.rand(4, 3, 16, 16) * 2 - 1
+    start = copy.deepcopy(nets.generator)
+    g_loss = gan_step(nets, real, z, gc=gc, step=0, device=CPU, bf16=False)[MONITORS.index("g_loss")]
     with torch.no_grad():
-        logits = disc(generator(z))
+        logits = nets.disc(start(z))  # G as it was, through D as (1) left it
     best_two = logits.topk(2).values
-    opt_g, opt_d = torch.optim.Adam(generator.parameters(), lr=1e-3), torch.optim.Adam(disc.parameters())
-    nets = GANNets(generator, disc, generator, disc, generator, frozen, opt_g, opt_d)
-    g_loss, _, _ = generator_step(nets, z, generator(z), None, real, GANConfig(top_k=0.5), 0.0, CPU, False)
     assert torch.allclose(g_loss, generator_loss(best_two, "nonsaturating"))
     assert not torch.allclose(g_loss, generator_loss(logits, "nonsaturating"))
 
@@ -129,10 +134,10 @@ def test_adaptive_weight_makes_ds_gradient_at_gs_last_layer_as_large_as_the_anch
     assert generator.project[0].weight.grad is not None
 
 
-def test_generator_step_scales_ds_term_and_not_the_anchor() -> None:
+def test_the_g_update_scales_ds_term_and_not_the_anchor() -> None:
     """G's last-layer gradient in the step is scale * grad(D's term) + weight * grad(anchor)."""
     z, real = torch.randn(4, 4), torch.rand(4, 3, 16, 16) * 2 - 1
-    frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4))
+    frozen = VAE(TINY_MODEL).requires_grad_(False)
     generator, disc = tiny_networks()
     fake_x = generator(frozen.encode(real).mean)
     fake = generator(z)
@@ -141,13 +146,11 @@ def test_generator_step_scales_ds_term_and_not_the_anchor() -> None:
     scale = adaptive_scale(adversarial, 10 * anchor, weight)
     expected = torch.autograd.grad(scale * adversarial + 10 * anchor, weight)[0]
 
-    generator, disc = tiny_networks()  # the same weights again
-    opt_g, opt_d = torch.optim.SGD(generator.parameters(), lr=0.0), torch.optim.Adam(disc.parameters())
-    nets = GANNets(generator, disc, generator, disc, generator, frozen, opt_g, opt_d)
-    gc = GANConfig(anchor="pixel", adaptive_weight=True)
-    fake_x = generator(frozen.encode(real).mean)
-    g_loss, _, _ = generator_step(nets, z, generator(z), fake_x, real, gc, 10.0, CPU, False)
-    assert torch.allclose(last_layer(generator).grad, expected, rtol=1e-4, atol=1e-7)
+    gc = replace(PLAIN, anchor="pixel", anchor_weight=10.0, adaptive_weight=True)
+    nets = tiny_nets(gc, sgd=(0.0, 0.0))  # the same weights again, and D's update (1) leaves them so
+    nets = replace(nets, frozen=frozen)
+    g_loss = gan_step(nets, real, z, gc=gc, step=0, device=CPU, bf16=False)[MONITORS.index("g_loss")]
+    assert torch.allclose(last_layer(nets.generator).grad, expected, rtol=1e-4, atol=1e-7)
     assert g_loss.item() == pytest.approx(adversarial.item())  # the monitor stays D's unscaled term
 
 
@@ -258,22 +261,13 @@ def test_generator_loads_from_the_gan_checkpoint_alone(vae_run: Path, tmp_path: 
 
 
 def test_ema_warms_up_then_holds_its_decay() -> None:
-    from vaegan.training.train_gan import ema_decay
-
     assert ema_decay(0, 0.999) == pytest.approx(0.1)  # the first updates follow G closely
     assert ema_decay(90, 0.999) == pytest.approx(0.91)
     assert ema_decay(100_000, 0.999) == 0.999
     assert ema_decay(5, 0.0) == 0.0
 
 
-def test_gan_quality_record_has_psnr_through_g_beside_the_vaes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vaegan.training import feature_net
-
-    monkeypatch.setattr(
-        feature_net,
-        "feature_net_for",
-        lambda data, splits, cache: feature_net.train_feature_net(splits.train, steps=5, seed=0),
-    )
+def test_gan_quality_record_has_psnr_through_g_beside_the_vaes(tmp_path: Path, quick_feature_net: None) -> None:
     splits = tiny_splits()
     train_vae(tiny_config(epochs=1, quality_every=1, quality_samples=10), tmp_path / "vae", splits=splits)
     vae_record = json.loads((tmp_path / "vae" / "metrics.jsonl").read_text().splitlines()[-1])
@@ -284,6 +278,16 @@ def test_gan_quality_record_has_psnr_through_g_beside_the_vaes(tmp_path: Path, m
     assert record["quality/psnr_vae"] == pytest.approx(vae_record["quality/psnr"])
     assert record["quality/psnr"] != pytest.approx(record["quality/psnr_vae"])  # G moved (a large lr_g)
     assert record["quality/artifact"] > 0
+
+
+def test_psnr_through_g_is_measured_on_reconstructions_not_samples(tmp_path: Path, quick_feature_net: None) -> None:
+    """A G that has not moved from the decoder (D's warm-up outlasts the run) reconstructs as well as it."""
+    splits = tiny_splits()
+    train_vae(tiny_config(epochs=12, quality_every=12, quality_samples=10, lr=3e-3), tmp_path / "vae", splits=splits)
+    gan = tiny_gan(epochs=1, quality_every=1, quality_samples=10, latents="fitted", d_warmup_steps=1000)
+    train_gan(GANRunConfig(str(tmp_path / "vae"), gan), tmp_path / "gan", splits=splits)
+    record = json.loads((tmp_path / "gan" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["quality/psnr"] == pytest.approx(record["quality/psnr_vae"], abs=1e-4)
 
 
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
@@ -305,13 +309,11 @@ def test_diffaugment_and_r1_train_and_resume_exactly(vae_run: Path, tmp_path: Pa
 def test_r1_changes_the_discriminator_update() -> None:
     updates = []
     for gamma in (0.0, 10.0):
-        generator, disc = tiny_networks()
-        opt_d = torch.optim.SGD(disc.parameters(), lr=0.1)
+        gc = replace(D_ALONE, r1_gamma=gamma)
+        nets = tiny_nets(gc, sgd=(0.1, 0.1))
         real = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
-        loss, *_ = discriminator_step(
-            disc, opt_d, lambda x: x, real, generator(torch.zeros(4, 4)), GANConfig(r1_gamma=gamma), CPU, False
-        )
-        updates.append((loss, disc.head.weight.detach().clone()))
+        loss = gan_step(nets, real, torch.zeros(4, 4), gc=gc, step=0, device=CPU, bf16=False)[0]
+        updates.append((loss, nets.disc.head.weight.detach().clone()))
     (plain_loss, plain_w), (r1_loss, r1_w) = updates
     assert r1_loss > plain_loss and not torch.equal(plain_w, r1_w)
 
@@ -327,16 +329,13 @@ def test_gan_step_takes_lazy_r1_only_on_its_steps() -> None:
     """With r1_every 2, step 1's D update is the plain one and step 2's is not."""
 
     def d_after(step: int, gc: GANConfig) -> dict[str, torch.Tensor]:
-        generator, disc = tiny_networks()
-        frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4))
-        opt_g, opt_d = torch.optim.SGD(generator.parameters(), lr=0.1), torch.optim.SGD(disc.parameters(), lr=0.1)
-        nets = GANNets(generator, disc, generator, disc, copy.deepcopy(generator), frozen, opt_g, opt_d)
+        nets = tiny_nets(gc, sgd=(0.1, 0.1))
         real = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
-        gan_step(nets, real, torch.ones(4, 4), replace(gc, d_warmup_steps=100), step, CPU, False)
-        return {k: v.clone() for k, v in disc.state_dict().items()}
+        gan_step(nets, real, torch.ones(4, 4), gc=gc, step=step, device=CPU, bf16=False)
+        return state(nets.disc)
 
     def same(step: int) -> bool:
-        plain, lazy = d_after(step, GANConfig(r1_gamma=0.0)), d_after(step, GANConfig(r1_gamma=10.0, r1_every=2))
+        plain, lazy = d_after(step, D_ALONE), d_after(step, replace(D_ALONE, r1_gamma=10.0, r1_every=2))
         return all(torch.equal(plain[k], lazy[k]) for k in plain)
 
     assert same(1) and not same(2)
@@ -347,7 +346,8 @@ def test_pixel_anchor_is_the_squared_error_of_g_on_the_posterior_mean_against_x(
     frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4)).requires_grad_(False)
     real = torch.rand(4, 3, 16, 16) * 2 - 1
     fake_x = generator(frozen.encode(real).mean)
-    loss = anchor_loss("pixel", frozen, disc, torch.randn(4, 4), generator(torch.randn(4, 4)), fake_x, real)
+    z, fake = torch.randn(4, 4), generator(torch.randn(4, 4))
+    loss = anchor_loss("pixel", frozen=frozen, disc=disc, z=z, fake=fake, fake_x=fake_x, real=real)
     assert torch.allclose(loss, ((fake_x - real) ** 2).mean())
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.parameters())
@@ -361,13 +361,13 @@ def test_lowpass_anchor_ties_block_means_to_x_and_leaves_finer_detail_free() -> 
     z, fake = torch.randn(4, 4), generator(torch.randn(4, 4))
 
     def lowpass(x: torch.Tensor, pool: int) -> torch.Tensor:
-        return anchor_loss("lowpass", frozen, disc, z, fake, fake_x, x, pool)
+        return anchor_loss("lowpass", frozen=frozen, disc=disc, z=z, fake=fake, fake_x=fake_x, real=x, pool=pool)
 
     rows, cols = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
     checkerboard = 0.5 * (-1.0) ** (rows + cols)  # zero mean over every 2x2 block
     assert torch.allclose(lowpass(real, 4), lowpass(real + checkerboard, 4))
     assert not torch.allclose(lowpass(real, 4), lowpass(real + 0.5, 4))  # a colour shift is a block-mean change
-    pixel = anchor_loss("pixel", frozen, disc, z, fake, fake_x, real)
+    pixel = anchor_loss("pixel", frozen=frozen, disc=disc, z=z, fake=fake, fake_x=fake_x, real=real)
     assert torch.allclose(lowpass(real, 1), pixel) and lowpass(real, 4) < pixel
 
 
@@ -408,7 +408,7 @@ def test_structure_anchor_is_zero_for_x_itself_and_grows_with_lost_structure() -
     z, fake = torch.randn(4, 4), generator(torch.randn(4, 4))
 
     def structure(fake_x: torch.Tensor) -> torch.Tensor:
-        return anchor_loss("structure", frozen, disc, z, fake, fake_x, real)
+        return anchor_loss("structure", frozen=frozen, disc=disc, z=z, fake=fake, fake_x=fake_x, real=real)
 
     noise = 0.3 * torch.randn(real.shape, generator=torch.Generator().manual_seed(0))
     assert structure(real).abs() < 1e-4

@@ -13,8 +13,9 @@ from vaegan.data import to_float
 from vaegan.errors import VaeganError
 from vaegan.losses import vae_loss
 from vaegan.models.vae import VAE
-from vaegan.training import loop as loop_module
+from vaegan.training import stopping
 from vaegan.training.common import StopRequest, TrainingStopped, adam, place, restore_adam, warm_up_lr
+from vaegan.training.stopping import Clock
 from vaegan.training.train_vae import train_vae, vae_step
 
 CPU = torch.device("cpu")
@@ -120,7 +121,7 @@ def test_stop_mid_epoch_checkpoints_and_resumes_exactly(tmp_path: Path, monkeypa
         def requested(self, value: bool) -> None:
             pass
 
-    monkeypatch.setattr(loop_module, "StopRequest", StopAfterThreeSteps)
+    monkeypatch.setattr(stopping, "StopRequest", StopAfterThreeSteps)
     with pytest.raises(TrainingStopped, match="resume"):
         train_vae(tiny_config(epochs=2), tmp_path / "stopped", splits=splits)
     state = load_checkpoint(tmp_path / "stopped" / "checkpoint.pt").loop
@@ -156,7 +157,10 @@ def test_adam_state_follows_the_weights_layout_on_resume() -> None:
     torch.manual_seed(0)
     saved_model = place(VAE(cfg.model), CPU, torch.channels_last).to(memory_format=torch.channels_last)
     saved_opt = adam(saved_model.parameters(), lr=1e-3)
-    vae_step(saved_model, saved_opt, x, eps, LossConfig(), 1.0, CPU, False, cfg.model.value_range)
+    value_range = cfg.model.value_range
+    vae_step(
+        saved_model, saved_opt, x, eps, loss=LossConfig(), beta=1.0, value_range=value_range, device=CPU, bf16=False
+    )
     resumed = VAE(cfg.model)
     resumed.load_state_dict(saved_model.state_dict())
     resumed_opt = adam(resumed.parameters(), lr=1e-3)
@@ -195,16 +199,8 @@ def test_divergence_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path: P
 
 
 def test_quality_is_measured_at_its_interval_and_the_best_checkpoint_kept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, quick_feature_net: None
 ) -> None:
-    from vaegan.training import feature_net
-
-    # A feature net trained for a few steps stands in for the cached one: same code path, seconds not minutes.
-    monkeypatch.setattr(
-        feature_net,
-        "feature_net_for",
-        lambda data, splits, cache: feature_net.train_feature_net(splits.train, steps=5, seed=0),
-    )
     cfg = tiny_config(epochs=3, quality_every=2, quality_samples=10)
     train_vae(cfg, tmp_path, splits=tiny_splits())
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -219,7 +215,7 @@ def test_quality_is_measured_at_its_interval_and_the_best_checkpoint_kept(
 
 def test_resuming_a_run_of_the_other_stage_is_a_clear_error(tmp_path: Path) -> None:
     train_vae(tiny_config(epochs=1), tmp_path, splits=tiny_splits())
-    from vaegan.training.loop import resume_or_refuse
+    from vaegan.training.run_folder import resume_or_refuse
 
     with pytest.raises(VaeganError, match="vae checkpoint; resume it with train-vae"):
         resume_or_refuse(tmp_path, "gan", resume=True)
@@ -251,3 +247,40 @@ def test_a_time_limit_ends_the_stage_after_a_whole_epoch_and_resume_extends_it_e
     straight, resumed = final_weights(tmp_path / "straight"), final_weights(tmp_path / "limited")
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
     assert stage_state(tmp_path / "limited", epochs=3, max_minutes=1e-9) == "partial"  # extended: no longer the limit's
+
+
+class StepClock(Clock):
+    """A clock that reads 0 until `late` is set, then far past any budget: time runs out at a chosen step."""
+
+    late = False
+
+    def seconds(self) -> float:
+        return 1e6 if self.late else 0.0
+
+
+def test_a_time_limit_cuts_a_later_epoch_at_its_step_and_resume_continues_it_exactly(tmp_path: Path) -> None:
+    """--max-minutes is looked at after every step: past the first epoch the stage ends at the step the
+    budget ran out, its checkpoint at that very batch, so asking for more epochs continues bit for bit."""
+    from vaegan.pipeline import stage_state
+
+    splits = tiny_splits()  # 16 training images: 4 steps an epoch
+    train_vae(tiny_config(epochs=3), tmp_path / "straight", splits=splits)
+    clock = StepClock()
+
+    def on_step(step: int, values: torch.Tensor) -> None:
+        clock.late = step >= 6  # epoch 2's second step
+
+    train_vae(tiny_config(epochs=3, max_minutes=1.0), tmp_path / "cut", splits=splits, on_step=on_step, clock=clock)
+    saved = load_checkpoint(tmp_path / "cut" / "checkpoint.pt")
+    assert (saved.loop.epoch, saved.loop.batch_in_epoch, saved.config.train.epochs) == (2, 2, 2)
+    records = [json.loads(line) for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["epoch"], r["step"], r.get("epochs_asked")) for r in records] == [(1, 4, None), (2, 6, 3)]
+    # finished for a pipeline rerun of the same command, which must not resume the VAE under its GAN
+    assert stage_state(tmp_path / "cut", epochs=3, max_minutes=1.0) == "done"
+    assert stage_state(tmp_path / "cut", epochs=4, max_minutes=1.0) == "partial"
+    more = {"train": {"epochs": 3, "max_minutes": 0.0}}
+    train_vae(tiny_config(), tmp_path / "cut", resume=True, wanted=more, splits=splits)
+    straight, resumed = final_weights(tmp_path / "straight"), final_weights(tmp_path / "cut")
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    records = [json.loads(line) for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert [r.get("epoch") for r in records] == [1, None, 2, 3]  # the cut epoch's line redone whole

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from vaegan.cli.outputs import add_out, output_path
-from vaegan.errors import VaeganError
 from vaegan.metrics.inception_fid import MIN_RELIABLE, describe
 
 EPILOG = """JSON keys: run, data, split, n_images, model, reconstruction, density, k;
 likelihood: neg_elbo (rec + KL, nats, as in training logs), nll_elbo and nll_iwae (upper bounds on -log p(x)
 in nats with the decoder's normaliser), bpd_elbo, bpd_iwae, reconstruction, kl, mse ([0, 1] scale), psnr (dB);
+gan_reconstruction: psnr (dB) of G(mean of q(z|x)); samplers: where each sample row's z come from;
 With --features own (the default): feature_net: kind, test_accuracy, path; quality_samples: n_fake, n_real;
 reference (real training images: the floor), vae_samples (z ~ N(0, I)), vae_fitted_prior_samples (z from
 the mixture fitted to the training latents) and gan_samples (z as the GAN was trained: --latents): fid,
@@ -89,16 +89,19 @@ def format_table(report: dict[str, Any]) -> str:
         f"{report['run']}: {report['model']} ({report['reconstruction']}) on {report['data']} "
         f"{report['split']}, {report['n_images']} images"
     ]
-    for section in ("likelihood", "feature_net", *ROWS):
+    samplers = report.get("samplers", {})
+    for section in ("likelihood", "gan_reconstruction", "feature_net", *ROWS):
         if section in report:
             own = section in ROWS
-            lines.append(f"[{section}]" + (f"  own features, {own_counts(report['quality_samples'])}" if own else ""))
+            header = f"[{section}]" + (f"  z from {samplers[section]}" if section in samplers else "")
+            lines.append(header + (f"  own features, {own_counts(report['quality_samples'])}" if own else ""))
             lines += [
                 f"  {key:<16}{value:.4g}" if isinstance(value, float) else f"  {key:<16}{value}"
                 for key, value in report[section].items()
             ]
     for name, values in report.get("inception", {}).items():
-        lines.append(f"[inception/{name}]  {describe(values)}")
+        sampler = f"  z from {samplers[name]}" if name in samplers else ""
+        lines.append(f"[inception/{name}]{sampler}  {describe(values)}")
     if "inception_real" in report:
         lines.append(f"  (Inception: real side {report['inception_real']}; weights {report['inception_weights']})")
     return "\n".join(lines)
@@ -107,8 +110,6 @@ def format_table(report: dict[str, Any]) -> str:
 def run_evaluate(args: argparse.Namespace) -> int:
     from vaegan.evaluate import evaluate_run
 
-    if args.k < 0:
-        raise VaeganError(f"-k must be >= 0, got {args.k}")
     report = evaluate_run(
         args.run,
         split=args.split,

@@ -17,7 +17,18 @@ from typing import Any
 import torch
 
 from vaegan.cli.outputs import add_out, output_path, picture_path
+from vaegan.config import MAX_SEED
 from vaegan.errors import VaeganError
+from vaegan.limits import (
+    MAX_ENCODED,
+    MAX_GRID,
+    MAX_STEPS,
+    MAX_TARGETS,
+    MAX_VARIANTS,
+    check_count,
+    check_finite,
+    check_strengths,
+)
 
 
 def add_run(p: argparse.ArgumentParser, name: str, stage: bool = True) -> None:
@@ -153,8 +164,6 @@ def targets(args: argparse.Namespace, models: Any, default: torch.Tensor | None 
     data_cfg = models.cfg.data
     if args.images:
         return load_image_files(args.images, data_cfg.image_size, data_cfg.channels)
-    if args.num < 1:
-        raise VaeganError(f"-n must be at least 1, got {args.num}")
     if args.index is None and default is not None:
         return default[pick(args.num, len(default), 0)]
     images = dataset(models, args.split).images
@@ -166,9 +175,20 @@ def targets(args: argparse.Namespace, models: Any, default: torch.Tensor | None 
     return images[torch.tensor(args.index)]
 
 
+def check_targets(args: argparse.Namespace) -> None:
+    """-n and --index of a picture with a row per image, before any model is loaded."""
+    check_count(args.num, 1, MAX_TARGETS, "-n")
+    if args.index is not None:
+        check_count(len(args.index), 1, MAX_TARGETS, "the number of --index values")
+
+
 def run_similar(args: argparse.Namespace) -> int:
     from vaegan.pictures import load_models, similar_picture
 
+    check_targets(args)
+    check_count(args.variants, 1, MAX_VARIANTS, "--variants")
+    check_finite(args.scale, "--scale")
+    check_count(args.seed, 0, MAX_SEED, "--seed")
     models = load_models(args.run, args.stage)
     image = similar_picture(
         models,
@@ -187,12 +207,16 @@ def run_interpolate(args: argparse.Namespace) -> int:
     from vaegan.pictures import endpoints_from_seeds, interpolation_frames, load_models
     from vaegan.viz import save_gif
 
-    if args.steps < 2:
-        raise VaeganError(f"--steps must be at least 2, got {args.steps}")
+    check_count(args.steps, 2, MAX_STEPS, "--steps")
+    check_finite(args.temperature, "--temperature", low=0)
+    for seed in args.seeds:
+        check_count(seed, 0, MAX_SEED, "--seeds")
     models = load_models(args.run, args.stage)
     images = None
     if args.images:
         images = load_image_files(args.images, models.cfg.data.image_size, models.cfg.data.channels)[:2]
+        if len(images) < 2:
+            raise VaeganError(f"--images {' '.join(map(str, args.images))} hold one image; pass two image files")
         a, b = models.encode_images(images)[0]
     else:
         a, b = endpoints_from_seeds(models, args.seeds, args.temperature)
@@ -211,20 +235,21 @@ def run_attribute(args: argparse.Namespace) -> int:
     from vaegan.data.folder import load_image_files
     from vaegan.pictures import attribute_picture, dataset, load_models
 
+    check_targets(args)
+    check_strengths(args.strengths, "--strengths")
     models = load_models(args.run, args.stage)
     size, channels = models.cfg.data.image_size, models.cfg.data.channels
     if args.folders:
         pos, neg = (load_image_files([f], size, channels) for f in args.folders)
         groups = attributes.from_folders(pos, neg, args.folders[0].name, args.folders[1].name)
     else:
+        # the table before the data: a file that is no table fails at once
+        read = attributes.read_attribute_table(args.attribute_file) if args.attribute_file else None
         data = dataset(models, "train")
         if args.label is not None:
             groups = attributes.from_labels(data, args.label, args.versus)
         else:
-            table = None
-            if args.attribute_file:
-                files, columns = attributes.read_attribute_table(args.attribute_file)
-                table = attributes.align_table(data.names, files, columns)
+            table = attributes.align_table(data.names, *read) if read else None
             groups = attributes.from_attributes(data, args.attribute, args.versus, table)
     image = attribute_picture(models, groups, targets(args, models, groups.images[groups.negative]), args.strengths)
     print(f"direction: {groups.description}")
@@ -235,8 +260,9 @@ def run_attribute(args: argparse.Namespace) -> int:
 def run_latent_map(args: argparse.Namespace) -> int:
     from vaegan.pictures import dataset, latent_map_picture, load_models
 
-    if args.grid < 2 or args.max_images < 3:
-        raise VaeganError("--grid needs at least 2 and --max-images at least 3")
+    check_count(args.grid, 2, MAX_GRID, "--grid")
+    check_count(args.max_images, 3, MAX_ENCODED, "--max-images")
+    check_count(args.seed, 0, MAX_SEED, "--seed")
     models = load_models(args.run, args.stage)
     print(
         save(
@@ -251,6 +277,7 @@ def run_kl(args: argparse.Namespace) -> int:
     from vaegan.latent import active_units
     from vaegan.pictures import dataset, kl_picture, load_models, pick
 
+    check_count(args.max_images, 1, MAX_ENCODED, "--max-images")
     models = load_models(args.run)  # either stage: the encoder is the VAE's
     images = dataset(models, args.split).images
     chart, kl = kl_picture(models, images[pick(args.max_images, len(images), 0)])

@@ -7,6 +7,7 @@ dataclasses and the dataset presets, so the two cannot drift apart.
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from vaegan.config import (
     read_toml,
     vae_run_config,
 )
+from vaegan.data import absolute_source
 from vaegan.errors import VaeganError
 from vaegan.presets import GREY_28, PRESETS, RGB_64, Sections, dataset_defaults, merge
 
@@ -259,8 +261,38 @@ def settings_sections(
     for name, value in values.items():
         if value is not None:
             from_flags.setdefault(by_name[name].section, {})[by_name[name].key] = value
-    from_file: Sections = read_toml(config) if config else {}
-    return merge(PRESETS[preset] if preset else {}, from_file, from_flags)
+    from_file: Sections = checked_sections(read_toml(config), config) if config else {}
+    return absolute_paths(merge(PRESETS[preset] if preset else {}, from_file, from_flags))
+
+
+def checked_sections(raw: dict[str, Any], path: str | Path) -> Sections:
+    """A TOML file's sections, each a known one holding only its dataclass's fields (the values' types are
+    checked where the configs are built); anything else is refused by name, never silently ignored."""
+    names = ", ".join(f"[{name}]" for name in SECTION_CLASSES)
+    for name, values in raw.items():
+        if not isinstance(values, dict):
+            homes = [f"[{s}]" for s, cls in SECTION_CLASSES.items() if name in {f.name for f in fields(cls)}]
+            where = f"under {' or '.join(homes)}" if homes else f"in one of {names}"
+            raise VaeganError(f"config file {path}: '{name}' is outside any section; put it {where}")
+        if name not in SECTION_CLASSES:
+            raise VaeganError(f"config file {path} has an unknown section [{name}]; use {names}")
+        known = {f.name for f in fields(SECTION_CLASSES[name])}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise VaeganError(f"config file {path}: unknown keys {unknown} in [{name}]; valid keys are {sorted(known)}")
+    return raw
+
+
+def absolute_paths(sections: Sections) -> Sections:
+    """A folder given as --data (and --data-root, --cache-dir) made absolute, so the run that stores it works
+    from any folder; a dataset's name stays a name."""
+    data = dict(sections.get("data", {}))
+    if isinstance(data.get("source"), str):
+        data["source"] = absolute_source(data["source"])
+    for key in ("root", "cache_dir"):
+        if isinstance(data.get(key), str):
+            data[key] = os.path.abspath(os.path.expanduser(data[key]))
+    return {**sections, "data": data} if data else sections
 
 
 def pipeline_configs(given: Sections) -> tuple[VAERunConfig, GANConfig, Sections]:

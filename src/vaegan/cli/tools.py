@@ -8,16 +8,15 @@ Both work on VAE and GAN runs: a GAN run decodes with its EMA generator (and enc
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from vaegan.cli.outputs import add_out, picture_path
-from vaegan.errors import VaeganError
-
-MAX_SAMPLES = 4096  # one PNG grid of 64 x 64 images; more is a job for a loop over seeds
+from vaegan.config import MAX_SEED
+from vaegan.limits import MAX_SAMPLES, check_count, check_finite
+from vaegan.prior import SAMPLERS
 
 
 def register(sub: Any) -> None:
@@ -30,7 +29,7 @@ def register(sub: Any) -> None:
     p.add_argument("--stage", choices=("vae", "gan"), help="VAE decoder or GAN generator (default: GAN if trained)")
     p.add_argument(
         "--sampler",
-        choices=("auto", "prior", "fitted"),
+        choices=SAMPLERS,
         default="auto",
         help="z from N(0, I) (prior), or from a Gaussian mixture (--prior-components) fitted to the training "
         "images' latents (fitted once, saved as prior.pt beside the VAE checkpoint); auto: fitted for the VAE, and "
@@ -50,10 +49,9 @@ def run_sample(args: argparse.Namespace) -> int:
     from vaegan.api import UNIT, load
     from vaegan.viz import check_image_path, save_grid
 
-    if not 1 <= args.num <= MAX_SAMPLES:
-        raise VaeganError(f"-n must be between 1 and {MAX_SAMPLES} (one grid), got {args.num}")
-    if not (math.isfinite(args.temperature) and args.temperature >= 0):
-        raise VaeganError(f"--temperature must be finite and >= 0, got {args.temperature}")
+    check_count(args.num, 1, MAX_SAMPLES, "-n")  # one grid; more is a job for a loop over seeds
+    check_finite(args.temperature, "--temperature", low=0)
+    check_count(args.seed, 0, MAX_SEED, "--seed")
     model = load(args.run, args.stage)
     path = picture_path(args.out, args.run, f"samples_{model.stage}.png")
     check_image_path(path)  # before the decoding

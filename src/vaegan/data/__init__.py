@@ -10,6 +10,7 @@ and are imported on first use, so `import vaegan.data` stays cheap.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +76,14 @@ class DataSplits:
     train: ImageDataset
     val: ImageDataset
     test: ImageDataset  # the official test set for IDX data; the same object as `val` for folders and emoji
+
+
+def absolute_source(source: str) -> str:
+    """A --data folder as an absolute path (a run stores it, and is read from other folders); a dataset's
+    name, or a path that does not exist (its error says so later), as given."""
+    if source in IDX_SOURCES + EMOJI_SOURCES or not Path(source).expanduser().exists():
+        return source
+    return os.path.abspath(Path(source).expanduser())
 
 
 def build_dataset(cfg: DataConfig, split: str = "train") -> ImageDataset:

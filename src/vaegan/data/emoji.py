@@ -132,9 +132,14 @@ def _rendered(path: Path, image_size: int, channels: int, cache_dir: str | None)
     if cache.is_file():
         try:
             saved = torch.load(cache, map_location="cpu", weights_only=True)
-            return saved["images"], saved["emoji"]
+            images, drawn = saved["images"], saved["emoji"]
+            shape = (len(drawn), channels, image_size, image_size)
+            if images.dtype == torch.uint8 and tuple(images.shape) == shape and isinstance(drawn, list):
+                return images, drawn
+            logger.warning("ignoring the emoji cache %s (not %s uint8 images); rendering again", cache, shape)
         except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt, never fatal
-            logger.warning("ignoring unreadable emoji cache %s (%s); rendering again", cache, exc)
+            # the type alone: torch's message spans lines and advises loading with weights_only=False
+            logger.warning("ignoring unreadable emoji cache %s (%s); rendering again", cache, type(exc).__name__)
     start = time.perf_counter()
     images, drawn = render_all(path, image_size, channels)
     logger.info(

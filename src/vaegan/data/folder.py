@@ -118,9 +118,15 @@ def _labels(names: list[str], candidates: list[Path], root: Path) -> tuple[torch
 
 
 def _decode_all(
-    files: list[Path], shown_as: list[str], size: int, channels: int, max_pixels: int
+    files: list[Path],
+    shown_as: list[str],
+    size: int,
+    channels: int,
+    max_pixels: int,
+    named: frozenset[int] = frozenset(),
 ) -> tuple[torch.Tensor, list[int]]:
-    """(N, C, size, size) uint8 of the readable `files`, and their indices; one warning names the rest."""
+    """(N, C, size, size) uint8 of the readable `files`, and their indices; one warning names the rest, but a
+    file the user `named` itself (by index) that cannot be read is an error: skipping it would surprise."""
 
     def attempt(path: Path) -> np.ndarray | Exception:
         try:
@@ -135,6 +141,8 @@ def _decode_all(
         results = list(pool.map(attempt, files))
     arrays, kept, skipped = [], [], []
     for i, result in enumerate(results):
+        if isinstance(result, Exception) and i in named:
+            raise VaeganError(f"cannot read image {shown_as[i]} ({_reason(files[i], result)}); pass an image file")
         if isinstance(result, Exception):
             skipped.append(f"{shown_as[i]} ({_reason(files[i], result)})")
         else:
@@ -170,14 +178,16 @@ def load_image_files(
 ) -> torch.Tensor:
     """(N, channels, image_size, image_size) uint8 from image files and folders, in the order given."""
     files: list[Path] = []
+    named: set[int] = set()
     for path in map(Path, paths):
         if path.is_dir():
             files.extend(list_images(path))
         elif path.is_file():
+            named.add(len(files))
             files.append(path)
         else:
             raise VaeganError(f"{path} does not exist; pass image files or folders that hold them")
     if not files:
         raise VaeganError(f"no image files in {', '.join(map(str, paths))}; pass image files or folders")
-    images, _ = _decode_all(files, [str(p) for p in files], image_size, channels, max_pixels)
+    images, _ = _decode_all(files, [str(p) for p in files], image_size, channels, max_pixels, frozenset(named))
     return images

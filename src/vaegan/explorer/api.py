@@ -24,7 +24,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vaegan import latent
-from vaegan.explorer.core import MAX_STEPS, ApiError, Explorer
+from vaegan.explorer.core import MAX_STEPS, ApiError, Explorer, map_payload, page_info
+from vaegan.explorer.uploads import UploadGate, read_body
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class EncodeBody(Body):
 class RandomBody(Body):
     seed: Annotated[int, Field(strict=True, ge=0, le=2**63 - 1)] = 0
     temperature: Annotated[float, Field(strict=True, ge=0.0, le=5.0, allow_inf_nan=False)] = 1.0
+    stage: Stage | None = None
 
 
 class InterpolateBody(Body):
@@ -159,6 +161,12 @@ def first_problem(exc: RequestValidationError) -> str:
     return f"{where}: {first.get('msg', 'invalid')}{more}"
 
 
+def busy() -> JSONResponse:
+    response = error(503, "the explorer is busy with other uploads; try again in a moment")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def png(payload: bytes) -> Response:
     return Response(payload, media_type="image/png", headers={"Cache-Control": "no-store"})
 
@@ -185,9 +193,10 @@ def add_error_handlers(app: Any) -> None:
         return error(500, "internal error; see the explorer's terminal")
 
 
-def create_app(explorer: Explorer, allow_remote: bool = False) -> Any:
+def create_app(explorer: Explorer, allow_remote: bool = False, uploads: UploadGate | None = None) -> Any:
     """The ASGI app: FastAPI's routes inside the Guard. No docs pages: the page is the interface."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    uploads = UploadGate() if uploads is None else uploads
     static = resources.files("vaegan.explorer").joinpath("static")
 
     add_error_handlers(app)
@@ -198,11 +207,11 @@ def create_app(explorer: Explorer, allow_remote: bool = False) -> Any:
 
     @app.get("/api/info")
     def info() -> dict[str, Any]:
-        return explorer.info()
+        return page_info(explorer)
 
     @app.get("/api/map")
     def latent_map() -> dict[str, Any]:
-        return explorer.map_payload()
+        return map_payload(explorer)
 
     @app.get("/api/gallery")
     def gallery(
@@ -222,16 +231,23 @@ def create_app(explorer: Explorer, allow_remote: bool = False) -> Any:
     def encode(body: EncodeBody) -> dict[str, Any]:
         return explorer.encode_index(body.index)
 
+    @app.get("/api/map/{index}.png")
+    def map_thumbnail(index: Annotated[int, PathParam(ge=0, le=2**31)]) -> Response:
+        return png(explorer.map_thumbnail_png(index))
+
     @app.post(UPLOAD_PATH)
-    async def encode_image(request: Request) -> dict[str, Any]:
-        payload = await request.body()
-        if not payload:
-            raise ApiError("the request has no file in it; drop or pick an image file")
-        return await run_in_threadpool(explorer.encode_upload, payload)
+    async def encode_image(request: Request) -> Any:
+        if not await uploads.enter():
+            await uploads.turn_away(request)
+            return busy()
+        try:
+            return await run_in_threadpool(explorer.encode_upload, await read_body(request))
+        finally:
+            await uploads.leave()  # the body is garbage by now: the trim can hand its pages back
 
     @app.post("/api/random")
     def random(body: RandomBody) -> dict[str, Any]:
-        return explorer.random(body.seed, body.temperature)
+        return explorer.random(body.seed, body.temperature, body.stage)
 
     @app.post("/api/interpolate")
     def interpolate(body: InterpolateBody) -> dict[str, Any]:

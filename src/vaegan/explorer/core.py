@@ -2,7 +2,8 @@
 
 Loaded once at start: every stage's decoder, the held-out images (the gallery), a latent map (held-out
 images plus a sample of training images, encoded and projected on their two principal directions, as
-`vaegan latent-map` does) and the named directions the data supports. Every decode and encode goes
+`vaegan latent-map` does), the directions the sliders move along (directions.py) and each stage's
+sampler for Random z (the fitted prior where `vaegan sample` uses it). Every decode and encode goes
 through vaegan.latent, as the CLI's do. The web layer (api.py) validates types and ranges with typed
 models; what depends on the run (z's length, an image index, a stage) is checked here and raises
 ApiError. The models run under one lock: requests arrive on a thread pool and a module must not run two
@@ -23,19 +24,19 @@ import torch
 from PIL import Image
 
 from vaegan import latent
-from vaegan.attributes import MIN_GROUP, PREFERRED_PAIRS, AttributeGroups, from_attributes, from_labels
 from vaegan.data import DataSplits, ImageDataset, load_splits, to_uint8
 from vaegan.data.folder import decode_bytes
 from vaegan.errors import VaeganError
+from vaegan.explorer.directions import Direction, Principal, named_directions, principal_directions
 from vaegan.pictures import RunModels, load_models, pick
-from vaegan.runs import open_run
+from vaegan.prior import MixturePrior, fitted_prior, stage_latents
+from vaegan.runs import Run, open_run
 from vaegan.viz import to_pil
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SLIDERS = 8  # the page shows sliders for the most active dimensions first; the rest stay as set
 MAP_IMAGES = 2000  # encoded for the map: enough to see the clusters, a few seconds to encode on a CPU
-MAX_DIRECTIONS = 16  # named sliders beyond this bury the useful ones
 MAX_STEPS = 32  # an interpolation or traversal strip longer than this is unreadable and slow to decode
 
 
@@ -52,13 +53,6 @@ def png_bytes(image: torch.Tensor) -> bytes:
 
 def data_url(image: torch.Tensor) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
-
-
-@dataclass(frozen=True)
-class Direction:
-    name: str  # what the slider says, e.g. "skin_dark vs skin_light"
-    description: str  # with the group sizes
-    vector: torch.Tensor  # (D,): mean posterior mean of the positive group minus the negative one
 
 
 @dataclass(frozen=True)
@@ -88,29 +82,6 @@ def map_data(splits: DataSplits, total: int, seed: int) -> tuple[ImageDataset, i
     return joined, len(val)
 
 
-def named_groups(data: ImageDataset) -> list[AttributeGroups]:
-    """The directions the data supports, as `vaegan attribute` defines them: the preferred attribute pairs
-    (skin tone, smiling, woman/man), every other balanced attribute against its absence, then every class
-    against the rest. Groups smaller than MIN_GROUP images are skipped: their mean is mostly noise."""
-    counts = {k: int(v.sum()) for k, v in data.attributes.items()}
-    groups, paired = [], set()
-    for pos, neg in PREFERRED_PAIRS:
-        if min(counts.get(pos, 0), counts.get(neg, 0)) >= MIN_GROUP:
-            groups.append(from_attributes(data, pos, neg))
-            paired |= {pos, neg}
-    groups += [
-        from_attributes(data, name)
-        for name, n in counts.items()
-        if name not in paired and MIN_GROUP <= n <= len(data) - MIN_GROUP
-    ]
-    if data.labels is not None:
-        sizes = torch.bincount(data.labels, minlength=len(data.label_names))
-        for c, n in enumerate(sizes.tolist()):
-            if MIN_GROUP <= n <= len(data) - MIN_GROUP:
-                groups.append(from_labels(data, data.label_names[c] if c < len(data.label_names) else str(c)))
-    return groups[:MAX_DIRECTIONS]
-
-
 def colourings(data: ImageDataset, held_out: int) -> list[dict[str, Any]]:
     """Ways to colour the map: by class, by each attribute with both groups present, by split."""
     found = []
@@ -134,13 +105,37 @@ def image_names(data: ImageDataset) -> list[str]:
     return [f"#{i}" for i in range(len(data))]
 
 
+def refuse_non_finite(module: torch.nn.Module, path: Path) -> None:
+    """A checkpoint whose training diverged decodes nothing and breaks the map's SVD: say so, naming it."""
+    if any(t.is_floating_point() and not torch.isfinite(t).all() for t in module.state_dict().values()):
+        raise VaeganError(
+            f"{path} has NaN or infinite weights (its training diverged); explore an earlier checkpoint "
+            "or retrain it, e.g. with a lower learning rate"
+        )
+
+
+def samplers(run: Run, train: torch.Tensor) -> dict[str, MixturePrior | None]:
+    """Each stage's "Random z" sampler, as `vaegan sample` picks it: the mixture fitted to the training
+    latents (None: N(0, I)) for a VAE and for a GAN trained on it. Fitted once; prior.pt keeps it."""
+    kinds = {s: stage_latents(run, s) for s in run.stages}
+    prior = None
+    if "fitted" in kinds.values():
+        if len(train) >= 2:
+            prior = fitted_prior(run, images=train)
+        else:
+            logger.warning("too few training images to fit a prior; Random z draws from N(0, I)")
+    return {s: prior if kind == "fitted" else None for s, kind in kinds.items()}
+
+
 @dataclass
 class Explorer:
     models: dict[str, RunModels]  # stage -> models; every stage shares the VAE encoder and the config
     gallery: ImageDataset  # the held-out images
     map: LatentMap
     directions: list[Direction]
+    principal: list[Principal]  # the map means' principal directions, largest variance first
     kl: torch.Tensor  # (D,) mean KL per dimension over the held-out images, nats
+    samplers: dict[str, MixturePrior | None]  # stage -> what Random z draws from (None: N(0, I))
     default_stage: str
     name: str = "run"
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -150,28 +145,7 @@ class Explorer:
         cls, run: str | Path, stage: str | None = None, splits: DataSplits | None = None, seed: int = 0
     ) -> Explorer:
         """Load every stage of `run` and its data; `splits` replaces the run's data (tests inject tiny data)."""
-        opened = open_run(run)
-        stages = tuple(opened.stages)
-        if stage is not None and stage not in stages:
-            raise VaeganError(f"{run} has no {stage} stage (it has {', '.join(stages)}); pick --stage {stages[0]}")
-        models = {s: load_models(opened, s) for s in stages}
-        first = models[stages[0]]
-        splits = load_splits(first.cfg.data) if splits is None else splits
-        if len(splits.val) + len(splits.train) == 0:
-            raise VaeganError(f"{run}'s dataset has no images to explore; check the data the run was trained on")
-        gallery = splits.val if len(splits.val) else splits.train
-        data, held_out = map_data(splits, MAP_IMAGES, seed)
-        means, logvars = first.encode_images(data.images)
-        points, centre, components = latent.pca_2d(means)
-        directions = [
-            Direction(
-                g.description.split(" (")[0], g.description, latent.attribute_direction(means, g.positive, g.negative)
-            )
-            for g in named_groups(data)
-        ]
-        kl = latent.kl_per_dim(means[:held_out], logvars[:held_out]) if held_out else latent.kl_per_dim(means, logvars)
-        found = LatentMap(data, held_out, means, points, centre, components)
-        return cls(models, gallery, found, directions, kl, stage or stages[-1], Path(run).resolve().name)
+        return load_explorer(run, stage, splits, seed)
 
     @property
     def latent_dim(self) -> int:
@@ -180,37 +154,6 @@ class Explorer:
     @property
     def value_range(self) -> tuple[float, float]:
         return next(iter(self.models.values())).cfg.model.value_range
-
-    def info(self) -> dict[str, Any]:
-        cfg = next(iter(self.models.values())).cfg
-        return {
-            "run": self.name,
-            "latent_dim": self.latent_dim,
-            "stages": list(self.models),
-            "stage": self.default_stage,
-            "active_dims": torch.argsort(self.kl, descending=True)[:DEFAULT_SLIDERS].tolist(),
-            "kl": [round(float(v), 4) for v in self.kl],
-            "active_threshold": latent.ACTIVE_KL,
-            "image_size": cfg.model.image_size,
-            "channels": cfg.model.channels,
-            "dataset_size": len(self.gallery),
-            "dataset": cfg.data.source,
-            "directions": [
-                {"name": d.name, "description": d.description, "vector": [round(float(v), 5) for v in d.vector]}
-                for d in self.directions
-            ],
-        }
-
-    def map_payload(self) -> dict[str, Any]:
-        """The points, how to colour them, and the plane in z, so the page can turn (x, y) into z."""
-        m = self.map
-        return {
-            "points": [[round(float(x), 4), round(float(y), 4)] for x, y in m.points],
-            "names": image_names(m.data),
-            "colourings": colourings(m.data, m.held_out),
-            "centre": m.centre.tolist(),
-            "components": m.components.T.tolist(),  # [axis x (D values), axis y (D values)]
-        }
 
     # -- run-dependent checks: each returns a clean value or raises ApiError naming the field
 
@@ -247,6 +190,12 @@ class Explorer:
     def thumbnail_png(self, index: int) -> bytes:
         return png_bytes(self.gallery.images[self.index(index)])
 
+    def map_thumbnail_png(self, index: int) -> bytes:
+        """Mapped image `index` (held-out or training), for the map's hover card."""
+        if not 0 <= index < len(self.map.data):
+            raise ApiError(f"index must be a map point from 0 to {len(self.map.data) - 1}, got {index}")
+        return png_bytes(self.map.data.images[index])
+
     def gallery_page(self, offset: int, limit: int) -> dict[str, Any]:
         names = image_names(self.gallery)
         shown = range(min(offset, len(names)), min(offset + limit, len(names)))
@@ -267,6 +216,8 @@ class Explorer:
     def encode_upload(self, payload: bytes) -> dict[str, Any]:
         """A user's image file, prepared as training images are (EXIF turn, white under transparency, short
         side resized, centre crop, RGB or grey), then encoded; nothing is written to disk."""
+        if not payload:
+            raise ApiError("the request has no file in it; drop or pick an image file")
         cfg = next(iter(self.models.values())).cfg
         try:
             array = decode_bytes(payload, cfg.model.image_size, cfg.model.channels)
@@ -278,10 +229,17 @@ class Explorer:
         mean, std = self.encode_images(image.unsqueeze(0))
         return {"z": mean[0].tolist(), "std": std[0].tolist(), "input": data_url(image)}
 
-    def random(self, seed: int, temperature: float) -> dict[str, Any]:
-        """z ~ N(0, temperature^2 I) from a seed, so the same seed shows the same image everywhere."""
-        z = latent.prior_latents(1, self.latent_dim, torch.Generator().manual_seed(seed), temperature)
-        return {"seed": seed, "temperature": temperature, "z": z[0].tolist()}
+    def random(self, seed: int, temperature: float, stage: str | None) -> dict[str, Any]:
+        """z from `stage`'s sampler at `temperature`, seeded: the same seed gives what `vaegan sample
+        --seed` draws first, here and everywhere."""
+        prior = self.samplers[self.models_for(stage).stage]
+        generator = torch.Generator().manual_seed(seed)
+        if prior is None:
+            z = latent.prior_latents(1, self.latent_dim, generator, temperature)
+        else:
+            z = prior.sample(1, generator, temperature)
+        sampler = "normal" if prior is None else "fitted"
+        return {"seed": seed, "temperature": temperature, "sampler": sampler, "z": z[0].tolist()}
 
     def endpoint(self, value: int | list[float], field: str) -> torch.Tensor:
         """An interpolation end: a held-out image index (encoded to its mean) or a latent list."""
@@ -306,3 +264,78 @@ class Explorer:
         values = torch.linspace(-span, span, steps)
         swept = latent.apply_direction(start.unsqueeze(0), axis, values)[0]  # (steps, D)
         return {"values": values.tolist(), "z": swept.tolist(), "images": self.decode_strip(swept, stage)}
+
+
+def load_explorer(run: str | Path, stage: str | None, splits: DataSplits | None, seed: int) -> Explorer:
+    """Load every stage of `run` and its data; `splits` replaces the run's data (tests inject tiny data)."""
+    opened = open_run(run)
+    stages = tuple(opened.stages)
+    if stage is not None and stage not in stages:
+        raise VaeganError(f"{run} has no {stage} stage (it has {', '.join(stages)}); pick --stage {stages[0]}")
+    models = {s: load_models(opened, s) for s in stages}
+    first = models[stages[0]]
+    refuse_non_finite(first.vae, opened.stages["vae"].checkpoint_path)
+    generator = models["gan"].decode if "gan" in models else None
+    if isinstance(generator, torch.nn.Module):
+        refuse_non_finite(generator, opened.stages["gan"].checkpoint_path)
+    splits = load_splits(first.cfg.data) if splits is None else splits
+    if len(splits.val) + len(splits.train) == 0:
+        raise VaeganError(f"{run}'s dataset has no images to explore; check the data the run was trained on")
+    gallery = splits.val if len(splits.val) else splits.train
+    data, held_out = map_data(splits, MAP_IMAGES, seed)
+    means, logvars = first.encode_images(data.images)
+    if not torch.isfinite(means).all():
+        raise VaeganError(f"{opened.stages['vae'].checkpoint_path} encodes images to NaN; it cannot be explored")
+    points, centre, components = latent.pca_2d(means)
+    kl = latent.kl_per_dim(means[:held_out], logvars[:held_out]) if held_out else latent.kl_per_dim(means, logvars)
+    return Explorer(
+        models,
+        gallery,
+        LatentMap(data, held_out, means, points, centre, components),
+        named_directions(data, means),
+        principal_directions(means),
+        kl,
+        samplers(opened, splits.train.images),
+        stage or stages[-1],
+        Path(run).resolve().name,
+    )
+
+
+def page_info(explorer: Explorer) -> dict[str, Any]:
+    """What the page needs to lay itself out: the run, its stages, sliders and directions."""
+    cfg = next(iter(explorer.models.values())).cfg
+    return {
+        "run": explorer.name,
+        "latent_dim": explorer.latent_dim,
+        "stages": list(explorer.models),
+        "stage": explorer.default_stage,
+        "active_dims": torch.argsort(explorer.kl, descending=True)[:DEFAULT_SLIDERS].tolist(),
+        "kl": [round(float(v), 4) for v in explorer.kl],
+        "active_threshold": latent.ACTIVE_KL,
+        "image_size": cfg.model.image_size,
+        "channels": cfg.model.channels,
+        "dataset_size": len(explorer.gallery),
+        "dataset": cfg.data.source,
+        "directions": [
+            {"name": d.name, "description": d.description, "vector": [round(float(v), 5) for v in d.vector]}
+            for d in explorer.directions
+        ],
+        # axes through the map's centre; the page shows z's coordinate on each in units of its spread
+        "principal": [
+            {"name": f"PC{k + 1}", "share": p.share, "spread": p.spread, "axis": p.axis.tolist()}
+            for k, p in enumerate(explorer.principal)
+        ],
+        "samplers": {s: "normal" if p is None else "fitted" for s, p in explorer.samplers.items()},
+    }
+
+
+def map_payload(explorer: Explorer) -> dict[str, Any]:
+    """The points, how to colour them, and the plane in z, so the page can turn (x, y) into z."""
+    m = explorer.map
+    return {
+        "points": [[round(float(x), 4), round(float(y), 4)] for x, y in m.points],
+        "names": image_names(m.data),
+        "colourings": colourings(m.data, m.held_out),
+        "centre": m.centre.tolist(),
+        "components": m.components.T.tolist(),  # [axis x (D values), axis y (D values)]
+    }

@@ -27,6 +27,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from vaegan.errors import VaeganError
 from vaegan.explorer.api import create_app, is_loopback
 from vaegan.explorer.core import Explorer
+from vaegan.explorer.uploads import UploadGate
 
 logger = logging.getLogger(__name__)
 
@@ -100,11 +101,14 @@ def check_host(host: str, allow_remote: bool) -> None:
 class ExplorerServer:
     """A bound socket and the uvicorn server that will serve the explorer on it."""
 
-    def __init__(self, explorer: Explorer, sock: socket.socket, allow_remote: bool) -> None:
+    def __init__(
+        self, explorer: Explorer, sock: socket.socket, allow_remote: bool, uploads: UploadGate | None = None
+    ) -> None:
         self.explorer = explorer
         self.socket = sock
+        self.uploads = UploadGate() if uploads is None else uploads
         config = uvicorn.Config(
-            create_app(explorer, allow_remote),
+            create_app(explorer, allow_remote, self.uploads),
             http=ReadTimeoutProtocol,
             lifespan="off",
             timeout_keep_alive=KEEP_ALIVE,
@@ -143,9 +147,14 @@ class ExplorerServer:
 
 
 def make_server(
-    explorer: Explorer, host: str = "127.0.0.1", port: int = 8765, allow_remote: bool = False
+    explorer: Explorer,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    allow_remote: bool = False,
+    uploads: UploadGate | None = None,
 ) -> ExplorerServer:
-    """A bound (not yet serving) server; port 0 picks a free port, see `.url`."""
+    """A bound (not yet serving) server; port 0 picks a free port, see `.url`; `uploads` bounds concurrent
+    uploads (default: uploads.SLOTS at once, uploads.QUEUE waiting)."""
     check_host(host, allow_remote)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
@@ -154,4 +163,4 @@ def make_server(
         raise VaeganError(
             f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port, or 0 for any free one"
         ) from exc
-    return ExplorerServer(explorer, sock, allow_remote)
+    return ExplorerServer(explorer, sock, allow_remote, uploads)

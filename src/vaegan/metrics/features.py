@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from vaegan.checkpoint import read_tensors
 from vaegan.config import DataConfig
 from vaegan.data import ImageDataset
 from vaegan.errors import VaeganError
@@ -95,11 +96,12 @@ def cache_path(data: DataConfig, cache_dir: str | Path | None = None) -> Path:
 
 def load_feature_net(path: Path) -> FeatureNet:
     """A cached net (training/feature_net.save_feature_net wrote it), frozen, in eval mode."""
+    payload = read_tensors(path, "feature net", "delete it and it will be retrained")  # one line, no torch advice
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
         net = FeatureNet(**payload["config"])
         net.load_state_dict(payload["model"])
-    except Exception as exc:  # corrupt file, foreign file or an old layout
-        raise VaeganError(f"cannot read feature net {path}: {exc}; delete it and it will be retrained") from exc
+    except Exception as exc:  # a foreign file or an old layout
+        reason = " ".join(str(exc).split())[:200]
+        raise VaeganError(f"cannot read feature net {path}: {reason}; delete it and it will be retrained") from exc
     net.accuracy = payload.get("accuracy")
     return net.eval().requires_grad_(False)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vaegan.checkpoint import read_tensors
 from vaegan.errors import VaeganError
 
 
@@ -192,10 +193,7 @@ def load_inception(path: str | Path) -> FIDInceptionV3:
             f"no Inception weights at {path}; pass the pytorch-fid file pt_inception-2015-12-05-6726825d.pth "
             "(vaegan never downloads it)"
         )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise VaeganError(f"cannot read Inception weights {path}: {exc}; pass pytorch-fid's .pth state dict") from exc
+    state = read_tensors(path, "Inception weights", "pass pytorch-fid's .pth state dict")
     net = FIDInceptionV3()
     try:
         net.load_state_dict(state, strict=True)

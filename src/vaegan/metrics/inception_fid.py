@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from vaegan.checkpoint import read_tensors
 from vaegan.config import DataConfig
 from vaegan.data import IDX_SOURCES, build_dataset
 from vaegan.errors import VaeganError
@@ -91,8 +92,15 @@ def real_features(
     """Features of the protocol's real images and their name, embedded once per dataset and weights."""
     path = cache_file(data, net.sha1, cache_dir)
     if path.is_file():
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        return saved["features"], saved["name"]
+        try:
+            saved = read_tensors(path, "Inception feature cache", "it is embedded again")
+            features, name = saved["features"], saved["name"]
+            if not (isinstance(features, torch.Tensor) and features.ndim == 2 and isinstance(name, str)):
+                raise VaeganError(f"{path} does not hold (N, 2048) features and a name")
+            if bool(torch.isfinite(features).all()):
+                return features, name
+        except (VaeganError, TypeError, KeyError) as exc:  # a damaged cache costs one embedding, not the run
+            log.warning("ignoring the damaged Inception feature cache %s (%s); embedding again", path, exc)
     images, name = reference_images(data)
     log.info("Inception features of the %d real images (%s), once; cached in %s", len(images), name, path)
     features = embed_images(net, images, device, desc="real images")

@@ -35,6 +35,11 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def settings_section(stage: str) -> str:
+    """The run config's section that holds a stage's RunSettings: train for the VAE, gan for the GAN."""
+    return "train" if stage == "vae" else "gan"
+
+
 def place(module: ModuleT, device: torch.device, layout: torch.memory_format) -> ModuleT:
     """The module on `device`, its decoders' feature maps in `layout` (speed.choose picks it).
 
@@ -85,10 +90,8 @@ def warm_up_lr(optimizer: torch.optim.Optimizer, lr: float, step: int, warmup_st
     """Set the learning rate of step `step` (0 = the first): lr * (step + 1) / warmup_steps until it reaches lr.
 
     Adam's first steps move every weight by about lr at once, however small its gradient (m / sqrt(v) is
-    +-1 on step one), and through a decoder's residual convs those moves compound: at lr 1e-3, emoji's
-    two-conv decoder at seed 1 pushed its output before the tanh beyond 30 in mean magnitude within five
-    steps and never trained; with 100 steps of warm-up it stays under 1 (tests/benchmarks/test_vae_start.py)
-    and trains like the other seeds (levers round 17, benchmarks/vae_start.py).
+    +-1 on step one), and through a decoder's residual convs those moves compound until a seed never trains
+    (docs/results/levers/README.md, tests/training/test_lr_warm_up.py).
     """
     scale = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
     for group in optimizer.param_groups:

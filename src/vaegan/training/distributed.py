@@ -48,11 +48,15 @@ class Dist:
 
     def any(self, flag: bool, device: torch.device) -> bool:
         """True on every rank if it is true on any: so all ranks stop at the same step."""
+        return bool(self.max_(torch.tensor([float(flag)]), device).item())
+
+    def max_(self, values: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """Element-wise max over ranks (`values` itself alone), taken on `device`: several flags in one all-reduce."""
         if not self.active:
-            return flag
-        value = torch.tensor([float(flag)], device=device)
-        dist.all_reduce(value, op=dist.ReduceOp.MAX)
-        return bool(value.item())
+            return values
+        values = values.to(device)
+        dist.all_reduce(values, op=dist.ReduceOp.MAX)
+        return values
 
     def barrier(self) -> None:
         if self.active:

@@ -261,6 +261,7 @@ class QualityMonitor:
         self.real_features: torch.Tensor | None = None
         self.best_fid = math.inf  # saved in checkpoints, so a resumed run keeps its best
         self.encode_mean: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self.reconstruct: Callable[[torch.Tensor], torch.Tensor] | None = None
         self.baseline: Callable[[], float] | None = None
         self.baseline_psnr: float | None = None
 
@@ -269,10 +270,13 @@ class QualityMonitor:
         encode_mean: Callable[[torch.Tensor], torch.Tensor],
         value_range: tuple[float, float],
         baseline: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        decode: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         """Measure quality/psnr of the stage's decoder through `encode_mean` (x -> mean of q(z|x)) from now
-        on; with `baseline` (the frozen VAE decoder of a GAN run) also quality/psnr_vae, computed once."""
-        self.encode_mean = encode_mean
+        on; with `baseline` (the frozen VAE decoder of a GAN run) also quality/psnr_vae, computed once.
+        `decode` is the decoder to reconstruct with when the one `update` gets draws its own z (a GAN on
+        the fitted prior), so PSNR scores reconstructions, never samples."""
+        self.encode_mean, self.reconstruct = encode_mean, decode
         if baseline is not None:
             self.baseline = lambda: posterior_psnr(encode_mean, baseline, self.real, value_range)
 
@@ -316,7 +320,7 @@ class QualityMonitor:
             real_features=self.real_features,
         )
         if self.encode_mean is not None:
-            values["psnr"] = posterior_psnr(self.encode_mean, decode, self.real, value_range)
+            values["psnr"] = posterior_psnr(self.encode_mean, self.reconstruct or decode, self.real, value_range)
         if self.baseline is not None:
             self.baseline_psnr = self.baseline_psnr if self.baseline_psnr is not None else self.baseline()
             values["psnr_vae"] = self.baseline_psnr

@@ -1,15 +1,14 @@
 """`--precision auto` and `--memory-format auto` decided by measuring the real training step here.
 
-Whether bf16 autocast or channels_last pays depends on the CPU (an AMD Zen 4 runs bf16 matmuls at 2.5x
-its fp32 rate, an Intel Xeon without AMX at half), so no rule written for one machine holds on another.
+Whether bf16 autocast or channels_last pays depends on the processor (docs/PERFORMANCE.md), so no rule
+written for one machine holds on another.
 On a CPU, `choose` times the stage's own step for each candidate setting, alternating between them so a
 busy neighbour slows all alike, and keeps bf16 only where it is clearly faster (MIN_BF16_GAIN). The
-verdict is cached per CPU model, torch version, device and model shape, so the probe runs once (in
+verdict is cached per CPU model, torch version, device and step (step_key), so the probe runs once (in
 ~/.cache/vaegan/speed.json, or the data's --cache-dir; delete it to measure again, say on an idle machine).
 Under torchrun rank 0 probes and every rank follows its verdict (loop.speed_settings): DDP needs one setting.
-A GPU is probed the same way (bf16 only where it supports it), keyed by its name: on an H200 at the loops'
-batch sizes bf16 autocast slowed the steps to 0.77-0.86x of fp32 (docs/PERFORMANCE.md), so "bf16 on
-every GPU that has it", the rule until then, lost up to a quarter of the speed there.
+A GPU is probed the same way (bf16 only where it supports it), keyed by its name: bf16 does not pay on
+every GPU that has it (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -21,12 +20,10 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-
-from vaegan.config import ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -34,25 +31,35 @@ MIN_BF16_GAIN = 1.10  # bf16 must beat the best fp32 setting by 10%: its roundin
 MIN_LAYOUT_GAIN = 1.03  # below this the two layouts are within noise; keep the plain one
 ROUNDS = 3  # alternating timing rounds per candidate; the median is kept
 # A candidate this many times slower than the fastest after one timed step cannot win: it is timed no
-# more, and neither is the other layout of its precision if not yet timed (a layout moves a step by
-# 1.1-1.3x on the CPUs measured, never 4x). On an AMD EPYC without avx512_bf16 a bf16 step took 10-20x an
-# fp32 one (docs/PERFORMANCE.md), and timing both bf16 layouts in full made the emoji probe take 2.5 min.
+# more, nor the other layout of its precision if not yet timed (a layout never moves a step by 4x, while a
+# CPU without bf16 kernels runs a bf16 step many times slower: docs/PERFORMANCE.md).
 HOPELESS = 4.0
 # A CPU on which bf16 once proved hopeless for one model is not asked again for the next: the verdict is
-# the CPU's (no bf16 kernels), not the model's, and timing one bf16 step of the 64x64 GAN cost 25 s of
-# its 40 s probe on an AMD EPYC with AVX2 only. Kept in the same cache under this CPU's own key.
+# the CPU's (no bf16 kernels), not the model's, and its bf16 step is most of a probe's time. Kept in the
+# same cache under this CPU's own key.
 CPU_VERDICT = "bf16 hopeless"
 # Part of the cache key: raised when a change to the layers can change the verdict, so cached verdicts
-# about the old layers are measured again. 2: transposed convolutions add their bias apart and the
-# decoder follows the chosen layout (channels_last went from a wash to a gain on the EPYC).
+# about the old layers are measured again (2: transposed convolutions add their bias apart and the
+# decoder follows the chosen layout).
 LAYERS_REVISION = 2
+# Config fields that cannot change what one step costs: how long and where a run trains, how often it
+# reports, its seeds and learning rates (the batch enters the key as one process's share). Left out of
+# step_key, so a longer run or another seed reuses the verdict; every other field enters by itself.
+NOT_IN_STEP = frozenset(
+    {
+        "epochs", "batch_size", "seed", "device", "precision", "memory_format", "grid_size", "checkpoint_every",
+        "quality_every", "quality_samples", "min_steps", "max_minutes", "tensorboard", "lr", "lr_warmup_steps",
+        "lr_g", "lr_d", "collapse_fraction", "diversity_samples",
+    }
+)  # fmt: skip
 
 
-def decoder_key(model: ModelConfig) -> str:
-    """The decoder's part of a probe's shape: empty for the one-conv decoder without a norm, so the verdicts
-    cached before decoder_convs and decoder_norm existed stay valid."""
-    key = f"|convs{model.decoder_convs}" if model.decoder_convs > 1 else ""
-    return key + (f"|{model.decoder_norm}norm" if model.decoder_norm != "none" else "")
+def step_key(stage: str, batch: int, *configs: object) -> str:
+    """A probe's shape: the stage, the batch one process steps on, and a hash of every field of `configs`
+    (dataclasses: the model, the loss, the stage's settings) except NOT_IN_STEP."""
+    fields = {type(c).__name__: {k: v for k, v in asdict(c).items() if k not in NOT_IN_STEP} for c in configs}  # type: ignore[call-overload]
+    text = json.dumps(fields, sort_keys=True, default=str)
+    return f"{stage}|b{batch}|{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
 # time_steps(bf16, layout) -> seconds for a few training steps of the real model, after a warm-up.
@@ -65,7 +72,7 @@ GPU_STEPS = 10
 class Probe:
     """What `choose` needs from a stage: a name for the model's shape and a timer of its real step."""
 
-    shape: str  # e.g. "vae|64px|3ch|latent64|width32|batch64": one cache entry per distinct step
+    shape: str  # step_key's "gan|b64|<hash of the configs>": one cache entry per distinct step
     time_steps: StepTimer
     cache_dir: str | None = None
 
@@ -116,8 +123,8 @@ def cpu_model() -> str:
 
 def cpu_name(cpuinfo: str) -> str:
     """The first processor's model name and, where given, its family and model numbers, from /proc/cpuinfo's
-    text. The name alone does not tell kinds apart: EPYCs of family 25 and 26 both say "AMD EPYC" here, and
-    their bf16 speeds differ."""
+    text. The name alone does not tell kinds apart: two generations of one CPU line can share it and differ
+    in their bf16 speed."""
     fields: dict[str, str] = {}
     for line in cpuinfo.splitlines():
         if not line.strip():

@@ -14,13 +14,16 @@ from vaegan.checkpoint import VAECheckpoint
 from vaegan.config import LossConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.losses import kl_weight, vae_loss
-from vaegan.metrics.monitor import QualityMonitor
 from vaegan.models.vae import VAE
 from vaegan.presets import step_budget
+from vaegan.prior import fit_to_images
 from vaegan.training import speed
-from vaegan.training.changes import Changes, Sections
+from vaegan.training.changes import Sections
 from vaegan.training.common import CPU, adam, autocast, fixed_latents, place, restore_adam, warm_up_lr
-from vaegan.training.loop import StepHook, TrainingResult, TrainingRun, resume_or_refuse, start_run
+from vaegan.training.feature_net import QualityMonitor
+from vaegan.training.loop import Placement, Sampler, ScoreHook, StepHook, TrainingResult, TrainingRun, setup_run
+from vaegan.training.run_folder import resume_or_refuse
+from vaegan.training.stopping import Clock
 from vaegan.viz import save_grid
 
 log = logging.getLogger(__name__)
@@ -35,12 +38,16 @@ def train_vae(
     splits: DataSplits | None = None,
     progress: bool | None = None,
     on_step: StepHook | None = None,
+    score: ScoreHook | None = None,
+    clock: Clock | None = None,
 ) -> TrainingResult:
     """Train for cfg.train.epochs epochs, writing config, metrics, grids and checkpoints under run_dir.
 
     resume=True takes the config from run_dir's checkpoint and continues at its exact batch and noise,
     with the `wanted` settings a resume may change (training.changes: more epochs, another --lr, ...).
-    on_step(step, values) sees each step's (total, reconstruction, kl) batch means, as device tensors.
+    on_step(step, values) sees each step's (total, reconstruction, kl) batch means, as device tensors;
+    score(seconds, sampler) is called after every step with the clock paused (the race scores samples so);
+    `clock` is what cfg.train.max_minutes counts on (default: one started with the first epoch).
     """
     run_dir = Path(run_dir)
     saved, changes = resume_or_refuse(run_dir, "vae", resume, wanted)
@@ -51,12 +58,41 @@ def train_vae(
         cfg = dataclasses.replace(cfg, train=step_budget(cfg.train, len(splits.train), "VAE"))
     model_cfg, value_range = cfg.model, cfg.model.value_range
     val_images = held_out(splits, cfg)
-    run = open_vae_run(cfg, run_dir, splits, saved is None, progress, changes)
-    device, bf16 = run.device, run.bf16
+    probe = lambda device, processes: vae_probe(cfg, splits.train.images, device, processes)  # noqa: E731
+    placement = setup_run(run_dir, cfg, cfg.train, is_new=saved is None, probe=probe)
+    device, bf16, ctx = placement.device, placement.bf16, placement.ctx
     train_images = splits.train.images.to(device)
-    model, optimizer = build_vae(cfg, run, saved)
-    trained = run.ctx.wrap(model, device)  # the same module, with gradients averaged over ranks
-    run.on_step = on_step
+    model, optimizer = build_vae(cfg, placement, saved)
+    trained = ctx.wrap(model, device)  # the same module, with gradients averaged over ranks
+    quality = QualityMonitor(
+        cfg.data,
+        splits,
+        cfg.train.quality_every if ctx.is_main else 0,
+        cfg.train.quality_samples,
+        cfg.train.epochs,
+    )
+    quality.track_reconstruction(lambda x: model.encode(x.to(device)).mean, value_range)
+    decode = lambda z: model.decode(z.to(device))  # noqa: E731
+    # the race's VAE sampler: the mixture fitted to the training latents, as `vaegan sample` draws a VAE's
+    sampler = Sampler("vae", decode, lambda: fit_to_images(model, train_images).sample, value_range)
+    run = TrainingRun(
+        "vae",
+        run_dir,
+        cfg,
+        placement,
+        quality=quality,
+        snapshot=lambda config, loop: VAECheckpoint(config, loop, model.state_dict(), optimizer.state_dict()),
+        n_sums=3,  # total, reconstruction, kl: per-image means, weighted by images
+        watch={"train/total": 0},
+        postfix={"loss": 0},
+        advice="a lower --lr (or a smaller --beta)",
+        progress=progress,
+        saved=saved.loop if isinstance(saved, VAECheckpoint) else None,
+        changes=changes,
+        on_step=on_step,
+        scorer=None if score is None else lambda seconds: score(seconds, sampler),
+        clock=clock,
+    )
     draw = grid_writer(model, cfg, val_images, device)
 
     record: dict[str, Any] = {}
@@ -66,11 +102,21 @@ def train_vae(
             for index in run.batches(len(train_images)):
                 # eps for the whole global batch, so every process count draws the same numbers.
                 eps = torch.randn(len(index), model_cfg.latent_dim, generator=run.noise, device=device)
-                index, eps = run.ctx.shard(index), run.ctx.shard(eps)
-                x = to_float(train_images[index], value_range).contiguous(memory_format=run.layout)  # (B, C, H, W)
+                index, eps = ctx.shard(index), ctx.shard(eps)
+                x = to_float(train_images[index], value_range).contiguous(memory_format=placement.layout)
                 beta = kl_weight(run.loop.step, cfg.loss.beta, cfg.loss.kl_warmup_steps)
                 warm_up_lr(optimizer, cfg.train.lr, run.loop.step, cfg.train.lr_warmup_steps)
-                losses = vae_step(trained, optimizer, x, eps, cfg.loss, beta, device, bf16, value_range)
+                losses = vae_step(  # x: (B, C, H, W)
+                    trained,
+                    optimizer,
+                    x,
+                    eps,
+                    loss=cfg.loss,
+                    beta=beta,
+                    value_range=value_range,
+                    device=device,
+                    bf16=bf16,
+                )
                 run.add(torch.stack([losses["total"], losses["reconstruction"], losses["kl"]]), len(index))
 
             beta = kl_weight(run.loop.step, cfg.loss.beta, cfg.loss.kl_warmup_steps)
@@ -78,29 +124,24 @@ def train_vae(
             val = validate(model, val_images, cfg, device, bf16)
             record = run.end_epoch(
                 {"beta": beta, **train, **val},
-                lambda z: model.decode(z.to(device)),
+                decode,
                 model_cfg.latent_dim,
                 value_range,
                 draw,
                 f"train {train['train/total']:.4g}, val -ELBO {val['val/neg_elbo']:.4g} "
                 f"(rec {val['val/reconstruction']:.4g}, kl {val['val/kl']:.4g})",
             )
-    return TrainingResult(run.checkpoint_path, record)
+    return run.result(record)
 
 
-def build_vae(cfg: VAERunConfig, run: TrainingRun, saved: object) -> tuple[VAE, torch.optim.Optimizer]:
-    """The model and its Adam, fresh from the seed or as `saved` left them; tells `run` how to save them."""
+def build_vae(cfg: VAERunConfig, placement: Placement, saved: object) -> tuple[VAE, torch.optim.Optimizer]:
+    """The model and its Adam, fresh from the seed or with the weights and state `saved` left."""
     torch.manual_seed(cfg.train.seed)
-    model = place(VAE(cfg.model), run.device, run.layout)
+    model = place(VAE(cfg.model), placement.device, placement.layout)
     optimizer = adam(model.parameters(), lr=cfg.train.lr)
-    # run.config, not cfg: a time limit (max_minutes) lowers the epochs the checkpoint says were asked for
-    run.snapshot = lambda loop: VAECheckpoint(run.config, loop, model.state_dict(), optimizer.state_dict())
-    run.postfix, run.watch = {"loss": 0}, {"train/total": 0}
-    run.quality.track_reconstruction(lambda x: model.encode(x.to(run.device)).mean, cfg.model.value_range)
     if isinstance(saved, VAECheckpoint):
         model.load_state_dict(saved.model)
         restore_adam(optimizer, saved.optimizer, cfg.train.lr)
-        run.restore(saved.loop)
     return model, optimizer
 
 
@@ -117,38 +158,21 @@ def held_out(splits: DataSplits, cfg: VAERunConfig) -> torch.Tensor:
     return splits.train.images
 
 
-def open_vae_run(
-    cfg: VAERunConfig, run_dir: Path, splits: DataSplits, is_new: bool, progress: bool | None, changes: Changes
-) -> TrainingRun:
-    return start_run(
-        "vae",
-        run_dir,
-        cfg,
-        cfg.train,
-        lambda every: QualityMonitor(cfg.data, splits, every, cfg.train.quality_samples, cfg.train.epochs),
-        n_sums=3,  # total, reconstruction, kl: per-image means, weighted by images
-        is_new=is_new,
-        advice="a lower --lr (or a smaller --beta)",
-        progress=progress,
-        changes=changes,
-        probe=lambda device, processes: vae_probe(cfg, splits.train.images, device, processes),
-    )
-
-
 def vae_probe(cfg: VAERunConfig, images: torch.Tensor, device: torch.device = CPU, processes: int = 1) -> speed.Probe:
     """The real VAE step on a real batch (one process's share of it), for `--precision/--memory-format auto`
     to time on `device`."""
     m, batch = cfg.model, min(cfg.train.batch_size // processes, len(images))
-    shape = f"vae|{m.kind}|{m.image_size}px|{m.channels}ch|z{m.latent_dim}|w{m.base_channels}|b{batch}"
-    shape += speed.decoder_key(m) + ("|msssim" if cfg.loss.msssim_weight > 0 else "")  # its blurs cost time too
 
     def prepare(bf16: bool, layout: torch.memory_format) -> Callable[[], object]:
         model = place(VAE(m), device, layout)
         optimizer = adam(model.parameters(), lr=cfg.train.lr)
         x = to_float(images[:batch].to(device), m.value_range).contiguous(memory_format=layout)
         eps = torch.randn(batch, m.latent_dim, generator=torch.Generator().manual_seed(0)).to(device)
-        return lambda: vae_step(model, optimizer, x, eps, cfg.loss, 1.0, device, bf16, m.value_range)
+        return lambda: vae_step(
+            model, optimizer, x, eps, loss=cfg.loss, beta=1.0, value_range=m.value_range, device=device, bf16=bf16
+        )
 
+    shape = speed.step_key("vae", batch, m, cfg.loss, cfg.train)
     return speed.Probe(shape, speed.timer(prepare, device), cfg.data.cache_dir)
 
 
@@ -157,11 +181,12 @@ def vae_step(
     optimizer: torch.optim.Optimizer,
     x: torch.Tensor,
     eps: torch.Tensor,
+    *,
     loss: LossConfig,
     beta: float,
+    value_range: tuple[float, float],
     device: torch.device,
     bf16: bool,
-    value_range: tuple[float, float],
 ) -> dict[str, torch.Tensor]:
     """One optimiser step on the batch x (B, C, H, W) in `value_range` with reparameterisation noise eps
     (B, latent_dim); `beta` is the KL weight of this step (warm-up applied)."""

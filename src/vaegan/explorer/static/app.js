@@ -1,14 +1,13 @@
-// The explorer page. State is one latent z (every dim); sliders, the map, named directions, uploads and
-// the gallery all set it, and every change decodes it with each shown stage. No build step, no deps.
+// The explorer page. State is one latent z (every dim); sliders (sliders.js), the map, uploads and the
+// gallery all set it, and every change decodes it with each shown stage. No build step, no deps.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const SLIDER_RANGE = 3; // |z_d| beyond 3 prior std is rare; encoded means past it pin the slider, keep the value
-const DIRECTION_RANGE = 2; // s in z + s * v; s = 1 is the whole distance between the two groups' means
 const GALLERY_PAGE = 120;
+const SAMPLERS = { fitted: "fitted prior", normal: "N(0, I)" };
 
 const state = {
-  info: null, map: null, z: [], preview: null, stages: [], label: null,
+  info: null, map: null, z: [], preview: null, upload: null, stages: [], label: null,
   strengths: [], ends: { a: null, b: null }, galleryOffset: 0, images: {},
 };
 const scatter = new ScatterMap($("map"), $("legend"));
@@ -56,7 +55,7 @@ async function pump() {
       $("status").textContent = `${label}decode ${Math.round(performance.now() - t0)} ms`;
       document.body.dataset.frames = String(+document.body.dataset.frames + 1);
     } catch (e) { showError(e); }
-    scatter.marker = project(z);
+    scatter.markers = { current: project(state.z), upload: state.upload && project(state.upload) };
     scatter.draw();
   }
   busy = false;
@@ -107,95 +106,11 @@ function buildStages() {
   buildViews();
 }
 
-// -- raw latent sliders and the traversal strip
-
-function sliderDims() {
-  const { kl, latent_dim } = state.info;
-  const k = Math.max(1, Math.min(latent_dim, parseInt($("count").value, 10) || 8));
-  const dims = [...Array(latent_dim).keys()];
-  if ($("order").value === "kl") dims.sort((a, b) => kl[b] - kl[a]);
-  return dims.slice(0, k);
-}
-
-function buildSliders() {
-  const { kl, active_threshold } = state.info;
-  $("sliders").replaceChildren(...sliderDims().map((d) => {
-    const row = document.createElement("div");
-    row.className = "slider" + (kl[d] <= active_threshold ? " dead" : "");
-    row.innerHTML = `<span class="name"><b>z${d}</b> · KL ${kl[d].toFixed(2)}
-      <button class="traverse" title="decode a strip sweeping z${d} alone">strip</button></span><output></output>
-      <input type="range" min="${-SLIDER_RANGE}" max="${SLIDER_RANGE}" step="0.01" aria-label="z${d}">`;
-    const input = row.querySelector("input");
-    input.dataset.dim = d;
-    input.addEventListener("input", () => {
-      state.z[d] = parseFloat(input.value);
-      row.querySelector("output").value = state.z[d].toFixed(2);
-      state.label = null;
-      redraw();
-    });
-    row.querySelector(".traverse").addEventListener("click", () => traverse(d));
-    return row;
-  }));
-  syncSliders();
-}
-
-function syncSliders() {
-  for (const input of $("sliders").querySelectorAll("input")) {
-    const v = state.z[input.dataset.dim];
-    input.value = v;
-    input.parentElement.querySelector("output").value = v.toFixed(2);
-  }
-}
-
-async function traverse(dim) {
-  try {
-    const stage = state.stages[state.stages.length - 1];
-    const r = await api("/api/traverse", { z: state.z, dim, span: SLIDER_RANGE, steps: 11, stage });
-    $("traversal").hidden = false;
-    $("traversal-note").textContent = `z${dim} from ${-SLIDER_RANGE} to ${SLIDER_RANGE}, the other dims as set (${stage.toUpperCase()}); click one to load it`;
-    $("traversal-strip").replaceChildren(...r.images.map((src, i) => stripImage(src, r.z[i], `z${dim} = ${r.values[i].toFixed(2)}`)));
-  } catch (e) { showError(e); }
-}
-
-// -- named directions: each slider moves z along its vector by the change in its strength
-
-function buildDirections() {
-  const { directions } = state.info;
-  $("directions-card").hidden = directions.length === 0;
-  state.strengths = directions.map(() => 0);
-  $("directions").replaceChildren(...directions.map((dir, k) => {
-    const row = document.createElement("div");
-    row.className = "slider";
-    row.title = dir.description;
-    row.innerHTML = `<span class="name"><b></b></span><output>0.00</output>
-      <input type="range" min="${-DIRECTION_RANGE}" max="${DIRECTION_RANGE}" step="0.01" value="0">`;
-    row.querySelector("b").textContent = dir.name;
-    const input = row.querySelector("input");
-    input.setAttribute("aria-label", dir.name);
-    input.addEventListener("input", () => {
-      const s = parseFloat(input.value), delta = s - state.strengths[k];
-      state.strengths[k] = s;
-      state.z = state.z.map((v, i) => v + delta * dir.vector[i]);
-      row.querySelector("output").value = s.toFixed(2);
-      syncSliders();
-      redraw();
-    });
-    return row;
-  }));
-}
-
-function resetDirections() {
-  state.strengths = state.strengths.map(() => 0);
-  for (const row of $("directions").children) {
-    row.querySelector("input").value = 0;
-    row.querySelector("output").value = "0.00";
-  }
-}
-
 function setZ(z, label) {
   state.z = z.slice();
   state.preview = null;
   state.label = label;
+  for (const thumb of $("gallery").children) thumb.classList.remove("on"); // encodeIndex marks its own
   resetDirections(); // their strengths are relative to the z they started from
   syncSliders();
   redraw();
@@ -227,15 +142,35 @@ function buildMap() {
   canvas.addEventListener("mousemove", (e) => {
     const pos = scatter.toMap(e);
     state.preview = fromMap(pos);
-    const [i, dist] = scatter.nearest(pos);
-    canvas.title = dist < 6 ? m.names[i] : "";
+    showNearest(scatter.nearest(pos)[0], e);
     redraw();
   });
-  canvas.addEventListener("mouseleave", () => { state.preview = null; redraw(); });
+  canvas.addEventListener("mouseleave", () => {
+    state.preview = null;
+    $("hover-card").hidden = true;
+    scatter.highlight = -1;
+    redraw();
+  });
   canvas.addEventListener("click", (e) => {
     const [x, y] = scatter.toMap(e);
     setZ(fromMap([x, y]), `map (${x.toFixed(2)}, ${y.toFixed(2)})`);
   });
+}
+
+// The card by the cursor: the nearest mapped image's thumbnail and name, and which split it is from.
+function showNearest(i, event) {
+  const card = $("hover-card"), m = state.map;
+  if (scatter.highlight !== i) {
+    scatter.highlight = i;
+    card.querySelector("img").src = `/api/map/${i}.png`;
+    const split = m.colourings.find((c) => c.name === "split").values[i] ? "held-out" : "training";
+    card.querySelector("b").textContent = m.names[i];
+    card.querySelector("span").textContent = `nearest image · ${split}`;
+  }
+  const box = card.parentElement.getBoundingClientRect();
+  card.style.left = `${event.clientX - box.left + 14}px`;
+  card.style.top = `${event.clientY - box.top + 14}px`;
+  card.hidden = false;
 }
 
 // -- your own image, saved and loaded z
@@ -247,6 +182,7 @@ async function encodeFile(file) {
     $("upload-input").src = r.input;
     $("upload-input").hidden = false;
     $("upload-input").title = `${file.name} as the model sees it`;
+    state.upload = r.z;
     setZ(r.z, `${file.name} (posterior mean)`);
   } catch (e) { showError(`${file.name}: ${e.message || e}`); }
 }
@@ -299,8 +235,8 @@ async function showGallery(offset) {
 async function encodeIndex(index, name, fig) {
   try {
     const r = await api("/api/encode", { index });
-    for (const other of $("gallery").children) other.classList.toggle("on", other === fig);
     setZ(r.z, `${name} (posterior mean)`);
+    fig.classList.add("on");
   } catch (e) { showError(e); }
 }
 
@@ -339,8 +275,9 @@ async function interpolate() {
 async function randomZ() {
   const seed = parseInt($("seed").value, 10) || 0;
   try {
-    const r = await api("/api/random", { seed, temperature: parseFloat($("temperature").value) });
-    setZ(r.z, `seed ${seed}, T ${r.temperature.toFixed(2)}`);
+    const stage = state.stages[state.stages.length - 1]; // side by side: the z the GAN was trained on
+    const r = await api("/api/random", { seed, temperature: parseFloat($("temperature").value), stage });
+    setZ(r.z, `seed ${seed} · ${SAMPLERS[r.sampler]} · T ${r.temperature.toFixed(2)}`);
     $("seed").value = seed + 1; // the next click shows a new one; type a seed back to revisit it
   } catch (e) { showError(e); }
 }
@@ -366,19 +303,22 @@ async function start() {
     const [info, map] = await Promise.all([api("/api/info"), api("/api/map")]);
     state.info = info;
     state.map = map;
-    state.z = new Array(info.latent_dim).fill(0);
+    state.z = new Array(info.latent_dim).fill(0); // until the first held-out image is encoded
     const active = info.kl.filter((v) => v > info.active_threshold).length;
     $("about").textContent = `${info.run} · ${info.dataset} · ${info.image_size}×${info.image_size} · ` +
       `latent ${info.latent_dim} dims · ${info.dataset_size} held-out images`;
     $("active-note").textContent = `${active} of ${info.latent_dim} dims active (KL > ${info.active_threshold} nats)`;
     $("count").max = info.latent_dim;
     document.body.classList.toggle("pixelated", info.image_size < 64);
+    const samplers = [...new Set(Object.values(info.samplers))].map((s) => SAMPLERS[s]).join(" or ");
+    $("random").title = `z from the run's sampler, as vaegan sample draws it: ${samplers}`;
     buildStages();
+    buildPrincipal();
     buildSliders();
     buildDirections();
     buildMap();
-    showGallery(0);
-    redraw();
+    await showGallery(0);
+    $("gallery").firstElementChild.click(); // open on a real image: the first held-out one's posterior mean
   } catch (e) { showError(e); }
 }
 

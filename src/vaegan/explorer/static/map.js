@@ -6,13 +6,32 @@ const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948
   "#9c755f", "#bab0ac", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#17becf"];
 const PAD = 12; // pixels between the canvas edge and the outermost drawn point
 
+// The shown z: a ringed crosshair; the user's uploaded image: a diamond in the accent colour.
+const MARKERS = {
+  current(ctx, px, py) {
+    ctx.strokeStyle = "#1d2330";
+    ctx.beginPath();
+    ctx.arc(px, py, 7, 0, 2 * Math.PI);
+    ctx.moveTo(px - 11, py); ctx.lineTo(px + 11, py); ctx.moveTo(px, py - 11); ctx.lineTo(px, py + 11);
+    ctx.stroke();
+  },
+  upload(ctx, px, py) {
+    ctx.strokeStyle = "#4a5cf0";
+    ctx.beginPath();
+    ctx.moveTo(px, py - 10); ctx.lineTo(px + 10, py); ctx.lineTo(px, py + 10); ctx.lineTo(px - 10, py);
+    ctx.closePath();
+    ctx.stroke();
+  },
+};
+
 class ScatterMap {
   constructor(canvas, legend) {
     this.canvas = canvas;
     this.legend = legend;
     this.points = [];
     this.values = [];
-    this.marker = null; // [x, y] in map coordinates, or null
+    this.markers = {}; // kind ("current", "upload") -> [x, y] in map coordinates, or null
+    this.highlight = -1; // the point under the hover card
   }
 
   // Bounds from the 1st to the 99th percentile so one outlier does not squash the rest into a corner.
@@ -77,16 +96,16 @@ class ScatterMap {
       ctx.fillRect(px - 2, py - 2, 4, 4);
     });
     ctx.globalAlpha = 1;
-    if (this.marker) {
-      const [px, py] = this.toPixel(this.marker);
+    ctx.lineWidth = 2;
+    if (this.highlight >= 0) {
+      const [px, py] = this.toPixel(this.points[this.highlight]);
       ctx.strokeStyle = "#1d2330";
-      ctx.lineWidth = 2;
-      ctx.beginPath();
-      ctx.arc(px, py, 7, 0, 2 * Math.PI);
-      ctx.moveTo(px - 11, py); ctx.lineTo(px + 11, py); ctx.moveTo(px, py - 11); ctx.lineTo(px, py + 11);
-      ctx.stroke();
-      ctx.lineWidth = 1;
+      ctx.strokeRect(px - 4, py - 4, 8, 8);
     }
+    const drawn = Object.keys(this.markers).filter((kind) => this.markers[kind]);
+    for (const kind of drawn) MARKERS[kind](ctx, ...this.toPixel(this.markers[kind]));
+    ctx.lineWidth = 1;
+    this.canvas.dataset.markers = drawn.join(" ");
   }
 
   // The point nearest a map position, for the hover caption: [index, distance in pixels].
