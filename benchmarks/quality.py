@@ -164,9 +164,9 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
                     start = time.perf_counter()
                     fake = draw(stage, samples, seed=10_000 + seed, rank=rank)
                     metrics = fid_kid(real, embed_images(net, fake, desc=label))
-                    scored.setdefault(label, []).append({"seconds": elapsed, "stage": stage.name, **metrics})
+                    scored.setdefault(label, []).append({"seconds": elapsed, "stage": stage.stage, **metrics})
                     took = time.perf_counter() - start
-                    at = f"seed {seed} {label} [{stage.name}] {elapsed:.0f}s"
+                    at = f"seed {seed} {label} [{stage.stage}] {elapsed:.0f}s"
                     print(f"{at}: {describe(metrics)}; scored in {took:.0f}s")
                     if seed == args.first_seed and elapsed >= budget:
                         save_grid(fake[:64], args.grids / args.data / f"{args.record}-{label}.png", nrow=8)

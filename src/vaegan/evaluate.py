@@ -22,7 +22,7 @@ from vaegan.errors import VaeganError
 from vaegan.limits import MAX_ENCODED, check_count
 from vaegan.metrics.artifacts import artifact_score
 from vaegan.metrics.coverage import mode_coverage
-from vaegan.metrics.features import FeatureNet, cache_path, load_feature_net
+from vaegan.metrics.features import FeatureNet, cache_path
 from vaegan.metrics.likelihood import likelihood_metrics
 from vaegan.metrics.psnr import posterior_psnr
 from vaegan.metrics.quality import class_predictions, compare_features, embed, sample_images, uint8_to_unit
@@ -99,7 +99,8 @@ def evaluate_run(
     check_count(samples or MIN_SAMPLES + 1, MIN_SAMPLES + 1, MAX_QUALITY_SAMPLES, "--samples")
     check_count(k, 0, MAX_IMPORTANCE, "-k")
     check_count(1 if max_images is None else max_images, 1, MAX_ENCODED, "--max-images")
-    check_count(feature_steps, 1, MAX_FEATURE_STEPS, "--feature-steps")
+    if feature_steps is not None:  # None: the kind's recipe (training.feature_net.RECIPES)
+        check_count(feature_steps, 1, MAX_FEATURE_STEPS, "--feature-steps")
     check_count(seed, 0, MAX_SEED, "--seed")
     check_device(device, "--device")
     opened = open_run(run)
@@ -107,10 +108,8 @@ def evaluate_run(
     vae, cfg = opened.vae(), opened.config
     from vaegan.metrics.inception_fid import load_fid_net
 
-    # side files first, so a damaged one fails before minutes of likelihood
+    # the weights first, so a damaged file fails before minutes of likelihood (a damaged cache is rebuilt)
     fid_net = load_fid_net(inception) if features == "inception" or inception is not None else None
-    if features == "own" and cache_path(cfg.data, cache_dir).is_file():
-        load_feature_net(cache_path(cfg.data, cache_dir))
     splits = load_splits(cfg.data)
     data = pick_split(splits, split)
     images = data.images[:max_images] if max_images else data.images

@@ -484,11 +484,6 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
     ("evaluate-device-tpu", lambda e: evaluate(e, "--device", "tpu"), "--device must be auto, cpu, cuda or cuda:N"),
     ("evaluate-feature-steps-negative", lambda e: evaluate(e, "--feature-steps", "-5"), "--feature-steps must be"),
     (
-        "evaluate-feature-net-forged",
-        lambda e: evaluate(e, "--cache-dir", forged_feature_net(e)),
-        "cannot read feature net",
-    ),
-    (
         "evaluate-inception-weights-forged",
         lambda e: evaluate(e, "--inception", written(e, evil_pickle(), "i.pth")),
         "cannot read Inception weights",
@@ -567,9 +562,20 @@ def test_bad_input_is_one_line_and_changes_nothing(
     assert snapshot(env.vae, env.gan, env.data, env.tmp) == before
 
 
+def test_a_forged_feature_net_cache_is_rebuilt_and_never_run(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    """A damaged cache is not the user's to fix: one warning, a new net in its place, the payload never run."""
+    cache = forged_feature_net(env)
+    code, err = run_cli([*evaluate(env, "--cache-dir", cache, "--feature-steps", "3")], capsys)
+    out = capsys.readouterr().out
+    assert code == 0 and "pwned" not in out + err and "weights_only" not in err, err
+    assert sum("cannot read feature net" in line and "training it again" in line for line in err.splitlines()) == 1
+    (path,) = (Path(cache) / "features").glob("*.pt")
+    assert path.read_bytes() != evil_pickle()  # replaced by a net it trained
+
+
 def test_the_table_covers_every_case_of_the_issue() -> None:
     """The count the closing note of the hardening issue asks for; a lost row fails here."""
-    assert len(CASES) == len({c[0] for c in CASES}) == 143
+    assert len(CASES) == len({c[0] for c in CASES}) == 142
 
 
 # -- divergence: each stage and loss stops with its checkpoint untouched ------------------------------

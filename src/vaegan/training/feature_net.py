@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from vaegan.checkpoint import write_atomically
 from vaegan.config import DataConfig
 from vaegan.data import DataSplits, ImageDataset
+from vaegan.errors import VaeganError
 from vaegan.metrics.features import FeatureNet, accuracy, cache_path, load_feature_net
 from vaegan.metrics.psnr import posterior_psnr
 from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit
@@ -218,7 +219,10 @@ def feature_net_for(
     `steps` defaults to the kind's RECIPES."""
     path = cache_path(data, cache_dir)
     if path.is_file():
-        return load_feature_net(path)
+        try:
+            return load_feature_net(path)
+        except VaeganError as exc:  # a damaged or forged cache is rebuilt, never fatal and never run
+            log.warning("%s: training it again", str(exc).split("; delete it")[0])
     recipe = RECIPES[kind_for(splits.train)]
     steps = steps or recipe.steps
     log.info(
