@@ -565,7 +565,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
 def test_a_forged_feature_net_cache_is_rebuilt_and_never_run(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     """A damaged cache is not the user's to fix: one warning, a new net in its place, the payload never run."""
     cache = forged_feature_net(env)
-    code, err = run_cli([*evaluate(env, "--cache-dir", cache, "--feature-steps", "3")], capsys)
+    code, err = run_cli([*evaluate(env, "--cache-dir", cache, "--feature-steps", "3", "--split", "train")], capsys)
     out = capsys.readouterr().out
     assert code == 0 and "pwned" not in out + err and "weights_only" not in err, err
     assert sum("cannot read feature net" in line and "training it again" in line for line in err.splitlines()) == 1
