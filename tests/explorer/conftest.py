@@ -35,7 +35,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = tiny_config(epochs=25)
     cfg = replace(cfg, data=replace(cfg.data, source=str(write_folder(root / "images")), val_fraction=0.25))
     train_vae(cfg, root / "vae")
-    train_gan(GANRunConfig(vae_checkpoint=str(root / "vae" / "checkpoint.pt"), gan=tiny_gan()), root / "gan")
+    # a GAN trained on N(0, I), so Random z is tested with both samplers (the VAE draws from its fitted prior)
+    gan = tiny_gan(latents="normal")
+    train_gan(GANRunConfig(vae_checkpoint=str(root / "vae" / "checkpoint.pt"), gan=gan), root / "gan")
     return root
 
 
