@@ -117,7 +117,7 @@ def run_pipeline(
     measured = vae_cfg.train.quality_every or gan_cfg.quality_every
     fids = same_sampler_fids(run, splits) if measured else None
     summary = write_summary(run, setup, len(splits.train), len(splits.val), fids)
-    report = write_report(out)
+    report = write_report(out, splits=splits)
     with summary.open("a") as f:
         f.write(f"report: {report}\n")
     return PipelineResult(out, comparison, gif, summary, report)

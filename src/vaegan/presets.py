@@ -93,3 +93,34 @@ def step_budget(settings: SettingsT, n_images: int, stage: str) -> SettingsT:
             TOO_FEW_STEPS,
         )
     return dataclasses.replace(settings, epochs=epochs)
+
+
+# On a GPU a CPU-sized batch leaves it waiting on kernel launches: a batch this many times larger costs about
+# the same time per step (docs/PERFORMANCE.md), so the same optimiser steps see this many times the images.
+GPU_BATCH_FACTOR = 4
+
+
+def gpu_budget(settings: SettingsT, given: dict[str, Any], stage: str) -> SettingsT:
+    """`settings` sized for a CUDA device: GPU_BATCH_FACTOR times the batch and the epochs (the optimiser steps
+    stay what the CPU-sized run takes), checkpoints and quality measurements as often in steps. Unchanged when
+    `given` (the user's own [train] or [gan] settings) names a batch size."""
+    if "batch_size" in given:
+        return settings
+    k = GPU_BATCH_FACTOR
+    log.info(
+        "%s on a GPU: batch %d and %d epochs instead of %d and %d, the same optimiser steps on %dx the images "
+        "(--batch-size keeps your own)",
+        stage,
+        settings.batch_size * k,
+        settings.epochs * k,
+        settings.batch_size,
+        settings.epochs,
+        k,
+    )
+    return dataclasses.replace(
+        settings,
+        batch_size=settings.batch_size * k,
+        epochs=settings.epochs * k,
+        checkpoint_every=settings.checkpoint_every * k,
+        quality_every=settings.quality_every * k,
+    )

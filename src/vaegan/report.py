@@ -156,15 +156,16 @@ def attempt(body: Callable[[], str]) -> str:
         return note(f"not available: {exc}")
 
 
-def build_sections(path: Path) -> dict[str, str]:
-    """Section title -> HTML body for the sections this run has, in SECTIONS order."""
+def build_sections(path: Path, splits: DataSplits | None = None) -> dict[str, str]:
+    """Section title -> HTML body for the sections this run has, in SECTIONS order; `splits`: the run's data
+    when the caller holds it already (else loaded here)."""
     run = open_run(path)
     models = {name: pictures.load_models(run, name) for name in run.stages}
+    missing = ""
     try:
-        splits: DataSplits | None = load_splits(run.config.data)
-        missing = ""
+        splits = splits or load_splits(run.config.data)
     except VaeganError as exc:
-        splits, missing = None, f"the run's dataset could not be loaded ({exc}), so this picture is left out"
+        missing = f"the run's dataset could not be loaded ({exc}), so this picture is left out"
     found = {
         **picture_sections(run, path),
         "Samples": attempt(lambda: samples_section(run, models)),
@@ -278,12 +279,12 @@ def attribute_section(models: dict[str, pictures.RunModels], train: ImageDataset
     return "".join(parts)
 
 
-def write_report(run: str | Path, out: str | Path | None = None) -> Path:
-    """Write RUN/report.html (or `out`) and return its path."""
+def write_report(run: str | Path, out: str | Path | None = None, splits: DataSplits | None = None) -> Path:
+    """Write RUN/report.html (or `out`) and return its path; `splits`: the run's data, if already loaded."""
     run = Path(run)
     if not run.is_dir():
         raise VaeganError(f"{run} is not a run folder; pass the folder written by 'vaegan run' or 'vaegan train-vae'")
-    sections = build_sections(run)
+    sections = build_sections(run, splits)
     nav = "".join(f'<a href="#s{i}">{html.escape(t)}</a>' for i, t in enumerate(sections))
     body = "".join(f'<h2 id="s{i}">{html.escape(t)}</h2>{b}' for i, (t, b) in enumerate(sections.items()))
     title = f"vaegan report: {run.resolve().name}"

@@ -12,6 +12,8 @@ keep the window inside the image (64 px: 3, 28 px: 2), their exponents renormali
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -29,8 +31,11 @@ def gaussian_window(device: torch.device) -> torch.Tensor:
     return g / g.sum()
 
 
-def band(size: int, window: torch.Tensor) -> torch.Tensor:
-    """(size, size - 10): column j holds the window at rows j .. j + 10, so x @ band filters x's rows."""
+@functools.lru_cache(maxsize=32)
+def band(size: int, device: torch.device) -> torch.Tensor:
+    """(size, size - 10): column j holds the window at rows j .. j + 10, so x @ band filters x's rows.
+    Cached: a training step blurs a dozen times, and building the matrix cost more than the matmul."""
+    window = gaussian_window(device)
     out = size - WINDOW + 1
     rows = torch.arange(WINDOW, device=window.device).view(-1, 1) + torch.arange(out, device=window.device)
     matrix = torch.zeros(size, out, device=window.device)
@@ -38,14 +43,14 @@ def band(size: int, window: torch.Tensor) -> torch.Tensor:
     return matrix
 
 
-def blur(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+def blur(x: torch.Tensor) -> torch.Tensor:
     """Separable Gaussian filter per channel, no padding: (B, C, H, W) -> (B, C, H - 10, W - 10).
 
     As two matmuls with banded matrices rather than two depthwise convs: faster on the CPU for the same values,
-    the lead narrowing as images widen (benchmarks/ssim_blur.py; docs/results/levers/README.md).
+    the lead narrowing as images widen (docs/results/levers/README.md; git keeps benchmarks/ssim_blur.py).
     """
     h, w = x.shape[-2:]
-    return band(h, window).T @ (x @ band(w, window))
+    return band(h, x.device).T @ (x @ band(w, x.device))
 
 
 def ssim_terms(x: torch.Tensor, y: torch.Tensor, value_range: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,14 +62,12 @@ def ssim_terms(x: torch.Tensor, y: torch.Tensor, value_range: tuple[float, float
     from the range's low end, intensities from 0 up as its formula assumes.
     """
     low, high = value_range
-    window = gaussian_window(x.device)
     c1, c2 = (K1 * (high - low)) ** 2, (K2 * (high - low)) ** 2
     x_mean, y_mean = x.mean(dim=(2, 3), keepdim=True), y.mean(dim=(2, 3), keepdim=True)
     x, y = x - x_mean, y - y_mean
-    mu_x, mu_y = blur(x, window), blur(y, window)
-    var_x = blur(x * x, window) - mu_x * mu_x
-    var_y = blur(y * y, window) - mu_y * mu_y
-    cov = blur(x * y, window) - mu_x * mu_y
+    # the five blurs as one pair of matmuls: a fifth of the kernel launches
+    mu_x, mu_y, xx, yy, xy = blur(torch.cat([x, y, x * x, y * y, x * y], dim=1)).chunk(5, dim=1)
+    var_x, var_y, cov = xx - mu_x * mu_x, yy - mu_y * mu_y, xy - mu_x * mu_y
     cs = (2 * cov + c2) / (var_x + var_y + c2)
     mu_x, mu_y = mu_x + (x_mean - low), mu_y + (y_mean - low)
     luminance = (2 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1)

@@ -65,7 +65,8 @@ def save_grid(
     path = Path(path)
     check_image_path(path)
     try:
-        to_pil(make_grid(images.cpu(), nrow=nrow)).save(path)
+        # zlib's fastest level: every epoch writes grids, in under half the default level's time, files a little larger
+        to_pil(make_grid(images.cpu(), nrow=nrow)).save(path, compress_level=1)
     except OSError as exc:  # a full disk: one line naming the file, not a traceback
         raise VaeganError(f"cannot write {path}: {exc.strerror or exc}; free some disk space") from exc
     return path

@@ -59,7 +59,7 @@ def run_train_gan(args: argparse.Namespace) -> int:
         sections = sections_from_args(args, GAN_FLAGS + GAN_RUNTIME_FLAGS, source=vae_cfg.data.source)
         cfg = GANRunConfig(vae_checkpoint=args.vae, gan=from_dict(GANConfig, sections.get("gan", {})))
         out = args.out or Path(f"{Path(args.vae).with_suffix('')}-gan")
-        result = train_gan(cfg, out)
+        result = train_gan(cfg, out, wanted=given_sections(args, GAN_FLAGS + GAN_RUNTIME_FLAGS))
     print(f"checkpoint: {result.checkpoint}")
     print(f"grids: {result.checkpoint.parent / 'grids'}")
     return 0

@@ -39,7 +39,7 @@ def run_train_vae(args: argparse.Namespace) -> int:
     else:
         cfg = vae_run_config(**sections_from_args(args, VAE_FLAGS))
         out = args.out or default_run_dir(cfg.data.source, cfg.model.kind)
-        result = train_vae(cfg, out)
+        result = train_vae(cfg, out, wanted=given_sections(args, VAE_FLAGS))
     print(f"checkpoint: {result.checkpoint}")
     print(f"grids: {result.checkpoint.parent / 'grids'}")
     return 0

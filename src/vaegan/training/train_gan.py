@@ -21,12 +21,12 @@ from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.errors import VaeganError
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
-from vaegan.presets import step_budget
+from vaegan.presets import gpu_budget, step_budget
 from vaegan.prior import fitted_prior, saved_prior
 from vaegan.runs import Run, open_run
 from vaegan.training import distributed, speed
 from vaegan.training.changes import Sections
-from vaegan.training.common import CPU, fixed_latents, place, restore_adam
+from vaegan.training.common import CPU, fixed_latents, place, resolve_device, restore_adam
 from vaegan.training.feature_net import QualityMonitor
 from vaegan.training.gan_step import MONITORS, GANNets, gan_step
 from vaegan.training.loop import Placement, Sampler, ScoreHook, StepHook, TrainingResult, TrainingRun, setup_run
@@ -117,7 +117,9 @@ def train_gan(
     latent_dim, value_range = vae_cfg.model.latent_dim, vae_cfg.model.value_range
     refuse_unsupported(cfg.gan, vae_cfg)
     splits = splits or load_splits(vae_cfg.data)
-    if saved is None:  # small data: enough epochs for min_steps (a resumed run keeps its budget)
+    if saved is None:  # a GPU's batch; small data: enough epochs for min_steps (a resumed run keeps its budget)
+        if resolve_device(cfg.gan.device).type == "cuda":
+            cfg = replace(cfg, gan=gpu_budget(cfg.gan, (wanted or {}).get("gan", {}), "GAN"))
         cfg = replace(cfg, gan=step_budget(cfg.gan, len(splits.train), "GAN"))
     gc = cfg.gan
     probe = lambda device, processes: gan_probe(gc, vae_cfg, splits.train.images, device, processes)  # noqa: E731
@@ -198,7 +200,7 @@ def latent_source(
     if gc.latents == "normal":
         grid_z = fixed_latents(gc.grid_size, latent_dim, seed).to(device)
         return lambda n, g: torch.randn(n, latent_dim, generator=g, device=device), grid_z
-    prior = fitted_prior(vae_run, images=images).to(device)
+    prior = fitted_prior(vae_run, images=images, device=device).to(device)
     grid_z = prior.sample(gc.grid_size, torch.Generator(device).manual_seed(seed + 7919))
     return lambda n, g: prior.sample(n, g), grid_z
 

@@ -15,11 +15,20 @@ from vaegan.config import LossConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.losses import kl_weight, vae_loss
 from vaegan.models.vae import VAE
-from vaegan.presets import step_budget
+from vaegan.presets import gpu_budget, step_budget
 from vaegan.prior import fit_to_images
 from vaegan.training import speed
 from vaegan.training.changes import Sections
-from vaegan.training.common import CPU, adam, autocast, fixed_latents, place, restore_adam, warm_up_lr
+from vaegan.training.common import (
+    CPU,
+    adam,
+    autocast,
+    fixed_latents,
+    place,
+    resolve_device,
+    restore_adam,
+    warm_up_lr,
+)
 from vaegan.training.feature_net import QualityMonitor
 from vaegan.training.loop import Placement, Sampler, ScoreHook, StepHook, TrainingResult, TrainingRun, setup_run
 from vaegan.training.run_folder import resume_or_refuse
@@ -54,7 +63,9 @@ def train_vae(
     if isinstance(saved, VAECheckpoint):
         cfg = saved.config
     splits = splits or load_splits(cfg.data)
-    if saved is None:  # small data: enough epochs for min_steps (a resumed run keeps its budget)
+    if saved is None:  # a GPU's batch; small data: enough epochs for min_steps (a resumed run keeps its budget)
+        if resolve_device(cfg.train.device).type == "cuda":
+            cfg = dataclasses.replace(cfg, train=gpu_budget(cfg.train, (wanted or {}).get("train", {}), "VAE"))
         cfg = dataclasses.replace(cfg, train=step_budget(cfg.train, len(splits.train), "VAE"))
     model_cfg, value_range = cfg.model, cfg.model.value_range
     val_images = held_out(splits, cfg)
