@@ -123,6 +123,7 @@ def test_the_auto_variants_train_in_the_layout_and_precision_the_probe_picked(ti
     cfg, gan, splits = tiny
     images = splits.train.images
     entry = {"bf16": True, "channels_last": True, "note": "as the probe might pick"}
+    entry |= {"seconds_per_step": 0.1, "measured": speed.today()}
     probes = (vae_probe(cfg, images), gan_probe(gan, cfg, images))
     cache = speed.cache_file(cfg.data.cache_dir)
     cache.parent.mkdir(parents=True, exist_ok=True)
