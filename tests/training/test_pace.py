@@ -50,11 +50,11 @@ class StepClock(Clock):
         self.steps += 1
 
 
-def run_with_pace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, per_step: float) -> tuple[list, list]:
-    """A VAE on auto whose probe first finds fp32 contiguous best at 1 s/step and, once training has started,
-    bf16 channels_last; training's clock says `per_step`. (probe calls during training, each step's setting)."""
-    monkeypatch.setattr(pace, "PACE_STEPS", 3)  # the tiny epoch's 4 steps less its first: checked after epoch 1
-    clock, probed, steps = StepClock(per_step), [], []
+def probe_changes_once_training_starts(monkeypatch: pytest.MonkeyPatch, clock: StepClock) -> list[int]:
+    """The probe first finds fp32 contiguous best at 1 s/step and, once training has started, bf16 and
+    channels_last; returns the clock's steps at each probe's timing."""
+    monkeypatch.setattr(pace, "PACE_STEPS", 3)  # a tiny epoch's 4 steps less its first: checked after epoch 1
+    probed: list[int] = []
 
     def table_timer(prepare, device=None):  # type: ignore[no-untyped-def]
         def time_steps(bf16: bool, layout: torch.memory_format) -> float:
@@ -63,6 +63,15 @@ def run_with_pace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, per_step: flo
 
         return time_steps
 
+    monkeypatch.setattr(speed, "timer", table_timer)
+    return probed
+
+
+def run_with_pace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, per_step: float) -> tuple[list, list]:
+    """A VAE on auto whose clock says `per_step` (probe_changes_once_training_starts): (the clock's steps at
+    each probe's timing during training, each step's bf16 and channels_last for batch and decoder)."""
+    clock, steps = StepClock(per_step), []
+    probed = probe_changes_once_training_starts(monkeypatch, clock)
     real_step = train_vae.vae_step
 
     def recording_step(model, optimizer, x, eps, **kwargs):  # type: ignore[no-untyped-def]
@@ -70,7 +79,6 @@ def run_with_pace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, per_step: flo
         steps.append((kwargs["bf16"], x.is_contiguous(memory_format=torch.channels_last), decoder_layout))
         return real_step(model, optimizer, x, eps, **kwargs)
 
-    monkeypatch.setattr(speed, "timer", table_timer)
     monkeypatch.setattr(train_vae, "vae_step", recording_step)
     cfg = tiny_config(epochs=3, precision="auto", memory_format="auto")
     cfg = replace(cfg, data=replace(cfg.data, cache_dir=str(tmp_path / "cache")))
@@ -102,3 +110,30 @@ def test_training_at_the_probes_pace_is_not_measured_again(
         probed, steps = run_with_pace(tmp_path, monkeypatch, per_step=1.2)
     assert probed == [] and steps == [(False, False, False)] * 12
     assert not [r for r in caplog.records if r.name == pace.__name__]
+
+
+def test_a_gan_stage_switches_too_its_generator_and_ema_placed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tiny import tiny_gan
+    from vaegan.config import GANRunConfig
+    from vaegan.training import train_gan
+
+    vae_cfg = tiny_config(epochs=1, memory_format="contiguous")
+    vae_cfg = replace(vae_cfg, data=replace(vae_cfg.data, cache_dir=str(tmp_path / "cache")))
+    train_vae.train_vae(vae_cfg, tmp_path / "vae", splits=tiny_splits())
+    clock, steps = StepClock(2.0), []
+    probed = probe_changes_once_training_starts(monkeypatch, clock)
+    real_step = train_gan.gan_step
+
+    def recording_step(nets, real, z, **kwargs):  # type: ignore[no-untyped-def]
+        layouts = [net.layout == torch.channels_last for net in (nets.generator, nets.ema)]
+        steps.append((kwargs["bf16"], real.is_contiguous(memory_format=torch.channels_last), *layouts))
+        return real_step(nets, real, z, **kwargs)
+
+    monkeypatch.setattr(train_gan, "gan_step", recording_step)
+    gan = tiny_gan(epochs=2, precision="auto", memory_format="auto")
+    cfg = GANRunConfig(str(tmp_path / "vae" / "checkpoint.pt"), gan)
+    train_gan.train_gan(cfg, tmp_path / "gan", splits=tiny_splits(), on_step=clock.tick, clock=clock)
+    assert set(p for p in probed if p) == {4}
+    assert steps == [(False, False, False, False)] * 4 + [(True, True, True, True)] * 4

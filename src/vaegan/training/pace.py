@@ -67,7 +67,7 @@ class Pace:
 
 def off_pace(measured: float, expected: float) -> bool:
     """Whether training's `measured` seconds per step are REDECIDE_RATIO off the probe's `expected`, either way."""
-    return max(measured / expected, expected / measured) > REDECIDE_RATIO
+    return measured > REDECIDE_RATIO * expected or expected > REDECIDE_RATIO * measured
 
 
 def redecide(stage: str, placement: Placement, settings: RunSettings, measured: float) -> speed.SpeedChoice | None:
