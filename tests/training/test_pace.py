@@ -1,14 +1,18 @@
 """Training's own pace against the speed probe's figure: injected probe timings and an injected clock."""
 
+import json
 import logging
+import os
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as dist
 
-from tiny import tiny_config, tiny_splits
-from vaegan.training import pace, speed, train_vae
+from tiny import tiny_config, tiny_gan, tiny_splits
+from vaegan.config import GANRunConfig
+from vaegan.training import pace, speed, train_gan, train_vae
 from vaegan.training.stopping import Clock
 
 CPU = torch.device("cpu")
@@ -115,10 +119,6 @@ def test_training_at_the_probes_pace_is_not_measured_again(
 def test_a_gan_stage_switches_too_its_generator_and_ema_placed_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tiny import tiny_gan
-    from vaegan.config import GANRunConfig
-    from vaegan.training import train_gan
-
     vae_cfg = tiny_config(epochs=1, memory_format="contiguous")
     vae_cfg = replace(vae_cfg, data=replace(vae_cfg.data, cache_dir=str(tmp_path / "cache")))
     train_vae.train_vae(vae_cfg, tmp_path / "vae", splits=tiny_splits())
@@ -137,3 +137,35 @@ def test_a_gan_stage_switches_too_its_generator_and_ema_placed_again(
     train_gan.train_gan(cfg, tmp_path / "gan", splits=tiny_splits(), on_step=clock.tick, clock=clock)
     assert set(p for p in probed if p) == {4}
     assert steps == [(False, False, False, False)] * 4 + [(True, True, True, True)] * 4
+
+
+def _train_on_rank(rank: int, world: int, folder: str) -> None:
+    """One gloo process of test_every_rank_follows_rank_0s_second_verdict: rank 0's steps run slow, rank 1's
+    at the probe's pace; each rank writes the settings of its steps and whether its probe was asked."""
+    os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)})
+    dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=world)
+    monkeypatch = pytest.MonkeyPatch()
+    clock, steps = StepClock(2.0 if rank == 0 else 1.0), []
+    probed = probe_changes_once_training_starts(monkeypatch, clock)
+    real_step = train_vae.vae_step
+
+    def recording_step(model, optimizer, x, eps, **kwargs):  # type: ignore[no-untyped-def]
+        steps.append([kwargs["bf16"], x.is_contiguous(memory_format=torch.channels_last)])
+        return real_step(model, optimizer, x, eps, **kwargs)
+
+    monkeypatch.setattr(train_vae, "vae_step", recording_step)
+    cfg = tiny_config(epochs=2, precision="auto", memory_format="auto")
+    cfg = replace(cfg, data=replace(cfg.data, cache_dir=f"{folder}/cache{rank}"))
+    train_vae.train_vae(cfg, Path(folder, "run"), splits=tiny_splits(), on_step=clock.tick, clock=clock)
+    Path(folder, f"{rank}.json").write_text(json.dumps({"steps": steps, "probed": bool(probed)}))
+    dist.destroy_process_group()
+
+
+def test_every_rank_follows_rank_0s_second_verdict(tmp_path: Path) -> None:
+    """Only rank 0 judges its pace and probes again; DDP needs one setting, so rank 1, whose own steps ran at
+    the probe's pace, switches with it at the same step."""
+    torch.multiprocessing.spawn(_train_on_rank, args=(2, str(tmp_path)), nprocs=2)
+    ranks = [json.loads((tmp_path / f"{rank}.json").read_text()) for rank in (0, 1)]
+    assert ranks[0]["probed"] and not ranks[1]["probed"]
+    for rank in ranks:
+        assert rank["steps"] == [[False, False]] * 4 + [[True, True]] * 4
