@@ -31,7 +31,7 @@ from race import LAST_LOSSES
 
 from vaegan.config import DataConfig
 from vaegan.metrics.inception_fid import protocol_samples
-from vaegan.training import speed
+from vaegan.training import pace, speed
 from vaegan.training.speed import cpu_model
 
 LABELS = ("--title", "--note")  # flags that only name a record
@@ -495,8 +495,12 @@ def auto_section(records: list[dict[str, Any]]) -> list[str]:
         f"and keeps bf16 only where it runs at least {speed.MIN_BF16_GAIN:.2f}x the best fp32 setting's speed "
         f"(its rounding is not free), channels_last only where it gains {speed.MIN_LAYOUT_GAIN:.2f}x. "
         f"A candidate {speed.HOPELESS:g}x slower than the fastest is timed no further, and a CPU where bf16 is "
-        "that slow is remembered as such. The verdict is cached per CPU model (or GPU), torch version and "
-        "model shape; under torchrun rank 0 probes for every rank. Its verdicts (rows marked `*`) follow the "
+        "that slow is remembered as such. Rounds go on, for a few seconds at most, until the timings' spreads "
+        "agree on the verdict; one they leave unclear (a busy machine) runs fp32 and contiguous and is not "
+        "cached. A clear verdict is cached per CPU model (or GPU), torch version and model shape for "
+        f"{speed.MAX_AGE_DAYS} days, and measured again when a run's own steps are "
+        f"{pace.REDECIDE_RATIO:g}x off its figure; under torchrun rank 0 probes for every rank. "
+        "Its verdicts (rows marked `*`) follow the "
         "hardware: where the CPU has bf16 instructions (AMX, avx512_bf16) bf16 wins; "
         "where it has none, bf16 is emulated and fp32 stays; on a large GPU at the presets' batch sizes the "
         "steps are launch-bound and autocast's casts cost more than they save (the GPU table's larger-batch "

@@ -313,13 +313,13 @@ def auto_choice(
     gan = GANConfig(batch_size=bs, device=device.type)
     probe = vae_probe(run_cfg, images, device) if step == "VAE" else gan_probe(gan, run_cfg, images, device)
     started = time.perf_counter()
-    seconds = speed.measure(probe.time_steps, speed.candidates("auto", "auto", device))
+    seconds = speed.recent(speed.measure(probe.time_steps, speed.candidates("auto", "auto", device)))
     choice = speed.decide(seconds)
     print(
         f"auto probe, {data_cfg.source} {step} on {speed.device_name(device)}: {choice.note} "
         f"(probe took {time.perf_counter() - started:.1f}s)"
     )
-    best = {bf16: min(t for (b, _), t in seconds.items() if b == bf16) for bf16 in (False, True)}
+    best = {bf16: min(statistics.median(t) for (b, _), t in seconds.items() if b == bf16) for bf16 in (False, True)}
     return AutoVerdict(choice, best[False] / best[True])
 
 

@@ -127,8 +127,8 @@ def _choose_on_rank(rank: int, world: int, folder: str) -> None:
         return speed.Probe(f"test|rank{rank}", lambda bf16, _layout: bf16_seconds if bf16 else 1.0, f"{folder}/c{rank}")
 
     settings = RunSettings(precision="auto", memory_format="contiguous")
-    bf16, layout = speed_settings(settings, Dist(rank, world), torch.device("cpu"), probe_on)
-    Path(folder, f"{rank}.json").write_text(json.dumps({"bf16": bf16, "probed_for": built}))
+    choice = speed_settings(settings, Dist(rank, world), torch.device("cpu"), probe_on)
+    Path(folder, f"{rank}.json").write_text(json.dumps({"bf16": choice.bf16, "probed_for": built}))
     dist.destroy_process_group()
 
 

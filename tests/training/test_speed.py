@@ -2,6 +2,10 @@
 
 import copy
 import dataclasses
+import itertools
+import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -79,6 +83,116 @@ def test_a_cache_hit_skips_the_probe(tmp_path: Path) -> None:
     assert len(calls) > probed and not other_model.bf16
 
 
+def sequences(table: dict[tuple[bool, bool], list[float]], calls: list) -> speed.StepTimer:
+    """A probe whose seconds for each (bf16, channels_last) come from its list in `table`, over and over."""
+    cycles: dict[tuple[bool, bool], Iterator[float]] = {k: itertools.cycle(v) for k, v in table.items()}
+
+    def time_steps(bf16: bool, layout: torch.memory_format) -> float:
+        calls.append((bf16, layout))
+        return next(cycles[(bf16, layout == torch.channels_last)])
+
+    return time_steps
+
+
+# A busy machine: every candidate's step takes half as long again every other time. bf16 is 1.4x faster
+# by median, but its spread and fp32's overlap across the 1.10x it must clear, and the layouts' across 1.03x.
+NOISY = {
+    (False, False): [1.0, 1.5],
+    (False, True): [0.98, 1.47],
+    (True, False): [0.7, 1.05],
+    (True, True): [0.69, 1.035],
+}
+
+
+def test_a_noisy_probe_keeps_fp32_contiguous_for_this_run_and_caches_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list = []
+    with caplog.at_level(logging.INFO, logger="vaegan.training.speed"):
+        choice = speed.choose("auto", "auto", CPU, "vae-64", sequences(NOISY, calls), tmp_path)
+    assert (choice.bf16, choice.channels_last) == (False, False)
+    assert "bf16 autocast ran" in choice.doubt and "channels_last ran" in choice.doubt
+    assert choice.seconds_per_step == 1.5  # fp32 contiguous's median of its last 1.5, 1.0, 1.5: for the pace check
+    assert len(calls) == 4 * speed.MAX_ROUNDS  # instant steps never spend the budget: timed to the bound
+    assert not speed.cache_file(tmp_path).exists()
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "unclear" in line and "nothing cached" in line and "across the 1.10x" in line
+
+
+def test_an_unclear_layout_keeps_a_clear_bf16_verdict_but_caches_nothing(tmp_path: Path) -> None:
+    layouts_overlap = {(False, False): [1.0], (False, True): [1.0], (True, False): [0.5, 0.55], (True, True): [0.51]}
+    choice = speed.choose("auto", "auto", CPU, "vae-64", sequences(layouts_overlap, []), tmp_path)
+    assert (choice.bf16, choice.channels_last) == (True, False) and "channels_last ran" in choice.doubt
+    assert not speed.cache_file(tmp_path).exists()
+
+
+def test_a_probe_times_on_until_its_verdict_is_clear_then_caches_it_with_its_date(tmp_path: Path) -> None:
+    """The first rounds overlap (a busy neighbour), the later ones do not: the verdict waits for them."""
+    settling = {option: [1.5 * s] * 2 + [s] * 20 for option, s in FAST_BF16.items()}
+    settling[(True, True)] = [0.5, 1.2, 0.5, 1.2] + [0.5] * 20
+    calls: list = []
+    choice = speed.choose("auto", "auto", CPU, "vae-64", sequences(settling, calls), tmp_path)
+    assert (choice.bf16, choice.channels_last) == (True, True) and choice.doubt == ""
+    assert 4 * speed.ROUNDS < len(calls) < 4 * speed.MAX_ROUNDS
+    [entry] = speed.read_cache(speed.cache_file(tmp_path)).values()
+    assert entry["measured"] == speed.today() and entry["seconds_per_step"] == 0.5
+
+
+def test_a_clear_verdict_is_cached_with_its_date_and_seconds_per_step(tmp_path: Path) -> None:
+    choice = speed.choose("auto", "auto", CPU, "vae-64", timer(FAST_BF16), tmp_path)
+    [entry] = speed.read_cache(speed.cache_file(tmp_path)).values()
+    assert entry == {
+        "bf16": True,
+        "channels_last": True,
+        "note": choice.note,
+        "seconds_per_step": FAST_BF16[(True, True)],
+        "measured": speed.today(),
+    }
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"bf16": False, "channels_last": False, "note": "cached before dates"},
+        {"bf16": False, "channels_last": False, "note": "old", "seconds_per_step": 1.0, "measured": "2000-01-01"},
+        {"bf16": False, "channels_last": False, "note": "odd", "seconds_per_step": 1.0, "measured": 20250101},
+        {"bf16": "no", "channels_last": False, "note": "damaged", "seconds_per_step": 1.0, "measured": "2099-01-01"},
+        {"bf16": False, "channels_last": False, "note": "no figure", "measured": "2099-01-01"},
+    ],
+)
+def test_a_stale_undated_or_damaged_cache_entry_is_measured_again(tmp_path: Path, entry: dict) -> None:
+    key = f"{speed.cache_key(CPU, 'vae-64')}|auto|auto"
+    speed.cache_file(tmp_path).write_text(json.dumps({key: entry}))
+    calls: list = []
+    choice = speed.choose("auto", "auto", CPU, "vae-64", timer(FAST_BF16, calls), tmp_path)
+    assert choice.bf16 and len(calls) == 4 * speed.ROUNDS
+    assert speed.read_cache(speed.cache_file(tmp_path))[key]["measured"] == speed.today()
+
+
+def test_a_recent_entry_is_used_and_a_fresh_probe_measures_past_it(tmp_path: Path) -> None:
+    """A verdict measured MAX_AGE_DAYS - 1 days ago still holds; `fresh` (training's pace check) measures anyway."""
+    from datetime import date, timedelta
+
+    key = f"{speed.cache_key(CPU, 'vae-64')}|auto|auto"
+    measured = (date.today() - timedelta(days=speed.MAX_AGE_DAYS - 1)).isoformat()
+    entry = {"bf16": False, "channels_last": False, "note": "n", "seconds_per_step": 2.0, "measured": measured}
+    speed.cache_file(tmp_path).write_text(json.dumps({key: entry}))
+    calls: list = []
+    assert speed.choose("auto", "auto", CPU, "vae-64", timer(FAST_BF16, calls), tmp_path) == speed.SpeedChoice(
+        False, False, "n", 2.0
+    )
+    assert calls == []
+    assert speed.choose("auto", "auto", CPU, "vae-64", timer(FAST_BF16, calls), tmp_path, fresh=True).bf16
+    assert len(calls) == 4 * speed.ROUNDS
+
+
+def test_an_old_cpu_verdict_on_bf16_is_measured_again(tmp_path: Path) -> None:
+    speed.cache_file(tmp_path).write_text(json.dumps({speed.cpu_verdict_key(CPU): {"bf16_speedup": 0.05}}))
+    calls: list = []
+    speed.choose("auto", "auto", CPU, "gan-64", timer(FAST_BF16, calls), tmp_path)
+    assert {bf16 for bf16, _ in calls} == {False, True}
+
+
 def test_explicit_settings_override_and_narrow_the_probe(tmp_path: Path) -> None:
     calls: list = []
     assert speed.choose("fp32", "contiguous", CPU, "m", timer(FAST_BF16, calls), tmp_path).bf16 is False
@@ -126,21 +240,38 @@ def test_a_gpu_timing_covers_several_steps_up_to_their_last_kernel(monkeypatch: 
     assert events == ["step", "step"]
 
 
-def test_a_training_run_on_auto_measures_once_and_caches_the_verdict(tmp_path: Path) -> None:
-    """The probe is wired into the loop: the first run of a model shape writes the verdict, the next reads it."""
+def test_a_training_run_on_auto_measures_once_and_caches_the_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe is wired into the loop: the first run of a model shape writes the verdict, the next reads it.
+    The real steps are timed, but their seconds come from a table: a busy machine must not leave it unclear."""
     from dataclasses import replace
 
     from tiny import tiny_config, tiny_splits
     from vaegan.training.train_vae import train_vae
 
+    real_timer, ran = speed.timer, []
+
+    def table_timer(prepare, device=None):  # type: ignore[no-untyped-def]
+        time_steps = real_timer(prepare, device)
+
+        def from_table(bf16: bool, layout: torch.memory_format) -> float:
+            ran.append(time_steps(bf16, layout))
+            return SLOW_BF16[(bf16, layout == torch.channels_last)]
+
+        return from_table
+
+    monkeypatch.setattr(speed, "timer", table_timer)
     cfg = tiny_config(epochs=1, precision="auto", memory_format="auto")
     cfg = replace(cfg, data=replace(cfg.data, cache_dir=str(tmp_path / "cache")))
     train_vae(cfg, tmp_path / "a", splits=tiny_splits())
+    assert len(ran) == 4 * speed.ROUNDS  # the real step of every candidate
     cached = speed.read_cache(speed.cache_file(tmp_path / "cache"))
     verdicts = [entry for entry in cached.values() if "note" in entry]  # not the CPU's own bf16 verdict
-    assert len(verdicts) == 1 and set(verdicts[0]) == {"bf16", "channels_last", "note"}
+    assert len(verdicts) == 1 and set(verdicts[0]) == {"bf16", "channels_last", "note", "seconds_per_step", "measured"}
+    assert verdicts[0]["seconds_per_step"] == SLOW_BF16[(False, True)]
     train_vae(cfg, tmp_path / "b", splits=tiny_splits())
-    assert speed.read_cache(speed.cache_file(tmp_path / "cache")) == cached
+    assert speed.read_cache(speed.cache_file(tmp_path / "cache")) == cached and len(ran) == 4 * speed.ROUNDS
 
 
 def test_a_cpu_that_proved_bf16_hopeless_is_not_asked_again_for_another_model(tmp_path: Path) -> None:

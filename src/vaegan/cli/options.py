@@ -64,13 +64,22 @@ def run_flags(section: str) -> tuple[Flag, ...]:
     return (
         Flag("--seed", section, "seed", int, "seed of initialisation, data order and noise"),
         Flag("--device", section, "device", str, "auto (CUDA when present), cpu, cuda or cuda:N"),
-        Flag("--precision", section, "precision", str, "bf16 autocast or fp32; auto: bf16 where it pays", PRECISIONS),
+        Flag(
+            "--precision",
+            section,
+            "precision",
+            str,
+            "bf16 autocast or fp32; auto: bf16 where a short probe here finds it clearly pays (an unclear probe "
+            "keeps fp32 for the run; clear verdicts are cached for weeks in speed.json under --cache-dir: "
+            "delete it to measure again)",
+            PRECISIONS,
+        ),
         Flag(
             "--memory-format",
             section,
             "memory_format",
             str,
-            "auto: the faster layout by a short probe here (rank 0's under torchrun)",
+            "auto: the faster layout by the same probe (rank 0's under torchrun); unclear keeps contiguous",
             MEMORY_FORMATS,
         ),
         Flag("--grid-size", section, "grid_size", int, "images in the per-epoch grids"),

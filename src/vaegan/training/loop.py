@@ -2,7 +2,8 @@
 
 The run walks epochs and batches in a resumable order and counts the steps; its pieces each do one job:
 the run folder, resume and checkpoint cadence with best.pt by FID (run_folder.py), the stop rules
-(stopping.py: Ctrl-C, --max-minutes, divergence) and what gets logged (epoch_log.py). The loops in
+(stopping.py: Ctrl-C, --max-minutes, divergence), what gets logged (epoch_log.py) and the check of
+training's pace against the speed probe's figure, which may switch precision and layout once (pace.py). The loops in
 train_vae.py and train_gan.py keep the step itself, the models and what goes into their checkpoint (the
 `snapshot` they hand over), and build the run once those exist: it takes everything as arguments.
 
@@ -18,8 +19,8 @@ train_vae.py and train_gan.py keep the step itself, the models and what goes int
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,9 @@ import torch
 
 from vaegan.checkpoint import Checkpoint, LoopState, restore_rng_state, rng_state
 from vaegan.config import RunSettings, write_json
-from vaegan.training import distributed, speed
+from vaegan.training import distributed, pace, speed
 from vaegan.training.changes import Changes
-from vaegan.training.common import TrainingStopped, batches, epoch_order, resolve_device, settings_section
+from vaegan.training.common import TrainingStopped, batches, epoch_order, place, resolve_device, settings_section
 from vaegan.training.epoch_log import DrawGrids, EpochLog
 from vaegan.training.feature_net import QualityMonitor
 from vaegan.training.run_folder import Checkpoints, RunFolder, start_clean
@@ -63,6 +64,11 @@ class TrainingResult:
     seconds: float = 0.0  # what the run's clock counted when training stopped (see stopping.Clock)
 
 
+# The stage's probe (speed.Probe) built on a device for a number of processes (each steps on its share of
+# the batch): both known once setup_run has joined them.
+ProbeOn = Callable[[torch.device, int], speed.Probe]
+
+
 @dataclass(frozen=True)
 class Placement:
     """Where a stage's steps run: its process group, device, and the precision and layout speed.choose picked."""
@@ -71,11 +77,8 @@ class Placement:
     device: torch.device
     bf16: bool  # autocast the forward passes to bf16
     layout: torch.memory_format  # of weights and batches
-
-
-# The stage's probe (speed.Probe) built on a device for a number of processes (each steps on its share of
-# the batch): both known once setup_run has joined them.
-ProbeOn = Callable[[torch.device, int], speed.Probe]
+    seconds_per_step: float | None = None  # the probe's figure for this setting; None where nothing was timed
+    probe: ProbeOn | None = None  # to measure again should training's own pace disagree (pace.py)
 
 
 def setup_run(run_dir: Path, config: Any, settings: RunSettings, *, is_new: bool, probe: ProbeOn) -> Placement:
@@ -88,31 +91,31 @@ def setup_run(run_dir: Path, config: Any, settings: RunSettings, *, is_new: bool
         start_clean(run_dir)
         if is_new:
             write_json(config, run_dir / "config.json")
-    bf16, layout = speed_settings(settings, ctx, device, probe)
-    return Placement(ctx, device, bf16, layout)
+    choice = speed_settings(settings, ctx, device, probe)
+    return Placement(ctx, device, choice.bf16, choice.layout, choice.seconds_per_step, probe)
 
 
 def speed_settings(
     settings: RunSettings, ctx: distributed.Dist, device: torch.device, probe_on: ProbeOn
-) -> tuple[bool, torch.memory_format]:
+) -> speed.SpeedChoice:
     """bf16 autocast and the layout, measured by the stage's probe on the run's device. Under torchrun rank
     0 alone measures (on its device, its share of the batch) and every rank takes its verdict: ranks that
     each timed for themselves could disagree, and DDP needs one setting."""
-    verdict = (False, False)  # other ranks' placeholder, replaced by rank 0's
+    choice = speed.SpeedChoice(False, False, "rank 0's to decide")  # other ranks' placeholder
     if ctx.is_main:
         probe = probe_on(device, ctx.world_size)
         choice = speed.choose(
             settings.precision, settings.memory_format, device, probe.shape, probe.time_steps, probe.cache_dir
         )
-        verdict = (choice.bf16, choice.channels_last)
-    bf16, channels_last = ctx.share(verdict)
-    return bf16, torch.channels_last if channels_last else torch.contiguous_format
+    return ctx.share(choice)
 
 
 class TrainingRun:
     """One stage's epochs and batches, new or from `saved`. A step adds `n_sums` metrics (add): `watch` and
     `postfix` name those judged for divergence and shown on the bar (label -> index). `scorer` gets the
-    clock's seconds after every step, the clock paused; `clock`: what --max-minutes counts (StopRules)."""
+    clock's seconds after every step, the clock paused; `clock`: what --max-minutes counts (StopRules).
+    `placed`: the modules `common.place`d in the placement's layout, placed again if check_pace switches it;
+    the loops read the placement from the run at every step, as it may change once (pace.py)."""
 
     def __init__(
         self,
@@ -133,8 +136,11 @@ class TrainingRun:
         on_step: StepHook | None = None,
         scorer: Callable[[float], None] | None = None,
         clock: Clock | None = None,
+        placed: Sequence[torch.nn.Module] = (),
     ) -> None:
         self.stage, self.config, self.placement, self.quality = stage, config, placement, quality
+        self.placed = placed
+        self.pace = pace.Pace(placement.device) if placement.seconds_per_step is not None else None
         self.changes, self.on_step, self.scorer = changes or {}, on_step, scorer
         ctx, device, s = placement.ctx, placement.device, self.settings
         self.folder = RunFolder(run_dir, stage, writes=ctx.is_main)
@@ -189,6 +195,7 @@ class TrainingRun:
             loop.step += 1
             loop.batch_in_epoch += 1
             self.log.step(loop.step, loop.sums)
+            self.time_step(len(index), len(todo[0]))
             seconds = self.clock.seconds()
             if self.scorer is not None:
                 with self.clock.paused():
@@ -205,6 +212,36 @@ class TrainingRun:
                 self.stops.stop(seconds, cut=True)
                 break
         self.log.end_steps(self.clock.seconds())
+        if self.pace is not None:
+            self.pace.end(self.clock.seconds)
+            if self.pace.due:
+                with self.clock.paused():
+                    self.check_pace(self.pace.seconds_per_step())
+                self.pace = None
+
+    def time_step(self, images: int, full: int) -> None:
+        """Count a step into training's pace while it is still to be checked, the epoch's first left out."""
+        if self.pace is None:
+            return
+        if self.pace.started is None:
+            self.pace.start(self.clock.seconds)
+        else:
+            self.pace.count(images, full)
+
+    def check_pace(self, measured: float) -> None:
+        """Rank 0 measures again if training's pace (`measured` seconds per step) is off the probe's; every
+        rank takes a new verdict, its models placed again for a new layout."""
+        placement = self.placement
+        choice = pace.redecide(self.stage, placement, self.settings, measured) if placement.ctx.is_main else None
+        choice = placement.ctx.share(choice)
+        if choice is None:
+            return
+        if choice.layout != placement.layout:
+            for module in self.placed:
+                place(module, placement.device, choice.layout)
+        self.placement = replace(
+            placement, bf16=choice.bf16, layout=choice.layout, seconds_per_step=choice.seconds_per_step
+        )
 
     def add(self, values: torch.Tensor, weight: float) -> None:
         """Add a step's metrics (weighted by images or 1 per step) to the epoch's sums; no host sync."""

@@ -2,10 +2,14 @@
 
 Whether bf16 autocast or channels_last pays depends on the processor (docs/PERFORMANCE.md), so no rule
 written for one machine holds on another.
-On a CPU, `choose` times the stage's own step for each candidate setting, alternating between them so a
-busy neighbour slows all alike, and keeps bf16 only where it is clearly faster (MIN_BF16_GAIN). The
-verdict is cached per CPU model, torch version, device and step (step_key), so the probe runs once (in
-~/.cache/vaegan/speed.json, or the data's --cache-dir; delete it to measure again, say on an idle machine).
+`choose` times the stage's own step for each candidate setting, alternating between them so a busy
+neighbour slows all alike, and keeps bf16 only where it is clearly faster (MIN_BF16_GAIN). It times ROUNDS
+rounds, then more within PROBE_BUDGET_S until the verdict is clear (`unclear`). A verdict left unclear (a busy
+machine) keeps fp32 and the contiguous layout for that part, for this run only, and caches nothing.
+A clear verdict is cached per processor, torch version, device and step (step_key), with its date and
+seconds per step, in ~/.cache/vaegan/speed.json (or the data's --cache-dir). It is measured again when it is
+MAX_AGE_DAYS old, when training's own pace is far off its seconds per step (pace.py), or when that file is
+deleted (say, to measure on an idle machine now).
 Under torchrun rank 0 probes and every rank follows its verdict (loop.speed_settings): DDP needs one setting.
 A GPU is probed the same way (bf16 only where it supports it), keyed by its name: bf16 does not pay on
 every GPU that has it (docs/PERFORMANCE.md).
@@ -21,6 +25,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
 
 import torch
@@ -29,7 +34,10 @@ log = logging.getLogger(__name__)
 
 MIN_BF16_GAIN = 1.10  # bf16 must beat the best fp32 setting by 10%: its rounding is not free
 MIN_LAYOUT_GAIN = 1.03  # below this the two layouts are within noise; keep the plain one
-ROUNDS = 3  # alternating timing rounds per candidate; the median is kept
+ROUNDS = 3  # alternating timing rounds at least; verdicts are judged on each candidate's last ROUNDS timings
+PROBE_BUDGET_S = 5.0  # wall-clock seconds after which a probe starts no more rounds to settle an unclear verdict
+MAX_ROUNDS = 30  # the rounds' bound for steps so short that the budget alone would allow thousands
+MAX_AGE_DAYS = 30  # a cached verdict this old is measured again: torch, drivers and a machine's load change
 # A candidate this many times slower than the fastest after one timed step cannot win: it is timed no
 # more, nor the other layout of its precision if not yet timed (a layout never moves a step by 4x, while a
 # CPU without bf16 kernels runs a bf16 step many times slower: docs/PERFORMANCE.md).
@@ -62,8 +70,10 @@ def step_key(stage: str, batch: int, *configs: object) -> str:
     return f"{stage}|b{batch}|{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
-# time_steps(bf16, layout) -> seconds for a few training steps of the real model, after a warm-up.
+# time_steps(bf16, layout) -> seconds per training step of the real model, after a warm-up.
 StepTimer = Callable[[bool, torch.memory_format], float]
+Option = tuple[bool, bool]  # a candidate setting: (bf16, channels_last)
+Timings = dict[Option, list[float]]  # seconds per step of each candidate timed, in the order timed
 # Steps per timing on a GPU: one small step there takes milliseconds, within the noise of launching it.
 GPU_STEPS = 10
 
@@ -84,6 +94,7 @@ def timer(
     every call times one step of it; on a GPU, GPU_STEPS steps up to the end of their queued kernels."""
     steps: dict[tuple[bool, torch.memory_format], Callable[[], object]] = {}
     on_gpu = device is not None and device.type == "cuda"
+    count = GPU_STEPS if on_gpu else 1
 
     def time_steps(bf16: bool, layout: torch.memory_format) -> float:
         if (bf16, layout) not in steps:
@@ -92,11 +103,11 @@ def timer(
         if on_gpu:
             torch.cuda.synchronize(device)
         started = time.perf_counter()
-        for _ in range(GPU_STEPS if on_gpu else 1):
+        for _ in range(count):
             steps[(bf16, layout)]()
         if on_gpu:
             torch.cuda.synchronize(device)
-        return time.perf_counter() - started
+        return (time.perf_counter() - started) / count
 
     return time_steps
 
@@ -106,6 +117,8 @@ class SpeedChoice:
     bf16: bool
     channels_last: bool
     note: str  # one line for the log: what was picked and why
+    seconds_per_step: float | None = None  # the picked setting's, as measured; None where nothing was timed
+    doubt: str = ""  # why the timings left part of the verdict open (that part kept its default); "" if clear
 
     @property
     def layout(self) -> torch.memory_format:
@@ -158,9 +171,9 @@ def cpu_verdict_key(device: torch.device) -> str:
 
 
 def known_bf16_speedup(cached: dict[str, dict], device: torch.device) -> float | None:
-    """bf16's speed-up over fp32 (under 1 / HOPELESS) if an earlier probe on this CPU found it hopeless."""
+    """bf16's speed-up over fp32 (under 1 / HOPELESS) if a recent probe on this CPU found it hopeless."""
     entry = cached.get(cpu_verdict_key(device))
-    speedup = entry.get("bf16_speedup") if isinstance(entry, dict) else None
+    speedup = entry.get("bf16_speedup") if isinstance(entry, dict) and is_recent(entry) else None
     return float(speedup) if isinstance(speedup, int | float) else None
 
 
@@ -173,48 +186,100 @@ def candidates(precision: str, memory_format: str, device: torch.device | None =
     return [(b, c) for b in bf16 for c in layout]
 
 
-def measure(time_steps: StepTimer, options: list[tuple[bool, bool]]) -> dict[tuple[bool, bool], float]:
-    """Median seconds per candidate, the candidates timed in turn, ROUNDS times, fp32 first; hopeless
-    candidates (HOPELESS) drop out early and are reported from the steps they were timed."""
-    seconds: dict[tuple[bool, bool], list[float]] = {o: [] for o in options}
+def measure(time_steps: StepTimer, options: list[Option], budget: float = PROBE_BUDGET_S) -> Timings:
+    """Seconds per step of each candidate, timed in turn, fp32 first: ROUNDS rounds, then more while the
+    verdict is unclear (`unclear`), within `budget` seconds and MAX_ROUNDS. Hopeless candidates (HOPELESS) drop
+    out early and are reported by the steps they were timed."""
+    seconds: Timings = {o: [] for o in options}
     timing = sorted(options)  # fp32 first: the yardstick a hopeless bf16 is judged against
-    for _ in range(ROUNDS):
-        for option in list(timing):
-            if option not in timing:  # dropped earlier in this round
-                continue
-            bf16, channels_last = option
-            seconds[option].append(time_steps(bf16, torch.channels_last if channels_last else torch.contiguous_format))
-            fastest = min(min(s) for s in seconds.values() if s)
-            if min(seconds[option]) > HOPELESS * fastest:
-                timing = [o for o in timing if o != option and (o[0] != bf16 or seconds[o])]
-    return {o: statistics.median(s) for o, s in seconds.items() if s}
+    started = time.perf_counter()
+    for rounds in range(MAX_ROUNDS):
+        if rounds >= ROUNDS and (not decide(recent(seconds)).doubt or time.perf_counter() - started > budget):
+            break
+        timing = timed_round(time_steps, timing, seconds)
+    return {o: s for o, s in seconds.items() if s}
 
 
-def decide(seconds: dict[tuple[bool, bool], float], known_bf16: float | None = None) -> SpeedChoice:
-    """The fastest fp32 setting, replaced by the fastest bf16 one only if it wins by MIN_BF16_GAIN.
+def timed_round(time_steps: StepTimer, timing: list[Option], seconds: Timings) -> list[Option]:
+    """One step of each candidate in `timing`, added to `seconds`; the candidates that stay in the running."""
+    for option in list(timing):
+        if option not in timing:  # dropped earlier in this round
+            continue
+        bf16, channels_last = option
+        seconds[option].append(time_steps(bf16, torch.channels_last if channels_last else torch.contiguous_format))
+        fastest = min(min(s) for s in seconds.values() if s)
+        if min(seconds[option]) > HOPELESS * fastest:
+            timing = [o for o in timing if o != option and (o[0] != bf16 or seconds[o])]
+    return timing
+
+
+def recent(seconds: Timings) -> Timings:
+    """Each timed candidate's last ROUNDS timings: what a verdict is judged on."""
+    return {o: s[-ROUNDS:] for o, s in seconds.items() if s}
+
+
+def decide(seconds: Timings, known_bf16: float | None = None) -> SpeedChoice:
+    """The fastest fp32 setting by median, replaced by the fastest bf16 one only if it wins by MIN_BF16_GAIN.
+    A part of the verdict that the timings leave open (`unclear`) keeps its default, fp32 or contiguous,
+    and says why in `doubt`.
 
     `known_bf16`: bf16's speed-up over fp32 that an earlier probe on this CPU measured, when bf16 was
     not timed again (CPU_VERDICT)."""
     fp32 = {k: v for k, v in seconds.items() if not k[0]}
     bf16 = {k: v for k, v in seconds.items() if k[0]}
     if not fp32:  # bf16 asked for explicitly: only the layout was open
-        return pick_layout(bf16, True, "bf16 autocast (asked for)")
-    best_fp32 = min(fp32.values())
-    if bf16 and best_fp32 / min(bf16.values()) >= MIN_BF16_GAIN:
-        gain = best_fp32 / min(bf16.values())
-        return pick_layout(bf16, True, f"bf16 autocast: {gain:.2f}x faster here than fp32")
-    note = "fp32" if not bf16 else f"fp32: bf16 autocast is {best_fp32 / min(bf16.values()):.2f}x here"
-    if not bf16 and known_bf16 is not None:
-        note = f"fp32: bf16 autocast was {known_bf16:.2f}x on this CPU in an earlier probe, not timed again"
-    return pick_layout(fp32, False, note)
+        return pick_layout(bf16, bf16=True, note="bf16 autocast (asked for)")
+    if not bf16:
+        return pick_layout(fp32, bf16=False, note="fp32" if known_bf16 is None else known_hopeless(known_bf16))
+    best_fp32, best_bf16 = fastest(fp32), fastest(bf16)
+    gain = statistics.median(best_fp32) / statistics.median(best_bf16)
+    doubt = unclear(best_fp32, best_bf16, MIN_BF16_GAIN, "bf16 autocast")
+    if doubt:
+        return pick_layout(fp32, bf16=False, note="fp32 by default", doubt=doubt)
+    if gain >= MIN_BF16_GAIN:
+        return pick_layout(bf16, bf16=True, note=f"bf16 autocast: {gain:.2f}x faster here than fp32")
+    return pick_layout(fp32, bf16=False, note=f"fp32: bf16 autocast is {gain:.2f}x here")
 
 
-def pick_layout(seconds: dict[tuple[bool, bool], float], bf16: bool, note: str) -> SpeedChoice:
+def known_hopeless(known_bf16: float) -> str:
+    return f"fp32: bf16 autocast was {known_bf16:.2f}x on this CPU in an earlier probe, not timed again"
+
+
+def fastest(seconds: Timings) -> list[float]:
+    """The timings of the candidate with the lowest median."""
+    return min(seconds.values(), key=statistics.median)
+
+
+def unclear(slower: list[float], faster: list[float], gain: float, what: str) -> str:
+    """Why it is open whether `faster` runs `gain` times as fast as `slower` ("" when it is not): its speed-up
+    ranges from `faster`'s slowest against `slower`'s fastest to the other way round, across `gain`."""
+    # Both ends of the two ranges must agree: then no one slow step among the last ROUNDS decided the verdict.
+    if min(slower) >= gain * max(faster) or max(slower) < gain * min(faster):
+        return ""
+    worst, best = min(slower) / max(faster), max(slower) / min(faster)
+    return f"{what} ran {worst:.2f}x to {best:.2f}x as fast, across the {gain:.2f}x it must clear"
+
+
+def pick_layout(seconds: Timings, *, bf16: bool, note: str, doubt: str = "") -> SpeedChoice:
+    """channels_last where it clearly gains MIN_LAYOUT_GAIN over the plain layout at this precision."""
     plain, nhwc = seconds.get((bf16, False)), seconds.get((bf16, True))
-    if nhwc is not None and (plain is None or plain / nhwc >= MIN_LAYOUT_GAIN):
-        gain = f", channels_last {plain / nhwc:.2f}x" if plain else ", channels_last"
-        return SpeedChoice(bf16, True, note + gain)
-    return SpeedChoice(bf16, False, note + ", contiguous layout")
+    if not nhwc or not plain:  # the layout was fixed, or the precision's other layout dropped out as hopeless
+        only = nhwc or plain
+        assert only, "a precision is decided on the timings of at least one of its layouts"
+        return SpeedChoice(
+            bf16,
+            bool(nhwc),
+            note + (", channels_last" if nhwc else ", contiguous layout"),
+            statistics.median(only),
+            doubt,
+        )
+    layout_doubt = unclear(plain, nhwc, MIN_LAYOUT_GAIN, "channels_last")
+    doubt = "; ".join(d for d in (doubt, layout_doubt) if d)
+    gain = statistics.median(plain) / statistics.median(nhwc)
+    if gain >= MIN_LAYOUT_GAIN and not layout_doubt:
+        return SpeedChoice(bf16, True, f"{note}, channels_last {gain:.2f}x", statistics.median(nhwc), doubt)
+    layout = ", contiguous layout by default" if layout_doubt else ", contiguous layout"
+    return SpeedChoice(bf16, False, note + layout, statistics.median(plain), doubt)
 
 
 def choose(
@@ -224,31 +289,73 @@ def choose(
     shape: str,
     time_steps: StepTimer,
     cache_dir: str | Path | None = None,
+    *,
+    fresh: bool = False,
 ) -> SpeedChoice:
-    """Precision and layout for a training step of the model `shape` describes (see the module doc)."""
+    """Precision and layout for a training step of the model `shape` describes (see the module doc);
+    `fresh`: measure again whatever the cache holds (training found its own pace far off the cached one)."""
     options = candidates(precision, memory_format, device)
     if len(options) == 1:
         bf16, channels_last = options[0]
         return SpeedChoice(bf16, channels_last, "as asked for")
     path, key = cache_file(cache_dir), f"{cache_key(device, shape)}|{precision}|{memory_format}"
     cached = read_cache(path)
-    if key in cached:
-        return SpeedChoice(**cached[key])
+    hit = None if fresh else cached_choice(cached.get(key))
+    if hit is not None:
+        return hit
     known_bf16 = known_bf16_speedup(cached, device) if precision == "auto" else None
     if known_bf16 is not None:
         options = [option for option in options if not option[0]]
+        if len(options) == 1:  # the layout fixed too: nothing to time
+            return SpeedChoice(False, options[0][1], known_hopeless(known_bf16))
     started = time.perf_counter()
-    # one option left (the layout fixed, bf16 known hopeless): nothing to time
-    seconds = measure(time_steps, options) if len(options) > 1 else {options[0]: 0.0}
-    choice = decide(seconds, known_bf16)
-    how = f"measured once in {time.perf_counter() - started:.1f}s" if len(options) > 1 else "nothing left to time"
-    log.info("%s (%s, cached in %s)", choice.note, how, path)
-    entries = {key: {"bf16": choice.bf16, "channels_last": choice.channels_last, "note": choice.note}}
-    fastest, bf16_seconds = min(seconds.values()), [v for (b, _), v in seconds.items() if b]
-    if bf16_seconds and min(bf16_seconds) > HOPELESS * fastest:
-        entries[cpu_verdict_key(device)] = {"bf16_speedup": fastest / min(bf16_seconds)}
+    seconds = measure(time_steps, options)
+    choice = decide(recent(seconds), known_bf16)
+    how = f"{max(map(len, seconds.values()))} rounds in {time.perf_counter() - started:.1f}s"
+    if choice.doubt:
+        log.info("speed probe unclear after %s (%s): %s, for this run; nothing cached", how, choice.doubt, choice.note)
+        return choice
+    log.info("%s (measured in %s, cached in %s for %d days)", choice.note, how, path, MAX_AGE_DAYS)
+    entries = {key: cache_entry(choice)}
+    fastest_seconds, bf16_seconds = min(map(min, seconds.values())), [min(v) for (b, _), v in seconds.items() if b]
+    if bf16_seconds and min(bf16_seconds) > HOPELESS * fastest_seconds:
+        entries[cpu_verdict_key(device)] = {"bf16_speedup": fastest_seconds / min(bf16_seconds), "measured": today()}
     write_cache(path, {**cached, **entries})
     return choice
+
+
+def today() -> str:
+    return date.today().isoformat()
+
+
+def cache_entry(choice: SpeedChoice) -> dict[str, object]:
+    """A clear verdict as cached: the setting, its note, its seconds per step and the date it was measured."""
+    return {
+        "bf16": choice.bf16,
+        "channels_last": choice.channels_last,
+        "note": choice.note,
+        "seconds_per_step": choice.seconds_per_step,
+        "measured": today(),
+    }
+
+
+def is_recent(entry: dict) -> bool:
+    """Whether `entry` was measured within MAX_AGE_DAYS; an undated one (cached before dates) is not."""
+    try:
+        measured = date.fromisoformat(entry["measured"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return (date.today() - measured).days < MAX_AGE_DAYS
+
+
+def cached_choice(entry: object) -> SpeedChoice | None:
+    """The verdict a recent, well-formed cache entry holds; None for any other (it is measured again)."""
+    if not isinstance(entry, dict) or not is_recent(entry):
+        return None
+    bf16, channels_last, seconds = entry.get("bf16"), entry.get("channels_last"), entry.get("seconds_per_step")
+    if not isinstance(bf16, bool) or not isinstance(channels_last, bool) or not isinstance(seconds, int | float):
+        return None
+    return SpeedChoice(bf16, channels_last, str(entry.get("note", "")), float(seconds))
 
 
 def read_cache(path: Path) -> dict[str, dict]:

@@ -159,6 +159,7 @@ def train_gan(
         on_step=on_step,
         scorer=None if score is None else lambda seconds: score(seconds, sampler),
         clock=clock,
+        placed=(nets.generator, nets.disc, nets.ema),
     )
 
     record: dict[str, Any] = {}
@@ -167,8 +168,9 @@ def train_gan(
             for index in run.batches(len(images)):
                 # z for the whole global batch, so every process count draws the same numbers.
                 z = ctx.shard(draw_z(len(index), run.noise))
-                real = to_float(images[ctx.shard(index)], value_range).contiguous(memory_format=placement.layout)
-                monitors = gan_step(nets, real, z, gc=gc, step=run.loop.step, device=device, bf16=placement.bf16)
+                # run.placement, not placement: the pace check may switch precision or layout (pace.py)
+                real = to_float(images[ctx.shard(index)], value_range).contiguous(memory_format=run.placement.layout)
+                monitors = gan_step(nets, real, z, gc=gc, step=run.loop.step, device=device, bf16=run.placement.bf16)
                 run.add(monitors, 1)  # real: (B, C, H, W)
 
             values = dict(zip(MONITORS, run.epoch_means(), strict=True))

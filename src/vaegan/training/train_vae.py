@@ -71,7 +71,7 @@ def train_vae(
     val_images = held_out(splits, cfg)
     probe = lambda device, processes: vae_probe(cfg, splits.train.images, device, processes)  # noqa: E731
     placement = setup_run(run_dir, cfg, cfg.train, is_new=saved is None, probe=probe)
-    device, bf16, ctx = placement.device, placement.bf16, placement.ctx
+    device, ctx = placement.device, placement.ctx
     train_images = splits.train.images.to(device)
     model, optimizer = build_vae(cfg, placement, saved)
     trained = ctx.wrap(model, device)  # the same module, with gradients averaged over ranks
@@ -103,6 +103,7 @@ def train_vae(
         on_step=on_step,
         scorer=None if score is None else lambda seconds: score(seconds, sampler),
         clock=clock,
+        placed=(model,),
     )
     draw = grid_writer(model, cfg, val_images, device)
 
@@ -114,7 +115,8 @@ def train_vae(
                 # eps for the whole global batch, so every process count draws the same numbers.
                 eps = torch.randn(len(index), model_cfg.latent_dim, generator=run.noise, device=device)
                 index, eps = ctx.shard(index), ctx.shard(eps)
-                x = to_float(train_images[index], value_range).contiguous(memory_format=placement.layout)
+                # run.placement, not placement: the pace check may switch precision or layout (pace.py)
+                x = to_float(train_images[index], value_range).contiguous(memory_format=run.placement.layout)
                 beta = kl_weight(run.loop.step, cfg.loss.beta, cfg.loss.kl_warmup_steps)
                 warm_up_lr(optimizer, cfg.train.lr, run.loop.step, cfg.train.lr_warmup_steps)
                 losses = vae_step(  # x: (B, C, H, W)
@@ -126,13 +128,13 @@ def train_vae(
                     beta=beta,
                     value_range=value_range,
                     device=device,
-                    bf16=bf16,
+                    bf16=run.placement.bf16,
                 )
                 run.add(torch.stack([losses["total"], losses["reconstruction"], losses["kl"]]), len(index))
 
             beta = kl_weight(run.loop.step, cfg.loss.beta, cfg.loss.kl_warmup_steps)
             train = dict(zip(("train/total", "train/reconstruction", "train/kl"), run.epoch_means(), strict=True))
-            val = validate(model, val_images, cfg, device, bf16)
+            val = validate(model, val_images, cfg, device, run.placement.bf16)
             record = run.end_epoch(
                 {"beta": beta, **train, **val},
                 decode,
