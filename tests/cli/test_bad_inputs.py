@@ -317,6 +317,12 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
         lambda e: train_gan(e, "--disc-init", "encoder", "--disc-channels", "7"),
         "--disc-init encoder needs D as wide as the encoder: use --disc-channels",
     ),
+    ("disc-kind-unknown", lambda e: train_gan(e, "--disc-kind", "style"), "invalid choice"),
+    (
+        "disc-kind-projected-feature-anchor",
+        lambda e: train_gan(e, "--disc-kind", "projected", "--anchor", "feature"),
+        "--anchor feature compares D's own conv maps; the projected D has none: use --anchor pixel",
+    ),
     ("top-k-0", lambda e: train_gan(e, "--top-k", "0"), "top k must be in (0, 1]"),
     (
         "adaptive-weight-without-anchor",
