@@ -1,3 +1,4 @@
+import copy
 import pickle
 import re
 from collections.abc import Callable
@@ -15,10 +16,13 @@ from vaegan.checkpoint import (
     VAECheckpoint,
     load_checkpoint,
     save_checkpoint,
+    seal,
+    upgrade,
 )
-from vaegan.config import to_dict
+from vaegan.config import GANConfig, GANRunConfig, to_dict
 from vaegan.errors import VaeganError
-from vaegan.models.vae import VAE
+from vaegan.models.gan import build_discriminator
+from vaegan.models.vae import VAE, Decoder
 from vaegan.runs import open_run
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -165,6 +169,38 @@ def test_a_gan_from_before_format_6_keeps_the_gan_defaults_it_trained_with() -> 
     model, loss = saved.vae_config.model, saved.vae_config.loss
     assert (model.decoder_convs, model.prior_components, loss.kl_warmup_steps, loss.msssim_weight) == (1, 10, 0, 0.0)
     assert saved.vae_config.train.min_steps == 0
+    assert gan.disc_kind == "conv"
+
+
+def gan_checkpoint(gan: GANConfig) -> GANCheckpoint:
+    """A tiny untrained GAN checkpoint with the discriminator `gan` describes."""
+    vae_cfg = tiny_config()
+    model = vae_cfg.model
+    g, d = Decoder(model).state_dict(), build_discriminator(model, gan).state_dict()
+    config = GANRunConfig(vae_checkpoint="vae/checkpoint.pt", gan=gan)
+    return GANCheckpoint(config, LoopState(sums=torch.zeros(7)), "vae/checkpoint.pt", vae_cfg, g, d, g, {}, {})
+
+
+def test_format_7_gans_load_with_the_conv_discriminator_they_trained(tmp_path: Path) -> None:
+    """Before GANConfig.disc_kind every D was the conv one: the upgrade pins it, whatever today's default."""
+    saved = gan_checkpoint(GANConfig(disc_channels=4))
+    save_checkpoint(saved, tmp_path / "c.pt")
+    raw = torch.load(tmp_path / "c.pt", weights_only=True)
+    raw["config"]["gan"].pop("disc_kind")
+    raw["format_version"] = 7
+    assert upgrade(copy.deepcopy(raw))["config"]["gan"]["disc_kind"] == "conv"
+    torch.save(seal(raw), tmp_path / "old.pt")  # format 7 files carry their checksum
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert isinstance(loaded, GANCheckpoint) and loaded.config == saved.config
+    build_discriminator(loaded.vae_config.model, loaded.config.gan).load_state_dict(loaded.discriminator)  # strict
+
+
+def test_a_gan_checkpoint_keeps_its_discriminator_kind(tmp_path: Path) -> None:
+    saved = gan_checkpoint(GANConfig(disc_channels=4, disc_kind="projected"))
+    save_checkpoint(saved, tmp_path / "c.pt")
+    loaded = load_checkpoint(tmp_path / "c.pt")
+    assert isinstance(loaded, GANCheckpoint) and loaded.config.gan.disc_kind == "projected"
+    assert any(k.startswith("encoder.") for k in loaded.discriminator)  # the projected D's copy of the encoder
 
 
 class Evil:

@@ -25,10 +25,10 @@ import torch
 
 from vaegan.config import GANRunConfig, VAERunConfig, from_dict, to_dict
 from vaegan.errors import VaeganError
-from vaegan.models.gan import Discriminator
+from vaegan.models.gan import build_discriminator
 from vaegan.models.vae import VAE, Decoder
 
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 CHECKSUMMED = 7  # the first format whose files carry `checksum` (older ones load without)
 CHECKPOINT_NAME = "checkpoint.pt"  # the last one: what --resume continues
 BEST_NAME = "best.pt"  # the one with the lowest FID so far, when quality is measured during training
@@ -183,7 +183,7 @@ def expected_models(checkpoint: Checkpoint) -> dict[str, torch.nn.Module]:
         if isinstance(checkpoint, VAECheckpoint):
             return {"model": VAE(checkpoint.config.model)}
         model = checkpoint.vae_config.model
-        disc = Discriminator.for_config(model, checkpoint.config.gan)
+        disc = build_discriminator(model, checkpoint.config.gan)
         return {"generator": Decoder(model), "ema": Decoder(model), "discriminator": disc}
 
 
@@ -231,6 +231,7 @@ OLD_DEFAULTS: dict[int, dict[str, dict[str, Any]]] = {
             "min_steps": 0,
         },
     },
+    7: {"gan": {"disc_kind": "conv"}},  # every D was the conv one before GANConfig.disc_kind
 }
 
 

@@ -21,7 +21,7 @@ from vaegan.checkpoint import CHECKPOINT_NAME, Checkpoint, GANCheckpoint, VAEChe
 from vaegan.config import VAERunConfig
 from vaegan.data import EMOJI_SOURCES, IDX_SOURCES
 from vaegan.errors import VaeganError
-from vaegan.models.gan import Discriminator
+from vaegan.models.gan import AnyDiscriminator, build_discriminator
 from vaegan.models.vae import VAE, Decoder
 
 STAGES = ("vae", "gan")  # training order
@@ -104,12 +104,12 @@ class Run:
         weights = ck.ema if ema else ck.generator
         return _loaded(Decoder(ck.vae_config.model), weights, self.stages["gan"].checkpoint_path)
 
-    def discriminator(self) -> Discriminator:
+    def discriminator(self) -> AnyDiscriminator:
         """The GAN's discriminator as trained, in eval mode on the CPU (it ranks samples:
         benchmarks/race.py's most_real)."""
         ck = self.stage("gan").checkpoint
         assert isinstance(ck, GANCheckpoint)
-        disc = Discriminator.for_config(ck.vae_config.model, ck.config.gan)
+        disc = build_discriminator(ck.vae_config.model, ck.config.gan)
         return _loaded(disc, ck.discriminator, self.stages["gan"].checkpoint_path)
 
 

@@ -317,6 +317,12 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
         lambda e: train_gan(e, "--disc-init", "encoder", "--disc-channels", "7"),
         "--disc-init encoder needs D as wide as the encoder: use --disc-channels",
     ),
+    ("disc-kind-unknown", lambda e: train_gan(e, "--disc-kind", "style"), "invalid choice"),
+    (
+        "disc-kind-projected-feature-anchor",
+        lambda e: train_gan(e, "--disc-kind", "projected", "--anchor", "feature"),
+        "--anchor feature compares D's own conv maps; the projected D has none: use --anchor pixel",
+    ),
     ("top-k-0", lambda e: train_gan(e, "--top-k", "0"), "top k must be in (0, 1]"),
     (
         "adaptive-weight-without-anchor",
@@ -575,7 +581,7 @@ def test_a_forged_feature_net_cache_is_rebuilt_and_never_run(env: Env, capsys: p
 
 def test_the_table_covers_every_case_of_the_issue() -> None:
     """The count the closing note of the hardening issue asks for; a lost row fails here."""
-    assert len(CASES) == len({c[0] for c in CASES}) == 142
+    assert len(CASES) == len({c[0] for c in CASES}) == 144
 
 
 # -- divergence: each stage and loss stops with its checkpoint untouched ------------------------------

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,49 @@ def test_every_rank_takes_rank_0s_speed_verdict(tmp_path: Path) -> None:
     verdicts = [json.loads((tmp_path / f"{rank}.json").read_text()) for rank in (0, 1)]
     assert verdicts == [{"bf16": True, "probed_for": [2]}, {"bf16": True, "probed_for": []}]  # rank 0, its share
     assert (tmp_path / "c0" / "speed.json").is_file() and not (tmp_path / "c1").exists()
+
+
+def two_gan_steps(kind: str, *, rank: int = 0, world: int = 1, wrap: Callable = lambda net: net) -> torch.nn.Module:
+    """D of kind `kind` after two tiny GAN steps on this rank's shard of a global batch of 8 (R1 on both)."""
+    from vaegan.config import GANConfig, ModelConfig
+    from vaegan.models.gan import build_discriminator
+    from vaegan.models.vae import VAE, Decoder
+    from vaegan.training.gan_step import GANNets, gan_step
+
+    torch.manual_seed(0)
+    model = ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4)
+    gc = GANConfig(disc_kind=kind, disc_channels=4, anchor="decoder", r1_gamma=1.0, r1_every=1, diffaugment="")  # type: ignore[arg-type]
+    vae = VAE(model).requires_grad_(False)
+    nets = GANNets.build(Decoder(model), build_discriminator(model, gc, vae.encoder), vae, gc, wrap=wrap)
+    data = torch.Generator().manual_seed(1)
+    for step in range(2):
+        real, z = torch.rand(8, 3, 16, 16, generator=data) * 2 - 1, torch.randn(8, 4, generator=data)
+        gan_step(nets, real[rank::world], z[rank::world], gc=gc, step=step, device=torch.device("cpu"), bf16=False)
+    return nets.disc
+
+
+def _gan_steps_on_rank(rank: int, world: int, folder: str) -> None:
+    """One gloo process of test_each_discriminator_kind_trains_under_ddp_as_in_one_process."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=world)
+    for kind in KINDS:
+        disc = two_gan_steps(kind, rank=rank, world=world, wrap=DistributedDataParallel)
+        torch.save(disc.state_dict(), f"{folder}/{kind}{rank}.pt")
+    dist.destroy_process_group()
+
+
+KINDS = ("projected", "selfsup")
+
+
+def test_each_discriminator_kind_trains_under_ddp_as_in_one_process(tmp_path: Path) -> None:
+    """DDP sees every weight D trains used in its forward (the selfsup decoders included) and none of the
+    projected D's frozen ones: both ranks end equal, and equal to one process on the whole batch."""
+    torch.multiprocessing.spawn(_gan_steps_on_rank, args=(2, str(tmp_path)), nprocs=2)
+    for kind in KINDS:
+        one = two_gan_steps(kind).state_dict()
+        ranks = [torch.load(tmp_path / f"{kind}{rank}.pt", weights_only=True) for rank in (0, 1)]
+        for key, value in one.items():
+            assert torch.equal(ranks[0][key], ranks[1][key]), (kind, key)
+            assert torch.allclose(ranks[0][key], value, rtol=TOLERANCE, atol=1e-6), (kind, key)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tiny import extend_run, tiny_config, tiny_gan, tiny_splits
-from vaegan.checkpoint import load_checkpoint, save_checkpoint
+from vaegan.checkpoint import GANCheckpoint, load_checkpoint, save_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, ModelConfig
 from vaegan.errors import VaeganError
 from vaegan.losses import adaptive_scale, generator_loss
@@ -203,17 +203,33 @@ def test_scratch_generator_differs_from_the_decoder(vae_run: Path, tmp_path: Pat
 
 
 @pytest.mark.parametrize(
-    "layout, head", [("contiguous", "linear"), ("channels_last", "linear"), ("contiguous", "patch")]
+    "layout, head, kind",
+    [
+        ("contiguous", "linear", "conv"),
+        ("channels_last", "linear", "conv"),
+        ("contiguous", "patch", "conv"),
+        ("channels_last", "linear", "projected"),
+        ("contiguous", "patch", "selfsup"),
+    ],
 )
-def test_gan_resume_is_exact(vae_run: Path, tmp_path: Path, layout: str, head: str) -> None:
+def test_gan_resume_is_exact(vae_run: Path, tmp_path: Path, layout: str, head: str, kind: str) -> None:
     splits = tiny_splits()
-    settings = {"anchor": "decoder", "memory_format": layout, "disc_head": head, "r1_gamma": 1.0}
+    settings = {"anchor": "decoder", "memory_format": layout, "disc_head": head, "r1_gamma": 1.0, "disc_kind": kind}
     train_gan(gan_config(vae_run, **settings), tmp_path / "straight", splits=splits)
     train_gan(gan_config(vae_run, **settings, epochs=1), tmp_path / "split", splits=splits)
     train_gan(gan_config(vae_run), tmp_path / "split", resume=True, wanted={"gan": {"epochs": 2}}, splits=splits)
     a, b = (load_checkpoint(tmp_path / run / "checkpoint.pt") for run in ("straight", "split"))
     for part in ("generator", "discriminator", "ema"):
         assert all(torch.equal(getattr(a, part)[k], getattr(b, part)[k]) for k in getattr(a, part)), part
+
+
+def test_projected_d_judges_with_the_trained_vaes_encoder_and_keeps_it(vae_run: Path, tmp_path: Path) -> None:
+    train_gan(gan_config(vae_run, epochs=1, disc_kind="projected"), tmp_path, splits=tiny_splits())
+    saved = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert isinstance(saved, GANCheckpoint) and saved.config.gan.disc_kind == "projected"
+    encoder = load_vae(vae_run)[0].encoder.features.state_dict()
+    assert all(torch.equal(saved.discriminator[f"encoder.{k}"], v) for k, v in encoder.items())
+    assert open_run(tmp_path).discriminator()(torch.zeros(2, 3, 16, 16)).shape == (2, 8 * 8 + 4 * 4)
 
 
 @pytest.mark.parametrize("disc_init", ["encoder", "scratch"])

@@ -17,6 +17,7 @@ from vaegan.config import (
     DECODER_NORMS,
     DISC_HEADS,
     DISC_INITS,
+    DISC_KINDS,
     GAN_INITS,
     GAN_LOSSES,
     LATENTS,
@@ -128,7 +129,16 @@ VAE_FLAGS = (
 GAN_FLAGS = (
     Flag("--gan-loss", "gan", "loss", str, "nonsaturating -log D(G(z)), minimax log(1 - D(G(z))) or hinge", GAN_LOSSES),
     Flag("--init", "gan", "init", str, "vae: start G as the trained decoder; scratch: random G", GAN_INITS),
-    Flag("--disc-channels", "gan", "disc_channels", int, "width of the discriminator's first conv"),
+    Flag(
+        "--disc-kind",
+        "gan",
+        "disc_kind",
+        str,
+        "conv: D's convs on the image; projected: heads on the frozen VAE encoder's maps; selfsup: conv, plus "
+        "decoders rebuilding real images from D's maps",
+        DISC_KINDS,
+    ),
+    Flag("--disc-channels", "gan", "disc_channels", int, "width of the discriminator's first conv (projected: heads)"),
     Flag(
         "--disc-head",
         "gan",

@@ -1,1 +1,1 @@
-"""Networks: the VAE (encoder, decoder, posterior) and the GAN discriminator."""
+"""Networks: the VAE (encoder, decoder, posterior) and the GAN discriminators."""

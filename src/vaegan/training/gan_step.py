@@ -7,8 +7,9 @@ image, real or fake, in both updates through the same random transforms.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 from vaegan.augment import diff_augment
 from vaegan.config import GANConfig
 from vaegan.losses import adaptive_scale, discriminator_loss, generator_loss, r1_penalty, structure_loss, top_k_fakes
-from vaegan.models.gan import Discriminator
+from vaegan.models.gan import AnyDiscriminator, Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.training.common import adam, autocast
 
@@ -34,7 +35,7 @@ class GANNets:
     """What one GAN step touches. trained_* are the networks to call (DDP-wrapped when distributed)."""
 
     generator: Decoder
-    disc: Discriminator
+    disc: AnyDiscriminator
     ema: Decoder
     frozen: VAE  # the anchor's target, never trained here
     opt_g: torch.optim.Optimizer
@@ -47,15 +48,16 @@ class GANNets:
     def build(
         cls,
         generator: Decoder,
-        disc: Discriminator,
+        disc: AnyDiscriminator,
         frozen: VAE,
         gc: GANConfig,
         *,
         wrap: Callable[[torch.nn.Module], torch.nn.Module] = lambda net: net,
         augment: Augment | None = None,
     ) -> GANNets:
-        """G and D as placed, the EMA a frozen copy of G, Adam for each at gc's rates and betas; D sees
-        images through gc's DiffAugment policy unless `augment` says otherwise; `wrap` (DDP) gives trained_*."""
+        """G and D as placed, the EMA a frozen copy of G, Adam for each at gc's rates and betas (D's on the
+        weights it trains: a projected D's frozen encoder is no optimiser's); D sees images through gc's
+        DiffAugment policy unless `augment` says otherwise; `wrap` (DDP) gives trained_*."""
         betas = (gc.beta1, gc.beta2)
         value_range = frozen.cfg.value_range
         return cls(
@@ -64,7 +66,7 @@ class GANNets:
             ema=copy.deepcopy(generator).requires_grad_(False),
             frozen=frozen,
             opt_g=adam(generator.parameters(), lr=gc.lr_g, betas=betas),
-            opt_d=adam(disc.parameters(), lr=gc.lr_d, betas=betas),
+            opt_d=adam([p for p in disc.parameters() if p.requires_grad], lr=gc.lr_d, betas=betas),
             augment=augment or (lambda x: diff_augment(x, gc.diffaugment, value_range)),
             trained_g=wrap(generator),
             trained_d=wrap(disc),
@@ -90,12 +92,14 @@ def gan_step(
     with torch.set_grad_enabled(g_moves), autocast(device, bf16):
         fake, fake_x = nets.trained_g(torch.cat([z, z_x])).split([len(z), len(z_x)])  # (B, C, H, W), (B or 0, ...)
 
-    # (1) D on real images and detached fakes, in one forward (one DDP pass, bigger kernels)
+    # (1) D on real images and detached fakes, in one forward (one DDP pass, bigger kernels), plus D's own
+    # loss on the real ones (the self-supervised D's reconstruction error; 0 for the others)
     r1 = r1_weight(step, gc)
     seen = nets.augment(torch.cat([real, fake.detach()])).detach().requires_grad_(r1 > 0)
     with autocast(device, bf16):
-        real_logits, fake_logits = nets.trained_d(seen).split([len(real), len(fake)])
-    d_loss = discriminator_loss(real_logits, fake_logits, gc.loss)
+        logits, own_loss = nets.trained_d(seen, real=len(real))
+    real_logits, fake_logits = logits.split([len(real), len(fake)])
+    d_loss = discriminator_loss(real_logits, fake_logits, gc.loss) + own_loss
     if r1 > 0:
         d_loss = d_loss + r1 * r1_penalty(real_logits, seen)[: len(real)].mean()
     nets.opt_d.zero_grad(set_to_none=True)
@@ -107,8 +111,7 @@ def gan_step(
     # with its weights frozen: no weight gradients, no DDP all-reduce; D is the same on every rank after (1).
     g_loss = anchor = grad_g = torch.zeros((), device=device)
     if g_moves:
-        nets.disc.requires_grad_(False)
-        try:
+        with weights_frozen(nets.disc):
             with autocast(device, bf16):
                 g_loss = generator_loss(top_k_fakes(nets.disc(nets.augment(fake)), gc.top_k), gc.loss)
                 if anchor_w > 0:
@@ -127,8 +130,6 @@ def gan_step(
             if gc.adaptive_weight and anchor_w > 0:
                 adversarial = g_loss * adaptive_scale(g_loss, anchor_w * anchor, last_layer(nets.generator))
             (adversarial + anchor_w * anchor).backward()
-        finally:
-            nets.disc.requires_grad_(True)
         grad_g = grad_norm(nets.trained_g)
         nets.opt_g.step()
 
@@ -142,7 +143,7 @@ def anchor_loss(
     kind: str,
     *,
     frozen: VAE,
-    disc: Discriminator,
+    disc: AnyDiscriminator,
     z: torch.Tensor,
     fake: torch.Tensor,
     fake_x: torch.Tensor,
@@ -174,9 +175,24 @@ def anchor_loss(
         return F.mse_loss(F.avg_pool2d(fake_x.float(), pool), F.avg_pool2d(real.float(), pool))
     if kind == "structure":
         return structure_loss(fake_x, real, frozen.cfg.value_range).mean()
+    assert isinstance(disc, Discriminator), "GANConfig refuses the feature anchor for a projected D"
     with torch.no_grad():
         target = disc.feature_maps(real)
     return F.mse_loss(disc.feature_maps(fake_x).float(), target.float())
+
+
+@contextlib.contextmanager
+def weights_frozen(module: torch.nn.Module) -> Iterator[None]:
+    """The module's trainable weights frozen inside the block, trainable again after: a backward through it
+    computes input gradients only. Weights frozen for good (a projected D's encoder) stay frozen."""
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    for p in trainable:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
 
 
 def anchor_weight(step: int, gc: GANConfig) -> float:

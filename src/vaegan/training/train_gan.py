@@ -19,7 +19,7 @@ from vaegan.checkpoint import GANCheckpoint
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.errors import VaeganError
-from vaegan.models.gan import Discriminator
+from vaegan.models.gan import build_discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.presets import gpu_budget, step_budget
 from vaegan.prior import fitted_prior, saved_prior
@@ -216,7 +216,7 @@ def gan_probe(
 
     def prepare(bf16: bool, layout: torch.memory_format) -> Callable[[], object]:
         generator = place(Decoder(m), device, layout)
-        disc = place(Discriminator.for_config(m, gc), device, layout)
+        disc = place(build_discriminator(m, gc), device, layout)
         nets = GANNets.build(generator, disc, VAE(m).requires_grad_(False).to(device), gc)
         real = to_float(images[:batch].to(device), m.value_range).contiguous(memory_format=layout)
         z = torch.randn(batch, m.latent_dim, generator=torch.Generator().manual_seed(0)).to(device)
@@ -234,7 +234,7 @@ def build_nets(gc: GANConfig, vae: VAE, vae_cfg: VAERunConfig, placement: Placem
     if gc.init == "vae":
         warm_start(generator, vae)
     place(generator, device, layout)
-    disc = place(Discriminator.for_config(vae_cfg.model, gc, vae.encoder), device, layout)
+    disc = place(build_discriminator(vae_cfg.model, gc, vae.encoder), device, layout)
     frozen = vae.to(device).requires_grad_(False)  # the anchor's target, never trained here
     return GANNets.build(generator, disc, frozen, gc, wrap=lambda net: placement.ctx.wrap(net, device))
 
