@@ -523,7 +523,8 @@ def run(args: argparse.Namespace) -> None:
         print(table_header("x ref"))
         print("\n".join(tutorial))
         print("* = what --precision auto and --memory-format auto pick on this machine (their probe, above)")
-        print("\n".join(flags))
+        for flag in flags:
+            print(flag)
     if shipped:
         print()
         print(table_header("x base"))
@@ -533,7 +534,8 @@ def run(args: argparse.Namespace) -> None:
             "x base = over the baseline: `vaegan run`'s networks and losses in a plain fp32 loop (contiguous, "
             f"for-each Adam, .item() every step); GAN rows time whole lazy-R1 periods ({GANConfig().r1_every} steps)"
         )
-        print("\n".join(shipped_flags))
+        for flag in shipped_flags:
+            print(flag)
     print(f"\nload average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if args.arrays or device.type == "cuda":
         return  # the rest reads the datasets through the CLI, on the CPU
