@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py                # 64x64 emoji and 28x28 Fashion-MNIST, ~10 minutes
     python benchmarks/throughput.py --steps 10     # a quicker, noisier look
+    python benchmarks/throughput.py --rows shipped # only `vaegan run`'s own steps against their plain loop
     python benchmarks/throughput.py --upsampling   # only: the decoder's transpose vs resize upsampling
     python benchmarks/throughput.py --save-arrays devdata    # the images, for a machine without the data
     python benchmarks/throughput.py --device cuda --arrays devdata --check-steps 0   # on a lent GPU
@@ -19,6 +20,11 @@ Everything is measured in this one process, interleaved in rounds, and the machi
 printed: a busy neighbour on a 2-core machine slows training 3-4x, so compare ratios, not absolutes.
 On CUDA (--device cuda) the same rows run on the GPU (the tutorial loop moving each batch there, as
 tutorials do), against that GPU's measured matmul peaks, and the auto row again at larger batches.
+
+The tutorial model is not what `vaegan run` trains. The shipped rows (benchmarks/shipped.py) time the steps
+it does train on emoji and Fashion-MNIST, with their presets' models, losses, batches and GAN settings, in
+each setting auto chooses among, against the same networks and losses in a plain fp32 loop; their auto row
+is what the stage's own probe picks in this run, and a FLAG line names any row over 10% faster than it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import datetime
 import io
 import itertools
 import json
+import math
 import os
 import re
 import shlex
@@ -48,6 +55,8 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from shipped import STAGES, Latents, Shipped  # noqa: E402
 
 from vaegan.config import DataConfig, GANConfig, LossConfig, ModelConfig, TrainConfig, vae_run_config  # noqa: E402
 from vaegan.data import load_splits, to_float  # noqa: E402
@@ -92,6 +101,19 @@ class Variant:
         """Whether the training loops run this variant here: what the `auto` probe chose."""
         return (self.fused, self.channels_last, self.bf16) == (True, choice.channels_last, choice.bf16)
 
+
+# The settings `auto` chooses among for a shipped step, each with the loops' fused Adam.
+SHIPPED_VARIANTS = [
+    Variant("shipped fp32 contiguous"),
+    Variant("shipped fp32 channels_last", channels_last=True),
+    Variant("shipped bf16 contiguous", bf16=True),
+    Variant("shipped bf16 channels_last", channels_last=True, bf16=True),
+]
+PLAIN = Variant("plain", fused=False)  # the baseline's batches: contiguous
+BASELINE = "plain fp32 loop (baseline)"
+REFERENCE = "reference (tutorial loop)"
+SHIPPED_DATA = [("64x64 RGB emoji", "emoji"), ("28x28 Fashion-MNIST", "fashion-mnist")]  # `vaegan run --data`'s
+AUTO_MARGIN = 1.10  # a row this many times faster than auto's pick is flagged: more than the rows' noise
 
 VARIANTS = [  # each technique added alone to the one before it, then bf16 with both
     Variant("fp32 NCHW, for-each Adam", fused=False),
@@ -204,13 +226,16 @@ def timed_steps(
     seed: int,
     step: Callable[[int, torch.Tensor, torch.Tensor], object],
     device: torch.device = CPU,
+    latents: Latents | None = None,
 ) -> float:
     """Images per second of step(i, batch, noise) over `steps` timed steps, after 2 warm-up steps.
 
-    Batches are gathered by index from the uint8 images and noise drawn per batch, as the loops do; on
-    CUDA the images live on the GPU, as the loops hold them there.
+    Batches are gathered by index from the uint8 images and noise drawn per batch, as the loops do: by
+    `latents` on the device where given, else N(0, I) on the CPU; on CUDA the images live on the GPU, as
+    the loops hold them there.
     """
-    noise = torch.Generator().manual_seed(seed + 1)
+    noise = torch.Generator(device if latents else CPU).manual_seed(seed + 1)
+    draw = latents or (lambda n, g: torch.randn(n, cfg.latent_dim, generator=g).to(device))
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
     images = images.to(device)
     started = 0.0
@@ -220,7 +245,7 @@ def timed_steps(
             started = time.perf_counter()
         index = order[(i * bs) % (len(order) - bs) :][:bs].to(device)
         batch = to_float(images[index], cfg.value_range).contiguous(memory_format=v.layout)
-        step(i, batch, torch.randn(bs, cfg.latent_dim, generator=noise).to(device))
+        step(i, batch, draw(bs, noise))
     sync(device)
     return steps * bs / (time.perf_counter() - started)
 
@@ -444,6 +469,12 @@ def main() -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the steps run (cpu)")
     parser.add_argument("--arrays", type=Path, help="each setup's images from FOLDER/<data>.npz, not the dataset")
     parser.add_argument("--save-arrays", type=Path, help="only write each setup's images to FOLDER/<data>.npz")
+    parser.add_argument(
+        "--rows",
+        choices=("all", "tutorial", "shipped"),
+        default="all",
+        help="tutorial: the tutorial model's rows; shipped: `vaegan run`'s own steps against their plain loop (all)",
+    )
     parser.add_argument("--record", metavar="NAME", help=f"also save the run as {RECORDS}/NAME.json")
     args = parser.parse_args()
     if not args.record:
@@ -484,7 +515,45 @@ def run(args: argparse.Namespace) -> None:
         print(f"datasheet dense bf16 peak of this GPU: {sheet:.0f} TFLOP/s (measured {peak16 / sheet / 1e3:.0%} of it)")
     print()
 
-    rows, autos = [], {}
+    peaks = (peak32, peak16)
+    tutorial, autos, flags = tutorial_rows(args, device, peaks) if args.rows != "shipped" else ([], {}, [])
+    shipped, shipped_flags = shipped_rows(args, device, peaks) if args.rows != "tutorial" else ([], [])
+    if tutorial:
+        print()
+        print(table_header("x ref"))
+        print("\n".join(tutorial))
+        print("* = what --precision auto and --memory-format auto pick on this machine (their probe, above)")
+        for flag in flags:
+            print(flag)
+    if shipped:
+        print()
+        print(table_header("x base"))
+        print("\n".join(shipped))
+        print("* = what the stage's own auto probe picked in this run (speed.choose on a fresh cache, above)")
+        print(
+            "x base = over the baseline: `vaegan run`'s networks and losses in a plain fp32 loop (contiguous, "
+            f"for-each Adam, .item() every step); GAN rows time whole lazy-R1 periods ({GANConfig().r1_every} steps)"
+        )
+        for flag in shipped_flags:
+            print(flag)
+    print(f"\nload average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    if args.arrays or device.type == "cuda":
+        return  # the rest reads the datasets through the CLI, on the CPU
+    if tutorial:
+        generation()
+    peak_rss()
+    if args.check_steps and autos:
+        auto = autos[SETUPS[0][0]]
+        bf16 = None if auto["VAE"].bf16_hopeless or auto["GAN"].bf16_hopeless else VARIANTS[4]
+        numerics(args.check_steps, auto_variant(auto["VAE"].choice), bf16)
+
+
+def tutorial_rows(
+    args: argparse.Namespace, device: torch.device, peaks: tuple[float, float]
+) -> tuple[list[str], dict[str, dict[str, AutoVerdict]], list[str]]:
+    """The tutorial model's rows (the reference loop, then vaegan's step with each technique), what auto
+    picked for each setup's steps, and the flags where a row beats auto's pick."""
+    rows, autos, flags = [], {}, []
     with tempfile.TemporaryDirectory() as tmp:
         for name, data_cfg, cfg, recon, bs in SETUPS:
             images = setup_images(data_cfg, args.arrays)
@@ -500,11 +569,9 @@ def run(args: argparse.Namespace) -> None:
             data_share = []
             for _ in range(args.rounds):
                 reference = reference_vae(files, cfg, recon, bs, args.steps, device)
-                runs.setdefault(("VAE", "reference (tutorial loop)"), []).append(reference)
+                runs.setdefault(("VAE", REFERENCE), []).append(reference)
                 data_share.append(data_seconds_per_batch(files, cfg, bs, args.steps) * reference / bs)
-                runs.setdefault(("GAN", "reference (tutorial loop)"), []).append(
-                    reference_gan(files, cfg, bs, args.steps, device)
-                )
+                runs.setdefault(("GAN", REFERENCE), []).append(reference_gan(files, cfg, bs, args.steps, device))
                 for v in timed_variants["VAE"]:
                     label = f"vaegan {v.label}" + (" *" if v.is_default(auto["VAE"].choice) else "")
                     rate = vaegan_vae(images, cfg, recon, bs, args.steps, v, device=device)[0]
@@ -513,6 +580,7 @@ def run(args: argparse.Namespace) -> None:
                     label = f"vaegan {v.label}" + (" *" if v.is_default(auto["GAN"].choice) else "")
                     rate = vaegan_gan(images, cfg, bs, args.steps, v, device=device)[0]
                     runs.setdefault(("GAN", label), []).append(rate)
+            flags += auto_flags(name, runs)  # before the larger batches: auto is judged at the loops' own
             if device.type == "cuda":  # a GPU is starved at the loops' batch sizes: fp32 and bf16 at larger ones
                 for step in ("VAE", "GAN"):
                     for scale, v in itertools.product((4, 16), (VARIANTS[2], VARIANTS[4])):
@@ -525,36 +593,132 @@ def run(args: argparse.Namespace) -> None:
                                 else vaegan_gan(images, cfg, big, args.steps, v, device=device)[0]
                             )
                             runs.setdefault((step, label), []).append(rate)
-            for step in ("VAE", "GAN"):
-                ref = statistics.median(runs[(step, "reference (tutorial loop)")])
-                for (s, loop), values in runs.items():
-                    if s != step:
-                        continue
-                    rate = statistics.median(values)
-                    gflops = rate * flops[step] / 1e9
-                    of_bf16 = f"{gflops / peak16:7.1%}" if peak16 * speed.HOPELESS > peak32 else f"{'n/a':>7}"
-                    rows.append(
-                        f"{name:<20} {step:<4} {loop:<40} {rate:7.0f} {rate / ref:6.2f} {gflops:8.0f} "
-                        f"{gflops / peak32:7.1%} {of_bf16}"
-                    )
+            rows += table_rows(name, runs, base=REFERENCE, flops=flops, peaks=peaks)
             print(
                 f"{name}: {flops['VAE'] / 1e6:.0f} MFLOP per image per VAE step, "
                 f"{flops['GAN'] / 1e6:.0f} per GAN step (D on real + fake, G through D); the reference's "
                 f"DataLoader (decoding PNGs) is {statistics.median(data_share):.1%} of its VAE step"
             )
-    print()
-    print(f"{'data':<20} {'step':<4} {'loop':<40} {'img/s':>7} {'x ref':>6} {'GFLOP/s':>8} {'% fp32':>7} {'% bf16':>7}")
-    print("\n".join(rows))
-    print("* = what --precision auto and --memory-format auto pick on this machine (their probe, above)")
-    print(f"\nload average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    if args.arrays or device.type == "cuda":
-        return  # the rest reads the datasets through the CLI, on the CPU
-    generation()
-    peak_rss()
-    if args.check_steps:
-        auto = autos[SETUPS[0][0]]
-        bf16 = None if auto["VAE"].bf16_hopeless or auto["GAN"].bf16_hopeless else VARIANTS[4]
-        numerics(args.check_steps, auto_variant(auto["VAE"].choice), bf16)
+    return rows, autos, flags
+
+
+def table_header(ratio: str) -> str:
+    """The printed tables' header; `ratio` names what the ratio column is over ("x ref", "x base")."""
+    return f"{'data':<20} {'step':<4} {'loop':<40} {'img/s':>7} {ratio:>6} {'GFLOP/s':>8} {'% fp32':>7} {'% bf16':>7}"
+
+
+def table_rows(
+    name: str,
+    runs: dict[tuple[str, str], list[float]],
+    *,
+    base: str,
+    flops: dict[str, float],
+    peaks: tuple[float, float],
+) -> list[str]:
+    """One printed row per (step, loop) of `runs`: median img/s, its ratio to the `base` loop's, GFLOP/s
+    and its share of the fp32 and bf16 matmul peaks (n/a where bf16 is hopeless here)."""
+    peak32, peak16 = peaks
+    rows = []
+    for step in ("VAE", "GAN"):
+        ref = statistics.median(runs[(step, base)])
+        for (s, loop), values in runs.items():
+            if s != step:
+                continue
+            rate = statistics.median(values)
+            gflops = rate * flops[step] / 1e9
+            of_bf16 = f"{gflops / peak16:7.1%}" if peak16 * speed.HOPELESS > peak32 else f"{'n/a':>7}"
+            rows.append(
+                f"{name:<20} {step:<4} {loop:<40} {rate:7.0f} {rate / ref:6.2f} {gflops:8.0f} "
+                f"{gflops / peak32:7.1%} {of_bf16}"
+            )
+    return rows
+
+
+def auto_flags(name: str, runs: dict[tuple[str, str], list[float]]) -> list[str]:
+    """A FLAG line for each step where some row runs more than AUTO_MARGIN times auto's pick (the row
+    marked " *"): auto left speed on the table here."""
+    flags = []
+    for step in ("VAE", "GAN"):
+        rates = {loop: statistics.median(values) for (s, loop), values in runs.items() if s == step}
+        auto = next((loop for loop in rates if loop.endswith(" *")), None)
+        if auto is None:
+            continue
+        best = max(rates, key=lambda loop: rates[loop])
+        if rates[best] > AUTO_MARGIN * rates[auto]:
+            flags.append(
+                f"FLAG {name} {step}: auto is {auto.removesuffix(' *')}; "
+                f"{best} is {rates[best] / rates[auto]:.2f}x faster"
+            )
+    return flags
+
+
+def shipped_rows(
+    args: argparse.Namespace, device: torch.device, peaks: tuple[float, float]
+) -> tuple[list[str], list[str]]:
+    """The steps `vaegan run` ships, in each setting auto chooses from, beside their plain fp32 baseline,
+    and the flags where a row beats auto's pick."""
+    rows, flags = [], []
+    for name, source in SHIPPED_DATA:
+        setup = Shipped.of(name, source)
+        images = setup_images(setup.vae.data, args.arrays)
+        latents = {stage: setup.latents(stage, images, device) for stage in STAGES}
+        with tempfile.TemporaryDirectory() as cache:  # a fresh cache: the probe measures, as on a first run
+            variants = {stage: shipped_variants(setup, stage, images, device, cache) for stage in STAGES}
+        flops = {stage: shipped_flops(setup, stage, images, latents[stage], device) for stage in STAGES}
+        runs: dict[tuple[str, str], list[float]] = {}
+        for _ in range(args.rounds):  # interleaved: a busy neighbour slows every row alike
+            for stage in STAGES:
+                steps, bs = shipped_steps(setup, stage, args.steps), setup.batch(stage)
+                for label, v in {BASELINE: PLAIN, **variants[stage]}.items():
+                    step = (
+                        setup.plain(stage, device)
+                        if v is PLAIN
+                        else setup.step(stage, device, bf16=v.bf16, layout=v.layout)
+                    )
+                    rate = timed_steps(images, setup.vae.model, bs, steps, v, 0, step, device, latents[stage])
+                    runs.setdefault((stage, label), []).append(rate)
+        print(
+            f"{name}, shipped: {flops['VAE'] / 1e6:.0f} MFLOP per image per VAE step, {flops['GAN'] / 1e6:.0f} "
+            f"per GAN step (a step without lazy R1, which runs every {setup.gan.r1_every}th)"
+        )
+        rows += table_rows(name, runs, base=BASELINE, flops=flops, peaks=peaks)
+        flags += auto_flags(name, runs)
+    return rows, flags
+
+
+def shipped_variants(
+    setup: Shipped, stage: str, images: torch.Tensor, device: torch.device, cache: str
+) -> dict[str, Variant]:
+    """The settings to time for a shipped stage by row label, auto's pick marked " *": what speed.choose
+    picks with the stage's own probe. bf16 is left out where the probe found it hopeless on this CPU."""
+    settings = setup.vae.train if stage == "VAE" else setup.gan
+    probe = setup.probe(stage, images, device)
+    started = time.perf_counter()
+    choice = speed.choose(settings.precision, settings.memory_format, device, probe.shape, probe.time_steps, cache)
+    print(
+        f"auto probe, {setup.vae.data.source} shipped {stage} on {speed.device_name(device)}: {choice.note} "
+        f"(probe took {time.perf_counter() - started:.1f}s)"
+    )
+    hopeless = speed.known_bf16_speedup(speed.read_cache(speed.cache_file(cache)), device) is not None
+    if hopeless:
+        print(f"{setup.name} shipped {stage}: bf16 rows not timed, the probe found bf16 hopeless here")
+    return {v.label + (" *" if v.is_default(choice) else ""): v for v in SHIPPED_VARIANTS if not (v.bf16 and hopeless)}
+
+
+def shipped_steps(setup: Shipped, stage: str, steps: int) -> int:
+    """`steps`, for the GAN rounded up to whole lazy-R1 periods: the penalty's share as in training."""
+    period = setup.gan.r1_every if stage == "GAN" else 1
+    return math.ceil(steps / period) * period
+
+
+def shipped_flops(setup: Shipped, stage: str, images: torch.Tensor, latents: Latents, device: torch.device) -> float:
+    """FLOPs per image of the shipped step (fp32, on the CPU). The GAN's is a step without lazy R1, whose
+    autograd.grad the counter's module hooks refuse, so its % of peak is a slight underestimate."""
+    bs = setup.batch(stage)
+    x = to_float(images[:bs], setup.vae.model.value_range)
+    noise = latents(bs, torch.Generator(device).manual_seed(0)).cpu()  # latents draw on `device`
+    step = setup.step(stage, CPU, bf16=False, layout=torch.contiguous_format)
+    return flops_per_image(lambda: step(1, x, noise), bs)  # step 1: past R1's step 0
 
 
 def datasheet_bf16(device: torch.device) -> float | None:
@@ -710,7 +874,7 @@ def generation() -> None:
 
 
 RECORDS = Path("docs/results/performance")
-# One printed table row: data, step, loop (" *" marks auto's pick), img/s, x ref, GFLOP/s, % fp32, % bf16.
+# One printed table row: data, step, loop (" *" marks auto's pick), img/s, x ref (or x base), GFLOP/s, % fp32, % bf16.
 ROW = re.compile(r"^(.{20}) (VAE|GAN)  (.{40}) +(\d+) +([\d.]+) +(\d+) +([\d.]+%) +([\d.]+%|n/a)$")
 
 
@@ -737,18 +901,22 @@ def machine_kind(device: torch.device) -> str:
 
 
 def parse_printed(text: str) -> dict[str, list]:
-    """A run's printed lines as a record's fields: machine lines, lines before the table, its rows, lines after."""
+    """A run's printed lines as a record's fields: machine lines, lines before the tables, their rows (each
+    with its table: tutorial or shipped), lines after."""
     parts: dict[str, list] = {"machine": [], "before": [], "rows": [], "after": []}
-    part = "before"
+    part, table = "before", "tutorial"
     for line in text.splitlines():
         row = ROW.match(line)
         if line.startswith(("machine:", "GPU:")):
             parts["machine"].append(line)
+        elif line.startswith("data "):  # a table's header: its ratio column says which table follows
+            table = "shipped" if "x base" in line else "tutorial"
         elif row:
             loop = row[3].rstrip()
             of_bf16 = None if row[8] == "n/a" else round(float(row[8][:-1]) / 100, 4)
             parts["rows"].append(
                 {
+                    "table": table,
                     "data": row[1].rstrip(),
                     "step": row[2],
                     "loop": loop.removesuffix(" *"),
@@ -761,7 +929,7 @@ def parse_printed(text: str) -> dict[str, list]:
                 }
             )
             part = "after"
-        elif line.strip() and not line.startswith(("data ", "* = ")):
+        elif line.strip() and not line.startswith(("* = ", "x base = ")):
             parts[part].append(line)
     return parts
 

@@ -269,6 +269,7 @@ def test_a_throughput_run_becomes_a_record_and_its_table(tmp_path: Path) -> None
     parts = parse_printed(PRINTED)
     assert parts["machine"] == ["machine: AMD EPYC (family 26, model 2), 2 cores, torch 2.13.0+cpu, 2 threads"]
     assert parts["rows"][1] == {
+        "table": "tutorial",
         "data": "64x64 RGB emoji",
         "step": "VAE",
         "loop": "vaegan + fused Adam + bf16 + ch_last",
@@ -289,6 +290,51 @@ def test_a_throughput_run_becomes_a_record_and_its_table(tmp_path: Path) -> None
     assert "|  | VAE | vaegan + fused Adam + bf16 + ch_last * | 1011 | 2.02 | 232% | n/a |" in text
     assert "`python x` on 2026-11-25, AMD EPYC (family 26, model 2), 2 cores" in text
     assert "load average" not in text
+
+
+SHIPPED_PRINTED = """machine: AMD EPYC (family 26, model 2), 2 cores, torch 2.13.0+cpu, 2 threads
+auto probe, emoji VAE on cpu: bf16 autocast: 1.50x faster here than fp32, channels_last 1.06x (probe took 1.1s)
+auto probe, emoji shipped GAN on cpu: fp32: bf16 autocast is 1.05x here, contiguous layout (probe took 9.0s)
+
+data                 step loop                                       img/s  x ref  GFLOP/s  % fp32  % bf16
+64x64 RGB emoji      VAE  reference (tutorial loop)                    499   1.00      246  114.6%   27.0%
+64x64 RGB emoji      VAE  vaegan + fused Adam + bf16 + ch_last *      1011   2.02      498  231.7%     n/a
+* = what --precision auto and --memory-format auto pick on this machine (their probe, above)
+
+data                 step loop                                       img/s x base  GFLOP/s  % fp32  % bf16
+64x64 RGB emoji      GAN  plain fp32 loop (baseline)                    40   1.00       45   76.3%   32.8%
+64x64 RGB emoji      GAN  shipped fp32 contiguous *                     52   1.30       59   99.2%   42.6%
+64x64 RGB emoji      GAN  shipped bf16 channels_last                    61   1.53       69  116.4%   50.0%
+* = what the stage's own auto probe picked in this run (speed.choose on a fresh cache, above)
+x base = over the baseline: `vaegan run`'s networks and losses in a plain fp32 loop
+FLAG 64x64 RGB emoji GAN: auto is shipped fp32 contiguous; shipped bf16 channels_last is 1.17x faster
+
+load average at end: 1.79 1.62 1.91
+"""
+
+
+def test_shipped_rows_parse_apart_from_the_tutorials_and_render_in_their_own_table(tmp_path: Path) -> None:
+    parts = parse_printed(SHIPPED_PRINTED)
+    assert [(r["table"], r["loop"], r["auto"]) for r in parts["rows"]] == [
+        ("tutorial", "reference (tutorial loop)", False),
+        ("tutorial", "vaegan + fused Adam + bf16 + ch_last", True),
+        ("shipped", "plain fp32 loop (baseline)", False),
+        ("shipped", "shipped fp32 contiguous", True),
+        ("shipped", "shipped bf16 channels_last", False),
+    ]
+    assert parts["rows"][-1]["x_ref"] == 1.53
+    record = {"name": "f26", "kind": "AMD EPYC: avx512_bf16", "date": "2026-11-26", "command": "python x", **parts}
+    (tmp_path / "f26.json").write_text(json.dumps(record))
+    write_performance(tmp_path, tmp_path / "PERFORMANCE.md")
+    text = (tmp_path / "PERFORMANCE.md").read_text()
+    tutorial = text.index("| data | step | loop (`*`: auto's pick) | img/s | x reference |")
+    shipped = text.index("| data | step | loop (`*`: auto's pick) | img/s | x baseline |")
+    assert tutorial < text.index("| reference (tutorial loop) |") < shipped
+    assert shipped < text.index("| 64x64 RGB emoji | GAN | plain fp32 loop (baseline) | 40 | 1.00 | 76% | 33% |")
+    assert "|  | GAN | shipped fp32 contiguous * | 52 | 1.30 | 99% | 43% |" in text
+    assert "**Flag: 64x64 RGB emoji GAN: auto is shipped fp32 contiguous; shipped bf16 channels_last" in text
+    assert "| emoji shipped GAN |" in text  # the shipped probe's verdict in the auto table
+    assert "x base = " not in text
 
 
 def test_the_committed_docs_are_what_their_records_generate(tmp_path: Path) -> None:
