@@ -10,7 +10,7 @@ import pytest
 from tiny import tiny_config, tiny_splits
 from vaegan.checkpoint import load_checkpoint
 from vaegan.config import TrainConfig
-from vaegan.presets import RGB_64, TOO_FEW_STEPS, step_budget
+from vaegan.presets import GPU_BATCH_FACTOR, RGB_64, TOO_FEW_STEPS, gpu_budget, step_budget
 from vaegan.training.train_vae import train_vae
 
 
@@ -40,3 +40,16 @@ def test_train_vae_records_the_budgeted_epochs(tmp_path: Path) -> None:
     result = train_vae(tiny_config(epochs=1, min_steps=8), tmp_path / "vae", splits=splits)
     saved = load_checkpoint(result.checkpoint)
     assert saved.config.train.epochs == 2 and saved.loop.step == 8  # type: ignore[union-attr]
+
+
+def test_a_gpu_budget_scales_batch_and_epochs_together_unless_a_batch_was_given(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = TrainConfig(epochs=24, batch_size=64, checkpoint_every=1, quality_every=5)
+    with caplog.at_level(logging.INFO):
+        sized = gpu_budget(settings, {"epochs": 24}, "VAE")
+    k = GPU_BATCH_FACTOR
+    assert (sized.batch_size, sized.epochs) == (64 * k, 24 * k)  # the same optimiser steps, k x the images
+    assert (sized.checkpoint_every, sized.quality_every) == (k, 5 * k)  # as often in steps as before
+    assert f"batch {64 * k} and {24 * k} epochs instead of 64 and 24" in caplog.text
+    assert gpu_budget(settings, {"batch_size": 64}, "VAE") == settings

@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from tiny import tiny_config, tiny_gan, tiny_splits
+from vaegan.checkpoint import load_checkpoint
 from vaegan.config import GANRunConfig
+from vaegan.presets import GPU_BATCH_FACTOR
 from vaegan.runs import load_generator, load_vae, open_run
 from vaegan.training.train_gan import train_gan
 from vaegan.training.train_vae import train_vae
@@ -51,3 +53,12 @@ def test_each_discriminator_kind_trains_on_cuda_in_bf16_and_channels_last(tmp_pa
     assert all(math.isfinite(result.metrics[key]) for key in ("d_loss", "g_loss", "grad_d", "grad_g"))
     disc = open_run(tmp_path / "gan").discriminator()  # onto the CPU, rebuilt from the config alone
     assert torch.isfinite(disc(torch.zeros(2, 3, 16, 16))).all()
+
+
+def test_a_gpu_run_without_a_batch_size_takes_a_larger_batch_for_the_same_steps(tmp_path: Path) -> None:
+    cfg = tiny_config(epochs=2, **AUTO)
+    train_vae(cfg, tmp_path / "sized", splits=tiny_splits())
+    given = {"train": {"batch_size": cfg.train.batch_size}}
+    train_vae(cfg, tmp_path / "given", splits=tiny_splits(), wanted=given)
+    sized, kept = (load_checkpoint(tmp_path / name / "checkpoint.pt").config.train for name in ("sized", "given"))
+    assert (sized.batch_size, sized.epochs) == (GPU_BATCH_FACTOR * kept.batch_size, GPU_BATCH_FACTOR * kept.epochs)
