@@ -67,8 +67,9 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
 --rows picks a subset (a GAN row trains its VAE row too, a ranked row its GAN row).
 Columns: FID, KID, precision, recall in vaegan's own feature space (vaegan.metrics.features: trained once per
 dataset, cached; NOT the Inception FID), the artifact score (2-pixel-period energy share, generated over
-real: about 1 is clean), PSNR of decode(mean of q(z|x)) on held-out images (through G for GAN rows, with
-the VAE decoder's beside it), sample diversity over the real data's, and the stage's training seconds.
+real: about 1 is clean), the defect score (holes, specks and blocks, generated over real: about 1 is
+clean; vaegan.metrics.defects), PSNR of decode(mean of q(z|x)) on held-out images (through G for GAN rows,
+with the VAE decoder's beside it), sample diversity over the real data's, and the stage's training seconds.
 With --inception N also inception_fid and inception_kid: N generated images against the protocol's real
 set (docs/FID.md: the official test set, or all emoji), fp32. The EMA decay follows benchmarks/quality.py's
 short-budget rule. One seed, fixed steps, a shared CPU: read differences smaller than a few FID points
@@ -208,7 +209,7 @@ RANKED = {  # name -> (the GAN row whose G and D it samples, candidates drawn pe
     "gan+fitted+r1lazy16+pixel10@convs2+rank2": ("gan+fitted+r1lazy16+pixel10@convs2", 2),
     "gan+fitted+r1lazy16+pixel10@convs2+rank4": ("gan+fitted+r1lazy16+pixel10@convs2", 4),
 }
-COLUMNS = ("fid", "kid", "precision", "recall", "artifact", "psnr", "psnr_vae", "diversity", "seconds")
+COLUMNS = ("fid", "kid", "precision", "recall", "artifact", "defect", "psnr", "psnr_vae", "diversity", "seconds")
 Decode = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -388,7 +389,8 @@ def run_rows(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, 
 
 
 def summary(row: dict[str, float]) -> str:
-    text = f"fid {row['fid']:.3g}, artifact {row['artifact']:.3g}, psnr {row['psnr']:.3g}/{row['psnr_vae']:.3g}"
+    text = f"fid {row['fid']:.3g}, artifact {row['artifact']:.3g}, defect {row['defect']:.3g}, "
+    text += f"psnr {row['psnr']:.3g}/{row['psnr_vae']:.3g}"
     return text + (f", inception fid {row['inception_fid']:.4g}" if "inception_fid" in row else "")
 
 

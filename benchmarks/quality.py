@@ -10,7 +10,8 @@ Every variant (race.py, on vaegan's own training loops) gets the same training w
 in one run: the two-stage pipeline (VAE, then the GAN warm-started from its decoder), the same GAN from
 scratch given the VAE's time plus the GAN's, the VAE alone, and DCGAN (dcgan.py). FID and KID in Inception
 features, by the protocol of docs/FID.md, are taken at --marks evenly spaced times, which gives a
-time-to-FID curve per variant.
+time-to-FID curve per variant; each mark also has the defect score (holes, specks and blocks against the
+same real images, vaegan.metrics.defects; records from before it have none).
 Results go to docs/results/<data>/race.json with a chart and sample grids; docs/RESULTS.md is rebuilt
 from every dataset's races beside the published Fashion-MNIST figures (report.py). A run under another
 --record name, race-<something> (say, a subset of the variants at other settings), writes <record>.json
@@ -40,6 +41,7 @@ from report import DATASETS, SHORT_NAMES, VARIANTS, has_curve, machine, minutes_
 
 from vaegan.config import DISC_HEADS, DISC_INITS, DISC_KINDS, GANConfig, vae_run_config
 from vaegan.data import load_splits
+from vaegan.metrics.defects import defect_score
 from vaegan.metrics.inception_fid import (
     describe,
     embed_images,
@@ -120,6 +122,7 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
     splits = load_splits(cfg.data)
     net = load_fid_net()
     real, real_name = real_side(net, cfg, args)
+    real_images = reference_images(cfg.data)[0][: args.real]  # the defect score's real side: the same images
     samples = args.samples or protocol_samples(cfg.data)
     budget = args.minutes * 60
     marks = [budget * (i + 1) / args.marks for i in range(args.marks)]
@@ -165,10 +168,11 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
                     start = time.perf_counter()
                     fake = draw(stage, samples, seed=10_000 + seed, rank=rank)
                     metrics = fid_kid(real, embed_images(net, fake, desc=label))
+                    metrics["defect"] = defect_score(fake, real_images)
                     scored.setdefault(label, []).append({"seconds": elapsed, "stage": stage.stage, **metrics})
                     took = time.perf_counter() - start
                     at = f"seed {seed} {label} [{stage.stage}] {elapsed:.0f}s"
-                    print(f"{at}: {describe(metrics)}; scored in {took:.0f}s")
+                    print(f"{at}: {describe(metrics)}, defect {metrics['defect']:.2f}; scored in {took:.0f}s")
                     if seed == args.first_seed and elapsed >= budget:
                         save_grid(fake[:64], args.grids / args.data / f"{args.record}-{label}.png", nrow=8)
 

@@ -230,6 +230,19 @@ def ratios(record: dict[str, Any]) -> list[str]:
     return lines
 
 
+def defects(record: dict[str, Any]) -> list[str]:
+    """Each variant's defect score at the end, where every run of it has one (older records have none)."""
+    end = {
+        SHORT_NAMES.get(name, name): [run[-1]["defect"] for run in runs]
+        for name, runs in record["curves"].items()
+        if all("defect" in run[-1] for run in runs)
+    }
+    if not end:
+        return []
+    each = ", ".join(f"{name} {cell(values)}" for name, values in end.items())
+    return ["", f"Defect score at the end (holes, specks and blocks over real, about 1 without them): {each}."]
+
+
 def minutes_to(fid: float, points: list[dict[str, Any]]) -> float:
     """Training minutes at which a run's FID curve first reaches `fid`, linear between marks (nan if never)."""
     before = (0.0, math.inf)
@@ -327,7 +340,7 @@ def section(record: dict[str, Any], by_name: dict[tuple[str, str], dict[str, Any
         *([f"Note: {record['notes']}", ""] if record.get("notes") and not sources else []),
         *reduced_note(record),
     ]
-    lines += ratios(record)[1:]
+    lines += [*ratios(record), *defects(record)][1:]  # each opens with a blank line; the section has one
     if stage_lines(record):
         closing = f"closing loss: the mean over a stage's last {LAST_LOSSES} steps"
         lines += ["", f"Steps trained per stage ({closing}):", "", *stage_lines(record)]

@@ -22,6 +22,7 @@ from vaegan.errors import VaeganError
 from vaegan.limits import MAX_ENCODED, check_count
 from vaegan.metrics.artifacts import artifact_score
 from vaegan.metrics.coverage import mode_coverage
+from vaegan.metrics.defects import defect_score
 from vaegan.metrics.features import FeatureNet, cache_path
 from vaegan.metrics.likelihood import likelihood_metrics
 from vaegan.metrics.psnr import posterior_psnr
@@ -67,6 +68,7 @@ def sample_quality(
     """Feature metrics (and mode coverage for a classifier) of uint8 `fake` against uint8 `real`."""
     metrics = compare_features(real_features, embed(net, uint8_to_unit(fake), desc=f"own features: {name}"))
     metrics["artifact"] = artifact_score(fake, real)
+    metrics["defect"] = defect_score(fake, real)
     if net.kind == "classifier":
         metrics.update(mode_coverage(class_predictions(net, fake), class_predictions(net, real), net.outputs))
     return metrics

@@ -203,6 +203,25 @@ def test_a_record_shows_each_runs_steps_and_closing_loss_per_stage(tmp_path: Pat
     assert "- vaegan VAE then GAN, seed 1: vae 2,345 steps, closing loss 8,529; gan 900 steps, closing loss 1.5" in text
 
 
+def test_a_record_with_defect_scores_shows_them_and_one_without_shows_none(tmp_path: Path) -> None:
+    scored = [point(60, 40.0, 10000) | {"defect": 1.5}, point(60, 50.0, 10000) | {"defect": 2.5}]
+    record = race_record(
+        record=CURRENT["fashion-mnist"][0],
+        trained_seconds={"two-stage": [60.0], "dcgan": [60.0]},
+        curves={"two-stage": [[scored[0]], [scored[1]]], "dcgan": [[point(60, 45.0, 10000)]]},  # dcgan: older
+    )
+    (tmp_path / "fashion-mnist").mkdir()
+    (tmp_path / "fashion-mnist" / f"{record['record']}.json").write_text(json.dumps(record))
+    write_report(tmp_path, tmp_path / "RESULTS.md")
+    text = (tmp_path / "RESULTS.md").read_text()
+    line = "Defect score at the end (holes, specks and blocks over real, about 1 without them): vaegan VAE then GAN"
+    assert f"\n{line} 2 ± 0.71.\n" in text  # DCGAN's runs have none: not named
+    del record["curves"]["two-stage"][0][0]["defect"]  # one run without it: a record from before the score
+    (tmp_path / "fashion-mnist" / f"{record['record']}.json").write_text(json.dumps(record))
+    write_report(tmp_path, tmp_path / "RESULTS.md")
+    assert "Defect score" not in (tmp_path / "RESULTS.md").read_text()
+
+
 def test_the_summary_compares_no_fids_scored_at_other_sample_counts(tmp_path: Path) -> None:
     """FID is biased upwards at small counts: a ratio of a 5,000-sample FID over a 1,000-sample one would
     measure the counts as much as the models."""

@@ -57,13 +57,14 @@ def test_evaluate_writes_table_and_json(pipeline_run: Path, tmp_path: Path, caps
     assert {"neg_elbo", "nll_elbo", "nll_iwae", "bpd_elbo", "bpd_iwae", "mse", "psnr"} <= set(report["likelihood"])
     assert report["feature_net"]["kind"] == "simclr"  # an unlabelled folder
     for row in ("reference", "vae_samples", "gan_samples"):
-        assert {"fid", "kid", "precision", "recall", "density", "coverage", "artifact"} == set(report[row])
+        assert {"fid", "kid", "precision", "recall", "density", "coverage", "artifact", "defect"} == set(report[row])
     printed = capsys.readouterr()
     out = printed.out
     # every sample row says where its z come from: like is compared with like
     assert "[gan_samples]  z from the fitted prior  own features, 16 generated vs 16 real (unreliable: fewer" in out
     assert "[vae_samples]  z from N(0, I)  own features" in out
     assert "[vae_fitted_prior_samples]  z from the fitted prior  own features" in out
+    assert out.count("\n  defect          ") == 4  # printed beside the artifact score in every sample row
     assert report["samplers"]["gan_samples"] == report["samplers"]["vae_fitted_prior_samples"]
     # G's reconstructions, as the latent tools use it: one epoch from the decoder keeps them near the VAE's
     assert abs(report["gan_reconstruction"]["psnr"] - report["likelihood"]["psnr"]) < 3

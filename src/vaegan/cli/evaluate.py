@@ -17,8 +17,8 @@ gan_reconstruction: psnr (dB) of G(mean of q(z|x)); samplers: where each sample 
 With --features own (the default): feature_net: kind, test_accuracy, path; quality_samples: n_fake, n_real;
 reference (real training images: the floor), vae_samples (z ~ N(0, I)), vae_fitted_prior_samples (z from
 the mixture fitted to the training latents) and gan_samples (z as the GAN was trained: --latents): fid,
-kid, precision, recall, density, coverage, artifact (2-pixel-period energy share over real), and on labelled data
-classes_covered, class_coverage, class_kl.
+kid, precision, recall, density, coverage, artifact (2-pixel-period energy share over real), defect (holes,
+specks and blocks over real: about 1 without them), and on labelled data classes_covered, class_coverage, class_kl.
 With --features inception (or --inception PTH): inception: per row fid, kid, n_real, n_fake, reliable
 (at least 1,000 real images); inception_real (the protocol's real images); inception_weights.
 Own-feature figures compare runs on the same data; Inception figures compare with papers (docs/FID.md)."""

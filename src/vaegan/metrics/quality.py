@@ -14,8 +14,9 @@ All take features (N, F) of real and generated images from one embedding (featur
   hold each fake (about 1 when the distributions match; robust to real outliers); coverage is the share
   of real balls holding at least one fake; k = 5.
 Generated images are quantised to 8 bits like the real ones before features are taken, so FID does not
-reward or punish the sub-bin detail real images cannot have. `quality_metrics` adds the pixel-space
-checkerboard score of artifacts.py (fake over real, about 1 without a dot grid).
+reward or punish the sub-bin detail real images cannot have. `quality_metrics` adds two pixel-space
+scores, fake over real: the checkerboard one of artifacts.py (about 1 without a dot grid) and the holes,
+specks and blocks one of defects.py (about 1 without them).
 """
 
 from __future__ import annotations
@@ -156,8 +157,8 @@ def quality_metrics(
     *,
     real_features: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """FID, KID, precision, recall, density, coverage and the artifact score of `decode(z)`, z ~ N(0, I),
-    against uint8 real images.
+    """FID, KID, precision, recall, density, coverage, the artifact and the defect score of `decode(z)`,
+    z ~ N(0, I), against uint8 real images.
 
     `real_images` (N, C, H, W) uint8; the first n are used. Pass `real_features` (from `embed`) to skip
     re-embedding them at every call in a training loop. A classifier feature net adds mode coverage
@@ -165,12 +166,14 @@ def quality_metrics(
     """
     from vaegan.metrics.artifacts import artifact_score
     from vaegan.metrics.coverage import mode_coverage
+    from vaegan.metrics.defects import defect_score
 
     fake_u8 = sample_images(decode, latent_dim, n, value_range, generator)
     fake = embed(feature_net, uint8_to_unit(fake_u8))
     real = real_features if real_features is not None else embed(feature_net, uint8_to_unit(real_images[:n]))
     metrics = compare_features(real, fake)
     metrics["artifact"] = artifact_score(fake_u8, real_images[:n])
+    metrics["defect"] = defect_score(fake_u8, real_images[:n])
     if feature_net.kind == "classifier":
         # The reference histogram is the classifier's own view of real images, so its errors cancel.
         reference = class_predictions(feature_net, real_images[:n])
