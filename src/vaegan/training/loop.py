@@ -140,7 +140,10 @@ class TrainingRun:
     ) -> None:
         self.stage, self.config, self.placement, self.quality = stage, config, placement, quality
         self.placed = placed
-        self.pace = pace.Pace(placement.device) if placement.seconds_per_step is not None else None
+        # on a CPU only: a GPU step's loop overhead is a large share of it, beyond what the probe times, and a
+        # busy machine, which fools a probe, shows on the CPU's figures
+        checks = placement.seconds_per_step is not None and placement.device.type == "cpu"
+        self.pace = pace.Pace(placement.device) if checks else None
         self.changes, self.on_step, self.scorer = changes or {}, on_step, scorer
         ctx, device, s = placement.ctx, placement.device, self.settings
         self.folder = RunFolder(run_dir, stage, writes=ctx.is_main)

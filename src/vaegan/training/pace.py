@@ -4,6 +4,7 @@ A probe lasts seconds and a verdict is cached for weeks (speed.py): a machine bu
 since, can leave a verdict that this run's steps contradict. After PACE_STEPS steps the run compares its
 seconds per step with the probe's figure for the setting it runs; REDECIDE_RATIO off either way, rank 0
 probes again (the cache aside) and every rank switches to a new clear verdict (TrainingRun.check_pace).
+On a CPU only: a GPU step's Python and launch overhead outside the probed step reads as a pace off the probe's.
 """
 
 from __future__ import annotations
