@@ -575,7 +575,37 @@ def performance_section(record: dict[str, Any]) -> list[str]:
         "",
         *([f"    {line}" for line in after] + [""] if after else []),
         *([f"Note: {record['note']}", ""] if record.get("note") else []),
+        *(pipeline_block(record["pipeline"]) if "pipeline" in record else []),
     ]
+
+
+def pipeline_block(pipeline: dict[str, Any]) -> list[str]:
+    """`vaegan run`'s wall-clock beside its training time on this machine, as its command printed them."""
+    return [f"`{pipeline['command']}`:", "", *[f"    {line}" for line in pipeline["lines"]], ""]
+
+
+def busy_section(folder: Path) -> list[str]:
+    """Two trainings side by side against one alone, per OpenMP wait policy (benchmarks/busy_machine.py)."""
+    lines: list[str] = []
+    for path in sorted(folder.glob("*.json")):
+        record = json.loads(path.read_text())
+        lines += [
+            f"## A busy machine: {record['kind']}",
+            "",
+            f"`{record['command']}` (record `{path.stem}`): the shipped emoji VAE step (fp32, batch 64) alone, "
+            "then two copies side by side on the same cores. Share: the slower copy's images/s over the faster lone "
+            "run's; half is a fair share.",
+            "",
+            "| setting | alone (img/s) | side by side (img/s) | share |",
+            "|---|---|---|---|",
+            *[
+                f"| {r['setting']} | {max(r['alone']):.0f} | {min(r['side_by_side']):.0f}-{max(r['side_by_side']):.0f} "
+                f"| {r['worst_share']:.0%} |"
+                for r in record["rows"]
+            ],
+            "",
+        ]
+    return lines
 
 
 def write_performance(folder: Path, out: Path) -> None:
@@ -595,6 +625,7 @@ def write_performance(folder: Path, out: Path) -> None:
     ]
     for record in records:
         lines += performance_section(record)
+    lines += busy_section(folder.parent / "busy")
     write_doc(out, lines)
 
 

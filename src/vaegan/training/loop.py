@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from vaegan.checkpoint import Checkpoint, LoopState, restore_rng_state, rng_stat
 from vaegan.config import RunSettings, write_json
 from vaegan.training import distributed, pace, speed
 from vaegan.training.changes import Changes
-from vaegan.training.common import TrainingStopped, batches, epoch_order, place, resolve_device, settings_section
+from vaegan.training.common import TrainingStopped, batches, epoch_order, resolve_device, settings_section
 from vaegan.training.epoch_log import DrawGrids, EpochLog
 from vaegan.training.feature_net import QualityMonitor
 from vaegan.training.run_folder import Checkpoints, RunFolder, start_clean
@@ -111,11 +111,9 @@ def speed_settings(
 
 
 class TrainingRun:
-    """One stage's epochs and batches, new or from `saved`. A step adds `n_sums` metrics (add): `watch` and
-    `postfix` name those judged for divergence and shown on the bar (label -> index). `scorer` gets the
-    clock's seconds after every step, the clock paused; `clock`: what --max-minutes counts (StopRules).
-    `placed`: the modules `common.place`d in the placement's layout, placed again if check_pace switches it;
-    the loops read the placement from the run at every step, as it may change once (pace.py)."""
+    """One stage's epochs and batches, new or from `saved`. A step adds `n_sums` metrics (add), `watch` and `postfix`
+    judged for divergence and shown on the bar (label -> index); `scorer` gets the clock's seconds after each step;
+    `clock`: what --max-minutes counts. The pace check may switch the placement once, moving `placed` (pace.py)."""
 
     def __init__(
         self,
@@ -139,11 +137,7 @@ class TrainingRun:
         placed: Sequence[torch.nn.Module] = (),
     ) -> None:
         self.stage, self.config, self.placement, self.quality = stage, config, placement, quality
-        self.placed = placed
-        # on a CPU only: a GPU step's loop overhead is a large share of it, beyond what the probe times, and a
-        # busy machine, which fools a probe, shows on the CPU's figures
-        checks = placement.seconds_per_step is not None and placement.device.type == "cpu"
-        self.pace = pace.Pace(placement.device) if checks else None
+        self.pace = pace.PaceCheck(stage, placed=placed, placement=placement)
         self.changes, self.on_step, self.scorer = changes or {}, on_step, scorer
         ctx, device, s = placement.ctx, placement.device, self.settings
         self.folder = RunFolder(run_dir, stage, writes=ctx.is_main)
@@ -198,7 +192,7 @@ class TrainingRun:
             loop.step += 1
             loop.batch_in_epoch += 1
             self.log.step(loop.step, loop.sums)
-            self.time_step(len(index), len(todo[0]))
+            self.pace.step(self.clock.seconds, images=len(index), full=len(todo[0]))
             seconds = self.clock.seconds()
             if self.scorer is not None:
                 with self.clock.paused():
@@ -215,36 +209,7 @@ class TrainingRun:
                 self.stops.stop(seconds, cut=True)
                 break
         self.log.end_steps(self.clock.seconds())
-        if self.pace is not None:
-            self.pace.end(self.clock.seconds)
-            if self.pace.due:
-                with self.clock.paused():
-                    self.check_pace(self.pace.seconds_per_step())
-                self.pace = None
-
-    def time_step(self, images: int, full: int) -> None:
-        """Count a step into training's pace while it is still to be checked, the epoch's first left out."""
-        if self.pace is None:
-            return
-        if self.pace.started is None:
-            self.pace.start(self.clock.seconds)
-        else:
-            self.pace.count(images, full)
-
-    def check_pace(self, measured: float) -> None:
-        """Rank 0 measures again if training's pace (`measured` seconds per step) is off the probe's; every
-        rank takes a new verdict, its models placed again for a new layout."""
-        placement = self.placement
-        choice = pace.redecide(self.stage, placement, self.settings, measured) if placement.ctx.is_main else None
-        choice = placement.ctx.share(choice)
-        if choice is None:
-            return
-        if choice.layout != placement.layout:
-            for module in self.placed:
-                place(module, placement.device, choice.layout)
-        self.placement = replace(
-            placement, bf16=choice.bf16, layout=choice.layout, seconds_per_step=choice.seconds_per_step
-        )
+        self.placement = self.pace.end_epoch(self.clock, self.placement, self.settings)
 
     def add(self, values: torch.Tensor, weight: float) -> None:
         """Add a step's metrics (weighted by images or 1 per step) to the epoch's sums; no host sync."""

@@ -4,22 +4,24 @@ A probe lasts seconds and a verdict is cached for weeks (speed.py): a machine bu
 since, can leave a verdict that this run's steps contradict. After PACE_STEPS steps the run compares its
 seconds per step with the probe's figure for the setting it runs; REDECIDE_RATIO off either way, rank 0
 probes again (the cache aside) and every rank switches to a new clear verdict (TrainingRun.check_pace).
-On a CPU only: a GPU step's Python and launch overhead outside the probed step reads as a pace off the probe's.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import torch
 
 from vaegan.config import RunSettings
 from vaegan.training import speed
+from vaegan.training.common import place
 
 if TYPE_CHECKING:
     from vaegan.training.loop import Placement
+    from vaegan.training.stopping import Clock
 
 log = logging.getLogger(__name__)
 
@@ -109,3 +111,41 @@ def redecide(stage: str, placement: Placement, settings: RunSettings, measured: 
 def setting(bf16: bool, layout: torch.memory_format) -> str:
     precision = "bf16 autocast" if bf16 else "fp32"
     return f"{precision}, {'channels_last' if layout == torch.channels_last else 'contiguous'}"
+
+
+class PaceCheck:
+    """A stage's pace counted until it is due, then checked once (redecide): on a CPU only, since a GPU step's
+    loop overhead, beyond what the probe times, reads as a pace off the probe's. `placed`: the modules moved
+    to a new layout should the check switch it."""
+
+    def __init__(self, stage: str, *, placed: Sequence[torch.nn.Module], placement: Placement) -> None:
+        self.stage, self.placed = stage, placed
+        checks = placement.seconds_per_step is not None and placement.device.type == "cpu"
+        self.pace: Pace | None = Pace(placement.device) if checks else None
+
+    def step(self, clock: Callable[[], float], *, images: int, full: int) -> None:
+        """Count a step while the check is still to come, each epoch's first left out."""
+        if self.pace is None:
+            return
+        if self.pace.started is None:
+            self.pace.start(clock)
+        else:
+            self.pace.count(images, full)
+
+    def end_epoch(self, clock: Clock, placement: Placement, settings: RunSettings) -> Placement:
+        """The placement for the next epoch: a new verdict's once the check is due and switches, else as it is."""
+        if self.pace is None:
+            return placement
+        self.pace.end(clock.seconds)
+        if not self.pace.due:
+            return placement
+        with clock.paused():
+            measured, self.pace = self.pace.seconds_per_step(), None
+            choice = redecide(self.stage, placement, settings, measured) if placement.ctx.is_main else None
+            choice = placement.ctx.share(choice)  # every rank takes rank 0's verdict
+        if choice is None:
+            return placement
+        if choice.layout != placement.layout:
+            for module in self.placed:
+                place(module, placement.device, choice.layout)
+        return replace(placement, bf16=choice.bf16, layout=choice.layout, seconds_per_step=choice.seconds_per_step)
