@@ -177,7 +177,7 @@ def current_rows(records: list[dict[str, Any]]) -> list[str]:
                 if n == ours_counts
             ]
             apart = [SHORT_NAMES.get(model, model) for model, (_, _, n) in others.items() if n != ours_counts]
-            parts = ["the two stages' FID over the others': " + ", ".join(each) + "."] if each else []
+            parts = ["two stages' FID over: " + ", ".join(each) + "."] if each else []
             parts += ["Not compared, scored at other sample counts: " + ", ".join(apart) + "."] if apart else []
             if parts:
                 summary.append(f"- {data}: " + " ".join(parts))
@@ -186,9 +186,8 @@ def current_rows(records: list[dict[str, Any]]) -> list[str]:
     return [
         "## Where we stand",
         "",
-        "Today's defaults at equal wall-clock, mean ± standard deviation over seeds; each row names the record "
-        "it comes from, and [How each row was made](#how-each-row-was-made) gives that record's command. Only "
-        "rows marked papers' protocol compare with the published figures below.",
+        "Today's defaults at equal wall-clock, mean ± sd over seeds; [How each row was made](#how-each-row-was-made) "
+        "gives each record's command. Only papers'-protocol rows compare with the published figures.",
         "",
         "| data | model | FID at the end | KID at the end | samples (generated vs real) | budget | record |",
         "|---|---|---|---|---|---|---|",
@@ -329,14 +328,12 @@ def section(record: dict[str, Any], by_name: dict[tuple[str, str], dict[str, Any
     lines = [
         f"### `{prefix}` ({data}, {size})",
         "",
-        f"Command: `{rerun(record['command'])}` (PYTHONPATH=src) on {record['machine']}; the whole run took "
-        f"{record['total_minutes']:.1f} min. Each variant trained {record['minutes']:g} min of wall-clock "
-        f"(the two-stage pipeline: {record['vae_share']:.0%} VAE, the rest GAN), batches {record['batch']}, "
-        f"seeds {record['seeds']}. FID and KID in Inception features "
-        f"(docs/FID.md): {record['samples']} generated images against {real_set(record['real']['name'])} "
-        f"({record['real']['count']} images).",
+        f"`{rerun(record['command'])}` on {record['machine']}: {record['total_minutes']:.0f} min in all, "
+        f"{record['minutes']:g} min per variant ({record['vae_share']:.0%} VAE), batches {record['batch']}, "
+        f"{record['seeds']} seed(s), {record['samples']} generated against {real_set(record['real']['name'])} "
+        f"({record['real']['count']}).",
         "",
-        *(["Its seeds were raced by:", "", *sources, ""] if sources else []),
+        *(["Seeds raced by:", "", *sources, ""] if sources else []),
         *([f"Note: {record['notes']}", ""] if record.get("notes") and not sources else []),
         *reduced_note(record),
     ]
@@ -454,7 +451,7 @@ def write_report(grids: Path, out: Path) -> None:
         *published_rows(),
         "## How each row was made",
         "",
-        "Rerun a record with its command from the repository root; `make report` then rebuilds this file.",
+        "Rerun a record's command from the repository root, then `make report`.",
         "",
     ]
     for record in current:
@@ -502,22 +499,12 @@ def auto_section(records: list[dict[str, Any]]) -> list[str]:
     return [
         "## What `auto` decides, and why",
         "",
-        "`--precision auto` and `--memory-format auto` do not guess from the hardware: before a stage trains, "
-        "its speed probe (`vaegan/training/speed.py`) times the real step of the model at hand in each setting "
-        "(fp32 or bf16 autocast, contiguous or channels_last), alternating rounds, "
-        f"and keeps bf16 only where it runs at least {speed.MIN_BF16_GAIN:.2f}x the best fp32 setting's speed "
-        f"(its rounding is not free), channels_last only where it gains {speed.MIN_LAYOUT_GAIN:.2f}x. "
-        f"A candidate {speed.HOPELESS:g}x slower than the fastest is timed no further, and a CPU where bf16 is "
-        "that slow is remembered as such. Rounds go on, for a few seconds at most, until the timings' spreads "
-        "agree on the verdict; one they leave unclear (a busy machine) runs fp32 and contiguous and is not "
-        "cached. A clear verdict is cached per CPU model (or GPU), torch version and model shape for "
-        f"{speed.MAX_AGE_DAYS} days, and measured again when a run's own steps are "
-        f"{pace.REDECIDE_RATIO:g}x off its figure; under torchrun rank 0 probes for every rank. "
-        "Its verdicts (rows marked `*`) follow the "
-        "hardware: where the CPU has bf16 instructions (AMX, avx512_bf16) bf16 wins; "
-        "where it has none, bf16 is emulated and fp32 stays; on a large GPU at the presets' batch sizes the "
-        "steps are launch-bound and autocast's casts cost more than they save (the GPU table's larger-batch "
-        "rows show where bf16 would win).",
+        "Before a stage trains, its speed probe (`vaegan/training/speed.py`; the rules are in its docstring) times "
+        f"the real step in each setting and keeps bf16 only at {speed.MIN_BF16_GAIN:.2f}x the best fp32 speed, "
+        f"channels_last only at {speed.MIN_LAYOUT_GAIN:.2f}x; only clear verdicts are cached, for "
+        f"{speed.MAX_AGE_DAYS} days, and a CPU run {pace.REDECIDE_RATIO:g}x off its probe's pace measures again. "
+        "bf16 wins on CPUs with bf16 instructions; on a large GPU the presets' small steps are launch-bound and "
+        "fp32 stays.",
         "",
         "| machine kind | " + " | ".join(steps) + " |",
         "|---|" + "---|" * len(steps),
@@ -552,14 +539,7 @@ def performance_section(record: dict[str, Any]) -> list[str]:
     context = [line for line in record["before"] if not line.startswith(("auto probe, ", "load average"))]
     after = [line for line in record["after"] if not line.startswith(("load average", "FLAG "))]
     flags = [line.removeprefix("FLAG ") for line in record["after"] if line.startswith("FLAG ")]
-    shipped = [
-        "The steps `vaegan run --data emoji` and `--data fashion-mnist` train (their presets' models, losses, "
-        "batches and GAN settings) in each setting auto chooses among, against the same networks and losses in a "
-        "plain fp32 loop (contiguous, for-each Adam, `.item()` every step). `*`: what the stage's own probe "
-        "picked in this run.",
-        "",
-        *throughput_table(tables["shipped"], "x baseline"),
-    ]
+    shipped = throughput_table(tables["shipped"], "x baseline")
     return [
         f"## {record['kind']}",
         "",
@@ -592,9 +572,8 @@ def busy_section(folder: Path) -> list[str]:
         lines += [
             f"## A busy machine: {record['kind']}",
             "",
-            f"`{record['command']}` (record `{path.stem}`): the shipped emoji VAE step (fp32, batch 64) alone, "
-            "then two copies side by side on the same cores. Share: the slower copy's images/s over the faster lone "
-            "run's; half is a fair share.",
+            f"`{record['command']}`: the shipped emoji VAE step (fp32, batch 64) alone, then two copies side by "
+            "side; share: the slower copy over the faster lone run (half is fair).",
             "",
             "| setting | alone (img/s) | side by side (img/s) | share |",
             "|---|---|---|---|",
@@ -614,12 +593,11 @@ def write_performance(folder: Path, out: Path) -> None:
     lines = [
         "# Performance",
         "",
-        "Generated by `python benchmarks/report.py --performance` from docs/results/performance/, one record "
-        "per machine kind written by `python benchmarks/throughput.py --record NAME`. vaegan's step functions "
-        "against the tutorial loop (a PNG-decoding DataLoader, fp32, NCHW, `loss.item()` every step), same "
-        "model, batch and optimiser, interleaved in one process. x reference: images/s over the tutorial "
-        "loop's; % peak: over the measured matmul peaks. Rows move "
-        "10-20% from run to run on these small machines: compare ratios within one table.",
+        "Generated by `python benchmarks/report.py --performance` from the records of `benchmarks/throughput.py "
+        "--record NAME` (docs/results/performance/), one per machine kind: images/s against a baseline in the same "
+        "process (x), % of the measured matmul peaks. Rows move 10-20% between runs: compare within one table. The "
+        "x-baseline tables time the steps `vaegan run` ships against the same networks and losses in a plain fp32 "
+        "loop (contiguous, for-each Adam, `.item()` every step); `*`: the stage's own probe's pick in that run.",
         "",
         *auto_section(records),
     ]

@@ -79,10 +79,10 @@ def test_report_has_our_rows_the_published_rows_and_flags_a_reduced_run(tmp_path
     write_report(tmp_path, out)
     text = out.read_text()
     assert "| fashion-mnist | vaegan VAE then GAN | 110 ± 14 (unreliable: fewer than 1,000 real images) |" in text
-    assert "- fashion-mnist: the two stages' FID over the others': 0.76x DCGAN." in text  # 110 / 145
+    assert "- fashion-mnist: two stages' FID over: 0.76x DCGAN." in text  # 110 / 145
     assert f"| 200 vs 200 (reduced run) | 1 min, 2 seed(s) | `{newest}` |" in text  # the record's budget
     assert "The two-stage pipeline's FID at the end, over the others': 0.76x DCGAN." in text  # its section
-    assert "**Reduced run**" in text and "Command: `python benchmarks/quality.py --samples 200`" in text
+    assert "**Reduced run**" in text and "`python benchmarks/quality.py --samples 200` on " in text
     assert text.count("| WGAN (published) |") == 1
     for name, fid, source in PUBLISHED:
         assert f"| {name} (published) | {fid} |" in text and source in text
@@ -168,7 +168,7 @@ def test_the_summary_takes_each_variant_from_the_newest_current_record(tmp_path:
     assert summary.count("| fashion-mnist |") == 2  # the older record's two-stage row is hidden
     # 19.5 / 33 from two records, and the ratio says so
     ratio = f"0.59x VAE alone (`{newest}` over `{oldest}`)."
-    assert f"- fashion-mnist: the two stages' FID over the others': {ratio}" in summary
+    assert f"- fashion-mnist: two stages' FID over: {ratio}" in summary
 
 
 def test_the_summary_ratio_names_no_records_when_both_rows_come_from_one(tmp_path: Path) -> None:
@@ -180,7 +180,7 @@ def test_the_summary_ratio_names_no_records_when_both_rows_come_from_one(tmp_pat
         curves={"two-stage-auto": [[point(900, 18.0, 10000)]], "vae": [[point(900, 30.0, 10000)]]},
     )
     summary = summary_of(tmp_path, "fashion-mnist", record)
-    assert "- fashion-mnist: the two stages' FID over the others': 0.60x VAE alone.\n" in summary  # 18 / 30
+    assert "- fashion-mnist: two stages' FID over: 0.60x VAE alone.\n" in summary  # 18 / 30
 
 
 def test_a_record_shows_each_runs_steps_and_closing_loss_per_stage(tmp_path: Path) -> None:
@@ -245,7 +245,7 @@ def test_the_summary_compares_no_fids_scored_at_other_sample_counts(tmp_path: Pa
     summary = summary_of(tmp_path, "emoji", protocol, reduced)
     assert "| emoji | GAN from scratch, auto precision | 410 |" in summary  # its row is still shown
     assert (
-        "- emoji: the two stages' FID over the others': 0.88x VAE alone. "
+        "- emoji: two stages' FID over: 0.88x VAE alone. "
         "Not compared, scored at other sample counts: GAN from scratch." in summary
     )
 
@@ -266,7 +266,7 @@ def test_a_merged_record_names_the_command_of_each_run_it_joins(tmp_path: Path) 
         (tmp_path / "fashion-mnist" / f"{record['record']}.json").write_text(json.dumps(record))
     write_report(tmp_path, tmp_path / "RESULTS.md")
     text = (tmp_path / "RESULTS.md").read_text()
-    assert "Command: `python benchmarks/merge_races.py --records race-seed0`" in text
+    assert "`python benchmarks/merge_races.py --records race-seed0` on " in text
     assert "- `race-seed0`: `python benchmarks/quality.py --seeds 1 --record race-seed0`" in text
 
 
