@@ -11,7 +11,8 @@ in one run: the two-stage pipeline (VAE, then the GAN warm-started from its deco
 scratch given the VAE's time plus the GAN's, the VAE alone, and DCGAN (dcgan.py). FID and KID in Inception
 features, by the protocol of docs/FID.md, are taken at --marks evenly spaced times, which gives a
 time-to-FID curve per variant; each mark also has the defect score (holes, specks and blocks against the
-same real images, vaegan.metrics.defects; records from before it have none).
+same real images, vaegan.metrics.defects), the checkerboard artifact score and the PSNR of held-out images
+through the stage's decoder or G (records from before them have none).
 Results go to docs/results/<data>/race.json with a chart and sample grids; docs/RESULTS.md is rebuilt
 from every dataset's races beside the published Fashion-MNIST figures (report.py). A run under another
 --record name, race-<something> (say, a subset of the variants at other settings), writes <record>.json
@@ -41,6 +42,7 @@ from report import DATASETS, SHORT_NAMES, VARIANTS, has_curve, machine, minutes_
 
 from vaegan.config import DISC_HEADS, DISC_INITS, DISC_KINDS, GANConfig, vae_run_config
 from vaegan.data import load_splits
+from vaegan.metrics.artifacts import artifact_score
 from vaegan.metrics.defects import defect_score
 from vaegan.metrics.inception_fid import (
     describe,
@@ -51,10 +53,13 @@ from vaegan.metrics.inception_fid import (
     real_features,
     reference_images,
 )
+from vaegan.metrics.psnr import posterior_psnr
 from vaegan.plots import Panel, line_charts
 from vaegan.presets import dataset_defaults
 from vaegan.training.loop import Sampler
 from vaegan.viz import label_image, save_grid, tile, upscale
+
+PSNR_IMAGES = 1000  # held-out images each mark's PSNR through the stage's decoder or G is taken on (levers.py's)
 
 
 def configs(
@@ -123,6 +128,7 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
     net = load_fid_net()
     real, real_name = real_side(net, cfg, args)
     real_images = reference_images(cfg.data)[0][: args.real]  # the defect score's real side: the same images
+    held_out = (splits.test if len(splits.test) else splits.val).images[:PSNR_IMAGES]
     samples = args.samples or protocol_samples(cfg.data)
     budget = args.minutes * 60
     marks = [budget * (i + 1) / args.marks for i in range(args.marks)]
@@ -169,10 +175,15 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
                     fake = draw(stage, samples, seed=10_000 + seed, rank=rank)
                     metrics = fid_kid(real, embed_images(net, fake, desc=label))
                     metrics["defect"] = defect_score(fake, real_images)
+                    metrics["artifact"] = artifact_score(fake, real_images)
+                    if stage.encode is not None:  # a VAE's decoder or a GAN's G, on held-out images' mean z
+                        metrics["psnr"] = posterior_psnr(stage.encode, stage.decode, held_out, stage.value_range)
                     scored.setdefault(label, []).append({"seconds": elapsed, "stage": stage.stage, **metrics})
                     took = time.perf_counter() - start
                     at = f"seed {seed} {label} [{stage.stage}] {elapsed:.0f}s"
-                    print(f"{at}: {describe(metrics)}, defect {metrics['defect']:.2f}; scored in {took:.0f}s")
+                    more = f"defect {metrics['defect']:.2f}, artifact {metrics['artifact']:.2f}"
+                    more += f", PSNR {metrics['psnr']:.1f} dB" if "psnr" in metrics else ""
+                    print(f"{at}: {describe(metrics)}, {more}; scored in {took:.0f}s")
                     if seed == args.first_seed and elapsed >= budget:
                         save_grid(fake[:64], args.grids / args.data / f"{args.record}-{label}.png", nrow=8)
 

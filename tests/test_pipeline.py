@@ -1,4 +1,4 @@
-"""summary.txt: both stages' FID, training time, and only the set-up steps that took a while."""
+"""summary.txt: both stages' FID, training time, and only the set-up steps that took a while; the GIF's frames."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from vaegan.pipeline import write_summary
+from vaegan.pipeline import evenly_spaced, write_summary
 
 
 def epoch(n: int, seconds: float, fid: float | None = None, **extra: float) -> dict:
@@ -72,3 +72,11 @@ def test_a_pipeline_scores_both_stages_on_the_same_z(
     text = (tmp_path / "run" / "summary.txt").read_text()
     (vae_fid, gan_fid), sampler = same_sampler_fids(open_run(tmp_path / "run"), splits)[0].values(), "the fitted prior"
     assert f"FID, both stages on the same z from {sampler}: VAE {vae_fid:.1f}, GAN {gan_fid:.1f}" in text
+
+
+def test_a_long_run_gif_keeps_evenly_spaced_frames_and_each_stages_last() -> None:
+    grids = [("vae", e, Path(f"v{e}")) for e in range(1, 97)] + [("gan", e, Path(f"g{e}")) for e in range(1, 37)]
+    kept = evenly_spaced(grids, 40)
+    assert 40 <= len(kept) <= 41 and kept[0] == grids[0] and kept[-1] == grids[-1]
+    assert ("vae", 96, Path("v96")) in kept  # the VAE's last grid, the GAN's starting point
+    assert evenly_spaced(grids[:30], 40) == grids[:30]

@@ -51,5 +51,6 @@ def test_a_gpu_budget_scales_batch_and_epochs_together_unless_a_batch_was_given(
     k = GPU_BATCH_FACTOR
     assert (sized.batch_size, sized.epochs) == (64 * k, 24 * k)  # the same optimiser steps, k x the images
     assert (sized.checkpoint_every, sized.quality_every) == (k, 5 * k)  # as often in steps as before
+    assert sized.grid_every == k  # as many grids and GIF frames as the CPU-sized run draws
     assert f"batch {64 * k} and {24 * k} epochs instead of 64 and 24" in caplog.text
     assert gpu_budget(settings, {"batch_size": 64}, "VAE") == settings

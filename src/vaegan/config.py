@@ -213,6 +213,7 @@ class RunSettings:
     precision: Precision = "auto"  # bf16 autocast where it pays; changes speed, never the model
     memory_format: MemoryFormat = "auto"  # channels_last where it pays; changes speed, never the model
     grid_size: int = 64  # images in the per-epoch sample and reconstruction grids
+    grid_every: int = 1  # epochs between those grids (and the last epoch): progress.gif's frames
     checkpoint_every: int = 1  # epochs
     quality_every: int = 5  # epochs between FID & co. of prior samples (and the last epoch); 0 = never
     quality_samples: int = 1000  # generated and held-out images per measurement
@@ -233,6 +234,7 @@ class RunSettings:
         _check_range(self.grid_size, 1, MAX_GRID, "grid size")
         _check(self.checkpoint_every >= 1, f"checkpoint every must be >= 1 epoch, got {self.checkpoint_every}")
         _check_range(self.checkpoint_every, 1, MAX_EPOCHS, "checkpoint every")
+        _check_range(self.grid_every, 1, MAX_EPOCHS, "grid every")
         _check_range(self.quality_every, 0, MAX_EPOCHS, "quality every")
         _check(self.min_steps >= 0, f"min steps must be >= 0, got {self.min_steps}")
         _check_range(self.min_steps, 0, MAX_STEPS, "min steps")

@@ -142,18 +142,36 @@ def write_comparison(run: Run, path: Path, n: int = 32) -> Path:
     return path
 
 
+# A longer animation tells a user nothing more, and each frame costs its quantising and LZW (a GPU run has 4x
+# the epochs, presets.gpu_budget): evenly spaced frames beyond this, each stage's last always kept.
+MAX_GIF_FRAMES = 40
+
+
 def write_progress_gif(run: Run, path: Path) -> Path:
-    """The fixed-z sample grid after each VAE epoch, then each GAN epoch, labelled with stage and epoch."""
-    frames, labels = [], []
+    """The fixed-z sample grid after each VAE epoch, then each GAN epoch (at most MAX_GIF_FRAMES of them),
+    labelled with stage and epoch."""
+    grids: list[tuple[str, int, Path]] = []
     for stage, found in run.stages.items():
         for grid in sorted((found.folder / "grids").glob("samples_e*.png")):
             epoch = int(grid.stem.split("_e")[1])
             if stage == "gan" and epoch == 0:
                 continue  # identical to the VAE's last grid: the warm start in one picture
-            with Image.open(grid) as im:
-                frames.append(upscale(im.convert("RGB"), 480))  # 28 px digits: a label that fits
-            labels.append(f"{stage.upper()} epoch {epoch}")
+            grids.append((stage, epoch, grid))
+    frames, labels = [], []
+    for stage, epoch, grid in evenly_spaced(grids, MAX_GIF_FRAMES):
+        with Image.open(grid) as im:
+            frames.append(upscale(im.convert("RGB"), 480))  # 28 px digits: a label that fits
+        labels.append(f"{stage.upper()} epoch {epoch}")
     return save_gif(frames, path, labels)
+
+
+def evenly_spaced(grids: list[tuple[str, int, Path]], most: int) -> list[tuple[str, int, Path]]:
+    """At most about `most` of `grids` (stage, epoch, path), evenly spaced, with each stage's last one."""
+    if len(grids) <= most:
+        return grids
+    keep = {round(i * (len(grids) - 1) / (most - 1)) for i in range(most)}
+    keep |= {i for i, g in enumerate(grids) if i + 1 == len(grids) or grids[i + 1][0] != g[0]}
+    return [grids[i] for i in sorted(keep)]
 
 
 def prepare_feature_net(cfg: VAERunConfig, gan_cfg: GANConfig, splits: DataSplits) -> Path | None:

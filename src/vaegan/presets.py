@@ -102,7 +102,7 @@ GPU_BATCH_FACTOR = 4
 
 def gpu_budget(settings: SettingsT, given: dict[str, Any], stage: str) -> SettingsT:
     """`settings` sized for a CUDA device: GPU_BATCH_FACTOR times the batch and the epochs (the optimiser steps
-    stay what the CPU-sized run takes), checkpoints and quality measurements as often in steps. Unchanged when
+    stay what the CPU-sized run takes), checkpoints, grids and quality measurements as often in steps. Unchanged when
     `given` (the user's own [train] or [gan] settings) names a batch size."""
     if "batch_size" in given:
         return settings
@@ -122,5 +122,6 @@ def gpu_budget(settings: SettingsT, given: dict[str, Any], stage: str) -> Settin
         batch_size=settings.batch_size * k,
         epochs=settings.epochs * k,
         checkpoint_every=settings.checkpoint_every * k,
+        grid_every=settings.grid_every * k,
         quality_every=settings.quality_every * k,
     )

@@ -61,6 +61,18 @@ def test_train_vae_then_sample_and_reconstruct(tmp_path: Path, image_folder: Pat
         assert grid.size == (2 * 18 + 2, 2 * 18 + 2)  # originals above reconstructions
 
 
+def test_grid_every_draws_the_cadence_and_the_last_epoch(tmp_path: Path, image_folder: Path) -> None:
+    run = tmp_path / "run"
+    flags = ["--epochs", "3", "--grid-every", "2", "--out", str(run), *TINY]
+    assert main(["train-vae", "--data", str(image_folder), *flags]) == 0
+    assert sorted(p.name for p in (run / "grids").iterdir()) == [
+        "recon_e002.png",
+        "recon_e003.png",
+        "samples_e002.png",
+        "samples_e003.png",
+    ]
+
+
 def test_resume_continues_from_the_checkpoint(tmp_path: Path, image_folder: Path) -> None:
     run = tmp_path / "run"
     assert main(["train-vae", "--data", str(image_folder), "--epochs", "1", "--out", str(run), *TINY]) == 0

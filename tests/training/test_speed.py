@@ -126,6 +126,21 @@ def test_an_unclear_layout_keeps_a_clear_bf16_verdict_but_caches_nothing(tmp_pat
     assert not speed.cache_file(tmp_path).exists()
 
 
+def test_an_unclear_gpu_verdict_is_a_tie_cached_with_its_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The H100's layouts ran 0.85x to 1.47x of each other: launch jitter, which no later run settles either."""
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "a GPU")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    cuda, calls = torch.device("cuda"), []
+    choice = speed.choose("auto", "auto", cuda, "vae-64", sequences(NOISY, calls), tmp_path)
+    assert (choice.bf16, choice.channels_last) == (False, False) and choice.doubt
+    [entry] = speed.read_cache(speed.cache_file(tmp_path)).values()
+    assert (entry["bf16"], entry["channels_last"]) == (False, False)
+    again = speed.choose("auto", "auto", cuda, "vae-64", sequences(NOISY, calls), tmp_path)
+    assert (again.bf16, again.channels_last) == (False, False) and len(calls) == 4 * speed.MAX_ROUNDS
+
+
 def test_a_probe_times_on_until_its_verdict_is_clear_then_caches_it_with_its_date(tmp_path: Path) -> None:
     """The first rounds overlap (a busy neighbour), the later ones do not: the verdict waits for them."""
     settling = {option: [1.5 * s] * 2 + [s] * 20 for option, s in FAST_BF16.items()}

@@ -84,6 +84,7 @@ def run_flags(section: str) -> tuple[Flag, ...]:
             MEMORY_FORMATS,
         ),
         Flag("--grid-size", section, "grid_size", int, "images in the per-epoch grids"),
+        Flag("--grid-every", section, "grid_every", int, "epochs between those grids (and the last epoch)"),
         Flag("--quality-every", section, "quality_every", int, "epochs between FID & co. (0 = off)"),
         Flag("--quality-samples", section, "quality_samples", int, "images per quality measurement"),
         Flag("--checkpoint-every", section, "checkpoint_every", int, "epochs between checkpoints"),

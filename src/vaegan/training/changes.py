@@ -19,6 +19,7 @@ RUN_WIDE = {
     "epochs",
     "max_minutes",
     "checkpoint_every",
+    "grid_every",
     "quality_every",
     "quality_samples",
     "device",

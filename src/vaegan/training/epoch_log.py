@@ -31,7 +31,7 @@ class EpochLog:
         postfix: dict[str, int],
         progress: bool | None,
     ) -> None:
-        self.stage, self.folder, self.postfix = stage, folder, postfix
+        self.stage, self.folder, self.postfix, self.grid_every = stage, folder, postfix, settings.grid_every
         self.progress = Progress(stage, settings.epochs, enabled=progress if folder.writes else False)
         self.events = EventLog(folder.path) if settings.tensorboard and folder.writes else None
         self.started, self.clock_at_start, self.train_seconds = time.perf_counter(), 0.0, 0.0
@@ -60,10 +60,12 @@ class EpochLog:
         return record
 
     def end_epoch(self, record: dict[str, Any], draw: DrawGrids, summary: str, *, epochs: int) -> None:
-        """The epoch's grids, its metrics line and events (main process), and its summary line in the log."""
+        """The epoch's grids (every grid_every epochs and the last), its metrics line and events (main process),
+        and its summary line in the log."""
         epoch = record["epoch"]
         if self.folder.writes:
-            draw(self.folder.grids, epoch)
+            if epoch % self.grid_every == 0 or epoch >= epochs:
+                draw(self.folder.grids, epoch)
             self.folder.append(record)
             if self.events is not None:
                 self.events.epoch(record, self.folder.grids)

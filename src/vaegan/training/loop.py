@@ -52,6 +52,7 @@ class Sampler:
     latents: Callable[[], Latents]  # the stage's z source, built when asked (a fitted prior takes a fit)
     value_range: tuple[float, float]
     disc: Callable[[torch.Tensor], torch.Tensor] | None = None  # a GAN's D: images -> logits
+    encode: Callable[[torch.Tensor], torch.Tensor] | None = None  # images -> the VAE's mean z, for PSNR through it
 
 
 ScoreHook = Callable[[float, Sampler], None]  # (seconds the run's clock has counted, what to draw from)

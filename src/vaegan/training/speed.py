@@ -5,7 +5,8 @@ written for one machine holds on another.
 `choose` times the stage's own step for each candidate setting, alternating between them so a busy
 neighbour slows all alike, and keeps bf16 only where it is clearly faster (MIN_BF16_GAIN). It times ROUNDS
 rounds, then more within PROBE_BUDGET_S until the verdict is clear (`unclear`). A verdict left unclear (a busy
-machine) keeps fp32 and the contiguous layout for that part, for this run only, and caches nothing.
+machine) keeps fp32 and the contiguous layout for that part, for this run only, and caches nothing; on a GPU,
+which no neighbour shares, it is a tie within launch jitter, cached with that default (else every run pays it).
 A clear verdict is cached per processor, torch version, device and step (step_key), with its date and
 seconds per step, in ~/.cache/vaegan/speed.json (or the data's --cache-dir). It is measured again when it is
 MAX_AGE_DAYS old, when training's own pace is far off its seconds per step (pace.py), or when that file is
@@ -55,9 +56,9 @@ LAYERS_REVISION = 2
 # step_key, so a longer run or another seed reuses the verdict; every other field enters by itself.
 NOT_IN_STEP = frozenset(
     {
-        "epochs", "batch_size", "seed", "device", "precision", "memory_format", "grid_size", "checkpoint_every",
-        "quality_every", "quality_samples", "min_steps", "max_minutes", "tensorboard", "lr", "lr_warmup_steps",
-        "lr_g", "lr_d", "collapse_fraction", "diversity_samples",
+        "epochs", "batch_size", "seed", "device", "precision", "memory_format", "grid_size", "grid_every",
+        "checkpoint_every", "quality_every", "quality_samples", "min_steps", "max_minutes", "tensorboard", "lr",
+        "lr_warmup_steps", "lr_g", "lr_d", "collapse_fraction", "diversity_samples",
     }
 )  # fmt: skip
 
@@ -312,9 +313,11 @@ def choose(
     seconds = measure(time_steps, options)
     choice = decide(recent(seconds), known_bf16)
     how = f"{max(map(len, seconds.values()))} rounds in {time.perf_counter() - started:.1f}s"
-    if choice.doubt:
+    if choice.doubt and device.type != "cuda":
         log.info("speed probe unclear after %s (%s): %s, for this run; nothing cached", how, choice.doubt, choice.note)
         return choice
+    if choice.doubt:  # a GPU has no busy neighbour to wait out: what stays open after the budget is a tie
+        log.info("speed probe: within this GPU's noise after %s (%s), so a tie: %s", how, choice.doubt, choice.note)
     log.info("%s (measured in %s, cached in %s for %d days)", choice.note, how, path, MAX_AGE_DAYS)
     entries = {key: cache_entry(choice)}
     fastest_seconds, bf16_seconds = min(map(min, seconds.values())), [min(v) for (b, _), v in seconds.items() if b]

@@ -138,10 +138,9 @@ def train_gan(
         vae_cfg.data, splits, gc.quality_every if ctx.is_main else 0, gc.quality_samples, gc.epochs
     )
     # PSNR of G(mean of q(z|x)) beside the VAE decoder's: does the GAN keep the latent meaning?
-    quality.track_reconstruction(
-        lambda x: nets.frozen.encode(x.to(device)).mean, value_range, nets.frozen.decode, decode=nets.ema
-    )
-    sampler = Sampler("gan", lambda z: nets.ema(z.to(device)), lambda: draw_z, value_range, nets.disc)
+    encode = lambda x: nets.frozen.encode(x.to(device)).mean  # noqa: E731
+    quality.track_reconstruction(encode, value_range, nets.frozen.decode, decode=nets.ema)
+    sampler = Sampler("gan", lambda z: nets.ema(z.to(device)), lambda: draw_z, value_range, nets.disc, encode)
     run = TrainingRun(
         "gan",
         run_dir,

@@ -82,10 +82,11 @@ def train_vae(
         cfg.train.quality_samples,
         cfg.train.epochs,
     )
-    quality.track_reconstruction(lambda x: model.encode(x.to(device)).mean, value_range)
+    encode = lambda x: model.encode(x.to(device)).mean  # noqa: E731
+    quality.track_reconstruction(encode, value_range)
     decode = lambda z: model.decode(z.to(device))  # noqa: E731
     # the race's VAE sampler: the mixture fitted to the training latents, as `vaegan sample` draws a VAE's
-    sampler = Sampler("vae", decode, lambda: fit_to_images(model, train_images).sample, value_range)
+    sampler = Sampler("vae", decode, lambda: fit_to_images(model, train_images).sample, value_range, encode=encode)
     run = TrainingRun(
         "vae",
         run_dir,

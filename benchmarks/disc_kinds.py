@@ -1,0 +1,58 @@
+"""RESULTS.md's table of the GAN's discriminator kinds (--disc-kind), raced at equal wall-clock by quality.py.
+
+Each row is a record's two-stage run at its end; a record raced with --marks 2 also scored the VAE at the
+hand-off, the model its GAN started from, shown as the first row of its kind's block.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+# The races behind the table, per dataset: one record per discriminator kind, on one machine kind.
+DISC_KIND_RECORDS = {"emoji": ("race-disc-conv-f25", "race-disc-projected-f25", "race-disc-selfsup-f25")}
+VARIANT = "two-stage-auto"
+
+
+def mean(points: list[dict[str, Any]], key: str, digits: str) -> str:
+    values = [p[key] for p in points if key in p]
+    return f"{statistics.fmean(values):{digits}}" if len(values) == len(points) else "–"
+
+
+def row(data: str, model: str, points: list[dict[str, Any]], steps: str, name: str) -> str:
+    cells = [mean(points, "fid", ".1f"), mean(points, "kid", ".4f"), mean(points, "defect", ".2f")]
+    cells += [mean(points, "artifact", ".2f"), mean(points, "psnr", ".1f")]
+    link = f"[`{name}`](results/{data}/{name}.json)"  # the record: its command, machine and every score
+    return f"| {data} | {model} | " + " | ".join(cells) + f" | {steps} | {len(points)} | {link} |"
+
+
+def disc_kind_section(by_name: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """The table, or nothing when none of its records is here."""
+    rows = []
+    for data, names in DISC_KIND_RECORDS.items():
+        for name in names:
+            record = by_name.get((data, name))
+            if record is None or VARIANT not in record["curves"]:
+                continue
+            runs, kind = record["curves"][VARIANT], record["gan"]["disc_kind"]
+            handoff = [p for run in runs for p in run if p["stage"] == "vae"]
+            if len(handoff) == len(runs):  # one VAE point per seed: the hand-off mark
+                at = f"its VAE at the hand-off ({record['minutes'] * record['vae_share']:g} min)"
+                rows.append(row(data, at, handoff, "–", name))
+            stages = [stage for run in record["stages"][VARIANT] for stage in run if stage["stage"] == "gan"]
+            steps = f"{statistics.fmean(stage['steps'] for stage in stages):.0f}"
+            rows.append(row(data, f"VAE then GAN, D `{kind}`", [run[-1] for run in runs], steps, name))
+    if not rows:
+        return []
+    return [
+        "## The GAN's discriminator kinds",
+        "",
+        "`--disc-kind` at equal wall-clock (each record holds its command and machine), at the end of the budget. "
+        "Defect and artifact scores: generated over real, about 1 is clean. PSNR: held-out images through the "
+        "VAE's decoder or the GAN's G.",
+        "",
+        "| data | model | FID | KID | defect | artifact | PSNR (dB) | GAN steps | seeds | record |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]

@@ -1,0 +1,92 @@
+"""RESULTS.md's quality-per-minute curve: what a longer budget buys, from race records at several budgets.
+
+A two-stage record raced with --marks 2 scores its VAE at the hand-off too: that VAE trained its share of
+the budget exactly as the VAE alone would (same loop, sampler and prior), so it is the VAE-alone point at
+that many minutes. Two-stage points come from records of today's GAN (the default discriminator) only.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from vaegan.config import GANConfig
+from vaegan.plots import Panel, line_charts
+
+# The races behind the curve, per dataset, all on one machine kind (their sections name it).
+CURVE_RECORDS = {
+    "emoji": (
+        "race-disc-selfsup-f25",
+        "race-core-emoji",
+        "race-disc-conv-f25",
+        "race-minutes15-f25",
+        "race-minutes30-f25",
+    ),
+}
+MODELS = ("VAE alone", "VAE then GAN")
+
+
+def curve_points(record: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """(model, minutes, FID) of every end-of-stage score in `record` that today's pipeline would make."""
+    default_d = record["gan"].get("disc_kind", "conv") == GANConfig.disc_kind
+    points = []
+    for variant, runs in record["curves"].items():
+        if variant not in ("two-stage-auto", "vae-auto") or record.get("vae_overrides"):
+            continue
+        for run in runs:
+            for point in run:
+                if point["stage"] == "vae":
+                    points.append((MODELS[0], round(point["seconds"] / 60, 1), point["fid"]))
+                elif default_d and point["seconds"] >= record["minutes"] * 60 - 1:
+                    points.append((MODELS[1], round(point["seconds"] / 60, 1), point["fid"]))
+    return points
+
+
+def curve(by_name: dict[tuple[str, str], dict[str, Any]], data: str) -> dict[str, dict[float, list[float]]]:
+    """model -> minutes -> the FIDs scored there, over CURVE_RECORDS[data]."""
+    found: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for name in CURVE_RECORDS.get(data, ()):
+        if (data, name) in by_name:
+            for model, minutes, fid in curve_points(by_name[(data, name)]):
+                found[model][minutes].append(fid)
+    return found
+
+
+def draw_curves(by_name: dict[tuple[str, str], dict[str, Any]], grids: Path) -> None:
+    """Each dataset's chart, grids/<data>/quality-per-minute.png (report.py's command line redraws them)."""
+    for data in CURVE_RECORDS:
+        found = curve(by_name, data)
+        if found:
+            series = {m: (sorted(found[m]), [statistics.fmean(found[m][t]) for t in sorted(found[m])]) for m in found}
+            title = f"{data}: Inception FID by training budget"
+            panel = Panel(title, "Inception FID", series, xlabel="training minutes")
+            line_charts([panel], ncol=1, cell=(520, 300)).save(grids / data / "quality-per-minute.png")
+
+
+def minutes_section(by_name: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """The curve's table per dataset and its chart (draw_curves), or nothing without records."""
+    lines = []
+    for data, names in CURVE_RECORDS.items():
+        found = curve(by_name, data)
+        if not found:
+            continue
+        minutes = sorted({t for m in found.values() for t in m})
+        cells = {m: {t: f"{statistics.fmean(v):.1f} ({len(v)})" for t, v in found[m].items()} for m in MODELS}
+        records = ", ".join(f"`{n}`" for n in names if (data, n) in by_name)
+        lines += [
+            f"### {data}",
+            "",
+            "| training minutes | " + " | ".join(MODELS) + " |",
+            "|---|---|---|",
+            *[f"| {t:g} | " + " | ".join(cells[m].get(t, "–") for m in MODELS) + " |" for t in minutes],
+            "",
+            f"Inception FID at the end of each budget (runs scored), from {records}.",
+            "",
+            f"![FID by training budget](results/{data}/quality-per-minute.png)",
+            "",
+        ]
+    if not lines:
+        return []
+    return ["## What a longer budget buys", "", *lines]
