@@ -22,13 +22,12 @@ def mean(points: list[dict[str, Any]], key: str, digits: str) -> str:
 def row(data: str, model: str, points: list[dict[str, Any]], steps: str, name: str) -> str:
     cells = [mean(points, "fid", ".1f"), mean(points, "kid", ".4f"), mean(points, "defect", ".2f")]
     cells += [mean(points, "artifact", ".2f"), mean(points, "psnr", ".1f")]
-    link = f"[`{name}`](results/{data}/{name}.json)"  # the record: its command, machine and every score
-    return f"| {data} | {model} | " + " | ".join(cells) + f" | {steps} | {len(points)} | {link} |"
+    return f"| {data} | {model} | " + " | ".join(cells) + f" | {steps} | {len(points)} | `{name}` |"
 
 
 def disc_kind_section(by_name: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
     """The table, or nothing when none of its records is here."""
-    rows = []
+    handoffs, rows = [], []  # the VAEs first: what each GAN started from
     for data, names in DISC_KIND_RECORDS.items():
         for name in names:
             record = by_name.get((data, name))
@@ -38,18 +37,18 @@ def disc_kind_section(by_name: dict[tuple[str, str], dict[str, Any]]) -> list[st
             handoff = [p for run in runs for p in run if p["stage"] == "vae"]
             if len(handoff) == len(runs):  # one VAE point per seed: the hand-off mark
                 at = f"its VAE at the hand-off ({record['minutes'] * record['vae_share']:g} min)"
-                rows.append(row(data, at, handoff, "–", name))
+                handoffs.append(row(data, at, handoff, "–", name))
             stages = [stage for run in record["stages"][VARIANT] for stage in run if stage["stage"] == "gan"]
             steps = f"{statistics.fmean(stage['steps'] for stage in stages):.0f}"
             rows.append(row(data, f"VAE then GAN, D `{kind}`", [run[-1] for run in runs], steps, name))
     if not rows:
         return []
+    rows = handoffs + rows
     return [
         "## The GAN's discriminator kinds",
         "",
-        "`--disc-kind` at equal wall-clock (each record holds its command and machine), at the end of the budget. "
-        "Defect and artifact scores: generated over real, about 1 is clean. PSNR: held-out images through the "
-        "VAE's decoder or the GAN's G.",
+        "`--disc-kind` at equal wall-clock, end of the budget. Defect and artifact: generated over real, about 1 "
+        "is clean. PSNR: held-out images through the VAE's decoder or the GAN's G.",
         "",
         "| data | model | FID | KID | defect | artifact | PSNR (dB) | GAN steps | seeds | record |",
         "|---|---|---|---|---|---|---|---|---|---|",

@@ -82,7 +82,7 @@ def minutes_section(by_name: dict[tuple[str, str], dict[str, Any]]) -> list[str]
             "|---|---|---|",
             *[f"| {t:g} | " + " | ".join(cells[m].get(t, "–") for m in MODELS) + " |" for t in minutes],
             "",
-            f"Inception FID at the end of each budget (runs scored), from {records}.",
+            f"Inception FID at the end of each budget (runs), from {records}.",
             "",
             f"![FID by training budget](results/{data}/quality-per-minute.png)",
             "",
