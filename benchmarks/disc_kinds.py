@@ -1,7 +1,7 @@
 """RESULTS.md's table of the GAN's discriminator kinds (--disc-kind), raced at equal wall-clock by quality.py.
 
 Each row is a record's two-stage run at its end; a record raced with --marks 2 also scored the VAE at the
-hand-off, the model its GAN started from, shown as the first row of its kind's block.
+hand-off, the model its GAN started from, listed before the GAN rows.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def disc_kind_section(by_name: dict[tuple[str, str], dict[str, Any]]) -> list[st
             runs, kind = record["curves"][VARIANT], record["gan"]["disc_kind"]
             handoff = [p for run in runs for p in run if p["stage"] == "vae"]
             if len(handoff) == len(runs):  # one VAE point per seed: the hand-off mark
-                at = f"its VAE at the hand-off ({record['minutes'] * record['vae_share']:g} min)"
+                at = f"the VAE at the hand-off ({record['minutes'] * record['vae_share']:g} min)"
                 handoffs.append(row(data, at, handoff, "–", name))
             stages = [stage for run in record["stages"][VARIANT] for stage in run if stage["stage"] == "gan"]
             steps = f"{statistics.fmean(stage['steps'] for stage in stages):.0f}"
