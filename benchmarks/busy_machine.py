@@ -1,7 +1,9 @@
-"""What a busy machine costs training: the shipped emoji VAE step alone, then two side by side, per wait policy.
+"""What a busy machine costs training: the shipped emoji VAE step alone, then two side by side, per wait policy;
+and what `--precision auto`'s probe decides and caches beside a neighbour, then alone.
 
-    python benchmarks/busy_machine.py                      # ~4 min on an idle 2-core machine
+    python benchmarks/busy_machine.py                      # ~5 min on an idle 2-core machine
     python benchmarks/busy_machine.py --record epyc-f25    # also docs/results/busy/epyc-f25.json
+    python benchmarks/busy_machine.py --only probe         # the probe's part alone, ~1 min
 
 Each worker is a fresh process running `vaegan run`'s 64x64 VAE step (fp32, batch 64) for --seconds of
 wall-clock. Two workers side by side on all the cores share them; the question is whether each gets its
@@ -18,6 +20,8 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 from vaegan.training import speed
@@ -53,14 +57,77 @@ print(64 * n / (time.perf_counter() - start))
 """
 
 
+# The real probes of `vaegan run`'s emoji stages on a fresh cache (argv[1]), as the vaegan command runs
+# them (OpenMP threads sleep while they wait): one JSON line per stage.
+PROBE = """
+import json, sys, torch
+from vaegan.cli.options import pipeline_configs
+from vaegan.training import speed
+from vaegan.training.contention import OthersShare
+from vaegan.training.train_gan import gan_probe
+from vaegan.training.train_vae import vae_probe
+cfg, gan, _ = pipeline_configs({"data": {"source": "emoji"}})
+images = torch.randint(0, 256, (128, 3, 64, 64), dtype=torch.uint8)  # a step's cost does not hang on its pixels
+cpu, cache = torch.device("cpu"), sys.argv[1]
+for stage, probe in (("VAE", vae_probe(cfg, images)), ("GAN", gan_probe(gan, cfg, images))):
+    with OthersShare() as others:
+        choice = speed.choose("auto", "auto", cpu, probe.shape, probe.time_steps, cache)
+    key = speed.cache_key(cpu, probe.shape)
+    cached = any(k.startswith(key) for k in speed.read_cache(speed.cache_file(cache)))
+    print(json.dumps({"stage": stage, "verdict": choice.note, "others": others.share, "cached": cached}))
+"""
+# (label, whether a neighbour trains beside the probe): the same cache throughout, so the rows show what a
+# busy run leaves behind for the next one.
+PROBE_RUNS = (("beside a neighbour", True), ("alone, next", False), ("alone, again", False))
+
+
+def environment(env: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, **env, "PYTHONPATH": os.pathsep.join(filter(None, ["src", os.environ.get("PYTHONPATH")]))}
+
+
 def workers(count: int, env: dict[str, str], seconds: float) -> list[float]:
     """Images per second of `count` workers started together."""
-    full = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(filter(None, ["src", os.environ.get("PYTHONPATH")]))}
     procs = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(seconds)], env=full, stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(seconds)], env=environment(env), stdout=subprocess.PIPE, text=True
+        )
         for _ in range(count)
     ]
     return [float(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+
+
+def probes(seconds: float) -> list[dict[str, object]]:
+    """What the probe decided and cached, per stage, beside a neighbour (the step of WORKER under libgomp's
+    spinning default, as a plain PyTorch program runs), then alone twice, on one fresh cache."""
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as cache:
+        for label, busy in PROBE_RUNS:
+            neighbour = None
+            if busy:
+                args = [sys.executable, "-c", WORKER, str(seconds)]
+                neighbour = subprocess.Popen(
+                    args, env=environment({"OMP_WAIT_POLICY": "ACTIVE"}), stdout=subprocess.DEVNULL
+                )
+                time.sleep(3)  # past its imports and first step: computing
+            try:
+                done = subprocess.run(
+                    [sys.executable, "-c", PROBE, cache],
+                    env=environment({"OMP_WAIT_POLICY": "PASSIVE"}),
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+            finally:
+                if neighbour is not None:
+                    neighbour.kill()
+                    neighbour.wait()
+            for line in done.stdout.splitlines():
+                row = {"run": label, **json.loads(line)}
+                rows.append(row)
+                print(
+                    f"{label:20s} {row['stage']}: {row['verdict']}; others {row['others']:.0%}; cached {row['cached']}"
+                )
+    return rows
 
 
 def main() -> None:
@@ -68,10 +135,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="wall-clock per measurement")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--record", metavar="NAME", help=f"also save the table as {RECORDS}/NAME.json")
+    parser.add_argument("--only", choices=("share", "probe"), help="one of the two parts (default: both)")
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} cores")
     rows = []
-    for label, env in SETTINGS:
+    for label, env in SETTINGS if args.only != "probe" else ():
         alone, pair = [], []
         for _ in range(args.rounds):  # alone and side by side in turn, so a drifting machine moves both
             alone += workers(1, env, args.seconds)
@@ -79,12 +147,21 @@ def main() -> None:
         share = min(pair) / max(alone)  # the worse worker against the better lone run
         rows.append({"setting": label, "alone": alone, "side_by_side": pair, "worst_share": round(share, 3)})
         print(f"{label:36s} alone {max(alone):6.1f} img/s, side by side {min(pair):6.1f}-{max(pair):6.1f}: {share:.0%}")
+    probe_rows = probes(60.0) if args.only != "share" else []
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.record:
         command = shlex.join(["python", "benchmarks/busy_machine.py", *sys.argv[1:]])
         path = RECORDS / f"{args.record}.json"
+        old = json.loads(path.read_text()) if path.exists() else {}
+        record = {
+            "kind": speed.cpu_model(),
+            "cores": os.cpu_count(),
+            "command": old.get("command") if args.only == "probe" else command,
+            "rows": rows or old.get("rows", []),
+            "probe_command": old.get("probe_command") if args.only == "share" else command,
+            "probe": probe_rows or old.get("probe", []),
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"command": command, "kind": speed.cpu_model(), "cores": os.cpu_count(), "rows": rows}
         path.write_text(json.dumps(record, indent=1) + "\n")
         print(f"wrote {path}")
 

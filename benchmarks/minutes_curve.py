@@ -23,7 +23,9 @@ CURVE_RECORDS = {
         "race-disc-conv-f25",
         "race-minutes15-f25",
         "race-minutes30-f25",
+        "race-minutes30-seed1-f25",
     ),
+    "fashion-mnist": ("race-fmnist-minutes5-f25", "race-core-fmnist", "race-fmnist-minutes30-f25"),
 }
 MODELS = ("VAE alone", "VAE then GAN")
 

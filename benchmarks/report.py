@@ -370,7 +370,7 @@ OWN_FEATURE_GANS = ("gan-nonsaturating-vae", "gan-minimax-vae", "gan-nonsaturati
 
 
 def seeds_won(wins: list[bool]) -> str:
-    return f"{sum(wins)} of {len(wins)} seeds"
+    return f"{sum(wins)}/{len(wins)}"
 
 
 def own_feature_verdict(data: str, results: dict[str, list[dict[str, Any]]]) -> str:
@@ -381,16 +381,14 @@ def own_feature_verdict(data: str, results: dict[str, list[dict[str, Any]]]) -> 
         warm, scratch = results[f"gan-{loss}-vae"], results[f"gan-{loss}-scratch"]
         beat_vae = [w["fid"] < v["fid"] for w, v in zip(warm, vae, strict=True)]
         beat_scratch = [w["fid"] < s["fid"] for w, s in zip(warm, scratch, strict=True)]
-        parts.append(
-            f"the {loss} GAN's warm start beat its VAE in {seeds_won(beat_vae)} and the same GAN from scratch "
-            f"in {seeds_won(beat_scratch)}"
-        )
+        parts.append(f"{loss} {seeds_won(beat_vae)} and {seeds_won(beat_scratch)}")
     flagged = {name: sum(r["collapsed"] for r in results[name]) for name in OWN_FEATURE_GANS}
     detail = ", ".join(f"{name} {count}" for name, count in flagged.items() if count) or "none"
     runs = sum(len(results[name]) for name in OWN_FEATURE_GANS)
     return (
-        f"- {data}: " + "; ".join(parts) + f"; {sum(flagged.values())} of {runs} GAN runs fell below the "
-        f"collapse warning's threshold at some epoch ({detail})."
+        f"- {data}: seeds in which the warm start beat its VAE and the same GAN from scratch: "
+        + ", ".join(parts)
+        + f"; {sum(flagged.values())} of {runs} GAN runs fell below the collapse warning's threshold ({detail})."
     )
 
 
@@ -527,6 +525,16 @@ def throughput_table(rows: list[dict[str, Any]], ratio: str) -> list[str]:
     ]
 
 
+def headline_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of each step's rows, the reference, auto's pick and the fastest, in their order: the tutorial-model
+    tables predate the shipped steps' rows, and their other variants (Adam kinds) live on in the records."""
+    kept = []
+    for group in {(r["data"], r["step"]) for r in rows}:
+        same = [r for r in rows if (r["data"], r["step"]) == group]
+        kept += [same[0], *[r for r in same if r["auto"]], max(same, key=lambda r: r["img_s"])]
+    return [r for r in rows if any(r is k for k in kept)]
+
+
 def performance_section(record: dict[str, Any]) -> list[str]:
     """One machine kind's throughput tables, as its run printed them: the tutorial model's, then (in newer
     records) the shipped steps' against their plain loop, with any flag where a row beat auto's pick."""
@@ -546,7 +554,7 @@ def performance_section(record: dict[str, Any]) -> list[str]:
         "",
         *[f"    {line}" for line in context],
         "",
-        *throughput_table(tables["tutorial"], "x reference"),
+        *throughput_table(headline_rows(tables["tutorial"]), "x reference"),
         *(shipped if tables["shipped"] else []),
         *[f"**Flag: {flag}.**" for flag in flags],
         "",
@@ -580,8 +588,66 @@ def busy_section(folder: Path) -> list[str]:
                 for r in record["rows"]
             ],
             "",
+            *probe_block(record),
         ]
     return lines
+
+
+def cached_part(row: dict[str, Any]) -> str:
+    """What a probe row left in the cache: a verdict whose layout stayed open keeps only its precision."""
+    if not row["cached"]:
+        return "nothing"
+    return "the precision" if "layout by default" in row["verdict"] else "the verdict"
+
+
+def probe_block(record: dict[str, Any]) -> list[str]:
+    """What `--precision auto`'s probe decided and cached beside a neighbour, then alone, on one cache."""
+    if not record.get("probe"):
+        return []
+    return [
+        f"`{record['probe_command']}`: the emoji stages' probes beside a neighbour (that VAE step, OpenMP "
+        "spinning), then alone twice, on one fresh cache; others: their share of the CPUs during the probe.",
+        "",
+        "| run | stage | verdict | others | cached |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {r['run']} | {r['stage']} | {short_verdict(r['verdict'])} | {r['others']:.0%} | {cached_part(r)} |"
+            for r in record["probe"]
+        ],
+        "",
+    ]
+
+
+def precision_race_section(grids: Path) -> list[str]:
+    """Minutes of training to a fixed FID at auto against plain fp32: races of those two variants
+    (quality.py --variants two-stage-auto two-stage --record race-precision-*), FID at every mark."""
+    lines: list[str] = []
+    for record in (r for r in race_records(grids) if r.get("record", "").startswith("race-precision")):
+        curves = record["curves"]
+        target = statistics.fmean(run[-1]["fid"] for run in curves["two-stage"])
+        marks = " / ".join(f"{p['seconds'] / 60:.1f}" for p in curves["two-stage"][0])
+        lines += [
+            f"## Minutes to a fixed FID, auto against fp32: {record['data']}",
+            "",
+            f"`{record['command']}` on {record['machine']}: FID of {record['samples']} generated images (fewer than "
+            f"the protocol's, so compare within the table) at each mark; the last column: minutes to fp32's final FID.",
+            "",
+            f"| variant | FID at {marks} min | steps (VAE, GAN) | minutes to {target:.1f} |",
+            "|---|---|---|---|",
+            *[precision_row(name, runs, record["stages"][name][0], target) for name, runs in curves.items()],
+            "",
+            f"![FID against training time](results/{record['data']}/{record['record']}-time-to-fid.png)",
+            "",
+        ]
+    return lines
+
+
+def precision_row(name: str, runs: list[list[dict[str, Any]]], stages: list[dict[str, Any]], target: float) -> str:
+    fids = " / ".join(f"{p['fid']:.1f}" for p in runs[0])
+    counts = ", ".join(f"{e['steps']:,}" for e in stages)
+    minutes = statistics.fmean(minutes_to(target, run) for run in runs)
+    reached = "not within the budget" if math.isnan(minutes) else f"{minutes:.1f}"
+    return f"| {SHORT_NAMES.get(name, name)} | {fids} | {counts} | {reached} |"
 
 
 def write_performance(folder: Path, out: Path) -> None:
@@ -593,12 +659,14 @@ def write_performance(folder: Path, out: Path) -> None:
         "Generated by `python benchmarks/report.py --performance` from the records of `benchmarks/throughput.py "
         "--record NAME` (docs/results/performance/), one per machine kind: images/s, x a baseline timed in the same "
         "process, % of the measured matmul peaks; compare within one table (rows move 10-20% between runs). The "
-        "baseline of the shipped steps is the same networks and losses in a plain fp32 loop; `*`: auto's pick.",
+        "baseline of the shipped steps is the same networks and losses in a plain fp32 loop; `*`: auto's pick. "
+        "Tables of the tutorial model show its reference, auto's pick and the fastest row (the records hold all).",
         "",
         *auto_section(records),
     ]
     for record in records:
         lines += performance_section(record)
+    lines += precision_race_section(folder.parent)
     lines += busy_section(folder.parent / "busy")
     write_doc(out, lines)
 

@@ -127,14 +127,14 @@ def training_layout(train: ImageDataset, batch_size: int, cache_dir: str | Path 
     n, c, size = len(train), train.images.shape[1], train.images.shape[-1]
     shape = f"features|{size}px|{c}ch|b{batch_size}|{'labels' if train.labels is not None else 'simclr'}"
 
-    def prepare(bf16: bool, layout: torch.memory_format) -> Callable[[], object]:
+    def prepare(layout: torch.memory_format) -> Callable[[bool], object]:
         net = new_feature_net(train)
         opt = torch.optim.Adam(net.parameters())
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
         index = torch.arange(batch_size) % n
         part = ImageDataset(train.images[index], None if train.labels is None else train.labels[index])
         g = torch.Generator().manual_seed(0)
-        return lambda: fit(net, part, 1, batch_size, opt, sched, g, layout, quiet=True)
+        return lambda bf16: fit(net, part, 1, batch_size, opt, sched, g, layout, quiet=True)  # fp32 only
 
     with torch.enable_grad():  # callers may sit under no_grad (evaluation), the timed steps train
         choice = speed.choose("fp32", "auto", torch.device("cpu"), shape, speed.timer(prepare), cache_dir)

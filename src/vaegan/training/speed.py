@@ -4,13 +4,15 @@ Whether bf16 autocast or channels_last pays depends on the processor (docs/PERFO
 written for one machine holds on another.
 `choose` times the stage's own step for each candidate setting, alternating between them so a busy
 neighbour slows all alike, and keeps bf16 only where it is clearly faster (MIN_BF16_GAIN). It times ROUNDS
-rounds, then more within PROBE_BUDGET_S until the verdict is clear (`unclear`). A verdict left unclear (a busy
-machine) keeps fp32 and the contiguous layout for that part, for this run only, and caches nothing; on a GPU,
-which no neighbour shares, it is a tie within launch jitter, cached with that default (else every run pays it).
+rounds, then more within PROBE_BUDGET_S until the verdict is clear (`unclear`). A probe timed while other
+processes took a share of the CPUs (contention.py) decides for its run only and caches nothing: it measured
+the load, not the machine. A verdict left unclear keeps fp32 and the contiguous layout for that part, for
+this run only, and caches only a clear precision (the next run times just its layouts); on a GPU, which no
+neighbour shares, it is a tie within launch jitter, cached with that default (else every run pays it).
 A clear verdict is cached per processor, torch version, device and step (step_key), with its date and
-seconds per step, in ~/.cache/vaegan/speed.json (or the data's --cache-dir). It is measured again when it is
-MAX_AGE_DAYS old, when training's own pace is far off its seconds per step (pace.py), or when that file is
-deleted (say, to measure on an idle machine now).
+seconds per step, in ~/.cache/vaegan/speed.json (or the data's --cache-dir). It is measured again when it
+is MAX_AGE_DAYS old, when training's own pace is far off its seconds per step (pace.py), or when that file
+is deleted (say, to measure on an idle machine now).
 Under torchrun rank 0 probes and every rank follows its verdict (loop.speed_settings): DDP needs one setting.
 A GPU is probed the same way (bf16 only where it supports it), keyed by its name: bf16 does not pay on
 every GPU that has it (docs/PERFORMANCE.md).
@@ -30,6 +32,8 @@ from datetime import date
 from pathlib import Path
 
 import torch
+
+from vaegan.training.contention import OthersShare
 
 log = logging.getLogger(__name__)
 
@@ -89,23 +93,29 @@ class Probe:
 
 
 def timer(
-    prepare: Callable[[bool, torch.memory_format], Callable[[], object]], device: torch.device | None = None
+    prepare: Callable[[torch.memory_format], Callable[[bool], object]], device: torch.device | None = None
 ) -> StepTimer:
-    """A StepTimer from `prepare(bf16, layout) -> step`: each candidate is built and warmed up once, then
-    every call times one step of it; on a GPU, GPU_STEPS steps up to the end of their queued kernels."""
-    steps: dict[tuple[bool, torch.memory_format], Callable[[], object]] = {}
+    """A StepTimer from `prepare(layout) -> step(bf16)`: each layout's model is built once and shared by both
+    precisions (autocast changes only the arithmetic, and a model per candidate doubled the probe's memory);
+    each candidate is warmed up once, then every call times one step of it; on a GPU, GPU_STEPS steps up to
+    the end of their queued kernels."""
+    steps: dict[torch.memory_format, Callable[[bool], object]] = {}
+    warm: set[tuple[bool, torch.memory_format]] = set()
     on_gpu = device is not None and device.type == "cuda"
     count = GPU_STEPS if on_gpu else 1
 
     def time_steps(bf16: bool, layout: torch.memory_format) -> float:
-        if (bf16, layout) not in steps:
-            steps[(bf16, layout)] = prepare(bf16, layout)
-            steps[(bf16, layout)]()  # warm-up: first-call allocations and kernel choice
+        if layout not in steps:
+            steps[layout] = prepare(layout)
+        step = steps[layout]
+        if (bf16, layout) not in warm:
+            step(bf16)  # warm-up: first-call allocations and kernel choice
+            warm.add((bf16, layout))
         if on_gpu:
             torch.cuda.synchronize(device)
         started = time.perf_counter()
         for _ in range(count):
-            steps[(bf16, layout)]()
+            step(bf16)
         if on_gpu:
             torch.cuda.synchronize(device)
         return (time.perf_counter() - started) / count
@@ -120,6 +130,7 @@ class SpeedChoice:
     note: str  # one line for the log: what was picked and why
     seconds_per_step: float | None = None  # the picked setting's, as measured; None where nothing was timed
     doubt: str = ""  # why the timings left part of the verdict open (that part kept its default); "" if clear
+    settled: str = ""  # where only the layout stayed open: the precision's verdict, clear, so cached by itself
 
     @property
     def layout(self) -> torch.memory_format:
@@ -178,6 +189,12 @@ def known_bf16_speedup(cached: dict[str, dict], device: torch.device) -> float |
     return float(speedup) if isinstance(speedup, int | float) else None
 
 
+def known_precision(cached: dict[str, dict], device: torch.device) -> tuple[bool, str] | None:
+    """(fp32, why) where an earlier probe on this CPU found bf16 hopeless (CPU_VERDICT); else None."""
+    speedup = known_bf16_speedup(cached, device)
+    return None if speedup is None else (False, known_hopeless(speedup))
+
+
 def candidates(precision: str, memory_format: str, device: torch.device | None = None) -> list[tuple[bool, bool]]:
     """(bf16, channels_last) pairs the settings leave open; an explicit setting fixes its half. `auto` on a
     GPU without bf16 (before Ampere) leaves fp32 alone."""
@@ -219,19 +236,16 @@ def recent(seconds: Timings) -> Timings:
     return {o: s[-ROUNDS:] for o, s in seconds.items() if s}
 
 
-def decide(seconds: Timings, known_bf16: float | None = None) -> SpeedChoice:
+def decide(seconds: Timings) -> SpeedChoice:
     """The fastest fp32 setting by median, replaced by the fastest bf16 one only if it wins by MIN_BF16_GAIN.
     A part of the verdict that the timings leave open (`unclear`) keeps its default, fp32 or contiguous,
-    and says why in `doubt`.
-
-    `known_bf16`: bf16's speed-up over fp32 that an earlier probe on this CPU measured, when bf16 was
-    not timed again (CPU_VERDICT)."""
+    and says why in `doubt`."""
     fp32 = {k: v for k, v in seconds.items() if not k[0]}
     bf16 = {k: v for k, v in seconds.items() if k[0]}
     if not fp32:  # bf16 asked for explicitly: only the layout was open
         return pick_layout(bf16, bf16=True, note="bf16 autocast (asked for)")
     if not bf16:
-        return pick_layout(fp32, bf16=False, note="fp32" if known_bf16 is None else known_hopeless(known_bf16))
+        return pick_layout(fp32, bf16=False, note="fp32")
     best_fp32, best_bf16 = fastest(fp32), fastest(bf16)
     gain = statistics.median(best_fp32) / statistics.median(best_bf16)
     doubt = unclear(best_fp32, best_bf16, MIN_BF16_GAIN, "bf16 autocast")
@@ -275,12 +289,13 @@ def pick_layout(seconds: Timings, *, bf16: bool, note: str, doubt: str = "") -> 
             doubt,
         )
     layout_doubt = unclear(plain, nhwc, MIN_LAYOUT_GAIN, "channels_last")
-    doubt = "; ".join(d for d in (doubt, layout_doubt) if d)
     gain = statistics.median(plain) / statistics.median(nhwc)
     if gain >= MIN_LAYOUT_GAIN and not layout_doubt:
         return SpeedChoice(bf16, True, f"{note}, channels_last {gain:.2f}x", statistics.median(nhwc), doubt)
     layout = ", contiguous layout by default" if layout_doubt else ", contiguous layout"
-    return SpeedChoice(bf16, False, note + layout, statistics.median(plain), doubt)
+    settled = note if layout_doubt and not doubt else ""
+    doubt = "; ".join(d for d in (doubt, layout_doubt) if d)
+    return SpeedChoice(bf16, False, note + layout, statistics.median(plain), doubt, settled)
 
 
 def choose(
@@ -301,20 +316,38 @@ def choose(
         return SpeedChoice(bf16, channels_last, "as asked for")
     path, key = cache_file(cache_dir), f"{cache_key(device, shape)}|{precision}|{memory_format}"
     cached = read_cache(path)
-    hit = None if fresh else cached_choice(cached.get(key))
+    entry = None if fresh else cached.get(key)
+    hit = cached_choice(entry)
     if hit is not None:
         return hit
-    known_bf16 = known_bf16_speedup(cached, device) if precision == "auto" else None
-    if known_bf16 is not None:
-        options = [option for option in options if not option[0]]
+    # A precision already known here (an entry whose layout was left open, or a CPU without bf16 kernels):
+    # only its layouts are timed.
+    settled = settled_precision(entry) or (
+        known_precision(cached, device) if precision == "auto" and not fresh else None
+    )
+    if settled is not None and any(bf16 == settled[0] for bf16, _ in options):
+        options = [option for option in options if option[0] == settled[0]]
         if len(options) == 1:  # the layout fixed too: nothing to time
-            return SpeedChoice(False, options[0][1], known_hopeless(known_bf16))
+            return SpeedChoice(settled[0], options[0][1], settled[1])
     started = time.perf_counter()
-    seconds = measure(time_steps, options)
-    choice = decide(recent(seconds), known_bf16)
+    with OthersShare() as others:
+        seconds = measure(time_steps, options)
+    choice = (
+        decide(recent(seconds)) if settled is None else pick_layout(recent(seconds), bf16=settled[0], note=settled[1])
+    )
     how = f"{max(map(len, seconds.values()))} rounds in {time.perf_counter() - started:.1f}s"
+    if others.busy and device.type != "cuda":
+        share = f"other processes took {others.share:.0%} of the CPUs"
+        log.info("speed probe timed beside other work (%s): %s, for this run; nothing cached", share, choice.note)
+        return choice
     if choice.doubt and device.type != "cuda":
-        log.info("speed probe unclear after %s (%s): %s, for this run; nothing cached", how, choice.doubt, choice.note)
+        if choice.settled and settled is None and precision == "auto":
+            # A clear precision is worth keeping: the next run times only its two layouts, half the probe.
+            write_cache(path, {**cached, key: precision_entry(choice)})
+            kept = "the precision cached, the layout measured again next run"
+        else:
+            kept = "nothing cached"
+        log.info("speed probe unclear after %s (%s): %s, for this run; %s", how, choice.doubt, choice.note, kept)
         return choice
     if choice.doubt:  # a GPU has no busy neighbour to wait out: what stays open after the budget is a tie
         log.info("speed probe: within this GPU's noise after %s (%s), so a tie: %s", how, choice.doubt, choice.note)
@@ -323,6 +356,8 @@ def choose(
     fastest_seconds, bf16_seconds = min(map(min, seconds.values())), [min(v) for (b, _), v in seconds.items() if b]
     if bf16_seconds and min(bf16_seconds) > HOPELESS * fastest_seconds:
         entries[cpu_verdict_key(device)] = {"bf16_speedup": fastest_seconds / min(bf16_seconds), "measured": today()}
+    elif bf16_seconds:  # bf16 timed and not hopeless: an older verdict that it is no longer holds
+        cached.pop(cpu_verdict_key(device), None)
     write_cache(path, {**cached, **entries})
     return choice
 
@@ -342,6 +377,11 @@ def cache_entry(choice: SpeedChoice) -> dict[str, object]:
     }
 
 
+def precision_entry(choice: SpeedChoice) -> dict[str, object]:
+    """The clear precision of a verdict whose layout stayed open, as cached (settled_precision reads it)."""
+    return {"bf16": choice.bf16, "channels_last": None, "note": choice.settled, "measured": today()}
+
+
 def is_recent(entry: dict) -> bool:
     """Whether `entry` was measured within MAX_AGE_DAYS; an undated one (cached before dates) is not."""
     try:
@@ -359,6 +399,14 @@ def cached_choice(entry: object) -> SpeedChoice | None:
     if not isinstance(bf16, bool) or not isinstance(channels_last, bool) or not isinstance(seconds, int | float):
         return None
     return SpeedChoice(bf16, channels_last, str(entry.get("note", "")), float(seconds))
+
+
+def settled_precision(entry: object) -> tuple[bool, str] | None:
+    """(bf16, the note) of a recent entry that holds only a precision: its layout was left open."""
+    if not isinstance(entry, dict) or not is_recent(entry) or entry.get("channels_last") is not None:
+        return None
+    bf16 = entry.get("bf16")
+    return (bf16, f"{entry.get('note', '')} (measured {entry['measured']})") if isinstance(bf16, bool) else None
 
 
 def read_cache(path: Path) -> dict[str, dict]:

@@ -213,14 +213,14 @@ def gan_probe(
     settings to time on `device`."""
     m, batch = vae_cfg.model, min(gc.batch_size // processes, len(images))
 
-    def prepare(bf16: bool, layout: torch.memory_format) -> Callable[[], object]:
+    def prepare(layout: torch.memory_format) -> Callable[[bool], object]:
         generator = place(Decoder(m), device, layout)
         disc = place(build_discriminator(m, gc), device, layout)
         nets = GANNets.build(generator, disc, VAE(m).requires_grad_(False).to(device), gc)
         real = to_float(images[:batch].to(device), m.value_range).contiguous(memory_format=layout)
         z = torch.randn(batch, m.latent_dim, generator=torch.Generator().manual_seed(0)).to(device)
         step = gc.d_warmup_steps  # past the D warm-up: G moves too
-        return lambda: gan_step(nets, real, z, gc=gc, step=step, device=device, bf16=bf16)
+        return lambda bf16: gan_step(nets, real, z, gc=gc, step=step, device=device, bf16=bf16)
 
     return speed.Probe(speed.step_key("gan", batch, m, gc), speed.timer(prepare, device), vae_cfg.data.cache_dir)
 

@@ -177,12 +177,12 @@ def vae_probe(cfg: VAERunConfig, images: torch.Tensor, device: torch.device = CP
     to time on `device`."""
     m, batch = cfg.model, min(cfg.train.batch_size // processes, len(images))
 
-    def prepare(bf16: bool, layout: torch.memory_format) -> Callable[[], object]:
+    def prepare(layout: torch.memory_format) -> Callable[[bool], object]:
         model = place(VAE(m), device, layout)
         optimizer = adam(model.parameters(), lr=cfg.train.lr)
         x = to_float(images[:batch].to(device), m.value_range).contiguous(memory_format=layout)
         eps = torch.randn(batch, m.latent_dim, generator=torch.Generator().manual_seed(0)).to(device)
-        return lambda: vae_step(
+        return lambda bf16: vae_step(
             model, optimizer, x, eps, loss=cfg.loss, beta=1.0, value_range=m.value_range, device=device, bf16=bf16
         )
 
