@@ -18,6 +18,7 @@ from vaegan.plots import Panel, line_charts
 # The races behind the curve, per dataset, all on one machine kind (their sections name it).
 CURVE_RECORDS = {
     "emoji": (
+        "race-minutes3-f25",
         "race-disc-selfsup-f25",
         "race-core-emoji",
         "race-disc-conv-f25",
