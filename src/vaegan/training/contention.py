@@ -1,8 +1,7 @@
 """How much of the CPUs other processes took while a block ran, read from /proc/stat.
 
-A speed probe timed beside other work measures that moment's contention, not the machine: on a 2-core EPYC
-whose cores a neighbour kept busy, the emoji VAE's bf16 step ran 5x slower than its fp32 step, where idle
-it runs 1.4x faster. speed.choose keeps such a verdict for the run in hand and caches nothing.
+A speed probe timed beside other work measures that moment's contention, not the machine (a neighbour can
+turn bf16's win into a loss: docs/results/busy/), so speed.choose keeps such a verdict for its run only.
 """
 
 from __future__ import annotations
