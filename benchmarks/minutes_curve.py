@@ -25,6 +25,8 @@ CURVE_RECORDS = {
         "race-minutes15-f25",
         "race-minutes30-f25",
         "race-minutes30-seed1-f25",
+        "race-vae-minutes6-f25",
+        "race-vae-minutes30-f25",
     ),
     "fashion-mnist": ("race-fmnist-minutes5-f25", "race-core-fmnist", "race-fmnist-minutes30-f25"),
 }

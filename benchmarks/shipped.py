@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +32,9 @@ from vaegan.training.gan_step import ema_decay, gan_step, r1_weight
 from vaegan.training.loop import Placement
 from vaegan.training.train_gan import build_nets, gan_probe, warm_start
 from vaegan.training.train_vae import build_vae, vae_probe, vae_step
+
+# ssim.py's band matrices are lru-cached constants: torch.compile tracing through the cache makes the same ones
+warnings.filterwarnings("ignore", message="Dynamo detected a call to a `functools.lru_cache`")
 
 STAGES = ("VAE", "GAN")
 Step = Callable[[int, torch.Tensor, torch.Tensor], object]  # (step number, batch (B, C, H, W), eps or z)
@@ -63,11 +67,14 @@ class Shipped:
         """The stage's noise: the VAE's eps ~ N(0, I), the GAN's z from the fitted prior."""
         return gaussian_latents(self.vae, device) if stage == "VAE" else fitted_latents(self.vae, images, device)
 
-    def step(self, stage: str, device: torch.device, *, bf16: bool, layout: torch.memory_format) -> Step:
-        """The stage's shipped step, in the given precision and layout."""
+    def step(
+        self, stage: str, device: torch.device, *, bf16: bool, layout: torch.memory_format, compiled: bool = False
+    ) -> Step:
+        """The stage's shipped step, in the given precision and layout, its networks under torch.compile
+        where `compiled`."""
         if stage == "VAE":
-            return shipped_vae(self.vae, device, bf16=bf16, layout=layout)
-        return shipped_gan(self.vae, self.gan, device, bf16=bf16, layout=layout)
+            return shipped_vae(self.vae, device, bf16=bf16, layout=layout, compiled=compiled)
+        return shipped_gan(self.vae, self.gan, device, bf16=bf16, layout=layout, compiled=compiled)
 
     def plain(self, stage: str, device: torch.device) -> Step:
         """The stage's baseline: its networks and losses in a plain fp32 loop."""
@@ -94,11 +101,23 @@ def fitted_latents(cfg: VAERunConfig, images: torch.Tensor, device: torch.device
     return lambda n, g: prior.sample(n, g)
 
 
-def shipped_vae(cfg: VAERunConfig, device: torch.device, *, bf16: bool, layout: torch.memory_format) -> Step:
-    """train_vae's step: its model and fused Adam, learning-rate and KL warm-ups, vae_step."""
+def shipped_vae(
+    cfg: VAERunConfig, device: torch.device, *, bf16: bool, layout: torch.memory_format, compiled: bool = False
+) -> Step:
+    """train_vae's step: its model and fused Adam, learning-rate and KL warm-ups, vae_step; `compiled`
+    compiles the model and the loss."""
     model, optimizer = build_vae(cfg, Placement(Dist(), device, bf16, layout), None)
+    if compiled:
+        model.compile()
     update = functools.partial(
-        vae_step, model, optimizer, loss=cfg.loss, value_range=cfg.model.value_range, device=device, bf16=bf16
+        vae_step,
+        model,
+        optimizer,
+        loss=cfg.loss,
+        value_range=cfg.model.value_range,
+        device=device,
+        bf16=bf16,
+        loss_fn=torch.compile(vae_loss) if compiled else vae_loss,
     )
 
     def step(i: int, x: torch.Tensor, eps: torch.Tensor) -> object:
@@ -109,10 +128,19 @@ def shipped_vae(cfg: VAERunConfig, device: torch.device, *, bf16: bool, layout: 
 
 
 def shipped_gan(
-    cfg: VAERunConfig, gc: GANConfig, device: torch.device, *, bf16: bool, layout: torch.memory_format
+    cfg: VAERunConfig,
+    gc: GANConfig,
+    device: torch.device,
+    *,
+    bf16: bool,
+    layout: torch.memory_format,
+    compiled: bool = False,
 ) -> Step:
-    """train_gan's step: its networks (G warm-started, D, EMA, frozen VAE, fused Adam) and gan_step."""
+    """train_gan's step: its networks (G warm-started, D, EMA, frozen VAE, fused Adam) and gan_step.
+    `compiled` compiles G only: lazy R1 differentiates D's input gradient, which compiled graphs refuse."""
     nets = build_nets(gc, frozen_vae(cfg), cfg, Placement(Dist(), device, bf16, layout))
+    if compiled:
+        nets.generator.compile()
     return lambda i, real, z: gan_step(nets, real, z, gc=gc, step=i, device=device, bf16=bf16)
 
 

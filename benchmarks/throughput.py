@@ -3,6 +3,7 @@
     python benchmarks/throughput.py                # 64x64 emoji and 28x28 Fashion-MNIST, ~10 minutes
     python benchmarks/throughput.py --steps 10     # a quicker, noisier look
     python benchmarks/throughput.py --rows shipped # only `vaegan run`'s own steps against their plain loop
+    python benchmarks/throughput.py --rows shipped --compile   # also auto's pick under torch.compile
     python benchmarks/throughput.py --upsampling   # only: the decoder's transpose vs resize upsampling
     python benchmarks/throughput.py --save-arrays devdata    # the images, for a machine without the data
     python benchmarks/throughput.py --device cuda --arrays devdata --check-steps 0   # on a lent GPU
@@ -92,6 +93,7 @@ class Variant:
     fused: bool = True
     channels_last: bool = False
     bf16: bool = False
+    compiled: bool = False  # the shipped step's networks under torch.compile (--compile)
 
     @property
     def layout(self) -> torch.memory_format:
@@ -475,6 +477,9 @@ def main() -> None:
         default="all",
         help="tutorial: the tutorial model's rows; shipped: `vaegan run`'s own steps against their plain loop (all)",
     )
+    parser.add_argument(
+        "--compile", action="store_true", help="shipped rows: also auto's pick with its networks under torch.compile"
+    )
     parser.add_argument("--record", metavar="NAME", help=f"also save the run as {RECORDS}/NAME.json")
     args = parser.parse_args()
     if not args.record:
@@ -663,7 +668,7 @@ def shipped_rows(
         images = setup_images(setup.vae.data, args.arrays)
         latents = {stage: setup.latents(stage, images, device) for stage in STAGES}
         with tempfile.TemporaryDirectory() as cache:  # a fresh cache: the probe measures, as on a first run
-            variants = {stage: shipped_variants(setup, stage, images, device, cache) for stage in STAGES}
+            variants = {stage: shipped_variants(setup, stage, images, device, cache, args.compile) for stage in STAGES}
         flops = {stage: shipped_flops(setup, stage, images, latents[stage], device) for stage in STAGES}
         runs: dict[tuple[str, str], list[float]] = {}
         for _ in range(args.rounds):  # interleaved: a busy neighbour slows every row alike
@@ -673,7 +678,7 @@ def shipped_rows(
                     step = (
                         setup.plain(stage, device)
                         if v is PLAIN
-                        else setup.step(stage, device, bf16=v.bf16, layout=v.layout)
+                        else setup.step(stage, device, bf16=v.bf16, layout=v.layout, compiled=v.compiled)
                     )
                     rate = timed_steps(images, setup.vae.model, bs, steps, v, 0, step, device, latents[stage])
                     runs.setdefault((stage, label), []).append(rate)
@@ -687,10 +692,11 @@ def shipped_rows(
 
 
 def shipped_variants(
-    setup: Shipped, stage: str, images: torch.Tensor, device: torch.device, cache: str
+    setup: Shipped, stage: str, images: torch.Tensor, device: torch.device, cache: str, compiled: bool = False
 ) -> dict[str, Variant]:
     """The settings to time for a shipped stage by row label, auto's pick marked " *": what speed.choose
-    picks with the stage's own probe. bf16 is left out where the probe found it hopeless on this CPU."""
+    picks with the stage's own probe. bf16 is left out where the probe found it hopeless on this CPU.
+    `compiled` adds auto's pick under torch.compile."""
     settings = setup.vae.train if stage == "VAE" else setup.gan
     probe = setup.probe(stage, images, device)
     started = time.perf_counter()
@@ -702,7 +708,12 @@ def shipped_variants(
     hopeless = speed.known_bf16_speedup(speed.read_cache(speed.cache_file(cache)), device) is not None
     if hopeless:
         print(f"{setup.name} shipped {stage}: bf16 rows not timed, the probe found bf16 hopeless here")
-    return {v.label + (" *" if v.is_default(choice) else ""): v for v in SHIPPED_VARIANTS if not (v.bf16 and hopeless)}
+    timed = [v for v in SHIPPED_VARIANTS if not (v.bf16 and hopeless)]
+    variants = {v.label + (" *" if v.is_default(choice) else ""): v for v in timed}
+    if compiled:
+        pick = next(v for v in SHIPPED_VARIANTS if v.is_default(choice))
+        variants[f"{pick.label}, compiled"] = replace(pick, compiled=True)
+    return variants
 
 
 def shipped_steps(setup: Shipped, stage: str, steps: int) -> int:

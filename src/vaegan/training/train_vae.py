@@ -201,12 +201,14 @@ def vae_step(
     value_range: tuple[float, float],
     device: torch.device,
     bf16: bool,
+    loss_fn: Callable[..., dict[str, torch.Tensor]] = vae_loss,
 ) -> dict[str, torch.Tensor]:
     """One optimiser step on the batch x (B, C, H, W) in `value_range` with reparameterisation noise eps
-    (B, latent_dim); `beta` is the KL weight of this step (warm-up applied)."""
+    (B, latent_dim); `beta` is the KL weight of this step (warm-up applied). `loss_fn`: vae_loss, or a
+    torch.compile'd copy of it (benchmarks/throughput.py --compile)."""
     with autocast(device, bf16):
         x_hat, posterior = model(x, eps=eps)
-    losses = vae_loss(x_hat, x, posterior.kl(), loss.reconstruction, beta, loss.msssim_weight, value_range)
+    losses = loss_fn(x_hat, x, posterior.kl(), loss.reconstruction, beta, loss.msssim_weight, value_range)
     optimizer.zero_grad(set_to_none=True)
     losses["total"].backward()
     optimizer.step()
