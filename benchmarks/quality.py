@@ -107,7 +107,6 @@ def gan_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The GAN settings given on the command line, by GANConfig field name."""
     given = {"lr_d": args.lr_d, "r1_every": args.r1_every, "disc_head": args.disc_head, "disc_init": args.disc_init}
     given |= {"disc_kind": args.disc_kind, "disc_channels": args.disc_channels}
-    given |= {"prior_anchor_weight": args.prior_anchor}
     return {field: value for field, value in given.items() if value is not None}
 
 
@@ -285,7 +284,6 @@ def main() -> None:
         "--disc-kind", choices=DISC_KINDS, help="the GAN's D: conv, projected or selfsup (default: conv)"
     )
     parser.add_argument("--disc-channels", type=int, help="the GAN's D width (default: the preset's)")
-    parser.add_argument("--prior-anchor", type=float, help="the GAN's prior anchor weight (default: the preset's)")
     parser.add_argument(
         "--vae-set",
         type=vae_setting,

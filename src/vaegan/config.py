@@ -316,9 +316,6 @@ class GANConfig(RunSettings):
     anchor_weight: float = 10.0  # on [-1, 1] data
     anchor_pool: int = 4
     anchor_decay_steps: int = 0  # the anchor weight falls linearly to 0 over this many steps; 0 keeps it
-    # G(z) for the prior's z tied to the frozen decoder's Dec(z) in anchor_pool x anchor_pool block means:
-    # the samples' colour layout stays the VAE's (which has no holes) while D sharpens detail; 0 = off
-    prior_anchor_weight: float = 0.0
     # D's term in G's loss scaled each step so its gradient at G's last layer is as large as the weighted
     # anchor's (Esser et al. 2021, taming-transformers' adaptive weight): neither term drowns the other
     adaptive_weight: bool = False
@@ -354,8 +351,6 @@ class GANConfig(RunSettings):
         _check_range(self.d_steps, 1, 100, "d steps")
         weight_ok = math.isfinite(self.anchor_weight) and self.anchor_weight >= 0
         _check(weight_ok, f"anchor weight must be finite and >= 0, got {self.anchor_weight}")
-        prior_ok = math.isfinite(self.prior_anchor_weight) and self.prior_anchor_weight >= 0
-        _check(prior_ok, f"prior anchor weight must be finite and >= 0, got {self.prior_anchor_weight}")
         _check(self.anchor_pool >= 1, f"anchor pool must be >= 1 (1 = the pixel anchor), got {self.anchor_pool}")
         _check(self.anchor_decay_steps >= 0, f"anchor decay steps must be >= 0, got {self.anchor_decay_steps}")
         _check_range(self.anchor_decay_steps, 0, MAX_STEPS, "anchor decay steps")

@@ -173,7 +173,7 @@ def test_quality_passes_on_only_the_gan_settings_given() -> None:
     from quality import gan_overrides
 
     none = {"lr_d": None, "r1_every": None, "disc_head": None, "disc_init": None, "disc_kind": None}
-    none |= {"disc_channels": None, "prior_anchor": None}
+    none |= {"disc_channels": None}
 
     def given(**settings: object) -> dict:
         return gan_overrides(argparse.Namespace(**{**none, **settings}))
@@ -183,7 +183,6 @@ def test_quality_passes_on_only_the_gan_settings_given() -> None:
     assert given(disc_head="patch") == {"disc_head": "patch"}
     assert given(disc_init="encoder") == {"disc_init": "encoder"}
     assert given(disc_kind="projected", disc_channels=64) == {"disc_kind": "projected", "disc_channels": 64}
-    assert given(prior_anchor=10.0) == {"prior_anchor_weight": 10.0}
     assert given() == {}  # the preset's recipe
 
 

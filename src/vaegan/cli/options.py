@@ -177,8 +177,7 @@ GAN_FLAGS = (
     ),
     Flag("--latents", "gan", "latents", str, "G's z: N(0, I) or the prior fitted to the VAE's latents", LATENTS),
     Flag("--anchor-weight", "gan", "anchor_weight", float, "weight of the anchor"),
-    Flag("--anchor-pool", "gan", "anchor_pool", int, "block size the lowpass and prior anchors average over"),
-    Flag("--prior-anchor", "gan", "prior_anchor_weight", float, "weight tying G(z)'s block means to the VAE's"),
+    Flag("--anchor-pool", "gan", "anchor_pool", int, "block size the lowpass anchor averages over"),
     Flag("--anchor-decay", "gan", "anchor_decay_steps", int, "steps over which the anchor weight falls to 0"),
     Flag(
         "--adaptive-weight",

@@ -125,12 +125,11 @@ def gan_step(
                         real=real,
                         pool=gc.anchor_pool,
                     )
-                prior = prior_anchor(nets.frozen, z, fake, gc.anchor_pool) if gc.prior_anchor_weight > 0 else 0.0
             nets.opt_g.zero_grad(set_to_none=True)
             adversarial = g_loss
             if gc.adaptive_weight and anchor_w > 0:
                 adversarial = g_loss * adaptive_scale(g_loss, anchor_w * anchor, last_layer(nets.generator))
-            (adversarial + anchor_w * anchor + gc.prior_anchor_weight * prior).backward()
+            (adversarial + anchor_w * anchor).backward()
         grad_g = grad_norm(nets.trained_g)
         nets.opt_g.step()
 
@@ -138,13 +137,6 @@ def gan_step(
         update_ema(nets.ema, nets.generator, decay=ema_decay(step, gc.ema_decay))
     d_real, d_fake = (torch.sigmoid(logits.detach().float()).mean() for logits in (real_logits, fake_logits))
     return torch.stack([d_loss.detach(), g_loss.detach(), anchor.detach(), d_real, d_fake, grad_d, grad_g])
-
-
-def prior_anchor(frozen: VAE, z: torch.Tensor, fake: torch.Tensor, pool: int) -> torch.Tensor:
-    """||pool(G(z)) - pool(Dec_frozen(z))||^2 over pool x pool block means, for the prior's z."""
-    with torch.no_grad():
-        target = F.avg_pool2d(frozen.decode(z).float(), pool)
-    return F.mse_loss(F.avg_pool2d(fake.float(), pool), target)
 
 
 def anchor_loss(
