@@ -64,7 +64,8 @@ def draw_curves(by_name: dict[tuple[str, str], dict[str, Any]], grids: Path) -> 
     for data in CURVE_RECORDS:
         found = curve(by_name, data)
         if found:
-            series = {m: (sorted(found[m]), [statistics.fmean(found[m][t]) for t in sorted(found[m])]) for m in found}
+            # every model named, so a chart of one line still says whose it is
+            series = {m: (sorted(found[m]), [statistics.fmean(found[m][t]) for t in sorted(found[m])]) for m in MODELS}
             title = f"{data}: Inception FID by training budget"
             panel = Panel(title, "Inception FID", series, xlabel="training minutes")
             line_charts([panel], ncol=1, cell=(520, 300)).save(grids / data / "quality-per-minute.png")

@@ -72,7 +72,8 @@ def draw_lines(ax: Axes, panel: Panel) -> None:
     from matplotlib.ticker import MaxNLocator
 
     if len(xs_drawn) <= 10:
-        ax.set_xticks(sorted(xs_drawn))  # a tick per epoch logged, so one point is not an axis of 0.945s
+        ticks = sorted(xs_drawn)  # a tick per epoch logged, so one point is not an axis of 0.945s
+        ax.set_xticks(ticks, labels=[f"{x:g}" for x in ticks])  # "6", not "6.0", beside a 7.5
     else:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs: no tick at 1.5
     if len(panel.series) > 1:

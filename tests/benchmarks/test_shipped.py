@@ -26,3 +26,23 @@ def test_the_plain_loop_computes_the_shipped_steps_losses(name: str, source: str
     assert plain_vae == pytest.approx(vae_losses["total"].item(), rel=1e-5)
     assert plain_gan[0] == pytest.approx(monitors[0].item(), rel=1e-5)  # D's loss, R1 in it
     assert plain_gan[1] == pytest.approx(monitors[1].item(), rel=1e-3)  # G's, after each loop's Adam step on D
+
+
+def test_the_compiled_rows_compute_the_eager_steps_losses() -> None:
+    """throughput.py --compile times the same step: model and loss (the GAN's G) under torch.compile."""
+    setup = Shipped.of("28x28 Fashion-MNIST", "fashion-mnist")
+    m = setup.vae.model
+    noise = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (40, m.channels, m.image_size, m.image_size), dtype=torch.uint8, generator=noise)
+    x = to_float(images[:4], m.value_range)
+    latents = [setup.latents(stage, images, CPU)(4, noise) for stage in STAGES]
+    for stage, latent in zip(STAGES, latents, strict=True):
+        eager, compiled = (
+            setup.step(stage, CPU, bf16=False, layout=torch.contiguous_format, compiled=c)(0, x, latent)
+            for c in (False, True)
+        )
+        if stage == "VAE":
+            assert isinstance(eager, dict) and isinstance(compiled, dict)
+            eager, compiled = eager["total"], compiled["total"]
+        assert isinstance(eager, torch.Tensor) and isinstance(compiled, torch.Tensor)
+        torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
