@@ -26,6 +26,7 @@ CURVE_RECORDS = {
         "race-minutes30-f25",
         "race-minutes30-seed1-f25",
         "race-vae-minutes6-f25",
+        "race-vae-minutes6-seed1-f25",
         "race-vae-minutes30-f25",
     ),
     "fashion-mnist": ("race-fmnist-minutes5-f25", "race-core-fmnist", "race-fmnist-minutes30-f25"),
