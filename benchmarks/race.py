@@ -36,7 +36,7 @@ import torch
 from dcgan import DCGAN, NZ
 
 from vaegan.checkpoint import CHECKPOINT_NAME, LoopState, VAECheckpoint, save_checkpoint
-from vaegan.config import GANConfig, GANRunConfig, RunSettings, VAERunConfig
+from vaegan.config import GANConfig, GANRunConfig, RunSettings, TrainConfig, VAERunConfig
 from vaegan.data import DataSplits, to_float, to_uint8
 from vaegan.models.vae import VAE
 from vaegan.training import speed
@@ -107,9 +107,12 @@ class Raced:
 
 
 def raced(settings: SettingsT, seed: int, seconds: float, *, auto: bool) -> SettingsT:
-    """A stage's settings for the race: its budget in seconds, on the CPU, no FID or checkpoints of its own."""
+    """A stage's settings for the race: its budget in seconds, on the CPU, no FID or checkpoints of its own.
+    Not `auto`: the plain fp32 step, eager."""
+    compiling = {"compile": "auto" if auto else "off"} if isinstance(settings, TrainConfig) else {}
     return dataclasses.replace(
         settings,
+        **compiling,
         seed=seed,
         epochs=EPOCHS,
         max_minutes=seconds / 60,
@@ -176,7 +179,7 @@ def variants(
 
     def scratch_gan(marks: Sequence[float], score: Score, *, auto: bool = False) -> Raced:
         clock = Clock()
-        hook, logs = Marks(marks, score, clock), []
+        hook, logs = Marks(marks, score, clock), list[StageLog]()
         with tempfile.TemporaryDirectory() as tmp:
             vae_path = untrained_vae(cfg, Path(tmp, "vae"), seed)
             gan_cfg = GANRunConfig(str(vae_path), raced(scratch_config(gan), seed, budget, auto=auto))

@@ -33,7 +33,7 @@ from race import LAST_LOSSES
 
 from vaegan.config import DataConfig
 from vaegan.metrics.inception_fid import protocol_samples
-from vaegan.training import pace, speed
+from vaegan.training import compiling, pace, speed
 from vaegan.training.speed import cpu_model
 
 LABELS = ("--title", "--note")  # flags that only name a record
@@ -499,7 +499,9 @@ def auto_section(records: list[dict[str, Any]]) -> list[str]:
         f"channels_last only at {speed.MIN_LAYOUT_GAIN:.2f}x; only clear verdicts are cached, for "
         f"{speed.MAX_AGE_DAYS} days, and a CPU run {pace.REDECIDE_RATIO:g}x off its probe's pace measures again. "
         "bf16 wins on CPUs with bf16 instructions; on a large GPU the presets' small steps are launch-bound and "
-        "fp32 stays.",
+        "fp32 stays. Then `--compile auto` (`vaegan/training/compiling.py`) compiles the VAE's step where a trial "
+        f"on the run's own model finds it {compiling.MIN_GAIN:.2f}x faster, clearly, and the stage long enough to "
+        "win back the compile (the `compiled` rows below time it).",
         "",
         "| machine kind | " + " | ".join(steps) + " |",
         "|---|" + "---|" * len(steps),
@@ -574,11 +576,12 @@ def busy_section(folder: Path) -> list[str]:
     lines: list[str] = []
     for path in sorted(folder.glob("*.json")):
         record = json.loads(path.read_text())
+        precision = record["rows"][0].get("precision", "fp32") if record["rows"] else "fp32"
         lines += [
-            f"## A busy machine: {record['kind']}",
+            f"## A busy machine: {record['kind']}, {precision} step",
             "",
-            f"`{record['command']}`: the shipped emoji VAE step (fp32, batch 64) alone, then two copies side by "
-            "side; share: the slower copy over the faster lone run (half is fair).",
+            f"`{record['command']}`: the shipped emoji VAE step ({precision}, batch 64) alone, then two copies side "
+            "by side; share: the slower copy over the faster lone run (half is fair).",
             "",
             "| setting | alone (img/s) | side by side (img/s) | share |",
             "|---|---|---|---|",

@@ -11,8 +11,8 @@ Each returns step(i, batch, noise), noise being the VAE's eps or the GAN's z (fr
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,14 +27,12 @@ from vaegan.models.vae import VAE, Decoder
 from vaegan.prior import fit_mixture, posterior_means
 from vaegan.training import speed
 from vaegan.training.common import warm_up_lr
+from vaegan.training.compiling import Verdict
 from vaegan.training.distributed import Dist
 from vaegan.training.gan_step import ema_decay, gan_step, r1_weight
 from vaegan.training.loop import Placement
 from vaegan.training.train_gan import build_nets, gan_probe, warm_start
-from vaegan.training.train_vae import build_vae, vae_probe, vae_step
-
-# ssim.py's band matrices are lru-cached constants: torch.compile tracing through the cache makes the same ones
-warnings.filterwarnings("ignore", message="Dynamo detected a call to a `functools.lru_cache`")
+from vaegan.training.train_vae import build_vae, compile_choice, compiled_parts, vae_probe, vae_step
 
 STAGES = ("VAE", "GAN")
 Step = Callable[[int, torch.Tensor, torch.Tensor], object]  # (step number, batch (B, C, H, W), eps or z)
@@ -62,6 +60,17 @@ class Shipped:
         if stage == "VAE":
             return vae_probe(self.vae, images, device)
         return gan_probe(self.gan, self.vae, images, device)
+
+    def compile_verdict(
+        self, images: torch.Tensor, device: torch.device, choice: speed.SpeedChoice, cache: str
+    ) -> Verdict:
+        """What `--compile auto` decides for the shipped VAE stage in the setting `choice` picked, its trial
+        and all, with `cache` for its cache."""
+        cfg = dataclasses.replace(self.vae, data=dataclasses.replace(self.vae.data, cache_dir=cache))
+        placement = Placement(Dist(), device, choice.bf16, choice.layout, choice.seconds_per_step)
+        model, optimizer = build_vae(cfg, placement, None)
+        fast = compiled_parts(model)
+        return compile_choice(cfg, placement, fast, model, optimizer, images.to(device), 0)[0]
 
     def latents(self, stage: str, images: torch.Tensor, device: torch.device) -> Latents:
         """The stage's noise: the VAE's eps ~ N(0, I), the GAN's z from the fitted prior."""
@@ -105,19 +114,18 @@ def shipped_vae(
     cfg: VAERunConfig, device: torch.device, *, bf16: bool, layout: torch.memory_format, compiled: bool = False
 ) -> Step:
     """train_vae's step: its model and fused Adam, learning-rate and KL warm-ups, vae_step; `compiled`
-    compiles the model and the loss."""
+    compiles the model and the loss as `--compile` does."""
     model, optimizer = build_vae(cfg, Placement(Dist(), device, bf16, layout), None)
-    if compiled:
-        model.compile()
+    forward, loss_fn = compiled_parts(model) if compiled else (model, vae_loss)
     update = functools.partial(
         vae_step,
-        model,
+        forward,
         optimizer,
         loss=cfg.loss,
         value_range=cfg.model.value_range,
         device=device,
         bf16=bf16,
-        loss_fn=torch.compile(vae_loss) if compiled else vae_loss,
+        loss_fn=loss_fn,
     )
 
     def step(i: int, x: torch.Tensor, eps: torch.Tensor) -> object:

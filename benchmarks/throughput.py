@@ -696,7 +696,8 @@ def shipped_variants(
 ) -> dict[str, Variant]:
     """The settings to time for a shipped stage by row label, auto's pick marked " *": what speed.choose
     picks with the stage's own probe. bf16 is left out where the probe found it hopeless on this CPU.
-    `compiled` adds auto's pick under torch.compile."""
+    `compiled` adds auto's pick under torch.compile: auto's pick itself where `--compile auto` decides so
+    for the VAE (a trial, as training runs it); the GAN's G only, for comparison."""
     settings = setup.vae.train if stage == "VAE" else setup.gan
     probe = setup.probe(stage, images, device)
     started = time.perf_counter()
@@ -712,7 +713,13 @@ def shipped_variants(
     variants = {v.label + (" *" if v.is_default(choice) else ""): v for v in timed}
     if compiled:
         pick = next(v for v in SHIPPED_VARIANTS if v.is_default(choice))
-        variants[f"{pick.label}, compiled"] = replace(pick, compiled=True)
+        verdict = setup.compile_verdict(images, device, choice, cache) if stage == "VAE" else None
+        auto = verdict is not None and verdict.compiled
+        if verdict is not None:
+            print(f"--compile auto, {setup.vae.data.source} shipped VAE: {verdict.note}")
+        if auto:
+            variants = {label.removesuffix(" *"): v for label, v in variants.items()}
+        variants[f"{pick.label}, compiled" + (" *" if auto else "")] = replace(pick, compiled=True)
     return variants
 
 

@@ -31,6 +31,7 @@ DiscInit = Literal["scratch", "encoder"]
 Anchor = Literal["none", "decoder", "feature", "pixel", "lowpass", "structure"]
 Precision = Literal["auto", "fp32", "bf16"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
+Compile = Literal["auto", "on", "off"]
 Upsample = Literal["transpose", "resize"]
 DecoderNorm = Literal["none", "group"]
 Latents = Literal["normal", "fitted"]
@@ -49,6 +50,7 @@ DISC_HEADS: tuple[str, ...] = get_args(DiscHead)
 DISC_KINDS: tuple[str, ...] = get_args(DiscKind)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 MEMORY_FORMATS: tuple[str, ...] = get_args(MemoryFormat)
+COMPILES: tuple[str, ...] = get_args(Compile)
 UPSAMPLES: tuple[str, ...] = get_args(Upsample)
 DECODER_NORMS: tuple[str, ...] = get_args(DecoderNorm)
 DIFFAUGMENTS = ("color", "translation", "cutout")  # vaegan.augment.TRANSFORMS, in the paper's order
@@ -253,9 +255,11 @@ class TrainConfig(RunSettings):
     epochs: int = 30
     lr: float = 1e-3
     lr_warmup_steps: int = 100  # the learning rate rises linearly from lr / this over this many steps
+    compile: Compile = "auto"  # torch.compile the step where a timed trial here shows it pays (compiling.py)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check_choice(self.compile, COMPILES, "compile")
         _check(math.isfinite(self.lr) and self.lr > 0, f"learning rate must be finite and > 0, got {self.lr}")
         _check(self.lr_warmup_steps >= 0, f"lr warm-up steps must be >= 0, got {self.lr_warmup_steps}")
         _check_range(self.lr_warmup_steps, 0, MAX_STEPS, "lr warm-up steps")

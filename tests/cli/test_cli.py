@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -143,25 +140,3 @@ def test_help_states_the_defaults_the_configs_really_use(source: str) -> None:
         value = getattr(configs[flag.section], flag.key)
         text = default_text(flag)
         assert text.startswith("default ") and shown(value, flag.unset) in text.split(", ")[part], (flag.name, text)
-
-
-@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
-def test_the_cli_lets_openmp_threads_sleep_unless_the_environment_says(given: str | None, expected: str) -> None:
-    """Set before torch loads libgomp, which reads it once: spinning threads starve a busy machine."""
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if given:
-        env["OMP_WAIT_POLICY"] = given
-    # what the environment holds when torch is first imported, not after
-    code = (
-        "import builtins, os\n"
-        "real, seen = builtins.__import__, []\n"
-        "def hook(name, *a, **k):\n"
-        "    if name == 'torch' and not seen:\n"
-        "        seen.append(os.environ.get('OMP_WAIT_POLICY'))\n"
-        "    return real(name, *a, **k)\n"
-        "builtins.__import__ = hook\n"
-        "import vaegan.cli\n"
-        "print(seen[0])\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == expected

@@ -84,7 +84,7 @@ def run_with_pace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, per_step: flo
         return real_step(model, optimizer, x, eps, **kwargs)
 
     monkeypatch.setattr(train_vae, "vae_step", recording_step)
-    cfg = tiny_config(epochs=3, precision="auto", memory_format="auto")
+    cfg = tiny_config(epochs=3, precision="auto", memory_format="auto", compile="off")  # steps: training's only
     cfg = replace(cfg, data=replace(cfg.data, cache_dir=str(tmp_path / "cache")))
     train_vae.train_vae(cfg, tmp_path / "run", splits=tiny_splits(), on_step=clock.tick, clock=clock)
     return [p for p in probed if p], steps

@@ -8,12 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-
-# Set before torch loads OpenMP, which reads it once: threads that spin while they wait starve each other and
-# any other program on a busy machine, and sleeping ones cost little on an idle one (docs/PERFORMANCE.md).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from collections.abc import Sequence
 
 from tqdm.contrib.logging import logging_redirect_tqdm

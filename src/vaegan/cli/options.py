@@ -14,6 +14,7 @@ from typing import Any
 
 from vaegan.config import (
     ANCHORS,
+    COMPILES,
     DECODER_NORMS,
     DISC_HEADS,
     DISC_INITS,
@@ -123,6 +124,15 @@ VAE_FLAGS = (
     Flag("--batch-size", "train", "batch_size", int, "images per step"),
     Flag("--lr", "train", "lr", float, "Adam learning rate"),
     Flag("--lr-warmup", "train", "lr_warmup_steps", int, "steps over which the learning rate rises linearly"),
+    Flag(
+        "--compile",
+        "train",
+        "compile",
+        str,
+        "torch.compile the VAE's step; auto: where a timed trial here shows it wins back its compile time over "
+        "the stage (verdicts cached in speed.json beside --precision's)",
+        COMPILES,
+    ),
     *run_flags("train"),
 )
 

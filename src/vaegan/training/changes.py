@@ -27,7 +27,7 @@ RUN_WIDE = {
     "memory_format",
 }
 MUTABLE: dict[str, set[str]] = {
-    "train": RUN_WIDE | {"lr", "lr_warmup_steps"},
+    "train": RUN_WIDE | {"lr", "lr_warmup_steps", "compile"},
     "loss": {"beta"},
     "gan": RUN_WIDE | {"lr_g", "lr_d", "collapse_fraction"},
 }

@@ -1,15 +1,22 @@
 """How much of the CPUs other processes took while a block ran, read from /proc/stat.
 
 A speed probe timed beside other work measures that moment's contention, not the machine (a neighbour can
-turn bf16's win into a loss: docs/results/busy/), so speed.choose keeps such a verdict for its run only.
+turn bf16's win into a loss: docs/results/busy/), so speed.choose keeps such a verdict for its run only;
+and training beside other work runs on the cores they leave it (ThreadShare).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+
+import torch
+
+log = logging.getLogger(__name__)
 
 # Others' share of all CPUs' time above which a probe's timings describe the load, not the machine. A
 # neighbour with one busy thread on 2 cores takes about a third; system daemons take a few percent.
@@ -55,3 +62,44 @@ class OthersShare:
     @property
     def busy(self) -> bool:
         return self.share > BUSY_SHARE
+
+
+class ThreadShare:
+    """Training's CPU threads follow the cores other processes leave it, checked every CHECK_S seconds.
+
+    Two programs that each run a thread per core on the same cores make every parallel region wait for a
+    thread the other holds off its core: a bf16 step then runs at a tenth of its lone speed, whatever the
+    OpenMP wait policy (docs/results/busy/). While others take over BUSY_SHARE of the CPUs, training runs on
+    the cores they leave (at least one), and on all its threads again once they are gone.
+    """
+
+    CHECK_S = 2.0  # seconds of training between looks at /proc/stat: 200 of its 10 ms ticks, and quick to react
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.full = torch.get_num_threads()
+        self.cores = os.cpu_count() or 1
+        self.clock = clock
+        self.window: OthersShare | None = None
+        self.started = 0.0
+
+    def step(self) -> None:
+        """After a training step: each CHECK_S, the thread count for the others' share of the last window."""
+        now = self.clock()
+        if self.window is not None:
+            if now - self.started < self.CHECK_S:
+                return
+            self.window.__exit__(None, None, None)
+            self.follow(self.window.share)
+        self.window, self.started = OthersShare().__enter__(), now
+
+    def follow(self, share: float) -> None:
+        wanted = max(1, min(self.full, round(self.cores * (1 - share)))) if share > BUSY_SHARE else self.full
+        if wanted != torch.get_num_threads():
+            log.info(
+                "other processes took %.0f%% of the CPUs: training on %d of %d threads", 100 * share, wanted, self.full
+            )
+            torch.set_num_threads(wanted)
+
+    def close(self) -> None:
+        """All its threads again, for whatever runs next in this process."""
+        torch.set_num_threads(self.full)

@@ -31,6 +31,7 @@ from vaegan.config import RunSettings, write_json
 from vaegan.training import distributed, pace, speed
 from vaegan.training.changes import Changes
 from vaegan.training.common import TrainingStopped, batches, epoch_order, resolve_device, settings_section
+from vaegan.training.contention import ThreadShare
 from vaegan.training.epoch_log import DrawGrids, EpochLog
 from vaegan.training.feature_net import QualityMonitor
 from vaegan.training.run_folder import Checkpoints, RunFolder, start_clean
@@ -139,6 +140,8 @@ class TrainingRun:
     ) -> None:
         self.stage, self.config, self.placement, self.quality = stage, config, placement, quality
         self.pace = pace.PaceCheck(stage, placed=placed, placement=placement)
+        alone = placement.device.type == "cpu" and placement.ctx.world_size == 1
+        self.threads = ThreadShare() if alone else None  # torchrun's ranks share their cores by design
         self.changes, self.on_step, self.scorer = changes or {}, on_step, scorer
         ctx, device, s = placement.ctx, placement.device, self.settings
         self.folder = RunFolder(run_dir, stage, writes=ctx.is_main)
@@ -159,6 +162,8 @@ class TrainingRun:
 
     def __exit__(self, kind: object, *exc: object) -> None:
         self.stops.__exit__()
+        if self.threads is not None:
+            self.threads.close()
         self.log.close()
         if kind is None:
             self.placement.ctx.barrier()  # the last checkpoint is on disk before any rank reads it
@@ -194,6 +199,8 @@ class TrainingRun:
             loop.batch_in_epoch += 1
             self.log.step(loop.step, loop.sums)
             self.pace.step(self.clock.seconds, images=len(index), full=len(todo[0]))
+            if self.threads is not None:
+                self.threads.step()
             seconds = self.clock.seconds()
             if self.scorer is not None:
                 with self.clock.paused():

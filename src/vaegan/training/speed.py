@@ -62,7 +62,7 @@ NOT_IN_STEP = frozenset(
     {
         "epochs", "batch_size", "seed", "device", "precision", "memory_format", "grid_size", "grid_every",
         "checkpoint_every", "quality_every", "quality_samples", "min_steps", "max_minutes", "tensorboard", "lr",
-        "lr_warmup_steps", "lr_g", "lr_d", "collapse_fraction", "diversity_samples",
+        "lr_warmup_steps", "compile", "lr_g", "lr_d", "collapse_fraction", "diversity_samples",
     }
 )  # fmt: skip
 

@@ -17,7 +17,7 @@ from vaegan.losses import kl_weight, vae_loss
 from vaegan.models.vae import VAE
 from vaegan.presets import gpu_budget, step_budget
 from vaegan.prior import fit_to_images
-from vaegan.training import speed
+from vaegan.training import compiling, speed
 from vaegan.training.changes import Sections
 from vaegan.training.common import (
     CPU,
@@ -75,6 +75,10 @@ def train_vae(
     train_images = splits.train.images.to(device)
     model, optimizer = build_vae(cfg, placement, saved)
     trained = ctx.wrap(model, device)  # the same module, with gradients averaged over ranks
+    steps_done = saved.loop.step if isinstance(saved, VAECheckpoint) else 0
+    fast = compiled_parts(model)  # the trial's compiled graphs are training's: built once
+    verdict, placement = compile_choice(cfg, placement, fast, model, optimizer, train_images, steps_done)
+    forward, loss_fn = fast if verdict.compiled else (trained, vae_loss)
     quality = QualityMonitor(
         cfg.data,
         splits,
@@ -121,7 +125,7 @@ def train_vae(
                 beta = kl_weight(run.loop.step, cfg.loss.beta, cfg.loss.kl_warmup_steps)
                 warm_up_lr(optimizer, cfg.train.lr, run.loop.step, cfg.train.lr_warmup_steps)
                 losses = vae_step(  # x: (B, C, H, W)
-                    trained,
+                    forward,
                     optimizer,
                     x,
                     eps,
@@ -130,6 +134,7 @@ def train_vae(
                     value_range=value_range,
                     device=device,
                     bf16=run.placement.bf16,
+                    loss_fn=loss_fn,
                 )
                 run.add(torch.stack([losses["total"], losses["reconstruction"], losses["kl"]]), len(index))
 
@@ -157,6 +162,68 @@ def build_vae(cfg: VAERunConfig, placement: Placement, saved: object) -> tuple[V
         model.load_state_dict(saved.model)
         restore_adam(optimizer, saved.optimizer, cfg.train.lr)
     return model, optimizer
+
+
+def compile_choice(
+    cfg: VAERunConfig,
+    placement: Placement,
+    fast: tuple[Callable[..., Any], Callable[..., dict[str, torch.Tensor]]],
+    model: VAE,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    steps_done: int,
+) -> tuple[compiling.Verdict, Placement]:
+    """Whether the steps run compiled (`fast`: compiled_parts(model)), by --compile (compiling.decide), and
+    the placement with the chosen step's pace for pace.py. Under torchrun the steps stay eager: DDP's hooks
+    would split the compiled graph."""
+    s = cfg.train
+    if s.compile == "off" or placement.ctx.world_size > 1:
+        return compiling.Verdict(False, "eager"), placement
+    fast_model, fast_loss = fast
+    m, batch = cfg.model, min(s.batch_size, len(images))
+    eps = torch.randn(batch, m.latent_dim, generator=torch.Generator().manual_seed(0)).to(placement.device)
+
+    def step(compiled: bool, size: int) -> object:
+        x = to_float(images[:size], m.value_range).contiguous(memory_format=placement.layout)
+        return vae_step(
+            fast_model if compiled else model,
+            optimizer,
+            x,
+            eps[:size],
+            loss=cfg.loss,
+            beta=1.0,
+            value_range=m.value_range,
+            device=placement.device,
+            bf16=placement.bf16,
+            loss_fn=fast_loss if compiled else vae_loss,
+        )
+
+    sizes = [batch] + ([len(images) % batch] if len(images) % batch else [])
+    trial = compiling.Trial(step, sizes, (model, optimizer), placement.device)
+    per_epoch = -(-len(images) // batch)
+    verdict = compiling.decide(
+        s.compile,
+        trial,
+        shape=speed.step_key("vae", batch, m, cfg.loss, s),
+        planned_steps=max(s.epochs * per_epoch - steps_done, 0),
+        max_seconds=60 * s.max_minutes,
+        cache_dir=cfg.data.cache_dir,
+    )
+    log.info("vae step: %s", verdict.note)
+    if not verdict.compiled:
+        return verdict, placement
+    return verdict, dataclasses.replace(placement, seconds_per_step=verdict.seconds_per_step)
+
+
+def compiled_parts(model: VAE) -> tuple[Callable[..., Any], Callable[..., dict[str, torch.Tensor]]]:
+    """The VAE's forward and vae_loss under torch.compile, as vae_step calls them (compiling.compiled)."""
+    compiled_loss = compiling.compiled(vae_loss)
+
+    def fast_loss(x_hat: torch.Tensor, x: torch.Tensor, kl: torch.Tensor, kind: str, beta: float, *rest: Any) -> Any:
+        # beta as a tensor: dynamo takes a float for a constant, and the KL warm-up changes it every step
+        return compiled_loss(x_hat, x, kl, kind, torch.tensor(beta, dtype=torch.float32), *rest)
+
+    return compiling.compiled(model), fast_loss
 
 
 def held_out(splits: DataSplits, cfg: VAERunConfig) -> torch.Tensor:
@@ -191,7 +258,7 @@ def vae_probe(cfg: VAERunConfig, images: torch.Tensor, device: torch.device = CP
 
 
 def vae_step(
-    model: torch.nn.Module,
+    model: Callable[..., Any],
     optimizer: torch.optim.Optimizer,
     x: torch.Tensor,
     eps: torch.Tensor,
@@ -204,8 +271,8 @@ def vae_step(
     loss_fn: Callable[..., dict[str, torch.Tensor]] = vae_loss,
 ) -> dict[str, torch.Tensor]:
     """One optimiser step on the batch x (B, C, H, W) in `value_range` with reparameterisation noise eps
-    (B, latent_dim); `beta` is the KL weight of this step (warm-up applied). `loss_fn`: vae_loss, or a
-    torch.compile'd copy of it (benchmarks/throughput.py --compile)."""
+    (B, latent_dim); `beta` is the KL weight of this step (warm-up applied). `model` and `loss_fn`: the
+    VAE and vae_loss, or their torch.compile'd copies (compiling.py)."""
     with autocast(device, bf16):
         x_hat, posterior = model(x, eps=eps)
     losses = loss_fn(x_hat, x, posterior.kl(), loss.reconstruction, beta, loss.msssim_weight, value_range)
