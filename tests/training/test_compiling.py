@@ -10,6 +10,7 @@ from torch._dynamo.utils import counters
 
 from tiny import tiny_config, tiny_splits
 from vaegan.checkpoint import load_checkpoint
+from vaegan.errors import VaeganError
 from vaegan.training import compiling, speed
 from vaegan.training.train_vae import train_vae
 
@@ -117,6 +118,12 @@ def test_a_failing_compile_trains_eager_says_why_once_and_is_not_tried_again(
     again = Clocked(eager=[0.1], compiled=[0.05], fails=True)
     verdict = decide(again, tmp_path)
     assert not verdict.compiled and "failed" in verdict.note and again.calls[False] == 0
+
+
+@pytest.mark.usefixtures("clocked")
+def test_a_compile_asked_for_that_fails_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(VaeganError, match="--compile on: torch.compile failed here .*use --compile auto or off"):
+        decide(Clocked(eager=[0.1], compiled=[0.05], fails=True), tmp_path, mode="on")
 
 
 def final_weights(run: Path) -> dict[str, torch.Tensor]:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import torch
 
+from vaegan.errors import VaeganError
 from vaegan.training import speed
 from vaegan.training.contention import OthersShare
 
@@ -93,7 +94,12 @@ def decide(
     if mode == "off":
         return Verdict(False, "eager (as asked for)")
     if mode == "on":
-        return warmed(trial, Verdict(True, "compiled (as asked for)"))
+        try:
+            return warmed(trial, Verdict(True, "compiled (as asked for)"))
+        except Exception as exc:  # noqa: BLE001  # any compiler failure, as in the trial below
+            raise VaeganError(
+                f"--compile on: torch.compile failed here ({reason(exc)}); use --compile auto or off"
+            ) from exc
     path, key = speed.cache_file(cache_dir), f"{speed.cache_key(trial.device, shape)}|compile"
     cached = speed.read_cache(path)
     entry = cached.get(key)
@@ -109,9 +115,9 @@ def decide(
         try:
             eager_s, compiled_s, compile_s = measure(trial)
         except Exception as exc:  # noqa: BLE001  # any compiler failure: a missing C++ compiler, an unsupported op
-            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-            speed.write_cache(path, {**cached, key: {"failed": reason[:200], "measured": speed.today()}})
-            log.warning("torch.compile failed here (%s); training runs eager (cached; --compile off skips it)", reason)
+            why = reason(exc)
+            speed.write_cache(path, {**cached, key: {"failed": why, "measured": speed.today()}})
+            log.warning("torch.compile failed here (%s); training runs eager (cached; --compile off skips it)", why)
             return Verdict(False, "eager: torch.compile failed here", eager)
     gain = statistics.median(eager_s) / statistics.median(compiled_s)
     doubt = speed.unclear(eager_s, compiled_s, MIN_GAIN, "the compiled step")
@@ -125,6 +131,12 @@ def decide(
     entry = {"speedup": gain, "compile_seconds": compile_s, "eager_seconds": eager, "measured": speed.today()}
     speed.write_cache(path, {**cached, key: entry})
     return warmed(trial, Verdict(use, note, statistics.median(compiled_s if use else eager_s)))
+
+
+def reason(exc: Exception) -> str:
+    """The error's type and first line, for one log line."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:200]
 
 
 def known(entry: dict[str, Any], planned_steps: int, max_seconds: float) -> Verdict:
