@@ -30,7 +30,12 @@ CURVE_RECORDS = {
         "race-vae-minutes6-seed1-f25",
         "race-vae-minutes30-f25",
     ),
-    "fashion-mnist": ("race-fmnist-minutes5-f25", "race-core-fmnist", "race-fmnist-minutes30-f25"),
+    "fashion-mnist": (
+        "race-fmnist-minutes5-f25",
+        "race-fmnist-vae-minutes5-f25",
+        "race-core-fmnist",
+        "race-fmnist-minutes30-f25",
+    ),
 }
 MODELS = ("VAE alone", "VAE then GAN")
 
