@@ -23,6 +23,7 @@ CURVE_RECORDS = {
         "race-core-emoji",
         "race-disc-conv-f25",
         "race-compile-f25",
+        "race-seed1-f25",
         "race-minutes15-f25",
         "race-minutes30-f25",
         "race-minutes30-seed1-f25",
