@@ -156,7 +156,7 @@ def main() -> None:
     parser.add_argument("--record", metavar="NAME", help=f"also save the table as {RECORDS}/NAME.json")
     parser.add_argument("--only", choices=("share", "probe"), help="one of the two parts (default: both)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="the workers' step")
-    parser.add_argument("--settings", nargs="+", choices=tuple(SETTINGS), default=["active", "passive", "one-thread"])
+    parser.add_argument("--settings", nargs="+", choices=tuple(SETTINGS), default=["passive", "default", "share"])
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} cores")
     rows = []

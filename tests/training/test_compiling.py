@@ -109,6 +109,16 @@ def test_a_stage_too_short_for_a_trial_never_compiles(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("clocked")
+def test_the_speed_probes_figure_judges_the_stage_without_timing_it_again(tmp_path: Path) -> None:
+    trial = Clocked(eager=[0.1], compiled=[0.05])
+    verdict = compiling.decide(
+        "auto", trial.trial(), shape="vae-64", planned_steps=100, cache_dir=str(tmp_path), seconds_per_step=0.1
+    )
+    assert not verdict.compiled and "about 10 s of steps" in verdict.note
+    assert trial.calls == {False: 0, True: 0}
+
+
+@pytest.mark.usefixtures("clocked")
 def test_a_failing_compile_trains_eager_says_why_once_and_is_not_tried_again(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

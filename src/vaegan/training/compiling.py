@@ -88,9 +88,11 @@ def decide(
     planned_steps: int,
     max_seconds: float = 0.0,
     cache_dir: str | None = None,
+    seconds_per_step: float | None = None,
 ) -> Verdict:
     """Whether the stage steps compiled (see the module doc). `planned_steps`: the steps still to run;
-    `max_seconds`: the stage's time budget (0: none). A compiled verdict has compiled every size already."""
+    `max_seconds`: the stage's time budget (0: none); `seconds_per_step`: the eager step's, where the speed
+    probe has timed it (else the trial times it). A compiled verdict has compiled every size already."""
     if mode == "off":
         return Verdict(False, "eager (as asked for)")
     if mode == "on":
@@ -105,9 +107,7 @@ def decide(
     entry = cached.get(key)
     if isinstance(entry, dict) and speed.is_recent(entry):
         return warmed(trial, known(entry, planned_steps, max_seconds))
-    with restored(trial):
-        eager = timed(trial, False)  # the first: allocations and kernel choice
-        eager = timed(trial, False)
+    eager = seconds_per_step or eager_seconds(trial)
     planned = planned_seconds(planned_steps, eager, max_seconds)
     if not pays(planned, ASSUMED_GAIN, ASSUMED_COMPILE_S):
         return Verdict(False, f"eager: about {planned:.0f} s of steps cannot win back a compile trial", eager)
@@ -131,6 +131,13 @@ def decide(
     entry = {"speedup": gain, "compile_seconds": compile_s, "eager_seconds": eager, "measured": speed.today()}
     speed.write_cache(path, {**cached, key: entry})
     return warmed(trial, Verdict(use, note, statistics.median(compiled_s if use else eager_s)))
+
+
+def eager_seconds(trial: Trial) -> float:
+    """One eager step's seconds, after one that pays for allocations and kernel choice."""
+    with restored(trial):
+        timed(trial, False)
+        return timed(trial, False)
 
 
 def reason(exc: Exception) -> str:

@@ -208,6 +208,7 @@ def compile_choice(
         planned_steps=max(s.epochs * per_epoch - steps_done, 0),
         max_seconds=60 * s.max_minutes,
         cache_dir=cfg.data.cache_dir,
+        seconds_per_step=placement.seconds_per_step,  # the speed probe's, where it timed one
     )
     log.info("vae step: %s", verdict.note)
     if not verdict.compiled:
