@@ -772,13 +772,16 @@ def auto_variant(choice: speed.SpeedChoice) -> Variant:
 
 
 # One emoji VAE epoch through the CLI, in a fresh interpreter that reports its own peak resident memory.
+# VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across fork and exec, so a child of this
+# benchmark (1 GiB by then) would report the parent's peak whatever it used itself.
 RSS_RUN = """
-import resource, sys
+import sys
 from vaegan.cli import main
 try:
     main(sys.argv[1:])
 finally:
-    print("peak RSS KiB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    print("peak RSS KiB", hwm.split()[1])
 """
 
 

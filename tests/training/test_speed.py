@@ -199,6 +199,7 @@ def test_a_clear_verdict_is_cached_with_its_date_and_seconds_per_step(tmp_path: 
         "note": choice.note,
         "seconds_per_step": FAST_BF16[(True, True)],
         "measured": speed.today(),
+        "days": speed.MAX_AGE_DAYS,
     }
 
 
@@ -331,7 +332,14 @@ def test_a_training_run_on_auto_measures_once_and_caches_the_verdict(
     assert len(ran) == 4 * speed.ROUNDS  # the real step of every candidate
     cached = speed.read_cache(speed.cache_file(tmp_path / "cache"))
     verdicts = [entry for entry in cached.values() if "note" in entry]  # not the CPU's own bf16 verdict
-    assert len(verdicts) == 1 and set(verdicts[0]) == {"bf16", "channels_last", "note", "seconds_per_step", "measured"}
+    assert len(verdicts) == 1 and set(verdicts[0]) == {
+        "bf16",
+        "channels_last",
+        "note",
+        "seconds_per_step",
+        "measured",
+        "days",
+    }
     assert verdicts[0]["seconds_per_step"] == SLOW_BF16[(False, True)]
     train_vae(cfg, tmp_path / "b", splits=tiny_splits())
     assert speed.read_cache(speed.cache_file(tmp_path / "cache")) == cached and len(ran) == 4 * speed.ROUNDS
@@ -396,3 +404,35 @@ def test_cpus_of_one_name_but_another_family_are_told_apart() -> None:
     assert speed.cpu_name(zen5) == "AMD EPYC (family 26, model 2)"
     assert speed.cpu_name("model name\t: Apple M2\n") == "Apple M2"  # no family line: the name alone
     assert speed.cpu_name("") == ""
+
+
+@pytest.mark.parametrize(
+    ("bf16_seconds", "close"),
+    [(0.96, True), (0.85, True), (1.5, False), (0.6, False)],
+    ids=["fp32-by-1.04x", "bf16-by-1.18x", "fp32-by-far", "bf16-by-far"],
+)
+def test_a_close_call_is_cached_for_a_day_and_a_clear_one_for_a_month(
+    tmp_path: Path, bf16_seconds: float, close: bool
+) -> None:
+    """A bf16 gain near MIN_BF16_GAIN is what a neighbour unseen in /proc/stat moves: measured again tomorrow."""
+    table = {(False, False): 1.0, (False, True): 1.0, (True, False): bf16_seconds, (True, True): bf16_seconds}
+    choice = speed.choose("auto", "contiguous", CPU, "vae-28", timer(table), tmp_path)
+    assert choice.close is close
+    (entry,) = speed.read_cache(speed.cache_file(tmp_path)).values()
+    assert entry["days"] == (speed.CLOSE_CALL_DAYS if close else speed.MAX_AGE_DAYS)
+
+
+def test_a_close_call_from_yesterday_is_measured_again(tmp_path: Path) -> None:
+    from datetime import date, timedelta
+
+    key = f"{speed.cache_key(CPU, 'vae-28')}|auto|auto"
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    entry = {"bf16": False, "channels_last": True, "note": "fp32: bf16 autocast is 1.04x here", "seconds_per_step": 1.0}
+    speed.cache_file(tmp_path).write_text(json.dumps({key: {**entry, "measured": yesterday, "days": 1}}))
+    calls: list = []
+    assert speed.choose("auto", "auto", CPU, "vae-28", timer(FAST_BF16, calls), tmp_path).bf16
+    assert len(calls) == 4 * speed.ROUNDS
+    # the same verdict of a month's lifetime still holds
+    speed.cache_file(tmp_path).write_text(json.dumps({key: {**entry, "measured": yesterday}}))
+    assert not speed.choose("auto", "auto", CPU, "vae-28", timer(FAST_BF16, calls), tmp_path).bf16
+    assert len(calls) == 4 * speed.ROUNDS

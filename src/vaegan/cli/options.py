@@ -72,8 +72,8 @@ def run_flags(section: str) -> tuple[Flag, ...]:
             "precision",
             str,
             "bf16 autocast or fp32; auto: bf16 where a short probe here finds it clearly pays (an unclear probe "
-            "keeps fp32 for the run; clear verdicts are cached for weeks in speed.json under --cache-dir: "
-            "delete it to measure again)",
+            "keeps fp32 for the run; clear verdicts are cached for weeks (a close call for a day) in speed.json "
+            "under --cache-dir: delete it to measure again)",
             PRECISIONS,
         ),
         Flag(

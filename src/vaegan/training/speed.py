@@ -11,8 +11,9 @@ this run only, and caches only a clear precision (the next run times just its la
 neighbour shares, it is a tie within launch jitter, cached with that default (else every run pays it).
 A clear verdict is cached per processor, torch version, device and step (step_key), with its date and
 seconds per step, in ~/.cache/vaegan/speed.json (or the data's --cache-dir). It is measured again when it
-is MAX_AGE_DAYS old, when training's own pace is far off its seconds per step (pace.py), or when that file
-is deleted (say, to measure on an idle machine now).
+is MAX_AGE_DAYS old (CLOSE_CALL_DAYS where bf16's gain fell near its threshold), when training's own pace
+is far off its seconds per step (pace.py), or when that file is deleted (say, to measure on an idle
+machine now).
 Under torchrun rank 0 probes and every rank follows its verdict (loop.speed_settings): DDP needs one setting.
 A GPU is probed the same way (bf16 only where it supports it), keyed by its name: bf16 does not pay on
 every GPU that has it (docs/PERFORMANCE.md).
@@ -27,7 +28,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -43,6 +44,11 @@ ROUNDS = 3  # alternating timing rounds at least; verdicts are judged on each ca
 PROBE_BUDGET_S = 5.0  # wall-clock seconds after which a probe starts no more rounds to settle an unclear verdict
 MAX_ROUNDS = 30  # the rounds' bound for steps so short that the budget alone would allow thousands
 MAX_AGE_DAYS = 30  # a cached verdict this old is measured again: torch, drivers and a machine's load change
+# A precision verdict whose bf16 gain fell within this factor of MIN_BF16_GAIN is a close call: a neighbour
+# unseen in /proc/stat (another VM on the same cores) moves a gain that much, so it is measured again after
+# CLOSE_CALL_DAYS rather than kept for a month (a 1.04x verdict of one day measured 1.34x the next).
+CLOSE_CALL = 1.15
+CLOSE_CALL_DAYS = 1
 # A candidate this many times slower than the fastest after one timed step cannot win: it is timed no
 # more, nor the other layout of its precision if not yet timed (a layout never moves a step by 4x, while a
 # CPU without bf16 kernels runs a bf16 step many times slower: docs/PERFORMANCE.md).
@@ -131,6 +137,12 @@ class SpeedChoice:
     seconds_per_step: float | None = None  # the picked setting's, as measured; None where nothing was timed
     doubt: str = ""  # why the timings left part of the verdict open (that part kept its default); "" if clear
     settled: str = ""  # where only the layout stayed open: the precision's verdict, clear, so cached by itself
+    close: bool = False  # bf16's gain fell near MIN_BF16_GAIN (CLOSE_CALL): cached for CLOSE_CALL_DAYS only
+
+    @property
+    def days(self) -> int:
+        """How long the verdict is cached."""
+        return CLOSE_CALL_DAYS if self.close else MAX_AGE_DAYS
 
     @property
     def layout(self) -> torch.memory_format:
@@ -252,8 +264,10 @@ def decide(seconds: Timings) -> SpeedChoice:
     if doubt:
         return pick_layout(fp32, bf16=False, note="fp32 by default", doubt=doubt)
     if gain >= MIN_BF16_GAIN:
-        return pick_layout(bf16, bf16=True, note=f"bf16 autocast: {gain:.2f}x faster here than fp32")
-    return pick_layout(fp32, bf16=False, note=f"fp32: bf16 autocast is {gain:.2f}x here")
+        choice = pick_layout(bf16, bf16=True, note=f"bf16 autocast: {gain:.2f}x faster here than fp32")
+    else:
+        choice = pick_layout(fp32, bf16=False, note=f"fp32: bf16 autocast is {gain:.2f}x here")
+    return replace(choice, close=MIN_BF16_GAIN / CLOSE_CALL <= gain < MIN_BF16_GAIN * CLOSE_CALL)
 
 
 def known_hopeless(known_bf16: float) -> str:
@@ -332,9 +346,11 @@ def choose(
     started = time.perf_counter()
     with OthersShare() as others:
         seconds = measure(time_steps, options)
-    choice = (
-        decide(recent(seconds)) if settled is None else pick_layout(recent(seconds), bf16=settled[0], note=settled[1])
-    )
+    if settled is None:
+        choice = decide(recent(seconds))
+    else:  # the layout added to a cached precision keeps that precision's lifetime
+        close = isinstance(entry, dict) and entry.get("days") == CLOSE_CALL_DAYS
+        choice = replace(pick_layout(recent(seconds), bf16=settled[0], note=settled[1]), close=close)
     how = f"{max(map(len, seconds.values()))} rounds in {time.perf_counter() - started:.1f}s"
     if others.busy and device.type != "cuda":
         share = f"other processes took {others.share:.0%} of the CPUs"
@@ -351,7 +367,7 @@ def choose(
         return choice
     if choice.doubt:  # a GPU has no busy neighbour to wait out: what stays open after the budget is a tie
         log.info("speed probe: within this GPU's noise after %s (%s), so a tie: %s", how, choice.doubt, choice.note)
-    log.info("%s (measured in %s, cached in %s for %d days)", choice.note, how, path, MAX_AGE_DAYS)
+    log.info("%s (measured in %s, cached in %s for %d day(s))", choice.note, how, path, choice.days)
     entries = {key: cache_entry(choice)}
     fastest_seconds, bf16_seconds = min(map(min, seconds.values())), [min(v) for (b, _), v in seconds.items() if b]
     if bf16_seconds and min(bf16_seconds) > HOPELESS * fastest_seconds:
@@ -374,21 +390,30 @@ def cache_entry(choice: SpeedChoice) -> dict[str, object]:
         "note": choice.note,
         "seconds_per_step": choice.seconds_per_step,
         "measured": today(),
+        "days": choice.days,
     }
 
 
 def precision_entry(choice: SpeedChoice) -> dict[str, object]:
     """The clear precision of a verdict whose layout stayed open, as cached (settled_precision reads it)."""
-    return {"bf16": choice.bf16, "channels_last": None, "note": choice.settled, "measured": today()}
+    return {
+        "bf16": choice.bf16,
+        "channels_last": None,
+        "note": choice.settled,
+        "measured": today(),
+        "days": choice.days,
+    }
 
 
 def is_recent(entry: dict) -> bool:
-    """Whether `entry` was measured within MAX_AGE_DAYS; an undated one (cached before dates) is not."""
+    """Whether `entry` was measured within its "days" (MAX_AGE_DAYS where it names none); an undated one
+    (cached before dates) is not."""
     try:
         measured = date.fromisoformat(entry["measured"])
+        days = int(entry.get("days", MAX_AGE_DAYS))
     except (KeyError, TypeError, ValueError):
         return False
-    return (date.today() - measured).days < MAX_AGE_DAYS
+    return (date.today() - measured).days < days
 
 
 def cached_choice(entry: object) -> SpeedChoice | None:
