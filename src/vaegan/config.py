@@ -36,7 +36,7 @@ Upsample = Literal["transpose", "resize"]
 DecoderNorm = Literal["none", "group"]
 Latents = Literal["normal", "fitted"]
 DiscHead = Literal["linear", "patch"]
-DiscKind = Literal["conv", "projected", "selfsup", "paired"]
+DiscKind = Literal["conv", "projected", "selfsup"]
 
 # The choices as tuples, for flags and messages: derived from the types so the two cannot drift.
 RECONSTRUCTIONS: tuple[str, ...] = get_args(Reconstruction)
@@ -343,7 +343,6 @@ class GANConfig(RunSettings):
         _check_choice(self.disc_init, DISC_INITS, "discriminator init")
         _check_choice(self.disc_kind, DISC_KINDS, "discriminator kind")
         self._check_projected()
-        self._check_paired()
         lrs_ok = all(math.isfinite(lr) and lr > 0 for lr in (self.lr_g, self.lr_d))
         _check(lrs_ok, f"GAN learning rates must be finite and > 0, got {self.lr_g} and {self.lr_d}")
         _check_range(self.disc_channels, 1, MAX_WIDTH, "disc channels")
@@ -368,16 +367,6 @@ class GANConfig(RunSettings):
         _check(self.r1_every >= 1, f"R1 every must be >= 1 (1 = every step), got {self.r1_every}")
         _check_range(self.r1_every, 1, MAX_STEPS, "R1 every")
         _check(0.0 < self.collapse_fraction < 1.0, f"collapse fraction must be in (0, 1), got {self.collapse_fraction}")
-
-    def _check_paired(self) -> None:
-        """What a paired D, judging an image beside its source, cannot do."""
-        if self.disc_kind != "paired":
-            return
-        _check(
-            self.disc_init == "scratch", "--disc-init encoder starts a conv D; the paired D's first conv takes pairs"
-        )
-        _check(self.anchor != "feature", "--anchor feature compares D's maps of one image; use --anchor pixel")
-        _check(not self.diffaugment, "--diffaugment would move an image apart from its source; the paired D takes none")
 
     def _check_projected(self) -> None:
         """The conv D's options that a projected D, judging the frozen encoder's maps, has no use for."""

@@ -146,8 +146,7 @@ GAN_FLAGS = (
         "disc_kind",
         str,
         "conv: D's convs on the image; projected: heads on the frozen VAE encoder's maps; selfsup: conv, plus "
-        "decoders rebuilding real images from D's maps; paired: conv on the image beside the VAE's decoding "
-        "of its latent",
+        "decoders rebuilding real images from D's maps",
         DISC_KINDS,
     ),
     Flag("--disc-channels", "gan", "disc_channels", int, "width of the discriminator's first conv (projected: heads)"),

@@ -186,29 +186,6 @@ def l1_to(reconstruction: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(reconstruction.float(), target.float())
 
 
-class PairedDiscriminator(Discriminator):
-    """The conv D on an image beside its source: the frozen VAE's decoding of the latent the image came
-    from (pix2pix's conditional D, Isola et al. 2017, arXiv:1611.07004, with the VAE's blurry picture as
-    the condition). A real x comes with Dec(mean of q(z|x)), its reconstruction; a fake G(z) with Dec(z),
-    the VAE's own sample that G sharpens. Where a real reconstruction shows the object, the real image
-    shows it too, so a white hole or speck that G punches into an object its source shows is fake on
-    sight; an unconditional D must learn holes from the images' statistics alone. The source is an
-    input, not a weight: D's state dict is the conv D's with twice the image channels in its first conv.
-    """
-
-    def __init__(self, image_size: int, channels: int, base_channels: int = 32, **conv: Any) -> None:
-        """`conv`: the conv D's other options (spectral_norm, head); no encoder to start from."""
-        super().__init__(image_size, 2 * channels, base_channels, **conv)
-
-    def forward(self, x: torch.Tensor, *, real: int = 0, source: torch.Tensor | None = None) -> Judged:
-        if source is None:
-            raise VaeganError("the paired D judges an image beside its source, the VAE's decoding: pass source=")
-        return super().forward(torch.cat([x, source.to(x.dtype)], 1), real=real)
-
-    def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
-        raise VaeganError("--anchor feature compares D's maps of an image alone; the paired D has none")
-
-
 class ProjectedDiscriminator(nn.Module):
     """Projected GAN (Sauer et al. 2021, arXiv:2111.01007) on the trained VAE's own encoder: D judges the
     encoder's frozen maps at its last PROJECTED_SCALES levels (16, 8 and 4 px at 64 px), not the image.
@@ -266,12 +243,11 @@ def scale_head(c_in: int, width: int, size: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-AnyDiscriminator = Discriminator | ProjectedDiscriminator  # the self-supervised and paired Ds are Discriminators
+AnyDiscriminator = Discriminator | ProjectedDiscriminator  # the self-supervised D is a Discriminator
 DISCRIMINATORS: dict[str, type[Discriminator] | type[ProjectedDiscriminator]] = {
     "conv": Discriminator,
     "projected": ProjectedDiscriminator,
     "selfsup": SelfSupervisedDiscriminator,
-    "paired": PairedDiscriminator,
 }
 
 

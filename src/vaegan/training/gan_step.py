@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from vaegan.augment import diff_augment
 from vaegan.config import GANConfig
 from vaegan.losses import adaptive_scale, discriminator_loss, generator_loss, r1_penalty, structure_loss, top_k_fakes
-from vaegan.models.gan import AnyDiscriminator, Discriminator, PairedDiscriminator
+from vaegan.models.gan import AnyDiscriminator, Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.training.common import adam, autocast
 
@@ -88,7 +88,6 @@ def gan_step(
     anchor_w = anchor_weight(step, gc) if g_moves else 0.0
     with torch.no_grad():  # z_x: the frozen encoder's mean for x, for the anchors on G(z_x); else none
         z_x = nets.frozen.encode(real).mean if anchor_w > 0 and gc.anchor in X_ANCHORS else z[:0]
-    sources = paired_sources(nets, real, z, z_x, device, bf16)
     # One G forward per step keeps DDP's bookkeeping simple; without a G update there is no graph to keep.
     with torch.set_grad_enabled(g_moves), autocast(device, bf16):
         fake, fake_x = nets.trained_g(torch.cat([z, z_x])).split([len(z), len(z_x)])  # (B, C, H, W), (B or 0, ...)
@@ -98,7 +97,7 @@ def gan_step(
     r1 = r1_weight(step, gc)
     seen = nets.augment(torch.cat([real, fake.detach()])).detach().requires_grad_(r1 > 0)
     with autocast(device, bf16):
-        logits, own_loss = nets.trained_d(seen, real=len(real), **sources)
+        logits, own_loss = nets.trained_d(seen, real=len(real))
     real_logits, fake_logits = logits.split([len(real), len(fake)])
     d_loss = discriminator_loss(real_logits, fake_logits, gc.loss) + own_loss
     if r1 > 0:
@@ -114,8 +113,7 @@ def gan_step(
     if g_moves:
         with weights_frozen(nets.disc):
             with autocast(device, bf16):
-                judged = nets.disc(nets.augment(fake), **{k: v[len(real) :] for k, v in sources.items()})
-                g_loss = generator_loss(top_k_fakes(judged, gc.top_k), gc.loss)
+                g_loss = generator_loss(top_k_fakes(nets.disc(nets.augment(fake)), gc.top_k), gc.loss)
                 if anchor_w > 0:
                     anchor = anchor_loss(
                         gc.anchor,
@@ -139,18 +137,6 @@ def gan_step(
         update_ema(nets.ema, nets.generator, decay=ema_decay(step, gc.ema_decay))
     d_real, d_fake = (torch.sigmoid(logits.detach().float()).mean() for logits in (real_logits, fake_logits))
     return torch.stack([d_loss.detach(), g_loss.detach(), anchor.detach(), d_real, d_fake, grad_d, grad_g])
-
-
-def paired_sources(
-    nets: GANNets, real: torch.Tensor, z: torch.Tensor, z_x: torch.Tensor, device: torch.device, bf16: bool
-) -> dict[str, torch.Tensor]:
-    """A paired D's keyword: the frozen decoder's picture of each image's latent, real ones (their
-    posterior means, z_x where the anchor computed it) then fakes (z); no keyword for the other kinds."""
-    if not isinstance(nets.disc, PairedDiscriminator):
-        return {}
-    with torch.no_grad(), autocast(device, bf16):
-        z_real = z_x if len(z_x) else nets.frozen.encode(real).mean
-        return {"source": nets.frozen.decode(torch.cat([z_real, z]))}
 
 
 def anchor_loss(
