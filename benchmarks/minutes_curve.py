@@ -28,6 +28,7 @@ CURVE_RECORDS = {
         "race-compile-f25",
         "race-seed1-f25",
         "race-minutes15-f25",
+        "race-minutes15-seed1-f25",
         "race-minutes30-f25",
         "race-minutes30-seed1-f25",
         "race-vae-minutes6-f25",
