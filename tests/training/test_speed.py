@@ -436,3 +436,21 @@ def test_a_close_call_from_yesterday_is_measured_again(tmp_path: Path) -> None:
     speed.cache_file(tmp_path).write_text(json.dumps({key: {**entry, "measured": yesterday}}))
     assert not speed.choose("auto", "auto", CPU, "vae-28", timer(FAST_BF16, calls), tmp_path).bf16
     assert len(calls) == 4 * speed.ROUNDS
+
+
+def test_a_layout_settled_on_a_close_precision_keeps_its_day(tmp_path: Path) -> None:
+    """bf16 1.15x ahead, clearly but close: the precision is cached for a day while the layouts overlap, and
+    the whole verdict that a later run completes with a clear layout keeps that day, not a month."""
+    layouts_overlap = {
+        (False, False): [1.0],
+        (False, True): [1.0],
+        (True, False): [0.87, 0.9],
+        (True, True): [0.85, 0.9],
+    }
+    speed.choose("auto", "auto", CPU, "vae-28", sequences(layouts_overlap, []), tmp_path)
+    [entry] = speed.read_cache(speed.cache_file(tmp_path)).values()
+    assert (entry["bf16"], entry["channels_last"], entry["days"]) == (True, None, speed.CLOSE_CALL_DAYS)
+    clear_layout = {(False, False): 1.0, (False, True): 1.0, (True, False): 0.87, (True, True): 0.8}
+    assert speed.choose("auto", "auto", CPU, "vae-28", timer(clear_layout), tmp_path).channels_last
+    [full] = speed.read_cache(speed.cache_file(tmp_path)).values()
+    assert (full["bf16"], full["channels_last"], full["days"]) == (True, True, speed.CLOSE_CALL_DAYS)
