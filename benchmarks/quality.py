@@ -283,7 +283,7 @@ def main() -> None:
         "--disc-init", choices=DISC_INITS, help="the GAN's D starts at random or as the VAE's encoder (default: preset)"
     )
     parser.add_argument(
-        "--disc-kind", choices=DISC_KINDS, help="the GAN's D: conv, projected, selfsup or intro (default: conv)"
+        "--disc-kind", choices=DISC_KINDS, help="the GAN's D: conv, projected or selfsup (default: conv)"
     )
     parser.add_argument("--disc-channels", type=int, help="the GAN's D width (default: the preset's)")
     parser.add_argument(

@@ -36,7 +36,7 @@ Upsample = Literal["transpose", "resize"]
 DecoderNorm = Literal["none", "group"]
 Latents = Literal["normal", "fitted"]
 DiscHead = Literal["linear", "patch"]
-DiscKind = Literal["conv", "projected", "selfsup", "intro"]
+DiscKind = Literal["conv", "projected", "selfsup"]
 
 # The choices as tuples, for flags and messages: derived from the types so the two cannot drift.
 RECONSTRUCTIONS: tuple[str, ...] = get_args(Reconstruction)
@@ -294,8 +294,7 @@ class GANConfig(RunSettings):
     init: GANInit = "vae"  # vae: the generator starts as the trained decoder; scratch: random weights (baseline)
     # conv: D's own conv stack on the image; projected: small heads on the frozen VAE encoder's maps at up to
     # three scales (Projected GAN, Sauer et al. 2021); selfsup: conv, plus decoders that rebuild the real
-    # images from D's last two maps, their L1 error in D's loss (FastGAN, Liu et al. 2021); intro: the VAE's
-    # encoder, judging by its posterior's KL (Soft-IntroVAE, Daniel & Tamar 2021). models/gan.py
+    # images from D's last two maps, their L1 error in D's loss (FastGAN, Liu et al. 2021). models/gan.py
     disc_kind: DiscKind = "conv"
     disc_channels: int = 32  # width of the discriminator's first conv (the projected D's: of each head)
     # linear: one logit per image from all of D's last map; patch: a logit per position of D's first map
@@ -343,7 +342,7 @@ class GANConfig(RunSettings):
         _check_choice(self.disc_head, DISC_HEADS, "discriminator head")
         _check_choice(self.disc_init, DISC_INITS, "discriminator init")
         _check_choice(self.disc_kind, DISC_KINDS, "discriminator kind")
-        self._check_encoder_kinds()
+        self._check_projected()
         lrs_ok = all(math.isfinite(lr) and lr > 0 for lr in (self.lr_g, self.lr_d))
         _check(lrs_ok, f"GAN learning rates must be finite and > 0, got {self.lr_g} and {self.lr_d}")
         _check_range(self.disc_channels, 1, MAX_WIDTH, "disc channels")
@@ -369,16 +368,17 @@ class GANConfig(RunSettings):
         _check_range(self.r1_every, 1, MAX_STEPS, "R1 every")
         _check(0.0 < self.collapse_fraction < 1.0, f"collapse fraction must be in (0, 1), got {self.collapse_fraction}")
 
-    def _check_encoder_kinds(self) -> None:
-        """The conv D's options that a projected or introspective D, made of the VAE's encoder, has no use for."""
-        kind = self.disc_kind
-        if kind not in ("projected", "intro"):
+    def _check_projected(self) -> None:
+        """The conv D's options that a projected D, judging the frozen encoder's maps, has no use for."""
+        if self.disc_kind != "projected":
             return
-        _check(self.disc_head == "linear", f"--disc-head patch shapes the conv D; the {kind} D has its own head")
-        _check(self.disc_init == "scratch", f"--disc-init encoder starts a conv D; the {kind} D is the encoder")
+        _check(self.disc_head == "linear", "--disc-head patch shapes the conv D; the projected D always judges patches")
+        _check(
+            self.disc_init == "scratch", "--disc-init encoder starts a conv D; the projected D's maps are the encoder's"
+        )
         _check(
             self.anchor != "feature",
-            f"--anchor feature compares D's own conv maps; the {kind} D has none: use --anchor pixel",
+            "--anchor feature compares D's own conv maps; the projected D has none: use --anchor pixel",
         )
 
 

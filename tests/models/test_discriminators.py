@@ -1,4 +1,4 @@
-"""The projected, self-supervised and introspective discriminators (GANConfig.disc_kind) beside the conv one."""
+"""The projected and self-supervised discriminators (GANConfig.disc_kind) beside the conv one."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ import torch
 
 from vaegan.config import GANConfig, ModelConfig
 from vaegan.errors import VaeganError
-from vaegan.losses import kl_standard_normal, r1_penalty
+from vaegan.losses import r1_penalty
 from vaegan.models.gan import (
     Discriminator,
-    IntrospectiveDiscriminator,
     ProjectedDiscriminator,
     SelfSupervisedDiscriminator,
     build_discriminator,
@@ -33,7 +32,7 @@ def tiny_nets(kind: str, size: int = 16, **settings: object) -> GANNets:
     torch.manual_seed(0)
     model, gc = tiny_model(size), replace(STEP, disc_kind=kind, **settings)  # type: ignore[arg-type]
     vae = VAE(model).requires_grad_(False)
-    return GANNets.build(Decoder(model), build_discriminator(model, gc, vae), vae, gc)
+    return GANNets.build(Decoder(model), build_discriminator(model, gc, vae.encoder), vae, gc)
 
 
 def images(n: int = 4, size: int = 16, seed: int = 1) -> torch.Tensor:
@@ -46,17 +45,12 @@ def state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize(
     "kind, cls",
-    [
-        ("conv", Discriminator),
-        ("projected", ProjectedDiscriminator),
-        ("selfsup", SelfSupervisedDiscriminator),
-        ("intro", IntrospectiveDiscriminator),
-    ],
+    [("conv", Discriminator), ("projected", ProjectedDiscriminator), ("selfsup", SelfSupervisedDiscriminator)],
 )
 def test_the_config_names_the_kind_built(kind: str, cls: type) -> None:
     disc = build_discriminator(tiny_model(16), GANConfig(disc_channels=4, disc_kind=kind))  # type: ignore[arg-type]
     assert type(disc) is cls
-    with pytest.raises(VaeganError, match="discriminator kind must be one of conv, projected, selfsup, intro"):
+    with pytest.raises(VaeganError, match="discriminator kind must be one of conv, projected, selfsup"):
         GANConfig(disc_kind="style")  # type: ignore[arg-type]
 
 
@@ -92,34 +86,10 @@ def test_selfsup_d_judges_as_the_conv_d_and_adds_the_reconstruction_error_of_the
         assert torch.equal(disc(changed, real=2)[1], own) == same
 
 
-def test_intro_d_is_the_vaes_encoder_judging_by_kl_against_the_real_images_running_mean() -> None:
-    """logit = a (K - KL(q(z|x))) with the VAE's own encoder, K the real images' mean KL (their first batch's
-    at first); the own loss, the real images' negative ELBO, reads the first `real` images only."""
-    torch.manual_seed(0)
-    model = tiny_model(16)
-    vae = VAE(model)
-    disc = build_discriminator(model, GANConfig(disc_kind="intro"), vae)
-    x = images(4)
-    posterior = vae.encode(x)
-    kl, a = kl_standard_normal(posterior.mean, posterior.logvar), 2 * 256 / (3 * 16 * 16)
-    with torch.no_grad():
-        assert torch.allclose(disc(x), -a * kl, atol=1e-5)  # no real image seen yet: K = 0
-        torch.manual_seed(1)
-        logits, own = disc(x, real=2)
-        assert torch.allclose(logits, a * (kl[:2].mean() - kl), atol=1e-5) and own > 0
-        assert torch.allclose(disc.eval()(x), logits) and int(disc.real_batches) == 1  # type: ignore[arg-type]
-        other_fakes, other_reals = x.clone(), x.clone()
-        other_fakes[2:], other_reals[:2] = images(2, seed=2), images(2, seed=3)
-        for changed, same in ((other_fakes, True), (other_reals, False)):
-            torch.manual_seed(1)  # the same z noise
-            assert torch.equal(disc(changed, real=2)[1], own) == same
-
-
-@pytest.mark.parametrize("kind", ["projected", "selfsup", "intro"])
+@pytest.mark.parametrize("kind", ["projected", "selfsup"])
 def test_one_step_trains_ds_weights_and_leaves_the_frozen_encoder(kind: str) -> None:
     """Every trainable D weight moves (the selfsup decoders through their loss alone); the projected D's
-    copy of the encoder and its random 1x1 mixing stay as built, and stay frozen after G's step; so does the
-    intro D's copy of the decoder, while its encoder learns."""
+    copy of the encoder and its random 1x1 mixing stay as built, and stay frozen after G's step."""
     nets = tiny_nets(kind)
     frozen_before, d_before = state(nets.frozen), state(nets.disc)
     monitors = gan_step(nets, images(), torch.randn(4, 4), gc=STEP, step=0, device=CPU, bf16=False)
@@ -133,11 +103,6 @@ def test_one_step_trains_ds_weights_and_leaves_the_frozen_encoder(kind: str) -> 
         copied = nets.disc.encoder.state_dict()  # type: ignore[union-attr]
         assert all(torch.equal(v, nets.frozen.encoder.features.state_dict()[k]) for k, v in copied.items())
         assert all(p.grad is None for p in nets.disc.encoder.parameters())  # type: ignore[union-attr]
-    elif kind == "intro":
-        assert trainable == {name for name, _ in nets.disc.named_parameters() if not name.startswith("decoder.")}
-        assert int(nets.disc.real_batches) == 1  # type: ignore[arg-type]
-        copied = nets.disc.decoder.state_dict()  # type: ignore[union-attr]
-        assert all(torch.equal(v, nets.frozen.decoder.state_dict()[k]) for k, v in copied.items())
     else:
         assert any(name.startswith("whole.") for name in trainable) and trainable == set(d_before)
 
@@ -148,7 +113,7 @@ def test_projected_d_passes_input_gradients_so_r1_and_g_see_the_image() -> None:
     assert (r1_penalty(disc(x), x) > 0).all()
 
 
-@pytest.mark.parametrize("kind", ["projected", "selfsup", "intro"])
+@pytest.mark.parametrize("kind", ["projected", "selfsup"])
 def test_bf16_autocast_and_channels_last_train_each_kind(kind: str) -> None:
     nets = tiny_nets(kind)
     real = images().contiguous(memory_format=torch.channels_last)
@@ -156,7 +121,7 @@ def test_bf16_autocast_and_channels_last_train_each_kind(kind: str) -> None:
     assert torch.isfinite(monitors).all()
 
 
-@pytest.mark.parametrize("kind", ["projected", "selfsup", "intro"])
+@pytest.mark.parametrize("kind", ["projected", "selfsup"])
 def test_a_trained_d_rebuilds_from_its_config_alone(kind: str) -> None:
     """No encoder needed to load it: the state dict holds the projected D's copy and random mixing."""
     nets = tiny_nets(kind, spectral_norm=True)
@@ -177,8 +142,7 @@ def test_a_trained_d_rebuilds_from_its_config_alone(kind: str) -> None:
         ({"anchor": "feature"}, "--anchor feature compares D's own conv maps; the projected D has none"),
     ],
 )
-@pytest.mark.parametrize("kind", ["projected", "intro"])
-def test_encoder_ds_refuse_the_conv_ds_options(kind: str, settings: dict, message: str) -> None:
-    with pytest.raises(VaeganError, match=message.replace("projected", kind)):
-        GANConfig(disc_kind=kind, **settings)  # type: ignore[arg-type]
+def test_projected_d_refuses_the_conv_ds_options(settings: dict, message: str) -> None:
+    with pytest.raises(VaeganError, match=message):
+        GANConfig(disc_kind="projected", **settings)
     GANConfig(disc_kind="selfsup", **settings)  # the self-supervised D is a conv D: all apply

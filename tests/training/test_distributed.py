@@ -153,7 +153,7 @@ def two_gan_steps(kind: str, *, rank: int = 0, world: int = 1, wrap: Callable = 
     model = ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4)
     gc = GANConfig(disc_kind=kind, disc_channels=4, anchor="decoder", r1_gamma=1.0, r1_every=1, diffaugment="")  # type: ignore[arg-type]
     vae = VAE(model).requires_grad_(False)
-    nets = GANNets.build(Decoder(model), build_discriminator(model, gc, vae), vae, gc, wrap=wrap)
+    nets = GANNets.build(Decoder(model), build_discriminator(model, gc, vae.encoder), vae, gc, wrap=wrap)
     data = torch.Generator().manual_seed(1)
     for step in range(2):
         real, z = torch.rand(8, 3, 16, 16, generator=data) * 2 - 1, torch.randn(8, 4, generator=data)

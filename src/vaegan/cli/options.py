@@ -146,7 +146,7 @@ GAN_FLAGS = (
         "disc_kind",
         str,
         "conv: D's convs on the image; projected: heads on the frozen VAE encoder's maps; selfsup: conv, plus "
-        "decoders rebuilding real images from D's maps; intro: the VAE's encoder, judging by its posterior's KL",
+        "decoders rebuilding real images from D's maps",
         DISC_KINDS,
     ),
     Flag("--disc-channels", "gan", "disc_channels", int, "width of the discriminator's first conv (projected: heads)"),

@@ -18,11 +18,10 @@ from torch.nn.utils.parametrizations import spectral_norm as add_spectral_norm
 from vaegan.config import DISC_HEADS, DiscHead, GANConfig, ModelConfig
 from vaegan.errors import VaeganError
 from vaegan.models.blocks import down_block, downsample_sizes, up_block, widths
-from vaegan.models.vae import VAE, Decoder, DiagonalGaussian, Encoder
+from vaegan.models.vae import Encoder
 
 PATCH_MAP = 8  # the patch head judges the first of D's maps at most this many pixels across
 PROJECTED_SCALES = 3  # the projected D judges the encoder's last maps, this many at most
-INTRO_BETA_NEG = 256.0  # Soft-IntroVAE's weight on a fake's KL (its CIFAR-10 and MNIST setting)
 MAX_UPSAMPLING = 3  # x2 steps of a self-supervised decoder at most
 
 Judged = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # logits, or (logits, D's own loss) with real=k
@@ -91,11 +90,11 @@ class Discriminator(nn.Module):
             normalise_spectrally(self)
 
     @classmethod
-    def for_config(cls, model: ModelConfig, gan: GANConfig, vae: VAE | None = None) -> Discriminator:
+    def for_config(cls, model: ModelConfig, gan: GANConfig, encoder: Encoder | None = None) -> Discriminator:
         """The discriminator a GAN stage with settings `gan` trains on the images `model` makes. A new D
-        whose disc_init is "encoder" is given the trained VAE to start from its Encoder; a D whose weights
+        whose disc_init is "encoder" is given the trained VAE's Encoder to start from; a D whose weights
         are loaded next (a checkpoint) or that is only timed (the speed probe) needs none."""
-        start = vae.encoder if vae is not None and gan.disc_init == "encoder" else None
+        start = encoder if gan.disc_init == "encoder" else None
         return cls(
             model.image_size,
             model.channels,
@@ -219,9 +218,8 @@ class ProjectedDiscriminator(nn.Module):
             normalise_spectrally(self.heads)
 
     @classmethod
-    def for_config(cls, model: ModelConfig, gan: GANConfig, vae: VAE | None = None) -> ProjectedDiscriminator:
-        """A new D copies the trained `vae`'s encoder; one whose weights are loaded next needs none."""
-        encoder = None if vae is None else vae.encoder
+    def for_config(cls, model: ModelConfig, gan: GANConfig, encoder: Encoder | None = None) -> ProjectedDiscriminator:
+        """A new D copies the trained VAE's `encoder`; one whose weights are loaded next needs none."""
         return cls(model, width=gan.disc_channels, spectral_norm=gan.spectral_norm, encoder=encoder)
 
     def forward(self, x: torch.Tensor, *, real: int = 0) -> Judged:
@@ -245,76 +243,16 @@ def scale_head(c_in: int, width: int, size: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class IntrospectiveDiscriminator(nn.Module):
-    """The VAE's own encoder as D, judging an image by the KL of its posterior (IntroVAE, Huang et al. 2018,
-    arXiv:1807.06358; in Soft-IntroVAE's soft form, Daniel & Tamar 2021, arXiv:2012.13253).
-
-    logit = a * (K - KL(q(z|x) || N(0, I))), a = 2 * INTRO_BETA_NEG / (C * H * W), K the running mean of the
-    real images' KL (IntroVAE's margin, kept where the real images are, since a learned bias would move too
-    slowly at GAN learning rates). With the GAN loss a fake's term in D's loss, softplus(a (K - KL)), is about
-    Soft-IntroVAE's exp(-2 s beta_neg KL) once fakes are told apart: E learns to give fakes large KL, G to make
-    images E encodes as it does real ones. D's own loss is the real images' negative ELBO per pixel through a
-    frozen copy of the trained decoder, times INTRO_BETA_NEG so that it weighs as much as the real images'
-    adversarial term: E stays an encoder of real images rather than any map that sorts them (Soft-IntroVAE
-    trains its shared decoder there; here G is separate and the frozen decoder stands in). Starts as the
-    trained encoder; torch's global generator draws the ELBO's z (a resume restores it).
-    """
-
-    real_kl: torch.Tensor
-    real_batches: torch.Tensor
-
-    def __init__(self, model: ModelConfig, *, spectral_norm: bool = False, vae: VAE | None = None) -> None:
-        super().__init__()
-        self.encoder = Encoder(model)
-        self.decoder = Decoder(model)
-        if vae is not None:
-            self.encoder.load_state_dict(vae.encoder.state_dict(), strict=True)
-            self.decoder.load_state_dict(vae.decoder.state_dict(), strict=True)
-        self.decoder.requires_grad_(False)
-        self.kl_weight = 2 * INTRO_BETA_NEG / (model.channels * model.image_size**2)
-        self.register_buffer("real_kl", torch.zeros(()))  # K, the running mean of the real images' KL
-        self.register_buffer("real_batches", torch.zeros((), dtype=torch.long))  # batches K has seen
-        if spectral_norm:
-            normalise_spectrally(self.encoder)
-
-    @classmethod
-    def for_config(cls, model: ModelConfig, gan: GANConfig, vae: VAE | None = None) -> IntrospectiveDiscriminator:
-        """A new D copies the trained `vae`'s encoder and decoder; one whose weights are loaded next needs none."""
-        return cls(model, spectral_norm=gan.spectral_norm, vae=vae)
-
-    def forward(self, x: torch.Tensor, *, real: int = 0) -> Judged:
-        mean, logvar = self.encoder(x).chunk(2, dim=1)
-        posterior = DiagonalGaussian(mean.float(), logvar.float())
-        kl = posterior.kl()  # (B,)
-        if real and self.training:
-            self.track_real_kl(kl[:real].detach())
-        logits = self.kl_weight * (self.real_kl.clone() - kl)
-        if not real:
-            return logits
-        mean, std = posterior.mean[:real], posterior.std[:real]
-        reconstruction = self.decoder(mean + std * torch.randn_like(mean))
-        squared = F.mse_loss(reconstruction.float(), x[:real].float(), reduction="sum") / real
-        return logits, INTRO_BETA_NEG * (squared + kl[:real].mean()) / x[0].numel()
-
-    @torch.no_grad()
-    def track_real_kl(self, kl: torch.Tensor) -> None:
-        """K <- the first batch's mean KL, then an average over about the last 100 batches."""
-        self.real_kl.copy_(torch.where(self.real_batches == 0, kl.mean(), torch.lerp(self.real_kl, kl.mean(), 0.01)))
-        self.real_batches.add_(1)
-
-
-# the self-supervised D is a Discriminator
-AnyDiscriminator = Discriminator | ProjectedDiscriminator | IntrospectiveDiscriminator
-DISCRIMINATORS: dict[str, type[Discriminator] | type[ProjectedDiscriminator] | type[IntrospectiveDiscriminator]] = {
+AnyDiscriminator = Discriminator | ProjectedDiscriminator  # the self-supervised D is a Discriminator
+DISCRIMINATORS: dict[str, type[Discriminator] | type[ProjectedDiscriminator]] = {
     "conv": Discriminator,
     "projected": ProjectedDiscriminator,
     "selfsup": SelfSupervisedDiscriminator,
-    "intro": IntrospectiveDiscriminator,
 }
 
 
-def build_discriminator(model: ModelConfig, gan: GANConfig, vae: VAE | None = None) -> AnyDiscriminator:
+def build_discriminator(model: ModelConfig, gan: GANConfig, encoder: Encoder | None = None) -> AnyDiscriminator:
     """The discriminator of kind gan.disc_kind for the images `model` makes. A new one is given the trained
-    VAE (the projected and introspective D copy its encoder, a conv D with disc_init "encoder" starts from
-    it); one whose weights are loaded next (a checkpoint) or that is only timed (the speed probe) needs none."""
-    return DISCRIMINATORS[gan.disc_kind].for_config(model, gan, vae)
+    VAE's Encoder (the projected D copies it, a conv D with disc_init "encoder" starts from it); one whose
+    weights are loaded next (a checkpoint) or that is only timed (the speed probe) needs none."""
+    return DISCRIMINATORS[gan.disc_kind].for_config(model, gan, encoder)

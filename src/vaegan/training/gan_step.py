@@ -175,7 +175,7 @@ def anchor_loss(
         return F.mse_loss(F.avg_pool2d(fake_x.float(), pool), F.avg_pool2d(real.float(), pool))
     if kind == "structure":
         return structure_loss(fake_x, real, frozen.cfg.value_range).mean()
-    assert isinstance(disc, Discriminator), "GANConfig refuses the feature anchor for D kinds without conv maps"
+    assert isinstance(disc, Discriminator), "GANConfig refuses the feature anchor for a projected D"
     with torch.no_grad():
         target = disc.feature_maps(real)
     return F.mse_loss(disc.feature_maps(fake_x).float(), target.float())

@@ -61,8 +61,6 @@ def refuse_unsupported(gc: GANConfig, vae_cfg: VAERunConfig) -> None:
     if gc.adaptive_weight and gc.anchor_decay_steps:
         # the scale follows the anchor down, so the mix would stay 1:1 and jump to D alone at the end
         raise VaeganError("--adaptive-weight keeps D's term level with the anchor's; drop --anchor-decay")
-    if gc.disc_kind == "intro" and vae_cfg.model.kind != "vae":
-        raise VaeganError("--disc-kind intro judges by the posterior's KL, which an autoencoder has none of")
     width = vae_cfg.model.base_channels
     if gc.disc_init == "encoder" and gc.disc_channels != width:
         raise VaeganError(f"--disc-init encoder needs D as wide as the encoder: use --disc-channels {width}")
@@ -235,7 +233,7 @@ def build_nets(gc: GANConfig, vae: VAE, vae_cfg: VAERunConfig, placement: Placem
     if gc.init == "vae":
         warm_start(generator, vae)
     place(generator, device, layout)
-    disc = place(build_discriminator(vae_cfg.model, gc, vae), device, layout)
+    disc = place(build_discriminator(vae_cfg.model, gc, vae.encoder), device, layout)
     frozen = vae.to(device).requires_grad_(False)  # the anchor's target, never trained here
     return GANNets.build(generator, disc, frozen, gc, wrap=lambda net: placement.ctx.wrap(net, device))
 
