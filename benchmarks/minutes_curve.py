@@ -5,7 +5,8 @@ the budget exactly as the VAE alone would (same loop, sampler and prior), so it 
 that many minutes. Likewise a VAE-alone record's earlier marks where the step trains eager: then nothing in
 its training depends on the budget (no schedule runs to its end; only --compile auto weighs the planned
 minutes), so its mark at 15 minutes is what a 15-minute run would score.
-Two-stage points come from records of today's GAN (the default discriminator) only.
+Two-stage points come from records of today's discriminator kind only; a section whose records raced another
+R1 gamma than today's default says so.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from vaegan.config import GANConfig
 from vaegan.plots import Panel, line_charts
+from vaegan.presets import dataset_defaults
 
 # The races behind the curve, per dataset, all on one machine kind (their sections name it).
 CURVE_RECORDS = {
@@ -84,6 +86,16 @@ def draw_curves(by_name: dict[tuple[str, str], dict[str, Any]], grids: Path) -> 
             line_charts([panel], ncol=1, cell=(520, 300)).save(grids / data / "quality-per-minute.png")
 
 
+def r1_note(by_name: dict[tuple[str, str], dict[str, Any]], data: str) -> list[str]:
+    """A line naming the R1 gamma the two-stage points raced with, where it is not today's default."""
+    today = dataset_defaults(data)["gan"].get("r1_gamma", GANConfig.r1_gamma)
+    raced = {by_name[(data, n)]["gan"].get("r1_gamma", 1.0) for n in CURVE_RECORDS[data] if (data, n) in by_name}
+    if raced <= {today}:
+        return []
+    gammas = " and ".join(f"{g:g}" for g in sorted(raced))
+    return [f"Two stages raced with R1 gamma {gammas}; the default is {today:g} since levers 28.", ""]
+
+
 def minutes_section(by_name: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
     """The curve's table per dataset and its chart (draw_curves), or nothing without records."""
     lines = []
@@ -103,6 +115,7 @@ def minutes_section(by_name: dict[tuple[str, str], dict[str, Any]]) -> list[str]
             "",
             f"Inception FID at the end of each budget (runs), from {records}.",
             "",
+            *r1_note(by_name, data),
             f"![FID by training budget](results/{data}/quality-per-minute.png)",
             "",
         ]

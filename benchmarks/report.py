@@ -75,7 +75,7 @@ PUBLISHED = (
 # that no longer shows a row leaves this list and the tree (git keeps it; CHANGELOG.md names it).
 CURRENT = {
     "fashion-mnist": ("race-z64-fmnist3", "race-z64-fmnist-vae3", "race-dcgan-fmnist3", "race-scratch-fmnist-f26"),
-    "emoji": ("race-msssim-f26", "race-protocol-f26", "race-protocol-scratch-f26"),
+    "emoji": ("race-r1-gamma50-f25", "race-msssim-f26", "race-protocol-f26", "race-protocol-scratch-f26"),
 }
 GRIDS = Path("docs/results")
 PERFORMANCE_RECORDS = GRIDS / "performance"
@@ -322,8 +322,11 @@ def rerun(command: str) -> str:
     return shlex.join(kept)
 
 
-def section(record: dict[str, Any], by_name: dict[tuple[str, str], dict[str, Any]] | None = None) -> list[str]:
-    """How one record was made: its command, machine and budget, the steps each run trained, its samples."""
+def section(
+    record: dict[str, Any], by_name: dict[tuple[str, str], dict[str, Any]] | None = None, grids: Path = GRIDS
+) -> list[str]:
+    """How one record was made: its command, machine and budget, the steps each run trained, its samples
+    where its picture is kept under `grids`."""
     size = f"{record['image_size']}x{record['image_size']}, {record['channels']} channel(s)"
     prefix, data = record.get("record", "race"), record["data"]
     sources = source_commands(record, by_name or {})
@@ -345,12 +348,10 @@ def section(record: dict[str, Any], by_name: dict[tuple[str, str], dict[str, Any
         lines += ["", f"Steps trained per stage ({closing}):", "", *stage_lines(record)]
     if has_curve(record):
         lines += ["", f"![FID against training time](results/{data}/{prefix}-time-to-fid.png)"]
-    lines += [
-        "",
-        f"![Samples at the end of the budget, seed {record['first_seed']}](results/{data}/{prefix}-side-by-side.png)",
-        "",
-    ]
-    return lines
+    if (grids / data / f"{prefix}-side-by-side.png").is_file():
+        seed = record["first_seed"]
+        lines += ["", f"![Samples at the end of the budget, seed {seed}](results/{data}/{prefix}-side-by-side.png)"]
+    return [*lines, ""]
 
 
 def read_records(grids: Path, name: str) -> list[dict[str, Any]]:
@@ -450,7 +451,7 @@ def write_report(grids: Path, out: Path) -> None:
         "",
     ]
     for record in current:
-        lines += section(record, by_name)
+        lines += section(record, by_name, grids)
     write_doc(out, lines + own_feature_section(grids))
 
 

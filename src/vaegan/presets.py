@@ -28,7 +28,7 @@ RGB_64: Sections = {
     "loss": {"reconstruction": "mse_sum"},
     "model": {"latent_dim": 64},
     "train": {"batch_size": 64, "epochs": 30},
-    "gan": {"batch_size": 64, "epochs": 20},
+    "gan": {"batch_size": 64, "epochs": 20, "r1_gamma": 50.0},
 }
 # 28x28 grey digits and clothes: sigma-VAE's Gaussian decoder on [-1, 1]. Its decoder, KL and loss settings
 # are the ones measured on Fashion-MNIST; colour's later ones were never tried there (docs/results/levers/README.md).
@@ -37,7 +37,7 @@ GREY_28: Sections = {
     "loss": {"reconstruction": "gaussian", "kl_warmup_steps": 0, "msssim_weight": 0.0},
     "model": {"latent_dim": 64, "decoder_convs": 1},
     "train": {"batch_size": 128, "epochs": 10},
-    "gan": {"batch_size": 128, "epochs": 5},
+    "gan": {"batch_size": 128, "epochs": 5, "r1_gamma": 1.0},
 }
 
 # Named presets that change how long a run takes, not what it trains.
