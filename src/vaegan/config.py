@@ -329,7 +329,7 @@ class GANConfig(RunSettings):
     ema_decay: float = 0.999  # EMA of generator weights used for sampling; 0 turns it off
     diffaugment: str = ""  # DiffAugment policy for what D sees, e.g. "color,translation,cutout"; "" = off
     # R1 penalty gamma/2 * E||grad_x D(x)||^2 on real images in D's loss; 0 = off. 50, where 1 left G free to
-    # punch holes and specks into objects: half the defect score for a few FID points (levers 28)
+    # punch holes and specks into objects: half the defect score of a 6-minute run for a few FID points (levers 28)
     r1_gamma: float = 50.0
     r1_every: int = 16  # lazy R1: the penalty, times this, on every r1_every-th D step only (StyleGAN2's 16)
     collapse_fraction: float = 0.5  # warn when sample diversity < this fraction of the real data's
