@@ -623,56 +623,6 @@ def pipeline_block(pipeline: dict[str, Any]) -> list[str]:
     return [f"`{pipeline['command']}`:", "", *[f"    {line}" for line in pipeline["lines"]], ""]
 
 
-def busy_section(folder: Path) -> list[str]:
-    """Two trainings side by side against one alone, per OpenMP wait policy (benchmarks/busy_machine.py)."""
-    lines: list[str] = []
-    for path in sorted(folder.glob("*.json")):
-        record = json.loads(path.read_text())
-        precision = record["rows"][0].get("precision", "fp32") if record["rows"] else "fp32"
-        lines += [
-            f"## A busy machine: {record['kind']}, {precision} step",
-            "",
-            f"`{record['command']}`: the shipped emoji VAE step ({precision}, batch 64) alone, then two copies side "
-            "by side; share: the slower copy over the faster lone run (half is fair).",
-            "",
-            "| setting | alone (img/s) | side by side (img/s) | share |",
-            "|---|---|---|---|",
-            *[
-                f"| {r['setting']} | {max(r['alone']):.0f} | {min(r['side_by_side']):.0f}-{max(r['side_by_side']):.0f} "
-                f"| {r['worst_share']:.0%} |"
-                for r in record["rows"]
-            ],
-            "",
-            *probe_block(record),
-        ]
-    return lines
-
-
-def cached_part(row: dict[str, Any]) -> str:
-    """What a probe row left in the cache: a verdict whose layout stayed open keeps only its precision."""
-    if not row["cached"]:
-        return "nothing"
-    return "the precision" if "layout by default" in row["verdict"] else "the verdict"
-
-
-def probe_block(record: dict[str, Any]) -> list[str]:
-    """What `--precision auto`'s probe decided and cached beside a neighbour, then alone, on one cache."""
-    if not record.get("probe"):
-        return []
-    return [
-        f"`{record['probe_command']}`: the emoji stages' probes beside a neighbour (that VAE step, OpenMP "
-        "spinning), then alone twice, on one fresh cache; others: their share of the CPUs during the probe.",
-        "",
-        "| run | stage | verdict | others | cached |",
-        "|---|---|---|---|---|",
-        *[
-            f"| {r['run']} | {r['stage']} | {short_verdict(r['verdict'])} | {r['others']:.0%} | {cached_part(r)} |"
-            for r in record["probe"]
-        ],
-        "",
-    ]
-
-
 def precision_race_section(grids: Path) -> list[str]:
     """Minutes of training to a fixed FID at auto against plain fp32: races of those two variants
     (quality.py --variants two-stage-auto two-stage --record race-precision-*), FID at every mark."""
@@ -723,7 +673,6 @@ def write_performance(folder: Path, out: Path) -> None:
     for record in records:
         lines += performance_section(record)
     lines += precision_race_section(folder.parent)
-    lines += busy_section(folder.parent / "busy")
     write_doc(out, lines)
 
 
