@@ -20,7 +20,7 @@ A set's holes are the mean over its images of sqrt(hole_share), the defects' siz
 object's: a length, so that the few real emoji full of dots weigh less than their area would make them.
 defect_score is the larger of the two fake-over-real ratios (defect_ratios), so each kind shows on its own.
 Calibrated on real emoji against hand-made defects (the functions at the end of this module):
-benchmarks/defects.py, docs/results/defects/calibration.json.
+docs/results/defects/calibration.json (its script is in git history).
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def defect_score(fake: torch.Tensor, real: torch.Tensor, *, value_range: tuple[f
     return max(defect_ratios(fake, real, value_range=value_range))
 
 
-# Defects made by hand on uint8 images, what the score is calibrated on (benchmarks/defects.py) and tested with.
+# Defects made by hand on uint8 images, what the score is calibrated on and tested with.
 
 
 def punch_holes(images: torch.Tensor, per_image: int, generator: torch.Generator) -> torch.Tensor:
