@@ -79,7 +79,7 @@ class TFInception(nn.Module):
 
     def features(self, images01: torch.Tensor) -> torch.Tensor:
         # fp32 always: bf16 autocast was faster but moved FID (docs/FID.md). channels_last is faster with equal
-        # features (benchmarks/inception_speed.py).
+        # features (1.66x; CHANGELOG, 0.1.0).
         x = to_tf_input(images01).contiguous(memory_format=torch.channels_last)
         return self.net(x).float()  # (B, 2048)
 
