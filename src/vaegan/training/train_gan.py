@@ -55,6 +55,14 @@ def warm_start(generator: Decoder, vae: VAE) -> None:
         raise VaeganError(f"the generator does not match the VAE decoder: {exc}".replace("\n", " ")) from exc
 
 
+def refuse_before_data(gc: GANConfig, vae_run: Run) -> None:
+    """What a GAN stage refuses before any data is read or anything written: settings that cannot work with
+    this VAE (refuse_unsupported) and a damaged prior.pt."""
+    refuse_unsupported(gc, vae_run.config)
+    if gc.latents == "fitted":
+        saved_prior(vae_run)
+
+
 def refuse_unsupported(gc: GANConfig, vae_cfg: VAERunConfig) -> None:
     """Settings that cannot work with this VAE or process count, refused before any data is loaded."""
     if distributed.world_size() > 1 and gc.anchor == "feature":
@@ -106,7 +114,7 @@ def train_gan(
     cfg = saved.config if isinstance(saved, GANCheckpoint) else cfg
     cfg, vae_run, vae_link = link_vae(cfg, run_dir, resumed=saved is not None)
     vae_cfg, gc = vae_run.config, cfg.gan
-    refuse_unsupported(gc, vae_cfg)
+    refuse_before_data(gc, vae_run)
     splits = splits or load_splits(vae_cfg.data)
     placement = setup_run(run_dir, cfg, gc, is_new=saved is None, stage="gan")
     device, ctx, value_range = placement.device, placement.ctx, vae_cfg.model.value_range
@@ -180,12 +188,10 @@ def gan_summary(values: dict[str, float]) -> str:
 def link_vae(cfg: GANRunConfig, run_dir: Path, *, resumed: bool) -> tuple[GANRunConfig, Run, str]:
     """(cfg naming the VAE by its absolute path, for config.json; the VAE's run; its path relative to run_dir,
     for the checkpoint). A resumed GAN follows its own link to its VAE (runs.find_vae), which survives moving
-    the two together; a damaged prior.pt is refused here, before any data is read or anything written."""
+    the two together."""
     vae_file = open_run(run_dir).stage("vae").checkpoint_path if resumed else cfg.vae_checkpoint
     vae_run = open_run(vae_file)
     vae_path = os.path.abspath(vae_run.stage("vae").checkpoint_path)
-    if cfg.gan.latents == "fitted":
-        saved_prior(vae_run)
     return replace(cfg, vae_checkpoint=vae_path), vae_run, os.path.relpath(vae_path, os.path.abspath(run_dir))
 
 
