@@ -66,3 +66,13 @@ def test_a_gpu_budget_scales_batch_and_epochs_together_unless_a_batch_was_given(
     assert sized.grid_every == k  # as many grids and GIF frames as the CPU-sized run draws
     assert f"batch {64 * k} and {24 * k} epochs instead of 64 and 24" in caplog.text
     assert gpu_budget(settings, {"batch_size": 64}, "VAE") == settings
+
+
+@pytest.mark.parametrize("name", ["emoji", "fashion-mnist"])
+def test_the_example_config_files_train_what_their_data_trains_by_default(name: str) -> None:
+    from vaegan.cli.options import pipeline_configs
+    from vaegan.config import read_toml
+
+    config = Path(__file__).resolve().parents[1] / "configs" / f"{name}.toml"
+    from_file = pipeline_configs(read_toml(config))
+    assert from_file[:2] == pipeline_configs({"data": {"source": name}})[:2]

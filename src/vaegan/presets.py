@@ -31,7 +31,7 @@ RGB_64: Sections = {}
 GREY_28: Sections = {
     "data": {"image_size": 28, "channels": 1},
     "loss": {"reconstruction": "gaussian", "kl_warmup_steps": 0, "msssim_weight": 0.0},
-    "model": {"latent_dim": 64, "decoder_convs": 1},
+    "model": {"decoder_convs": 1},
     "train": {"batch_size": 128, "epochs": 10},
     "gan": {"batch_size": 128, "epochs": 5, "r1_gamma": 1.0},
 }
