@@ -1,7 +1,4 @@
-"""Suite-wide settings: one thread per test process (deterministic, and polite on a 2-core machine), and
-speed probes that take the CPUs as quiet: whether a verdict is cached must not hang on a test machine's load."""
-
-import math
+"""Suite-wide settings: one thread per test process (deterministic, and polite on a 2-core machine)."""
 
 import pytest
 import torch
@@ -10,14 +7,6 @@ import torch
 @pytest.fixture(autouse=True)
 def _one_thread() -> None:
     torch.set_num_threads(1)
-
-
-@pytest.fixture(autouse=True)
-def _quiet_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
-    """OthersShare still measures (tests of contention.py read `share`); no share counts as busy."""
-    from vaegan.training import contention
-
-    monkeypatch.setattr(contention, "BUSY_SHARE", math.inf)
 
 
 @pytest.fixture

@@ -105,7 +105,7 @@ def test_every_pending_exception_is_still_needed() -> None:
     "importer, imported, upward",
     [
         ("vaegan.losses", "vaegan.metrics.ssim", True),
-        ("vaegan.metrics.features", "vaegan.training.speed", True),
+        ("vaegan.metrics.features", "vaegan.training.placement", True),
         ("vaegan.cli.gan", "vaegan.pipeline", False),
         ("vaegan.__main__", "vaegan.cli", False),
         ("vaegan.training.loop", "vaegan.runs", False),

@@ -1,4 +1,5 @@
-"""The step budget: small data trains enough optimiser steps by default, and too short a run is named."""
+"""The step budget: small data trains enough optimiser steps unless the user gave the epochs, too short a
+run is named, and the budget is applied to the config before training (train_vae trains exactly its cfg)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ import pytest
 from tiny import tiny_config, tiny_splits
 from vaegan.checkpoint import load_checkpoint
 from vaegan.config import TrainConfig
-from vaegan.presets import GPU_BATCH_FACTOR, RGB_64, TOO_FEW_STEPS, gpu_budget, step_budget
+from vaegan.presets import GPU_BATCH_FACTOR, TOO_FEW_STEPS, gpu_budget, step_budget, vae_budget
 from vaegan.training.train_vae import train_vae
 
 
 def test_a_small_folder_trains_more_epochs_to_reach_min_steps(caplog: pytest.LogCaptureFixture) -> None:
-    defaults = TrainConfig(**RGB_64["train"])
+    defaults = TrainConfig()
     with caplog.at_level(logging.INFO):
         budgeted = step_budget(defaults, 180, "VAE")  # 3 steps per epoch at batch 64
     assert budgeted.epochs == 100 and budgeted.epochs * 3 >= defaults.min_steps
@@ -35,11 +36,22 @@ def test_too_short_a_run_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     assert "only 9 optimiser steps, too few to learn" in caplog.text and str(TOO_FEW_STEPS) in caplog.text
 
 
-def test_train_vae_records_the_budgeted_epochs(tmp_path: Path) -> None:
+def test_epochs_the_user_gave_are_trained_as_given(caplog: pytest.LogCaptureFixture) -> None:
+    settings = TrainConfig(epochs=1, batch_size=64, min_steps=300)
+    with caplog.at_level(logging.INFO):
+        assert step_budget(settings, 180, "VAE", epochs_given=True).epochs == 1
+    assert "instead of" not in caplog.text and "too few to learn" in caplog.text
+
+
+def test_the_budget_is_in_the_config_that_trains_and_train_vae_trains_exactly_its_config(tmp_path: Path) -> None:
     splits = tiny_splits(n=24)  # 16 training images: 4 steps per epoch at batch 4
-    result = train_vae(tiny_config(epochs=1, min_steps=8), tmp_path / "vae", splits=splits)
-    saved = load_checkpoint(result.checkpoint)
+    cfg = tiny_config(epochs=1, min_steps=8)
+    exact = load_checkpoint(train_vae(cfg, tmp_path / "exact", splits=splits).checkpoint)
+    assert exact.config.train.epochs == 1 and exact.loop.step == 4  # type: ignore[union-attr]
+    budgeted = vae_budget(cfg, len(splits.train), given={})
+    saved = load_checkpoint(train_vae(budgeted, tmp_path / "vae", splits=splits).checkpoint)
     assert saved.config.train.epochs == 2 and saved.loop.step == 8  # type: ignore[union-attr]
+    assert vae_budget(cfg, len(splits.train), given={"train": {"epochs": 1}}) == cfg
 
 
 def test_a_gpu_budget_scales_batch_and_epochs_together_unless_a_batch_was_given(
@@ -54,3 +66,13 @@ def test_a_gpu_budget_scales_batch_and_epochs_together_unless_a_batch_was_given(
     assert sized.grid_every == k  # as many grids and GIF frames as the CPU-sized run draws
     assert f"batch {64 * k} and {24 * k} epochs instead of 64 and 24" in caplog.text
     assert gpu_budget(settings, {"batch_size": 64}, "VAE") == settings
+
+
+@pytest.mark.parametrize("name", ["emoji", "fashion-mnist"])
+def test_the_example_config_files_train_what_their_data_trains_by_default(name: str) -> None:
+    from vaegan.cli.options import pipeline_configs
+    from vaegan.config import read_toml
+
+    config = Path(__file__).resolve().parents[1] / "configs" / f"{name}.toml"
+    from_file = pipeline_configs(read_toml(config))
+    assert from_file[:2] == pipeline_configs({"data": {"source": name}})[:2]

@@ -31,7 +31,7 @@ DiscInit = Literal["scratch", "encoder"]
 Anchor = Literal["none", "decoder", "feature", "pixel", "lowpass", "structure"]
 Precision = Literal["auto", "fp32", "bf16"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
-Compile = Literal["auto", "on", "off"]
+Compile = Literal["off", "on"]
 Upsample = Literal["transpose", "resize"]
 DecoderNorm = Literal["none", "group"]
 Latents = Literal["normal", "fitted"]
@@ -212,8 +212,8 @@ class RunSettings:
     batch_size: int = 64
     seed: int = 0  # initialisation, data order and noise
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: Precision = "auto"  # bf16 autocast where it pays; changes speed, never the model
-    memory_format: MemoryFormat = "auto"  # channels_last where it pays; changes speed, never the model
+    precision: Precision = "auto"  # bf16 autocast on CPUs with bf16 instructions (training.placement)
+    memory_format: MemoryFormat = "auto"  # channels_last on a CPU, contiguous on a GPU (training.placement)
     grid_size: int = 64  # images in the per-epoch sample and reconstruction grids
     grid_every: int = 1  # epochs between those grids (and the last epoch): progress.gif's frames
     checkpoint_every: int = 1  # epochs
@@ -255,7 +255,9 @@ class TrainConfig(RunSettings):
     epochs: int = 30
     lr: float = 1e-3
     lr_warmup_steps: int = 100  # the learning rate rises linearly from lr / this over this many steps
-    compile: Compile = "auto"  # torch.compile the step where a timed trial here shows it pays (compiling.py)
+    # torch.compile the VAE's step: 1.2x its eager speed on 64 px colour, but tens of seconds to compile and a
+    # C++ compiler to need, so a quick run does not win it back (docs/PERFORMANCE.md); opt in for long runs
+    compile: Compile = "off"
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -25,6 +25,7 @@ from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_uint8
 from vaegan.errors import VaeganError
 from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit
+from vaegan.presets import gan_budget, vae_budget
 from vaegan.prior import fitted_prior, sample_latents, stage_latents, through_prior
 from vaegan.report import FEW_IMAGES, write_report
 from vaegan.runs import Run, open_run, read_metrics
@@ -101,10 +102,12 @@ def run_pipeline(
 
     if vae_state != "done":
         resume = vae_state == "partial"
+        vae_cfg = vae_budget(vae_cfg, len(splits.train), vae_wanted)  # a resumed stage keeps its own config
         train_vae(vae_cfg, vae_dir, resume=resume, wanted=vae_wanted, splits=splits, progress=progress)
     state = stage_state(gan_dir, gan_wanted["gan"].get("epochs"), gan_wanted["gan"].get("max_minutes"))
     if state != "done":
         gan_run = GANRunConfig(vae_checkpoint=str(vae_dir / CHECKPOINT_NAME), gan=gan_cfg)
+        gan_run = gan_budget(gan_run, len(splits.train), gan_wanted)
         train_gan(gan_run, gan_dir, resume=state == "partial", wanted=gan_wanted, splits=splits, progress=progress)
 
     if not distributed.is_main_process():

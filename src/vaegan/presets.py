@@ -11,7 +11,9 @@ import logging
 import math
 from typing import Any, TypeVar
 
-from vaegan.config import RunSettings
+import torch
+
+from vaegan.config import GANRunConfig, RunSettings, VAERunConfig
 
 Sections = dict[str, dict[str, Any]]
 SettingsT = TypeVar("SettingsT", bound=RunSettings)
@@ -22,20 +24,14 @@ log = logging.getLogger(__name__)
 # this short decoded every z to the same grey square. The default min_steps (300) keeps small folders above it.
 TOO_FEW_STEPS = 200
 
-# 64x64 colour (emoji, folders): the dataclass defaults, stated for the settings each kind chooses.
-RGB_64: Sections = {
-    "data": {"image_size": 64, "channels": 3},
-    "loss": {"reconstruction": "mse_sum"},
-    "model": {"latent_dim": 64},
-    "train": {"batch_size": 64, "epochs": 30},
-    "gan": {"batch_size": 64, "epochs": 20, "r1_gamma": 50.0},
-}
+# 64x64 colour (emoji, folders) is what the config dataclasses' defaults train: it changes nothing.
+RGB_64: Sections = {}
 # 28x28 grey digits and clothes: sigma-VAE's Gaussian decoder on [-1, 1]. Its decoder, KL and loss settings
 # are the ones measured on Fashion-MNIST; colour's later ones were never tried there (docs/results/levers/README.md).
 GREY_28: Sections = {
     "data": {"image_size": 28, "channels": 1},
     "loss": {"reconstruction": "gaussian", "kl_warmup_steps": 0, "msssim_weight": 0.0},
-    "model": {"latent_dim": 64, "decoder_convs": 1},
+    "model": {"decoder_convs": 1},
     "train": {"batch_size": 128, "epochs": 10},
     "gan": {"batch_size": 128, "epochs": 5, "r1_gamma": 1.0},
 }
@@ -67,14 +63,35 @@ def merge(*layers: Sections) -> Sections:
     return merged
 
 
-def step_budget(settings: SettingsT, n_images: int, stage: str) -> SettingsT:
-    """`settings` with enough epochs for `min_steps` optimiser steps on `n_images`, logged when raised;
-    a warning when the stage still trains too few steps to learn.
+def budget(settings: SettingsT, n_images: int, stage: str, *, given: dict[str, Any]) -> SettingsT:
+    """A new stage's settings sized before it trains, logged here: a GPU's batch (gpu_budget) and enough epochs
+    for min_steps (step_budget), each unless the user's own settings (`given`) name the batch or the epochs.
+    config.json then records what trains."""
+    if on_gpu(settings.device):
+        settings = gpu_budget(settings, given, stage)
+    return step_budget(settings, n_images, stage, epochs_given="epochs" in given)
+
+
+def vae_budget(cfg: VAERunConfig, n_images: int, given: Sections) -> VAERunConfig:
+    return dataclasses.replace(cfg, train=budget(cfg.train, n_images, "VAE", given=given.get("train", {})))
+
+
+def gan_budget(cfg: GANRunConfig, n_images: int, given: Sections) -> GANRunConfig:
+    return dataclasses.replace(cfg, gan=budget(cfg.gan, n_images, "GAN", given=given.get("gan", {})))
+
+
+def on_gpu(device: str) -> bool:
+    return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+
+
+def step_budget(settings: SettingsT, n_images: int, stage: str, *, epochs_given: bool = False) -> SettingsT:
+    """`settings` with enough epochs for `min_steps` optimiser steps on `n_images`, logged when raised, unless
+    the user gave the epochs; a warning when the stage still trains too few steps to learn.
 
     Epochs alone are no budget: the same 30 epochs are 1,500 steps on the emoji and 90 on 180 images.
     """
     per_epoch = math.ceil(n_images / settings.batch_size)
-    epochs = max(settings.epochs, math.ceil(settings.min_steps / per_epoch))
+    epochs = settings.epochs if epochs_given else max(settings.epochs, math.ceil(settings.min_steps / per_epoch))
     if epochs > settings.epochs:
         log.info(
             "%s: %d images make %d steps per epoch, so it trains %d epochs instead of %d to reach %d steps "

@@ -134,7 +134,7 @@ def test_help_states_the_defaults_the_configs_really_use(source: str) -> None:
     from vaegan.presets import dataset_defaults
 
     sections = dataset_defaults(source)
-    configs = {"gan": GANConfig(**sections["gan"]), **vars(vae_run_config(**sections))}
+    configs = {"gan": GANConfig(**sections.get("gan", {})), **vars(vae_run_config(**sections))}
     part = 0 if source == "fashion-mnist" else -1  # "default A for fashion-mnist and mnist, B otherwise"
     for flag in VAE_FLAGS + GAN_FLAGS:
         value = getattr(configs[flag.section], flag.key)

@@ -12,8 +12,10 @@ from vaegan.data import load_splits, to_float
 from vaegan.data.emoji import FONT_PATH
 from vaegan.losses import kl_weight
 from vaegan.models.vae import VAE
-from vaegan.training.common import CPU, adam, warm_up_lr
+from vaegan.training.common import adam, warm_up_lr
 from vaegan.training.train_vae import vae_step
+
+CPU = torch.device("cpu")
 
 
 def output_magnitude_after(steps: int, lr_warmup_steps: int, seed: int = 1) -> float:

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from collections.abc import Sequence
 
-from tqdm.contrib.logging import logging_redirect_tqdm
+# Set before torch loads OpenMP, which reads it once: threads that spin while they wait starve each other and
+# any other program on a busy machine, and sleeping ones cost little on an idle one (docs/PERFORMANCE.md).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from collections.abc import Sequence  # noqa: E402
 
-from vaegan import __version__
+from tqdm.contrib.logging import logging_redirect_tqdm  # noqa: E402
+
+from vaegan import __version__  # noqa: E402
 from vaegan.cli import evaluate, explore, gan, latent, loss_experiment, tools, train
 from vaegan.errors import VaeganError
 from vaegan.training.common import TrainingStopped

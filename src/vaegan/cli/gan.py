@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
 
 
 def run_train_gan(args: argparse.Namespace) -> int:
-    from vaegan.training.train_gan import train_gan
+    from vaegan.training.train_gan import refuse_before_data, train_gan
 
     if args.resume:
         wanted = given_sections(args, GAN_FLAGS + GAN_RUNTIME_FLAGS)
@@ -53,13 +53,20 @@ def run_train_gan(args: argparse.Namespace) -> int:
     else:
         if not args.vae:
             raise VaeganError("train-gan needs a trained VAE: pass --vae RUN_OR_CHECKPOINT (from vaegan train-vae)")
-        from vaegan.runs import load_vae
+        from vaegan.data import load_splits
+        from vaegan.presets import gan_budget
+        from vaegan.runs import load_vae, open_run
+        from vaegan.training.run_folder import check_new_run
 
         _, vae_cfg = load_vae(args.vae)
         sections = sections_from_args(args, GAN_FLAGS + GAN_RUNTIME_FLAGS, source=vae_cfg.data.source)
         cfg = GANRunConfig(vae_checkpoint=args.vae, gan=from_dict(GANConfig, sections.get("gan", {})))
         out = args.out or Path(f"{Path(args.vae).with_suffix('')}-gan")
-        result = train_gan(cfg, out, wanted=given_sections(args, GAN_FLAGS + GAN_RUNTIME_FLAGS))
+        given = given_sections(args, GAN_FLAGS + GAN_RUNTIME_FLAGS)
+        check_new_run(out)
+        refuse_before_data(cfg.gan, open_run(args.vae))
+        splits = load_splits(vae_cfg.data)
+        result = train_gan(gan_budget(cfg, len(splits.train), given), out, wanted=given, splits=splits)
     print(f"checkpoint: {result.checkpoint}")
     print(f"grids: {result.checkpoint.parent / 'grids'}")
     return 0

@@ -71,9 +71,7 @@ def run_flags(section: str) -> tuple[Flag, ...]:
             section,
             "precision",
             str,
-            "bf16 autocast or fp32; auto: bf16 where a short probe here finds it clearly pays (an unclear probe "
-            "keeps fp32 for the run; clear verdicts are cached for weeks (a close call for a day) in speed.json "
-            "under --cache-dir: delete it to measure again)",
+            "bf16 autocast or fp32; auto: bf16 on a CPU with bf16 instructions (avx512_bf16, amx_bf16), else fp32",
             PRECISIONS,
         ),
         Flag(
@@ -81,7 +79,7 @@ def run_flags(section: str) -> tuple[Flag, ...]:
             section,
             "memory_format",
             str,
-            "auto: the faster layout by the same probe (rank 0's under torchrun); unclear keeps contiguous",
+            "auto: channels_last on a CPU, contiguous on a GPU",
             MEMORY_FORMATS,
         ),
         Flag("--grid-size", section, "grid_size", int, "images in the per-epoch grids"),
@@ -129,8 +127,7 @@ VAE_FLAGS = (
         "train",
         "compile",
         str,
-        "torch.compile the VAE's step; auto: where a timed trial here shows it wins back its compile time over "
-        "the stage (verdicts cached in speed.json beside --precision's)",
+        "torch.compile the VAE's step: faster on 64 px colour once compiled (tens of seconds; needs a C++ compiler)",
         COMPILES,
     ),
     *run_flags("train"),

@@ -32,6 +32,9 @@ def default_run_dir(source: str, kind: str) -> Path:
 
 
 def run_train_vae(args: argparse.Namespace) -> int:
+    from vaegan.data import load_splits
+    from vaegan.presets import vae_budget
+    from vaegan.training.run_folder import check_new_run
     from vaegan.training.train_vae import train_vae
 
     if args.resume:
@@ -39,7 +42,9 @@ def run_train_vae(args: argparse.Namespace) -> int:
     else:
         cfg = vae_run_config(**sections_from_args(args, VAE_FLAGS))
         out = args.out or default_run_dir(cfg.data.source, cfg.model.kind)
-        result = train_vae(cfg, out, wanted=given_sections(args, VAE_FLAGS))
+        check_new_run(out)
+        given, splits = given_sections(args, VAE_FLAGS), load_splits(cfg.data)
+        result = train_vae(vae_budget(cfg, len(splits.train), given), out, wanted=given, splits=splits)
     print(f"checkpoint: {result.checkpoint}")
     print(f"grids: {result.checkpoint.parent / 'grids'}")
     return 0

@@ -6,7 +6,8 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterable, Iterator
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import torch
@@ -15,8 +16,8 @@ from vaegan.errors import VaeganError
 from vaegan.models.vae import Decoder
 from vaegan.progress import bars_wanted
 
-CPU = torch.device("cpu")  # the speed probes' device unless a run names another (vae_probe, gan_probe)
-
+# ssim.py's band matrices are lru-cached constants: dynamo traces through the cache and says so, harmlessly.
+LRU_WARNING = "Dynamo detected a call to a `functools.lru_cache`"
 ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def settings_section(stage: str) -> str:
 
 
 def place(module: ModuleT, device: torch.device, layout: torch.memory_format) -> ModuleT:
-    """The module on `device`, its decoders' feature maps in `layout` (speed.choose picks it).
+    """The module on `device`, its decoders' feature maps in `layout` (placement.memory_layout picks it).
 
     Convolutions follow their input's layout, so batches in `layout` set the encoder's and the
     discriminator's; a decoder starts from z and is told. The weights stay contiguous: fused Adam copies
@@ -52,6 +53,19 @@ def place(module: ModuleT, device: torch.device, layout: torch.memory_format) ->
         if isinstance(part, Decoder):
             part.layout = layout
     return module
+
+
+def compiled(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """torch.compile(fn) with static shapes (a graph per batch size, each the same on every run, so a resumed
+    run repeats an uninterrupted one bit for bit), quiet about ssim.py's cache."""
+    fast = torch.compile(fn, dynamic=False)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=LRU_WARNING)
+            return fast(*args, **kwargs)
+
+    return call
 
 
 def adam(params: Iterable[torch.nn.Parameter], **settings: Any) -> torch.optim.Adam:

@@ -36,7 +36,7 @@ from vaegan.metrics.features import FeatureNet, accuracy, cache_path, load_featu
 from vaegan.metrics.psnr import posterior_psnr
 from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit
 from vaegan.progress import progress_bar
-from vaegan.training import speed
+from vaegan.training.placement import memory_layout
 
 log = logging.getLogger(__name__)
 
@@ -117,28 +117,6 @@ def train_feature_net(
     with torch.enable_grad():  # callers may sit under no_grad (evaluation), training still needs it
         fit(net, train, steps, batch_size, opt, sched, g, layout)
     return net.eval()
-
-
-def training_layout(train: ImageDataset, batch_size: int, cache_dir: str | Path | None) -> torch.memory_format:
-    """channels_last or contiguous for train_feature_net, by the trainers' own probe (speed.py) in fp32.
-
-    fp32 only: bf16 would change the features every metric is computed in (docs/PERFORMANCE.md).
-    """
-    n, c, size = len(train), train.images.shape[1], train.images.shape[-1]
-    shape = f"features|{size}px|{c}ch|b{batch_size}|{'labels' if train.labels is not None else 'simclr'}"
-
-    def prepare(layout: torch.memory_format) -> Callable[[bool], object]:
-        net = new_feature_net(train)
-        opt = torch.optim.Adam(net.parameters())
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-        index = torch.arange(batch_size) % n
-        part = ImageDataset(train.images[index], None if train.labels is None else train.labels[index])
-        g = torch.Generator().manual_seed(0)
-        return lambda bf16: fit(net, part, 1, batch_size, opt, sched, g, layout, quiet=True)  # fp32 only
-
-    with torch.enable_grad():  # callers may sit under no_grad (evaluation), the timed steps train
-        choice = speed.choose("fp32", "auto", torch.device("cpu"), shape, speed.timer(prepare), cache_dir)
-    return choice.layout
 
 
 def fit(
@@ -233,7 +211,7 @@ def feature_net_for(
         path,
     )
     started = time.perf_counter()
-    layout = training_layout(splits.train, recipe.batch_size, cache_dir or data.cache_dir)
+    layout = memory_layout("auto", torch.device("cpu"))  # fp32 only: bf16 would change the features
     net = train_feature_net(splits.train, steps=steps, seed=seed, layout=layout)
     seconds = time.perf_counter() - started
     if net.kind == "classifier" and splits.test.labels is not None:

@@ -52,9 +52,15 @@ def resume_or_refuse(
         saved.config, changes = apply_changes(saved.config, wanted or {})  # type: ignore[assignment]
         check_work_left(saved, run_dir, stage, (wanted or {}).get(settings_section(stage), {}).get("epochs"))
         return saved, changes
-    if path.exists():
-        raise VaeganError(f"{run_dir} already holds a trained run; pass --resume to continue it or choose a new --out")
+    check_new_run(run_dir)
     return None, {}
+
+
+def check_new_run(run_dir: Path) -> None:
+    """A new run's folder takes files and holds no trained run: checked before any data is loaded."""
+    check_writable(run_dir)
+    if (Path(run_dir) / CHECKPOINT_NAME).exists():
+        raise VaeganError(f"{run_dir} already holds a trained run; pass --resume to continue it or choose a new --out")
 
 
 def check_work_left(saved: Checkpoint, run_dir: Path, stage: str, asked: int | None) -> None:
@@ -161,8 +167,8 @@ class Checkpoints:
     def __init__(
         self,
         folder: RunFolder,
-        *,
         snapshot: Callable[[Any, LoopState], Checkpoint],  # (the stage's run config, loop) -> its checkpoint
+        *,
         every: int,
         check: Callable[[Checkpoint], None],
     ) -> None:

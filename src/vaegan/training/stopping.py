@@ -19,7 +19,7 @@ import torch
 
 from vaegan.checkpoint import Checkpoint, LoopState, load_checkpoint, weights
 from vaegan.errors import VaeganError
-from vaegan.training.common import StopRequest, settings_section
+from vaegan.training.common import StopRequest, TrainingStopped, settings_section
 from vaegan.training.distributed import Dist
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,12 @@ class StopRules:
         """Training stops at `seconds` on the clock; `cut`: in the middle of an epoch, the budget spent."""
         self.cut = self.cut or cut
         self.stopped_at = seconds if self.stopped_at is None else self.stopped_at
+
+    def stopped(self, stage: str, loop: LoopState) -> TrainingStopped:
+        """What a Ctrl-C raises once its checkpoint is saved."""
+        return TrainingStopped(
+            f"stopped at {stage} epoch {loop.epoch}, step {loop.step}; checkpoint saved. Resume with --resume"
+        )
 
     def end_stage(self, config: Any, stage: str, loop: LoopState) -> Any:
         """`config` asking for the epoch `loop` is in as the stage's last, now that the budget is spent. The

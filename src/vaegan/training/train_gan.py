@@ -11,7 +11,6 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -21,15 +20,26 @@ from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.errors import VaeganError
 from vaegan.models.gan import build_discriminator
 from vaegan.models.vae import VAE, Decoder
-from vaegan.presets import gpu_budget, step_budget
 from vaegan.prior import fitted_prior, saved_prior
 from vaegan.runs import Run, open_run
-from vaegan.training import distributed, speed
+from vaegan.training import distributed
 from vaegan.training.changes import Sections
-from vaegan.training.common import CPU, fixed_latents, place, resolve_device, restore_adam
+from vaegan.training.common import fixed_latents, place, restore_adam
+from vaegan.training.epoch_log import DrawGrids
 from vaegan.training.feature_net import QualityMonitor
 from vaegan.training.gan_step import MONITORS, GANNets, gan_step
-from vaegan.training.loop import Placement, Sampler, ScoreHook, StepHook, TrainingResult, TrainingRun, setup_run
+from vaegan.training.loop import (
+    Hooks,
+    Latents,
+    Record,
+    Reporting,
+    Sampler,
+    ScoreHook,
+    StepHook,
+    TrainingResult,
+    TrainingRun,
+)
+from vaegan.training.placement import Placement, setup_run
 from vaegan.training.run_folder import resume_or_refuse
 from vaegan.training.stopping import Clock
 from vaegan.viz import save_grid
@@ -43,6 +53,14 @@ def warm_start(generator: Decoder, vae: VAE) -> None:
         generator.load_state_dict(vae.decoder.state_dict(), strict=True)
     except RuntimeError as exc:
         raise VaeganError(f"the generator does not match the VAE decoder: {exc}".replace("\n", " ")) from exc
+
+
+def refuse_before_data(gc: GANConfig, vae_run: Run) -> None:
+    """What a GAN stage refuses before any data is read or anything written: settings that cannot work with
+    this VAE (refuse_unsupported) and a damaged prior.pt."""
+    refuse_unsupported(gc, vae_run.config)
+    if gc.latents == "fitted":
+        saved_prior(vae_run)
 
 
 def refuse_unsupported(gc: GANConfig, vae_cfg: VAERunConfig) -> None:
@@ -69,12 +87,6 @@ def refuse_unsupported(gc: GANConfig, vae_cfg: VAERunConfig) -> None:
         raise VaeganError(f"--anchor-pool {gc.anchor_pool} is larger than the {size} px images; use at most {size}")
 
 
-@torch.no_grad()
-def sample_diversity(ema: Decoder, z: torch.Tensor) -> float:
-    """pairwise_diversity of the EMA generator's samples from a fixed z, the same every epoch."""
-    return pairwise_diversity(ema(z).float())
-
-
 def pairwise_diversity(images: torch.Tensor) -> float:
     """Mean pairwise L2 distance between images (flattened): near 0 when a generator has collapsed."""
     flat = images.flatten(1).float()
@@ -94,98 +106,130 @@ def train_gan(
     score: ScoreHook | None = None,
     clock: Clock | None = None,
 ) -> TrainingResult:
-    """Train the GAN stage for cfg.gan.epochs, writing metrics, grids and checkpoints under run_dir.
-
-    resume=True continues run_dir's checkpoint exactly, with the `wanted` settings a resume may change.
-    on_step(step, values) sees each step's MONITORS, as device tensors;
-    score(seconds, sampler) is called after every step with the clock paused (the race scores samples so);
-    `clock` is what cfg.gan.max_minutes counts on (default: one started with the first epoch).
-    """
+    """Train exactly `cfg` (presets.gan_budget sizes a new one), writing metrics, grids and checkpoints under
+    run_dir. resume=True continues run_dir's checkpoint exactly, with the `wanted` settings a resume may change.
+    on_step sees each step's MONITORS; score and clock: loop.Hooks."""
     run_dir = Path(run_dir)
     saved, changes = resume_or_refuse(run_dir, "gan", resume, wanted)
-    if isinstance(saved, GANCheckpoint):
-        cfg = saved.config
-    # a resumed GAN follows its own link to its VAE (runs.find_vae), which survives moving the two together
-    vae_file = open_run(run_dir).stage("vae").checkpoint_path if saved else cfg.vae_checkpoint
-    vae_run = open_run(vae_file)
-    vae_path = os.path.abspath(vae_run.stage("vae").checkpoint_path)
-    cfg = replace(cfg, vae_checkpoint=vae_path)  # config.json: where the VAE was, from any folder
-    vae_link = os.path.relpath(vae_path, os.path.abspath(run_dir))  # the checkpoint: where it is beside the GAN
-    vae_cfg = vae_run.config
-    if cfg.gan.latents == "fitted":
-        saved_prior(vae_run)  # a damaged prior.pt is refused before any data is read or anything written
-    latent_dim, value_range = vae_cfg.model.latent_dim, vae_cfg.model.value_range
-    refuse_unsupported(cfg.gan, vae_cfg)
+    cfg = saved.config if isinstance(saved, GANCheckpoint) else cfg
+    cfg, vae_run, vae_link = link_vae(cfg, run_dir, resumed=saved is not None)
+    vae_cfg, gc = vae_run.config, cfg.gan
+    refuse_before_data(gc, vae_run)
     splits = splits or load_splits(vae_cfg.data)
-    if saved is None:  # a GPU's batch; small data: enough epochs for min_steps (a resumed run keeps its budget)
-        if resolve_device(cfg.gan.device).type == "cuda":
-            cfg = replace(cfg, gan=gpu_budget(cfg.gan, (wanted or {}).get("gan", {}), "GAN"))
-        cfg = replace(cfg, gan=step_budget(cfg.gan, len(splits.train), "GAN"))
-    gc = cfg.gan
-    probe = lambda device, processes: gan_probe(gc, vae_cfg, splits.train.images, device, processes)  # noqa: E731
-    placement = setup_run(run_dir, cfg, gc, is_new=saved is None, probe=probe)
-    device, ctx = placement.device, placement.ctx
+    placement = setup_run(run_dir, cfg, gc, is_new=saved is None, stage="gan")
+    device, ctx, value_range = placement.device, placement.ctx, vae_cfg.model.value_range
     images = splits.train.images.to(device)
     nets = build_nets(gc, vae_run.vae(), vae_cfg, placement)
     draw_z, grid_z = latent_source(gc, vae_run, splits.train.images, device)
-    diversity_z = draw_z(gc.diversity_samples, torch.Generator(device).manual_seed(gc.seed + 1))
-    real_diversity = pairwise_diversity(to_float(splits.train.images[: gc.diversity_samples], value_range))
+    diversity = Diversity(nets.ema, draw_z, splits.train.images, gc, value_range)
     if isinstance(saved, GANCheckpoint):
         restore_nets(nets, saved)
-    elif ctx.is_main:
+    elif ctx.is_main:  # epoch 0's grid: the warm-started G, the VAE's decoder
         draw_samples(nets.ema, grid_z, run_dir / "grids", 0, value_range)
-    quality = QualityMonitor(
-        vae_cfg.data, splits, gc.quality_every if ctx.is_main else 0, gc.quality_samples, gc.epochs
-    )
-    # PSNR of G(mean of q(z|x)) beside the VAE decoder's: does the GAN keep the latent meaning?
-    encode = lambda x: nets.frozen.encode(x.to(device)).mean  # noqa: E731
-    quality.track_reconstruction(encode, value_range, nets.frozen.decode, decode=nets.ema)
-    sampler = Sampler("gan", lambda z: nets.ema(z.to(device)), lambda: draw_z, value_range, nets.disc, encode)
+    sampler = gan_sampler(nets, draw_z, device, value_range)
     run = TrainingRun(
         "gan",
         run_dir,
         cfg,
         placement,
-        quality=quality,
+        quality=gan_quality(vae_cfg, gc, splits, ctx.is_main, nets, sampler),
         snapshot=lambda config, loop: GANCheckpoint(config, loop, vae_link, vae_cfg, *nets.state_dicts()),
-        n_sums=len(MONITORS),  # per-step values, one weight per step
-        watch={"d_loss": MONITORS.index("d_loss"), "g_loss": MONITORS.index("g_loss")},
-        postfix={"D(x)": MONITORS.index("d_real"), "D(G(z))": MONITORS.index("d_fake")},
-        advice="lower --lr-g/--lr-d (or train again with --spectral-norm)",
+        reporting=GAN_REPORTING,
         progress=progress,
-        saved=saved.loop if isinstance(saved, GANCheckpoint) else None,
-        changes=changes,
-        on_step=on_step,
-        scorer=None if score is None else lambda seconds: score(seconds, sampler),
-        clock=clock,
-        placed=(nets.generator, nets.disc, nets.ema),
+        resume=(saved.loop, changes) if isinstance(saved, GANCheckpoint) else None,
+        hooks=Hooks(on_step, score, clock),
+        sampler=sampler,
     )
-
-    record: dict[str, Any] = {}
+    draw = lambda folder, epoch: draw_samples(nets.ema, grid_z, folder, epoch, value_range)  # noqa: E731
+    record: Record = {}
     with run:
-        for _ in run.epochs():
-            for index in run.batches(len(images)):
+        while run.next_epoch():
+            for index in run.epoch_batches(len(images)):
                 # z for the whole global batch, so every process count draws the same numbers.
                 z = ctx.shard(draw_z(len(index), run.noise))
-                # run.placement, not placement: the pace check may switch precision or layout (pace.py)
-                real = to_float(images[ctx.shard(index)], value_range).contiguous(memory_format=run.placement.layout)
-                monitors = gan_step(nets, real, z, gc=gc, step=run.loop.step, device=device, bf16=run.placement.bf16)
+                real = to_float(images[ctx.shard(index)], value_range).contiguous(memory_format=placement.layout)
+                monitors = gan_step(nets, real, z, gc=gc, step=run.loop.step, device=device, bf16=placement.bf16)
                 run.add(monitors, 1)  # real: (B, C, H, W)
-
-            values = dict(zip(MONITORS, run.epoch_means(), strict=True))
-            values["diversity"] = sample_diversity(nets.ema, diversity_z) / real_diversity
-            monitor_noise = torch.Generator(device).manual_seed(gc.seed + 2)  # the same z every epoch
-            record = run.end_epoch(
-                values,
-                lambda z, g=monitor_noise: nets.ema(draw_z(len(z), g)),  # type: ignore[misc]
-                latent_dim,
-                value_range,
-                lambda folder, epoch: draw_samples(nets.ema, grid_z, folder, epoch, value_range),
-                f"D(x) {values['d_real']:.3f} D(G(z)) {values['d_fake']:.3f} D loss {values['d_loss']:.3f} "
-                f"G loss {values['g_loss']:.3f} diversity {values['diversity']:.2f}",
-            )
-            warn_of_collapse(values["diversity"], gc.collapse_fraction, ctx.is_main)
+                if run.end_step():
+                    break
+            record = end_gan_epoch(run, nets, draw_z, diversity, draw, vae_cfg.model.latent_dim)
     return run.result(record)
+
+
+GAN_REPORTING = Reporting(
+    n_sums=len(MONITORS),  # per-step values, one weight per step
+    watch={"d_loss": MONITORS.index("d_loss"), "g_loss": MONITORS.index("g_loss")},
+    postfix={"D(x)": MONITORS.index("d_real"), "D(G(z))": MONITORS.index("d_fake")},
+    advice="lower --lr-g/--lr-d (or a higher --r1-gamma)",
+)
+
+
+def end_gan_epoch(
+    run: TrainingRun, nets: GANNets, draw_z: Latents, diversity: Diversity, draw: DrawGrids, latent_dim: int
+) -> Record:
+    """The epoch's monitors and diversity, then the run's record (FID & co. of the EMA generator on the same z
+    every epoch), grids and checkpoint; a warning when the samples collapse."""
+    values = dict(zip(MONITORS, run.epoch_means(), strict=True))
+    values["diversity"] = diversity.measure()
+    gc = run.config.gan
+    noise = torch.Generator(run.placement.device).manual_seed(gc.seed + 2)
+    record = run.end_epoch(values, lambda z: nets.ema(draw_z(len(z), noise)), latent_dim, draw, gan_summary(values))
+    warn_of_collapse(values["diversity"], gc.collapse_fraction, run.placement.ctx.is_main)
+    return record
+
+
+def gan_summary(values: dict[str, float]) -> str:
+    return (
+        f"D(x) {values['d_real']:.3f} D(G(z)) {values['d_fake']:.3f} D loss {values['d_loss']:.3f} "
+        f"G loss {values['g_loss']:.3f} diversity {values['diversity']:.2f}"
+    )
+
+
+def link_vae(cfg: GANRunConfig, run_dir: Path, *, resumed: bool) -> tuple[GANRunConfig, Run, str]:
+    """(cfg naming the VAE by its absolute path, for config.json; the VAE's run; its path relative to run_dir,
+    for the checkpoint). A resumed GAN follows its own link to its VAE (runs.find_vae), which survives moving
+    the two together."""
+    vae_file = open_run(run_dir).stage("vae").checkpoint_path if resumed else cfg.vae_checkpoint
+    vae_run = open_run(vae_file)
+    vae_path = os.path.abspath(vae_run.stage("vae").checkpoint_path)
+    return replace(cfg, vae_checkpoint=vae_path), vae_run, os.path.relpath(vae_path, os.path.abspath(run_dir))
+
+
+class Diversity:
+    """The EMA generator's pairwise_diversity on a fixed z, over the real data's: near 0 when G collapsed."""
+
+    def __init__(
+        self, ema: Decoder, draw_z: Latents, images: torch.Tensor, gc: GANConfig, value_range: tuple[float, float]
+    ) -> None:
+        device = next(ema.parameters()).device
+        self.ema, self.z = ema, draw_z(gc.diversity_samples, torch.Generator(device).manual_seed(gc.seed + 1))
+        self.real = pairwise_diversity(to_float(images[: gc.diversity_samples], value_range))
+
+    @torch.no_grad()
+    def measure(self) -> float:
+        return pairwise_diversity(self.ema(self.z).float()) / self.real
+
+
+def gan_quality(
+    vae_cfg: VAERunConfig,
+    gc: GANConfig,
+    splits: DataSplits,
+    is_main: bool,
+    nets: GANNets,
+    sampler: Sampler,
+) -> QualityMonitor:
+    """FID & co. every quality_every epochs (rank 0 alone), and PSNR of G(mean of q(z|x)) beside the VAE
+    decoder's: does the GAN keep the latent meaning?"""
+    quality = QualityMonitor(vae_cfg.data, splits, gc.quality_every if is_main else 0, gc.quality_samples, gc.epochs)
+    assert sampler.encode is not None
+    quality.track_reconstruction(sampler.encode, vae_cfg.model.value_range, nets.frozen.decode, decode=nets.ema)
+    return quality
+
+
+def gan_sampler(nets: GANNets, draw_z: Latents, device: torch.device, value_range: tuple[float, float]) -> Sampler:
+    """The GAN as a race scores it: the EMA generator on the prior's z, D, and the frozen encoder's means."""
+    encode = lambda x: nets.frozen.encode(x.to(device)).mean  # noqa: E731
+    return Sampler("gan", lambda z: nets.ema(z.to(device)), lambda: draw_z, value_range, nets.disc, encode)
 
 
 def latent_source(
@@ -204,25 +248,6 @@ def latent_source(
     prior = fitted_prior(vae_run, images=images, device=device).to(device)
     grid_z = prior.sample(gc.grid_size, torch.Generator(device).manual_seed(seed + 7919))
     return lambda n, g: prior.sample(n, g), grid_z
-
-
-def gan_probe(
-    gc: GANConfig, vae_cfg: VAERunConfig, images: torch.Tensor, device: torch.device = CPU, processes: int = 1
-) -> speed.Probe:
-    """The real GAN step (D, then G through D) on a real batch (one process's share of it), for the auto
-    settings to time on `device`."""
-    m, batch = vae_cfg.model, min(gc.batch_size // processes, len(images))
-
-    def prepare(layout: torch.memory_format) -> Callable[[bool], object]:
-        generator = place(Decoder(m), device, layout)
-        disc = place(build_discriminator(m, gc), device, layout)
-        nets = GANNets.build(generator, disc, VAE(m).requires_grad_(False).to(device), gc)
-        real = to_float(images[:batch].to(device), m.value_range).contiguous(memory_format=layout)
-        z = torch.randn(batch, m.latent_dim, generator=torch.Generator().manual_seed(0)).to(device)
-        step = gc.d_warmup_steps  # past the D warm-up: G moves too
-        return lambda bf16: gan_step(nets, real, z, gc=gc, step=step, device=device, bf16=bf16)
-
-    return speed.Probe(speed.step_key("gan", batch, m, gc), speed.timer(prepare, device), vae_cfg.data.cache_dir)
 
 
 def build_nets(gc: GANConfig, vae: VAE, vae_cfg: VAERunConfig, placement: Placement) -> GANNets:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -15,22 +14,21 @@ from vaegan.config import LossConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.losses import kl_weight, vae_loss
 from vaegan.models.vae import VAE
-from vaegan.presets import gpu_budget, step_budget
 from vaegan.prior import fit_to_images
-from vaegan.training import compiling, speed
 from vaegan.training.changes import Sections
 from vaegan.training.common import (
-    CPU,
     adam,
     autocast,
+    compiled,
     fixed_latents,
     place,
-    resolve_device,
     restore_adam,
     warm_up_lr,
 )
+from vaegan.training.epoch_log import DrawGrids
 from vaegan.training.feature_net import QualityMonitor
-from vaegan.training.loop import Placement, Sampler, ScoreHook, StepHook, TrainingResult, TrainingRun, setup_run
+from vaegan.training.loop import Hooks, Record, Reporting, Sampler, ScoreHook, StepHook, TrainingResult, TrainingRun
+from vaegan.training.placement import Placement, setup_run
 from vaegan.training.run_folder import resume_or_refuse
 from vaegan.training.stopping import Clock
 from vaegan.viz import save_grid
@@ -50,107 +48,87 @@ def train_vae(
     score: ScoreHook | None = None,
     clock: Clock | None = None,
 ) -> TrainingResult:
-    """Train for cfg.train.epochs epochs, writing config, metrics, grids and checkpoints under run_dir.
-
-    resume=True takes the config from run_dir's checkpoint and continues at its exact batch and noise,
-    with the `wanted` settings a resume may change (training.changes: more epochs, another --lr, ...).
-    on_step(step, values) sees each step's (total, reconstruction, kl) batch means, as device tensors;
-    score(seconds, sampler) is called after every step with the clock paused (the race scores samples so);
-    `clock` is what cfg.train.max_minutes counts on (default: one started with the first epoch).
-    """
+    """Train exactly `cfg` (presets.vae_budget sizes a new one), writing config, metrics, grids and checkpoints
+    under run_dir. resume=True takes the config from run_dir's checkpoint and continues at its exact batch and
+    noise, with the `wanted` settings a resume may change (training.changes: more epochs, another --lr, ...).
+    on_step sees each step's (total, reconstruction, kl) batch means; score and clock: loop.Hooks."""
     run_dir = Path(run_dir)
     saved, changes = resume_or_refuse(run_dir, "vae", resume, wanted)
-    if isinstance(saved, VAECheckpoint):
-        cfg = saved.config
+    cfg = saved.config if isinstance(saved, VAECheckpoint) else cfg
     splits = splits or load_splits(cfg.data)
-    if saved is None:  # a GPU's batch; small data: enough epochs for min_steps (a resumed run keeps its budget)
-        if resolve_device(cfg.train.device).type == "cuda":
-            cfg = dataclasses.replace(cfg, train=gpu_budget(cfg.train, (wanted or {}).get("train", {}), "VAE"))
-        cfg = dataclasses.replace(cfg, train=step_budget(cfg.train, len(splits.train), "VAE"))
-    model_cfg, value_range = cfg.model, cfg.model.value_range
-    val_images = held_out(splits, cfg)
-    probe = lambda device, processes: vae_probe(cfg, splits.train.images, device, processes)  # noqa: E731
-    placement = setup_run(run_dir, cfg, cfg.train, is_new=saved is None, probe=probe)
-    device, ctx = placement.device, placement.ctx
-    train_images = splits.train.images.to(device)
+    placement = setup_run(run_dir, cfg, cfg.train, is_new=saved is None, stage="vae")
+    device, ctx, value_range = placement.device, placement.ctx, cfg.model.value_range
+    images = splits.train.images.to(device)
     model, optimizer = build_vae(cfg, placement, saved)
-    trained = ctx.wrap(model, device)  # the same module, with gradients averaged over ranks
-    steps_done = saved.loop.step if isinstance(saved, VAECheckpoint) else 0
-    fast = compiled_parts(model)  # the trial's compiled graphs are training's: built once
-    verdict, placement = compile_choice(cfg, placement, fast, model, optimizer, train_images, steps_done)
-    forward, loss_fn = fast if verdict.compiled else (trained, vae_loss)
-    quality = QualityMonitor(
-        cfg.data,
-        splits,
-        cfg.train.quality_every if ctx.is_main else 0,
-        cfg.train.quality_samples,
-        cfg.train.epochs,
-    )
-    encode = lambda x: model.encode(x.to(device)).mean  # noqa: E731
-    quality.track_reconstruction(encode, value_range)
-    decode = lambda z: model.decode(z.to(device))  # noqa: E731
-    # the race's VAE sampler: the mixture fitted to the training latents, as `vaegan sample` draws a VAE's
-    sampler = Sampler("vae", decode, lambda: fit_to_images(model, train_images).sample, value_range, encode=encode)
+    step = vae_step_for(cfg, ctx.wrap(model, device), optimizer, placement)
+    sampler = vae_sampler(model, images, device, value_range)
     run = TrainingRun(
         "vae",
         run_dir,
         cfg,
         placement,
-        quality=quality,
+        quality=vae_quality(cfg, splits, ctx.is_main, sampler),
         snapshot=lambda config, loop: VAECheckpoint(config, loop, model.state_dict(), optimizer.state_dict()),
-        n_sums=3,  # total, reconstruction, kl: per-image means, weighted by images
-        watch={"train/total": 0},
-        postfix={"loss": 0},
-        advice="a lower --lr (or a smaller --beta)",
+        reporting=VAE_REPORTING,
         progress=progress,
-        saved=saved.loop if isinstance(saved, VAECheckpoint) else None,
-        changes=changes,
-        on_step=on_step,
-        scorer=None if score is None else lambda seconds: score(seconds, sampler),
-        clock=clock,
-        placed=(model,),
+        resume=(saved.loop, changes) if isinstance(saved, VAECheckpoint) else None,
+        hooks=Hooks(on_step, score, clock),
+        sampler=sampler,
     )
+    val_images = held_out(splits, cfg)
     draw = grid_writer(model, cfg, val_images, device)
-
-    record: dict[str, Any] = {}
+    record: Record = {}
     with run:
-        for _ in run.epochs():
+        while run.next_epoch():
             model.train()
-            for index in run.batches(len(train_images)):
+            for index in run.epoch_batches(len(images)):
                 # eps for the whole global batch, so every process count draws the same numbers.
-                eps = torch.randn(len(index), model_cfg.latent_dim, generator=run.noise, device=device)
+                eps = torch.randn(len(index), cfg.model.latent_dim, generator=run.noise, device=device)
                 index, eps = ctx.shard(index), ctx.shard(eps)
-                # run.placement, not placement: the pace check may switch precision or layout (pace.py)
-                x = to_float(train_images[index], value_range).contiguous(memory_format=run.placement.layout)
-                beta = kl_weight(run.loop.step, cfg.loss.beta, cfg.loss.kl_warmup_steps)
-                warm_up_lr(optimizer, cfg.train.lr, run.loop.step, cfg.train.lr_warmup_steps)
-                losses = vae_step(  # x: (B, C, H, W)
-                    forward,
-                    optimizer,
-                    x,
-                    eps,
-                    loss=cfg.loss,
-                    beta=beta,
-                    value_range=value_range,
-                    device=device,
-                    bf16=run.placement.bf16,
-                    loss_fn=loss_fn,
-                )
+                x = to_float(images[index], value_range).contiguous(memory_format=placement.layout)  # (B, C, H, W)
+                losses = step(x, eps, run.loop.step)
                 run.add(torch.stack([losses["total"], losses["reconstruction"], losses["kl"]]), len(index))
-
-            beta = kl_weight(run.loop.step, cfg.loss.beta, cfg.loss.kl_warmup_steps)
-            train = dict(zip(("train/total", "train/reconstruction", "train/kl"), run.epoch_means(), strict=True))
-            val = validate(model, val_images, cfg, device, run.placement.bf16)
-            record = run.end_epoch(
-                {"beta": beta, **train, **val},
-                decode,
-                model_cfg.latent_dim,
-                value_range,
-                draw,
-                f"train {train['train/total']:.4g}, val -ELBO {val['val/neg_elbo']:.4g} "
-                f"(rec {val['val/reconstruction']:.4g}, kl {val['val/kl']:.4g})",
-            )
+                if run.end_step():
+                    break
+            record = end_vae_epoch(run, model, cfg, val_images, draw)
     return run.result(record)
+
+
+def end_vae_epoch(run: TrainingRun, model: VAE, cfg: VAERunConfig, val_images: torch.Tensor, draw: DrawGrids) -> Record:
+    """The epoch's training means, validation on held-out images, then the run's record, grids and checkpoint."""
+    train = dict(zip(("train/total", "train/reconstruction", "train/kl"), run.epoch_means(), strict=True))
+    val = validate(model, val_images, cfg, run.placement.device, run.placement.bf16)
+    beta = kl_weight(run.loop.step, cfg.loss.beta, cfg.loss.kl_warmup_steps)
+    summary = (
+        f"train {train['train/total']:.4g}, val -ELBO {val['val/neg_elbo']:.4g} "
+        f"(rec {val['val/reconstruction']:.4g}, kl {val['val/kl']:.4g})"
+    )
+    return run.end_epoch({"beta": beta, **train, **val}, run.sampler.decode, cfg.model.latent_dim, draw, summary)
+
+
+VAE_REPORTING = Reporting(
+    n_sums=3,  # total, reconstruction, kl: per-image means, weighted by images
+    watch={"train/total": 0},
+    postfix={"loss": 0},
+    advice="a lower --lr (or a smaller --beta)",
+)
+
+
+def vae_sampler(model: VAE, images: torch.Tensor, device: torch.device, value_range: tuple[float, float]) -> Sampler:
+    """The VAE as a race scores it: decoding z from the mixture fitted to the training latents, as `vaegan
+    sample` draws a VAE's, and encoding to posterior means for PSNR."""
+    encode = lambda x: model.encode(x.to(device)).mean  # noqa: E731
+    decode = lambda z: model.decode(z.to(device))  # noqa: E731
+    return Sampler("vae", decode, lambda: fit_to_images(model, images).sample, value_range, encode=encode)
+
+
+def vae_quality(cfg: VAERunConfig, splits: DataSplits, is_main: bool, sampler: Sampler) -> QualityMonitor:
+    """FID & co. every quality_every epochs (rank 0 alone), PSNR through the posterior means."""
+    s = cfg.train
+    quality = QualityMonitor(cfg.data, splits, s.quality_every if is_main else 0, s.quality_samples, s.epochs)
+    assert sampler.encode is not None
+    quality.track_reconstruction(sampler.encode, sampler.value_range)
+    return quality
 
 
 def build_vae(cfg: VAERunConfig, placement: Placement, saved: object) -> tuple[VAE, torch.optim.Optimizer]:
@@ -164,67 +142,48 @@ def build_vae(cfg: VAERunConfig, placement: Placement, saved: object) -> tuple[V
     return model, optimizer
 
 
-def compile_choice(
-    cfg: VAERunConfig,
-    placement: Placement,
-    fast: tuple[Callable[..., Any], Callable[..., dict[str, torch.Tensor]]],
-    model: VAE,
-    optimizer: torch.optim.Optimizer,
-    images: torch.Tensor,
-    steps_done: int,
-) -> tuple[compiling.Verdict, Placement]:
-    """Whether the steps run compiled (`fast`: compiled_parts(model)), by --compile (compiling.decide), and
-    the placement with the chosen step's pace for pace.py. Under torchrun the steps stay eager: DDP's hooks
-    would split the compiled graph."""
-    s = cfg.train
-    if s.compile == "off" or placement.ctx.world_size > 1:
-        return compiling.Verdict(False, "eager"), placement
-    fast_model, fast_loss = fast
-    m, batch = cfg.model, min(s.batch_size, len(images))
-    eps = torch.randn(batch, m.latent_dim, generator=torch.Generator().manual_seed(0)).to(placement.device)
+VAEStep = Callable[[torch.Tensor, torch.Tensor, int], dict[str, torch.Tensor]]  # (x, eps, step number) -> losses
 
-    def step(compiled: bool, size: int) -> object:
-        x = to_float(images[:size], m.value_range).contiguous(memory_format=placement.layout)
+
+def vae_step_for(
+    cfg: VAERunConfig, model: Callable[..., Any], optimizer: torch.optim.Optimizer, placement: Placement
+) -> VAEStep:
+    """The stage's training step, for the loop and the benchmarks alike: the learning-rate and KL warm-ups of
+    step t, then vae_step; under --compile on, the VAE and its loss compiled (off under torchrun: DDP's hooks
+    would split the graph)."""
+    m, loss, s = cfg.model, cfg.loss, cfg.train
+    forward, loss_fn = model, vae_loss
+    if s.compile == "on" and placement.ctx.world_size == 1:
+        forward, loss_fn = compiled_parts(model)
+
+    def step(x: torch.Tensor, eps: torch.Tensor, t: int) -> dict[str, torch.Tensor]:
+        warm_up_lr(optimizer, s.lr, t, s.lr_warmup_steps)
+        beta = kl_weight(t, loss.beta, loss.kl_warmup_steps)
         return vae_step(
-            fast_model if compiled else model,
+            forward,
             optimizer,
             x,
-            eps[:size],
-            loss=cfg.loss,
-            beta=1.0,
+            eps,
+            loss=loss,
+            beta=beta,
             value_range=m.value_range,
             device=placement.device,
             bf16=placement.bf16,
-            loss_fn=fast_loss if compiled else vae_loss,
+            loss_fn=loss_fn,
         )
 
-    sizes = [batch] + ([len(images) % batch] if len(images) % batch else [])
-    trial = compiling.Trial(step, sizes, (model, optimizer), placement.device)
-    per_epoch = -(-len(images) // batch)
-    verdict = compiling.decide(
-        s.compile,
-        trial,
-        shape=speed.step_key("vae", batch, m, cfg.loss, s),
-        planned_steps=max(s.epochs * per_epoch - steps_done, 0),
-        max_seconds=60 * s.max_minutes,
-        cache_dir=cfg.data.cache_dir,
-        seconds_per_step=placement.seconds_per_step,  # the speed probe's, where it timed one
-    )
-    log.info("vae step: %s", verdict.note)
-    if not verdict.compiled:
-        return verdict, placement
-    return verdict, dataclasses.replace(placement, seconds_per_step=verdict.seconds_per_step)
+    return step
 
 
-def compiled_parts(model: VAE) -> tuple[Callable[..., Any], Callable[..., dict[str, torch.Tensor]]]:
-    """The VAE's forward and vae_loss under torch.compile, as vae_step calls them (compiling.compiled)."""
-    compiled_loss = compiling.compiled(vae_loss)
+def compiled_parts(model: Callable[..., Any]) -> tuple[Callable[..., Any], Callable[..., dict[str, torch.Tensor]]]:
+    """The VAE's forward and vae_loss under torch.compile, as vae_step calls them."""
+    compiled_loss = compiled(vae_loss)
 
     def fast_loss(x_hat: torch.Tensor, x: torch.Tensor, kl: torch.Tensor, kind: str, beta: float, *rest: Any) -> Any:
         # beta as a tensor: dynamo takes a float for a constant, and the KL warm-up changes it every step
         return compiled_loss(x_hat, x, kl, kind, torch.tensor(beta, dtype=torch.float32), *rest)
 
-    return compiling.compiled(model), fast_loss
+    return compiled(model), fast_loss
 
 
 def held_out(splits: DataSplits, cfg: VAERunConfig) -> torch.Tensor:
@@ -238,24 +197,6 @@ def held_out(splits: DataSplits, cfg: VAERunConfig) -> torch.Tensor:
         cfg.data.val_fraction,
     )
     return splits.train.images
-
-
-def vae_probe(cfg: VAERunConfig, images: torch.Tensor, device: torch.device = CPU, processes: int = 1) -> speed.Probe:
-    """The real VAE step on a real batch (one process's share of it), for `--precision/--memory-format auto`
-    to time on `device`."""
-    m, batch = cfg.model, min(cfg.train.batch_size // processes, len(images))
-
-    def prepare(layout: torch.memory_format) -> Callable[[bool], object]:
-        model = place(VAE(m), device, layout)
-        optimizer = adam(model.parameters(), lr=cfg.train.lr)
-        x = to_float(images[:batch].to(device), m.value_range).contiguous(memory_format=layout)
-        eps = torch.randn(batch, m.latent_dim, generator=torch.Generator().manual_seed(0)).to(device)
-        return lambda bf16: vae_step(
-            model, optimizer, x, eps, loss=cfg.loss, beta=1.0, value_range=m.value_range, device=device, bf16=bf16
-        )
-
-    shape = speed.step_key("vae", batch, m, cfg.loss, cfg.train)
-    return speed.Probe(shape, speed.timer(prepare, device), cfg.data.cache_dir)
 
 
 def vae_step(
