@@ -17,6 +17,7 @@ import math
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,6 +36,7 @@ BEST_NAME = "best.pt"  # the one with the lowest FID so far, when quality is mea
 TMP_SUFFIX = ".tmp"  # write_atomically's temporary files: .checkpoint.pt.XXXX.tmp
 
 StateDict = dict[str, torch.Tensor]
+MAX_LOOP_COUNT = 10**12  # epochs, batches or steps no run reaches (config.MAX_STEPS)
 
 
 @dataclass
@@ -156,8 +158,9 @@ def from_payload(payload: dict[str, Any], path: Path) -> Checkpoint:
         values["loop"] = LoopState(**values["loop"])
     except TypeError as exc:  # not a dict, or foreign keys
         raise VaeganError(f"{path} has a malformed loop state ({exc}); it is not a vaegan checkpoint") from exc
-    if not (isinstance(values["loop"].sums, torch.Tensor) and isinstance(values["loop"].rng, dict)):
-        raise VaeganError(f"{path} has a malformed loop state (sums or rng); it is not a vaegan checkpoint")
+    bad = loop_problem(values["loop"])
+    if bad:
+        raise VaeganError(f"{path} has a malformed loop state ({bad}); it is not a vaegan checkpoint")
     config_class = VAERunConfig if schema is VAECheckpoint else GANRunConfig
     for key, cls in (("config", config_class), ("vae_config", VAERunConfig)):
         if key in values:
@@ -168,6 +171,25 @@ def from_payload(payload: dict[str, Any], path: Path) -> Checkpoint:
             except VaeganError as exc:
                 raise VaeganError(f"{path} embeds an invalid {key}: {exc}") from exc
     return schema(**values)
+
+
+def loop_problem(loop: LoopState) -> str:
+    """What is wrong with a loaded loop state, or "": counts a loop can reach, sums and RNG states as saved."""
+    counts = {"epoch": (loop.epoch, 1), "batch_in_epoch": (loop.batch_in_epoch, 0), "step": (loop.step, 0)}
+    for name, (value, low) in counts.items():
+        if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_LOOP_COUNT):
+            return f"{name} {value!r}"
+    sums = loop.sums
+    if not (isinstance(sums, torch.Tensor) and sums.dim() == 1 and sums.is_floating_point() and len(sums) <= 64):
+        return "sums"
+    rng = loop.rng
+    if not isinstance(rng, dict) or not all(
+        isinstance(v, torch.Tensor) and v.dtype == torch.uint8 for v in rng.values()
+    ):
+        return "rng"
+    if not (isinstance(loop.best_fid, float | int) and not math.isnan(loop.best_fid)):
+        return "best_fid"
+    return ""
 
 
 def weights(checkpoint: Checkpoint) -> dict[str, StateDict]:
@@ -347,7 +369,7 @@ def read_tensors(path: Path, what: str, fix: str) -> Any:
     one line: torch's multi-line reason cut to its gist, never its advice to load with weights_only=False,
     the one thing that would run a forged file's code."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or foreign files
         text = str(exc).strip()
         if "Unsupported global" in text:
@@ -357,6 +379,30 @@ def read_tensors(path: Path, what: str, fix: str) -> Any:
         else:
             reason = text.splitlines()[0].split(". ")[0]  # miniz's first sentence; its advice follows
         raise VaeganError(f"cannot read {what} {path}: {reason}; {fix}") from exc
+    oversized = next(overdrawn_tensors(payload), None)
+    if oversized is not None:
+        raise VaeganError(f"cannot read {what} {path}: a tensor {oversized} than the file stores for it; {fix}")
+    return payload
+
+
+def overdrawn_tensors(value: Any, depth: int = 0) -> Iterator[str]:
+    """Tensors that claim more elements than their storage holds (a zero or overlapping stride): copied,
+    reshaped or checksummed they would allocate what a forged header declares, not what the file holds.
+    Every tensor vaegan writes is dense, so none is refused that vaegan wrote."""
+    if depth > 8:  # vaegan's payloads nest four deep; deeper is no file of ours
+        yield "nested deeper"
+    elif isinstance(value, torch.Tensor):
+        need = value.numel() * value.element_size()
+        have = value.untyped_storage().nbytes() - value.storage_offset() * value.element_size()
+        zero_stride = any(s == 0 and n > 1 for s, n in zip(value.stride(), value.shape, strict=True))
+        if need > have or zero_stride:
+            yield f"of shape {tuple(value.shape)} declares {need:,} bytes, more"
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from overdrawn_tensors(item, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from overdrawn_tensors(item, depth + 1)
 
 
 def rng_state(generators: dict[str, torch.Generator]) -> dict[str, torch.Tensor]:
@@ -369,8 +415,15 @@ def rng_state(generators: dict[str, torch.Generator]) -> dict[str, torch.Tensor]
 
 
 def restore_rng_state(state: dict[str, torch.Tensor], generators: dict[str, torch.Generator]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state(state["cuda"])
-    for key, gen in generators.items():
-        gen.set_state(state[f"gen/{key}"])
+    """The global torch RNG and the named generators as `state` saved them; a damaged state is one line."""
+    try:
+        torch.set_rng_state(state["torch"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state(state["cuda"])
+        for key, gen in generators.items():
+            gen.set_state(state[f"gen/{key}"])
+    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise VaeganError(
+            f"the checkpoint's random-number state is damaged ({reason}); use another copy or retrain"
+        ) from exc

@@ -94,10 +94,16 @@ def restore_adam(optimizer: torch.optim.Optimizer, saved: dict[str, Any], lr: fl
         for param in group["params"]:
             state = optimizer.state.get(param, {})
             for key, value in state.items():
-                if key == "step":
+                if key == "step" and torch.is_tensor(value) and value.numel() == 1:
                     state[key] = value.to(device=param.device, dtype=torch.float32)
-                elif torch.is_tensor(value) and value.shape == param.shape:
+                elif torch.is_tensor(value) and value.shape == param.shape and value.is_floating_point():
                     state[key] = torch.empty_like(param).copy_(value)
+                else:  # the fused kernel would read past a wrong-shaped moment and crash the process
+                    shape = tuple(value.shape) if torch.is_tensor(value) else type(value).__name__
+                    raise VaeganError(
+                        f"the checkpoint's optimiser state does not fit the model ({key} is {shape} for a parameter "
+                        f"of {tuple(param.shape)}); the file is damaged or forged: use another copy or retrain"
+                    )
 
 
 def warm_up_lr(optimizer: torch.optim.Optimizer, lr: float, step: int, warmup_steps: int) -> None:

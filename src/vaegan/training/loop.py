@@ -26,6 +26,7 @@ import torch
 
 from vaegan.checkpoint import Checkpoint, LoopState, restore_rng_state, rng_state
 from vaegan.config import RunSettings
+from vaegan.errors import VaeganError
 from vaegan.training.changes import Changes
 from vaegan.training.common import batches, epoch_order, settings_section
 from vaegan.training.epoch_log import DrawGrids, EpochLog
@@ -117,6 +118,7 @@ class TrainingRun(contextlib.AbstractContextManager["TrainingRun"]):
         self.epoch_length = 0  # batches in the epoch under way
         if resume is not None:  # continue where it stopped; its sums are totals over ranks, so rank 0's alone
             saved, self.changes = resume
+            check_resumable(saved, self.loop, self.folder.checkpoint)
             restore_rng_state(saved.rng, {"noise": self.noise})
             self.loop = replace(saved, sums=saved.sums.to(device) if ctx.is_main else self.loop.sums, rng={})
             quality.best_fid = saved.best_fid
@@ -140,6 +142,7 @@ class TrainingRun(contextlib.AbstractContextManager["TrainingRun"]):
         """The index batches of this epoch's order (a function of seed and epoch) from where it stands."""
         s, loop = self.settings, self.loop
         todo = list(batches(epoch_order(n, s.seed, loop.epoch), s.batch_size, min_size=self.placement.ctx.world_size))
+        check_position(loop.batch_in_epoch, len(todo), self.folder.checkpoint)
         self.epoch_length = len(todo)
         self.log.start_epoch(loop.epoch, len(todo), loop.batch_in_epoch, self.clock.seconds())
         return todo[loop.batch_in_epoch :]
@@ -202,6 +205,19 @@ class TrainingRun(contextlib.AbstractContextManager["TrainingRun"]):
 
     def result(self, record: Record) -> TrainingResult:
         return TrainingResult(self.folder.checkpoint, record, self.stops.stopped_at or 0.0)
+
+
+def check_resumable(saved: LoopState, fresh: LoopState, path: Path) -> None:
+    """A saved loop whose sums this stage cannot have written is refused before anything trains."""
+    if saved.sums.shape != fresh.sums.shape:
+        shapes = f"{tuple(saved.sums.shape)} where this stage keeps {tuple(fresh.sums.shape)}"
+        raise VaeganError(f"{path} holds metric sums of shape {shapes}; it is damaged or forged: use another copy")
+
+
+def check_position(batch: int, batches_in_epoch: int, path: Path) -> None:
+    if batch > batches_in_epoch:
+        where = f"batch {batch} of an epoch of {batches_in_epoch}"
+        raise VaeganError(f"{path} stands at {where}: it is damaged or its data changed; use another copy or retrain")
 
 
 def stage_settings(config: Any, stage: str) -> RunSettings:
