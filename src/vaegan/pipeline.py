@@ -86,6 +86,11 @@ def run_pipeline(
     vae_wanted = {section: v for section, v in wanted.items() if section != "gan"}
     gan_wanted = {"gan": wanted.get("gan", {})}
     vae_dir, gan_dir = out / "vae", out / "gan"
+    if (out / CHECKPOINT_NAME).exists() or (out / "config.json").exists():
+        raise VaeganError(
+            f"{out} is the folder of one training stage (train-vae or train-gan), not of a `vaegan run`; "
+            "choose a new --out (a GAN from that VAE: vaegan train-gan --vae " + f"{out})"
+        )
     vae_asked = vae_wanted.get("train", {})
     vae_state = stage_state(vae_dir, vae_asked.get("epochs"), vae_asked.get("max_minutes"))
     if vae_state == "new" and (gan_dir / CHECKPOINT_NAME).exists():

@@ -16,7 +16,7 @@ from vaegan.cli.options import (
     pipeline_configs,
     sections_from_args,
 )
-from vaegan.cli.outputs import add_run_out
+from vaegan.cli.outputs import add_run_out, resume_conflicts
 from vaegan.cli.train import default_run_dir
 from vaegan.config import GANConfig, GANRunConfig, from_dict
 from vaegan.errors import VaeganError
@@ -48,6 +48,7 @@ def run_train_gan(args: argparse.Namespace) -> int:
     from vaegan.training.train_gan import refuse_before_data, train_gan
 
     if args.resume:
+        resume_conflicts(args, "--vae")
         wanted = given_sections(args, GAN_FLAGS + GAN_RUNTIME_FLAGS)
         result = train_gan(GANRunConfig(vae_checkpoint="resume"), args.resume, resume=True, wanted=wanted)
     else:

@@ -49,3 +49,21 @@ def picture_path(out: Path | None, run: Path, name: str) -> Path:
 
     writable = {ext for ext, kind in Image.registered_extensions().items() if kind in Image.SAVE}
     return output_path(out, run, name, writable)
+
+
+def resume_conflicts(args: argparse.Namespace, *others: str) -> None:
+    """--resume continues the run it names in place: an --out elsewhere (or another of `others`, e.g. --vae)
+    would silently be ignored, so it is refused before anything is read or written."""
+    from vaegan.errors import VaeganError
+
+    resume = Path(args.resume)
+    if args.out is not None and Path(args.out).resolve() != resume.resolve():
+        raise VaeganError(
+            f"--resume continues {resume} in place, so --out {args.out} would be ignored; drop --out, or start "
+            "a new run in --out without --resume"
+        )
+    given = [name for name in others if getattr(args, name.lstrip("-").replace("-", "_"), None) is not None]
+    if given:
+        raise VaeganError(f"--resume continues {resume} with what it was started with; drop {', '.join(given)}")
+    if not resume.is_dir() and not resume.is_file():
+        raise VaeganError(f"--resume {resume}: no such run folder; pass the folder a training command wrote")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from vaegan.cli.options import VAE_FLAGS, add_config_flags, add_flags, given_sections, sections_from_args
-from vaegan.cli.outputs import add_run_out
+from vaegan.cli.outputs import add_run_out, resume_conflicts
 from vaegan.config import vae_run_config
 
 
@@ -38,6 +38,7 @@ def run_train_vae(args: argparse.Namespace) -> int:
     from vaegan.training.train_vae import train_vae
 
     if args.resume:
+        resume_conflicts(args)
         result = train_vae(vae_run_config(), args.resume, resume=True, wanted=given_sections(args, VAE_FLAGS))
     else:
         cfg = vae_run_config(**sections_from_args(args, VAE_FLAGS))

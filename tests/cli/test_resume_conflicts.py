@@ -1,0 +1,48 @@
+"""--resume continues the run it names in place: flags that point elsewhere are refused before anything is
+read or written, and a folder of another kind is not taken for a pipeline run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tiny import tiny_config, tiny_gan, tiny_splits
+from vaegan.cli import main
+from vaegan.config import GANRunConfig
+from vaegan.training.train_gan import train_gan
+from vaegan.training.train_vae import train_vae
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("resume")
+    splits = tiny_splits()
+    train_vae(tiny_config(epochs=1), root / "vae", splits=splits)
+    train_gan(GANRunConfig(str(root / "vae"), tiny_gan()), root / "gan", splits=splits)
+    return root
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train-vae", "--resume", "{root}/vae", "--out", "{root}/elsewhere", "--epochs", "2"], "--out"),
+        (["train-gan", "--resume", "{root}/gan", "--vae", "{root}/vae"], "drop --vae"),
+        (["train-vae", "--resume", "{root}/typo"], "no such run folder"),
+        (["run", "--data", "{root}/pictures", "--out", "{root}/vae"], "the folder of one training stage"),
+    ],
+    ids=["resume-with-out", "resume-gan-with-vae", "resume-typo", "run-into-a-stage-folder"],
+)
+def test_a_conflicting_resume_is_refused_and_changes_nothing(
+    runs: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = files(runs)
+    assert main([a.format(root=runs) for a in argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert files(runs) == before
+    assert not (runs / "elsewhere").exists() and not (runs / "typo").exists()
