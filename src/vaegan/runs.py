@@ -11,6 +11,8 @@ both stages. Every consumer (pictures, report, explorer, evaluation, export, pip
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -24,18 +26,51 @@ from vaegan.errors import VaeganError
 from vaegan.models.gan import AnyDiscriminator, build_discriminator
 from vaegan.models.vae import VAE, Decoder
 
+log = logging.getLogger(__name__)
+
 STAGES = ("vae", "gan")  # training order
 
 
 def read_metrics(folder: Path) -> list[dict[str, Any]]:
-    """metrics.jsonl: one JSON object per line (an epoch, or an evaluation); [] when there is none yet."""
+    """metrics.jsonl: one JSON object per line (an epoch, or an evaluation); [] when there is none yet.
+
+    Read tolerantly, as a log a user may have edited or a disk may have cut: a line that is not a JSON object
+    of vaegan's value types is skipped, a non-finite number dropped from its line, and both named once."""
     path = Path(folder) / "metrics.jsonl"
     if not path.is_file():
         return []
+    records, skipped = [], []
+    for number, line in enumerate(path.read_bytes().decode("utf-8", errors="replace").splitlines(), 1):
+        record = parse_record(line) if line.strip() else {}
+        if record is None:
+            skipped.append(number)
+        elif record:
+            records.append(record)
+    if skipped:
+        log.warning("%s: skipped %d damaged line(s), first line %d; the rest is read", path, len(skipped), skipped[0])
+    return records
+
+
+TEXT_KEYS = {"stage", "event", "sampler", "space", "source", "command"}  # the values that may be strings
+
+
+def parse_record(line: str) -> dict[str, Any] | None:
+    """One metrics line as a dict, its non-finite numbers left out; None when it is no record vaegan writes."""
     try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise VaeganError(f"{path} is not valid JSON lines ({exc}); it was edited or cut short") from exc
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(record, dict) or "\ufffd" in line:
+        return None
+    kept: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            continue
+        if isinstance(value, str) and key not in TEXT_KEYS:
+            return None
+        kept[key] = value
+    counts = [kept.get(k) for k in ("epoch", "step") if k in kept]
+    return kept if all(isinstance(c, int) and not isinstance(c, bool) for c in counts) else None
 
 
 @dataclass
