@@ -21,7 +21,7 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
                     vae+convs2+gnorm+fitted through its fitted prior
   vae+convs2+msssim0.1, vae+convs2+msssim0.3  the two-conv VAE trained with a (1 - MS-SSIM) term per pixel
                     beside its ELBO (--msssim-weight 0.1 or 0.3); +fitted through their fitted priors
-  gan               [vae] today's GAN defaults (non-saturating, no spectral norm, no anchor, EMA)
+  gan               [vae] today's GAN defaults (non-saturating, no anchor, EMA)
   gan+transpose     [vae+transpose] the former defaults: what `make run` trained before resize-conv
   gan+r1            [vae] R1 penalty on real images, gamma --r1-gamma
   gan+pixel         [vae] the pixel anchor ||G(mean of q(z|x)) - x||^2, weight 1
@@ -44,7 +44,6 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+fitted+r1low+pixel40     [vae] the same with R1 gamma 0.1
   gan+fitted+r1lazy4+pixel10, gan+fitted+r1lazy16+pixel10  [vae] the RGB defaults with lazy R1: the
                     penalty times 4 (16) on every 4th (16th) D step only
-  gan+fitted+r1lazy16+pixel10+sn  [vae] the RGB defaults (lazy R1) with spectral norm on every D layer
   gan+fitted+r1lazy16+pixel10+patch  [vae] the RGB defaults with a patch discriminator (a logit per
                     position of an 8x8 map, --disc-head patch)
   gan+fitted+r1lazy16+pixel10@convs2, @convs3  [vae+convs2, vae+convs3] the RGB defaults on those decoders
@@ -64,7 +63,8 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
                     gradient at G's last layer matches the anchor's (--adaptive-weight, taming-transformers)
   gan+fitted+r1lazy16+pixel10@convs2+rank2, +rank4  the row above's GAN, not trained again, sampled 2 (4)
                     times more and the best half (quarter) kept by its own D (race.most_real)
---rows picks a subset (a GAN row trains its VAE row too, a ranked row its GAN row).
+--rows picks a subset (a GAN row trains its VAE row too, a ranked row its GAN row). The rows of levers that lost
+and left vaegan are gone from this list; their round JSONs (docs/results/levers/) keep the numbers and commands.
 Columns: FID, KID, precision, recall in vaegan's own feature space (vaegan.metrics.features: trained once per
 dataset, cached; NOT the Inception FID), the artifact score (2-pixel-period energy share, generated over
 real: about 1 is clean), the defect score (holes, specks and blocks, generated over real: about 1 is
@@ -174,7 +174,6 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+fitted+r1low+pixel40": ("vae", {**FITTED_PIXEL40, "r1_gamma": 0.1}),
     "gan+fitted+r1lazy4+pixel10": ("vae", {**FITTED_R1_PIXEL10, "r1_every": 4}),
     "gan+fitted+r1lazy16+pixel10": ("vae", LAZY_R1_PIXEL10),
-    "gan+fitted+r1lazy16+pixel10+sn": ("vae", {**LAZY_R1_PIXEL10, "spectral_norm": True}),
     "gan+fitted+r1lazy16+pixel10+d64": ("vae", {**LAZY_R1_PIXEL10, "disc_channels": 64}),
     "gan+fitted+r1lazy16+pixel10+ttur": ("vae", {**LAZY_R1_PIXEL10, "lr_d": 4e-4}),
     "gan+fitted+r1lazy16+pixel10+patch": ("vae", {**LAZY_R1_PIXEL10, "disc_head": "patch"}),

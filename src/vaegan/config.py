@@ -303,7 +303,6 @@ class GANConfig(RunSettings):
     # scratch: random weights; encoder: D's conv stack starts as the trained VAE encoder's (same widths), so D
     # judges with features of the data from its first step, as G starts from the decoder (the head is new)
     disc_init: DiscInit = "scratch"
-    spectral_norm: bool = False
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5

@@ -124,10 +124,10 @@ def test_bf16_autocast_and_channels_last_train_each_kind(kind: str) -> None:
 @pytest.mark.parametrize("kind", ["projected", "selfsup"])
 def test_a_trained_d_rebuilds_from_its_config_alone(kind: str) -> None:
     """No encoder needed to load it: the state dict holds the projected D's copy and random mixing."""
-    nets = tiny_nets(kind, spectral_norm=True)
+    nets = tiny_nets(kind)
     gan_step(nets, images(), torch.randn(4, 4), gc=STEP, step=0, device=CPU, bf16=False)
     torch.manual_seed(123)  # other random weights, all replaced by the loaded ones
-    rebuilt = build_discriminator(tiny_model(16), replace(STEP, disc_kind=kind, spectral_norm=True))  # type: ignore[arg-type]
+    rebuilt = build_discriminator(tiny_model(16), replace(STEP, disc_kind=kind))  # type: ignore[arg-type]
     rebuilt.load_state_dict(nets.disc.state_dict())  # strict
     x = images(seed=5)
     with torch.no_grad():

@@ -175,9 +175,7 @@ def test_adaptive_weight_needs_an_anchor(vae_run: Path) -> None:
     ],
 )
 def test_gan_stage_runs_with_finite_monitors(vae_run: Path, tmp_path: Path, loss: str, anchor: str) -> None:
-    train_gan(
-        gan_config(vae_run, loss=loss, anchor=anchor, spectral_norm=loss == "hinge"), tmp_path, splits=tiny_splits()
-    )
+    train_gan(gan_config(vae_run, loss=loss, anchor=anchor), tmp_path, splits=tiny_splits())
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
     for key in ("d_loss", "g_loss", "d_real", "d_fake", "grad_d", "grad_g", "diversity"):

@@ -166,7 +166,6 @@ GAN_FLAGS = (
         "scratch: random D; encoder: D's convs start as the trained VAE encoder's",
         DISC_INITS,
     ),
-    Flag("--spectral-norm", "gan", "spectral_norm", bool, "spectral normalisation on every D layer"),
     Flag("--gan-epochs", "gan", "epochs", int, "GAN epochs"),
     Flag("--gan-max-minutes", "gan", "max_minutes", float, "stop the GAN after the epoch that would run past this"),
     Flag("--gan-batch-size", "gan", "batch_size", int, "GAN images per step"),

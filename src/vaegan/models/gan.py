@@ -13,7 +13,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm as add_spectral_norm
 
 from vaegan.config import DISC_HEADS, DiscHead, GANConfig, ModelConfig
 from vaegan.errors import VaeganError
@@ -37,13 +36,6 @@ def patch_sizes(image_size: int) -> list[int]:
     return sizes[: small[0] + 1] if small else sizes
 
 
-def normalise_spectrally(module: nn.Module) -> None:
-    """Spectral normalisation (Miyato et al. 2018) on every conv and linear layer of `module`."""
-    for part in module.modules():
-        if isinstance(part, nn.Conv2d | nn.Linear):
-            add_spectral_norm(part)
-
-
 def no_loss(logits: torch.Tensor) -> torch.Tensor:
     """The own loss of a D that has none: a float32 zero on the logits' device."""
     return logits.new_zeros((), dtype=torch.float32)
@@ -55,8 +47,7 @@ class Discriminator(nn.Module):
     over every logit, so each patch is a classifier of its own.
 
     The encoder's conv stack (no normalisation: batch statistics would let D tell real and fake
-    batches apart by their mix rather than by each image), optionally with spectral normalisation
-    (Miyato et al. 2018) on every layer to bound D's Lipschitz constant. The linear head weighs each
+    batches apart by their mix rather than by each image). The linear head weighs each
     position of the last map with weights of its own; the patch head (PatchGAN, Isola et al. 2017, as
     taming-transformers' VQGAN uses it) is one 3x3 conv shared by every position, so a texture is judged
     the same wherever it appears.
@@ -67,7 +58,6 @@ class Discriminator(nn.Module):
         image_size: int,
         channels: int,
         base_channels: int = 32,
-        spectral_norm: bool = False,
         head: DiscHead = "linear",
         encoder: Encoder | None = None,
     ) -> None:
@@ -84,10 +74,8 @@ class Discriminator(nn.Module):
         self.head: nn.Module = (
             nn.Conv2d(chans[-1], 1, 3, padding=1) if self.patch else nn.Linear(chans[-1] * sizes[-1] ** 2, 1)
         )
-        if encoder is not None:  # before spectral norm, which renames the weights it wraps
+        if encoder is not None:
             self.start_from(encoder)
-        if spectral_norm:
-            normalise_spectrally(self)
 
     @classmethod
     def for_config(cls, model: ModelConfig, gan: GANConfig, encoder: Encoder | None = None) -> Discriminator:
@@ -99,7 +87,6 @@ class Discriminator(nn.Module):
             model.image_size,
             model.channels,
             gan.disc_channels,
-            spectral_norm=gan.spectral_norm,
             head=gan.disc_head,
             encoder=start,
         )
@@ -138,11 +125,11 @@ class SelfSupervisedDiscriminator(Discriminator):
     per-pixel L1 error, the norm of the paper's eq. 1 (its code's LPIPS needs downloaded weights), joins
     D's loss at weight 1: D must keep features that describe the images, not only those that tell real
     from fake, the paper's remedy for a D that memorises few images. The decoders never touch the
-    logits, so G's step is the conv D's, and spectral norm stays on D's own layers.
+    logits, so G's step is the conv D's.
     """
 
     def __init__(self, image_size: int, channels: int, base_channels: int = 32, **conv: Any) -> None:
-        """`conv`: the conv D's other options (spectral_norm, head, encoder)."""
+        """`conv`: the conv D's other options (head, encoder)."""
         super().__init__(image_size, channels, base_channels, **conv)
         self.split = max(len(self.maps) - 1, 1)  # blocks up to the map the quarter decoder reads
         (c_last, s_last), (c_part, s_part) = self.maps[-1], self.maps[self.split - 1]
@@ -199,9 +186,7 @@ class ProjectedDiscriminator(nn.Module):
     ranking samples); the paper's cross-scale mixing and its pretrained EfficientNet are left out.
     """
 
-    def __init__(
-        self, model: ModelConfig, *, width: int, spectral_norm: bool = False, encoder: Encoder | None = None
-    ) -> None:
+    def __init__(self, model: ModelConfig, *, width: int, encoder: Encoder | None = None) -> None:
         super().__init__()
         sizes = downsample_sizes(model.image_size)
         chans = widths(model.base_channels, len(sizes))
@@ -214,13 +199,11 @@ class ProjectedDiscriminator(nn.Module):
         self.heads = nn.ModuleList(scale_head(chans[k], width, sizes[k]) for k in levels)
         self.encoder.requires_grad_(False)
         self.mix.requires_grad_(False)
-        if spectral_norm:
-            normalise_spectrally(self.heads)
 
     @classmethod
     def for_config(cls, model: ModelConfig, gan: GANConfig, encoder: Encoder | None = None) -> ProjectedDiscriminator:
         """A new D copies the trained VAE's `encoder`; one whose weights are loaded next needs none."""
-        return cls(model, width=gan.disc_channels, spectral_norm=gan.spectral_norm, encoder=encoder)
+        return cls(model, width=gan.disc_channels, encoder=encoder)
 
     def forward(self, x: torch.Tensor, *, real: int = 0) -> Judged:
         logits = []

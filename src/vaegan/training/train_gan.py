@@ -151,7 +151,7 @@ def train_gan(
         n_sums=len(MONITORS),  # per-step values, one weight per step
         watch={"d_loss": MONITORS.index("d_loss"), "g_loss": MONITORS.index("g_loss")},
         postfix={"D(x)": MONITORS.index("d_real"), "D(G(z))": MONITORS.index("d_fake")},
-        advice="lower --lr-g/--lr-d (or train again with --spectral-norm)",
+        advice="lower --lr-g/--lr-d (or train again with a higher --r1-gamma)",
         progress=progress,
         saved=saved.loop if isinstance(saved, GANCheckpoint) else None,
         changes=changes,
@@ -250,7 +250,7 @@ def warn_of_collapse(diversity: float, threshold: float, is_main: bool) -> None:
     if is_main and diversity < threshold:
         log.warning(
             "possible mode collapse: sample diversity is %.2f of the real data's (threshold %.2f). "
-            "Look at the grids; try --anchor decoder, --spectral-norm or a lower --lr-g",
+            "Look at the grids; try --anchor decoder, a higher --r1-gamma or a lower --lr-g",
             diversity,
             threshold,
         )
