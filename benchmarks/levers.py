@@ -50,8 +50,6 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+fitted+r1lazy16+pixel10@convs2+gnorm  [vae+convs2+gnorm] the RGB defaults, G with GroupNorm (its VAE's)
   gan+fitted+r1lazy16+pixel10@convs2+msssim0.1, +msssim0.3  [vae+convs2+msssim0.1, 0.3] the RGB defaults
                     on those VAEs
-  gan+fitted+r1lazy16+structure2@convs2+msssim0.3, structure5  [vae+convs2+msssim0.3] the RGB defaults with
-                    the structure anchor 1 - MS-SSIM(G(mean of q(z|x)), x) at weight 2 (5) instead of the pixel one
   gan+fitted+r1lazy16+pixel10+dinit@convs2  [vae+convs2] the RGB defaults, D's convs starting as the VAE's encoder
   gan+fitted+r1lazy16+pixel10+topk@convs2  [vae+convs2] the RGB defaults, G's loss on the best half of the fakes
   gan+fitted+r1lazy16+pixel10+dinit+topk@convs2  [vae+convs2] both
@@ -146,7 +144,6 @@ DIFFAUGMENT = "color,translation,cutout"
 FITTED_PIXEL40 = {"latents": "fitted", "anchor": "pixel", "anchor_weight": 40.0}
 FITTED_R1_PIXEL10 = {**FITTED_PIXEL40, "r1_gamma": None, "anchor_weight": 10.0}  # the RGB defaults (and sigma-VAE's)
 LAZY_R1_PIXEL10 = {**FITTED_R1_PIXEL10, "r1_every": 16}  # the RGB defaults since round 9
-LAZY_R1_LOWPASS10 = {**LAZY_R1_PIXEL10, "anchor": "lowpass"}  # round 10: the anchor on block means only
 GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it starts from, GANConfig overrides)
     "gan": ("vae", {}),
     "gan+transpose": ("vae+transpose", {}),
@@ -182,14 +179,6 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+fitted+r1lazy16+pixel10@convs2+gnorm": ("vae+convs2+gnorm", LAZY_R1_PIXEL10),
     "gan+fitted+r1lazy16+pixel10@convs2+msssim0.1": ("vae+convs2+msssim0.1", LAZY_R1_PIXEL10),
     "gan+fitted+r1lazy16+pixel10@convs2+msssim0.3": ("vae+convs2+msssim0.3", LAZY_R1_PIXEL10),
-    "gan+fitted+r1lazy16+structure2@convs2+msssim0.3": (
-        "vae+convs2+msssim0.3",
-        {**LAZY_R1_PIXEL10, "anchor": "structure", "anchor_weight": 2.0},
-    ),
-    "gan+fitted+r1lazy16+structure5@convs2+msssim0.3": (
-        "vae+convs2+msssim0.3",
-        {**LAZY_R1_PIXEL10, "anchor": "structure", "anchor_weight": 5.0},
-    ),
     "gan+fitted+r1lazy16+pixel10+dinit@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "disc_init": "encoder"}),
     "gan+fitted+r1lazy16+pixel10+topk@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "top_k": 0.5}),
     "gan+fitted+r1lazy16@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "anchor": "none"}),
@@ -200,9 +189,6 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
         "vae+convs2",
         {**LAZY_R1_PIXEL10, "disc_init": "encoder", "top_k": 0.5},
     ),
-    "gan+fitted+r1lazy16+lowpass2": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 2}),
-    "gan+fitted+r1lazy16+lowpass4": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 4}),
-    "gan+fitted+r1lazy16+lowpass8": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 8}),
 }
 RANKED = {  # name -> (the GAN row whose G and D it samples, candidates drawn per image kept)
     "gan+fitted+r1lazy16+pixel10@convs2+rank2": ("gan+fitted+r1lazy16+pixel10@convs2", 2),

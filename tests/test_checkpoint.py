@@ -223,8 +223,13 @@ def test_missing_checkpoint_names_the_fix(tmp_path: Path) -> None:
 
 # Settings that lost their ablation and left vaegan (checkpoint.REMOVED): stored at the value that remains, a
 # run loads as if it never had them; trained with another, it is refused by name.
-LOADS = [("gan", "spectral_norm", False)]
-REFUSED = [("gan", "spectral_norm", True, "--spectral-norm, removed after vaegan 0.1.0 (levers round 9)")]
+LOADS = [("gan", "spectral_norm", False), ("gan", "anchor_pool", 8)]
+REFUSED = [
+    ("gan", "spectral_norm", True, "--spectral-norm, removed after vaegan 0.1.0 (levers round 9)"),
+    ("gan", "anchor", "lowpass", "--anchor lowpass, removed after vaegan 0.1.0 (levers round 10)"),
+    ("gan", "anchor", "structure", "--anchor structure, removed after vaegan 0.1.0 (levers round 24)"),
+    ("gan", "anchor", "feature", "--anchor feature, removed after vaegan 0.1.0 (never measured;"),
+]
 
 
 def with_setting(tmp_path: Path, section: str, name: str, value: object) -> Path:
@@ -253,4 +258,5 @@ def test_a_run_trained_with_a_removed_setting_is_refused_in_one_line_naming_it(
     with pytest.raises(VaeganError) as refused:
         load_checkpoint(with_setting(tmp_path, section, name, value))
     message = str(refused.value)
-    assert f"old.pt: this run was trained with {named}; retrain it" in message and "\n" not in message
+    assert f"old.pt: this run was trained with {named}" in message and "retrain it" in message
+    assert "\n" not in message

@@ -179,7 +179,7 @@ def test_msssim_weight_adds_its_term_to_the_training_total_only() -> None:
     plain = losses.vae_loss(x_hat, x, kl, "mse_sum", 1.0)
     sharp = losses.vae_loss(x_hat, x, kl, "mse_sum", 1.0, msssim_weight=0.5, value_range=(-1.0, 1.0))
     assert "msssim" not in plain and torch.equal(sharp["reconstruction"], plain["reconstruction"])
-    # per pixel, summed over the image's pixels; luminance on the values as given (losses.structure_loss)
+    # per pixel, summed over the image's pixels; luminance on the values as given (losses.msssim_term)
     term = (1 - ms_ssim(x_hat, x, (0.0, 2.0))).mean() * 3 * 32 * 32
     torch.testing.assert_close(sharp["msssim"], term)
     torch.testing.assert_close(sharp["total"], plain["total"] + 0.5 * term)

@@ -242,10 +242,19 @@ OLD_DEFAULTS: dict[int, dict[str, dict[str, Any]]] = {
 REMOVED: dict[str, dict[str, tuple[Any, str]]] = {
     "gan": {
         "spectral_norm": (False, "levers round 9"),
+        "anchor_pool": (None, "levers round 10"),  # read by the lowpass anchor alone
     },
 }
 # section -> field -> a value of a setting that remains, removed -> its row
-REMOVED_CHOICES: dict[str, dict[str, dict[str, str]]] = {}
+REMOVED_CHOICES: dict[str, dict[str, dict[str, str]]] = {
+    "gan": {
+        "anchor": {
+            "lowpass": "levers round 10",
+            "structure": "levers round 24",
+            "feature": "never measured; levers round 2 chose the pixel anchor",
+        },
+    },
+}
 
 
 def drop_removed(payload: dict[str, Any], path: Path) -> dict[str, Any]:

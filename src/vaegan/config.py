@@ -28,7 +28,7 @@ Output = Literal["tanh", "sigmoid"]
 GANLoss = Literal["nonsaturating", "minimax", "hinge"]
 GANInit = Literal["vae", "scratch"]
 DiscInit = Literal["scratch", "encoder"]
-Anchor = Literal["none", "decoder", "feature", "pixel", "lowpass", "structure"]
+Anchor = Literal["none", "decoder", "pixel"]
 Precision = Literal["auto", "fp32", "bf16"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 Compile = Literal["auto", "on", "off"]
@@ -312,12 +312,8 @@ class GANConfig(RunSettings):
     # G's loss on the top_k share of each batch's fakes that D rates most real (Sinha et al. 2020); 1 = all.
     # Under torchrun each process ranks its own share of the batch.
     top_k: float = 1.0
-    # decoder: L2 to the frozen decoder, same z; feature: Larsen et al. 2016; pixel: G(mean of q(z|x)) to x;
-    # lowpass: the pixel anchor on both images average-pooled by anchor_pool, leaving finer detail to D;
-    # structure: 1 - MS-SSIM(G(mean of q(z|x)), x), local structure kept, per-pixel detail left to D
-    anchor: Anchor = "pixel"
+    anchor: Anchor = "pixel"  # decoder: L2 to the frozen decoder, same z; pixel: G(mean of q(z|x)) to x
     anchor_weight: float = 10.0  # on [-1, 1] data
-    anchor_pool: int = 4
     anchor_decay_steps: int = 0  # the anchor weight falls linearly to 0 over this many steps; 0 keeps it
     # D's term in G's loss scaled each step so its gradient at G's last layer is as large as the weighted
     # anchor's (Esser et al. 2021, taming-transformers' adaptive weight): neither term drowns the other
@@ -356,10 +352,8 @@ class GANConfig(RunSettings):
         _check_range(self.d_steps, 1, 100, "d steps")
         weight_ok = math.isfinite(self.anchor_weight) and self.anchor_weight >= 0
         _check(weight_ok, f"anchor weight must be finite and >= 0, got {self.anchor_weight}")
-        _check(self.anchor_pool >= 1, f"anchor pool must be >= 1 (1 = the pixel anchor), got {self.anchor_pool}")
         _check(self.anchor_decay_steps >= 0, f"anchor decay steps must be >= 0, got {self.anchor_decay_steps}")
         _check_range(self.anchor_decay_steps, 0, MAX_STEPS, "anchor decay steps")
-        _check_range(self.anchor_pool, 1, MAX_IMAGE_SIZE, "anchor pool")
         _check_range(self.diversity_samples, 2, MAX_DIVERSITY_SAMPLES, "diversity samples")
         _check(0.0 <= self.ema_decay < 1.0, f"EMA decay must be in [0, 1), got {self.ema_decay}")
         unknown = [p for p in self.diffaugment.split(",") if p.strip() and p.strip() not in DIFFAUGMENTS]
@@ -376,10 +370,6 @@ class GANConfig(RunSettings):
         _check(self.disc_head == "linear", "--disc-head patch shapes the conv D; the projected D always judges patches")
         _check(
             self.disc_init == "scratch", "--disc-init encoder starts a conv D; the projected D's maps are the encoder's"
-        )
-        _check(
-            self.anchor != "feature",
-            "--anchor feature compares D's own conv maps; the projected D has none: use --anchor pixel",
         )
 
 

@@ -90,22 +90,18 @@ def kl_weight(step: int, beta: float, warmup_steps: int) -> float:
     return beta * min(1.0, step / warmup_steps)
 
 
-def structure_loss(x_hat: torch.Tensor, x: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
-    """1 - MS-SSIM(x_hat, x) per image, shape (B,), with SSIM's luminance term on the values as given.
+def msssim_term(x_hat: torch.Tensor, x: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+    """1 - MS-SSIM(x_hat, x) per image times its pixel count, shape (B,): on the scale of a summed
+    reconstruction term, so a weight of 1 makes a 10% loss of structure cost what a squared error of 0.1 per
+    pixel costs.
 
-    Textbook SSIM measures window means from the range's low end (ms_ssim with value_range); on [-1, 1] data
-    this compares them from 0, mid-grey, which weighs brightness errors in the mid-tones far more. On emoji this
-    form beat the textbook one, which bought nothing (docs/results/levers/README.md), so the term keeps it: the
-    range's width, but 0 as its start.
+    SSIM's luminance term is taken on the values as given. Textbook SSIM measures window means from the range's
+    low end (ms_ssim with value_range); on [-1, 1] data this compares them from 0, mid-grey, which weighs
+    brightness errors in the mid-tones far more. On emoji this form beat the textbook one, which bought nothing
+    (docs/results/levers/README.md, round 23), so the term keeps it: the range's width, but 0 as its start.
     """
     low, high = value_range
-    return 1.0 - ms_ssim(x_hat, x, (0.0, high - low))
-
-
-def msssim_term(x_hat: torch.Tensor, x: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
-    """structure_loss times the image's pixel count, shape (B,): on the scale of a summed reconstruction
-    term, so a weight of 1 makes a 10% loss of structure cost what a squared error of 0.1 per pixel costs."""
-    return structure_loss(x_hat, x, value_range) * x[0].numel()
+    return (1.0 - ms_ssim(x_hat, x, (0.0, high - low))) * x[0].numel()
 
 
 def vae_loss(

@@ -139,7 +139,6 @@ def test_a_trained_d_rebuilds_from_its_config_alone(kind: str) -> None:
     [
         ({"disc_head": "patch"}, "--disc-head patch shapes the conv D"),
         ({"disc_init": "encoder"}, "--disc-init encoder starts a conv D"),
-        ({"anchor": "feature"}, "--anchor feature compares D's own conv maps; the projected D has none"),
     ],
 )
 def test_projected_d_refuses_the_conv_ds_options(settings: dict, message: str) -> None:

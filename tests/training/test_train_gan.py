@@ -168,10 +168,8 @@ def test_adaptive_weight_needs_an_anchor(vae_run: Path) -> None:
     "loss, anchor",
     [
         ("nonsaturating", "decoder"),
-        ("minimax", "feature"),
+        ("minimax", "pixel"),
         ("hinge", "none"),
-        ("nonsaturating", "lowpass"),
-        ("nonsaturating", "structure"),
     ],
 )
 def test_gan_stage_runs_with_finite_monitors(vae_run: Path, tmp_path: Path, loss: str, anchor: str) -> None:
@@ -356,33 +354,15 @@ def test_gan_step_takes_lazy_r1_only_on_its_steps() -> None:
 
 
 def test_pixel_anchor_is_the_squared_error_of_g_on_the_posterior_mean_against_x() -> None:
-    generator, disc = tiny_networks()
+    generator, _ = tiny_networks()
     frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4)).requires_grad_(False)
     real = torch.rand(4, 3, 16, 16) * 2 - 1
     fake_x = generator(frozen.encode(real).mean)
     z, fake = torch.randn(4, 4), generator(torch.randn(4, 4))
-    loss = anchor_loss("pixel", frozen=frozen, disc=disc, z=z, fake=fake, fake_x=fake_x, real=real)
+    loss = anchor_loss("pixel", frozen=frozen, z=z, fake=fake, fake_x=fake_x, real=real)
     assert torch.allclose(loss, ((fake_x - real) ** 2).mean())
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.parameters())
-
-
-def test_lowpass_anchor_ties_block_means_to_x_and_leaves_finer_detail_free() -> None:
-    generator, disc = tiny_networks()
-    frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4)).requires_grad_(False)
-    real = torch.rand(4, 3, 16, 16) * 2 - 1
-    fake_x = generator(frozen.encode(real).mean)
-    z, fake = torch.randn(4, 4), generator(torch.randn(4, 4))
-
-    def lowpass(x: torch.Tensor, pool: int) -> torch.Tensor:
-        return anchor_loss("lowpass", frozen=frozen, disc=disc, z=z, fake=fake, fake_x=fake_x, real=x, pool=pool)
-
-    rows, cols = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
-    checkerboard = 0.5 * (-1.0) ** (rows + cols)  # zero mean over every 2x2 block
-    assert torch.allclose(lowpass(real, 4), lowpass(real + checkerboard, 4))
-    assert not torch.allclose(lowpass(real, 4), lowpass(real + 0.5, 4))  # a colour shift is a block-mean change
-    pixel = anchor_loss("pixel", frozen=frozen, disc=disc, z=z, fake=fake, fake_x=fake_x, real=real)
-    assert torch.allclose(lowpass(real, 1), pixel) and lowpass(real, 4) < pixel
 
 
 def test_gan_on_the_fitted_prior_draws_from_the_mixture_saved_beside_the_vae(vae_run: Path, tmp_path: Path) -> None:
@@ -411,22 +391,3 @@ def test_a_gan_run_gives_back_its_discriminator_as_trained(vae_run: Path, tmp_pa
     disc = open_run(tmp_path / "gan").discriminator()
     assert not disc.training
     assert all(torch.equal(v, saved.discriminator[k]) for k, v in disc.state_dict().items())
-
-
-def test_structure_anchor_is_zero_for_x_itself_and_grows_with_lost_structure() -> None:
-    """1 - MS-SSIM(G(z_x), x): nothing to pay where G reconstructs x, more for noise than for a slight
-    brightness change, which leaves every local contrast and correlation as it was."""
-    generator, disc = tiny_networks()
-    frozen = VAE(ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4)).requires_grad_(False)
-    real = torch.rand(4, 3, 16, 16) * 1.6 - 0.8
-    z, fake = torch.randn(4, 4), generator(torch.randn(4, 4))
-
-    def structure(fake_x: torch.Tensor) -> torch.Tensor:
-        return anchor_loss("structure", frozen=frozen, disc=disc, z=z, fake=fake, fake_x=fake_x, real=real)
-
-    noise = 0.3 * torch.randn(real.shape, generator=torch.Generator().manual_seed(0))
-    assert structure(real).abs() < 1e-4
-    assert 0 < structure(real + 0.05) < structure(real + noise)
-    fake_x = generator(frozen.encode(real).mean)
-    structure(fake_x).backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.parameters())

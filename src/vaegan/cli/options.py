@@ -176,17 +176,9 @@ GAN_FLAGS = (
     Flag("--d-steps", "gan", "d_steps", int, "D updates per G update"),
     Flag("--d-warmup", "gan", "d_warmup_steps", int, "steps in which only D learns"),
     Flag("--top-k", "gan", "top_k", float, "G learns from this share of each batch's fakes D rates best (1 = all)"),
-    Flag(
-        "--anchor",
-        "gan",
-        "anchor",
-        str,
-        "keep G near the VAE: none, decoder, feature, pixel, lowpass, structure",
-        ANCHORS,
-    ),
+    Flag("--anchor", "gan", "anchor", str, "keep G near the VAE: decoder G(z) ~ Dec(z), pixel G(E(x)) ~ x", ANCHORS),
     Flag("--latents", "gan", "latents", str, "G's z: N(0, I) or the prior fitted to the VAE's latents", LATENTS),
     Flag("--anchor-weight", "gan", "anchor_weight", float, "weight of the anchor"),
-    Flag("--anchor-pool", "gan", "anchor_pool", int, "block size the lowpass anchor averages over"),
     Flag("--anchor-decay", "gan", "anchor_decay_steps", int, "steps over which the anchor weight falls to 0"),
     Flag(
         "--adaptive-weight",

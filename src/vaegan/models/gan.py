@@ -103,10 +103,6 @@ class Discriminator(nn.Module):
             )
         self.features.load_state_dict({k: source[k] for k in mine}, strict=True)
 
-    def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
-        """The last conv layer's activations, for Larsen et al.'s feature-wise reconstruction anchor."""
-        return self.features(x)
-
     def forward(self, x: torch.Tensor, *, real: int = 0) -> Judged:
         logits = self.judge(self.features(x))
         return (logits, no_loss(logits)) if real else logits

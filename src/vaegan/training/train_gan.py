@@ -47,26 +47,18 @@ def warm_start(generator: Decoder, vae: VAE) -> None:
 
 def refuse_unsupported(gc: GANConfig, vae_cfg: VAERunConfig) -> None:
     """Settings that cannot work with this VAE or process count, refused before any data is loaded."""
-    if distributed.world_size() > 1 and gc.anchor == "feature":
-        # G's update runs the unwrapped D, so DDP would allow it now, but no two-process test covers it yet
-        raise VaeganError("the feature anchor is untested under torchrun; use --anchor pixel or --anchor decoder")
     if gc.adaptive_weight and distributed.world_size() > 1:
         # its gradients are taken outside DistributedDataParallel's backward, which would not average them
         raise VaeganError("--adaptive-weight is not supported under torchrun; run it in one process")
     if gc.adaptive_weight and (gc.anchor in ("none", "decoder") or gc.anchor_weight <= 0):
         # the decoder anchor is exactly 0 at G's warm start (G is the decoder), so D's term would get 0 too
-        raise VaeganError(
-            "--adaptive-weight scales D's term against the pixel, lowpass or feature anchor; add --anchor pixel"
-        )
+        raise VaeganError("--adaptive-weight scales D's term against the pixel anchor; add --anchor pixel")
     if gc.adaptive_weight and gc.anchor_decay_steps:
         # the scale follows the anchor down, so the mix would stay 1:1 and jump to D alone at the end
         raise VaeganError("--adaptive-weight keeps D's term level with the anchor's; drop --anchor-decay")
     width = vae_cfg.model.base_channels
     if gc.disc_init == "encoder" and gc.disc_channels != width:
         raise VaeganError(f"--disc-init encoder needs D as wide as the encoder: use --disc-channels {width}")
-    size = vae_cfg.model.image_size
-    if gc.anchor == "lowpass" and gc.anchor_pool > size:
-        raise VaeganError(f"--anchor-pool {gc.anchor_pool} is larger than the {size} px images; use at most {size}")
 
 
 @torch.no_grad()
