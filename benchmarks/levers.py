@@ -44,8 +44,6 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+fitted+r1low+pixel40     [vae] the same with R1 gamma 0.1
   gan+fitted+r1lazy4+pixel10, gan+fitted+r1lazy16+pixel10  [vae] the RGB defaults with lazy R1: the
                     penalty times 4 (16) on every 4th (16th) D step only
-  gan+fitted+r1lazy16+pixel10+patch  [vae] the RGB defaults with a patch discriminator (a logit per
-                    position of an 8x8 map, --disc-head patch)
   gan+fitted+r1lazy16+pixel10@convs2, @convs3  [vae+convs2, vae+convs3] the RGB defaults on those decoders
   gan+fitted+r1lazy16+pixel10@convs2+gnorm  [vae+convs2+gnorm] the RGB defaults, G with GroupNorm (its VAE's)
   gan+fitted+r1lazy16+pixel10@convs2+msssim0.1, +msssim0.3  [vae+convs2+msssim0.1, 0.3] the RGB defaults
@@ -173,7 +171,6 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+fitted+r1lazy16+pixel10": ("vae", LAZY_R1_PIXEL10),
     "gan+fitted+r1lazy16+pixel10+d64": ("vae", {**LAZY_R1_PIXEL10, "disc_channels": 64}),
     "gan+fitted+r1lazy16+pixel10+ttur": ("vae", {**LAZY_R1_PIXEL10, "lr_d": 4e-4}),
-    "gan+fitted+r1lazy16+pixel10+patch": ("vae", {**LAZY_R1_PIXEL10, "disc_head": "patch"}),
     "gan+fitted+r1lazy16+pixel10@convs2": ("vae+convs2", LAZY_R1_PIXEL10),
     "gan+fitted+r1lazy16+pixel10@convs3": ("vae+convs3", LAZY_R1_PIXEL10),
     "gan+fitted+r1lazy16+pixel10@convs2+gnorm": ("vae+convs2+gnorm", LAZY_R1_PIXEL10),

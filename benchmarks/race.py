@@ -259,7 +259,7 @@ def most_real(images: torch.Tensor, disc: Callable[[torch.Tensor], torch.Tensor]
     if not 0 < n <= len(images):
         raise ValueError(f"cannot keep {n} of {len(images)} images")
     logits = torch.cat([disc(images[i : i + 256]).float() for i in range(0, len(images), 256)])
-    score = logits.flatten(1).mean(1) if logits.ndim > 1 else logits  # a patch D rates each position
+    score = logits.flatten(1).mean(1) if logits.ndim > 1 else logits  # a projected D rates each position
     return images[score.topk(n).indices]
 
 

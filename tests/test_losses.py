@@ -145,8 +145,9 @@ def test_gaussian_loss_weights_errors_more_as_reconstructions_improve() -> None:
     assert close.grad.abs().mean() > 5 * far.grad.abs().mean()  # 1/sigma grows faster than the error falls
 
 
-def test_r1_counts_a_patch_discriminators_logits_by_their_per_image_mean() -> None:
-    """P equal patch logits penalise as their one shared logit would: gamma means the same for both heads."""
+def test_r1_counts_a_per_position_discriminators_logits_by_their_per_image_mean() -> None:
+    """P equal logits per image (a projected D's) penalise as their one shared logit would: gamma means the
+    same for every kind of D."""
     from vaegan.losses import r1_penalty
 
     w = torch.randn(3 * 8 * 8)

@@ -243,6 +243,7 @@ REMOVED: dict[str, dict[str, tuple[Any, str]]] = {
     "gan": {
         "spectral_norm": (False, "levers round 9"),
         "anchor_pool": (None, "levers round 10"),  # read by the lowpass anchor alone
+        "disc_head": ("linear", "levers round 15"),
     },
 }
 # section -> field -> a value of a setting that remains, removed -> its row

@@ -35,7 +35,6 @@ Compile = Literal["auto", "on", "off"]
 Upsample = Literal["transpose", "resize"]
 DecoderNorm = Literal["none", "group"]
 Latents = Literal["normal", "fitted"]
-DiscHead = Literal["linear", "patch"]
 DiscKind = Literal["conv", "projected", "selfsup"]
 
 # The choices as tuples, for flags and messages: derived from the types so the two cannot drift.
@@ -46,7 +45,6 @@ GAN_INITS: tuple[str, ...] = get_args(GANInit)
 DISC_INITS: tuple[str, ...] = get_args(DiscInit)
 ANCHORS: tuple[str, ...] = get_args(Anchor)
 LATENTS: tuple[str, ...] = get_args(Latents)
-DISC_HEADS: tuple[str, ...] = get_args(DiscHead)
 DISC_KINDS: tuple[str, ...] = get_args(DiscKind)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 MEMORY_FORMATS: tuple[str, ...] = get_args(MemoryFormat)
@@ -297,9 +295,6 @@ class GANConfig(RunSettings):
     # images from D's last two maps, their L1 error in D's loss (FastGAN, Liu et al. 2021). models/gan.py
     disc_kind: DiscKind = "conv"
     disc_channels: int = 32  # width of the discriminator's first conv (the projected D's: of each head)
-    # linear: one logit per image from all of D's last map; patch: a logit per position of D's first map
-    # of at most 8x8 (PatchGAN, Isola et al. 2017), each judging the ~40 px it sees, the loss their mean
-    disc_head: DiscHead = "linear"
     # scratch: random weights; encoder: D's conv stack starts as the trained VAE encoder's (same widths), so D
     # judges with features of the data from its first step, as G starts from the decoder (the head is new)
     disc_init: DiscInit = "scratch"
@@ -336,7 +331,6 @@ class GANConfig(RunSettings):
         _check_choice(self.init, GAN_INITS, "init")
         _check_choice(self.anchor, ANCHORS, "anchor")
         _check_choice(self.latents, LATENTS, "latents")
-        _check_choice(self.disc_head, DISC_HEADS, "discriminator head")
         _check_choice(self.disc_init, DISC_INITS, "discriminator init")
         _check_choice(self.disc_kind, DISC_KINDS, "discriminator kind")
         self._check_projected()
@@ -367,7 +361,6 @@ class GANConfig(RunSettings):
         """The conv D's options that a projected D, judging the frozen encoder's maps, has no use for."""
         if self.disc_kind != "projected":
             return
-        _check(self.disc_head == "linear", "--disc-head patch shapes the conv D; the projected D always judges patches")
         _check(
             self.disc_init == "scratch", "--disc-init encoder starts a conv D; the projected D's maps are the encoder's"
         )

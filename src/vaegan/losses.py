@@ -177,10 +177,10 @@ def r1_penalty(real_logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
 
     `inputs` must require grad and `real_logits` come from (some of) its rows; rows they do not depend on
     get 0. The graph is kept (create_graph), so the penalty's own backward reaches D's weights. A D that
-    ignores its input has a zero penalty. A patch D's (B, P) logits count as their per-image mean: R1
-    stays a penalty on one score per image, the mean logit its loss is built from.
+    ignores its input has a zero penalty. A projected D's (B, P) logits, one per position, count as their
+    per-image mean: R1 stays a penalty on one score per image, the mean logit its loss is built from.
     """
-    per_image = real_logits.float().reshape(len(real_logits), -1).mean(1)  # a patch D's mean logit: one per image
+    per_image = real_logits.float().reshape(len(real_logits), -1).mean(1)  # one per image
     (grad,) = torch.autograd.grad(per_image.sum(), inputs, create_graph=True, allow_unused=True)
     if grad is None:
         return inputs.new_zeros(len(inputs), dtype=torch.float32)

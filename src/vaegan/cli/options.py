@@ -16,7 +16,6 @@ from vaegan.config import (
     ANCHORS,
     COMPILES,
     DECODER_NORMS,
-    DISC_HEADS,
     DISC_INITS,
     DISC_KINDS,
     GAN_INITS,
@@ -150,14 +149,6 @@ GAN_FLAGS = (
         DISC_KINDS,
     ),
     Flag("--disc-channels", "gan", "disc_channels", int, "width of the discriminator's first conv (projected: heads)"),
-    Flag(
-        "--disc-head",
-        "gan",
-        "disc_head",
-        str,
-        "linear: a logit per image; patch: one per position of D's first map of at most 8x8",
-        DISC_HEADS,
-    ),
     Flag(
         "--disc-init",
         "gan",

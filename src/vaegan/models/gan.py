@@ -14,26 +14,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaegan.config import DISC_HEADS, DiscHead, GANConfig, ModelConfig
+from vaegan.config import GANConfig, ModelConfig
 from vaegan.errors import VaeganError
 from vaegan.models.blocks import down_block, downsample_sizes, up_block, widths
 from vaegan.models.vae import Encoder
 
-PATCH_MAP = 8  # the patch head judges the first of D's maps at most this many pixels across
+PATCH_MAP = 8  # a projected D's head judges a map of at most this many pixels across, a logit per position
 PROJECTED_SCALES = 3  # the projected D judges the encoder's last maps, this many at most
 MAX_UPSAMPLING = 3  # x2 steps of a self-supervised decoder at most
 
 Judged = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # logits, or (logits, D's own loss) with real=k
-
-
-def patch_sizes(image_size: int) -> list[int]:
-    """The patch head's downsampling levels: down to the first map of at most PATCH_MAP px.
-
-    64 -> [32, 16, 8] (8x8 logits, each seeing 38 px); 28 -> [14, 7]; 128 -> [64, 32, 16, 8].
-    """
-    sizes = downsample_sizes(image_size)
-    small = [i for i, size in enumerate(sizes) if size <= PATCH_MAP]
-    return sizes[: small[0] + 1] if small else sizes
 
 
 def no_loss(logits: torch.Tensor) -> torch.Tensor:
@@ -42,15 +32,11 @@ def no_loss(logits: torch.Tensor) -> torch.Tensor:
 
 
 class Discriminator(nn.Module):
-    """(B, C, S, S) image -> logits: (B,) with the linear head, (B, P) with the patch head (P positions).
-    D(x) = sigmoid(logit) is the probability that x (or that patch of x) is real; the losses average
-    over every logit, so each patch is a classifier of its own.
+    """(B, C, S, S) image -> logits (B,); D(x) = sigmoid(logit) is the probability that x is real.
 
     The encoder's conv stack (no normalisation: batch statistics would let D tell real and fake
-    batches apart by their mix rather than by each image). The linear head weighs each
-    position of the last map with weights of its own; the patch head (PatchGAN, Isola et al. 2017, as
-    taming-transformers' VQGAN uses it) is one 3x3 conv shared by every position, so a texture is judged
-    the same wherever it appears.
+    batches apart by their mix rather than by each image), then a linear head that weighs each
+    position of the last map with weights of its own.
     """
 
     def __init__(
@@ -58,22 +44,16 @@ class Discriminator(nn.Module):
         image_size: int,
         channels: int,
         base_channels: int = 32,
-        head: DiscHead = "linear",
         encoder: Encoder | None = None,
     ) -> None:
         super().__init__()
-        if head not in DISC_HEADS:
-            raise VaeganError(f"discriminator head must be one of {', '.join(DISC_HEADS)}, got {head!r}")
-        sizes = patch_sizes(image_size) if head == "patch" else downsample_sizes(image_size)
+        sizes = downsample_sizes(image_size)
         chans = widths(base_channels, len(sizes))
         blocks = [down_block(channels, chans[0])]
         blocks += [down_block(a, b) for a, b in zip(chans, chans[1:], strict=False)]
         self.features = nn.Sequential(*blocks)
         self.maps = list(zip(chans, sizes, strict=True))  # (channels, size) of each block's output
-        self.patch = head == "patch"
-        self.head: nn.Module = (
-            nn.Conv2d(chans[-1], 1, 3, padding=1) if self.patch else nn.Linear(chans[-1] * sizes[-1] ** 2, 1)
-        )
+        self.head = nn.Linear(chans[-1] * sizes[-1] ** 2, 1)
         if encoder is not None:
             self.start_from(encoder)
 
@@ -87,13 +67,11 @@ class Discriminator(nn.Module):
             model.image_size,
             model.channels,
             gan.disc_channels,
-            head=gan.disc_head,
             encoder=start,
         )
 
     def start_from(self, encoder: Encoder) -> None:
-        """Copy the encoder's conv blocks into D's: all of them for the linear head, the first ones for the
-        patch head, whose stack stops earlier. The widths must match (--disc-channels = the VAE's width)."""
+        """Copy the encoder's conv blocks into D's. The widths must match (--disc-channels = the VAE's width)."""
         source = encoder.features.state_dict()
         mine = self.features.state_dict()
         if any(k not in source or source[k].shape != v.shape for k, v in mine.items()):
@@ -108,9 +86,7 @@ class Discriminator(nn.Module):
         return (logits, no_loss(logits)) if real else logits
 
     def judge(self, last: torch.Tensor) -> torch.Tensor:
-        """Logits from D's last map (B, c, s, s): (B,) with the linear head, (B, s * s) with the patch head."""
-        if self.patch:
-            return self.head(last).flatten(1)
+        """Logits (B,) from D's last map (B, c, s, s)."""
         return self.head(last.flatten(1)).squeeze(1)
 
 
@@ -125,7 +101,7 @@ class SelfSupervisedDiscriminator(Discriminator):
     """
 
     def __init__(self, image_size: int, channels: int, base_channels: int = 32, **conv: Any) -> None:
-        """`conv`: the conv D's other options (head, encoder)."""
+        """`conv`: the conv D's other options (encoder)."""
         super().__init__(image_size, channels, base_channels, **conv)
         self.split = max(len(self.maps) - 1, 1)  # blocks up to the map the quarter decoder reads
         (c_last, s_last), (c_part, s_part) = self.maps[-1], self.maps[self.split - 1]
