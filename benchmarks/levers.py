@@ -48,9 +48,6 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+fitted+r1lazy16+pixel10@convs2+gnorm  [vae+convs2+gnorm] the RGB defaults, G with GroupNorm (its VAE's)
   gan+fitted+r1lazy16+pixel10@convs2+msssim0.1, +msssim0.3  [vae+convs2+msssim0.1, 0.3] the RGB defaults
                     on those VAEs
-  gan+fitted+r1lazy16+pixel10+dinit@convs2  [vae+convs2] the RGB defaults, D's convs starting as the VAE's encoder
-  gan+fitted+r1lazy16+pixel10+topk@convs2  [vae+convs2] the RGB defaults, G's loss on the best half of the fakes
-  gan+fitted+r1lazy16+pixel10+dinit+topk@convs2  [vae+convs2] both
   gan+fitted+r1lazy16@convs2, gan+fitted+r1lazy16+pixel3@convs2  [vae+convs2] the RGB defaults without the
                     pixel anchor, or with it at weight 3
   gan+fitted+r1lazy16+pixel10+decay@convs2  [vae+convs2] the RGB defaults, the anchor falling linearly to 0
@@ -176,16 +173,10 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+fitted+r1lazy16+pixel10@convs2+gnorm": ("vae+convs2+gnorm", LAZY_R1_PIXEL10),
     "gan+fitted+r1lazy16+pixel10@convs2+msssim0.1": ("vae+convs2+msssim0.1", LAZY_R1_PIXEL10),
     "gan+fitted+r1lazy16+pixel10@convs2+msssim0.3": ("vae+convs2+msssim0.3", LAZY_R1_PIXEL10),
-    "gan+fitted+r1lazy16+pixel10+dinit@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "disc_init": "encoder"}),
-    "gan+fitted+r1lazy16+pixel10+topk@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "top_k": 0.5}),
     "gan+fitted+r1lazy16@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "anchor": "none"}),
     "gan+fitted+r1lazy16+pixel3@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "anchor_weight": 3.0}),
     "gan+fitted+r1lazy16+pixel10+decay@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "anchor_decay_steps": None}),
     "gan+fitted+r1lazy16+pixel10+adaptive@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "adaptive_weight": True}),
-    "gan+fitted+r1lazy16+pixel10+dinit+topk@convs2": (
-        "vae+convs2",
-        {**LAZY_R1_PIXEL10, "disc_init": "encoder", "top_k": 0.5},
-    ),
 }
 RANKED = {  # name -> (the GAN row whose G and D it samples, candidates drawn per image kept)
     "gan+fitted+r1lazy16+pixel10@convs2+rank2": ("gan+fitted+r1lazy16+pixel10@convs2", 2),

@@ -126,9 +126,8 @@ def raced(settings: SettingsT, seed: int, seconds: float, *, auto: bool) -> Sett
 
 
 def scratch_config(gan: GANConfig) -> GANConfig:
-    """The GAN's settings for random weights: no VAE means no anchor to it, no prior fitted on it and no
-    encoder to start D from."""
-    return dataclasses.replace(gan, init="scratch", disc_init="scratch", anchor="none", latents="normal")
+    """The GAN's settings for random weights: no VAE means no anchor to it and no prior fitted on it."""
+    return dataclasses.replace(gan, init="scratch", anchor="none", latents="normal")
 
 
 def untrained_vae(cfg: VAERunConfig, folder: Path, seed: int) -> Path:

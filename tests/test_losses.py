@@ -156,22 +156,6 @@ def test_r1_counts_a_per_position_discriminators_logits_by_their_per_image_mean(
     assert torch.allclose(r1_penalty(one.unsqueeze(1).expand(5, 16), x), r1_penalty(one, x))
 
 
-def test_top_k_keeps_the_fakes_d_rates_most_real() -> None:
-    logits = torch.tensor([0.1, 3.0, -2.0, 1.5])
-    assert sorted(losses.top_k_fakes(logits, 0.5).tolist()) == [1.5, 3.0]
-    assert torch.equal(losses.top_k_fakes(logits, 1.0), logits)
-    assert losses.top_k_fakes(logits, 0.01).tolist() == [3.0]  # at least one
-    patches = torch.tensor([[5.0, -5.0], [1.0, 1.0], [0.0, 0.5]])  # per-image means 0, 1, 0.25
-    assert losses.top_k_fakes(patches, 0.34).tolist() == [[1.0, 1.0]]
-
-
-def test_top_k_generator_loss_gives_the_rejected_fakes_no_gradient() -> None:
-    logits = torch.tensor([2.0, -1.0, 0.5, -3.0], requires_grad=True)
-    losses.generator_loss(losses.top_k_fakes(logits, 0.5), "nonsaturating").backward()
-    assert logits.grad is not None
-    assert logits.grad[1] == 0 and logits.grad[3] == 0 and logits.grad[0] != 0 and logits.grad[2] != 0
-
-
 def test_msssim_weight_adds_its_term_to_the_training_total_only() -> None:
     torch.manual_seed(0)
     x = torch.rand(4, 3, 32, 32) * 2 - 1

@@ -244,6 +244,8 @@ REMOVED: dict[str, dict[str, tuple[Any, str]]] = {
         "spectral_norm": (False, "levers round 9"),
         "anchor_pool": (None, "levers round 10"),  # read by the lowpass anchor alone
         "disc_head": ("linear", "levers round 15"),
+        "disc_init": ("scratch", "levers round 19"),
+        "top_k": (1.0, "levers round 19"),
     },
 }
 # section -> field -> a value of a setting that remains, removed -> its row

@@ -27,7 +27,6 @@ ModelKind = Literal["vae", "ae"]
 Output = Literal["tanh", "sigmoid"]
 GANLoss = Literal["nonsaturating", "minimax", "hinge"]
 GANInit = Literal["vae", "scratch"]
-DiscInit = Literal["scratch", "encoder"]
 Anchor = Literal["none", "decoder", "pixel"]
 Precision = Literal["auto", "fp32", "bf16"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
@@ -42,7 +41,6 @@ RECONSTRUCTIONS: tuple[str, ...] = get_args(Reconstruction)
 MODEL_KINDS: tuple[str, ...] = get_args(ModelKind)
 GAN_LOSSES: tuple[str, ...] = get_args(GANLoss)
 GAN_INITS: tuple[str, ...] = get_args(GANInit)
-DISC_INITS: tuple[str, ...] = get_args(DiscInit)
 ANCHORS: tuple[str, ...] = get_args(Anchor)
 LATENTS: tuple[str, ...] = get_args(Latents)
 DISC_KINDS: tuple[str, ...] = get_args(DiscKind)
@@ -295,18 +293,12 @@ class GANConfig(RunSettings):
     # images from D's last two maps, their L1 error in D's loss (FastGAN, Liu et al. 2021). models/gan.py
     disc_kind: DiscKind = "conv"
     disc_channels: int = 32  # width of the discriminator's first conv (the projected D's: of each head)
-    # scratch: random weights; encoder: D's conv stack starts as the trained VAE encoder's (same widths), so D
-    # judges with features of the data from its first step, as G starts from the decoder (the head is new)
-    disc_init: DiscInit = "scratch"
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
     d_steps: int = 1  # discriminator updates per generator update
     d_warmup_steps: int = 0  # D alone learns real vs the decoder's samples before G moves
-    # G's loss on the top_k share of each batch's fakes that D rates most real (Sinha et al. 2020); 1 = all.
-    # Under torchrun each process ranks its own share of the batch.
-    top_k: float = 1.0
     anchor: Anchor = "pixel"  # decoder: L2 to the frozen decoder, same z; pixel: G(mean of q(z|x)) to x
     anchor_weight: float = 10.0  # on [-1, 1] data
     anchor_decay_steps: int = 0  # the anchor weight falls linearly to 0 over this many steps; 0 keeps it
@@ -331,16 +323,13 @@ class GANConfig(RunSettings):
         _check_choice(self.init, GAN_INITS, "init")
         _check_choice(self.anchor, ANCHORS, "anchor")
         _check_choice(self.latents, LATENTS, "latents")
-        _check_choice(self.disc_init, DISC_INITS, "discriminator init")
         _check_choice(self.disc_kind, DISC_KINDS, "discriminator kind")
-        self._check_projected()
         lrs_ok = all(math.isfinite(lr) and lr > 0 for lr in (self.lr_g, self.lr_d))
         _check(lrs_ok, f"GAN learning rates must be finite and > 0, got {self.lr_g} and {self.lr_d}")
         _check_range(self.disc_channels, 1, MAX_WIDTH, "disc channels")
         _check(0.0 <= self.beta1 < 1.0, f"beta1 must be in [0, 1), got {self.beta1}")
         _check(0.0 <= self.beta2 < 1.0, f"beta2 must be in [0, 1), got {self.beta2}")
         _check(self.d_steps >= 1, f"d steps must be >= 1, got {self.d_steps}")
-        _check(0.0 < self.top_k <= 1.0, f"top k must be in (0, 1], got {self.top_k}")
         _check(self.d_warmup_steps >= 0, f"d warm-up steps must be >= 0, got {self.d_warmup_steps}")
         _check_range(self.d_warmup_steps, 0, MAX_STEPS, "d warm-up steps")
         _check_range(self.d_steps, 1, 100, "d steps")
@@ -356,14 +345,6 @@ class GANConfig(RunSettings):
         _check(self.r1_every >= 1, f"R1 every must be >= 1 (1 = every step), got {self.r1_every}")
         _check_range(self.r1_every, 1, MAX_STEPS, "R1 every")
         _check(0.0 < self.collapse_fraction < 1.0, f"collapse fraction must be in (0, 1), got {self.collapse_fraction}")
-
-    def _check_projected(self) -> None:
-        """The conv D's options that a projected D, judging the frozen encoder's maps, has no use for."""
-        if self.disc_kind != "projected":
-            return
-        _check(
-            self.disc_init == "scratch", "--disc-init encoder starts a conv D; the projected D's maps are the encoder's"
-        )
 
 
 @dataclass(frozen=True)

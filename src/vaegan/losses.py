@@ -157,20 +157,6 @@ def generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
     raise ValueError(f"unknown GAN loss {kind!r}")
 
 
-def top_k_fakes(fake_logits: torch.Tensor, fraction: float) -> torch.Tensor:
-    """The rows of `fake_logits` (B, ...) that D rates most real, round(fraction * B) of them (at least 1).
-
-    Top-k training (Sinha et al. 2020, arXiv:2002.06224): G's loss on the fakes D finds worst pushes them
-    toward a mode D already accepts, so only the best k fakes update G. A patch D's (B, P) logits rank
-    by their per-image mean. fraction 1 keeps every row.
-    """
-    if fraction >= 1.0:
-        return fake_logits
-    k = max(1, round(fraction * len(fake_logits)))
-    scores = fake_logits.detach().float().reshape(len(fake_logits), -1).mean(1)
-    return fake_logits[scores.topk(k).indices]
-
-
 def r1_penalty(real_logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     """R1 (Mescheder et al. 2018, arXiv:1801.04406): ||grad_x D(x)||^2 per input image, summed over its
     pixels: shape (B_inputs,). The D loss adds gamma / 2 times its mean over the real images.

@@ -172,7 +172,7 @@ def test_quality_passes_on_only_the_gan_settings_given() -> None:
 
     from quality import gan_overrides
 
-    none = {"lr_d": None, "r1_every": None, "r1_gamma": None, "disc_init": None, "disc_kind": None}
+    none = {"lr_d": None, "r1_every": None, "r1_gamma": None, "disc_kind": None}
     none |= {"disc_channels": None}
 
     def given(**settings: object) -> dict:
@@ -181,7 +181,6 @@ def test_quality_passes_on_only_the_gan_settings_given() -> None:
     assert given(r1_every=16) == {"r1_every": 16}
     assert given(r1_gamma=50.0) == {"r1_gamma": 50.0}
     assert given(lr_d=4e-4) == {"lr_d": 4e-4}
-    assert given(disc_init="encoder") == {"disc_init": "encoder"}
     assert given(disc_kind="projected", disc_channels=64) == {"disc_kind": "projected", "disc_channels": 64}
     assert given() == {}  # the preset's recipe
 

@@ -1,4 +1,3 @@
-import copy
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -52,7 +51,7 @@ def test_mismatched_generator_names_the_keys(vae_run: Path) -> None:
 
 TINY_MODEL = ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4)
 # The step's settings the tests below assume, stated rather than taken from GANConfig's defaults.
-PLAIN = GANConfig(anchor="none", r1_gamma=0.0, diffaugment="", top_k=1.0, d_warmup_steps=0)
+PLAIN = GANConfig(anchor="none", r1_gamma=0.0, diffaugment="", d_warmup_steps=0)
 D_ALONE = replace(PLAIN, d_warmup_steps=100)  # the D warm-up: G does not move
 
 
@@ -100,20 +99,6 @@ def test_the_g_update_changes_only_g() -> None:
     assert len(changed) == len(g_before)
     d_grads = zip(both.disc.parameters(), d_alone.disc.parameters(), strict=True)
     assert all(torch.equal(p.grad, q.grad) and p.requires_grad for p, q in d_grads)
-
-
-def test_the_g_update_takes_its_loss_on_the_top_k_fakes_only() -> None:
-    """G's loss with top_k 0.5 is the loss of the two fakes (of four) D rates most real, not of all four."""
-    gc = replace(PLAIN, top_k=0.5)
-    nets = tiny_nets(gc)
-    z, real = torch.randn(4, 4), torch.rand(4, 3, 16, 16) * 2 - 1
-    start = copy.deepcopy(nets.generator)
-    g_loss = gan_step(nets, real, z, gc=gc, step=0, device=CPU, bf16=False)[MONITORS.index("g_loss")]
-    with torch.no_grad():
-        logits = nets.disc(start(z))  # G as it was, through D as (1) left it
-    best_two = logits.topk(2).values
-    assert torch.allclose(g_loss, generator_loss(best_two, "nonsaturating"))
-    assert not torch.allclose(g_loss, generator_loss(logits, "nonsaturating"))
 
 
 def test_adaptive_weight_makes_ds_gradient_at_gs_last_layer_as_large_as_the_anchors() -> None:
@@ -220,26 +205,6 @@ def test_projected_d_judges_with_the_trained_vaes_encoder_and_keeps_it(vae_run: 
     encoder = load_vae(vae_run)[0].encoder.features.state_dict()
     assert all(torch.equal(saved.discriminator[f"encoder.{k}"], v) for k, v in encoder.items())
     assert open_run(tmp_path).discriminator()(torch.zeros(2, 3, 16, 16)).shape == (2, 8 * 8 + 4 * 4)
-
-
-@pytest.mark.parametrize("disc_init", ["encoder", "scratch"])
-def test_disc_init_encoder_starts_the_stages_d_as_the_vaes_encoder(
-    vae_run: Path, tmp_path: Path, disc_init: str
-) -> None:
-    """With D's learning rate near 0, D's convs after training are where they started: the encoder's or not."""
-    train_gan(gan_config(vae_run, epochs=1, disc_init=disc_init, lr_d=1e-12), tmp_path, splits=tiny_splits())
-    d_conv = load_checkpoint(tmp_path / "checkpoint.pt").discriminator["features.0.0.weight"]  # type: ignore[union-attr]
-    encoder_conv = load_vae(vae_run)[0].encoder.features[0][0].weight
-    assert torch.allclose(d_conv, encoder_conv, atol=1e-8) == (disc_init == "encoder")
-
-
-def test_encoder_started_d_with_top_k_resumes_exactly(vae_run: Path, tmp_path: Path) -> None:
-    splits, settings = tiny_splits(), {"anchor": "pixel", "disc_init": "encoder", "top_k": 0.5, "latents": "fitted"}
-    train_gan(gan_config(vae_run, **settings), tmp_path / "straight", splits=splits)
-    train_gan(gan_config(vae_run, **settings, epochs=1), tmp_path / "split", splits=splits)
-    train_gan(gan_config(vae_run), tmp_path / "split", resume=True, wanted={"gan": {"epochs": 2}}, splits=splits)
-    a, b = (load_checkpoint(tmp_path / run / "checkpoint.pt") for run in ("straight", "split"))
-    assert all(torch.equal(a.generator[k], b.generator[k]) for k in a.generator)  # type: ignore[union-attr]
 
 
 def test_a_time_limit_ends_the_gan_stage_with_its_checkpoint_saying_so(vae_run: Path, tmp_path: Path) -> None:

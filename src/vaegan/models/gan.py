@@ -8,14 +8,11 @@ others. That loss is computed inside forward so that DistributedDataParallel see
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vaegan.config import GANConfig, ModelConfig
-from vaegan.errors import VaeganError
 from vaegan.models.blocks import down_block, downsample_sizes, up_block, widths
 from vaegan.models.vae import Encoder
 
@@ -44,7 +41,6 @@ class Discriminator(nn.Module):
         image_size: int,
         channels: int,
         base_channels: int = 32,
-        encoder: Encoder | None = None,
     ) -> None:
         super().__init__()
         sizes = downsample_sizes(image_size)
@@ -54,32 +50,12 @@ class Discriminator(nn.Module):
         self.features = nn.Sequential(*blocks)
         self.maps = list(zip(chans, sizes, strict=True))  # (channels, size) of each block's output
         self.head = nn.Linear(chans[-1] * sizes[-1] ** 2, 1)
-        if encoder is not None:
-            self.start_from(encoder)
 
     @classmethod
     def for_config(cls, model: ModelConfig, gan: GANConfig, encoder: Encoder | None = None) -> Discriminator:
-        """The discriminator a GAN stage with settings `gan` trains on the images `model` makes. A new D
-        whose disc_init is "encoder" is given the trained VAE's Encoder to start from; a D whose weights
-        are loaded next (a checkpoint) or that is only timed (the speed probe) needs none."""
-        start = encoder if gan.disc_init == "encoder" else None
-        return cls(
-            model.image_size,
-            model.channels,
-            gan.disc_channels,
-            encoder=start,
-        )
-
-    def start_from(self, encoder: Encoder) -> None:
-        """Copy the encoder's conv blocks into D's. The widths must match (--disc-channels = the VAE's width)."""
-        source = encoder.features.state_dict()
-        mine = self.features.state_dict()
-        if any(k not in source or source[k].shape != v.shape for k, v in mine.items()):
-            raise VaeganError(
-                "--disc-init encoder needs D's convs shaped as the encoder's; set --disc-channels to the VAE's "
-                "base channels"
-            )
-        self.features.load_state_dict({k: source[k] for k in mine}, strict=True)
+        """The discriminator a GAN stage with settings `gan` trains on the images `model` makes, from random
+        weights: it has no use for the VAE's `encoder` (build_discriminator's argument for every kind)."""
+        return cls(model.image_size, model.channels, gan.disc_channels)
 
     def forward(self, x: torch.Tensor, *, real: int = 0) -> Judged:
         logits = self.judge(self.features(x))
@@ -100,9 +76,8 @@ class SelfSupervisedDiscriminator(Discriminator):
     logits, so G's step is the conv D's.
     """
 
-    def __init__(self, image_size: int, channels: int, base_channels: int = 32, **conv: Any) -> None:
-        """`conv`: the conv D's other options (encoder)."""
-        super().__init__(image_size, channels, base_channels, **conv)
+    def __init__(self, image_size: int, channels: int, base_channels: int = 32) -> None:
+        super().__init__(image_size, channels, base_channels)
         self.split = max(len(self.maps) - 1, 1)  # blocks up to the map the quarter decoder reads
         (c_last, s_last), (c_part, s_part) = self.maps[-1], self.maps[self.split - 1]
         self.whole = reconstructor(c_last, base_channels, size=s_last, region=image_size, channels=channels)
@@ -208,6 +183,6 @@ DISCRIMINATORS: dict[str, type[Discriminator] | type[ProjectedDiscriminator]] = 
 
 def build_discriminator(model: ModelConfig, gan: GANConfig, encoder: Encoder | None = None) -> AnyDiscriminator:
     """The discriminator of kind gan.disc_kind for the images `model` makes. A new one is given the trained
-    VAE's Encoder (the projected D copies it, a conv D with disc_init "encoder" starts from it); one whose
-    weights are loaded next (a checkpoint) or that is only timed (the speed probe) needs none."""
+    VAE's Encoder (the projected D copies it); one whose weights are loaded next (a checkpoint) or that is
+    only timed (the speed probe) needs none."""
     return DISCRIMINATORS[gan.disc_kind].for_config(model, gan, encoder)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from vaegan.augment import diff_augment
 from vaegan.config import GANConfig
-from vaegan.losses import adaptive_scale, discriminator_loss, generator_loss, r1_penalty, top_k_fakes
+from vaegan.losses import adaptive_scale, discriminator_loss, generator_loss, r1_penalty
 from vaegan.models.gan import AnyDiscriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.training.common import adam, autocast
@@ -111,7 +111,7 @@ def gan_step(
     if g_moves:
         with weights_frozen(nets.disc):
             with autocast(device, bf16):
-                g_loss = generator_loss(top_k_fakes(nets.disc(nets.augment(fake)), gc.top_k), gc.loss)
+                g_loss = generator_loss(nets.disc(nets.augment(fake)), gc.loss)
                 if anchor_w > 0:
                     anchor = anchor_loss(gc.anchor, frozen=nets.frozen, z=z, fake=fake, fake_x=fake_x, real=real)
             nets.opt_g.zero_grad(set_to_none=True)

@@ -56,9 +56,6 @@ def refuse_unsupported(gc: GANConfig, vae_cfg: VAERunConfig) -> None:
     if gc.adaptive_weight and gc.anchor_decay_steps:
         # the scale follows the anchor down, so the mix would stay 1:1 and jump to D alone at the end
         raise VaeganError("--adaptive-weight keeps D's term level with the anchor's; drop --anchor-decay")
-    width = vae_cfg.model.base_channels
-    if gc.disc_init == "encoder" and gc.disc_channels != width:
-        raise VaeganError(f"--disc-init encoder needs D as wide as the encoder: use --disc-channels {width}")
 
 
 @torch.no_grad()
