@@ -52,9 +52,7 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
                     pixel anchor, or with it at weight 3
   gan+fitted+r1lazy16+pixel10+decay@convs2  [vae+convs2] the RGB defaults, the anchor falling linearly to 0
                     by the last step
-  gan+fitted+r1lazy16+pixel10+adaptive@convs2  [vae+convs2] the RGB defaults, D's term scaled each step so its
-                    gradient at G's last layer matches the anchor's (--adaptive-weight, taming-transformers)
-  gan+fitted+r1lazy16+pixel10@convs2+rank2, +rank4  the row above's GAN, not trained again, sampled 2 (4)
+  gan+fitted+r1lazy16+pixel10@convs2+rank2, +rank4  that @convs2 row's GAN, not trained again, sampled 2 (4)
                     times more and the best half (quarter) kept by its own D (race.most_real)
 --rows picks a subset (a GAN row trains its VAE row too, a ranked row its GAN row). The rows of levers that lost
 and left vaegan are gone from this list; their round JSONs (docs/results/levers/) keep the numbers and commands.
@@ -176,7 +174,6 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+fitted+r1lazy16@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "anchor": "none"}),
     "gan+fitted+r1lazy16+pixel3@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "anchor_weight": 3.0}),
     "gan+fitted+r1lazy16+pixel10+decay@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "anchor_decay_steps": None}),
-    "gan+fitted+r1lazy16+pixel10+adaptive@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "adaptive_weight": True}),
 }
 RANKED = {  # name -> (the GAN row whose G and D it samples, candidates drawn per image kept)
     "gan+fitted+r1lazy16+pixel10@convs2+rank2": ("gan+fitted+r1lazy16+pixel10@convs2", 2),

@@ -246,6 +246,7 @@ REMOVED: dict[str, dict[str, tuple[Any, str]]] = {
         "disc_head": ("linear", "levers round 15"),
         "disc_init": ("scratch", "levers round 19"),
         "top_k": (1.0, "levers round 19"),
+        "adaptive_weight": (False, "levers round 21"),
     },
 }
 # section -> field -> a value of a setting that remains, removed -> its row

@@ -302,9 +302,6 @@ class GANConfig(RunSettings):
     anchor: Anchor = "pixel"  # decoder: L2 to the frozen decoder, same z; pixel: G(mean of q(z|x)) to x
     anchor_weight: float = 10.0  # on [-1, 1] data
     anchor_decay_steps: int = 0  # the anchor weight falls linearly to 0 over this many steps; 0 keeps it
-    # D's term in G's loss scaled each step so its gradient at G's last layer is as large as the weighted
-    # anchor's (Esser et al. 2021, taming-transformers' adaptive weight): neither term drowns the other
-    adaptive_weight: bool = False
     # normal: G's z ~ N(0, I); fitted: z from the Gaussian mixture fitted to the VAE's training latents
     # (prior.py), where the decoder already draws typical images, for training, grids and samples alike
     latents: Latents = "fitted"

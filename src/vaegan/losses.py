@@ -171,13 +171,3 @@ def r1_penalty(real_logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     if grad is None:
         return inputs.new_zeros(len(inputs), dtype=torch.float32)
     return grad.float().pow(2).flatten(1).sum(1)
-
-
-def adaptive_scale(adversarial: torch.Tensor, anchor: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """||d anchor / d weight|| over ||d adversarial / d weight||, clamped to [0, 1e4] and detached: the
-    factor on D's term that makes its gradient at G's last layer (`weight`) as large as the anchor's
-    (Esser et al. 2021, arXiv:2012.09841, eq. 7). Both gradients keep the graph for the update's own
-    backward. The anchor's weight cancels out of the mix: it scales both terms, and Adam the step."""
-    (adversarial_grad,) = torch.autograd.grad(adversarial, weight, retain_graph=True)
-    (anchor_grad,) = torch.autograd.grad(anchor, weight, retain_graph=True)
-    return (anchor_grad.norm() / (adversarial_grad.norm() + 1e-4)).clamp(0.0, 1e4).detach()

@@ -9,13 +9,13 @@ from tiny import extend_run, tiny_config, tiny_gan, tiny_splits
 from vaegan.checkpoint import GANCheckpoint, load_checkpoint, save_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, ModelConfig
 from vaegan.errors import VaeganError
-from vaegan.losses import adaptive_scale, generator_loss
+from vaegan.losses import generator_loss
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.prior import fitted_prior
 from vaegan.runs import load_generator, load_vae, open_run
-from vaegan.training.gan_step import MONITORS, GANNets, anchor_loss, ema_decay, gan_step, last_layer, r1_weight
-from vaegan.training.train_gan import latent_source, refuse_unsupported, train_gan, warm_start
+from vaegan.training.gan_step import MONITORS, GANNets, anchor_loss, ema_decay, gan_step, r1_weight
+from vaegan.training.train_gan import latent_source, train_gan, warm_start
 from vaegan.training.train_vae import train_vae
 
 CPU = torch.device("cpu")
@@ -101,52 +101,22 @@ def test_the_g_update_changes_only_g() -> None:
     assert all(torch.equal(p.grad, q.grad) and p.requires_grad for p, q in d_grads)
 
 
-def test_adaptive_weight_makes_ds_gradient_at_gs_last_layer_as_large_as_the_anchors() -> None:
-    generator, disc = tiny_networks()
-    z, real = torch.randn(4, 4), torch.rand(4, 3, 16, 16) * 2 - 1
-    fake = generator(z)
-    adversarial, anchor = generator_loss(disc(fake), "nonsaturating"), 10 * (fake - real).square().mean()
-    weight = last_layer(generator)
-    scale = adaptive_scale(adversarial, anchor, weight)
-    (adversarial_grad,) = torch.autograd.grad(adversarial, weight, retain_graph=True)
-    (anchor_grad,) = torch.autograd.grad(anchor, weight, retain_graph=True)
-    assert not scale.requires_grad and scale.item() != pytest.approx(1.0, abs=0.1)
-    assert scale.item() == pytest.approx(anchor_grad.norm().item() / (adversarial_grad.norm().item() + 1e-4))
-    # so the scaled term pulls on that layer about as hard as the anchor (up to the 1e-4 guard)
-    assert (scale * adversarial_grad).norm().item() == pytest.approx(anchor_grad.norm().item(), rel=0.01)
-    # the graph is kept: the update's own backward still runs, and reaches G's first layer
-    (scale * adversarial + anchor).backward()
-    assert generator.project[0].weight.grad is not None
-
-
-def test_the_g_update_scales_ds_term_and_not_the_anchor() -> None:
-    """G's last-layer gradient in the step is scale * grad(D's term) + weight * grad(anchor)."""
+def test_the_g_update_adds_the_weighted_anchor_to_ds_term() -> None:
+    """G's gradient in the step is that of D's term plus anchor_weight times the pixel anchor's."""
     z, real = torch.randn(4, 4), torch.rand(4, 3, 16, 16) * 2 - 1
     frozen = VAE(TINY_MODEL).requires_grad_(False)
     generator, disc = tiny_networks()
     fake_x = generator(frozen.encode(real).mean)
     fake = generator(z)
     adversarial, anchor = generator_loss(disc(fake), "nonsaturating"), (fake_x - real).square().mean()
-    weight = last_layer(generator)
-    scale = adaptive_scale(adversarial, 10 * anchor, weight)
-    expected = torch.autograd.grad(scale * adversarial + 10 * anchor, weight)[0]
+    expected = torch.autograd.grad(adversarial + 10 * anchor, generator.to_image.weight)[0]
 
-    gc = replace(PLAIN, anchor="pixel", anchor_weight=10.0, adaptive_weight=True)
+    gc = replace(PLAIN, anchor="pixel", anchor_weight=10.0)
     nets = tiny_nets(gc, sgd=(0.0, 0.0))  # the same weights again, and D's update (1) leaves them so
     nets = replace(nets, frozen=frozen)
     g_loss = gan_step(nets, real, z, gc=gc, step=0, device=CPU, bf16=False)[MONITORS.index("g_loss")]
-    assert torch.allclose(last_layer(nets.generator).grad, expected, rtol=1e-4, atol=1e-7)
-    assert g_loss.item() == pytest.approx(adversarial.item())  # the monitor stays D's unscaled term
-
-
-def test_adaptive_weight_needs_an_anchor(vae_run: Path) -> None:
-    _, vae_cfg = load_vae(vae_run)
-    for no_anchor in ({"anchor": "none"}, {"anchor": "decoder"}, {"anchor": "pixel", "anchor_weight": 0.0}):
-        with pytest.raises(VaeganError, match="add --anchor pixel"):
-            refuse_unsupported(GANConfig(adaptive_weight=True, **no_anchor), vae_cfg)
-    with pytest.raises(VaeganError, match="drop --anchor-decay"):
-        refuse_unsupported(GANConfig(adaptive_weight=True, anchor="pixel", anchor_decay_steps=100), vae_cfg)
-    refuse_unsupported(GANConfig(adaptive_weight=True, anchor="pixel"), vae_cfg)
+    assert torch.allclose(nets.generator.to_image.weight.grad, expected, rtol=1e-4, atol=1e-7)
+    assert g_loss.item() == pytest.approx(adversarial.item())  # the monitor is D's term alone
 
 
 @pytest.mark.parametrize(

@@ -161,13 +161,6 @@ GAN_FLAGS = (
     Flag("--latents", "gan", "latents", str, "G's z: N(0, I) or the prior fitted to the VAE's latents", LATENTS),
     Flag("--anchor-weight", "gan", "anchor_weight", float, "weight of the anchor"),
     Flag("--anchor-decay", "gan", "anchor_decay_steps", int, "steps over which the anchor weight falls to 0"),
-    Flag(
-        "--adaptive-weight",
-        "gan",
-        "adaptive_weight",
-        bool,
-        "scale D's term so its gradient at G's last layer matches the anchor's (taming-transformers)",
-    ),
     Flag("--ema-decay", "gan", "ema_decay", float, "EMA of G's weights for sampling (0 = off)"),
     Flag(
         "--diffaugment", "gan", "diffaugment", str, "DiffAugment policy for D's inputs, e.g. color,translation,cutout"

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from vaegan.augment import diff_augment
 from vaegan.config import GANConfig
-from vaegan.losses import adaptive_scale, discriminator_loss, generator_loss, r1_penalty
+from vaegan.losses import discriminator_loss, generator_loss, r1_penalty
 from vaegan.models.gan import AnyDiscriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.training.common import adam, autocast
@@ -115,10 +115,7 @@ def gan_step(
                 if anchor_w > 0:
                     anchor = anchor_loss(gc.anchor, frozen=nets.frozen, z=z, fake=fake, fake_x=fake_x, real=real)
             nets.opt_g.zero_grad(set_to_none=True)
-            adversarial = g_loss
-            if gc.adaptive_weight and anchor_w > 0:
-                adversarial = g_loss * adaptive_scale(g_loss, anchor_w * anchor, last_layer(nets.generator))
-            (adversarial + anchor_w * anchor).backward()
+            (g_loss + anchor_w * anchor).backward()
         grad_g = grad_norm(nets.trained_g)
         nets.opt_g.step()
 
@@ -198,10 +195,3 @@ def grad_norm(module: torch.nn.Module) -> torch.Tensor:
     """The L2 norm of all of the module's gradients together (0 when it has none)."""
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) if grads else torch.zeros(())
-
-
-def last_layer(generator: Decoder) -> torch.Tensor:
-    """The weight of G's image-making convolution, where the adaptive weight compares gradients."""
-    weight = generator.to_image.weight
-    assert isinstance(weight, torch.Tensor)
-    return weight

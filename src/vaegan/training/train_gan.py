@@ -24,7 +24,7 @@ from vaegan.models.vae import VAE, Decoder
 from vaegan.presets import gpu_budget, step_budget
 from vaegan.prior import fitted_prior, saved_prior
 from vaegan.runs import Run, open_run
-from vaegan.training import distributed, speed
+from vaegan.training import speed
 from vaegan.training.changes import Sections
 from vaegan.training.common import CPU, fixed_latents, place, resolve_device, restore_adam
 from vaegan.training.feature_net import QualityMonitor
@@ -43,19 +43,6 @@ def warm_start(generator: Decoder, vae: VAE) -> None:
         generator.load_state_dict(vae.decoder.state_dict(), strict=True)
     except RuntimeError as exc:
         raise VaeganError(f"the generator does not match the VAE decoder: {exc}".replace("\n", " ")) from exc
-
-
-def refuse_unsupported(gc: GANConfig, vae_cfg: VAERunConfig) -> None:
-    """Settings that cannot work with this VAE or process count, refused before any data is loaded."""
-    if gc.adaptive_weight and distributed.world_size() > 1:
-        # its gradients are taken outside DistributedDataParallel's backward, which would not average them
-        raise VaeganError("--adaptive-weight is not supported under torchrun; run it in one process")
-    if gc.adaptive_weight and (gc.anchor in ("none", "decoder") or gc.anchor_weight <= 0):
-        # the decoder anchor is exactly 0 at G's warm start (G is the decoder), so D's term would get 0 too
-        raise VaeganError("--adaptive-weight scales D's term against the pixel anchor; add --anchor pixel")
-    if gc.adaptive_weight and gc.anchor_decay_steps:
-        # the scale follows the anchor down, so the mix would stay 1:1 and jump to D alone at the end
-        raise VaeganError("--adaptive-weight keeps D's term level with the anchor's; drop --anchor-decay")
 
 
 @torch.no_grad()
@@ -104,7 +91,6 @@ def train_gan(
     if cfg.gan.latents == "fitted":
         saved_prior(vae_run)  # a damaged prior.pt is refused before any data is read or anything written
     latent_dim, value_range = vae_cfg.model.latent_dim, vae_cfg.model.value_range
-    refuse_unsupported(cfg.gan, vae_cfg)
     splits = splits or load_splits(vae_cfg.data)
     if saved is None:  # a GPU's batch; small data: enough epochs for min_steps (a resumed run keeps its budget)
         if resolve_device(cfg.gan.device).type == "cuda":
