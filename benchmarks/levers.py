@@ -17,8 +17,6 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   vae+z16+fitted, vae+z64+fitted  those VAEs through their fitted priors
   vae+convs2, vae+convs3  the VAE whose decoder adds 1 or 2 residual 3x3 convs after each x2 step
                     (--decoder-convs 2 or 3); vae+convs2+fitted, vae+convs3+fitted through their fitted priors
-  vae+convs2+gnorm  the two-conv VAE with GroupNorm after each decoder x2 conv (--decoder-norm group);
-                    vae+convs2+gnorm+fitted through its fitted prior
   vae+convs2+msssim0.1, vae+convs2+msssim0.3  the two-conv VAE trained with a (1 - MS-SSIM) term per pixel
                     beside its ELBO (--msssim-weight 0.1 or 0.3); +fitted through their fitted priors
   gan               [vae] today's GAN defaults (non-saturating, no anchor, EMA)
@@ -45,7 +43,6 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+fitted+r1lazy4+pixel10, gan+fitted+r1lazy16+pixel10  [vae] the RGB defaults with lazy R1: the
                     penalty times 4 (16) on every 4th (16th) D step only
   gan+fitted+r1lazy16+pixel10@convs2, @convs3  [vae+convs2, vae+convs3] the RGB defaults on those decoders
-  gan+fitted+r1lazy16+pixel10@convs2+gnorm  [vae+convs2+gnorm] the RGB defaults, G with GroupNorm (its VAE's)
   gan+fitted+r1lazy16+pixel10@convs2+msssim0.1, +msssim0.3  [vae+convs2+msssim0.1, 0.3] the RGB defaults
                     on those VAEs
   gan+fitted+r1lazy16@convs2, gan+fitted+r1lazy16+pixel3@convs2  [vae+convs2] the RGB defaults without the
@@ -110,7 +107,6 @@ VAE_ROWS: dict[str, dict[str, dict[str, Any]]] = {  # name -> overrides of the d
     "vae+z64": {"model": {"latent_dim": 64}},
     "vae+convs2": {"model": {"decoder_convs": 2}},
     "vae+convs3": {"model": {"decoder_convs": 3}},
-    "vae+convs2+gnorm": {"model": {"decoder_convs": 2, "decoder_norm": "group"}},
     "vae+convs2+msssim0.1": {"model": {"decoder_convs": 2}, "loss": {"msssim_weight": 0.1}},
     "vae+convs2+msssim0.3": {"model": {"decoder_convs": 2}, "loss": {"msssim_weight": 0.3}},
 }
@@ -126,7 +122,6 @@ FITTED = {  # prior-sampled row -> its VAE row
     "vae+z64+fitted": "vae+z64",
     "vae+convs2+fitted": "vae+convs2",
     "vae+convs3+fitted": "vae+convs3",
-    "vae+convs2+gnorm+fitted": "vae+convs2+gnorm",
     "vae+convs2+msssim0.1+fitted": "vae+convs2+msssim0.1",
     "vae+convs2+msssim0.3+fitted": "vae+convs2+msssim0.3",
 }
@@ -168,7 +163,6 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+fitted+r1lazy16+pixel10+ttur": ("vae", {**LAZY_R1_PIXEL10, "lr_d": 4e-4}),
     "gan+fitted+r1lazy16+pixel10@convs2": ("vae+convs2", LAZY_R1_PIXEL10),
     "gan+fitted+r1lazy16+pixel10@convs3": ("vae+convs3", LAZY_R1_PIXEL10),
-    "gan+fitted+r1lazy16+pixel10@convs2+gnorm": ("vae+convs2+gnorm", LAZY_R1_PIXEL10),
     "gan+fitted+r1lazy16+pixel10@convs2+msssim0.1": ("vae+convs2+msssim0.1", LAZY_R1_PIXEL10),
     "gan+fitted+r1lazy16+pixel10@convs2+msssim0.3": ("vae+convs2+msssim0.3", LAZY_R1_PIXEL10),
     "gan+fitted+r1lazy16@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "anchor": "none"}),

@@ -225,6 +225,7 @@ def test_missing_checkpoint_names_the_fix(tmp_path: Path) -> None:
 # run loads as if it never had them; trained with another, it is refused by name.
 LOADS = [("gan", "spectral_norm", False), ("gan", "anchor_pool", 8), ("gan", "disc_head", "linear")]
 LOADS += [("gan", "disc_init", "scratch"), ("gan", "top_k", 1.0), ("gan", "adaptive_weight", False)]
+LOADS += [("model", "decoder_norm", "none")]
 REFUSED = [
     ("gan", "spectral_norm", True, "--spectral-norm, removed after vaegan 0.1.0 (levers round 9)"),
     ("gan", "anchor", "lowpass", "--anchor lowpass, removed after vaegan 0.1.0 (levers round 10)"),
@@ -234,6 +235,7 @@ REFUSED = [
     ("gan", "disc_init", "encoder", "--disc-init encoder, removed after vaegan 0.1.0 (levers round 19)"),
     ("gan", "top_k", 0.5, "--top-k 0.5, removed after vaegan 0.1.0 (levers round 19)"),
     ("gan", "adaptive_weight", True, "--adaptive-weight, removed after vaegan 0.1.0 (levers round 21)"),
+    ("model", "decoder_norm", "group", "--decoder-norm group, removed after vaegan 0.1.0 (levers round 22)"),
 ]
 
 

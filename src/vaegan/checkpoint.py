@@ -240,6 +240,7 @@ OLD_DEFAULTS: dict[int, dict[str, dict[str, Any]]] = {
 # named). A file that stored one loads when its value trains what remains, and is refused by name otherwise.
 # section -> field -> (the value that remains, or None when any value does; the row)
 REMOVED: dict[str, dict[str, tuple[Any, str]]] = {
+    "model": {"decoder_norm": ("none", "levers round 22")},
     "gan": {
         "spectral_norm": (False, "levers round 9"),
         "anchor_pool": (None, "levers round 10"),  # read by the lowpass anchor alone

@@ -32,7 +32,6 @@ Precision = Literal["auto", "fp32", "bf16"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 Compile = Literal["auto", "on", "off"]
 Upsample = Literal["transpose", "resize"]
-DecoderNorm = Literal["none", "group"]
 Latents = Literal["normal", "fitted"]
 DiscKind = Literal["conv", "projected", "selfsup"]
 
@@ -48,7 +47,6 @@ PRECISIONS: tuple[str, ...] = get_args(Precision)
 MEMORY_FORMATS: tuple[str, ...] = get_args(MemoryFormat)
 COMPILES: tuple[str, ...] = get_args(Compile)
 UPSAMPLES: tuple[str, ...] = get_args(Upsample)
-DECODER_NORMS: tuple[str, ...] = get_args(DecoderNorm)
 DIFFAUGMENTS = ("color", "translation", "cutout")  # vaegan.augment.TRANSFORMS, in the paper's order
 
 
@@ -160,14 +158,12 @@ class ModelConfig:
     output: Output = "tanh"  # tanh for data in [-1, 1], sigmoid for [0, 1] (BCE)
     upsample: Upsample = "resize"  # decoder x2 steps: resize (nearest + 3x3, no checkerboard) | transpose (4x4/2)
     decoder_convs: int = 2  # convs per decoder level: the x2 step, then decoder_convs - 1 3x3 convs at its size
-    decoder_norm: DecoderNorm = "none"  # group: GroupNorm after each x2 conv (per image, so DDP needs no sync)
     prior_components: int = 100  # Gaussians in the mixture fitted to the training latents (prior.py), the sampler
 
     def __post_init__(self) -> None:
         _check_types(self)
         _check_choice(self.kind, MODEL_KINDS, "model")
         _check_choice(self.upsample, UPSAMPLES, "upsample")
-        _check_choice(self.decoder_norm, DECODER_NORMS, "decoder norm")
         _check_range(self.image_size, 16, MAX_IMAGE_SIZE, "image size", "try --image-size 64")
         _check(self.image_size % 2 == 0, f"image size must be even (stride-2 layers), got {self.image_size}; try 64")
         _check(self.channels in (1, 3), f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")

@@ -15,7 +15,6 @@ from typing import Any
 from vaegan.config import (
     ANCHORS,
     COMPILES,
-    DECODER_NORMS,
     DISC_KINDS,
     GAN_INITS,
     GAN_LOSSES,
@@ -104,7 +103,6 @@ VAE_FLAGS = (
     Flag("--latent-dim", "model", "latent_dim", int, "latent dimensions"),
     Flag("--base-channels", "model", "base_channels", int, "width of the first conv layer"),
     Flag("--decoder-convs", "model", "decoder_convs", int, "convs per decoder level: the x2 step, then 3x3 ones"),
-    Flag("--decoder-norm", "model", "decoder_norm", str, "group: GroupNorm after each decoder x2 conv", DECODER_NORMS),
     Flag(
         "--upsample", "model", "upsample", str, "decoder x2 steps: ConvTranspose 4x4/2 or resize + conv 3x3", UPSAMPLES
     ),
