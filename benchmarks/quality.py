@@ -277,9 +277,7 @@ def main() -> None:
     parser.add_argument("--lr-d", type=float, help="the GAN's D learning rate (default: the preset's)")
     parser.add_argument("--r1-every", type=int, help="lazy R1: the penalty every N-th D step (default: the preset's)")
     parser.add_argument("--r1-gamma", type=float, help="the R1 penalty's gamma (default: the preset's)")
-    parser.add_argument(
-        "--disc-kind", choices=DISC_KINDS, help="the GAN's D: conv, projected or selfsup (default: conv)"
-    )
+    parser.add_argument("--disc-kind", choices=DISC_KINDS, help="the GAN's D: conv or projected (default: conv)")
     parser.add_argument("--disc-channels", type=int, help="the GAN's D width (default: the preset's)")
     parser.add_argument(
         "--vae-set",

@@ -179,7 +179,7 @@ def plain_gan(cfg: VAERunConfig, gc: GANConfig, device: torch.device) -> Step:
     generator = Decoder(cfg.model)
     warm_start(generator, vae)
     generator.to(device)
-    disc = Discriminator.for_config(cfg.model, gc).to(device)
+    disc = Discriminator(cfg.model.image_size, cfg.model.channels, gc.disc_channels).to(device)
     ema = copy.deepcopy(generator).requires_grad_(False)
     betas = (gc.beta1, gc.beta2)
     opt_g = torch.optim.Adam(generator.parameters(), lr=gc.lr_g, betas=betas, foreach=True)

@@ -236,6 +236,7 @@ REFUSED = [
     ("gan", "top_k", 0.5, "--top-k 0.5, removed after vaegan 0.1.0 (levers round 19)"),
     ("gan", "adaptive_weight", True, "--adaptive-weight, removed after vaegan 0.1.0 (levers round 21)"),
     ("model", "decoder_norm", "group", "--decoder-norm group, removed after vaegan 0.1.0 (levers round 22)"),
+    ("gan", "disc_kind", "selfsup", "--disc-kind selfsup, removed after vaegan 0.1.0 (its race: FID 111.8"),
 ]
 
 

@@ -258,6 +258,7 @@ REMOVED_CHOICES: dict[str, dict[str, dict[str, str]]] = {
             "structure": "levers round 24",
             "feature": "never measured; levers round 2 chose the pixel anchor",
         },
+        "disc_kind": {"selfsup": "its race: FID 111.8 against the conv D's 108.6"},
     },
 }
 

@@ -33,7 +33,7 @@ MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 Compile = Literal["auto", "on", "off"]
 Upsample = Literal["transpose", "resize"]
 Latents = Literal["normal", "fitted"]
-DiscKind = Literal["conv", "projected", "selfsup"]
+DiscKind = Literal["conv", "projected"]
 
 # The choices as tuples, for flags and messages: derived from the types so the two cannot drift.
 RECONSTRUCTIONS: tuple[str, ...] = get_args(Reconstruction)
@@ -285,8 +285,7 @@ class GANConfig(RunSettings):
     loss: GANLoss = "nonsaturating"  # -log D(G(z)) | log(1 - D(G(z))) | hinge
     init: GANInit = "vae"  # vae: the generator starts as the trained decoder; scratch: random weights (baseline)
     # conv: D's own conv stack on the image; projected: small heads on the frozen VAE encoder's maps at up to
-    # three scales (Projected GAN, Sauer et al. 2021); selfsup: conv, plus decoders that rebuild the real
-    # images from D's last two maps, their L1 error in D's loss (FastGAN, Liu et al. 2021). models/gan.py
+    # three scales (Projected GAN, Sauer et al. 2021). models/gan.py
     disc_kind: DiscKind = "conv"
     disc_channels: int = 32  # width of the discriminator's first conv (the projected D's: of each head)
     lr_g: float = 2e-4

@@ -141,8 +141,7 @@ GAN_FLAGS = (
         "gan",
         "disc_kind",
         str,
-        "conv: D's convs on the image; projected: heads on the frozen VAE encoder's maps; selfsup: conv, plus "
-        "decoders rebuilding real images from D's maps",
+        "conv: D's convs on the image; projected: heads on the frozen VAE encoder's maps",
         DISC_KINDS,
     ),
     Flag("--disc-channels", "gan", "disc_channels", int, "width of the discriminator's first conv (projected: heads)"),

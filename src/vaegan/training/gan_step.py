@@ -90,14 +90,12 @@ def gan_step(
     with torch.set_grad_enabled(g_moves), autocast(device, bf16):
         fake, fake_x = nets.trained_g(torch.cat([z, z_x])).split([len(z), len(z_x)])  # (B, C, H, W), (B or 0, ...)
 
-    # (1) D on real images and detached fakes, in one forward (one DDP pass, bigger kernels), plus D's own
-    # loss on the real ones (the self-supervised D's reconstruction error; 0 for the others)
+    # (1) D on real images and detached fakes, in one forward (one DDP pass, bigger kernels)
     r1 = r1_weight(step, gc)
     seen = nets.augment(torch.cat([real, fake.detach()])).detach().requires_grad_(r1 > 0)
     with autocast(device, bf16):
-        logits, own_loss = nets.trained_d(seen, real=len(real))
-    real_logits, fake_logits = logits.split([len(real), len(fake)])
-    d_loss = discriminator_loss(real_logits, fake_logits, gc.loss) + own_loss
+        real_logits, fake_logits = nets.trained_d(seen).split([len(real), len(fake)])
+    d_loss = discriminator_loss(real_logits, fake_logits, gc.loss)
     if r1 > 0:
         d_loss = d_loss + r1 * r1_penalty(real_logits, seen)[: len(real)].mean()
     nets.opt_d.zero_grad(set_to_none=True)
