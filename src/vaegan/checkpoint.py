@@ -263,6 +263,12 @@ REMOVED_CHOICES: dict[str, dict[str, dict[str, str]]] = {
 }
 
 
+def removed_at_kept(section: str, name: str, value: Any) -> bool:
+    """`name` left `section` (REMOVED), and `value` trains what remains: a record of it is no difference."""
+    kept = REMOVED.get(section, {}).get(name)
+    return kept is not None and (kept[0] is None or kept[0] == value)
+
+
 def drop_removed(payload: dict[str, Any], path: Path) -> dict[str, Any]:
     """Every removed setting gone from the payload's configs, or one line naming the one that trained it."""
     configs = [payload[key] for key in ("config", "vae_config") if isinstance(payload.get(key), dict)]
@@ -270,8 +276,8 @@ def drop_removed(payload: dict[str, Any], path: Path) -> dict[str, Any]:
         for section, stored in config.items():
             if not isinstance(stored, dict):
                 continue
-            for name, (kept, row) in REMOVED.get(section, {}).items():
-                if name in stored and kept is not None and stored[name] != kept:
+            for name, (_, row) in REMOVED.get(section, {}).items():
+                if name in stored and not removed_at_kept(section, name, stored[name]):
                     refuse_removed(path, name, stored[name], row)
                 stored.pop(name, None)
             for name, values in REMOVED_CHOICES.get(section, {}).items():

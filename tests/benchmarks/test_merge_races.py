@@ -78,6 +78,16 @@ def test_a_gan_setting_added_since_an_older_race_counts_as_its_default() -> None
     assert record["seeds"] == 2
 
 
+def test_a_race_from_before_a_setting_left_joins_a_newer_one_where_it_ran_the_value_that_remains() -> None:
+    gan = {"lr_g": 0.0002, "spectral_norm": False, "disc_head": "linear"}
+    older = seeds_record("race-a", 0, [15.0], gan=gan, vae_overrides={})
+    newer = seeds_record("race-b", 1, [16.0])
+    assert merged([older, newer], ["vae-auto"], "x", "", "")["seeds"] == 2
+    other = seeds_record("race-a", 0, [15.0], gan={"lr_g": 0.0002, "disc_head": "patch"})
+    with pytest.raises(SystemExit, match="race-b raced another recipe than race-a \\(gan differ"):
+        merged([other, newer], ["vae-auto"], "x", "", "")
+
+
 def test_a_seed_raced_twice_or_a_missing_variant_is_refused() -> None:
     with pytest.raises(SystemExit, match="seeds \\[0, 1, 1\\] repeat"):
         merged([seeds_record("race-a", 0, [15.0, 15.5]), seeds_record("race-b", 1, [16.0])], ["vae-auto"], "x", "", "")
