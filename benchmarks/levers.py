@@ -16,7 +16,7 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   vae+z16, vae+z64  the VAE with a 16- or 64-dimensional latent (the datasets' defaults: 32 grey, 64 RGB)
   vae+z16+fitted, vae+z64+fitted  those VAEs through their fitted priors
   vae+convs2, vae+convs3  the VAE whose decoder adds 1 or 2 residual 3x3 convs after each x2 step
-                    (--decoder-convs 2 or 3); vae+convs2+fitted, vae+convs3+fitted through their fitted priors
+                    ([model] decoder_convs 2 or 3); vae+convs2+fitted, vae+convs3+fitted through their fitted priors
   vae+convs2+msssim0.1, vae+convs2+msssim0.3  the two-conv VAE trained with a (1 - MS-SSIM) term per pixel
                     beside its ELBO (--msssim-weight 0.1 or 0.3); +fitted through their fitted priors
   gan               [vae] today's GAN defaults (non-saturating, no anchor, EMA)
