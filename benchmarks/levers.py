@@ -16,12 +16,10 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   vae+z16, vae+z64  the VAE with a 16- or 64-dimensional latent (the datasets' defaults: 32 grey, 64 RGB)
   vae+z16+fitted, vae+z64+fitted  those VAEs through their fitted priors
   vae+convs2, vae+convs3  the VAE whose decoder adds 1 or 2 residual 3x3 convs after each x2 step
-                    (--decoder-convs 2 or 3); vae+convs2+fitted, vae+convs3+fitted through their fitted priors
-  vae+convs2+gnorm  the two-conv VAE with GroupNorm after each decoder x2 conv (--decoder-norm group);
-                    vae+convs2+gnorm+fitted through its fitted prior
+                    ([model] decoder_convs 2 or 3); vae+convs2+fitted, vae+convs3+fitted through their fitted priors
   vae+convs2+msssim0.1, vae+convs2+msssim0.3  the two-conv VAE trained with a (1 - MS-SSIM) term per pixel
                     beside its ELBO (--msssim-weight 0.1 or 0.3); +fitted through their fitted priors
-  gan               [vae] today's GAN defaults (non-saturating, no spectral norm, no anchor, EMA)
+  gan               [vae] today's GAN defaults (non-saturating, no anchor, EMA)
   gan+transpose     [vae+transpose] the former defaults: what `make run` trained before resize-conv
   gan+r1            [vae] R1 penalty on real images, gamma --r1-gamma
   gan+pixel         [vae] the pixel anchor ||G(mean of q(z|x)) - x||^2, weight 1
@@ -44,27 +42,17 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+fitted+r1low+pixel40     [vae] the same with R1 gamma 0.1
   gan+fitted+r1lazy4+pixel10, gan+fitted+r1lazy16+pixel10  [vae] the RGB defaults with lazy R1: the
                     penalty times 4 (16) on every 4th (16th) D step only
-  gan+fitted+r1lazy16+pixel10+sn  [vae] the RGB defaults (lazy R1) with spectral norm on every D layer
-  gan+fitted+r1lazy16+pixel10+patch  [vae] the RGB defaults with a patch discriminator (a logit per
-                    position of an 8x8 map, --disc-head patch)
   gan+fitted+r1lazy16+pixel10@convs2, @convs3  [vae+convs2, vae+convs3] the RGB defaults on those decoders
-  gan+fitted+r1lazy16+pixel10@convs2+gnorm  [vae+convs2+gnorm] the RGB defaults, G with GroupNorm (its VAE's)
   gan+fitted+r1lazy16+pixel10@convs2+msssim0.1, +msssim0.3  [vae+convs2+msssim0.1, 0.3] the RGB defaults
                     on those VAEs
-  gan+fitted+r1lazy16+structure2@convs2+msssim0.3, structure5  [vae+convs2+msssim0.3] the RGB defaults with
-                    the structure anchor 1 - MS-SSIM(G(mean of q(z|x)), x) at weight 2 (5) instead of the pixel one
-  gan+fitted+r1lazy16+pixel10+dinit@convs2  [vae+convs2] the RGB defaults, D's convs starting as the VAE's encoder
-  gan+fitted+r1lazy16+pixel10+topk@convs2  [vae+convs2] the RGB defaults, G's loss on the best half of the fakes
-  gan+fitted+r1lazy16+pixel10+dinit+topk@convs2  [vae+convs2] both
   gan+fitted+r1lazy16@convs2, gan+fitted+r1lazy16+pixel3@convs2  [vae+convs2] the RGB defaults without the
                     pixel anchor, or with it at weight 3
   gan+fitted+r1lazy16+pixel10+decay@convs2  [vae+convs2] the RGB defaults, the anchor falling linearly to 0
                     by the last step
-  gan+fitted+r1lazy16+pixel10+adaptive@convs2  [vae+convs2] the RGB defaults, D's term scaled each step so its
-                    gradient at G's last layer matches the anchor's (--adaptive-weight, taming-transformers)
-  gan+fitted+r1lazy16+pixel10@convs2+rank2, +rank4  the row above's GAN, not trained again, sampled 2 (4)
+  gan+fitted+r1lazy16+pixel10@convs2+rank2, +rank4  that @convs2 row's GAN, not trained again, sampled 2 (4)
                     times more and the best half (quarter) kept by its own D (race.most_real)
---rows picks a subset (a GAN row trains its VAE row too, a ranked row its GAN row).
+--rows picks a subset (a GAN row trains its VAE row too, a ranked row its GAN row). The rows of levers that lost
+and left vaegan are gone from this list; their round JSONs (docs/results/levers/) keep the numbers and commands.
 Columns: FID, KID, precision, recall in vaegan's own feature space (vaegan.metrics.features: trained once per
 dataset, cached; NOT the Inception FID), the artifact score (2-pixel-period energy share, generated over
 real: about 1 is clean), the defect score (holes, specks and blocks, generated over real: about 1 is
@@ -119,7 +107,6 @@ VAE_ROWS: dict[str, dict[str, dict[str, Any]]] = {  # name -> overrides of the d
     "vae+z64": {"model": {"latent_dim": 64}},
     "vae+convs2": {"model": {"decoder_convs": 2}},
     "vae+convs3": {"model": {"decoder_convs": 3}},
-    "vae+convs2+gnorm": {"model": {"decoder_convs": 2, "decoder_norm": "group"}},
     "vae+convs2+msssim0.1": {"model": {"decoder_convs": 2}, "loss": {"msssim_weight": 0.1}},
     "vae+convs2+msssim0.3": {"model": {"decoder_convs": 2}, "loss": {"msssim_weight": 0.3}},
 }
@@ -135,7 +122,6 @@ FITTED = {  # prior-sampled row -> its VAE row
     "vae+z64+fitted": "vae+z64",
     "vae+convs2+fitted": "vae+convs2",
     "vae+convs3+fitted": "vae+convs3",
-    "vae+convs2+gnorm+fitted": "vae+convs2+gnorm",
     "vae+convs2+msssim0.1+fitted": "vae+convs2+msssim0.1",
     "vae+convs2+msssim0.3+fitted": "vae+convs2+msssim0.3",
 }
@@ -146,7 +132,6 @@ DIFFAUGMENT = "color,translation,cutout"
 FITTED_PIXEL40 = {"latents": "fitted", "anchor": "pixel", "anchor_weight": 40.0}
 FITTED_R1_PIXEL10 = {**FITTED_PIXEL40, "r1_gamma": None, "anchor_weight": 10.0}  # the RGB defaults (and sigma-VAE's)
 LAZY_R1_PIXEL10 = {**FITTED_R1_PIXEL10, "r1_every": 16}  # the RGB defaults since round 9
-LAZY_R1_LOWPASS10 = {**LAZY_R1_PIXEL10, "anchor": "lowpass"}  # round 10: the anchor on block means only
 GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it starts from, GANConfig overrides)
     "gan": ("vae", {}),
     "gan+transpose": ("vae+transpose", {}),
@@ -174,36 +159,15 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+fitted+r1low+pixel40": ("vae", {**FITTED_PIXEL40, "r1_gamma": 0.1}),
     "gan+fitted+r1lazy4+pixel10": ("vae", {**FITTED_R1_PIXEL10, "r1_every": 4}),
     "gan+fitted+r1lazy16+pixel10": ("vae", LAZY_R1_PIXEL10),
-    "gan+fitted+r1lazy16+pixel10+sn": ("vae", {**LAZY_R1_PIXEL10, "spectral_norm": True}),
     "gan+fitted+r1lazy16+pixel10+d64": ("vae", {**LAZY_R1_PIXEL10, "disc_channels": 64}),
     "gan+fitted+r1lazy16+pixel10+ttur": ("vae", {**LAZY_R1_PIXEL10, "lr_d": 4e-4}),
-    "gan+fitted+r1lazy16+pixel10+patch": ("vae", {**LAZY_R1_PIXEL10, "disc_head": "patch"}),
     "gan+fitted+r1lazy16+pixel10@convs2": ("vae+convs2", LAZY_R1_PIXEL10),
     "gan+fitted+r1lazy16+pixel10@convs3": ("vae+convs3", LAZY_R1_PIXEL10),
-    "gan+fitted+r1lazy16+pixel10@convs2+gnorm": ("vae+convs2+gnorm", LAZY_R1_PIXEL10),
     "gan+fitted+r1lazy16+pixel10@convs2+msssim0.1": ("vae+convs2+msssim0.1", LAZY_R1_PIXEL10),
     "gan+fitted+r1lazy16+pixel10@convs2+msssim0.3": ("vae+convs2+msssim0.3", LAZY_R1_PIXEL10),
-    "gan+fitted+r1lazy16+structure2@convs2+msssim0.3": (
-        "vae+convs2+msssim0.3",
-        {**LAZY_R1_PIXEL10, "anchor": "structure", "anchor_weight": 2.0},
-    ),
-    "gan+fitted+r1lazy16+structure5@convs2+msssim0.3": (
-        "vae+convs2+msssim0.3",
-        {**LAZY_R1_PIXEL10, "anchor": "structure", "anchor_weight": 5.0},
-    ),
-    "gan+fitted+r1lazy16+pixel10+dinit@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "disc_init": "encoder"}),
-    "gan+fitted+r1lazy16+pixel10+topk@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "top_k": 0.5}),
     "gan+fitted+r1lazy16@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "anchor": "none"}),
     "gan+fitted+r1lazy16+pixel3@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "anchor_weight": 3.0}),
     "gan+fitted+r1lazy16+pixel10+decay@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "anchor_decay_steps": None}),
-    "gan+fitted+r1lazy16+pixel10+adaptive@convs2": ("vae+convs2", {**LAZY_R1_PIXEL10, "adaptive_weight": True}),
-    "gan+fitted+r1lazy16+pixel10+dinit+topk@convs2": (
-        "vae+convs2",
-        {**LAZY_R1_PIXEL10, "disc_init": "encoder", "top_k": 0.5},
-    ),
-    "gan+fitted+r1lazy16+lowpass2": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 2}),
-    "gan+fitted+r1lazy16+lowpass4": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 4}),
-    "gan+fitted+r1lazy16+lowpass8": ("vae", {**LAZY_R1_LOWPASS10, "anchor_pool": 8}),
 }
 RANKED = {  # name -> (the GAN row whose G and D it samples, candidates drawn per image kept)
     "gan+fitted+r1lazy16+pixel10@convs2+rank2": ("gan+fitted+r1lazy16+pixel10@convs2", 2),

@@ -26,6 +26,7 @@ from typing import Any
 from quality import load_record, publish, save_record
 from report import DATASETS, VARIANTS
 
+from vaegan.checkpoint import removed_at_kept
 from vaegan.config import GANConfig, vae_run_config
 from vaegan.presets import dataset_defaults
 
@@ -46,8 +47,10 @@ def recipe(record: dict[str, Any]) -> dict[str, Any]:
     """Everything two records must share to be one experiment at different seeds."""
     machine = record["machine"].split(", load average")[0]  # the load at the start differs run to run
     warmup = record.get("lr_warmup_steps", 0)  # races before the VAE's learning-rate warm-up had none
-    # A GAN setting added since a record was raced is missing from it: that race ran what is its default now
-    gan = {f.name: f.default for f in dataclasses.fields(GANConfig) if f.name not in record["gan"]} | record["gan"]
+    # A GAN setting added since a record was raced is missing from it: that race ran what is its default now;
+    # one removed since, at the value that remains (checkpoint.REMOVED), is no difference either
+    raced = {k: v for k, v in record["gan"].items() if not removed_at_kept("gan", k, v)}
+    gan = {f.name: f.default for f in dataclasses.fields(GANConfig) if f.name not in raced} | raced
     gan.pop("min_steps", None)  # a run's step budget, which the race's own loop never reads
     return (
         {"data": record["data"], "machine": machine, "vae": vae_changes(record), "lr_warmup_steps": warmup}

@@ -40,7 +40,7 @@ from PIL import Image
 from race import draw, variants
 from report import DATASETS, SHORT_NAMES, VARIANTS, has_curve, machine, minutes_to, steps, write_report
 
-from vaegan.config import DISC_HEADS, DISC_INITS, DISC_KINDS, GANConfig, vae_run_config
+from vaegan.config import DISC_KINDS, GANConfig, vae_run_config
 from vaegan.data import load_splits
 from vaegan.metrics.artifacts import artifact_score
 from vaegan.metrics.defects import defect_score
@@ -72,7 +72,7 @@ def configs(
     """Today's defaults for the dataset (presets.py), on the CPU in fp32 like the race's loops; with
     `prior_components`, a fitted prior of that many Gaussians (the VAE's sampler and the GAN's z); with
     `gan_overrides`, those GANConfig fields changed (say lr_d for two time-scale updates, Heusel et al. 2017,
-    r1_every and r1_gamma for R1, disc_head, disc_init, disc_kind or disc_channels); with `vae_overrides`, those
+    r1_every and r1_gamma for R1, disc_kind or disc_channels); with `vae_overrides`, those
     fields of the VAE's model, loss and train sections ({"loss": {"beta": 0.5}})."""
     d, vae = dataset_defaults(source), vae_overrides or {}
     model = d["model"] if prior_components is None else {**d["model"], "prior_components": prior_components}
@@ -105,8 +105,7 @@ def vae_overrides(settings: list[tuple[str, str, float]] | None) -> dict[str, di
 
 def gan_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The GAN settings given on the command line, by GANConfig field name."""
-    given = {"lr_d": args.lr_d, "r1_every": args.r1_every, "r1_gamma": args.r1_gamma, "disc_head": args.disc_head}
-    given |= {"disc_init": args.disc_init}
+    given = {"lr_d": args.lr_d, "r1_every": args.r1_every, "r1_gamma": args.r1_gamma}
     given |= {"disc_kind": args.disc_kind, "disc_channels": args.disc_channels}
     return {field: value for field, value in given.items() if value is not None}
 
@@ -278,13 +277,7 @@ def main() -> None:
     parser.add_argument("--lr-d", type=float, help="the GAN's D learning rate (default: the preset's)")
     parser.add_argument("--r1-every", type=int, help="lazy R1: the penalty every N-th D step (default: the preset's)")
     parser.add_argument("--r1-gamma", type=float, help="the R1 penalty's gamma (default: the preset's)")
-    parser.add_argument("--disc-head", choices=DISC_HEADS, help="the GAN's D head, linear or patch (default: linear)")
-    parser.add_argument(
-        "--disc-init", choices=DISC_INITS, help="the GAN's D starts at random or as the VAE's encoder (default: preset)"
-    )
-    parser.add_argument(
-        "--disc-kind", choices=DISC_KINDS, help="the GAN's D: conv, projected or selfsup (default: conv)"
-    )
+    parser.add_argument("--disc-kind", choices=DISC_KINDS, help="the GAN's D: conv or projected (default: conv)")
     parser.add_argument("--disc-channels", type=int, help="the GAN's D width (default: the preset's)")
     parser.add_argument(
         "--vae-set",

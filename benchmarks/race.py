@@ -126,9 +126,8 @@ def raced(settings: SettingsT, seed: int, seconds: float, *, auto: bool) -> Sett
 
 
 def scratch_config(gan: GANConfig) -> GANConfig:
-    """The GAN's settings for random weights: no VAE means no anchor to it, no prior fitted on it and no
-    encoder to start D from."""
-    return dataclasses.replace(gan, init="scratch", disc_init="scratch", anchor="none", latents="normal")
+    """The GAN's settings for random weights: no VAE means no anchor to it and no prior fitted on it."""
+    return dataclasses.replace(gan, init="scratch", anchor="none", latents="normal")
 
 
 def untrained_vae(cfg: VAERunConfig, folder: Path, seed: int) -> Path:
@@ -259,7 +258,7 @@ def most_real(images: torch.Tensor, disc: Callable[[torch.Tensor], torch.Tensor]
     if not 0 < n <= len(images):
         raise ValueError(f"cannot keep {n} of {len(images)} images")
     logits = torch.cat([disc(images[i : i + 256]).float() for i in range(0, len(images), 256)])
-    score = logits.flatten(1).mean(1) if logits.ndim > 1 else logits  # a patch D rates each position
+    score = logits.flatten(1).mean(1) if logits.ndim > 1 else logits  # a projected D rates each position
     return images[score.topk(n).indices]
 
 

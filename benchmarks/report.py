@@ -29,11 +29,11 @@ from typing import Any
 import torch
 from minutes_curve import draw_curves, minutes_section
 from race import LAST_LOSSES
+from vaegan.training.speed import cpu_model
 
 from vaegan.config import DataConfig
 from vaegan.metrics.inception_fid import protocol_samples
 from vaegan.training import compiling, pace, speed
-from vaegan.training.speed import cpu_model
 
 LABELS = ("--title", "--note")  # flags that only name a record
 DATASETS = ("fashion-mnist", "mnist", "emoji")  # report order

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from vaegan.training.compiling import Verdict
 
 from vaegan.cli.options import pipeline_configs
 from vaegan.config import GANConfig, VAERunConfig
@@ -27,7 +28,6 @@ from vaegan.models.vae import VAE, Decoder
 from vaegan.prior import fit_mixture, posterior_means
 from vaegan.training import speed
 from vaegan.training.common import warm_up_lr
-from vaegan.training.compiling import Verdict
 from vaegan.training.distributed import Dist
 from vaegan.training.gan_step import ema_decay, gan_step, r1_weight
 from vaegan.training.loop import Placement
@@ -179,7 +179,7 @@ def plain_gan(cfg: VAERunConfig, gc: GANConfig, device: torch.device) -> Step:
     generator = Decoder(cfg.model)
     warm_start(generator, vae)
     generator.to(device)
-    disc = Discriminator.for_config(cfg.model, gc).to(device)
+    disc = Discriminator(cfg.model.image_size, cfg.model.channels, gc.disc_channels).to(device)
     ema = copy.deepcopy(generator).requires_grad_(False)
     betas = (gc.beta1, gc.beta2)
     opt_g = torch.optim.Adam(generator.parameters(), lr=gc.lr_g, betas=betas, foreach=True)

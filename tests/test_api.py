@@ -65,6 +65,24 @@ def test_unknown_settings_and_presets_are_refused_by_name(folder: Path, tmp_path
     assert not (tmp_path / "x").exists()
 
 
+def test_settings_without_a_flag_are_keywords_by_their_config_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vaegan.train takes a setting without a flag by its TOML key, into the section the file would set."""
+    import vaegan.api
+    import vaegan.pipeline
+
+    built: dict = {}
+    monkeypatch.setattr(vaegan.pipeline, "run_pipeline", lambda vae, gan, out, **_: built.update(vae=vae, gan=gan))
+    monkeypatch.setattr(vaegan.api, "load", lambda out: None)
+    vaegan.train(data="emoji", out=tmp_path / "run", grid_every=3, kl_warmup_steps=7, decoder_convs=1, beta1=0.0)
+    vae, gan = built["vae"], built["gan"]
+    assert (vae.train.grid_every, gan.grid_every) == (3, 3)  # run-wide: the GAN takes [train]'s, as with flags
+    assert (vae.loss.kl_warmup_steps, vae.model.decoder_convs, gan.beta1) == (7, 1, 0.0)
+    with pytest.raises(VaeganError, match="unknown settings \\['kl_warmup'\\]; .* config key \\(.*kl_warmup_steps"):
+        vaegan.train(data="emoji", out=tmp_path / "x", kl_warmup=7)
+
+
 def test_sample_is_the_grid_vaegan_sample_draws(model: vaegan.Model, tmp_path: Path) -> None:
     images = model.sample(6, seed=3)
     assert images.shape == (6, 3, 16, 16) and images.min() >= 0 and images.max() <= 1

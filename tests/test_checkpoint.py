@@ -219,3 +219,52 @@ def test_loading_never_unpickles_code(tmp_path: Path) -> None:
 def test_missing_checkpoint_names_the_fix(tmp_path: Path) -> None:
     with pytest.raises(VaeganError, match="train-vae"):
         open_run(tmp_path)
+
+
+# Settings that lost their ablation and left vaegan (checkpoint.REMOVED): stored at the value that remains, a
+# run loads as if it never had them; trained with another, it is refused by name.
+LOADS = [("gan", "spectral_norm", False), ("gan", "anchor_pool", 8), ("gan", "disc_head", "linear")]
+LOADS += [("gan", "disc_init", "scratch"), ("gan", "top_k", 1.0), ("gan", "adaptive_weight", False)]
+LOADS += [("model", "decoder_norm", "none")]
+REFUSED = [
+    ("gan", "spectral_norm", True, "--spectral-norm, removed after vaegan 0.1.0 (levers round 9)"),
+    ("gan", "anchor", "lowpass", "--anchor lowpass, removed after vaegan 0.1.0 (levers round 10)"),
+    ("gan", "anchor", "structure", "--anchor structure, removed after vaegan 0.1.0 (levers round 24)"),
+    ("gan", "anchor", "feature", "--anchor feature, removed after vaegan 0.1.0 (never measured;"),
+    ("gan", "disc_head", "patch", "--disc-head patch, removed after vaegan 0.1.0 (levers round 15)"),
+    ("gan", "disc_init", "encoder", "--disc-init encoder, removed after vaegan 0.1.0 (levers round 19)"),
+    ("gan", "top_k", 0.5, "--top-k 0.5, removed after vaegan 0.1.0 (levers round 19)"),
+    ("gan", "adaptive_weight", True, "--adaptive-weight, removed after vaegan 0.1.0 (levers round 21)"),
+    ("model", "decoder_norm", "group", "--decoder-norm group, removed after vaegan 0.1.0 (levers round 22)"),
+    ("gan", "disc_kind", "selfsup", "--disc-kind selfsup, removed after vaegan 0.1.0 (its race: FID 111.8"),
+]
+
+
+def with_setting(tmp_path: Path, section: str, name: str, value: object) -> Path:
+    """A tiny checkpoint (GAN, or VAE for a model setting) whose config also stores `name` = `value`, as a
+    vaegan that had the setting wrote it; the same without it is tmp_path / "c.pt"."""
+    saved = vae_checkpoint() if section == "model" else gan_checkpoint(GANConfig(disc_channels=4))
+    save_checkpoint(saved, tmp_path / "c.pt")
+    raw = torch.load(tmp_path / "c.pt", weights_only=True)
+    raw["config"][section][name] = value
+    torch.save(seal(raw), tmp_path / "old.pt")
+    return tmp_path / "old.pt"
+
+
+@pytest.mark.parametrize("section, name, value", LOADS, ids=[f"{n}={v}" for _, n, v in LOADS])
+def test_a_run_that_stored_a_removed_setting_at_the_value_that_remains_loads(
+    tmp_path: Path, section: str, name: str, value: object
+) -> None:
+    loaded = load_checkpoint(with_setting(tmp_path, section, name, value))
+    assert loaded.config == load_checkpoint(tmp_path / "c.pt").config
+
+
+@pytest.mark.parametrize("section, name, value, named", REFUSED, ids=[f"{n}={v}" for _, n, v, _ in REFUSED])
+def test_a_run_trained_with_a_removed_setting_is_refused_in_one_line_naming_it(
+    tmp_path: Path, section: str, name: str, value: object, named: str
+) -> None:
+    with pytest.raises(VaeganError) as refused:
+        load_checkpoint(with_setting(tmp_path, section, name, value))
+    message = str(refused.value)
+    assert f"old.pt: this run was trained with {named}" in message and "retrain it" in message
+    assert "\n" not in message

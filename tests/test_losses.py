@@ -145,30 +145,15 @@ def test_gaussian_loss_weights_errors_more_as_reconstructions_improve() -> None:
     assert close.grad.abs().mean() > 5 * far.grad.abs().mean()  # 1/sigma grows faster than the error falls
 
 
-def test_r1_counts_a_patch_discriminators_logits_by_their_per_image_mean() -> None:
-    """P equal patch logits penalise as their one shared logit would: gamma means the same for both heads."""
+def test_r1_counts_a_per_position_discriminators_logits_by_their_per_image_mean() -> None:
+    """P equal logits per image (a projected D's) penalise as their one shared logit would: gamma means the
+    same for every kind of D."""
     from vaegan.losses import r1_penalty
 
     w = torch.randn(3 * 8 * 8)
     x = torch.randn(5, 3, 8, 8, requires_grad=True)
     one = x.flatten(1) @ w
     assert torch.allclose(r1_penalty(one.unsqueeze(1).expand(5, 16), x), r1_penalty(one, x))
-
-
-def test_top_k_keeps_the_fakes_d_rates_most_real() -> None:
-    logits = torch.tensor([0.1, 3.0, -2.0, 1.5])
-    assert sorted(losses.top_k_fakes(logits, 0.5).tolist()) == [1.5, 3.0]
-    assert torch.equal(losses.top_k_fakes(logits, 1.0), logits)
-    assert losses.top_k_fakes(logits, 0.01).tolist() == [3.0]  # at least one
-    patches = torch.tensor([[5.0, -5.0], [1.0, 1.0], [0.0, 0.5]])  # per-image means 0, 1, 0.25
-    assert losses.top_k_fakes(patches, 0.34).tolist() == [[1.0, 1.0]]
-
-
-def test_top_k_generator_loss_gives_the_rejected_fakes_no_gradient() -> None:
-    logits = torch.tensor([2.0, -1.0, 0.5, -3.0], requires_grad=True)
-    losses.generator_loss(losses.top_k_fakes(logits, 0.5), "nonsaturating").backward()
-    assert logits.grad is not None
-    assert logits.grad[1] == 0 and logits.grad[3] == 0 and logits.grad[0] != 0 and logits.grad[2] != 0
 
 
 def test_msssim_weight_adds_its_term_to_the_training_total_only() -> None:
@@ -179,7 +164,7 @@ def test_msssim_weight_adds_its_term_to_the_training_total_only() -> None:
     plain = losses.vae_loss(x_hat, x, kl, "mse_sum", 1.0)
     sharp = losses.vae_loss(x_hat, x, kl, "mse_sum", 1.0, msssim_weight=0.5, value_range=(-1.0, 1.0))
     assert "msssim" not in plain and torch.equal(sharp["reconstruction"], plain["reconstruction"])
-    # per pixel, summed over the image's pixels; luminance on the values as given (losses.structure_loss)
+    # per pixel, summed over the image's pixels; luminance on the values as given (losses.msssim_term)
     term = (1 - ms_ssim(x_hat, x, (0.0, 2.0))).mean() * 3 * 32 * 32
     torch.testing.assert_close(sharp["msssim"], term)
     torch.testing.assert_close(sharp["total"], plain["total"] + 0.5 * term)

@@ -71,8 +71,6 @@ TINY_FLAGS = [
     "4",
     "--batch-size",
     "4",
-    "--grid-size",
-    "8",
     "--device",
     "cpu",
     "--precision",

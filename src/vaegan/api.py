@@ -45,8 +45,9 @@ def train(
 ) -> Model:
     """Train a VAE on `data` (a folder, "emoji", "fashion-mnist", ...) and a GAN from it into `out`, as
     `vaegan run` does; returns the GAN. `settings` are the run command's flags in snake case
-    (`epochs=3`, `gan_epochs=2`, `image_size=32`); `preset` ("quick" or "full") and `config` (a TOML
-    file) as its --preset and --config. Training an existing `out` again resumes and extends it."""
+    (`epochs=3`, `gan_epochs=2`, `image_size=32`), or a setting without a flag by its config key
+    (`grid_every=2`, `beta1=0.0`; configs/emoji.toml lists them); `preset` ("quick" or "full") and `config`
+    (a TOML file) as its --preset and --config. Training an existing `out` again resumes and extends it."""
     from vaegan.cli.options import GAN_FLAGS, VAE_FLAGS, pipeline_configs, settings_sections
     from vaegan.pipeline import run_pipeline
 

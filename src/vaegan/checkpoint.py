@@ -6,6 +6,7 @@ a checkpoint from someone else never runs their code. `save_checkpoint` is the o
 `load_checkpoint` the one reader; older files are upgraded on read: format 1 (vaegan 0.1) had flat loop
 fields, format 3's resize decoders held nn.Sequential(Upsample, Conv2d) where ResizeConv now holds the conv's
 tensors, and a config field an older format lacks gets the value that format trained with (OLD_DEFAULTS).
+A setting removed since (REMOVED) is dropped where it held the value that remains; else the file is refused.
 Since format 7 a file carries the SHA-256 of everything it holds (`checksum`): a byte changed on disk fails
 its load by name, as do non-finite weights, in files of any format.
 """
@@ -257,6 +258,64 @@ OLD_DEFAULTS: dict[int, dict[str, dict[str, Any]]] = {
 }
 
 
+# Settings that lost their ablation and left vaegan after 0.1.0 (docs/results/levers/README.md, the round
+# named). A file that stored one loads when its value trains what remains, and is refused by name otherwise.
+# section -> field -> (the value that remains, or None when any value does; the row)
+REMOVED: dict[str, dict[str, tuple[Any, str]]] = {
+    "model": {"decoder_norm": ("none", "levers round 22")},
+    "gan": {
+        "spectral_norm": (False, "levers round 9"),
+        "anchor_pool": (None, "levers round 10"),  # read by the lowpass anchor alone
+        "disc_head": ("linear", "levers round 15"),
+        "disc_init": ("scratch", "levers round 19"),
+        "top_k": (1.0, "levers round 19"),
+        "adaptive_weight": (False, "levers round 21"),
+    },
+}
+# section -> field -> a value of a setting that remains, removed -> its row
+REMOVED_CHOICES: dict[str, dict[str, dict[str, str]]] = {
+    "gan": {
+        "anchor": {
+            "lowpass": "levers round 10",
+            "structure": "levers round 24",
+            "feature": "never measured; levers round 2 chose the pixel anchor",
+        },
+        "disc_kind": {"selfsup": "its race: FID 111.8 against the conv D's 108.6"},
+    },
+}
+
+
+def removed_at_kept(section: str, name: str, value: Any) -> bool:
+    """`name` left `section` (REMOVED), and `value` trains what remains: a record of it is no difference."""
+    kept = REMOVED.get(section, {}).get(name)
+    return kept is not None and (kept[0] is None or kept[0] == value)
+
+
+def drop_removed(payload: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Every removed setting gone from the payload's configs, or one line naming the one that trained it."""
+    configs = [payload[key] for key in ("config", "vae_config") if isinstance(payload.get(key), dict)]
+    for config in configs:
+        for section, stored in config.items():
+            if not isinstance(stored, dict):
+                continue
+            for name, (_, row) in REMOVED.get(section, {}).items():
+                if name in stored and not removed_at_kept(section, name, stored[name]):
+                    refuse_removed(path, name, stored[name], row)
+                stored.pop(name, None)
+            for name, values in REMOVED_CHOICES.get(section, {}).items():
+                if isinstance(stored.get(name), str) and stored[name] in values:
+                    refuse_removed(path, name, stored[name], values[stored[name]])
+    return payload
+
+
+def refuse_removed(path: Path, name: str, value: Any, row: str) -> None:
+    flag = "--" + name.replace("_", "-") + ("" if value is True else f" {value}")
+    raise VaeganError(
+        f"{path}: this run was trained with {flag}, removed after vaegan 0.1.0 ({row}); retrain it, "
+        "or load it with the vaegan that trained it"
+    )
+
+
 def pin_old_defaults(payload: dict[str, Any], old: dict[str, dict[str, Any]]) -> None:
     """setdefault `old`'s section values in every config the payload embeds (a GAN file holds two)."""
     for key in ("config", "vae_config"):
@@ -358,7 +417,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     check_sealed(payload, path)
     if payload.get("stage") not in SCHEMAS:
         raise VaeganError(f"{path} is not a vaegan checkpoint (stage {payload.get('stage')!r}, not vae or gan)")
-    checkpoint = from_payload(upgrade(payload), path)
+    checkpoint = from_payload(drop_removed(upgrade(payload), path), path)
     check_tensors(checkpoint, path)
     check_finite(checkpoint, path)
     return checkpoint

@@ -27,32 +27,26 @@ ModelKind = Literal["vae", "ae"]
 Output = Literal["tanh", "sigmoid"]
 GANLoss = Literal["nonsaturating", "minimax", "hinge"]
 GANInit = Literal["vae", "scratch"]
-DiscInit = Literal["scratch", "encoder"]
-Anchor = Literal["none", "decoder", "feature", "pixel", "lowpass", "structure"]
+Anchor = Literal["none", "decoder", "pixel"]
 Precision = Literal["auto", "fp32", "bf16"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 Compile = Literal["off", "on"]
 Upsample = Literal["transpose", "resize"]
-DecoderNorm = Literal["none", "group"]
 Latents = Literal["normal", "fitted"]
-DiscHead = Literal["linear", "patch"]
-DiscKind = Literal["conv", "projected", "selfsup"]
+DiscKind = Literal["conv", "projected"]
 
 # The choices as tuples, for flags and messages: derived from the types so the two cannot drift.
 RECONSTRUCTIONS: tuple[str, ...] = get_args(Reconstruction)
 MODEL_KINDS: tuple[str, ...] = get_args(ModelKind)
 GAN_LOSSES: tuple[str, ...] = get_args(GANLoss)
 GAN_INITS: tuple[str, ...] = get_args(GANInit)
-DISC_INITS: tuple[str, ...] = get_args(DiscInit)
 ANCHORS: tuple[str, ...] = get_args(Anchor)
 LATENTS: tuple[str, ...] = get_args(Latents)
-DISC_HEADS: tuple[str, ...] = get_args(DiscHead)
 DISC_KINDS: tuple[str, ...] = get_args(DiscKind)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 MEMORY_FORMATS: tuple[str, ...] = get_args(MemoryFormat)
 COMPILES: tuple[str, ...] = get_args(Compile)
 UPSAMPLES: tuple[str, ...] = get_args(Upsample)
-DECODER_NORMS: tuple[str, ...] = get_args(DecoderNorm)
 DIFFAUGMENTS = ("color", "translation", "cutout")  # vaegan.augment.TRANSFORMS, in the paper's order
 
 
@@ -164,14 +158,12 @@ class ModelConfig:
     output: Output = "tanh"  # tanh for data in [-1, 1], sigmoid for [0, 1] (BCE)
     upsample: Upsample = "resize"  # decoder x2 steps: resize (nearest + 3x3, no checkerboard) | transpose (4x4/2)
     decoder_convs: int = 2  # convs per decoder level: the x2 step, then decoder_convs - 1 3x3 convs at its size
-    decoder_norm: DecoderNorm = "none"  # group: GroupNorm after each x2 conv (per image, so DDP needs no sync)
     prior_components: int = 100  # Gaussians in the mixture fitted to the training latents (prior.py), the sampler
 
     def __post_init__(self) -> None:
         _check_types(self)
         _check_choice(self.kind, MODEL_KINDS, "model")
         _check_choice(self.upsample, UPSAMPLES, "upsample")
-        _check_choice(self.decoder_norm, DECODER_NORMS, "decoder norm")
         _check_range(self.image_size, 16, MAX_IMAGE_SIZE, "image size", "try --image-size 64")
         _check(self.image_size % 2 == 0, f"image size must be even (stride-2 layers), got {self.image_size}; try 64")
         _check(self.channels in (1, 3), f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
@@ -295,36 +287,18 @@ class GANConfig(RunSettings):
     loss: GANLoss = "nonsaturating"  # -log D(G(z)) | log(1 - D(G(z))) | hinge
     init: GANInit = "vae"  # vae: the generator starts as the trained decoder; scratch: random weights (baseline)
     # conv: D's own conv stack on the image; projected: small heads on the frozen VAE encoder's maps at up to
-    # three scales (Projected GAN, Sauer et al. 2021); selfsup: conv, plus decoders that rebuild the real
-    # images from D's last two maps, their L1 error in D's loss (FastGAN, Liu et al. 2021). models/gan.py
+    # three scales (Projected GAN, Sauer et al. 2021). models/gan.py
     disc_kind: DiscKind = "conv"
     disc_channels: int = 32  # width of the discriminator's first conv (the projected D's: of each head)
-    # linear: one logit per image from all of D's last map; patch: a logit per position of D's first map
-    # of at most 8x8 (PatchGAN, Isola et al. 2017), each judging the ~40 px it sees, the loss their mean
-    disc_head: DiscHead = "linear"
-    # scratch: random weights; encoder: D's conv stack starts as the trained VAE encoder's (same widths), so D
-    # judges with features of the data from its first step, as G starts from the decoder (the head is new)
-    disc_init: DiscInit = "scratch"
-    spectral_norm: bool = False
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
     d_steps: int = 1  # discriminator updates per generator update
     d_warmup_steps: int = 0  # D alone learns real vs the decoder's samples before G moves
-    # G's loss on the top_k share of each batch's fakes that D rates most real (Sinha et al. 2020); 1 = all.
-    # Under torchrun each process ranks its own share of the batch.
-    top_k: float = 1.0
-    # decoder: L2 to the frozen decoder, same z; feature: Larsen et al. 2016; pixel: G(mean of q(z|x)) to x;
-    # lowpass: the pixel anchor on both images average-pooled by anchor_pool, leaving finer detail to D;
-    # structure: 1 - MS-SSIM(G(mean of q(z|x)), x), local structure kept, per-pixel detail left to D
-    anchor: Anchor = "pixel"
+    anchor: Anchor = "pixel"  # decoder: L2 to the frozen decoder, same z; pixel: G(mean of q(z|x)) to x
     anchor_weight: float = 10.0  # on [-1, 1] data
-    anchor_pool: int = 4
     anchor_decay_steps: int = 0  # the anchor weight falls linearly to 0 over this many steps; 0 keeps it
-    # D's term in G's loss scaled each step so its gradient at G's last layer is as large as the weighted
-    # anchor's (Esser et al. 2021, taming-transformers' adaptive weight): neither term drowns the other
-    adaptive_weight: bool = False
     # normal: G's z ~ N(0, I); fitted: z from the Gaussian mixture fitted to the VAE's training latents
     # (prior.py), where the decoder already draws typical images, for training, grids and samples alike
     latents: Latents = "fitted"
@@ -343,26 +317,20 @@ class GANConfig(RunSettings):
         _check_choice(self.init, GAN_INITS, "init")
         _check_choice(self.anchor, ANCHORS, "anchor")
         _check_choice(self.latents, LATENTS, "latents")
-        _check_choice(self.disc_head, DISC_HEADS, "discriminator head")
-        _check_choice(self.disc_init, DISC_INITS, "discriminator init")
         _check_choice(self.disc_kind, DISC_KINDS, "discriminator kind")
-        self._check_projected()
         lrs_ok = all(math.isfinite(lr) and lr > 0 for lr in (self.lr_g, self.lr_d))
         _check(lrs_ok, f"GAN learning rates must be finite and > 0, got {self.lr_g} and {self.lr_d}")
         _check_range(self.disc_channels, 1, MAX_WIDTH, "disc channels")
         _check(0.0 <= self.beta1 < 1.0, f"beta1 must be in [0, 1), got {self.beta1}")
         _check(0.0 <= self.beta2 < 1.0, f"beta2 must be in [0, 1), got {self.beta2}")
         _check(self.d_steps >= 1, f"d steps must be >= 1, got {self.d_steps}")
-        _check(0.0 < self.top_k <= 1.0, f"top k must be in (0, 1], got {self.top_k}")
         _check(self.d_warmup_steps >= 0, f"d warm-up steps must be >= 0, got {self.d_warmup_steps}")
         _check_range(self.d_warmup_steps, 0, MAX_STEPS, "d warm-up steps")
         _check_range(self.d_steps, 1, 100, "d steps")
         weight_ok = math.isfinite(self.anchor_weight) and self.anchor_weight >= 0
         _check(weight_ok, f"anchor weight must be finite and >= 0, got {self.anchor_weight}")
-        _check(self.anchor_pool >= 1, f"anchor pool must be >= 1 (1 = the pixel anchor), got {self.anchor_pool}")
         _check(self.anchor_decay_steps >= 0, f"anchor decay steps must be >= 0, got {self.anchor_decay_steps}")
         _check_range(self.anchor_decay_steps, 0, MAX_STEPS, "anchor decay steps")
-        _check_range(self.anchor_pool, 1, MAX_IMAGE_SIZE, "anchor pool")
         _check_range(self.diversity_samples, 2, MAX_DIVERSITY_SAMPLES, "diversity samples")
         _check(0.0 <= self.ema_decay < 1.0, f"EMA decay must be in [0, 1), got {self.ema_decay}")
         unknown = [p for p in self.diffaugment.split(",") if p.strip() and p.strip() not in DIFFAUGMENTS]
@@ -371,19 +339,6 @@ class GANConfig(RunSettings):
         _check(self.r1_every >= 1, f"R1 every must be >= 1 (1 = every step), got {self.r1_every}")
         _check_range(self.r1_every, 1, MAX_STEPS, "R1 every")
         _check(0.0 < self.collapse_fraction < 1.0, f"collapse fraction must be in (0, 1), got {self.collapse_fraction}")
-
-    def _check_projected(self) -> None:
-        """The conv D's options that a projected D, judging the frozen encoder's maps, has no use for."""
-        if self.disc_kind != "projected":
-            return
-        _check(self.disc_head == "linear", "--disc-head patch shapes the conv D; the projected D always judges patches")
-        _check(
-            self.disc_init == "scratch", "--disc-init encoder starts a conv D; the projected D's maps are the encoder's"
-        )
-        _check(
-            self.anchor != "feature",
-            "--anchor feature compares D's own conv maps; the projected D has none: use --anchor pixel",
-        )
 
 
 @dataclass(frozen=True)

@@ -90,22 +90,18 @@ def kl_weight(step: int, beta: float, warmup_steps: int) -> float:
     return beta * min(1.0, step / warmup_steps)
 
 
-def structure_loss(x_hat: torch.Tensor, x: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
-    """1 - MS-SSIM(x_hat, x) per image, shape (B,), with SSIM's luminance term on the values as given.
+def msssim_term(x_hat: torch.Tensor, x: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+    """1 - MS-SSIM(x_hat, x) per image times its pixel count, shape (B,): on the scale of a summed
+    reconstruction term, so a weight of 1 makes a 10% loss of structure cost what a squared error of 0.1 per
+    pixel costs.
 
-    Textbook SSIM measures window means from the range's low end (ms_ssim with value_range); on [-1, 1] data
-    this compares them from 0, mid-grey, which weighs brightness errors in the mid-tones far more. On emoji this
-    form beat the textbook one, which bought nothing (docs/results/levers/README.md), so the term keeps it: the
-    range's width, but 0 as its start.
+    SSIM's luminance term is taken on the values as given. Textbook SSIM measures window means from the range's
+    low end (ms_ssim with value_range); on [-1, 1] data this compares them from 0, mid-grey, which weighs
+    brightness errors in the mid-tones far more. On emoji this form beat the textbook one, which bought nothing
+    (docs/results/levers/README.md, round 23), so the term keeps it: the range's width, but 0 as its start.
     """
     low, high = value_range
-    return 1.0 - ms_ssim(x_hat, x, (0.0, high - low))
-
-
-def msssim_term(x_hat: torch.Tensor, x: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
-    """structure_loss times the image's pixel count, shape (B,): on the scale of a summed reconstruction
-    term, so a weight of 1 makes a 10% loss of structure cost what a squared error of 0.1 per pixel costs."""
-    return structure_loss(x_hat, x, value_range) * x[0].numel()
+    return (1.0 - ms_ssim(x_hat, x, (0.0, high - low))) * x[0].numel()
 
 
 def vae_loss(
@@ -161,41 +157,17 @@ def generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
     raise ValueError(f"unknown GAN loss {kind!r}")
 
 
-def top_k_fakes(fake_logits: torch.Tensor, fraction: float) -> torch.Tensor:
-    """The rows of `fake_logits` (B, ...) that D rates most real, round(fraction * B) of them (at least 1).
-
-    Top-k training (Sinha et al. 2020, arXiv:2002.06224): G's loss on the fakes D finds worst pushes them
-    toward a mode D already accepts, so only the best k fakes update G. A patch D's (B, P) logits rank
-    by their per-image mean. fraction 1 keeps every row.
-    """
-    if fraction >= 1.0:
-        return fake_logits
-    k = max(1, round(fraction * len(fake_logits)))
-    scores = fake_logits.detach().float().reshape(len(fake_logits), -1).mean(1)
-    return fake_logits[scores.topk(k).indices]
-
-
 def r1_penalty(real_logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     """R1 (Mescheder et al. 2018, arXiv:1801.04406): ||grad_x D(x)||^2 per input image, summed over its
     pixels: shape (B_inputs,). The D loss adds gamma / 2 times its mean over the real images.
 
     `inputs` must require grad and `real_logits` come from (some of) its rows; rows they do not depend on
     get 0. The graph is kept (create_graph), so the penalty's own backward reaches D's weights. A D that
-    ignores its input has a zero penalty. A patch D's (B, P) logits count as their per-image mean: R1
-    stays a penalty on one score per image, the mean logit its loss is built from.
+    ignores its input has a zero penalty. A projected D's (B, P) logits, one per position, count as their
+    per-image mean: R1 stays a penalty on one score per image, the mean logit its loss is built from.
     """
-    per_image = real_logits.float().reshape(len(real_logits), -1).mean(1)  # a patch D's mean logit: one per image
+    per_image = real_logits.float().reshape(len(real_logits), -1).mean(1)  # one per image
     (grad,) = torch.autograd.grad(per_image.sum(), inputs, create_graph=True, allow_unused=True)
     if grad is None:
         return inputs.new_zeros(len(inputs), dtype=torch.float32)
     return grad.float().pow(2).flatten(1).sum(1)
-
-
-def adaptive_scale(adversarial: torch.Tensor, anchor: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """||d anchor / d weight|| over ||d adversarial / d weight||, clamped to [0, 1e4] and detached: the
-    factor on D's term that makes its gradient at G's last layer (`weight`) as large as the anchor's
-    (Esser et al. 2021, arXiv:2012.09841, eq. 7). Both gradients keep the graph for the update's own
-    backward. The anchor's weight cancels out of the mix: it scales both terms, and Adam the step."""
-    (adversarial_grad,) = torch.autograd.grad(adversarial, weight, retain_graph=True)
-    (anchor_grad,) = torch.autograd.grad(anchor, weight, retain_graph=True)
-    return (anchor_grad.norm() / (adversarial_grad.norm() + 1e-4)).clamp(0.0, 1e4).detach()

@@ -63,7 +63,7 @@ def test_the_stage_logs_join_in_seed_order() -> None:
         ({"gan": {"lr_g": 0.0004}}, "gan"),
         ({"machine": "2 cores (Intel Xeon), torch 2.13.0+cpu, load average 0.4"}, "machine"),
         ({"lr_warmup_steps": 100}, "lr_warmup_steps"),  # race-a is from before the VAE's warm-up
-        ({"gan": {"lr_g": 0.0002, "disc_init": "encoder"}}, "gan"),  # race-a's D started at random
+        ({"gan": {"lr_g": 0.0002, "disc_kind": "projected"}}, "gan"),  # race-a's D was the conv one
     ],
 )
 def test_a_run_of_another_recipe_is_refused_naming_what_differs(change: dict, named: str) -> None:
@@ -73,9 +73,19 @@ def test_a_run_of_another_recipe_is_refused_naming_what_differs(change: dict, na
 
 
 def test_a_gan_setting_added_since_an_older_race_counts_as_its_default() -> None:
-    newer = seeds_record("race-b", 1, [16.0], gan={"lr_g": 0.0002, "disc_init": "scratch", "top_k": 1.0})
+    newer = seeds_record("race-b", 1, [16.0], gan={"lr_g": 0.0002, "disc_kind": "conv", "anchor_decay_steps": 0})
     record = merged([seeds_record("race-a", 0, [15.0], vae_overrides={}), newer], ["vae-auto"], "x", "", "")
     assert record["seeds"] == 2
+
+
+def test_a_race_from_before_a_setting_left_joins_a_newer_one_where_it_ran_the_value_that_remains() -> None:
+    gan = {"lr_g": 0.0002, "spectral_norm": False, "disc_head": "linear"}
+    older = seeds_record("race-a", 0, [15.0], gan=gan, vae_overrides={})
+    newer = seeds_record("race-b", 1, [16.0])
+    assert merged([older, newer], ["vae-auto"], "x", "", "")["seeds"] == 2
+    other = seeds_record("race-a", 0, [15.0], gan={"lr_g": 0.0002, "disc_head": "patch"})
+    with pytest.raises(SystemExit, match="race-b raced another recipe than race-a \\(gan differ"):
+        merged([other, newer], ["vae-auto"], "x", "", "")
 
 
 def test_a_seed_raced_twice_or_a_missing_variant_is_refused() -> None:

@@ -172,7 +172,7 @@ def test_quality_passes_on_only_the_gan_settings_given() -> None:
 
     from quality import gan_overrides
 
-    none = {"lr_d": None, "r1_every": None, "r1_gamma": None, "disc_head": None, "disc_init": None, "disc_kind": None}
+    none = {"lr_d": None, "r1_every": None, "r1_gamma": None, "disc_kind": None}
     none |= {"disc_channels": None}
 
     def given(**settings: object) -> dict:
@@ -181,8 +181,6 @@ def test_quality_passes_on_only_the_gan_settings_given() -> None:
     assert given(r1_every=16) == {"r1_every": 16}
     assert given(r1_gamma=50.0) == {"r1_gamma": 50.0}
     assert given(lr_d=4e-4) == {"lr_d": 4e-4}
-    assert given(disc_head="patch") == {"disc_head": "patch"}
-    assert given(disc_init="encoder") == {"disc_init": "encoder"}
     assert given(disc_kind="projected", disc_channels=64) == {"disc_kind": "projected", "disc_channels": 64}
     assert given() == {}  # the preset's recipe
 
@@ -209,7 +207,7 @@ def test_quality_changes_only_the_vae_settings_given_by_vae_set() -> None:
 
 
 def test_the_discriminator_ranking_keeps_the_images_it_rates_most_real_best_first() -> None:
-    """A D that rates brightness keeps the brightest; a patch D (a logit per position) by their mean."""
+    """A D that rates brightness keeps the brightest; a projected D (a logit per position) by their mean."""
     images = torch.rand(100, 1, 2, 2, generator=torch.Generator().manual_seed(0))
     brightness = images.mean((1, 2, 3))
     kept = most_real(images, lambda x: x.mean((1, 2, 3)), 30)

@@ -34,7 +34,7 @@ from vaegan.metrics.features import cache_path
 from vaegan.prior import PRIOR_FORMAT, fitted_prior
 from vaegan.runs import open_run
 
-GAN_TINY = ["--disc-channels", "4", "--gan-batch-size", "4", "--grid-size", "8", "--device", "cpu"]
+GAN_TINY = ["--disc-channels", "4", "--gan-batch-size", "4", "--device", "cpu"]
 GAN_TINY += ["--precision", "fp32", "--quality-every", "0", "--min-steps", "0"]  # exactly the epochs asked for
 
 
@@ -265,9 +265,11 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
     ("epochs-0", lambda e: train(e, "--epochs", "0"), "epochs must be >= 1"),
     ("epochs-word", lambda e: train(e, "--epochs", "zero"), "invalid int value"),
     ("recon-unknown", lambda e: train(e, "--recon", "l1"), "invalid choice"),
-    ("checkpoint-every-0", lambda e: train(e, "--checkpoint-every", "0"), "checkpoint every must be >= 1"),
-    ("grid-size-0", lambda e: train(e, "--grid-size", "0"), "grid size must be between 1 and"),
-    ("grid-size-negative", lambda e: train(e, "--grid-size", "-1"), "grid size must be between 1 and"),
+    ("checkpoint-every-0", lambda e: train(e, "--config", toml(e, "[train]\ncheckpoint_every = 0\n")), "must be >= 1"),
+    ("grid-size-0", lambda e: train(e, "--config", toml(e, "[train]\ngrid_size = 0\n")), "grid size must be between"),
+    ("grid-size-negative", lambda e: train(e, "--config", toml(e, "[train]\ngrid_size = -1\n")), "grid size must be"),
+    ("grid-every-a-flag", lambda e: train(e, "--grid-every", "2"), "no flag sets grid_every: use a --config file"),
+    ("kl-warmup-a-flag", lambda e: train(e, "--kl-warmup=9"), "no flag sets kl_warmup_steps: use a --config file"),
     ("device-meta", lambda e: train(e, "--device", "meta"), "device must be auto, cpu, cuda or cuda:N"),
     ("device-unknown", lambda e: train(e, "--device", "tpu9"), "device must be auto"),
     ("lr-inf", lambda e: train(e, "--lr", "inf"), "learning rate must be finite"),
@@ -277,7 +279,6 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
     ("beta-nan", lambda e: train(e, "--beta", "nan"), "beta must be finite"),
     ("msssim-weight-nan", lambda e: train(e, "--msssim-weight", "nan"), "MS-SSIM weight must be between 0 and"),
     ("msssim-weight-negative", lambda e: train(e, "--msssim-weight", "-0.1"), "MS-SSIM weight must be between 0"),
-    ("decoder-norm-unknown", lambda e: train(e, "--decoder-norm", "batch"), "invalid choice"),
     ("latent-dim-huge", lambda e: train(e, "--latent-dim", "1000000"), "latent dim must be between 1 and 4096"),
     ("latent-dim-0", lambda e: train(e, "--latent-dim", "0"), "latent dim must be between 1 and 4096"),
     ("image-size-huge", lambda e: train(e, "--image-size", "1000000"), "image size must be between 16 and 1024"),
@@ -286,7 +287,7 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
     ("channels-2", lambda e: train(e, "--channels", "2"), "channels must be 1 (grey) or 3"),
     ("val-fraction-1.5", lambda e: train(e, "--val-fraction", "1.5"), "val fraction must be in [0, 1)"),
     ("batch-size-0", lambda e: train(e, "--batch-size", "0"), "batch size must be >= 1"),
-    ("quality-samples-1", lambda e: train(e, "--quality-samples", "1"), "samples >= 10"),
+    ("quality-samples-1", lambda e: train(e, "--config", toml(e, "[train]\nquality_samples = 1\n")), "samples >= 10"),
     ("data-missing", lambda e: train(e, "--data", "/no/such/folder"), "/no/such/folder"),
     ("config-missing", lambda e: train(e, "--config", "/no/such.toml"), "does not exist"),
     ("config-not-toml", lambda e: train(e, "--config", written(e, b"[train\nepochs=", "c.toml")), "not valid TOML"),
@@ -300,40 +301,23 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
     # flags of train-gan
     ("gan-without-vae", lambda e: ["train-gan", "--out", str(e.tmp / "g")], "needs a trained VAE"),
     ("gan-vae-missing", lambda e: ["train-gan", "--vae", "/no/such/run"], "no checkpoint"),
-    ("beta1-5", lambda e: train_gan(e, "--beta1", "5"), "beta1 must be in [0, 1)"),
-    ("beta2-nan", lambda e: train_gan(e, "--beta2", "nan"), "beta2 must be in [0, 1)"),
+    ("beta1-5", lambda e: train_gan(e, "--config", toml(e, "[gan]\nbeta1 = 5.0\n")), "beta1 must be in [0, 1)"),
+    ("beta2-nan", lambda e: train_gan(e, "--config", toml(e, "[gan]\nbeta2 = nan\n")), "beta2 must be in [0, 1)"),
+    ("removed-lever", lambda e: train_gan(e, "--spectral-norm"), "unrecognized arguments: --spectral-norm (see"),
     ("disc-channels-0", lambda e: train_gan(e, "--disc-channels", "0"), "disc channels must be between"),
     ("anchor-weight-nan", lambda e: train_gan(e, "--anchor-weight", "nan"), "anchor weight must be finite"),
     ("anchor-weight-negative", lambda e: train_gan(e, "--anchor-weight", "-1"), "anchor weight must be finite"),
     ("anchor-decay-negative", lambda e: train_gan(e, "--anchor-decay", "-5"), "anchor decay steps must be >= 0"),
-    ("anchor-pool-0", lambda e: train_gan(e, "--anchor", "lowpass", "--anchor-pool", "0"), "anchor pool must be >= 1"),
-    (
-        "anchor-pool-past-image",
-        lambda e: train_gan(e, "--anchor", "lowpass", "--anchor-pool", "999"),
-        "--anchor-pool 999 is larger than the",
-    ),
-    (
-        "disc-init-encoder-other-width",
-        lambda e: train_gan(e, "--disc-init", "encoder", "--disc-channels", "7"),
-        "--disc-init encoder needs D as wide as the encoder: use --disc-channels",
-    ),
     ("disc-kind-unknown", lambda e: train_gan(e, "--disc-kind", "style"), "invalid choice"),
-    (
-        "disc-kind-projected-feature-anchor",
-        lambda e: train_gan(e, "--disc-kind", "projected", "--anchor", "feature"),
-        "--anchor feature compares D's own conv maps; the projected D has none: use --anchor pixel",
-    ),
-    ("top-k-0", lambda e: train_gan(e, "--top-k", "0"), "top k must be in (0, 1]"),
-    (
-        "adaptive-weight-without-anchor",
-        lambda e: train_gan(e, "--adaptive-weight", "--anchor", "none"),
-        "--adaptive-weight scales D's term against the pixel, lowpass or feature anchor; add --anchor pixel",
-    ),
     ("d-warmup-negative", lambda e: train_gan(e, "--d-warmup", "-3"), "d warm-up steps must be >= 0"),
-    ("d-steps-0", lambda e: train_gan(e, "--d-steps", "0"), "d steps must be >= 1"),
+    ("d-steps-0", lambda e: train_gan(e, "--config", toml(e, "[gan]\nd_steps = 0\n")), "d steps must be >= 1"),
     ("lr-g-inf", lambda e: train_gan(e, "--lr-g", "inf"), "GAN learning rates must be finite"),
     ("ema-decay-1", lambda e: train_gan(e, "--ema-decay", "1"), "EMA decay must be in [0, 1)"),
-    ("collapse-fraction-0", lambda e: train_gan(e, "--collapse-fraction", "0"), "collapse fraction"),
+    (
+        "collapse-fraction-0",
+        lambda e: train_gan(e, "--config", toml(e, "[gan]\ncollapse_fraction = 0.0\n")),
+        "collapse",
+    ),
     ("gan-out-in-proc", lambda e: train_gan(e, "--out", "/proc/vaegan-gan"), "cannot write to the run folder"),
     # sample and explore
     ("sample-n-0", lambda e: sample(e, "-n", "0"), "-n must be between 1 and"),
@@ -581,7 +565,7 @@ def test_a_forged_feature_net_cache_is_rebuilt_and_never_run(env: Env, capsys: p
 
 def test_the_table_covers_every_case_of_the_issue() -> None:
     """The count the closing note of the hardening issue asks for; a lost row fails here."""
-    assert len(CASES) == len({c[0] for c in CASES}) == 144
+    assert len(CASES) == len({c[0] for c in CASES}) == 140
 
 
 # -- divergence: each stage and loss stops with its checkpoint untouched ------------------------------
@@ -639,7 +623,8 @@ def test_gan_divergence_stops_and_keeps_the_checkpoint(env: Env, loss: str, caps
 def test_resume_extends_a_run_bitwise(env: Env) -> None:
     assert main(train(env, "--epochs", "4", "--out", str(env.tmp / "straight"))) == 0
     assert main(train(env, "--epochs", "2", "--out", str(env.tmp / "split"))) == 0
-    assert main(["train-vae", "--resume", str(env.tmp / "split"), "--epochs", "4", "--checkpoint-every", "2"]) == 0
+    every_2 = toml(env, "[train]\ncheckpoint_every = 2\n")
+    assert main(["train-vae", "--resume", str(env.tmp / "split"), "--epochs", "4", "--config", every_2]) == 0
     straight, split = (load_checkpoint(env.tmp / r / "checkpoint.pt") for r in ("straight", "split"))
     assert straight.loop.step == split.loop.step
     for key, value in straight.model.items():  # type: ignore[union-attr]

@@ -59,8 +59,10 @@ def test_train_vae_then_sample_and_reconstruct(tmp_path: Path, image_folder: Pat
 
 
 def test_grid_every_draws_the_cadence_and_the_last_epoch(tmp_path: Path, image_folder: Path) -> None:
-    run = tmp_path / "run"
-    flags = ["--epochs", "3", "--grid-every", "2", "--out", str(run), *TINY]
+    """A setting without a flag, from a config file: grids every 2nd epoch and at the last."""
+    run, config = tmp_path / "run", tmp_path / "c.toml"
+    config.write_text("[train]\ngrid_every = 2\n")
+    flags = ["--epochs", "3", "--config", str(config), "--out", str(run), *TINY]
     assert main(["train-vae", "--data", str(image_folder), *flags]) == 0
     assert sorted(p.name for p in (run / "grids").iterdir()) == [
         "recon_e002.png",
@@ -140,3 +142,40 @@ def test_help_states_the_defaults_the_configs_really_use(source: str) -> None:
         value = getattr(configs[flag.section], flag.key)
         text = default_text(flag)
         assert text.startswith("default ") and shown(value, flag.unset) in text.split(", ")[part], (flag.name, text)
+
+
+def test_every_setting_without_a_flag_is_listed_at_its_default_in_the_emoji_config() -> None:
+    """configs/emoji.toml is where the settings without a flag are documented: each in its section, at the
+    default a config file would change (commented out, or set to it)."""
+    import re
+    import tomllib
+
+    from vaegan.cli.options import GAN_FLAGS, VAE_FLAGS, config_only
+    from vaegan.config import GANConfig, vae_run_config
+    from vaegan.presets import dataset_defaults
+
+    text = (Path(__file__).parents[2] / "configs" / "emoji.toml").read_text()
+    listed = tomllib.loads(re.sub(r"^# (\w+ = )", r"\1", text, flags=re.M))  # the commented keys, uncommented
+    sections = dataset_defaults("emoji")
+    configs = {"gan": GANConfig(**sections["gan"]), **vars(vae_run_config(**sections))}
+    keys = config_only(VAE_FLAGS + GAN_FLAGS)
+    assert {"grid_every", "kl_warmup_steps", "beta1", "r1_every", "split_seed"} <= set(keys)
+    for name, (section, key) in keys.items():
+        assert listed[section].get(key) == getattr(configs[section], key), name
+
+
+@pytest.mark.parametrize("columns", ["60", "80", "120"])
+def test_run_help_lists_each_option_once_on_a_line_of_its_own(columns: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No help text wraps a flag it mentions onto the start of a line, where it reads as another option; and
+    `vaegan run` keeps to at most 45 options (issue 60: only the options that won stay)."""
+    import argparse
+    import re
+
+    from vaegan.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", columns)
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    run = sub.choices["run"]
+    options = [a.option_strings[0] for a in run._actions if a.option_strings[0].startswith("--")]
+    listed = re.findall(r"^\s+(--[a-z0-9-]+)", run.format_help(), flags=re.M)
+    assert listed == options and len(options) <= 45

@@ -21,7 +21,7 @@ from vaegan.training.feature_net import feature_net_for
 from vaegan.viz import label_image
 
 TINY = ["--image-size", "16", "--latent-dim", "4", "--base-channels", "4", "--batch-size", "4"]
-TINY += ["--device", "cpu", "--precision", "fp32", "--val-fraction", "0.25", "--quality-samples", "10"]
+TINY += ["--device", "cpu", "--precision", "fp32", "--val-fraction", "0.25"]
 
 
 @pytest.fixture

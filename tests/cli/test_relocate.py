@@ -19,7 +19,7 @@ from vaegan.cli import main
 from vaegan.runs import open_run
 
 GAN_FLAGS = ["--disc-channels", "4", "--gan-batch-size", "4", "--gan-epochs", "1"]
-GAN_ONLY = ["--grid-size", "8", "--device", "cpu", "--precision", "fp32", "--quality-every", "0", "--min-steps", "0"]
+GAN_ONLY = ["--device", "cpu", "--precision", "fp32", "--quality-every", "0", "--min-steps", "0"]
 
 
 def pictures(folder: Path, n: int = 24) -> Path:

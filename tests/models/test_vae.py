@@ -52,32 +52,6 @@ def test_one_conv_per_level_keeps_the_state_dict_names_older_files_hold() -> Non
     assert names < deeper and "upsample.0.2.conv.weight" in deeper
 
 
-@pytest.mark.parametrize("size", [28, 32, 64, 128])
-def test_group_norm_decoder_shapes_and_one_norm_per_level(size: int) -> None:
-    cfg = ModelConfig(image_size=size, channels=3, latent_dim=5, base_channels=4, decoder_convs=2, decoder_norm="group")
-    decoder = Decoder(cfg)
-    assert decoder(torch.randn(2, 5)).shape == (2, 3, size, size)
-    norms = [m for m in decoder.modules() if isinstance(m, nn.GroupNorm)]
-    assert len(norms) == len(decoder.upsample)
-    assert not any(isinstance(m, nn.GroupNorm) for m in Decoder(ModelConfig(image_size=size)).modules())
-
-
-def test_group_norm_decoder_draws_each_image_alone() -> None:
-    """GroupNorm, unlike BatchNorm, sees one image at a time: an image decodes the same alone or in a batch,
-    in train and eval mode, so DDP needs no synced statistics."""
-    torch.manual_seed(0)
-    decoder = Decoder(ModelConfig(image_size=16, channels=3, latent_dim=5, base_channels=8, decoder_norm="group"))
-    z = torch.randn(6, 5)
-    batch = decoder(z)
-    torch.testing.assert_close(decoder(z[2:3]), batch[2:3])
-    torch.testing.assert_close(decoder.eval()(z), batch)
-
-
-def test_an_unknown_decoder_norm_names_the_choices() -> None:
-    with pytest.raises(VaeganError, match="decoder norm must be one of none, group"):
-        ModelConfig(decoder_norm="batch")  # type: ignore[arg-type]
-
-
 def test_a_residual_conv_starts_as_the_identity_and_learns() -> None:
     layer = ResidualConv(3)
     x = torch.rand(2, 3, 5, 5)  # after a ReLU: non-negative

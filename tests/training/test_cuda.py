@@ -43,9 +43,9 @@ def test_a_cuda_step_in_bf16_autocast_keeps_fp32_weights(tmp_path: Path) -> None
     assert all(p.dtype == torch.float32 for p in vae.parameters())
 
 
-@pytest.mark.parametrize("kind", ["projected", "selfsup"])
+@pytest.mark.parametrize("kind", ["projected"])
 def test_each_discriminator_kind_trains_on_cuda_in_bf16_and_channels_last(tmp_path: Path, kind: str) -> None:
-    """The new kinds on the conv D's fast path: bf16 autocast, channels_last batches, CUDA kernels."""
+    """The projected D on the conv D's fast path: bf16 autocast, channels_last batches, CUDA kernels."""
     train_vae(tiny_config(epochs=1, **AUTO), tmp_path / "vae", splits=tiny_splits())
     fast = {**AUTO, "precision": "bf16", "memory_format": "channels_last", "r1_every": 1, "disc_kind": kind}
     gan = GANRunConfig(vae_checkpoint=str(tmp_path / "vae" / "checkpoint.pt"), gan=tiny_gan(epochs=2, **fast))

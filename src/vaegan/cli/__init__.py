@@ -20,6 +20,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm  # noqa: E402
 
 from vaegan import __version__  # noqa: E402
 from vaegan.cli import evaluate, explore, gan, latent, loss_experiment, tools, train
+from vaegan.cli.options import config_hint
 from vaegan.errors import VaeganError
 from vaegan.training.common import TrainingStopped
 
@@ -30,7 +31,7 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, but a bad flag is one line naming the problem and where help is, not a usage dump."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(2, f"{self.prog}: error: {message}{config_hint(message)} (see '{self.prog} --help')\n")
 
 
 DESCRIPTION = """\

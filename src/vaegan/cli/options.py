@@ -1,7 +1,8 @@
-"""Flags that map onto config fields, so every option has a flag and a TOML equivalent.
+"""Flags that map onto config fields: the settings users change, each also a key of a --config TOML file.
 
-Help texts never state a default by hand: `add_flags` appends the real one, read from the config
-dataclasses and the dataset presets, so the two cannot drift apart.
+Every config field is a TOML key; the rarely changed ones have no flag (config_only: configs/emoji.toml lists
+them at their defaults). Help texts never state a default by hand: `add_flags` appends the real one, read
+from the config dataclasses and the dataset presets, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ from typing import Any
 from vaegan.config import (
     ANCHORS,
     COMPILES,
-    DECODER_NORMS,
-    DISC_HEADS,
-    DISC_INITS,
     DISC_KINDS,
     GAN_INITS,
     GAN_LOSSES,
@@ -26,11 +24,11 @@ from vaegan.config import (
     MODEL_KINDS,
     PRECISIONS,
     RECONSTRUCTIONS,
-    UPSAMPLES,
     DataConfig,
     GANConfig,
     LossConfig,
     ModelConfig,
+    RunSettings,
     TrainConfig,
     VAERunConfig,
     from_dict,
@@ -82,11 +80,7 @@ def run_flags(section: str) -> tuple[Flag, ...]:
             "auto: channels_last on a CPU, contiguous on a GPU",
             MEMORY_FORMATS,
         ),
-        Flag("--grid-size", section, "grid_size", int, "images in the per-epoch grids"),
-        Flag("--grid-every", section, "grid_every", int, "epochs between those grids (and the last epoch)"),
         Flag("--quality-every", section, "quality_every", int, "epochs between FID & co. (0 = off)"),
-        Flag("--quality-samples", section, "quality_samples", int, "images per quality measurement"),
-        Flag("--checkpoint-every", section, "checkpoint_every", int, "epochs between checkpoints"),
         Flag("--min-steps", section, "min_steps", int, "optimiser steps at least: small data trains more epochs"),
         Flag("--tensorboard", section, "tensorboard", bool, "also write TensorBoard events (the tensorboard extra)"),
     )
@@ -98,22 +92,15 @@ VAE_FLAGS = (
     Flag("--image-size", "data", "image_size", int, "square size in pixels"),
     Flag("--channels", "data", "channels", int, "1 grey or 3 RGB"),
     Flag("--val-fraction", "data", "val_fraction", float, "held-out fraction for validation"),
-    Flag("--split-seed", "data", "split_seed", int, "seed of the fixed train/validation split"),
     Flag("--cache-dir", "data", "cache_dir", str, "cache for rendered emoji and feature nets", unset="~/.cache/vaegan"),
     Flag("--model", "model", "kind", str, "vae, or ae for the plain autoencoder baseline", MODEL_KINDS),
     Flag("--latent-dim", "model", "latent_dim", int, "latent dimensions"),
     Flag("--base-channels", "model", "base_channels", int, "width of the first conv layer"),
-    Flag("--decoder-convs", "model", "decoder_convs", int, "convs per decoder level: the x2 step, then 3x3 ones"),
-    Flag("--decoder-norm", "model", "decoder_norm", str, "group: GroupNorm after each decoder x2 conv", DECODER_NORMS),
-    Flag(
-        "--upsample", "model", "upsample", str, "decoder x2 steps: ConvTranspose 4x4/2 or resize + conv 3x3", UPSAMPLES
-    ),
     Flag(
         "--prior-components", "model", "prior_components", int, "Gaussians in the fitted prior that draws z (prior.py)"
     ),
     Flag("--recon", "loss", "reconstruction", str, "reconstruction loss (see the README)", RECONSTRUCTIONS),
     Flag("--beta", "loss", "beta", float, "weight of the KL term"),
-    Flag("--kl-warmup", "loss", "kl_warmup_steps", int, "steps over which beta rises linearly from 0"),
     Flag("--msssim-weight", "loss", "msssim_weight", float, "weight of a (1 - MS-SSIM) term per pixel in training"),
     Flag("--epochs", "train", "epochs", int, "training epochs"),
     Flag(
@@ -121,7 +108,6 @@ VAE_FLAGS = (
     ),
     Flag("--batch-size", "train", "batch_size", int, "images per step"),
     Flag("--lr", "train", "lr", float, "Adam learning rate"),
-    Flag("--lr-warmup", "train", "lr_warmup_steps", int, "steps over which the learning rate rises linearly"),
     Flag(
         "--compile",
         "train",
@@ -142,73 +128,31 @@ GAN_FLAGS = (
         "gan",
         "disc_kind",
         str,
-        "conv: D's convs on the image; projected: heads on the frozen VAE encoder's maps; selfsup: conv, plus "
-        "decoders rebuilding real images from D's maps",
+        "conv: D's convs on the image; projected: heads on the frozen VAE encoder's maps",
         DISC_KINDS,
     ),
     Flag("--disc-channels", "gan", "disc_channels", int, "width of the discriminator's first conv (projected: heads)"),
-    Flag(
-        "--disc-head",
-        "gan",
-        "disc_head",
-        str,
-        "linear: a logit per image; patch: one per position of D's first map of at most 8x8",
-        DISC_HEADS,
-    ),
-    Flag(
-        "--disc-init",
-        "gan",
-        "disc_init",
-        str,
-        "scratch: random D; encoder: D's convs start as the trained VAE encoder's",
-        DISC_INITS,
-    ),
-    Flag("--spectral-norm", "gan", "spectral_norm", bool, "spectral normalisation on every D layer"),
     Flag("--gan-epochs", "gan", "epochs", int, "GAN epochs"),
     Flag("--gan-max-minutes", "gan", "max_minutes", float, "stop the GAN after the epoch that would run past this"),
     Flag("--gan-batch-size", "gan", "batch_size", int, "GAN images per step"),
     Flag("--lr-g", "gan", "lr_g", float, "generator Adam learning rate"),
     Flag("--lr-d", "gan", "lr_d", float, "discriminator Adam learning rate"),
-    Flag("--beta1", "gan", "beta1", float, "Adam beta1 of both networks"),
-    Flag("--beta2", "gan", "beta2", float, "Adam beta2 of both networks"),
-    Flag("--d-steps", "gan", "d_steps", int, "D updates per G update"),
     Flag("--d-warmup", "gan", "d_warmup_steps", int, "steps in which only D learns"),
-    Flag("--top-k", "gan", "top_k", float, "G learns from this share of each batch's fakes D rates best (1 = all)"),
-    Flag(
-        "--anchor",
-        "gan",
-        "anchor",
-        str,
-        "keep G near the VAE: none, decoder, feature, pixel, lowpass, structure",
-        ANCHORS,
-    ),
+    Flag("--anchor", "gan", "anchor", str, "keep G near the VAE: decoder G(z) ~ Dec(z), pixel G(E(x)) ~ x", ANCHORS),
     Flag("--latents", "gan", "latents", str, "G's z: N(0, I) or the prior fitted to the VAE's latents", LATENTS),
     Flag("--anchor-weight", "gan", "anchor_weight", float, "weight of the anchor"),
-    Flag("--anchor-pool", "gan", "anchor_pool", int, "block size the lowpass anchor averages over"),
     Flag("--anchor-decay", "gan", "anchor_decay_steps", int, "steps over which the anchor weight falls to 0"),
-    Flag(
-        "--adaptive-weight",
-        "gan",
-        "adaptive_weight",
-        bool,
-        "scale D's term so its gradient at G's last layer matches the anchor's (taming-transformers)",
-    ),
     Flag("--ema-decay", "gan", "ema_decay", float, "EMA of G's weights for sampling (0 = off)"),
     Flag(
         "--diffaugment", "gan", "diffaugment", str, "DiffAugment policy for D's inputs, e.g. color,translation,cutout"
     ),
     Flag("--r1-gamma", "gan", "r1_gamma", float, "R1 penalty weight on D's gradient at real images (0 = off)"),
-    Flag("--r1-every", "gan", "r1_every", int, "lazy R1: take the penalty (times this) every this many D steps"),
-    Flag(
-        "--collapse-fraction",
-        "gan",
-        "collapse_fraction",
-        float,
-        "warn of mode collapse below this fraction of the real data's diversity",
-    ),
 )
 # train-gan's own copies of the run-wide flags; the pipeline takes them from the VAE's [train] section.
 GAN_RUNTIME_FLAGS = run_flags("gan")
+# The run-wide settings (config.RunSettings) a `vaegan run` GAN takes from [train]; each stage has its own
+# length, batch and time limit.
+SHARED = tuple(f.name for f in fields(RunSettings) if f.name not in ("epochs", "batch_size", "max_minutes"))
 
 
 def field_default(section: str, key: str) -> Any:
@@ -274,20 +218,56 @@ def setting_name(flag: Flag) -> str:
     return flag.name[2:].replace("-", "_")
 
 
+def config_only(flags: tuple[Flag, ...]) -> dict[str, tuple[str, str]]:
+    """The fields of the flags' sections that no flag sets, by name: (section, key). A --config file sets
+    them, and vaegan.train takes them as keywords beside the flags. Not [model] output, which follows
+    --recon (vae_run_config), nor, beside [train], the GAN's run-wide settings: a pipeline's GAN takes
+    [train]'s (pipeline_configs)."""
+    flagged = {(flag.section, flag.key) for flag in flags} | {("model", "output")}
+    names = {setting_name(flag) for flag in flags}
+    sections = [section for section in SECTION_CLASSES if section in {flag.section for flag in flags}]
+    found: dict[str, tuple[str, str]] = {}
+    for section in sections:
+        for f in fields(SECTION_CLASSES[section]):
+            shared = section == "gan" and "train" in sections and f.name in SHARED
+            if (section, f.name) not in flagged and f.name not in names and not shared:
+                found.setdefault(f.name, (section, f.name))
+    return found
+
+
+def config_hint(message: str) -> str:
+    """For argparse's "unrecognized arguments" naming a setting without a flag (--grid-every, --kl-warmup):
+    where it is set instead."""
+    if not message.startswith("unrecognized arguments"):
+        return ""
+    keys = config_only(VAE_FLAGS + GAN_FLAGS) | config_only(GAN_FLAGS + GAN_RUNTIME_FLAGS)
+    names = [token[2:].split("=")[0].replace("-", "_") for token in message.split() if token.startswith("--")]
+    found = [key for name in names for key in (name, f"{name}_steps") if key in keys]
+    return (
+        f"; no flag sets {', '.join(found)}: use a --config file (configs/emoji.toml lists such keys)" if found else ""
+    )
+
+
 def settings_sections(
     values: dict[str, Any], flags: tuple[Flag, ...], preset: str | None = None, config: str | Path | None = None
 ) -> Sections:
-    """preset < TOML file < `values` (flags by setting_name; None is not given), as config sections."""
-    by_name = {setting_name(flag): flag for flag in flags}
-    unknown = sorted(set(values) - set(by_name))
+    """preset < TOML file < `values` (flags by setting_name, or config_only fields by name; None is not
+    given), as config sections."""
+    by_name = {setting_name(flag): (flag.section, flag.key) for flag in flags}
+    file_only = config_only(flags)
+    unknown = sorted(set(values) - set(by_name) - set(file_only))
     if unknown:
-        raise VaeganError(f"unknown settings {unknown}; use the flags of `vaegan run` in snake case: {sorted(by_name)}")
+        raise VaeganError(
+            f"unknown settings {unknown}; use the flags of `vaegan run` in snake case ({', '.join(sorted(by_name))}) "
+            f"or a setting without a flag by its config key ({', '.join(sorted(file_only))})"
+        )
     if preset is not None and preset not in PRESETS:
         raise VaeganError(f"unknown preset {preset!r}; use one of {', '.join(sorted(PRESETS))}")
     from_flags: Sections = {}
     for name, value in values.items():
         if value is not None:
-            from_flags.setdefault(by_name[name].section, {})[by_name[name].key] = value
+            section, key = by_name.get(name) or file_only[name]
+            from_flags.setdefault(section, {})[key] = value
     from_file: Sections = checked_sections(read_toml(config), config) if config else {}
     return absolute_paths(merge(PRESETS[preset] if preset else {}, from_file, from_flags))
 
@@ -328,9 +308,8 @@ def pipeline_configs(given: Sections) -> tuple[VAERunConfig, GANConfig, Sections
     source = given.get("data", {}).get("source") or "emoji"
     sections = merge(dataset_defaults(source), given)
     vae_cfg = vae_run_config(**sections)
-    shared_keys = {flag.key for flag in GAN_RUNTIME_FLAGS}
-    shared = {key: getattr(vae_cfg.train, key) for key in shared_keys}
+    shared = {key: getattr(vae_cfg.train, key) for key in SHARED}
     gan_cfg = from_dict(GANConfig, {**shared, **sections.get("gan", {})})
-    given_shared = {k: v for k, v in given.get("train", {}).items() if k in shared_keys}
+    given_shared = {k: v for k, v in given.get("train", {}).items() if k in SHARED}
     wanted = {**given, "gan": {**given_shared, **given.get("gan", {})}}
     return vae_cfg, gan_cfg, wanted

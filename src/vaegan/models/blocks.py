@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaegan.config import DecoderNorm, Upsample
+from vaegan.config import Upsample
 from vaegan.errors import VaeganError
 
 
@@ -34,11 +32,9 @@ def widths(base_channels: int, n_layers: int) -> list[int]:
     return [base_channels * min(2**i, 8) for i in range(n_layers)]
 
 
-# No normalisation layers by default. BatchNorm would couple the images of a batch: train and eval would
-# disagree, and a DistributedDataParallel run would differ from a single process with the same global batch.
-# GroupNorm normalises each image alone; the decoder (the GAN's generator) can have it after each x2 conv
-# (--decoder-norm group). Off by default: slower and worse on emoji (docs/results/levers/README.md).
-GROUPS = 8  # GroupNorm's groups where the width allows (every vaegan width is a multiple of 8 from base 8 up)
+# No normalisation layers. BatchNorm would couple the images of a batch: train and eval would disagree, and
+# a DistributedDataParallel run would differ from a single process with the same global batch. GroupNorm,
+# per image, after each decoder x2 conv was slower and worse on emoji (docs/results/levers/README.md, round 22).
 
 
 def down_block(c_in: int, c_out: int, slope: float = 0.2) -> nn.Sequential:
@@ -46,20 +42,14 @@ def down_block(c_in: int, c_out: int, slope: float = 0.2) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(slope, inplace=True))
 
 
-def up_block(
-    c_in: int, c_out: int, upsample: Upsample = "transpose", convs: int = 1, norm: DecoderNorm = "none"
-) -> nn.Sequential:
-    """upsample_conv, GroupNorm if `norm` asks, ReLU, then convs - 1 residual 3x3 convs: (B, c_in, H, W) ->
-    (B, c_out, 2H, 2W).
+def up_block(c_in: int, c_out: int, upsample: Upsample = "transpose", convs: int = 1) -> nn.Sequential:
+    """upsample_conv, ReLU, then convs - 1 residual 3x3 convs: (B, c_in, H, W) -> (B, c_out, 2H, 2W).
 
     The extra convs mix each pixel with its neighbours after the x2 step; with one conv per level a pixel
     of the 4x4 start map reaches the image only through nearest copies and one 3x3 kernel per level.
-    Their layers follow the first two, so a one-conv block without a norm keeps the state-dict names it
-    always had.
+    Their layers follow the first two, so a one-conv block keeps the state-dict names it always had.
     """
-    layers: list[nn.Module] = [upsample_conv(c_in, c_out, upsample)]
-    layers += [nn.GroupNorm(math.gcd(GROUPS, c_out), c_out)] if norm == "group" else []
-    layers += [nn.ReLU(inplace=True)]
+    layers: list[nn.Module] = [upsample_conv(c_in, c_out, upsample), nn.ReLU(inplace=True)]
     layers += [ResidualConv(c_out) for _ in range(convs - 1)]
     return nn.Sequential(*layers)
 

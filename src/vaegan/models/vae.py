@@ -80,10 +80,7 @@ class Decoder(nn.Module):
         )
         rev = chans[::-1]
         self.upsample = nn.Sequential(
-            *[
-                up_block(a, b, cfg.upsample, cfg.decoder_convs, cfg.decoder_norm)
-                for a, b in zip(rev, rev[1:], strict=False)
-            ]
+            *[up_block(a, b, cfg.upsample, cfg.decoder_convs) for a, b in zip(rev, rev[1:], strict=False)]
         )
         self.to_image = upsample_conv(chans[0], cfg.channels, cfg.upsample)
         self.activation = nn.Tanh() if cfg.output == "tanh" else nn.Sigmoid()

@@ -17,13 +17,11 @@ import torch.nn.functional as F
 
 from vaegan.augment import diff_augment
 from vaegan.config import GANConfig
-from vaegan.losses import adaptive_scale, discriminator_loss, generator_loss, r1_penalty, structure_loss, top_k_fakes
-from vaegan.models.gan import AnyDiscriminator, Discriminator
+from vaegan.losses import discriminator_loss, generator_loss, r1_penalty
+from vaegan.models.gan import AnyDiscriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.training.common import adam, autocast
 
-# Anchors on G(mean of q(z|x)) for real x, computed in the same G forward as the fakes.
-X_ANCHORS = ("feature", "pixel", "lowpass", "structure")
 # What gan_step returns, in this order: the loop sums them per epoch.
 MONITORS = ("d_loss", "g_loss", "anchor", "d_real", "d_fake", "grad_d", "grad_g")
 
@@ -86,20 +84,18 @@ def gan_step(
     """
     g_moves = step >= gc.d_warmup_steps and step % gc.d_steps == 0
     anchor_w = anchor_weight(step, gc) if g_moves else 0.0
-    with torch.no_grad():  # z_x: the frozen encoder's mean for x, for the anchors on G(z_x); else none
-        z_x = nets.frozen.encode(real).mean if anchor_w > 0 and gc.anchor in X_ANCHORS else z[:0]
+    with torch.no_grad():  # z_x: the frozen encoder's mean for x, for the pixel anchor on G(z_x); else none
+        z_x = nets.frozen.encode(real).mean if anchor_w > 0 and gc.anchor == "pixel" else z[:0]
     # One G forward per step keeps DDP's bookkeeping simple; without a G update there is no graph to keep.
     with torch.set_grad_enabled(g_moves), autocast(device, bf16):
         fake, fake_x = nets.trained_g(torch.cat([z, z_x])).split([len(z), len(z_x)])  # (B, C, H, W), (B or 0, ...)
 
-    # (1) D on real images and detached fakes, in one forward (one DDP pass, bigger kernels), plus D's own
-    # loss on the real ones (the self-supervised D's reconstruction error; 0 for the others)
+    # (1) D on real images and detached fakes, in one forward (one DDP pass, bigger kernels)
     r1 = r1_weight(step, gc)
     seen = nets.augment(torch.cat([real, fake.detach()])).detach().requires_grad_(r1 > 0)
     with autocast(device, bf16):
-        logits, own_loss = nets.trained_d(seen, real=len(real))
-    real_logits, fake_logits = logits.split([len(real), len(fake)])
-    d_loss = discriminator_loss(real_logits, fake_logits, gc.loss) + own_loss
+        real_logits, fake_logits = nets.trained_d(seen).split([len(real), len(fake)])
+    d_loss = discriminator_loss(real_logits, fake_logits, gc.loss)
     if r1 > 0:
         d_loss = d_loss + r1 * r1_penalty(real_logits, seen)[: len(real)].mean()
     nets.opt_d.zero_grad(set_to_none=True)
@@ -113,23 +109,11 @@ def gan_step(
     if g_moves:
         with weights_frozen(nets.disc):
             with autocast(device, bf16):
-                g_loss = generator_loss(top_k_fakes(nets.disc(nets.augment(fake)), gc.top_k), gc.loss)
+                g_loss = generator_loss(nets.disc(nets.augment(fake)), gc.loss)
                 if anchor_w > 0:
-                    anchor = anchor_loss(
-                        gc.anchor,
-                        frozen=nets.frozen,
-                        disc=nets.disc,
-                        z=z,
-                        fake=fake,
-                        fake_x=fake_x,
-                        real=real,
-                        pool=gc.anchor_pool,
-                    )
+                    anchor = anchor_loss(gc.anchor, frozen=nets.frozen, z=z, fake=fake, fake_x=fake_x, real=real)
             nets.opt_g.zero_grad(set_to_none=True)
-            adversarial = g_loss
-            if gc.adaptive_weight and anchor_w > 0:
-                adversarial = g_loss * adaptive_scale(g_loss, anchor_w * anchor, last_layer(nets.generator))
-            (adversarial + anchor_w * anchor).backward()
+            (g_loss + anchor_w * anchor).backward()
         grad_g = grad_norm(nets.trained_g)
         nets.opt_g.step()
 
@@ -140,45 +124,21 @@ def gan_step(
 
 
 def anchor_loss(
-    kind: str,
-    *,
-    frozen: VAE,
-    disc: AnyDiscriminator,
-    z: torch.Tensor,
-    fake: torch.Tensor,
-    fake_x: torch.Tensor,
-    real: torch.Tensor,
-    pool: int = GANConfig.anchor_pool,
+    kind: str, *, frozen: VAE, z: torch.Tensor, fake: torch.Tensor, fake_x: torch.Tensor, real: torch.Tensor
 ) -> torch.Tensor:
-    """Keeps G near what the VAE taught it, per-pixel (or per-feature) mean squared error.
+    """Keeps G near what the VAE taught it, per-pixel mean squared error.
 
     decoder: ||G(z) - Dec_frozen(z)||^2 for the same prior z.
-    feature: Larsen et al. 2016 (arXiv:1512.09300): D's last conv features of G(z_x) against those of
-    the real x, with z_x the frozen encoder's posterior mean (deterministic, so every process count agrees).
-    With the patch head, D's last conv map is its 8x8 one (128 channels at 64 px), not the 4x4 one.
-    pixel: ||G(z_x) - x||^2 itself, the VAE's own reconstruction task kept while D sharpens G: what keeps
-    the encoder's latents meaning the same images through the GAN (issue 12's PSNR through G).
-    lowpass: the pixel anchor on `pool` x `pool` block means of both images. Colours, layout and shapes, what
-    PSNR mostly measures, stay tied to x, while detail finer than a block, where the squared error can only
-    pull G toward the blurry mean of what fits, is left to D.
-    structure: 1 - MS-SSIM(G(z_x), x) (vaegan.ssim): local means, contrasts and correlations tied to x
-    at three scales instead of every pixel's value, so D may move pixels that keep the structure.
+    pixel: ||G(z_x) - x||^2, with z_x the frozen encoder's posterior mean of the real x (deterministic, so
+    every process count agrees): the VAE's own reconstruction task kept while D sharpens G, what keeps the
+    encoder's latents meaning the same images through the GAN (issue 12's PSNR through G).
     """
     if kind == "decoder":
         with torch.no_grad():
             target = frozen.decode(z)
         return F.mse_loss(fake.float(), target.float())
-    assert len(fake_x) == len(real), f"the {kind} anchor needs G(z_x)"
-    if kind == "pixel":
-        return F.mse_loss(fake_x.float(), real.float())
-    if kind == "lowpass":
-        return F.mse_loss(F.avg_pool2d(fake_x.float(), pool), F.avg_pool2d(real.float(), pool))
-    if kind == "structure":
-        return structure_loss(fake_x, real, frozen.cfg.value_range).mean()
-    assert isinstance(disc, Discriminator), "GANConfig refuses the feature anchor for a projected D"
-    with torch.no_grad():
-        target = disc.feature_maps(real)
-    return F.mse_loss(disc.feature_maps(fake_x).float(), target.float())
+    assert kind == "pixel" and len(fake_x) == len(real), f"unknown anchor {kind!r}, or the pixel anchor without G(z_x)"
+    return F.mse_loss(fake_x.float(), real.float())
 
 
 @contextlib.contextmanager
@@ -233,10 +193,3 @@ def grad_norm(module: torch.nn.Module) -> torch.Tensor:
     """The L2 norm of all of the module's gradients together (0 when it has none)."""
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) if grads else torch.zeros(())
-
-
-def last_layer(generator: Decoder) -> torch.Tensor:
-    """The weight of G's image-making convolution, where the adaptive weight compares gradients."""
-    weight = generator.to_image.weight
-    assert isinstance(weight, torch.Tensor)
-    return weight

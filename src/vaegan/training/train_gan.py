@@ -22,7 +22,6 @@ from vaegan.models.gan import build_discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.prior import fitted_prior, saved_prior
 from vaegan.runs import Run, open_run
-from vaegan.training import distributed
 from vaegan.training.changes import Sections
 from vaegan.training.common import fixed_latents, place, restore_adam
 from vaegan.training.epoch_log import DrawGrids
@@ -56,35 +55,9 @@ def warm_start(generator: Decoder, vae: VAE) -> None:
 
 
 def refuse_before_data(gc: GANConfig, vae_run: Run) -> None:
-    """What a GAN stage refuses before any data is read or anything written: settings that cannot work with
-    this VAE (refuse_unsupported) and a damaged prior.pt."""
-    refuse_unsupported(gc, vae_run.config)
+    """What a GAN stage refuses before any data is read or anything written: a damaged prior.pt."""
     if gc.latents == "fitted":
         saved_prior(vae_run)
-
-
-def refuse_unsupported(gc: GANConfig, vae_cfg: VAERunConfig) -> None:
-    """Settings that cannot work with this VAE or process count, refused before any data is loaded."""
-    if distributed.world_size() > 1 and gc.anchor == "feature":
-        # G's update runs the unwrapped D, so DDP would allow it now, but no two-process test covers it yet
-        raise VaeganError("the feature anchor is untested under torchrun; use --anchor pixel or --anchor decoder")
-    if gc.adaptive_weight and distributed.world_size() > 1:
-        # its gradients are taken outside DistributedDataParallel's backward, which would not average them
-        raise VaeganError("--adaptive-weight is not supported under torchrun; run it in one process")
-    if gc.adaptive_weight and (gc.anchor in ("none", "decoder") or gc.anchor_weight <= 0):
-        # the decoder anchor is exactly 0 at G's warm start (G is the decoder), so D's term would get 0 too
-        raise VaeganError(
-            "--adaptive-weight scales D's term against the pixel, lowpass or feature anchor; add --anchor pixel"
-        )
-    if gc.adaptive_weight and gc.anchor_decay_steps:
-        # the scale follows the anchor down, so the mix would stay 1:1 and jump to D alone at the end
-        raise VaeganError("--adaptive-weight keeps D's term level with the anchor's; drop --anchor-decay")
-    width = vae_cfg.model.base_channels
-    if gc.disc_init == "encoder" and gc.disc_channels != width:
-        raise VaeganError(f"--disc-init encoder needs D as wide as the encoder: use --disc-channels {width}")
-    size = vae_cfg.model.image_size
-    if gc.anchor == "lowpass" and gc.anchor_pool > size:
-        raise VaeganError(f"--anchor-pool {gc.anchor_pool} is larger than the {size} px images; use at most {size}")
 
 
 def pairwise_diversity(images: torch.Tensor) -> float:
@@ -160,7 +133,7 @@ GAN_REPORTING = Reporting(
     n_sums=len(MONITORS),  # per-step values, one weight per step
     watch={"d_loss": MONITORS.index("d_loss"), "g_loss": MONITORS.index("g_loss")},
     postfix={"D(x)": MONITORS.index("d_real"), "D(G(z))": MONITORS.index("d_fake")},
-    advice="lower --lr-g/--lr-d (or a higher --r1-gamma)",
+    advice="lower --lr-g/--lr-d (or train again with a higher --r1-gamma)",
 )
 
 
@@ -275,7 +248,7 @@ def warn_of_collapse(diversity: float, threshold: float, is_main: bool) -> None:
     if is_main and diversity < threshold:
         log.warning(
             "possible mode collapse: sample diversity is %.2f of the real data's (threshold %.2f). "
-            "Look at the grids; try --anchor decoder, --spectral-norm or a lower --lr-g",
+            "Look at the grids; try --anchor decoder, a higher --r1-gamma or a lower --lr-g",
             diversity,
             threshold,
         )
