@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 from vaegan.training.compiling import Verdict
 
-from vaegan.cli.options import pipeline_configs
 from vaegan.config import GANConfig, VAERunConfig
 from vaegan.losses import discriminator_loss, generator_loss, kl_weight, r1_penalty, vae_loss
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.prior import fit_mixture, posterior_means
+from vaegan.settings import pipeline_configs
 from vaegan.training import speed
 from vaegan.training.common import warm_up_lr
 from vaegan.training.distributed import Dist

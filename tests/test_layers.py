@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("losses", ("vaegan.losses",)),
     ("models", ("vaegan.models",)),
     ("metrics and checkpoints", ("vaegan.metrics", "vaegan.checkpoint")),
-    ("run readers", ("vaegan.runs", "vaegan.prior", "vaegan.pictures")),
+    ("run readers", ("vaegan.runs", "vaegan.prior", "vaegan.pictures", "vaegan.settings")),
     ("training", ("vaegan.training",)),
     ("jobs", ("vaegan.pipeline", "vaegan.report", "vaegan.evaluate", "vaegan.loss_experiment", "vaegan.export")),
     # the package itself exports the Python API (vaegan.train, vaegan.load), so it stands on top

@@ -70,8 +70,8 @@ def test_a_gpu_budget_scales_batch_and_epochs_together_unless_a_batch_was_given(
 
 @pytest.mark.parametrize("name", ["emoji", "fashion-mnist"])
 def test_the_example_config_files_train_what_their_data_trains_by_default(name: str) -> None:
-    from vaegan.cli.options import pipeline_configs
     from vaegan.config import read_toml
+    from vaegan.settings import pipeline_configs
 
     config = Path(__file__).resolve().parents[1] / "configs" / f"{name}.toml"
     from_file = pipeline_configs(read_toml(config))

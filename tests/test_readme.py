@@ -22,9 +22,9 @@ from PIL import Image
 
 from tiny import TINY_FLAGS, tiny_splits
 from vaegan.cli import build_parser, main
-from vaegan.cli.options import GAN_FLAGS, VAE_FLAGS
 from vaegan.config import GANConfig, read_toml, vae_run_config
 from vaegan.data.idx import FASHION_MNIST_ROOT, SPLIT_FILES, read_idx, write_idx
+from vaegan.settings import GAN_FLAGS, VAE_FLAGS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

@@ -48,12 +48,11 @@ def train(
     (`epochs=3`, `gan_epochs=2`, `image_size=32`), or a setting without a flag by its config key
     (`grid_every=2`, `beta1=0.0`; configs/emoji.toml lists them); `preset` ("quick" or "full") and `config`
     (a TOML file) as its --preset and --config. Training an existing `out` again resumes and extends it."""
-    from vaegan.cli.options import GAN_FLAGS, VAE_FLAGS, pipeline_configs, settings_sections
     from vaegan.pipeline import run_pipeline
+    from vaegan.settings import GAN_FLAGS, VAE_FLAGS, pipeline_configs, settings_sections
 
-    flags = VAE_FLAGS + GAN_FLAGS
-    given = settings_sections({"data": str(data), **settings}, flags, preset, config)
-    vae_cfg, gan_cfg, wanted = pipeline_configs(given)
+    given = settings_sections({"data": str(data), **settings}, VAE_FLAGS + GAN_FLAGS, config)
+    vae_cfg, gan_cfg, wanted = pipeline_configs(given, preset)
     run_pipeline(vae_cfg, gan_cfg, Path(out), wanted=wanted, progress=progress)
     return load(out)
 

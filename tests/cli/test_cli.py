@@ -131,9 +131,10 @@ def test_config_file_and_flags_layer(tmp_path: Path, image_folder: Path) -> None
 @pytest.mark.parametrize("source", ["fashion-mnist", "emoji"])
 def test_help_states_the_defaults_the_configs_really_use(source: str) -> None:
     """The help texts are generated from the config classes and presets, so they cannot drift from them."""
-    from vaegan.cli.options import GAN_FLAGS, VAE_FLAGS, default_text, shown
+    from vaegan.cli.options import default_text, shown
     from vaegan.config import GANConfig, vae_run_config
     from vaegan.presets import dataset_defaults
+    from vaegan.settings import GAN_FLAGS, VAE_FLAGS
 
     sections = dataset_defaults(source)
     configs = {"gan": GANConfig(**sections.get("gan", {})), **vars(vae_run_config(**sections))}
@@ -150,9 +151,9 @@ def test_every_setting_without_a_flag_is_listed_at_its_default_in_the_emoji_conf
     import re
     import tomllib
 
-    from vaegan.cli.options import GAN_FLAGS, VAE_FLAGS, config_only
     from vaegan.config import GANConfig, vae_run_config
     from vaegan.presets import dataset_defaults
+    from vaegan.settings import GAN_FLAGS, VAE_FLAGS, config_only
 
     text = (Path(__file__).parents[2] / "configs" / "emoji.toml").read_text()
     listed = tomllib.loads(re.sub(r"^# (\w+ = )", r"\1", text, flags=re.M))  # the commented keys, uncommented

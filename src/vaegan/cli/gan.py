@@ -6,20 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from vaegan.cli.options import (
-    GAN_FLAGS,
-    GAN_RUNTIME_FLAGS,
-    VAE_FLAGS,
-    add_config_flags,
-    add_flags,
-    given_sections,
-    pipeline_configs,
-    sections_from_args,
-)
+from vaegan.cli.options import add_config_flags, add_flags, given_sections, sections_from_args
 from vaegan.cli.outputs import add_run_out, resume_conflicts
 from vaegan.cli.train import default_run_dir
 from vaegan.config import GANConfig, GANRunConfig, from_dict
 from vaegan.errors import VaeganError
+from vaegan.settings import GAN_FLAGS, GAN_RUNTIME_FLAGS, VAE_FLAGS, pipeline_configs
 
 
 def register(sub: Any) -> None:
@@ -76,7 +68,7 @@ def run_train_gan(args: argparse.Namespace) -> int:
 def run_pipeline_command(args: argparse.Namespace) -> int:
     from vaegan.pipeline import run_pipeline
 
-    vae_cfg, gan_cfg, wanted = pipeline_configs(given_sections(args, VAE_FLAGS + GAN_FLAGS))
+    vae_cfg, gan_cfg, wanted = pipeline_configs(given_sections(args, VAE_FLAGS + GAN_FLAGS), args.preset)
     out = args.out or Path("runs") / default_run_dir(vae_cfg.data.source, "").name.rstrip("-")
     result = run_pipeline(vae_cfg, gan_cfg, out, wanted=wanted)
     if result is not None:  # None on the other ranks under torchrun: rank 0 reports

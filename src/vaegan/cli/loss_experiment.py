@@ -7,10 +7,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from vaegan.cli.options import VAE_FLAGS, add_flags, sections_from_args
+from vaegan.cli.options import add_flags, sections_from_args
 from vaegan.cli.outputs import add_run_out
 from vaegan.errors import VaeganError
 from vaegan.presets import merge
+from vaegan.settings import VAE_FLAGS
 
 log = logging.getLogger(__name__)
 

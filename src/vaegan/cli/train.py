@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from vaegan.cli.options import VAE_FLAGS, add_config_flags, add_flags, given_sections, sections_from_args
+from vaegan.cli.options import add_config_flags, add_flags, given_sections, sections_from_args
 from vaegan.cli.outputs import add_run_out, resume_conflicts
 from vaegan.config import vae_run_config
+from vaegan.settings import VAE_FLAGS
 
 
 def register(sub: Any) -> None:
