@@ -46,6 +46,8 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
             skipped.append(number)
         elif record:
             records.append(record)
+    if skipped and not records:
+        raise VaeganError(f"{path} is not valid JSON lines ({len(skipped)} damaged); it was edited or cut short")
     if skipped:
         log.warning("%s: skipped %d damaged line(s), first line %d; the rest is read", path, len(skipped), skipped[0])
     return records
