@@ -155,7 +155,7 @@ def test_quality_races_the_presets_unless_told_the_prior_components_or_gan_setti
     from vaegan.presets import dataset_defaults
 
     preset = dataset_defaults("emoji")
-    defaults = vae_run_config(**preset).model, GANConfig(**preset["gan"])  # what `vaegan run` would train
+    defaults = vae_run_config(**preset).model, GANConfig(**preset.get("gan", {}))  # what `vaegan run` would train
     cfg, gan = configs("emoji", None)
     assert cfg.model.prior_components == defaults[0].prior_components
     assert gan.r1_every == defaults[1].r1_every  # the GAN recipe a record stores is the preset's
