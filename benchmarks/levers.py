@@ -280,8 +280,8 @@ def train_row_vae(row: str, data: dict[str, Any], epochs: int, seed: int, splits
     defaults = dataset_defaults(data["source"])
     cfg = vae_run_config(
         data=data,
-        model={**defaults["model"], **VAE_ROWS[row].get("model", {})},
-        loss={**defaults["loss"], **VAE_ROWS[row].get("loss", {})},
+        model={**defaults.get("model", {}), **VAE_ROWS[row].get("model", {})},
+        loss={**defaults.get("loss", {}), **VAE_ROWS[row].get("loss", {})},
         train={"epochs": epochs, "batch_size": BATCH, "seed": seed, "device": "cpu", "quality_every": 0},
     )
     train_vae(cfg, folder, splits=splits, progress=False)

@@ -88,7 +88,7 @@ def draw_curves(by_name: dict[tuple[str, str], dict[str, Any]], grids: Path) -> 
 
 def r1_note(by_name: dict[tuple[str, str], dict[str, Any]], data: str) -> list[str]:
     """A line naming the R1 gamma the two-stage points raced with, where it is not today's default."""
-    today = dataset_defaults(data)["gan"].get("r1_gamma", GANConfig.r1_gamma)
+    today = dataset_defaults(data).get("gan", {}).get("r1_gamma", GANConfig.r1_gamma)
     records = [by_name[(data, n)] for n in CURVE_RECORDS[data] if (data, n) in by_name]
     raced = {r["gan"].get("r1_gamma", 1.0) for r in records if any(m == MODELS[1] for m, _, _ in curve_points(r))}
     if raced <= {today}:

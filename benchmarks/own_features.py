@@ -103,11 +103,11 @@ def subsample(splits: DataSplits, n: int, seed: int) -> DataSplits:
 def data_settings(source: str, cache_dir: str | None) -> tuple[dict[str, Any], int]:
     """The dataset's own defaults (28 px grey for the IDX sets, 64 px RGB for emoji) and latent size."""
     defaults = dataset_defaults(source)
-    data = {"source": source, **defaults["data"], "cache_dir": cache_dir}
+    data = {"source": source, **defaults.get("data", {}), "cache_dir": cache_dir}
     if source == "emoji":
         # Emoji have no test set; a fifth held out (about 760 images) is the real side of the metrics.
         data["val_fraction"] = 0.2
-    return data, defaults["model"]["latent_dim"]
+    return data, vae_run_config(**defaults).model.latent_dim
 
 
 def collapsed(run: Path, fraction: float) -> bool:

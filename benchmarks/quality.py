@@ -55,7 +55,7 @@ from vaegan.metrics.inception_fid import (
 )
 from vaegan.metrics.psnr import posterior_psnr
 from vaegan.plots import Panel, line_charts
-from vaegan.presets import dataset_defaults
+from vaegan.presets import dataset_defaults, merge
 from vaegan.training.loop import Sampler
 from vaegan.viz import label_image, save_grid, tile, upscale
 
@@ -74,15 +74,14 @@ def configs(
     `gan_overrides`, those GANConfig fields changed (say lr_d for two time-scale updates, Heusel et al. 2017,
     r1_every and r1_gamma for R1, disc_kind or disc_channels); with `vae_overrides`, those
     fields of the VAE's model, loss and train sections ({"loss": {"beta": 0.5}})."""
-    d, vae = dataset_defaults(source), vae_overrides or {}
-    model = d["model"] if prior_components is None else {**d["model"], "prior_components": prior_components}
-    cfg = vae_run_config(
-        data={"source": source, **d["data"], "cache_dir": cache_dir},
-        model={**model, **vae.get("model", {})},
-        loss={**d["loss"], **vae.get("loss", {})},
-        train={**d["train"], "device": "cpu", **vae.get("train", {})},
-    )
-    return cfg, GANConfig(**{**d["gan"], "device": "cpu", **(gan_overrides or {})})
+    layers = [
+        dataset_defaults(source),
+        {"data": {"source": source, "cache_dir": cache_dir}, "train": {"device": "cpu"}},
+    ]
+    if prior_components is not None:
+        layers.append({"model": {"prior_components": prior_components}})
+    d = merge(*layers, vae_overrides or {})
+    return vae_run_config(**d), GANConfig(**{**d.get("gan", {}), "device": "cpu", **(gan_overrides or {})})
 
 
 def vae_setting(text: str) -> tuple[str, str, float]:

@@ -15,9 +15,10 @@ into a budget. The clock counts whatever the loops do, epoch ends and setup (a p
   when scored: a sampler's cost, like the FID's);
 - DCGAN (dcgan.py), the peer a user would pick instead, given the whole budget, in its own small loop;
 - the -auto variants: the same at `--precision auto --memory-format auto`, the loops' default: bf16
-  autocast and channels_last where the loops' own probe (training/speed.py) measures a win here. The
-  probes run before the clock starts: their verdicts are cached per machine, so a user pays them once.
-Every other variant runs in fp32 with the plain layout on the CPU, the same for all.
+  autocast where the CPU lists bf16 instructions, and channels_last (training/placement.py's rule).
+Every other variant runs in fp32 with the plain layout on the CPU, the same for all; every variant eager,
+as `vaegan run` trains by default. Their huge epochs and the CPU leave presets.vae_budget/gan_budget
+nothing to change, so the race calls neither.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import collections
 import dataclasses
 import statistics
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,18 +36,16 @@ import torch
 from dcgan import DCGAN, NZ
 
 from vaegan.checkpoint import CHECKPOINT_NAME, LoopState, VAECheckpoint, save_checkpoint
-from vaegan.config import GANConfig, GANRunConfig, RunSettings, TrainConfig, VAERunConfig
+from vaegan.config import GANConfig, GANRunConfig, RunSettings, VAERunConfig
 from vaegan.data import DataSplits, to_float, to_uint8
 from vaegan.models.vae import VAE
-from vaegan.training import speed
 from vaegan.training.common import adam
 from vaegan.training.loop import Latents, Sampler
 from vaegan.training.stopping import Clock
-from vaegan.training.train_gan import gan_probe, train_gan
-from vaegan.training.train_vae import train_vae, vae_probe
+from vaegan.training.train_gan import train_gan
+from vaegan.training.train_vae import train_vae
 
 Score = Callable[[Sampler, float], None]  # (what to draw from, the seconds of training at a mark)
-CPU = torch.device("cpu")
 EPOCHS = 10**6  # a raced stage's epochs: its budget ends it
 SettingsT = TypeVar("SettingsT", bound=RunSettings)
 
@@ -107,12 +105,10 @@ class Raced:
 
 
 def raced(settings: SettingsT, seed: int, seconds: float, *, auto: bool) -> SettingsT:
-    """A stage's settings for the race: its budget in seconds, on the CPU, no FID or checkpoints of its own.
-    Not `auto`: the plain fp32 step, eager."""
-    compiling = {"compile": "auto" if auto else "off"} if isinstance(settings, TrainConfig) else {}
+    """A stage's settings for the race: its budget in seconds, on the CPU, no FID or checkpoints of its own;
+    `auto`: precision and layout by the loops' rule, else the plain fp32 step."""
     return dataclasses.replace(
         settings,
-        **compiling,
         seed=seed,
         epochs=EPOCHS,
         max_minutes=seconds / 60,
@@ -202,34 +198,15 @@ def variants(
                 hook(seconds, sampler)
         return Raced([seconds], [log.entry], log.longest)
 
-    def auto(run: Callable[..., Raced], gan_raced: GANConfig) -> Callable[[Sequence[float], Score], Raced]:
-        def variant(marks: Sequence[float], score: Score) -> Raced:
-            auto_settings(cfg, gan_raced, images)  # the probes, before the clock starts
-            return run(marks, score, auto=True)
-
-        return variant
-
     return {
         "two-stage": two_stage,
         "scratch-gan": scratch_gan,
         "vae": lambda marks, score: two_stage(marks, score, vae_only=True),
         "dcgan": dcgan,
-        "two-stage-auto": auto(two_stage, gan),
-        "vae-auto": auto(lambda marks, score, auto: two_stage(marks, score, auto=auto, vae_only=True), gan),
-        "scratch-gan-auto": auto(scratch_gan, scratch_config(gan)),
+        "two-stage-auto": lambda marks, score: two_stage(marks, score, auto=True),
+        "vae-auto": lambda marks, score: two_stage(marks, score, auto=True, vae_only=True),
+        "scratch-gan-auto": lambda marks, score: scratch_gan(marks, score, auto=True),
     }
-
-
-def auto_settings(cfg: VAERunConfig, gan: GANConfig, images: torch.Tensor) -> tuple[speed.SpeedChoice, ...]:
-    """What `--precision auto --memory-format auto` picks here for the VAE's step and the GAN's: the loops'
-    own probe and cache (cfg.data.cache_dir), printed with what it cost."""
-    choices = []
-    for stage, probe in (("VAE", vae_probe(cfg, images)), ("GAN", gan_probe(gan, cfg, images))):
-        started = time.perf_counter()
-        choice = speed.choose("auto", "auto", CPU, probe.shape, probe.time_steps, probe.cache_dir)
-        print(f"auto settings, {stage} step: {choice.note} ({time.perf_counter() - started:.1f}s)", flush=True)
-        choices.append(choice)
-    return tuple(choices)
 
 
 class Batches:

@@ -1,7 +1,7 @@
 """The steps `vaegan run` ships, and the same networks and losses in the loop a user would write, for
 throughput.py to time side by side.
 
-shipped_vae / shipped_gan: the training loops' own builders and steps (build_vae and vae_step, build_nets
+shipped_vae / shipped_gan: the training loops' own builders and steps (build_vae and vae_step_for, build_nets
 and gan_step) on the configs `vaegan run --data emoji` and `--data fashion-mnist` train with.
 plain_vae / plain_gan: the same networks and losses stepped the straightforward way: fp32, contiguous,
 for-each Adam, a forward per network call, a per-parameter EMA and `.item()` on the losses every step.
@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from vaegan.training.compiling import Verdict
 
 from vaegan.config import GANConfig, VAERunConfig
 from vaegan.losses import discriminator_loss, generator_loss, kl_weight, r1_penalty, vae_loss
@@ -26,13 +24,11 @@ from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.prior import fit_mixture, posterior_means
 from vaegan.settings import pipeline_configs
-from vaegan.training import speed
-from vaegan.training.common import warm_up_lr
 from vaegan.training.distributed import Dist
 from vaegan.training.gan_step import ema_decay, gan_step, r1_weight
-from vaegan.training.loop import Placement
-from vaegan.training.train_gan import build_nets, gan_probe, warm_start
-from vaegan.training.train_vae import build_vae, compile_choice, compiled_parts, vae_probe, vae_step
+from vaegan.training.placement import Placement
+from vaegan.training.train_gan import build_nets, warm_start
+from vaegan.training.train_vae import build_vae, vae_step_for
 
 STAGES = ("VAE", "GAN")
 Step = Callable[[int, torch.Tensor, torch.Tensor], object]  # (step number, batch (B, C, H, W), eps or z)
@@ -55,23 +51,6 @@ class Shipped:
     def batch(self, stage: str) -> int:
         return self.vae.train.batch_size if stage == "VAE" else self.gan.batch_size
 
-    def probe(self, stage: str, images: torch.Tensor, device: torch.device) -> speed.Probe:
-        """The stage's own auto probe, as its loop builds it."""
-        if stage == "VAE":
-            return vae_probe(self.vae, images, device)
-        return gan_probe(self.gan, self.vae, images, device)
-
-    def compile_verdict(
-        self, images: torch.Tensor, device: torch.device, choice: speed.SpeedChoice, cache: str
-    ) -> Verdict:
-        """What `--compile auto` decides for the shipped VAE stage in the setting `choice` picked, its trial
-        and all, with `cache` for its cache."""
-        cfg = dataclasses.replace(self.vae, data=dataclasses.replace(self.vae.data, cache_dir=cache))
-        placement = Placement(Dist(), device, choice.bf16, choice.layout, choice.seconds_per_step)
-        model, optimizer = build_vae(cfg, placement, None)
-        fast = compiled_parts(model)
-        return compile_choice(cfg, placement, fast, model, optimizer, images.to(device), 0)[0]
-
     def latents(self, stage: str, images: torch.Tensor, device: torch.device) -> Latents:
         """The stage's noise: the VAE's eps ~ N(0, I), the GAN's z from the fitted prior."""
         return gaussian_latents(self.vae, device) if stage == "VAE" else fitted_latents(self.vae, images, device)
@@ -79,11 +58,12 @@ class Shipped:
     def step(
         self, stage: str, device: torch.device, *, bf16: bool, layout: torch.memory_format, compiled: bool = False
     ) -> Step:
-        """The stage's shipped step, in the given precision and layout, its networks under torch.compile
-        where `compiled`."""
+        """The stage's shipped step, in the given precision and layout; `compiled` (the VAE's alone, as
+        `--compile on` compiles it) under torch.compile."""
         if stage == "VAE":
             return shipped_vae(self.vae, device, bf16=bf16, layout=layout, compiled=compiled)
-        return shipped_gan(self.vae, self.gan, device, bf16=bf16, layout=layout, compiled=compiled)
+        assert not compiled, "--compile on compiles the VAE's step only"
+        return shipped_gan(self.vae, self.gan, device, bf16=bf16, layout=layout)
 
     def plain(self, stage: str, device: torch.device) -> Step:
         """The stage's baseline: its networks and losses in a plain fp32 loop."""
@@ -113,42 +93,20 @@ def fitted_latents(cfg: VAERunConfig, images: torch.Tensor, device: torch.device
 def shipped_vae(
     cfg: VAERunConfig, device: torch.device, *, bf16: bool, layout: torch.memory_format, compiled: bool = False
 ) -> Step:
-    """train_vae's step: its model and fused Adam, learning-rate and KL warm-ups, vae_step; `compiled`
-    compiles the model and the loss as `--compile` does."""
-    model, optimizer = build_vae(cfg, Placement(Dist(), device, bf16, layout), None)
-    forward, loss_fn = compiled_parts(model) if compiled else (model, vae_loss)
-    update = functools.partial(
-        vae_step,
-        forward,
-        optimizer,
-        loss=cfg.loss,
-        value_range=cfg.model.value_range,
-        device=device,
-        bf16=bf16,
-        loss_fn=loss_fn,
-    )
-
-    def step(i: int, x: torch.Tensor, eps: torch.Tensor) -> object:
-        warm_up_lr(optimizer, cfg.train.lr, i, cfg.train.lr_warmup_steps)
-        return update(x, eps, beta=kl_weight(i, cfg.loss.beta, cfg.loss.kl_warmup_steps))
-
-    return step
+    """train_vae's step, built by the loop's own vae_step_for (model, fused Adam, learning-rate and KL
+    warm-ups, vae_step); `compiled` builds it as under `--compile on`."""
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, compile="on" if compiled else "off"))
+    placement = Placement(Dist(), device, bf16, layout)
+    model, optimizer = build_vae(cfg, placement, None)
+    step = vae_step_for(cfg, model, optimizer, placement)
+    return lambda i, x, eps: step(x, eps, i)
 
 
 def shipped_gan(
-    cfg: VAERunConfig,
-    gc: GANConfig,
-    device: torch.device,
-    *,
-    bf16: bool,
-    layout: torch.memory_format,
-    compiled: bool = False,
+    cfg: VAERunConfig, gc: GANConfig, device: torch.device, *, bf16: bool, layout: torch.memory_format
 ) -> Step:
-    """train_gan's step: its networks (G warm-started, D, EMA, frozen VAE, fused Adam) and gan_step.
-    `compiled` compiles G only: lazy R1 differentiates D's input gradient, which compiled graphs refuse."""
+    """train_gan's step: its networks (G warm-started, D, EMA, frozen VAE, fused Adam) and gan_step."""
     nets = build_nets(gc, frozen_vae(cfg), cfg, Placement(Dist(), device, bf16, layout))
-    if compiled:
-        nets.generator.compile()
     return lambda i, real, z: gan_step(nets, real, z, gc=gc, step=i, device=device, bf16=bf16)
 
 

@@ -3,13 +3,13 @@
     python benchmarks/throughput.py                # 64x64 emoji and 28x28 Fashion-MNIST, ~10 minutes
     python benchmarks/throughput.py --steps 10     # a quicker, noisier look
     python benchmarks/throughput.py --rows shipped # only `vaegan run`'s own steps against their plain loop
-    python benchmarks/throughput.py --rows shipped --compile   # also auto's pick under torch.compile
+    python benchmarks/throughput.py --rows shipped --compile   # also the VAE's pick under --compile on
     python benchmarks/throughput.py --upsampling   # only: the decoder's transpose vs resize upsampling
     python benchmarks/throughput.py --save-arrays devdata    # the images, for a machine without the data
     python benchmarks/throughput.py --device cuda --arrays devdata --check-steps 0   # on a lent GPU
     python benchmarks/throughput.py --record epyc-f26-avx512bf16   # also save the run as a record
 
---record NAME saves what the run printed (machine, probes, the table, what follows it) as
+--record NAME saves what the run printed (machine, the tables, what follows them) as
 docs/results/performance/NAME.json, one record per machine kind; `python benchmarks/report.py
 --performance` turns the records into docs/PERFORMANCE.md.
 
@@ -20,12 +20,14 @@ with each technique switched on alone and then together. Same architecture, batc
 Everything is measured in this one process, interleaved in rounds, and the machine's load average is
 printed: a busy neighbour on a 2-core machine slows training 3-4x, so compare ratios, not absolutes.
 On CUDA (--device cuda) the same rows run on the GPU (the tutorial loop moving each batch there, as
-tutorials do), against that GPU's measured matmul peaks, and the auto row again at larger batches.
+tutorials do), against that GPU's measured matmul peaks, and fp32 and bf16 again at larger batches.
 
 The tutorial model is not what `vaegan run` trains. The shipped rows (benchmarks/shipped.py) time the steps
 it does train on emoji and Fashion-MNIST, with their presets' models, losses, batches and GAN settings, in
-each setting auto chooses among, against the same networks and losses in a plain fp32 loop; their auto row
-is what the stage's own probe picks in this run, and a FLAG line names any row over 10% faster than it.
+each precision and layout, against the same networks and losses in a plain fp32 loop. In both tables `*`
+marks what `--precision auto --memory-format auto` train here (training/placement.py's rule: nothing is
+timed to decide it); a line per step says how far that pick ran from the best eager row, and a FLAG line
+names any row over 10% faster than it.
 """
 
 from __future__ import annotations
@@ -59,19 +61,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from shipped import STAGES, Latents, Shipped  # noqa: E402
 
-from vaegan.config import DataConfig, GANConfig, LossConfig, ModelConfig, TrainConfig, vae_run_config  # noqa: E402
+from vaegan.config import DataConfig, GANConfig, LossConfig, ModelConfig, TrainConfig  # noqa: E402
 from vaegan.data import load_splits, to_float  # noqa: E402
 from vaegan.losses import vae_loss  # noqa: E402
 from vaegan.metrics.likelihood import likelihood_metrics  # noqa: E402
 from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit  # noqa: E402
 from vaegan.models.gan import Discriminator  # noqa: E402
 from vaegan.models.vae import VAE, Decoder  # noqa: E402
-from vaegan.training import speed  # noqa: E402
 from vaegan.training.common import adam, place, warm_up_lr  # noqa: E402
 from vaegan.training.feature_net import feature_net_for  # noqa: E402
 from vaegan.training.gan_step import GANNets, gan_step  # noqa: E402
-from vaegan.training.train_gan import gan_probe  # noqa: E402
-from vaegan.training.train_vae import vae_probe, vae_step  # noqa: E402
+from vaegan.training.placement import cpu_flags, cpu_info, cpu_model, describe, memory_layout, use_bf16  # noqa: E402
+from vaegan.training.train_vae import vae_step  # noqa: E402
 
 CPU = torch.device("cpu")
 LR = 1e-3  # the VAE's, as the tutorial loop trains it
@@ -93,18 +94,32 @@ class Variant:
     fused: bool = True
     channels_last: bool = False
     bf16: bool = False
-    compiled: bool = False  # the shipped step's networks under torch.compile (--compile)
+    compiled: bool = False  # the shipped VAE step as `--compile on` builds it (--compile)
 
     @property
     def layout(self) -> torch.memory_format:
         return torch.channels_last if self.channels_last else torch.contiguous_format
 
-    def is_default(self, choice: speed.SpeedChoice) -> bool:
-        """Whether the training loops run this variant here: what the `auto` probe chose."""
-        return (self.fused, self.channels_last, self.bf16) == (True, choice.channels_last, choice.bf16)
+
+def rule_pick(variants: list[Variant], device: torch.device) -> Variant:
+    """Of `variants`, the one the training loops run on `device`: training.placement's rule for --precision
+    auto and --memory-format auto, with the loops' fused Adam, eager (--compile is opt-in)."""
+    bf16, layout = use_bf16("auto", device), memory_layout("auto", device)
+    return next(v for v in variants if v.fused and not v.compiled and (v.bf16, v.layout) == (bf16, layout))
 
 
-# The settings `auto` chooses among for a shipped step, each with the loops' fused Adam.
+def describe_rule(device: torch.device) -> str:
+    """The rule's pick on `device` as the training log words it: "bf16 autocast, channels_last"."""
+    return describe(use_bf16("auto", device), memory_layout("auto", device))
+
+
+def bf16_timed(device: torch.device) -> bool:
+    """Whether bf16 rows are timed: where bf16 has kernels, a GPU or a CPU the rule gives bf16. A CPU without
+    bf16 instructions ran bf16 steps at 0.04-0.07x fp32 (record epyc-avx2): hours of timing for nothing."""
+    return device.type == "cuda" or use_bf16("auto", device)
+
+
+# The precisions and layouts of a shipped step, each with the loops' fused Adam.
 SHIPPED_VARIANTS = [
     Variant("shipped fp32 contiguous"),
     Variant("shipped fp32 channels_last", channels_last=True),
@@ -115,7 +130,8 @@ PLAIN = Variant("plain", fused=False)  # the baseline's batches: contiguous
 BASELINE = "plain fp32 loop (baseline)"
 REFERENCE = "reference (tutorial loop)"
 SHIPPED_DATA = [("64x64 RGB emoji", "emoji"), ("28x28 Fashion-MNIST", "fashion-mnist")]  # `vaegan run --data`'s
-AUTO_MARGIN = 1.10  # a row this many times faster than auto's pick is flagged: more than the rows' noise
+RULE_MARGIN = 1.10  # a row this many times faster than the rule's pick is flagged: more than the rows' noise
+COMPILED = ", compiled"  # the label's end of a row under torch.compile
 
 VARIANTS = [  # each technique added alone to the one before it, then bf16 with both
     Variant("fp32 NCHW, for-each Adam", fused=False),
@@ -309,47 +325,6 @@ def vaegan_gan(
     return rate, generator
 
 
-@dataclass(frozen=True)
-class AutoVerdict:
-    choice: speed.SpeedChoice
-    bf16_gain: float  # the probe's fp32 seconds over its bf16 seconds: above 1, bf16 is faster
-
-    @property
-    def bf16_hopeless(self) -> bool:
-        """bf16 so slow here (no bf16 kernels) that timing its rows would take hours and show nothing."""
-        return self.bf16_gain < 1 / speed.HOPELESS
-
-
-def auto_choice(
-    step: str,
-    data_cfg: DataConfig,
-    cfg: ModelConfig,
-    recon: str,
-    bs: int,
-    images: torch.Tensor,
-    device: torch.device = CPU,
-) -> AutoVerdict:
-    """What `--precision auto --memory-format auto` picks for this step here: the training loops' own probe
-    (`speed.measure`, then `speed.decide`, as `speed.choose` runs them on a cache miss), printed with its cost."""
-    run_cfg = vae_run_config(
-        data={"source": data_cfg.source, "image_size": cfg.image_size, "channels": cfg.channels},
-        model={"latent_dim": cfg.latent_dim, "output": cfg.output},
-        loss={"reconstruction": recon},
-        train={"batch_size": bs, "device": device.type},
-    )
-    gan = GANConfig(batch_size=bs, device=device.type)
-    probe = vae_probe(run_cfg, images, device) if step == "VAE" else gan_probe(gan, run_cfg, images, device)
-    started = time.perf_counter()
-    seconds = speed.recent(speed.measure(probe.time_steps, speed.candidates("auto", "auto", device)))
-    choice = speed.decide(seconds)
-    print(
-        f"auto probe, {data_cfg.source} {step} on {speed.device_name(device)}: {choice.note} "
-        f"(probe took {time.perf_counter() - started:.1f}s)"
-    )
-    best = {bf16: min(statistics.median(t) for (b, _), t in seconds.items() if b == bf16) for bf16 in (False, True)}
-    return AutoVerdict(choice, best[False] / best[True])
-
-
 def data_seconds_per_batch(files: list[Path], cfg: ModelConfig, bs: int, steps: int) -> float:
     """The reference's DataLoader alone: what decoding files per item costs it per batch."""
     loader = DataLoader(FolderDataset(files, cfg.image_size, cfg.channels, cfg.value_range), bs, shuffle=True)
@@ -478,7 +453,7 @@ def main() -> None:
         help="tutorial: the tutorial model's rows; shipped: `vaegan run`'s own steps against their plain loop (all)",
     )
     parser.add_argument(
-        "--compile", action="store_true", help="shipped rows: also auto's pick with its networks under torch.compile"
+        "--compile", action="store_true", help="shipped rows: also the VAE's pick as `--compile on` builds it"
     )
     parser.add_argument("--record", metavar="NAME", help=f"also save the run as {RECORDS}/NAME.json")
     args = parser.parse_args()
@@ -508,7 +483,7 @@ def run(args: argparse.Namespace) -> None:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: torch sees no CUDA device here; run without --device on this machine")
 
-    print(f"machine: {speed.cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads")
     if device.type == "cuda":
         print(f"GPU: {torch.cuda.get_device_name(device)}")
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
@@ -518,58 +493,55 @@ def run(args: argparse.Namespace) -> None:
     sheet = datasheet_bf16(device)
     if sheet:
         print(f"datasheet dense bf16 peak of this GPU: {sheet:.0f} TFLOP/s (measured {peak16 / sheet / 1e3:.0%} of it)")
+    if not bf16_timed(device):
+        print("bf16 rows not timed: this CPU lists no bf16 instructions (avx512_bf16, amx_bf16)")
     print()
 
-    peaks = (peak32, peak16)
-    tutorial, autos, flags = tutorial_rows(args, device, peaks) if args.rows != "shipped" else ([], {}, [])
-    shipped, shipped_flags = shipped_rows(args, device, peaks) if args.rows != "tutorial" else ([], [])
+    peaks = (peak32, peak16 if bf16_timed(device) else None)
+    tutorial, tutorial_notes = tutorial_rows(args, device, peaks) if args.rows != "shipped" else ([], [])
+    shipped, shipped_notes = shipped_rows(args, device, peaks) if args.rows != "tutorial" else ([], [])
+    marked = f"* = what --precision auto and --memory-format auto train here: {describe_rule(device)}"
     if tutorial:
         print()
         print(table_header("x ref"))
         print("\n".join(tutorial))
-        print("* = what --precision auto and --memory-format auto pick on this machine (their probe, above)")
-        for flag in flags:
-            print(flag)
+        print(marked)
+        for line in tutorial_notes:
+            print(line)
     if shipped:
         print()
         print(table_header("x base"))
         print("\n".join(shipped))
-        print("* = what the stage's own auto probe picked in this run (speed.choose on a fresh cache, above)")
+        print(marked)
         print(
             "x base = over the baseline: `vaegan run`'s networks and losses in a plain fp32 loop (contiguous, "
             f"for-each Adam, .item() every step); GAN rows time whole lazy-R1 periods ({GANConfig().r1_every} steps)"
         )
-        for flag in shipped_flags:
-            print(flag)
+        for line in shipped_notes:
+            print(line)
     print(f"\nload average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if args.arrays or device.type == "cuda":
         return  # the rest reads the datasets through the CLI, on the CPU
     if tutorial:
         generation()
     peak_rss()
-    if args.check_steps and autos:
-        auto = autos[SETUPS[0][0]]
-        bf16 = None if auto["VAE"].bf16_hopeless or auto["GAN"].bf16_hopeless else VARIANTS[4]
-        numerics(args.check_steps, auto_variant(auto["VAE"].choice), bf16)
+    if args.check_steps and tutorial:
+        numerics(args.check_steps, rule_pick(VARIANTS, CPU), VARIANTS[4] if bf16_timed(CPU) else None)
 
 
 def tutorial_rows(
-    args: argparse.Namespace, device: torch.device, peaks: tuple[float, float]
-) -> tuple[list[str], dict[str, dict[str, AutoVerdict]], list[str]]:
-    """The tutorial model's rows (the reference loop, then vaegan's step with each technique), what auto
-    picked for each setup's steps, and the flags where a row beats auto's pick."""
-    rows, autos, flags = [], {}, []
+    args: argparse.Namespace, device: torch.device, peaks: tuple[float, float | None]
+) -> tuple[list[str], list[str]]:
+    """The tutorial model's rows (the reference loop, then vaegan's step with each technique), the rule's pick
+    marked, and the lines saying how far that pick ran from the best row (rule_verdicts)."""
+    rows, notes = [], []
+    pick = rule_pick(VARIANTS, device)
+    timed_variants = [v for v in VARIANTS if bf16_timed(device) or not v.bf16]
     with tempfile.TemporaryDirectory() as tmp:
         for name, data_cfg, cfg, recon, bs in SETUPS:
             images = setup_images(data_cfg, args.arrays)
             files = write_pngs(images[: args.images], Path(tmp) / name.split()[0])
             flops = {"VAE": vae_step_flops(cfg, recon, bs), "GAN": gan_step_flops(cfg, bs)}
-            auto = {step: auto_choice(step, data_cfg, cfg, recon, bs, images, device) for step in ("VAE", "GAN")}
-            autos[name] = auto
-            timed_variants = {s: [v for v in VARIANTS if not (v.bf16 and auto[s].bf16_hopeless)] for s in auto}
-            for s, verdict in auto.items():
-                if verdict.bf16_hopeless:
-                    print(f"{name} {s}: bf16 rows not timed, the probe ran bf16 at {verdict.bf16_gain:.2f}x fp32")
             runs: dict[tuple[str, str], list[float]] = {}
             data_share = []
             for _ in range(args.rounds):
@@ -577,15 +549,13 @@ def tutorial_rows(
                 runs.setdefault(("VAE", REFERENCE), []).append(reference)
                 data_share.append(data_seconds_per_batch(files, cfg, bs, args.steps) * reference / bs)
                 runs.setdefault(("GAN", REFERENCE), []).append(reference_gan(files, cfg, bs, args.steps, device))
-                for v in timed_variants["VAE"]:
-                    label = f"vaegan {v.label}" + (" *" if v.is_default(auto["VAE"].choice) else "")
+                for v in timed_variants:
+                    label = f"vaegan {v.label}" + (" *" if v == pick else "")
                     rate = vaegan_vae(images, cfg, recon, bs, args.steps, v, device=device)[0]
                     runs.setdefault(("VAE", label), []).append(rate)
-                for v in timed_variants["GAN"]:
-                    label = f"vaegan {v.label}" + (" *" if v.is_default(auto["GAN"].choice) else "")
                     rate = vaegan_gan(images, cfg, bs, args.steps, v, device=device)[0]
                     runs.setdefault(("GAN", label), []).append(rate)
-            flags += auto_flags(name, runs)  # before the larger batches: auto is judged at the loops' own
+            notes += rule_verdicts(name, data_cfg.source, runs, device)  # at the loops' own batch sizes
             if device.type == "cuda":  # a GPU is starved at the loops' batch sizes: fp32 and bf16 at larger ones
                 for step in ("VAE", "GAN"):
                     for scale, v in itertools.product((4, 16), (VARIANTS[2], VARIANTS[4])):
@@ -604,7 +574,7 @@ def tutorial_rows(
                 f"{flops['GAN'] / 1e6:.0f} per GAN step (D on real + fake, G through D); the reference's "
                 f"DataLoader (decoding PNGs) is {statistics.median(data_share):.1%} of its VAE step"
             )
-    return rows, autos, flags
+    return rows, notes
 
 
 def table_header(ratio: str) -> str:
@@ -618,10 +588,10 @@ def table_rows(
     *,
     base: str,
     flops: dict[str, float],
-    peaks: tuple[float, float],
+    peaks: tuple[float, float | None],
 ) -> list[str]:
     """One printed row per (step, loop) of `runs`: median img/s, its ratio to the `base` loop's, GFLOP/s
-    and its share of the fp32 and bf16 matmul peaks (n/a where bf16 is hopeless here)."""
+    and its share of the fp32 and bf16 matmul peaks (n/a where bf16 has no kernels here: bf16_timed)."""
     peak32, peak16 = peaks
     rows = []
     for step in ("VAE", "GAN"):
@@ -631,7 +601,7 @@ def table_rows(
                 continue
             rate = statistics.median(values)
             gflops = rate * flops[step] / 1e9
-            of_bf16 = f"{gflops / peak16:7.1%}" if peak16 * speed.HOPELESS > peak32 else f"{'n/a':>7}"
+            of_bf16 = f"{gflops / peak16:7.1%}" if peak16 else f"{'n/a':>7}"
             rows.append(
                 f"{name:<20} {step:<4} {loop:<40} {rate:7.0f} {rate / ref:6.2f} {gflops:8.0f} "
                 f"{gflops / peak32:7.1%} {of_bf16}"
@@ -639,36 +609,38 @@ def table_rows(
     return rows
 
 
-def auto_flags(name: str, runs: dict[tuple[str, str], list[float]]) -> list[str]:
-    """A FLAG line for each step where some row runs more than AUTO_MARGIN times auto's pick (the row
-    marked " *"): auto left speed on the table here."""
-    flags = []
-    for step in ("VAE", "GAN"):
+def rule_verdicts(name: str, key: str, runs: dict[tuple[str, str], list[float]], device: torch.device) -> list[str]:
+    """Per step of `runs`, a line saying how far the rule's pick (the row marked " *") ran from the best eager
+    row, and how fast a compiled row ran over it; a FLAG line where an eager row ran over RULE_MARGIN times
+    the pick. `key` names the step in the line ("emoji shipped"), `name` in the flag (the table's data)."""
+    lines = []
+    for step in STAGES:
         rates = {loop: statistics.median(values) for (s, loop), values in runs.items() if s == step}
-        auto = next((loop for loop in rates if loop.endswith(" *")), None)
-        if auto is None:
+        pick = next((loop for loop in rates if loop.endswith(" *")), None)
+        if pick is None:
             continue
-        best = max(rates, key=lambda loop: rates[loop])
-        if rates[best] > AUTO_MARGIN * rates[auto]:
-            flags.append(
-                f"FLAG {name} {step}: auto is {auto.removesuffix(' *')}; "
-                f"{best} is {rates[best] / rates[auto]:.2f}x faster"
-            )
-    return flags
+        eager = {loop: rate for loop, rate in rates.items() if not loop.endswith(COMPILED)}
+        best = max(eager, key=eager.__getitem__)
+        ratio = eager[best] / eager[pick]
+        gap = "the best eager row" if best == pick else f"within {ratio - 1:.0%} of the best eager row ({best})"
+        compiled = [f"compiled {rate / rates[pick]:.2f}x as fast" for loop, rate in rates.items() if loop not in eager]
+        lines.append(f"rule's pick, {key} {step}: {describe_rule(device)}, " + "; ".join([gap, *compiled]))
+        if ratio > RULE_MARGIN:
+            lines.append(f"FLAG {name} {step}: the rule picks {pick.removesuffix(' *')}; {best} is {ratio:.2f}x faster")
+    return lines
 
 
 def shipped_rows(
-    args: argparse.Namespace, device: torch.device, peaks: tuple[float, float]
+    args: argparse.Namespace, device: torch.device, peaks: tuple[float, float | None]
 ) -> tuple[list[str], list[str]]:
-    """The steps `vaegan run` ships, in each setting auto chooses from, beside their plain fp32 baseline,
-    and the flags where a row beats auto's pick."""
-    rows, flags = [], []
+    """The steps `vaegan run` ships, in each precision and layout, beside their plain fp32 baseline, and the
+    lines saying how far the rule's pick ran from the best row (rule_verdicts)."""
+    rows, notes = [], []
+    variants = {stage: shipped_variants(stage, device, args.compile) for stage in STAGES}
     for name, source in SHIPPED_DATA:
         setup = Shipped.of(name, source)
         images = setup_images(setup.vae.data, args.arrays)
         latents = {stage: setup.latents(stage, images, device) for stage in STAGES}
-        with tempfile.TemporaryDirectory() as cache:  # a fresh cache: the probe measures, as on a first run
-            variants = {stage: shipped_variants(setup, stage, images, device, cache, args.compile) for stage in STAGES}
         flops = {stage: shipped_flops(setup, stage, images, latents[stage], device) for stage in STAGES}
         runs: dict[tuple[str, str], list[float]] = {}
         for _ in range(args.rounds):  # interleaved: a busy neighbour slows every row alike
@@ -687,39 +659,18 @@ def shipped_rows(
             f"per GAN step (a step without lazy R1, which runs every {setup.gan.r1_every}th)"
         )
         rows += table_rows(name, runs, base=BASELINE, flops=flops, peaks=peaks)
-        flags += auto_flags(name, runs)
-    return rows, flags
+        notes += rule_verdicts(name, f"{source} shipped", runs, device)
+    return rows, notes
 
 
-def shipped_variants(
-    setup: Shipped, stage: str, images: torch.Tensor, device: torch.device, cache: str, compiled: bool = False
-) -> dict[str, Variant]:
-    """The settings to time for a shipped stage by row label, auto's pick marked " *": what speed.choose
-    picks with the stage's own probe. bf16 is left out where the probe found it hopeless on this CPU.
-    `compiled` adds auto's pick under torch.compile: auto's pick itself where `--compile auto` decides so
-    for the VAE (a trial, as training runs it); the GAN's G only, for comparison."""
-    settings = setup.vae.train if stage == "VAE" else setup.gan
-    probe = setup.probe(stage, images, device)
-    started = time.perf_counter()
-    choice = speed.choose(settings.precision, settings.memory_format, device, probe.shape, probe.time_steps, cache)
-    print(
-        f"auto probe, {setup.vae.data.source} shipped {stage} on {speed.device_name(device)}: {choice.note} "
-        f"(probe took {time.perf_counter() - started:.1f}s)"
-    )
-    hopeless = speed.known_bf16_speedup(speed.read_cache(speed.cache_file(cache)), device) is not None
-    if hopeless:
-        print(f"{setup.name} shipped {stage}: bf16 rows not timed, the probe found bf16 hopeless here")
-    timed = [v for v in SHIPPED_VARIANTS if not (v.bf16 and hopeless)]
-    variants = {v.label + (" *" if v.is_default(choice) else ""): v for v in timed}
-    if compiled:
-        pick = next(v for v in SHIPPED_VARIANTS if v.is_default(choice))
-        verdict = setup.compile_verdict(images, device, choice, cache) if stage == "VAE" else None
-        auto = verdict is not None and verdict.compiled
-        if verdict is not None:
-            print(f"--compile auto, {setup.vae.data.source} shipped VAE: {verdict.note}")
-        if auto:
-            variants = {label.removesuffix(" *"): v for label, v in variants.items()}
-        variants[f"{pick.label}, compiled" + (" *" if auto else "")] = replace(pick, compiled=True)
+def shipped_variants(stage: str, device: torch.device, compiled: bool) -> dict[str, Variant]:
+    """The settings to time for a shipped stage by row label, the rule's pick marked " *", bf16 where it has
+    kernels (bf16_timed). `compiled` adds the VAE's pick as `--compile on` builds it, unmarked: opt-in."""
+    pick = rule_pick(SHIPPED_VARIANTS, device)
+    timed = [v for v in SHIPPED_VARIANTS if bf16_timed(device) or not v.bf16]
+    variants = {v.label + (" *" if v == pick else ""): v for v in timed}
+    if compiled and stage == "VAE":
+        variants[pick.label + COMPILED] = replace(pick, compiled=True)
     return variants
 
 
@@ -765,10 +716,6 @@ def save_arrays(folder: Path, count: int) -> None:
         path = folder / f"{data_cfg.source}.npz"
         np.savez_compressed(path, images=load_splits(data_cfg).train.images[:count].numpy())
         print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
-
-
-def auto_variant(choice: speed.SpeedChoice) -> Variant:
-    return next(v for v in VARIANTS if v.is_default(choice))
 
 
 # One emoji VAE epoch through the CLI, in a fresh interpreter that reports its own peak resident memory.
@@ -821,12 +768,12 @@ def peak_rss() -> None:
 
 def upsampling(steps: int, rounds: int) -> None:
     """Images per second of vae_step and gan_step with each decoder upsampling, interleaved in rounds,
-    at the settings the loops pick on this machine (the `auto` variant)."""
+    at the settings the loops pick on this machine (the rule's)."""
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"{'data':<20} {'step':<4} {'upsample':<10} {'img/s':>7} {'x transpose':>12}")
+    v = rule_pick(VARIANTS, CPU)
     for name, data_cfg, cfg, recon, bs in SETUPS:
         images = load_splits(data_cfg).train.images
-        v = auto_variant(auto_choice("VAE", data_cfg, cfg, recon, bs, images).choice)
         runs: dict[tuple[str, str], list[float]] = {}
         for _ in range(rounds):
             for mode in ("transpose", "resize"):
@@ -839,7 +786,7 @@ def upsampling(steps: int, rounds: int) -> None:
     print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
-def numerics(steps: int, auto: Variant, bf16: Variant | None = VARIANTS[4], seeds: tuple[int, ...] = (0, 1)) -> None:
+def numerics(steps: int, pick: Variant, bf16: Variant | None = VARIANTS[4], seeds: tuple[int, ...] = (0, 1)) -> None:
     """The speed must not come from broken numerics: validation -ELBO and FID after `steps` steps.
 
     Each 64x64 variant trains the VAE from the same seeds, then the GAN warm-started from that seed's
@@ -853,8 +800,8 @@ def numerics(steps: int, auto: Variant, bf16: Variant | None = VARIANTS[4], seed
     print(f"\nnumerics check, {name}: {steps} VAE steps then {steps} GAN steps (warm start), seeds {seeds}")
     print(f"{'variant':<40} {'val -ELBO (nats)':>24} {'GAN FID':>20}")
     starts: dict[int, Decoder] = {}
-    # the tutorial's maths, what auto picks, bf16 (None where it is hopeless here: hours for nothing)
-    checked = dict.fromkeys([VARIANTS[0], auto] + ([bf16] if bf16 else []))
+    # the tutorial's maths, the rule's pick, bf16 (None where it has no kernels here: hours for nothing)
+    checked = dict.fromkeys([VARIANTS[0], pick] + ([bf16] if bf16 else []))
     for v in checked:
         elbos, fids = [], []
         for seed in seeds:
@@ -875,7 +822,7 @@ def numerics(steps: int, auto: Variant, bf16: Variant | None = VARIANTS[4], seed
                 )
             fids.append(metrics["fid"])
         print(
-            f"vaegan {v.label + (' *' if v == auto else ''):<33} {' / '.join(f'{e:.1f}' for e in elbos):>24} "
+            f"vaegan {v.label + (' *' if v == pick else ''):<33} {' / '.join(f'{e:.1f}' for e in elbos):>24} "
             f"{' / '.join(f'{f:.1f}' for f in fids):>20}"
         )
 
@@ -895,7 +842,7 @@ def generation() -> None:
 
 
 RECORDS = Path("docs/results/performance")
-# One printed table row: data, step, loop (" *" marks auto's pick), img/s, x ref (or x base), GFLOP/s, % fp32, % bf16.
+# One printed table row: data, step, loop (" *": the rule's pick), img/s, x ref (or x base), GFLOP/s, % fp32, % bf16.
 ROW = re.compile(r"^(.{20}) (VAE|GAN)  (.{40}) +(\d+) +([\d.]+) +(\d+) +([\d.]+%) +([\d.]+%|n/a)$")
 
 
@@ -915,10 +862,9 @@ def machine_kind(device: torch.device) -> str:
     """The machine kind a record stands for: the GPU, or the CPU model and its bf16 instructions."""
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA)"
-    cpuinfo = Path("/proc/cpuinfo")
-    flags = set(cpuinfo.read_text().split()) if cpuinfo.is_file() else set()
+    flags = cpu_flags(cpu_info())
     bf16 = "AMX" if "amx_bf16" in flags else "avx512_bf16, no AMX" if "avx512_bf16" in flags else "no bf16 instructions"
-    return f"{speed.cpu_model()}: {bf16}"
+    return f"{cpu_model()}: {bf16}"
 
 
 def parse_printed(text: str) -> dict[str, list]:

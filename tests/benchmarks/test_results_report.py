@@ -356,6 +356,42 @@ def test_shipped_rows_parse_apart_from_the_tutorials_and_render_in_their_own_tab
     assert "x base = " not in text
 
 
+RULE_PRINTED = """machine: AMD EPYC (family 25, model 17), 2 cores, torch 2.13.0+cpu, 2 threads
+
+data                 step loop                                       img/s x base  GFLOP/s  % fp32  % bf16
+64x64 RGB emoji      VAE  plain fp32 loop (baseline)                   287   1.00      149   84.0%   38.0%
+64x64 RGB emoji      VAE  shipped bf16 channels_last *                 382   1.33      199  112.0%   51.0%
+64x64 RGB emoji      VAE  shipped bf16 contiguous                      385   1.34      200  113.0%   51.0%
+64x64 RGB emoji      VAE  shipped bf16 channels_last, compiled         464   1.62      241  136.0%   61.0%
+* = what --precision auto and --memory-format auto train here: bf16 autocast, channels_last
+rule's pick, emoji shipped VAE: bf16 autocast, channels_last, within 1% of the best eager row \
+(shipped bf16 contiguous); compiled 1.21x as fast
+FLAG 64x64 RGB emoji VAE: the rule picks shipped bf16 channels_last; shipped fp32 contiguous is 1.20x faster
+
+load average at end: 1.79 1.62 1.91
+peak RSS, 64x64 emoji VAE epoch, --precision auto --memory-format auto: 663 MiB
+"""
+
+
+def test_the_rules_pick_and_its_distance_from_the_best_row_fill_the_auto_table(tmp_path: Path) -> None:
+    parts = parse_printed(RULE_PRINTED)
+    assert [(r["loop"], r["auto"]) for r in parts["rows"]][1:3] == [
+        ("shipped bf16 channels_last", True),
+        ("shipped bf16 contiguous", False),
+    ]
+    record = {"name": "f25", "kind": "AMD EPYC: avx512_bf16", "date": "2026-11-28", "command": "python x", **parts}
+    (tmp_path / "f25.json").write_text(json.dumps(record))
+    write_performance(tmp_path, tmp_path / "PERFORMANCE.md")
+    text = (tmp_path / "PERFORMANCE.md").read_text()
+    assert "| machine kind | emoji shipped VAE |" in text
+    cell = "**bf16**, channels_last, within 1% of the best; compiled 1.21x as fast"
+    assert f"| AMD EPYC: avx512_bf16 | {cell} |" in text
+    assert "rule's pick, " not in text  # the line lives in the auto table, not again under the record
+    assert "**Flag: 64x64 RGB emoji VAE: the rule picks shipped bf16 channels_last; shipped fp32" in text
+    assert "|  | VAE | shipped bf16 channels_last * | 382 | 1.33 | 112% | 51% |" in text
+    assert "    peak RSS, 64x64 emoji VAE epoch" in text
+
+
 def test_the_committed_docs_are_what_their_records_generate(tmp_path: Path) -> None:
     """RESULTS.md and PERFORMANCE.md are written by report.py alone: a hand edit, or a record changed without
     rerunning `python benchmarks/report.py`, fails here."""

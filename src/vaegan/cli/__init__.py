@@ -12,7 +12,7 @@ import os
 import sys
 
 # Set before torch loads OpenMP, which reads it once: threads that spin while they wait starve each other and
-# any other program on a busy machine, and sleeping ones cost little on an idle one (docs/PERFORMANCE.md).
+# any other program on a busy machine, and sleeping ones cost little on an idle one (docs/results/busy/).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from collections.abc import Sequence  # noqa: E402
 
