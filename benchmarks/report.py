@@ -467,8 +467,9 @@ def disc_kind_section(by_name: dict[tuple[str, str], dict[str, Any]]) -> list[st
     return [
         "## The GAN's discriminator kinds",
         "",
-        "`--disc-kind` at equal wall-clock, end of the budget. Defect and artifact: generated over real, about 1 "
-        "is clean. PSNR: held-out images through the VAE's decoder or G.",
+        "`--disc-kind` at equal wall-clock, end of the budget (`selfsup` lost and has left vaegan: the lever "
+        "ablation's table). Defect and artifact: generated over real, about 1 is clean. PSNR: held-out images "
+        "through the VAE's decoder or G.",
         "",
         "| data | model | FID | KID | defect | artifact | PSNR (dB) | GAN steps | seeds | record |",
         "|---|---|---|---|---|---|---|---|---|---|",
