@@ -27,12 +27,14 @@ Series = Mapping[str, tuple[Sequence[float], Sequence[float]]]  # name -> (xs, y
 
 @dataclass(frozen=True)
 class Panel:
-    """One line chart: a title, the y axis's label with its unit, and named (x, y) series."""
+    """One line chart: a title, the y axis's label with its unit, named (x, y) series and an optional note
+    printed inside the axes."""
 
     title: str
     ylabel: str
     series: Series
     xlabel: str = "epoch"
+    note: str = ""
 
 
 def figure(width: float, height: float) -> Figure:
@@ -78,6 +80,8 @@ def draw_lines(ax: Axes, panel: Panel) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs: no tick at 1.5
     if len(panel.series) > 1:
         ax.legend(fontsize=8)
+    if panel.note:
+        ax.text(0.02, 0.03, panel.note, transform=ax.transAxes, fontsize=7, color="#a33", wrap=True)
 
 
 def line_charts(panels: Sequence[Panel], ncol: int = 3, cell: tuple[int, int] = (360, 260)) -> Image.Image:
