@@ -26,6 +26,7 @@ from vaegan.data import DataSplits, ImageDataset, load_splits
 from vaegan.errors import VaeganError
 from vaegan.prior import logged_sampler, sample_latents, stage_latents
 from vaegan.runs import Run, Stage, open_run
+from vaegan.viz import last_frame
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ nav a { margin-right: 10px; } summary { cursor: pointer; }
 
 
 PROGRESS_CAPTION = (
-    "<p>fixed z after every VAE epoch, then every GAN epoch (the GAN's drawn as it trains: --latents)</p>"
+    "<p>the last frame of progress.gif: the fixed z after the last epoch. The animation goes through every VAE "
+    "epoch's grid, z ~ N(0, I), then every GAN epoch's, z as the GAN trains (--latents)</p>"
 )
 
 
@@ -197,7 +199,11 @@ def picture_sections(run: Run, path: Path) -> dict[str, str]:
     if (comparison := path / "vae_vs_gan.png").is_file():
         sections["VAE vs GAN (same z)"] = img(comparison, "VAE vs GAN")
     if (gif := path / "progress.gif").is_file():
-        sections["Training progress"] = PROGRESS_CAPTION + img(gif, "progress")
+        sections["Training progress"] = (
+            PROGRESS_CAPTION
+            + img(last_frame(gif), "the last frame of progress.gif")
+            + f"<details><summary>play the animation (progress.gif)</summary>{img(gif, 'progress')}</details>"
+        )
     if recon := latest(dirs["vae"], "recon_e*.png") if "vae" in dirs else None:
         sections["Reconstructions"] = (
             f"<p>odd rows: validation images; even rows: decodes of their means ({recon.stem})</p>"
