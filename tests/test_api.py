@@ -70,7 +70,7 @@ def test_sample_is_the_grid_vaegan_sample_draws(model: vaegan.Model, tmp_path: P
     assert images.shape == (6, 3, 16, 16) and images.min() >= 0 and images.max() <= 1
     assert torch.equal(model.sample(6, seed=3), images) and not torch.equal(model.sample(6, seed=4), images)
     assert main(["sample", str(model.run.path), "-n", "6", "--seed", "3", "-o", str(tmp_path)]) == 0
-    with Image.open(tmp_path / "samples_gan.png") as drawn:
+    with Image.open(tmp_path / "samples_gan_fitted.png") as drawn:
         assert np.array_equal(np.asarray(vaegan.to_pil(images)), np.asarray(drawn.convert("RGB")))
 
 
