@@ -99,3 +99,11 @@ def test_gif_frames_keep_their_own_colours(tmp_path: Path) -> None:
             gif.seek(i)
             assert np.array_equal(np.asarray(gif.convert("RGB")), np.asarray(frame)), f"frame {i} lost colours"
 
+
+def test_bar_chart_threshold_stands_clear_of_the_x_axis() -> None:
+    """KL per dimension: a 0.01-nat threshold beside bars of several nats lay on the axis, unseen."""
+    chart = np.asarray(plots.bar_chart(torch.tensor([6.0, 0.001, 3.0, 0.5]), "kl", "nats", threshold=0.01))
+    red = (np.abs(chart.astype(int) - (214, 39, 40)).sum(-1) < 30).sum(1)  # tab:red pixels per row
+    blue = (np.abs(chart.astype(int) - (31, 119, 180)).sum(-1) < 30).any(1)
+    line, bars_end = int(red.argmax()), int(np.nonzero(blue)[0].max())  # the dashed line; the bars' foot
+    assert red[line] > 100 and bars_end - line > 40, (line, bars_end)
