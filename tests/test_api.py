@@ -88,7 +88,7 @@ def test_sample_is_the_grid_vaegan_sample_draws(model: vaegan.Model, tmp_path: P
     assert images.shape == (6, 3, 16, 16) and images.min() >= 0 and images.max() <= 1
     assert torch.equal(model.sample(6, seed=3), images) and not torch.equal(model.sample(6, seed=4), images)
     assert main(["sample", str(model.run.path), "-n", "6", "--seed", "3", "-o", str(tmp_path)]) == 0
-    with Image.open(tmp_path / "samples_gan.png") as drawn:
+    with Image.open(tmp_path / "samples_gan_fitted.png") as drawn:
         assert np.array_equal(np.asarray(vaegan.to_pil(images)), np.asarray(drawn.convert("RGB")))
 
 
@@ -139,3 +139,52 @@ def test_held_out_images_are_the_runs_validation_split(model: vaegan.Model) -> N
     images = model.held_out(5)
     assert images.shape == (5, 3, 16, 16) and images.dtype == torch.float32
     assert torch.equal(model.held_out(100)[:5], images) and len(model.held_out(100)) == 10  # a quarter of the 40 files
+
+
+def test_the_api_is_listed_before_first_use_and_models_print_in_one_line(model: vaegan.Model) -> None:
+    assert {"train", "load", "to_pil", "Model"} <= set(dir(vaegan))  # what tab completion offers
+    text = repr(model)
+    assert "\n" not in text and len(text) < 200  # it printed about 100 lines of modules
+    assert text == (f"vaegan.Model(stage='gan', run='{model.run.path}', latent_dim=4, images=3x16x16)")
+
+
+def test_to_pil_reads_uint8_as_0_to_255_and_floats_as_0_to_1() -> None:
+    pixels = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)
+    from_uint8 = np.asarray(vaegan.to_pil(pixels, nrow=2))
+    from_float = np.asarray(vaegan.to_pil(pixels.float() / 255, nrow=2))
+    assert np.array_equal(from_uint8, from_float)  # a uint8 tensor came out almost white
+    assert np.array_equal(from_uint8[2:6, 2:6], pixels[0].permute(1, 2, 0).numpy())
+    assert np.array_equal(np.asarray(vaegan.to_pil(pixels[1]))[2:6, 2:6], pixels[1].permute(1, 2, 0).numpy())
+    with pytest.raises(VaeganError, match="images must be"):
+        vaegan.to_pil(torch.zeros(4, 4))
+
+
+def test_direction_errors_name_python_parameters_not_cli_flags(model: vaegan.Model) -> None:
+    with pytest.raises(VaeganError) as no_attributes:
+        model.direction(attribute="smiling")  # a folder has no attributes
+    assert "this dataset has none" in str(no_attributes.value) and "model.encode(" in str(no_attributes.value)
+    assert "--" not in str(no_attributes.value)
+    with pytest.raises(VaeganError) as one_sided:
+        model.direction(label="left", versus="left")
+    assert "versus=" in str(one_sided.value) and "--" not in str(one_sided.value)
+
+
+def test_train_speaks_on_stderr_unless_told_not_to(
+    model: vaegan.Model, folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No logging configured (a script, a notebook): train printed nothing for 19 minutes."""
+    import logging
+
+    root = logging.getLogger()
+    configured = root.handlers[:]
+    root.handlers.clear()  # as in a fresh interpreter: the suite's own handlers hidden for the test
+    try:
+        vaegan.train(data=str(folder), out=model.run.path, **TINY)  # trained already: reloads and redraws
+        spoken = capsys.readouterr().err
+        vaegan.train(data=str(folder), out=model.run.path, progress=False, **TINY)
+        quiet = capsys.readouterr().err
+    finally:
+        root.handlers[:] = configured
+    assert f"data {folder}: 40 images" in spoken
+    assert quiet == ""
+    assert not logging.getLogger("vaegan").handlers  # nothing left behind

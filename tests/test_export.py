@@ -26,10 +26,20 @@ def test_onnx_decoder_matches_torch_for_any_batch(tmp_path: Path) -> None:
         np.testing.assert_allclose(got, decoder(z).numpy(), atol=1e-4)
 
 
-def test_export_run_writes_the_vae_decoder(tmp_path: Path) -> None:
+def test_export_run_writes_the_vae_decoder_and_says_its_output_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vaegan.cli import main
+
     train_vae(tiny_config(epochs=1), tmp_path / "run", splits=tiny_splits(n=12))
     (result,) = export_run(tmp_path / "run")
     assert result.stage == "vae" and result.path == tmp_path / "run" / "decoder.onnx" and result.max_abs_error <= 1e-4
+    assert result.value_range == (-1.0, 1.0)  # tanh: what a user must map to 0-255 themselves
+    assert main(["export", str(tmp_path / "run")]) == 0
+    assert "outputs images in [-1, 1]" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    assert "in [-1, 1], or [0, 1] for a model trained with --recon bce" in " ".join(capsys.readouterr().out.split())
     with pytest.raises(VaeganError, match="format"):
         export_run(tmp_path / "run", fmt="tflite")
 

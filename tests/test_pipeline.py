@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from vaegan.pipeline import evenly_spaced, write_summary
+from vaegan.pipeline import SummaryFids, evenly_spaced, write_summary
 
 
 def epoch(n: int, seconds: float, fid: float | None = None, **extra: float) -> dict:
@@ -35,26 +35,45 @@ def test_summary_gives_both_fids_on_one_sampler_and_training_time_apart_from_slo
     vae = [epoch(1, 20.0, 180.0, **VAE_END), epoch(2, 20.0, 160.04, **VAE_END)]
     gan = [epoch(1, 17.0, **GAN_END), epoch(2, 17.0, 59.3, **GAN_END)]
     setup = {"loading the data": 0.4, "training the fashion-mnist feature network (once per dataset)": 134.2}
-    fids = ({"vae": 101.04, "gan": 59.3}, "the fitted prior")
+    fids = SummaryFids({"vae": 101.04, "gan": 59.3}, "the fitted prior", 1000, 1.65)
     text = write_summary(fake_run(tmp_path, vae, gan), setup, 54000, 6000, fids).read_text()
-    assert "FID, both stages on the same z from the fitted prior: VAE 101.0, GAN 59.3" in text
-    assert "(the VAE's training log draws z ~ N(0, I): FID 160.0 at epoch 2)" in text  # labelled, not compared
+    assert "FID in vaegan's own features, 1000 generated vs 1000 held-out images" in text
+    assert "  real training images (the floor at this count): 1.65\n" in text
+    assert "  VAE, z from the fitted prior: 101.04\n  GAN, z from the fitted prior: 59.30\n" in text
+    assert "(the VAE's training log draws z ~ N(0, I): FID 160.04 at epoch 2)" in text  # labelled, not compared
     assert "training time: 74s (VAE 40s, GAN 34s)" in text
     assert "one-time set-up, not training: training the fashion-mnist feature network (once per dataset) 134s" in text
     assert "loading the data" not in text  # 0.4 s is noise, not set-up worth a line
     assert "biased upwards" not in text  # 1,000 held-out images: no small-sample warning
+    assert "cannot tell" not in text  # both above the floor
 
 
 def test_quick_set_up_and_unmeasured_fid_say_so(tmp_path: Path) -> None:
     vae = [epoch(1, 2.0, 300.0, **VAE_END)]
     gan = [epoch(1, 1.0, **GAN_END)]
-    fids = ({"vae": 300.0, "gan": 250.0}, "N(0, I)")
+    fids = SummaryFids({"vae": 300.0, "gan": 250.0}, "N(0, I)", 8, None)
     text = write_summary(fake_run(tmp_path, vae, gan), {"loading the data": 0.2}, 16, 8, fids).read_text()
-    assert "FID, both stages on the same z from N(0, I): VAE 300.0, GAN 250.0" in text
+    assert "  VAE, z from N(0, I): 300.00\n  GAN, z from N(0, I): 250.00\n" in text
+    assert "real training images" not in text  # no reference measured: none shown
     assert "set-up" not in text
-    assert "measured on 8 held-out images only" in text
+    assert "measured on 8 held-out images only: with fewer than 1,000 images FID is biased upwards and noisy" in text
     no_fid = write_summary(fake_run(tmp_path, [epoch(1, 2.0, **VAE_END)], gan), {}, 16, 8).read_text()
     assert "FID not measured (--quality-every 0)" in no_fid
+    one = write_summary(fake_run(tmp_path, [epoch(1, 2.0, **VAE_END)], gan), {}, 1, 1).read_text()
+    assert "FID not measured: 1 held-out image(s), and FID needs at least 2" in one
+
+
+def test_a_gan_below_the_real_reference_is_not_presented_as_a_win(tmp_path: Path) -> None:
+    """gemoji's "VAE 2.0, GAN 1.0" beside a real-vs-real 1.65 read as "the GAN halved the error"."""
+    vae = [epoch(1, 2.0, 2.0, **VAE_END)]
+    gan = [epoch(1, 1.0, **GAN_END)]
+    fids = SummaryFids({"vae": 2.0, "gan": 1.0}, "the fitted prior", 5000, 1.65)
+    text = write_summary(fake_run(tmp_path, vae, gan), {}, 54000, 6000, fids).read_text()
+    assert "  VAE, z from the fitted prior: 2.00\n" in text  # above the floor: no verdict
+    assert (
+        "  GAN, z from the fitted prior: 1.00; at or below real vs real (1.65): at 5000 images FID cannot tell "
+        "these samples from real ones\n" in text
+    )
 
 
 def test_a_pipeline_scores_both_stages_on_the_same_z(
@@ -70,8 +89,11 @@ def test_a_pipeline_scores_both_stages_on_the_same_z(
     vae = tiny_config(epochs=2, quality_every=2, quality_samples=16)
     run_pipeline(vae, tiny_gan(quality_every=1, quality_samples=16, latents="fitted"), tmp_path / "run", progress=False)
     text = (tmp_path / "run" / "summary.txt").read_text()
-    (vae_fid, gan_fid), sampler = same_sampler_fids(open_run(tmp_path / "run"), splits)[0].values(), "the fitted prior"
-    assert f"FID, both stages on the same z from {sampler}: VAE {vae_fid:.1f}, GAN {gan_fid:.1f}" in text
+    fids = same_sampler_fids(open_run(tmp_path / "run"), splits)
+    assert fids is not None and fids.sampler == "the fitted prior" and fids.n == 8  # tiny_splits holds out 8
+    assert f"  VAE, z from the fitted prior: {fids.values['vae']:.2f}" in text
+    assert f"  GAN, z from the fitted prior: {fids.values['gan']:.2f}" in text
+    assert fids.reference is not None and f"(the floor at this count): {fids.reference:.2f}\n" in text
 
 
 def test_a_long_run_gif_keeps_evenly_spaced_frames_and_each_stages_last() -> None:

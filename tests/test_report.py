@@ -65,8 +65,14 @@ def test_pipeline_report_has_every_section_with_decodable_images(tmp_path: Path)
     assert "<td>train/total</td>" in found["Metrics"] and "<th>epoch 2</th>" in found["Metrics"]
     assert 'class="note"' not in page
     images = embedded_images(page)
-    assert len(images) == 13 and any(im.format == "GIF" for im in images)
+    assert len(images) == 14 and any(im.format == "GIF" for im in images)
     assert "http" not in page.replace("http-equiv", "")  # nothing to fetch: it opens offline
+    # the trained end first, as a still; the animation (which opens on an untrained grid) behind a click
+    still, gif = embedded_images(found["Training progress"])
+    assert still.format == "PNG" and gif.format == "GIF"
+    assert found["Training progress"].index("<details>") < found["Training progress"].index("image/gif")
+    gif.seek(gif.n_frames - 1)
+    assert still.convert("RGB").tobytes() == gif.convert("RGB").tobytes()
 
 
 def test_lone_vae_report_leaves_out_the_gan_sections(tmp_path: Path) -> None:

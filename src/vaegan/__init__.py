@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from vaegan.api import Model, load, to_pil, train
 
 
+def __dir__() -> list[str]:
+    """The API's names beside the module's own, so dir() and tab completion show them before first use."""
+    return sorted({*globals(), *__all__})
+
+
 def __getattr__(name: str) -> Any:
     if name in __all__:
         from vaegan import api

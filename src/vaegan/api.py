@@ -13,7 +13,10 @@ centre cropped). Images come out as float tensors in [0, 1]. The CLI's tools cal
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,14 +50,38 @@ def train(
     `vaegan run` does; returns the GAN. `settings` are the run command's flags in snake case
     (`epochs=3`, `gan_epochs=2`, `image_size=32`), or a setting without a flag by its config key
     (`grid_every=2`, `beta1=0.0`; configs/emoji.toml lists them); `preset` ("quick" or "full") and `config`
-    (a TOML file) as its --preset and --config. Training an existing `out` again resumes and extends it."""
+    (a TOML file) as its --preset and --config. Training an existing `out` again resumes and extends it.
+
+    Progress (the CLI's log lines) goes to stderr unless your program configured logging itself;
+    `progress=False` keeps it quiet, and True also forces progress bars off a terminal."""
     from vaegan.pipeline import run_pipeline
     from vaegan.settings import GAN_FLAGS, VAE_FLAGS, pipeline_configs, settings_sections
 
     given = settings_sections({"data": str(data), **settings}, VAE_FLAGS + GAN_FLAGS, config)
     vae_cfg, gan_cfg, wanted = pipeline_configs(given, preset)
-    run_pipeline(vae_cfg, gan_cfg, Path(out), wanted=wanted, progress=progress)
+    with speaking(progress is not False):
+        run_pipeline(vae_cfg, gan_cfg, Path(out), wanted=wanted, progress=progress)
     return load(out)
+
+
+@contextmanager
+def speaking(wanted: bool) -> Iterator[None]:
+    """vaegan's INFO lines on stderr for the duration, where nothing else would show them: no handler is
+    configured anywhere (logging.basicConfig or the like) and `wanted`."""
+    logger = logging.getLogger("vaegan")
+    if not wanted or logger.hasHandlers():
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def load(run: str | Path, stage: str | None = None) -> Model:
@@ -70,6 +97,13 @@ class Model:
 
     run: Run
     models: RunModels
+
+    def __repr__(self) -> str:
+        data = self.models.cfg.data
+        return (
+            f"vaegan.Model(stage={self.stage!r}, run={str(self.run.path)!r}, latent_dim={self.latent_dim}, "
+            f"images={data.channels}x{data.image_size}x{data.image_size})"
+        )
 
     @property
     def stage(self) -> str:
@@ -150,9 +184,9 @@ class Model:
             raise VaeganError("name one of attribute= or label=")
         data = dataset(self.models, "train")
         if label is not None:
-            groups = attributes.from_labels(data, label, versus)
+            groups = attributes.from_labels(data, label, versus, attributes.PYTHON)
         else:
-            groups = attributes.from_attributes(data, str(attribute), versus, None)
+            groups = attributes.from_attributes(data, str(attribute), versus, None, attributes.PYTHON)
         return group_direction(self.models, groups)
 
     def apply(
@@ -181,9 +215,17 @@ def prepare(images: ImageInput, size: int, channels: int) -> torch.Tensor:
 
 
 def to_pil(images: torch.Tensor, nrow: int | None = None) -> Image.Image:
-    """Images in [0, 1], (N, C, H, W) or (N, M, C, H, W) as rows, -> one PIL grid."""
+    """Images, (C, H, W), (N, C, H, W) or (N, M, C, H, W) as rows, -> one PIL grid: uint8 tensors as they
+    are (0-255), float tensors as the API's images in [0, 1]."""
+    if images.ndim not in (3, 4, 5) or images.shape[-3] not in (1, 3):
+        shape = tuple(images.shape)
+        raise VaeganError(f"images must be (C, H, W), (N, C, H, W) or (N, M, C, H, W) with C 1 or 3, got {shape}")
+    if images.ndim == 3:
+        images = images.unsqueeze(0)
     if images.ndim == 5:
         nrow, images = images.shape[1], images.flatten(0, 1)
-    grid = make_grid(to_uint8(images, UNIT), nrow=nrow)  # (C, H, W) uint8
+    if images.dtype != torch.uint8:
+        images = to_uint8(images, UNIT)
+    grid = make_grid(images.cpu(), nrow=nrow)  # (C, H, W) uint8
     array = grid.permute(1, 2, 0).numpy()
     return Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)

@@ -25,15 +25,38 @@ class AttributeGroups:
     description: str  # e.g. "skin_dark vs skin_light (180 vs 175 images)"
 
 
+@dataclass(frozen=True)
+class Spelling:
+    """How the caller names the ways to choose a direction, so an error names what its user types: the
+    CLI's flags, or the Python API's parameters."""
+
+    attribute: str
+    versus: str
+    others: str  # the ways besides labels and the dataset's attributes
+
+
+CLI = Spelling("--attribute", "--versus", "--attribute-file (a table of attributes per file) or --folders WITH WITHOUT")
+PYTHON = Spelling(
+    "attribute=",
+    "versus=",
+    "two sets of images: model.encode(with_it).mean(0) - model.encode(without_it).mean(0)",
+)
+
+
 def _groups(
-    images: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, pos: str, neg: str
+    images: torch.Tensor,
+    positive: torch.Tensor,
+    negative: torch.Tensor,
+    pos: str,
+    neg: str,
+    spelling: Spelling = CLI,
 ) -> AttributeGroups:
     negative = negative & ~positive
     n_pos, n_neg = int(positive.sum()), int(negative.sum())
     if n_pos == 0 or n_neg == 0:
         raise VaeganError(
             f"'{pos}' has {n_pos} images and '{neg}' has {n_neg}; a direction needs images in both "
-            "groups, so pick another attribute or --versus"
+            f"groups, so pick another attribute or {spelling.versus}"
         )
     return AttributeGroups(images, positive, negative, f"{pos} vs {neg} ({n_pos} vs {n_neg} images)")
 
@@ -46,19 +69,26 @@ def _label_index(data: ImageDataset, label: str) -> int:
     raise VaeganError(f"no class {label!r} in this dataset; its classes are {', '.join(data.label_names) or 'unnamed'}")
 
 
-def from_labels(data: ImageDataset, label: str, versus: str | None = None) -> AttributeGroups:
+def from_labels(data: ImageDataset, label: str, versus: str | None = None, spelling: Spelling = CLI) -> AttributeGroups:
     """Class `label` (a name or an index) against class `versus`, or against every other class."""
     if data.labels is None:
-        raise VaeganError("this dataset has no class labels; use --attribute, --attribute-file or two folders")
+        raise VaeganError(
+            "this dataset has no class labels (a folder has them when its images sit in one subfolder per "
+            f"class); use {spelling.attribute} or {spelling.others}"
+        )
     a = _label_index(data, label)
     positive = data.labels == a
     if versus is None:
-        return _groups(data.images, positive, ~positive, label, "the rest")
-    return _groups(data.images, positive, data.labels == _label_index(data, versus), label, versus)
+        return _groups(data.images, positive, ~positive, label, "the rest", spelling)
+    return _groups(data.images, positive, data.labels == _label_index(data, versus), label, versus, spelling)
 
 
 def from_attributes(
-    data: ImageDataset, name: str, versus: str | None = None, table: dict[str, torch.Tensor] | None = None
+    data: ImageDataset,
+    name: str,
+    versus: str | None = None,
+    table: dict[str, torch.Tensor] | None = None,
+    spelling: Spelling = CLI,
 ) -> AttributeGroups:
     """Boolean attribute `name` against attribute `versus`, or against images without `name`.
 
@@ -67,11 +97,13 @@ def from_attributes(
     columns = {**data.attributes, **(table or {})}
     for wanted in (name, versus):
         if wanted is not None and wanted not in columns:
-            known = ", ".join(sorted(columns)) or "none (pass --attribute-file for a folder dataset)"
+            if not columns:
+                raise VaeganError(f"unknown attribute {wanted!r}: this dataset has none; use {spelling.others}")
+            known = ", ".join(sorted(columns))
             raise VaeganError(f"unknown attribute {wanted!r}; this dataset's attributes are: {known}")
     positive = columns[name]
     negative = ~positive if versus is None else columns[versus]
-    return _groups(data.images, positive, negative, name, versus or f"not {name}")
+    return _groups(data.images, positive, negative, name, versus or f"not {name}", spelling)
 
 
 def from_folders(

@@ -26,14 +26,21 @@ from vaegan.metrics.defects import defect_score
 from vaegan.metrics.features import FeatureNet, cache_path
 from vaegan.metrics.likelihood import likelihood_metrics
 from vaegan.metrics.psnr import posterior_psnr
-from vaegan.metrics.quality import class_predictions, compare_features, embed, sample_images, uint8_to_unit
+from vaegan.metrics.quality import (
+    MIN_IMAGES,
+    class_predictions,
+    compare_features,
+    embed,
+    sample_images,
+    small_sample_note,
+    uint8_to_unit,
+)
 from vaegan.prior import fitted_prior, stage_latents, through_prior
 from vaegan.runs import Run, open_run
 from vaegan.training.feature_net import feature_net_for
 
 log = logging.getLogger(__name__)
 
-MIN_SAMPLES = 5  # density/coverage use each image's 5th nearest neighbour
 OWN_SAMPLES = 5000  # images per side in the own feature space when --samples is not given
 MAX_IMPORTANCE = 5000  # -k: each image's importance samples are decoded together, k images per image
 MAX_FEATURE_STEPS = 100_000  # the feature net's training steps: an hour on a CPU, where 1,500 take a minute
@@ -96,9 +103,7 @@ def evaluate_run(
     """
     if features not in ("own", "inception"):
         raise VaeganError(f"--features must be own or inception, got {features!r}")
-    if samples is not None and samples <= MIN_SAMPLES:
-        raise VaeganError(f"--samples must be more than {MIN_SAMPLES} for k-NN metrics, got {samples}")
-    check_count(samples or MIN_SAMPLES + 1, MIN_SAMPLES + 1, MAX_QUALITY_SAMPLES, "--samples")
+    check_count(MIN_IMAGES if samples is None else samples, MIN_IMAGES, MAX_QUALITY_SAMPLES, "--samples")
     check_count(k, 0, MAX_IMPORTANCE, "-k")
     check_count(1 if max_images is None else max_images, 1, MAX_ENCODED, "--max-images")
     if feature_steps is not None:  # None: the kind's recipe (training.feature_net.RECIPES)
@@ -171,8 +176,10 @@ def own_quality(
     }
     data = pick_split(splits, split)
     n = min(samples, len(data.images))
-    if n <= MIN_SAMPLES:
-        raise VaeganError(f"only {n} {split} images: k-NN metrics need more than {MIN_SAMPLES}; use another --split")
+    if n < MIN_IMAGES:
+        raise VaeganError(f"only {n} {split} image(s): FID needs at least {MIN_IMAGES}; use another --split")
+    if small := small_sample_note(n):
+        log.warning("%s", small)
     report["quality_samples"] = {"n_fake": n, "n_real": n}
     real = data.images[:n]
     real_features = embed(net, uint8_to_unit(real), desc=f"own features: {split} images")

@@ -1,7 +1,9 @@
 """Export a run's decoder (VAE) or generator (GAN, EMA weights) as ONNX, checked against torch.
 
 The graph maps z (batch, latent_dim) to images (batch, C, H, W) in the model's value range, with a dynamic
-batch axis. onnx and onnxruntime are the optional extra `vaegan[onnx]`, imported only here.
+batch axis: [-1, 1] (tanh output, the default), or [0, 1] for a model trained with BCE (sigmoid output). To
+save a picture, map [-1, 1] to 0-255 by (x + 1) * 127.5. onnx and onnxruntime are the optional extra
+`vaegan[onnx]`, imported only here.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Exported:
     stage: str
     path: Path
     max_abs_error: float  # onnxruntime vs torch on a seeded batch
+    value_range: tuple[float, float] = (-1.0, 1.0)  # of the output images
 
 
 def _require_onnx() -> None:
@@ -103,5 +106,5 @@ def export_run(
         path = folder / ("decoder.onnx" if models.stage == "vae" else "generator.onnx")
         error = export_decoder(module, models.cfg.model.latent_dim, path)
         log.debug("wrote %s (max abs difference from torch %.2g)", path, error)
-        results.append(Exported(models.stage, path, error))
+        results.append(Exported(models.stage, path, error, models.cfg.model.value_range))
     return results

@@ -7,6 +7,7 @@ functions return PIL images (GIFs: lists of frames) so the CLI can save them and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from vaegan.config import VAERunConfig
 from vaegan.data import ImageDataset, load_splits, to_float, to_uint8
 from vaegan.errors import VaeganError
 from vaegan.models.vae import VAE
+from vaegan.prior import logged_sampler
 from vaegan.runs import Run, open_run
 from vaegan.viz import font, make_grid, to_pil
 
@@ -208,6 +210,8 @@ def latent_map_picture(
     points, centre, components = latent.pca_2d(mean)
     lo = torch.quantile(points, 0.02, dim=0)
     hi = torch.quantile(points, 0.98, dim=0)
+    flat = (hi - lo < 1e-6).float()  # one image (a tiny held-out split): a unit square around it, not a point
+    lo, hi = lo - flat, hi + flat
     labels = data.labels[index] if data.labels is not None else None
     decoded = latent.decode_batched(models.decode, latent.map_latents(centre, components, lo, hi, k))
     grid = grid_image(decoded, models.cfg.model.value_range, nrow=k)
@@ -226,14 +230,20 @@ def kl_picture(models: RunModels, images: torch.Tensor) -> tuple[Image.Image, to
 
 def curves_picture(run: str | Path | Run) -> Image.Image:
     """Loss curves of every trained stage of a run, and FID over epochs where it was measured."""
-    panels = [panel for stage, found in open_run(run).stages.items() for panel in stage_panels(stage, found.metrics)]
+    opened = open_run(run)
+    panels = [
+        panel
+        for stage, found in opened.stages.items()
+        for panel in stage_panels(stage, found.metrics, logged_sampler(opened, stage))
+    ]
     if not panels:
         raise VaeganError(f"{run} has no epochs in its metrics.jsonl yet; train for at least one epoch")
     return plots.line_charts(panels, ncol=3)
 
 
-def stage_panels(stage: str, metrics: list[dict]) -> list[plots.Panel]:
-    """The charts of one stage's metrics.jsonl records; a quantity never logged gets no chart."""
+def stage_panels(stage: str, metrics: list[dict], sampler: str = "N(0, I)") -> list[plots.Panel]:
+    """The charts of one stage's metrics.jsonl records; a quantity never logged gets no chart. The FID
+    chart names the z its samples were drawn from (`sampler`) and draws real vs real beside them."""
     records = [r for r in metrics if "epoch" in r]
 
     def series(*keys: str) -> dict[str, tuple[list[float], list[float]]]:
@@ -257,5 +267,13 @@ def stage_panels(stage: str, metrics: list[dict]) -> list[plots.Panel]:
             (("diversity",), "GAN sample diversity", "fraction of the real data's"),
         ]
     )
-    specs.append((("quality/fid",), f"{name} FID of prior samples", "FID (vaegan features)"))
-    return [plots.Panel(title, ylabel, found) for keys, title, ylabel in specs if (found := series(*keys))]
+    panels = [plots.Panel(title, ylabel, found) for keys, title, ylabel in specs if (found := series(*keys))]
+    if fid := series("quality/fid", "quality/fid_reference"):
+        shown = {f"samples, z from {sampler}": fid["quality/fid"]}
+        if "quality/fid_reference" in fid:
+            shown["real vs real (the floor)"] = fid["quality/fid_reference"]
+        floor = dict(zip(*fid.get("quality/fid_reference", ([], [])), strict=True))
+        low = any(y <= floor.get(x, -math.inf) for x, y in zip(*fid["quality/fid"], strict=True))
+        note = "at or below the floor, FID cannot tell samples from real images" if low else ""
+        panels.append(plots.Panel(f"{name} FID, z from {sampler}", "FID (vaegan features)", shown, note=note))
+    return panels

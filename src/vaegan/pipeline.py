@@ -24,9 +24,17 @@ from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_uint8
 from vaegan.errors import VaeganError
-from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit
+from vaegan.metrics.quality import (
+    MIN_IMAGES,
+    embed,
+    fid,
+    quality_metrics,
+    reference_pick,
+    uint8_to_unit,
+    versus_reference,
+)
 from vaegan.presets import gan_budget, vae_budget
-from vaegan.prior import fitted_prior, sample_latents, stage_latents, through_prior
+from vaegan.prior import fitted_prior, logged_sampler, sample_latents, stage_latents, through_prior
 from vaegan.report import FEW_IMAGES, write_report
 from vaegan.runs import Run, open_run, read_metrics
 from vaegan.training import distributed
@@ -157,7 +165,7 @@ MAX_GIF_FRAMES = 40
 
 def write_progress_gif(run: Run, path: Path) -> Path:
     """The fixed-z sample grid after each VAE epoch, then each GAN epoch (at most MAX_GIF_FRAMES of them),
-    labelled with stage and epoch."""
+    labelled with stage, epoch and sampler: the VAE's grids draw N(0, I), the GAN's its own z."""
     grids: list[tuple[str, int, Path]] = []
     for stage, found in run.stages.items():
         for grid in sorted((found.folder / "grids").glob("samples_e*.png")):
@@ -166,10 +174,11 @@ def write_progress_gif(run: Run, path: Path) -> Path:
                 continue  # identical to the VAE's last grid: the warm start in one picture
             grids.append((stage, epoch, grid))
     frames, labels = [], []
+    samplers = {stage: logged_sampler(run, stage) for stage in run.stages}  # the grids' z are the FIDs'
     for stage, epoch, grid in evenly_spaced(grids, MAX_GIF_FRAMES):
         with Image.open(grid) as im:
             frames.append(upscale(im.convert("RGB"), 480))  # 28 px digits: a label that fits
-        labels.append(f"{stage.upper()} epoch {epoch}")
+        labels.append(f"{stage.upper()} epoch {epoch}, z from {samplers[stage]}")
     return save_gif(frames, path, labels)
 
 
@@ -237,14 +246,31 @@ def time_lines(run: Run, setup: dict[str, float]) -> list[str]:
     return lines
 
 
-def same_sampler_fids(run: Run, splits: DataSplits) -> tuple[dict[str, float], str]:
+@dataclass(frozen=True)
+class SummaryFids:
+    """Both stages' FID on one sampler, and real training images scored the same way at the same count."""
+
+    values: dict[str, float]  # stage -> FID
+    sampler: str  # where both stages' z come from
+    n: int  # generated images, and held-out real ones, per FID
+    reference: float | None  # training vs held-out images: the floor; None when nothing is held out
+
+
+def same_sampler_fids(run: Run, splits: DataSplits) -> SummaryFids | None:
     """Both stages' FID in own features on the same z, drawn as the GAN draws them (and `vaegan sample`
-    does), and that sampler's name. Training logs the VAE's on z ~ N(0, I), which would compare unlike things."""
+    does), beside the real-vs-real reference; None below MIN_IMAGES held-out images. Training logs the
+    VAE's on z ~ N(0, I), which would compare unlike things."""
     cfg = run.config
     held_out = splits.val if len(splits.val) else splits.train
     real = held_out.images[: cfg.train.quality_samples]
+    if len(real) < MIN_IMAGES:
+        return None
     net = feature_net_for(cfg.data, splits, cfg.data.cache_dir)
     real_features = embed(net, uint8_to_unit(real))
+    reference = None
+    if len(splits.val):
+        train = splits.train.images[reference_pick(len(splits.train), len(real))]
+        reference = fid(real_features, embed(net, uint8_to_unit(train), desc="features: real reference"))
     fitted = stage_latents(run, "gan") == "fitted"
     prior = fitted_prior(run) if fitted else None
     fids = {}
@@ -261,35 +287,43 @@ def same_sampler_fids(run: Run, splits: DataSplits) -> tuple[dict[str, float], s
             real_features=real_features,
         )
         fids[stage] = metrics["fid"]
-    return fids, "the fitted prior" if fitted else "N(0, I)"
+    return SummaryFids(fids, "the fitted prior" if fitted else "N(0, I)", len(real), reference)
 
 
-def fid_lines(run: Run, held_out: int, fids: tuple[dict[str, float], str] | None) -> list[str]:
-    """Both stages' FID on one sampler, what it means, and a warning when few held-out images made it."""
+def fid_lines(run: Run, held_out: int, fids: SummaryFids | None) -> list[str]:
+    """Both stages' FID on one sampler beside the real-vs-real reference, what they mean, and a warning when
+    few held-out images made them."""
+    n = fids.n if fids is not None else min(run.config.train.quality_samples, held_out)
     if fids is None:
+        if n < MIN_IMAGES:
+            return [f"FID not measured: {n} held-out image(s), and FID needs at least {MIN_IMAGES}"]
         return ["FID not measured (--quality-every 0)"]
-    values, sampler = fids
-    n = min(run.config.train.quality_samples, held_out)
     lines = [
-        f"FID, both stages on the same z from {sampler}: "
-        + ", ".join(f"{stage.upper()} {fid:.1f}" for stage, fid in values.items()),
-        f"  in vaegan's own feature space, {n} generated vs {n} held-out images: compare it between runs "
-        "on the same data only",
+        f"FID in vaegan's own features, {n} generated vs {n} held-out images "
+        "(lower is closer; compare between runs on the same data only):"
     ]
+    if fids.reference is not None:
+        lines.append(f"  real training images (the floor at this count): {fids.reference:.2f}")
+    for stage, value in fids.values.items():
+        verdict = versus_reference(value, fids.reference, n)
+        lines.append(f"  {stage.upper()}, z from {fids.sampler}: {value:.2f}" + (f"; {verdict}" if verdict else ""))
     vae_logged = [r for r in run.stages["vae"].metrics if "quality/fid" in r]
     if vae_logged:
         last = vae_logged[-1]
+        floor = f", real vs real {last['quality/fid_reference']:.2f}" if "quality/fid_reference" in last else ""
         lines.append(
-            f"  (the VAE's training log draws z ~ N(0, I): FID {last['quality/fid']:.1f} at epoch {last['epoch']})"
+            f"  (the VAE's training log draws z ~ N(0, I): FID {last['quality/fid']:.2f} at epoch {last['epoch']}"
+            f"{floor})"
         )
     if n < FEW_IMAGES:
-        lines.append(f"  measured on {n} held-out images only, which makes it biased upwards and noisy")
+        lines.append(
+            f"  measured on {n} held-out images only: with fewer than {FEW_IMAGES:,} images "
+            "FID is biased upwards and noisy"
+        )
     return lines
 
 
-def write_summary(
-    run: Run, setup: dict[str, float], n_train: int, n_val: int, fids: tuple[dict[str, float], str] | None = None
-) -> Path:
+def write_summary(run: Run, setup: dict[str, float], n_train: int, n_val: int, fids: SummaryFids | None = None) -> Path:
     """summary.txt: the data, each stage's time and final numbers, both FIDs, and the one-time set-up apart."""
     vae, gan = (run.stages[s].metrics for s in ("vae", "gan"))
     vae_last, gan_last = vae[-1], gan[-1]

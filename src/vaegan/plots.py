@@ -27,12 +27,14 @@ Series = Mapping[str, tuple[Sequence[float], Sequence[float]]]  # name -> (xs, y
 
 @dataclass(frozen=True)
 class Panel:
-    """One line chart: a title, the y axis's label with its unit, and named (x, y) series."""
+    """One line chart: a title, the y axis's label with its unit, named (x, y) series and an optional note
+    printed inside the axes."""
 
     title: str
     ylabel: str
     series: Series
     xlabel: str = "epoch"
+    note: str = ""
 
 
 def figure(width: float, height: float) -> Figure:
@@ -78,6 +80,8 @@ def draw_lines(ax: Axes, panel: Panel) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs: no tick at 1.5
     if len(panel.series) > 1:
         ax.legend(fontsize=8)
+    if panel.note:
+        ax.text(0.02, 0.03, panel.note, transform=ax.transAxes, fontsize=7, color="#a33", wrap=True)
 
 
 def line_charts(panels: Sequence[Panel], ncol: int = 3, cell: tuple[int, int] = (360, 260)) -> Image.Image:
@@ -98,19 +102,32 @@ def bar_chart(
     xlabel: str = "latent dimension",
     size: tuple[int, int] = (640, 300),
 ) -> Image.Image:
-    """One bar per value (index on x); bars above `threshold` in blue, below in grey, the threshold dashed."""
+    """One bar per value (index on x); bars above `threshold` in blue, below in grey, the threshold dashed.
+
+    With a threshold the y axis is logarithmic from a tenth of it: a 0.01 threshold beside bars of several
+    units would lie on the x axis, unseen, on a linear one; bars below that floor stand at it."""
     values = values.detach().float().cpu()
     fig = figure(*size)
     ax = fig.add_subplot()
     active = [threshold is None or v > threshold for v in values.tolist()]
-    ax.bar(range(len(values)), values.tolist(), color=["tab:blue" if a else "#b0b0b0" for a in active])
-    if threshold is not None:
+    colours = ["tab:blue" if a else "#b0b0b0" for a in active]
+    if threshold is None:
+        ax.bar(range(len(values)), values.tolist(), color=colours)
+    else:
+        floor = threshold / 10
+        heights = values.clamp_min(floor) - floor
+        ax.bar(range(len(values)), heights.tolist(), bottom=floor, color=colours)
+        ax.set_yscale("log")
+        ax.set_ylim(floor, max(float(values.max()), threshold) * 2)
         ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
         ax.legend(fontsize=8)
     ax.set_title(title, fontsize=11)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_xlim(-0.6, len(values) - 0.4)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # dimensions: no tick at 0.5
     return to_image(fig)
 
 

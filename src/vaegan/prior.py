@@ -228,6 +228,14 @@ def stage_latents(run: Run, stage: str) -> str:
     return checkpoint.config.gan.latents
 
 
+def logged_sampler(run: Run, stage: str) -> str:
+    """Where the z behind a stage's training-log FIDs (metrics.jsonl's quality/ keys) come from, in words:
+    N(0, I) for the VAE (the textbook sampler its loop scores), the GAN's own z for the GAN (--latents)."""
+    if stage == "vae" or stage_latents(run, stage) == "normal":
+        return "N(0, I)"
+    return "the fitted prior"
+
+
 SAMPLERS = ("auto", "prior", "fitted")  # `vaegan sample --sampler`
 
 

@@ -24,8 +24,9 @@ from vaegan.attributes import default_groups
 from vaegan.config import to_dict
 from vaegan.data import DataSplits, ImageDataset, load_splits
 from vaegan.errors import VaeganError
-from vaegan.prior import sample_latents, stage_latents
+from vaegan.prior import logged_sampler, sample_latents, stage_latents
 from vaegan.runs import Run, Stage, open_run
+from vaegan.viz import last_frame
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ nav a { margin-right: 10px; } summary { cursor: pointer; }
 
 
 PROGRESS_CAPTION = (
-    "<p>fixed z after every VAE epoch, then every GAN epoch (the GAN's drawn as it trains: --latents)</p>"
+    "<p>the last frame of progress.gif: the fixed z after the last epoch. The animation goes through every VAE "
+    "epoch's grid, z ~ N(0, I), then every GAN epoch's, z as the GAN trains (--latents)</p>"
 )
 
 
@@ -132,20 +134,30 @@ def metrics_table(records: list[dict]) -> str:
     return f"<table><tr>{head}</tr>{rows}</table>{left_out}"
 
 
-def quality_note(stage: Stage, splits: DataSplits | None) -> str:
-    """A warning beside quality metrics measured on few held-out images, which are biased and noisy."""
-    if splits is None or not any(k.startswith("quality/") for r in stage.metrics for k in r):
+def quality_note(run: Run, stage: Stage, splits: DataSplits | None) -> str:
+    """What the stage's quality/ rows score (the sampler, the counts, the real-vs-real floor), and a warning
+    when few held-out images made them biased and noisy."""
+    records = [r for r in stage.metrics if "quality/fid" in r]
+    if not records:
         return ""
     config = stage.checkpoint.config
     settings = config.train if stage.name == "vae" else config.gan  # type: ignore[union-attr]
-    held_out = len(splits.val) if len(splits.val) else len(splits.train)
-    n = min(settings.quality_samples, held_out)
-    if n >= FEW_IMAGES:
-        return ""
-    return note(
-        f"FID & co. were measured on {n} held-out images: below {FEW_IMAGES} they are biased upwards and noisy, "
-        "so compare them only with runs measured on as many images, never with other datasets"
-    )
+    text = f"quality/ rows score samples with z from {logged_sampler(run, stage.name)} in vaegan's own features"
+    n = None
+    if splits is not None:
+        n = min(settings.quality_samples, len(splits.val) if len(splits.val) else len(splits.train))
+        text += f", {n} generated vs {n} held-out images"
+    if any("quality/fid_reference" in r for r in records):
+        text += (
+            "; quality/fid_reference scores real training images the same way: an FID at or below it means "
+            "the measure cannot tell the samples from real images"
+        )
+    if n is not None and n < FEW_IMAGES:
+        text += (
+            f". With fewer than {FEW_IMAGES:,} images FID reads high and noisy: compare it only with runs "
+            "measured on as many images, never with other datasets"
+        )
+    return note(text)
 
 
 def attempt(body: Callable[[], str]) -> str:
@@ -187,7 +199,11 @@ def picture_sections(run: Run, path: Path) -> dict[str, str]:
     if (comparison := path / "vae_vs_gan.png").is_file():
         sections["VAE vs GAN (same z)"] = img(comparison, "VAE vs GAN")
     if (gif := path / "progress.gif").is_file():
-        sections["Training progress"] = PROGRESS_CAPTION + img(gif, "progress")
+        sections["Training progress"] = (
+            PROGRESS_CAPTION
+            + img(last_frame(gif), "the last frame of progress.gif")
+            + f"<details><summary>play the animation (progress.gif)</summary>{img(gif, 'progress')}</details>"
+        )
     if recon := latest(dirs["vae"], "recon_e*.png") if "vae" in dirs else None:
         sections["Reconstructions"] = (
             f"<p>odd rows: validation images; even rows: decodes of their means ({recon.stem})</p>"
@@ -210,7 +226,8 @@ def samples_section(run: Run, models: dict[str, pictures.RunModels], n: int = 32
 def record_sections(run: Run, splits: DataSplits | None) -> dict[str, str]:
     """What the run logged: curves, the metrics tables and the config (folded away)."""
     metrics = "".join(
-        f"<h3>{s}</h3>{quality_note(stage, splits)}{metrics_table(stage.metrics)}" for s, stage in run.stages.items()
+        f"<h3>{s}</h3>{quality_note(run, stage, splits)}{metrics_table(stage.metrics)}"
+        for s, stage in run.stages.items()
     )
     config = "".join(
         f"<details><summary>{s} config.json</summary>"

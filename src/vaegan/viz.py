@@ -97,42 +97,45 @@ def upscale(image: Image.Image, min_width: int) -> Image.Image:
     return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
 
 
-def mosaic(frames: list[Image.Image], width: int = 128) -> Image.Image:
-    """The frames shrunk to `width` px and stacked: every colour of the animation, in a small image."""
-    small = [f.convert("RGB").resize((width, max(1, f.height * width // f.width))) for f in frames]
-    canvas = Image.new("RGB", (width, sum(f.height for f in small)))
-    top = 0
-    for f in small:
-        canvas.paste(f, (0, top))
-        top += f.height
-    return canvas
-
-
 def save_gif(
     frames: list[Image.Image],
     path: Path,
     labels: list[str] | None = None,
     ms_per_frame: int = 400,
-    colors: int = 64,
+    colors: int = 256,
 ) -> Path:
     """An animated GIF of `frames`, each labelled, looping forever; the last frame lingers.
 
-    Every frame shares one palette of `colors` colours, taken from all frames together, without dithering:
-    dithering's pixel noise is what LZW cannot compress, and a shared palette lets Pillow store only the
-    rectangle that changed between frames. 64 colours keep sample grids recognisable at about half the
-    bytes of Pillow's default (a dithered palette of its own per frame).
+    Each frame gets its own palette of up to `colors` colours (own_palette), without dithering: one palette
+    shared by every frame held 63 colours where a frame's PNG grid had 133,402, so pinks turned salmon and
+    greens vanished; dithering's pixel noise is what LZW cannot compress.
     """
     if not frames:
         raise ValueError("a GIF needs at least one frame")
     if labels is not None:
         frames = [label_image(f, t) for f, t in zip(frames, labels, strict=True)]
-    palette = mosaic(frames).quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
-    indexed = [f.convert("RGB").quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
+    indexed = [own_palette(f.convert("RGB"), colors) for f in frames]
     durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 4]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     indexed[0].save(path, save_all=True, append_images=indexed[1:], duration=durations, loop=0, optimize=True)
     return path
+
+
+def own_palette(frame: Image.Image, colors: int) -> Image.Image:
+    """An RGB frame as a palette image: its own colours exactly when it has at most `colors`, else an octree
+    palette of its own (on 40 sample-grid frames of 530 px, 0.2 s where median cut took 9 s, for a mean
+    error of 4.4 levels against median cut's 2.9 and a shared 64-colour palette's 6.7)."""
+    exact = frame.getcolors(colors) is not None
+    method = Image.Quantize.MEDIANCUT if exact else Image.Quantize.FASTOCTREE
+    return frame.quantize(colors=colors, method=method, dither=Image.Dither.NONE)
+
+
+def last_frame(path: Path) -> Image.Image:
+    """The final frame of an animated GIF as RGB: what the animation ends on."""
+    with Image.open(path) as gif:
+        gif.seek(getattr(gif, "n_frames", 1) - 1)
+        return gif.convert("RGB")
 
 
 def tile(images: Sequence[Image.Image], ncol: int, gap: int = 8) -> Image.Image:

@@ -69,14 +69,16 @@ def test_sample_from_a_gan_checkpoint_differs_from_its_vae(run: Path, tmp_path: 
 
 def test_pictures_go_into_out_dir_else_the_run_folder(run: Path, tmp_path: Path) -> None:
     assert main(["sample", str(run), "-n", "4"]) == 0
-    assert (run / "samples_gan.png").is_file()  # no -o: the run folder, named after the stage
+    assert (run / "samples_gan_fitted.png").is_file()  # no -o: the run folder, named after stage and sampler
     assert main(["sample", str(run / "vae" / "checkpoint.pt"), "-n", "4"]) == 0
-    assert (run / "vae" / "samples_vae.png").is_file()  # a checkpoint: the folder that holds it
+    assert (run / "vae" / "samples_vae_fitted.png").is_file()  # a checkpoint: the folder that holds it
     assert main(["sample", str(run), "--stage", "vae", "-n", "4", "-o", str(tmp_path / "new" / "dir")]) == 0
-    assert (tmp_path / "new" / "dir" / "samples_vae.png").is_file()
+    assert (tmp_path / "new" / "dir" / "samples_vae_fitted.png").is_file()
+    assert main(["sample", str(run), "--sampler", "prior", "-n", "4", "-o", str(tmp_path / "new" / "dir")]) == 0
+    assert (tmp_path / "new" / "dir" / "samples_gan_prior.png").is_file()  # beside the fitted one, not over it
     (tmp_path / "odd.png").mkdir()  # a folder is a folder, whatever its name
     assert main(["sample", str(run), "-n", "4", "-o", str(tmp_path / "odd.png")]) == 0
-    assert (tmp_path / "odd.png" / "samples_gan.png").is_file()
+    assert (tmp_path / "odd.png" / "samples_gan_fitted.png").is_file()
     picture = sorted((run.parent / "pictures").rglob("*.png"))[0]
     assert main(["reconstruct", str(run), "--images", str(picture), "-o", str(tmp_path)]) == 0
     assert (tmp_path / "reconstructions_gan.png").is_file()

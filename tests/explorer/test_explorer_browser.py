@@ -152,3 +152,38 @@ def explorer_png(explorer: Explorer, index: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(explorer.gallery.images[index].permute(1, 2, 0).numpy()).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def test_the_seed_box_shows_the_seed_its_captions_name(page: Any, server: ExplorerServer) -> None:
+    """The caption said "seed 1" while the box already showed 2, the next click's seed."""
+    page.goto(server.url)
+    page.wait_for_function(SETTLED, arg=0)
+    page.fill("#seed", "1")
+    for expected in ("1", "2"):  # the typed seed first, then the next one
+        settle(page, lambda: page.click("#random"))
+        page.click("#set-a")  # the interpolation's end A, captioned with the z's label
+        page.wait_for_function(
+            "s => document.getElementById('cap-a').textContent.startsWith(s)", arg=f"A: seed {expected}"
+        )
+        assert page.locator("#seed").input_value() == expected
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_a_marker_far_off_the_map_is_drawn_whole_at_its_edge(page: Any, server: ExplorerServer) -> None:
+    """An uploaded image encoded far from the mapped ones showed as a 1-px tick at the border, or not at all."""
+    page.goto(server.url)
+    page.wait_for_function(SETTLED, arg=0)
+    accent = page.evaluate(
+        """() => {
+          scatter.markers = { current: null, upload: [1e6, -1e6] };
+          scatter.draw();
+          const { width, height } = scatter.canvas;
+          const data = scatter.canvas.getContext("2d").getImageData(0, 0, width, height).data;
+          let n = 0;
+          for (let i = 0; i < data.length; i += 4) {
+            if (Math.abs(data[i] - 0x4a) + Math.abs(data[i + 1] - 0x5c) + Math.abs(data[i + 2] - 0xf0) < 60) n += 1;
+          }
+          return n;
+        }"""
+    )
+    assert accent > 40  # the whole diamond's outline, not a tick

@@ -121,3 +121,37 @@ def test_evaluate_with_inception_features(pipeline_run: Path, tmp_path: Path, ca
 def test_evaluate_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["evaluate", str(tmp_path / "nothing")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_the_table_marks_a_row_at_or_below_the_real_reference() -> None:
+    """gemoji: a GAN's own-feature FID 1.0 under real-vs-real 1.65 read as a win over the VAE's 2.0."""
+    from vaegan.cli.evaluate import format_table
+
+    counts = {"n_fake": 5000, "n_real": 5000}
+    report = {
+        "run": "r",
+        "model": "vae",
+        "reconstruction": "mse_sum",
+        "data": "emoji",
+        "split": "test",
+        "n_images": 5000,
+        "samplers": {"vae_samples": "N(0, I)", "gan_samples": "the fitted prior"},
+        "quality_samples": counts,
+        "reference": {"fid": 1.65},
+        "vae_samples": {"fid": 2.0},
+        "gan_samples": {"fid": 1.0},
+        "inception": {
+            "reference": {"fid": 3.0, "kid": 0.0, **counts, "reliable": True},
+            "gan_samples": {"fid": 2.5, "kid": 0.0, **counts, "reliable": True},
+        },
+    }
+    lines = format_table(report).splitlines()
+    assert lines[1].startswith("[reference]  real training images: the floor a perfect generator would score")
+    gan = lines.index(next(line for line in lines if line.startswith("[gan_samples]")))
+    assert lines[gan + 2] == (
+        "  (at or below real vs real (1.65): at 5000 images FID cannot tell these samples from real ones)"
+    )
+    vae = lines.index(next(line for line in lines if line.startswith("[vae_samples]")))
+    assert not lines[vae + 2].startswith("  (at or below")  # 2.0 is above the floor: no verdict
+    assert "[inception/gan_samples]  z from the fitted prior  FID 2.5" in format_table(report)
+    assert "  (at or below real vs real (3): at 5000 images" in format_table(report)

@@ -54,3 +54,42 @@ def test_fid_and_kid_of_known_gaussians() -> None:
     assert abs(fid(a, b) - 8.0) < 0.5
     assert abs(fid(a, a)) < 1e-6
     assert abs(kid(a, a[torch.randperm(4000, generator=g)], subsets=5)) < 0.02 < kid(a, b, subsets=5)
+
+
+def test_small_sets_get_fewer_neighbours_not_a_crash() -> None:
+    """k-NN metrics on n <= k images per side use k = n - 1 (kthvalue raised 'k out of range' before)."""
+    from vaegan.metrics.quality import DC_K, compare_features, density_coverage, knn_radii, small_sample_note
+
+    g = torch.Generator().manual_seed(0)
+    for n in (2, 3, 4, 5):
+        real, fake = torch.randn(n, 8, generator=g), torch.randn(n + 3, 8, generator=g)
+        metrics = compare_features(real, fake)
+        assert set(metrics) == {"fid", "kid", "precision", "recall", "density", "coverage"}
+        assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values()), (n, metrics)
+        note = small_sample_note(n)
+        assert note is not None and f"k = {n - 1}" in note
+    # the reduced k is the largest that exists: each point's (n-1)-th other neighbour, the farthest one
+    real = torch.randn(4, 8, generator=g)
+    assert torch.equal(knn_radii(real, 3), torch.cdist(real, real).max(1).values)
+    density, _ = density_coverage(real, real.clone())  # every ball holds every point: density is n/k = 4/3
+    assert abs(density - 4 / 3) < 1e-6
+    assert small_sample_note(DC_K + 1) is None
+
+
+def test_fewer_than_two_images_per_side_are_refused_by_name() -> None:
+    import pytest
+
+    from vaegan.errors import VaeganError
+    from vaegan.metrics.quality import compare_features, small_sample_note
+
+    with pytest.raises(VaeganError, match="at least 2 images per side, got 1 and 5"):
+        compare_features(torch.randn(1, 8), torch.randn(5, 8))
+    assert "skipped" in str(small_sample_note(1))
+
+
+def test_a_set_at_or_below_the_real_reference_is_called_inseparable_not_better() -> None:
+    from vaegan.metrics.quality import versus_reference
+
+    assert versus_reference(2.0, 1.65, 100) == ""
+    assert versus_reference(1.0, 1.65, 100).startswith("at or below real vs real (1.65): at 100 images FID cannot")
+    assert versus_reference(1.0, None, 100) == ""  # nothing held out: no reference to judge against

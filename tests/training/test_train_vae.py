@@ -208,6 +208,9 @@ def test_quality_is_measured_at_its_interval_and_the_best_checkpoint_kept(
     assert measured == [2, 3]  # every 2nd epoch and the last
     assert {"quality/kid", "quality/precision", "quality/recall", "quality/coverage"} <= set(records[-1])
     assert records[-1]["quality/psnr"] > 5 and records[-1]["quality/artifact"] > 0
+    # real vs real at the same count, the floor beside every FID: measured once, logged with each
+    floors = [r["quality/fid_reference"] for r in records if "quality/fid" in r]
+    assert floors[0] == floors[1] and 0 <= floors[0] < records[-1]["quality/fid"]
     best = load_checkpoint(tmp_path / "best.pt").loop
     assert best.best_fid == min(r["quality/fid"] for r in records if "quality/fid" in r)
     assert load_checkpoint(tmp_path / "checkpoint.pt").loop.best_fid == best.best_fid

@@ -9,13 +9,15 @@ from typing import Any
 
 from vaegan.cli.outputs import add_out, output_path
 from vaegan.metrics.inception_fid import MIN_RELIABLE, describe
+from vaegan.metrics.quality import versus_reference
 
 EPILOG = """JSON keys: run, data, split, n_images, model, reconstruction, density, k;
 likelihood: neg_elbo (rec + KL, nats, as in training logs), nll_elbo and nll_iwae (upper bounds on -log p(x)
 in nats with the decoder's normaliser), bpd_elbo, bpd_iwae, reconstruction, kl, mse ([0, 1] scale), psnr (dB);
 gan_reconstruction: psnr (dB) of G(mean of q(z|x)); samplers: where each sample row's z come from;
 With --features own (the default): feature_net: kind, test_accuracy, path; quality_samples: n_fake, n_real;
-reference (real training images: the floor), vae_samples (z ~ N(0, I)), vae_fitted_prior_samples (z from
+reference (real training images: the floor; a row at or below it is marked, as FID cannot tell it
+from real images there), vae_samples (z ~ N(0, I)), vae_fitted_prior_samples (z from
 the mixture fitted to the training latents) and gan_samples (z as the GAN was trained: --latents): fid,
 kid, precision, recall, density, coverage, artifact (2-pixel-period energy share over real), defect (holes,
 specks and blocks over real: about 1 without them), and on labelled data classes_covered, class_coverage, class_kl.
@@ -83,25 +85,42 @@ def own_counts(counts: dict[str, int]) -> str:
     return text
 
 
+REFERENCE = "real training images: the floor a perfect generator would score at this count"
+
+
+def sampler_words(sampler: str) -> str:
+    return sampler if sampler == REFERENCE else f"z from {sampler}"
+
+
+def below_floor(value: float, reference: float, counts: dict[str, Any]) -> list[str]:
+    """An indented line when an FID is at or below the reference's, saying the measure cannot separate them."""
+    verdict = versus_reference(value, reference, counts["n_fake"])
+    return [f"  ({verdict})"] if verdict else []
+
+
 def format_table(report: dict[str, Any]) -> str:
     """Sections as blocks of `name  value` rows; floats to 4 significant digits."""
     lines = [
         f"{report['run']}: {report['model']} ({report['reconstruction']}) on {report['data']} "
         f"{report['split']}, {report['n_images']} images"
     ]
-    samplers = report.get("samplers", {})
+    samplers = {**report.get("samplers", {}), "reference": REFERENCE}
     for section in ("likelihood", "gan_reconstruction", "feature_net", *ROWS):
         if section in report:
             own = section in ROWS
-            header = f"[{section}]" + (f"  z from {samplers[section]}" if section in samplers else "")
+            header = f"[{section}]" + (f"  {sampler_words(samplers[section])}" if section in samplers else "")
             lines.append(header + (f"  own features, {own_counts(report['quality_samples'])}" if own else ""))
             lines += [
                 f"  {key:<16}{value:.4g}" if isinstance(value, float) else f"  {key:<16}{value}"
                 for key, value in report[section].items()
             ]
-    for name, values in report.get("inception", {}).items():
-        sampler = f"  z from {samplers[name]}" if name in samplers else ""
-        lines.append(f"[inception/{name}]{sampler}  {describe(values)}")
+            if own and section != "reference" and "reference" in report:
+                lines += below_floor(report[section]["fid"], report["reference"]["fid"], report["quality_samples"])
+    inception = report.get("inception", {})
+    for name, values in inception.items():
+        lines.append(f"[inception/{name}]  {sampler_words(samplers[name])}  {describe(values)}")
+        if name != "reference" and "reference" in inception:
+            lines += below_floor(values["fid"], inception["reference"]["fid"], values)
     if "inception_real" in report:
         lines.append(f"  (Inception: real side {report['inception_real']}; weights {report['inception_weights']})")
     return "\n".join(lines)

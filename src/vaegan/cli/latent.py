@@ -145,7 +145,13 @@ def add_maps(sub: Any) -> None:
 
 def add_outputs(sub: Any) -> None:
     """export and report: a run turned into files to keep or share."""
-    p = sub.add_parser("export", help="the decoder / generator as ONNX, verified with onnxruntime")
+    p = sub.add_parser(
+        "export",
+        help="the decoder / generator as ONNX, verified with onnxruntime; images in [-1, 1]",
+        description="The decoder (VAE) or EMA generator (GAN) as ONNX, verified with onnxruntime: z (N, latent_dim) "
+        "-> images (N, C, H, W) in [-1, 1], or [0, 1] for a model trained with --recon bce (sigmoid output). "
+        "Map [-1, 1] to 0-255 by (x + 1) * 127.5.",
+    )
     add_run(p, "decoder.onnx and generator.onnx", stage=False)
     p.add_argument("--format", choices=("onnx",), default="onnx", help="onnx (default)")
     p.add_argument("--stage", choices=("vae", "gan"), help="only this stage (default: every trained stage)")
@@ -297,7 +303,11 @@ def run_export(args: argparse.Namespace) -> int:
     from vaegan.export import export_run
 
     for result in export_run(args.run, args.out, args.stage, args.format):
-        print(f"{result.path} ({result.stage}; max abs difference from torch {result.max_abs_error:.1e})")
+        lo, hi = result.value_range
+        print(
+            f"{result.path} ({result.stage}; outputs images in [{lo:g}, {hi:g}]; "
+            f"max abs difference from torch {result.max_abs_error:.1e})"
+        )
     return 0
 
 

@@ -16,14 +16,14 @@ import torch
 from vaegan.cli.outputs import add_out, picture_path
 from vaegan.config import MAX_SEED
 from vaegan.limits import MAX_SAMPLES, check_count, check_finite
-from vaegan.prior import SAMPLERS
+from vaegan.prior import SAMPLERS, stage_latents
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("sample", help="decode z from the prior or the fitted prior into a PNG grid")
     p.add_argument("run", type=Path, help="a run folder or checkpoint file")
     p.add_argument("-n", "--num", type=int, default=64, help="number of images (default 64)")
-    add_out(p, "samples_STAGE.png")
+    add_out(p, "samples_STAGE_SAMPLER.png (e.g. samples_gan_fitted.png)")
     p.add_argument("--seed", type=int, default=0, help="seed of z (default 0)")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of z (default 1)")
     p.add_argument("--stage", choices=("vae", "gan"), help="VAE decoder or GAN generator (default: GAN if trained)")
@@ -53,7 +53,11 @@ def run_sample(args: argparse.Namespace) -> int:
     check_finite(args.temperature, "--temperature", low=0)
     check_count(args.seed, 0, MAX_SEED, "--seed")
     model = load(args.run, args.stage)
-    path = picture_path(args.out, args.run, f"samples_{model.stage}.png")
+    # the file says what it shows: samples_gan_fitted.png, samples_vae_prior.png, ...
+    sampler = args.sampler
+    if sampler == "auto":
+        sampler = "fitted" if stage_latents(model.run, model.stage) == "fitted" else "prior"
+    path = picture_path(args.out, args.run, f"samples_{model.stage}_{sampler}.png")
     check_image_path(path)  # before the decoding
     images = model.sample(args.num, seed=args.seed, temperature=args.temperature, sampler=args.sampler)
     print(save_grid(images, path, UNIT))

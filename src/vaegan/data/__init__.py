@@ -22,6 +22,10 @@ from vaegan.errors import VaeganError
 logger = logging.getLogger(__name__)
 
 IDX_SOURCES = ("fashion-mnist", "mnist")
+# Two images to train on, as the prior fitted to their latents (prior.py: it draws the VAE's samples and the
+# GAN's z) needs a spread, and one held out, so validation scores images the model did not learn: three in
+# all at any --val-fraction above 0. Held-out sets too small for FID & co. switch those off (metrics/quality.py).
+MIN_TRAIN = 2
 EMOJI_SOURCES = ("emoji", "emoji:people", "emoji:faces")
 
 
@@ -118,13 +122,20 @@ def build_dataset(cfg: DataConfig, split: str = "train") -> ImageDataset:
 
 
 def load_splits(cfg: DataConfig) -> DataSplits:
-    """Seeded train/val split of the training data, plus a test set.
+    """Seeded train/val split of the training data, plus a test set. A split that leaves fewer than MIN_TRAIN
+    images to train on, or none held out where --val-fraction asks for some, is refused.
 
     Folders and emoji have no official test set, so their `test` is the val split: test metrics on them are
     held-out metrics, not a separate benchmark.
     """
     full = build_dataset(cfg, "train")
     train_idx, val_idx = train_val_split(len(full), cfg.val_fraction, cfg.split_seed)
+    if len(train_idx) < MIN_TRAIN or (cfg.val_fraction > 0 and len(val_idx) == 0):
+        raise VaeganError(
+            f"{cfg.source} holds {len(full)} readable image(s), {len(train_idx)} to train on and {len(val_idx)} held "
+            f"out; vaegan needs at least {MIN_TRAIN} to train on (the prior fitted to their latents needs a spread) "
+            "and 1 held out (--val-fraction): add images"
+        )
     train, val = full.subset(train_idx), full.subset(val_idx)
     test = build_dataset(cfg, "test") if cfg.source in IDX_SOURCES else val
     size = cfg.image_size

@@ -13,6 +13,12 @@ All take features (N, F) of real and generated images from one embedding (featur
 - density / coverage (Naeem et al. 2020, arXiv:2002.09797): density counts how many real k-NN balls
   hold each fake (about 1 when the distributions match; robust to real outliers); coverage is the share
   of real balls holding at least one fake; k = 5.
+Small sets adapt rather than fail: a k-NN metric uses k = n - 1 when a side has n <= k images (each
+image's k-th *other* neighbour must exist), and FID needs two images per side for a covariance
+(`small_sample_note` says what changed, for one warning line). A generated set is judged against the
+`reference`: real training images scored like a sample set at the same count. FID is biased upwards at
+small counts, so a set scoring below that reference is indistinguishable from real images by this
+measure, not better than them (`versus_reference`).
 Generated images are quantised to 8 bits like the real ones before features are taken, so FID does not
 reward or punish the sub-bin detail real images cannot have. `quality_metrics` adds two pixel-space
 scores, fake over real: the checkerboard one of artifacts.py (about 1 without a dot grid) and the holes,
@@ -27,6 +33,7 @@ from typing import Protocol
 import torch
 
 from vaegan.data import to_uint8
+from vaegan.errors import VaeganError
 from vaegan.metrics.features import FeatureNet
 from vaegan.progress import progress_bar
 
@@ -69,6 +76,40 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 50, subset_size: 
     return total / subsets
 
 
+MIN_IMAGES = 2  # per side: FID's covariance, and a k-NN metric's one other neighbour, need two images
+PR_K, DC_K = 3, 5  # neighbours of precision/recall and of density/coverage, as their papers use
+
+
+def usable_k(k: int, *sets: torch.Tensor) -> int:
+    """k, or one less than the smallest set's size when that is smaller: each row's k-th other row must exist."""
+    return min(k, *(len(s) - 1 for s in sets))
+
+
+def small_sample_note(n: int) -> str | None:
+    """One line saying how the metrics adapt to n images per side, or None when they need not."""
+    if n < MIN_IMAGES:
+        return f"FID & co. need at least {MIN_IMAGES} images per side, and there are {n}: they are skipped"
+    if n > DC_K:
+        return None
+    return (
+        f"only {n} images per side for FID & co.: precision/recall use k = {min(PR_K, n - 1)} neighbours instead "
+        f"of {PR_K}, density/coverage k = {n - 1} instead of {DC_K}"
+    )
+
+
+def reference_pick(n_train: int, n: int, seed: int = 0) -> torch.Tensor:
+    """Indices of n training images (all when fewer), seeded: the real side of the real-vs-real reference."""
+    return torch.randperm(n_train, generator=torch.Generator().manual_seed(seed))[:n]
+
+
+def versus_reference(value: float, reference: float | None, n: int) -> str:
+    """'' for an FID above the real-vs-real `reference` measured at the same count n, else a note that the
+    measure cannot separate the samples from real images (a lower FID there is noise, not a win)."""
+    if reference is None or value > reference:
+        return ""
+    return f"at or below real vs real ({reference:.3g}): at {n} images FID cannot tell these samples from real ones"
+
+
 def knn_radii(x: torch.Tensor, k: int) -> torch.Tensor:
     """Distance from each row of x to its k-th nearest other row: (N,)."""
     d = torch.cdist(x, x)
@@ -81,15 +122,17 @@ def inside_counts(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tens
     return torch.cat(rows)
 
 
-def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
+def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = PR_K) -> tuple[float, float]:
     real, fake = real.float(), fake.float()
+    k = usable_k(k, real, fake)
     precision = inside_counts(fake, real, knn_radii(real, k)).any(1).float().mean()
     recall = inside_counts(real, fake, knn_radii(fake, k)).any(1).float().mean()
     return float(precision), float(recall)
 
 
-def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> tuple[float, float]:
+def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = DC_K) -> tuple[float, float]:
     real, fake = real.float(), fake.float()
+    k = usable_k(k, real)
     inside = inside_counts(fake, real, knn_radii(real, k))  # (N_fake, N_real)
     density = inside.sum() / (k * len(fake))
     coverage = inside.any(0).float().mean()
@@ -97,7 +140,10 @@ def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> tupl
 
 
 def compare_features(real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
-    """All six numbers (FID, KID, precision, recall, density, coverage) between two (N, F) feature sets."""
+    """All six numbers (FID, KID, precision, recall, density, coverage) between two (N, F) feature sets;
+    the k-NN ones with fewer neighbours on small sets (small_sample_note)."""
+    if min(len(real), len(fake)) < MIN_IMAGES:
+        raise VaeganError(f"FID & co. need at least {MIN_IMAGES} images per side, got {len(real)} and {len(fake)}")
     precision, recall = precision_recall(real, fake)
     density, coverage = density_coverage(real, fake)
     return {

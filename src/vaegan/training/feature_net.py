@@ -34,7 +34,15 @@ from vaegan.data import DataSplits, ImageDataset
 from vaegan.errors import VaeganError
 from vaegan.metrics.features import FeatureNet, accuracy, cache_path, load_feature_net
 from vaegan.metrics.psnr import posterior_psnr
-from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit
+from vaegan.metrics.quality import (
+    MIN_IMAGES,
+    embed,
+    fid,
+    quality_metrics,
+    reference_pick,
+    small_sample_note,
+    uint8_to_unit,
+)
 from vaegan.progress import progress_bar
 from vaegan.training.placement import memory_layout
 
@@ -232,13 +240,25 @@ def feature_net_for(
 
 
 class QualityMonitor:
-    """FID, KID, precision/recall, density/coverage (and mode coverage) of a decoder, every `every` epochs."""
+    """FID, KID, precision/recall, density/coverage (and mode coverage) of a decoder, every `every` epochs,
+    with quality/fid_reference: real training images scored as a sample set at the same count, the floor
+    below which FID cannot separate samples from real images. Off, with one warning, below MIN_IMAGES
+    held-out images."""
 
     def __init__(self, data: DataConfig, splits: DataSplits, every: int, samples: int, epochs: int) -> None:
         self.data, self.splits, self.every, self.epochs = data, splits, every, epochs
         held_out = splits.val if len(splits.val) else splits.train
         self.real = held_out.images[:samples]
         self.samples = len(self.real)
+        note = small_sample_note(self.samples) if every else None
+        if note:
+            log.warning("%s%s", note, "; add images or raise --val-fraction" if self.samples < MIN_IMAGES else "")
+        if self.samples < MIN_IMAGES:
+            self.every = 0
+        # the real-vs-real floor at the same count, from training images; none when nothing is held out
+        pick = reference_pick(len(splits.train), self.samples)
+        self.reference = splits.train.images[pick] if len(splits.val) else None
+        self.reference_fid: float | None = None
         self.net: FeatureNet | None = None
         self.real_features: torch.Tensor | None = None
         self.best_fid = math.inf  # saved in checkpoints, so a resumed run keeps its best
@@ -291,6 +311,9 @@ class QualityMonitor:
         if self.net is None:
             self.net = feature_net_for(self.data, self.splits, self.data.cache_dir)
             self.real_features = embed(self.net, uint8_to_unit(self.real))
+        if self.reference is not None and self.reference_fid is None and self.real_features is not None:
+            reference = embed(self.net, uint8_to_unit(self.reference), desc="features: real reference")
+            self.reference_fid = fid(self.real_features, reference)
         values = quality_metrics(
             decode,
             latent_dim,
@@ -301,6 +324,8 @@ class QualityMonitor:
             generator=torch.Generator().manual_seed(0),
             real_features=self.real_features,
         )
+        if self.reference_fid is not None:
+            values["fid_reference"] = self.reference_fid
         if self.encode_mean is not None:
             values["psnr"] = posterior_psnr(self.encode_mean, self.reconstruct or decode, self.real, value_range)
         if self.baseline is not None:

@@ -7,7 +7,7 @@ const GALLERY_PAGE = 120;
 const SAMPLERS = { fitted: "fitted prior", normal: "N(0, I)" };
 
 const state = {
-  info: null, map: null, z: [], preview: null, upload: null, stages: [], label: null,
+  info: null, map: null, z: [], preview: null, upload: null, stages: [], label: null, seed: null,
   strengths: [], ends: { a: null, b: null }, galleryOffset: 0, images: {},
 };
 const scatter = new ScatterMap($("map"), $("legend"));
@@ -272,13 +272,17 @@ async function interpolate() {
   } catch (e) { showError(e); }
 }
 
+// The seed box shows the seed of the z drawn last, as its captions do; a click draws the next seed, or the
+// one typed into the box when it differs.
 async function randomZ() {
-  const seed = parseInt($("seed").value, 10) || 0;
+  let seed = parseInt($("seed").value, 10) || 0;
+  if (seed === state.seed) seed += 1;
   try {
     const stage = state.stages[state.stages.length - 1]; // side by side: the z the GAN was trained on
     const r = await api("/api/random", { seed, temperature: parseFloat($("temperature").value), stage });
     setZ(r.z, `seed ${seed} · ${SAMPLERS[r.sampler]} · T ${r.temperature.toFixed(2)}`);
-    $("seed").value = seed + 1; // the next click shows a new one; type a seed back to revisit it
+    $("seed").value = seed;
+    state.seed = seed;
   } catch (e) { showError(e); }
 }
 

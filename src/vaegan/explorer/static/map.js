@@ -5,6 +5,7 @@
 const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
   "#9c755f", "#bab0ac", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#17becf"];
 const PAD = 12; // pixels between the canvas edge and the outermost drawn point
+const REACH = 12; // pixels a marker reaches from its centre (the crosshair's arms, the diamond's points, the line)
 
 // The shown z: a ringed crosshair; the user's uploaded image: a diamond in the accent colour.
 const MARKERS = {
@@ -69,6 +70,14 @@ class ScatterMap {
       height - PAD - ((y - this.lo[1]) / (this.hi[1] - this.lo[1])) * (height - 2 * PAD)];
   }
 
+  // A marker's pixel position held inside the canvas: an image encoded far from the mapped ones is drawn
+  // whole at the edge nearest it, not as a 1-px tick at the border.
+  inside([px, py]) {
+    const { width, height } = this.canvas;
+    const hold = (v, size) => Math.min(Math.max(v, REACH), size - REACH);
+    return [hold(px, width), hold(py, height)];
+  }
+
   // A mouse event's position in map coordinates (the canvas may be scaled by CSS).
   toMap(event) {
     const box = this.canvas.getBoundingClientRect();
@@ -103,7 +112,7 @@ class ScatterMap {
       ctx.strokeRect(px - 4, py - 4, 8, 8);
     }
     const drawn = Object.keys(this.markers).filter((kind) => this.markers[kind]);
-    for (const kind of drawn) MARKERS[kind](ctx, ...this.toPixel(this.markers[kind]));
+    for (const kind of drawn) MARKERS[kind](ctx, ...this.inside(this.toPixel(this.markers[kind])));
     ctx.lineWidth = 1;
     this.canvas.dataset.markers = drawn.join(" ");
   }

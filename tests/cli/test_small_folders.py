@@ -1,0 +1,80 @@
+"""`vaegan run` on folders of 1 to 60 images, quality checks at epoch 1: each trains or is refused in one line.
+
+The smallest that trains holds 3 images: 2 to train on (the fitted prior needs a spread), 1 held out.
+
+Folders under ~55 images crashed at the first quality check (kthvalue: k out of range) once 10% held out
+left k or fewer images for the k-NN metrics. Held out at the default 10%: 1 image up to 14, 2 at 20, 4 at 40
+and 6 at 60, so every branch runs: FID skipped, k-NN metrics with fewer neighbours, and the full k.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tiny import TINY_FLAGS, tiny_splits
+from vaegan.cli import main
+
+SMALL = [
+    *("--image-size", "16", "--latent-dim", "4", "--base-channels", "4", "--disc-channels", "4"),
+    *("--batch-size", "4", "--gan-batch-size", "4", "--grid-size", "8", "--device", "cpu", "--precision", "fp32"),
+    *("--epochs", "1", "--gan-epochs", "1", "--min-steps", "0", "--quality-every", "1", "--quality-samples", "10"),
+]
+
+
+def folder_of(n: int, root: Path) -> Path:
+    folder = root / f"{n}-pictures"
+    folder.mkdir()
+    for i, image in enumerate(tiny_splits(n=n + 8).train.images):  # its first n: squares on white
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
+    return folder
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 10, 20, 40, 60])
+def test_a_folder_of_any_size_trains_or_is_refused_in_one_line(
+    n: int, tmp_path: Path, capsys: pytest.CaptureFixture[str], quick_feature_net: None
+) -> None:
+    folder, run = folder_of(n, tmp_path), tmp_path / "run"
+    code = main(["run", "--data", str(folder), "--out", str(run), *SMALL])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if n < 3:  # 2 to train on, 1 held out
+        assert code == 2
+        assert err.splitlines() == [
+            f"vaegan run: error: {folder} holds {n} readable image(s), 1 to train on and {n - 1} held "
+            "out; vaegan needs at least 2 to train on (the prior fitted to their latents needs a spread) and 1 held "
+            "out (--val-fraction): add images"
+        ]
+        assert not run.exists()  # refused before any work
+        return
+    assert code == 0, err
+    held_out = max(1, round(n * 0.1))
+    for stage in ("vae", "gan"):
+        records = [json.loads(line) for line in (run / stage / "metrics.jsonl").read_text().splitlines()]
+        assert [r["epoch"] for r in records if "epoch" in r] == [1]  # exactly the epoch asked for
+        measured = "quality/fid" in records[-1]
+        assert measured == (held_out >= 2), (stage, records[-1])
+        if measured:
+            assert {"quality/precision", "quality/coverage", "quality/fid_reference"} <= set(records[-1])
+    summary = (run / "summary.txt").read_text()
+    if held_out < 2:
+        assert "FID not measured: 1 held-out image(s), and FID needs at least 2" in summary
+        assert "FID & co. need at least 2 images per side, and there are 1: they are skipped" in err
+    else:
+        assert "real training images (the floor at this count): " in summary
+    if 2 <= held_out <= 5:
+        assert f"only {held_out} images per side for FID & co.: precision/recall use k =" in err
+    assert (run / "report.html").is_file() and (run / "progress.gif").is_file()
+
+
+def test_train_vae_refuses_a_folder_too_small_before_writing_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, run = folder_of(2, tmp_path), tmp_path / "run"
+    assert main(["train-vae", "--data", str(folder), "--out", str(run), *TINY_FLAGS]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "needs at least 2 to train on" in err
+    assert not run.exists() or not any(run.iterdir())  # at most the empty folder its writability check makes
