@@ -20,9 +20,10 @@ from vaegan.cli import main
 
 SMALL = [
     *("--image-size", "16", "--latent-dim", "4", "--base-channels", "4", "--disc-channels", "4"),
-    *("--batch-size", "4", "--gan-batch-size", "4", "--grid-size", "8", "--device", "cpu", "--precision", "fp32"),
-    *("--epochs", "1", "--gan-epochs", "1", "--min-steps", "0", "--quality-every", "1", "--quality-samples", "10"),
+    *("--batch-size", "4", "--gan-batch-size", "4", "--device", "cpu", "--precision", "fp32"),
+    *("--epochs", "1", "--gan-epochs", "1", "--min-steps", "0", "--quality-every", "1"),
 ]
+SMALL_TOML = "[train]\ngrid_size = 8\nquality_samples = 10\n"  # settings without a flag
 
 
 def folder_of(n: int, root: Path) -> Path:
@@ -37,8 +38,9 @@ def folder_of(n: int, root: Path) -> Path:
 def test_a_folder_of_any_size_trains_or_is_refused_in_one_line(
     n: int, tmp_path: Path, capsys: pytest.CaptureFixture[str], quick_feature_net: None
 ) -> None:
-    folder, run = folder_of(n, tmp_path), tmp_path / "run"
-    code = main(["run", "--data", str(folder), "--out", str(run), *SMALL])
+    folder, run, config = folder_of(n, tmp_path), tmp_path / "run", tmp_path / "small.toml"
+    config.write_text(SMALL_TOML)
+    code = main(["run", "--data", str(folder), "--out", str(run), "--config", str(config), *SMALL])
     err = capsys.readouterr().err
     assert "Traceback" not in err
     if n < 3:  # 2 to train on, 1 held out
