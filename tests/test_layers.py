@@ -116,3 +116,55 @@ def test_layer_of_orders_the_imports_named_in_issue_46(importer: str, imported: 
     own, theirs = layer_of(importer), layer_of(imported)
     assert own is not None and theirs is not None
     assert (theirs > own) is upward
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the vaegan modules it imports (lazy ones too), packages standing for their __init__."""
+    modules = {module_name(path): path for path in (SRC / "vaegan").rglob("*.py")}
+    return {name: {m for _, m in imports_of(path) if m in modules and m != name} for name, path in modules.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every import cycle found by a depth-first walk, each as the modules around it."""
+    found, state = [], {}  # state: 1 on the current path, 2 done
+
+    def walk(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                found.append([*path[path.index(nxt) :], nxt])
+            elif nxt not in state:
+                walk(nxt, [*path, nxt])
+        state[node] = 2
+
+    for start in sorted(graph):
+        if start not in state:
+            walk(start, [start])
+    return found
+
+
+def test_no_import_cycle() -> None:
+    """Within a layer imports may go either way, but never round in a circle (loop.py <-> pace.py once did)."""
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+
+
+def oversized(limit_function: int = 60, limit_class: int = 120) -> list[str]:
+    """Functions over `limit_function` lines and classes over `limit_class` in src/vaegan (docstrings included)."""
+    found = []
+    for path in sorted((SRC / "vaegan").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            limit = limit_class if isinstance(node, ast.ClassDef) else limit_function
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > limit:
+                    found.append(f"{path.relative_to(SRC.parent)}:{node.lineno} {node.name}: {lines} lines")
+    return found
+
+
+def test_no_function_over_60_lines_and_no_class_over_120() -> None:
+    """A reader follows a function on one screen (issue 60: the loop written out, not a 150-line class)."""
+    assert oversized() == []

@@ -11,6 +11,7 @@ Two feature spaces: vaegan's own (fast, for comparing runs on one dataset) and I
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,12 @@ from vaegan.metrics.quality import (
     small_sample_note,
     uint8_to_unit,
 )
+from vaegan.models.vae import VAE
 from vaegan.prior import fitted_prior, stage_latents, through_prior
 from vaegan.runs import Run, open_run
 from vaegan.training.feature_net import feature_net_for
 
+Decode = Callable[[torch.Tensor], torch.Tensor]  # z -> images
 log = logging.getLogger(__name__)
 
 OWN_SAMPLES = 5000  # images per side in the own feature space when --samples is not given
@@ -101,15 +104,7 @@ def evaluate_run(
     data), plus Inception FID/KID when `inception` names pytorch-fid's weights; features="inception"
     scores them in Inception features only, by the protocol of docs/FID.md (inception_fid.py).
     """
-    if features not in ("own", "inception"):
-        raise VaeganError(f"--features must be own or inception, got {features!r}")
-    check_count(MIN_IMAGES if samples is None else samples, MIN_IMAGES, MAX_QUALITY_SAMPLES, "--samples")
-    check_count(k, 0, MAX_IMPORTANCE, "-k")
-    check_count(1 if max_images is None else max_images, 1, MAX_ENCODED, "--max-images")
-    if feature_steps is not None:  # None: the kind's recipe (training.feature_net.RECIPES)
-        check_count(feature_steps, 1, MAX_FEATURE_STEPS, "--feature-steps")
-    check_count(seed, 0, MAX_SEED, "--seed")
-    check_device(device, "--device")
+    check_arguments(features, samples, k, max_images, feature_steps, seed, device)
     opened = open_run(run)
     vae_path, gan_path = find_stages(opened)
     vae, cfg = opened.vae(), opened.config
@@ -121,42 +116,78 @@ def evaluate_run(
     data = pick_split(splits, split)
     images = data.images[:max_images] if max_images else data.images
     value_range = cfg.model.value_range
-    report: dict[str, Any] = {
-        "run": str(run),
-        "vae_checkpoint": str(vae_path),
-        "gan_checkpoint": str(gan_path) if gan_path else None,
-        "data": cfg.data.source,
-        "split": split,
-        "n_images": len(images),
-        "model": cfg.model.kind,
-        "reconstruction": cfg.loss.reconstruction,
-        "density": DENSITIES[cfg.loss.reconstruction] if cfg.model.kind == "vae" else None,
-        "k": k if cfg.model.kind == "vae" else None,
-    }
+    report = header(run, opened, vae_path, gan_path, split, len(images), k)
     # a folder's or emoji's "test" split is its held-out validation split: say so
     shown = split if split != "test" or cfg.data.source in IDX_SOURCES else "held-out"
     log.info("likelihood on %d %s images (k=%d)", len(images), shown, k)
     report["likelihood"] = likelihood_metrics(vae, images, cfg.loss.reconstruction, value_range, k=k, seed=seed)
 
-    # The VAE from N(0, I), the textbook sampler, and from its fitted prior, its best one (prior.py);
-    # the GAN from the z it was trained on.
-    prior = fitted_prior(opened)  # read from prior.pt beside the VAE, or fitted once and saved there
-    decoders = {"vae_samples": vae.decode, "vae_fitted_prior_samples": through_prior(vae.decode, prior, seed)}
-    report["samplers"] = {"vae_samples": "N(0, I)", "vae_fitted_prior_samples": "the fitted prior"}
-    if gan_path is not None:
-        generator = opened.generator()
-        fitted = stage_latents(opened, "gan") == "fitted"
-        decoders["gan_samples"] = through_prior(generator, prior, seed) if fitted else generator
-        report["samplers"]["gan_samples"] = "the fitted prior" if fitted else "N(0, I)"
-        # the GAN's reconstructions, G(mean of q(z|x)), beside the VAE's likelihood psnr: the latent tools' view
+    decoders, report["samplers"] = samplers(opened, vae, seed, gan_path is not None)
+    if gan_path is not None:  # the GAN's reconstructions, G(mean of q(z|x)), beside the VAE's likelihood psnr
         encode_mean = lambda x: vae.encode(x).mean  # noqa: E731
-        report["gan_reconstruction"] = {"psnr": posterior_psnr(encode_mean, generator, images, value_range)}
+        report["gan_reconstruction"] = {"psnr": posterior_psnr(encode_mean, opened.generator(), images, value_range)}
     if features == "own":
         n = OWN_SAMPLES if samples is None else samples
         report.update(own_quality(cfg, splits, split, decoders, n, cache_dir, seed, feature_steps))
     if fid_net is not None:
         report.update(inception_quality(cfg, splits, decoders, samples, cache_dir, fid_net, inception, seed, device))
     return report
+
+
+def check_arguments(
+    features: str,
+    samples: int | None,
+    k: int,
+    max_images: int | None,
+    feature_steps: int | None,
+    seed: int,
+    device: str,
+) -> None:
+    """evaluate_run's arguments within their bounds, each refused in one line naming its flag."""
+    if features not in ("own", "inception"):
+        raise VaeganError(f"--features must be own or inception, got {features!r}")
+    check_count(MIN_IMAGES if samples is None else samples, MIN_IMAGES, MAX_QUALITY_SAMPLES, "--samples")
+    check_count(k, 0, MAX_IMPORTANCE, "-k")
+    check_count(1 if max_images is None else max_images, 1, MAX_ENCODED, "--max-images")
+    if feature_steps is not None:  # None: the kind's recipe (training.feature_net.RECIPES)
+        check_count(feature_steps, 1, MAX_FEATURE_STEPS, "--feature-steps")
+    check_count(seed, 0, MAX_SEED, "--seed")
+    check_device(device, "--device")
+
+
+def header(
+    run: str | Path, opened: Run, vae_path: Path, gan_path: Path | None, split: str, n_images: int, k: int
+) -> dict[str, Any]:
+    """What was evaluated: the run, its checkpoints, data, split and model."""
+    cfg = opened.config
+    vae = cfg.model.kind == "vae"
+    return {
+        "run": str(run),
+        "vae_checkpoint": str(vae_path),
+        "gan_checkpoint": str(gan_path) if gan_path else None,
+        "data": cfg.data.source,
+        "split": split,
+        "n_images": n_images,
+        "model": cfg.model.kind,
+        "reconstruction": cfg.loss.reconstruction,
+        "density": DENSITIES[cfg.loss.reconstruction] if vae else None,
+        "k": k if vae else None,
+    }
+
+
+def samplers(opened: Run, vae: VAE, seed: int, with_gan: bool) -> tuple[dict[str, Decode], dict[str, str]]:
+    """(decoders of the sample sets to score, the sampler each draws from): the VAE from N(0, I), the textbook
+    sampler, and from its fitted prior, its best one (prior.py); the GAN from the z it was trained on."""
+    prior = fitted_prior(opened)  # read from prior.pt beside the VAE, or fitted once and saved there
+    decoders: dict[str, Decode] = {"vae_samples": vae.decode}
+    decoders["vae_fitted_prior_samples"] = through_prior(vae.decode, prior, seed)
+    names = {"vae_samples": "N(0, I)", "vae_fitted_prior_samples": "the fitted prior"}
+    if with_gan:
+        generator = opened.generator()
+        fitted = stage_latents(opened, "gan") == "fitted"
+        decoders["gan_samples"] = through_prior(generator, prior, seed) if fitted else generator
+        names["gan_samples"] = "the fitted prior" if fitted else "N(0, I)"
+    return decoders, names
 
 
 def own_quality(

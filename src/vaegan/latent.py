@@ -152,3 +152,14 @@ def kl_per_dim(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 def active_units(kl: torch.Tensor, threshold: float = ACTIVE_KL) -> torch.Tensor:
     """(D,) bool: the dimensions whose mean KL exceeds `threshold` nats."""
     return kl > threshold
+
+
+def sweep(z: torch.Tensor, dim: int, span: float, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(values, latents): z (D,) with dimension `dim` set to each of `steps` values from -span to +span, the
+    rest as they are: what that one axis draws. Latents (steps, D)."""
+    axis = torch.zeros_like(z)
+    axis[dim] = 1.0
+    start = z.clone()
+    start[dim] = 0.0  # the sweep replaces this dimension's value rather than adding to it
+    values = torch.linspace(-span, span, steps)
+    return values, apply_direction(start.unsqueeze(0), axis, values)[0]

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from vaegan.config import DataConfig
+from vaegan.data.images import ImageDataset
 from vaegan.errors import VaeganError
+
+__all__ = ["ImageDataset", "DataSplits", "build_dataset", "load_splits", "to_float", "to_uint8"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,28 +30,6 @@ IDX_SOURCES = ("fashion-mnist", "mnist")
 # all at any --val-fraction above 0. Held-out sets too small for FID & co. switch those off (metrics/quality.py).
 MIN_TRAIN = 2
 EMOJI_SOURCES = ("emoji", "emoji:people", "emoji:faces")
-
-
-@dataclass(frozen=True)
-class ImageDataset:
-    images: torch.Tensor  # (N, C, H, W) uint8
-    labels: torch.Tensor | None = None  # (N,) int64 class index, or None for unlabelled data
-    label_names: tuple[str, ...] = ()  # label_names[labels[i]] is the class name
-    attributes: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (N,) bool
-    names: tuple[str, ...] = ()  # one per image: a file path or an emoji name
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    def subset(self, index: torch.Tensor) -> ImageDataset:
-        """The images at `index` (a 1-D long tensor), with their labels, attributes and names."""
-        return ImageDataset(
-            images=self.images[index],
-            labels=None if self.labels is None else self.labels[index],
-            label_names=self.label_names,
-            attributes={k: v[index] for k, v in self.attributes.items()},
-            names=tuple(self.names[i] for i in index.tolist()) if self.names else (),
-        )
 
 
 def to_float(images: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont, features
 
-from vaegan.data import ImageDataset
 from vaegan.data.emoji_attributes import GROUPS, attributes, group
+from vaegan.data.images import ImageDataset
 from vaegan.errors import VaeganError
 from vaegan.progress import progress_bar
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from vaegan.data import ImageDataset
+from vaegan.data.images import ImageDataset
 from vaegan.errors import VaeganError
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vaegan.data import ImageDataset
+from vaegan.data.images import ImageDataset
 from vaegan.errors import VaeganError
 
 logger = logging.getLogger(__name__)

@@ -196,10 +196,16 @@ def add_error_handlers(app: Any) -> None:
 def create_app(explorer: Explorer, allow_remote: bool = False, uploads: UploadGate | None = None) -> Any:
     """The ASGI app: FastAPI's routes inside the Guard. No docs pages: the page is the interface."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    uploads = UploadGate() if uploads is None else uploads
     static = resources.files("vaegan.explorer").joinpath("static")
-
     add_error_handlers(app)
+    add_page_routes(app, explorer, static)
+    add_latent_routes(app, explorer, UploadGate() if uploads is None else uploads)
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    return Guard(app, allow_remote)
+
+
+def add_page_routes(app: Any, explorer: Explorer, static: Any) -> None:
+    """What the page reads: itself, the run's facts, the map and the data's thumbnails."""
 
     @app.get("/")
     def page() -> FileResponse:
@@ -223,6 +229,14 @@ def create_app(explorer: Explorer, allow_remote: bool = False, uploads: UploadGa
     def thumbnail(index: Annotated[int, PathParam(ge=0, le=2**31)]) -> Response:
         return png(explorer.thumbnail_png(index))
 
+    @app.get("/api/map/{index}.png")
+    def map_thumbnail(index: Annotated[int, PathParam(ge=0, le=2**31)]) -> Response:
+        return png(explorer.map_thumbnail_png(index))
+
+
+def add_latent_routes(app: Any, explorer: Explorer, uploads: UploadGate) -> None:
+    """What the page asks of the models: decode, encode (a data index or an upload), random z, paths."""
+
     @app.post("/api/decode")
     def decode(body: DecodeBody) -> Response:
         return png(explorer.decode_png(body.z, body.stage))
@@ -230,10 +244,6 @@ def create_app(explorer: Explorer, allow_remote: bool = False, uploads: UploadGa
     @app.post("/api/encode")
     def encode(body: EncodeBody) -> dict[str, Any]:
         return explorer.encode_index(body.index)
-
-    @app.get("/api/map/{index}.png")
-    def map_thumbnail(index: Annotated[int, PathParam(ge=0, le=2**31)]) -> Response:
-        return png(explorer.map_thumbnail_png(index))
 
     @app.post(UPLOAD_PATH)
     async def encode_image(request: Request) -> Any:
@@ -257,6 +267,3 @@ def create_app(explorer: Explorer, allow_remote: bool = False, uploads: UploadGa
     @app.post("/api/traverse")
     def traverse(body: TraverseBody) -> dict[str, Any]:
         return explorer.traverse(body.z, body.dim, body.span, body.steps, body.stage)
-
-    app.mount("/static", StaticFiles(directory=str(static)), name="static")
-    return Guard(app, allow_remote)

@@ -216,16 +216,8 @@ class Explorer:
     def encode_upload(self, payload: bytes) -> dict[str, Any]:
         """A user's image file, prepared as training images are (EXIF turn, white under transparency, short
         side resized, centre crop, RGB or grey), then encoded; nothing is written to disk."""
-        if not payload:
-            raise ApiError("the request has no file in it; drop or pick an image file")
-        cfg = next(iter(self.models.values())).cfg
-        try:
-            array = decode_bytes(payload, cfg.model.image_size, cfg.model.channels)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ApiError(f"that image has too many pixels ({exc}); send a smaller one") from exc
-        except Exception as exc:  # noqa: BLE001 - whatever Pillow raises, the file is not a usable image
-            raise ApiError("that file is not an image vaegan can read; drop a PNG, JPEG, WebP, BMP or GIF") from exc
-        image = torch.tensor(array).permute(2, 0, 1).contiguous()  # (H, W, C) -> (C, H, W)
+        model = next(iter(self.models.values())).cfg.model
+        image = uploaded_image(payload, model.image_size, model.channels)
         mean, std = self.encode_images(image.unsqueeze(0))
         return {"z": mean[0].tolist(), "std": std[0].tolist(), "input": data_url(image)}
 
@@ -233,13 +225,9 @@ class Explorer:
         """z from `stage`'s sampler at `temperature`, seeded: the same seed gives what `vaegan sample
         --seed` draws first, here and everywhere."""
         prior = self.samplers[self.models_for(stage).stage]
-        generator = torch.Generator().manual_seed(seed)
-        if prior is None:
-            z = latent.prior_latents(1, self.latent_dim, generator, temperature)
-        else:
-            z = prior.sample(1, generator, temperature)
+        z = one_latent(prior, self.latent_dim, seed, temperature)
         sampler = "normal" if prior is None else "fitted"
-        return {"seed": seed, "temperature": temperature, "sampler": sampler, "z": z[0].tolist()}
+        return {"seed": seed, "temperature": temperature, "sampler": sampler, "z": z.tolist()}
 
     def endpoint(self, value: int | list[float], field: str) -> torch.Tensor:
         """An interpolation end: a held-out image index (encoded to its mean) or a latent list."""
@@ -255,15 +243,32 @@ class Explorer:
 
     def traverse(self, z: list[float], dim: int, span: float, steps: int, stage: str | None) -> dict[str, Any]:
         """z with dimension `dim` swept from -span to +span (the rest as they are): what that one axis draws."""
-        start = self.latent(z)
         if not 0 <= dim < self.latent_dim:
             raise ApiError(f"dim must be a latent dimension from 0 to {self.latent_dim - 1}, got {dim}")
-        axis = torch.zeros(self.latent_dim)
-        axis[dim] = 1.0
-        start[dim] = 0.0  # the sweep replaces this dimension's value rather than adding to it
-        values = torch.linspace(-span, span, steps)
-        swept = latent.apply_direction(start.unsqueeze(0), axis, values)[0]  # (steps, D)
+        values, swept = latent.sweep(self.latent(z), dim, span, steps)
         return {"values": values.tolist(), "z": swept.tolist(), "images": self.decode_strip(swept, stage)}
+
+
+def one_latent(prior: MixturePrior | None, latent_dim: int, seed: int, temperature: float) -> torch.Tensor:
+    """One z (D,) from `prior` (None: N(0, I)) at `temperature`, seeded as `vaegan sample --seed` draws."""
+    generator = torch.Generator().manual_seed(seed)
+    if prior is None:
+        return latent.prior_latents(1, latent_dim, generator, temperature)[0]
+    return prior.sample(1, generator, temperature)[0]
+
+
+def uploaded_image(payload: bytes, size: int, channels: int) -> torch.Tensor:
+    """A user's image file as uint8 (C, H, W), prepared as training images are (EXIF turn, white under
+    transparency, short side resized, centre crop, RGB or grey); one ApiError line for anything else."""
+    if not payload:
+        raise ApiError("the request has no file in it; drop or pick an image file")
+    try:
+        array = decode_bytes(payload, size, channels)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ApiError(f"that image has too many pixels ({exc}); send a smaller one") from exc
+    except Exception as exc:  # noqa: BLE001 - whatever Pillow raises, the file is not a usable image
+        raise ApiError("that file is not an image vaegan can read; drop a PNG, JPEG, WebP, BMP or GIF") from exc
+    return torch.tensor(array).permute(2, 0, 1).contiguous()  # (H, W, C) -> (C, H, W)
 
 
 def load_explorer(run: str | Path, stage: str | None, splits: DataSplits | None, seed: int) -> Explorer:
