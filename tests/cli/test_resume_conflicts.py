@@ -3,9 +3,11 @@ read or written, and a folder of another kind is not taken for a pipeline run.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tiny import tiny_config, tiny_gan, tiny_splits
 from vaegan.cli import main
@@ -17,9 +19,13 @@ from vaegan.training.train_vae import train_vae
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("resume")
-    splits = tiny_splits()
-    train_vae(tiny_config(epochs=1), root / "vae", splits=splits)
-    train_gan(GANRunConfig(str(root / "vae"), tiny_gan()), root / "gan", splits=splits)
+    for i, image in enumerate(tiny_splits().train.images):  # a real folder, so a resume can load its data
+        (root / "pictures").mkdir(exist_ok=True)
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(root / "pictures" / f"{i}.png")
+    cfg = tiny_config(epochs=1)
+    cfg = replace(cfg, data=replace(cfg.data, source=str(root / "pictures")))
+    train_vae(cfg, root / "vae")
+    train_gan(GANRunConfig(str(root / "vae"), tiny_gan()), root / "gan")
     return root
 
 
@@ -46,3 +52,13 @@ def test_a_conflicting_resume_is_refused_and_changes_nothing(
     assert len(err) == 1 and message in err[0]
     assert files(runs) == before
     assert not (runs / "elsewhere").exists() and not (runs / "typo").exists()
+
+
+@pytest.mark.parametrize("stage", ["vae", "gan"])
+def test_a_resume_with_nothing_left_to_train_changes_no_file(
+    runs: Path, stage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = files(runs)
+    assert main([f"train-{stage}", "--resume", str(runs / stage)]) == 0
+    assert "nothing to train" in capsys.readouterr().err
+    assert files(runs) == before
