@@ -1,7 +1,5 @@
-"""What each kind of data changes in the config dataclasses' defaults, layered under a config file and the flags.
-
-Order of precedence, lowest first: the dataclass defaults (64x64 colour's), the data kind's layer here, a
-named preset, the TOML file given with --config, then the flags.
+"""What each kind of data changes in the config dataclasses' defaults, the named presets, and the budgets that
+size a new stage before it trains (vaegan.settings layers them with what the user gives).
 """
 
 from __future__ import annotations

@@ -214,7 +214,7 @@ def vae_step(
 ) -> dict[str, torch.Tensor]:
     """One optimiser step on the batch x (B, C, H, W) in `value_range` with reparameterisation noise eps
     (B, latent_dim); `beta` is the KL weight of this step (warm-up applied). `model` and `loss_fn`: the
-    VAE and vae_loss, or their torch.compile'd copies (compiling.py)."""
+    VAE and vae_loss, or their torch.compile'd copies (compiled_parts)."""
     with autocast(device, bf16):
         x_hat, posterior = model(x, eps=eps)
     losses = loss_fn(x_hat, x, posterior.kl(), loss.reconstruction, beta, loss.msssim_weight, value_range)
