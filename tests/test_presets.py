@@ -76,3 +76,25 @@ def test_the_example_config_files_train_what_their_data_trains_by_default(name: 
     config = Path(__file__).resolve().parents[1] / "configs" / f"{name}.toml"
     from_file = pipeline_configs(read_toml(config))
     assert from_file[:2] == pipeline_configs({"data": {"source": name}})[:2]
+
+
+def test_on_a_gpu_new_stages_are_wider_unless_a_width_was_given(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The GPU sizing rule, with CUDA mocked: what it decides is tested here; what it buys is unmeasured
+    without a GPU (issue 61)."""
+    from vaegan import presets
+    from vaegan.config import GANConfig, GANRunConfig, vae_run_config
+
+    monkeypatch.setattr(presets, "on_gpu", lambda device: True)
+    cfg = vae_run_config()
+    with caplog.at_level(logging.INFO):
+        sized = vae_budget(cfg, 3409, given={})
+    assert sized.model.base_channels == 2 * cfg.model.base_channels
+    assert (sized.train.batch_size, sized.train.epochs) == (4 * cfg.train.batch_size, 4 * cfg.train.epochs)
+    assert "base_channels 64 instead of 32" in caplog.text
+    assert vae_budget(cfg, 3409, given={"model": {"base_channels": 32}}).model.base_channels == 32
+    gan = presets.gan_budget(GANRunConfig("vae", GANConfig()), 3409, given={})
+    assert gan.gan.disc_channels == 2 * GANConfig().disc_channels
+    monkeypatch.setattr(presets, "on_gpu", lambda device: False)
+    assert vae_budget(cfg, 3409, given={}).model == cfg.model  # a CPU keeps the widths

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from vaegan.config import GANRunConfig, RunSettings, VAERunConfig
+from vaegan.config import MAX_WIDTH, GANRunConfig, RunSettings, VAERunConfig
 
 Sections = dict[str, dict[str, Any]]
 SettingsT = TypeVar("SettingsT", bound=RunSettings)
@@ -71,11 +71,39 @@ def budget(settings: SettingsT, n_images: int, stage: str, *, given: dict[str, A
 
 
 def vae_budget(cfg: VAERunConfig, n_images: int, given: Sections) -> VAERunConfig:
-    return dataclasses.replace(cfg, train=budget(cfg.train, n_images, "VAE", given=given.get("train", {})))
+    """A new VAE stage sized for its data and device: budget, and on a GPU a wider model (gpu_width)."""
+    model = cfg.model
+    if on_gpu(cfg.train.device):
+        width = gpu_width(model.base_channels, given.get("model", {}), "base_channels", "VAE")
+        model = dataclasses.replace(model, base_channels=width)
+    train = budget(cfg.train, n_images, "VAE", given=given.get("train", {}))
+    return dataclasses.replace(cfg, model=model, train=train)
 
 
 def gan_budget(cfg: GANRunConfig, n_images: int, given: Sections) -> GANRunConfig:
-    return dataclasses.replace(cfg, gan=budget(cfg.gan, n_images, "GAN", given=given.get("gan", {})))
+    """A new GAN stage sized for its data and device: budget, and on a GPU a wider D (gpu_width)."""
+    gan = budget(cfg.gan, n_images, "GAN", given=given.get("gan", {}))
+    if on_gpu(gan.device):
+        gan = dataclasses.replace(
+            gan, disc_channels=gpu_width(gan.disc_channels, given.get("gan", {}), "disc_channels", "GAN")
+        )
+    return dataclasses.replace(cfg, gan=gan)
+
+
+# On a GPU the default widths leave it waiting on kernel launches: twice the channels cost little time per step
+# there, and a hand-sized H200 run at 2x width (with more steps) drew GAN samples of FID 98.6 where the
+# defaults drew 119.9 (issue 61; 2,000 samples, Inception). Not raced as a default yet: no GPU was at hand.
+GPU_WIDTH_FACTOR = 2
+
+
+def gpu_width(width: int, given: dict[str, Any], key: str, stage: str) -> int:
+    """A width GPU_WIDTH_FACTOR times the CPU's, unless the user gave it; logged."""
+    if key in given:
+        return width
+    wider = min(width * GPU_WIDTH_FACTOR, MAX_WIDTH)
+    flag = "--" + key.replace("_", "-")
+    log.info("%s on a GPU: %s %d instead of %d (pass %s to keep your own)", stage, key, wider, width, flag)
+    return wider
 
 
 def on_gpu(device: str) -> bool:
