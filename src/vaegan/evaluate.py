@@ -22,6 +22,7 @@ from vaegan.data import IDX_SOURCES, ImageDataset, load_splits
 from vaegan.errors import VaeganError
 from vaegan.limits import MAX_ENCODED, check_count
 from vaegan.metrics.artifacts import artifact_score
+from vaegan.metrics.copies import CopyCheck
 from vaegan.metrics.coverage import mode_coverage
 from vaegan.metrics.defects import defect_score
 from vaegan.metrics.features import FeatureNet, cache_path
@@ -42,6 +43,7 @@ from vaegan.runs import Run, open_run
 from vaegan.training.feature_net import feature_net_for
 
 Decode = Callable[[torch.Tensor], torch.Tensor]  # z -> images
+COPY_TRAIN = 10_000  # training images the copy check compares against (all of emoji's; a sixth of MNIST's)
 log = logging.getLogger(__name__)
 
 OWN_SAMPLES = 5000  # images per side in the own feature space when --samples is not given
@@ -73,10 +75,19 @@ def pick_split(splits: Any, split: str) -> ImageDataset:
 
 
 def sample_quality(
-    fake: torch.Tensor, real: torch.Tensor, real_features: torch.Tensor, net: FeatureNet, name: str = "samples"
+    fake: torch.Tensor,
+    real: torch.Tensor,
+    real_features: torch.Tensor,
+    net: FeatureNet,
+    name: str = "samples",
+    copies: CopyCheck | None = None,
 ) -> dict[str, float]:
-    """Feature metrics (and mode coverage for a classifier) of uint8 `fake` against uint8 `real`."""
-    metrics = compare_features(real_features, embed(net, uint8_to_unit(fake), desc=f"own features: {name}"))
+    """Feature metrics (and mode coverage for a classifier) of uint8 `fake` against uint8 `real`; with
+    `copies`, the share of near copies of training images (metrics/copies.py)."""
+    fake_features = embed(net, uint8_to_unit(fake), desc=f"own features: {name}")
+    metrics = compare_features(real_features, fake_features)
+    if copies is not None:
+        metrics["copy_rate"] = copies.rate(fake_features)
     metrics["artifact"] = artifact_score(fake, real)
     metrics["defect"] = defect_score(fake, real)
     if net.kind == "classifier":
@@ -218,10 +229,21 @@ def own_quality(
     value_range, latent_dim = cfg.model.value_range, cfg.model.latent_dim
     fakes = {name: sample_images(decode, latent_dim, n, value_range, generator) for name, decode in decoders.items()}
     reference = splits.train.images[torch.randperm(len(splits.train), generator=generator)[:n]]
+    copies = copy_check(net, splits.train.images, real_features) if split != "train" else None
+    if copies is not None:
+        report["copy_floor"] = copies.floor
     for name, fake in {"reference": reference, **fakes}.items():
         log.info("sample quality: %s (%d images)", name, n)
-        report[name] = sample_quality(fake, real, real_features, net, name)
+        report[name] = sample_quality(fake, real, real_features, net, name, None if name == "reference" else copies)
     return report
+
+
+def copy_check(net: FeatureNet, train: torch.Tensor, held_out_features: torch.Tensor) -> CopyCheck | None:
+    """The look-alike check against (up to COPY_TRAIN of) the training images, the held-out split's floor."""
+    if len(held_out_features) < 2:
+        return None
+    train_features = embed(net, uint8_to_unit(train[:COPY_TRAIN]), desc="own features: training images")
+    return CopyCheck.fit(train_features, held_out_features)
 
 
 def inception_quality(

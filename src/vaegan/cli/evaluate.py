@@ -121,6 +121,11 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(f"[inception/{name}]  {sampler_words(samplers[name])}  {describe(values)}")
         if name != "reference" and "reference" in inception:
             lines += below_floor(values["fid"], inception["reference"]["fid"], values)
+    if "copy_floor" in report:
+        lines.append(
+            f"  (copy_rate: the share of samples nearer a training image than half the held-out images are; "
+            f"held-out images score {report['copy_floor']:.3f}, a generator that copies scores near 1)"
+        )
     if "inception_real" in report:
         lines.append(f"  (Inception: real side {report['inception_real']}; weights {report['inception_weights']})")
     return "\n".join(lines)
