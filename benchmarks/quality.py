@@ -41,8 +41,9 @@ from race import draw, variants
 from report import DATASETS, SHORT_NAMES, VARIANTS, has_curve, machine, minutes_to, steps, write_report
 
 from vaegan.config import DISC_KINDS, GANConfig, vae_run_config
-from vaegan.data import load_splits
+from vaegan.data import IDX_SOURCES, build_dataset, load_splits, train_val_split
 from vaegan.metrics.artifacts import artifact_score
+from vaegan.metrics.copies import CopyCheck
 from vaegan.metrics.defects import defect_score
 from vaegan.metrics.inception_fid import (
     describe,
@@ -117,6 +118,16 @@ def real_side(net: Any, cfg: Any, args: argparse.Namespace) -> tuple[torch.Tenso
     return embed_images(net, images[: args.real], desc="real images"), f"first {args.real} of the {name}"
 
 
+def copy_check(real: torch.Tensor, data: Any) -> CopyCheck | None:
+    """The look-alike check in Inception features where the protocol's real set is the whole dataset (emoji,
+    folders): its training and held-out images are rows of `real`, split as training splits them. None for
+    IDX data, whose real set is the official test set (its 60,000 training images are not embedded)."""
+    if data.source in IDX_SOURCES or len(real) != len(build_dataset(data, "train")):
+        return None
+    train_idx, val_idx = train_val_split(len(real), data.val_fraction, data.split_seed)
+    return CopyCheck.fit(real[train_idx], real[val_idx])
+
+
 def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     """The race's record; `save` gets it after every variant, so a run stopped early keeps what it finished."""
     started, started_on = time.perf_counter(), machine()  # the load average before our own work raises it
@@ -126,6 +137,7 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
     splits = load_splits(cfg.data)
     net = load_fid_net()
     real, real_name = real_side(net, cfg, args)
+    copies = copy_check(real, cfg.data)
     real_images = reference_images(cfg.data)[0][: args.real]  # the defect score's real side: the same images
     held_out = (splits.test if len(splits.test) else splits.val).images[:PSNR_IMAGES]
     samples = args.samples or protocol_samples(cfg.data)
@@ -150,6 +162,7 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
         "first_seed": args.first_seed,
         "samples": samples,
         "real": {"name": real_name, "count": len(real)},
+        "copy_floor": None if copies is None else copies.floor,
         "image_size": cfg.model.image_size,
         "channels": cfg.model.channels,
         "batch": {"vae": cfg.train.batch_size, "gan": gan.batch_size},
@@ -172,7 +185,10 @@ def race(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> di
                     label = name if rank == 1 else f"{name}+rank{rank}"
                     start = time.perf_counter()
                     fake = draw(stage, samples, seed=10_000 + seed, rank=rank)
-                    metrics = fid_kid(real, embed_images(net, fake, desc=label))
+                    features = embed_images(net, fake, desc=label)
+                    metrics = fid_kid(real, features)
+                    if copies is not None:
+                        metrics["copy_rate"] = copies.rate(features)
                     metrics["defect"] = defect_score(fake, real_images)
                     metrics["artifact"] = artifact_score(fake, real_images)
                     if stage.encode is not None:  # a VAE's decoder or a GAN's G, on held-out images' mean z
