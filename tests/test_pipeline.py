@@ -35,8 +35,10 @@ def test_summary_gives_both_fids_on_one_sampler_and_training_time_apart_from_slo
     vae = [epoch(1, 20.0, 180.0, **VAE_END), epoch(2, 20.0, 160.04, **VAE_END)]
     gan = [epoch(1, 17.0, **GAN_END), epoch(2, 17.0, 59.3, **GAN_END)]
     setup = {"loading the data": 0.4, "training the fashion-mnist feature network (once per dataset)": 134.2}
-    fids = SummaryFids({"vae": 101.04, "gan": 59.3}, "the fitted prior", 1000, 1.65)
+    fids = SummaryFids({"vae": 101.04, "gan": 59.3}, "the fitted prior", 1000, 1.65, {"vae": 0.41, "gan": 0.47}, 0.5)
     text = write_summary(fake_run(tmp_path, vae, gan), setup, 54000, 6000, fids).read_text()
+    assert "copy rate (samples nearer a training image than half the held-out images are): VAE 0.41, GAN 0.47; " in text
+    assert "held-out images 0.50" in text
     assert "FID in vaegan's own features, 1000 generated vs 1000 held-out images" in text
     assert "  real training images (the floor at this count): 1.65\n" in text
     assert "  VAE, z from the fitted prior: 101.04\n  GAN, z from the fitted prior: 59.30\n" in text

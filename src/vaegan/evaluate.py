@@ -22,7 +22,7 @@ from vaegan.data import IDX_SOURCES, ImageDataset, load_splits
 from vaegan.errors import VaeganError
 from vaegan.limits import MAX_ENCODED, check_count
 from vaegan.metrics.artifacts import artifact_score
-from vaegan.metrics.copies import CopyCheck
+from vaegan.metrics.copies import MAX_TRAIN, CopyCheck
 from vaegan.metrics.coverage import mode_coverage
 from vaegan.metrics.defects import defect_score
 from vaegan.metrics.features import FeatureNet, cache_path
@@ -43,7 +43,6 @@ from vaegan.runs import Run, open_run
 from vaegan.training.feature_net import feature_net_for
 
 Decode = Callable[[torch.Tensor], torch.Tensor]  # z -> images
-COPY_TRAIN = 10_000  # training images the copy check compares against (all of emoji's; a sixth of MNIST's)
 log = logging.getLogger(__name__)
 
 OWN_SAMPLES = 5000  # images per side in the own feature space when --samples is not given
@@ -239,10 +238,10 @@ def own_quality(
 
 
 def copy_check(net: FeatureNet, train: torch.Tensor, held_out_features: torch.Tensor) -> CopyCheck | None:
-    """The look-alike check against (up to COPY_TRAIN of) the training images, the held-out split's floor."""
+    """The look-alike check against (up to MAX_TRAIN of) the training images, the held-out split's floor."""
     if len(held_out_features) < 2:
         return None
-    train_features = embed(net, uint8_to_unit(train[:COPY_TRAIN]), desc="own features: training images")
+    train_features = embed(net, uint8_to_unit(train[:MAX_TRAIN]), desc="own features: training images")
     return CopyCheck.fit(train_features, held_out_features)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,6 +24,7 @@ from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_uint8
 from vaegan.errors import VaeganError
+from vaegan.metrics.copies import MAX_TRAIN, CopyCheck
 from vaegan.metrics.quality import (
     MIN_IMAGES,
     embed,
@@ -254,6 +255,8 @@ class SummaryFids:
     sampler: str  # where both stages' z come from
     n: int  # generated images, and held-out real ones, per FID
     reference: float | None  # training vs held-out images: the floor; None when nothing is held out
+    copy_rates: dict[str, float] = field(default_factory=dict)  # stage -> share of near copies
+    copy_floor: float | None = None  # held-out images' own share: what copying nothing scores
 
 
 def same_sampler_fids(run: Run, splits: DataSplits) -> SummaryFids | None:
@@ -267,13 +270,15 @@ def same_sampler_fids(run: Run, splits: DataSplits) -> SummaryFids | None:
         return None
     net = feature_net_for(cfg.data, splits, cfg.data.cache_dir)
     real_features = embed(net, uint8_to_unit(real))
-    reference = None
+    reference, copies = None, None
     if len(splits.val):
         train = splits.train.images[reference_pick(len(splits.train), len(real))]
         reference = fid(real_features, embed(net, uint8_to_unit(train), desc="features: real reference"))
+        train_features = embed(net, uint8_to_unit(splits.train.images[:MAX_TRAIN]), desc="features: training")
+        copies = CopyCheck.fit(train_features, real_features) if len(real_features) >= 2 else None
     fitted = stage_latents(run, "gan") == "fitted"
     prior = fitted_prior(run) if fitted else None
-    fids = {}
+    fids, copy_rates = {}, {}
     for stage, decode in (("vae", run.vae().decode), ("gan", run.generator())):
         draw = through_prior(decode, prior, cfg.train.seed) if prior is not None else decode
         metrics = quality_metrics(
@@ -285,9 +290,13 @@ def same_sampler_fids(run: Run, splits: DataSplits) -> SummaryFids | None:
             n=len(real),
             generator=torch.Generator().manual_seed(cfg.train.seed),
             real_features=real_features,
+            copies=copies,
         )
         fids[stage] = metrics["fid"]
-    return SummaryFids(fids, "the fitted prior" if fitted else "N(0, I)", len(real), reference)
+        if copies is not None:
+            copy_rates[stage] = metrics["copy_rate"]
+    sampler = "the fitted prior" if fitted else "N(0, I)"
+    return SummaryFids(fids, sampler, len(real), reference, copy_rates, None if copies is None else copies.floor)
 
 
 def fid_lines(run: Run, held_out: int, fids: SummaryFids | None) -> list[str]:
@@ -307,6 +316,12 @@ def fid_lines(run: Run, held_out: int, fids: SummaryFids | None) -> list[str]:
     for stage, value in fids.values.items():
         verdict = versus_reference(value, fids.reference, n)
         lines.append(f"  {stage.upper()}, z from {fids.sampler}: {value:.2f}" + (f"; {verdict}" if verdict else ""))
+    if fids.copy_floor is not None:
+        rates = ", ".join(f"{stage.upper()} {rate:.2f}" for stage, rate in fids.copy_rates.items())
+        lines.append(
+            f"  copy rate (samples nearer a training image than half the held-out images are): {rates}; "
+            f"held-out images {fids.copy_floor:.2f}, a generator that copies scores near 1"
+        )
     vae_logged = [r for r in run.stages["vae"].metrics if "quality/fid" in r]
     if vae_logged:
         last = vae_logged[-1]

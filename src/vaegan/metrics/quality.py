@@ -34,6 +34,7 @@ import torch
 
 from vaegan.data import to_uint8
 from vaegan.errors import VaeganError
+from vaegan.metrics.copies import CopyCheck
 from vaegan.metrics.features import FeatureNet
 from vaegan.progress import progress_bar
 
@@ -202,13 +203,15 @@ def quality_metrics(
     generator: torch.Generator | None = None,
     *,
     real_features: torch.Tensor | None = None,
+    copies: CopyCheck | None = None,
 ) -> dict[str, float]:
     """FID, KID, precision, recall, density, coverage, the artifact and the defect score of `decode(z)`,
     z ~ N(0, I), against uint8 real images.
 
     `real_images` (N, C, H, W) uint8; the first n are used. Pass `real_features` (from `embed`) to skip
     re-embedding them at every call in a training loop. A classifier feature net adds mode coverage
-    (coverage.py). `decode` runs on CPU tensors; wrap it to move z to another device.
+    (coverage.py), a `copies` check the copy rate (copies.py). `decode` runs on CPU tensors; wrap it to move z
+    to another device.
     """
     from vaegan.metrics.artifacts import artifact_score
     from vaegan.metrics.coverage import mode_coverage
@@ -218,6 +221,8 @@ def quality_metrics(
     fake = embed(feature_net, uint8_to_unit(fake_u8))
     real = real_features if real_features is not None else embed(feature_net, uint8_to_unit(real_images[:n]))
     metrics = compare_features(real, fake)
+    if copies is not None:
+        metrics["copy_rate"] = copies.rate(fake)
     metrics["artifact"] = artifact_score(fake_u8, real_images[:n])
     metrics["defect"] = defect_score(fake_u8, real_images[:n])
     if feature_net.kind == "classifier":
