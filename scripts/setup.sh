@@ -36,7 +36,7 @@ fi
 # Reinstall only when the packaging files changed since the last install.
 if [ ! -f $STAMP ] || [ pyproject.toml -nt $STAMP ] || [ constraints.txt -nt $STAMP ]; then
   echo "setup: installing vaegan and its dependencies into $VENV (torch pinned by constraints.txt)"
-  $VENV/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,onnx,tensorboard,explorer]'
+  $VENV/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,onnx,tensorboard,explorer,hub]'
   touch $STAMP
 fi
 

@@ -22,10 +22,21 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("losses", ("vaegan.losses",)),
     ("models", ("vaegan.models",)),
-    ("metrics and checkpoints", ("vaegan.metrics", "vaegan.checkpoint")),
+    ("metrics and checkpoints", ("vaegan.metrics", "vaegan.checkpoint", "vaegan.pretrained")),
     ("run readers", ("vaegan.runs", "vaegan.prior", "vaegan.pictures", "vaegan.settings")),
     ("training", ("vaegan.training",)),
-    ("jobs", ("vaegan.pipeline", "vaegan.report", "vaegan.evaluate", "vaegan.loss_experiment", "vaegan.export")),
+    (
+        "jobs",
+        (
+            "vaegan.pipeline",
+            "vaegan.report",
+            "vaegan.evaluate",
+            "vaegan.loss_experiment",
+            "vaegan.export",
+            "vaegan.card",
+            "vaegan.hub",
+        ),
+    ),
     # the package itself exports the Python API (vaegan.train, vaegan.load), so it stands on top
     ("interfaces", ("vaegan", "vaegan.api", "vaegan.cli", "vaegan.explorer", "vaegan.__main__")),
 ]

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Model", "load", "to_pil", "train"]
+__all__ = ["Model", "from_pretrained", "load", "to_pil", "train"]
 
 if TYPE_CHECKING:
-    from vaegan.api import Model, load, to_pil, train
+    from vaegan.api import Model, from_pretrained, load, to_pil, train
 
 
 def __dir__() -> list[str]:

@@ -5,6 +5,8 @@
     model = vaegan.load("runs/comics")            # the GAN; stage="vae" for the VAE
     images = model.sample(16, seed=0)             # (16, C, H, W) floats in [0, 1]
     vaegan.to_pil(images).save("samples.png")     # one grid
+    model.save_pretrained("comics-hub")           # safetensors, config.json, prior, model card
+    model = vaegan.from_pretrained("comics-hub")  # or a Hugging Face repo id, OWNER/NAME
 
 Images go in as file paths, PIL images or tensors ((N, C, H, W) uint8, or floats in [0, 1]); paths and
 PIL images are prepared as training prepares a folder (upright, flattened onto white, short side resized,
@@ -91,6 +93,14 @@ def load(run: str | Path, stage: str | None = None) -> Model:
     return Model(opened, load_models(opened, stage))
 
 
+def from_pretrained(source: str | Path, stage: str | None = None, *, revision: str | None = None) -> Model:
+    """A Hub-style export (`model.save_pretrained`, `vaegan export --format hub`): a folder here, or a
+    Hugging Face repo id OWNER/NAME (at `revision`), downloaded once into the Hub's cache."""
+    from vaegan.hub import resolve
+
+    return load(resolve(source, revision), stage)
+
+
 @dataclass(frozen=True)
 class Model:
     """One stage of a trained run: the VAE's encoder, and the VAE decoder or the GAN's EMA generator."""
@@ -112,6 +122,21 @@ class Model:
     @property
     def latent_dim(self) -> int:
         return self.models.cfg.model.latent_dim
+
+    def save_pretrained(self, folder: str | Path, *, repo_id: str | None = None) -> Path:
+        """The whole run (every stage) as a Hub-style folder for `vaegan.from_pretrained`: weights in
+        safetensors, config.json, the fitted prior, samples.png and a README.md model card, whose examples
+        name `repo_id` when given."""
+        from vaegan.hub import save_pretrained
+
+        return save_pretrained(self.run, folder, repo_id=repo_id)
+
+    def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
+        """save_pretrained, then upload as the Hugging Face model repo `repo_id` (created when missing) with
+        your login (`hf auth login`) or `token`; returns the commit's URL."""
+        from vaegan.hub import push_to_hub
+
+        return push_to_hub(self.run, repo_id, private=private, token=token)
 
     def held_out(self, n: int = 8) -> torch.Tensor:
         """The first n of the run's held-out images (its validation split), (n, C, H, W) in [0, 1]."""

@@ -193,10 +193,12 @@ def loop_problem(loop: LoopState) -> str:
     return ""
 
 
+WEIGHT_FIELDS = {"vae": ("model",), "gan": ("generator", "ema", "discriminator")}  # not the optimiser states
+
+
 def weights(checkpoint: Checkpoint) -> dict[str, StateDict]:
     """The checkpoint's network weights by field name (not the optimiser states)."""
-    names = ("model",) if isinstance(checkpoint, VAECheckpoint) else ("generator", "ema", "discriminator")
-    return {name: getattr(checkpoint, name) for name in names}
+    return {name: getattr(checkpoint, name) for name in WEIGHT_FIELDS[checkpoint.STAGE]}
 
 
 def expected_models(checkpoint: Checkpoint) -> dict[str, torch.nn.Module]:
@@ -406,7 +408,12 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if not path.is_file():
         raise VaeganError(f"no checkpoint at {path}; pass a run folder written by 'vaegan train-vae' or a .pt file")
     fix = "it is corrupt or not a vaegan checkpoint, so retrain or pick another file"
-    payload = read_tensors(path, "checkpoint", fix)
+    return checkpoint_from_payload(read_tensors(path, "checkpoint", fix), path)
+
+
+def checkpoint_from_payload(payload: Any, path: Path) -> Checkpoint:
+    """The checks every checkpoint passes, whoever read its payload (torch.load above, or a Hub-style
+    export's safetensors and JSON, hub.py): format, checksum, configs, every tensor's shape, finite weights."""
     if not isinstance(payload, dict) or not isinstance(payload.get("format_version"), int):
         raise VaeganError(f"{path} is not a vaegan checkpoint (no format_version)")
     if payload["format_version"] > FORMAT_VERSION:

@@ -4,6 +4,7 @@ A run is any of:
     a pipeline folder (`vaegan run`)    RUN/vae/ and RUN/gan/, each a stage folder
     a stage folder (`train-vae/-gan`)   config.json, metrics.jsonl, grids/, checkpoint.pt (and best.pt)
     a checkpoint file                   that checkpoint, in the stage folder around it
+    an export (`export --format hub`)   model.safetensors and config.json: every stage (hub.py)
 A GAN stage names the VAE it was warm-started from; `open_run` follows that link, so a lone GAN run has
 both stages. Every consumer (pictures, report, explorer, evaluation, export, pipeline) reads runs here.
 """
@@ -25,6 +26,7 @@ from vaegan.data import EMOJI_SOURCES, IDX_SOURCES
 from vaegan.errors import VaeganError
 from vaegan.models.gan import AnyDiscriminator, build_discriminator
 from vaegan.models.vae import VAE, Decoder
+from vaegan.pretrained import WEIGHTS_NAME, is_export, read_export
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +162,7 @@ def _loaded(model: Any, weights: dict[str, Any], path: Path) -> Any:
 
 
 def open_run(path: str | Path | Run) -> Run:
-    """The stages behind a pipeline folder, a stage folder or a checkpoint file (a Run: itself)."""
+    """The stages behind a pipeline folder, a stage folder, a checkpoint file or an export (a Run: itself)."""
     if isinstance(path, Run):
         return path
     path = Path(path)
@@ -170,9 +172,14 @@ def open_run(path: str | Path | Run) -> Run:
         if "vae" not in found:
             raise VaeganError(f"{path / 'vae'} has no checkpoint yet; train with 'vaegan run' first")
         return Run(path, found)
+    if is_export(path) or (path.name == WEIGHTS_NAME and is_export(path.parent)):
+        return open_export(path if path.is_dir() else path.parent)
     file = path if path.is_file() else path / CHECKPOINT_NAME
     if not file.is_file():
-        raise VaeganError(f"no checkpoint at {path}; pass a run folder written by 'vaegan train-vae' or a .pt file")
+        raise VaeganError(
+            f"no checkpoint at {path}; pass a run folder written by 'vaegan train-vae', a .pt file, or a folder "
+            "written by 'vaegan export --format hub'"
+        )
     loaded = locate_paths(load_checkpoint(file), file.parent)
     own = Stage(loaded.STAGE, file.parent, file)
     own.__dict__["checkpoint"] = loaded  # fills the cached_property: each file is read once
@@ -182,7 +189,19 @@ def open_run(path: str | Path | Run) -> Run:
     vae_file = find_vae(loaded, file.parent)
     if vae_file is None:
         return Run(path, {"gan": own}, lost_vae=" and ".join(map(str, vae_candidates(loaded, file.parent))))
+    if is_export(vae_file.parent):  # a GAN trained from a downloaded VAE
+        return Run(path, {"vae": open_export(vae_file.parent).stage("vae"), "gan": own})
     return Run(path, {"vae": Stage("vae", vae_file.parent, vae_file), "gan": own})
+
+
+def open_export(folder: Path) -> Run:
+    """The stages of a Hub-style export (pretrained.py), every one in the export's folder: prior.py finds
+    the fitted prior there as beside a VAE checkpoint."""
+    stages = {}
+    for name, checkpoint in read_export(folder).items():
+        stages[name] = Stage(name, folder, folder / WEIGHTS_NAME)
+        stages[name].__dict__["checkpoint"] = locate_paths(checkpoint, folder)  # fills the cached_property
+    return Run(folder, stages)
 
 
 def beside(value: str, folder: Path) -> list[Path]:

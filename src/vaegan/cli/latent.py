@@ -147,13 +147,15 @@ def add_outputs(sub: Any) -> None:
     """export and report: a run turned into files to keep or share."""
     p = sub.add_parser(
         "export",
-        help="the decoder / generator as ONNX, verified with onnxruntime; images in [-1, 1]",
-        description="The decoder (VAE) or EMA generator (GAN) as ONNX, verified with onnxruntime: z (N, latent_dim) "
+        help="the decoder / generator as ONNX, or the whole run as Hub-style weights (--format hub)",
+        description="onnx: the decoder (VAE) or EMA generator (GAN), verified with onnxruntime: z (N, latent_dim) "
         "-> images (N, C, H, W) in [-1, 1], or [0, 1] for a model trained with --recon bce (sigmoid output). "
-        "Map [-1, 1] to 0-255 by (x + 1) * 127.5.",
+        "Map [-1, 1] to 0-255 by (x + 1) * 127.5. hub: every stage as a folder for vaegan.from_pretrained and the "
+        "Hugging Face Hub (default -o RUN/hub): model.safetensors, config.json, the fitted prior, samples.png and a "
+        "README.md model card; every vaegan tool opens it as a run. Upload it with: hf upload OWNER/NAME DIR",
     )
-    add_run(p, "decoder.onnx and generator.onnx", stage=False)
-    p.add_argument("--format", choices=("onnx",), default="onnx", help="onnx (default)")
+    add_run(p, "decoder.onnx and generator.onnx (--format hub: the export, default RUN/hub)", stage=False)
+    p.add_argument("--format", choices=("onnx", "hub"), default="onnx", help="onnx (default) or hub")
     p.add_argument("--stage", choices=("vae", "gan"), help="only this stage (default: every trained stage)")
     p.set_defaults(func=run_export)
 
@@ -302,12 +304,25 @@ def run_curves(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from vaegan.export import export_run
 
+    if args.format == "hub":
+        return run_hub_export(args)
     for result in export_run(args.run, args.out, args.stage, args.format):
         lo, hi = result.value_range
         print(
             f"{result.path} ({result.stage}; outputs images in [{lo:g}, {hi:g}]; "
             f"max abs difference from torch {result.max_abs_error:.1e})"
         )
+    return 0
+
+
+def run_hub_export(args: argparse.Namespace) -> int:
+    from vaegan.hub import save_pretrained
+
+    if args.stage is not None:
+        raise VaeganError("--stage picks an ONNX file; a hub export holds every stage of the run, so drop --stage")
+    folder = save_pretrained(args.run, args.out or output_path(None, args.run, "hub"))
+    for path in sorted(folder.iterdir()):
+        print(path)
     return 0
 
 
