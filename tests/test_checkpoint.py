@@ -268,3 +268,12 @@ def test_a_run_trained_with_a_removed_setting_is_refused_in_one_line_naming_it(
     message = str(refused.value)
     assert f"old.pt: this run was trained with {named}" in message and "retrain it" in message
     assert "\n" not in message
+
+
+def test_a_run_compiled_by_the_removed_auto_trial_loads_as_eager(tmp_path: Path) -> None:
+    """--compile auto left with the run-time trial: such a run trained the same model, and resumes eager."""
+    save_checkpoint(vae_checkpoint(), tmp_path / "c.pt")
+    raw = torch.load(tmp_path / "c.pt", weights_only=True)
+    raw["config"]["train"]["compile"] = "auto"
+    torch.save(seal(raw), tmp_path / "old.pt")
+    assert load_checkpoint(tmp_path / "old.pt").config.train.compile == "off"  # type: ignore[union-attr]

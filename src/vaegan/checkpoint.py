@@ -286,6 +286,10 @@ REMOVED_CHOICES: dict[str, dict[str, dict[str, str]]] = {
     },
 }
 
+# section -> field -> a value that no longer exists -> the one that trains the same model: `--compile auto`
+# compiled where a run-time trial found it paid, and compiling changes the speed and rounding, never the model.
+RENAMED_VALUES: dict[str, dict[str, dict[Any, Any]]] = {"train": {"compile": {"auto": "off"}}}
+
 
 def removed_at_kept(section: str, name: str, value: Any) -> bool:
     """`name` left `section` (REMOVED), and `value` trains what remains: a record of it is no difference."""
@@ -307,6 +311,9 @@ def drop_removed(payload: dict[str, Any], path: Path) -> dict[str, Any]:
             for name, values in REMOVED_CHOICES.get(section, {}).items():
                 if isinstance(stored.get(name), str) and stored[name] in values:
                     refuse_removed(path, name, stored[name], values[stored[name]])
+            for name, renamed in RENAMED_VALUES.get(section, {}).items():
+                if isinstance(stored.get(name), str) and stored[name] in renamed:
+                    stored[name] = renamed[stored[name]]
     return payload
 
 
