@@ -84,9 +84,9 @@ def check_work_left(saved: Checkpoint, run_dir: Path, stage: str, asked: int | N
     )
 
 
-def check_writable(run_dir: Path) -> None:
-    """The run folder takes a file (made to try, and removed again if it was new, so a refusal after this
-    leaves no empty folder behind); else one line naming it and the fix."""
+def check_writable(run_dir: Path, what: str = "the run folder", fix: str = "choose a writable --out") -> None:
+    """The run folder (or `what` folder) takes a file (made to try, and removed again if it was new, so a
+    refusal after this leaves no empty folder behind); else one line naming it and the fix."""
     made = next((p for p in reversed([Path(run_dir), *Path(run_dir).parents]) if not p.exists()), None)
     try:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
@@ -94,7 +94,7 @@ def check_writable(run_dir: Path) -> None:
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise VaeganError(f"cannot write to the run folder {run_dir}: {reason}; choose a writable --out") from exc
+        raise VaeganError(f"cannot write to {what} {run_dir}: {reason}; {fix}") from exc
     finally:
         if made is not None and made.is_dir():
             shutil.rmtree(made, ignore_errors=True)
