@@ -114,7 +114,7 @@ def evaluate_run(
 
     # the weights first, so a damaged file fails before minutes of likelihood (a damaged cache is rebuilt)
     fid_net = load_fid_net(inception) if features == "inception" or inception is not None else None
-    splits = load_splits(cfg.data)
+    splits = load_splits(cfg.data, run)
     data = pick_split(splits, split)
     images = data.images[:max_images] if max_images else data.images
     value_range = cfg.model.value_range

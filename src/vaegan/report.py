@@ -175,7 +175,7 @@ def build_sections(path: Path, splits: DataSplits | None = None) -> dict[str, st
     models = {name: pictures.load_models(run, name) for name in run.stages}
     missing = ""
     try:
-        splits = splits or load_splits(run.config.data)
+        splits = splits or load_splits(run.config.data, path)
     except VaeganError as exc:
         missing = f"the run's dataset could not be loaded ({exc}), so this picture is left out"
     found = {

@@ -283,7 +283,7 @@ def load_explorer(run: str | Path, stage: str | None, splits: DataSplits | None,
     generator = models["gan"].decode if "gan" in models else None
     if isinstance(generator, torch.nn.Module):
         refuse_non_finite(generator, opened.stages["gan"].checkpoint_path)
-    splits = load_splits(first.cfg.data) if splits is None else splits
+    splits = load_splits(first.cfg.data, run) if splits is None else splits
     if len(splits.val) + len(splits.train) == 0:
         raise VaeganError(f"{run}'s dataset has no images to explore; check the data the run was trained on")
     gallery = splits.val if len(splits.val) else splits.train
