@@ -117,7 +117,8 @@ def metrics_table(records: list[dict]) -> str:
     if not records:
         return note("no epochs logged yet")
     shown = shown_epochs(records)
-    keys = [k for k in dict.fromkeys(k for r in shown for k in r) if k not in ("stage", "epoch")]
+    hidden = ("stage", "epoch", "data_images", "data_fingerprint")  # the last two: what a resume compares
+    keys = [k for k in dict.fromkeys(k for r in shown for k in r) if k not in hidden]
 
     def cell(value: object) -> str:
         return f"{value:.4g}" if isinstance(value, float) else html.escape(str(value if value is not None else ""))
