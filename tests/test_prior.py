@@ -40,7 +40,7 @@ def test_fitted_prior_samples_decode_to_images_and_are_saved_once(tmp_path: Path
     import vaegan.prior
 
     splits = tiny_splits(n=40)
-    monkeypatch.setattr(vaegan.prior, "load_splits", lambda data: splits)
+    monkeypatch.setattr(vaegan.prior, "load_splits", lambda data, run=None: splits)
     train_vae(tiny_config(epochs=1), tmp_path, splits=splits)
     run = open_run(tmp_path)
     prior = fitted_prior(run, components=2)
@@ -75,7 +75,7 @@ def test_the_fitted_prior_has_the_runs_component_count(tmp_path: Path, monkeypat
     import vaegan.prior
 
     splits = tiny_splits(n=80)
-    monkeypatch.setattr(vaegan.prior, "load_splits", lambda data: splits)
+    monkeypatch.setattr(vaegan.prior, "load_splits", lambda data, run=None: splits)
     cfg = tiny_config(epochs=1)
     train_vae(replace(cfg, model=replace(cfg.model, prior_components=3)), tmp_path, splits=splits)
     assert fitted_prior(open_run(tmp_path)).means.shape == (3, 4)

@@ -110,6 +110,11 @@ def from_folders(
     positive: torch.Tensor, negative: torch.Tensor, pos: str = "first folder", neg: str = "second folder"
 ) -> AttributeGroups:
     """All images of one folder against all of another, each uint8 (N, C, H, W)."""
+    if positive.shape == negative.shape and torch.equal(positive, negative):
+        raise VaeganError(
+            f"{pos} and {neg} hold the same images, so the direction between them is zero; pass a folder of images "
+            "with the attribute, then one without"
+        )
     images = torch.cat([positive, negative])
     mask = torch.arange(len(images)) < len(positive)
     return _groups(images, mask, ~mask, pos, neg)

@@ -13,11 +13,13 @@ its load by name, as do non-finite weights, in files of any format.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import math
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -437,12 +439,21 @@ def checkpoint_from_payload(payload: Any, path: Path) -> Checkpoint:
     return checkpoint
 
 
+PERMISSION = (errno.EACCES, errno.EPERM)
+
+
 def read_tensors(path: Path, what: str, fix: str) -> Any:
     """torch.load(weights_only=True) of a file vaegan wrote (a checkpoint, prior.pt, a cache), any failure
     one line: torch's multi-line reason cut to its gist, never its advice to load with weights_only=False,
-    the one thing that would run a forged file's code."""
+    the one thing that would run a forged file's code; a file the disk or its permissions keep from us is
+    named as such, not as corrupt."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a pickle protocol above 2 is warned about in three lines, then refused
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        fix = "give yourself read permission (chmod u+r) or run as its owner" if exc.errno in PERMISSION else fix
+        raise VaeganError(f"cannot read {what} {path}: {(exc.strerror or str(exc)).lower()}; {fix}") from exc
     except Exception as exc:  # torch raises several types for corrupt or foreign files
         text = str(exc).strip()
         if "Unsupported global" in text:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from vaegan.errors import VaeganError
+from vaegan.errors import VaeganError, not_a_file
 
 Reconstruction = Literal["mse_sum", "mse_mean", "gaussian", "bce", "none"]  # none: KL only (losses.py)
 ModelKind = Literal["vae", "ae"]
@@ -92,14 +92,21 @@ def _type_ok(value: Any, hint: Any) -> bool:
 def _check_types(config: Any) -> None:
     """Every plain field of `config` has its annotated type: a TOML `epochs = 1.5` or `tensorboard = "yes"`
     is refused by name here rather than trained with (or failing later with an unrelated message)."""
-    section = SECTIONS.get(type(config).__name__, type(config).__name__)
-    for name, hint in _hints(type(config)).items():
-        value = getattr(config, name, None)
-        if get_origin(hint) is ClassVar or dataclasses.is_dataclass(value) or _type_ok(value, hint):
-            continue
-        base = next((a for a in (get_args(hint) or (hint,)) if a is not type(None)), hint)
-        kind = "a string" if get_origin(base) is Literal else KINDS.get(base, str(base))
-        raise VaeganError(f"{section}.{name} must be {kind}, got {value!r} ({type(value).__name__})")
+    for name in _hints(type(config)):
+        problem = type_problem(type(config), name, getattr(config, name, None))
+        if problem:
+            raise VaeganError(problem)
+
+
+def type_problem(cls: type, name: str, value: Any) -> str | None:
+    """Why `value` cannot be field `name` of config class `cls`, naming it as section.name; None when it can."""
+    hint = _hints(cls)[name]
+    if get_origin(hint) is ClassVar or dataclasses.is_dataclass(value) or _type_ok(value, hint):
+        return None
+    base = next((a for a in (get_args(hint) or (hint,)) if a is not type(None)), hint)
+    kind = "a string" if get_origin(base) is Literal else KINDS.get(base, str(base))
+    section = SECTIONS.get(cls.__name__, cls.__name__)
+    return f"{section}.{name} must be {kind}, got {value!r} ({type(value).__name__})"
 
 
 def check_device(device: str, what: str = "device") -> None:
@@ -125,7 +132,7 @@ MAX_GRID = 1024  # images in a per-epoch grid
 MAX_SEED = 2**32 - 1  # a seed is 32 bits, so seed + k still fits torch's 64-bit seeds (10**23 overflowed)
 MAX_BATCH = 8192  # 8192 64x64 RGB images are 400 MB in fp32 before a single activation
 MAX_EPOCHS = 10**6  # a time-limited race's "until the budget ends it"; seed * 1_000_003 + epoch fits 64 bits
-MAX_STEPS = 10**12  # any step count (warm-ups, --min-steps, decay): "never" to a run, far from 64 bits
+MAX_STEPS = 10**12  # any step count (warm-ups, decay): "never" to a run, far from 64 bits; --min-steps: MAX_EPOCHS
 MAX_QUALITY_SAMPLES = 50_000  # images generated and held for each FID: 2.4 GB of 64x64 fp32 at the limit
 MAX_DIVERSITY_SAMPLES = 4096  # their pairwise distance matrix is n x n
 
@@ -217,8 +224,9 @@ class RunSettings:
 
     def __post_init__(self) -> None:
         _check_types(self)
-        _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
-        _check_range(self.epochs, 1, MAX_EPOCHS, "epochs")
+        epochs = "GAN epochs (--gan-epochs)" if SECTIONS.get(type(self).__name__) == "gan" else "epochs"
+        _check(self.epochs >= 1, f"{epochs} must be >= 1, got {self.epochs}")
+        _check_range(self.epochs, 1, MAX_EPOCHS, epochs)
         _check(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
         _check_range(self.batch_size, 1, MAX_BATCH, "batch size")
         _check(self.quality_every >= 0 and self.quality_samples >= 10, "quality every must be >= 0, samples >= 10")
@@ -230,8 +238,8 @@ class RunSettings:
         _check_range(self.checkpoint_every, 1, MAX_EPOCHS, "checkpoint every")
         _check_range(self.grid_every, 1, MAX_EPOCHS, "grid every")
         _check_range(self.quality_every, 0, MAX_EPOCHS, "quality every")
-        _check(self.min_steps >= 0, f"min steps must be >= 0, got {self.min_steps}")
-        _check_range(self.min_steps, 0, MAX_STEPS, "min steps")
+        # at most MAX_EPOCHS: data of one batch then trains at most MAX_EPOCHS epochs (presets.step_budget)
+        _check_range(self.min_steps, 0, MAX_EPOCHS, "min steps (--min-steps)")
         _check(
             math.isfinite(self.max_minutes) and self.max_minutes >= 0,
             f"max minutes must be >= 0 (0 = no limit), got {self.max_minutes}",
@@ -270,6 +278,11 @@ class VAERunConfig:
         _check(
             (self.model.image_size, self.model.channels) == (self.data.image_size, self.data.channels),
             "model and data disagree on image size or channels; set them through --image-size/--channels",
+        )
+        _check(
+            not (self.model.kind == "ae" and self.loss.reconstruction == "none"),
+            "--model ae with --recon none trains with no loss at all (an autoencoder has no KL term); "
+            "pick a reconstruction loss with --recon, or --model vae for the KL-only ablation",
         )
         wants_sigmoid = self.loss.reconstruction == "bce"
         _check(
@@ -396,10 +409,13 @@ def from_dict(cls: type[T], raw: dict[str, Any]) -> T:
 def read_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise VaeganError(f"config file {path} does not exist; pass the path of a TOML file such as configs/emoji.toml")
+        raise VaeganError(
+            f"config file {path} {not_a_file(path, 'a TOML file')}; pass the path of a TOML file such as "
+            "configs/emoji.toml"
+        )
     try:
         return tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise VaeganError(f"config file {path} is not valid TOML: {exc}") from exc
 
 

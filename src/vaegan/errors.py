@@ -1,5 +1,17 @@
-"""The one exception type the CLI turns into a clean one-line error and a non-zero exit."""
+"""The one exception type the CLI turns into a clean one-line error and a non-zero exit, and the words its
+messages use for a path that is no file."""
+
+from pathlib import Path
 
 
 class VaeganError(Exception):
     """A problem the user can fix: the message names the problem and the fix."""
+
+
+def not_a_file(path: Path, kind: str) -> str:
+    """Why `path` is not the `kind` of file asked for, in words: a folder, a device (/dev/zero), or nothing."""
+    if path.is_dir():
+        return f"is a folder, not {kind}"
+    if path.exists():
+        return f"is a device or other special file, not {kind}"
+    return "does not exist"

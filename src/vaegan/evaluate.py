@@ -40,6 +40,8 @@ from vaegan.metrics.quality import (
 from vaegan.models.vae import VAE
 from vaegan.prior import fitted_prior, stage_latents, through_prior
 from vaegan.runs import Run, open_run
+from vaegan.settings import check_data_paths
+from vaegan.training.common import resolve_device
 from vaegan.training.feature_net import feature_net_for
 
 Decode = Callable[[torch.Tensor], torch.Tensor]  # z -> images
@@ -114,7 +116,7 @@ def evaluate_run(
     data), plus Inception FID/KID when `inception` names pytorch-fid's weights; features="inception"
     scores them in Inception features only, by the protocol of docs/FID.md (inception_fid.py).
     """
-    check_arguments(features, samples, k, max_images, feature_steps, seed, device)
+    check_arguments(features, samples, k, max_images, feature_steps, seed, device, cache_dir)
     opened = open_run(run)
     vae_path, gan_path = find_stages(opened)
     vae, cfg = opened.vae(), opened.config
@@ -122,7 +124,7 @@ def evaluate_run(
 
     # the weights first, so a damaged file fails before minutes of likelihood (a damaged cache is rebuilt)
     fid_net = load_fid_net(inception) if features == "inception" or inception is not None else None
-    splits = load_splits(cfg.data)
+    splits = load_splits(cfg.data, run)
     data = pick_split(splits, split)
     images = data.images[:max_images] if max_images else data.images
     value_range = cfg.model.value_range
@@ -152,6 +154,7 @@ def check_arguments(
     feature_steps: int | None,
     seed: int,
     device: str,
+    cache_dir: str | Path | None = None,
 ) -> None:
     """evaluate_run's arguments within their bounds, each refused in one line naming its flag."""
     if features not in ("own", "inception"):
@@ -163,6 +166,9 @@ def check_arguments(
         check_count(feature_steps, 1, MAX_FEATURE_STEPS, "--feature-steps")
     check_count(seed, 0, MAX_SEED, "--seed")
     check_device(device, "--device")
+    resolve_device(device)  # CUDA named on a machine without it: one line now, not torch's assertion later
+    if cache_dir is not None:
+        check_data_paths({"cache_dir": str(cache_dir)})
 
 
 def header(

@@ -2,8 +2,9 @@
 
 Each count is bounded by the memory its picture takes: every image of a picture is decoded as floats and
 held until the grid is drawn (a 64x64 RGB image is 48 KiB, so 4,096 of them are 200 MiB; at 1024 px each is
-12 MiB). Seeds are bounded by what torch's generators take; real values must be finite, or the latents
-they scale are NaN and the picture is noise.
+12 MiB); image files given by path count against the same rows before any is read. Seeds are bounded by what
+torch's generators take; real values must be finite and at most MAX_MULTIPLE, or the latents they scale
+overflow (1e308 is a finite float, its z in float32 is inf) and the picture is black or noise.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ MAX_STEPS = 256  # images along an interpolation, per method, each also a GIF fr
 MAX_GRID = 64  # decodes per side of a latent map: 4,096 images
 MAX_STRENGTHS = 64  # columns of an attribute sweep
 MAX_ENCODED = 100_000  # images encoded for a latent map or KL chart: their latents, not their pixels, are kept
+# |scale|, |strength|, temperature: multiples of z's spread; past ~10 every decode is already noise, and 1e3
+# keeps z and the decoder's activations far below float32's overflow at 3.4e38
+MAX_MULTIPLE = 1e3
 
 
 def check_count(value: int, low: int, high: int, what: str) -> int:
@@ -32,12 +36,12 @@ def check_count(value: int, low: int, high: int, what: str) -> int:
     return value
 
 
-def check_finite(value: float, what: str, low: float = -math.inf) -> float:
-    """`value` if it is a finite number >= low (NaN and inf would turn every latent into NaN)."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= low
-    if not ok:
-        bound = f" and >= {low:g}" if low > -math.inf else ""
-        raise VaeganError(f"{what} must be finite{bound}, got {value!r}")
+def check_finite(value: float, what: str, low: float = -MAX_MULTIPLE) -> float:
+    """`value` if it is a finite number in [low, MAX_MULTIPLE]: NaN and inf would turn every latent into NaN,
+    and a huge finite one overflows z in float32."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and low <= value <= MAX_MULTIPLE):
+        raise VaeganError(f"{what} must be finite and between {low:g} and {MAX_MULTIPLE:g}, got {value!r}")
     return float(value)
 
 

@@ -35,6 +35,7 @@ class RunModels:
     decode: latent.Decode  # the VAE decoder or the GAN's EMA generator
     stage: str
     cfg: VAERunConfig
+    run: Path | None = None  # where they were read from, named when the run's data is gone
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         posterior = self.vae.encode(x)
@@ -51,12 +52,12 @@ def load_models(run: str | Path | Run, stage: str | None = None) -> RunModels:
     chosen = opened.stage(stage).name
     vae = opened.vae().requires_grad_(False)  # pictures only: no autograd graph behind every encode
     decode = opened.generator().requires_grad_(False) if chosen == "gan" else vae.decode
-    return RunModels(vae, decode, chosen, opened.config)
+    return RunModels(vae, decode, chosen, opened.config, opened.path)
 
 
 def dataset(models: RunModels, split: str = "val") -> ImageDataset:
     """The run's data split ("train" or "val"), reloaded from the config the checkpoint embeds."""
-    splits = load_splits(models.cfg.data)
+    splits = load_splits(models.cfg.data, models.run)
     return splits.train if split == "train" or len(splits.val) == 0 else splits.val
 
 

@@ -154,7 +154,7 @@ def fitted_prior(
     saved = saved_prior(run)
     if saved is not None and saved[1:] == (checkpoint.loop.step, components):
         return saved[0]
-    images = load_splits(run.config.data).train.images if images is None else images
+    images = load_splits(run.config.data, run.path).train.images if images is None else images
     device = device or torch.device("cpu")
     prior = fit_to_images(run.vae().to(device), images.to(device), components).to(torch.device("cpu"))
     write_prior(prior, path, checkpoint.loop.step, components)

@@ -117,7 +117,8 @@ def metrics_table(records: list[dict]) -> str:
     if not records:
         return note("no epochs logged yet")
     shown = shown_epochs(records)
-    keys = [k for k in dict.fromkeys(k for r in shown for k in r) if k not in ("stage", "epoch")]
+    hidden = ("stage", "epoch", "data_images", "data_fingerprint")  # the last two: what a resume compares
+    keys = [k for k in dict.fromkeys(k for r in shown for k in r) if k not in hidden]
 
     def cell(value: object) -> str:
         return f"{value:.4g}" if isinstance(value, float) else html.escape(str(value if value is not None else ""))
@@ -175,7 +176,7 @@ def build_sections(path: Path, splits: DataSplits | None = None) -> dict[str, st
     models = {name: pictures.load_models(run, name) for name in run.stages}
     missing = ""
     try:
-        splits = splits or load_splits(run.config.data)
+        splits = splits or load_splits(run.config.data, path)
     except VaeganError as exc:
         missing = f"the run's dataset could not be loaded ({exc}), so this picture is left out"
     found = {

@@ -34,12 +34,14 @@ from vaegan.config import (
     VAERunConfig,
     from_dict,
     read_toml,
+    type_problem,
     vae_run_config,
 )
-from vaegan.data import absolute_source
+from vaegan.data import EMOJI_SOURCES, IDX_SOURCES, absolute_source
 from vaegan.errors import VaeganError
 from vaegan.presets import PRESETS, Sections, dataset_defaults, merge
 
+NAMED_SOURCES = IDX_SOURCES + EMOJI_SOURCES  # datasets by name; any other --data is a folder
 SECTION_CLASSES: dict[str, type] = {
     "data": DataConfig,
     "model": ModelConfig,
@@ -195,12 +197,15 @@ def settings_sections(values: dict[str, Any], flags: tuple[Flag, ...], config: s
             section, key = by_name.get(name) or file_only[name]
             from_flags.setdefault(section, {})[key] = value
     from_file: Sections = checked_sections(read_toml(config), config) if config else {}
-    return absolute_paths(merge(from_file, from_flags))
+    given = merge(from_file, from_flags)
+    check_data_paths(given.get("data", {}))
+    return absolute_paths(given)
 
 
 def checked_sections(raw: dict[str, Any], path: str | Path) -> Sections:
-    """A TOML file's sections, each a known one holding only its dataclass's fields (the values' types are
-    checked where the configs are built); anything else is refused by name, never silently ignored."""
+    """A TOML file's sections, each a known one holding only its dataclass's fields, each value of the field's
+    type (checked here, as a flag may override it before any config is built); anything else is refused by
+    name, never silently ignored."""
     names = ", ".join(f"[{name}]" for name in SECTION_CLASSES)
     for name, values in raw.items():
         if not isinstance(values, dict):
@@ -213,7 +218,28 @@ def checked_sections(raw: dict[str, Any], path: str | Path) -> Sections:
         unknown = sorted(set(values) - known)
         if unknown:
             raise VaeganError(f"config file {path}: unknown keys {unknown} in [{name}]; valid keys are {sorted(known)}")
+        for key, value in values.items():
+            if problem := type_problem(SECTION_CLASSES[name], key, value):
+                raise VaeganError(f"config file {path}: {problem}")
     return raw
+
+
+def check_data_paths(data: dict[str, Any]) -> None:
+    """What --data-root and --cache-dir can mean, before any data is read: a root only for a named dataset
+    (a folder is read where it is, so a root beside it would be ignored), a cache that is or can be a folder."""
+    source, root, cache = data.get("source"), data.get("root"), data.get("cache_dir")
+    if isinstance(source, str) and source not in NAMED_SOURCES and root is not None:
+        raise VaeganError(
+            f"--data-root {root} is where a named dataset ({', '.join(NAMED_SOURCES)}) lives, and --data {source} "
+            "is a folder read where it is; drop --data-root"
+        )
+    if isinstance(cache, str):
+        path = Path(cache).expanduser()
+        blocking = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise VaeganError(
+                f"--cache-dir {cache}: {blocking} is a file, not a folder; pass a folder (it is made when missing)"
+            )
 
 
 def absolute_paths(sections: Sections) -> Sections:

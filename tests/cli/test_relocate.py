@@ -35,6 +35,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("relocate")
     home = root / "home"
     pictures(home / "imgs")
+    pictures(home / "others", n=12)  # attribute's second folder: the same one twice is a zero direction
     before = Path.cwd()
     os.chdir(home)
     try:
@@ -62,7 +63,7 @@ def tools(run: Path, out: Path, images: Path) -> list[list[str]]:
         ["reconstruct", str(run), "--images", picture, "-o", str(out)],
         ["similar", str(run), "-n", "2", "--variants", "2", "-o", str(out)],
         ["interpolate", str(run), "--steps", "3", "-o", str(out)],
-        ["attribute", str(run), "--folders", str(images), str(images), "-n", "2", "-o", str(out)],
+        ["attribute", str(run), "--folders", str(images), str(images.parent / "others"), "-n", "2", "-o", str(out)],
         ["latent-map", str(run), "--grid", "2", "-o", str(out)],
         ["kl-per-dim", str(run), "-o", str(out)],
         ["curves", str(run), "-o", str(out)],

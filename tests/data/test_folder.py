@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -229,3 +232,32 @@ def test_load_image_files_takes_files_and_folders_in_order(tmp_path: Path) -> No
     assert images[0, 2].float().mean() > 250 and images[1, 0].float().mean() > 250
     with pytest.raises(VaeganError, match="does not exist"):
         load_image_files([tmp_path / "missing.png"], 16, 3)
+
+
+DECODE_PEAK = """
+import sys
+from vaegan.data.folder import decode_bytes
+
+def peak_kib():
+    return int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM:")).split()[1])
+
+data = open(sys.argv[1], "rb").read()
+before = peak_kib()
+decode_bytes(data, 64, 3)
+print(peak_kib() - before)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the peak from /proc")
+def test_an_upright_image_is_decoded_without_whole_copies(tmp_path: Path) -> None:
+    """A 4,000 x 4,000 white PNG of a few kB is 48 MB decoded; the EXIF turn and the mode conversion each copied
+    it whole though it was upright RGB, so 8 explorer uploads of 62 megapixels peaked at 1.7 GB (issue 63)."""
+    path = tmp_path / "white.png"
+    Image.new("RGB", (4000, 4000), "white").save(path)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    done = subprocess.run(
+        [sys.executable, "-c", DECODE_PEAK, str(path)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    decoded_mb = 4000 * 4000 * 3 / 2**20
+    assert int(done.stdout) / 1024 < 1.5 * decoded_mb  # the decoded image and a little: no second copy

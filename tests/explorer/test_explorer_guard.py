@@ -161,6 +161,23 @@ def test_bodies_are_capped(server: ExplorerServer) -> None:
     assert answer.status == 200
 
 
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "content-length"])
+@pytest.mark.parametrize(("path", "size"), [("/api/decode", 4 << 20), ("/api/encode-image", 40 << 20)])
+def test_a_body_over_the_limit_is_answered_413_not_reset(
+    server: ExplorerServer, path: str, size: int, chunked: bool
+) -> None:
+    """Megabytes past the limit, still being sent when the server has seen enough: it reads and drops them, so
+    the client finishes sending and reads the 413 (it got a connection reset mid-send, issue 63)."""
+    chunk = b"x" * (1 << 20)
+    if chunked:
+        raw = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(size // len(chunk))) + b"0\r\n\r\n"
+        headers: dict[str, str | None] = {"Transfer-Encoding": "chunked", "Content-Length": None}
+    else:
+        raw, headers = chunk * (size // len(chunk)), {}
+    answer = send(server.url, path, raw=raw, headers=headers)  # sent whole before reading: a reset fails here
+    assert answer.status == 413 and "send a smaller one" in answer.json()["error"]
+
+
 def closed_within(sock: socket.socket, seconds: float) -> bool:
     sock.settimeout(seconds)
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import socket
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -18,7 +19,7 @@ from PIL import Image
 from vaegan.explorer.api import UPLOAD_PATH
 from vaegan.explorer.core import Explorer
 from vaegan.explorer.server import ExplorerServer, make_server
-from vaegan.explorer.uploads import UploadGate
+from vaegan.explorer.uploads import PixelBudget, UploadGate
 
 BURST = 60
 
@@ -104,3 +105,30 @@ def test_a_burst_of_uploads_is_answered_200_or_503_and_the_server_carries_on(ser
     gate = server.uploads
     wait_for(lambda: gate.active == gate.waiting == gate.refusing == 0)
     assert send(server.url, "/api/decode", {"z": [0.0, 0.0, 0.0, 0.0]}).status == 200
+
+
+def test_decoded_pixels_in_flight_stay_within_the_budget() -> None:
+    """Two 60-pixel images never decode together in a budget of 100, a 30-pixel one may join either, and one
+    larger than the budget decodes alone (a white 62-megapixel PNG is 201 kB: the upload slots alone let two
+    such decodes overlap, issue 63)."""
+    budget, lock = PixelBudget(100), threading.Lock()
+    inside: list[int] = []
+    most = 0
+
+    def decode(pixels: int) -> None:
+        nonlocal most
+        with budget.held(pixels):
+            with lock:
+                inside.append(min(pixels, 100))
+                most = max(most, sum(inside))
+            time.sleep(0.05)
+            with lock:
+                inside.remove(min(pixels, 100))
+
+    threads = [threading.Thread(target=decode, args=(p,)) for p in (60, 60, 30, 500, 60)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(t.is_alive() for t in threads) and budget.free == 100
+    assert most == 100  # the large one alone; never 60 + 60 (120), nor the large one beside another

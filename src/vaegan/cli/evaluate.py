@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vaegan.cli.outputs import add_out, output_path
+from vaegan.errors import VaeganError
 from vaegan.metrics.inception_fid import MIN_RELIABLE, describe
 from vaegan.metrics.quality import versus_reference
 
@@ -133,7 +134,12 @@ def format_table(report: dict[str, Any]) -> str:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from vaegan.evaluate import evaluate_run
+    from vaegan.training.run_folder import check_writable
 
+    path = args.json or output_path(args.out, args.run, f"evaluation_{args.features}.json")
+    if path.is_dir():
+        raise VaeganError(f"--json {path} is a folder; name a file, or pass the folder as -o")
+    check_writable(path.parent, "the folder", "choose a writable -o or --json")  # before minutes of metrics
     report = evaluate_run(
         args.run,
         split=args.split,
@@ -148,7 +154,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
         feature_steps=args.feature_steps,
     )
     print(format_table(report))
-    path = args.json or output_path(args.out, args.run, f"evaluation_{args.features}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"json: {path}")

@@ -58,7 +58,7 @@ def run_train_gan(args: argparse.Namespace) -> int:
         given = given_sections(args, GAN_FLAGS + GAN_RUNTIME_FLAGS)
         check_new_run(out)
         refuse_before_data(cfg.gan, open_run(args.vae))
-        splits = load_splits(vae_cfg.data)
+        splits = load_splits(vae_cfg.data, args.vae)
         result = train_gan(gan_budget(cfg, len(splits.train), given), out, wanted=given, splits=splits)
     print(f"checkpoint: {result.checkpoint}")
     print(f"grids: {result.checkpoint.parent / 'grids'}")

@@ -80,7 +80,7 @@ def add_interpolate(sub: Any) -> None:
     p = sub.add_parser("interpolate", help="lerp and slerp between two images or two seeds: a PNG row and a GIF")
     add_run(p, "interpolation_STAGE.png and .gif")
     p.add_argument("--images", nargs=2, type=Path, help="two image files (encoded to their means)")
-    p.add_argument("--seeds", nargs=2, type=int, default=[0, 1], help="or two seeds of z ~ N(0, I) (default 0 1)")
+    p.add_argument("--seeds", nargs=2, type=int, help="or two seeds of z ~ N(0, I) (default 0 1)")
     p.add_argument("--steps", type=int, default=8, help="images from one end to the other (default 8)")
     p.add_argument("--method", choices=("lerp", "slerp", "both"), default="both", help="default both, one row each")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the seeds' z (default 1)")
@@ -171,7 +171,7 @@ def targets(args: argparse.Namespace, models: Any, default: torch.Tensor | None 
 
     data_cfg = models.cfg.data
     if args.images:
-        return load_image_files(args.images, data_cfg.image_size, data_cfg.channels)
+        return load_image_files(args.images, data_cfg.image_size, data_cfg.channels, most=MAX_TARGETS)
     if args.index is None and default is not None:
         return default[pick(args.num, len(default), 0)]
     images = dataset(models, args.split).images
@@ -184,10 +184,16 @@ def targets(args: argparse.Namespace, models: Any, default: torch.Tensor | None 
 
 
 def check_targets(args: argparse.Namespace) -> None:
-    """-n and --index of a picture with a row per image, before any model is loaded."""
+    """-n, --index and --images of a picture with a row per image, before any model is loaded or image read."""
+    from vaegan.data.folder import image_files
+
     check_count(args.num, 1, MAX_TARGETS, "-n")
+    if args.images and args.index is not None:
+        raise VaeganError("--images and --index both pick the images to start from; pass one of them")
     if args.index is not None:
         check_count(len(args.index), 1, MAX_TARGETS, "the number of --index values")
+    if args.images:
+        image_files(args.images, most=MAX_TARGETS)
 
 
 def run_similar(args: argparse.Namespace) -> int:
@@ -211,23 +217,28 @@ def run_similar(args: argparse.Namespace) -> int:
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
-    from vaegan.data.folder import load_image_files
+    from vaegan.data.folder import image_files, load_image_files
     from vaegan.pictures import endpoints_from_seeds, interpolation_frames, load_models
     from vaegan.viz import save_gif
 
     check_count(args.steps, 2, MAX_STEPS, "--steps")
     check_finite(args.temperature, "--temperature", low=0)
-    for seed in args.seeds:
+    if args.images and args.seeds is not None:
+        raise VaeganError("--images and --seeds both pick the two ends; pass one of them")
+    seeds = args.seeds or [0, 1]
+    for seed in seeds:
         check_count(seed, 0, MAX_SEED, "--seeds")
+    if args.images:
+        image_files(args.images, most=2)  # a folder of thousands is refused before any is read
     models = load_models(args.run, args.stage)
     images = None
     if args.images:
-        images = load_image_files(args.images, models.cfg.data.image_size, models.cfg.data.channels)[:2]
+        images = load_image_files(args.images, models.cfg.data.image_size, models.cfg.data.channels, most=2)
         if len(images) < 2:
             raise VaeganError(f"--images {' '.join(map(str, args.images))} hold one image; pass two image files")
         a, b = models.encode_images(images)[0]
     else:
-        a, b = endpoints_from_seeds(models, args.seeds, args.temperature)
+        a, b = endpoints_from_seeds(models, seeds, args.temperature)
     methods = ("lerp", "slerp") if args.method == "both" else (args.method,)
     grid, frames, labels = interpolation_frames(models, a, b, args.steps, methods, images)
     path = save(grid, output(args, f"interpolation_{models.stage}.png"))
@@ -245,6 +256,11 @@ def run_attribute(args: argparse.Namespace) -> int:
 
     check_targets(args)
     check_strengths(args.strengths, "--strengths")
+    if args.folders and args.folders[0].resolve() == args.folders[1].resolve():
+        raise VaeganError(
+            f"--folders names {args.folders[0]} twice, so the direction between them is zero; pass a folder of "
+            "images with the attribute, then one without"
+        )
     models = load_models(args.run, args.stage)
     size, channels = models.cfg.data.image_size, models.cfg.data.channels
     if args.folders:

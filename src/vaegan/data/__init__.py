@@ -71,8 +71,9 @@ def absolute_source(source: str) -> str:
     return os.path.abspath(Path(source).expanduser())
 
 
-def build_dataset(cfg: DataConfig, split: str = "train") -> ImageDataset:
-    """All images of `cfg.source`; `split` picks the official "train" or "test" set of IDX data."""
+def build_dataset(cfg: DataConfig, split: str = "train", run: str | Path | None = None) -> ImageDataset:
+    """All images of `cfg.source`; `split` picks the official "train" or "test" set of IDX data. `run`: the
+    run whose config names the data, for the message when its folder is gone."""
     if split not in ("train", "test"):
         raise VaeganError(f"split must be 'train' or 'test', got {split!r}")
     if cfg.source in IDX_SOURCES:
@@ -92,6 +93,11 @@ def build_dataset(cfg: DataConfig, split: str = "train") -> ImageDataset:
         from vaegan.data.folder import load_folder
 
         data = load_folder(cfg.source, cfg.image_size, cfg.channels)
+    elif run is not None:
+        raise VaeganError(
+            f"{run} was trained on the images in {cfg.source}, which is gone; put them back there (a symlink to "
+            "where they are now will do)"
+        )
     else:
         raise VaeganError(
             f"data source {cfg.source!r} is neither a known dataset nor an existing folder; "
@@ -102,14 +108,14 @@ def build_dataset(cfg: DataConfig, split: str = "train") -> ImageDataset:
     return data
 
 
-def load_splits(cfg: DataConfig) -> DataSplits:
+def load_splits(cfg: DataConfig, run: str | Path | None = None) -> DataSplits:
     """Seeded train/val split of the training data, plus a test set. A split that leaves fewer than MIN_TRAIN
     images to train on, or none held out where --val-fraction asks for some, is refused.
 
     Folders and emoji have no official test set, so their `test` is the val split: test metrics on them are
-    held-out metrics, not a separate benchmark.
+    held-out metrics, not a separate benchmark. `run`: the run the config is read from (build_dataset).
     """
-    full = build_dataset(cfg, "train")
+    full = build_dataset(cfg, "train", run)
     train_idx, val_idx = train_val_split(len(full), cfg.val_fraction, cfg.split_seed)
     if len(train_idx) < MIN_TRAIN or (cfg.val_fraction > 0 and len(val_idx) == 0):
         raise VaeganError(

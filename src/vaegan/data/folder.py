@@ -21,10 +21,10 @@ from typing import IO
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from vaegan.data.images import ImageDataset
-from vaegan.errors import VaeganError
+from vaegan.errors import VaeganError, not_a_file
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +37,28 @@ _MAX_THREADS = 8
 
 
 def list_images(root: Path) -> list[Path]:
-    """Image files under `root` at any depth, by extension, sorted so the dataset order is reproducible."""
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+    """Image files under `root` at any depth, by extension, sorted so the dataset order is reproducible; one
+    warning names the folders under it that cannot be read (chmod 000), whose images are left out."""
+    unreadable: list[OSError] = []
+    found = [
+        Path(folder) / name
+        for folder, _, names in os.walk(root, onerror=unreadable.append)  # symlinked folders not entered, as rglob
+        for name in names
+        if Path(name).suffix.lower() in EXTENSIONS
+    ]
+    if unreadable and unreadable[0].filename == os.fspath(root):
+        raise VaeganError(f"cannot read folder {root}: {unreadable[0].strerror}; give yourself read permission")
+    if unreadable:
+        shown = ", ".join(f"{exc.filename} ({exc.strerror})" for exc in unreadable[:_SHOWN_SKIPS])
+        more = f", and {len(unreadable) - _SHOWN_SKIPS} more" if len(unreadable) > _SHOWN_SKIPS else ""
+        logger.warning(
+            "left out %d folder(s) under %s that cannot be read: %s%s; give yourself read permission (chmod -R u+rX)",
+            len(unreadable),
+            root,
+            shown,
+            more,
+        )
+    return sorted(p for p in found if p.is_file())
 
 
 @contextmanager
@@ -68,7 +88,8 @@ def _to_mode(im: Image.Image, channels: int) -> Image.Image:
         rgba = im.convert("RGBA")
         im = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im.alpha_composite(rgba)
-    return im.convert("RGB" if channels == 3 else "L")
+    target = "RGB" if channels == 3 else "L"
+    return im if im.mode == target else im.convert(target)  # convert to its own mode is a full copy
 
 
 def decode(path: Path | IO[bytes], size: int, channels: int) -> np.ndarray:
@@ -81,7 +102,9 @@ def decode(path: Path | IO[bytes], size: int, channels: int) -> np.ndarray:
 
 def decode_pil(image: Image.Image, size: int, channels: int) -> np.ndarray:
     """A PIL image -> (size, size, channels) uint8: upright, on white, short side resized, centre cropped."""
-    im = _to_mode(ImageOps.exif_transpose(image), channels)  # loads frame 0 only: a GIF's first frame
+    # exif_transpose copies an upright image whole (186 MB at 62 megapixels): turn only what needs turning
+    upright = image.getexif().get(ExifTags.Base.Orientation, 1) in (None, 1)
+    im = _to_mode(image if upright else ImageOps.exif_transpose(image), channels)  # frame 0: a GIF's first
     w, h = im.size
     side = min(w, h)
     box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)  # centre square
@@ -173,21 +196,34 @@ def load_folder(root: str | Path, image_size: int, channels: int, max_pixels: in
     return ImageDataset(images=images, labels=labels, label_names=label_names, names=tuple(names))
 
 
-def load_image_files(
-    paths: Sequence[str | Path], image_size: int, channels: int, max_pixels: int = MAX_PIXELS
-) -> torch.Tensor:
-    """(N, channels, image_size, image_size) uint8 from image files and folders, in the order given."""
+def image_files(paths: Sequence[str | Path], most: int | None = None, what: str = "--images") -> list[Path]:
+    """The image files `paths` name, a folder's every image under it, listed but not read: at most `most`
+    of them, or one line saying how many there are, before any is decoded."""
     files: list[Path] = []
-    named: set[int] = set()
     for path in map(Path, paths):
         if path.is_dir():
             files.extend(list_images(path))
         elif path.is_file():
-            named.add(len(files))
             files.append(path)
         else:
-            raise VaeganError(f"{path} does not exist; pass image files or folders that hold them")
+            raise VaeganError(f"{path} {not_a_file(path, 'an image')}; pass image files or folders that hold them")
     if not files:
         raise VaeganError(f"no image files in {', '.join(map(str, paths))}; pass image files or folders")
-    images, _ = _decode_all(files, [str(p) for p in files], image_size, channels, max_pixels, frozenset(named))
+    if most is not None and len(files) > most:
+        raise VaeganError(
+            f"{what} name {len(files)} image files (a folder counts every image under it), more than the {most} "
+            f"this picture takes; pass at most {most}"
+        )
+    return files
+
+
+def load_image_files(
+    paths: Sequence[str | Path], image_size: int, channels: int, max_pixels: int = MAX_PIXELS, most: int | None = None
+) -> torch.Tensor:
+    """(N, channels, image_size, image_size) uint8 from image files and folders, in the order given; at most
+    `most` of them (image_files)."""
+    files = image_files(paths, most)
+    given = set(map(Path, paths))
+    named = frozenset(i for i, path in enumerate(files) if path in given)  # files the user named: never skipped
+    images, _ = _decode_all(files, [str(p) for p in files], image_size, channels, max_pixels, named)
     return images

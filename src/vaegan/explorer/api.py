@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 MAX_JSON_BODY = 256 * 1024  # bytes: a latent of a few hundred floats is a few kB
 MAX_UPLOAD = 16 * 1024 * 1024  # bytes: a large phone photo; the pixel limit then guards decompression
 UPLOAD_PATH = "/api/encode-image"
+# A refused body is read and dropped up to this many bytes before the response ends: a server that answers
+# and closes while the client still sends resets the connection, and the client sees the reset, not the 413.
+# Past this (or the server's READ_TIMEOUT) the connection is closed: nothing is held, only read.
+DRAIN = 64 * 1024 * 1024
 Z_LIMIT = 50.0  # |z_d| past this is hundreds of prior standard deviations: the decoder only saturates
 LOOPBACK_NAMES = ("localhost",)
 
@@ -104,7 +108,9 @@ class Guard:
       rebinding) and read the explorer; answering only Host names that are loopback stops that.
     - Cross-origin POSTs refused: a page on another origin can still send "simple" POSTs without asking;
       browsers name the sender in Origin (and Sec-Fetch-Site), so anything not from this origin is a 403.
-    - Body size capped, by Content-Length up front and by counting as the body streams in (chunked).
+    - Body size capped, by Content-Length up front and by counting as the body streams in (chunked); the rest of
+      a refused body is read and dropped (up to DRAIN) before the response ends, so the client gets the answer,
+      not a reset.
     """
 
     def __init__(self, app: ASGIApp, allow_remote: bool) -> None:
@@ -127,7 +133,8 @@ class Guard:
         if refusal is None and (not length.isdigit() or int(length) > limit):
             refusal = error(413, f"the request body is over {limit // 1024} kB; send a smaller one")
         if refusal is not None:
-            await refusal(scope, receive, send)
+            drained = length.isdigit() and int(length) <= DRAIN
+            await refusal(scope, receive, answer_then_drain(send, receive) if drained else send)
             return
         seen = 0
 
@@ -136,10 +143,33 @@ class Guard:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > limit:
+                await drain(receive, message)
                 raise HTTPException(413, f"the request body is over {limit // 1024} kB; send a smaller one")
             return message
 
         await self.app(scope, counted, send)
+
+
+def answer_then_drain(send: Send, receive: Receive) -> Send:
+    """`send` for a refusal: the whole answer goes out at once (a client reading as it sends sees it), then the
+    body still coming is drained before the response ends, so the connection is not reset under the client."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            await send({**message, "more_body": True})  # all of the answer's Content-Length
+            await drain(receive)
+            message = {"type": "http.response.body", "body": b"", "more_body": False}
+        await send(message)
+
+    return sending
+
+
+async def drain(receive: Receive, last: Message | None = None) -> None:
+    """Read the rest of a request body (after `last`, the message read so far) and drop it, up to DRAIN bytes."""
+    drained = 0
+    while drained <= DRAIN and (last is None or (last["type"] == "http.request" and last.get("more_body"))):
+        last = await receive()
+        drained += len(last.get("body", b""))
 
 
 def same_origin(headers: dict[str, str], host: str) -> bool:

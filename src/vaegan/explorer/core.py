@@ -16,6 +16,7 @@ import base64
 import io
 import logging
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from vaegan.data import DataSplits, ImageDataset, load_splits, to_uint8
 from vaegan.data.folder import decode_bytes
 from vaegan.errors import VaeganError
 from vaegan.explorer.directions import Direction, Principal, named_directions, principal_directions
+from vaegan.explorer.uploads import DECODING
 from vaegan.pictures import RunModels, load_models, pick
 from vaegan.prior import MixturePrior, fitted_prior, stage_latents
 from vaegan.runs import Run, open_run
@@ -263,7 +265,12 @@ def uploaded_image(payload: bytes, size: int, channels: int) -> torch.Tensor:
     if not payload:
         raise ApiError("the request has no file in it; drop or pick an image file")
     try:
-        array = decode_bytes(payload, size, channels)
+        with warnings.catch_warnings():  # the size alone, nothing decoded; decode_bytes refuses a bomb
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(payload)) as header:
+                pixels = header.width * header.height
+        with DECODING.held(pixels):
+            array = decode_bytes(payload, size, channels)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ApiError(f"that image has too many pixels ({exc}); send a smaller one") from exc
     except Exception as exc:  # noqa: BLE001 - whatever Pillow raises, the file is not a usable image
@@ -283,7 +290,7 @@ def load_explorer(run: str | Path, stage: str | None, splits: DataSplits | None,
     generator = models["gan"].decode if "gan" in models else None
     if isinstance(generator, torch.nn.Module):
         refuse_non_finite(generator, opened.stages["gan"].checkpoint_path)
-    splits = load_splits(first.cfg.data) if splits is None else splits
+    splits = load_splits(first.cfg.data, run) if splits is None else splits
     if len(splits.val) + len(splits.train) == 0:
         raise VaeganError(f"{run}'s dataset has no images to explore; check the data the run was trained on")
     gallery = splits.val if len(splits.val) else splits.train

@@ -16,7 +16,10 @@ sets TCP_NODELAY on each connection itself.
 from __future__ import annotations
 
 import asyncio
+import errno
+import ipaddress
 import logging
+import re
 import socket
 import threading
 
@@ -84,7 +87,10 @@ def set_nodelay(transport: asyncio.BaseTransport) -> None:
 
 
 def check_host(host: str, allow_remote: bool) -> None:
-    """Refuse to expose the explorer beyond this machine unless asked: it has no authentication."""
+    """Refuse to expose the explorer beyond this machine unless asked: it has no authentication; and a host
+    that is no address at all (999.1.1.1), before the model loads."""
+    if re.fullmatch(r"[\d.]+", host) and not is_ip(host):
+        raise VaeganError(f"--host {host} is not an IP address; pass one such as 127.0.0.1, or 0.0.0.0 for all")
     if is_loopback(host):
         return
     if not allow_remote:
@@ -93,9 +99,14 @@ def check_host(host: str, allow_remote: bool) -> None:
             "could use it; keep the default --host 127.0.0.1 (use an SSH tunnel from elsewhere) "
             "or pass --allow-remote"
         )
-    logger.warning(
-        "warning: the explorer listens on %s without authentication; anyone who can reach it can use it", host
-    )
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 class ExplorerServer:
@@ -160,7 +171,19 @@ def make_server(
     try:
         sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
     except OSError as exc:
-        raise VaeganError(
-            f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port, or 0 for any free one"
-        ) from exc
+        reason = str(exc.strerror or exc).split(" (while attempting")[0]  # asyncio-style suffix: the address again
+        raise VaeganError(f"cannot listen on {host}:{port} ({reason}); {bind_fix(exc, host)}") from exc
+    if not is_loopback(host):
+        logger.warning(
+            "warning: the explorer listens on %s without authentication; anyone who can reach it can use it", host
+        )
     return ExplorerServer(explorer, sock, allow_remote, uploads)
+
+
+def bind_fix(exc: OSError, host: str) -> str:
+    """What to change when the socket cannot be bound: the host when it names no address of this machine
+    (a name that resolves nowhere, or another machine's address), else the port."""
+    # getaddrinfo's errors are negative (EAI_NONAME: a name that resolves nowhere)
+    if isinstance(exc, socket.gaierror) or (exc.errno or 0) < 0 or exc.errno == errno.EADDRNOTAVAIL:
+        return f"--host {host} is not an address of this machine; pass one that is, such as 127.0.0.1 or 0.0.0.0"
+    return "pick another --port, or 0 for any free one"

@@ -32,7 +32,13 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError as exc:
         raise VaeganError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from exc
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise VaeganError(f"device {name} asked for, but this torch sees no CUDA GPU; use --device cpu")
+        build = "" if torch.backends.cuda.is_built() else " (a CPU-only build)"
+        raise VaeganError(f"device {name} asked for, but this torch{build} sees no CUDA GPU; use --device cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise VaeganError(
+            f"device {name} asked for, but this torch sees {torch.cuda.device_count()} CUDA GPU(s), from cuda:0; "
+            "use --device cuda or cpu"
+        )
     return device
 
 

@@ -106,7 +106,7 @@ class TrainingRun(contextlib.AbstractContextManager["TrainingRun"]):
         self.stage, self.placement, self.quality, self.hooks, self.sampler = stage, placement, quality, hooks, sampler
         self.config, self.settings = config, stage_settings(config, stage)
         ctx, device, s, r = placement.ctx, placement.device, self.settings, reporting
-        self.folder = RunFolder(run_dir, stage, writes=ctx.is_main)
+        self.folder = RunFolder(run_dir, stage, writes=ctx.is_main, data=quality.splits)
         self.stops = StopRules(ctx, device, max_minutes=s.max_minutes, clock=hooks.clock)
         self.divergence = Divergence(ctx, stage, watch=r.watch, advice=r.advice, checkpoint=self.folder.checkpoint)
         check = self.divergence.check_weights
@@ -184,7 +184,7 @@ class TrainingRun(contextlib.AbstractContextManager["TrainingRun"]):
         if self.stops.cut or (epoch < self.settings.epochs and self.stops.out_of_time()):
             self.config = self.stops.end_stage(self.config, self.stage, loop)
             self.settings, self.quality.epochs = stage_settings(self.config, self.stage), epoch  # measured as a last
-        record = self.log.record(loop, values, epochs_asked=self.stops.epochs_asked)
+        record = self.log.record(loop, {**values, **self.folder.data}, epochs_asked=self.stops.epochs_asked)
         new_best = self.quality.update(record, epoch, decode, latent_dim, self.sampler.value_range)
         self.log.end_epoch(record, draw, summary, epochs=self.settings.epochs)
         if self.stops.cut:  # kept mid-epoch, its sums with it, so a resume with more epochs continues bit for bit

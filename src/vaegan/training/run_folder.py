@@ -6,6 +6,7 @@ resume may change (training.changes) and drops the metrics lines of epochs it wi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -24,6 +25,7 @@ from vaegan.checkpoint import (
     save_checkpoint,
 )
 from vaegan.config import write_json
+from vaegan.data import DataSplits
 from vaegan.errors import VaeganError
 from vaegan.runs import locate_paths, read_metrics
 from vaegan.training.changes import Changes, Sections, apply_changes
@@ -84,9 +86,9 @@ def check_work_left(saved: Checkpoint, run_dir: Path, stage: str, asked: int | N
     )
 
 
-def check_writable(run_dir: Path) -> None:
-    """The run folder takes a file (made to try, and removed again if it was new, so a refusal after this
-    leaves no empty folder behind); else one line naming it and the fix."""
+def check_writable(run_dir: Path, what: str = "the run folder", fix: str = "choose a writable --out") -> None:
+    """The run folder (or `what` folder) takes a file (made to try, and removed again if it was new, so a
+    refusal after this leaves no empty folder behind); else one line naming it and the fix."""
     made = next((p for p in reversed([Path(run_dir), *Path(run_dir).parents]) if not p.exists()), None)
     try:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
@@ -94,7 +96,7 @@ def check_writable(run_dir: Path) -> None:
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise VaeganError(f"cannot write to the run folder {run_dir}: {reason}; choose a writable --out") from exc
+        raise VaeganError(f"cannot write to {what} {run_dir}: {reason}; {fix}") from exc
     finally:
         if made is not None and made.is_dir():
             shutil.rmtree(made, ignore_errors=True)
@@ -119,10 +121,12 @@ def start_clean(run_dir: Path) -> None:
 
 
 class RunFolder:
-    """One stage's files in `path`; only the main process (`writes`) touches them."""
+    """One stage's files in `path`; only the main process (`writes`) touches them. `data`: the stage's images,
+    whose fingerprint each epoch record carries (data_fingerprint)."""
 
-    def __init__(self, path: Path, stage: str, *, writes: bool) -> None:
+    def __init__(self, path: Path, stage: str, *, writes: bool, data: DataSplits | None = None) -> None:
         self.path, self.stage, self.writes = Path(path), stage, writes
+        self.data = data_fingerprint(data) if writes and data is not None else {}
         self.checkpoint = self.path / CHECKPOINT_NAME
         self.best = self.path / BEST_NAME
         self.grids = self.path / "grids"
@@ -139,7 +143,8 @@ class RunFolder:
 
     def rewind(self, saved: LoopState, changes: Changes) -> list[dict[str, Any]]:
         """Drop the metrics lines written after `saved` (an epoch to redo, a resume that diverged), add a
-        resume event naming `changes` if any, and return the stage's epoch records that remain."""
+        resume event naming `changes` if any, and return the stage's epoch records that remain; a warning
+        when they were trained on other data."""
         stage = self.stage
 
         def ahead(r: dict[str, Any]) -> bool:
@@ -151,6 +156,7 @@ class RunFolder:
         epochs = [r for r in kept if r.get("stage") == stage and "epoch" in r]
         if not self.writes:
             return epochs
+        warn_if_data_changed(epochs, self.data, self.path)
         if changes:
             event = {"stage": stage, "event": "resume", "at_epoch": saved.epoch, "step": saved.step}
             kept.append({**event, "changed": changes})
@@ -160,6 +166,31 @@ class RunFolder:
             "resuming %s at epoch %d, batch %d (step %d)", self.path, saved.epoch, saved.batch_in_epoch, saved.step
         )
         return epochs
+
+
+def data_fingerprint(splits: DataSplits) -> dict[str, int]:
+    """The images a stage trains and validates on, as two numbers each epoch record keeps: their count and
+    48 bits of a SHA-256 of their pixels (a float64 holds it exactly). A resume compares them."""
+    digest = hashlib.sha256()
+    for part in (splits.train.images, splits.val.images):  # in split order: another split is another digest
+        digest.update(part.contiguous().numpy().data)  # the pixels' buffer, not a copy
+    return {"data_images": len(splits.train) + len(splits.val), "data_fingerprint": int(digest.hexdigest()[:12], 16)}
+
+
+def warn_if_data_changed(records: list[dict[str, Any]], data: dict[str, int], run_dir: Path) -> None:
+    """One warning when a resumed stage's images are not those its last epoch record was trained on (files
+    added, removed or replaced): its held-out split changed, so validation before and after differ."""
+    before = next((r for r in reversed(records) if "data_fingerprint" in r), None)
+    if before is None or not data or before["data_fingerprint"] == data["data_fingerprint"]:
+        return
+    log.warning(
+        "%s: its data changed since epoch %d (%d images, %s before), so its held-out split is another one and "
+        "validation before and after differ; resume with the images it trained on to compare them",
+        run_dir,
+        before["epoch"],
+        data["data_images"],
+        before.get("data_images", "?"),
+    )
 
 
 class Checkpoints:

@@ -88,7 +88,7 @@ def train_gan(
     cfg, vae_run, vae_link = link_vae(cfg, run_dir, resumed=saved is not None)
     vae_cfg, gc = vae_run.config, cfg.gan
     refuse_before_data(gc, vae_run)
-    splits = splits or load_splits(vae_cfg.data)
+    splits = splits or load_splits(vae_cfg.data, vae_run.path)
     placement = setup_run(run_dir, cfg, gc, is_new=saved is None, stage="gan")
     device, ctx, value_range = placement.device, placement.ctx, vae_cfg.model.value_range
     images = splits.train.images.to(device)

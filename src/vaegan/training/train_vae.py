@@ -55,7 +55,7 @@ def train_vae(
     run_dir = Path(run_dir)
     saved, changes = resume_or_refuse(run_dir, "vae", resume, wanted)
     cfg = saved.config if isinstance(saved, VAECheckpoint) else cfg
-    splits = splits or load_splits(cfg.data)
+    splits = splits or load_splits(cfg.data, run_dir if saved else None)
     placement = setup_run(run_dir, cfg, cfg.train, is_new=saved is None, stage="vae")
     device, ctx, value_range = placement.device, placement.ctx, cfg.model.value_range
     images = splits.train.images.to(device)
