@@ -16,12 +16,14 @@ from pathlib import Path
 import torch
 
 from vaegan.errors import VaeganError
-from vaegan.pictures import load_models
+from vaegan.pictures import RunModels, load_models
 from vaegan.runs import open_run
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("onnx",)
+# `vaegan export --format`: ONNX files (export_run), a Hub-style folder (vaegan.hub.save_pretrained), and
+# the latent explorer as a static site (vaegan.explorer.site.export_site)
+FORMATS = ("onnx", "hub", "web")
 TOLERANCE = 1e-4  # max absolute difference from torch; float32 kernels differ in summation order only
 OPSET = 17
 
@@ -83,6 +85,13 @@ def export_decoder(decode: torch.nn.Module, latent_dim: int, path: Path) -> floa
     return error
 
 
+def decoder_module(models: RunModels) -> torch.nn.Module:
+    """The module that draws a stage's images from z: the VAE's decoder, or the GAN's EMA generator."""
+    module = models.vae.decoder if models.stage == "vae" else models.decode
+    assert isinstance(module, torch.nn.Module), f"the {models.stage} stage decodes with a {type(module).__name__}"
+    return module
+
+
 def export_run(
     run: str | Path, out: str | Path | None = None, stage: str | None = None, fmt: str = "onnx"
 ) -> list[Exported]:
@@ -92,6 +101,8 @@ def export_run(
     """
     if fmt not in FORMATS:
         raise VaeganError(f"unknown export format {fmt!r}; use {', '.join(FORMATS)}")
+    if fmt != "onnx":  # a programming slip: the CLI sends hub and web to their own calls (FORMATS)
+        raise ValueError(f"export_run writes ONNX only, not {fmt!r}")
     _require_onnx()
     run = Path(run)
     folder = Path(out) if out is not None else (run.parent if run.is_file() else run)
@@ -101,8 +112,7 @@ def export_run(
     results = []
     for wanted in stages:
         models = load_models(opened, wanted)
-        module = models.vae.decoder if models.stage == "vae" else models.decode
-        assert isinstance(module, torch.nn.Module)
+        module = decoder_module(models)
         path = folder / ("decoder.onnx" if models.stage == "vae" else "generator.onnx")
         error = export_decoder(module, models.cfg.model.latent_dim, path)
         log.debug("wrote %s (max abs difference from torch %.2g)", path, error)

@@ -13,6 +13,7 @@ from tiny import tiny_config, tiny_gan, tiny_splits
 from vaegan.config import GANRunConfig
 from vaegan.explorer.core import Explorer
 from vaegan.explorer.server import ExplorerServer, make_server
+from vaegan.explorer.site import Site, write_site
 from vaegan.training.train_gan import train_gan
 from vaegan.training.train_vae import train_vae
 
@@ -52,3 +53,9 @@ def server(explorer: Explorer) -> Iterator[ExplorerServer]:
     yield srv
     srv.stop()
     assert srv.thread is not None and not srv.thread.is_alive()
+
+
+@pytest.fixture(scope="session")
+def site(explorer: Explorer, tmp_path_factory: pytest.TempPathFactory) -> Site:
+    """The run exported as a static site (`vaegan export --format web`)."""
+    return write_site(explorer, tmp_path_factory.mktemp("site") / "explorer")

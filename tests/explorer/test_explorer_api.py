@@ -209,5 +209,5 @@ def test_page_and_static_files_are_served(server: ExplorerServer) -> None:
     for name, kind in [("app.js", "javascript"), ("map.js", "javascript"), ("style.css", "text/css")]:
         answer = ok(send(server.url, f"/static/{name}"))
         assert kind in answer.kind and len(answer.body) > 100
-        assert f"/static/{name}".encode() in page.body  # the page links what is served
+        assert f'"static/{name}"'.encode() in page.body  # the page links what is served, relative for the export
     assert b"http" not in page.body.replace(b"http-equiv", b"")  # no CDN: it must work offline

@@ -19,6 +19,7 @@ import torch
 from vaegan.cli.outputs import add_out, output_path, picture_path
 from vaegan.config import MAX_SEED
 from vaegan.errors import VaeganError
+from vaegan.export import FORMATS
 from vaegan.limits import (
     MAX_ENCODED,
     MAX_GRID,
@@ -147,15 +148,18 @@ def add_outputs(sub: Any) -> None:
     """export and report: a run turned into files to keep or share."""
     p = sub.add_parser(
         "export",
-        help="the decoder / generator as ONNX, or the whole run as Hub-style weights (--format hub)",
+        help="the decoder / generator as ONNX, the run as Hub-style weights (--format hub) or as a static "
+        "explorer site (--format web)",
         description="onnx: the decoder (VAE) or EMA generator (GAN), verified with onnxruntime: z (N, latent_dim) "
         "-> images (N, C, H, W) in [-1, 1], or [0, 1] for a model trained with --recon bce (sigmoid output). "
         "Map [-1, 1] to 0-255 by (x + 1) * 127.5. hub: every stage as a folder for vaegan.from_pretrained and the "
         "Hugging Face Hub (default -o RUN/hub): model.safetensors, config.json, the fitted prior, samples.png and a "
-        "README.md model card; every vaegan tool opens it as a run. Upload it with: hf upload OWNER/NAME DIR",
+        "README.md model card; every vaegan tool opens it as a run. Upload it with: hf upload OWNER/NAME DIR. web: the "
+        "latent explorer as a static site (default -o RUN/web): open DIR/index.html from disk or any static host; its "
+        "decoders run in the page, with no server behind it.",
     )
-    add_run(p, "decoder.onnx and generator.onnx (--format hub: the export, default RUN/hub)", stage=False)
-    p.add_argument("--format", choices=("onnx", "hub"), default="onnx", help="onnx (default) or hub")
+    add_run(p, "decoder.onnx and generator.onnx (hub, web: the folder, default RUN/hub, RUN/web)", stage=False)
+    p.add_argument("--format", choices=FORMATS, default="onnx", help="onnx (default), hub or web")
     p.add_argument("--stage", choices=("vae", "gan"), help="only this stage (default: every trained stage)")
     p.set_defaults(func=run_export)
 
@@ -320,8 +324,8 @@ def run_curves(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from vaegan.export import export_run
 
-    if args.format == "hub":
-        return run_hub_export(args)
+    if args.format in ("hub", "web"):
+        return run_folder_export(args)
     for result in export_run(args.run, args.out, args.stage, args.format):
         lo, hi = result.value_range
         print(
@@ -331,13 +335,21 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_hub_export(args: argparse.Namespace) -> int:
+def run_folder_export(args: argparse.Namespace) -> int:
+    """--format hub or web: a folder holding every stage of the run."""
+    from vaegan.explorer.site import export_site
     from vaegan.hub import save_pretrained
 
     if args.stage is not None:
-        raise VaeganError("--stage picks an ONNX file; a hub export holds every stage of the run, so drop --stage")
-    folder = save_pretrained(args.run, args.out or output_path(None, args.run, "hub"))
-    for path in sorted(folder.iterdir()):
+        raise VaeganError(
+            f"--stage picks an ONNX file; a {args.format} export holds every stage of the run, so drop --stage"
+        )
+    out = args.out or output_path(None, args.run, args.format)
+    if args.format == "web":
+        site = export_site(args.run, out)
+        print(f"{site.index} ({site.files} files, {site.bytes / 1e6:.1f} MB): open it in a browser")
+        return 0
+    for path in sorted(save_pretrained(args.run, out).iterdir()):
         print(path)
     return 0
 

@@ -7,7 +7,8 @@ attribute vectors) and over the raw latent dimensions; the user's own image enco
 map; VAE and GAN side by side; interpolation and traversal strips. core.py holds the operations (over
 vaegan.latent), directions.py the slider directions, api.py the FastAPI routes and their typed bodies,
 uploads.py the bound on concurrent uploads, server.py the uvicorn server bound to 127.0.0.1; the page is
-plain HTML/JS/CSS in static/, no build step.
+plain HTML/JS/CSS in static/, no build step. site.py writes it as a static site that needs no server
+(`vaegan export RUN --format web`): static/offline.js answers the API in the page, static/decoder.js decodes.
 Needs the `explorer` extra (fastapi, uvicorn).
 
 JSON API (errors: {"error": message} with 400 for something the run lacks, 403 for a foreign Host or

@@ -1,5 +1,6 @@
 // The explorer page. State is one latent z (every dim); sliders (sliders.js), the map, uploads and the
-// gallery all set it, and every change decodes it with each shown stage. No build step, no deps.
+// gallery all set it, and every change decodes it with each shown stage. No build step, no deps. In the static
+// export (vaegan export --format web) offline.js answers the requests in the page instead of the server.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -12,7 +13,11 @@ const state = {
 };
 const scatter = new ScatterMap($("map"), $("legend"));
 
+const live = typeof offline === "undefined";
+document.body.classList.toggle("offline", !live); // hides what needs the server: encoding your image
+
 async function api(path, body, raw) {
+  if (!live) return offline.request(path, body);
   const init = body === undefined ? {} : raw
     ? { method: "POST", headers: { "Content-Type": "application/octet-stream" }, body }
     : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
@@ -61,6 +66,9 @@ async function pump() {
   busy = false;
   document.body.dataset.busy = "0";
 }
+
+// A thumbnail of a mapped image ("map") or a held-out one ("dataset"); the export's are the map's own.
+const imageUrl = (kind, index) => (live ? `/api/${kind}/${index}.png` : offline.image(kind, index));
 
 function showImage(stage, blob) {
   const old = state.images[stage];
@@ -162,7 +170,7 @@ function showNearest(i, event) {
   const card = $("hover-card"), m = state.map;
   if (scatter.highlight !== i) {
     scatter.highlight = i;
-    card.querySelector("img").src = `/api/map/${i}.png`;
+    card.querySelector("img").src = imageUrl("map", i);
     const split = m.colourings.find((c) => c.name === "split").values[i] ? "held-out" : "training";
     card.querySelector("b").textContent = m.names[i];
     card.querySelector("span").textContent = `nearest image · ${split}`;
@@ -224,7 +232,7 @@ async function showGallery(offset) {
       fig.className = "thumb";
       fig.title = `#${index}: ${name}`;
       fig.innerHTML = `<img loading="lazy" alt=""><figcaption></figcaption>`;
-      fig.querySelector("img").src = `/api/dataset/${index}.png`;
+      fig.querySelector("img").src = imageUrl("dataset", index);
       fig.querySelector("figcaption").textContent = name;
       fig.addEventListener("click", () => encodeIndex(index, name, fig));
       return fig;
@@ -280,6 +288,7 @@ async function randomZ() {
   try {
     const stage = state.stages[state.stages.length - 1]; // side by side: the z the GAN was trained on
     const r = await api("/api/random", { seed, temperature: parseFloat($("temperature").value), stage });
+    seed = r.seed; // an export holds a few hundred seeds' z and wraps past them
     setZ(r.z, `seed ${seed} · ${SAMPLERS[r.sampler]} · T ${r.temperature.toFixed(2)}`);
     $("seed").value = seed;
     state.seed = seed;
@@ -310,7 +319,7 @@ async function start() {
     state.z = new Array(info.latent_dim).fill(0); // until the first held-out image is encoded
     const active = info.kl.filter((v) => v > info.active_threshold).length;
     $("about").textContent = `${info.run} · ${info.dataset} · ${info.image_size}×${info.image_size} · ` +
-      `latent ${info.latent_dim} dims · ${info.dataset_size} held-out images`;
+      `latent ${info.latent_dim} dims · ${info.dataset_size} held-out images` + (live ? "" : " · decoded in your browser");
     $("active-note").textContent = `${active} of ${info.latent_dim} dims active (KL > ${info.active_threshold} nats)`;
     $("count").max = info.latent_dim;
     document.body.classList.toggle("pixelated", info.image_size < 64);
