@@ -5,9 +5,13 @@ import pytest
 import torch
 
 import vaegan.flow_prior
+from tiny import tiny_config, tiny_splits
 from vaegan.checkpoint import seal
 from vaegan.errors import VaeganError
 from vaegan.flow_prior import FLOW_FORMAT, FLOW_NAME, fit_flow, read_flow, write_flow
+from vaegan.prior import PRIOR_NAME, fitted_prior, sample_latents
+from vaegan.runs import open_run
+from vaegan.training.train_vae import train_vae
 
 # A flow of a second on 400 points: what the tests below need of a recipe, not the one runs use.
 TINY = {"width": 32, "depth": 2, "epochs": 100, "max_steps": 300, "batch": 64, "lr": 5e-3, "sample_steps": 8}
@@ -118,3 +122,20 @@ def test_a_flow_of_another_recipe_is_fitted_again(tmp_path: Path, monkeypatch: p
     assert read_flow(tmp_path / FLOW_NAME, 2) is not None
     monkeypatch.setattr(vaegan.flow_prior, "RECIPE", {**vaegan.flow_prior.RECIPE, "sample_steps": 16})
     assert read_flow(tmp_path / FLOW_NAME, 2) is None
+
+
+def test_a_run_whose_prior_is_flow_samples_from_the_flow_saved_beside_it(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import vaegan.prior
+
+    splits = tiny_splits(n=40)
+    monkeypatch.setattr(vaegan.prior, "load_splits", lambda data: splits)
+    train_vae(tiny_config(epochs=1), tmp_path, splits=splits)  # the default prior, a flow
+    run = open_run(tmp_path)
+    z = sample_latents(run, "vae", 6, torch.Generator().manual_seed(0))
+    assert z.shape == (6, 4) and (tmp_path / FLOW_NAME).is_file() and not (tmp_path / PRIOR_NAME).exists()
+    monkeypatch.setattr(vaegan.prior, "fit_flow", lambda *a, **k: (_ for _ in ()).throw(AssertionError("refit")))
+    again = fitted_prior(open_run(tmp_path))  # read from flow_prior.pt, not fitted again
+    assert torch.equal(again.sample(6, torch.Generator().manual_seed(0)), z)
+    (tmp_path / FLOW_NAME).write_bytes(b"not a flow")
+    with pytest.raises(VaeganError, match=f"cannot read flow prior {tmp_path / FLOW_NAME}: .*; delete it"):
+        sample_latents(open_run(tmp_path), "vae", 6, torch.Generator().manual_seed(0))

@@ -35,6 +35,7 @@ Compile = Literal["off", "on"]
 Upsample = Literal["transpose", "resize"]
 DecoderNorm = Literal["none", "group"]
 Latents = Literal["normal", "fitted"]
+PriorKind = Literal["mixture", "flow"]
 DiscHead = Literal["linear", "patch"]
 DiscKind = Literal["conv", "projected", "selfsup"]
 
@@ -46,6 +47,7 @@ GAN_INITS: tuple[str, ...] = get_args(GANInit)
 DISC_INITS: tuple[str, ...] = get_args(DiscInit)
 ANCHORS: tuple[str, ...] = get_args(Anchor)
 LATENTS: tuple[str, ...] = get_args(Latents)
+PRIORS: tuple[str, ...] = get_args(PriorKind)
 DISC_HEADS: tuple[str, ...] = get_args(DiscHead)
 DISC_KINDS: tuple[str, ...] = get_args(DiscKind)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
@@ -166,6 +168,9 @@ class ModelConfig:
     decoder_convs: int = 2  # convs per decoder level: the x2 step, then decoder_convs - 1 3x3 convs at its size
     decoder_norm: DecoderNorm = "none"  # group: GroupNorm after each x2 conv (per image, so DDP needs no sync)
     prior_components: int = 100  # Gaussians in the mixture fitted to the training latents (prior.py), the sampler
+    # the fitted prior that draws z: a flow fitted to the training latents (flow_prior.py; levers 29), or the
+    # mixture of prior_components Gaussians; a config-file key, no flag
+    prior: PriorKind = "flow"
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -180,6 +185,7 @@ class ModelConfig:
         _check_range(self.decoder_convs, 1, MAX_DECODER_CONVS, "decoder convs")
         _check_choice(self.output, get_args(Output), "output")
         _check_range(self.prior_components, 1, MAX_PRIOR_COMPONENTS, "prior components")
+        _check_choice(self.prior, PRIORS, "prior")
 
     @property
     def value_range(self) -> tuple[float, float]:

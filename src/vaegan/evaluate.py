@@ -135,7 +135,7 @@ def evaluate_run(
 
     # The VAE from N(0, I), the textbook sampler, and from its fitted prior, its best one (prior.py);
     # the GAN from the z it was trained on.
-    prior = fitted_prior(opened)  # read from prior.pt beside the VAE, or fitted once and saved there
+    prior = fitted_prior(opened)  # read from flow_prior.pt (prior.pt) beside the VAE, or fitted once and saved
     decoders = {"vae_samples": vae.decode, "vae_fitted_prior_samples": through_prior(vae.decode, prior, seed)}
     report["samplers"] = {"vae_samples": "N(0, I)", "vae_fitted_prior_samples": "the fitted prior"}
     if gan_path is not None:

@@ -29,7 +29,7 @@ from vaegan.data.folder import decode_bytes
 from vaegan.errors import VaeganError
 from vaegan.explorer.directions import Direction, Principal, named_directions, principal_directions
 from vaegan.pictures import RunModels, load_models, pick
-from vaegan.prior import MixturePrior, fitted_prior, stage_latents
+from vaegan.prior import Prior, fitted_prior, stage_latents
 from vaegan.runs import Run, open_run
 from vaegan.viz import to_pil
 
@@ -114,9 +114,9 @@ def refuse_non_finite(module: torch.nn.Module, path: Path) -> None:
         )
 
 
-def samplers(run: Run, train: torch.Tensor) -> dict[str, MixturePrior | None]:
-    """Each stage's "Random z" sampler, as `vaegan sample` picks it: the mixture fitted to the training
-    latents (None: N(0, I)) for a VAE and for a GAN trained on it. Fitted once; prior.pt keeps it."""
+def samplers(run: Run, train: torch.Tensor) -> dict[str, Prior | None]:
+    """Each stage's "Random z" sampler, as `vaegan sample` picks it: the prior fitted to the training latents
+    (None: N(0, I)) for a VAE and for a GAN trained on it. Fitted once; prior.pt (flow_prior.pt) keeps it."""
     kinds = {s: stage_latents(run, s) for s in run.stages}
     prior = None
     if "fitted" in kinds.values():
@@ -135,7 +135,7 @@ class Explorer:
     directions: list[Direction]
     principal: list[Principal]  # the map means' principal directions, largest variance first
     kl: torch.Tensor  # (D,) mean KL per dimension over the held-out images, nats
-    samplers: dict[str, MixturePrior | None]  # stage -> what Random z draws from (None: N(0, I))
+    samplers: dict[str, Prior | None]  # stage -> what Random z draws from (None: N(0, I))
     default_stage: str
     name: str = "run"
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

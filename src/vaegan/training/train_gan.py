@@ -180,7 +180,7 @@ def gan_summary(values: dict[str, float]) -> str:
 def link_vae(cfg: GANRunConfig, run_dir: Path, *, resumed: bool) -> tuple[GANRunConfig, Run, str]:
     """(cfg naming the VAE by its absolute path, for config.json; the VAE's run; its path relative to run_dir,
     for the checkpoint). A resumed GAN follows its own link to its VAE (runs.find_vae), which survives moving
-    the two together; a damaged prior.pt is refused here, before any data is read or anything written."""
+    the two together; a damaged prior.pt (flow_prior.pt) is refused here, before any data is read or written."""
     vae_file = open_run(run_dir).stage("vae").checkpoint_path if resumed else cfg.vae_checkpoint
     vae_run = open_run(vae_file)
     vae_path = os.path.abspath(vae_run.stage("vae").checkpoint_path)
@@ -232,8 +232,8 @@ def latent_source(
     """(draw(n, generator) -> G's z on `device`, the fixed z of the per-epoch grids).
 
     normal: N(0, I), and the VAE stage's grid z, so GAN grid k and VAE grid k decode the very same z.
-    fitted: the Gaussian mixture fitted to the latents of `images`, the training images (prior.py), fitted once per VAE
-    checkpoint and saved beside it, so a resumed or distributed run draws from the very same mixture.
+    fitted: the prior fitted to the latents of `images`, the training images (prior.py: the mixture or the flow), fitted
+    once per VAE checkpoint and saved beside it, so a resumed or distributed run draws from the very same prior.
     """
     latent_dim, seed = vae_run.config.model.latent_dim, vae_run.config.train.seed
     if gc.latents == "normal":
