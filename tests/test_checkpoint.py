@@ -123,6 +123,21 @@ def test_format_4_checkpoints_resume_without_the_learning_rate_warm_up_they_neve
     assert saved.config.train.lr_warmup_steps == 100  # a new run gets today's default
 
 
+def test_a_format_8_checkpoint_keeps_the_mixture_prior_it_sampled_with(tmp_path: Path) -> None:
+    """Before ModelConfig.prior every run drew z from the mixture (prior.pt): an older file must not switch
+    to a flow its GAN was never trained on."""
+    saved = vae_checkpoint()
+    assert saved.config.model.prior == "flow"  # a new run gets today's default
+
+    def before_the_field(raw: dict) -> None:
+        raw["config"]["model"].pop("prior")
+        raw["format_version"] = 8
+        seal(raw)  # format 8 files carry a checksum of all they hold
+
+    loaded = as_older_format(saved, 8, before_the_field, tmp_path)
+    assert isinstance(loaded, VAECheckpoint) and loaded.config.model.prior == "mixture"
+
+
 def test_format_5_checkpoints_rebuild_with_the_defaults_of_their_time(tmp_path: Path) -> None:
     """Before format 6 the dataclasses held older defaults: a file without a field predates it and trained
     with the old value, so it rebuilds and resumes as it trained; a file that stored a field keeps it."""
@@ -169,7 +184,7 @@ def test_a_gan_from_before_format_6_keeps_the_gan_defaults_it_trained_with() -> 
     model, loss = saved.vae_config.model, saved.vae_config.loss
     assert (model.decoder_convs, model.prior_components, loss.kl_warmup_steps, loss.msssim_weight) == (1, 10, 0, 0.0)
     assert saved.vae_config.train.min_steps == 0
-    assert gan.disc_kind == "conv"
+    assert gan.disc_kind == "conv" and model.prior == "mixture"
 
 
 def gan_checkpoint(gan: GANConfig) -> GANCheckpoint:

@@ -25,6 +25,7 @@ def test_unknown_keys_are_named() -> None:
         ({"data": {"channels": 2}}, "channels"),
         ({"loss": {"beta": -1}}, "beta"),
         ({"train": {"max_minutes": -1.0}}, "max minutes must be >= 0"),
+        ({"model": {"prior": "gauss"}}, "prior must be one of mixture, flow, got 'gauss'"),
     ],
 )
 def test_bad_values_raise_clear_errors(sections: dict, message: str) -> None:
@@ -57,6 +58,18 @@ def test_the_dataclass_defaults_are_what_vaegan_run_trains_on_emoji(
     assert vae.train == TrainConfig()
     assert built["gan"] == GANConfig()
     assert vae == VAERunConfig()
+
+
+def test_the_prior_is_chosen_in_a_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """[model] prior has no flag (the flag count is capped): a TOML key reaches the run's config."""
+    import vaegan.pipeline
+    from vaegan.cli import main
+
+    built: dict = {}
+    monkeypatch.setattr(vaegan.pipeline, "run_pipeline", lambda vae, gan, out, **_: built.update(vae=vae))
+    (tmp_path / "c.toml").write_text('[data]\nsource = "emoji"\n[model]\nprior = "flow"\n')
+    assert main(["run", "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run")]) == 0
+    assert built["vae"].model.prior == "flow"
 
 
 def test_grey_data_keeps_the_settings_measured_on_it() -> None:

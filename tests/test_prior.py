@@ -1,13 +1,30 @@
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import torch
 from torch.distributions import MultivariateNormal
 
 from tiny import tiny_config, tiny_splits
-from vaegan.prior import PRIOR_NAME, component_log_probs, fit_mixture, fitted_prior, through_prior
+from vaegan.config import VAERunConfig
+from vaegan.errors import VaeganError
+from vaegan.prior import (
+    PRIOR_NAME,
+    component_log_probs,
+    fit_mixture,
+    fitted_prior,
+    read_prior,
+    through_prior,
+    write_prior,
+)
 from vaegan.runs import open_run
 from vaegan.training.train_vae import train_vae
+
+
+def mixture_config(**model: object) -> VAERunConfig:
+    """A tiny VAE whose fitted prior is the mixture (the default is the flow, test_flow_prior.py)."""
+    cfg = tiny_config(epochs=1)
+    return replace(cfg, model=replace(cfg.model, prior="mixture", **model))
 
 
 def test_a_mixture_fitted_to_two_separate_clusters_samples_both() -> None:
@@ -41,7 +58,7 @@ def test_fitted_prior_samples_decode_to_images_and_are_saved_once(tmp_path: Path
 
     splits = tiny_splits(n=40)
     monkeypatch.setattr(vaegan.prior, "load_splits", lambda data, run=None: splits)
-    train_vae(tiny_config(epochs=1), tmp_path, splits=splits)
+    train_vae(mixture_config(), tmp_path, splits=splits)
     run = open_run(tmp_path)
     prior = fitted_prior(run, components=2)
     z = prior.sample(6, torch.Generator().manual_seed(0))
@@ -76,8 +93,7 @@ def test_the_fitted_prior_has_the_runs_component_count(tmp_path: Path, monkeypat
 
     splits = tiny_splits(n=80)
     monkeypatch.setattr(vaegan.prior, "load_splits", lambda data, run=None: splits)
-    cfg = tiny_config(epochs=1)
-    train_vae(replace(cfg, model=replace(cfg.model, prior_components=3)), tmp_path, splits=splits)
+    train_vae(mixture_config(prior_components=3), tmp_path, splits=splits)
     assert fitted_prior(open_run(tmp_path)).means.shape == (3, 4)
 
 
@@ -96,8 +112,7 @@ def test_a_small_folder_gets_fewer_components_and_the_log_says_why(tmp_path: Pat
     from vaegan.prior import fit_to_images
 
     splits = tiny_splits(n=48)  # 40 training images: room for 2 components of 20
-    cfg = tiny_config(epochs=1)
-    train_vae(cfg, tmp_path, splits=splits)
+    train_vae(mixture_config(), tmp_path, splits=splits)
     with caplog.at_level(logging.INFO, logger="vaegan.prior"):
         prior = fit_to_images(open_run(tmp_path).vae(), splits.train.images, components=5)
     assert prior.means.shape[0] == 2
@@ -105,3 +120,30 @@ def test_a_small_folder_gets_fewer_components_and_the_log_says_why(tmp_path: Pat
         "fitting a 2-component Gaussian mixture to 40 training images' latents "
         "(--prior-components 5, at most one per 20 images)" in caplog.text
     )
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("truncated", "cannot read fitted prior"),
+        ("a list", "is not a vaegan fitted prior; delete it"),
+        ("flipped weight", "fails its checksum"),
+        ("another dimension", "does not hold a 3-dimensional mixture of finite tensors; delete it"),
+    ],
+)
+def test_a_damaged_or_forged_mixture_is_refused_in_one_line(tmp_path: Path, case: str, message: str) -> None:
+    path, dim = tmp_path / PRIOR_NAME, 2
+    write_prior(fit_mixture(torch.randn(40, 2, generator=torch.Generator().manual_seed(0)), 2), path, 1, 2)
+    payload = torch.load(path, weights_only=True)
+    if case == "truncated":
+        path.write_bytes(path.read_bytes()[:200])
+    elif case == "a list":
+        torch.save([1, 2], path)
+    elif case == "flipped weight":
+        payload["weights"][0] += 0.5
+        torch.save(payload, path)
+    else:
+        dim = 3
+    with pytest.raises(VaeganError, match=message) as caught:
+        read_prior(path, dim)
+    assert "\n" not in str(caught.value)

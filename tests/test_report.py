@@ -120,7 +120,7 @@ def test_the_samples_of_both_stages_decode_the_same_z(tmp_path: Path) -> None:
 
     run_pipeline(config(tmp_path, labelled=False), tiny_gan(latents="fitted"), tmp_path / "run", progress=False)
     found = sections((tmp_path / "run" / "report.html").read_text())["Samples"]
-    assert "each stage decodes the same 32 z, drawn from the mixture fitted to the VAE's latents" in found
+    assert "each stage decodes the same 32 z, drawn from the flow fitted to the VAE's latents" in found
     run = open_run(tmp_path / "run")
     z = sample_latents(run, "gan", 32, torch.Generator().manual_seed(run.config.train.seed + 1))
     shown = embedded_images(found)

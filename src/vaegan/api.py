@@ -164,7 +164,7 @@ class Model:
         return to_float(to_uint8(decoded, self.models.cfg.model.value_range), UNIT)
 
     def sample_latents(self, n: int, *, seed: int = 0, temperature: float = 1.0, sampler: str = "auto") -> torch.Tensor:
-        """n z as `vaegan sample` draws them: "fitted" (the mixture fitted to the training latents),
+        """n z as `vaegan sample` draws them: "fitted" (the prior fitted to the training latents),
         "prior" (N(0, I)) or "auto" (the stage's own: fitted for the VAE, the GAN's training z)."""
         from vaegan.prior import SAMPLERS, sample_latents
 

@@ -33,6 +33,7 @@ MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 Compile = Literal["off", "on"]
 Upsample = Literal["transpose", "resize"]
 Latents = Literal["normal", "fitted"]
+PriorKind = Literal["mixture", "flow"]
 DiscKind = Literal["conv", "projected"]
 
 # The choices as tuples, for flags and messages: derived from the types so the two cannot drift.
@@ -42,6 +43,7 @@ GAN_LOSSES: tuple[str, ...] = get_args(GANLoss)
 GAN_INITS: tuple[str, ...] = get_args(GANInit)
 ANCHORS: tuple[str, ...] = get_args(Anchor)
 LATENTS: tuple[str, ...] = get_args(Latents)
+PRIORS: tuple[str, ...] = get_args(PriorKind)
 DISC_KINDS: tuple[str, ...] = get_args(DiscKind)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 MEMORY_FORMATS: tuple[str, ...] = get_args(MemoryFormat)
@@ -166,6 +168,9 @@ class ModelConfig:
     upsample: Upsample = "resize"  # decoder x2 steps: resize (nearest + 3x3, no checkerboard) | transpose (4x4/2)
     decoder_convs: int = 2  # convs per decoder level: the x2 step, then decoder_convs - 1 3x3 convs at its size
     prior_components: int = 100  # Gaussians in the mixture fitted to the training latents (prior.py), the sampler
+    # the fitted prior that draws z: a flow fitted to the training latents (flow_prior.py; levers 29), or the
+    # mixture of prior_components Gaussians; a config-file key, no flag
+    prior: PriorKind = "flow"
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -179,6 +184,7 @@ class ModelConfig:
         _check_range(self.decoder_convs, 1, MAX_DECODER_CONVS, "decoder convs")
         _check_choice(self.output, get_args(Output), "output")
         _check_range(self.prior_components, 1, MAX_PRIOR_COMPONENTS, "prior components")
+        _check_choice(self.prior, PRIORS, "prior")
 
     @property
     def value_range(self) -> tuple[float, float]:

@@ -194,7 +194,7 @@ def header(
 def samplers(opened: Run, vae: VAE, seed: int, with_gan: bool) -> tuple[dict[str, Decode], dict[str, str]]:
     """(decoders of the sample sets to score, the sampler each draws from): the VAE from N(0, I), the textbook
     sampler, and from its fitted prior, its best one (prior.py); the GAN from the z it was trained on."""
-    prior = fitted_prior(opened)  # read from prior.pt beside the VAE, or fitted once and saved there
+    prior = fitted_prior(opened)  # read from flow_prior.pt (prior.pt) beside the VAE, or fitted once and saved
     decoders: dict[str, Decode] = {"vae_samples": vae.decode}
     decoders["vae_fitted_prior_samples"] = through_prior(vae.decode, prior, seed)
     names = {"vae_samples": "N(0, I)", "vae_fitted_prior_samples": "the fitted prior"}

@@ -22,6 +22,7 @@ from vaegan import latent
 from vaegan.card import card_facts, facts_ok, render_card
 from vaegan.data import DataSplits, load_splits
 from vaegan.errors import VaeganError
+from vaegan.flow_prior import FLOW_NAME
 from vaegan.pictures import grid_image, load_models, with_row_labels
 from vaegan.pretrained import CONFIG_NAME, WEIGHTS_NAME, is_export, read_config, safetensors_torch, write_export
 from vaegan.prior import PRIOR_NAME, fitted_prior, sample_latents
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # Every prior file fitted beside the VAE checkpoint, copied as it is: prior.py reads it from the export's
 # folder as it reads it from a run's. A new prior kind adds its file's name here.
-PRIOR_FILES = (PRIOR_NAME,)
+PRIOR_FILES = (FLOW_NAME, PRIOR_NAME)
 SAMPLES_NAME = "samples.png"
 CARD_NAME = "README.md"
 SAMPLE_ROW = 8  # samples.png: this many per stage, seed 0

@@ -5,7 +5,8 @@ into blends. Sampling instead from a density fitted to where the training images
 density estimation", Ghosh et al. 2020, arXiv:1903.12436; the cheap form of Dai & Wipf 2019's second
 VAE, arXiv:1903.05789) gives sharper, more typical samples with no retraining. One full-covariance
 Gaussian is K = 1; the fit is EM, seeded, in float64, and saved beside the run (`prior.pt`) so it is
-fitted once per checkpoint.
+fitted once per checkpoint. A run whose `prior` is "flow" draws from a flow fitted to the same latents
+instead (flow_prior.py, saved as flow_prior.pt); every user reaches either through `fitted_prior`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from vaegan.checkpoint import GANCheckpoint, VAECheckpoint, checksum, read_tenso
 from vaegan.config import MAX_PRIOR_COMPONENTS
 from vaegan.data import load_splits, to_float
 from vaegan.errors import VaeganError
+from vaegan.flow_prior import FLOW_NAME, FlowPrior, fit_flow, read_flow, write_flow
 from vaegan.latent import prior_latents
 from vaegan.models.vae import VAE
 from vaegan.runs import Run
@@ -136,36 +138,48 @@ def posterior_means(vae: VAE, images: torch.Tensor, batch_size: int = 500) -> to
     return torch.cat(parts)
 
 
+Prior = MixturePrior | FlowPrior  # both offer sample(n, generator, temperature) and to(device)
+
+
 def fitted_prior(
     run: Run, components: int | None = None, images: torch.Tensor | None = None, device: torch.device | None = None
-) -> MixturePrior:
-    """The run's fitted prior: read from prior.pt beside its VAE checkpoint, or fitted and saved there,
-    to the latents of `images` (uint8; default: the run's training images, loaded again).
+) -> Prior:
+    """The run's fitted prior, the kind its config's `prior` names: read from prior.pt (a mixture) or
+    flow_prior.pt beside its VAE checkpoint, or fitted and saved there, to the latents of `images` (uint8;
+    default: the run's training images, loaded again).
 
-    A prior fitted to another checkpoint of the stage (an earlier epoch) or with another K is refitted.
-    K defaults to the run's --prior-components; folders of fewer than 20 * K images get fewer, down to one.
-    The fit runs on `device` (a GPU fits in a fraction of the CPU's time); the prior comes back on the CPU.
+    A prior fitted to another checkpoint of the stage (an earlier epoch), with another K or by another flow
+    recipe is refitted. K defaults to the run's --prior-components; folders of fewer than 20 * K images get
+    fewer, down to one. The fit runs on `device` (a GPU fits in a fraction of the CPU's time); the prior
+    comes back on the CPU.
     """
     components = run.config.model.prior_components if components is None else components
     stage = run.stage("vae")
     checkpoint = stage.checkpoint
     assert isinstance(checkpoint, VAECheckpoint)
-    path = stage.folder / PRIOR_NAME
+    step = checkpoint.loop.step
+    flow = run.config.model.prior == "flow"
     saved = saved_prior(run)
-    if saved is not None and saved[1:] == (checkpoint.loop.step, components):
+    if saved is not None and saved[1] == ((step,) if flow else (step, components)):
         return saved[0]
     images = load_splits(run.config.data, run.path).train.images if images is None else images
     device = device or torch.device("cpu")
     prior = fit_to_images(run.vae().to(device), images.to(device), components).to(torch.device("cpu"))
-    write_prior(prior, path, checkpoint.loop.step, components)
+    if isinstance(prior, FlowPrior):
+        write_flow(prior, stage.folder / FLOW_NAME, step)
+    else:
+        write_prior(prior, stage.folder / PRIOR_NAME, step, components)
     return prior
 
 
-def fit_to_images(vae: VAE, images: torch.Tensor, components: int | None = None) -> MixturePrior:
-    """The mixture fitted to the posterior means of uint8 `images`, with at most one component per 20 images;
-    `components` defaults to the VAE's --prior-components."""
-    components = vae.cfg.prior_components if components is None else components
+def fit_to_images(vae: VAE, images: torch.Tensor, components: int | None = None) -> Prior:
+    """The VAE's kind of prior fitted to the posterior means of uint8 `images`: a flow, or a mixture with at
+    most one component per 20 images; `components` defaults to the VAE's --prior-components."""
     z = posterior_means(vae, images)
+    if vae.cfg.prior == "flow":
+        log.info("fitting a flow prior to %d training images' latents", len(z))
+        return fit_flow(z)
+    components = vae.cfg.prior_components if components is None else components
     k = min(components, max(1, len(z) // 20))  # at least 20 images per component: a small folder gets fewer
     why = f" (--prior-components {components}, at most one per 20 images)" if k < components else ""
     log.info("fitting a %d-component Gaussian mixture to %d training images' latents%s", k, len(z), why)
@@ -184,10 +198,16 @@ def write_prior(prior: MixturePrior, path: Path, vae_step: int, components: int)
     write_atomically(seal(payload), path)
 
 
-def saved_prior(run: Run) -> tuple[MixturePrior, int, int] | None:
-    """read_prior of the prior.pt beside the run's VAE checkpoint; None when there is none."""
-    path = run.stage("vae").folder / PRIOR_NAME
-    return read_prior(path, run.config.model.latent_dim) if path.is_file() else None
+def saved_prior(run: Run) -> tuple[Prior, tuple[int, ...]] | None:
+    """The saved prior of the run's kind beside its VAE checkpoint and what it was fitted for: (the VAE step,
+    the components asked for) for prior.pt, (the VAE step,) for flow_prior.pt; None when there is none, or
+    when it is of an older format or recipe (fitted again). A damaged file is refused in one line."""
+    folder, latent_dim = run.stage("vae").folder, run.config.model.latent_dim
+    if run.config.model.prior == "flow":
+        flow = read_flow(folder / FLOW_NAME, latent_dim) if (folder / FLOW_NAME).is_file() else None
+        return None if flow is None else (flow[0], (flow[1],))
+    mixture = read_prior(folder / PRIOR_NAME, latent_dim) if (folder / PRIOR_NAME).is_file() else None
+    return None if mixture is None else (mixture[0], mixture[1:])
 
 
 def read_prior(path: Path, latent_dim: int) -> tuple[MixturePrior, int, int] | None:
@@ -250,7 +270,7 @@ def sample_latents(
 
 
 def through_prior(
-    decode: Callable[[torch.Tensor], torch.Tensor], prior: MixturePrior, seed: int, temperature: float = 1.0
+    decode: Callable[[torch.Tensor], torch.Tensor], prior: Prior, seed: int, temperature: float = 1.0
 ) -> Callable[..., torch.Tensor]:
     """decode of z from `prior` at `temperature`, seeded once so successive calls differ; the incoming z
     (drawn from N(0, I) by a caller such as sample_images) only sets how many."""

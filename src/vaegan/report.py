@@ -216,7 +216,8 @@ def picture_sections(run: Run, path: Path) -> dict[str, str]:
 def samples_section(run: Run, models: dict[str, pictures.RunModels], n: int = 32) -> str:
     """Every stage's samples from the very same z, drawn as `vaegan sample` draws the last stage's."""
     z = sample_latents(run, run.last, n, torch.Generator().manual_seed(run.config.train.seed + 1))
-    sampler = "the mixture fitted to the VAE's latents" if stage_latents(run, run.last) == "fitted" else "N(0, I)"
+    fitted = stage_latents(run, run.last) == "fitted"
+    sampler = f"the {run.config.model.prior} fitted to the VAE's latents" if fitted else "N(0, I)"
     grids = [
         f"<h3>{s}</h3>" + img(pictures.grid_image(latent.decode_batched(m.decode, z), m.cfg.model.value_range, 8), s)
         for s, m in models.items()

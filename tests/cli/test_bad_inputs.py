@@ -30,8 +30,9 @@ from PIL import Image
 from tiny import TINY_FLAGS, tiny_splits
 from vaegan.checkpoint import load_checkpoint, seal
 from vaegan.cli import main
+from vaegan.flow_prior import FLOW_FORMAT, FLOW_NAME, RECIPE
 from vaegan.metrics.features import cache_path
-from vaegan.prior import PRIOR_FORMAT, fitted_prior
+from vaegan.prior import fitted_prior
 from vaegan.runs import open_run
 
 GAN_TINY = ["--disc-channels", "4", "--gan-batch-size", "4", "--device", "cpu"]
@@ -147,13 +148,14 @@ def from_file(env: Env, text: str) -> list[str]:
 
 
 def vae_copy(env: Env, prior: bytes | None = None) -> Path:
-    """A copy of the trained VAE run in the case's folder, with its prior.pt fitted, or these bytes as one."""
+    """A copy of the trained VAE run in the case's folder, with its flow_prior.pt (the default prior) fitted,
+    or these bytes as one."""
     run = env.tmp / "vae"
     shutil.copytree(env.vae, run)
     if prior is None:
         fitted_prior(open_run(run))
     else:
-        (run / "prior.pt").write_bytes(prior)
+        (run / FLOW_NAME).write_bytes(prior)
     return run
 
 
@@ -164,10 +166,10 @@ def saved_bytes(value: Any) -> bytes:
 
 
 def forged_prior(env: Env) -> bytes:
-    """A sealed prior.pt of the right format whose mixture has the wrong dimension."""
+    """A sealed flow_prior.pt of the right format and recipe whose flow has the wrong dimension."""
     step = load_checkpoint(env.vae / "checkpoint.pt").loop.step
-    payload = {"format": PRIOR_FORMAT, "vae_step": step, "components": 100}
-    payload |= {"weights": torch.ones(1), "means": torch.zeros(1, 5), "scale_tril": torch.eye(5)[None]}
+    payload = {"format": FLOW_FORMAT, "vae_step": step, "recipe": dict(RECIPE)}
+    payload |= {"mean": torch.zeros(5), "std": torch.ones(5), "field": {"project.weight": torch.zeros(4, 5)}}
     return saved_bytes(seal(payload))
 
 
@@ -550,17 +552,17 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
     (
         "prior-truncated-sample",
         lambda e: sample(e, run=vae_copy(e, half_of_the_checkpoint(e))),
-        "cannot read fitted prior",
+        "cannot read flow prior",
     ),
     (
         "prior-a-list-sample-fitted",
         lambda e: sample(e, "--sampler", "fitted", run=vae_copy(e, saved_bytes([1, 2]))),
-        "is not a vaegan fitted prior; delete it",
+        "is not a vaegan flow prior; delete it",
     ),
     (
         "prior-forged-train-gan",
         lambda e: [*train_gan(e), "--vae", str(vae_copy(e, forged_prior(e)))],
-        "does not hold a 4-dimensional mixture",
+        "does not hold a 4-dimensional flow",
     ),
     ("checkpoint-two-flipped-bytes", lambda e: sample(e, run=flipped(e)), "fails its checksum"),
     ("best-pt-flipped", lambda e: sample(e, run=flipped(e, "best.pt")), "best.pt fails its checksum"),

@@ -50,10 +50,10 @@ def test_sample_decodes_with_either_stage(run: Path, tmp_path: Path, stage: str)
     assert size(out) == (2 * 18 + 2, 2 * 18 + 2)
 
 
-def test_sample_from_the_fitted_prior_writes_the_grid_and_prior_pt(run: Path, tmp_path: Path) -> None:
+def test_sample_from_the_fitted_prior_writes_the_grid_and_flow_prior_pt(run: Path, tmp_path: Path) -> None:
     out = tmp_path / "fitted.png"
     assert main(["sample", str(run), "--stage", "vae", "--sampler", "fitted", "-n", "4", "-o", str(out)]) == 0
-    assert size(out) == (2 * 18 + 2, 2 * 18 + 2) and (run / "vae" / "prior.pt").is_file()
+    assert size(out) == (2 * 18 + 2, 2 * 18 + 2) and (run / "vae" / "flow_prior.pt").is_file()
     plain, auto = tmp_path / "plain.png", tmp_path / "auto.png"
     assert main(["sample", str(run), "--stage", "vae", "--sampler", "prior", "-n", "4", "-o", str(plain)]) == 0
     assert out.read_bytes() != plain.read_bytes()

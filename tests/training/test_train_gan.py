@@ -9,6 +9,7 @@ from tiny import extend_run, tiny_config, tiny_gan, tiny_splits
 from vaegan.checkpoint import GANCheckpoint, load_checkpoint, save_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, ModelConfig
 from vaegan.errors import VaeganError
+from vaegan.flow_prior import FLOW_NAME, FlowPrior
 from vaegan.losses import generator_loss
 from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
@@ -294,12 +295,19 @@ def test_pixel_anchor_is_the_squared_error_of_g_on_the_posterior_mean_against_x(
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.parameters())
 
 
-def test_gan_on_the_fitted_prior_draws_from_the_mixture_saved_beside_the_vae(vae_run: Path, tmp_path: Path) -> None:
+def test_a_gan_on_the_fitted_prior_trains_on_the_flow_saved_beside_the_vae(
+    vae_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn: list[int] = []
+    sample = FlowPrior.sample
+    monkeypatch.setattr(FlowPrior, "sample", lambda self, n, g, t=1.0: drawn.append(n) or sample(self, n, g, t))
     result = train_gan(gan_config(vae_run, latents="fitted", epochs=1), tmp_path, splits=tiny_splits())
-    assert (vae_run / "prior.pt").is_file()  # fitted once per VAE checkpoint, reused on resume
+    assert (vae_run / FLOW_NAME).is_file() and not (vae_run / "prior.pt").exists()  # the default prior, saved once
+    assert drawn.count(4) >= len(tiny_splits().train) // 4  # every training batch of 4 drew its z from the flow
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert torch.isfinite(torch.tensor(records[-1]["g_loss"])) and records[-1]["diversity"] > 0
     assert load_checkpoint(result.checkpoint).config.gan.latents == "fitted"  # type: ignore[union-attr]
+    assert isinstance(fitted_prior(open_run(tmp_path)), FlowPrior)
 
 
 @pytest.mark.parametrize("latents", ["normal", "fitted"])

@@ -19,7 +19,7 @@ gan_reconstruction: psnr (dB) of G(mean of q(z|x)); samplers: where each sample 
 With --features own (the default): feature_net: kind, test_accuracy, path; quality_samples: n_fake, n_real;
 reference (real training images: the floor; a row at or below it is marked, as FID cannot tell it
 from real images there), vae_samples (z ~ N(0, I)), vae_fitted_prior_samples (z from
-the mixture fitted to the training latents) and gan_samples (z as the GAN was trained: --latents): fid,
+the prior fitted to the training latents) and gan_samples (z as the GAN was trained: --latents): fid,
 kid, precision, recall, density, coverage, artifact (2-pixel-period energy share over real), defect (holes,
 specks and blocks over real: about 1 without them), and on labelled data classes_covered, class_coverage, class_kl.
 With --features inception (or --inception PTH): inception: per row fid, kid, n_real, n_fake, reliable

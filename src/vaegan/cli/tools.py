@@ -31,8 +31,9 @@ def register(sub: Any) -> None:
         "--sampler",
         choices=SAMPLERS,
         default="auto",
-        help="z from N(0, I) (prior), or from a Gaussian mixture (--prior-components) fitted to the training "
-        "images' latents (fitted once, saved as prior.pt beside the VAE checkpoint); auto: fitted for the VAE, and "
+        help="z from N(0, I) (prior), or from the prior fitted to the training images' latents: a Gaussian mixture "
+        "(--prior-components) or a flow, as the run's [model] prior says (fitted once, saved as prior.pt or "
+        "flow_prior.pt beside the VAE checkpoint); auto: fitted for the VAE, and "
         "for the GAN the z it was trained on (its --latents) (default auto)",
     )
     p.set_defaults(func=run_sample)

@@ -31,7 +31,7 @@ from vaegan.errors import VaeganError
 from vaegan.explorer.directions import Direction, Principal, named_directions, principal_directions
 from vaegan.explorer.uploads import DECODING
 from vaegan.pictures import RunModels, load_models, pick
-from vaegan.prior import MixturePrior, fitted_prior, stage_latents
+from vaegan.prior import Prior, fitted_prior, stage_latents
 from vaegan.runs import Run, open_run
 from vaegan.viz import to_pil
 
@@ -116,9 +116,9 @@ def refuse_non_finite(module: torch.nn.Module, path: Path) -> None:
         )
 
 
-def samplers(run: Run, train: torch.Tensor) -> dict[str, MixturePrior | None]:
-    """Each stage's "Random z" sampler, as `vaegan sample` picks it: the mixture fitted to the training
-    latents (None: N(0, I)) for a VAE and for a GAN trained on it. Fitted once; prior.pt keeps it."""
+def samplers(run: Run, train: torch.Tensor) -> dict[str, Prior | None]:
+    """Each stage's "Random z" sampler, as `vaegan sample` picks it: the prior fitted to the training latents
+    (None: N(0, I)) for a VAE and for a GAN trained on it. Fitted once; prior.pt (flow_prior.pt) keeps it."""
     kinds = {s: stage_latents(run, s) for s in run.stages}
     prior = None
     if "fitted" in kinds.values():
@@ -137,7 +137,7 @@ class Explorer:
     directions: list[Direction]
     principal: list[Principal]  # the map means' principal directions, largest variance first
     kl: torch.Tensor  # (D,) mean KL per dimension over the held-out images, nats
-    samplers: dict[str, MixturePrior | None]  # stage -> what Random z draws from (None: N(0, I))
+    samplers: dict[str, Prior | None]  # stage -> what Random z draws from (None: N(0, I))
     default_stage: str
     name: str = "run"
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -251,7 +251,7 @@ class Explorer:
         return {"values": values.tolist(), "z": swept.tolist(), "images": self.decode_strip(swept, stage)}
 
 
-def one_latent(prior: MixturePrior | None, latent_dim: int, seed: int, temperature: float) -> torch.Tensor:
+def one_latent(prior: Prior | None, latent_dim: int, seed: int, temperature: float) -> torch.Tensor:
     """One z (D,) from `prior` (None: N(0, I)) at `temperature`, seeded as `vaegan sample --seed` draws."""
     generator = torch.Generator().manual_seed(seed)
     if prior is None:

@@ -211,8 +211,8 @@ def latent_source(
     """(draw(n, generator) -> G's z on `device`, the fixed z of the per-epoch grids).
 
     normal: N(0, I), and the VAE stage's grid z, so GAN grid k and VAE grid k decode the very same z.
-    fitted: the Gaussian mixture fitted to the latents of `images`, the training images (prior.py), fitted once per VAE
-    checkpoint and saved beside it, so a resumed or distributed run draws from the very same mixture.
+    fitted: the prior fitted to the latents of `images`, the training images (prior.py: the mixture or the flow), fitted
+    once per VAE checkpoint and saved beside it, so a resumed or distributed run draws from the very same prior.
     """
     latent_dim, seed = vae_run.config.model.latent_dim, vae_run.config.train.seed
     if gc.latents == "normal":

@@ -115,7 +115,7 @@ VAE_REPORTING = Reporting(
 
 
 def vae_sampler(model: VAE, images: torch.Tensor, device: torch.device, value_range: tuple[float, float]) -> Sampler:
-    """The VAE as a race scores it: decoding z from the mixture fitted to the training latents, as `vaegan
+    """The VAE as a race scores it: decoding z from the prior fitted to the training latents, as `vaegan
     sample` draws a VAE's, and encoding to posterior means for PSNR."""
     encode = lambda x: model.encode(x.to(device)).mean  # noqa: E731
     decode = lambda z: model.decode(z.to(device))  # noqa: E731
