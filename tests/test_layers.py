@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("losses", ("vaegan.losses",)),
     ("models", ("vaegan.models",)),
     ("metrics and checkpoints", ("vaegan.metrics", "vaegan.checkpoint", "vaegan.pretrained")),
-    ("run readers", ("vaegan.runs", "vaegan.prior", "vaegan.pictures", "vaegan.settings")),
+    ("run readers", ("vaegan.runs", "vaegan.flow_prior", "vaegan.prior", "vaegan.pictures", "vaegan.settings")),
     ("training", ("vaegan.training",)),
     (
         "jobs",
@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "vaegan.export",
             "vaegan.card",
             "vaegan.hub",
+            "vaegan.lookalikes",
         ),
     ),
     # the package itself exports the Python API (vaegan.train, vaegan.load), so it stands on top

@@ -45,6 +45,15 @@ def register(sub: Any) -> None:
     p.add_argument("--stage", choices=("vae", "gan"), help="VAE decoder or GAN generator (default: GAN if trained)")
     p.set_defaults(func=run_reconstruct)
 
+    p = sub.add_parser("nearest", help="samples beside their nearest training images, and the copy rate")
+    p.add_argument("run", type=Path, help="a run folder or checkpoint file")
+    p.add_argument("-n", "--num", type=int, default=16, help="samples shown, each with 3 neighbours (default 16)")
+    p.add_argument("--samples", type=int, default=1000, help="samples the copy rate counts over (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of z (default 0)")
+    p.add_argument("--stage", choices=("vae", "gan"), help="VAE decoder or GAN generator (default: GAN if trained)")
+    add_out(p, "nearest_STAGE.png")
+    p.set_defaults(func=run_nearest)
+
 
 def run_sample(args: argparse.Namespace) -> int:
     from vaegan.api import UNIT, load
@@ -77,4 +86,23 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     per_row = min(8, len(x))
     rows = [t for i in range(0, len(x), per_row) for t in (x[i : i + per_row], recon[i : i + per_row])]
     print(save_grid(torch.cat(rows), path, UNIT, nrow=per_row))
+    return 0
+
+
+def run_nearest(args: argparse.Namespace) -> int:
+    from vaegan.config import MAX_QUALITY_SAMPLES
+    from vaegan.limits import MAX_GRID
+    from vaegan.lookalikes import nearest_audit
+
+    check_count(args.num, 1, MAX_GRID, "-n")
+    check_count(args.samples, 2, MAX_QUALITY_SAMPLES, "--samples")
+    found = nearest_audit(args.run, args.stage, args.num, args.samples, args.seed)
+    path = picture_path(args.out, args.run, f"nearest_{found.stage}.png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    found.picture.save(path)
+    print(
+        f"copy rate: {found.copy_rate:.3f} of {found.samples} samples nearer a training image than half the "
+        f"held-out images are (held-out images: {found.floor:.3f}; a generator that copies scores near 1)"
+    )
+    print(f"picture: {path}")
     return 0

@@ -1,0 +1,68 @@
+"""`vaegan nearest`: generated samples beside their nearest training images, and the copy rate.
+
+A generator trained on a few dozen images can hand them back (lightweight-gan #28: "generated outputs are
+identical to all input images"); FastGAN ships a nearest-neighbour script for that reason. The picture shows
+each of the first n samples beside its NEIGHBOURS nearest training images in vaegan's own feature space (the
+one training's FID uses), and the copy rate counts, over `samples` draws, how many sit nearer a training
+image than half the held-out images do (metrics/copies.py); the held-out images' own rate is the floor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from vaegan.data import load_splits, to_uint8
+from vaegan.metrics.copies import MAX_TRAIN, CopyCheck
+from vaegan.metrics.quality import embed, uint8_to_unit
+from vaegan.pictures import grid_image, load_models, with_header, with_row_labels, with_title
+from vaegan.prior import sample_latents
+from vaegan.runs import open_run
+from vaegan.training.feature_net import feature_net_for
+
+NEIGHBOURS = 3
+
+
+@dataclass(frozen=True)
+class Lookalikes:
+    picture: Image.Image
+    stage: str
+    copy_rate: float  # over `samples` draws
+    floor: float  # held-out images' own rate
+    samples: int
+
+
+@torch.no_grad()
+def nearest_audit(
+    run: str | Path, stage: str | None = None, n: int = 16, samples: int = 1000, seed: int = 0
+) -> Lookalikes:
+    """The first `n` of `samples` generated images beside their nearest training images, and the copy rate."""
+    opened = open_run(run)
+    models = load_models(opened, stage)
+    cfg = models.cfg
+    splits = load_splits(cfg.data, opened.path)
+    net = feature_net_for(cfg.data, splits, cfg.data.cache_dir)
+    train = splits.train.images[:MAX_TRAIN]
+    train_features = embed(net, uint8_to_unit(train), desc="features: training images")
+    held_out = splits.val if len(splits.val) >= 2 else splits.test
+    check = CopyCheck.fit(train_features, embed(net, uint8_to_unit(held_out.images), desc="features: held out"))
+    z = sample_latents(opened, models.stage, samples, torch.Generator().manual_seed(seed))
+    fakes = torch.cat([to_uint8(models.decode(part).float(), cfg.model.value_range) for part in z.split(256)])
+    fake_features = embed(net, uint8_to_unit(fakes), desc="features: samples")
+    rate = check.rate(fake_features)
+    shown = min(n, samples)
+    nearest = torch.cdist(fake_features[:shown].double(), train_features.double()).topk(NEIGHBOURS, largest=False)
+    rows = [torch.stack([fakes[i], *train[nearest.indices[i]]]) for i in range(shown)]  # (1 + K, C, H, W) each
+    grid = grid_image(torch.cat(rows).float() / 255, (0.0, 1.0), nrow=1 + NEIGHBOURS)
+    labels = ["sample", *(f"nearest {k + 1}" for k in range(NEIGHBOURS))]
+    picture = with_header(grid, labels, grid.width / (1 + NEIGHBOURS))
+    distances = [f"{d:.1f}" for d in nearest.values[:, 0].tolist()]
+    picture = with_row_labels(picture, distances, top=16)
+    title = (
+        f"{models.stage.upper()} samples and their nearest training images (own features; row label: distance "
+        f"to the nearest). Copy rate {rate:.2f} of {samples} samples; held-out images {check.floor:.2f}"
+    )
+    return Lookalikes(with_title(picture, title), models.stage, rate, check.floor, samples)
