@@ -21,7 +21,7 @@ from vaegan.metrics.quality import embed, uint8_to_unit
 from vaegan.pictures import grid_image, load_models, with_header, with_row_labels, with_title
 from vaegan.prior import sample_latents
 from vaegan.runs import open_run
-from vaegan.training.feature_net import feature_net_for
+from vaegan.training import feature_net
 
 NEIGHBOURS = 3
 
@@ -44,7 +44,7 @@ def nearest_audit(
     models = load_models(opened, stage)
     cfg = models.cfg
     splits = load_splits(cfg.data, opened.path)
-    net = feature_net_for(cfg.data, splits, cfg.data.cache_dir)
+    net = feature_net.feature_net_for(cfg.data, splits, cfg.data.cache_dir)
     train = splits.train.images[:MAX_TRAIN]
     train_features = embed(net, uint8_to_unit(train), desc="features: training images")
     held_out = splits.val if len(splits.val) >= 2 else splits.test

@@ -16,7 +16,6 @@ from vaegan.cli import main
 from vaegan.data import load_splits, to_float
 from vaegan.pictures import load_models
 from vaegan.runs import open_run
-from vaegan.training import feature_net
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +29,8 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "run"
 
 
-@pytest.fixture
-def few_step_features(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A feature net of a few steps, as conftest's quick_feature_net, for the audit too."""
-    monkeypatch.setattr(lookalikes, "feature_net_for", lambda data, splits, cache: feature_net.train_feature_net(
-        splits.train, steps=5, seed=0))  # fmt: skip
-
-
 def test_nearest_writes_the_picture_and_prints_the_copy_rate(
-    pipeline: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], few_step_features: None
+    pipeline: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], quick_feature_net: None
 ) -> None:
     capsys.readouterr()
     assert main(["nearest", str(pipeline), "-n", "4", "--samples", "40", "-o", str(tmp_path)]) == 0
@@ -49,7 +41,7 @@ def test_nearest_writes_the_picture_and_prints_the_copy_rate(
 
 
 def test_the_copy_rate_finds_a_generator_that_returns_its_training_images(
-    pipeline: Path, monkeypatch: pytest.MonkeyPatch, few_step_features: None
+    pipeline: Path, monkeypatch: pytest.MonkeyPatch, quick_feature_net: None
 ) -> None:
     honest = lookalikes.nearest_audit(pipeline, "vae", n=2, samples=40)
     assert 0 <= honest.copy_rate < 1 and 0 < honest.floor < 1
