@@ -128,7 +128,7 @@ def test_a_run_whose_prior_is_flow_samples_from_the_flow_saved_beside_it(tmp_pat
     import vaegan.prior
 
     splits = tiny_splits(n=40)
-    monkeypatch.setattr(vaegan.prior, "load_splits", lambda data: splits)
+    monkeypatch.setattr(vaegan.prior, "load_splits", lambda data, run=None: splits)
     train_vae(tiny_config(epochs=1), tmp_path, splits=splits)  # the default prior, a flow
     run = open_run(tmp_path)
     z = sample_latents(run, "vae", 6, torch.Generator().manual_seed(0))

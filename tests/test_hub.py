@@ -28,7 +28,7 @@ from vaegan.explorer.core import Explorer
 from vaegan.pipeline import run_pipeline
 from vaegan.runs import open_run
 
-FILES = {"model.safetensors", "config.json", "prior.pt", "samples.png", "README.md"}
+FILES = {"model.safetensors", "config.json", "flow_prior.pt", "samples.png", "README.md"}
 
 
 @pytest.fixture(scope="module")

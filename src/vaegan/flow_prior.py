@@ -91,7 +91,8 @@ def fit_flow(z: torch.Tensor, recipe: dict[str, float] | None = None, seed: int 
     if z.device.type == "cpu":
         torch.set_num_threads(1)
     try:
-        return fit_on_device(z, RECIPE if recipe is None else recipe, seed)
+        with torch.enable_grad():  # callers may sit under no_grad (a race scoring samples), the fit still trains
+            return fit_on_device(z, RECIPE if recipe is None else recipe, seed)
     finally:
         torch.set_num_threads(threads)
 

@@ -43,11 +43,12 @@ def test_the_site_holds_every_stage_and_what_the_page_needs(site: Site, explorer
     assert len(data["gallery"]) == len(data["means"]) == explorer.map.held_out
     assert torch.allclose(torch.tensor(data["means"]), explorer.map.means[: explorer.map.held_out], atol=1e-4)
     assert data["info"]["dataset"] == "images"  # the data folder's name, not its path on this machine
-    # Random z at any temperature from two draws a seed: the server's draw at T = 0.5, seed 7
+    # Random z as the server draws it at each exported temperature: seed 7 at T = 0.5 and 1.5
     fitted = explorer.samplers["vae"]
     draws = data["random"]["fitted"]
-    mode, unit = torch.tensor(draws["mode"][7]), torch.tensor(draws["unit"][7])
-    assert torch.allclose(mode + 0.5 * (unit - mode), one_latent(fitted, explorer.latent_dim, 7, 0.5), atol=2e-4)
+    for t in (0.5, 1.5):
+        z = torch.tensor(draws["z"][draws["temperatures"].index(t)][7])
+        assert torch.allclose(z, one_latent(fitted, explorer.latent_dim, 7, t), atol=2e-4)
     assert set(data["random"]) == {"fitted", "normal"}  # the GAN of the fixture draws from N(0, I)
 
 

@@ -41,7 +41,8 @@ from vaegan.viz import to_pil
 
 MAP_POINTS = 1000  # of the explorer's map, held-out first: each carries a thumbnail, the bulk of the data
 THUMBNAIL = 32  # px at most: the page shows thumbnails 56-64 px wide; a 64 px one would quadruple their bytes
-RANDOM_SEEDS = 256  # Random z pre-drawn per sampler; the page's seeds wrap past them
+RANDOM_SEEDS = 128  # Random z pre-drawn per sampler and temperature; the page's seeds wrap past them
+TEMPERATURES = (0.0, 0.5, 1.0, 1.5, 2.0)  # the page's temperature slider runs from 0 to 2
 POINT_TEXT = 160  # bytes for a point's coordinates, name (emoji's reach 76 characters) and colour values
 DECIMALS = 4  # of exported latents: 1e-4 of a prior standard deviation changes no pixel
 PAGE_SCRIPTS = ("decoder.js", "offline.js")  # the export's own, loaded after the data, before the explorer's
@@ -120,16 +121,17 @@ def site_data(explorer: Explorer) -> dict[str, Any]:
     }
 
 
-def random_draws(explorer: Explorer) -> dict[str, dict[str, list[Any]]]:
-    """Per sampler, each seed's z at temperature 0 ("mode") and 1 ("unit"), drawn as the server draws them:
-    z = mode + T * (unit - mode) at any temperature T, since a draw is a mean plus T times seeded noise."""
+def random_draws(explorer: Explorer) -> dict[str, dict[str, Any]]:
+    """Per sampler, each seed's z at every temperature of TEMPERATURES, drawn as the server draws them; the page
+    interpolates between the two nearest. Exact at those temperatures, and at every temperature for N(0, I) and
+    the mixture (a mean plus T times seeded noise); the flow's z bends between them (T scales its start)."""
     draws = {}
     for prior in explorer.samplers.values():
         kind = "normal" if prior is None else "fitted"
         if kind not in draws:
             d = explorer.latent_dim
-            at = [torch.stack([one_latent(prior, d, s, t) for s in range(RANDOM_SEEDS)]) for t in (0.0, 1.0)]
-            draws[kind] = {"mode": rounded(at[0]), "unit": rounded(at[1])}
+            at = [torch.stack([one_latent(prior, d, s, t) for s in range(RANDOM_SEEDS)]) for t in TEMPERATURES]
+            draws[kind] = {"temperatures": list(TEMPERATURES), "z": [rounded(z) for z in at]}
     return draws
 
 
@@ -205,7 +207,7 @@ def size_bound(model: ModelConfig, stages: int, points: int = MAP_POINTS) -> int
     png = 8 + 25 + 12 + 12 + 6 + side * (1 + side * model.channels) + 5 * math.ceil(side * side * 3 / 16384)
     latent_text = model.latent_dim * (DECIMALS + 6)  # "-12.3456," per value
     per_point = b64(png) + 30 + POINT_TEXT + latent_text
-    random = 2 * 2 * RANDOM_SEEDS * latent_text  # two samplers at most, two draws a seed
+    random = 2 * len(TEMPERATURES) * RANDOM_SEEDS * latent_text  # two samplers at most, a draw a temperature
     return code + weights + points * per_point + random
 
 

@@ -57,13 +57,17 @@ const offline = (() => {
     return n;
   }
 
-  // Random z as the server draws it: z(T) = mode + T (unit - mode), the draws at temperature 0 and 1 of
-  // each of the exported seeds; seeds past them wrap around.
+  // Random z as the server draws it, exported at a few temperatures for each seed (seeds past them wrap
+  // around): between two exported temperatures, the straight line between their draws.
   function random({ seed = 0, temperature = 1, stage }) {
     const sampler = site.info.samplers[stageOf(stage)], draws = site.random[sampler];
-    seed = Math.max(0, seed) % draws.unit.length;
-    const mode = draws.mode[seed], unit = draws.unit[seed];
-    return { seed, temperature, sampler, z: mode.map((m, i) => m + temperature * (unit[i] - m)) };
+    const ts = draws.temperatures, last = ts.length - 1;
+    seed = Math.max(0, seed) % draws.z[0].length;
+    const t = Math.min(Math.max(temperature, ts[0]), ts[last]);
+    let k = 0;
+    while (k < last - 1 && t > ts[k + 1]) k += 1;
+    const w = (t - ts[k]) / (ts[k + 1] - ts[k]), a = draws.z[k][seed], b = draws.z[k + 1][seed];
+    return { seed, temperature, sampler, z: a.map((v, i) => v + w * (b[i] - v)) };
   }
 
   const routes = {
