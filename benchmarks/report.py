@@ -31,8 +31,8 @@ from minutes_curve import draw_curves, minutes_section
 from race import LAST_LOSSES
 
 from vaegan.config import DataConfig
+from vaegan.cpu import cpu_model
 from vaegan.metrics.inception_fid import protocol_samples
-from vaegan.training.placement import cpu_model
 
 LABELS = ("--title", "--note")  # flags that only name a record
 DATASETS = ("fashion-mnist", "mnist", "emoji")  # report order

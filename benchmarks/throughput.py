@@ -62,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from shipped import STAGES, Latents, Shipped  # noqa: E402
 
 from vaegan.config import DataConfig, GANConfig, LossConfig, ModelConfig, TrainConfig  # noqa: E402
+from vaegan.cpu import cpu_flags, cpu_info, cpu_model  # noqa: E402
 from vaegan.data import load_splits, to_float  # noqa: E402
 from vaegan.losses import vae_loss  # noqa: E402
 from vaegan.metrics.likelihood import likelihood_metrics  # noqa: E402
@@ -71,7 +72,7 @@ from vaegan.models.vae import VAE, Decoder  # noqa: E402
 from vaegan.training.common import adam, place, warm_up_lr  # noqa: E402
 from vaegan.training.feature_net import feature_net_for  # noqa: E402
 from vaegan.training.gan_step import GANNets, gan_step  # noqa: E402
-from vaegan.training.placement import cpu_flags, cpu_info, cpu_model, describe, memory_layout, use_bf16  # noqa: E402
+from vaegan.training.placement import describe, memory_layout, use_bf16  # noqa: E402
 from vaegan.training.train_vae import vae_step  # noqa: E402
 
 CPU = torch.device("cpu")

@@ -14,7 +14,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundations", ("vaegan.errors", "vaegan.progress", "vaegan.latent", "vaegan.plots")),
+    ("foundations", ("vaegan.errors", "vaegan.progress", "vaegan.latent", "vaegan.plots", "vaegan.cpu")),
     ("configuration", ("vaegan.config", "vaegan.presets", "vaegan.limits")),
     (
         "data and pure tensor ops",

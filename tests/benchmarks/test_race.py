@@ -11,9 +11,9 @@ import torch
 from race import LAST_LOSSES, Marks, StageLog, draw, most_real, normal, scratch_config, variants
 
 from tiny import tiny_splits
+from vaegan import cpu
 from vaegan.config import GANConfig, vae_run_config
 from vaegan.models.blocks import ResizeConv
-from vaegan.training import placement
 from vaegan.training.loop import Sampler
 from vaegan.training.stopping import Clock
 
@@ -119,7 +119,7 @@ def test_the_auto_variants_train_in_the_precision_and_layout_of_the_rule(
 ) -> None:
     """On a CPU listing bf16 instructions every conv of a training step (grad on) gives a strictly
     channels_last output in bf16, the weights staying fp32 (autocast's master weights); elsewhere fp32."""
-    monkeypatch.setattr(placement, "cpu_info", lambda: f"processor\t: 0\nflags\t\t: fpu {flags}\n")
+    monkeypatch.setattr(cpu, "cpu_info", lambda: f"processor\t: 0\nflags\t\t: fpu {flags}\n")
     cfg, gan, splits = tiny
     seen: list[tuple[bool, torch.dtype, torch.dtype]] = []
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from throughput import SHIPPED_VARIANTS, VARIANTS, describe_rule, rule_pick, rule_verdicts
 
-from vaegan.training import placement
+from vaegan import cpu
 
 CPU, GPU = torch.device("cpu"), torch.device("cuda")
 
@@ -35,7 +35,7 @@ def test_the_rule_line_says_how_far_its_pick_ran_from_the_best_eager_row_and_a_f
 
 @pytest.mark.parametrize(("flags", "bf16"), [("avx2 amx_bf16", True), ("avx2", False)])
 def test_the_marked_row_is_the_rules_pick(monkeypatch: pytest.MonkeyPatch, flags: str, bf16: bool) -> None:
-    monkeypatch.setattr(placement, "cpu_info", lambda: f"flags\t\t: fpu {flags}\n")
+    monkeypatch.setattr(cpu, "cpu_info", lambda: f"flags\t\t: fpu {flags}\n")
     for variants in (VARIANTS, SHIPPED_VARIANTS):
         pick = rule_pick(variants, CPU)
         assert (pick.bf16, pick.channels_last, pick.fused, pick.compiled) == (bf16, True, True, False)

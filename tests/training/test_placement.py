@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from vaegan.config import RunSettings
-from vaegan.training.placement import cpu_flags, cpu_model, memory_layout, setup_run, use_bf16
+from vaegan.cpu import cpu_flags, cpu_model
+from vaegan.training.placement import memory_layout, setup_run, use_bf16
 
 CPU, GPU = torch.device("cpu"), torch.device("cuda")
 
@@ -55,3 +56,22 @@ def test_setup_run_says_what_it_picked_and_writes_the_config(tmp_path: Path, cap
     assert (placement.bf16, placement.layout) == (False, torch.channels_last)
     assert "vae steps on cpu: fp32, channels_last (--precision fp32, --memory-format auto)" in caplog.text
     assert (tmp_path / "config.json").is_file()
+
+
+@pytest.mark.parametrize(("info", "policy"), [(AVX2, "PASSIVE"), (AVX512_BF16, None), (AMX, None)])
+def test_the_cli_sets_openmp_to_sleep_while_waiting_only_for_fp32_cpus(
+    tmp_path: Path, info: str, policy: str | None
+) -> None:
+    """Decided before torch loads, from the CPU's flags (vaegan/cli/__init__.py says why, with the records)."""
+    import os
+    import subprocess
+    import sys
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    code = (
+        "import vaegan.cpu as c, sys; c.cpu_info = lambda: sys.argv[1]\n"
+        "import os, vaegan.cli; print(os.environ.get('OMP_WAIT_POLICY'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"} | {"PYTHONPATH": str(src)}
+    out = subprocess.run([sys.executable, "-c", code, info], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(policy)

@@ -11,9 +11,14 @@ import logging
 import os
 import sys
 
-# Set before torch loads OpenMP, which reads it once: threads that spin while they wait starve each other and
-# any other program on a busy machine, and sleeping ones cost little on an idle one (docs/results/busy/).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from vaegan.cpu import has_bf16  # noqa: E402  # no torch: read before torch loads OpenMP
+
+# Set before torch loads OpenMP, which reads it once. fp32 steps (CPUs without bf16 instructions): threads that
+# wait asleep keep 55% of their lone speed beside a neighbour, spinning ones 19% (docs/results/busy/). bf16
+# steps: libgomp's default (spin a while, then sleep) beat sleeping at once alone (312-332 against 285-300
+# img/s) and side by side (40-61 against 28-30; the bf16 busy record in git), so they keep the default.
+if not has_bf16():
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from collections.abc import Sequence  # noqa: E402
 
 from tqdm.contrib.logging import logging_redirect_tqdm  # noqa: E402

@@ -10,7 +10,6 @@ time: the same command on the same machine always trains the same way.
 from __future__ import annotations
 
 import logging
-import platform
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,12 @@ from typing import Any
 import torch
 
 from vaegan.config import RunSettings, write_json
+from vaegan.cpu import has_bf16
 from vaegan.training import distributed
 from vaegan.training.common import resolve_device
 from vaegan.training.run_folder import start_clean
 
 log = logging.getLogger(__name__)
-
-BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})  # the CPU flags under which oneDNN has bf16 kernels
 
 
 @dataclass(frozen=True)
@@ -37,41 +35,11 @@ class Placement:
     layout: torch.memory_format  # of batches and the decoder's feature maps
 
 
-def cpu_info() -> str:
-    try:
-        return Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux: no flags to read, so the rule keeps fp32
-        return ""
-
-
-def cpu_flags(cpuinfo: str) -> frozenset[str]:
-    """The first processor's flags from /proc/cpuinfo's text."""
-    for line in cpuinfo.splitlines():
-        name, _, value = line.partition(":")
-        if name.strip() == "flags":
-            return frozenset(value.split())
-    return frozenset()
-
-
-def cpu_model(cpuinfo: str | None = None) -> str:
-    """This CPU's name with its family and model numbers: the name alone does not tell two kinds apart."""
-    fields: dict[str, str] = {}
-    for line in (cpu_info() if cpuinfo is None else cpuinfo).splitlines():
-        if not line.strip():
-            break  # the first processor's block is enough
-        name, _, value = line.partition(":")
-        fields.setdefault(name.strip(), value.strip())
-    if "model name" not in fields:
-        return platform.processor() or platform.machine()
-    numbers = f" (family {fields['cpu family']}, model {fields['model']})" if "cpu family" in fields else ""
-    return fields["model name"] + numbers
-
-
 def use_bf16(precision: str, device: torch.device, cpuinfo: str | None = None) -> bool:
     """The precision rule: an explicit choice as given; auto is bf16 on a CPU with bf16 instructions only."""
     if precision != "auto":
         return precision == "bf16"
-    return device.type == "cpu" and bool(cpu_flags(cpu_info() if cpuinfo is None else cpuinfo) & BF16_FLAGS)
+    return device.type == "cpu" and has_bf16(cpuinfo)
 
 
 def memory_layout(memory_format: str, device: torch.device) -> torch.memory_format:
