@@ -23,7 +23,8 @@ def frames(run: Path) -> list[tuple[Path, str]]:
     if not vae or not gan:
         raise SystemExit(f"{run} is not a finished 'vaegan run' folder (vae/grids and gan/grids)")
     picks = [(p, "VAE") for p in dict.fromkeys([vae[0], vae[len(vae) // 2], vae[-1]])] + [(gan[-1], "GAN")]
-    return [(p, f"{stage} epoch {int(p.stem.split('_e')[1])}") for p, stage in picks]
+    sampler = {"VAE": "z ~ N(0, I)", "GAN": "z from the prior"}  # the VAE's training grids draw N(0, I)
+    return [(p, f"{stage} epoch {int(p.stem.split('_e')[1])}, {sampler[stage]}") for p, stage in picks]
 
 
 def readme_picture(run: Path, out: Path, gap: int = 12) -> Path:
