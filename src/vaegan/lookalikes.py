@@ -61,8 +61,5 @@ def nearest_audit(
     picture = with_header(grid, labels, grid.width / (1 + NEIGHBOURS))
     distances = [f"{d:.1f}" for d in nearest.values[:, 0].tolist()]
     picture = with_row_labels(picture, distances, top=16)
-    title = (
-        f"{models.stage.upper()} samples and their nearest training images (own features; row label: distance "
-        f"to the nearest). Copy rate {rate:.2f} of {samples} samples; held-out images {check.floor:.2f}"
-    )
+    title = f"{models.stage.upper()}: copy rate {rate:.2f}, held-out {check.floor:.2f}"  # rows: distance to nearest
     return Lookalikes(with_title(picture, title), models.stage, rate, check.floor, samples)
