@@ -551,15 +551,11 @@ def auto_section(records: list[dict[str, Any]]) -> list[str]:
     return [
         "## What `auto` decides, and why",
         "",
-        "A rule on the device, nothing timed (`vaegan/training/placement.py`): `--precision auto` is bf16 autocast "
-        "on a CPU whose flags list avx512_bf16 or amx_bf16 and fp32 elsewhere, GPUs included; `--memory-format "
-        "auto` is channels_last on a CPU and contiguous on a GPU; `--compile` is off unless asked. Why, in the "
-        "table: bf16 wins where the CPU has bf16 instructions and runs many times slower without them, and a GPU "
-        "runs these small steps launch-bound, where bf16 loses; channels_last gains a little on CPUs or ties, and "
-        "the shipped steps on a GPU kept contiguous; compiling speeds up the 64 px VAE step (the `compiled` rows) "
-        "but costs tens of seconds and a C++ compiler. Older records show the run-time probe that decided then "
-        "(bf16's speed-up in brackets), newer ones the rule's pick and how far it ran from the best eager row. "
-        "The same command trains the same way every time, so a run can be predicted, resumed exactly and explained.",
+        "A rule on the device, nothing timed (`vaegan/training/placement.py`): `--precision auto` is bf16 where "
+        "the CPU lists avx512_bf16 or amx_bf16, fp32 elsewhere (GPUs run these small steps launch-bound); "
+        "`--memory-format auto` is channels_last on a CPU, contiguous on a GPU; `--compile` is opt-in (tens of "
+        "seconds and a C++ compiler). Older records show the probe that decided then, newer ones the rule's pick "
+        "against the best eager row.",
         "",
         "| machine kind | " + " | ".join(steps) + " |",
         "|---|" + "---|" * len(steps),

@@ -87,19 +87,21 @@ def check_work_left(saved: Checkpoint, run_dir: Path, stage: str, asked: int | N
 
 
 def check_writable(run_dir: Path, what: str = "the run folder", fix: str = "choose a writable --out") -> None:
-    """The run folder (or `what` folder) takes a file (made to try, and removed again if it was new, so a
-    refusal after this leaves no empty folder behind); else one line naming it and the fix."""
-    made = next((p for p in reversed([Path(run_dir), *Path(run_dir).parents]) if not p.exists()), None)
+    """The run folder (or `what` folder) would take a file: tried in it, or where it does not exist yet in
+    its nearest existing parent, so nothing is created (a refusal leaves no folder behind, and processes of
+    one torchrun check side by side); else one line naming it and the fix."""
+    path = Path(run_dir)
     try:
-        Path(run_dir).mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=run_dir):
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(path))
+        parent = next(p for p in [path, *path.parents] if p.exists())
+        if not parent.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(parent))
+        with tempfile.TemporaryFile(dir=parent):
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise VaeganError(f"cannot write to {what} {run_dir}: {reason}; {fix}") from exc
-    finally:
-        if made is not None and made.is_dir():
-            shutil.rmtree(made, ignore_errors=True)
 
 
 def start_clean(run_dir: Path) -> None:
