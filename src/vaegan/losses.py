@@ -98,7 +98,7 @@ def msssim_term(x_hat: torch.Tensor, x: torch.Tensor, value_range: tuple[float, 
     SSIM's luminance term is taken on the values as given. Textbook SSIM measures window means from the range's
     low end (ms_ssim with value_range); on [-1, 1] data this compares them from 0, mid-grey, which weighs
     brightness errors in the mid-tones far more. On emoji this form beat the textbook one, which bought nothing
-    (docs/results/levers/README.md, round 23), so the term keeps it: the range's width, but 0 as its start.
+    (the levers table, docs/results/levers/README.md), so the term keeps it: the range's width, but 0 as its start.
     """
     low, high = value_range
     return (1.0 - ms_ssim(x_hat, x, (0.0, high - low))) * x[0].numel()

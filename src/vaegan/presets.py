@@ -91,7 +91,7 @@ def gan_budget(cfg: GANRunConfig, n_images: int, given: Sections) -> GANRunConfi
 
 
 # On a GPU the default widths leave it waiting on kernel launches: twice the channels cost little time per step
-# there, and a hand-sized H200 run at 2x width (with more steps) drew GAN samples of FID 98.6 where the
+# there, and a hand-sized GPU run at 2x width (with more steps) drew GAN samples of FID 98.6 where the
 # defaults drew 119.9 (issue 61; 2,000 samples, Inception). Not raced as a default yet: no GPU was at hand.
 GPU_WIDTH_FACTOR = 2
 

@@ -34,7 +34,7 @@ def widths(base_channels: int, n_layers: int) -> list[int]:
 
 # No normalisation layers. BatchNorm would couple the images of a batch: train and eval would disagree, and
 # a DistributedDataParallel run would differ from a single process with the same global batch. GroupNorm,
-# per image, after each decoder x2 conv was slower and worse on emoji (docs/results/levers/README.md, round 22).
+# per image, after each decoder x2 conv was slower and worse on emoji (the levers table, docs/results/levers/README.md).
 
 
 def down_block(c_in: int, c_out: int, slope: float = 0.2) -> nn.Sequential:
