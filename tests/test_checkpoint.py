@@ -242,15 +242,15 @@ LOADS = [("gan", "spectral_norm", False), ("gan", "anchor_pool", 8), ("gan", "di
 LOADS += [("gan", "disc_init", "scratch"), ("gan", "top_k", 1.0), ("gan", "adaptive_weight", False)]
 LOADS += [("model", "decoder_norm", "none")]
 REFUSED = [
-    ("gan", "spectral_norm", True, "--spectral-norm, removed after vaegan 0.1.0 (levers round 9)"),
-    ("gan", "anchor", "lowpass", "--anchor lowpass, removed after vaegan 0.1.0 (levers round 10)"),
-    ("gan", "anchor", "structure", "--anchor structure, removed after vaegan 0.1.0 (levers round 24)"),
+    ("gan", "spectral_norm", True, "--spectral-norm, removed after vaegan 0.1.0 (levers 9)"),
+    ("gan", "anchor", "lowpass", "--anchor lowpass, removed after vaegan 0.1.0 (levers 10)"),
+    ("gan", "anchor", "structure", "--anchor structure, removed after vaegan 0.1.0 (levers 24)"),
     ("gan", "anchor", "feature", "--anchor feature, removed after vaegan 0.1.0 (never measured;"),
-    ("gan", "disc_head", "patch", "--disc-head patch, removed after vaegan 0.1.0 (levers round 15)"),
-    ("gan", "disc_init", "encoder", "--disc-init encoder, removed after vaegan 0.1.0 (levers round 19)"),
-    ("gan", "top_k", 0.5, "--top-k 0.5, removed after vaegan 0.1.0 (levers round 19)"),
-    ("gan", "adaptive_weight", True, "--adaptive-weight, removed after vaegan 0.1.0 (levers round 21)"),
-    ("model", "decoder_norm", "group", "--decoder-norm group, removed after vaegan 0.1.0 (levers round 22)"),
+    ("gan", "disc_head", "patch", "--disc-head patch, removed after vaegan 0.1.0 (levers 15)"),
+    ("gan", "disc_init", "encoder", "--disc-init encoder, removed after vaegan 0.1.0 (levers 19)"),
+    ("gan", "top_k", 0.5, "--top-k 0.5, removed after vaegan 0.1.0 (levers 19)"),
+    ("gan", "adaptive_weight", True, "--adaptive-weight, removed after vaegan 0.1.0 (levers 21)"),
+    ("model", "decoder_norm", "group", "--decoder-norm group, removed after vaegan 0.1.0 (levers 22)"),
     ("gan", "disc_kind", "selfsup", "--disc-kind selfsup, removed after vaegan 0.1.0 (its race: FID 111.8"),
 ]
 

@@ -267,23 +267,23 @@ OLD_DEFAULTS: dict[int, dict[str, dict[str, Any]]] = {
 # named). A file that stored one loads when its value trains what remains, and is refused by name otherwise.
 # section -> field -> (the value that remains, or None when any value does; the row)
 REMOVED: dict[str, dict[str, tuple[Any, str]]] = {
-    "model": {"decoder_norm": ("none", "levers round 22")},
+    "model": {"decoder_norm": ("none", "levers 22")},
     "gan": {
-        "spectral_norm": (False, "levers round 9"),
-        "anchor_pool": (None, "levers round 10"),  # read by the lowpass anchor alone
-        "disc_head": ("linear", "levers round 15"),
-        "disc_init": ("scratch", "levers round 19"),
-        "top_k": (1.0, "levers round 19"),
-        "adaptive_weight": (False, "levers round 21"),
+        "spectral_norm": (False, "levers 9"),
+        "anchor_pool": (None, "levers 10"),  # read by the lowpass anchor alone
+        "disc_head": ("linear", "levers 15"),
+        "disc_init": ("scratch", "levers 19"),
+        "top_k": (1.0, "levers 19"),
+        "adaptive_weight": (False, "levers 21"),
     },
 }
 # section -> field -> a value of a setting that remains, removed -> its row
 REMOVED_CHOICES: dict[str, dict[str, dict[str, str]]] = {
     "gan": {
         "anchor": {
-            "lowpass": "levers round 10",
-            "structure": "levers round 24",
-            "feature": "never measured; levers round 2 chose the pixel anchor",
+            "lowpass": "levers 10",
+            "structure": "levers 24",
+            "feature": "never measured; levers 2 chose the pixel anchor",
         },
         "disc_kind": {"selfsup": "its race: FID 111.8 against the conv D's 108.6"},
     },

@@ -184,7 +184,7 @@ def test_the_summary_ratio_names_no_records_when_both_rows_come_from_one(tmp_pat
 
 
 def test_a_record_shows_each_runs_steps_and_closing_loss_per_stage(tmp_path: Path) -> None:
-    """So a VAE stage that never trained is visible beside its FID (levers round 16's seed 1)."""
+    """So a VAE stage that never trained is visible beside its FID (levers 16's seed 1)."""
     stages = [
         {"stage": "vae", "steps": 2345, "closing_loss": 8529.2},
         {"stage": "gan", "steps": 900, "closing_loss": 1.5},
