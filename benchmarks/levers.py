@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -82,7 +83,7 @@ from own_features import budget, data_settings, subsample
 from race import most_real
 from report import machine
 
-from vaegan.config import GANConfig, GANRunConfig, vae_run_config
+from vaegan.config import GANConfig, GANRunConfig, to_dict, vae_run_config
 from vaegan.data import DataSplits, load_splits, to_float, to_uint8
 from vaegan.latent import decode_batched
 from vaegan.metrics.inception_fid import embed_images, fid_kid, load_fid_net, real_features
@@ -91,7 +92,7 @@ from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit
 from vaegan.models.vae import VAE
 from vaegan.presets import dataset_defaults
 from vaegan.prior import fit_mixture, fitted_prior, posterior_means, through_prior
-from vaegan.runs import load_generator, load_vae, open_run
+from vaegan.runs import load_generator, load_vae, open_run, read_metrics
 from vaegan.training.feature_net import feature_net_for
 from vaegan.training.train_gan import pairwise_diversity, train_gan
 from vaegan.training.train_vae import train_vae
@@ -173,7 +174,20 @@ RANKED = {  # name -> (the GAN row whose G and D it samples, candidates drawn pe
     "gan+fitted+r1lazy16+pixel10@convs2+rank2": ("gan+fitted+r1lazy16+pixel10@convs2", 2),
     "gan+fitted+r1lazy16+pixel10@convs2+rank4": ("gan+fitted+r1lazy16+pixel10@convs2", 4),
 }
-COLUMNS = ("fid", "kid", "precision", "recall", "artifact", "defect", "psnr", "psnr_vae", "diversity", "seconds")
+COLUMNS = (
+    "fid",
+    "kid",
+    "precision",
+    "recall",
+    "artifact",
+    "defect",
+    "sharpness",
+    "d_gap",
+    "psnr",
+    "psnr_vae",
+    "diversity",
+    "seconds",
+)
 Decode = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -324,6 +338,7 @@ def run_rows(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, 
         if gan.latents == "fitted":  # scored on the z it was trained on: the mixture saved beside its VAE
             decode = through_prior(generator, fitted_prior(open_run(work / start)), args.seed)
         rows[name] = {**scorer.score(name, decode, vae, cfg.model.latent_dim, generator), "seconds": seconds}
+        rows[name]["d_gap"] = d_gap(work / name)
         print(f"{name}: {summary(rows[name])} ({seconds:.0f}s, load {load()})", flush=True)
     for name in ranked_rows:
         trained, candidates = RANKED[name]
@@ -352,8 +367,46 @@ def run_rows(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, 
     return rows, info
 
 
+def d_gap(run: Path) -> float:
+    """D(x) - D(G(z)) over the GAN's last epoch: near 0 when D cannot tell real from fake (issue 67)."""
+    last = [m for m in read_metrics(run) if "d_real" in m][-1]
+    return float(last["d_real"] - last["d_fake"])
+
+
+def run_from_vae(args: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """--vae RUN: every GAN row of --rows starts from that trained run's VAE and draws z from its saved prior,
+    on the run's own data split, for --gan-epochs: the levers of a fine-tune, at `make run`'s budget."""
+    run = open_run(args.vae)
+    scorer = Scorer(args, to_dict(run.config.data))
+    _, _, gan_rows, _ = wanted_rows(args)
+    args.gan_steps = args.gan_epochs * math.ceil(len(scorer.splits.train) / BATCH)  # what a None override means
+    prior, vae = fitted_prior(run), run.vae()
+    rows: dict[str, dict[str, float]] = {}
+    for name in gan_rows:
+        t0 = time.perf_counter()
+        gan = gan_config(args, GAN_ROWS[name][1], args.gan_epochs)
+        train_gan(GANRunConfig(str(run.path), gan), work / name, splits=scorer.splits, progress=False)
+        seconds = time.perf_counter() - t0
+        generator, cfg = load_generator(work / name)
+        decode = through_prior(generator, prior, args.seed)
+        rows[name] = {**scorer.score(name, decode, vae, cfg.model.latent_dim, generator), "seconds": seconds}
+        rows[name]["d_gap"] = d_gap(work / name)
+        print(f"{name}: {summary(rows[name])} ({seconds:.0f}s, load {load()})", flush=True)
+    info = {
+        "vae": str(run.path),
+        "feature_accuracy": scorer.net.accuracy,
+        "samples": len(scorer.real),
+        "inception_samples": args.inception,
+        "inception_real": scorer.inception_real_name,
+        "gan_epochs": args.gan_epochs,
+        "gan_steps": args.gan_steps,
+    }
+    return rows, info
+
+
 def summary(row: dict[str, float]) -> str:
     text = f"fid {row['fid']:.3g}, artifact {row['artifact']:.3g}, defect {row['defect']:.3g}, "
+    text += f"sharpness {row['sharpness']:.3g}, " + (f"D gap {row['d_gap']:.3f}, " if "d_gap" in row else "")
     text += f"psnr {row['psnr']:.3g}/{row['psnr_vae']:.3g}"
     return text + (f", inception fid {row['inception_fid']:.4g}" if "inception_fid" in row else "")
 
@@ -398,11 +451,13 @@ def main() -> None:
     parser.add_argument("--rows", help="comma-separated rows to run (default all)")
     parser.add_argument("--inception", type=int, default=0, help="also Inception FID/KID on this many samples")
     parser.add_argument("--cache-dir", help="feature-net cache (default ~/.cache/vaegan)")
+    parser.add_argument("--vae", help="GAN rows start from this trained run's VAE and prior (no VAE rows)")
+    parser.add_argument("--gan-epochs", type=int, default=9, help="with --vae: GAN epochs per row (quick's 9)")
     parser.add_argument("--out", type=Path, default=Path("docs/results/levers"))
     args = parser.parse_args()
     started, load_start = time.perf_counter(), load()
     with tempfile.TemporaryDirectory() as tmp:
-        rows, info = run_rows(args, Path(tmp))
+        rows, info = run_from_vae(args, Path(tmp)) if args.vae else run_rows(args, Path(tmp))
     record = {
         "data": args.data,
         "command": " ".join(["python", *sys.argv]),
@@ -419,7 +474,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.data}.json").write_text(json.dumps(record, indent=1) + "\n")
     caveat = (
-        f"{args.data}, {args.vae_steps} VAE + {args.gan_steps} GAN steps of batch 64, seed {args.seed}, "
+        f"{args.data}, "
+        + (f"from {args.vae}'s VAE, " if args.vae else f"{args.vae_steps} VAE + ")
+        + f"{args.gan_steps} GAN steps of batch 64, seed {args.seed}, "
         f"own-feature FID on {info['samples']} images"
         + (f"; Inception FID/KID: {args.inception} generated vs {info['inception_real']}" if args.inception else "")
         + f", load average {load_start} -> {load()} "

@@ -10,8 +10,8 @@ import pytest
 
 from tiny import tiny_config, tiny_splits
 from vaegan.checkpoint import load_checkpoint
-from vaegan.config import TrainConfig
-from vaegan.presets import GPU_BATCH_FACTOR, TOO_FEW_STEPS, gpu_budget, step_budget, vae_budget
+from vaegan.config import GANConfig, GANRunConfig, TrainConfig
+from vaegan.presets import GPU_BATCH_FACTOR, TOO_FEW_STEPS, gan_budget, gpu_budget, step_budget, vae_budget
 from vaegan.training.train_vae import train_vae
 
 
@@ -98,3 +98,12 @@ def test_on_a_gpu_new_stages_are_wider_unless_a_width_was_given(
     assert gan.gan.disc_channels == 2 * GANConfig().disc_channels
     monkeypatch.setattr(presets, "on_gpu", lambda device: False)
     assert vae_budget(cfg, 3409, given={}).model == cfg.model  # a CPU keeps the widths
+
+
+def test_ds_warm_up_leaves_g_most_of_a_short_stage_unless_the_user_gave_it(caplog: pytest.LogCaptureFixture) -> None:
+    run = GANRunConfig(vae_checkpoint="vae", gan=GANConfig(epochs=2, batch_size=64, min_steps=0, device="cpu"))
+    with caplog.at_level(logging.INFO):
+        short = gan_budget(run, 640, {"gan": {"epochs": 2}})  # 2 epochs of 10 steps
+    assert short.gan.d_warmup_steps == 4 and "D warms up alone for 4 of its 20 steps instead of 100" in caplog.text
+    assert gan_budget(run, 640, {"gan": {"epochs": 2, "d_warmup_steps": 50}}).gan.d_warmup_steps == 100
+    assert gan_budget(run, 64_000, {"gan": {"epochs": 2}}).gan.d_warmup_steps == 100  # 2,000 steps: kept

@@ -56,6 +56,7 @@ def tiny_gan(**overrides: object) -> GANConfig:
         "min_steps": 0,
         "diversity_samples": 8,
         "disc_channels": 4,
+        "d_warmup_steps": 0,  # a few steps in all: a D warm-up of the default's length would leave G as it started
         **overrides,
     }
     return GANConfig(**settings)

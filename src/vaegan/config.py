@@ -27,7 +27,7 @@ ModelKind = Literal["vae", "ae"]
 Output = Literal["tanh", "sigmoid"]
 GANLoss = Literal["nonsaturating", "minimax", "hinge"]
 GANInit = Literal["vae", "scratch"]
-Anchor = Literal["none", "decoder", "pixel"]
+Anchor = Literal["none", "decoder", "pixel", "features"]
 Precision = Literal["auto", "fp32", "bf16"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 Compile = Literal["off", "on"]
@@ -309,13 +309,18 @@ class GANConfig(RunSettings):
     # three scales (Projected GAN, Sauer et al. 2021). models/gan.py
     disc_kind: DiscKind = "conv"
     disc_channels: int = 32  # width of the discriminator's first conv (the projected D's: of each head)
-    lr_g: float = 2e-4
+    # G starts trained and D from random weights: G at a quarter of D's rate, and D alone for the first 100
+    # steps, gave the same-z samples twice the VAE's sharpness at a defect score near real's, where G at D's
+    # rate from step one added specks and holes (levers 30)
+    lr_g: float = 5e-5
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
     d_steps: int = 1  # discriminator updates per generator update
-    d_warmup_steps: int = 0  # D alone learns real vs the decoder's samples before G moves
-    anchor: Anchor = "pixel"  # decoder: L2 to the frozen decoder, same z; pixel: G(mean of q(z|x)) to x
+    d_warmup_steps: int = 100  # D alone learns real vs the decoder's samples before G moves
+    # decoder: L2 to the frozen decoder, same z; pixel: G(mean of q(z|x)) to x in pixels; features: the same
+    # pair in D's feature maps, Larsen et al. 2016's learned similarity (gan_step.anchor_loss)
+    anchor: Anchor = "pixel"
     anchor_weight: float = 10.0  # on [-1, 1] data
     anchor_decay_steps: int = 0  # the anchor weight falls linearly to 0 over this many steps; 0 keeps it
     # normal: G's z ~ N(0, I); fitted: z from the Gaussian mixture fitted to the VAE's training latents
@@ -323,10 +328,11 @@ class GANConfig(RunSettings):
     latents: Latents = "fitted"
     ema_decay: float = 0.999  # EMA of generator weights used for sampling; 0 turns it off
     diffaugment: str = ""  # DiffAugment policy for what D sees, e.g. "color,translation,cutout"; "" = off
-    # R1 penalty gamma/2 * E||grad_x D(x)||^2 on real images in D's loss; 0 = off. 50, where 1 left G free to
-    # punch holes and specks into objects: half the defect score of a 6-minute run for a few FID points (levers 28)
-    r1_gamma: float = 50.0
+    # R1 penalty gamma/2 * E||grad_x D(x)||^2 on real images in D's loss; 0 = off. 1: at 50 (levers 28) D sat at
+    # chance, D(x) - D(G(z)) 0.03, and taught G nothing; the slow G above keeps the holes away instead (levers 30)
+    r1_gamma: float = 1.0
     r1_every: int = 16  # lazy R1: the penalty, times this, on every r1_every-th D step only (StyleGAN2's 16)
+    lecam_weight: float = 0.0  # LeCam regulariser in D's loss (losses.lecam_penalty); 0 = off
     collapse_fraction: float = 0.5  # warn when sample diversity < this fraction of the real data's
     diversity_samples: int = 256
 
@@ -355,6 +361,8 @@ class GANConfig(RunSettings):
         unknown = [p for p in self.diffaugment.split(",") if p.strip() and p.strip() not in DIFFAUGMENTS]
         _check(not unknown, f"unknown DiffAugment transforms {unknown}; use a comma list of {', '.join(DIFFAUGMENTS)}")
         _check(self.r1_gamma >= 0, f"R1 gamma must be >= 0, got {self.r1_gamma}")
+        lecam_ok = math.isfinite(self.lecam_weight) and self.lecam_weight >= 0
+        _check(lecam_ok, f"LeCam weight must be finite and >= 0, got {self.lecam_weight}")
         _check(self.r1_every >= 1, f"R1 every must be >= 1 (1 = every step), got {self.r1_every}")
         _check_range(self.r1_every, 1, MAX_STEPS, "R1 every")
         _check(0.0 < self.collapse_fraction < 1.0, f"collapse fraction must be in (0, 1), got {self.collapse_fraction}")

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from vaegan.config import MAX_WIDTH, GANRunConfig, RunSettings, VAERunConfig
+from vaegan.config import MAX_WIDTH, GANConfig, GANRunConfig, RunSettings, VAERunConfig
 
 Sections = dict[str, dict[str, Any]]
 SettingsT = TypeVar("SettingsT", bound=RunSettings)
@@ -31,7 +31,8 @@ GREY_28: Sections = {
     "loss": {"reconstruction": "gaussian", "kl_warmup_steps": 0, "msssim_weight": 0.0},
     "model": {"decoder_convs": 1},
     "train": {"batch_size": 128, "epochs": 10},
-    "gan": {"batch_size": 128, "epochs": 5, "r1_gamma": 1.0},
+    # the GAN's learning rates and D warm-up measured here before colour's slow G (levers 30, emoji only)
+    "gan": {"batch_size": 128, "epochs": 5, "lr_g": 2e-4, "d_warmup_steps": 0},
 }
 
 # Named presets that change how long a run takes, not what it trains.
@@ -81,13 +82,29 @@ def vae_budget(cfg: VAERunConfig, n_images: int, given: Sections) -> VAERunConfi
 
 
 def gan_budget(cfg: GANRunConfig, n_images: int, given: Sections) -> GANRunConfig:
-    """A new GAN stage sized for its data and device: budget, and on a GPU a wider D (gpu_width)."""
+    """A new GAN stage sized for its data and device: budget, on a GPU a wider D (gpu_width), and a D warm-up
+    that leaves G most of its steps (warm_up_share)."""
     gan = budget(cfg.gan, n_images, "GAN", given=given.get("gan", {}))
     if on_gpu(gan.device):
         gan = dataclasses.replace(
             gan, disc_channels=gpu_width(gan.disc_channels, given.get("gan", {}), "disc_channels", "GAN")
         )
+    if "d_warmup_steps" not in given.get("gan", {}):
+        gan = warm_up_share(gan, gan.epochs * math.ceil(n_images / gan.batch_size))
     return dataclasses.replace(cfg, gan=gan)
+
+
+# D's warm-up takes at most this share of a GAN stage's steps: a short stage on a small folder still trains G.
+MAX_WARM_UP_SHARE = 0.2
+
+
+def warm_up_share(gan: GANConfig, steps: int) -> GANConfig:
+    """`gan` with its D warm-up cut to MAX_WARM_UP_SHARE of the stage's `steps`, logged when cut."""
+    most = int(steps * MAX_WARM_UP_SHARE)
+    if gan.d_warmup_steps <= most:
+        return gan
+    log.info("GAN: D warms up alone for %d of its %d steps instead of %d (--d-warmup)", most, steps, gan.d_warmup_steps)
+    return dataclasses.replace(gan, d_warmup_steps=most)
 
 
 # On a GPU the default widths leave it waiting on kernel launches: twice the channels cost little time per step

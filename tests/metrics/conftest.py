@@ -9,6 +9,7 @@ import torch
 
 from vaegan.config import DataConfig
 from vaegan.data import DataSplits, load_splits
+from vaegan.data.emoji import FONT_PATH
 from vaegan.metrics.features import FeatureNet
 from vaegan.training.feature_net import feature_net_for
 
@@ -32,3 +33,12 @@ def feature_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def feature_net(fmnist: DataSplits, feature_cache: Path) -> FeatureNet:
     torch.set_num_threads(1)  # session fixtures run before the per-test thread fixture
     return feature_net_for(FMNIST, fmnist, cache_dir=feature_cache, steps=TEST_STEPS)
+
+
+@pytest.fixture(scope="session")
+def emoji(tmp_path_factory: pytest.TempPathFactory) -> torch.Tensor:
+    """Every training emoji at 32 px, uint8 (N, 3, 32, 32)."""
+    if not Path(FONT_PATH).is_file():
+        pytest.skip("needs fonts-noto-color-emoji")
+    cache = tmp_path_factory.mktemp("emoji-cache")
+    return load_splits(DataConfig(source="emoji", image_size=32, cache_dir=str(cache))).train.images

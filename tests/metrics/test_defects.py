@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import torch
 
-from vaegan.config import DataConfig
-from vaegan.data import load_splits, to_float
-from vaegan.data.emoji import FONT_PATH
+from vaegan.data import to_float
 from vaegan.metrics.defects import (
     add_specks,
     blockify,
@@ -49,15 +46,6 @@ def test_on_a_black_background_holes_are_dark() -> None:
     assert float(hole_share(punched)) == pytest.approx(1 / 256)
     punched[..., 20, 20] = 255
     assert float(hole_share(punched)) == pytest.approx(1 / 256)  # a bright dot is not the background's colour
-
-
-@pytest.fixture(scope="module")
-def emoji(tmp_path_factory: pytest.TempPathFactory) -> torch.Tensor:
-    """Every training emoji at 32 px, uint8 (N, 3, 32, 32)."""
-    if not Path(FONT_PATH).is_file():
-        pytest.skip("needs fonts-noto-color-emoji")
-    cache = tmp_path_factory.mktemp("emoji-cache")
-    return load_splits(DataConfig(source="emoji", image_size=32, cache_dir=str(cache))).train.images
 
 
 def test_real_emoji_against_real_emoji_score_about_one(emoji: torch.Tensor) -> None:

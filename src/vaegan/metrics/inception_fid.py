@@ -73,7 +73,11 @@ def embed_images(
     target = pick_device(device)
     net.to(target).eval()
     parts = []
-    with progress_bar(len(images), f"Inception features: {desc}", unit="img") as bar:
+    # the protocol embeds in fp32: cuDNN's default TF32 convolutions on Ampere and later would round them
+    with (
+        torch.backends.cudnn.flags(enabled=True, allow_tf32=False),
+        progress_bar(len(images), f"Inception features: {desc}", unit="img") as bar,
+    ):
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size].to(target).float() / 255.0
             parts.append(net.features(batch).float().cpu())

@@ -205,7 +205,7 @@ def quality_metrics(
     real_features: torch.Tensor | None = None,
     copies: CopyCheck | None = None,
 ) -> dict[str, float]:
-    """FID, KID, precision, recall, density, coverage, the artifact and the defect score of `decode(z)`,
+    """FID, KID, precision, recall, density, coverage, the artifact, defect and sharpness scores of `decode(z)`,
     z ~ N(0, I), against uint8 real images.
 
     `real_images` (N, C, H, W) uint8; the first n are used. Pass `real_features` (from `embed`) to skip
@@ -216,6 +216,7 @@ def quality_metrics(
     from vaegan.metrics.artifacts import artifact_score
     from vaegan.metrics.coverage import mode_coverage
     from vaegan.metrics.defects import defect_score
+    from vaegan.metrics.sharpness import sharpness_ratio
 
     fake_u8 = sample_images(decode, latent_dim, n, value_range, generator)
     fake = embed(feature_net, uint8_to_unit(fake_u8))
@@ -225,6 +226,7 @@ def quality_metrics(
         metrics["copy_rate"] = copies.rate(fake)
     metrics["artifact"] = artifact_score(fake_u8, real_images[:n])
     metrics["defect"] = defect_score(fake_u8, real_images[:n])
+    metrics["sharpness"] = sharpness_ratio(fake_u8, real_images[:n])
     if feature_net.kind == "classifier":
         # The reference histogram is the classifier's own view of real images, so its errors cancel.
         reference = class_predictions(feature_net, real_images[:n])
