@@ -27,7 +27,7 @@ ModelKind = Literal["vae", "ae"]
 Output = Literal["tanh", "sigmoid"]
 GANLoss = Literal["nonsaturating", "minimax", "hinge"]
 GANInit = Literal["vae", "scratch"]
-Anchor = Literal["none", "decoder", "pixel", "features"]
+Anchor = Literal["none", "decoder", "pixel"]
 Precision = Literal["auto", "fp32", "bf16"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 Compile = Literal["off", "on"]
@@ -318,9 +318,7 @@ class GANConfig(RunSettings):
     beta2: float = 0.999
     d_steps: int = 1  # discriminator updates per generator update
     d_warmup_steps: int = 100  # D alone learns real vs the decoder's samples before G moves
-    # decoder: L2 to the frozen decoder, same z; pixel: G(mean of q(z|x)) to x in pixels; features: the same
-    # pair in D's feature maps, Larsen et al. 2016's learned similarity (gan_step.anchor_loss)
-    anchor: Anchor = "pixel"
+    anchor: Anchor = "pixel"  # decoder: L2 to the frozen decoder, same z; pixel: G(mean of q(z|x)) to x
     anchor_weight: float = 10.0  # on [-1, 1] data
     anchor_decay_steps: int = 0  # the anchor weight falls linearly to 0 over this many steps; 0 keeps it
     # normal: G's z ~ N(0, I); fitted: z from the Gaussian mixture fitted to the VAE's training latents
@@ -332,7 +330,6 @@ class GANConfig(RunSettings):
     # chance, D(x) - D(G(z)) 0.03, and taught G nothing; the slow G above keeps the holes away instead (levers 30)
     r1_gamma: float = 1.0
     r1_every: int = 16  # lazy R1: the penalty, times this, on every r1_every-th D step only (StyleGAN2's 16)
-    lecam_weight: float = 0.0  # LeCam regulariser in D's loss (losses.lecam_penalty); 0 = off
     collapse_fraction: float = 0.5  # warn when sample diversity < this fraction of the real data's
     diversity_samples: int = 256
 
@@ -361,8 +358,6 @@ class GANConfig(RunSettings):
         unknown = [p for p in self.diffaugment.split(",") if p.strip() and p.strip() not in DIFFAUGMENTS]
         _check(not unknown, f"unknown DiffAugment transforms {unknown}; use a comma list of {', '.join(DIFFAUGMENTS)}")
         _check(self.r1_gamma >= 0, f"R1 gamma must be >= 0, got {self.r1_gamma}")
-        lecam_ok = math.isfinite(self.lecam_weight) and self.lecam_weight >= 0
-        _check(lecam_ok, f"LeCam weight must be finite and >= 0, got {self.lecam_weight}")
         _check(self.r1_every >= 1, f"R1 every must be >= 1 (1 = every step), got {self.r1_every}")
         _check_range(self.r1_every, 1, MAX_STEPS, "R1 every")
         _check(0.0 < self.collapse_fraction < 1.0, f"collapse fraction must be in (0, 1), got {self.collapse_fraction}")

@@ -157,16 +157,6 @@ def generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
     raise ValueError(f"unknown GAN loss {kind!r}")
 
 
-def lecam_penalty(
-    real_logits: torch.Tensor, fake_logits: torch.Tensor, real_anchor: torch.Tensor, fake_anchor: torch.Tensor
-) -> torch.Tensor:
-    """LeCam (Tseng et al. 2021, arXiv:2104.03310), a scalar: mean relu(l_real - a_fake)^2 + mean relu(a_real -
-    l_fake)^2, with a_real and a_fake the moving averages of D's logits on real and fake images. It keeps D's
-    outputs on the two sides from drifting apart without bound, which on little data is how D overfits."""
-    real_logits, fake_logits = real_logits.float(), fake_logits.float()
-    return F.relu(real_logits - fake_anchor).square().mean() + F.relu(real_anchor - fake_logits).square().mean()
-
-
 def r1_penalty(real_logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     """R1 (Mescheder et al. 2018, arXiv:1801.04406): ||grad_x D(x)||^2 per input image, summed over its
     pixels: shape (B_inputs,). The D loss adds gamma / 2 times its mean over the real images.

@@ -146,7 +146,7 @@ GAN_FLAGS = (
         "gan",
         "anchor",
         str,
-        "keep G near the VAE: decoder G(z) ~ Dec(z), pixel G(E(x)) ~ x, features that in D's features",
+        "keep G near the VAE: decoder G(z) ~ Dec(z), pixel G(E(x)) ~ x",
         ANCHORS,
     ),
     Flag("--latents", "gan", "latents", str, "G's z: N(0, I) or the prior fitted to the VAE's latents", LATENTS),
@@ -157,7 +157,6 @@ GAN_FLAGS = (
         "--diffaugment", "gan", "diffaugment", str, "DiffAugment policy for D's inputs, e.g. color,translation,cutout"
     ),
     Flag("--r1-gamma", "gan", "r1_gamma", float, "R1 penalty weight on D's gradient at real images (0 = off)"),
-    Flag("--lecam-weight", "gan", "lecam_weight", float, "LeCam regulariser's weight in D's loss (0 = off)"),
 )
 # train-gan's own copies of the run-wide flags; the pipeline takes them from the VAE's [train] section.
 GAN_RUNTIME_FLAGS = run_flags("gan")

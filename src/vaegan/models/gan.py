@@ -38,10 +38,6 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x).flatten(1)).squeeze(1)
 
-    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Every block's output for x, (B, C_k, S_k, S_k) each: the learned similarity's spaces."""
-        return block_outputs(self.features, x)
-
 
 class ProjectedDiscriminator(nn.Module):
     """Projected GAN (Sauer et al. 2021, arXiv:2111.01007) on the trained VAE's own encoder: D judges the
@@ -79,19 +75,6 @@ class ProjectedDiscriminator(nn.Module):
                 logits.append(self.heads[scale](self.mix[scale](x)).flatten(1))
         return torch.cat(logits, 1)  # (B, P): every scale's positions
 
-    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The frozen encoder's map at every level for x, as Discriminator.feature_maps."""
-        return block_outputs(self.encoder, x)
-
-
-def block_outputs(blocks: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
-    """The output of each block of a stack run on x, in order."""
-    maps = []
-    for block in blocks:
-        x = block(x)
-        maps.append(x)
-    return maps
-
 
 def scale_head(c_in: int, width: int, size: int) -> nn.Sequential:
     """The projected D's head on one (B, c_in, size, size) map -> (B, 1, s, s) logits, s <= PATCH_MAP."""
@@ -104,32 +87,12 @@ def scale_head(c_in: int, width: int, size: int) -> nn.Sequential:
 
 
 AnyDiscriminator = Discriminator | ProjectedDiscriminator
-LECAM_DECAY = 0.99  # the LeCam paper's moving-average decay
-
-
-class LogitAverages(nn.Module):
-    """Moving averages of D's mean logit on real and on fake images, LeCam's anchors (losses.lecam_penalty).
-    A module of D's, so its state is in D's state dict: a resumed run goes on from the same averages."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.register_buffer("values", torch.zeros(2))  # (real, fake)
-
-    @torch.no_grad()
-    def update(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> None:
-        means = torch.stack([real_logits.float().mean(), fake_logits.float().mean()])
-        self.values.lerp_(means, 1.0 - LECAM_DECAY)
 
 
 def build_discriminator(model: ModelConfig, gan: GANConfig, encoder: Encoder | None = None) -> AnyDiscriminator:
     """The discriminator of kind gan.disc_kind for the images `model` makes, `gan.disc_channels` wide. A new
     projected D is given the trained VAE's Encoder to copy; one whose weights are loaded next (a checkpoint)
     or that is only timed (the speed probe) needs none, and the conv D starts from random weights."""
-    disc: AnyDiscriminator
     if gan.disc_kind == "projected":
-        disc = ProjectedDiscriminator(model, width=gan.disc_channels, encoder=encoder)
-    else:
-        disc = Discriminator(model.image_size, model.channels, gan.disc_channels)
-    if gan.lecam_weight > 0:
-        disc.logit_averages = LogitAverages()
-    return disc
+        return ProjectedDiscriminator(model, width=gan.disc_channels, encoder=encoder)
+    return Discriminator(model.image_size, model.channels, gan.disc_channels)

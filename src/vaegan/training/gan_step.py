@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from vaegan.augment import diff_augment
 from vaegan.config import GANConfig
-from vaegan.losses import discriminator_loss, generator_loss, lecam_penalty, r1_penalty
+from vaegan.losses import discriminator_loss, generator_loss, r1_penalty
 from vaegan.models.gan import AnyDiscriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.training.common import adam, autocast
@@ -26,7 +26,6 @@ from vaegan.training.common import adam, autocast
 MONITORS = ("d_loss", "g_loss", "anchor", "d_real", "d_fake", "grad_d", "grad_g")
 
 Augment = Callable[[torch.Tensor], torch.Tensor]  # what D sees of any image, (B, C, H, W) -> same shape
-RECONSTRUCTING = ("pixel", "features")  # the anchors on G(mean of q(z|x)) against x
 
 
 @dataclass(frozen=True)
@@ -85,8 +84,8 @@ def gan_step(
     """
     g_moves = step >= gc.d_warmup_steps and step % gc.d_steps == 0
     anchor_w = anchor_weight(step, gc) if g_moves else 0.0
-    with torch.no_grad():  # z_x: the frozen encoder's mean for x, for the anchors on G(z_x); else none
-        z_x = nets.frozen.encode(real).mean if anchor_w > 0 and gc.anchor in RECONSTRUCTING else z[:0]
+    with torch.no_grad():  # z_x: the frozen encoder's mean for x, for the pixel anchor on G(z_x); else none
+        z_x = nets.frozen.encode(real).mean if anchor_w > 0 and gc.anchor == "pixel" else z[:0]
     # One G forward per step keeps DDP's bookkeeping simple; without a G update there is no graph to keep.
     with torch.set_grad_enabled(g_moves), autocast(device, bf16):
         fake, fake_x = nets.trained_g(torch.cat([z, z_x])).split([len(z), len(z_x)])  # (B, C, H, W), (B or 0, ...)
@@ -99,10 +98,6 @@ def gan_step(
     d_loss = discriminator_loss(real_logits, fake_logits, gc.loss)
     if r1 > 0:
         d_loss = d_loss + r1 * r1_penalty(real_logits, seen)[: len(real)].mean()
-    if gc.lecam_weight > 0:
-        averages = nets.disc.logit_averages
-        averages.update(real_logits, fake_logits)
-        d_loss = d_loss + gc.lecam_weight * lecam_penalty(real_logits, fake_logits, *averages.values)
     nets.opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     nets.opt_d.step()
@@ -116,9 +111,7 @@ def gan_step(
             with autocast(device, bf16):
                 g_loss = generator_loss(nets.disc(nets.augment(fake)), gc.loss)
                 if anchor_w > 0:
-                    anchor = anchor_loss(
-                        gc.anchor, frozen=nets.frozen, disc=nets.disc, z=z, fake=fake, fake_x=fake_x, real=real
-                    )
+                    anchor = anchor_loss(gc.anchor, frozen=nets.frozen, z=z, fake=fake, fake_x=fake_x, real=real)
             nets.opt_g.zero_grad(set_to_none=True)
             (g_loss + anchor_w * anchor).backward()
         grad_g = grad_norm(nets.trained_g)
@@ -131,38 +124,22 @@ def gan_step(
 
 
 def anchor_loss(
-    kind: str,
-    *,
-    frozen: VAE,
-    disc: AnyDiscriminator,
-    z: torch.Tensor,
-    fake: torch.Tensor,
-    fake_x: torch.Tensor,
-    real: torch.Tensor,
+    kind: str, *, frozen: VAE, z: torch.Tensor, fake: torch.Tensor, fake_x: torch.Tensor, real: torch.Tensor
 ) -> torch.Tensor:
-    """Keeps G near what the VAE taught it.
+    """Keeps G near what the VAE taught it, per-pixel mean squared error.
 
-    decoder: ||G(z) - Dec_frozen(z)||^2 per pixel, for the same prior z.
-    pixel: ||G(z_x) - x||^2 per pixel, with z_x the frozen encoder's posterior mean of the real x
-    (deterministic, so every process count agrees): the VAE's own reconstruction task kept while D sharpens
-    G, what keeps the encoder's latents meaning the same images through the GAN (issue 12's PSNR through G).
-    features: the same pair compared in D's feature maps, each map's mean squared difference over the real
-    map's mean square (so no layer's scale rules), summed over D's blocks: Larsen et al. 2016's learned
-    similarity (arXiv:1512.09300). A pixel MSE is least for the mean of what x could be, a blur; D's features
-    are what tells sharp from blurred, so G keeps each image's content without being pulled back to the blur.
+    decoder: ||G(z) - Dec_frozen(z)||^2 for the same prior z.
+    pixel: ||G(z_x) - x||^2, with z_x the frozen encoder's posterior mean of the real x (deterministic, so
+    every process count agrees): the VAE's own reconstruction task kept while D sharpens G, what keeps the
+    encoder's latents meaning the same images through the GAN (issue 12's PSNR through G). Measured in D's
+    features instead (Larsen et al. 2016's learned similarity) it added specks and no sharpness (levers 30).
     """
     if kind == "decoder":
         with torch.no_grad():
             target = frozen.decode(z)
         return F.mse_loss(fake.float(), target.float())
-    assert kind in RECONSTRUCTING and len(fake_x) == len(real), f"unknown anchor {kind!r}, or no G(z_x)"
-    if kind == "pixel":
-        return F.mse_loss(fake_x.float(), real.float())
-    with torch.no_grad():
-        targets = [m.float() for m in disc.feature_maps(real)]
-    maps = disc.feature_maps(fake_x)
-    terms = [F.mse_loss(m.float(), t) / t.square().mean().clamp_min(1e-8) for m, t in zip(maps, targets, strict=True)]
-    return torch.stack(terms).sum()
+    assert kind == "pixel" and len(fake_x) == len(real), f"unknown anchor {kind!r}, or the pixel anchor without G(z_x)"
+    return F.mse_loss(fake_x.float(), real.float())
 
 
 @contextlib.contextmanager
