@@ -104,6 +104,6 @@ def test_ds_warm_up_leaves_g_most_of_a_short_stage_unless_the_user_gave_it(caplo
     run = GANRunConfig(vae_checkpoint="vae", gan=GANConfig(epochs=2, batch_size=64, min_steps=0, device="cpu"))
     with caplog.at_level(logging.INFO):
         short = gan_budget(run, 640, {"gan": {"epochs": 2}})  # 2 epochs of 10 steps
-    assert short.gan.d_warmup_steps == 4 and "D warms up alone for 4 of its 20 steps instead of 100" in caplog.text
+    assert short.gan.d_warmup_steps == 5 and "D warms up alone for 5 of its 20 steps instead of 100" in caplog.text
     assert gan_budget(run, 640, {"gan": {"epochs": 2, "d_warmup_steps": 50}}).gan.d_warmup_steps == 100
     assert gan_budget(run, 64_000, {"gan": {"epochs": 2}}).gan.d_warmup_steps == 100  # 2,000 steps: kept

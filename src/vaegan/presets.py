@@ -94,8 +94,8 @@ def gan_budget(cfg: GANRunConfig, n_images: int, given: Sections) -> GANRunConfi
     return dataclasses.replace(cfg, gan=gan)
 
 
-# D's warm-up takes at most this share of a GAN stage's steps: a short stage on a small folder still trains G.
-MAX_WARM_UP_SHARE = 0.2
+# D's warm-up takes at most a quarter of a GAN stage's steps: a short stage on a small folder still trains G.
+MAX_WARM_UP_SHARE = 0.25
 
 
 def warm_up_share(gan: GANConfig, steps: int) -> GANConfig:
