@@ -68,7 +68,7 @@ def test_a_folder_of_any_size_trains_or_is_refused_in_one_line(
     else:
         assert "real training images (the floor at this count): " in summary
     if 2 <= held_out <= 5:
-        assert f"only {held_out} images per side for FID & co.: precision/recall use k =" in err
+        assert f"only {held_out} images per side for FID & co., so the k-NN metrics use fewer neighbours" in err
     assert (run / "report.html").is_file() and (run / "progress.gif").is_file()
 
 
