@@ -10,7 +10,7 @@ import pytest
 
 from tiny import tiny_config, tiny_splits
 from vaegan.checkpoint import load_checkpoint
-from vaegan.config import TrainConfig
+from vaegan.config import GANConfig, TrainConfig
 from vaegan.presets import GPU_BATCH_FACTOR, TOO_FEW_STEPS, gpu_budget, step_budget, vae_budget
 from vaegan.training.train_vae import train_vae
 
@@ -34,6 +34,15 @@ def test_too_short_a_run_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
         assert step_budget(settings, 180, "GAN").epochs == 3
     assert "only 9 optimiser steps, too few to learn" in caplog.text and str(TOO_FEW_STEPS) in caplog.text
+    assert "raise --gan-epochs or --min-steps" in caplog.text  # the GAN's length is --gan-epochs, not --epochs
+
+
+def test_the_gpu_budget_names_each_stages_own_batch_flag(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO):
+        gpu_budget(GANConfig(), {}, "GAN")
+        gpu_budget(TrainConfig(), {}, "VAE")
+    assert "(--gan-batch-size keeps your own)" in caplog.records[0].getMessage()
+    assert "(--batch-size keeps your own)" in caplog.records[1].getMessage()
 
 
 def test_epochs_the_user_gave_are_trained_as_given(caplog: pytest.LogCaptureFixture) -> None:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from vaegan.config import MAX_WIDTH, GANRunConfig, RunSettings, VAERunConfig
+from vaegan.config import MAX_WIDTH, GANRunConfig, RunSettings, VAERunConfig, stage_flag
 
 Sections = dict[str, dict[str, Any]]
 SettingsT = TypeVar("SettingsT", bound=RunSettings)
@@ -132,9 +132,10 @@ def step_budget(settings: SettingsT, n_images: int, stage: str, *, epochs_given:
     if epochs * per_epoch < TOO_FEW_STEPS:
         log.warning(
             "%s: only %d optimiser steps, too few to learn (its samples will look alike); "
-            "raise --epochs or --min-steps to %d or more",
+            "raise %s or --min-steps to %d or more",
             stage,
             epochs * per_epoch,
+            stage_flag(stage, "epochs"),
             TOO_FEW_STEPS,
         )
     return dataclasses.replace(settings, epochs=epochs)
@@ -154,13 +155,14 @@ def gpu_budget(settings: SettingsT, given: dict[str, Any], stage: str) -> Settin
     k = GPU_BATCH_FACTOR
     log.info(
         "%s on a GPU: batch %d and %d epochs instead of %d and %d, the same optimiser steps on %dx the images "
-        "(--batch-size keeps your own)",
+        "(%s keeps your own)",
         stage,
         settings.batch_size * k,
         settings.epochs * k,
         settings.batch_size,
         settings.epochs,
         k,
+        stage_flag(stage, "batch-size"),
     )
     return dataclasses.replace(
         settings,

@@ -178,8 +178,12 @@ def test_projected_d_judges_with_the_trained_vaes_encoder_and_keeps_it(vae_run: 
     assert open_run(tmp_path).discriminator()(torch.zeros(2, 3, 16, 16)).shape == (2, 8 * 8 + 4 * 4)
 
 
-def test_a_time_limit_ends_the_gan_stage_with_its_checkpoint_saying_so(vae_run: Path, tmp_path: Path) -> None:
-    train_gan(gan_config(vae_run, epochs=3, max_minutes=1e-9), tmp_path, splits=tiny_splits())
+def test_a_time_limit_ends_the_gan_stage_with_its_checkpoint_saying_so(
+    vae_run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO"):
+        train_gan(gan_config(vae_run, epochs=3, max_minutes=1e-9), tmp_path, splits=tiny_splits())
+    assert "--gan-max-minutes 1e-09 is spent; resume with --gan-epochs 2 or more to train further" in caplog.text
     saved = load_checkpoint(tmp_path / "checkpoint.pt")
     assert (saved.loop.epoch, saved.config.gan.epochs) == (2, 1)
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
