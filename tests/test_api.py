@@ -142,7 +142,9 @@ def test_held_out_images_are_the_runs_validation_split(model: vaegan.Model) -> N
 
 
 def test_the_api_is_listed_before_first_use_and_models_print_in_one_line(model: vaegan.Model) -> None:
-    assert {"train", "load", "to_pil", "Model"} <= set(dir(vaegan))  # what tab completion offers
+    # what tab completion offers: the API alone, not typing's names or the submodules imported so far
+    assert [name for name in dir(vaegan) if not name.startswith("_")] == sorted(vaegan.__all__)
+    assert {"train", "load", "to_pil", "Model"} <= set(vaegan.__all__) and "__version__" in dir(vaegan)
     text = repr(model)
     assert "\n" not in text and len(text) < 200  # it printed about 100 lines of modules
     assert text == (f"vaegan.Model(stage='gan', run='{model.run.path}', latent_dim=4, images=3x16x16)")
