@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,20 @@ def test_latent_tools_agree_with_each_other(model: vaegan.Model, folder: Path) -
     path = model.interpolate(a, b, 5, method="lerp")
     assert path.shape == (5, 3, 16, 16)
     assert torch.allclose(path[0], recon[0], atol=1.5 / 255) and torch.allclose(path[-1], recon[1], atol=1.5 / 255)
+
+
+def test_an_unreadable_file_is_named_once_not_on_every_call(
+    model: vaegan.Model, folder: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for path in sorted(folder.rglob("*.png"))[:2]:
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / "cut.png").write_bytes(b"")
+    with caplog.at_level("WARNING", logger="vaegan"):
+        first, again = model.reconstruct(tmp_path), model.reconstruct(tmp_path)
+    assert torch.equal(first, again) and len(first) == 2
+    assert [r.getMessage() for r in caplog.records] == [
+        f"skipped 1 of 3 files that could not be read: {tmp_path}/cut.png (empty file)"
+    ]
 
 
 def test_a_direction_from_labels_moves_images_and_zero_strength_keeps_them(model: vaegan.Model, folder: Path) -> None:

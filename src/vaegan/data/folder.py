@@ -34,6 +34,9 @@ EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"})
 MAX_PIXELS = 64 * 1024 * 1024
 _SHOWN_SKIPS = 10  # file names listed in the skip warning; the rest are counted
 _MAX_THREADS = 8
+# The unreadable files already named in this process: a folder read again (by each API call, each stage)
+# is not named again until what cannot be read changes.
+_NAMED_SKIPS: set[frozenset[str]] = set()
 
 
 def list_images(root: Path) -> list[Path]:
@@ -148,8 +151,9 @@ def _decode_all(
     max_pixels: int,
     named: frozenset[int] = frozenset(),
 ) -> tuple[torch.Tensor, list[int]]:
-    """(N, C, size, size) uint8 of the readable `files`, and their indices; one warning names the rest, but a
-    file the user `named` itself (by index) that cannot be read is an error: skipping it would surprise."""
+    """(N, C, size, size) uint8 of the readable `files`, and their indices; one warning names the rest (once per
+    process), but a file the user `named` itself (by index) that cannot be read is an error: skipping it would
+    surprise."""
 
     def attempt(path: Path) -> np.ndarray | Exception:
         try:
@@ -162,16 +166,19 @@ def _decode_all(
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     with _pixel_limit(max_pixels), ThreadPoolExecutor(min(_MAX_THREADS, cores)) as pool:
         results = list(pool.map(attempt, files))
-    arrays, kept, skipped = [], [], []
+    arrays, kept, skipped, unread = [], [], [], set()
     for i, result in enumerate(results):
         if isinstance(result, Exception) and i in named:
             raise VaeganError(f"cannot read image {shown_as[i]} ({_reason(files[i], result)}); pass an image file")
         if isinstance(result, Exception):
-            skipped.append(f"{shown_as[i]} ({_reason(files[i], result)})")
+            reason = _reason(files[i], result)
+            skipped.append(f"{shown_as[i]} ({reason})")
+            unread.add(f"{files[i].resolve()} ({reason})")
         else:
             arrays.append(result)
             kept.append(i)
-    if skipped:
+    if skipped and (not arrays or frozenset(unread) not in _NAMED_SKIPS):  # the error below points at it
+        _NAMED_SKIPS.add(frozenset(unread))
         more = len(skipped) - _SHOWN_SKIPS
         shown = ", ".join(skipped[:_SHOWN_SKIPS]) + (f", and {more} more" if more > 0 else "")
         logger.warning("skipped %d of %d files that could not be read: %s", len(skipped), len(files), shown)
