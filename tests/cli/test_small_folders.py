@@ -80,3 +80,22 @@ def test_train_vae_refuses_a_folder_too_small_before_writing_anything(
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "needs at least 2 to train on" in err
     assert not run.exists() or not any(run.iterdir())  # at most the empty folder its writability check makes
+
+
+def test_a_folder_too_small_for_fid_trains_no_feature_net_and_says_so_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a time limit the feature net trained before the VAE, 29 s for 3 images, then FID was skipped."""
+    from vaegan.training import feature_net
+
+    def never(*_: object, **__: object) -> None:
+        raise AssertionError("the feature net was trained for FID that is skipped")
+
+    monkeypatch.setattr(feature_net, "feature_net_for", never)
+    monkeypatch.setattr("vaegan.pipeline.feature_net_for", never)
+    folder, run, config = folder_of(3, tmp_path), tmp_path / "run", tmp_path / "small.toml"
+    config.write_text(SMALL_TOML)
+    argv = ["run", "--data", str(folder), "--out", str(run), "--config", str(config), *SMALL, "--max-minutes", "60"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("FID & co. need at least 2 images per side, and there are 1: they are skipped, and so is ") == 1

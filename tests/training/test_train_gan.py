@@ -189,6 +189,18 @@ def test_a_time_limit_ends_the_gan_stage_with_its_checkpoint_saying_so(
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
 
 
+def test_a_collapse_is_warned_of_once_and_its_diversity_kept_every_epoch(
+    vae_run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A small folder's GAN warned in each of its 300 epochs; below a threshold this high every epoch collapses."""
+    with caplog.at_level("WARNING"):
+        train_gan(gan_config(vae_run, epochs=3, collapse_fraction=0.999), tmp_path, splits=tiny_splits())
+    warnings = [r.getMessage() for r in caplog.records if "mode collapse" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith("possible mode collapse at epoch 1: ")
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records if r["diversity"] < 0.999] == [1, 2, 3]
+
+
 def test_forced_nan_stops_cleanly_with_the_previous_checkpoint_intact(vae_run: Path, tmp_path: Path) -> None:
     train_gan(gan_config(vae_run, epochs=1), tmp_path, splits=tiny_splits())
     saved = load_checkpoint(tmp_path / "checkpoint.pt")

@@ -24,7 +24,7 @@ import torch
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from vaegan.data.images import ImageDataset
-from vaegan.errors import VaeganError, not_a_file
+from vaegan.errors import VaeganError, first_time, not_a_file
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +34,6 @@ EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"})
 MAX_PIXELS = 64 * 1024 * 1024
 _SHOWN_SKIPS = 10  # file names listed in the skip warning; the rest are counted
 _MAX_THREADS = 8
-# The unreadable files already named in this process: a folder read again (by each API call, each stage)
-# is not named again until what cannot be read changes.
-_NAMED_SKIPS: set[frozenset[str]] = set()
 
 
 def list_images(root: Path) -> list[Path]:
@@ -177,8 +174,8 @@ def _decode_all(
         else:
             arrays.append(result)
             kept.append(i)
-    if skipped and (not arrays or frozenset(unread) not in _NAMED_SKIPS):  # the error below points at it
-        _NAMED_SKIPS.add(frozenset(unread))
+    # once per process: each API call and each stage reads the folder again; the error below points at it
+    if skipped and (first_time(("unreadable", frozenset(unread))) or not arrays):
         more = len(skipped) - _SHOWN_SKIPS
         shown = ", ".join(skipped[:_SHOWN_SKIPS]) + (f", and {more} more" if more > 0 else "")
         logger.warning("skipped %d of %d files that could not be read: %s", len(skipped), len(files), shown)
