@@ -99,3 +99,21 @@ def test_a_folder_too_small_for_fid_trains_no_feature_net_and_says_so_once(
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert err.count("FID & co. need at least 2 images per side, and there are 1: they are skipped, and so is ") == 1
+
+
+def test_a_tiny_folders_many_epochs_keep_their_grids_and_checkpoints_as_often_in_steps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--min-steps raises 2 training images' epochs (1 step each) from 30 to 60 and the GAN's from 20 to 60:
+    a grid pair and a checkpoint in every one of them made a 3-image run folder 49 MB."""
+    folder, run, config = folder_of(3, tmp_path), tmp_path / "run", tmp_path / "small.toml"
+    config.write_text(SMALL_TOML)
+    flags = [*SMALL[: SMALL.index("--epochs")], "--min-steps", "60", "--quality-every", "0"]  # the default epochs
+    assert main(["run", "--data", str(folder), "--out", str(run), "--config", str(config), *flags]) == 0
+    vae, gan = (json.loads((run / stage / "config.json").read_text()) for stage in ("vae", "gan"))
+    assert (vae["train"]["epochs"], vae["train"]["grid_every"], vae["train"]["checkpoint_every"]) == (60, 2, 2)
+    assert (gan["gan"]["epochs"], gan["gan"]["grid_every"], gan["gan"]["checkpoint_every"]) == (60, 3, 3)
+    assert len(list((run / "vae" / "grids").glob("samples_e*.png"))) == 30
+    assert len(list((run / "gan" / "grids").glob("samples_e*.png"))) == 21  # epoch 0's: the warm start
+    err = capsys.readouterr().err
+    assert "trains 60 epochs instead of 30 to reach 60 steps (--min-steps), with grids, checkpoints and FID" in err
