@@ -40,7 +40,9 @@ from vaegan.report import FEW_IMAGES, write_report
 from vaegan.runs import Run, open_run, read_metrics
 from vaegan.training import distributed
 from vaegan.training.changes import Sections
+from vaegan.training.common import resolve_device
 from vaegan.training.feature_net import feature_net_for, real_side
+from vaegan.training.placement import cpu_time_note
 from vaegan.training.train_gan import train_gan
 from vaegan.training.train_vae import train_vae
 from vaegan.viz import label_image, make_grid, save_gif, to_pil, upscale
@@ -109,6 +111,9 @@ def run_pipeline(
             f"{gan_dir} was trained from {vae_dir} as it is, so that VAE cannot train further; "
             "extend the GAN with --gan-epochs, or choose a new --out"
         )
+    note = cpu_time_note(resolve_device(vae_cfg.train.device))
+    if note and distributed.is_main_process():
+        log.info("%s", note)
     started = time.perf_counter()
     splits = load_splits(vae_cfg.data)
     setup = {"loading the data": time.perf_counter() - started}

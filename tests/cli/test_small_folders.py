@@ -85,7 +85,8 @@ def test_train_vae_refuses_a_folder_too_small_before_writing_anything(
 def test_a_folder_too_small_for_fid_trains_no_feature_net_and_says_so_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With a time limit the feature net trained before the VAE, 29 s for 3 images, then FID was skipped."""
+    """With a time limit the feature net trained before the VAE, 29 s for 3 images, then FID was skipped. On a
+    CPU without bf16 instructions the run's first line says how long to expect."""
     from vaegan.training import feature_net
 
     def never(*_: object, **__: object) -> None:
@@ -93,12 +94,15 @@ def test_a_folder_too_small_for_fid_trains_no_feature_net_and_says_so_once(
 
     monkeypatch.setattr(feature_net, "feature_net_for", never)
     monkeypatch.setattr("vaegan.pipeline.feature_net_for", never)
+    monkeypatch.setattr("vaegan.training.placement.has_bf16", lambda cpuinfo=None: False)  # an AVX2-only CPU
     folder, run, config = folder_of(3, tmp_path), tmp_path / "run", tmp_path / "small.toml"
     config.write_text(SMALL_TOML)
     argv = ["run", "--data", str(folder), "--out", str(run), "--config", str(config), *SMALL, "--max-minutes", "60"]
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert err.count("FID & co. need at least 2 images per side, and there are 1: they are skipped, and so is ") == 1
+    # and, first of all, how long a run takes on a CPU without bf16 instructions
+    assert err.splitlines()[0].startswith("this CPU lists no bf16 instructions (avx512_bf16, amx_bf16), so steps ")
 
 
 def test_a_tiny_folders_many_epochs_keep_their_grids_and_checkpoints_as_often_in_steps(
