@@ -125,8 +125,7 @@ def step_budget(settings: SettingsT, n_images: int, stage: str, *, given: Collec
     Epochs alone are no budget: the same 30 epochs are 1,500 steps on the emoji and 90 on 180 images.
     """
     per_epoch = math.ceil(n_images / settings.batch_size)
-    given_epochs = "epochs" in given
-    epochs = settings.epochs if given_epochs else max(settings.epochs, math.ceil(settings.min_steps / per_epoch))
+    epochs = settings.epochs if "epochs" in given else max(settings.epochs, math.ceil(settings.min_steps / per_epoch))
     factor = epochs // settings.epochs
     cadences = {key: min(getattr(settings, key) * factor, MAX_EPOCHS) for key in CADENCES if key not in given}
     if epochs > settings.epochs:
