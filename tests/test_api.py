@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,20 @@ def test_latent_tools_agree_with_each_other(model: vaegan.Model, folder: Path) -
     assert torch.allclose(path[0], recon[0], atol=1.5 / 255) and torch.allclose(path[-1], recon[1], atol=1.5 / 255)
 
 
+def test_an_unreadable_file_is_named_once_not_on_every_call(
+    model: vaegan.Model, folder: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for path in sorted(folder.rglob("*.png"))[:2]:
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / "cut.png").write_bytes(b"")
+    with caplog.at_level("WARNING", logger="vaegan"):
+        first, again = model.reconstruct(tmp_path), model.reconstruct(tmp_path)
+    assert torch.equal(first, again) and len(first) == 2
+    assert [r.getMessage() for r in caplog.records] == [
+        f"skipped 1 of 3 files that could not be read: {tmp_path}/cut.png (empty file)"
+    ]
+
+
 def test_a_direction_from_labels_moves_images_and_zero_strength_keeps_them(model: vaegan.Model, folder: Path) -> None:
     direction = model.direction(label="left", versus="right")
     assert direction.shape == (model.latent_dim,) and float(direction.norm()) > 0
@@ -142,7 +157,9 @@ def test_held_out_images_are_the_runs_validation_split(model: vaegan.Model) -> N
 
 
 def test_the_api_is_listed_before_first_use_and_models_print_in_one_line(model: vaegan.Model) -> None:
-    assert {"train", "load", "to_pil", "Model"} <= set(dir(vaegan))  # what tab completion offers
+    # what tab completion offers: the API alone, not typing's names or the submodules imported so far
+    assert [name for name in dir(vaegan) if not name.startswith("_")] == sorted(vaegan.__all__)
+    assert {"train", "load", "to_pil", "Model"} <= set(vaegan.__all__) and "__version__" in dir(vaegan)
     text = repr(model)
     assert "\n" not in text and len(text) < 200  # it printed about 100 lines of modules
     assert text == (f"vaegan.Model(stage='gan', run='{model.run.path}', latent_dim=4, images=3x16x16)")

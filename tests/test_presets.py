@@ -24,6 +24,19 @@ def test_a_small_folder_trains_more_epochs_to_reach_min_steps(caplog: pytest.Log
     assert "too few" not in caplog.text
 
 
+def test_raised_epochs_keep_grids_checkpoints_and_fid_as_often_in_steps(caplog: pytest.LogCaptureFixture) -> None:
+    """A 3-image folder trains 300 one-step epochs: a grid pair and a checkpoint each made its folder 49 MB."""
+    settings = TrainConfig(epochs=30, batch_size=64, min_steps=300, grid_every=1, checkpoint_every=1, quality_every=5)
+    with caplog.at_level(logging.INFO):
+        budgeted = step_budget(settings, 2, "VAE")
+    assert budgeted.epochs == 300
+    assert (budgeted.grid_every, budgeted.checkpoint_every, budgeted.quality_every) == (10, 10, 50)
+    assert "with grids, checkpoints and FID & co. 10x as many epochs apart" in caplog.text
+    kept = step_budget(settings, 2, "VAE", given={"checkpoint_every": 1, "quality_every": 5})  # the user's own
+    assert (kept.grid_every, kept.checkpoint_every, kept.quality_every) == (10, 1, 5)
+    assert step_budget(settings, 2, "VAE", given={"epochs": 30}) == settings
+
+
 def test_large_data_keeps_its_epochs() -> None:
     settings = TrainConfig(epochs=2, batch_size=128, min_steps=300)
     assert step_budget(settings, 54000, "VAE") == settings
@@ -34,12 +47,21 @@ def test_too_short_a_run_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
         assert step_budget(settings, 180, "GAN").epochs == 3
     assert "only 9 optimiser steps, too few to learn" in caplog.text and str(TOO_FEW_STEPS) in caplog.text
+    assert "raise --gan-epochs or --min-steps" in caplog.text  # the GAN's length is --gan-epochs, not --epochs
+
+
+def test_the_gpu_budget_names_each_stages_own_batch_flag(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO):
+        gpu_budget(GANConfig(), {}, "GAN")
+        gpu_budget(TrainConfig(), {}, "VAE")
+    assert "(--gan-batch-size keeps your own)" in caplog.records[0].getMessage()
+    assert "(--batch-size keeps your own)" in caplog.records[1].getMessage()
 
 
 def test_epochs_the_user_gave_are_trained_as_given(caplog: pytest.LogCaptureFixture) -> None:
     settings = TrainConfig(epochs=1, batch_size=64, min_steps=300)
     with caplog.at_level(logging.INFO):
-        assert step_budget(settings, 180, "VAE", epochs_given=True).epochs == 1
+        assert step_budget(settings, 180, "VAE", given={"epochs": 1}).epochs == 1
     assert "instead of" not in caplog.text and "too few to learn" in caplog.text
 
 

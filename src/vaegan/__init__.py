@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 
 
 def __dir__() -> list[str]:
-    """The API's names beside the module's own, so dir() and tab completion show them before first use."""
-    return sorted({*globals(), *__all__})
+    """The API's names and the module's dunders, so dir() and tab completion show the API before first use
+    and nothing else (typing's names, submodules)."""
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
 
 
 def __getattr__(name: str) -> Any:

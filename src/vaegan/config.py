@@ -254,6 +254,12 @@ class RunSettings:
         _check_choice(self.memory_format, MEMORY_FORMATS, "memory format")
 
 
+def stage_flag(stage: str, name: str) -> str:
+    """The flag of a stage's own length, batch or time limit (`name`: epochs, batch-size, max-minutes): --epochs
+    for the VAE, --gan-epochs for the GAN, as `vaegan run` and train-gan spell them."""
+    return f"--{name}" if stage.lower() == "vae" else f"--gan-{name}"
+
+
 @dataclass(frozen=True)
 class TrainConfig(RunSettings):
     """The VAE stage's [train] section."""

@@ -3,8 +3,9 @@
 A generator trained on a few dozen images can hand them back (lightweight-gan #28: "generated outputs are
 identical to all input images"); FastGAN ships a nearest-neighbour script for that reason. The picture shows
 each of the first n samples beside its NEIGHBOURS nearest training images in vaegan's own feature space (the
-one training's FID uses), and the copy rate counts, over `samples` draws, how many sit nearer a training
-image than half the held-out images do (metrics/copies.py); the held-out images' own rate is the floor.
+one training's FID uses), with its Euclidean distance there to the nearest, and the copy rate counts, over
+`samples` draws, how many sit nearer a training image than half the held-out images do (metrics/copies.py);
+the held-out images' own rate is the floor.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Lookalikes:
     copy_rate: float  # over `samples` draws
     floor: float  # held-out images' own rate
     samples: int
+    threshold: float  # feature distance to the nearest training image under which a sample counts as a copy
 
 
 @torch.no_grad()
@@ -60,6 +62,7 @@ def nearest_audit(
     labels = ["sample", *(f"nearest {k + 1}" for k in range(NEIGHBOURS))]
     picture = with_header(grid, labels, grid.width / (1 + NEIGHBOURS))
     distances = [f"{d:.1f}" for d in nearest.values[:, 0].tolist()]
-    picture = with_row_labels(picture, distances, top=16)
-    title = f"{models.stage.upper()}: copy rate {rate:.2f}, held-out {check.floor:.2f}"  # rows: distance to nearest
-    return Lookalikes(with_title(picture, title), models.stage, rate, check.floor, samples)
+    picture = with_row_labels(picture, distances, top=16, header="distance")
+    picture = with_title(picture, "distance to nearest 1: lower = closer")
+    title = f"{models.stage.upper()}: {rate:.0%} near copies, held-out images {check.floor:.0%}"
+    return Lookalikes(with_title(picture, title), models.stage, rate, check.floor, samples, check.threshold)

@@ -90,12 +90,13 @@ def cell_width(grid: Image.Image, ncol: int) -> float:
     return grid.width / ncol
 
 
-def with_row_labels(grid: Image.Image, labels: Sequence[str], top: int = 0) -> Image.Image:
-    """`grid` with a label left of each of its rows (below `top` pixels of header)."""
-    strip, cell = 44, (grid.height - top) / len(labels)
+def with_row_labels(grid: Image.Image, labels: Sequence[str], top: int = 0, header: str = "") -> Image.Image:
+    """`grid` with a label left of each of its rows (below `top` pixels of header, where `header` names them)."""
+    strip, cell = 48, (grid.height - top) / len(labels)
     out = Image.new("RGB", (grid.width + strip, grid.height), "white")
     out.paste(grid.convert("RGB"), (strip, 0))
     draw = ImageDraw.Draw(out)
+    draw.text((strip / 2, top / 2), header, fill="black", font=font(11), anchor="mm")
     for i, text in enumerate(labels):
         draw.text((strip / 2, top + cell * i + cell / 2), text, fill="black", font=font(11), anchor="mm")
     return out

@@ -40,7 +40,9 @@ from vaegan.report import FEW_IMAGES, write_report
 from vaegan.runs import Run, open_run, read_metrics
 from vaegan.training import distributed
 from vaegan.training.changes import Sections
-from vaegan.training.feature_net import feature_net_for
+from vaegan.training.common import resolve_device
+from vaegan.training.feature_net import feature_net_for, real_side
+from vaegan.training.placement import cpu_time_note
 from vaegan.training.train_gan import train_gan
 from vaegan.training.train_vae import train_vae
 from vaegan.viz import label_image, make_grid, save_gif, to_pil, upscale
@@ -109,6 +111,9 @@ def run_pipeline(
             f"{gan_dir} was trained from {vae_dir} as it is, so that VAE cannot train further; "
             "extend the GAN with --gan-epochs, or choose a new --out"
         )
+    note = cpu_time_note(resolve_device(vae_cfg.train.device))
+    if note and distributed.is_main_process():
+        log.info("%s", note)
     started = time.perf_counter()
     splits = load_splits(vae_cfg.data)
     setup = {"loading the data": time.perf_counter() - started}
@@ -197,12 +202,16 @@ def prepare_feature_net(cfg: VAERunConfig, gan_cfg: GANConfig, splits: DataSplit
 
     The first FID measurement trains it (QualityMonitor), so the first epochs' grids are written before
     anything waits on it; with a time limit (--max-minutes) it trains here instead, before the limit's clock
-    starts. Under torchrun it is always the monitor, on rank 0 alone."""
+    starts. Under torchrun it is always the monitor, on rank 0 alone. Too few held-out images for FID, and
+    no net is trained (QualityMonitor says so)."""
     from vaegan.metrics.features import cache_path
     from vaegan.training.feature_net import feature_net_for
 
     path = cache_path(cfg.data, cfg.data.cache_dir)
-    if not (cfg.train.quality_every or gan_cfg.quality_every) or path.is_file():
+    measured = (cfg.train.quality_every or gan_cfg.quality_every) and (
+        len(real_side(splits, cfg.train.quality_samples)) >= MIN_IMAGES
+    )
+    if not measured or path.is_file():
         return None
     if (cfg.train.max_minutes or gan_cfg.max_minutes) and distributed.world_size() == 1:
         feature_net_for(cfg.data, splits, cfg.data.cache_dir)
@@ -264,8 +273,7 @@ def same_sampler_fids(run: Run, splits: DataSplits) -> SummaryFids | None:
     does), beside the real-vs-real reference; None below MIN_IMAGES held-out images. Training logs the
     VAE's on z ~ N(0, I), which would compare unlike things."""
     cfg = run.config
-    held_out = splits.val if len(splits.val) else splits.train
-    real = held_out.images[: cfg.train.quality_samples]
+    real = real_side(splits, cfg.train.quality_samples)
     if len(real) < MIN_IMAGES:
         return None
     net = feature_net_for(cfg.data, splits, cfg.data.cache_dir)

@@ -7,11 +7,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Collection
 from typing import Any, TypeVar
 
 import torch
 
-from vaegan.config import MAX_WIDTH, GANConfig, GANRunConfig, RunSettings, VAERunConfig
+from vaegan.config import MAX_EPOCHS, MAX_WIDTH, GANConfig, GANRunConfig, RunSettings, VAERunConfig, stage_flag
 
 Sections = dict[str, dict[str, Any]]
 SettingsT = TypeVar("SettingsT", bound=RunSettings)
@@ -68,7 +69,7 @@ def budget(settings: SettingsT, n_images: int, stage: str, *, given: dict[str, A
     config.json then records what trains."""
     if on_gpu(settings.device):
         settings = gpu_budget(settings, given, stage)
-    return step_budget(settings, n_images, stage, epochs_given="epochs" in given)
+    return step_budget(settings, n_images, stage, given=given)
 
 
 def vae_budget(cfg: VAERunConfig, n_images: int, given: Sections) -> VAERunConfig:
@@ -127,34 +128,46 @@ def on_gpu(device: str) -> bool:
     return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
 
 
-def step_budget(settings: SettingsT, n_images: int, stage: str, *, epochs_given: bool = False) -> SettingsT:
+# What a stage does every so many epochs: on small data min_steps raises the epochs, and these keep their pace in
+# steps. A 3-image folder trains 300 one-step epochs: a grid pair and a rewritten checkpoint in each made its run
+# folder 49 MB, and progress.gif shows at most 40 of those grids anyway.
+CADENCES = ("grid_every", "checkpoint_every", "quality_every")
+
+
+def step_budget(settings: SettingsT, n_images: int, stage: str, *, given: Collection[str] = ()) -> SettingsT:
     """`settings` with enough epochs for `min_steps` optimiser steps on `n_images`, logged when raised, unless
-    the user gave the epochs; a warning when the stage still trains too few steps to learn.
+    the user gave the epochs (a key of `given`); CADENCES the user did not give grow with the epochs. A
+    warning when the stage still trains too few steps to learn.
 
     Epochs alone are no budget: the same 30 epochs are 1,500 steps on the emoji and 90 on 180 images.
     """
     per_epoch = math.ceil(n_images / settings.batch_size)
-    epochs = settings.epochs if epochs_given else max(settings.epochs, math.ceil(settings.min_steps / per_epoch))
+    epochs = settings.epochs if "epochs" in given else max(settings.epochs, math.ceil(settings.min_steps / per_epoch))
+    factor = epochs // settings.epochs
+    cadences = {key: min(getattr(settings, key) * factor, MAX_EPOCHS) for key in CADENCES if key not in given}
     if epochs > settings.epochs:
+        apart = f", with grids, checkpoints and FID & co. {factor}x as many epochs apart" if factor > 1 else ""
         log.info(
             "%s: %d images make %d steps per epoch, so it trains %d epochs instead of %d to reach %d steps "
-            "(--min-steps)",
+            "(--min-steps)%s",
             stage,
             n_images,
             per_epoch,
             epochs,
             settings.epochs,
             settings.min_steps,
+            apart,
         )
     if epochs * per_epoch < TOO_FEW_STEPS:
         log.warning(
             "%s: only %d optimiser steps, too few to learn (its samples will look alike); "
-            "raise --epochs or --min-steps to %d or more",
+            "raise %s or --min-steps to %d or more",
             stage,
             epochs * per_epoch,
+            stage_flag(stage, "epochs"),
             TOO_FEW_STEPS,
         )
-    return dataclasses.replace(settings, epochs=epochs)
+    return dataclasses.replace(settings, epochs=epochs, **cadences)
 
 
 # On a GPU a CPU-sized batch leaves it waiting on kernel launches: a batch this many times larger costs about
@@ -171,13 +184,14 @@ def gpu_budget(settings: SettingsT, given: dict[str, Any], stage: str) -> Settin
     k = GPU_BATCH_FACTOR
     log.info(
         "%s on a GPU: batch %d and %d epochs instead of %d and %d, the same optimiser steps on %dx the images "
-        "(--batch-size keeps your own)",
+        "(%s keeps your own)",
         stage,
         settings.batch_size * k,
         settings.epochs * k,
         settings.batch_size,
         settings.epochs,
         k,
+        stage_flag(stage, "batch-size"),
     )
     return dataclasses.replace(
         settings,

@@ -195,9 +195,14 @@ def nan_weights(payload: dict[str, Any]) -> None:
     payload["model"][key] = torch.full_like(payload["model"][key], math.nan)
 
 
-def vae_gone(payload: dict[str, Any]) -> None:
-    payload["vae_checkpoint"] = "../no-such-vae/checkpoint.pt"
-    payload["config"]["vae_checkpoint"] = "/no/such/vae/checkpoint.pt"
+def vae_gone(env: Env) -> Callable[[dict[str, Any]], None]:
+    """A GAN checkpoint whose links to its VAE, relative and absolute, lead to nothing in this case's folder."""
+
+    def change(payload: dict[str, Any]) -> None:
+        payload["vae_checkpoint"] = "gone-vae/checkpoint.pt"  # relative to the forged file, in env.tmp
+        payload["config"]["vae_checkpoint"] = str(env.tmp / "gone-vae" / "checkpoint.pt")
+
+    return change
 
 
 def evil_pickle() -> bytes:
@@ -303,8 +308,8 @@ def locked_subfolder(env: Env) -> Path:
     return root
 
 
-def data_gone(payload: dict[str, Any]) -> None:
-    payload["config"]["data"]["source"] = "/no/such/data/folder"
+def data_gone(env: Env) -> Callable[[dict[str, Any]], None]:
+    return setting("data", "source", str(env.tmp / "gone-data"))
 
 
 def changed_data(env: Env) -> list[str]:
@@ -358,8 +363,8 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
     ("val-fraction-1.5", lambda e: train(e, "--val-fraction", "1.5"), "val fraction must be in [0, 1)"),
     ("batch-size-0", lambda e: train(e, "--batch-size", "0"), "batch size must be >= 1"),
     ("quality-samples-1", lambda e: train(e, "--config", toml(e, "[train]\nquality_samples = 1\n")), "samples >= 10"),
-    ("data-missing", lambda e: train(e, "--data", "/no/such/folder"), "/no/such/folder"),
-    ("config-missing", lambda e: train(e, "--config", "/no/such.toml"), "does not exist"),
+    ("data-missing", lambda e: train(e, "--data", str(e.tmp / "no-such-folder")), "no-such-folder"),
+    ("config-missing", lambda e: train(e, "--config", str(e.tmp / "no-such.toml")), "does not exist"),
     ("config-not-toml", lambda e: train(e, "--config", written(e, b"[train\nepochs=", "c.toml")), "not valid TOML"),
     ("config-unknown-key", lambda e: train(e, "--config", written(e, b"[train]\nepoch = 3\n", "c.toml")), "unknown"),
     # --out that cannot be written
@@ -370,7 +375,7 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
     ("out-is-a-trained-run", lambda e: train(e, "--out", str(e.vae)), "already holds a trained run"),
     # flags of train-gan
     ("gan-without-vae", lambda e: ["train-gan", "--out", str(e.tmp / "g")], "needs a trained VAE"),
-    ("gan-vae-missing", lambda e: ["train-gan", "--vae", "/no/such/run"], "no checkpoint"),
+    ("gan-vae-missing", lambda e: ["train-gan", "--vae", str(e.tmp / "no-such-run")], "no checkpoint"),
     ("beta1-5", lambda e: train_gan(e, "--config", toml(e, "[gan]\nbeta1 = 5.0\n")), "beta1 must be in [0, 1)"),
     ("beta2-nan", lambda e: train_gan(e, "--config", toml(e, "[gan]\nbeta2 = nan\n")), "beta2 must be in [0, 1)"),
     ("removed-lever", lambda e: train_gan(e, "--spectral-norm"), "unrecognized arguments: --spectral-norm (see"),
@@ -398,7 +403,7 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
     ("interpolate-out-is-a-file", lambda e: ["interpolate", str(e.vae), "-o", str(a_file(e))], "cannot write to"),
     ("sample-out-in-proc", lambda e: ["sample", str(e.vae), "-o", "/proc/vaegan/s.png"], "cannot write to /proc"),
     ("sample-out-under-a-file", lambda e: ["sample", str(e.vae), "-o", str(a_file(e) / "s.png")], "cannot write"),
-    ("sample-run-missing", lambda e: sample(e, run="/no/such/run"), "no checkpoint"),
+    ("sample-run-missing", lambda e: sample(e, run=e.tmp / "no-such-run"), "no checkpoint"),
     ("sample-stage-gan-of-vae", lambda e: sample(e, "--stage", "gan"), "has no gan stage"),
     (
         "reconstruct-out-is-a-file",
@@ -453,7 +458,7 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
     ),
     ("curves-metrics-garbage", lambda e: ["curves", str(garbage_metrics(e))], "not valid JSON lines"),
     # resume: what a run cannot change, and what is not a run
-    ("resume-missing", lambda e: ["train-vae", "--resume", "/no/such/run"], "no checkpoint"),
+    ("resume-missing", lambda e: ["train-vae", "--resume", str(e.tmp / "typo")], "typo: no such run folder"),
     ("resume-gan-as-vae", lambda e: ["train-vae", "--resume", str(e.gan)], "resume it with train-gan"),
     ("resume-vae-as-gan", lambda e: ["train-gan", "--resume", str(e.vae)], "resume it with train-vae"),
     ("resume-latent-dim", lambda e: ["train-vae", "--resume", str(e.vae), "--latent-dim", "8"], "model.latent_dim"),
@@ -574,10 +579,10 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
         lambda e: ["export", forged(e, nan_weights), "-o", str(e.tmp / "out")],
         "holds non-finite weights",
     ),
-    ("gan-vae-gone", lambda e: sample(e, run=forged(e, vae_gone, "gan")), "a GAN trained from a VAE that is gone"),
+    ("gan-vae-gone", lambda e: sample(e, run=forged(e, vae_gone(e), "gan")), "a GAN trained from a VAE that is gone"),
     (
         "gan-vae-gone-stage-gan",
-        lambda e: sample(e, "--stage", "gan", run=forged(e, vae_gone, "gan")),
+        lambda e: sample(e, "--stage", "gan", run=forged(e, vae_gone(e), "gan")),
         "a VAE that is gone (looked for",
     ),
     # resume that would train nothing, or has nothing to resume
@@ -692,8 +697,8 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
     ),
     (
         "run-data-gone",
-        lambda e: ["similar", forged(e, data_gone), "-o", str(e.tmp / "out")],
-        "was trained on the images in /no/such/data/folder, which is gone; put them back there",
+        lambda e: ["similar", forged(e, data_gone(e)), "-o", str(e.tmp / "out")],
+        "gone-data, which is gone; put them back there",
     ),
 ]
 

@@ -84,19 +84,19 @@ def test_resume_continues_from_the_checkpoint(tmp_path: Path, image_folder: Path
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["train-vae", "--data", "/no/such/folder"], "/no/such/folder"),
+        (["train-vae", "--data", "{tmp}/no-such-folder"], "no-such-folder"),
         (["train-vae", "--epochs", "zero"], "invalid int value"),
         (["train-vae", "--recon", "l1"], "invalid choice"),
         (["train-vae", "--epochs", "0"], "epochs must be >= 1"),
-        (["sample", "/no/such/run"], "no checkpoint"),
-        (["train-vae", "--config", "/no/such.toml"], "does not exist"),
+        (["sample", "{tmp}/no-such-run"], "no checkpoint"),
+        (["train-vae", "--config", "{tmp}/no-such.toml"], "does not exist"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_a_nonzero_exit(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        raise SystemExit(main(argv))
+        raise SystemExit(main([arg.format(tmp=tmp_path) for arg in argv]))  # missing paths in this test's folder
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err

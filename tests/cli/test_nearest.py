@@ -35,7 +35,10 @@ def test_nearest_writes_the_picture_and_prints_the_copy_rate(
     capsys.readouterr()
     assert main(["nearest", str(pipeline), "-n", "4", "--samples", "40", "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "copy rate: " in out and "of 40 samples" in out and "held-out images: " in out
+    assert "copy rate: " in out and "of 40 samples are near copies" in out and "held-out images: " in out
+    # the per-row numbers say what they measure and which way is closer
+    assert "distance (left of each row): Euclidean, from the sample to its nearest training image" in out
+    assert "lower = closer" in out and "(a distance under " in out
     picture = Image.open(tmp_path / "nearest_gan.png")
     assert picture.height > 4 * 64 and picture.width > (1 + lookalikes.NEIGHBOURS) * 64  # 16 px shown at 64
 

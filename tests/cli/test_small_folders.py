@@ -68,7 +68,7 @@ def test_a_folder_of_any_size_trains_or_is_refused_in_one_line(
     else:
         assert "real training images (the floor at this count): " in summary
     if 2 <= held_out <= 5:
-        assert f"only {held_out} images per side for FID & co.: precision/recall use k =" in err
+        assert f"only {held_out} images per side for FID & co., so the k-NN metrics use fewer neighbours" in err
     assert (run / "report.html").is_file() and (run / "progress.gif").is_file()
 
 
@@ -80,3 +80,44 @@ def test_train_vae_refuses_a_folder_too_small_before_writing_anything(
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "needs at least 2 to train on" in err
     assert not run.exists() or not any(run.iterdir())  # at most the empty folder its writability check makes
+
+
+def test_a_folder_too_small_for_fid_trains_no_feature_net_and_says_so_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a time limit the feature net trained before the VAE, 29 s for 3 images, then FID was skipped. On a
+    CPU without bf16 instructions the run's first line says how long to expect."""
+    from vaegan.training import feature_net
+
+    def never(*_: object, **__: object) -> None:
+        raise AssertionError("the feature net was trained for FID that is skipped")
+
+    monkeypatch.setattr(feature_net, "feature_net_for", never)
+    monkeypatch.setattr("vaegan.pipeline.feature_net_for", never)
+    monkeypatch.setattr("vaegan.training.placement.has_bf16", lambda cpuinfo=None: False)  # an AVX2-only CPU
+    folder, run, config = folder_of(3, tmp_path), tmp_path / "run", tmp_path / "small.toml"
+    config.write_text(SMALL_TOML)
+    argv = ["run", "--data", str(folder), "--out", str(run), "--config", str(config), *SMALL, "--max-minutes", "60"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("FID & co. need at least 2 images per side, and there are 1: they are skipped, and so is ") == 1
+    # and, first of all, how long a run takes on a CPU without bf16 instructions
+    assert err.splitlines()[0].startswith("this CPU lists no bf16 instructions (avx512_bf16, amx_bf16), so steps ")
+
+
+def test_a_tiny_folders_many_epochs_keep_their_grids_and_checkpoints_as_often_in_steps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--min-steps raises 2 training images' epochs (1 step each) from 30 to 60 and the GAN's from 20 to 60:
+    a grid pair and a checkpoint in every one of them made a 3-image run folder 49 MB."""
+    folder, run, config = folder_of(3, tmp_path), tmp_path / "run", tmp_path / "small.toml"
+    config.write_text(SMALL_TOML)
+    flags = [*SMALL[: SMALL.index("--epochs")], "--min-steps", "60", "--quality-every", "0"]  # the default epochs
+    assert main(["run", "--data", str(folder), "--out", str(run), "--config", str(config), *flags]) == 0
+    vae, gan = (json.loads((run / stage / "config.json").read_text()) for stage in ("vae", "gan"))
+    assert (vae["train"]["epochs"], vae["train"]["grid_every"], vae["train"]["checkpoint_every"]) == (60, 2, 2)
+    assert (gan["gan"]["epochs"], gan["gan"]["grid_every"], gan["gan"]["checkpoint_every"]) == (60, 3, 3)
+    assert len(list((run / "vae" / "grids").glob("samples_e*.png"))) == 30
+    assert len(list((run / "gan" / "grids").glob("samples_e*.png"))) == 21  # epoch 0's: the warm start
+    err = capsys.readouterr().err
+    assert "trains 60 epochs instead of 30 to reach 60 steps (--min-steps), with grids, checkpoints and FID" in err

@@ -172,6 +172,20 @@ def test_broken_files_are_skipped_and_named_in_one_warning(tmp_path: Path, caplo
     assert Image.MAX_IMAGE_PIXELS == limit  # the global is restored
 
 
+def test_a_folder_read_again_names_its_unreadable_files_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """vaegan.load, held_out and reconstruct each read the folder again: the same warning every call."""
+    halves("RGB", RED, BLUE).save(tmp_path / "good.png")
+    (tmp_path / "zero.png").write_bytes(b"")
+    with caplog.at_level(logging.WARNING, logger="vaegan.data.folder"):
+        load_folder(tmp_path, 16, 3)
+        load_folder(tmp_path, 16, 3)
+        load_image_files([tmp_path], 16, 3)  # the same folder through --images
+        assert len(caplog.records) == 1
+        (tmp_path / "text.png").write_text("not a picture")  # what cannot be read changed: named again
+        load_folder(tmp_path, 16, 3)
+    assert len(caplog.records) == 2 and "skipped 2 of 3" in caplog.records[1].getMessage()
+
+
 def test_pixel_limit_applies_to_warnings_and_errors(tmp_path: Path) -> None:
     halves("RGB", RED, BLUE, size=64).save(tmp_path / "big.png")  # 4096 pixels
     halves("RGB", RED, BLUE, size=16).save(tmp_path / "small.png")  # 256 pixels

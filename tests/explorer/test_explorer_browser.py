@@ -116,7 +116,8 @@ def test_the_page_opens_on_a_real_image_and_its_principal_directions_move_it(
     assert np.abs(moved - first).mean() > CLEAR_CHANGE
     # PC1 is the map's x axis: the marker of the current z moves along x alone, and PC2 stays where it was
     after = page.evaluate("scatter.markers.current")
-    assert abs(after[0] - marker[0]) > 1 and after[1] == pytest.approx(marker[1], abs=1e-6)
+    # y comes from float32 z through the page's JS and torch: equal to float32's ~1e-6 relative, a few ulps more
+    assert abs(after[0] - marker[0]) > 1 and after[1] == pytest.approx(marker[1], rel=1e-5, abs=1e-5)
     assert pc2.input_value() == other
 
 

@@ -76,6 +76,21 @@ def test_small_sets_get_fewer_neighbours_not_a_crash() -> None:
     assert small_sample_note(DC_K + 1) is None
 
 
+def test_the_small_sample_note_names_only_the_k_that_changed() -> None:
+    """At 4 and 5 images precision/recall keep their k = 3; the note said "k = 3 neighbours instead of 3"."""
+    from vaegan.metrics.quality import small_sample_note
+
+    assert small_sample_note(4) == (
+        "only 4 images per side for FID & co., so the k-NN metrics use fewer neighbours: density/coverage k = 3 "
+        "instead of 5 (each image's k-th nearest other image must exist)"
+    )
+    assert "precision/recall" not in str(small_sample_note(5))
+    assert small_sample_note(3) == (
+        "only 3 images per side for FID & co., so the k-NN metrics use fewer neighbours: precision/recall k = 2 "
+        "instead of 3 and density/coverage k = 2 instead of 5 (each image's k-th nearest other image must exist)"
+    )
+
+
 def test_fewer_than_two_images_per_side_are_refused_by_name() -> None:
     import pytest
 

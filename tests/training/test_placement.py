@@ -11,7 +11,7 @@ import torch
 
 from vaegan.config import RunSettings
 from vaegan.cpu import cpu_flags, cpu_model
-from vaegan.training.placement import memory_layout, setup_run, use_bf16
+from vaegan.training.placement import cpu_time_note, memory_layout, setup_run, use_bf16
 
 CPU, GPU = torch.device("cpu"), torch.device("cuda")
 
@@ -29,6 +29,13 @@ AMX = cpuinfo("fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile", name="Intel Xeon
 @pytest.mark.parametrize(("info", "bf16"), [(AVX2, False), (AVX512_BF16, True), (AMX, True), ("", False)])
 def test_auto_precision_is_bf16_exactly_on_cpus_with_bf16_instructions(info: str, bf16: bool) -> None:
     assert use_bf16("auto", CPU, info) is bf16
+
+
+def test_a_cpu_without_bf16_instructions_is_told_how_long_to_expect() -> None:
+    note = cpu_time_note(CPU, AVX2)
+    assert note is not None and "no bf16 instructions" in note and "3-5x slower" in note and "13-20 minutes" in note
+    assert cpu_time_note(CPU, AVX512_BF16) is None and cpu_time_note(CPU, AMX) is None
+    assert cpu_time_note(GPU, AVX2) is None  # the GPU's steps are what count
 
 
 def test_a_gpu_trains_in_fp32_under_auto_and_explicit_choices_win() -> None:

@@ -178,11 +178,27 @@ def test_projected_d_judges_with_the_trained_vaes_encoder_and_keeps_it(vae_run: 
     assert open_run(tmp_path).discriminator()(torch.zeros(2, 3, 16, 16)).shape == (2, 8 * 8 + 4 * 4)
 
 
-def test_a_time_limit_ends_the_gan_stage_with_its_checkpoint_saying_so(vae_run: Path, tmp_path: Path) -> None:
-    train_gan(gan_config(vae_run, epochs=3, max_minutes=1e-9), tmp_path, splits=tiny_splits())
+def test_a_time_limit_ends_the_gan_stage_with_its_checkpoint_saying_so(
+    vae_run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO"):
+        train_gan(gan_config(vae_run, epochs=3, max_minutes=1e-9), tmp_path, splits=tiny_splits())
+    assert "--gan-max-minutes 1e-09 is spent; resume with --gan-epochs 2 or more to train further" in caplog.text
     saved = load_checkpoint(tmp_path / "checkpoint.pt")
     assert (saved.loop.epoch, saved.config.gan.epochs) == (2, 1)
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_collapse_is_warned_of_once_and_its_diversity_kept_every_epoch(
+    vae_run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A small folder's GAN warned in each of its 300 epochs; below a threshold this high every epoch collapses."""
+    with caplog.at_level("WARNING"):
+        train_gan(gan_config(vae_run, epochs=3, collapse_fraction=0.999), tmp_path, splits=tiny_splits())
+    warnings = [r.getMessage() for r in caplog.records if "mode collapse" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith("possible mode collapse at epoch 1: ")
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records if r["diversity"] < 0.999] == [1, 2, 3]
 
 
 def test_forced_nan_stops_cleanly_with_the_previous_checkpoint_intact(vae_run: Path, tmp_path: Path) -> None:

@@ -38,6 +38,21 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}{config_hint(message)} (see '{self.prog} --help')\n")
 
+    def parse_args(self, args: Sequence[str] | None = None, namespace: None = None) -> argparse.Namespace:  # type: ignore[override]
+        """argparse's own, with the subcommand known when a flag is not: `vaegan run --resume` says how a
+        pipeline continues."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            resume = getattr(parsed, "command", None) == "run" and "--resume" in extras
+            self.error(f"unrecognized arguments: {' '.join(extras)}{RUN_RESUME if resume else ''}")
+        return parsed
+
+
+RUN_RESUME = (
+    "; vaegan run has no --resume: run the same `vaegan run` command again (its --data and --out) and it "
+    "finishes whichever stage is unfinished"
+)
+
 
 DESCRIPTION = """\
 Train a VAE on a folder of images, then a GAN that starts from its decoder, and look at what both learned.

@@ -40,7 +40,7 @@ def run_train_gan(args: argparse.Namespace) -> int:
     from vaegan.training.train_gan import refuse_before_data, train_gan
 
     if args.resume:
-        resume_conflicts(args, "--vae")
+        resume_conflicts(args, "gan", "--vae")
         wanted = given_sections(args, GAN_FLAGS + GAN_RUNTIME_FLAGS)
         result = train_gan(GANRunConfig(vae_checkpoint="resume"), args.resume, resume=True, wanted=wanted)
     else:

@@ -51,9 +51,11 @@ def picture_path(out: Path | None, run: Path, name: str) -> Path:
     return output_path(out, run, name, writable)
 
 
-def resume_conflicts(args: argparse.Namespace, *others: str) -> None:
-    """--resume continues the run it names in place: an --out elsewhere (or another of `others`, e.g. --vae)
-    would silently be ignored, so it is refused before anything is read or written."""
+def resume_conflicts(args: argparse.Namespace, stage: str, *others: str) -> None:
+    """--resume continues the `stage` run it names in place: an --out elsewhere (or another of `others`, e.g.
+    --vae) would silently be ignored, so it is refused before anything is read or written, as is a `vaegan run`
+    folder, whose stages have folders of their own."""
+    from vaegan.checkpoint import CHECKPOINT_NAME
     from vaegan.errors import VaeganError
 
     resume = Path(args.resume)
@@ -67,3 +69,12 @@ def resume_conflicts(args: argparse.Namespace, *others: str) -> None:
         raise VaeganError(f"--resume continues {resume} with what it was started with; drop {', '.join(given)}")
     if not resume.is_dir() and not resume.is_file():
         raise VaeganError(f"--resume {resume}: no such run folder; pass the folder a training command wrote")
+    if (resume / "vae").is_dir() and not (resume / CHECKPOINT_NAME).exists():
+        if not (resume / stage / CHECKPOINT_NAME).is_file():
+            raise VaeganError(
+                f"--resume {resume} is a `vaegan run` folder with no {stage.upper()} stage yet; run the same "
+                "`vaegan run` command again to train it"
+            )
+        raise VaeganError(
+            f"--resume {resume} is a `vaegan run` folder; pass its {stage.upper()} stage: --resume {resume / stage}"
+        )

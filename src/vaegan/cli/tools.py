@@ -101,8 +101,16 @@ def run_nearest(args: argparse.Namespace) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     found.picture.save(path)
     print(
-        f"copy rate: {found.copy_rate:.3f} of {found.samples} samples nearer a training image than half the "
-        f"held-out images are (held-out images: {found.floor:.3f}; a generator that copies scores near 1)"
+        f"copy rate: {found.copy_rate:.0%} of {found.samples} samples are near copies of a training image "
+        f"(held-out images: {found.floor:.0%}; a generator that hands back its training images: near 100%)"
+    )
+    print(
+        "near copy: nearer its nearest training image than half the held-out images are to theirs "
+        f"(a distance under {found.threshold:.2f})"
+    )
+    print(
+        "distance (left of each row): Euclidean, from the sample to its nearest training image in vaegan's own "
+        "feature space (the one FID uses); lower = closer"
     )
     print(f"picture: {path}")
     return 0

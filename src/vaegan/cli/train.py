@@ -39,7 +39,7 @@ def run_train_vae(args: argparse.Namespace) -> int:
     from vaegan.training.train_vae import train_vae
 
     if args.resume:
-        resume_conflicts(args)
+        resume_conflicts(args, "vae")
         result = train_vae(vae_run_config(), args.resume, resume=True, wanted=given_sections(args, VAE_FLAGS))
     else:
         cfg = vae_run_config(**sections_from_args(args, VAE_FLAGS))

@@ -24,7 +24,7 @@ import torch
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from vaegan.data.images import ImageDataset
-from vaegan.errors import VaeganError, not_a_file
+from vaegan.errors import VaeganError, first_time, not_a_file
 
 logger = logging.getLogger(__name__)
 
@@ -148,8 +148,9 @@ def _decode_all(
     max_pixels: int,
     named: frozenset[int] = frozenset(),
 ) -> tuple[torch.Tensor, list[int]]:
-    """(N, C, size, size) uint8 of the readable `files`, and their indices; one warning names the rest, but a
-    file the user `named` itself (by index) that cannot be read is an error: skipping it would surprise."""
+    """(N, C, size, size) uint8 of the readable `files`, and their indices; one warning names the rest (once per
+    process), but a file the user `named` itself (by index) that cannot be read is an error: skipping it would
+    surprise."""
 
     def attempt(path: Path) -> np.ndarray | Exception:
         try:
@@ -162,16 +163,19 @@ def _decode_all(
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     with _pixel_limit(max_pixels), ThreadPoolExecutor(min(_MAX_THREADS, cores)) as pool:
         results = list(pool.map(attempt, files))
-    arrays, kept, skipped = [], [], []
+    arrays, kept, skipped, unread = [], [], [], set()
     for i, result in enumerate(results):
         if isinstance(result, Exception) and i in named:
             raise VaeganError(f"cannot read image {shown_as[i]} ({_reason(files[i], result)}); pass an image file")
         if isinstance(result, Exception):
-            skipped.append(f"{shown_as[i]} ({_reason(files[i], result)})")
+            reason = _reason(files[i], result)
+            skipped.append(f"{shown_as[i]} ({reason})")
+            unread.add(f"{files[i].resolve()} ({reason})")
         else:
             arrays.append(result)
             kept.append(i)
-    if skipped:
+    # once per process: each API call and each stage reads the folder again; the error below points at it
+    if skipped and (first_time(("unreadable", frozenset(unread))) or not arrays):
         more = len(skipped) - _SHOWN_SKIPS
         shown = ", ".join(skipped[:_SHOWN_SKIPS]) + (f", and {more} more" if more > 0 else "")
         logger.warning("skipped %d of %d files that could not be read: %s", len(skipped), len(files), shown)

@@ -92,9 +92,12 @@ def small_sample_note(n: int) -> str | None:
         return f"FID & co. need at least {MIN_IMAGES} images per side, and there are {n}: they are skipped"
     if n > DC_K:
         return None
+    k = n - 1
+    changed = [f"precision/recall k = {k} instead of {PR_K}"] if k < PR_K else []  # from 4 images up: unchanged
+    changed.append(f"density/coverage k = {k} instead of {DC_K}")
     return (
-        f"only {n} images per side for FID & co.: precision/recall use k = {min(PR_K, n - 1)} neighbours instead "
-        f"of {PR_K}, density/coverage k = {n - 1} instead of {DC_K}"
+        f"only {n} images per side for FID & co., so the k-NN metrics use fewer neighbours: {' and '.join(changed)} "
+        "(each image's k-th nearest other image must exist)"
     )
 
 

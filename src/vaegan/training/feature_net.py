@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from vaegan.checkpoint import write_atomically
 from vaegan.config import DataConfig
 from vaegan.data import DataSplits, ImageDataset
-from vaegan.errors import VaeganError
+from vaegan.errors import VaeganError, first_time
 from vaegan.metrics.features import FeatureNet, accuracy, cache_path, load_feature_net
 from vaegan.metrics.psnr import posterior_psnr
 from vaegan.metrics.quality import (
@@ -239,6 +239,13 @@ def feature_net_for(
     return net.requires_grad_(False)
 
 
+def real_side(splits: DataSplits, samples: int) -> torch.Tensor:
+    """The real images FID & co. score samples against: the first `samples` held out (training images where
+    none are held out). Fewer than MIN_IMAGES and nothing is measured, nor the feature net trained."""
+    held_out = splits.val if len(splits.val) else splits.train
+    return held_out.images[:samples]
+
+
 class QualityMonitor:
     """FID, KID, precision/recall, density/coverage (and mode coverage) of a decoder, every `every` epochs,
     with quality/fid_reference: real training images scored as a sample set at the same count, the floor
@@ -247,12 +254,13 @@ class QualityMonitor:
 
     def __init__(self, data: DataConfig, splits: DataSplits, every: int, samples: int, epochs: int) -> None:
         self.data, self.splits, self.every, self.epochs = data, splits, every, epochs
-        held_out = splits.val if len(splits.val) else splits.train
-        self.real = held_out.images[:samples]
+        self.real = real_side(splits, samples)
         self.samples = len(self.real)
         note = small_sample_note(self.samples) if every else None
-        if note:
-            log.warning("%s%s", note, "; add images or raise --val-fraction" if self.samples < MIN_IMAGES else "")
+        if self.samples < MIN_IMAGES and note:
+            note += ", and so is training their feature net; add images or raise --val-fraction"
+        if note and first_time(("quality note", data.source, note)):  # a pipeline's GAN would say it again
+            log.warning("%s", note)
         if self.samples < MIN_IMAGES:
             self.every = 0
         # the real-vs-real floor at the same count, from training images; none when nothing is held out

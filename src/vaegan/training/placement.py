@@ -42,6 +42,20 @@ def use_bf16(precision: str, device: torch.device, cpuinfo: str | None = None) -
     return device.type == "cpu" and has_bf16(cpuinfo)
 
 
+# The README's `make run` was timed on a 2-core EPYC with avx512_bf16. An AVX2-only one runs the shipped steps in
+# fp32 at about 2.6x (VAE) and 3.6x (GAN) the time: the GFLOP/s of its throughput record, at the shipped steps'
+# MFLOP per image (docs/results/performance/: epyc-avx2.json, epyc-f25-avx512bf16-shipped.json). Issue 68 timed
+# its emoji VAE epochs at 4.5-5x. The feature net and set-up take about as long on either.
+WITHOUT_BF16 = "3-5x slower than on one that does: the README's 5-minute `make run` takes about 13-20 minutes here"
+
+
+def cpu_time_note(device: torch.device, cpuinfo: str | None = None) -> str | None:
+    """One line on what to expect where steps run in fp32 on a CPU without bf16 instructions; None elsewhere."""
+    if device.type != "cpu" or has_bf16(cpuinfo):
+        return None
+    return f"this CPU lists no bf16 instructions (avx512_bf16, amx_bf16), so steps run in fp32, {WITHOUT_BF16}"
+
+
 def memory_layout(memory_format: str, device: torch.device) -> torch.memory_format:
     """The layout rule: an explicit choice as given; auto is channels_last on a CPU, contiguous on a GPU."""
     if memory_format == "auto":

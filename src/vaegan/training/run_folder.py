@@ -24,7 +24,7 @@ from vaegan.checkpoint import (
     remove_orphans,
     save_checkpoint,
 )
-from vaegan.config import write_json
+from vaegan.config import stage_flag, write_json
 from vaegan.data import DataSplits
 from vaegan.errors import VaeganError
 from vaegan.runs import locate_paths, read_metrics
@@ -69,7 +69,7 @@ def check_work_left(saved: Checkpoint, run_dir: Path, stage: str, asked: int | N
     """A resume with epochs below those done is refused (it would train nothing, silently); one with no
     epochs left says so and goes on, as a rerun of a finished run is no mistake."""
     settings = getattr(saved.config, settings_section(stage))
-    done, flag = saved.loop.epoch - 1, "--epochs" if stage == "vae" else "--gan-epochs"
+    done, flag = saved.loop.epoch - 1, stage_flag(stage, "epochs")
     if settings.epochs >= saved.loop.epoch:
         return
     if asked is not None and asked < done:

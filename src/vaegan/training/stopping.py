@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from vaegan.checkpoint import Checkpoint, LoopState, load_checkpoint, weights
+from vaegan.config import stage_flag
 from vaegan.errors import VaeganError
 from vaegan.training.common import StopRequest, TrainingStopped, settings_section
 from vaegan.training.distributed import Dist
@@ -114,12 +115,15 @@ class StopRules:
         self.epochs_asked = settings.epochs
         how = f", cut at batch {loop.batch_in_epoch}" if self.cut else ""
         log.info(
-            "%s: epoch %d of %d is the last%s: --max-minutes %g is spent; resume with more epochs to train further",
+            "%s: epoch %d of %d is the last%s: %s %g is spent; resume with %s %d or more to train further",
             stage,
             loop.epoch,
             settings.epochs,
             how,
+            stage_flag(stage, "max-minutes"),
             settings.max_minutes,
+            stage_flag(stage, "epochs"),
+            loop.epoch + 1,
         )
         return replace(config, **{section: replace(settings, epochs=loop.epoch)})
 

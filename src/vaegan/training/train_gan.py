@@ -147,7 +147,8 @@ def end_gan_epoch(
     gc = run.config.gan
     noise = torch.Generator(run.placement.device).manual_seed(gc.seed + 2)
     record = run.end_epoch(values, lambda z: nets.ema(draw_z(len(z), noise)), latent_dim, draw, gan_summary(values))
-    warn_of_collapse(values["diversity"], gc.collapse_fraction, run.placement.ctx.is_main)
+    if run.placement.ctx.is_main:
+        diversity.warn_of_collapse(values["diversity"], gc.collapse_fraction, record["epoch"])
     return record
 
 
@@ -177,10 +178,23 @@ class Diversity:
         device = next(ema.parameters()).device
         self.ema, self.z = ema, draw_z(gc.diversity_samples, torch.Generator(device).manual_seed(gc.seed + 1))
         self.real = pairwise_diversity(to_float(images[: gc.diversity_samples], value_range))
+        self.warned = False  # a collapsed G stays collapsed: one warning, each epoch's value in metrics.jsonl
 
     @torch.no_grad()
     def measure(self) -> float:
         return pairwise_diversity(self.ema(self.z).float()) / self.real
+
+    def warn_of_collapse(self, diversity: float, threshold: float, epoch: int) -> None:
+        if diversity < threshold and not self.warned:
+            self.warned = True
+            log.warning(
+                "possible mode collapse at epoch %d: sample diversity is %.2f of the real data's (threshold %.2f; "
+                "said once, metrics.jsonl has it per epoch). Look at the grids; try --anchor decoder, a higher "
+                "--r1-gamma or a lower --lr-g",
+                epoch,
+                diversity,
+                threshold,
+            )
 
 
 def gan_quality(
@@ -242,16 +256,6 @@ def restore_nets(nets: GANNets, saved: GANCheckpoint) -> None:
     nets.ema.load_state_dict(saved.ema)
     restore_adam(nets.opt_g, saved.opt_g, saved.config.gan.lr_g)
     restore_adam(nets.opt_d, saved.opt_d, saved.config.gan.lr_d)
-
-
-def warn_of_collapse(diversity: float, threshold: float, is_main: bool) -> None:
-    if is_main and diversity < threshold:
-        log.warning(
-            "possible mode collapse: sample diversity is %.2f of the real data's (threshold %.2f). "
-            "Look at the grids; try --anchor decoder, a higher --r1-gamma or a lower --lr-g",
-            diversity,
-            threshold,
-        )
 
 
 @torch.no_grad()
