@@ -117,7 +117,7 @@ def metrics_table(records: list[dict]) -> str:
     if not records:
         return note("no epochs logged yet")
     shown = shown_epochs(records)
-    hidden = ("stage", "epoch", "data_images", "data_fingerprint")  # the last two: what a resume compares
+    hidden = ("stage", "epoch", "data_images", "data_fingerprint", "device")  # data_*: what a resume compares
     keys = [k for k in dict.fromkeys(k for r in shown for k in r) if k not in hidden]
 
     def cell(value: object) -> str:

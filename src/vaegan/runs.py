@@ -26,7 +26,7 @@ from vaegan.data import EMOJI_SOURCES, IDX_SOURCES
 from vaegan.errors import VaeganError
 from vaegan.models.gan import AnyDiscriminator, build_discriminator
 from vaegan.models.vae import VAE, Decoder
-from vaegan.pretrained import WEIGHTS_NAME, is_export, read_export
+from vaegan.pretrained import WEIGHTS_NAME, is_export, names_checkpoint, read_export
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
     return records
 
 
-TEXT_KEYS = {"stage", "event", "sampler", "space", "source", "command"}  # the values that may be strings
+TEXT_KEYS = {"stage", "event", "sampler", "space", "source", "command", "device"}  # the values that may be strings
 
 
 def parse_record(line: str) -> dict[str, Any] | None:
@@ -229,6 +229,11 @@ def find_vae(gan: GANCheckpoint, folder: Path) -> Path | None:
     """The VAE checkpoint file a GAN stage in `folder` was warm-started from, or None when it is gone."""
     for candidate in vae_candidates(gan, folder):
         file = candidate / CHECKPOINT_NAME if candidate.is_dir() else candidate
+        if file.is_file() and not names_checkpoint(file):
+            raise VaeganError(
+                f"the GAN checkpoint in {folder} names its VAE at {file}, which is no checkpoint file (.pt) or "
+                f"export ({WEIGHTS_NAME}); it is damaged or forged: use another copy or retrain"
+            )
         if file.is_file():
             return file
     return None

@@ -49,6 +49,7 @@ def resume_or_refuse(
                 f"'vaegan train-{stage} --out {run_dir}' and the settings it began with (config.json), without --resume"
             )
         saved = locate_paths(load_checkpoint(path), Path(run_dir))
+        read_metrics(Path(run_dir))  # a damaged metrics.jsonl is refused now, before a prior is fitted or saved
         if saved.STAGE != stage:
             raise VaeganError(f"{path} is a {saved.STAGE} checkpoint; resume it with train-{saved.STAGE}")
         saved.config, changes = apply_changes(saved.config, wanted or {})  # type: ignore[assignment]
