@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 import torch
-from PIL import Image
 
 from child import PEAK_MIB, contents, run_child
-from tiny import tiny_config, tiny_gan, tiny_splits
+from tiny import tiny_config, tiny_folder, tiny_gan
 from vaegan.checkpoint import seal
 from vaegan.config import GANRunConfig
 from vaegan.training.train_gan import train_gan
@@ -27,17 +26,10 @@ from vaegan.training.train_vae import train_vae
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny VAE run on a real folder of pictures, so the CLI in the child can resume it."""
     root = tmp_path_factory.mktemp("forged")
-    for i, image in enumerate(tiny_splits().train.images):
-        save_image(image, root / "pictures" / f"{i}.png")
     cfg = tiny_config(epochs=1)
-    cfg = replace(cfg, data=replace(cfg.data, source=str(root / "pictures")))
+    cfg = replace(cfg, data=replace(cfg.data, source=str(tiny_folder(root / "pictures", n=24))))
     train_vae(cfg, root / "vae")
     return root / "vae"
-
-
-def save_image(image: torch.Tensor, path: Path) -> None:
-    path.parent.mkdir(exist_ok=True)
-    Image.fromarray(image.permute(1, 2, 0).numpy()).save(path)
 
 
 def forge(trained: Path, tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:

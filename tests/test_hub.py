@@ -220,7 +220,7 @@ def test_the_card_writes_every_fact_as_literal_text(exported: tuple[Path, Path, 
     facts["fid"] = ["VAE 12.5\n```\n<script>alert(2)</script>"]
     card = render_card(facts, open_run(run).config, None, ["README.md"])
     assert "<svg" not in card and "<b>" not in card
-    assert "x&lt;svg onload=alert(11)&gt;\"q" in card and "cpu \\| &lt;b&gt;fast&lt;/b&gt;" in card
+    assert 'x&lt;svg onload=alert(11)&gt;"q' in card and "cpu \\| &lt;b&gt;fast&lt;/b&gt;" in card
     # one line of the quality block, where Markdown renders no HTML, and the block not closed early
     assert "```text\nVAE 12.5 ''' <script>alert(2)</script>\n```\n" in card and card.count("```") == 4
 

@@ -23,6 +23,7 @@ from vaegan.card import card_facts, render_card
 from vaegan.data import DataSplits, load_splits
 from vaegan.errors import VaeganError
 from vaegan.flow_prior import FLOW_NAME
+from vaegan.paths import check_writable
 from vaegan.pictures import grid_image, load_models, with_row_labels
 from vaegan.pretrained import (
     CONFIG_NAME,
@@ -58,6 +59,7 @@ def save_pretrained(run: str | Path | Run, out: str | Path, *, repo_id: str | No
     out = Path(out).expanduser()
     if out.exists() and not (is_export(out) or (out.is_dir() and not any(out.iterdir()))):
         raise VaeganError(f"{out} exists and is not a vaegan export; choose a new or empty folder for -o")
+    check_writable(out, "-o", "choose another -o")
     checkpoints = [stage.checkpoint for stage in opened.stages.values()]  # a damaged file fails first
     source = opened.stages[opened.last].folder
     facts: Any = read_config(source).get("card") if is_export(source) else None  # an export's export keeps them

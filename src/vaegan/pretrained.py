@@ -148,10 +148,11 @@ def read_config(folder: Path) -> dict[str, Any]:
     stages = config["stages"]
     if "vae" not in stages or not set(stages) <= set(SCHEMAS):
         raise VaeganError(f"{path} names stages {sorted(stages)}; an export holds vae and optionally gan; {FIX}")
-    unknown = [f"{k}" for k in config if k not in TOP_KEYS]
-    unknown += [
-        f"stages.{n}.{k}" for n, e in stages.items() if isinstance(e, dict) for k in e if k not in ENTRY_KEYS[n]
-    ]
+    entries = {n: e for n, e in stages.items() if isinstance(e, dict)}
+    unknown = [str(k) for k in config if k not in TOP_KEYS]
+    unknown += [f"stages.{n}.{k}" for n, e in entries.items() for k in e if k not in ENTRY_KEYS[n]]
+    loops = {n: e["loop"] for n, e in entries.items() if isinstance(e.get("loop"), dict)}
+    unknown += [f"stages.{n}.loop.{k}" for n, loop in loops.items() for k in loop if k not in ("epoch", "step")]
     if unknown:
         raise VaeganError(f"{path} holds {unknown[0]}, which no vaegan export writes; {FIX}")
     if "gan" in stages:
