@@ -39,20 +39,20 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
 
     Read tolerantly, as a log a user may have edited or a disk may have cut: a line that is not a JSON object
     of vaegan's value types is skipped, a non-finite number (NaN, Infinity) dropped from its line, and both
-    named in one warning per version of the file (it is parsed once per version: report and curves read it
+    named in one warning per content of the file (it is parsed once per content: report and curves read it
     many times)."""
     path = Path(folder) / "metrics.jsonl"
     if not path.is_file():
         return []
-    stat = path.stat()
-    return [dict(record) for record in parsed_metrics(path, stat.st_mtime_ns, stat.st_size)]
+    return [dict(record) for record in parsed_metrics(path, path.read_bytes())]
 
 
 @functools.lru_cache(maxsize=16)
-def parsed_metrics(path: Path, mtime_ns: int, size: int) -> tuple[dict[str, Any], ...]:
-    """The records of metrics.jsonl as it stands at (`mtime_ns`, `size`); its damage warned about once."""
+def parsed_metrics(path: Path, content: bytes) -> tuple[dict[str, Any], ...]:
+    """The records of metrics.jsonl holding `content` (keyed by the bytes: a rewrite within the file
+    system's clock tick keeps its mtime); its damage warned about once."""
     records, skipped, dropped = [], [], dict[str, int]()
-    for number, line in enumerate(path.read_bytes().decode("utf-8", errors="replace").splitlines(), 1):
+    for number, line in enumerate(content.decode("utf-8", errors="replace").splitlines(), 1):
         record = parse_record(line, dropped) if line.strip() else {}
         if record is None:
             skipped.append(number)
