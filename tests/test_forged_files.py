@@ -5,10 +5,7 @@ the test instead of the suite."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
+import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -16,39 +13,23 @@ from typing import Any
 
 import pytest
 import torch
-from PIL import Image
 
-from tiny import tiny_config, tiny_splits
+from child import PEAK_MIB, contents, run_child
+from tiny import tiny_config, tiny_folder, tiny_gan
 from vaegan.checkpoint import seal
+from vaegan.config import GANRunConfig
+from vaegan.training.train_gan import train_gan
 from vaegan.training.train_vae import train_vae
-
-SRC = Path(__file__).resolve().parents[1] / "src"
-CHILD = """
-import json, resource, sys
-limit = 2 << 30
-resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # address space: 2 GiB, far below what a forgery declares
-from vaegan.cli import main
-code = main(sys.argv[1:])
-hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-print(json.dumps({"code": code, "peak_mib": int(hwm.split()[1]) // 1024}))
-"""
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny VAE run on a real folder of pictures, so the CLI in the child can resume it."""
     root = tmp_path_factory.mktemp("forged")
-    for i, image in enumerate(tiny_splits().train.images):
-        save_image(image, root / "pictures" / f"{i}.png")
     cfg = tiny_config(epochs=1)
-    cfg = replace(cfg, data=replace(cfg.data, source=str(root / "pictures")))
+    cfg = replace(cfg, data=replace(cfg.data, source=str(tiny_folder(root / "pictures", n=24))))
     train_vae(cfg, root / "vae")
     return root / "vae"
-
-
-def save_image(image: torch.Tensor, path: Path) -> None:
-    path.parent.mkdir(exist_ok=True)
-    Image.fromarray(image.permute(1, 2, 0).numpy()).save(path)
 
 
 def forge(trained: Path, tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
@@ -63,13 +44,6 @@ def forge(trained: Path, tmp_path: Path, change: Callable[[dict[str, Any]], None
         seal(payload)
     torch.save(payload, run / "checkpoint.pt")
     return run
-
-
-def run_child(*argv: str) -> tuple[dict[str, int], str]:
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    done = subprocess.run([sys.executable, "-c", CHILD, *argv], capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, f"the child died ({done.returncode}): {done.stderr[-2000:]}"
-    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
 
 def huge_stride_zero(payload: dict[str, Any]) -> None:
@@ -101,12 +75,12 @@ def test_a_forged_checkpoint_is_one_line_in_bounded_memory(
     trained: Path, tmp_path: Path, change: Callable[[dict[str, Any]], None], message: str
 ) -> None:
     run = forge(trained, tmp_path, change)
-    before = (run / "checkpoint.pt").read_bytes()
+    before = contents(run)
     result, err = run_child("train-vae", "--resume", str(run), "--epochs", "2")
     assert result["code"] == 2 and "Traceback" not in err
     assert message in err.strip().splitlines()[-1]
-    assert result["peak_mib"] < 400
-    assert (run / "checkpoint.pt").read_bytes() == before  # nothing already saved is lost
+    assert result["peak_mib"] < PEAK_MIB
+    assert contents(run) == before  # a refusal changes nothing: not the checkpoint, not metrics.jsonl
 
 
 def test_an_untouched_copy_resumes(trained: Path, tmp_path: Path) -> None:
@@ -114,3 +88,42 @@ def test_an_untouched_copy_resumes(trained: Path, tmp_path: Path) -> None:
     run = forge(trained, tmp_path, lambda payload: None)
     result, _ = run_child("train-vae", "--resume", str(run), "--epochs", "2")
     assert result["code"] == 0
+
+
+@pytest.fixture(scope="module")
+def gan_run(trained: Path) -> Path:
+    """A tiny GAN trained from `trained` on z from its fitted prior, so a resume would fit and save one."""
+    cfg = GANRunConfig(vae_checkpoint=str(trained), gan=tiny_gan(latents="fitted"))
+    train_gan(cfg, trained.parent / "gan")
+    return trained.parent / "gan"
+
+
+def copy_pair(gan_run: Path, tmp_path: Path) -> Path:
+    """The GAN run and its VAE side by side in `tmp_path`, its link to the VAE intact; the GAN's folder."""
+    for name in ("vae", "gan"):
+        shutil.copytree(gan_run.parent / name, tmp_path / name)
+    return tmp_path / "gan"
+
+
+def test_a_gan_resume_on_damaged_metrics_changes_nothing(gan_run: Path, tmp_path: Path) -> None:
+    gan = copy_pair(gan_run, tmp_path)
+    (gan / "metrics.jsonl").write_text("garbage\n{{\n")
+    for prior in tmp_path.glob("vae/*prior.pt"):
+        prior.unlink()  # a resume that went on would fit the prior again and save it here
+    before = contents(tmp_path)
+    result, err = run_child("train-gan", "--resume", str(gan), "--gan-epochs", "2")
+    assert result["code"] == 2 and "metrics.jsonl is not valid JSON lines" in err.strip().splitlines()[-1]
+    assert contents(tmp_path) == before
+
+
+def test_a_gan_whose_vae_link_names_another_file_is_refused(gan_run: Path, tmp_path: Path) -> None:
+    gan = copy_pair(gan_run, tmp_path)
+    (tmp_path / "secrets.txt").write_text("root:x:0:0\n")
+    payload = torch.load(gan / "checkpoint.pt", weights_only=True)
+    payload["vae_checkpoint"] = payload["config"]["vae_checkpoint"] = str(tmp_path / "secrets.txt")
+    torch.save(seal(payload), gan / "checkpoint.pt")
+    before = contents(tmp_path)
+    result, err = run_child("train-gan", "--resume", str(gan), "--gan-epochs", "2")
+    assert result["code"] == 2 and "Traceback" not in err
+    assert f"names its VAE at {tmp_path / 'secrets.txt'}, which is no checkpoint file" in err.strip().splitlines()[-1]
+    assert contents(tmp_path) == before

@@ -20,11 +20,12 @@ from PIL import Image
 
 import vaegan
 from tiny import tiny_config, tiny_gan, tiny_splits
-from vaegan.card import fid_lines
+from vaegan.card import LICENCES, card_facts, fid_lines, render_card
 from vaegan.checkpoint import weights
 from vaegan.config import VAERunConfig, from_dict
 from vaegan.errors import VaeganError
 from vaegan.explorer.core import Explorer
+from vaegan.hub import save_pretrained
 from vaegan.pipeline import run_pipeline
 from vaegan.runs import open_run
 
@@ -74,7 +75,12 @@ def test_the_export_holds_safetensors_json_the_prior_and_a_card(exported: tuple[
     keys = set(json.loads(raw[8 : 8 + length])) - {"__metadata__"}
     assert {k.split(".")[0] for k in keys} == {"vae", "gan"} and any(k.startswith("gan.ema.") for k in keys)
     config = json.loads((export / "config.json").read_text())
-    assert from_dict(VAERunConfig, config["stages"]["vae"]["config"]) == open_run(run).config
+    own = open_run(run).config  # the export names the images' folder alone, no path of this machine
+    shared = replace(own, data=replace(own.data, source="pictures"))
+    assert from_dict(VAERunConfig, config["stages"]["vae"]["config"]) == shared
+    assert str(run.parent) not in json.dumps(config) and config["stages"]["gan"]["config"]["vae_checkpoint"] == (
+        "model.safetensors"
+    )
     assert "optimizer" not in config["stages"]["vae"] and "opt_g" not in config["stages"]["gan"]
     card = (export / "README.md").read_text()
     assert card.startswith("---\nlicense:") and "\nlibrary_name: vaegan\n" in card.split("---")[1]
@@ -196,3 +202,45 @@ def test_what_is_no_export_is_refused_by_name(exported: tuple[Path, Path, Path],
         vaegan.from_pretrained(tmp_path / "no" / "such" / "folder")
     with pytest.raises(VaeganError, match="exists and is not a vaegan export"):
         vaegan.load(run).save_pretrained(run / "vae")
+
+
+def test_a_repo_id_that_is_not_owner_name_is_refused_before_any_work(tmp_path: Path) -> None:
+    for forged in ("someone/tiny\n---\nlicense: mit\n<script>alert(1)</script>", "no-slash", "a/b/c", "a b/c"):
+        with pytest.raises(VaeganError, match="is not OWNER/NAME"):
+            save_pretrained(tmp_path / "no-run", tmp_path / "export", repo_id=forged)
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_card_writes_every_fact_as_literal_text(exported: tuple[Path, Path, Path]) -> None:
+    """A folder's name is the user's and an export's facts may be edited: none opens HTML or Markdown."""
+    _, run, _ = exported
+    facts = card_facts(open_run(run), None)
+    facts["data"]["source"] = 'a folder (x<svg onload=alert(11)>"q)'
+    facts["stages"]["vae"]["device"] = "cpu | <b>fast</b>"
+    facts["fid"] = ["VAE 12.5\n```\n<script>alert(2)</script>"]
+    card = render_card(facts, open_run(run).config, None, ["README.md"])
+    assert "<svg" not in card and "<b>" not in card
+    assert 'x&lt;svg onload=alert(11)&gt;"q' in card and "cpu \\| &lt;b&gt;fast&lt;/b&gt;" in card
+    # one line of the quality block, where Markdown renders no HTML, and the block not closed early
+    assert "```text\nVAE 12.5 ''' <script>alert(2)</script>\n```\n" in card and card.count("```") == 4
+
+
+def test_the_card_names_the_device_licence_budget_and_copy_rate(
+    exported: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, run, export = exported
+    card = (export / "README.md").read_text()
+    assert "- licence of the images: the user's images" in card
+    assert "## Limitations" in card and "training budget: VAE 16 optimiser steps in " in card and ", GAN 8 in " in card
+    assert "Copies of training images: not measured; `vaegan nearest RUN`" in card
+    copy = Path(shutil.copytree(run, tmp_path / "run"))
+    opened = open_run(copy)
+    assert all(r["device"] == "cpu" for r in opened.stages["vae"].metrics)  # what --device auto chose, recorded
+    vae = opened.stages["vae"].checkpoint
+    vae.config = replace(vae.config, train=replace(vae.config.train, device="auto"))  # type: ignore[arg-type]
+    evaluation = {"gan_samples": {"copy_rate": 0.61}, "vae_samples": {"copy_rate": 0.5}, "copy_floor": 0.48}
+    (copy / "evaluation_own.json").write_text(json.dumps(evaluation))
+    facts = card_facts(opened, None)
+    assert facts["stages"]["vae"]["device"] == "cpu"
+    assert facts["copies"] == ["vae_samples 0.50, gan_samples 0.61; held-out images 0.48 (vaegan evaluate)"]
+    assert LICENCES["emoji"].endswith("under the SIL Open Font License 1.1")

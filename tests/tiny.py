@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from vaegan.checkpoint import load_checkpoint, save_checkpoint
 from vaegan.config import GANConfig, VAERunConfig, vae_run_config
@@ -42,6 +43,14 @@ def tiny_splits(n: int = 24, size: int = 16, channels: int = 3, seed: int = 0) -
     data = ImageDataset(images=images, labels=labels, label_names=("a", "b", "c"))
     train, val = data.subset(torch.arange(0, n - 8)), data.subset(torch.arange(n - 8, n))
     return DataSplits(train=train, val=val, test=val)
+
+
+def tiny_folder(folder: Path, n: int = 16) -> Path:
+    """`folder` made and filled with tiny_splits(n)'s training images (n - 8) as PNG files: --data for the CLI."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(tiny_splits(n=n).train.images):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
+    return folder
 
 
 def tiny_gan(**overrides: object) -> GANConfig:

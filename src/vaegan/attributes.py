@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 import torch
 
 from vaegan.data import ImageDataset
-from vaegan.errors import VaeganError
+from vaegan.errors import VaeganError, not_a_file
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,9 @@ def read_attribute_table(path: str | Path) -> tuple[list[str], dict[str, torch.T
     """
     path = Path(path)
     if not path.is_file():
-        raise VaeganError(f"attribute file {path} does not exist; pass CelebA's list_attr_celeba.txt or a CSV")
+        raise VaeganError(
+            f"attribute file {path} {not_a_file(path, 'a table')}; pass CelebA's list_attr_celeba.txt or a CSV"
+        )
     try:
         text = path.read_text()
     except UnicodeDecodeError as exc:

@@ -169,6 +169,10 @@ def from_payload(payload: dict[str, Any], path: Path) -> Checkpoint:
         if key in values:
             if not isinstance(values[key], dict):
                 raise VaeganError(f"{path} has no readable {key}; it is not a vaegan checkpoint")
+            # every format since the first stores each section: one missing is damage, not a default
+            lacking = [f.name for f in fields(cls) if f.name not in values[key]]
+            if lacking:
+                raise VaeganError(f"{path}: its {key} has no {lacking[0]} section; it is damaged or forged")
             try:
                 values[key] = from_dict(cls, values[key])  # validated: limits on every size (config.MAX_*)
             except VaeganError as exc:
@@ -215,11 +219,13 @@ def expected_models(checkpoint: Checkpoint) -> dict[str, torch.nn.Module]:
 
 
 def check_tensors(checkpoint: Checkpoint, path: Path) -> None:
-    """Every stored weight has the key and shape the embedded config implies, before any model is built."""
+    """Every stored weight has the key, shape and dtype the embedded config implies, before any model is
+    built: another dtype would be cast on loading, and an int8 or bool one truncates every weight."""
     stored_weights = weights(checkpoint)
     for name, module in expected_models(checkpoint).items():
         stored = stored_weights[name]
-        want = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+        expected = module.state_dict()
+        want = {k: tuple(v.shape) for k, v in expected.items()}
         if not isinstance(stored, dict) or not all(isinstance(v, torch.Tensor) for v in stored.values()):
             raise VaeganError(f"{path}: {name} is not a dict of tensors; it is not a vaegan checkpoint")
         got = {k: tuple(v.shape) for k, v in stored.items()}
@@ -231,6 +237,16 @@ def check_tensors(checkpoint: Checkpoint, path: Path) -> None:
                 f"first {k}: stored {got.get(k, 'missing')}, expected {want.get(k, 'none')}); "
                 "the file is corrupt or forged, so retrain or pick another file"
             )
+        cast = next((k for k, v in sorted(stored.items()) if v.dtype != expected[k].dtype), None)
+        if cast is not None:
+            raise VaeganError(
+                f"{path}: {name} tensor {cast} is {dtype_name(stored[cast].dtype)} where vaegan writes "
+                f"{dtype_name(expected[cast].dtype)}; the file is corrupt or forged, so retrain or pick another file"
+            )
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")  # torch.bfloat16 -> bfloat16
 
 
 # A format-3 resize step: `<...>.upsample.<i>.0.1.weight` or `<...>.to_image.1.bias`, the Conv2d inside
@@ -380,7 +396,7 @@ def write_atomically(payload: dict[str, Any], path: Path) -> None:
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError) or "PytorchStreamWriter failed" in str(exc):  # torch's wrap of ENOSPC
-            kept = "the previous file is intact" if path.exists() else "nothing was written"
+            kept = "the previous file is intact" if path.is_file() else "nothing was written"
             raise write_error(path, exc, kept) from exc
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -393,6 +409,8 @@ def write_atomically(payload: dict[str, Any], path: Path) -> None:
 def write_error(path: Path, exc: BaseException, kept: str = "") -> VaeganError:
     """One line for a file that could not be written: the path, the reason and the fix."""
     reason = getattr(exc, "strerror", None) or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if path.is_dir():  # a folder where the file belongs: no disk space or --out would help
+        return VaeganError(f"cannot write {path}: it is a folder, not a file vaegan wrote; move it away")
     return VaeganError(
         f"cannot write {path}: {reason}{'; ' + kept if kept else ''}; free some disk space or choose a writable --out"
     )
@@ -423,7 +441,27 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 
 def checkpoint_from_payload(payload: Any, path: Path) -> Checkpoint:
     """The checks every checkpoint passes, whoever read its payload (torch.load above, or a Hub-style
-    export's safetensors and JSON, hub.py): format, checksum, configs, every tensor's shape, finite weights."""
+    export's safetensors and JSON, pretrained.py): format, checksum, configs, every tensor's key, shape and
+    dtype, finite weights."""
+    check_format(payload, path)
+    check_sealed(payload, path)
+    checkpoint = declared_checkpoint(payload, path)
+    check_finite(checkpoint, path)
+    return checkpoint
+
+
+def declared_checkpoint(payload: Any, path: Path) -> Checkpoint:
+    """The checks that read no tensor's bytes (format, configs, keys, shapes, dtypes), so `payload` may hold
+    meta tensors: those a safetensors header declares, checked before any is read."""
+    check_format(payload, path)
+    if payload.get("stage") not in SCHEMAS:
+        raise VaeganError(f"{path} is not a vaegan checkpoint (stage {payload.get('stage')!r}, not vae or gan)")
+    checkpoint = from_payload(drop_removed(upgrade(payload), path), path)
+    check_tensors(checkpoint, path)
+    return checkpoint
+
+
+def check_format(payload: Any, path: Path) -> None:
     if not isinstance(payload, dict) or not isinstance(payload.get("format_version"), int):
         raise VaeganError(f"{path} is not a vaegan checkpoint (no format_version)")
     if payload["format_version"] > FORMAT_VERSION:
@@ -431,13 +469,6 @@ def checkpoint_from_payload(payload: Any, path: Path) -> Checkpoint:
             f"{path} has checkpoint format {payload['format_version']}, newer than this vaegan "
             f"understands ({FORMAT_VERSION}); upgrade vaegan"
         )
-    check_sealed(payload, path)
-    if payload.get("stage") not in SCHEMAS:
-        raise VaeganError(f"{path} is not a vaegan checkpoint (stage {payload.get('stage')!r}, not vae or gan)")
-    checkpoint = from_payload(drop_removed(upgrade(payload), path), path)
-    check_tensors(checkpoint, path)
-    check_finite(checkpoint, path)
-    return checkpoint
 
 
 PERMISSION = (errno.EACCES, errno.EPERM)

@@ -432,6 +432,11 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise VaeganError(f"config file {path} is not valid TOML: {exc}") from exc
+    except OSError as exc:  # a file we may not read: its permissions, not the disk's space, are the fix
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise VaeganError(
+            f"cannot read config file {path}: {reason}; make it readable (chmod u+r) or pass another"
+        ) from exc
 
 
 def write_json(config: Any, path: Path) -> None:

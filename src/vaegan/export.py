@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from vaegan.errors import VaeganError
+from vaegan.paths import check_out_folder
 from vaegan.pictures import RunModels, load_models
 from vaegan.runs import open_run
 
@@ -105,16 +106,38 @@ def export_run(
         raise ValueError(f"export_run writes ONNX only, not {fmt!r}")
     _require_onnx()
     run = Path(run)
-    folder = Path(out) if out is not None else (run.parent if run.is_file() else run)
+    if out is not None and not onnx_file(Path(out)):
+        check_out_folder(Path(out), "decoder.onnx and generator.onnx")  # before any model is loaded
     opened = open_run(run)
     pipeline = run.is_dir() and (run / "vae").is_dir()
     stages = [stage] if stage else (list(opened.stages) if pipeline else [opened.last])
+    paths = onnx_paths(run, None if out is None else Path(out), [opened.stage(s).name for s in stages])
     results = []
     for wanted in stages:
         models = load_models(opened, wanted)
         module = decoder_module(models)
-        path = folder / ("decoder.onnx" if models.stage == "vae" else "generator.onnx")
+        path = paths[models.stage]
         error = export_decoder(module, models.cfg.model.latent_dim, path)
         log.debug("wrote %s (max abs difference from torch %.2g)", path, error)
         results.append(Exported(models.stage, path, error, models.cfg.model.value_range))
     return results
+
+
+def onnx_file(out: Path) -> bool:
+    """-o names the .onnx file itself (the spelling from before -o was a folder, cli/outputs.py)."""
+    return out.suffix.lower() == ".onnx" and not out.is_dir()
+
+
+def onnx_paths(run: Path, out: Path | None, stages: list[str]) -> dict[str, Path]:
+    """Each stage's ONNX file: decoder.onnx and generator.onnx in -o (default: the run folder), or the one
+    file -o names when one stage is exported."""
+    names = {s: "decoder.onnx" if s == "vae" else "generator.onnx" for s in stages}
+    if out is not None and onnx_file(out):
+        if len(stages) > 1:
+            raise VaeganError(
+                f"-o {out} names one file, but this run exports {' and '.join(names.values())}; pass -o a "
+                "folder, or --stage vae or --stage gan for one file"
+            )
+        return {stages[0]: out}
+    folder = out if out is not None else (run.parent if run.is_file() else run)
+    return {s: folder / name for s, name in names.items()}

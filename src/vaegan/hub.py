@@ -19,12 +19,21 @@ import torch
 from PIL import Image
 
 from vaegan import latent
-from vaegan.card import card_facts, facts_ok, render_card
+from vaegan.card import card_facts, render_card
 from vaegan.data import DataSplits, load_splits
 from vaegan.errors import VaeganError
 from vaegan.flow_prior import FLOW_NAME
+from vaegan.paths import check_writable
 from vaegan.pictures import grid_image, load_models, with_row_labels
-from vaegan.pretrained import CONFIG_NAME, WEIGHTS_NAME, is_export, read_config, safetensors_torch, write_export
+from vaegan.pretrained import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    facts_ok,
+    is_export,
+    read_config,
+    safetensors_torch,
+    write_export,
+)
 from vaegan.prior import PRIOR_NAME, fitted_prior, sample_latents
 from vaegan.runs import Run, open_run
 
@@ -44,10 +53,13 @@ def save_pretrained(run: str | Path | Run, out: str | Path, *, repo_id: str | No
     prior, samples.png and a README.md model card whose examples name `repo_id`. The run's training images
     are read once when its prior has not been fitted yet. Returns `out`."""
     safetensors_torch()  # the missing extra, named before any work
+    if repo_id is not None:
+        check_repo_id(repo_id)
     opened = open_run(run)
     out = Path(out).expanduser()
     if out.exists() and not (is_export(out) or (out.is_dir() and not any(out.iterdir()))):
         raise VaeganError(f"{out} exists and is not a vaegan export; choose a new or empty folder for -o")
+    check_writable(out, "-o", "choose another -o")
     checkpoints = [stage.checkpoint for stage in opened.stages.values()]  # a damaged file fails first
     source = opened.stages[opened.last].folder
     facts: Any = read_config(source).get("card") if is_export(source) else None  # an export's export keeps them
@@ -76,6 +88,13 @@ def save_pretrained(run: str | Path | Run, out: str | Path, *, repo_id: str | No
     return out
 
 
+def check_repo_id(repo_id: str) -> None:
+    """A Hub repo id the card may name: OWNER/NAME, letters, digits, '.', '_' and '-' alone (no line break
+    that would start the card's front matter or HTML over again)."""
+    if not (isinstance(repo_id, str) and REPO_ID.fullmatch(repo_id)):
+        raise VaeganError(f"repo id {repo_id!r} is not OWNER/NAME of letters, digits, '.', '_' and '-'")
+
+
 def run_data(run: Run) -> DataSplits | None:
     """The run's data splits, or None (logged) when they cannot be loaded here: the card then says less."""
     try:
@@ -97,6 +116,10 @@ def samples_picture(run: Run) -> Image.Image:
 def resolve(source: str | Path, revision: str | None = None) -> Path:
     """An export's folder: `source` itself when it exists here, else the Hub repo OWNER/NAME downloaded
     (or found in the local cache, which is all HF_HUB_OFFLINE=1 allows)."""
+    if not str(source).strip():  # Path("") is the working directory: never what an empty name meant
+        raise VaeganError(
+            f"{str(source)!r} names no export; pass a folder written by save_pretrained, or a Hub repo OWNER/NAME"
+        )
     path = Path(source).expanduser()
     if path.exists():
         if not is_export(path):

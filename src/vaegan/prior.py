@@ -22,7 +22,7 @@ import torch
 from vaegan.checkpoint import GANCheckpoint, VAECheckpoint, checksum, read_tensors, seal, write_atomically
 from vaegan.config import MAX_PRIOR_COMPONENTS
 from vaegan.data import load_splits, to_float
-from vaegan.errors import VaeganError
+from vaegan.errors import VaeganError, not_a_file
 from vaegan.flow_prior import FLOW_NAME, FlowPrior, fit_flow, read_flow, write_flow
 from vaegan.latent import prior_latents
 from vaegan.models.vae import VAE
@@ -204,10 +204,17 @@ def saved_prior(run: Run) -> tuple[Prior, tuple[int, ...]] | None:
     when it is of an older format or recipe (fitted again). A damaged file is refused in one line."""
     folder, latent_dim = run.stage("vae").folder, run.config.model.latent_dim
     if run.config.model.prior == "flow":
-        flow = read_flow(folder / FLOW_NAME, latent_dim) if (folder / FLOW_NAME).is_file() else None
+        flow = read_flow(folder / FLOW_NAME, latent_dim) if saved_file(folder / FLOW_NAME) else None
         return None if flow is None else (flow[0], (flow[1],))
-    mixture = read_prior(folder / PRIOR_NAME, latent_dim) if (folder / PRIOR_NAME).is_file() else None
+    mixture = read_prior(folder / PRIOR_NAME, latent_dim) if saved_file(folder / PRIOR_NAME) else None
     return None if mixture is None else (mixture[0], mixture[1:])
+
+
+def saved_file(path: Path) -> bool:
+    """Whether a fitted prior is saved at `path`; a folder or device there is refused, as no fit could replace it."""
+    if path.exists() and not path.is_file():
+        raise VaeganError(f"{path} {not_a_file(path, 'a fitted prior')}; move it away and vaegan fits the prior again")
+    return path.exists()
 
 
 def read_prior(path: Path, latent_dim: int) -> tuple[MixturePrior, int, int] | None:

@@ -24,6 +24,7 @@ from vaegan.attributes import default_groups
 from vaegan.config import to_dict
 from vaegan.data import DataSplits, ImageDataset, load_splits
 from vaegan.errors import VaeganError
+from vaegan.pretrained import WEIGHTS_NAME
 from vaegan.prior import logged_sampler, sample_latents, stage_latents
 from vaegan.runs import Run, Stage, open_run
 from vaegan.viz import last_frame
@@ -117,7 +118,7 @@ def metrics_table(records: list[dict]) -> str:
     if not records:
         return note("no epochs logged yet")
     shown = shown_epochs(records)
-    hidden = ("stage", "epoch", "data_images", "data_fingerprint")  # the last two: what a resume compares
+    hidden = ("stage", "epoch", "data_images", "data_fingerprint", "device")  # data_*: what a resume compares
     keys = [k for k in dict.fromkeys(k for r in shown for k in r) if k not in hidden]
 
     def cell(value: object) -> str:
@@ -232,7 +233,7 @@ def record_sections(run: Run, splits: DataSplits | None) -> dict[str, str]:
         for s, stage in run.stages.items()
     )
     config = "".join(
-        f"<details><summary>{s} config.json</summary>"
+        f"<details><summary>{s} config.json</summary>{config_note(stage)}"
         f"<pre>{html.escape(json.dumps(to_dict(stage.checkpoint.config), indent=2))}</pre></details>"
         for s, stage in run.stages.items()
     )
@@ -241,6 +242,22 @@ def record_sections(run: Run, splits: DataSplits | None) -> dict[str, str]:
         "Metrics": metrics,
         "Config": config,
     }
+
+
+def config_note(stage: Stage) -> str:
+    """A note (and one warning) when the stage folder's config.json is no JSON object: the report shows the
+    config its checkpoint embeds, which is what trained, and says the file beside it is damaged."""
+    path = stage.folder / "config.json"
+    if stage.checkpoint_path.name == WEIGHTS_NAME or not path.exists():
+        return ""  # an export's config.json is read, and checked, as its weights are
+    try:
+        if isinstance(json.loads(path.read_text(encoding="utf-8")), dict):
+            return ""
+        problem = "is no JSON object"
+    except (OSError, ValueError, RecursionError) as exc:
+        problem = f"cannot be read ({' '.join(str(exc).split())[:120]})"
+    log.warning("%s %s; the report shows the config the checkpoint embeds", path, problem)
+    return note(f"{path} {problem}: shown below is the config the checkpoint embeds, what trained")
 
 
 def latent_sections(models: dict[str, pictures.RunModels], splits: DataSplits) -> dict[str, str]:

@@ -11,6 +11,7 @@ both stages. Every consumer (pictures, report, explorer, evaluation, export, pip
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -26,7 +27,7 @@ from vaegan.data import EMOJI_SOURCES, IDX_SOURCES
 from vaegan.errors import VaeganError
 from vaegan.models.gan import AnyDiscriminator, build_discriminator
 from vaegan.models.vae import VAE, Decoder
-from vaegan.pretrained import WEIGHTS_NAME, is_export, read_export
+from vaegan.pretrained import WEIGHTS_NAME, is_export, names_checkpoint, read_export
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +38,22 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
     """metrics.jsonl: one JSON object per line (an epoch, or an evaluation); [] when there is none yet.
 
     Read tolerantly, as a log a user may have edited or a disk may have cut: a line that is not a JSON object
-    of vaegan's value types is skipped, a non-finite number dropped from its line, and both named once."""
+    of vaegan's value types is skipped, a non-finite number (NaN, Infinity) dropped from its line, and both
+    named in one warning per content of the file (it is parsed once per content: report and curves read it
+    many times)."""
     path = Path(folder) / "metrics.jsonl"
     if not path.is_file():
         return []
-    records, skipped = [], []
-    for number, line in enumerate(path.read_bytes().decode("utf-8", errors="replace").splitlines(), 1):
-        record = parse_record(line) if line.strip() else {}
+    return [dict(record) for record in parsed_metrics(path, path.read_bytes())]
+
+
+@functools.lru_cache(maxsize=16)
+def parsed_metrics(path: Path, content: bytes) -> tuple[dict[str, Any], ...]:
+    """The records of metrics.jsonl holding `content` (keyed by the bytes: a rewrite within the file
+    system's clock tick keeps its mtime); its damage warned about once."""
+    records, skipped, dropped = [], [], dict[str, int]()
+    for number, line in enumerate(content.decode("utf-8", errors="replace").splitlines(), 1):
+        record = parse_record(line, dropped) if line.strip() else {}
         if record is None:
             skipped.append(number)
         elif record:
@@ -52,23 +62,29 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
         raise VaeganError(f"{path} is not valid JSON lines ({len(skipped)} damaged); it was edited or cut short")
     if skipped:
         log.warning("%s: skipped %d damaged line(s), first line %d; the rest is read", path, len(skipped), skipped[0])
-    return records
+    if dropped:
+        keys = ", ".join(f"{key} ({count})" for key, count in dropped.items())
+        log.warning("%s: non-finite values (NaN or Infinity) left out of its records and curves: %s", path, keys)
+    return tuple(records)
 
 
-TEXT_KEYS = {"stage", "event", "sampler", "space", "source", "command"}  # the values that may be strings
+TEXT_KEYS = {"stage", "event", "sampler", "space", "source", "command", "device"}  # the values that may be strings
 
 
-def parse_record(line: str) -> dict[str, Any] | None:
-    """One metrics line as a dict, its non-finite numbers left out; None when it is no record vaegan writes."""
+def parse_record(line: str, dropped: dict[str, int] | None = None) -> dict[str, Any] | None:
+    """One metrics line as a dict, its non-finite numbers left out (counted by key in `dropped`); None when
+    it is no record vaegan writes."""
     try:
         record = json.loads(line)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: a line nested past the stack
         return None
     if not isinstance(record, dict) or "\ufffd" in line:
         return None
     kept: dict[str, Any] = {}
     for key, value in record.items():
         if isinstance(value, float) and not math.isfinite(value):
+            if dropped is not None:
+                dropped[key] = dropped.get(key, 0) + 1
             continue
         if isinstance(value, str) and key not in TEXT_KEYS:
             return None
@@ -229,6 +245,11 @@ def find_vae(gan: GANCheckpoint, folder: Path) -> Path | None:
     """The VAE checkpoint file a GAN stage in `folder` was warm-started from, or None when it is gone."""
     for candidate in vae_candidates(gan, folder):
         file = candidate / CHECKPOINT_NAME if candidate.is_dir() else candidate
+        if file.is_file() and not names_checkpoint(file):
+            raise VaeganError(
+                f"the GAN checkpoint in {folder} names its VAE at {file}, which is no checkpoint file (.pt) or "
+                f"export ({WEIGHTS_NAME}); it is damaged or forged: use another copy or retrain"
+            )
         if file.is_file():
             return file
     return None

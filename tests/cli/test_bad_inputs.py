@@ -401,7 +401,7 @@ CASES: list[tuple[str, Callable[[Env], list[str]], str]] = [
     ("sample-temperature-negative", lambda e: sample(e, "--temperature", "-1"), "--temperature must be finite"),
     ("sample-out-is-a-file", lambda e: ["sample", str(e.vae), "-o", str(a_file(e))], "cannot write to"),
     ("interpolate-out-is-a-file", lambda e: ["interpolate", str(e.vae), "-o", str(a_file(e))], "cannot write to"),
-    ("sample-out-in-proc", lambda e: ["sample", str(e.vae), "-o", "/proc/vaegan/s.png"], "cannot write to /proc"),
+    ("sample-out-in-proc", lambda e: ["sample", str(e.vae), "-o", "/proc/vaegan/s.png"], "cannot write to -o /proc"),
     ("sample-out-under-a-file", lambda e: ["sample", str(e.vae), "-o", str(a_file(e) / "s.png")], "cannot write"),
     ("sample-run-missing", lambda e: sample(e, run=e.tmp / "no-such-run"), "no checkpoint"),
     ("sample-stage-gan-of-vae", lambda e: sample(e, "--stage", "gan"), "has no gan stage"),

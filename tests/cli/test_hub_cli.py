@@ -14,9 +14,12 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
+import vaegan
+from child import contents, refused
 from tiny import TINY_FLAGS, tiny_splits
 from vaegan.checkpoint import checksum
 from vaegan.cli import main
+from vaegan.errors import VaeganError
 from vaegan.pretrained import assemble, canonical
 from vaegan.runs import open_run
 
@@ -125,7 +128,7 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
         edit_tensors(lambda t: t.update({"extra.weight": torch.zeros(2)})),
         "holds tensors no stage of its config.json names",
     ),
-    "an unknown setting": (edit_config(add_model_key), "fails its checksum"),
+    "an unknown setting": (edit_config(add_model_key), r"unknown config keys for ModelConfig: \['wings'\]"),
     "an unknown setting, resealed": (
         edit_config(add_model_key, sealed=True),
         r"invalid config: unknown config keys for ModelConfig: \['wings'\]",
@@ -168,3 +171,70 @@ def test_hub_export_refuses_a_run_folder_as_out_and_a_stage(
     assert sorted(p.name for p in (run / "vae").iterdir()) == before
     assert main(["export", str(run), "--format", "hub", "--stage", "vae", "-o", str(run / "x")]) == 2
     assert "drop --stage" in capsys.readouterr().err
+
+
+def retyped(dtype: torch.dtype) -> Callable[[Path], None]:
+    return edit_tensors(lambda t: t.update({first_vae_key(t): t[first_vae_key(t)].to(dtype)}))
+
+
+def folder_in_place_of(name: str) -> Callable[[Path], None]:
+    def damage(folder: Path) -> None:
+        (folder / name).unlink()
+        (folder / name).mkdir()
+
+    return damage
+
+
+def unknown_keys(config: dict) -> None:
+    config["stages"]["vae"]["note"] = "hello"
+
+
+def gan_link(config: dict) -> None:
+    config["stages"]["gan"]["vae_checkpoint"] = "/etc/passwd"  # a string only: nothing is opened
+
+
+FORGED: dict[str, tuple[Callable[[Path], None], str]] = {
+    "config.json nested 100,000 deep": (
+        lambda f: (f / "config.json").write_text("[" * 100_000 + "]" * 100_000),
+        "config.json nests deeper than any config vaegan writes",
+    ),
+    **{
+        f"{dtype} weights": (retyped(dtype), f"is {str(dtype)[6:]} where vaegan writes float32")
+        for dtype in (torch.float64, torch.float16, torch.bfloat16, torch.int8, torch.bool)
+    },
+    "a tensor of 5e7 elements": (  # 200 MB: read before the shape check, it took twice that
+        edit_tensors(lambda t: t.update({first_vae_key(t): torch.zeros(50_000_000)})),
+        "stored (50000000,), expected",
+    ),
+    "a stage config without its model section": (
+        edit_config(lambda c: c["stages"]["vae"]["config"].pop("model"), sealed=True),
+        "its config has no model section; it is damaged or forged",
+    ),
+    "model.safetensors a folder": (folder_in_place_of("model.safetensors"), "model.safetensors is a folder, not"),
+    "flow_prior.pt a folder": (folder_in_place_of("flow_prior.pt"), "flow_prior.pt is a folder, not a fitted prior"),
+    "an unknown key, resealed": (
+        edit_config(unknown_keys, sealed=True),
+        "holds stages.vae.note, which no vaegan export writes",
+    ),
+    "the GAN's VAE elsewhere, resealed": (
+        edit_config(gan_link, sealed=True),
+        "stages.gan.vae_checkpoint is '/etc/passwd', where an export names its own model.safetensors",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", FORGED)
+def test_a_forged_export_is_one_line_in_bounded_memory(case: str, trained: tuple[Path, Path], tmp_path: Path) -> None:
+    damage, message = FORGED[case]
+    folder = Path(shutil.copytree(trained[1], tmp_path / "export"))
+    damage(folder)
+    before = contents(folder)
+    refused(["sample", str(folder), "-n", "2", "-o", str(tmp_path)], message)
+    assert contents(folder) == before and not list(tmp_path.glob("*.png"))
+
+
+def test_from_pretrained_of_an_empty_name_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An empty string is no folder, though Path("") is the working directory."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(VaeganError, match="'' names no export"):
+        vaegan.from_pretrained("")

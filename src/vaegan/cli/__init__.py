@@ -7,6 +7,7 @@ Logging is configured here, once; user errors become one line on stderr and exit
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -104,8 +105,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a path the library did not foresee (full disk, /proc, a file as a folder)
         where = f"{exc.filename}: " if exc.filename else ""
         reason = exc.strerror or str(exc) or type(exc).__name__
-        print(f"vaegan {args.command}: error: {where}{reason}; check the path and the free space", file=sys.stderr)
+        print(f"vaegan {args.command}: error: {where}{reason}; {os_fix(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vaegan: interrupted", file=sys.stderr)
         return 130
+
+
+def os_fix(exc: OSError) -> str:
+    """The fix an OS error suggests: only a full disk is fixed by space, only permissions by chmod."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free some disk space"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "check its permissions, or choose another path"
+    return "check the path"

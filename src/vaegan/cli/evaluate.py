@@ -134,7 +134,7 @@ def format_table(report: dict[str, Any]) -> str:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from vaegan.evaluate import evaluate_run
-    from vaegan.training.run_folder import check_writable
+    from vaegan.paths import check_writable
 
     path = args.json or output_path(args.out, args.run, f"evaluation_{args.features}.json")
     if path.is_dir():

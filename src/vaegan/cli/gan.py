@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from vaegan.cli.train import default_run_dir
 from vaegan.config import GANConfig, GANRunConfig, from_dict
 from vaegan.errors import VaeganError
 from vaegan.settings import GAN_FLAGS, GAN_RUNTIME_FLAGS, VAE_FLAGS, pipeline_configs
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: Any) -> None:
@@ -48,16 +51,24 @@ def run_train_gan(args: argparse.Namespace) -> int:
             raise VaeganError("train-gan needs a trained VAE: pass --vae RUN_OR_CHECKPOINT (from vaegan train-vae)")
         from vaegan.data import load_splits
         from vaegan.presets import gan_budget
-        from vaegan.runs import load_vae, open_run
+        from vaegan.runs import open_run
         from vaegan.training.run_folder import check_new_run
 
-        _, vae_cfg = load_vae(args.vae)
+        vae_run = open_run(args.vae)
+        vae_run.vae()  # its weights load, before anything else is read
+        vae_cfg = vae_run.config
+        if "gan" in vae_run.stages:  # a GAN run names the VAE it started from: that one is meant, say so
+            log.warning(
+                "--vae %s holds a GAN stage: the new GAN starts from the VAE that GAN was trained from, %s",
+                args.vae,
+                vae_run.stage("vae").checkpoint_path,
+            )
         sections = sections_from_args(args, GAN_FLAGS + GAN_RUNTIME_FLAGS, source=vae_cfg.data.source)
         cfg = GANRunConfig(vae_checkpoint=args.vae, gan=from_dict(GANConfig, sections.get("gan", {})))
         out = args.out or Path(f"{Path(args.vae).with_suffix('')}-gan")
         given = given_sections(args, GAN_FLAGS + GAN_RUNTIME_FLAGS)
         check_new_run(out)
-        refuse_before_data(cfg.gan, open_run(args.vae))
+        refuse_before_data(cfg.gan, vae_run)
         splits = load_splits(vae_cfg.data, args.vae)
         result = train_gan(gan_budget(cfg, len(splits.train), given), out, wanted=given, splits=splits)
     print(f"checkpoint: {result.checkpoint}")

@@ -49,6 +49,11 @@ def output(args: argparse.Namespace, name: str) -> Path:
     return picture_path(args.out, args.run, name)
 
 
+def check_out(args: argparse.Namespace) -> None:
+    """-o can take the picture, checked before any model is loaded; output() names the file later."""
+    output(args, "picture.png")
+
+
 def add_targets(p: argparse.ArgumentParser, n: int) -> None:
     p.add_argument("--images", nargs="+", type=Path, help="image files or folders to start from")
     p.add_argument("--index", nargs="+", type=int, help="or: indices of images in the run's --split")
@@ -203,6 +208,7 @@ def check_targets(args: argparse.Namespace) -> None:
 def run_similar(args: argparse.Namespace) -> int:
     from vaegan.pictures import load_models, similar_picture
 
+    check_out(args)
     check_targets(args)
     check_count(args.variants, 1, MAX_VARIANTS, "--variants")
     check_finite(args.scale, "--scale")
@@ -225,6 +231,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
     from vaegan.pictures import endpoints_from_seeds, interpolation_frames, load_models
     from vaegan.viz import save_gif
 
+    check_out(args)
     check_count(args.steps, 2, MAX_STEPS, "--steps")
     check_finite(args.temperature, "--temperature", low=0)
     if args.images and args.seeds is not None:
@@ -258,6 +265,7 @@ def run_attribute(args: argparse.Namespace) -> int:
     from vaegan.data.folder import load_image_files
     from vaegan.pictures import attribute_picture, dataset, load_models
 
+    check_out(args)
     check_targets(args)
     check_strengths(args.strengths, "--strengths")
     if args.folders and args.folders[0].resolve() == args.folders[1].resolve():
@@ -288,6 +296,7 @@ def run_attribute(args: argparse.Namespace) -> int:
 def run_latent_map(args: argparse.Namespace) -> int:
     from vaegan.pictures import dataset, latent_map_picture, load_models
 
+    check_out(args)
     check_count(args.grid, 2, MAX_GRID, "--grid")
     check_count(args.max_images, 3, MAX_ENCODED, "--max-images")
     check_count(args.seed, 0, MAX_SEED, "--seed")
@@ -305,6 +314,7 @@ def run_kl(args: argparse.Namespace) -> int:
     from vaegan.latent import active_units
     from vaegan.pictures import dataset, kl_picture, load_models, pick
 
+    check_out(args)
     check_count(args.max_images, 1, MAX_ENCODED, "--max-images")
     models = load_models(args.run)  # either stage: the encoder is the VAE's
     images = dataset(models, args.split).images
@@ -317,6 +327,7 @@ def run_kl(args: argparse.Namespace) -> int:
 def run_curves(args: argparse.Namespace) -> int:
     from vaegan.pictures import curves_picture
 
+    check_out(args)
     print(save(curves_picture(args.run), output(args, "curves.png")))
     return 0
 
@@ -355,9 +366,14 @@ def run_folder_export(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from vaegan.runs import open_run, read_metrics
+
+    path = output_path(args.out, args.run, "report.html")
+    for stage in open_run(args.run).stages.values():
+        read_metrics(stage.folder)  # a damaged log is refused before the report's pictures load their models
     from vaegan.report import write_report
 
-    print(write_report(args.run, output_path(args.out, args.run, "report.html")))
+    print(write_report(args.run, path))
     return 0
 
 

@@ -34,13 +34,20 @@ def add_run_out(p: argparse.ArgumentParser, default: str, what: str = "run folde
 def output_path(out: Path | None, run: Path, name: str, suffixes: Collection[str] | None = None) -> Path:
     """Where a command reading `run` writes its file `name`: DIR/name, DIR being `out` or the run folder.
 
-    An `out` that is no folder and ends in one of `suffixes` (default: name's own) is the file itself.
+    An `out` that is no folder and ends in one of `suffixes` (default: name's own) is the file itself. An
+    `out` that cannot take the file (a file of another kind, a device, a place nothing can be written) is
+    refused in one line naming it.
     """
+    from vaegan.paths import check_out_folder, check_writable
+
     suffixes = {Path(name).suffix} if suffixes is None else suffixes
-    if out is not None and not out.is_dir() and out.suffix.lower() in suffixes:
+    if out is None:
+        return (run if run.is_dir() else run.parent) / name
+    if not out.is_dir() and out.suffix.lower() in suffixes and (out.is_file() or not out.exists()):
+        check_writable(out.parent if out.exists() else out, "-o", "choose another -o")
         return out
-    folder = out if out is not None else (run if run.is_dir() else run.parent)
-    return folder / name
+    check_out_folder(out, name)
+    return out / name
 
 
 def picture_path(out: Path | None, run: Path, name: str) -> Path:
@@ -59,6 +66,8 @@ def resume_conflicts(args: argparse.Namespace, stage: str, *others: str) -> None
     from vaegan.errors import VaeganError
 
     resume = Path(args.resume)
+    if resume.is_file():  # a checkpoint inside the run folder: the fix is that folder, not --out
+        raise VaeganError(f"--resume {resume} is a file; pass the run folder that holds it: --resume {resume.parent}")
     if args.out is not None and Path(args.out).resolve() != resume.resolve():
         raise VaeganError(
             f"--resume continues {resume} in place, so --out {args.out} would be ignored; drop --out, or start "
@@ -67,7 +76,7 @@ def resume_conflicts(args: argparse.Namespace, stage: str, *others: str) -> None
     given = [name for name in others if getattr(args, name.lstrip("-").replace("-", "_"), None) is not None]
     if given:
         raise VaeganError(f"--resume continues {resume} with what it was started with; drop {', '.join(given)}")
-    if not resume.is_dir() and not resume.is_file():
+    if not resume.is_dir():
         raise VaeganError(f"--resume {resume}: no such run folder; pass the folder a training command wrote")
     if (resume / "vae").is_dir() and not (resume / CHECKPOINT_NAME).exists():
         if not (resume / stage / CHECKPOINT_NAME).is_file():

@@ -37,6 +37,7 @@ from vaegan.explorer.core import Explorer, map_payload, one_latent, page_info
 from vaegan.export import decoder_module
 from vaegan.models.blocks import ResidualConv, ResizeConv, TransposeConv
 from vaegan.models.vae import Decoder
+from vaegan.paths import check_out_folder
 from vaegan.viz import to_pil
 
 MAP_POINTS = 1000  # of the explorer's map, held-out first: each carries a thumbnail, the bulk of the data
@@ -59,15 +60,20 @@ class Site:
 
 def export_site(run: str | Path, out: str | Path) -> Site:
     """Write `run`'s explorer as a static site into the folder `out`."""
+    check_site_folder(Path(out))  # before the explorer is built: seconds and hundreds of MB
     return write_site(Explorer.from_run(run), Path(out))
+
+
+def check_site_folder(out: Path) -> None:
+    """`out` can take the site: a new or empty folder, or an earlier site; else one line naming it."""
+    check_out_folder(out, "the site")
+    if out.is_dir() and any(out.iterdir()) and not (out / "data" / "site.js").is_file():
+        raise VaeganError(f"{out} holds other files; pass -o a new folder, or an earlier site to overwrite it")
 
 
 def write_site(explorer: Explorer, out: Path) -> Site:
     """Write `explorer` (every stage, its map and directions) as a static site into the folder `out`."""
-    if out.exists() and not out.is_dir():
-        raise VaeganError(f"{out} is a file; pass -o a folder for the site (it is created if missing)")
-    if out.is_dir() and any(out.iterdir()) and not (out / "data" / "site.js").is_file():
-        raise VaeganError(f"{out} holds other files; pass -o a new folder, or an earlier site to overwrite it")
+    check_site_folder(out)
     (out / "static").mkdir(parents=True, exist_ok=True)
     (out / "data").mkdir(exist_ok=True)
     static = resources.files("vaegan.explorer").joinpath("static")

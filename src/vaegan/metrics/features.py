@@ -98,9 +98,16 @@ def load_feature_net(path: Path) -> FeatureNet:
     """A cached net (training/feature_net.save_feature_net wrote it), frozen, in eval mode."""
     payload = read_tensors(path, "feature net", "delete it and it will be retrained")  # one line, no torch advice
     try:
+        with torch.device("meta"):  # the net its config declares, sized before a byte of it is allocated
+            declared = FeatureNet(**payload["config"])
+        want = {k: (tuple(v.shape), v.dtype) for k, v in declared.state_dict().items()}
+        stored = payload["model"]
+        got = {k: (tuple(v.shape), v.dtype) for k, v in stored.items() if isinstance(v, torch.Tensor)}
+        if got != want or len(got) != len(stored):
+            raise ValueError(f"its weights do not fit the net its config declares ({payload['config']})")
         net = FeatureNet(**payload["config"])
-        net.load_state_dict(payload["model"])
-    except Exception as exc:  # a foreign file or an old layout
+        net.load_state_dict(stored)
+    except Exception as exc:  # a foreign file, an old layout or a forged config
         reason = " ".join(str(exc).split())[:200]
         raise VaeganError(f"cannot read feature net {path}: {reason}; delete it and it will be retrained") from exc
     net.accuracy = payload.get("accuracy")

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from vaegan.checkpoint import Checkpoint, LoopState, restore_rng_state, rng_state
+from vaegan.checkpoint import CHECKPOINT_NAME, Checkpoint, LoopState, restore_rng_state, rng_state
 from vaegan.config import RunSettings
 from vaegan.errors import VaeganError
 from vaegan.training.changes import Changes
@@ -106,6 +106,8 @@ class TrainingRun(contextlib.AbstractContextManager["TrainingRun"]):
         self.stage, self.placement, self.quality, self.hooks, self.sampler = stage, placement, quality, hooks, sampler
         self.config, self.settings = config, stage_settings(config, stage)
         ctx, device, s, r = placement.ctx, placement.device, self.settings, reporting
+        if resume is not None:  # before the folder, the event log or the metrics are touched
+            check_saved_loop(resume[0], s, r, len(quality.splits.train), ctx.world_size, run_dir)
         self.folder = RunFolder(run_dir, stage, writes=ctx.is_main, data=quality.splits)
         self.stops = StopRules(ctx, device, max_minutes=s.max_minutes, clock=hooks.clock)
         self.divergence = Divergence(ctx, stage, watch=r.watch, advice=r.advice, checkpoint=self.folder.checkpoint)
@@ -118,7 +120,6 @@ class TrainingRun(contextlib.AbstractContextManager["TrainingRun"]):
         self.epoch_length = 0  # batches in the epoch under way
         if resume is not None:  # continue where it stopped; its sums are totals over ranks, so rank 0's alone
             saved, self.changes = resume
-            check_resumable(saved, self.loop, self.folder.checkpoint)
             restore_rng_state(saved.rng, {"noise": self.noise})
             self.loop = replace(saved, sums=saved.sums.to(device) if ctx.is_main else self.loop.sums, rng={})
             quality.best_fid = saved.best_fid
@@ -184,7 +185,8 @@ class TrainingRun(contextlib.AbstractContextManager["TrainingRun"]):
         if self.stops.cut or (epoch < self.settings.epochs and self.stops.out_of_time()):
             self.config = self.stops.end_stage(self.config, self.stage, loop)
             self.settings, self.quality.epochs = stage_settings(self.config, self.stage), epoch  # measured as a last
-        record = self.log.record(loop, {**values, **self.folder.data}, epochs_asked=self.stops.epochs_asked)
+        ran_on = {"device": str(self.placement.device)}  # what --device auto chose: the model card names it
+        record = self.log.record(loop, {**values, **self.folder.data, **ran_on}, epochs_asked=self.stops.epochs_asked)
         new_best = self.quality.update(record, epoch, decode, latent_dim, self.sampler.value_range)
         self.log.end_epoch(record, draw, summary, epochs=self.settings.epochs)
         if self.stops.cut:  # kept mid-epoch, its sums with it, so a resume with more epochs continues bit for bit
@@ -207,11 +209,17 @@ class TrainingRun(contextlib.AbstractContextManager["TrainingRun"]):
         return TrainingResult(self.folder.checkpoint, record, self.stops.stopped_at or 0.0)
 
 
-def check_resumable(saved: LoopState, fresh: LoopState, path: Path) -> None:
-    """A saved loop whose sums this stage cannot have written is refused before anything trains."""
-    if saved.sums.shape != fresh.sums.shape:
-        shapes = f"{tuple(saved.sums.shape)} where this stage keeps {tuple(fresh.sums.shape)}"
+def check_saved_loop(
+    saved: LoopState, settings: RunSettings, reporting: Reporting, n_images: int, world_size: int, run_dir: Path
+) -> None:
+    """A saved loop this stage cannot have written (its sums, its place in the epoch) is refused before
+    anything is written: a refused resume leaves the run folder as it was."""
+    path = Path(run_dir) / CHECKPOINT_NAME
+    if saved.sums.shape != (reporting.n_sums + 1,):
+        shapes = f"{tuple(saved.sums.shape)} where this stage keeps {(reporting.n_sums + 1,)}"
         raise VaeganError(f"{path} holds metric sums of shape {shapes}; it is damaged or forged: use another copy")
+    order = torch.arange(n_images)
+    check_position(saved.batch_in_epoch, sum(1 for _ in batches(order, settings.batch_size, min_size=world_size)), path)
 
 
 def check_position(batch: int, batches_in_epoch: int, path: Path) -> None:

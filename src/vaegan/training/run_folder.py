@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from vaegan.checkpoint import (
 from vaegan.config import stage_flag, write_json
 from vaegan.data import DataSplits
 from vaegan.errors import VaeganError
+from vaegan.paths import check_writable
 from vaegan.runs import locate_paths, read_metrics
 from vaegan.training.changes import Changes, Sections, apply_changes
 from vaegan.training.common import settings_section
@@ -49,6 +49,7 @@ def resume_or_refuse(
                 f"'vaegan train-{stage} --out {run_dir}' and the settings it began with (config.json), without --resume"
             )
         saved = locate_paths(load_checkpoint(path), Path(run_dir))
+        read_metrics(Path(run_dir))  # a damaged metrics.jsonl is refused now, before a prior is fitted or saved
         if saved.STAGE != stage:
             raise VaeganError(f"{path} is a {saved.STAGE} checkpoint; resume it with train-{saved.STAGE}")
         saved.config, changes = apply_changes(saved.config, wanted or {})  # type: ignore[assignment]
@@ -84,24 +85,6 @@ def check_work_left(saved: Checkpoint, run_dir: Path, stage: str, asked: int | N
         flag,
         done + 1,
     )
-
-
-def check_writable(run_dir: Path, what: str = "the run folder", fix: str = "choose a writable --out") -> None:
-    """The run folder (or `what` folder) would take a file: tried in it, or where it does not exist yet in
-    its nearest existing parent, so nothing is created (a refusal leaves no folder behind, and processes of
-    one torchrun check side by side); else one line naming it and the fix."""
-    path = Path(run_dir)
-    try:
-        if path.exists() and not path.is_dir():
-            raise NotADirectoryError(20, "Not a directory", str(path))
-        parent = next(p for p in [path, *path.parents] if p.exists())
-        if not parent.is_dir():
-            raise NotADirectoryError(20, "Not a directory", str(parent))
-        with tempfile.TemporaryFile(dir=parent):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise VaeganError(f"cannot write to {what} {run_dir}: {reason}; {fix}") from exc
 
 
 def start_clean(run_dir: Path) -> None:

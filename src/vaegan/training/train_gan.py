@@ -37,6 +37,7 @@ from vaegan.training.loop import (
     StepHook,
     TrainingResult,
     TrainingRun,
+    check_saved_loop,
 )
 from vaegan.training.placement import Placement, setup_run
 from vaegan.training.run_folder import resume_or_refuse
@@ -91,6 +92,8 @@ def train_gan(
     splits = splits or load_splits(vae_cfg.data, vae_run.path)
     placement = setup_run(run_dir, cfg, gc, is_new=saved is None, stage="gan")
     device, ctx, value_range = placement.device, placement.ctx, vae_cfg.model.value_range
+    if isinstance(saved, GANCheckpoint):  # before a prior is fitted and saved: a refused resume writes nothing
+        check_saved_loop(saved.loop, gc, GAN_REPORTING, len(splits.train), ctx.world_size, run_dir)
     images = splits.train.images.to(device)
     nets = build_nets(gc, vae_run.vae(), vae_cfg, placement)
     draw_z, grid_z = latent_source(gc, vae_run, splits.train.images, device)
