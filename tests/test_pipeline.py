@@ -104,3 +104,27 @@ def test_a_long_run_gif_keeps_evenly_spaced_frames_and_each_stages_last() -> Non
     assert 40 <= len(kept) <= 41 and kept[0] == grids[0] and kept[-1] == grids[-1]
     assert ("vae", 96, Path("v96")) in kept  # the VAE's last grid, the GAN's starting point
     assert evenly_spaced(grids[:30], 40) == grids[:30]
+
+
+def test_the_gif_shows_each_stages_held_out_grids_and_never_their_samples(tmp_path: Path) -> None:
+    """Every frame decodes the same held-out images' means: sample grids (N(0, I) for the VAE, the prior for
+    the GAN) made the animation jump at the cut where only the sampler changed."""
+    from PIL import Image
+
+    from vaegan.pipeline import write_progress_gif
+
+    stages = {}
+    for stage, epochs in (("vae", [1, 2, 3]), ("gan", [0, 1, 2])):
+        grids = tmp_path / stage / "grids"
+        grids.mkdir(parents=True)
+        for e in epochs:
+            Image.new("RGB", (16, 16), (10 * e, 0, 0)).save(grids / f"heldout_e{e:03d}.png")
+            Image.new("RGB", (16, 16), "blue").save(grids / f"samples_e{e:03d}.png")
+        stages[stage] = SimpleNamespace(folder=tmp_path / stage)
+    run = SimpleNamespace(stages=stages, config=SimpleNamespace(data=SimpleNamespace(val_fraction=0.1)))
+    gif = write_progress_gif(run, tmp_path / "progress.gif")  # type: ignore[arg-type]
+    with Image.open(gif) as frames:
+        assert frames.n_frames == 5  # VAE 1-3, GAN 1-2: the GAN's epoch 0 is the VAE's last
+        for i in range(frames.n_frames):
+            frames.seek(i)
+            assert frames.convert("RGB").getpixel((240, 400))[2] == 0  # no blue sample grid among them

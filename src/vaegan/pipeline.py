@@ -4,7 +4,7 @@ Layout of a pipeline run folder:
     vae/            the VAE stage's run (config, metrics, grids, checkpoint)
     gan/            the GAN stage's run
     vae_vs_gan.png  VAE samples | GAN samples, decoded from the same z
-    progress.gif    the fixed-z sample grid through every VAE epoch, then every GAN epoch
+    progress.gif    held-out images' posterior means decoded after every VAE epoch, then every GAN epoch
     summary.txt     what was trained, the final numbers, training time and one-time set-up time
 Re-running continues whichever stage is unfinished; a finished stage is not retrained unless the rerun
 asks for more epochs (as --resume does), and a VAE with a GAN trained from it is never trained further.
@@ -35,11 +35,12 @@ from vaegan.metrics.quality import (
     versus_reference,
 )
 from vaegan.presets import gan_budget, vae_budget
-from vaegan.prior import fitted_prior, logged_sampler, sample_latents, stage_latents, through_prior
+from vaegan.prior import fitted_prior, sample_latents, stage_latents, through_prior
 from vaegan.report import FEW_IMAGES, write_report
 from vaegan.runs import Run, open_run, read_metrics
 from vaegan.training import distributed
 from vaegan.training.changes import Sections
+from vaegan.training.epoch_log import HELD_OUT_GRIDS
 from vaegan.training.feature_net import feature_net_for
 from vaegan.training.train_gan import train_gan
 from vaegan.training.train_vae import train_vae
@@ -165,21 +166,25 @@ MAX_GIF_FRAMES = 40
 
 
 def write_progress_gif(run: Run, path: Path) -> Path:
-    """The fixed-z sample grid after each VAE epoch, then each GAN epoch (at most MAX_GIF_FRAMES of them),
-    labelled with stage, epoch and sampler: the VAE's grids draw N(0, I), the GAN's its own z."""
+    """The held-out grid (epoch_log.held_out_grid) after each VAE epoch, then each GAN epoch (at most
+    MAX_GIF_FRAMES of them), labelled with stage, epoch and z.
+
+    Both stages decode the posterior means of the same held-out images: the GAN's samples draw z from a prior
+    fitted to such means, which the VAE's epochs have none of yet (a fit costs tens of seconds), and decoding
+    N(0, I) before the cut and the prior after it made the animation jump where only the sampler changed."""
     grids: list[tuple[str, int, Path]] = []
     for stage, found in run.stages.items():
-        for grid in sorted((found.folder / "grids").glob("samples_e*.png")):
+        for grid in sorted((found.folder / "grids").glob(HELD_OUT_GRIDS)):
             epoch = int(grid.stem.split("_e")[1])
             if stage == "gan" and epoch == 0:
                 continue  # identical to the VAE's last grid: the warm start in one picture
             grids.append((stage, epoch, grid))
     frames, labels = [], []
-    samplers = {stage: logged_sampler(run, stage) for stage in run.stages}  # the grids' z are the FIDs'
+    images = "held-out images" if run.config.data.val_fraction > 0 else "training images"
     for stage, epoch, grid in evenly_spaced(grids, MAX_GIF_FRAMES):
         with Image.open(grid) as im:
             frames.append(upscale(im.convert("RGB"), 480))  # 28 px digits: a label that fits
-        labels.append(f"{stage.upper()} epoch {epoch}, z from {samplers[stage]}")
+        labels.append(f"{stage.upper()} epoch {epoch}, z: {images}' posterior means")
     return save_gif(frames, path, labels)
 
 

@@ -65,8 +65,9 @@ nav a { margin-right: 10px; } summary { cursor: pointer; }
 
 
 PROGRESS_CAPTION = (
-    "<p>the last frame of progress.gif: the fixed z after the last epoch. The animation goes through every VAE "
-    "epoch's grid, z ~ N(0, I), then every GAN epoch's, z as the GAN trains (--latents)</p>"
+    "<p>the last frame of progress.gif: held-out images encoded to their posterior means and decoded after the "
+    "last epoch. The animation decodes those same images' means after every VAE epoch, then through every GAN "
+    "epoch's generator, so it changes at the cut only where the GAN changed the decoder (samples: above)</p>"
 )
 
 

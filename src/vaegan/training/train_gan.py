@@ -24,7 +24,7 @@ from vaegan.prior import fitted_prior, saved_prior
 from vaegan.runs import Run, open_run
 from vaegan.training.changes import Sections
 from vaegan.training.common import fixed_latents, place, restore_adam
-from vaegan.training.epoch_log import DrawGrids
+from vaegan.training.epoch_log import DrawGrids, held_out_grid
 from vaegan.training.feature_net import QualityMonitor
 from vaegan.training.gan_step import MONITORS, GANNets, gan_step
 from vaegan.training.loop import (
@@ -94,11 +94,12 @@ def train_gan(
     images = splits.train.images.to(device)
     nets = build_nets(gc, vae_run.vae(), vae_cfg, placement)
     draw_z, grid_z = latent_source(gc, vae_run, splits.train.images, device)
+    grid_means = held_out_means(nets, splits, gc.grid_size, value_range, device)
     diversity = Diversity(nets.ema, draw_z, splits.train.images, gc, value_range)
     if isinstance(saved, GANCheckpoint):
         restore_nets(nets, saved)
-    elif ctx.is_main:  # epoch 0's grid: the warm-started G, the VAE's decoder
-        draw_samples(nets.ema, grid_z, run_dir / "grids", 0, value_range)
+    elif ctx.is_main:  # epoch 0's grids: the warm-started G, the VAE's decoder
+        draw_samples(nets.ema, grid_z, grid_means, run_dir / "grids", 0, value_range)
     sampler = gan_sampler(nets, draw_z, device, value_range)
     run = TrainingRun(
         "gan",
@@ -113,7 +114,7 @@ def train_gan(
         hooks=Hooks(on_step, score, clock),
         sampler=sampler,
     )
-    draw = lambda folder, epoch: draw_samples(nets.ema, grid_z, folder, epoch, value_range)  # noqa: E731
+    draw = lambda folder, epoch: draw_samples(nets.ema, grid_z, grid_means, folder, epoch, value_range)  # noqa: E731
     record: Record = {}
     with run:
         while run.next_epoch():
@@ -255,7 +256,22 @@ def warn_of_collapse(diversity: float, threshold: float, is_main: bool) -> None:
 
 
 @torch.no_grad()
+def held_out_means(
+    nets: GANNets, splits: DataSplits, n: int, value_range: tuple[float, float], device: torch.device
+) -> torch.Tensor:
+    """The posterior means (n, latent_dim) of the held-out images the VAE's grids decode, by the frozen encoder."""
+    return nets.frozen.encode(to_float(splits.held_out.images[:n].to(device), value_range)).mean
+
+
+@torch.no_grad()
 def draw_samples(
-    ema: Decoder, grid_z: torch.Tensor, folder: Path, epoch: int, value_range: tuple[float, float]
+    ema: Decoder,
+    grid_z: torch.Tensor,
+    grid_means: torch.Tensor,
+    folder: Path,
+    epoch: int,
+    value_range: tuple[float, float],
 ) -> None:
+    """samples_eNNN.png from the GAN's fixed z; heldout_eNNN.png from the held-out images' means, as the VAE's."""
     save_grid(ema(grid_z).float(), folder / f"samples_e{epoch:03d}.png", value_range)
+    save_grid(ema(grid_means).float(), held_out_grid(folder, epoch), value_range)

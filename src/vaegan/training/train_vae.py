@@ -25,7 +25,7 @@ from vaegan.training.common import (
     restore_adam,
     warm_up_lr,
 )
-from vaegan.training.epoch_log import DrawGrids
+from vaegan.training.epoch_log import DrawGrids, held_out_grid
 from vaegan.training.feature_net import QualityMonitor
 from vaegan.training.loop import Hooks, Record, Reporting, Sampler, ScoreHook, StepHook, TrainingResult, TrainingRun
 from vaegan.training.placement import Placement, setup_run
@@ -260,10 +260,12 @@ def grid_writer(
 def write_grids(
     model: VAE, grid_z: torch.Tensor, grid_x: torch.Tensor, folder: Path, epoch: int, value_range: tuple[float, float]
 ) -> None:
-    """samples_eNNN.png from the fixed z; recon_eNNN.png with originals and mean reconstructions in row pairs."""
+    """samples_eNNN.png from the fixed z; recon_eNNN.png with originals and mean reconstructions in row pairs;
+    heldout_eNNN.png those reconstructions alone, progress.gif's frame (epoch_log.held_out_grid)."""
     model.eval()
     save_grid(model.decode(grid_z).float(), folder / f"samples_e{epoch:03d}.png", value_range)
     recon = model.decode(model.encode(grid_x).mode()).float()
+    save_grid(recon, held_out_grid(folder, epoch), value_range)
     per_row = 8
     pairs = [t for i in range(0, len(grid_x), per_row) for t in (grid_x[i : i + per_row], recon[i : i + per_row])]
     save_grid(torch.cat(pairs), folder / f"recon_e{epoch:03d}.png", value_range, nrow=per_row)
