@@ -11,7 +11,7 @@ import pytest
 from tiny import tiny_config, tiny_splits
 from vaegan.checkpoint import load_checkpoint
 from vaegan.config import TrainConfig
-from vaegan.presets import GPU_BATCH_FACTOR, TOO_FEW_STEPS, gpu_budget, step_budget, vae_budget
+from vaegan.presets import GPU_BATCH_FACTOR, TOO_FEW_STEPS, budget, gpu_budget, step_budget, vae_budget
 from vaegan.training.train_vae import train_vae
 
 
@@ -22,6 +22,30 @@ def test_a_small_folder_trains_more_epochs_to_reach_min_steps(caplog: pytest.Log
     assert budgeted.epochs == 100 and budgeted.epochs * 3 >= defaults.min_steps
     assert "trains 100 epochs instead of 30" in caplog.text
     assert "too few" not in caplog.text
+
+
+def test_a_small_folder_does_its_epochs_chores_as_often_in_steps(caplog: pytest.LogCaptureFixture) -> None:
+    """issue 68: 36 images make one step an epoch, and a checkpoint, grids and validation after each step left
+    a 2-minute limit 55 of the 300 steps; k-fold epochs do them k times fewer epochs apart."""
+    quick = TrainConfig(epochs=24)  # checkpoints and grids every epoch, quality every 5th
+    with caplog.at_level(logging.INFO):
+        sized = step_budget(quick, 36, "VAE")
+    assert (sized.epochs, sized.checkpoint_every, sized.grid_every, sized.quality_every) == (300, 12, 12, 60)
+    assert "its grids, checkpoints and quality checks 12 times fewer epochs apart" in caplog.text
+    mine = step_budget(quick, 36, "VAE", given={"grid_every": 1})  # the user's own cadence is kept
+    assert (mine.grid_every, mine.checkpoint_every) == (1, 12)
+    assert step_budget(quick, 3409, "VAE") == quick  # 54 steps an epoch: nothing to raise
+
+
+def test_a_small_folder_trains_in_smaller_batches_unless_the_user_gave_one(caplog: pytest.LogCaptureFixture) -> None:
+    """issue 68: 36 icons in one batch of 36 drew blurred blobs after 100 steps, in batches of 9 recognisable ones."""
+    quick = TrainConfig(epochs=24)
+    with caplog.at_level(logging.INFO):
+        sized = budget(quick, 36, "VAE", given={})
+    assert (sized.batch_size, sized.epochs) == (9, 75)  # 4 steps an epoch, 300 steps
+    assert "VAE: 36 images: batch 9 instead of 64, so an epoch makes 4 steps or more" in caplog.text
+    assert budget(quick, 36, "VAE", given={"batch_size": 64}).batch_size == 64
+    assert budget(quick, 3409, "VAE", given={}) == quick
 
 
 def test_large_data_keeps_its_epochs() -> None:

@@ -62,12 +62,36 @@ def merge(*layers: Sections) -> Sections:
 
 
 def budget(settings: SettingsT, n_images: int, stage: str, *, given: dict[str, Any]) -> SettingsT:
-    """A new stage's settings sized before it trains, logged here: a GPU's batch (gpu_budget) and enough epochs
-    for min_steps (step_budget), each unless the user's own settings (`given`) name the batch or the epochs.
-    config.json then records what trains."""
+    """A new stage's settings sized before it trains, logged here: a GPU's batch (gpu_budget), small data's
+    (small_batch) and enough epochs for min_steps (step_budget), each unless the user's own settings (`given`)
+    name the batch or the epochs. config.json then records what trains."""
     if on_gpu(settings.device):
         settings = gpu_budget(settings, given, stage)
-    return step_budget(settings, n_images, stage, epochs_given="epochs" in given)
+    settings = small_batch(settings, n_images, given, stage)
+    return step_budget(settings, n_images, stage, epochs_given="epochs" in given, given=given)
+
+
+# A batch at most this share of the training images, so an epoch makes at least this many steps. 36 icons in one
+# batch of 36 drew blurred blobs after 100 steps; in batches of 9, recognisable folders, disks and monitors after
+# 400 steps, the same images seen (issue 68).
+MIN_STEPS_PER_EPOCH = 4
+
+
+def small_batch(settings: SettingsT, n_images: int, given: dict[str, Any], stage: str) -> SettingsT:
+    """`settings` with a batch of at most a MIN_STEPS_PER_EPOCH-th of `n_images`, logged, unless `given` (the
+    user's own settings) names the batch."""
+    batch = max(1, min(settings.batch_size, n_images // MIN_STEPS_PER_EPOCH))
+    if batch == settings.batch_size or "batch_size" in given:
+        return settings
+    log.info(
+        "%s: %d images: batch %d instead of %d, so an epoch makes %d steps or more (--batch-size keeps your own)",
+        stage,
+        n_images,
+        batch,
+        settings.batch_size,
+        MIN_STEPS_PER_EPOCH,
+    )
+    return dataclasses.replace(settings, batch_size=batch)
 
 
 def vae_budget(cfg: VAERunConfig, n_images: int, given: Sections) -> VAERunConfig:
@@ -110,25 +134,39 @@ def on_gpu(device: str) -> bool:
     return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
 
 
-def step_budget(settings: SettingsT, n_images: int, stage: str, *, epochs_given: bool = False) -> SettingsT:
+def step_budget(
+    settings: SettingsT,
+    n_images: int,
+    stage: str,
+    *,
+    epochs_given: bool = False,
+    given: dict[str, Any] | None = None,
+) -> SettingsT:
     """`settings` with enough epochs for `min_steps` optimiser steps on `n_images`, logged when raised, unless
-    the user gave the epochs; a warning when the stage still trains too few steps to learn.
+    the user gave the epochs; a warning when the stage still trains too few steps to learn. Raised k-fold,
+    the epochs' grids, checkpoints and quality checks come k times fewer epochs apart (unless `given`, the
+    user's own settings, names them), as often in steps as before.
 
-    Epochs alone are no budget: the same 30 epochs are 1,500 steps on the emoji and 90 on 180 images.
+    Epochs alone are no budget: the same 30 epochs are 1,500 steps on the emoji and 90 on 180 images. Nor are
+    an epoch's chores a fixed cost: 36 images make one step an epoch, and a checkpoint, grids and validation
+    after every step left a 2-minute limit 55 steps of a 40-image folder's 300 (issue 68).
     """
     per_epoch = math.ceil(n_images / settings.batch_size)
     epochs = settings.epochs if epochs_given else max(settings.epochs, math.ceil(settings.min_steps / per_epoch))
     if epochs > settings.epochs:
+        k = epochs // settings.epochs
         log.info(
             "%s: %d images make %d steps per epoch, so it trains %d epochs instead of %d to reach %d steps "
-            "(--min-steps)",
+            "(--min-steps)%s",
             stage,
             n_images,
             per_epoch,
             epochs,
             settings.epochs,
             settings.min_steps,
+            f", its grids, checkpoints and quality checks {k} times fewer epochs apart" if k > 1 else "",
         )
+        settings = every_k_times(settings, k, given or {})
     if epochs * per_epoch < TOO_FEW_STEPS:
         log.warning(
             "%s: only %d optimiser steps, too few to learn (its samples will look alike); "
@@ -162,11 +200,14 @@ def gpu_budget(settings: SettingsT, given: dict[str, Any], stage: str) -> Settin
         settings.epochs,
         k,
     )
-    return dataclasses.replace(
-        settings,
-        batch_size=settings.batch_size * k,
-        epochs=settings.epochs * k,
-        checkpoint_every=settings.checkpoint_every * k,
-        grid_every=settings.grid_every * k,
-        quality_every=settings.quality_every * k,
-    )
+    settings = dataclasses.replace(settings, batch_size=settings.batch_size * k, epochs=settings.epochs * k)
+    return every_k_times(settings, k, given)
+
+
+CADENCES = ("checkpoint_every", "grid_every", "quality_every")  # in epochs: what an epoch's end does, how often
+
+
+def every_k_times(settings: SettingsT, k: int, given: dict[str, Any]) -> SettingsT:
+    """`settings` with its checkpoints, grids and quality checks k times as many epochs apart, but those the user
+    gave: k-fold epochs of a k-fold batch or of k-fold smaller data keep them as often in steps."""
+    return dataclasses.replace(settings, **{key: getattr(settings, key) * k for key in CADENCES if key not in given})
