@@ -24,6 +24,7 @@ from vaegan.attributes import default_groups
 from vaegan.config import to_dict
 from vaegan.data import DataSplits, ImageDataset, load_splits
 from vaegan.errors import VaeganError
+from vaegan.metrics.collapse import collapse_lines
 from vaegan.prior import logged_sampler, sample_latents, stage_latents
 from vaegan.runs import Run, Stage, open_run
 from vaegan.viz import last_frame
@@ -56,6 +57,7 @@ h2 { font-size: 18px; border-bottom: 1px solid #ddd; padding-bottom: 4px; margin
 h3 { font-size: 14px; margin: 14px 0 6px; }
 img { max-width: 100%; image-rendering: pixelated; border: 1px solid #eee; display: block; }
 .note { color: #777; font-style: italic; }
+.warn { color: #a40000; font-weight: 600; }
 pre { background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 12px; }
 table { border-collapse: collapse; font-size: 12px; margin-bottom: 8px; }
 td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: right; } th { background: #f2f2f2; }
@@ -195,8 +197,9 @@ def picture_sections(run: Run, path: Path) -> dict[str, str]:
     sections: dict[str, str] = {}
     summary = path / "summary.txt"
     stages = ", ".join(f"{s} ({d})" for s, d in dirs.items())
+    warnings = "".join(f'<p class="warn">{html.escape(line)}</p>' for line in collapse_lines(run).values())
     sections["Summary"] = (
-        f"<pre>{html.escape(summary.read_text())}</pre>" if summary.is_file() else ""
+        warnings + (f"<pre>{html.escape(summary.read_text())}</pre>" if summary.is_file() else "")
     ) + f"<p>stages: {html.escape(stages)}</p>"
     if (comparison := path / "vae_vs_gan.png").is_file():
         sections["VAE vs GAN (same z)"] = img(comparison, "VAE vs GAN")

@@ -100,9 +100,15 @@ def run_nearest(args: argparse.Namespace) -> int:
     path = picture_path(args.out, args.run, f"nearest_{found.stage}.png")
     path.parent.mkdir(parents=True, exist_ok=True)
     found.picture.save(path)
-    print(
-        f"copy rate: {found.copy_rate:.3f} of {found.samples} samples nearer a training image than half the "
-        f"held-out images are (held-out images: {found.floor:.3f}; a generator that copies scores near 1)"
-    )
+    if found.copy_rate is None:
+        print(
+            f"copy rate: none: the samples are about one picture (diversity {found.diversity:.2f} of the training "
+            f"images'), so the {found.stage.upper()} collapsed and copies nothing; see its run's summary.txt"
+        )
+    else:
+        print(
+            f"copy rate: {found.copy_rate:.3f} of {found.samples} samples nearer a training image than half the "
+            f"held-out images are (held-out images: {found.floor:.3f}; a generator that copies scores near 1)"
+        )
     print(f"picture: {path}")
     return 0

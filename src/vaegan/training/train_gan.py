@@ -18,6 +18,7 @@ from vaegan.checkpoint import GANCheckpoint
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.errors import VaeganError
+from vaegan.metrics.collapse import Diversity
 from vaegan.models.gan import build_discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.prior import fitted_prior, saved_prior
@@ -60,13 +61,6 @@ def refuse_before_data(gc: GANConfig, vae_run: Run) -> None:
         saved_prior(vae_run)
 
 
-def pairwise_diversity(images: torch.Tensor) -> float:
-    """Mean pairwise L2 distance between images (flattened): near 0 when a generator has collapsed."""
-    flat = images.flatten(1).float()
-    n = len(flat)
-    return float(torch.cdist(flat, flat).sum() / (n * (n - 1)))
-
-
 def train_gan(
     cfg: GANRunConfig,
     run_dir: Path,
@@ -95,7 +89,10 @@ def train_gan(
     nets = build_nets(gc, vae_run.vae(), vae_cfg, placement)
     draw_z, grid_z = latent_source(gc, vae_run, splits.train.images, device)
     grid_means = held_out_means(nets, splits, gc.grid_size, value_range, device)
-    diversity = Diversity(nets.ema, draw_z, splits.train.images, gc, value_range)
+    real = to_float(splits.train.images[: gc.diversity_samples], value_range)
+    diversity = Diversity(
+        nets.ema, draw_z(gc.diversity_samples, torch.Generator(device).manual_seed(gc.seed + 1)), real
+    )
     if isinstance(saved, GANCheckpoint):
         restore_nets(nets, saved)
     elif ctx.is_main:  # epoch 0's grids: the warm-started G, the VAE's decoder
@@ -146,10 +143,19 @@ def end_gan_epoch(
     values = dict(zip(MONITORS, run.epoch_means(), strict=True))
     values["diversity"] = diversity.measure()
     gc = run.config.gan
-    noise = torch.Generator(run.placement.device).manual_seed(gc.seed + 2)
-    record = run.end_epoch(values, lambda z: nets.ema(draw_z(len(z), noise)), latent_dim, draw, gan_summary(values))
+    decode = quality_draw(nets.ema, draw_z, gc.seed, run.placement.device)
+    record = run.end_epoch(values, decode, latent_dim, draw, gan_summary(values))
     warn_of_collapse(values["diversity"], gc.collapse_fraction, run.placement.ctx.is_main)
     return record
+
+
+def quality_draw(
+    decode: Callable[[torch.Tensor], torch.Tensor], draw_z: Latents, seed: int, device: torch.device
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """decode of z from draw_z with a generator seeded seed + 2 afresh (the incoming z only sets how many): the
+    z of each logged GAN FID & co., which summary.txt scores both stages on, so its GAN FID is the log's."""
+    noise = torch.Generator(device).manual_seed(seed + 2)
+    return lambda z: decode(draw_z(len(z), noise))
 
 
 def gan_summary(values: dict[str, float]) -> str:
@@ -167,21 +173,6 @@ def link_vae(cfg: GANRunConfig, run_dir: Path, *, resumed: bool) -> tuple[GANRun
     vae_run = open_run(vae_file)
     vae_path = os.path.abspath(vae_run.stage("vae").checkpoint_path)
     return replace(cfg, vae_checkpoint=vae_path), vae_run, os.path.relpath(vae_path, os.path.abspath(run_dir))
-
-
-class Diversity:
-    """The EMA generator's pairwise_diversity on a fixed z, over the real data's: near 0 when G collapsed."""
-
-    def __init__(
-        self, ema: Decoder, draw_z: Latents, images: torch.Tensor, gc: GANConfig, value_range: tuple[float, float]
-    ) -> None:
-        device = next(ema.parameters()).device
-        self.ema, self.z = ema, draw_z(gc.diversity_samples, torch.Generator(device).manual_seed(gc.seed + 1))
-        self.real = pairwise_diversity(to_float(images[: gc.diversity_samples], value_range))
-
-    @torch.no_grad()
-    def measure(self) -> float:
-        return pairwise_diversity(self.ema(self.z).float()) / self.real
 
 
 def gan_quality(
