@@ -13,7 +13,6 @@ asks for more epochs (as --resume does), and a VAE with a GAN trained from it is
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from vaegan.data import DataSplits, load_splits, to_uint8
 from vaegan.errors import VaeganError
 from vaegan.metrics.collapse import collapse_lines, features_at_chance
 from vaegan.metrics.copies import MAX_TRAIN, CopyCheck
-from vaegan.metrics.features import FeatureNet
+from vaegan.metrics.features import limits_line, train_seconds
 from vaegan.metrics.quality import (
     MIN_IMAGES,
     embed,
@@ -224,8 +223,7 @@ def feature_net_setup(path: Path | None, source: str) -> dict[str, float]:
     one-time set-up, never counted as training time."""
     if path is None or not path.is_file():
         return {}
-    seconds = float(torch.load(path, map_location="cpu", weights_only=True)["train_seconds"])
-    return {f"training the {source} feature network (once per dataset)": seconds}
+    return {f"training the {source} feature network (once per dataset)": train_seconds(path)}
 
 
 SETUP_WORTH_NAMING = 1.0  # seconds: set-up steps quicker than this are noise in the summary
@@ -268,7 +266,7 @@ class SummaryFids:
     copy_rates: dict[str, float] = field(default_factory=dict)  # stage -> share of near copies
     copy_floor: float | None = None  # held-out images' own share: what copying nothing scores
     withheld: str = ""  # why no FID is shown (metrics.collapse.features_at_chance); then nothing else is
-    judge: str = ""  # what the own features can judge, and how to get Inception's (feature_judge)
+    judge: str = ""  # what the own features can judge, and how to get Inception's (features.limits_line)
 
 
 def same_sampler_fids(run: Run, splits: DataSplits) -> SummaryFids | None:
@@ -315,30 +313,8 @@ def same_sampler_fids(run: Run, splits: DataSplits) -> SummaryFids | None:
         fids["gan"] = logged[-1]
     sampler = "the fitted prior" if gan.latents == "fitted" else "N(0, I)"
     floor = None if copies is None else copies.floor
-    return SummaryFids(fids, sampler, len(real), reference, copy_rates, floor, judge=feature_judge(cfg, splits, net))
-
-
-# Inception's cost on a 2-core CPU (docs/FID.md: 12-15 images/s) and the samples the line suggests per set
-INCEPTION_IMAGES_PER_S, INCEPTION_SAMPLES = 12, 1000
-
-
-def feature_judge(cfg: VAERunConfig, splits: DataSplits, net: FeatureNet) -> str:
-    """The line beside own-feature FIDs: what a net trained a minute on the data can judge, and the cost of a
-    number that can judge quality. Blobs that read as emoji in 4 of 32 samples scored GAN 0.59 against a
-    real-vs-real 0.27 (issue 68): it ranks runs on one dataset, it does not say "nearly real"."""
-    from vaegan.metrics.features import cache_path
-
-    path = cache_path(cfg.data, cfg.data.cache_dir)
-    seconds = float(torch.load(path, map_location="cpu", weights_only=True)["train_seconds"]) if path.is_file() else 0
-    trained = f" {seconds:.0f}s" if seconds else ""
-    images = len(splits.train) + len(splits.val)  # the Inception protocol's real side: every image
-    minutes = math.ceil((images + 3 * INCEPTION_SAMPLES) / INCEPTION_IMAGES_PER_S / 60)
-    return (
-        f"  these features are a small {net.kind} trained{trained} on the {len(splits.train)} training images: they "
-        "rank runs on this data, but cannot tell blobs from real pictures, so an FID near the floor does not mean "
-        f"near-real samples; Inception's can: vaegan evaluate RUN --features inception --samples "
-        f"{INCEPTION_SAMPLES} (about {minutes} min on a 2-core CPU, seconds on a GPU)"
-    )
+    judge = limits_line(net, cfg.data, len(splits.train), len(splits.val))
+    return SummaryFids(fids, sampler, len(real), reference, copy_rates, floor, judge=judge)
 
 
 def fid_lines(run: Run, held_out: int, fids: SummaryFids | None) -> list[str]:
