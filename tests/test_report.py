@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -13,18 +14,20 @@ from PIL import Image
 
 from tiny import tiny_gan, tiny_splits
 from vaegan.config import vae_run_config
-from vaegan.pipeline import run_pipeline
+from vaegan.data import load_splits
+from vaegan.pipeline import run_pipeline, same_sampler_fids
 from vaegan.report import SECTIONS, metrics_table, write_report
+from vaegan.runs import open_run
 from vaegan.training.train_vae import train_vae
 
 TRAIN = {"epochs": 2, "batch_size": 4, "grid_size": 8, "device": "cpu", "precision": "fp32", "quality_every": 0}
 TRAIN["min_steps"] = 0  # exactly the epochs asked for
 
 
-def config(root: Path, labelled: bool):  # noqa: ANN201 - a VAERunConfig on tiny_splits' squares as files
-    """A folder of PNGs, in one subfolder per class when `labelled` (so the report can sweep a class)."""
+def config(root: Path, labelled: bool, n: int = 12):  # noqa: ANN201 - a VAERunConfig on tiny_splits' squares
+    """A folder of n PNGs, in one subfolder per class when `labelled` (so the report can sweep a class)."""
     folder = root / "pictures"
-    data = tiny_splits(n=20).train
+    data = tiny_splits(n=n + 8).train
     for i, (image, label) in enumerate(zip(data.images, data.labels, strict=True)):
         where = folder / data.label_names[int(label)] if labelled else folder
         where.mkdir(parents=True, exist_ok=True)
@@ -153,10 +156,10 @@ def last_column(section: str, stage: str) -> dict[str, str]:
 def test_summary_and_report_agree_on_every_number_both_show(tmp_path: Path, quick_feature_net: None) -> None:
     """issue 68: make run's GAN FID was 17.39 in summary.txt and 12.87 in the report's table: the summary drew
     other z from the same prior. It now scores the z of the GAN's logged FID, and shows the logged number."""
-    cfg = config(tmp_path, labelled=False)
-    cfg = replace(cfg, train=replace(cfg.train, quality_every=2, quality_samples=10))
+    cfg = config(tmp_path, labelled=False, n=80)  # 20 held out: FID moves with the draw of z
+    cfg = replace(cfg, train=replace(cfg.train, quality_every=2, quality_samples=20))
     # a G from scratch on N(0, I): a tiny VAE's 6 steps draw one picture for every z, which scores alike on any z
-    gan = tiny_gan(epochs=2, quality_every=2, quality_samples=10, latents="normal", init="scratch")
+    gan = tiny_gan(epochs=2, quality_every=2, quality_samples=20, latents="normal", init="scratch")
     result = run_pipeline(cfg, gan, tmp_path / "run", progress=False)
     summary, found = result.summary.read_text(), sections(result.report.read_text())
     table = {stage: last_column(found["Metrics"], stage) for stage in ("vae", "gan")}
@@ -183,6 +186,9 @@ def test_summary_and_report_agree_on_every_number_both_show(tmp_path: Path, quic
         assert match is not None, pattern
         (ours, ours_unit), (theirs, their_unit) = shown(match.group(1)), shown(table[stage][metric])
         assert abs(ours - theirs) <= ours_unit + their_unit, (metric, match.group(1), table[stage][metric])
+    logged = [json.loads(line) for line in (tmp_path / "run" / "gan" / "metrics.jsonl").read_text().splitlines()]
+    fids = same_sampler_fids(open_run(tmp_path / "run"), load_splits(cfg.data))
+    assert fids is not None and fids.values["gan"] == logged[-1]["quality/fid"]  # to the last digit, not by luck
     counts = re.search(r"(\d+) generated vs (\d+) held-out images", summary)
     assert counts is not None
     assert f"{counts.group(1)} generated vs {counts.group(2)} held-out images" in found["Metrics"]
