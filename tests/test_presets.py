@@ -38,7 +38,7 @@ def test_a_small_folder_does_its_epochs_chores_as_often_in_steps(caplog: pytest.
 
 
 def test_a_small_folder_trains_in_smaller_batches_unless_the_user_gave_one(caplog: pytest.LogCaptureFixture) -> None:
-    """issue 68: 36 icons in one batch of 36 drew blurred blobs after 100 steps, in batches of 9 recognisable ones."""
+    """issue 68: 300 steps on 36 icons in batches of 9 drew as well as in batches of 36, in 33 s against 57 s."""
     quick = TrainConfig(epochs=24)
     with caplog.at_level(logging.INFO):
         sized = budget(quick, 36, "VAE", given={})
