@@ -86,6 +86,7 @@ from report import machine
 from vaegan.config import GANConfig, GANRunConfig, to_dict, vae_run_config
 from vaegan.data import DataSplits, load_splits, to_float, to_uint8
 from vaegan.latent import decode_batched
+from vaegan.metrics.collapse import pairwise_diversity
 from vaegan.metrics.inception_fid import embed_images, fid_kid, load_fid_net, real_features
 from vaegan.metrics.psnr import posterior_psnr
 from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit
@@ -94,7 +95,7 @@ from vaegan.presets import dataset_defaults
 from vaegan.prior import fit_mixture, fitted_prior, posterior_means, through_prior
 from vaegan.runs import load_generator, load_vae, open_run, read_metrics
 from vaegan.training.feature_net import feature_net_for
-from vaegan.training.train_gan import pairwise_diversity, train_gan
+from vaegan.training.train_gan import train_gan
 from vaegan.training.train_vae import train_vae
 from vaegan.viz import save_grid
 

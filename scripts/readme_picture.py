@@ -2,8 +2,9 @@
 
     PYTHONPATH=src python scripts/readme_picture.py runs/emoji docs/emoji_run.png
 
-Top: the run's vae_vs_gan.png as written. Bottom: the fixed-z sample grid after the first VAE epoch, the
-middle one, the last one and the last GAN epoch (the frames of progress.gif), each at half size.
+Top: the run's vae_vs_gan.png as written. Bottom: progress.gif's frames after the first VAE epoch, the
+middle one, the last one and the last GAN epoch, each at half size: both stages decode the posterior means
+of the same held-out images (training.epoch_log.held_out_grid), so the row compares like with like.
 """
 
 from __future__ import annotations
@@ -13,18 +14,18 @@ from pathlib import Path
 
 from PIL import Image
 
+from vaegan.training.epoch_log import HELD_OUT_GRIDS
 from vaegan.viz import label_image
 
 
 def frames(run: Path) -> list[tuple[Path, str]]:
     """(grid, label) for VAE epochs first, middle and last, and the last GAN epoch."""
-    vae = sorted((run / "vae" / "grids").glob("samples_e*.png"))
-    gan = sorted((run / "gan" / "grids").glob("samples_e*.png"))
+    vae = sorted((run / "vae" / "grids").glob(HELD_OUT_GRIDS))
+    gan = sorted((run / "gan" / "grids").glob(HELD_OUT_GRIDS))
     if not vae or not gan:
         raise SystemExit(f"{run} is not a finished 'vaegan run' folder (vae/grids and gan/grids)")
     picks = [(p, "VAE") for p in dict.fromkeys([vae[0], vae[len(vae) // 2], vae[-1]])] + [(gan[-1], "GAN")]
-    sampler = {"VAE": "z ~ N(0, I)", "GAN": "z from the prior"}  # the VAE's training grids draw N(0, I)
-    return [(p, f"{stage} epoch {int(p.stem.split('_e')[1])}, {sampler[stage]}") for p, stage in picks]
+    return [(p, f"{stage} epoch {int(p.stem.split('_e')[1])}, held-out means") for p, stage in picks]
 
 
 def readme_picture(run: Path, out: Path, gap: int = 12) -> Path:

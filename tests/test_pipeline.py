@@ -26,6 +26,7 @@ def fake_run(tmp_path: Path, vae: list[dict], gan: list[dict]) -> SimpleNamespac
         stages={"vae": SimpleNamespace(metrics=vae), "gan": SimpleNamespace(metrics=gan)},
         config=SimpleNamespace(
             data=SimpleNamespace(source="fashion-mnist", image_size=28, channels=1),
+            model=SimpleNamespace(latent_dim=16),
             train=SimpleNamespace(quality_samples=1000),
         ),
     )
@@ -65,6 +66,26 @@ def test_quick_set_up_and_unmeasured_fid_say_so(tmp_path: Path) -> None:
     assert "FID not measured: 1 held-out image(s), and FID needs at least 2" in one
 
 
+def test_a_run_that_learnt_nothing_says_so_and_shows_no_fid_from_a_net_at_chance(tmp_path: Path) -> None:
+    """issue 68's 40-image folder: KL 0.01, white GAN samples, a feature classifier at 0.500, and a summary that
+    printed FIDs and a copy rate all the same."""
+    vae = [epoch(55, 1.0, **{**VAE_END, "val/kl": 0.01, "epochs_asked": 300})]
+    gan = [epoch(30, 1.0, **{**GAN_END, "diversity": 0.01})]
+    withheld = "FID withheld: the feature classifier it is measured in scores 0.500 on 4 held-out images, ..."
+    fids = SummaryFids({}, "", 4, None, withheld=withheld)
+    text = write_summary(fake_run(tmp_path, vae, gan), {}, 36, 4, fids).read_text()
+    lines = text.splitlines()
+    assert lines[1].startswith("VAE: posterior collapse, KL 0.0006 nats per latent dimension")
+    assert lines[1].endswith(
+        "stopped it after 550 steps, in epoch 55 of the 300 asked; likely fix: raise --max-minutes"
+    )
+    assert lines[2].startswith("GAN: collapsed, sample diversity 0.01 of the real images'")
+    assert withheld in lines and "FID in vaegan's own features" not in text and "copy rate" not in text
+    copies = SummaryFids({"vae": 9.0, "gan": 8.0}, "N(0, I)", 4, 1.0, {"vae": 0.5, "gan": 1.0}, 0.5)
+    text = write_summary(fake_run(tmp_path, vae, gan), {}, 36, 4, copies).read_text()
+    assert "VAE collapsed, not a copier, GAN collapsed, not a copier; held-out images 0.50" in text
+
+
 def test_a_gan_below_the_real_reference_is_not_presented_as_a_win(tmp_path: Path) -> None:
     """gemoji's "VAE 2.0, GAN 1.0" beside a real-vs-real 1.65 read as "the GAN halved the error"."""
     vae = [epoch(1, 2.0, 2.0, **VAE_END)]
@@ -96,6 +117,10 @@ def test_a_pipeline_scores_both_stages_on_the_same_z(
     assert f"  VAE, z from the fitted prior: {fids.values['vae']:.2f}" in text
     assert f"  GAN, z from the fitted prior: {fids.values['gan']:.2f}" in text
     assert fids.reference is not None and f"(the floor at this count): {fids.reference:.2f}\n" in text
+    # issue 68: blobs scored GAN 0.59 beside a floor of 0.27 in a net trained a minute, and read as nearly real
+    judge = "  these features are a small classifier trained on the 40 training images: they rank runs on this data"
+    assert judge + ", but cannot tell blobs from real pictures" in text
+    assert "Inception's can: vaegan evaluate RUN --features inception --samples 1000 (about 5 min on a 2-core" in text
 
 
 def test_a_long_run_gif_keeps_evenly_spaced_frames_and_each_stages_last() -> None:
@@ -104,3 +129,27 @@ def test_a_long_run_gif_keeps_evenly_spaced_frames_and_each_stages_last() -> Non
     assert 40 <= len(kept) <= 41 and kept[0] == grids[0] and kept[-1] == grids[-1]
     assert ("vae", 96, Path("v96")) in kept  # the VAE's last grid, the GAN's starting point
     assert evenly_spaced(grids[:30], 40) == grids[:30]
+
+
+def test_the_gif_shows_each_stages_held_out_grids_and_never_their_samples(tmp_path: Path) -> None:
+    """Every frame decodes the same held-out images' means: sample grids (N(0, I) for the VAE, the prior for
+    the GAN) made the animation jump at the cut where only the sampler changed."""
+    from PIL import Image
+
+    from vaegan.pipeline import write_progress_gif
+
+    stages = {}
+    for stage, epochs in (("vae", [1, 2, 3]), ("gan", [0, 1, 2])):
+        grids = tmp_path / stage / "grids"
+        grids.mkdir(parents=True)
+        for e in epochs:
+            Image.new("RGB", (16, 16), (10 * e, 0, 0)).save(grids / f"heldout_e{e:03d}.png")
+            Image.new("RGB", (16, 16), "blue").save(grids / f"samples_e{e:03d}.png")
+        stages[stage] = SimpleNamespace(folder=tmp_path / stage)
+    run = SimpleNamespace(stages=stages, config=SimpleNamespace(data=SimpleNamespace(val_fraction=0.1)))
+    gif = write_progress_gif(run, tmp_path / "progress.gif")  # type: ignore[arg-type]
+    with Image.open(gif) as frames:
+        assert frames.n_frames == 5  # VAE 1-3, GAN 1-2: the GAN's epoch 0 is the VAE's last
+        for i in range(frames.n_frames):
+            frames.seek(i)
+            assert frames.convert("RGB").getpixel((240, 400))[2] == 0  # no blue sample grid among them

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,18 +14,20 @@ from PIL import Image
 
 from tiny import tiny_gan, tiny_splits
 from vaegan.config import vae_run_config
-from vaegan.pipeline import run_pipeline
+from vaegan.data import load_splits
+from vaegan.pipeline import run_pipeline, same_sampler_fids
 from vaegan.report import SECTIONS, metrics_table, write_report
+from vaegan.runs import open_run
 from vaegan.training.train_vae import train_vae
 
 TRAIN = {"epochs": 2, "batch_size": 4, "grid_size": 8, "device": "cpu", "precision": "fp32", "quality_every": 0}
 TRAIN["min_steps"] = 0  # exactly the epochs asked for
 
 
-def config(root: Path, labelled: bool):  # noqa: ANN201 - a VAERunConfig on tiny_splits' squares as files
-    """A folder of PNGs, in one subfolder per class when `labelled` (so the report can sweep a class)."""
+def config(root: Path, labelled: bool, n: int = 12):  # noqa: ANN201 - a VAERunConfig on tiny_splits' squares
+    """A folder of n PNGs, in one subfolder per class when `labelled` (so the report can sweep a class)."""
     folder = root / "pictures"
-    data = tiny_splits(n=20).train
+    data = tiny_splits(n=n + 8).train
     for i, (image, label) in enumerate(zip(data.images, data.labels, strict=True)):
         where = folder / data.label_names[int(label)] if labelled else folder
         where.mkdir(parents=True, exist_ok=True)
@@ -64,6 +68,9 @@ def test_pipeline_report_has_every_section_with_decodable_images(tmp_path: Path)
     assert found["Config"].count("<details>") == 2  # folded away, one per stage
     assert "<td>train/total</td>" in found["Metrics"] and "<th>epoch 2</th>" in found["Metrics"]
     assert 'class="note"' not in page
+    # 2 epochs of 4-channel nets learn nothing: said first, as summary.txt says it (metrics.collapse)
+    assert found["Summary"].startswith('<p class="warn">VAE: ')
+    assert 'class="warn">GAN: collapsed' in found["Summary"]
     images = embedded_images(page)
     assert len(images) == 14 and any(im.format == "GIF" for im in images)
     text = re.sub(r"data:[\w/+.-]+;base64,[\w+/=]+", "", page).replace("http-equiv", "")  # base64 can spell "http"
@@ -130,3 +137,59 @@ def test_the_samples_of_both_stages_decode_the_same_z(tmp_path: Path) -> None:
         models = load_models(run, stage)
         expected = grid_image(decode_batched(models.decode, z), models.cfg.model.value_range, 8)
         assert image.convert("RGB").tobytes() == expected.convert("RGB").tobytes(), stage
+
+
+def shown(cell: str) -> tuple[float, float]:
+    """A number as the page or summary.txt shows it, and half a unit of its last digit: what rounding hid."""
+    digits = len(cell.split(".")[1]) if "." in cell else 0
+    return float(cell), 0.5 * 10.0**-digits
+
+
+def last_column(section: str, stage: str) -> dict[str, str]:
+    """metric -> the last epoch's cell of `stage`'s metrics table, and "epoch" -> that epoch."""
+    table = section.split(f"<h3>{stage}</h3>")[1].split("</table>")[0]
+    epoch = re.findall(r"<th>epoch (\d+)</th>", table)[-1]
+    rows = re.findall(r"<tr><td>([^<]+)</td>(.*?)</tr>", table)
+    return {"epoch": epoch} | {name: re.findall(r"<td>([^<]*)</td>", cells)[-1] for name, cells in rows}
+
+
+def test_summary_and_report_agree_on_every_number_both_show(tmp_path: Path, quick_feature_net: None) -> None:
+    """issue 68: make run's GAN FID was 17.39 in summary.txt and 12.87 in the report's table: the summary drew
+    other z from the same prior. It now scores the z of the GAN's logged FID, and shows the logged number."""
+    cfg = config(tmp_path, labelled=False, n=80)  # 20 held out: FID moves with the draw of z
+    cfg = replace(cfg, train=replace(cfg.train, quality_every=2, quality_samples=20))
+    # a G from scratch on N(0, I): a tiny VAE's 6 steps draw one picture for every z, which scores alike on any z
+    gan = tiny_gan(epochs=2, quality_every=2, quality_samples=20, latents="normal", init="scratch")
+    result = run_pipeline(cfg, gan, tmp_path / "run", progress=False)
+    summary, found = result.summary.read_text(), sections(result.report.read_text())
+    table = {stage: last_column(found["Metrics"], stage) for stage in ("vae", "gan")}
+    floor = r"real training images \(the floor at this count\): ([\d.]+)"
+    pairs = {  # summary.txt's pattern -> (stage, the report's metric)
+        r"VAE: (\d+) epochs": ("vae", "epoch"),
+        r"VAE: \d+ epochs \((\d+) optimiser steps\)": ("vae", "step"),
+        r"validation -ELBO ([\d.]+) nats": ("vae", "val/neg_elbo"),
+        r"\(reconstruction ([\d.]+),": ("vae", "val/reconstruction"),
+        r", KL ([\d.]+)\)": ("vae", "val/kl"),
+        r"GAN: (\d+) epochs": ("gan", "epoch"),
+        r"GAN: \d+ epochs \((\d+) optimiser steps\)": ("gan", "step"),
+        r"D\(x\) ([\d.]+),": ("gan", "d_real"),
+        r"D\(G\(z\)\) ([\d.]+),": ("gan", "d_fake"),
+        r"sample diversity ([\d.]+) of the real data's": ("gan", "diversity"),
+        r"GAN, z from N\(0, I\): ([\d.]+)": ("gan", "quality/fid"),
+        floor: ("gan", "quality/fid_reference"),
+        r"draws z ~ N\(0, I\): FID ([\d.]+)": ("vae", "quality/fid"),
+        r"draws z ~ N\(0, I\): FID [\d.]+ at epoch (\d+)": ("vae", "epoch"),
+        r", real vs real ([\d.]+)\)": ("vae", "quality/fid_reference"),
+    }
+    for pattern, (stage, metric) in pairs.items():
+        match = re.search(pattern, summary)
+        assert match is not None, pattern
+        (ours, ours_unit), (theirs, their_unit) = shown(match.group(1)), shown(table[stage][metric])
+        assert abs(ours - theirs) <= ours_unit + their_unit, (metric, match.group(1), table[stage][metric])
+    logged = [json.loads(line) for line in (tmp_path / "run" / "gan" / "metrics.jsonl").read_text().splitlines()]
+    fids = same_sampler_fids(open_run(tmp_path / "run"), load_splits(cfg.data))
+    assert fids is not None and fids.values["gan"] == logged[-1]["quality/fid"]  # to the last digit, not by luck
+    counts = re.search(r"(\d+) generated vs (\d+) held-out images", summary)
+    assert counts is not None
+    assert f"{counts.group(1)} generated vs {counts.group(2)} held-out images" in found["Metrics"]
+    assert "quality/ rows score samples with z from N(0, I)" in found["Metrics"].split("<h3>gan</h3>")[1]

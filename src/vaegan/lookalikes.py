@@ -5,7 +5,9 @@ identical to all input images"); FastGAN ships a nearest-neighbour script for th
 each of the first n samples beside its NEIGHBOURS nearest training images in vaegan's own feature space (the
 one training's FID uses), with its Euclidean distance there to the nearest, and the copy rate counts, over
 `samples` draws, how many sit nearer a training image than half the held-out images do (metrics/copies.py);
-the held-out images' own rate is the floor.
+the held-out images' own rate is the floor. Samples that are about one picture (metrics.collapse) get no
+copy rate: a collapsed stage's blank squares sat nearer a training icon than held-out icons did, and were
+called copies at a rate of 1.000 (issue 68).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from vaegan.config import GANConfig
 from vaegan.data import load_splits, to_uint8
+from vaegan.metrics.collapse import COLLAPSED_DIVERSITY, relative_diversity
 from vaegan.metrics.copies import MAX_TRAIN, CopyCheck
 from vaegan.metrics.quality import embed, uint8_to_unit
 from vaegan.pictures import grid_image, load_models, with_header, with_row_labels, with_title
@@ -31,7 +35,8 @@ NEIGHBOURS = 3
 class Lookalikes:
     picture: Image.Image
     stage: str
-    copy_rate: float  # over `samples` draws
+    copy_rate: float | None  # over `samples` draws; None for samples that are about one picture
+    diversity: float  # the samples' pairwise distance over the training images' (metrics.collapse)
     floor: float  # held-out images' own rate
     samples: int
     threshold: float  # feature distance to the nearest training image under which a sample counts as a copy
@@ -54,7 +59,8 @@ def nearest_audit(
     z = sample_latents(opened, models.stage, samples, torch.Generator().manual_seed(seed))
     fakes = torch.cat([to_uint8(models.decode(part).float(), cfg.model.value_range) for part in z.split(256)])
     fake_features = embed(net, uint8_to_unit(fakes), desc="features: samples")
-    rate = check.rate(fake_features)
+    diversity = relative_diversity(fakes[: GANConfig.diversity_samples], train[: GANConfig.diversity_samples])
+    rate = check.rate(fake_features) if diversity >= COLLAPSED_DIVERSITY else None
     shown = min(n, samples)
     nearest = torch.cdist(fake_features[:shown].double(), train_features.double()).topk(NEIGHBOURS, largest=False)
     rows = [torch.stack([fakes[i], *train[nearest.indices[i]]]) for i in range(shown)]  # (1 + K, C, H, W) each
@@ -64,5 +70,6 @@ def nearest_audit(
     distances = [f"{d:.1f}" for d in nearest.values[:, 0].tolist()]
     picture = with_row_labels(picture, distances, top=16, header="distance")
     picture = with_title(picture, "distance to nearest 1: lower = closer")
-    title = f"{models.stage.upper()}: {rate:.0%} near copies, held-out images {check.floor:.0%}"
-    return Lookalikes(with_title(picture, title), models.stage, rate, check.floor, samples, check.threshold)
+    verdict = f"{rate:.0%} near copies" if rate is not None else f"collapsed (diversity {diversity:.2f}), no copier"
+    title = f"{models.stage.upper()}: {verdict}, held-out images {check.floor:.0%}"
+    return Lookalikes(with_title(picture, title), models.stage, rate, diversity, check.floor, samples, check.threshold)

@@ -4,7 +4,7 @@ Layout of a pipeline run folder:
     vae/            the VAE stage's run (config, metrics, grids, checkpoint)
     gan/            the GAN stage's run
     vae_vs_gan.png  VAE samples | GAN samples, decoded from the same z
-    progress.gif    the fixed-z sample grid through every VAE epoch, then every GAN epoch
+    progress.gif    held-out images' posterior means decoded after every VAE epoch, then every GAN epoch
     summary.txt     what was trained, the final numbers, training time and one-time set-up time
 Re-running continues whichever stage is unfinished; a finished stage is not retrained unless the rerun
 asks for more epochs (as --resume does), and a VAE with a GAN trained from it is never trained further.
@@ -24,7 +24,9 @@ from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_uint8
 from vaegan.errors import VaeganError
+from vaegan.metrics.collapse import collapse_lines, features_at_chance
 from vaegan.metrics.copies import MAX_TRAIN, CopyCheck
+from vaegan.metrics.features import limits_line, train_seconds
 from vaegan.metrics.quality import (
     MIN_IMAGES,
     embed,
@@ -35,15 +37,16 @@ from vaegan.metrics.quality import (
     versus_reference,
 )
 from vaegan.presets import gan_budget, vae_budget
-from vaegan.prior import fitted_prior, logged_sampler, sample_latents, stage_latents, through_prior
+from vaegan.prior import sample_latents
 from vaegan.report import FEW_IMAGES, write_report
 from vaegan.runs import Run, open_run, read_metrics
 from vaegan.training import distributed
 from vaegan.training.changes import Sections
 from vaegan.training.common import resolve_device
+from vaegan.training.epoch_log import HELD_OUT_GRIDS
 from vaegan.training.feature_net import feature_net_for, real_side
 from vaegan.training.placement import cpu_time_note
-from vaegan.training.train_gan import train_gan
+from vaegan.training.train_gan import latent_source, quality_draw, train_gan
 from vaegan.training.train_vae import train_vae
 from vaegan.viz import label_image, make_grid, save_gif, to_pil, upscale
 
@@ -134,6 +137,8 @@ def run_pipeline(
         return None
     setup.update(feature_net_setup(features, vae_cfg.data.source))
     run = open_run(out)
+    for line in collapse_lines(run).values():
+        log.warning("%s", line)
     comparison = write_comparison(run, out / "vae_vs_gan.png")
     gif = write_progress_gif(run, out / "progress.gif")
     measured = vae_cfg.train.quality_every or gan_cfg.quality_every
@@ -170,21 +175,25 @@ MAX_GIF_FRAMES = 40
 
 
 def write_progress_gif(run: Run, path: Path) -> Path:
-    """The fixed-z sample grid after each VAE epoch, then each GAN epoch (at most MAX_GIF_FRAMES of them),
-    labelled with stage, epoch and sampler: the VAE's grids draw N(0, I), the GAN's its own z."""
+    """The held-out grid (epoch_log.held_out_grid) after each VAE epoch, then each GAN epoch (at most
+    MAX_GIF_FRAMES of them), labelled with stage, epoch and z.
+
+    Both stages decode the posterior means of the same held-out images: the GAN's samples draw z from a prior
+    fitted to such means, which the VAE's epochs have none of yet (a fit costs tens of seconds), and decoding
+    N(0, I) before the cut and the prior after it made the animation jump where only the sampler changed."""
     grids: list[tuple[str, int, Path]] = []
     for stage, found in run.stages.items():
-        for grid in sorted((found.folder / "grids").glob("samples_e*.png")):
+        for grid in sorted((found.folder / "grids").glob(HELD_OUT_GRIDS)):
             epoch = int(grid.stem.split("_e")[1])
             if stage == "gan" and epoch == 0:
                 continue  # identical to the VAE's last grid: the warm start in one picture
             grids.append((stage, epoch, grid))
     frames, labels = [], []
-    samplers = {stage: logged_sampler(run, stage) for stage in run.stages}  # the grids' z are the FIDs'
+    images = "held-out images" if run.config.data.val_fraction > 0 else "training images"
     for stage, epoch, grid in evenly_spaced(grids, MAX_GIF_FRAMES):
         with Image.open(grid) as im:
             frames.append(upscale(im.convert("RGB"), 480))  # 28 px digits: a label that fits
-        labels.append(f"{stage.upper()} epoch {epoch}, z from {samplers[stage]}")
+        labels.append(f"{stage.upper()} epoch {epoch}, z: {images}' posterior means")
     return save_gif(frames, path, labels)
 
 
@@ -223,8 +232,7 @@ def feature_net_setup(path: Path | None, source: str) -> dict[str, float]:
     one-time set-up, never counted as training time."""
     if path is None or not path.is_file():
         return {}
-    seconds = float(torch.load(path, map_location="cpu", weights_only=True)["train_seconds"])
-    return {f"training the {source} feature network (once per dataset)": seconds}
+    return {f"training the {source} feature network (once per dataset)": train_seconds(path)}
 
 
 SETUP_WORTH_NAMING = 1.0  # seconds: set-up steps quicker than this are noise in the summary
@@ -266,17 +274,25 @@ class SummaryFids:
     reference: float | None  # training vs held-out images: the floor; None when nothing is held out
     copy_rates: dict[str, float] = field(default_factory=dict)  # stage -> share of near copies
     copy_floor: float | None = None  # held-out images' own share: what copying nothing scores
+    withheld: str = ""  # why no FID is shown (metrics.collapse.features_at_chance); then nothing else is
+    judge: str = ""  # what the own features can judge, and how to get Inception's (features.limits_line)
 
 
 def same_sampler_fids(run: Run, splits: DataSplits) -> SummaryFids | None:
-    """Both stages' FID in own features on the same z, drawn as the GAN draws them (and `vaegan sample`
-    does), beside the real-vs-real reference; None below MIN_IMAGES held-out images. Training logs the
-    VAE's on z ~ N(0, I), which would compare unlike things."""
+    """Both stages' FID in own features on the same z: the z of the GAN's logged FID (train_gan.quality_draw,
+    drawn as the GAN draws them and `vaegan sample` does), beside the real-vs-real reference; None below
+    MIN_IMAGES held-out images. Training logs the VAE's on z ~ N(0, I), which would compare unlike things.
+
+    The GAN's is the number its last epoch logged, which the report's table shows: on a CPU the very z scored
+    again. A GPU draws other z than the CPU, and at a few hundred images other z move FID by half its value
+    (make run's GAN: 5.4 to 14.8), so the log's is shown rather than a second draw."""
     cfg = run.config
     real = real_side(splits, cfg.train.quality_samples)
     if len(real) < MIN_IMAGES:
         return None
     net = feature_net_for(cfg.data, splits, cfg.data.cache_dir)
+    if withheld := features_at_chance(net, splits.test):
+        return SummaryFids({}, "", len(real), None, withheld=withheld)
     real_features = embed(net, uint8_to_unit(real))
     reference, copies = None, None
     if len(splits.val):
@@ -284,27 +300,31 @@ def same_sampler_fids(run: Run, splits: DataSplits) -> SummaryFids | None:
         reference = fid(real_features, embed(net, uint8_to_unit(train), desc="features: real reference"))
         train_features = embed(net, uint8_to_unit(splits.train.images[:MAX_TRAIN]), desc="features: training")
         copies = CopyCheck.fit(train_features, real_features) if len(real_features) >= 2 else None
-    fitted = stage_latents(run, "gan") == "fitted"
-    prior = fitted_prior(run) if fitted else None
+    gan = run.stage("gan").checkpoint.config.gan  # type: ignore[union-attr]
+    cpu = torch.device("cpu")
+    draw_z = latent_source(gan, run, splits.train.images, cpu)[0]
     fids, copy_rates = {}, {}
     for stage, decode in (("vae", run.vae().decode), ("gan", run.generator())):
-        draw = through_prior(decode, prior, cfg.train.seed) if prior is not None else decode
         metrics = quality_metrics(
-            draw,
+            quality_draw(decode, draw_z, gan.seed, cpu),
             cfg.model.latent_dim,
             real,
             cfg.model.value_range,
             net,
             n=len(real),
-            generator=torch.Generator().manual_seed(cfg.train.seed),
             real_features=real_features,
             copies=copies,
         )
         fids[stage] = metrics["fid"]
         if copies is not None:
             copy_rates[stage] = metrics["copy_rate"]
-    sampler = "the fitted prior" if fitted else "N(0, I)"
-    return SummaryFids(fids, sampler, len(real), reference, copy_rates, None if copies is None else copies.floor)
+    logged = [r["quality/fid"] for r in run.stages["gan"].metrics if "quality/fid" in r]
+    if logged and len(real) == min(gan.quality_samples, len(splits.held_out)):
+        fids["gan"] = logged[-1]
+    sampler = "the fitted prior" if gan.latents == "fitted" else "N(0, I)"
+    floor = None if copies is None else copies.floor
+    judge = limits_line(net, cfg.data, len(splits.train), len(splits.val))
+    return SummaryFids(fids, sampler, len(real), reference, copy_rates, floor, judge=judge)
 
 
 def fid_lines(run: Run, held_out: int, fids: SummaryFids | None) -> list[str]:
@@ -315,17 +335,25 @@ def fid_lines(run: Run, held_out: int, fids: SummaryFids | None) -> list[str]:
         if n < MIN_IMAGES:
             return [f"FID not measured: {n} held-out image(s), and FID needs at least {MIN_IMAGES}"]
         return ["FID not measured (--quality-every 0)"]
+    if fids.withheld:
+        return [fids.withheld]
     lines = [
         f"FID in vaegan's own features, {n} generated vs {n} held-out images "
         "(lower is closer; compare between runs on the same data only):"
     ]
+    if fids.judge:
+        lines.append(fids.judge)
     if fids.reference is not None:
         lines.append(f"  real training images (the floor at this count): {fids.reference:.2f}")
     for stage, value in fids.values.items():
         verdict = versus_reference(value, fids.reference, n)
         lines.append(f"  {stage.upper()}, z from {fids.sampler}: {value:.2f}" + (f"; {verdict}" if verdict else ""))
     if fids.copy_floor is not None:
-        rates = ", ".join(f"{stage.upper()} {rate:.2f}" for stage, rate in fids.copy_rates.items())
+        collapsed = collapse_lines(run)  # one picture for every z copies nothing
+        rates = ", ".join(
+            f"{stage.upper()} " + ("collapsed, not a copier" if stage in collapsed else f"{rate:.2f}")
+            for stage, rate in fids.copy_rates.items()
+        )
         lines.append(
             f"  copy rate (samples nearer a training image than half the held-out images are): {rates}; "
             f"held-out images {fids.copy_floor:.2f}, a generator that copies scores near 1"
@@ -354,6 +382,7 @@ def write_summary(run: Run, setup: dict[str, float], n_train: int, n_val: int, f
     lines = [
         f"data: {data.source} ({n_train} training images, {n_val} held out), "
         f"{data.image_size}px, {data.channels} channel(s)",
+        *collapse_lines(run).values(),
         stage_line("VAE", vae),
         f"  validation -ELBO {vae_last['val/neg_elbo']:.2f} nats (reconstruction "
         f"{vae_last['val/reconstruction']:.2f}, KL {vae_last['val/kl']:.2f})",

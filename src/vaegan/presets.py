@@ -64,12 +64,37 @@ def merge(*layers: Sections) -> Sections:
 
 
 def budget(settings: SettingsT, n_images: int, stage: str, *, given: dict[str, Any]) -> SettingsT:
-    """A new stage's settings sized before it trains, logged here: a GPU's batch (gpu_budget) and enough epochs
-    for min_steps (step_budget), each unless the user's own settings (`given`) name the batch or the epochs.
+    """A new stage's settings sized before it trains, logged here: a GPU's batch (gpu_budget), small data's
+    (small_batch) and enough epochs for min_steps (step_budget), each unless the user's own settings (`given`)
+    name the batch or the epochs.
     config.json then records what trains."""
     if on_gpu(settings.device):
         settings = gpu_budget(settings, given, stage)
+    settings = small_batch(settings, n_images, given, stage)
     return step_budget(settings, n_images, stage, given=given)
+
+
+# A batch at most this share of the training images, so an epoch makes at least this many steps. 300 steps on 36
+# icons drew recognisable ones in batches of 36 and of 9 alike (validation -ELBO 498 and 504), but the batches of 9
+# took 33 s to the 36's 57 s, run side by side: a quarter of the epochs to validate, and cheaper steps (issue 68).
+MIN_STEPS_PER_EPOCH = 4
+
+
+def small_batch(settings: SettingsT, n_images: int, given: dict[str, Any], stage: str) -> SettingsT:
+    """`settings` with a batch of at most a MIN_STEPS_PER_EPOCH-th of `n_images`, logged, unless `given` (the
+    user's own settings) names the batch."""
+    batch = max(1, min(settings.batch_size, n_images // MIN_STEPS_PER_EPOCH))
+    if batch == settings.batch_size or "batch_size" in given:
+        return settings
+    log.info(
+        "%s: %d images: batch %d instead of %d, so an epoch makes %d steps or more (--batch-size keeps your own)",
+        stage,
+        n_images,
+        batch,
+        settings.batch_size,
+        MIN_STEPS_PER_EPOCH,
+    )
+    return dataclasses.replace(settings, batch_size=batch)
 
 
 def vae_budget(cfg: VAERunConfig, n_images: int, given: Sections) -> VAERunConfig:

@@ -24,6 +24,7 @@ from vaegan.attributes import default_groups
 from vaegan.config import to_dict
 from vaegan.data import DataSplits, ImageDataset, load_splits
 from vaegan.errors import VaeganError
+from vaegan.metrics.collapse import collapse_lines
 from vaegan.pretrained import WEIGHTS_NAME
 from vaegan.prior import logged_sampler, sample_latents, stage_latents
 from vaegan.runs import Run, Stage, open_run
@@ -57,6 +58,7 @@ h2 { font-size: 18px; border-bottom: 1px solid #ddd; padding-bottom: 4px; margin
 h3 { font-size: 14px; margin: 14px 0 6px; }
 img { max-width: 100%; image-rendering: pixelated; border: 1px solid #eee; display: block; }
 .note { color: #777; font-style: italic; }
+.warn { color: #a40000; font-weight: 600; }
 pre { background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 12px; }
 table { border-collapse: collapse; font-size: 12px; margin-bottom: 8px; }
 td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: right; } th { background: #f2f2f2; }
@@ -66,8 +68,9 @@ nav a { margin-right: 10px; } summary { cursor: pointer; }
 
 
 PROGRESS_CAPTION = (
-    "<p>the last frame of progress.gif: the fixed z after the last epoch. The animation goes through every VAE "
-    "epoch's grid, z ~ N(0, I), then every GAN epoch's, z as the GAN trains (--latents)</p>"
+    "<p>the last frame of progress.gif: held-out images encoded to their posterior means and decoded after the "
+    "last epoch. The animation decodes those same images' means after every VAE epoch, then through every GAN "
+    "epoch's generator, so it changes at the cut only where the GAN changed the decoder (samples: above)</p>"
 )
 
 
@@ -195,8 +198,9 @@ def picture_sections(run: Run, path: Path) -> dict[str, str]:
     sections: dict[str, str] = {}
     summary = path / "summary.txt"
     stages = ", ".join(f"{s} ({d})" for s, d in dirs.items())
+    warnings = "".join(f'<p class="warn">{html.escape(line)}</p>' for line in collapse_lines(run).values())
     sections["Summary"] = (
-        f"<pre>{html.escape(summary.read_text())}</pre>" if summary.is_file() else ""
+        warnings + (f"<pre>{html.escape(summary.read_text())}</pre>" if summary.is_file() else "")
     ) + f"<p>stages: {html.escape(stages)}</p>"
     if (comparison := path / "vae_vs_gan.png").is_file():
         sections["VAE vs GAN (same z)"] = img(comparison, "VAE vs GAN")

@@ -30,6 +30,8 @@ def test_train_vae_then_sample_and_reconstruct(tmp_path: Path, image_folder: Pat
     assert (run / "checkpoint.pt").is_file()
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
     assert sorted(p.name for p in (run / "grids").iterdir()) == [
+        "heldout_e001.png",
+        "heldout_e002.png",
         "recon_e001.png",
         "recon_e002.png",
         "samples_e001.png",
@@ -65,6 +67,8 @@ def test_grid_every_draws_the_cadence_and_the_last_epoch(tmp_path: Path, image_f
     flags = ["--epochs", "3", "--config", str(config), "--out", str(run), *TINY]
     assert main(["train-vae", "--data", str(image_folder), *flags]) == 0
     assert sorted(p.name for p in (run / "grids").iterdir()) == [
+        "heldout_e002.png",
+        "heldout_e003.png",
         "recon_e002.png",
         "recon_e003.png",
         "samples_e002.png",

@@ -3,6 +3,7 @@ returning its training images from one drawing new ones."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import vaegan.lookalikes as lookalikes
 from tiny import TINY_FLAGS, tiny_splits
 from vaegan.cli import main
 from vaegan.data import load_splits, to_float
-from vaegan.pictures import load_models
+from vaegan.pictures import RunModels, load_models
 from vaegan.runs import open_run
 
 
@@ -29,9 +30,26 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "run"
 
 
+def drawing(images: torch.Tensor) -> Callable[[str | Path, str | None], RunModels]:
+    """load_models with a decoder that hands back `images` (uint8) in turn, one per z."""
+
+    def decode(z: torch.Tensor) -> torch.Tensor:
+        return to_float(images[torch.arange(len(z)) % len(images)], (-1.0, 1.0))
+
+    return lambda run, stage: replace(load_models(run, stage), decode=decode)
+
+
+NEW = tiny_splits(n=80, seed=1).train.images  # squares the run never saw: a generator that draws new pictures
+
+
 def test_nearest_writes_the_picture_and_prints_the_copy_rate(
-    pipeline: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], quick_feature_net: None
+    pipeline: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    quick_feature_net: None,
 ) -> None:
+    monkeypatch.setattr(lookalikes, "load_models", drawing(NEW))
     capsys.readouterr()
     assert main(["nearest", str(pipeline), "-n", "4", "--samples", "40", "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -46,12 +64,20 @@ def test_nearest_writes_the_picture_and_prints_the_copy_rate(
 def test_the_copy_rate_finds_a_generator_that_returns_its_training_images(
     pipeline: Path, monkeypatch: pytest.MonkeyPatch, quick_feature_net: None
 ) -> None:
+    monkeypatch.setattr(lookalikes, "load_models", drawing(NEW))
     honest = lookalikes.nearest_audit(pipeline, "vae", n=2, samples=40)
-    assert 0 <= honest.copy_rate < 1 and 0 < honest.floor < 1
-    train = load_splits(open_run(pipeline).config.data).train.images
-
-    def copies(z: torch.Tensor) -> torch.Tensor:  # a "generator" that hands back training images
-        return to_float(train[torch.arange(len(z)) % len(train)], (-1.0, 1.0))
-
-    monkeypatch.setattr(lookalikes, "load_models", lambda run, stage: replace(load_models(run, stage), decode=copies))
+    assert honest.copy_rate is not None and 0 <= honest.copy_rate < 1 and 0 < honest.floor < 1
+    monkeypatch.setattr(lookalikes, "load_models", drawing(load_splits(open_run(pipeline).config.data).train.images))
     assert lookalikes.nearest_audit(pipeline, "vae", n=2, samples=40).copy_rate == 1.0
+
+
+def test_a_stage_that_draws_one_picture_is_no_copier(
+    pipeline: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], quick_feature_net: None
+) -> None:
+    """issue 68: blank squares sat nearer a training icon than held-out icons did: "copy rate 1.000". The tiny
+    run's 12 steps drew one picture for every z too."""
+    capsys.readouterr()
+    assert main(["nearest", str(pipeline), "-n", "4", "--samples", "40", "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "copy rate: none: the samples are about one picture (diversity 0.0" in out
+    assert "so the GAN collapsed and copies nothing" in out

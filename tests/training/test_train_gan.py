@@ -147,6 +147,17 @@ def test_first_gan_grid_equals_the_vaes_last(vae_run: Path, tmp_path: Path) -> N
     ).read_bytes()
 
 
+def test_the_held_out_grid_goes_on_through_the_cut_from_the_same_z(vae_run: Path, tmp_path: Path) -> None:
+    """progress.gif's frames: the GAN's first held-out grid is the VAE's last, pixel for pixel, on the fitted
+    prior too; its sample grids draw the prior's z, which the VAE's (N(0, I)) never showed."""
+    train_gan(gan_config(vae_run, epochs=1, latents="fitted"), tmp_path, splits=tiny_splits())
+    vae_last, gan_first = vae_run / "grids" / "heldout_e002.png", tmp_path / "grids" / "heldout_e000.png"
+    assert gan_first.read_bytes() == vae_last.read_bytes()
+    assert (tmp_path / "grids" / "heldout_e001.png").is_file()
+    samples = (tmp_path / "grids" / "samples_e000.png").read_bytes()
+    assert samples != (vae_run / "grids" / "samples_e002.png").read_bytes()  # the jump the GIF used to show
+
+
 def test_scratch_generator_differs_from_the_decoder(vae_run: Path, tmp_path: Path) -> None:
     train_gan(gan_config(vae_run, epochs=1, init="scratch"), tmp_path, splits=tiny_splits())
     assert (tmp_path / "grids" / "samples_e000.png").read_bytes() != (

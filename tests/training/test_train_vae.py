@@ -72,6 +72,7 @@ def test_training_writes_the_run_folder_and_learns(tmp_path: Path, recon: str, k
         assert (tmp_path / "grids" / f"samples_e{epoch:03d}.png").is_file()
         assert (tmp_path / "grids" / f"recon_e{epoch:03d}.png").is_file()
     assert load_checkpoint(result.checkpoint).loop.epoch == 4
+    assert all(0 <= r["diversity"] < 2 for r in records)  # its samples' spread, as the GAN's (metrics.collapse)
     if kind == "ae":
         assert records[-1]["val/kl"] == 0.0
 

@@ -100,10 +100,16 @@ def run_nearest(args: argparse.Namespace) -> int:
     path = picture_path(args.out, args.run, f"nearest_{found.stage}.png")
     path.parent.mkdir(parents=True, exist_ok=True)
     found.picture.save(path)
-    print(
-        f"copy rate: {found.copy_rate:.0%} of {found.samples} samples are near copies of a training image "
-        f"(held-out images: {found.floor:.0%}; a generator that hands back its training images: near 100%)"
-    )
+    if found.copy_rate is None:
+        print(
+            f"copy rate: none: the samples are about one picture (diversity {found.diversity:.2f} of the training "
+            f"images'), so the {found.stage.upper()} collapsed and copies nothing; see its run's summary.txt"
+        )
+    else:
+        print(
+            f"copy rate: {found.copy_rate:.0%} of {found.samples} samples are near copies of a training image "
+            f"(held-out images: {found.floor:.0%}; a generator that hands back its training images: near 100%)"
+        )
     print(
         "near copy: nearer its nearest training image than half the held-out images are to theirs "
         f"(a distance under {found.threshold:.2f})"

@@ -62,6 +62,11 @@ class DataSplits:
     val: ImageDataset
     test: ImageDataset  # the official test set for IDX data; the same object as `val` for folders and emoji
 
+    @property
+    def held_out(self) -> ImageDataset:
+        """The validation images; the training images when none are held out."""
+        return self.val if len(self.val) else self.train
+
 
 def absolute_source(source: str) -> str:
     """A --data folder as an absolute path (a run stores it, and is read from other folders); a dataset's

@@ -18,6 +18,16 @@ from vaegan.training.run_folder import RunFolder
 DrawGrids = Callable[[Path, int], None]  # (grids folder, epoch) -> writes that epoch's pictures
 
 
+HELD_OUT_GRIDS = "heldout_e*.png"  # the glob of held_out_grid's files
+
+
+def held_out_grid(folder: Path, epoch: int) -> Path:
+    """grids/heldout_eNNN.png: the first grid_size held-out images (training ones when none are held out)
+    encoded to their posterior means and decoded by the stage's decoder: progress.gif's frame. Both stages
+    decode the same z there, so the animation changes at the VAE-to-GAN cut only where the GAN changed G."""
+    return folder / f"heldout_e{epoch:03d}.png"
+
+
 class EpochLog:
     """The main process's reports; the others only keep their sums. `postfix` names the running means the
     progress bar shows: label -> index into the epoch's sums (TrainingRun.add)."""

@@ -32,6 +32,7 @@ from vaegan.checkpoint import write_atomically
 from vaegan.config import DataConfig
 from vaegan.data import DataSplits, ImageDataset
 from vaegan.errors import VaeganError, first_time
+from vaegan.metrics.collapse import features_at_chance
 from vaegan.metrics.features import FeatureNet, accuracy, cache_path, load_feature_net
 from vaegan.metrics.psnr import posterior_psnr
 from vaegan.metrics.quality import (
@@ -306,7 +307,7 @@ class QualityMonitor:
         if not self.due(epoch):
             return False
         record.update(self.measure(decode, latent_dim, value_range))
-        if record["quality/fid"] >= self.best_fid:
+        if "quality/fid" not in record or record["quality/fid"] >= self.best_fid:
             return False
         self.best_fid = record["quality/fid"]
         return True
@@ -315,9 +316,13 @@ class QualityMonitor:
     def measure(
         self, decode: Callable[[torch.Tensor], torch.Tensor], latent_dim: int, value_range: tuple[float, float]
     ) -> dict[str, float]:
-        """The metrics under `quality/` keys, for metrics.jsonl."""
+        """The metrics under `quality/` keys, for metrics.jsonl; none, from then on, in a net at chance."""
         if self.net is None:
             self.net = feature_net_for(self.data, self.splits, self.data.cache_dir)
+            if withheld := features_at_chance(self.net, self.splits.test):
+                log.warning("%s", withheld)
+                self.every = 0
+                return {}
             self.real_features = embed(self.net, uint8_to_unit(self.real))
         if self.reference is not None and self.reference_fid is None and self.real_features is not None:
             reference = embed(self.net, uint8_to_unit(self.reference), desc="features: real reference")

@@ -17,14 +17,15 @@ import torch
 from vaegan.checkpoint import GANCheckpoint
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_float
-from vaegan.errors import VaeganError
+from vaegan.errors import VaeganError, first_time
+from vaegan.metrics.collapse import Diversity
 from vaegan.models.gan import build_discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.prior import fitted_prior, saved_prior
 from vaegan.runs import Run, open_run
 from vaegan.training.changes import Sections
 from vaegan.training.common import fixed_latents, place, restore_adam
-from vaegan.training.epoch_log import DrawGrids
+from vaegan.training.epoch_log import DrawGrids, held_out_grid
 from vaegan.training.feature_net import QualityMonitor
 from vaegan.training.gan_step import MONITORS, GANNets, gan_step
 from vaegan.training.loop import (
@@ -61,13 +62,6 @@ def refuse_before_data(gc: GANConfig, vae_run: Run) -> None:
         saved_prior(vae_run)
 
 
-def pairwise_diversity(images: torch.Tensor) -> float:
-    """Mean pairwise L2 distance between images (flattened): near 0 when a generator has collapsed."""
-    flat = images.flatten(1).float()
-    n = len(flat)
-    return float(torch.cdist(flat, flat).sum() / (n * (n - 1)))
-
-
 def train_gan(
     cfg: GANRunConfig,
     run_dir: Path,
@@ -97,11 +91,15 @@ def train_gan(
     images = splits.train.images.to(device)
     nets = build_nets(gc, vae_run.vae(), vae_cfg, placement)
     draw_z, grid_z = latent_source(gc, vae_run, splits.train.images, device)
-    diversity = Diversity(nets.ema, draw_z, splits.train.images, gc, value_range)
+    grid_means = held_out_means(nets, splits, gc.grid_size, value_range, device)
+    real = to_float(splits.train.images[: gc.diversity_samples], value_range)
+    diversity = Diversity(
+        nets.ema, draw_z(gc.diversity_samples, torch.Generator(device).manual_seed(gc.seed + 1)), real
+    )
     if isinstance(saved, GANCheckpoint):
         restore_nets(nets, saved)
-    elif ctx.is_main:  # epoch 0's grid: the warm-started G, the VAE's decoder
-        draw_samples(nets.ema, grid_z, run_dir / "grids", 0, value_range)
+    elif ctx.is_main:  # epoch 0's grids: the warm-started G, the VAE's decoder
+        draw_samples(nets.ema, grid_z, grid_means, run_dir / "grids", 0, value_range)
     sampler = gan_sampler(nets, draw_z, device, value_range)
     run = TrainingRun(
         "gan",
@@ -116,7 +114,7 @@ def train_gan(
         hooks=Hooks(on_step, score, clock),
         sampler=sampler,
     )
-    draw = lambda folder, epoch: draw_samples(nets.ema, grid_z, folder, epoch, value_range)  # noqa: E731
+    draw = lambda folder, epoch: draw_samples(nets.ema, grid_z, grid_means, folder, epoch, value_range)  # noqa: E731
     record: Record = {}
     with run:
         while run.next_epoch():
@@ -148,11 +146,20 @@ def end_gan_epoch(
     values = dict(zip(MONITORS, run.epoch_means(), strict=True))
     values["diversity"] = diversity.measure()
     gc = run.config.gan
-    noise = torch.Generator(run.placement.device).manual_seed(gc.seed + 2)
-    record = run.end_epoch(values, lambda z: nets.ema(draw_z(len(z), noise)), latent_dim, draw, gan_summary(values))
+    decode = quality_draw(nets.ema, draw_z, gc.seed, run.placement.device)
+    record = run.end_epoch(values, decode, latent_dim, draw, gan_summary(values))
     if run.placement.ctx.is_main:
-        diversity.warn_of_collapse(values["diversity"], gc.collapse_fraction, record["epoch"])
+        warn_of_collapse(values["diversity"], gc.collapse_fraction, record["epoch"], run.folder.path)
     return record
+
+
+def quality_draw(
+    decode: Callable[[torch.Tensor], torch.Tensor], draw_z: Latents, seed: int, device: torch.device
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """decode of z from draw_z with a generator seeded seed + 2 afresh (the incoming z only sets how many): the
+    z of each logged GAN FID & co., which summary.txt scores both stages on, so its GAN FID is the log's."""
+    noise = torch.Generator(device).manual_seed(seed + 2)
+    return lambda z: decode(draw_z(len(z), noise))
 
 
 def gan_summary(values: dict[str, float]) -> str:
@@ -170,34 +177,6 @@ def link_vae(cfg: GANRunConfig, run_dir: Path, *, resumed: bool) -> tuple[GANRun
     vae_run = open_run(vae_file)
     vae_path = os.path.abspath(vae_run.stage("vae").checkpoint_path)
     return replace(cfg, vae_checkpoint=vae_path), vae_run, os.path.relpath(vae_path, os.path.abspath(run_dir))
-
-
-class Diversity:
-    """The EMA generator's pairwise_diversity on a fixed z, over the real data's: near 0 when G collapsed."""
-
-    def __init__(
-        self, ema: Decoder, draw_z: Latents, images: torch.Tensor, gc: GANConfig, value_range: tuple[float, float]
-    ) -> None:
-        device = next(ema.parameters()).device
-        self.ema, self.z = ema, draw_z(gc.diversity_samples, torch.Generator(device).manual_seed(gc.seed + 1))
-        self.real = pairwise_diversity(to_float(images[: gc.diversity_samples], value_range))
-        self.warned = False  # a collapsed G stays collapsed: one warning, each epoch's value in metrics.jsonl
-
-    @torch.no_grad()
-    def measure(self) -> float:
-        return pairwise_diversity(self.ema(self.z).float()) / self.real
-
-    def warn_of_collapse(self, diversity: float, threshold: float, epoch: int) -> None:
-        if diversity < threshold and not self.warned:
-            self.warned = True
-            log.warning(
-                "possible mode collapse at epoch %d: sample diversity is %.2f of the real data's (threshold %.2f; "
-                "said once, metrics.jsonl has it per epoch). Look at the grids; try --anchor decoder, a higher "
-                "--r1-gamma or a lower --lr-g",
-                epoch,
-                diversity,
-                threshold,
-            )
 
 
 def gan_quality(
@@ -261,8 +240,36 @@ def restore_nets(nets: GANNets, saved: GANCheckpoint) -> None:
     restore_adam(nets.opt_d, saved.opt_d, saved.config.gan.lr_d)
 
 
+def warn_of_collapse(diversity: float, threshold: float, epoch: int, run_dir: Path) -> None:
+    """A collapsed G stays collapsed: one warning per run, each epoch's value in metrics.jsonl."""
+    if diversity < threshold and first_time(("mode collapse", str(run_dir))):
+        log.warning(
+            "possible mode collapse at epoch %d: sample diversity is %.2f of the real data's (threshold %.2f; "
+            "said once, metrics.jsonl has it per epoch). Look at the grids; try --anchor decoder, a higher "
+            "--r1-gamma or a lower --lr-g",
+            epoch,
+            diversity,
+            threshold,
+        )
+
+
+@torch.no_grad()
+def held_out_means(
+    nets: GANNets, splits: DataSplits, n: int, value_range: tuple[float, float], device: torch.device
+) -> torch.Tensor:
+    """The posterior means (n, latent_dim) of the held-out images the VAE's grids decode, by the frozen encoder."""
+    return nets.frozen.encode(to_float(splits.held_out.images[:n].to(device), value_range)).mean
+
+
 @torch.no_grad()
 def draw_samples(
-    ema: Decoder, grid_z: torch.Tensor, folder: Path, epoch: int, value_range: tuple[float, float]
+    ema: Decoder,
+    grid_z: torch.Tensor,
+    grid_means: torch.Tensor,
+    folder: Path,
+    epoch: int,
+    value_range: tuple[float, float],
 ) -> None:
+    """samples_eNNN.png from the GAN's fixed z; heldout_eNNN.png from the held-out images' means, as the VAE's."""
     save_grid(ema(grid_z).float(), folder / f"samples_e{epoch:03d}.png", value_range)
+    save_grid(ema(grid_means).float(), held_out_grid(folder, epoch), value_range)

@@ -10,9 +10,10 @@ from typing import Any
 import torch
 
 from vaegan.checkpoint import VAECheckpoint
-from vaegan.config import LossConfig, VAERunConfig
+from vaegan.config import GANConfig, LossConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.losses import kl_weight, vae_loss
+from vaegan.metrics.collapse import Diversity
 from vaegan.models.vae import VAE
 from vaegan.prior import fit_to_images
 from vaegan.training.changes import Sections
@@ -25,7 +26,7 @@ from vaegan.training.common import (
     restore_adam,
     warm_up_lr,
 )
-from vaegan.training.epoch_log import DrawGrids
+from vaegan.training.epoch_log import DrawGrids, held_out_grid
 from vaegan.training.feature_net import QualityMonitor
 from vaegan.training.loop import Hooks, Record, Reporting, Sampler, ScoreHook, StepHook, TrainingResult, TrainingRun
 from vaegan.training.placement import Placement, setup_run
@@ -77,6 +78,7 @@ def train_vae(
     )
     val_images = held_out(splits, cfg)
     draw = grid_writer(model, cfg, val_images, device)
+    diversity = sample_diversity(model, cfg, splits, device)
     record: Record = {}
     with run:
         while run.next_epoch():
@@ -90,20 +92,35 @@ def train_vae(
                 run.add(torch.stack([losses["total"], losses["reconstruction"], losses["kl"]]), len(index))
                 if run.end_step():
                     break
-            record = end_vae_epoch(run, model, cfg, val_images, draw)
+            record = end_vae_epoch(run, model, cfg, val_images, draw, diversity)
     return run.result(record)
 
 
-def end_vae_epoch(run: TrainingRun, model: VAE, cfg: VAERunConfig, val_images: torch.Tensor, draw: DrawGrids) -> Record:
-    """The epoch's training means, validation on held-out images, then the run's record, grids and checkpoint."""
+def end_vae_epoch(
+    run: TrainingRun, model: VAE, cfg: VAERunConfig, val_images: torch.Tensor, draw: DrawGrids, diversity: Diversity
+) -> Record:
+    """The epoch's training means, validation on held-out images and sample diversity, then the run's record,
+    grids and checkpoint."""
     train = dict(zip(("train/total", "train/reconstruction", "train/kl"), run.epoch_means(), strict=True))
     val = validate(model, val_images, cfg, run.placement.device, run.placement.bf16)
     beta = kl_weight(run.loop.step, cfg.loss.beta, cfg.loss.kl_warmup_steps)
+    values = {"beta": beta, **train, **val, "diversity": diversity.measure()}
     summary = (
         f"train {train['train/total']:.4g}, val -ELBO {val['val/neg_elbo']:.4g} "
         f"(rec {val['val/reconstruction']:.4g}, kl {val['val/kl']:.4g})"
     )
-    return run.end_epoch({"beta": beta, **train, **val}, run.sampler.decode, cfg.model.latent_dim, draw, summary)
+    return run.end_epoch(values, run.sampler.decode, cfg.model.latent_dim, draw, summary)
+
+
+DIVERSITY_SAMPLES = 64  # decoded once an epoch: a diversity near 0 is plain at this count, and cheap
+
+
+def sample_diversity(model: VAE, cfg: VAERunConfig, splits: DataSplits, device: torch.device) -> Diversity:
+    """The decoder's samples of fixed z ~ N(0, I) against the training images, as the GAN's diversity: near 0 for
+    a decoder that has not learnt to draw (metrics.collapse)."""
+    z = fixed_latents(DIVERSITY_SAMPLES, cfg.model.latent_dim, cfg.train.seed + 1).to(device)
+    real = splits.train.images[: GANConfig.diversity_samples]  # the GAN's default: the two stages' compare
+    return Diversity(model.decode, z, to_float(real, cfg.model.value_range))
 
 
 VAE_REPORTING = Reporting(
@@ -260,10 +277,12 @@ def grid_writer(
 def write_grids(
     model: VAE, grid_z: torch.Tensor, grid_x: torch.Tensor, folder: Path, epoch: int, value_range: tuple[float, float]
 ) -> None:
-    """samples_eNNN.png from the fixed z; recon_eNNN.png with originals and mean reconstructions in row pairs."""
+    """samples_eNNN.png from the fixed z; recon_eNNN.png with originals and mean reconstructions in row pairs;
+    heldout_eNNN.png those reconstructions alone, progress.gif's frame (epoch_log.held_out_grid)."""
     model.eval()
     save_grid(model.decode(grid_z).float(), folder / f"samples_e{epoch:03d}.png", value_range)
     recon = model.decode(model.encode(grid_x).mode()).float()
+    save_grid(recon, held_out_grid(folder, epoch), value_range)
     per_row = 8
     pairs = [t for i in range(0, len(grid_x), per_row) for t in (grid_x[i : i + per_row], recon[i : i + per_row])]
     save_grid(torch.cat(pairs), folder / f"recon_e{epoch:03d}.png", value_range, nrow=per_row)
