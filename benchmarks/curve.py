@@ -146,20 +146,23 @@ def defaults(data: str) -> tuple[Any, Any]:
     return configs(data, None)
 
 
-def train_images(data: str) -> int:
+def train_images(data: str, root: str | None = None) -> int:
+    """How many images `data` trains on (its own split), read from `root` when it is not at the default place."""
     from vaegan.data import load_splits
 
-    return len(load_splits(defaults(data)[0].data).train)
+    return len(load_splits(replace(defaults(data)[0].data, root=root)).train)
 
 
-def plans(points: tuple[Point, ...], reference: Path = REFERENCE) -> list[Plan]:
-    """Every by-steps point's plan on the reference record's kind, with today's batches and data."""
+def plans(points: tuple[Point, ...], reference: Path = REFERENCE, roots: dict[str, str] | None = None) -> list[Plan]:
+    """Every by-steps point's plan on the reference record's kind, with today's batches and data (read from
+    `roots` where given: data name -> --data-root)."""
     record = json.loads(reference.read_text())
     found, sizes = [], {}
     for point in (p for p in points if p.by_steps):
         if point.data not in sizes:
             cfg, gan = defaults(point.data)
-            sizes[point.data] = ({"vae": cfg.train.batch_size, "gan": gan.batch_size}, train_images(point.data))
+            n_train = train_images(point.data, (roots or {}).get(point.data))
+            sizes[point.data] = ({"vae": cfg.train.batch_size, "gan": gan.batch_size}, n_train)
         batches, n_train = sizes[point.data]
         found.append(plan(point, reference_rates(record, point.data), batches, n_train))
     return found
@@ -276,7 +279,7 @@ def shown(command: list[str]) -> str:
 
 def train(args: argparse.Namespace) -> None:
     points = POINTS if args.all else tuple(BY_NAME[name] for name in args.points)
-    found = {p.point.name: p for p in plans(points)}
+    found = {p.point.name: p for p in plans(points, roots=dict(args.data_root))}
     jobs = []
     for point in points:
         folder = args.runs / point.name
@@ -324,6 +327,17 @@ def dcgan(args: argparse.Namespace) -> None:
     print(f"dcgan: {last['steps']} steps in {seconds:.0f} s on {device}")
 
 
+def add_roots(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-root",
+        type=data_root,
+        action="append",
+        default=[],
+        metavar="DATA=PATH",
+        help="where a dataset lives when not at vaegan's default place (repeatable; curve.py place prints them)",
+    )
+
+
 def data_root(text: str) -> tuple[str, str]:
     data, _, root = text.partition("=")
     if not root:
@@ -340,6 +354,7 @@ def main() -> None:
         "--gpu", type=Path, help=f"a GPU's throughput record: each point's seconds alone there ({GPU_RECORD})"
     )
     p.add_argument("--seconds", type=float, default=450.0, help="with --gpu: the training seconds of one call (450)")
+    add_roots(p)
     p = sub.add_parser("train", help="train (or resume) points here, each in a process of its own")
     p.add_argument("points", nargs="*", metavar="POINT", help=", ".join(BY_NAME))
     p.add_argument("--all", action="store_true", help="every point")
@@ -348,14 +363,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="torch threads per point (2)")
     p.add_argument("--seconds", type=float, help="stop what still trains after this long, resumable (none)")
     p.add_argument("--dry-run", action="store_true", help="a few steps per stage on the CPU at tiny sizes")
-    p.add_argument(
-        "--data-root",
-        type=data_root,
-        action="append",
-        default=[],
-        metavar="DATA=PATH",
-        help="where a dataset lives when not at vaegan's default place (repeatable)",
-    )
+    add_roots(p)
     p = sub.add_parser("pack", help="what the CPU needs to score the trained points, in a few tar files")
     p.add_argument("runs", type=Path, help=f"the points' run folders ({RUNS})")
     p.add_argument("out", type=Path, help="where the tar files and pack.json go")
@@ -386,7 +394,7 @@ def main() -> None:
     if args.command == "plan":
         reference = json.loads(args.reference.read_text())
         gpu = json.loads(args.gpu.read_text()) if args.gpu else None
-        found = plans(POINTS, args.reference)
+        found = plans(POINTS, args.reference, dict(args.data_root))
         print("\n".join(plan_table(found, reference, gpu)))
         if gpu:
             print("\n" + gpu_estimate(found, gpu, args.seconds))

@@ -221,7 +221,7 @@ def pack(runs: Path, out: Path) -> dict[str, Any]:
         listing: dict[str, Any] = {"tars": {}, "left_out": left_out}
         for k, chosen in enumerate(bins, 1):
             path = out / f"curve-{k}.tar"
-            with tarfile.open(path, "w") as tar:
+            with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:  # PAX adds a header per file
                 for item in chosen:
                     for f in item.files:
                         tar.add(f, arcname=str(f.relative_to(item.staging)))

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import lzma
+import math
 import os
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
 import torch
 from curve import Point, Stage, plan, reference_rates, shown
-from curve_pack import FILE_BYTES, Item, byte_planes, from_planes, pack, place, sampler, slim, unpack
+from curve_pack import FILE_BYTES, TAR_END, Item, byte_planes, from_planes, pack, place, sampler, slim, unpack
 from curve_score import score_point
 from jobs import Job, finished, run_jobs
 from minutes_curve import curve_section
@@ -84,6 +86,9 @@ def test_a_packed_point_draws_the_runs_own_samples_and_fits_the_limits(trained: 
         assert torch.equal(draw(sampler(tmp_path / "slim", stage), 12, seed=5), draw(own, 12, seed=5))
     listing = pack(trained.parent, tmp_path / "out")
     assert list(listing["tars"]) == ["curve-1.tar"] and not listing["left_out"]
+    with tarfile.open(tmp_path / "out" / "curve-1.tar") as tar:  # the size planned bounds the size written
+        planned = sum(512 + 512 * math.ceil(m.size / 512) for m in tar.getmembers()) + TAR_END
+    assert planned - TAR_END < listing["tars"]["curve-1.tar"]["bytes"] <= planned
     assert (tmp_path / "out" / "curve-1.tar").stat().st_size <= FILE_BYTES
     folders = unpack(tmp_path / "out", tmp_path / "back")
     assert [f.name for f in folders] == [point.name]
