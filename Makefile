@@ -1,5 +1,5 @@
 # The two quick-start commands: `make run` and `make test`. Each sets itself up first (idempotently).
-.PHONY: setup run test lint bench report quality own-features levers
+.PHONY: setup run test lint bench report quality curve own-features levers
 
 setup:
 	@bash scripts/setup.sh
@@ -30,6 +30,13 @@ report: setup
 quality: setup
 	.venv/bin/python benchmarks/quality.py --data fashion-mnist
 	.venv/bin/python benchmarks/quality.py --data emoji
+
+# docs/RESULTS.md's curve by step budget (issue 67): each point trained here, one after the other (hours on 2
+# cores), then scored by the protocol. On a lent GPU instead: `bash benchmarks/gpu_check.sh curve` (its header),
+# then .venv/bin/python benchmarks/curve.py score --packed OUT here. The budgets: benchmarks/curve.py plan.
+curve: setup
+	.venv/bin/python benchmarks/curve.py train --all
+	.venv/bin/python benchmarks/curve.py score
 
 # docs/RESULTS.md's own-feature section: every model and loss in vaegan's own feature space (~8 min, then
 # ~1 h for emoji).

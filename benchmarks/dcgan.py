@@ -69,23 +69,26 @@ def dcgan_init(module: nn.Module) -> None:
 
 
 class DCGAN:
-    """Both networks, their optimisers and one training step; `sample` draws in eval mode."""
+    """Both networks on `device`, their optimisers and one training step; `sample` draws in eval mode."""
 
-    def __init__(self, image_size: int, channels: int, width: int = 32, seed: int = 0) -> None:
+    def __init__(self, image_size: int, channels: int, width: int = 32, seed: int = 0, device: str = "cpu") -> None:
         torch.manual_seed(seed)
+        self.device = torch.device(device)
         self.g = Generator(image_size, channels, width)
         self.d = Discriminator(image_size, channels, width)
         self.g.apply(dcgan_init)
         self.d.apply(dcgan_init)
+        self.g.to(self.device)  # initialised on the CPU first: the same weights on any device
+        self.d.to(self.device)
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        self.noise = torch.Generator().manual_seed(seed + 1)
+        self.noise = torch.Generator().manual_seed(seed + 1)  # on the CPU: the same z on any device
 
     def step(self, real: torch.Tensor) -> dict[str, float]:
-        """One update of D then G on a batch of real images in [-1, 1], as in pytorch/examples."""
+        """One update of D then G on a batch of real images in [-1, 1] on the nets' device, as in pytorch/examples."""
         self.g.train()
         self.d.train()
-        fake = self.g(torch.randn(len(real), NZ, generator=self.noise))
+        fake = self.g(torch.randn(len(real), NZ, generator=self.noise).to(self.device))
         # (1) update D: maximise log D(x) + log(1 - D(G(z)))
         self.opt_d.zero_grad(set_to_none=True)
         real_logits, fake_logits = self.d(real), self.d(fake.detach())
@@ -107,4 +110,4 @@ class DCGAN:
         """Images in [-1, 1] from (B, NZ) noise with BatchNorm in training mode (batch statistics), as
         pytorch/examples draws its samples: it never switches G to eval mode."""
         self.g.train()
-        return self.g(z)
+        return self.g(z.to(self.device))

@@ -1,4 +1,9 @@
-"""RESULTS.md's quality-per-minute curve: what a longer budget buys, from race records at several budgets.
+"""RESULTS.md's quality-per-minute curve: what a longer budget buys.
+
+Where a dataset has curve records (benchmarks/curve.py: budgets counted in optimiser steps, whose idle time
+adds up to N minutes on a reference machine kind), their table is its curve, per model and budget over
+seeds, beside issue 67's targets (curve_section). Otherwise the curve comes from race records at several
+wall-clock budgets, as follows (minutes_section).
 
 A two-stage record raced with --marks 2 scores its VAE at the hand-off too: that VAE trained its share of
 the budget exactly as the VAE alone would (same loop, sampler and prior), so it is the VAE-alone point at
@@ -11,6 +16,7 @@ R1 gamma than today's default says so.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -46,6 +52,8 @@ CURVE_RECORDS = {
     ),
 }
 MODELS = ("VAE alone", "VAE then GAN")
+# Issue 67's targets for two stages: Inception FID at most, over that many seeds.
+TARGETS = {("emoji", 6): (95, 3), ("emoji", 30): (75, 2), ("emoji", 60): (65, 1), ("fashion-mnist", 30): (11, 1)}
 
 
 def curve_points(record: dict[str, Any]) -> list[tuple[str, float, float]]:
@@ -97,12 +105,15 @@ def r1_note(by_name: dict[tuple[str, str], dict[str, Any]], data: str) -> list[s
     return [f"Two stages raced with R1 gamma {gammas}; the default is {today:g} since levers 28.", ""]
 
 
-def minutes_section(by_name: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
-    """The curve's table per dataset and its chart (draw_curves), or nothing without records."""
+def minutes_section(
+    by_name: dict[tuple[str, str], dict[str, Any]], replaced: frozenset[str] = frozenset()
+) -> list[str]:
+    """The curve's table per dataset and its chart (draw_curves), or nothing without records; none for the
+    `replaced` datasets, whose curve comes from curve records (curve_section)."""
     lines = []
     for data, names in CURVE_RECORDS.items():
         found = curve(by_name, data)
-        if not found:
+        if not found or data in replaced:
             continue
         minutes = sorted({t for m in found.values() for t in m})
         cells = {m: {t: f"{statistics.fmean(v):.1f} ({len(v)})" for t, v in found[m].items()} for m in MODELS}
@@ -123,3 +134,169 @@ def minutes_section(by_name: dict[tuple[str, str], dict[str, Any]]) -> list[str]
     if not lines:
         return []
     return ["## What a longer budget buys", "", *lines]
+
+
+def curve_records(grids: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each dataset's curve records (grids/<data>/curve-*.json), by name."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(grids.glob("*/curve-*.json")):
+        record = json.loads(path.read_text())
+        found.setdefault(record["point"]["data"], []).append(record)
+    return found
+
+
+def spread(values: list[float], digits: int = 1) -> str:
+    """mean ± sd over seeds, or the one value."""
+    if not values:
+        return "–"
+    sd = f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else ""
+    return f"{statistics.fmean(values):.{digits}f}{sd}"
+
+
+def curve_points_by_steps(records: list[dict[str, Any]]) -> dict[str, dict[float, list[dict[str, Any]]]]:
+    """model -> budget (idle minutes on the reference kind) -> one entry per seed: its stage's scores, steps and
+    training. A two-stage record counts for the VAE alone too, at its VAE's budget, unless a VAE-alone record
+    of the same seed trained the same steps (the same run)."""
+    found: dict[str, dict[float, list[dict[str, Any]]]] = {m: defaultdict(list) for m in MODELS}
+    alone = {(r["point"]["seed"], r["steps"]["vae"]["steps"]) for r in records if r["point"]["variant"] == "vae"}
+    for r in records:
+        variant, seed, vae = r["point"]["variant"], r["point"]["seed"], r["steps"].get("vae", {})
+        entry = {"record": r, "seed": seed}
+        if variant == "two-stage":
+            found[MODELS[1]][r["point"]["minutes"]].append(
+                {**entry, "scores": r["scores"]["gan"], "minutes": r["idle_minutes"]}
+            )
+            if (seed, vae["steps"]) not in alone:
+                found[MODELS[0]][round(vae["idle_minutes"], 1)].append(
+                    {**entry, "scores": r["scores"]["vae"], "minutes": vae["idle_minutes"], "stage_only": True}
+                )
+        elif variant == "vae":
+            found[MODELS[0]][round(r["idle_minutes"], 1)].append(
+                {**entry, "scores": r["scores"]["vae"], "minutes": r["idle_minutes"]}
+            )
+    return found
+
+
+def where(entries: list[dict[str, Any]]) -> str:
+    """Where the entries trained and their wall-clock, setup included (not the budget: that is the steps)."""
+    devices = sorted({e["record"]["trained"]["device"] for e in entries})
+    wall = statistics.fmean(e["record"]["trained"]["wall_seconds"] for e in entries) / 60
+    at_once = max(e["record"]["trained"]["jobs_at_once"] for e in entries)
+    return f"{', '.join(devices)}: {wall:.1f} min wall ({at_once} jobs at once)"
+
+
+def steps_cell(entries: list[dict[str, Any]], model: str) -> str:
+    steps = entries[0]["record"]["steps"]
+    vae = f"{steps['vae']['steps']:,}"
+    return vae if model == MODELS[0] else f"{vae} + {steps['gan']['steps']:,}"
+
+
+def curve_row(data: str, model: str, budget: float, entries: list[dict[str, Any]]) -> str:
+    fids = [e["scores"]["fid"] for e in entries]
+    target = TARGETS.get((data, budget)) if model == MODELS[1] else None
+    goal = f"≤ {target[0]} ({target[1]} seeds)" if target else "–"
+    d = [e["record"]["discriminator"] for e in entries if model == MODELS[1] and e["record"]["discriminator"]]
+    dx = f"{spread([x['d_real'] for x in d], 2)} / {spread([x['d_fake'] for x in d], 2)}" if d else "–"
+    idle = statistics.fmean(e["minutes"] for e in entries)
+    cells = [
+        model,
+        f"{budget:g} ({idle:.2f})",
+        steps_cell(entries, model),
+        str(len(entries)),
+        spread(fids),
+        goal,
+        spread([e["scores"]["kid"] for e in entries], 4),
+        spread([e["scores"]["defect"] for e in entries], 2),
+        spread([e["scores"]["sharpness"] for e in entries], 2),
+        dx,
+        where(entries),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def falls(means: list[tuple[float, float]]) -> list[str]:
+    """The budgets whose FID is no better than the one before (empty: each point beats the one before)."""
+    return [f"{b:g}" for (_, before), (b, fid) in zip(means, means[1:], strict=False) if fid >= before]
+
+
+PEER_NAMES = {"gpu-default": "vaegan, the GPU default (`vaegan run --data emoji`)", "dcgan": "DCGAN peer"}
+
+
+def peers_rows(records: list[dict[str, Any]]) -> list[str]:
+    """Item 4's race: each model's GAN at equal training wall-clock on one device, side by side."""
+    peers = [r for r in records if r["point"]["variant"] in PEER_NAMES]
+    if not peers:
+        return []
+    lines = [
+        "| model | training minutes | steps | Inception FID | KID | defect | sharpness | trained on |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in peers:
+        scores = next(iter(r["scores"].values()))  # the GAN's: G's EMA, or DCGAN's G
+        minutes = sum(stage["seconds"] for stage in r["steps"].values()) / 60
+        steps = " + ".join(f"{stage['steps']:,}" for stage in r["steps"].values())
+        cells = [PEER_NAMES[r["point"]["variant"]], f"{minutes:.1f}", steps, f"{scores['fid']:.1f}"]
+        cells += [f"{scores['kid']:.4f}", f"{scores['defect']:.2f}", f"{scores['sharpness']:.2f}"]
+        lines.append("| " + " | ".join([*cells, where([{"record": r}])]) + " |")
+    return [
+        f"Each trained for {peers[0]['point']['minutes']:g} minutes of wall-clock, capped, on the same device.",
+        "",
+        *lines,
+        "",
+    ]
+
+
+def other_data(records: list[dict[str, Any]], data: str) -> list[str]:
+    """A line naming the records trained on other data than their point's (a dry run's emoji:faces)."""
+    other = sorted({r["data_source"] for r in records if r.get("data_source", data) != data})
+    return [f"Not the curve: trained on {', '.join(other)} (`curve.py train --dry-run`)."] if other else []
+
+
+def curve_section(grids: Path) -> list[str]:
+    """Per dataset with curve records: the table of every model and budget, and whether FID falls with budget."""
+    lines = []
+    for data, records in curve_records(grids).items():
+        by_steps = [r for r in records if r["reference"]]
+        found = curve_points_by_steps(by_steps)
+        if not by_steps:
+            lines += [f"### {data}: the GPU default against DCGAN", "", *peers_rows(records)]
+            continue
+        reference = by_steps[0]["reference"]
+        lines += [
+            f"### {data}: by step budget",
+            "",
+            "| model | budget (idle minutes) | steps (VAE + GAN) | seeds | Inception FID | target | KID | defect "
+            "| sharpness | D(x) / D(G(z)) | trained on |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        notes = []
+        for model in MODELS:
+            budgets = sorted(found[model])
+            for budget in budgets:
+                lines.append(curve_row(data, model, budget, found[model][budget]))
+            means = [(b, statistics.fmean(e["scores"]["fid"] for e in found[model][b])) for b in budgets]
+            worse = falls(means)
+            if len(means) > 1:
+                notes.append(
+                    f"{model}: "
+                    + ("each budget beats the one before" if not worse else f"no better at {', '.join(worse)} min")
+                )
+        counts = sorted({(r["samples"], r["real"]["count"]) for r in by_steps})
+        lines += [
+            "",
+            f"Budgets are optimiser steps whose idle time adds up to the minutes on `{reference['record']}` "
+            f"({reference['kind']}), by its throughput record; mean ± sd over seeds, Inception FID of "
+            + " and ".join(f"{s:,} samples vs {n:,} real" for s, n in counts)
+            + ". VAE-alone rows include the VAE stage of two-stage runs at its own budget. "
+            "Each record (docs/results/" + data + "/curve-*.json) holds its train and score commands.",
+            "",
+            *(f"- {note}" for note in notes),
+            *(f"- {dry}" for dry in other_data(records, data)),
+            "",
+        ]
+        peers = peers_rows(records)
+        if peers:
+            lines += [f"### {data}: the GPU default against DCGAN", "", *peers]
+    if not lines:
+        return []
+    return ["## Quality by step budget (issue 67)", "", *lines]

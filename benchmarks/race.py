@@ -189,13 +189,13 @@ def variants(
         sampler = Sampler("dcgan", net.sample, lambda: normal(NZ), (-1.0, 1.0))
         clock = Clock()
         hook, log = Marks(marks, score, clock), StageLog("dcgan", clock)
-        seconds = 0.0
-        while seconds < budget:
-            losses = net.step(to_float(batches.next(), (-1.0, 1.0)))
+
+        def after_step(seconds: float, losses: dict[str, float]) -> None:
             log.step(losses["d_loss"] + losses["g_loss"])
-            seconds = clock.seconds()
             with clock.paused():
                 hook(seconds, sampler)
+
+        seconds = train_dcgan(net, batches, budget, clock, after_step)
         return Raced([seconds], [log.entry], log.longest)
 
     return {
@@ -207,6 +207,19 @@ def variants(
         "vae-auto": lambda marks, score: two_stage(marks, score, auto=True, vae_only=True),
         "scratch-gan-auto": lambda marks, score: scratch_gan(marks, score, auto=True),
     }
+
+
+def train_dcgan(
+    net: DCGAN, batches: Batches, budget: float, clock: Clock, after_step: Callable[[float, dict[str, float]], None]
+) -> float:
+    """DCGAN steps until `budget` seconds on `clock`, `after_step(seconds, losses)` after each (the race scores
+    there, its clock paused); the seconds when training stopped."""
+    seconds = 0.0
+    while seconds < budget:
+        losses = net.step(to_float(batches.next(), (-1.0, 1.0)).to(net.device))
+        seconds = clock.seconds()
+        after_step(seconds, losses)
+    return seconds
 
 
 class Batches:

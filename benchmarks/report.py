@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from minutes_curve import draw_curves, minutes_section
+from minutes_curve import curve_records, curve_section, draw_curves, minutes_section
 from race import LAST_LOSSES
 
 from vaegan.config import DataConfig
@@ -493,7 +493,8 @@ def write_report(grids: Path, out: Path) -> None:
         "",
         *current_rows(current),
         *disc_kind_section(by_name),
-        *minutes_section(by_name),
+        *curve_section(grids),
+        *minutes_section(by_name, replaced=frozenset(curve_records(grids))),
         *published_rows(),
         "## How each row was made",
         "",

@@ -1,0 +1,168 @@
+"""Scores curve points by the protocol of docs/FID.md, one record per point, here on the CPU.
+
+Each point without a record, trained here (curve.py's run folders) or packed by a lent GPU (curve_pack.py),
+is drawn as the run draws its own samples: the protocol's count (5,000 for emoji, 10,000 for Fashion-MNIST)
+from each stage's sampler (the fitted prior, the GAN's EMA G; a two-stage run's VAE too), seeded as the race
+seeds them. The record holds Inception FID and KID against the cached real features, the defect score and
+sharpness against the same real images, the last GAN epoch's D(x) and D(G(z)), the steps and the idle minutes
+they add up to on the reference kind, the commands, and where the point trained with its wall-clock. A point
+with a record is skipped and the record is written at once, so an interrupted score redoes only the point it
+was at. docs/RESULTS.md is rebuilt at the end (report.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import tempfile
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from curve import BY_NAME, Point, defaults, reference_rates
+from curve_pack import read_slim, sampler, slim, stages, unpack
+from jobs import attempts, finished
+from quality import real_side
+from race import draw
+from report import write_report
+
+from vaegan.config import VAERunConfig, from_dict
+from vaegan.metrics.defects import defect_score
+from vaegan.metrics.inception_fid import embed_images, fid_kid, load_fid_net, protocol_samples, reference_images
+from vaegan.metrics.sharpness import sharpness_ratio
+from vaegan.progress import progress_bar
+from vaegan.runs import read_metrics
+
+SEED_OFFSET = 10_000  # race.py's: the samples of seed S are drawn with seed 10,000 + S
+
+
+def epochs_of(folder: Path, stage: str) -> list[dict[str, Any]]:
+    """A packed stage's epoch lines of metrics.jsonl (not events such as a resume's change of settings)."""
+    return [r for r in read_metrics(folder / stage) if "epoch" in r and r.get("stage", stage) == stage]
+
+
+def steps_done(folder: Path, point: Point, reference: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
+    """Each stage's epochs, steps and batch as trained, and the idle minutes they add up to on the reference
+    kind (None for the peers, which race by wall-clock)."""
+    found, idle = {}, 0.0
+    rates = reference_rates(reference, point.data) if point.by_steps else {}
+    for stage in ("vae", "gan"):
+        lines, config = epochs_of(folder, stage), folder / stage / "config.json"
+        if not lines or not config.is_file():
+            continue
+        settings = json.loads(config.read_text())["train" if stage == "vae" else "gan"]
+        entry = {"epochs": lines[-1]["epoch"], "steps": lines[-1]["step"], "batch": settings["batch_size"]}
+        entry |= {"precision": settings["precision"], "seconds": round(sum(r.get("seconds", 0.0) for r in lines), 1)}
+        if rates:
+            entry["idle_minutes"] = round(entry["steps"] * entry["batch"] / rates[stage] / 60, 3)
+            idle += entry["idle_minutes"]
+        found[stage] = entry
+    return found, (round(idle, 3) if rates else None)
+
+
+def discriminator(folder: Path) -> dict[str, Any] | None:
+    """The last GAN epoch's D(x) and D(G(z)), from its metrics line."""
+    lines = epochs_of(folder, "gan")
+    return {k: lines[-1].get(k) for k in ("epoch", "d_real", "d_fake")} if lines else None
+
+
+class Scorer:
+    """The Inception net, and per dataset the protocol's real features and real images, loaded once."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args, self.net, self.real = args, load_fid_net(), dict[tuple, tuple]()
+
+    def real_side(self, cfg: VAERunConfig) -> tuple[Any, str, Any]:
+        data = replace(cfg.data, root=None, cache_dir=self.args.cache_dir)  # where the data lives here
+        key = (data.source, data.image_size, data.channels)
+        if key not in self.real:
+            features, name = real_side(self.net, replace(cfg, data=data), self.args)
+            self.real[key] = (features, name, reference_images(data)[0][: self.args.real])
+        return self.real[key]
+
+    def stage(self, folder: Path, stage: str, point: Point, cfg: VAERunConfig) -> dict[str, Any]:
+        features, _, images = self.real_side(cfg)
+        n = self.args.samples or protocol_samples(cfg.data)
+        fake = draw(sampler(folder, stage), n, seed=SEED_OFFSET + point.seed)
+        metrics = fid_kid(features, embed_images(self.net, fake, desc=f"{point.name} {stage}"))
+        metrics["defect"] = defect_score(fake, images)
+        metrics["sharpness"] = sharpness_ratio(fake, images)
+        return metrics
+
+
+def config_of(folder: Path, point: Point) -> VAERunConfig:
+    """The run's VAE config (its data and model), as packed; for DCGAN today's defaults for the data it trained on."""
+    if point.variant == "dcgan":
+        return defaults(read_slim(folder / "dcgan.pt.gz")[1]["data"])[0]
+    return from_dict(VAERunConfig, json.loads((folder / "vae" / "config.json").read_text()))
+
+
+def score_point(folder: Path, point: Point, scorer: Scorer, reference: dict[str, Any]) -> dict[str, Any]:
+    cfg = config_of(folder, point)
+    scores = {stage: scorer.stage(folder, stage, point, cfg) for stage in stages(point)}
+    _, real_name, _ = scorer.real_side(cfg)
+    tried = attempts(folder)
+    steps, idle = steps_done(folder, point, reference)
+    record: dict[str, Any] = {
+        "record": point.record_path(Path()).stem,
+        "point": asdict(point),
+        "data_source": cfg.data.source,  # emoji:faces in a dry run
+        "reference": {"record": reference["name"], "kind": reference["kind"]} if point.by_steps else None,
+        "steps": steps,
+        "idle_minutes": idle,
+        "commands": {"train": [c for a in tried for c in a["commands"]], "score": shlex.join(["python", *sys.argv])},
+        "trained": {
+            "device": tried[-1]["device"] if tried else "unknown",
+            "wall_seconds": round(sum(a["wall_seconds"] for a in tried), 1),  # setup included
+            "attempts": len(tried),
+            "jobs_at_once": max((a["jobs_at_once"] for a in tried), default=1),
+        },
+        "samples": next(iter(scores.values()))["n_fake"],
+        "real": {"name": real_name, "count": next(iter(scores.values()))["n_real"]},
+        "scores": scores,
+        "discriminator": discriminator(folder),
+    }
+    if point.variant == "dcgan":
+        _, facts = read_slim(folder / "dcgan.pt.gz")
+        record["steps"] = {
+            "dcgan": {"steps": facts["steps"], "batch": facts["batch"], "seconds": round(facts["seconds"], 1)}
+        }
+    return record
+
+
+def sources(args: argparse.Namespace, scratch: Path) -> list[tuple[Point, Path]]:
+    """Each point to score with its packed folder: the --packed GPU output unpacked, else its run folder here
+    packed into `scratch` (the same files, so both are scored alike)."""
+    found: dict[str, Path] = {}
+    for packed in args.packed:
+        for folder in unpack(packed, args.unpacked):
+            if folder.name in BY_NAME and (folder / "train.json").is_file() and finished(folder):
+                found[folder.name] = folder
+    for name, point in BY_NAME.items():
+        run = args.runs / name
+        if name not in found and finished(run) and not point.record_path(args.grids).is_file():
+            slim(run, point, scratch / name)
+            found[name] = scratch / name
+    return [(BY_NAME[name], folder) for name, folder in found.items()]
+
+
+def score(args: argparse.Namespace) -> None:
+    reference = json.loads(args.reference.read_text())
+    with tempfile.TemporaryDirectory() as scratch:
+        todo = [(p, f) for p, f in sources(args, Path(scratch)) if not p.record_path(args.grids).is_file()]
+        scorer = Scorer(args) if todo else None
+        with progress_bar(len(todo), "curve points scored", unit="point") as bar:
+            for point, folder in todo:
+                assert scorer is not None
+                record = score_point(folder, point, scorer, reference)
+                path = point.record_path(args.grids)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.with_suffix(".tmp").write_text(json.dumps(record, indent=1) + "\n")
+                path.with_suffix(".tmp").replace(path)  # a point is scored whole or not at all
+                fid = ", ".join(f"{s} FID {m['fid']:.1f}" for s, m in record["scores"].items())
+                print(f"{point.name}: {fid} -> {path}", flush=True)
+                bar.update(1)
+    write_report(args.grids, args.out)
+    print(f"scored {len(todo)} point(s); wrote {args.out}")

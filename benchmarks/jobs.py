@@ -1,0 +1,120 @@
+"""Training jobs in processes of their own, several at once, stopped resumably at a deadline.
+
+A job is commands run in turn in a folder (curve.py's: `vaegan run`, or `vaegan train-vae` then the prior's
+fit), their output appended to FOLDER/log.txt. At the deadline every running job gets Ctrl-C, which vaegan
+turns into a checkpoint of the step it is at and exit 130, and GRACE seconds later a kill; jobs not yet
+started stay so. Each attempt at a job is appended to FOLDER/train.json: its commands, exit codes, the
+device, how many jobs ran at once and its wall-clock, so a job run again over its folder resumes and keeps
+the whole history.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from throughput import machine_kind
+
+GRACE = 20.0  # seconds a stopped job has to checkpoint (a step and a save: about a second on a GPU)
+
+
+@dataclass
+class Job:
+    name: str
+    folder: Path
+    commands: list[list[str]]
+    shown: list[str]  # the commands as a user types them, for the log and train.json
+    facts: dict[str, Any] = field(default_factory=dict)  # what train.json says the job is
+    process: subprocess.Popen[bytes] | None = None
+    codes: list[int] = field(default_factory=list)
+    started: float = 0.0
+    stopped: bool = False  # the deadline interrupted it
+
+    def start_next(self, env: dict[str, str]) -> None:
+        k = len(self.codes)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / "log.txt").open("ab") as log:
+            log.write(f"$ {self.shown[k]}\n".encode())
+            log.flush()
+            # a session of its own: the deadline's Ctrl-C reaches the job and its children, not this process
+            self.process = subprocess.Popen(
+                self.commands[k], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+
+    def signal(self, sig: int) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+
+
+def attempts(folder: Path) -> list[dict[str, Any]]:
+    path = folder / "train.json"
+    return json.loads(path.read_text())["attempts"] if path.is_file() else []
+
+
+def finished(folder: Path) -> bool:
+    """Whether the job's last attempt ran every command to its end."""
+    tried = attempts(folder)
+    return bool(tried) and tried[-1]["finished"]
+
+
+def write_attempt(job: Job, device: str, at_once: int) -> None:
+    attempt = {
+        "commands": job.shown,
+        "returncodes": job.codes,
+        "finished": len(job.codes) == len(job.commands) and not any(job.codes),
+        "stopped_by_deadline": job.stopped,
+        "device": device,
+        "jobs_at_once": at_once,
+        "wall_seconds": round(time.monotonic() - job.started, 1),
+    }
+    record = {**job.facts, "attempts": [*attempts(job.folder), attempt]}
+    (job.folder / "train.json").write_text(json.dumps(record, indent=1) + "\n")
+
+
+def run_jobs(jobs: list[Job], parallel: int, seconds: float | None, env: dict[str, str]) -> None:
+    """Each job's commands in turn, `parallel` jobs at once, until done or `seconds` have passed."""
+    from vaegan.progress import progress_bar
+
+    device = machine_kind(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    queue, running, end, kill_at = list(jobs), list[Job](), time.monotonic() + (seconds or math.inf), math.inf
+    with progress_bar(len(jobs), "jobs", unit="job") as bar:
+        while queue or running:
+            now = time.monotonic()
+            if now >= end and kill_at == math.inf:
+                print(f"deadline: stopping {len(running)} running job(s); {len(queue)} not started", flush=True)
+                queue.clear()
+                for job in running:
+                    job.stopped = True
+                    job.signal(signal.SIGINT)
+                kill_at = now + GRACE
+            if now >= kill_at:
+                for job in running:
+                    job.signal(signal.SIGKILL)
+            while queue and len(running) < parallel:
+                job = queue.pop(0)
+                job.started = now
+                job.start_next(env)
+                running.append(job)
+            for job in list(running):
+                assert job.process is not None
+                code = job.process.poll()
+                if code is None:
+                    continue
+                job.codes.append(code)
+                if code == 0 and len(job.codes) < len(job.commands) and not job.stopped:
+                    job.start_next(env)
+                    continue
+                running.remove(job)
+                write_attempt(job, device, parallel)
+                state = "done" if code == 0 and len(job.codes) == len(job.commands) else f"exit {code}"
+                print(f"{job.name}: {state} after {time.monotonic() - job.started:.0f} s", flush=True)
+                bar.update(1)
+            time.sleep(0.5)

@@ -1,0 +1,211 @@
+"""Issue 67's curve: step budgets from a throughput record, points trained by the product's own command in
+processes a deadline stops, packed exactly for scoring elsewhere, records tabled in RESULTS.md."""
+
+from __future__ import annotations
+
+import json
+import lzma
+import math
+import os
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import torch
+from curve import Point, Stage, plan, reference_rates, shown
+from curve_pack import FILE_BYTES, TAR_END, Item, byte_planes, from_planes, pack, place, sampler, slim, unpack
+from curve_score import score_point
+from jobs import Job, finished, run_jobs
+from minutes_curve import curve_section
+from PIL import Image
+from race import draw
+
+from tiny import TINY_FLAGS, tiny_splits
+from vaegan.prior import fitted_prior
+from vaegan.runs import open_run
+from vaegan.training.loop import Sampler
+
+RECORD = {
+    "name": "kind-a",
+    "kind": "a CPU",
+    "rows": [
+        {"table": "shipped", "data": "64x64 RGB emoji", "step": "VAE", "auto": False, "img_s": 400},
+        {"table": "shipped", "data": "64x64 RGB emoji", "step": "VAE", "auto": True, "img_s": 600},
+        {"table": "shipped", "data": "64x64 RGB emoji", "step": "GAN", "auto": True, "img_s": 400},
+        {"table": "tutorial", "data": "64x64 RGB emoji", "step": "GAN", "auto": True, "img_s": 9999},
+    ],
+}
+BATCHES = {"vae": 64, "gan": 64}
+
+
+def test_a_budget_is_the_whole_epochs_whose_idle_time_adds_up_to_its_minutes() -> None:
+    rates = reference_rates(RECORD, "emoji")
+    assert rates == {"vae": 600.0, "gan": 400.0}  # the auto rows of the shipped table only
+    two = plan(Point("emoji", 6, 0, "two-stage"), rates, BATCHES, n_train=3409)
+    assert two.vae.per_epoch == 54 and two.vae.epochs == 31  # 180 s x 600 img/s / 64 = 1,688 steps: 31.3 epochs
+    assert two.gan is not None and two.gan.epochs == 21  # what the VAE's 2.98 minutes leave: 1,134 GAN steps
+    assert two.idle_minutes == pytest.approx(6, abs=0.5 * 54 * 64 / 400 / 60)  # within half a GAN epoch
+    alone = plan(Point("emoji", 6, 0, "vae"), rates, BATCHES, n_train=3409)
+    assert alone.gan is None and alone.vae.epochs == 62 and alone.idle_minutes == pytest.approx(5.95, abs=0.01)
+    assert Stage(epochs=2, per_epoch=10, batch=6, img_s=2).idle_minutes == 1.0  # 120 images at 2 img/s
+    with pytest.raises(SystemExit, match="kind-a has no auto rows for 28x28 Fashion-MNIST"):
+        reference_rates(RECORD, "fashion-mnist")
+
+
+def test_weights_travel_as_byte_planes_bit_for_bit() -> None:
+    for t in (torch.randn(3, 5), torch.arange(7), torch.tensor(2.5, dtype=torch.float64), torch.randn(0, 2)):
+        assert torch.equal(from_planes(byte_planes(t), t.dtype, list(t.shape)), t)
+    assert byte_planes(torch.ones(4)).shape == (4, 4)  # (bytes per element, elements)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny two-stage run on a folder of pictures, trained by `vaegan run` in a job as curve.py trains."""
+    root = tmp_path_factory.mktemp("curve")
+    (root / "pictures").mkdir()
+    splits = tiny_splits(n=24)
+    for i, image in enumerate(splits.train.images):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(root / "pictures" / f"{i}.png")
+    run = root / "runs" / "emoji-6min-two-stage-seed0"
+    gan = ["--disc-channels", "4", "--gan-batch-size", "4", "--gan-epochs", "1", "--epochs", "1"]
+    command = [sys.executable, "-m", "vaegan", "run", "--data", str(root / "pictures"), *TINY_FLAGS, *gan]
+    job = Job(run.name, run, [[*command, "--out", str(run)]], [shown([*command, "--out", str(run)])])
+    run_jobs([job], 1, None, dict(os.environ))
+    assert finished(run), (run / "log.txt").read_text()
+    return run
+
+
+def test_a_packed_point_draws_the_runs_own_samples_and_fits_the_limits(trained: Path, tmp_path: Path) -> None:
+    point = Point("emoji", 6, 0, "two-stage")
+    slim(trained, point, tmp_path / "slim")
+    run = open_run(trained)
+    prior = fitted_prior(run)  # the flow the GAN stage fitted and saved beside the VAE
+    for stage, decode in (("gan", run.generator(ema=True)), ("vae", run.vae().decoder)):
+        own = Sampler(stage, decode, lambda: lambda n, g: prior.sample(n, g), run.config.model.value_range)
+        assert torch.equal(draw(sampler(tmp_path / "slim", stage), 12, seed=5), draw(own, 12, seed=5))
+    listing = pack(trained.parent, tmp_path / "out")
+    assert list(listing["tars"]) == ["curve-1.tar"] and not listing["left_out"]
+    with tarfile.open(tmp_path / "out" / "curve-1.tar") as tar:  # the size planned bounds the size written
+        planned = sum(512 + 512 * math.ceil(m.size / 512) for m in tar.getmembers()) + TAR_END
+    assert planned - TAR_END < listing["tars"]["curve-1.tar"]["bytes"] <= planned
+    assert (tmp_path / "out" / "curve-1.tar").stat().st_size <= FILE_BYTES
+    folders = unpack(tmp_path / "out", tmp_path / "back")
+    assert [f.name for f in folders] == [point.name]
+    back = draw(sampler(folders[0], "gan"), 12, seed=5)
+    assert torch.equal(back, draw(sampler(tmp_path / "slim", "gan"), 12, seed=5))
+
+
+def test_pack_keeps_the_order_that_matters_within_its_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def item(rank: int, name: str, size: int) -> Item:
+        (tmp_path / "staging" / name).mkdir(parents=True)
+        (tmp_path / "staging" / name / "w").write_bytes(b"x" * size)
+        return Item((rank, 0), name, (tmp_path / "staging" / name / "w",), tmp_path / "staging")
+
+    made = [item(0, "first", 50_000), item(1, "second", 50_000), item(2, "third", 20_000), item(3, "big", 90_000)]
+    monkeypatch.setattr("curve_pack.items", lambda runs, staging: made)
+    monkeypatch.setattr("curve_pack.FILE_BYTES", 85_000)
+    monkeypatch.setattr("curve_pack.MAX_BYTES", 150_000)
+    (tmp_path / "out").mkdir()
+    listing = pack(tmp_path, tmp_path / "out")
+    assert {name: t["points"] for name, t in listing["tars"].items()} == {
+        "curve-1.tar": ["first", "third"],  # first fit: the third's 20 kB fill the first tar
+        "curve-2.tar": ["second"],
+    }
+    assert [x["point"] for x in listing["left_out"]] == ["big"]  # larger than a tar may be
+    assert listing["tars"]["curve-1.tar"]["bytes"] == 50_688 + 20_992 + 10_240  # headers, padding and end: as planned
+    assert sum(t["bytes"] for t in listing["tars"].values()) <= 150_000
+
+
+def fake_scores(fid: float) -> dict[str, float]:
+    return {"fid": fid, "kid": 0.01, "defect": 1.1, "sharpness": 0.8, "n_fake": 50, "n_real": 60, "reliable": False}
+
+
+class StubScorer:
+    """Inception's place: the same metrics for every stage, `fid` apart."""
+
+    def __init__(self, fid: float) -> None:
+        self.fid = fid
+
+    def stage(self, folder: Path, stage: str, point: Point, cfg: object) -> dict[str, float]:
+        return fake_scores(self.fid + (10 if stage == "vae" else 0))
+
+    def real_side(self, cfg: object) -> tuple[None, str, None]:
+        return None, "all tiny images", None
+
+
+def test_a_record_holds_the_steps_idle_minutes_commands_and_where_it_trained(trained: Path, tmp_path: Path) -> None:
+    point = Point("emoji", 6, 0, "two-stage")
+    slim(trained, point, tmp_path)
+    record = score_point(tmp_path, point, StubScorer(80.0), RECORD)  # type: ignore[arg-type]
+    assert record["record"] == "curve-6min-two-stage-seed0" and record["reference"]["record"] == "kind-a"
+    steps = {stage: open_run(trained).stage(stage).checkpoint.loop.step for stage in ("vae", "gan")}
+    assert {stage: record["steps"][stage]["steps"] for stage in steps} == steps and min(steps.values()) > 0
+    assert record["idle_minutes"] == pytest.approx((steps["vae"] * 4 / 600 + steps["gan"] * 4 / 400) / 60, abs=1e-3)
+    assert record["commands"]["train"][0].startswith("vaegan run --data ")
+    assert record["trained"]["attempts"] == 1 and record["trained"]["device"]
+    assert record["scores"]["gan"]["fid"] == 80.0 and record["scores"]["vae"]["fid"] == 90.0
+    assert set(record["discriminator"]) == {"epoch", "d_real", "d_fake"}
+
+
+def curve_record(minutes: float, seed: int, variant: str, fid: float, vae_steps: int) -> dict:
+    scores = {"gan": fake_scores(fid), "vae": fake_scores(fid + 30)} if variant == "two-stage" else {}
+    if variant == "vae":
+        scores = {"vae": fake_scores(fid)}
+    steps = {"vae": {"steps": vae_steps, "idle_minutes": minutes / (2 if variant == "two-stage" else 1)}}
+    if variant == "two-stage":
+        steps["gan"] = {"steps": 100, "idle_minutes": minutes / 2}
+    return {
+        "point": {"data": "emoji", "minutes": minutes, "seed": seed, "variant": variant},
+        "reference": {"record": "kind-a", "kind": "a CPU"},
+        "steps": steps,
+        "idle_minutes": minutes,
+        "trained": {"device": "a GPU", "wall_seconds": 60.0, "jobs_at_once": 12, "attempts": 1},
+        "samples": 50,
+        "real": {"count": 60},
+        "scores": scores,
+        "discriminator": {"epoch": 3, "d_real": 0.6, "d_fake": 0.4} if variant == "two-stage" else None,
+    }
+
+
+def test_the_curve_table_averages_seeds_beside_the_targets_and_says_where_fid_stops_falling(tmp_path: Path) -> None:
+    records = [
+        curve_record(6, 0, "two-stage", 90, 300),
+        curve_record(6, 1, "two-stage", 100, 300),
+        curve_record(30, 0, "two-stage", 95, 1500),  # no better than at 6 minutes
+        curve_record(15, 0, "vae", 122, 1500),  # the 30-minute two stages' VAE steps, trained on their own
+        curve_record(60, 0, "vae", 110, 6000),
+    ]
+    (tmp_path / "emoji").mkdir()
+    for i, r in enumerate(records):
+        (tmp_path / "emoji" / f"curve-{i}.json").write_text(json.dumps(r))
+    text = "\n".join(curve_section(tmp_path))
+    assert "| VAE then GAN | 6 (6.00) | 300 + 100 | 2 | 95.0 ± 7.1 | ≤ 95 (3 seeds) |" in text
+    assert "| VAE alone | 3 (3.00) | 300 | 2 | 125.0 ± 7.1 | – |" in text  # the two-stage runs' VAE stage
+    assert "| VAE alone | 15 (15.00) | 1,500 | 1 | 122.0 |" in text  # the same steps twice: the VAE alone's record
+    assert "Not the curve" not in text
+    records[0]["data_source"] = "emoji:faces"
+    (tmp_path / "emoji" / "curve-0.json").write_text(json.dumps(records[0]))
+    assert "- Not the curve: trained on emoji:faces (`curve.py train --dry-run`)." in curve_section(tmp_path)
+    assert "VAE then GAN: no better at 30 min" in text and "VAE alone: each budget beats the one before" in text
+    assert "0.60 ± 0.00 / 0.40 ± 0.00" in text and "a GPU: 1.0 min wall (12 jobs at once)" in text
+
+
+def test_carried_data_goes_where_vaegan_reads_it_or_a_root_flag_says_where_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    carried = tmp_path / "carried"
+    (carried / "fashion-mnist").mkdir(parents=True)
+    (carried / "NotoColorEmoji.ttf").write_bytes(b"font")
+    (carried / "fashion-mnist" / "train-images-idx3-ubyte.gz").write_bytes(b"idx")
+    (carried / "v1-abc-emoji2.16.0-64px-3ch.pt.xz").write_bytes(lzma.compress(b"rendered"))
+    (tmp_path / "a-file").write_text("")  # a folder cannot be made under it: not ours to write
+    monkeypatch.setattr("vaegan.data.emoji.FONT_PATH", str(tmp_path / "fonts" / "NotoColorEmoji.ttf"))
+    monkeypatch.setattr("vaegan.data.idx.FASHION_MNIST_ROOT", str(tmp_path / "a-file" / "fashion-mnist"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    place(carried)
+    assert (tmp_path / "fonts" / "NotoColorEmoji.ttf").read_bytes() == b"font"
+    assert (
+        tmp_path / "home" / ".cache" / "vaegan" / "emoji" / "v1-abc-emoji2.16.0-64px-3ch.pt"
+    ).read_bytes() == b"rendered"
+    assert capsys.readouterr().out.split() == ["--data-root", f"fashion-mnist={carried / 'fashion-mnist'}"]
