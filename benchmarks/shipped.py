@@ -46,7 +46,7 @@ class Shipped:
     @classmethod
     def of(cls, name: str, source: str) -> Shipped:
         vae, gan, _ = pipeline_configs({"data": {"source": source}})
-        return cls(name, vae, gan)
+        return cls(name, vae, dataclasses.replace(gan, d_warmup_steps=0))  # the step after D's warm-up: G moves
 
     def batch(self, stage: str) -> int:
         return self.vae.train.batch_size if stage == "VAE" else self.gan.batch_size

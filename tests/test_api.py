@@ -203,5 +203,6 @@ def test_train_speaks_on_stderr_unless_told_not_to(
     finally:
         root.handlers[:] = configured
     assert f"data {folder}: 40 images" in spoken
-    assert quiet == ""
+    # quiet: no progress, only a warning that matters, such as this tiny run's collapse (metrics.collapse)
+    assert all(line.startswith(("VAE: ", "GAN: ")) for line in quiet.splitlines()), quiet
     assert not logging.getLogger("vaegan").handlers  # nothing left behind

@@ -14,7 +14,10 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundations", ("vaegan.errors", "vaegan.progress", "vaegan.latent", "vaegan.plots", "vaegan.cpu")),
+    (
+        "foundations",
+        ("vaegan.errors", "vaegan.progress", "vaegan.latent", "vaegan.plots", "vaegan.cpu", "vaegan.paths"),
+    ),
     ("configuration", ("vaegan.config", "vaegan.presets", "vaegan.limits")),
     (
         "data and pure tensor ops",

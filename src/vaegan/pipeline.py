@@ -16,6 +16,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -24,7 +25,7 @@ from vaegan.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_uint8
 from vaegan.errors import VaeganError
-from vaegan.metrics.collapse import collapse_lines, features_at_chance
+from vaegan.metrics.collapse import features_at_chance
 from vaegan.metrics.copies import MAX_TRAIN, CopyCheck
 from vaegan.metrics.features import limits_line, train_seconds
 from vaegan.metrics.quality import (
@@ -39,7 +40,7 @@ from vaegan.metrics.quality import (
 from vaegan.presets import gan_budget, vae_budget
 from vaegan.prior import sample_latents
 from vaegan.report import FEW_IMAGES, write_report
-from vaegan.runs import Run, open_run, read_metrics
+from vaegan.runs import Run, collapse_lines, open_run, read_metrics
 from vaegan.training import distributed
 from vaegan.training.changes import Sections
 from vaegan.training.common import resolve_device
@@ -100,20 +101,7 @@ def run_pipeline(
     vae_wanted = {section: v for section, v in wanted.items() if section != "gan"}
     gan_wanted = {"gan": wanted.get("gan", {})}
     vae_dir, gan_dir = out / "vae", out / "gan"
-    if (out / CHECKPOINT_NAME).exists() or (out / "config.json").exists():
-        raise VaeganError(
-            f"{out} is the folder of one training stage (train-vae or train-gan), not of a `vaegan run`; "
-            "choose a new --out (a GAN from that VAE: vaegan train-gan --vae " + f"{out})"
-        )
-    vae_asked = vae_wanted.get("train", {})
-    vae_state = stage_state(vae_dir, vae_asked.get("epochs"), vae_asked.get("max_minutes"))
-    if vae_state == "new" and (gan_dir / CHECKPOINT_NAME).exists():
-        raise VaeganError(f"{gan_dir} exists without its VAE stage; choose a new --out")
-    if vae_state == "partial" and (gan_dir / CHECKPOINT_NAME).exists():
-        raise VaeganError(
-            f"{gan_dir} was trained from {vae_dir} as it is, so that VAE cannot train further; "
-            "extend the GAN with --gan-epochs, or choose a new --out"
-        )
+    vae_state = vae_stage_state(out, vae_wanted.get("train", {}))
     note = cpu_time_note(resolve_device(vae_cfg.train.device))
     if note and distributed.is_main_process():
         log.info("%s", note)
@@ -148,6 +136,25 @@ def run_pipeline(
     with summary.open("a") as f:
         f.write(f"report: {report}\n")
     return PipelineResult(out, comparison, gif, summary, report)
+
+
+def vae_stage_state(out: Path, asked: dict[str, Any]) -> str:
+    """The VAE stage's state in a `vaegan run` folder (stage_state), refusing folders a run cannot go on in."""
+    vae_dir, gan_dir = out / "vae", out / "gan"
+    if (out / CHECKPOINT_NAME).exists() or (out / "config.json").exists():
+        raise VaeganError(
+            f"{out} is the folder of one training stage (train-vae or train-gan), not of a `vaegan run`; "
+            "choose a new --out (a GAN from that VAE: vaegan train-gan --vae " + f"{out})"
+        )
+    vae_state = stage_state(vae_dir, asked.get("epochs"), asked.get("max_minutes"))
+    if vae_state == "new" and (gan_dir / CHECKPOINT_NAME).exists():
+        raise VaeganError(f"{gan_dir} exists without its VAE stage; choose a new --out")
+    if vae_state == "partial" and (gan_dir / CHECKPOINT_NAME).exists():
+        raise VaeganError(
+            f"{gan_dir} was trained from {vae_dir} as it is, so that VAE cannot train further; "
+            "extend the GAN with --gan-epochs, or choose a new --out"
+        )
+    return vae_state
 
 
 @torch.no_grad()

@@ -24,10 +24,9 @@ from vaegan.attributes import default_groups
 from vaegan.config import to_dict
 from vaegan.data import DataSplits, ImageDataset, load_splits
 from vaegan.errors import VaeganError
-from vaegan.metrics.collapse import collapse_lines
 from vaegan.pretrained import WEIGHTS_NAME
 from vaegan.prior import logged_sampler, sample_latents, stage_latents
-from vaegan.runs import Run, Stage, open_run
+from vaegan.runs import Run, Stage, collapse_lines, open_run
 from vaegan.viz import last_frame
 
 log = logging.getLogger(__name__)

@@ -25,6 +25,7 @@ from vaegan.checkpoint import CHECKPOINT_NAME, Checkpoint, GANCheckpoint, VAEChe
 from vaegan.config import VAERunConfig
 from vaegan.data import EMOJI_SOURCES, IDX_SOURCES
 from vaegan.errors import VaeganError
+from vaegan.metrics.collapse import gan_collapse, vae_collapse
 from vaegan.models.gan import AnyDiscriminator, build_discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.pretrained import WEIGHTS_NAME, is_export, names_checkpoint, read_export
@@ -284,3 +285,11 @@ def load_generator(path: str | Path, ema: bool = True) -> tuple[Decoder, VAERunC
     """The GAN generator of a run (EMA weights by default), in eval mode on the CPU."""
     run = open_run(path)
     return run.generator(ema), run.config
+
+
+def collapse_lines(run: Run) -> dict[str, str]:
+    """Stage -> its line, for the stages of `run` that learnt nothing (VAE first), from their last epochs."""
+    last = {name: stage.metrics[-1] for name, stage in run.stages.items() if stage.metrics}
+    vae = vae_collapse(last["vae"], run.config.model.latent_dim) if "vae" in last else None
+    gan = gan_collapse(last["gan"], vae is not None) if "gan" in last else None
+    return {stage: line for stage, line in (("vae", vae), ("gan", gan)) if line is not None}

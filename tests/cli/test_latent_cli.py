@@ -111,8 +111,8 @@ def test_similar_interpolate_and_attribute(run: Path, tmp_path: Path) -> None:
     assert width == 4 * (5 * 18 + 2)  # input, mean, 3 variants; 16 px images scaled x4
 
     assert main(["interpolate", str(run), "--stage", "vae", "--steps", "5", "-o", str(tmp_path)]) == 0
-    # rows lerp and slerp, labelled in a 44 px strip; a 16 px header names the ends a and b
-    assert size(tmp_path / "interpolation_vae.png") == (44 + 4 * (5 * 18 + 2), 16 + 4 * (2 * 18 + 2))
+    # rows lerp and slerp, labelled in a 48 px strip; a 16 px header names the ends a and b
+    assert size(tmp_path / "interpolation_vae.png") == (48 + 4 * (5 * 18 + 2), 16 + 4 * (2 * 18 + 2))
     with Image.open(tmp_path / "interpolation_vae.gif") as gif:
         assert gif.n_frames == 8  # 5 there, 3 back
     assert (
@@ -129,7 +129,7 @@ def test_similar_interpolate_and_attribute(run: Path, tmp_path: Path) -> None:
         == 0
     )
     # without -o: into the run folder; the two input images stand at the ends of the row
-    assert size(run / "interpolation_gan.png") == (44 + 4 * (10 * 18 + 2), 16 + 4 * (1 * 18 + 2))
+    assert size(run / "interpolation_gan.png") == (48 + 4 * (10 * 18 + 2), 16 + 4 * (1 * 18 + 2))
 
     out = tmp_path / "attribute_gan.png"
     assert (

@@ -37,12 +37,14 @@ def test_a_generator_that_returns_real_images_beats_a_collapsed_one(
         "class_kl",
         "artifact",
         "defect",
+        "sharpness",
     }
     assert good["fid"] < 0.05 * bad["fid"] and good["kid"] < 0.05 * bad["kid"]
     assert good["recall"] > 0.8 > 0.1 > bad["recall"]
     assert good["classes_covered"] == 10 and bad["classes_covered"] == 1
     assert good["class_kl"] < 0.05 < 1.0 < bad["class_kl"]
     assert 0.8 < good["artifact"] < 1.25  # real images against real images: no checkerboard
+    assert 0.8 < good["sharpness"] < 1.25  # as sharp as the real images
     assert 0.8 < good["defect"] < 1.25  # nor holes, specks or blocks
 
 

@@ -16,7 +16,7 @@ from vaegan.training.gan_step import MONITORS, GANNets, gan_step
 
 CPU = torch.device("cpu")
 # The step's settings stated, not taken from GANConfig's defaults; R1 on every step so its path runs too.
-STEP = GANConfig(disc_channels=4, anchor="pixel", r1_gamma=1.0, r1_every=1, diffaugment="")
+STEP = GANConfig(disc_channels=4, anchor="pixel", r1_gamma=1.0, r1_every=1, diffaugment="", d_warmup_steps=0)
 
 
 def tiny_model(size: int) -> ModelConfig:

@@ -12,15 +12,12 @@ summary printed an FID, and `vaegan nearest` called the blank samples copies (co
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from vaegan.data import ImageDataset
 from vaegan.metrics.features import FeatureNet
-
-if TYPE_CHECKING:
-    from vaegan.runs import Run
 
 # nats per latent dimension: 64 dimensions then carry 1.3 nats, too few to tell four pictures apart
 COLLAPSED_KL = 0.02
@@ -110,11 +107,3 @@ def features_at_chance(net: FeatureNet, test: ImageDataset) -> str | None:
         f"images, no better than guessing their commonest label ({guess:.3f}), so its features cannot judge "
         "samples; likely fix: more images per label (subfolder), or vaegan evaluate RUN --features inception"
     )
-
-
-def collapse_lines(run: Run) -> dict[str, str]:
-    """Stage -> its line, for the stages of `run` that learnt nothing (VAE first), from their last epochs."""
-    last = {name: stage.metrics[-1] for name, stage in run.stages.items() if stage.metrics}
-    vae = vae_collapse(last["vae"], run.config.model.latent_dim) if "vae" in last else None
-    gan = gan_collapse(last["gan"], vae is not None) if "gan" in last else None
-    return {stage: line for stage, line in (("vae", vae), ("gan", gan)) if line is not None}

@@ -106,8 +106,6 @@ class TrainingRun(contextlib.AbstractContextManager["TrainingRun"]):
         self.stage, self.placement, self.quality, self.hooks, self.sampler = stage, placement, quality, hooks, sampler
         self.config, self.settings = config, stage_settings(config, stage)
         ctx, device, s, r = placement.ctx, placement.device, self.settings, reporting
-        if resume is not None:  # before the folder, the event log or the metrics are touched
-            check_saved_loop(resume[0], s, r, len(quality.splits.train), ctx.world_size, run_dir)
         self.folder = RunFolder(run_dir, stage, writes=ctx.is_main, data=quality.splits)
         self.stops = StopRules(ctx, device, max_minutes=s.max_minutes, clock=hooks.clock)
         self.divergence = Divergence(ctx, stage, watch=r.watch, advice=r.advice, checkpoint=self.folder.checkpoint)

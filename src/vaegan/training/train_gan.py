@@ -92,21 +92,17 @@ def train_gan(
     nets = build_nets(gc, vae_run.vae(), vae_cfg, placement)
     draw_z, grid_z = latent_source(gc, vae_run, splits.train.images, device)
     grid_means = held_out_means(nets, splits, gc.grid_size, value_range, device)
-    real = to_float(splits.train.images[: gc.diversity_samples], value_range)
-    diversity = Diversity(
-        nets.ema, draw_z(gc.diversity_samples, torch.Generator(device).manual_seed(gc.seed + 1)), real
-    )
-    if isinstance(saved, GANCheckpoint):
-        restore_nets(nets, saved)
-    elif ctx.is_main:  # epoch 0's grids: the warm-started G, the VAE's decoder
-        draw_samples(nets.ema, grid_z, grid_means, run_dir / "grids", 0, value_range)
+    diversity = gan_diversity(nets, draw_z, splits, gc, value_range)
+    draw = lambda folder, epoch: draw_samples(nets.ema, grid_z, grid_means, folder, epoch, value_range)  # noqa: E731
+    start_nets(nets, saved, draw, run_dir, ctx.is_main)
     sampler = gan_sampler(nets, draw_z, device, value_range)
+    quality = gan_quality(vae_cfg, gc, splits, ctx.is_main, nets, sampler)
     run = TrainingRun(
         "gan",
         run_dir,
         cfg,
         placement,
-        quality=gan_quality(vae_cfg, gc, splits, ctx.is_main, nets, sampler),
+        quality=quality,
         snapshot=lambda config, loop: GANCheckpoint(config, loop, vae_link, vae_cfg, *nets.state_dicts()),
         reporting=GAN_REPORTING,
         progress=progress,
@@ -114,13 +110,11 @@ def train_gan(
         hooks=Hooks(on_step, score, clock),
         sampler=sampler,
     )
-    draw = lambda folder, epoch: draw_samples(nets.ema, grid_z, grid_means, folder, epoch, value_range)  # noqa: E731
     record: Record = {}
     with run:
         while run.next_epoch():
             for index in run.epoch_batches(len(images)):
-                # z for the whole global batch, so every process count draws the same numbers.
-                z = ctx.shard(draw_z(len(index), run.noise))
+                z = ctx.shard(draw_z(len(index), run.noise))  # the global batch's: same for any process count
                 real = to_float(images[ctx.shard(index)], value_range).contiguous(memory_format=placement.layout)
                 monitors = gan_step(nets, real, z, gc=gc, step=run.loop.step, device=device, bf16=placement.bf16)
                 run.add(monitors, 1)  # real: (B, C, H, W)
@@ -232,12 +226,29 @@ def build_nets(gc: GANConfig, vae: VAE, vae_cfg: VAERunConfig, placement: Placem
     return GANNets.build(generator, disc, frozen, gc, wrap=lambda net: placement.ctx.wrap(net, device))
 
 
+def start_nets(nets: GANNets, saved: object, draw: DrawGrids, run_dir: Path, is_main: bool) -> None:
+    """A resumed run's networks as saved; a new one's epoch-0 grids: the warm-started G, the VAE's decoder."""
+    if isinstance(saved, GANCheckpoint):
+        restore_nets(nets, saved)
+    elif is_main:
+        draw(run_dir / "grids", 0)
+
+
 def restore_nets(nets: GANNets, saved: GANCheckpoint) -> None:
     nets.generator.load_state_dict(saved.generator)
     nets.disc.load_state_dict(saved.discriminator)
     nets.ema.load_state_dict(saved.ema)
     restore_adam(nets.opt_g, saved.opt_g, saved.config.gan.lr_g)
     restore_adam(nets.opt_d, saved.opt_d, saved.config.gan.lr_d)
+
+
+def gan_diversity(
+    nets: GANNets, draw_z: Latents, splits: DataSplits, gc: GANConfig, value_range: tuple[float, float]
+) -> Diversity:
+    """The EMA generator's diversity on fixed z over the training images': near 0 when G collapsed."""
+    device = next(nets.ema.parameters()).device
+    z = draw_z(gc.diversity_samples, torch.Generator(device).manual_seed(gc.seed + 1))
+    return Diversity(nets.ema, z, to_float(splits.train.images[: gc.diversity_samples], value_range))
 
 
 def warn_of_collapse(diversity: float, threshold: float, epoch: int, run_dir: Path) -> None:

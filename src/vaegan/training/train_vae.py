@@ -28,7 +28,17 @@ from vaegan.training.common import (
 )
 from vaegan.training.epoch_log import DrawGrids, held_out_grid
 from vaegan.training.feature_net import QualityMonitor
-from vaegan.training.loop import Hooks, Record, Reporting, Sampler, ScoreHook, StepHook, TrainingResult, TrainingRun
+from vaegan.training.loop import (
+    Hooks,
+    Record,
+    Reporting,
+    Sampler,
+    ScoreHook,
+    StepHook,
+    TrainingResult,
+    TrainingRun,
+    check_saved_loop,
+)
 from vaegan.training.placement import Placement, setup_run
 from vaegan.training.run_folder import resume_or_refuse
 from vaegan.training.stopping import Clock
@@ -59,6 +69,8 @@ def train_vae(
     splits = splits or load_splits(cfg.data, run_dir if saved else None)
     placement = setup_run(run_dir, cfg, cfg.train, is_new=saved is None, stage="vae")
     device, ctx, value_range = placement.device, placement.ctx, cfg.model.value_range
+    if isinstance(saved, VAECheckpoint):  # before anything is written: a refused resume changes nothing
+        check_saved_loop(saved.loop, cfg.train, VAE_REPORTING, len(splits.train), ctx.world_size, run_dir)
     images = splits.train.images.to(device)
     model, optimizer = build_vae(cfg, placement, saved)
     step = vae_step_for(cfg, ctx.wrap(model, device), optimizer, placement)
