@@ -13,13 +13,13 @@ from vaegan.config import DataConfig
 from vaegan.data import ImageDataset
 from vaegan.metrics.collapse import (
     COLLAPSED_DIVERSITY,
-    collapse_lines,
     features_at_chance,
     gan_collapse,
     relative_diversity,
     vae_collapse,
 )
 from vaegan.metrics.features import FeatureNet
+from vaegan.runs import collapse_lines
 from vaegan.training import feature_net
 
 HEALTHY_VAE = {"epoch": 24, "step": 1296, "val/kl": 150.0, "diversity": 0.66}
