@@ -195,7 +195,8 @@ def gpu_estimate(found: list[Plan], gpu: dict[str, Any], seconds: float) -> str:
     return (
         f"on {gpu['name']}, the steps alone take {sum(alone.values()):.0f} s in all, the longest point "
         f"{alone[longest]:.0f} s ({longest}): all at once in {seconds:.0f} s only if the GPU runs them together "
-        f"at {sum(alone.values()) / seconds:.1f}x one point's rate; what is left then resumes from its checkpoint"
+        f"at {sum(alone.values()) / seconds:.1f}x one point's rate; what is left resumes where it stopped when the "
+        "call runs again (a warm machine keeps runs/curve; a cold one needs the packed run folders carried back)"
     )
 
 

@@ -9,7 +9,60 @@
 #   pip download --no-deps -d .whl emoji==2.16.0               # vaegan.data imports it
 # then there, from the repository root (with devdata and .whl carried): bash benchmarks/gpu_check.sh
 # Everything it prints and the runs' last grids land in $OUT (or /tmp/gpu-check).
+#
+# `bash benchmarks/gpu_check.sh curve` runs issue 67's curve instead (benchmarks/curve.py), in one call of
+# CURVE_SECONDS (540): every point at once, each a process of its own, stopped resumably where the deadline
+# finds it, then packed into $OUT (curve-K.tar, pack.json, curve.txt) for `curve.py score --packed` here.
+# First, here: python benchmarks/curve.py carry .curve-data   (font, emoji cache, Fashion-MNIST: 52 MiB)
+#              pip download --no-deps -d .whl emoji==2.16.0
+# and carry .curve-data and .whl. CURVE_POINTS names points to train instead of all of them.
+# `bash benchmarks/gpu_check.sh curve-dry-run` runs the same here on the CPU at a few steps per stage, into
+# /tmp/curve-dry-run (CURVE_SECONDS 3600), then scores what it packed at 50 samples against 50 real images.
+# A point the deadline stopped comes back as its run folder (runs/curve-packed/POINT/run after `score`) where
+# room is left: move it to runs/curve/POINT and rerun `train` on a GPU to resume it (a CUDA run's random state
+# does not load on a CPU).
 set -uo pipefail
+if [ "${1:-}" = curve ] || [ "${1:-}" = curve-dry-run ]; then
+    started=$(date +%s)
+    if [ "$1" = curve ]; then
+        out=${OUT:-/tmp/gpu-check} python=python3 runs=runs/curve jobs=16 threads=1 dry= limit=540
+        python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
+        export PYTHONPATH=src:/tmp/site
+        nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    else
+        out=${OUT:-/tmp/curve-dry-run} python=${PYTHON:-.venv/bin/python} runs=/tmp/curve-dry-run-runs jobs=2 threads=1
+        dry=--dry-run limit=3600
+        rm -rf "$out" "$runs" /tmp/curve-dry-run-records
+    fi
+    mkdir -p "$out"
+    export PYTHONUNBUFFERED=1 CI=true
+    {
+        roots=
+        if [ "$1" = curve ]; then
+            roots=$($python benchmarks/curve.py place .curve-data) || exit 1
+        fi
+        echo "data roots: ${roots:-the defaults}"
+        # shellcheck disable=SC2086  # the roots are a word list
+        $python benchmarks/curve.py plan --gpu docs/results/performance/h100.json $roots
+        # the rest of the call: 20 s for stopped jobs to checkpoint, about a minute to pack
+        seconds=$((${CURVE_SECONDS:-$limit} - ($(date +%s) - started) - 90))
+        # shellcheck disable=SC2086  # the points and roots are word lists
+        $python benchmarks/curve.py train ${CURVE_POINTS:---all} --runs "$runs" --jobs $jobs --threads $threads \
+            --seconds $seconds $dry $roots
+        $python benchmarks/curve.py pack "$runs" "$out"
+        for log in "$runs"/*/log.txt; do
+            echo "== $log"
+            tail -n 4 "$log"
+        done
+        echo "curve: $(($(date +%s) - started)) s"
+    } 2>&1 | tee "$out/curve.txt"
+    if [ "$1" = curve-dry-run ]; then
+        $python benchmarks/curve.py score --packed "$out" --unpacked /tmp/curve-dry-run-records/packed \
+            --runs /nonexistent --samples 50 --real 50 --grids /tmp/curve-dry-run-records \
+            --out /tmp/curve-dry-run-records/RESULTS.md
+    fi
+    exit 0
+fi
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out"
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1

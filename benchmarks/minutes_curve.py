@@ -194,7 +194,7 @@ def steps_cell(entries: list[dict[str, Any]], model: str) -> str:
 def curve_row(data: str, model: str, budget: float, entries: list[dict[str, Any]]) -> str:
     fids = [e["scores"]["fid"] for e in entries]
     target = TARGETS.get((data, budget)) if model == MODELS[1] else None
-    goal = f"≤ {target[0]} ({target[1]} seeds)" if target else "–"
+    goal = f"≤ {target[0]} ({target[1]} seed{'s' if target[1] > 1 else ''})" if target else "–"
     d = [e["record"]["discriminator"] for e in entries if model == MODELS[1] and e["record"]["discriminator"]]
     dx = f"{spread([x['d_real'] for x in d], 2)} / {spread([x['d_fake'] for x in d], 2)}" if d else "–"
     idle = statistics.fmean(e["minutes"] for e in entries)
@@ -238,12 +238,10 @@ def peers_rows(records: list[dict[str, Any]]) -> list[str]:
         cells = [PEER_NAMES[r["point"]["variant"]], f"{minutes:.1f}", steps, f"{scores['fid']:.1f}"]
         cells += [f"{scores['kid']:.4f}", f"{scores['defect']:.2f}", f"{scores['sharpness']:.2f}"]
         lines.append("| " + " | ".join([*cells, where([{"record": r}])]) + " |")
-    return [
-        f"Each trained for {peers[0]['point']['minutes']:g} minutes of wall-clock, capped, on the same device.",
-        "",
-        *lines,
-        "",
-    ]
+    budget = peers[0]["point"]["minutes"]
+    say = f"Each given {budget:g} minutes of training wall-clock on the same device, at the same time as the curve's "
+    say += "points (the GPU default's two stages capped at half each by --max-minutes and --gan-max-minutes)."
+    return [say, "", *lines, ""]
 
 
 def other_data(records: list[dict[str, Any]], data: str) -> list[str]:
