@@ -42,10 +42,8 @@ def use_bf16(precision: str, device: torch.device, cpuinfo: str | None = None) -
     return device.type == "cpu" and has_bf16(cpuinfo)
 
 
-# The README's `make run` was timed on a 2-core EPYC with avx512_bf16. An AVX2-only one runs the shipped steps in
-# fp32 at about 2.6x (VAE) and 3.6x (GAN) the time: the GFLOP/s of its throughput record, at the shipped steps'
-# MFLOP per image (docs/results/performance/: epyc-avx2.json, epyc-f25-avx512bf16-shipped.json). Issue 68 timed
-# its emoji VAE epochs at 4.5-5x. The feature net and set-up take about as long on either.
+# Without bf16 instructions the shipped steps run fp32 at about 2.6x (VAE) and 3.6x (GAN) the time, by the
+# throughput records' GFLOP/s (docs/results/performance/); the feature net and set-up take about as long.
 WITHOUT_BF16 = "3-5x slower than on one that does: the README's 5-minute `make run` takes about 13-20 minutes here"
 
 
