@@ -309,7 +309,9 @@ class GANConfig(RunSettings):
     """The GAN stage's [gan] section."""
 
     epochs: int = 20
-    loss: GANLoss = "nonsaturating"  # -log D(G(z)) | log(1 - D(G(z))) | hinge
+    # -log D(G(z)) | log(1 - D(G(z))) | hinge. Hinge with DiffAugment below sharpened the same-z samples more
+    # than the non-saturating loss, with fewer specks (levers 31)
+    loss: GANLoss = "hinge"
     init: GANInit = "vae"  # vae: the generator starts as the trained decoder; scratch: random weights (baseline)
     # conv: D's own conv stack on the image; projected: small heads on the frozen VAE encoder's maps at up to
     # three scales (Projected GAN, Sauer et al. 2021). models/gan.py
@@ -331,7 +333,7 @@ class GANConfig(RunSettings):
     # (prior.py), where the decoder already draws typical images, for training, grids and samples alike
     latents: Latents = "fitted"
     ema_decay: float = 0.999  # EMA of generator weights used for sampling; 0 turns it off
-    diffaugment: str = ""  # DiffAugment policy for what D sees, e.g. "color,translation,cutout"; "" = off
+    diffaugment: str = "color,translation"  # DiffAugment policy for what D sees; "" = off (levers 31)
     # R1 penalty gamma/2 * E||grad_x D(x)||^2 on real images in D's loss; 0 = off. 1: at 50 (levers 28) D sat at
     # chance, D(x) - D(G(z)) 0.03, and taught G nothing; the slow G above keeps the holes away instead (levers 30)
     r1_gamma: float = 1.0

@@ -32,8 +32,15 @@ GREY_28: Sections = {
     "loss": {"reconstruction": "gaussian", "kl_warmup_steps": 0, "msssim_weight": 0.0},
     "model": {"decoder_convs": 1},
     "train": {"batch_size": 128, "epochs": 10},
-    # the GAN's learning rates and D warm-up measured here before colour's slow G (levers 30, emoji only)
-    "gan": {"batch_size": 128, "epochs": 5, "lr_g": 2e-4, "d_warmup_steps": 0},
+    # the GAN's settings measured here before colour's slow G, hinge and DiffAugment (levers 30-31, emoji only)
+    "gan": {
+        "batch_size": 128,
+        "epochs": 5,
+        "lr_g": 2e-4,
+        "d_warmup_steps": 0,
+        "loss": "nonsaturating",
+        "diffaugment": "",
+    },
 }
 
 # Named presets that change how long a run takes, not what it trains.

@@ -52,7 +52,7 @@ def test_mismatched_generator_names_the_keys(vae_run: Path) -> None:
 
 TINY_MODEL = ModelConfig(image_size=16, channels=3, latent_dim=4, base_channels=4)
 # The step's settings the tests below assume, stated rather than taken from GANConfig's defaults.
-PLAIN = GANConfig(anchor="none", r1_gamma=0.0, diffaugment="", d_warmup_steps=0)
+PLAIN = GANConfig(loss="nonsaturating", anchor="none", r1_gamma=0.0, diffaugment="", d_warmup_steps=0)
 D_ALONE = replace(PLAIN, d_warmup_steps=100)  # the D warm-up: G does not move
 
 
