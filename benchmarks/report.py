@@ -286,26 +286,34 @@ def real_set(name: str) -> str:
     return name if name.startswith("all ") else f"the {name}"
 
 
-def steps(log: list[dict[str, Any]]) -> str:
-    """One run's stages as 'vae 2,345 steps, closing loss 1,301; gan ...' (race.logged's entries)."""
-    return "; ".join(
-        f"{e['stage']} {e['steps']:,} steps, closing loss "
-        + ("n/a" if e["closing_loss"] is None else f"{e['closing_loss']:,.4g}")  # no step: the clock ran out
-        for e in log
-    )
+def span(values: list[float], fmt: str) -> str:
+    """'1,144' for one value or equal ones, '1,144-1,182' for a range over seeds."""
+    low, high = format(min(values), fmt), format(max(values), fmt)
+    return low if low == high else f"{low}-{high}"
+
+
+def steps(logs: list[list[dict[str, Any]]]) -> str:
+    """A variant's stages over its seeds as 'vae 2,345 steps, closing loss 1,301; gan ...' (race.logged's
+    entries), ranges where the seeds differ; n/a where a stage took no step (the clock ran out)."""
+    parts = []
+    for stage in dict.fromkeys(e["stage"] for log in logs for e in log):
+        entries = [e for log in logs for e in log if e["stage"] == stage]
+        losses = [e["closing_loss"] for e in entries if e["closing_loss"] is not None]
+        closing = span(losses, ",.4g") if len(losses) == len(entries) else "n/a"
+        parts.append(f"{stage} {span([e['steps'] for e in entries], ',')} steps, closing loss {closing}")
+    return "; ".join(parts)
 
 
 def stage_lines(record: dict[str, Any]) -> list[str]:
-    """Each run's steps and closing loss per stage, so a stage that never trained shows (records since
-    round 17 carry them)."""
-    runs = record.get("stages", {})
-    first = record.get("first_seed", 0)
-    return [
-        f"- {SHORT_NAMES.get(name, name)}, seed {first + i}: {steps(log)}"
-        for name, logs in runs.items()
-        for i, log in enumerate(logs)
-        if log is not None  # a merged record's run from before stage logs
-    ]
+    """Each variant's steps and closing loss per stage over its seeds, so a stage that never trained shows
+    (records since round 17 carry them)."""
+    first, lines = record.get("first_seed", 0), []
+    for name, runs in record.get("stages", {}).items():
+        logged = [(first + i, log) for i, log in enumerate(runs) if log is not None]  # merged: older runs lack logs
+        if logged:
+            seeds = ("seed " if len(logged) == 1 else "seeds ") + ", ".join(str(seed) for seed, _ in logged)
+            lines.append(f"- {SHORT_NAMES.get(name, name)}, {seeds}: {steps([log for _, log in logged])}")
+    return lines
 
 
 def source_commands(record: dict[str, Any], by_name: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
