@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from vaegan.augment import diff_augment
 from vaegan.config import GANConfig, VAERunConfig
 from vaegan.losses import discriminator_loss, generator_loss, kl_weight, r1_penalty, vae_loss
 from vaegan.models.gan import Discriminator
@@ -131,7 +132,8 @@ def plain_vae(cfg: VAERunConfig, device: torch.device) -> Step:
 
 
 def plain_gan(cfg: VAERunConfig, gc: GANConfig, device: torch.device) -> Step:
-    """The shipped GAN's networks and losses (non-saturating, lazy R1, pixel anchor, EMA) in a plain fp32 loop."""
+    """The shipped GAN's networks and losses (its loss, DiffAugment, lazy R1, pixel anchor, EMA) in a plain
+    fp32 loop; the augmentation draws from the global RNG in the shipped step's order."""
     vae = frozen_vae(cfg).to(device).requires_grad_(False)
     torch.manual_seed(gc.seed)
     generator = Decoder(cfg.model)
@@ -143,15 +145,19 @@ def plain_gan(cfg: VAERunConfig, gc: GANConfig, device: torch.device) -> Step:
     opt_g = torch.optim.Adam(generator.parameters(), lr=gc.lr_g, betas=betas, foreach=True)
     opt_d = torch.optim.Adam(disc.parameters(), lr=gc.lr_d, betas=betas, foreach=True)
 
+    def augment(images: torch.Tensor) -> torch.Tensor:
+        return diff_augment(images, gc.diffaugment, cfg.model.value_range)
+
     def step(i: int, real: torch.Tensor, z: torch.Tensor) -> object:
         # (1) D on real images and detached fakes, R1 on the real ones every r1_every-th step
         fake = generator(z)
         r1 = r1_weight(i, gc)
-        real = real.detach().requires_grad_(r1 > 0)
-        real_logits = disc(real)
-        d_loss = discriminator_loss(real_logits, disc(fake.detach()), gc.loss)
+        seen = augment(torch.cat([real, fake.detach()])).detach()
+        real_seen = seen[: len(real)].requires_grad_(r1 > 0)
+        real_logits = disc(real_seen)
+        d_loss = discriminator_loss(real_logits, disc(seen[len(real) :]), gc.loss)
         if r1 > 0:
-            d_loss = d_loss + r1 * r1_penalty(real_logits, real).mean()
+            d_loss = d_loss + r1 * r1_penalty(real_logits, real_seen).mean()
         opt_d.zero_grad()
         d_loss.backward()
         opt_d.step()
@@ -159,7 +165,7 @@ def plain_gan(cfg: VAERunConfig, gc: GANConfig, device: torch.device) -> Step:
         real = real.detach()
         with torch.no_grad():
             z_x = vae.encode(real).mean
-        g_loss = generator_loss(disc(fake), gc.loss)
+        g_loss = generator_loss(disc(augment(fake)), gc.loss)
         anchor = F.mse_loss(generator(z_x), real)
         opt_g.zero_grad()
         (g_loss + gc.anchor_weight * anchor).backward()

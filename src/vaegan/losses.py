@@ -143,7 +143,7 @@ def generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
     """Generator loss, averaged over the batch.
 
     minimax: minimise log(1 - D(G(z))) = -softplus(l). Its gradient vanishes when D confidently rejects
-    the fakes, which is why the non-saturating form is the default.
+    the fakes; the non-saturating form and hinge do not saturate there.
     nonsaturating: minimise -log D(G(z)) = softplus(-l): same fixed point, strong gradients early on.
     hinge: minimise -l.
     """
