@@ -149,6 +149,14 @@ def test_help_states_the_defaults_the_configs_really_use(source: str) -> None:
         assert text.startswith("default ") and shown(value, flag.unset) in text.split(", ")[part], (flag.name, text)
 
 
+def test_help_shows_an_empty_diffaugment_policy_as_off() -> None:
+    from vaegan.cli.options import default_text
+    from vaegan.settings import GAN_FLAGS
+
+    flag = next(f for f in GAN_FLAGS if f.key == "diffaugment")
+    assert default_text(flag) == "default off for fashion-mnist and mnist, color,translation otherwise"
+
+
 def test_every_setting_without_a_flag_is_listed_at_its_default_in_the_emoji_config() -> None:
     """configs/emoji.toml is where the settings without a flag are documented: each in its section, at the
     default a config file would change (commented out, or set to it)."""

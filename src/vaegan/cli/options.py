@@ -31,9 +31,11 @@ def field_default(section: str, key: str) -> Any:
 
 
 def shown(value: Any, unset: str | None = None) -> str:
-    """A default as help text: 1e-03 as 0.001, True as on, None as what it means."""
+    """A default as help text: 1e-03 as 0.001, True as on, None as what it means, an empty policy as off."""
     if value is None:
         return unset or "none"
+    if value == "":
+        return "off"
     if isinstance(value, bool):
         return "on" if value else "off"
     return f"{value:g}" if isinstance(value, float) else str(value)
