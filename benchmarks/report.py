@@ -435,57 +435,6 @@ def own_feature_section(grids: Path) -> list[str]:
     ]
 
 
-# RESULTS.md's table of the GAN's discriminator kinds (--disc-kind), raced at equal wall-clock by quality.py:
-# one record per kind, on one machine kind. Each row is a record's two-stage run at its end; a record raced
-# with --marks 2 also scored the VAE at the hand-off, the model its GAN started from, listed first.
-DISC_KIND_RECORDS = {"emoji": ("race-disc-conv-f25", "race-disc-projected-f25", "race-disc-selfsup-f25")}
-
-
-def mean_cell(points: list[dict[str, Any]], key: str, digits: str) -> str:
-    values = [p[key] for p in points if key in p]
-    return f"{statistics.fmean(values):{digits}}" if len(values) == len(points) else "–"
-
-
-def disc_kind_row(data: str, model: str, points: list[dict[str, Any]], steps: str, name: str) -> str:
-    cells = [mean_cell(points, "fid", ".1f"), mean_cell(points, "kid", ".4f"), mean_cell(points, "defect", ".2f")]
-    cells += [mean_cell(points, "artifact", ".2f"), mean_cell(points, "psnr", ".1f")]
-    return f"| {data} | {model} | " + " | ".join(cells) + f" | {steps} | {len(points)} | `{name}` |"
-
-
-def disc_kind_section(by_name: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
-    """The table, or nothing when none of its records is here."""
-    handoffs, rows = [], []  # the VAEs first: what each GAN started from
-    variant = "two-stage-auto"
-    for data, names in DISC_KIND_RECORDS.items():
-        for name in names:
-            record = by_name.get((data, name))
-            if record is None or variant not in record["curves"]:
-                continue
-            runs, kind = record["curves"][variant], record["gan"]["disc_kind"]
-            handoff = [p for run in runs for p in run if p["stage"] == "vae"]
-            if len(handoff) == len(runs):  # one VAE point per seed: the hand-off mark
-                at = f"the VAE at the hand-off ({record['minutes'] * record['vae_share']:g} min)"
-                handoffs.append(disc_kind_row(data, at, handoff, "–", name))
-            stages = [stage for run in record["stages"][variant] for stage in run if stage["stage"] == "gan"]
-            steps = f"{statistics.fmean(stage['steps'] for stage in stages):.0f}"
-            rows.append(disc_kind_row(data, f"VAE then GAN, D `{kind}`", [run[-1] for run in runs], steps, name))
-    if not rows:
-        return []
-    rows = handoffs + rows
-    return [
-        "## The GAN's discriminator kinds",
-        "",
-        "`--disc-kind` at equal wall-clock, end of the budget (`selfsup` lost and has left vaegan: the lever "
-        "ablation's table). Defect and artifact: generated over real, about 1 is clean. PSNR: held-out images "
-        "through the VAE's decoder or G.",
-        "",
-        "| data | model | FID | KID | defect | artifact | PSNR (dB) | GAN steps | seeds | record |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        *rows,
-        "",
-    ]
-
-
 def write_report(grids: Path, out: Path) -> None:
     """docs/RESULTS.md from the current records of every dataset (CURRENT) and the published figures."""
     records = race_records(grids)
@@ -500,7 +449,6 @@ def write_report(grids: Path, out: Path) -> None:
         "[the lever ablation](results/levers/README.md).",
         "",
         *current_rows(current),
-        *disc_kind_section(by_name),
         *curve_section(grids),
         *minutes_section(by_name, replaced=frozenset(curve_records(grids))),
         *published_rows(),
