@@ -240,7 +240,7 @@ def test_missing_checkpoint_names_the_fix(tmp_path: Path) -> None:
 # run loads as if it never had them; trained with another, it is refused by name.
 LOADS = [("gan", "spectral_norm", False), ("gan", "anchor_pool", 8), ("gan", "disc_head", "linear")]
 LOADS += [("gan", "disc_init", "scratch"), ("gan", "top_k", 1.0), ("gan", "adaptive_weight", False)]
-LOADS += [("model", "decoder_norm", "none")]
+LOADS += [("model", "decoder_norm", "none"), ("gan", "adversarial_reconstructions", False), ("gan", "disc_convs", 1)]
 REFUSED = [
     ("gan", "spectral_norm", True, "--spectral-norm, removed after vaegan 0.1.0 (levers 9)"),
     ("gan", "anchor", "lowpass", "--anchor lowpass, removed after vaegan 0.1.0 (levers 10)"),
@@ -252,6 +252,13 @@ REFUSED = [
     ("gan", "adaptive_weight", True, "--adaptive-weight, removed after vaegan 0.1.0 (levers 21)"),
     ("model", "decoder_norm", "group", "--decoder-norm group, removed after vaegan 0.1.0 (levers 22)"),
     ("gan", "disc_kind", "selfsup", "--disc-kind selfsup, removed after vaegan 0.1.0 (its race: FID 111.8"),
+    (
+        "gan",
+        "adversarial_reconstructions",
+        True,
+        "--adversarial-reconstructions, removed after vaegan 0.1.0 (levers 32)",
+    ),
+    ("gan", "disc_convs", 2, "--disc-convs 2, removed after vaegan 0.1.0 (levers 32)"),
 ]
 
 

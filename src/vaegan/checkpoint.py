@@ -291,6 +291,8 @@ REMOVED: dict[str, dict[str, tuple[Any, str]]] = {
         "disc_init": ("scratch", "levers 19"),
         "top_k": (1.0, "levers 19"),
         "adaptive_weight": (False, "levers 21"),
+        "adversarial_reconstructions": (False, "levers 32"),
+        "disc_convs": (1, "levers 32"),
     },
 }
 # section -> field -> a value of a setting that remains, removed -> its row

@@ -317,7 +317,6 @@ class GANConfig(RunSettings):
     # three scales (Projected GAN, Sauer et al. 2021). models/gan.py
     disc_kind: DiscKind = "conv"
     disc_channels: int = 32  # width of the discriminator's first conv (the projected D's: of each head)
-    disc_convs: int = 1  # the conv D's convs per level: its stride-2 conv, then 3x3 convs at that size
     # G starts trained and D from random weights: G at a quarter of D's rate, and D alone for the first 100
     # steps, gave the same-z samples twice the VAE's sharpness at a defect score near real's, where G at D's
     # rate from step one added specks and holes (levers 30)
@@ -330,9 +329,6 @@ class GANConfig(RunSettings):
     anchor: Anchor = "pixel"  # decoder: L2 to the frozen decoder, same z; pixel: G(mean of q(z|x)) to x
     anchor_weight: float = 10.0  # on [-1, 1] data
     anchor_decay_steps: int = 0  # the anchor weight falls linearly to 0 over this many steps; 0 keeps it
-    # D also judges G(mean of q(z|x)), the pixel anchor's reconstructions, and G's adversarial loss counts
-    # them: Larsen et al. 2016's VAE/GAN, sharpening where the anchor says what the image is
-    adversarial_reconstructions: bool = False
     # normal: G's z ~ N(0, I); fitted: z from the Gaussian mixture fitted to the VAE's training latents
     # (prior.py), where the decoder already draws typical images, for training, grids and samples alike
     latents: Latents = "fitted"
@@ -355,7 +351,6 @@ class GANConfig(RunSettings):
         lrs_ok = all(math.isfinite(lr) and lr > 0 for lr in (self.lr_g, self.lr_d))
         _check(lrs_ok, f"GAN learning rates must be finite and > 0, got {self.lr_g} and {self.lr_d}")
         _check_range(self.disc_channels, 1, MAX_WIDTH, "disc channels")
-        _check_range(self.disc_convs, 1, 4, "disc convs")
         _check(0.0 <= self.beta1 < 1.0, f"beta1 must be in [0, 1), got {self.beta1}")
         _check(0.0 <= self.beta2 < 1.0, f"beta2 must be in [0, 1), got {self.beta2}")
         _check(self.d_steps >= 1, f"d steps must be >= 1, got {self.d_steps}")

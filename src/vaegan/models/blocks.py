@@ -37,12 +37,9 @@ def widths(base_channels: int, n_layers: int) -> list[int]:
 # per image, after each decoder x2 conv was slower and worse on emoji (the levers table, docs/results/levers/README.md).
 
 
-def down_block(c_in: int, c_out: int, slope: float = 0.2, convs: int = 1) -> nn.Sequential:
-    """Conv 4x4 stride 2, then convs - 1 3x3 convs at the new size: (B, c_in, H, W) -> (B, c_out, H/2, W/2)."""
-    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(slope, inplace=True)]
-    for _ in range(convs - 1):
-        layers += [nn.Conv2d(c_out, c_out, 3, 1, 1), nn.LeakyReLU(slope, inplace=True)]
-    return nn.Sequential(*layers)
+def down_block(c_in: int, c_out: int, slope: float = 0.2) -> nn.Sequential:
+    """Conv 4x4 stride 2: (B, c_in, H, W) -> (B, c_out, H/2, W/2)."""
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(slope, inplace=True))
 
 
 def up_block(c_in: int, c_out: int, upsample: Upsample = "transpose", convs: int = 1) -> nn.Sequential:

@@ -26,12 +26,12 @@ class Discriminator(nn.Module):
     position of the last map with weights of its own.
     """
 
-    def __init__(self, image_size: int, channels: int, base_channels: int = 32, convs: int = 1) -> None:
+    def __init__(self, image_size: int, channels: int, base_channels: int = 32) -> None:
         super().__init__()
         sizes = downsample_sizes(image_size)
         chans = widths(base_channels, len(sizes))
-        blocks = [down_block(channels, chans[0], convs=convs)]
-        blocks += [down_block(a, b, convs=convs) for a, b in zip(chans, chans[1:], strict=False)]
+        blocks = [down_block(channels, chans[0])]
+        blocks += [down_block(a, b) for a, b in zip(chans, chans[1:], strict=False)]
         self.features = nn.Sequential(*blocks)
         self.head = nn.Linear(chans[-1] * sizes[-1] ** 2, 1)
 
@@ -95,4 +95,4 @@ def build_discriminator(model: ModelConfig, gan: GANConfig, encoder: Encoder | N
     or that is only timed (the speed probe) needs none, and the conv D starts from random weights."""
     if gan.disc_kind == "projected":
         return ProjectedDiscriminator(model, width=gan.disc_channels, encoder=encoder)
-    return Discriminator(model.image_size, model.channels, gan.disc_channels, gan.disc_convs)
+    return Discriminator(model.image_size, model.channels, gan.disc_channels)

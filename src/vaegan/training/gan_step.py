@@ -92,10 +92,9 @@ def gan_step(
 
     # (1) D on real images and detached fakes, in one forward (one DDP pass, bigger kernels)
     r1 = r1_weight(step, gc)
-    judged = torch.cat([fake, fake_x]) if gc.adversarial_reconstructions else fake  # what D calls fake
-    seen = nets.augment(torch.cat([real, judged.detach()])).detach().requires_grad_(r1 > 0)
+    seen = nets.augment(torch.cat([real, fake.detach()])).detach().requires_grad_(r1 > 0)
     with autocast(device, bf16):
-        real_logits, fake_logits = nets.trained_d(seen).split([len(real), len(judged)])
+        real_logits, fake_logits = nets.trained_d(seen).split([len(real), len(fake)])
     d_loss = discriminator_loss(real_logits, fake_logits, gc.loss)
     if r1 > 0:
         d_loss = d_loss + r1 * r1_penalty(real_logits, seen)[: len(real)].mean()
@@ -110,7 +109,7 @@ def gan_step(
     if g_moves:
         with weights_frozen(nets.disc):
             with autocast(device, bf16):
-                g_loss = generator_loss(nets.disc(nets.augment(judged)), gc.loss)
+                g_loss = generator_loss(nets.disc(nets.augment(fake)), gc.loss)
                 if anchor_w > 0:
                     anchor = anchor_loss(gc.anchor, frozen=nets.frozen, z=z, fake=fake, fake_x=fake_x, real=real)
             nets.opt_g.zero_grad(set_to_none=True)
