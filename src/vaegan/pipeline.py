@@ -292,7 +292,7 @@ def same_sampler_fids(run: Run, splits: DataSplits) -> SummaryFids | None:
 
     The GAN's is the number its last epoch logged, which the report's table shows: on a CPU the very z scored
     again. A GPU draws other z than the CPU, and at a few hundred images other z move FID by half its value
-    (make run's GAN: 5.4 to 14.8), so the log's is shown rather than a second draw."""
+    (make run's GAN: 5.4 to 16.5 over 8 draws), so the log's is shown rather than a second draw."""
     cfg = run.config
     real = real_side(splits, cfg.train.quality_samples)
     if len(real) < MIN_IMAGES:
