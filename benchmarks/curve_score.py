@@ -62,6 +62,17 @@ def steps_done(folder: Path, point: Point, reference: dict[str, Any]) -> tuple[d
     return found, (round(idle, 3) if rates else None)
 
 
+def wall_clock(tried: list[dict[str, Any]], steps: dict[str, Any]) -> dict[str, Any]:
+    """The attempts' wall-clock (setup included), or the stages' own seconds where those are more: before
+    jobs.py wrote attempts as they ran, one killed with its session went unrecorded, and the stages' seconds
+    (every epoch the final model trained, its checks included) are a floor on any honest wall-clock."""
+    attempts = round(sum(a["wall_seconds"] for a in tried), 1)
+    stages = round(sum(s.get("seconds", 0.0) for s in steps.values() if isinstance(s, dict)), 1)
+    if stages > attempts:
+        return {"wall_seconds": stages, "wall_from": "the stages' own seconds (some attempts went unrecorded)"}
+    return {"wall_seconds": attempts, "wall_from": "the attempts"}
+
+
 def discriminator(folder: Path) -> dict[str, Any] | None:
     """The last GAN epoch's D(x) and D(G(z)), from its metrics line."""
     lines = epochs_of(folder, "gan")
@@ -115,7 +126,7 @@ def score_point(folder: Path, point: Point, scorer: Scorer, reference: dict[str,
         "commands": {"train": [c for a in tried for c in a["commands"]], "score": shlex.join(["python", *sys.argv])},
         "trained": {
             "device": tried[-1]["device"] if tried else "unknown",
-            "wall_seconds": round(sum(a["wall_seconds"] for a in tried), 1),  # setup included
+            **wall_clock(tried, steps),
             "attempts": len(tried),
             "jobs_at_once": max((a["jobs_at_once"] for a in tried), default=1),
         },

@@ -3,9 +3,10 @@
 A job is commands run in turn in a folder (curve.py's: `vaegan run`, or `vaegan train-vae` then the prior's
 fit), their output appended to FOLDER/log.txt. At the deadline every running job gets Ctrl-C, which vaegan
 turns into a checkpoint of the step it is at and exit 130, and GRACE seconds later a kill; jobs not yet
-started stay so. Each attempt at a job is appended to FOLDER/train.json: its commands, exit codes, the
-device, how many jobs ran at once and its wall-clock, so a job run again over its folder resumes and keeps
-the whole history.
+started stay so. Each attempt at a job is written to FOLDER/train.json as it starts and every HEARTBEAT
+seconds while it runs: its commands, exit codes, the device, how many jobs ran at once and its wall-clock.
+So a job run again over its folder resumes and keeps the whole history, and an attempt killed with its
+session (no deadline, no Ctrl-C) still counts its wall-clock to the last heartbeat, marked "running".
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 from throughput import machine_kind
 
 GRACE = 20.0  # seconds a stopped job has to checkpoint (a step and a save: about a second on a GPU)
+HEARTBEAT = 60.0  # seconds between rewrites of a running attempt: what a killed session can lose of its wall-clock
 
 
 @dataclass
@@ -37,6 +39,8 @@ class Job:
     codes: list[int] = field(default_factory=list)
     started: float = 0.0
     stopped: bool = False  # the deadline interrupted it
+    attempt: int | None = None  # this attempt's index in train.json, once written
+    written: float = 0.0  # when it was last written
 
     def start_next(self, env: dict[str, str]) -> None:
         k = len(self.codes)
@@ -65,18 +69,29 @@ def finished(folder: Path) -> bool:
     return bool(tried) and tried[-1]["finished"]
 
 
-def write_attempt(job: Job, device: str, at_once: int) -> None:
+def write_attempt(job: Job, device: str, at_once: int, running: bool) -> None:
+    """The job's attempt in train.json, appended the first time and rewritten in place after."""
     attempt = {
         "commands": job.shown,
         "returncodes": job.codes,
         "finished": len(job.codes) == len(job.commands) and not any(job.codes),
         "stopped_by_deadline": job.stopped,
+        "running": running,  # still true in train.json: the attempt died with its session
         "device": device,
         "jobs_at_once": at_once,
         "wall_seconds": round(time.monotonic() - job.started, 1),
     }
-    record = {**job.facts, "attempts": [*attempts(job.folder), attempt]}
-    (job.folder / "train.json").write_text(json.dumps(record, indent=1) + "\n")
+    tried = attempts(job.folder)
+    if job.attempt is None:
+        job.attempt = len(tried)
+        tried.append(attempt)
+    else:
+        tried[job.attempt] = attempt
+    job.written = time.monotonic()
+    record = {**job.facts, "attempts": tried}
+    tmp = job.folder / "train.json.tmp"
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(job.folder / "train.json")  # atomic: a kill mid-write leaves the last whole record
 
 
 def run_jobs(jobs: list[Job], parallel: int, seconds: float | None, env: dict[str, str]) -> None:
@@ -102,18 +117,21 @@ def run_jobs(jobs: list[Job], parallel: int, seconds: float | None, env: dict[st
                 job = queue.pop(0)
                 job.started = now
                 job.start_next(env)
+                write_attempt(job, device, parallel, running=True)
                 running.append(job)
             for job in list(running):
                 assert job.process is not None
                 code = job.process.poll()
                 if code is None:
+                    if now - job.written >= HEARTBEAT:
+                        write_attempt(job, device, parallel, running=True)
                     continue
                 job.codes.append(code)
                 if code == 0 and len(job.codes) < len(job.commands) and not job.stopped:
                     job.start_next(env)
                     continue
                 running.remove(job)
-                write_attempt(job, device, parallel)
+                write_attempt(job, device, parallel, running=False)
                 state = "done" if code == 0 and len(job.codes) == len(job.commands) else f"exit {code}"
                 print(f"{job.name}: {state} after {time.monotonic() - job.started:.0f} s", flush=True)
                 bar.update(1)

@@ -177,12 +177,20 @@ def curve_points_by_steps(records: list[dict[str, Any]]) -> dict[str, dict[float
     return found
 
 
+def wall_seconds(entry: dict[str, Any]) -> float:
+    """The entry's wall-clock: a two-stage run's VAE counted alone is its stage's own seconds, not the run's."""
+    if entry.get("stage_only"):
+        return float(entry["record"]["steps"]["vae"]["seconds"])
+    return float(entry["record"]["trained"]["wall_seconds"])
+
+
 def where(entries: list[dict[str, Any]]) -> str:
     """Where the entries trained and their wall-clock, setup included (not the budget: that is the steps)."""
     devices = sorted({e["record"]["trained"]["device"] for e in entries})
-    wall = statistics.fmean(e["record"]["trained"]["wall_seconds"] for e in entries) / 60
+    wall = statistics.fmean(wall_seconds(e) for e in entries) / 60
     at_once = max(e["record"]["trained"]["jobs_at_once"] for e in entries)
-    return f"{', '.join(devices)}: {wall:.1f} min wall ({at_once} jobs at once)"
+    jobs = "1 job at a time" if at_once == 1 else f"{at_once} jobs at once"
+    return f"{', '.join(devices)}: {wall:.1f} min wall ({jobs})"
 
 
 def steps_cell(entries: list[dict[str, Any]], model: str) -> str:

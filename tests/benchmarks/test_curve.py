@@ -15,7 +15,7 @@ import pytest
 import torch
 from curve import Point, Stage, plan, reference_rates, shown
 from curve_pack import FILE_BYTES, TAR_END, Item, byte_planes, from_planes, pack, place, sampler, slim, unpack
-from curve_score import score_point
+from curve_score import score_point, wall_clock
 from jobs import Job, finished, run_jobs
 from minutes_curve import curve_section
 from PIL import Image
@@ -153,7 +153,9 @@ def curve_record(minutes: float, seed: int, variant: str, fid: float, vae_steps:
     scores = {"gan": fake_scores(fid), "vae": fake_scores(fid + 30)} if variant == "two-stage" else {}
     if variant == "vae":
         scores = {"vae": fake_scores(fid)}
-    steps = {"vae": {"steps": vae_steps, "idle_minutes": minutes / (2 if variant == "two-stage" else 1)}}
+    steps = {
+        "vae": {"steps": vae_steps, "idle_minutes": minutes / (2 if variant == "two-stage" else 1), "seconds": 30.0}
+    }
     if variant == "two-stage":
         steps["gan"] = {"steps": 100, "idle_minutes": minutes / 2}
     return {
@@ -190,6 +192,8 @@ def test_the_curve_table_averages_seeds_beside_the_targets_and_says_where_fid_st
     assert "- Not the curve: trained on emoji:faces (`curve.py train --dry-run`)." in curve_section(tmp_path)
     assert "VAE then GAN: no better at 30 min" in text and "VAE alone: each budget beats the one before" in text
     assert "0.60 ± 0.00 / 0.40 ± 0.00" in text and "a GPU: 1.0 min wall (12 jobs at once)" in text
+    vae_half = next(line for line in text.splitlines() if line.startswith("| VAE alone | 3 (3.00)"))
+    assert vae_half.endswith("a GPU: 0.5 min wall (12 jobs at once) |")  # its stage's seconds, not the whole run's
 
 
 def test_carried_data_goes_where_vaegan_reads_it_or_a_root_flag_says_where_it_is(
@@ -210,3 +214,13 @@ def test_carried_data_goes_where_vaegan_reads_it_or_a_root_flag_says_where_it_is
         tmp_path / "home" / ".cache" / "vaegan" / "emoji" / "v1-abc-emoji2.16.0-64px-3ch.pt"
     ).read_bytes() == b"rendered"
     assert capsys.readouterr().out.split() == ["--data-root", f"fashion-mnist={carried / 'fashion-mnist'}"]
+
+
+def test_wall_clock_is_never_less_than_the_stages_trained() -> None:
+    steps = {"vae": {"steps": 10, "seconds": 300.0}, "gan": {"steps": 5, "seconds": 200.0}}
+    # an attempt killed with its session before jobs.py wrote attempts as they ran: only the last one is on record
+    assert wall_clock([{"wall_seconds": 120.0}], steps) == {
+        "wall_seconds": 500.0,
+        "wall_from": "the stages' own seconds (some attempts went unrecorded)",
+    }
+    assert wall_clock([{"wall_seconds": 400.0}, {"wall_seconds": 150.0}], steps)["wall_seconds"] == 550.0

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import threading
+import time
 from pathlib import Path
 
+import jobs as jobs_module
 from jobs import Job, attempts, finished, run_jobs
 
 
@@ -32,3 +35,19 @@ def test_a_job_runs_its_commands_in_turn_and_the_deadline_stops_it_resumably(tmp
     stopped = json.loads((tmp_path / "c" / "train.json").read_text())["attempts"][-1]
     # Ctrl-C reached the job's own handler, where a vaegan step checkpoints, well before the kill
     assert stopped["returncodes"] == [130] and stopped["stopped_by_deadline"] and stopped["wall_seconds"] < 15
+
+
+def test_an_attempt_is_on_record_while_it_runs(tmp_path: Path, monkeypatch) -> None:
+    """A session killed mid-attempt leaves its wall-clock to the last heartbeat in train.json, not nothing."""
+    monkeypatch.setattr(jobs_module, "HEARTBEAT", 0.5)
+    folder = tmp_path / "slow"
+    slow = job(folder, [[sys.executable, "-c", "import time; time.sleep(4)"]])
+    runner = threading.Thread(target=run_jobs, args=([slow], 1, None, {}))
+    runner.start()
+    time.sleep(2.5)
+    during = attempts(folder)
+    runner.join()
+    assert len(during) == 1 and during[0]["running"] and not during[0]["finished"]
+    assert 1.0 <= during[0]["wall_seconds"] < 4.0
+    after = attempts(folder)
+    assert len(after) == 1 and not after[0]["running"] and after[0]["finished"] and after[0]["wall_seconds"] >= 4.0
