@@ -82,9 +82,9 @@ class FlowPrior:
 def fit_flow(z: torch.Tensor, recipe: dict[str, float] | None = None, seed: int = 0) -> FlowPrior:
     """Flow matching on rows z (N, D), on z's device, seeded: the same z, seed and device give the same flow.
 
-    On a CPU it fits on one thread, whatever torch's count: (256, 128) matrices gain little from a second
-    thread, and on cores shared with other work two threads took 256 s where one took 44-55 s (levers 29's
-    record). One thread also makes the flow the same on machines with different core counts.
+    On a CPU it fits on one thread, whatever torch's count: at levers 29's width of 128, two threads on cores
+    shared with other work took several times one thread's time (its record); levers 33's width of 256 was
+    not timed on two. One thread also makes the flow the same on machines with different core counts.
     """
     if len(z) < 2:
         raise VaeganError(f"fitting a flow prior needs at least 2 latents, got {len(z)}")
