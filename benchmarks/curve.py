@@ -302,10 +302,9 @@ def fit_prior(run: Path) -> None:
 
 
 def dcgan(args: argparse.Namespace) -> None:
-    """The DCGAN peer as race.py trains it (width 32, the data's GAN batch), for --minutes of wall-clock on
-    --device; its G and how long it trained go to OUT/dcgan.pt for scoring."""
-    from dcgan import DCGAN
-    from race import Batches, train_dcgan
+    """The DCGAN peer as the wall-clock races trained it (width 32, the data's GAN batch), for --minutes of
+    wall-clock on --device; its G and how long it trained go to OUT/dcgan.pt for scoring."""
+    from dcgan import DCGAN, Batches, train_dcgan
 
     from vaegan.data import load_splits
     from vaegan.training.stopping import Clock

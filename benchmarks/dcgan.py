@@ -8,15 +8,20 @@ Two changes, for the race against vaegan: the width is vaegan's (base 32 rather 
 and the same doubling, capped at 8x), and the number of stride-2 levels follows vaegan's size plan, so
 28 px images start from 7x7 (64 px from 4x4, exactly pytorch/examples' 64 px network). D's logits go
 through BCEWithLogits, the same loss as Sigmoid + BCELoss but stable. Images are in [-1, 1].
+Its loop (Batches, train_dcgan) steps until a wall-clock budget: curve.py's peer point.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vaegan.data import to_float
 from vaegan.models.blocks import downsample_sizes, widths
+from vaegan.training.stopping import Clock
 
 NZ = 100  # pytorch/examples' latent size
 
@@ -111,3 +116,32 @@ class DCGAN:
         pytorch/examples draws its samples: it never switches G to eval mode."""
         self.g.train()
         return self.g(z.to(self.device))
+
+
+class Batches:
+    """Random batches of uint8 images, a fresh permutation every pass over them (the DCGAN peer's loop)."""
+
+    def __init__(self, images: torch.Tensor, batch_size: int, seed: int) -> None:
+        self.images, self.batch_size = images, batch_size
+        self.g = torch.Generator().manual_seed(seed)
+        self.order, self.at = torch.randperm(len(images), generator=self.g), 0
+
+    def next(self) -> torch.Tensor:
+        if self.at + self.batch_size > len(self.order):
+            self.order, self.at = torch.randperm(len(self.images), generator=self.g), 0
+        index = self.order[self.at : self.at + self.batch_size]
+        self.at += self.batch_size
+        return self.images[index]
+
+
+def train_dcgan(
+    net: DCGAN, batches: Batches, budget: float, clock: Clock, after_step: Callable[[float, dict[str, float]], None]
+) -> float:
+    """DCGAN steps until `budget` seconds on `clock`, `after_step(seconds, losses)` after each; the seconds when
+    training stopped."""
+    seconds = 0.0
+    while seconds < budget:
+        losses = net.step(to_float(batches.next(), (-1.0, 1.0)).to(net.device))
+        seconds = clock.seconds()
+        after_step(seconds, losses)
+    return seconds

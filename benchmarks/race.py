@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from dcgan import DCGAN, NZ
+from dcgan import DCGAN, NZ, Batches, train_dcgan
 
 from vaegan.checkpoint import CHECKPOINT_NAME, LoopState, VAECheckpoint, save_checkpoint
 from vaegan.config import GANConfig, GANRunConfig, RunSettings, VAERunConfig
-from vaegan.data import DataSplits, to_float, to_uint8
+from vaegan.data import DataSplits, to_uint8
 from vaegan.models.vae import VAE
 from vaegan.training.common import adam
 from vaegan.training.loop import Latents, Sampler
@@ -207,35 +207,6 @@ def variants(
         "vae-auto": lambda marks, score: two_stage(marks, score, auto=True, vae_only=True),
         "scratch-gan-auto": lambda marks, score: scratch_gan(marks, score, auto=True),
     }
-
-
-def train_dcgan(
-    net: DCGAN, batches: Batches, budget: float, clock: Clock, after_step: Callable[[float, dict[str, float]], None]
-) -> float:
-    """DCGAN steps until `budget` seconds on `clock`, `after_step(seconds, losses)` after each (the race scores
-    there, its clock paused); the seconds when training stopped."""
-    seconds = 0.0
-    while seconds < budget:
-        losses = net.step(to_float(batches.next(), (-1.0, 1.0)).to(net.device))
-        seconds = clock.seconds()
-        after_step(seconds, losses)
-    return seconds
-
-
-class Batches:
-    """Random batches of uint8 images, a fresh permutation every pass over them (the DCGAN peer's loop)."""
-
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int) -> None:
-        self.images, self.batch_size = images, batch_size
-        self.g = torch.Generator().manual_seed(seed)
-        self.order, self.at = torch.randperm(len(images), generator=self.g), 0
-
-    def next(self) -> torch.Tensor:
-        if self.at + self.batch_size > len(self.order):
-            self.order, self.at = torch.randperm(len(self.images), generator=self.g), 0
-        index = self.order[self.at : self.at + self.batch_size]
-        self.at += self.batch_size
-        return self.images[index]
 
 
 @torch.no_grad()
