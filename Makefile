@@ -1,5 +1,5 @@
 # The two quick-start commands: `make run` and `make test`. Each sets itself up first (idempotently).
-.PHONY: setup run test lint bench report quality curve own-features levers
+.PHONY: setup run test lint bench report curve own-features levers
 
 setup:
 	@bash scripts/setup.sh
@@ -23,13 +23,6 @@ bench: setup
 # docs/RESULTS.md and docs/PERFORMANCE.md from the records under docs/results/ (seconds; a test checks it was run).
 report: setup
 	.venv/bin/python benchmarks/report.py
-
-# docs/RESULTS.md: the equal wall-clock race in Inception FID (docs/FID.md), 10 min per variant, 3 seeds.
-# At the protocol's 10,000 samples each FID embedding takes ~15 min on 2 CPU cores: hours here, minutes on
-# a GPU. For a quick look: .venv/bin/python benchmarks/quality.py --minutes 2 --samples 500 --real 500 --seeds 1
-quality: setup
-	.venv/bin/python benchmarks/quality.py --data fashion-mnist
-	.venv/bin/python benchmarks/quality.py --data emoji
 
 # docs/RESULTS.md's curve by step budget (issue 67): each point trained here, one after the other (hours on 2
 # cores), then scored by the protocol. On a lent GPU instead: `bash benchmarks/gpu_check.sh curve` (its header),

@@ -12,9 +12,9 @@ A race trained by steps gives the same model whatever else the machine is doing,
 work and be stopped and resumed exactly. Each point trains through the product's commands (`vaegan run`,
 `vaegan train-vae`) at today's defaults, with the CPU recipe's batch sizes, widths and bf16 given explicitly:
 a CUDA device then trains the CPU recipe (presets.gpu_budget and gpu_width leave given values alone), and a
-rerun over a point's folder resumes it. Two stages give the VAE half the budget's idle time (quality.py's
---vae-share) and the GAN what the VAE's whole epochs leave; the VAE alone gets all of it. A VAE alone at 30
-minutes trains exactly the steps of the 60-minute two stages' VAE: both are kept, as separate runs.
+rerun over a point's folder resumes it. Two stages give the VAE half the budget's idle time (as the
+wall-clock races did) and the GAN what the VAE's whole epochs leave; the VAE alone gets all of it. A VAE
+alone at 30 minutes trains exactly the steps of the 60-minute two stages' VAE: both are kept, as separate runs.
 Item 4's peers race by wall-clock instead: the GPU default (`vaegan run --data emoji`, sized for the GPU,
 capped by --max-minutes and --gan-max-minutes) against the DCGAN peer given the same minutes.
 Points train as jobs (jobs.py: a process each, several at once, stopped resumably at a deadline), travel
@@ -43,7 +43,7 @@ from throughput import SHIPPED_DATA
 REFERENCE = Path("docs/results/performance/epyc-f26-avx512bf16.json")  # the kind every budget is counted on
 GPU_RECORD = Path("docs/results/performance/h100.json")  # the lent GPU's kind, for the time estimate
 RUNS = Path("runs/curve")
-VAE_SHARE = 0.5  # quality.py's --vae-share default
+VAE_SHARE = 0.5  # the wall-clock races' default VAE share, so the two kinds of record compare
 PEER_MINUTES = 4.0  # item 4's wall-clock: what fits one lent-GPU call beside the curve (the issue asks for 10)
 CADENCE = Path("benchmarks/curve.toml")  # checkpoints and grids every 10 epochs: they change no step
 BENCHMARKS = Path(__file__).resolve().parent
@@ -140,10 +140,12 @@ def plan(point: Point, rates: dict[str, float], batches: dict[str, int], n_train
 
 
 def defaults(data: str) -> tuple[Any, Any]:
-    """Today's VAE and GAN configs for `data` (quality.py's: the presets on the CPU)."""
-    from quality import configs  # scoring's imports: not on a GPU machine's path until needed
+    """Today's VAE and GAN configs for `data`: the presets (presets.py), on the CPU."""
+    from vaegan.config import GANConfig, vae_run_config
+    from vaegan.presets import dataset_defaults, merge
 
-    return configs(data, None)
+    d = merge(dataset_defaults(data), {"data": {"source": data, "cache_dir": None}, "train": {"device": "cpu"}})
+    return vae_run_config(**d), GANConfig(**{**d.get("gan", {}), "device": "cpu"})
 
 
 def train_images(data: str, root: str | None = None) -> int:

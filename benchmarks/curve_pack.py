@@ -31,14 +31,13 @@ import torch
 from curve import CURVE, POINTS, Point, train_images
 from dcgan import DCGAN, NZ
 from jobs import finished
-from race import normal
 
 from vaegan.config import VAERunConfig, from_dict, to_dict
 from vaegan.flow_prior import FLOW_NAME, read_flow
 from vaegan.models.vae import Decoder
 from vaegan.prior import PRIOR_NAME, Prior, fitted_prior, read_prior
 from vaegan.runs import open_run
-from vaegan.training.loop import Sampler
+from vaegan.training.loop import Latents, Sampler
 
 FILE_BYTES, MAX_BYTES, MAX_FILES = 15_500_000, 62_000_000, 6  # a lent GPU's $OUT: 8 files, 16 MB each, 64 MB
 TAR_END = 10_240  # what a tar file adds after its members: end blocks, padded to a 10 kB record
@@ -131,6 +130,10 @@ def packed_prior(folder: Path, cfg: VAERunConfig, step: int) -> Prior:
     if found is None or found[1] != step:
         raise SystemExit(f"{folder} holds no prior fitted to its VAE's step {step}; pack the run again")
     return found[0]
+
+
+def normal(latent_dim: int) -> Latents:
+    return lambda n, g: torch.randn(n, latent_dim, generator=g)
 
 
 def sampler(folder: Path, stage: str) -> Sampler:

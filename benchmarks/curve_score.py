@@ -21,21 +21,40 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import torch
 from curve import BY_NAME, Point, defaults, reference_rates
 from curve_pack import read_slim, sampler, slim, stages, unpack
 from jobs import attempts, finished
-from quality import real_side
-from race import draw
 from report import write_report
 
 from vaegan.config import VAERunConfig, from_dict
+from vaegan.data import to_uint8
 from vaegan.metrics.defects import defect_score
-from vaegan.metrics.inception_fid import embed_images, fid_kid, load_fid_net, protocol_samples, reference_images
+from vaegan.metrics.inception_fid import (
+    embed_images,
+    fid_kid,
+    load_fid_net,
+    protocol_samples,
+    real_features,
+    reference_images,
+)
 from vaegan.metrics.sharpness import sharpness_ratio
 from vaegan.progress import progress_bar
 from vaegan.runs import read_metrics
+from vaegan.training.loop import Sampler
 
-SEED_OFFSET = 10_000  # race.py's: the samples of seed S are drawn with seed 10,000 + S
+SEED_OFFSET = 10_000  # the wall-clock races': the samples of seed S are drawn with seed 10,000 + S
+
+
+@torch.no_grad()
+def draw(sampler: Sampler, n: int, seed: int, batch_size: int = 250) -> torch.Tensor:
+    """n uint8 images (n, C, H, W) from the sampler's latents with a fixed seed."""
+    g, latents = torch.Generator().manual_seed(seed), sampler.latents()
+    parts = []
+    for start in range(0, n, batch_size):
+        images = sampler.decode(latents(min(batch_size, n - start), g)).float()
+        parts.append(to_uint8(images, sampler.value_range))
+    return torch.cat(parts)
 
 
 def epochs_of(folder: Path, stage: str) -> list[dict[str, Any]]:
@@ -89,8 +108,14 @@ class Scorer:
         data = replace(cfg.data, root=None, cache_dir=self.args.cache_dir)  # where the data lives here
         key = (data.source, data.image_size, data.channels)
         if key not in self.real:
-            features, name = real_side(self.net, replace(cfg, data=data), self.args)
-            self.real[key] = (features, name, reference_images(data)[0][: self.args.real])
+            images, name = reference_images(data)
+            images = images[: self.args.real]
+            if self.args.real is None:  # the protocol's real features, cached
+                features, name = real_features(self.net, data, self.args.cache_dir)
+            else:  # a reduced run's first --real images, not cached
+                features = embed_images(self.net, images, desc="real images")
+                name = f"first {self.args.real} of the {name}"
+            self.real[key] = (features, name, images)
         return self.real[key]
 
     def stage(self, folder: Path, stage: str, point: Point, cfg: VAERunConfig) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Benchmark in vaegan's own feature space: sample quality and likelihood of every model it trains, at fixed
-step budgets, over seeds (the Inception race at equal wall-clock is benchmarks/quality.py).
+step budgets, over seeds (Inception FID by step budget is benchmarks/curve.py).
 
     python benchmarks/own_features.py [--steps 600] [--gan-steps 600] [--seeds 3] [--data fashion-mnist]
     python benchmarks/own_features.py --data emoji       # the same at 64x64 RGB; its section joins the report

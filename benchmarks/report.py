@@ -1,12 +1,12 @@
 """docs/RESULTS.md and docs/PERFORMANCE.md, generated from the records under docs/results/.
 
     python benchmarks/report.py                  # both docs from the committed records
-    python benchmarks/report.py --results        # docs/RESULTS.md only (quality.py runs it after a race)
+    python benchmarks/report.py --results        # docs/RESULTS.md only (curve.py score rebuilds it too)
     python benchmarks/report.py --performance    # docs/PERFORMANCE.md only
 
-RESULTS.md: where today's defaults stand in Inception FID at equal wall-clock (the race records of
-benchmarks/quality.py named in CURRENT), beside the published Fashion-MNIST figures, and per record the
-command that made it. PERFORMANCE.md: one throughput table per machine kind (the records that
+RESULTS.md: where today's defaults stand in Inception FID at equal wall-clock (the race records named in
+CURRENT; benchmarks/quality.py, in git history, made them), beside the published Fashion-MNIST figures, and
+per record the command that made it. PERFORMANCE.md: one throughput table per machine kind (the records that
 `benchmarks/throughput.py --record NAME` writes to docs/results/performance/) and what --precision auto
 and --memory-format auto decide on each. Neither doc is edited by hand: a test regenerates both and
 compares them with the committed files.
@@ -28,13 +28,13 @@ from typing import Any
 
 import torch
 from minutes_curve import curve_records, curve_section, draw_curves, minutes_section
-from race import LAST_LOSSES
 
 from vaegan.config import DataConfig
 from vaegan.cpu import cpu_model
 from vaegan.metrics.inception_fid import protocol_samples
 
 LABELS = ("--title", "--note")  # flags that only name a record
+LAST_LOSSES = 50  # steps a race's stage averaged its closing loss over (race.py's StageLog, in git history)
 DATASETS = ("fashion-mnist", "mnist", "emoji")  # report order
 VARIANTS = {
     "two-stage": "vaegan: VAE, then GAN warm-started from its decoder (z from the fitted prior, pixel anchor, R1)",
@@ -293,8 +293,8 @@ def span(values: list[float], fmt: str) -> str:
 
 
 def steps(logs: list[list[dict[str, Any]]]) -> str:
-    """A variant's stages over its seeds as 'vae 2,345 steps, closing loss 1,301; gan ...' (race.logged's
-    entries), ranges where the seeds differ; n/a where a stage took no step (the clock ran out)."""
+    """A variant's stages over its seeds as 'vae 2,345 steps, closing loss 1,301; gan ...' (the race's stage
+    log), ranges where the seeds differ; n/a where a stage took no step (the clock ran out)."""
     parts = []
     for stage in dict.fromkeys(e["stage"] for log in logs for e in log):
         entries = [e for log in logs for e in log if e["stage"] == stage]

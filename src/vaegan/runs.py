@@ -162,7 +162,7 @@ class Run:
 
     def discriminator(self) -> AnyDiscriminator:
         """The GAN's discriminator as trained, in eval mode on the CPU (it ranks samples:
-        benchmarks/race.py's most_real)."""
+        benchmarks/levers.py's most_real)."""
         ck = self.stage("gan").checkpoint
         assert isinstance(ck, GANCheckpoint)
         disc = build_discriminator(ck.vae_config.model, ck.config.gan)

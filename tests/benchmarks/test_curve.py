@@ -3,6 +3,7 @@ processes a deadline stops, packed exactly for scoring elsewhere, records tabled
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import lzma
 import math
@@ -13,15 +14,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from curve import Point, Stage, plan, reference_rates, shown
+from curve import Point, Stage, defaults, plan, reference_rates, shown
 from curve_pack import FILE_BYTES, TAR_END, Item, byte_planes, from_planes, pack, place, sampler, slim, unpack
-from curve_score import score_point, wall_clock
+from curve_score import draw, score_point, wall_clock
 from jobs import Job, finished, run_jobs
 from minutes_curve import curve_section
 from PIL import Image
-from race import draw
 
 from tiny import TINY_FLAGS, tiny_splits
+from vaegan.config import GANConfig, vae_run_config
+from vaegan.presets import dataset_defaults
 from vaegan.prior import fitted_prior
 from vaegan.runs import open_run
 from vaegan.training.loop import Sampler
@@ -51,6 +53,25 @@ def test_a_budget_is_the_whole_epochs_whose_idle_time_adds_up_to_its_minutes() -
     assert Stage(epochs=2, per_epoch=10, batch=6, img_s=2).idle_minutes == 1.0  # 120 images at 2 img/s
     with pytest.raises(SystemExit, match="kind-a has no auto rows for 28x28 Fashion-MNIST"):
         reference_rates(RECORD, "fashion-mnist")
+
+
+@pytest.mark.parametrize("data", ["emoji", "fashion-mnist"])
+def test_a_points_configs_are_the_presets_on_the_cpu(data: str) -> None:
+    preset = dataset_defaults(data)
+    model, recipe = vae_run_config(**preset).model, GANConfig(**preset.get("gan", {}))  # what `vaegan run` trains
+    cfg, gan = defaults(data)
+    assert cfg.model.prior_components == model.prior_components and cfg.model == model
+    assert gan.r1_every == recipe.r1_every and gan == dataclasses.replace(recipe, device="cpu")
+    assert cfg.data.source == data and cfg.train.device == "cpu"
+
+
+def test_draw_gives_n_uint8_images_from_a_seed() -> None:
+    decode = lambda z: z.view(-1, 1, 2, 2)  # noqa: E731  # values in [-3, 3]: clamped to the range
+    sampler = Sampler("vae", decode, lambda: lambda n, g: torch.randn(n, 4, generator=g), (-1.0, 1.0))
+    images = draw(sampler, 10, seed=0, batch_size=4)
+    assert images.shape == (10, 1, 2, 2) and images.dtype == torch.uint8
+    assert torch.equal(images, draw(sampler, 10, seed=0, batch_size=4))
+    assert not torch.equal(images, draw(sampler, 10, seed=1, batch_size=4))
 
 
 def test_weights_travel_as_byte_planes_bit_for_bit() -> None:

@@ -26,7 +26,7 @@ def point(seconds: float, fid: float, n_real: int) -> dict:
 
 
 def race_record(**fields: object) -> dict:
-    """A Fashion-MNIST race record as quality.py writes it; `fields` replace the defaults."""
+    """A Fashion-MNIST race record as quality.py wrote it; `fields` replace the defaults."""
     return {
         "data": "fashion-mnist",
         "command": "python benchmarks/quality.py",
