@@ -17,10 +17,10 @@ wall-clock races did) and the GAN what the VAE's whole epochs leave; the VAE alo
 alone at 30 minutes trains exactly the steps of the 60-minute two stages' VAE: both are kept, as separate runs.
 Item 4's peers race by wall-clock instead: the GPU default (`vaegan run --data emoji`, sized for the GPU,
 capped by --max-minutes and --gan-max-minutes) against the DCGAN peer given the same minutes.
-Points train as jobs (jobs.py: a process each, several at once, stopped resumably at a deadline), travel
-from a lent GPU packed (curve_pack.py), and are scored here (curve_score.py) into
-docs/results/<data>/curve-<N>min-<variant>-seed<S>.json, which minutes_curve.py tables in docs/RESULTS.md;
-wall-clock is reported apart from the idle minutes.
+Points train as jobs (curve_points/jobs.py: a process each, several at once, stopped resumably at a
+deadline), travel from a lent GPU packed (curve_points/pack.py), and are scored here (curve_points/score.py)
+into docs/results/<data>/curve-<N>min-<variant>-seed<S>.json, which minutes_curve.py tables in
+docs/RESULTS.md; wall-clock is reported apart from the idle minutes.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from jobs import Job, finished, run_jobs
+from curve_points.jobs import Job, finished, run_jobs
 from minutes_curve import TARGETS
 from throughput import SHIPPED_DATA
 
@@ -406,15 +406,15 @@ def main() -> None:
             parser.error(f"unknown points {unknown}" if unknown else "name the points to train, or --all")
         train(args)
     elif args.command == "pack":
-        from curve_pack import pack
+        from curve_points.pack import pack
 
         print(json.dumps(pack(args.runs, args.out), indent=1))
     elif args.command == "score":
-        from curve_score import score
+        from curve_points.score import score
 
         score(args)
     elif args.command in ("carry", "place"):
-        from curve_pack import carry, place
+        from curve_points.pack import carry, place
 
         (carry if args.command == "carry" else place)(args.folder)
     elif args.command == "prior":

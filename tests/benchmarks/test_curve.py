@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 from curve import Point, Stage, defaults, plan, reference_rates, shown
-from curve_pack import FILE_BYTES, TAR_END, Item, byte_planes, from_planes, pack, place, sampler, slim, unpack
-from curve_score import draw, score_point, wall_clock
-from jobs import Job, finished, run_jobs
+from curve_points.jobs import Job, finished, run_jobs
+from curve_points.pack import FILE_BYTES, TAR_END, Item, byte_planes, from_planes, pack, place, sampler, slim, unpack
+from curve_points.score import draw, score_point, wall_clock
 from minutes_curve import curve_section
 from PIL import Image
 
@@ -125,9 +125,9 @@ def test_pack_keeps_the_order_that_matters_within_its_limits(tmp_path: Path, mon
         return Item((rank, 0), name, (tmp_path / "staging" / name / "w",), tmp_path / "staging")
 
     made = [item(0, "first", 50_000), item(1, "second", 50_000), item(2, "third", 20_000), item(3, "big", 90_000)]
-    monkeypatch.setattr("curve_pack.items", lambda runs, staging: made)
-    monkeypatch.setattr("curve_pack.FILE_BYTES", 85_000)
-    monkeypatch.setattr("curve_pack.MAX_BYTES", 150_000)
+    monkeypatch.setattr("curve_points.pack.items", lambda runs, staging: made)
+    monkeypatch.setattr("curve_points.pack.FILE_BYTES", 85_000)
+    monkeypatch.setattr("curve_points.pack.MAX_BYTES", 150_000)
     (tmp_path / "out").mkdir()
     listing = pack(tmp_path, tmp_path / "out")
     assert {name: t["points"] for name, t in listing["tars"].items()} == {

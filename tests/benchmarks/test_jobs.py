@@ -9,8 +9,8 @@ import threading
 import time
 from pathlib import Path
 
-import jobs as jobs_module
-from jobs import Job, attempts, finished, run_jobs
+import curve_points.jobs as jobs_module
+from curve_points.jobs import Job, attempts, finished, run_jobs
 
 
 def job(folder: Path, commands: list[list[str]]) -> Job:

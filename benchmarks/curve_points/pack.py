@@ -30,8 +30,8 @@ from typing import Any
 import torch
 from curve import CURVE, POINTS, Point, train_images
 from dcgan import DCGAN, NZ
-from jobs import finished
 
+from curve_points.jobs import finished
 from vaegan.config import VAERunConfig, from_dict, to_dict
 from vaegan.flow_prior import FLOW_NAME, read_flow
 from vaegan.models.vae import Decoder

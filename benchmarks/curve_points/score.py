@@ -1,6 +1,6 @@
 """Scores curve points by the protocol of docs/FID.md, one record per point, here on the CPU.
 
-Each point without a record, trained here (curve.py's run folders) or packed by a lent GPU (curve_pack.py),
+Each point without a record, trained here (curve.py's run folders) or packed by a lent GPU (pack.py),
 is drawn as the run draws its own samples: the protocol's count (5,000 for emoji, 10,000 for Fashion-MNIST)
 from each stage's sampler (the fitted prior, the GAN's EMA G; a two-stage run's VAE too), seeded as the race
 seeds them. The record holds Inception FID and KID against the cached real features, the defect score and
@@ -23,10 +23,10 @@ from typing import Any
 
 import torch
 from curve import BY_NAME, Point, defaults, reference_rates
-from curve_pack import read_slim, sampler, slim, stages, unpack
-from jobs import attempts, finished
 from report import write_report
 
+from curve_points.jobs import attempts, finished
+from curve_points.pack import read_slim, sampler, slim, stages, unpack
 from vaegan.config import VAERunConfig, from_dict
 from vaegan.data import to_uint8
 from vaegan.metrics.defects import defect_score
