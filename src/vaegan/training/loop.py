@@ -44,26 +44,21 @@ Record = dict[str, Any]  # an epoch's line of metrics.jsonl
 
 @dataclass(frozen=True)
 class Sampler:
-    """What a score hook may draw images from: the stage's model as it stands at that step."""
+    """What the stage's samples are drawn from: its model as it stands (quality metrics, the curve's scoring)."""
 
     stage: str
     decode: Callable[[torch.Tensor], torch.Tensor]  # z (B, latent_dim) -> images (B, C, H, W) in value_range
     latents: Callable[[], Latents]  # the stage's z source, built when asked (a fitted prior takes a fit)
     value_range: tuple[float, float]
-    disc: Callable[[torch.Tensor], torch.Tensor] | None = None  # a GAN's D: images -> logits
     encode: Callable[[torch.Tensor], torch.Tensor] | None = None  # images -> the VAE's mean z, for PSNR through it
-
-
-ScoreHook = Callable[[float, Sampler], None]  # (seconds the run's clock has counted, what to draw from)
 
 
 @dataclass(frozen=True)
 class Hooks:
-    """What a caller sees of training: each step's metrics (`on_step`), a `score` after each step with the
-    clock paused (the race scores samples so), and the `clock` --max-minutes counts (default: the run's own)."""
+    """What a caller sees of training: each step's metrics (`on_step`), and the `clock` --max-minutes counts
+    (default: the run's own)."""
 
     on_step: StepHook | None = None
-    score: ScoreHook | None = None
     clock: Clock | None = None
 
 
@@ -155,14 +150,11 @@ class TrainingRun(contextlib.AbstractContextManager["TrainingRun"]):
             self.hooks.on_step(self.loop.step + 1, values.detach())  # loop.step counts the steps finished before
 
     def end_step(self) -> bool:
-        """Count the step, score it, checkpoint and stop on Ctrl-C; True when the time budget ends the epoch here."""
+        """Count the step, checkpoint and stop on Ctrl-C; True when the time budget ends the epoch here."""
         loop = self.loop
         loop.step, loop.batch_in_epoch = loop.step + 1, loop.batch_in_epoch + 1
         self.log.step(loop.step, loop.sums)
         seconds = self.clock.seconds()
-        if self.hooks.score is not None:
-            with self.clock.paused():
-                self.hooks.score(seconds, self.sampler)
         pressed, late = self.stops.after_step(seconds, may_cut=loop.epoch > 1)  # a stage keeps a whole epoch
         if pressed:
             self.divergence.check_finite(loop.sums, "the training loss")

@@ -7,10 +7,8 @@ weights) stops the run before anything is written, with the last good checkpoint
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,29 +30,13 @@ RECENT = 5
 
 
 class Clock:
-    """The seconds --max-minutes counts: wall-clock since the clock was made, less the time it was paused."""
+    """The seconds --max-minutes counts: wall-clock since the clock was made."""
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
-        self.paused_at: float | None = None
-        self.paused_for = 0.0
 
     def seconds(self) -> float:
-        now = time.perf_counter() if self.paused_at is None else self.paused_at
-        return now - self.started - self.paused_for
-
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        """Stops the clock while the block runs: what it does is not training (say, scoring samples)."""
-        if self.paused_at is not None:  # already paused by an outer block
-            yield
-            return
-        self.paused_at = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.paused_for += time.perf_counter() - self.paused_at
-            self.paused_at = None
+        return time.perf_counter() - self.started
 
 
 class StopRules:

@@ -34,7 +34,6 @@ from vaegan.training.loop import (
     Record,
     Reporting,
     Sampler,
-    ScoreHook,
     StepHook,
     TrainingResult,
     TrainingRun,
@@ -71,12 +70,11 @@ def train_gan(
     splits: DataSplits | None = None,
     progress: bool | None = None,
     on_step: StepHook | None = None,
-    score: ScoreHook | None = None,
     clock: Clock | None = None,
 ) -> TrainingResult:
     """Train exactly `cfg` (presets.gan_budget sizes a new one), writing metrics, grids and checkpoints under
     run_dir. resume=True continues run_dir's checkpoint exactly, with the `wanted` settings a resume may change.
-    on_step sees each step's MONITORS; score and clock: loop.Hooks."""
+    on_step sees each step's MONITORS; clock: loop.Hooks."""
     run_dir = Path(run_dir)
     saved, changes = resume_or_refuse(run_dir, "gan", resume, wanted)
     cfg = saved.config if isinstance(saved, GANCheckpoint) else cfg
@@ -107,7 +105,7 @@ def train_gan(
         reporting=GAN_REPORTING,
         progress=progress,
         resume=(saved.loop, changes) if isinstance(saved, GANCheckpoint) else None,
-        hooks=Hooks(on_step, score, clock),
+        hooks=Hooks(on_step, clock),
         sampler=sampler,
     )
     record: Record = {}
@@ -190,9 +188,9 @@ def gan_quality(
 
 
 def gan_sampler(nets: GANNets, draw_z: Latents, device: torch.device, value_range: tuple[float, float]) -> Sampler:
-    """The GAN as a race scores it: the EMA generator on the prior's z, D, and the frozen encoder's means."""
+    """The GAN as its quality metrics draw it: the EMA generator on the prior's z, and the frozen encoder's means."""
     encode = lambda x: nets.frozen.encode(x.to(device)).mean  # noqa: E731
-    return Sampler("gan", lambda z: nets.ema(z.to(device)), lambda: draw_z, value_range, nets.disc, encode)
+    return Sampler("gan", lambda z: nets.ema(z.to(device)), lambda: draw_z, value_range, encode=encode)
 
 
 def latent_source(

@@ -33,7 +33,6 @@ from vaegan.training.loop import (
     Record,
     Reporting,
     Sampler,
-    ScoreHook,
     StepHook,
     TrainingResult,
     TrainingRun,
@@ -56,13 +55,12 @@ def train_vae(
     splits: DataSplits | None = None,
     progress: bool | None = None,
     on_step: StepHook | None = None,
-    score: ScoreHook | None = None,
     clock: Clock | None = None,
 ) -> TrainingResult:
     """Train exactly `cfg` (presets.vae_budget sizes a new one), writing config, metrics, grids and checkpoints
     under run_dir. resume=True takes the config from run_dir's checkpoint and continues at its exact batch and
     noise, with the `wanted` settings a resume may change (training.changes: more epochs, another --lr, ...).
-    on_step sees each step's (total, reconstruction, kl) batch means; score and clock: loop.Hooks."""
+    on_step sees each step's (total, reconstruction, kl) batch means; clock: loop.Hooks."""
     run_dir = Path(run_dir)
     saved, changes = resume_or_refuse(run_dir, "vae", resume, wanted)
     cfg = saved.config if isinstance(saved, VAECheckpoint) else cfg
@@ -85,7 +83,7 @@ def train_vae(
         reporting=VAE_REPORTING,
         progress=progress,
         resume=(saved.loop, changes) if isinstance(saved, VAECheckpoint) else None,
-        hooks=Hooks(on_step, score, clock),
+        hooks=Hooks(on_step, clock),
         sampler=sampler,
     )
     val_images = held_out(splits, cfg)
@@ -144,7 +142,7 @@ VAE_REPORTING = Reporting(
 
 
 def vae_sampler(model: VAE, images: torch.Tensor, device: torch.device, value_range: tuple[float, float]) -> Sampler:
-    """The VAE as a race scores it: decoding z from the prior fitted to the training latents, as `vaegan
+    """The VAE as its quality metrics draw it: decoding z from the prior fitted to the training latents, as `vaegan
     sample` draws a VAE's, and encoding to posterior means for PSNR."""
     encode = lambda x: model.encode(x.to(device)).mean  # noqa: E731
     decode = lambda z: model.decode(z.to(device))  # noqa: E731
