@@ -19,7 +19,8 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
                     ([model] decoder_convs 2 or 3); vae+convs2+fitted, vae+convs3+fitted through their fitted priors
   vae+convs2+msssim0.1, vae+convs2+msssim0.3  the two-conv VAE trained with a (1 - MS-SSIM) term per pixel
                     beside its ELBO (--msssim-weight 0.1 or 0.3); +fitted through their fitted priors
-  gan               [vae] today's GAN defaults (non-saturating, no anchor, EMA)
+  gan               [vae] today's GAN defaults (GANConfig's: hinge, DiffAugment, slow G, pixel anchor 10, EMA)
+  gan+d2            [vae] the same with D updated twice per G update (d_steps 2: G moves every other step)
   gan+transpose     [vae+transpose] the former defaults: what `make run` trained before resize-conv
   gan+r1            [vae] R1 penalty on real images, gamma --r1-gamma
   gan+pixel         [vae] the pixel anchor ||G(mean of q(z|x)) - x||^2, weight 1
@@ -135,6 +136,7 @@ FITTED_R1_PIXEL10 = {**FITTED_PIXEL40, "r1_gamma": None, "anchor_weight": 10.0} 
 LAZY_R1_PIXEL10 = {**FITTED_R1_PIXEL10, "r1_every": 16}  # the RGB defaults since round 9
 GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it starts from, GANConfig overrides)
     "gan": ("vae", {}),
+    "gan+d2": ("vae", {"d_steps": 2}),
     "gan+transpose": ("vae+transpose", {}),
     "gan+r1": ("vae", {"r1_gamma": None}),  # None: --r1-gamma
     "gan+pixel": ("vae", {"anchor": "pixel", "anchor_weight": 1.0}),
