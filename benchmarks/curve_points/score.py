@@ -2,8 +2,8 @@
 
 Each point without a record, trained here (curve.py's run folders) or packed by a lent GPU (pack.py),
 is drawn as the run draws its own samples: the protocol's count (5,000 for emoji, 10,000 for Fashion-MNIST)
-from each stage's sampler (the fitted prior, the GAN's EMA G; a two-stage run's VAE too), seeded as the race
-seeds them. The record holds Inception FID and KID against the cached real features, the defect score and
+from each stage's sampler (the fitted prior, the GAN's EMA G; a two-stage run's VAE too), seeded as the races
+seeded them. The record holds Inception FID and KID against the cached real features, the defect score and
 sharpness against the same real images, the last GAN epoch's D(x) and D(G(z)), the steps and the idle minutes
 they add up to on the reference kind, the commands, and where the point trained with its wall-clock. A point
 with a record is skipped and the record is written at once, so an interrupted score redoes only the point it
