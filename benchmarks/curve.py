@@ -6,6 +6,7 @@ on a reference machine kind, by that kind's throughput record.
     python benchmarks/curve.py plan                   # every point's steps and the idle minutes they add up to
     python benchmarks/curve.py train POINT ...        # train (or resume) points here; --all for every one
     python benchmarks/curve.py score                  # score each trained point that has no record yet
+    python benchmarks/curve.py regan POINT ...        # a point's GAN stage again at today's defaults, same VAE
     bash benchmarks/gpu_check.sh curve                # all points at once on a lent GPU, packed for `score` here
 
 A race trained by steps gives the same model whatever else the machine is doing, so it can run beside other
@@ -366,6 +367,10 @@ def main() -> None:
     p.add_argument("--seconds", type=float, help="stop what still trains after this long, resumable (none)")
     p.add_argument("--dry-run", action="store_true", help="a few steps per stage on the CPU at tiny sizes")
     add_roots(p)
+    p = sub.add_parser("regan", help="train trained two-stage points' GAN stage again on their VAE stage")
+    p.add_argument("points", nargs="+", metavar="POINT")
+    p.add_argument("--runs", type=Path, default=RUNS, help=f"the points' run folders ({RUNS})")
+    p.add_argument("--grids", type=Path, default=Path("docs/results"), help="where the records are")
     p = sub.add_parser("pack", help="what the CPU needs to score the trained points, in a few tar files")
     p.add_argument("runs", type=Path, help=f"the points' run folders ({RUNS})")
     p.add_argument("out", type=Path, help="where the tar files and pack.json go")
@@ -405,6 +410,15 @@ def main() -> None:
         if unknown or not (args.all or args.points):
             parser.error(f"unknown points {unknown}" if unknown else "name the points to train, or --all")
         train(args)
+    elif args.command == "regan":
+        from curve_points.regan import regan
+
+        for name in args.points:
+            point = BY_NAME.get(name)
+            if point is None or point.variant != "two-stage":
+                parser.error(f"{name} is not a two-stage point; pick from {', '.join(BY_NAME)}")
+            reused = regan(args.runs / name, point.record_path(args.grids))
+            print(f"{name}: VAE stage kept, the rest moved to {reused['from']}; next: curve.py train {name}")
     elif args.command == "pack":
         from curve_points.pack import pack
 

@@ -81,14 +81,15 @@ def write_attempt(job: Job, device: str, at_once: int, running: bool) -> None:
         "jobs_at_once": at_once,
         "wall_seconds": round(time.monotonic() - job.started, 1),
     }
-    tried = attempts(job.folder)
+    kept = json.loads((job.folder / "train.json").read_text()) if (job.folder / "train.json").is_file() else {}
+    tried = kept.get("attempts", [])
     if job.attempt is None:
         job.attempt = len(tried)
         tried.append(attempt)
     else:
         tried[job.attempt] = attempt
     job.written = time.monotonic()
-    record = {**job.facts, "attempts": tried}
+    record = {**kept, **job.facts, "attempts": tried}  # kept: what else it says, such as a reused stage
     tmp = job.folder / "train.json.tmp"
     tmp.write_text(json.dumps(record, indent=1) + "\n")
     tmp.replace(job.folder / "train.json")  # atomic: a kill mid-write leaves the last whole record

@@ -81,11 +81,20 @@ def steps_done(folder: Path, point: Point, reference: dict[str, Any]) -> tuple[d
     return found, (round(idle, 3) if rates else None)
 
 
-def wall_clock(tried: list[dict[str, Any]], steps: dict[str, Any]) -> dict[str, Any]:
+def wall_clock(
+    tried: list[dict[str, Any]], steps: dict[str, Any], reused: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The attempts' wall-clock (setup included), or the stages' own seconds where those are more: before
     jobs.py wrote attempts as they ran, one killed with its session went unrecorded, and the stages' seconds
-    (every epoch the final model trained, its checks included) are a floor on any honest wall-clock."""
+    (every epoch the final model trained, its checks included) are a floor on any honest wall-clock. A VAE
+    stage reused from an earlier run (curve_points/regan.py) counts its own seconds."""
     attempts = round(sum(a["wall_seconds"] for a in tried), 1)
+    if reused:
+        return {
+            "wall_seconds": round(reused["vae_seconds"] + attempts, 1),
+            "wall_from": f"the reused VAE stage's own seconds ({reused['vae_seconds']:g}) and these attempts' "
+            f"wall-clock ({attempts:g}), the prior's fit included",
+        }
     stages = round(sum(s.get("seconds", 0.0) for s in steps.values() if isinstance(s, dict)), 1)
     if stages > attempts:
         return {"wall_seconds": stages, "wall_from": "the stages' own seconds (some attempts went unrecorded)"}
@@ -139,8 +148,9 @@ def score_point(folder: Path, point: Point, scorer: Scorer, reference: dict[str,
     cfg = config_of(folder, point)
     scores = {stage: scorer.stage(folder, stage, point, cfg) for stage in stages(point)}
     _, real_name, _ = scorer.real_side(cfg)
-    tried = attempts(folder)
+    tried, reused = attempts(folder), json.loads((folder / "train.json").read_text()).get("reused")
     steps, idle = steps_done(folder, point, reference)
+    trained_by = [c for a in (reused["attempts"] if reused else []) + tried for c in a["commands"]]
     record: dict[str, Any] = {
         "record": point.record_path(Path()).stem,
         "point": asdict(point),
@@ -148,10 +158,10 @@ def score_point(folder: Path, point: Point, scorer: Scorer, reference: dict[str,
         "reference": {"record": reference["name"], "kind": reference["kind"]} if point.by_steps else None,
         "steps": steps,
         "idle_minutes": idle,
-        "commands": {"train": [c for a in tried for c in a["commands"]], "score": shlex.join(["python", *sys.argv])},
+        "commands": {"train": trained_by, "score": shlex.join(["python", *sys.argv])},
         "trained": {
             "device": tried[-1]["device"] if tried else "unknown",
-            **wall_clock(tried, steps),
+            **wall_clock(tried, steps, reused),
             "attempts": len(tried),
             "jobs_at_once": max((a["jobs_at_once"] for a in tried), default=1),
         },
@@ -160,6 +170,12 @@ def score_point(folder: Path, point: Point, scorer: Scorer, reference: dict[str,
         "scores": scores,
         "discriminator": discriminator(folder),
     }
+    if reused:
+        record["note"] = (
+            f"the VAE stage is the one behind commit {reused['replaces_record_of']}'s record of this point "
+            "(the same command); the prior was fitted again and the GAN stage trained again at the defaults of "
+            "the commit that scored this record"
+        )
     if point.variant == "dcgan":
         _, facts = read_slim(folder / "dcgan.pt.gz")
         record["steps"] = {

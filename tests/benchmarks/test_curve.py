@@ -8,6 +8,8 @@ import json
 import lzma
 import math
 import os
+import shlex
+import shutil
 import sys
 import tarfile
 from pathlib import Path
@@ -17,6 +19,7 @@ import torch
 from curve import Point, Stage, defaults, plan, reference_rates, shown
 from curve_points.jobs import Job, finished, run_jobs
 from curve_points.pack import FILE_BYTES, TAR_END, Item, byte_planes, from_planes, pack, place, sampler, slim, unpack
+from curve_points.regan import regan
 from curve_points.score import draw, score_point, wall_clock
 from minutes_curve import curve_section
 from PIL import Image
@@ -168,6 +171,27 @@ def test_a_record_holds_the_steps_idle_minutes_commands_and_where_it_trained(tra
     assert record["trained"]["attempts"] == 1 and record["trained"]["device"]
     assert record["scores"]["gan"]["fid"] == 80.0 and record["scores"]["vae"]["fid"] == 90.0
     assert set(record["discriminator"]) == {"epoch", "d_real", "d_fake"}
+
+
+def test_regan_keeps_the_vae_stage_and_the_record_counts_its_seconds(trained: Path, tmp_path: Path) -> None:
+    point, folder = Point("emoji", 6, 0, "two-stage"), tmp_path / "runs" / "emoji-6min-two-stage-seed0"
+    shutil.copytree(trained, folder)
+    record = tmp_path / "record.json"
+    record.write_text("{}")
+    vae_step = open_run(folder).stage("vae").checkpoint.loop.step
+    reused = regan(folder, record)
+    assert not record.exists() and reused["from"] == str(tmp_path / "runs-replaced" / folder.name)
+    assert (folder / "vae" / "checkpoint.pt").is_file() and not (folder / "gan").exists()
+    assert not (folder / "vae" / "flow_prior.pt").exists() and reused["vae_seconds"] > 0
+    command = shlex.split(json.loads((trained / "train.json").read_text())["attempts"][0]["commands"][0])[1:-2]
+    run = [sys.executable, "-m", "vaegan", *command, "--out", str(folder)]
+    run_jobs([Job(folder.name, folder, [run], [shown(run)])], 1, None, dict(os.environ))
+    assert finished(folder) and open_run(folder).stage("vae").checkpoint.loop.step == vae_step
+    slim(folder, point, tmp_path / "slim")
+    scored = score_point(tmp_path / "slim", point, StubScorer(80.0), RECORD)  # type: ignore[arg-type]
+    new_attempt = json.loads((folder / "train.json").read_text())["attempts"][0]["wall_seconds"]
+    assert scored["trained"]["wall_seconds"] == pytest.approx(reused["vae_seconds"] + new_attempt, abs=0.11)
+    assert len(scored["commands"]["train"]) == 2 and "VAE stage" in scored["note"]
 
 
 def curve_record(minutes: float, seed: int, variant: str, fid: float, vae_steps: int) -> dict:
