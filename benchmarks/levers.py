@@ -139,6 +139,8 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+d2": ("vae", {"d_steps": 2}),
     "gan+r1g0.01": ("vae", {"r1_gamma": 0.01}),  # StyleGAN2-ADA's rule, 0.0002 * 64^2 / batch 64
     "gan+r1off": ("vae", {"r1_gamma": 0.0}),
+    "gan+d2+r1g0.01": ("vae", {"d_steps": 2, "r1_gamma": 0.01}),
+    "gan+d4": ("vae", {"d_steps": 4}),
     "gan+transpose": ("vae+transpose", {}),
     "gan+r1": ("vae", {"r1_gamma": None}),  # None: --r1-gamma
     "gan+pixel": ("vae", {"anchor": "pixel", "anchor_weight": 1.0}),

@@ -324,7 +324,9 @@ class GANConfig(RunSettings):
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    d_steps: int = 1  # discriminator updates per generator update
+    # discriminator updates per generator update. 4: D keeps ahead of the fine-tuned G, so the D gap opens and
+    # the holes and specks go, at a better Inception FID and a third cheaper per step than 1 (levers 34)
+    d_steps: int = 4
     d_warmup_steps: int = 100  # D alone learns real vs the decoder's samples before G moves
     anchor: Anchor = "pixel"  # decoder: L2 to the frozen decoder, same z; pixel: G(mean of q(z|x)) to x
     anchor_weight: float = 10.0  # on [-1, 1] data

@@ -40,6 +40,7 @@ GREY_28: Sections = {
         "d_warmup_steps": 0,
         "loss": "nonsaturating",
         "diffaugment": "",
+        "d_steps": 1,  # levers 34 was emoji only
     },
 }
 

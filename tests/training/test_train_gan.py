@@ -139,6 +139,22 @@ def test_gan_stage_runs_with_finite_monitors(vae_run: Path, tmp_path: Path, loss
         assert records[-1]["anchor"] > 0
 
 
+def test_gs_logged_monitors_are_means_over_the_steps_g_moved(vae_run: Path, tmp_path: Path) -> None:
+    """With D twice per G update, the epoch's G loss is that of G's updates, not halved by D's steps alone."""
+    steps: list[torch.Tensor] = []
+    train_gan(
+        gan_config(vae_run, epochs=1, d_steps=2, d_warmup_steps=0),
+        tmp_path,
+        splits=tiny_splits(),
+        on_step=lambda _, monitors: steps.append(monitors.clone()),
+    )
+    moved = [m for m in steps if m[MONITORS.index("g_moved")] == 1]
+    assert 0 < len(moved) < len(steps)
+    logged = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
+    mean = torch.stack([m[MONITORS.index("g_loss")] for m in moved]).mean()
+    assert logged["g_loss"] == pytest.approx(mean.item(), rel=1e-4) and "g_moved" not in logged
+
+
 def test_first_gan_grid_equals_the_vaes_last(vae_run: Path, tmp_path: Path) -> None:
     # The VAE's grid decodes z ~ N(0, I); with G on the same z its first grid is the warm start itself.
     train_gan(gan_config(vae_run, epochs=1, latents="normal"), tmp_path, splits=tiny_splits())

@@ -27,7 +27,7 @@ from vaegan.training.changes import Sections
 from vaegan.training.common import fixed_latents, place, restore_adam
 from vaegan.training.epoch_log import DrawGrids, held_out_grid
 from vaegan.training.feature_net import QualityMonitor
-from vaegan.training.gan_step import MONITORS, GANNets, gan_step
+from vaegan.training.gan_step import G_MONITORS, MONITORS, GANNets, gan_step
 from vaegan.training.loop import (
     Hooks,
     Latents,
@@ -136,6 +136,8 @@ def end_gan_epoch(
     """The epoch's monitors and diversity, then the run's record (FID & co. of the EMA generator on the same z
     every epoch), grids and checkpoint; a warning when the samples collapse."""
     values = dict(zip(MONITORS, run.epoch_means(), strict=True))
+    moved = values.pop("g_moved")  # the share of steps G moved: its monitors are means over those steps
+    values |= {key: values[key] / moved if moved else 0.0 for key in G_MONITORS}
     values["diversity"] = diversity.measure()
     gc = run.config.gan
     decode = quality_draw(nets.ema, draw_z, gc.seed, run.placement.device)
