@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from vaegan.config import GANConfig
 from vaegan.pipeline import SummaryFids, evenly_spaced, write_summary
 
 
@@ -17,13 +18,17 @@ def epoch(n: int, seconds: float, fid: float | None = None, **extra: float) -> d
 
 VAE_END = {"val/neg_elbo": 250.0, "val/reconstruction": 230.0, "val/kl": 20.0}
 GAN_END = {"d_real": 0.6, "d_fake": 0.4, "diversity": 0.9}
+GAN = GANConfig(d_warmup_steps=5, d_steps=4)  # G moves on steps 8, 12 and 16 of 20
 
 
 def fake_run(tmp_path: Path, vae: list[dict], gan: list[dict]) -> SimpleNamespace:
     """What write_summary reads of a Run: the stages' metrics, the data and quality settings, the folder."""
     return SimpleNamespace(
         path=tmp_path,
-        stages={"vae": SimpleNamespace(metrics=vae), "gan": SimpleNamespace(metrics=gan)},
+        stages={
+            "vae": SimpleNamespace(metrics=vae),
+            "gan": SimpleNamespace(metrics=gan, checkpoint=SimpleNamespace(config=SimpleNamespace(gan=GAN))),
+        },
         config=SimpleNamespace(
             data=SimpleNamespace(source="fashion-mnist", image_size=28, channels=1),
             model=SimpleNamespace(latent_dim=16),
@@ -45,6 +50,7 @@ def test_summary_gives_both_fids_on_one_sampler_and_training_time_apart_from_slo
     assert "  VAE, z from the fitted prior: 101.04\n  GAN, z from the fitted prior: 59.30\n" in text
     assert "(the VAE's training log draws z ~ N(0, I): FID 160.04 at epoch 2)" in text  # labelled, not compared
     assert "training time: 74s (VAE 40s, GAN 34s)" in text
+    assert "GAN: 2 epochs (20 optimiser steps)" in text and "  G moved on 3 of them (D alone" in text
     assert "one-time set-up, not training: training the fashion-mnist feature network (once per dataset) 134s" in text
     assert "loading the data" not in text  # 0.4 s is noise, not set-up worth a line
     assert "biased upwards" not in text  # 1,000 held-out images: no small-sample warning

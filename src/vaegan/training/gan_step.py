@@ -83,7 +83,7 @@ def gan_step(
 
     G moves after the D warm-up, once every d_steps; on other steps D alone learns.
     """
-    g_moves = step >= gc.d_warmup_steps and step % gc.d_steps == 0
+    g_moves = step in g_steps(gc, step + 1)
     anchor_w = anchor_weight(step, gc) if g_moves else 0.0
     with torch.no_grad():  # z_x: the frozen encoder's mean for x, for the pixel anchor on G(z_x); else none
         z_x = nets.frozen.encode(real).mean if anchor_w > 0 and gc.anchor == "pixel" else z[:0]
@@ -123,6 +123,12 @@ def gan_step(
     d_real, d_fake = (torch.sigmoid(logits.detach().float()).mean() for logits in (real_logits, fake_logits))
     moved = torch.tensor(float(g_moves), device=device)
     return torch.stack([d_loss.detach(), g_loss.detach(), anchor.detach(), d_real, d_fake, grad_d, grad_g, moved])
+
+
+def g_steps(gc: GANConfig, steps: int) -> range:
+    """The steps, of the first `steps`, on which G moves: after D's warm-up, once every d_steps."""
+    first = -(-gc.d_warmup_steps // gc.d_steps) * gc.d_steps
+    return range(first, steps, gc.d_steps)
 
 
 def anchor_loss(
