@@ -58,9 +58,14 @@ class Job:
             os.killpg(self.process.pid, sig)
 
 
-def attempts(folder: Path) -> list[dict[str, Any]]:
+def train_record(folder: Path) -> dict[str, Any]:
+    """The folder's train.json: the point, its attempts and any stage reused from an earlier run; {} before one."""
     path = folder / "train.json"
-    return json.loads(path.read_text())["attempts"] if path.is_file() else []
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def attempts(folder: Path) -> list[dict[str, Any]]:
+    return train_record(folder).get("attempts", [])
 
 
 def finished(folder: Path) -> bool:
@@ -81,7 +86,7 @@ def write_attempt(job: Job, device: str, at_once: int, running: bool) -> None:
         "jobs_at_once": at_once,
         "wall_seconds": round(time.monotonic() - job.started, 1),
     }
-    kept = json.loads((job.folder / "train.json").read_text()) if (job.folder / "train.json").is_file() else {}
+    kept = train_record(job.folder)
     tried = kept.get("attempts", [])
     if job.attempt is None:
         job.attempt = len(tried)

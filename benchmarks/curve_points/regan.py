@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from curve_points.jobs import finished
+from curve_points.jobs import finished, train_record
 from curve_points.score import epochs_of
 
 LEFT_BEHIND = ("flow_prior.pt", "prior.pt")  # refitted by today's recipe when the GAN stage starts
@@ -47,7 +47,7 @@ def regan(folder: Path, record: Path) -> dict[str, Any]:
     `record` is removed (git keeps it). Returns what train.json says was reused."""
     if not finished(folder) or not (folder / "gan").is_dir():
         raise SystemExit(f"{folder} is not a finished two-stage run; train it first with curve.py train")
-    old = json.loads((folder / "train.json").read_text())
+    old = train_record(folder)
     dest = replaced_folder(folder)
     dest.parent.mkdir(parents=True, exist_ok=True)
     folder.rename(dest)

@@ -25,7 +25,7 @@ import torch
 from curve import BY_NAME, Point, defaults, reference_rates
 from report import write_report
 
-from curve_points.jobs import attempts, finished
+from curve_points.jobs import finished, train_record
 from curve_points.pack import read_slim, sampler, slim, stages, unpack
 from vaegan.config import VAERunConfig, from_dict
 from vaegan.data import to_uint8
@@ -148,7 +148,8 @@ def score_point(folder: Path, point: Point, scorer: Scorer, reference: dict[str,
     cfg = config_of(folder, point)
     scores = {stage: scorer.stage(folder, stage, point, cfg) for stage in stages(point)}
     _, real_name, _ = scorer.real_side(cfg)
-    tried, reused = attempts(folder), json.loads((folder / "train.json").read_text()).get("reused")
+    facts = train_record(folder)
+    tried, reused = facts["attempts"], facts.get("reused")
     steps, idle = steps_done(folder, point, reference)
     trained_by = [c for a in (reused["attempts"] if reused else []) + tried for c in a["commands"]]
     record: dict[str, Any] = {

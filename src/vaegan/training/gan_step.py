@@ -23,7 +23,7 @@ from vaegan.models.vae import VAE, Decoder
 from vaegan.training.common import adam, autocast
 
 # What gan_step returns, in this order: the loop sums them per epoch.
-MONITORS = ("d_loss", "g_loss", "anchor", "d_real", "d_fake", "grad_d", "grad_g", "g_moved")
+MONITORS = ("d_loss", "g_loss", "anchor", "d_real", "d_fake", "grad_d", "grad_g")
 G_MONITORS = ("g_loss", "anchor", "grad_g")  # 0 on the steps G does not move (D's warm-up, d_steps)
 
 Augment = Callable[[torch.Tensor], torch.Tensor]  # what D sees of any image, (B, C, H, W) -> same shape
@@ -121,8 +121,7 @@ def gan_step(
         # (3) the EMA of G that draws every sample
         update_ema(nets.ema, nets.generator, decay=ema_decay(step, gc.ema_decay))
     d_real, d_fake = (torch.sigmoid(logits.detach().float()).mean() for logits in (real_logits, fake_logits))
-    moved = torch.tensor(float(g_moves), device=device)
-    return torch.stack([d_loss.detach(), g_loss.detach(), anchor.detach(), d_real, d_fake, grad_d, grad_g, moved])
+    return torch.stack([d_loss.detach(), g_loss.detach(), anchor.detach(), d_real, d_fake, grad_d, grad_g])
 
 
 def g_steps(gc: GANConfig, steps: int) -> range:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from vaegan.checkpoint import GANCheckpoint
+from vaegan.checkpoint import GANCheckpoint, LoopState
 from vaegan.config import GANConfig, GANRunConfig, VAERunConfig
 from vaegan.data import DataSplits, load_splits, to_float
 from vaegan.errors import VaeganError, first_time
@@ -27,7 +27,7 @@ from vaegan.training.changes import Sections
 from vaegan.training.common import fixed_latents, place, restore_adam
 from vaegan.training.epoch_log import DrawGrids, held_out_grid
 from vaegan.training.feature_net import QualityMonitor
-from vaegan.training.gan_step import G_MONITORS, MONITORS, GANNets, gan_step
+from vaegan.training.gan_step import G_MONITORS, MONITORS, GANNets, g_steps, gan_step
 from vaegan.training.loop import (
     Hooks,
     Latents,
@@ -136,8 +136,8 @@ def end_gan_epoch(
     """The epoch's monitors and diversity, then the run's record (FID & co. of the EMA generator on the same z
     every epoch), grids and checkpoint; a warning when the samples collapse."""
     values = dict(zip(MONITORS, run.epoch_means(), strict=True))
-    moved = values.pop("g_moved")  # the share of steps G moved: its monitors are means over those steps
-    values |= {key: values[key] / moved if moved else 0.0 for key in G_MONITORS}
+    share = g_share(run.loop, run.config.gan)  # G's monitors: means over the steps G moved
+    values |= {key: values[key] / share if share else 0.0 for key in G_MONITORS}
     values["diversity"] = diversity.measure()
     gc = run.config.gan
     decode = quality_draw(nets.ema, draw_z, gc.seed, run.placement.device)
@@ -145,6 +145,13 @@ def end_gan_epoch(
     if run.placement.ctx.is_main:
         warn_of_collapse(values["diversity"], gc.collapse_fraction, record["epoch"], run.folder.path)
     return record
+
+
+def g_share(loop: LoopState, gc: GANConfig) -> float:
+    """The share of the epoch's steps so far on which G moved, from where the epoch stands (gan_step.g_steps)."""
+    first = loop.step - loop.batch_in_epoch
+    moved = len(g_steps(gc, loop.step)) - len(g_steps(gc, first))
+    return moved / loop.batch_in_epoch if loop.batch_in_epoch else 0.0
 
 
 def quality_draw(
