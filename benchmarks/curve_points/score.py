@@ -189,13 +189,14 @@ def sources(args: argparse.Namespace, scratch: Path) -> list[tuple[Point, Path]]
     """Each point to score with its packed folder: the --packed GPU output unpacked, else its run folder here
     packed into `scratch` (the same files, so both are scored alike)."""
     found: dict[str, Path] = {}
+    wanted = set(args.points or BY_NAME)  # two scorers at once each name their own points
     for packed in args.packed:
         for folder in unpack(packed, args.unpacked):
-            if folder.name in BY_NAME and (folder / "train.json").is_file() and finished(folder):
+            if folder.name in wanted and (folder / "train.json").is_file() and finished(folder):
                 found[folder.name] = folder
     for name, point in BY_NAME.items():
         run = args.runs / name
-        if name not in found and finished(run) and not point.record_path(args.grids).is_file():
+        if name in wanted and name not in found and finished(run) and not point.record_path(args.grids).is_file():
             slim(run, point, scratch / name)
             found[name] = scratch / name
     return [(BY_NAME[name], folder) for name, folder in found.items()]

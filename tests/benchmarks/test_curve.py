@@ -3,6 +3,7 @@ processes a deadline stops, packed exactly for scoring elsewhere, records tabled
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import lzma
@@ -20,7 +21,7 @@ from curve import Point, Stage, defaults, plan, reference_rates, shown
 from curve_points.jobs import Job, finished, run_jobs
 from curve_points.pack import FILE_BYTES, TAR_END, Item, byte_planes, from_planes, pack, place, sampler, slim, unpack
 from curve_points.regan import regan
-from curve_points.score import draw, score_point, wall_clock
+from curve_points.score import draw, score_point, sources, wall_clock
 from minutes_curve import curve_section
 from PIL import Image
 
@@ -192,6 +193,15 @@ def test_regan_keeps_the_vae_stage_and_the_record_counts_its_seconds(trained: Pa
     new_attempt = json.loads((folder / "train.json").read_text())["attempts"][0]["wall_seconds"]
     assert scored["trained"]["wall_seconds"] == pytest.approx(reused["vae_seconds"] + new_attempt, abs=0.11)
     assert len(scored["commands"]["train"]) == 2 and "VAE stage" in scored["note"]
+
+
+def test_score_takes_only_the_points_it_is_named(trained: Path, tmp_path: Path) -> None:
+    def found(*points: str) -> list[str]:
+        args = argparse.Namespace(packed=[], runs=trained.parent, grids=tmp_path / "grids", points=list(points))
+        return [point.name for point, _ in sources(args, tmp_path / points[0] if points else tmp_path / "all")]
+
+    assert found() == [trained.name] == found(trained.name)
+    assert found("emoji-6min-two-stage-seed1") == []  # a second scorer beside it leaves this one alone
 
 
 def curve_record(minutes: float, seed: int, variant: str, fid: float, vae_steps: int) -> dict:
