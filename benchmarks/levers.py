@@ -19,8 +19,10 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
                     ([model] decoder_convs 2 or 3); vae+convs2+fitted, vae+convs3+fitted through their fitted priors
   vae+convs2+msssim0.1, vae+convs2+msssim0.3  the two-conv VAE trained with a (1 - MS-SSIM) term per pixel
                     beside its ELBO (--msssim-weight 0.1 or 0.3); +fitted through their fitted priors
-  gan               [vae] today's GAN defaults (GANConfig's: hinge, DiffAugment, slow G, pixel anchor 10, EMA)
-  gan+d2            [vae] the same with D updated twice per G update (d_steps 2: G moves every other step)
+  gan               [vae] today's GAN defaults (GANConfig's: hinge, DiffAugment, slow G, pixel anchor 10, EMA,
+                    D updated 4 times per G update)
+  gan+d1, gan+d2, gan+d8  [vae] the same with D updated 1, 2 or 8 times per G update (d_steps)
+  gan+ttur          [vae] the same with D's learning rate doubled (4e-4)
   gan+transpose     [vae+transpose] the former defaults: what `make run` trained before resize-conv
   gan+r1            [vae] R1 penalty on real images, gamma --r1-gamma
   gan+pixel         [vae] the pixel anchor ||G(mean of q(z|x)) - x||^2, weight 1
@@ -136,11 +138,13 @@ FITTED_R1_PIXEL10 = {**FITTED_PIXEL40, "r1_gamma": None, "anchor_weight": 10.0} 
 LAZY_R1_PIXEL10 = {**FITTED_R1_PIXEL10, "r1_every": 16}  # the RGB defaults since round 9
 GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it starts from, GANConfig overrides)
     "gan": ("vae", {}),
+    "gan+d1": ("vae", {"d_steps": 1}),  # the colour default before round 34
     "gan+d2": ("vae", {"d_steps": 2}),
+    "gan+d8": ("vae", {"d_steps": 8}),
+    "gan+ttur": ("vae", {"lr_d": 4e-4}),
     "gan+r1g0.01": ("vae", {"r1_gamma": 0.01}),  # StyleGAN2-ADA's rule, 0.0002 * 64^2 / batch 64
     "gan+r1off": ("vae", {"r1_gamma": 0.0}),
     "gan+d2+r1g0.01": ("vae", {"d_steps": 2, "r1_gamma": 0.01}),
-    "gan+d4": ("vae", {"d_steps": 4}),
     "gan+transpose": ("vae+transpose", {}),
     "gan+r1": ("vae", {"r1_gamma": None}),  # None: --r1-gamma
     "gan+pixel": ("vae", {"anchor": "pixel", "anchor_weight": 1.0}),
