@@ -312,7 +312,9 @@ def vaegan_gan(
         generator.load_state_dict(start.state_dict())
     place(generator, device, v.layout)
     disc = place(Discriminator(cfg.image_size, cfg.channels), device, v.layout)
-    gc = GANConfig(d_warmup_steps=0)  # the step as it runs after D's warm-up: G moves too
+    # D and G both move on every step, as the reference step and gan_step_flops count it: at d_steps k
+    # (colour's 4) a trained step costs less, so budgets counted at this rate overstate the GAN's minutes
+    gc = GANConfig(d_warmup_steps=0, d_steps=1)
     nets = replace(  # the variant's Adam (fused or for-each) in place of the loop's fused one
         GANNets.build(generator, disc, VAE(cfg).to(device), gc),
         opt_g=optimiser(generator.parameters(), v.fused, lr=gc.lr_g, betas=(gc.beta1, gc.beta2)),
