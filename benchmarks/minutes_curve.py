@@ -204,7 +204,9 @@ def curve_row(data: str, model: str, budget: float, entries: list[dict[str, Any]
     target = TARGETS.get((data, budget)) if model == MODELS[1] else None
     goal = f"≤ {target[0]} ({target[1]} seed{'s' if target[1] > 1 else ''})" if target else "–"
     d = [e["record"]["discriminator"] for e in entries if model == MODELS[1] and e["record"]["discriminator"]]
-    dx = f"{spread([x['d_real'] for x in d], 2)} / {spread([x['d_fake'] for x in d], 2)}" if d else "–"
+    d_steps = ", ".join(str(k) for k in sorted({x.get("d_steps", 1) for x in d}))  # records before it: 1
+    dx = f"{spread([x['d_real'] for x in d], 2)} / {spread([x['d_fake'] for x in d], 2)} (d_steps {d_steps})"
+    dx = dx if d else "–"
     idle = statistics.fmean(e["minutes"] for e in entries)
     cells = [
         model,

@@ -102,9 +102,13 @@ def wall_clock(
 
 
 def discriminator(folder: Path) -> dict[str, Any] | None:
-    """The last GAN epoch's D(x) and D(G(z)), from its metrics line."""
+    """The last GAN epoch's D(x) and D(G(z)), from its metrics line, and D's updates per G update: the same
+    command trains 1 or 4 by the defaults of its day, so the record says which."""
     lines = epochs_of(folder, "gan")
-    return {k: lines[-1].get(k) for k in ("epoch", "d_real", "d_fake")} if lines else None
+    if not lines:
+        return None
+    gan = json.loads((folder / "gan" / "config.json").read_text())["gan"]
+    return {**{k: lines[-1].get(k) for k in ("epoch", "d_real", "d_fake")}, "d_steps": gan["d_steps"]}
 
 
 class Scorer:

@@ -171,7 +171,8 @@ def test_a_record_holds_the_steps_idle_minutes_commands_and_where_it_trained(tra
     assert record["commands"]["train"][0].startswith("vaegan run --data ")
     assert record["trained"]["attempts"] == 1 and record["trained"]["device"]
     assert record["scores"]["gan"]["fid"] == 80.0 and record["scores"]["vae"]["fid"] == 90.0
-    assert set(record["discriminator"]) == {"epoch", "d_real", "d_fake"}
+    assert set(record["discriminator"]) == {"epoch", "d_real", "d_fake", "d_steps"}
+    assert record["discriminator"]["d_steps"] == open_run(trained).stage("gan").checkpoint.config.gan.d_steps
 
 
 def test_regan_keeps_the_vae_stage_and_the_record_counts_its_seconds(trained: Path, tmp_path: Path) -> None:
@@ -234,6 +235,7 @@ def test_the_curve_table_averages_seeds_beside_the_targets_and_says_where_fid_st
         curve_record(15, 0, "vae", 122, 1500),  # the 30-minute two stages' VAE steps, trained on their own
         curve_record(60, 0, "vae", 110, 6000),
     ]
+    records[1]["discriminator"]["d_steps"] = 4  # records[0] predates the field: trained at 1
     (tmp_path / "emoji").mkdir()
     for i, r in enumerate(records):
         (tmp_path / "emoji" / f"curve-{i}.json").write_text(json.dumps(r))
@@ -246,7 +248,7 @@ def test_the_curve_table_averages_seeds_beside_the_targets_and_says_where_fid_st
     (tmp_path / "emoji" / "curve-0.json").write_text(json.dumps(records[0]))
     assert "- Not the curve: trained on emoji:faces (`curve.py train --dry-run`)." in curve_section(tmp_path)
     assert "VAE then GAN: no better at 30 min" in text and "VAE alone: each budget beats the one before" in text
-    assert "0.60 ± 0.00 / 0.40 ± 0.00" in text and "a GPU: 1.0 min wall (12 jobs at once)" in text
+    assert "0.60 ± 0.00 / 0.40 ± 0.00 (d_steps 1, 4)" in text and "a GPU: 1.0 min wall (12 jobs at once)" in text
     vae_half = next(line for line in text.splitlines() if line.startswith("| VAE alone | 3 (3.00)"))
     assert vae_half.endswith("a GPU: 0.5 min wall (12 jobs at once) |")  # its stage's seconds, not the whole run's
 
