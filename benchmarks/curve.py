@@ -429,7 +429,6 @@ def main() -> None:
 
         if unknown := [name for name in args.points if name not in BY_NAME]:
             parser.error(f"unknown points {unknown}")
-
         score(args)
     elif args.command in ("carry", "place"):
         from curve_points.pack import carry, place

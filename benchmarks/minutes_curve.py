@@ -205,8 +205,11 @@ def curve_row(data: str, model: str, budget: float, entries: list[dict[str, Any]
     goal = f"≤ {target[0]} ({target[1]} seed{'s' if target[1] > 1 else ''})" if target else "–"
     d = [e["record"]["discriminator"] for e in entries if model == MODELS[1] and e["record"]["discriminator"]]
     d_steps = ", ".join(str(k) for k in sorted({x.get("d_steps", 1) for x in d}))  # records before it: 1
-    dx = f"{spread([x['d_real'] for x in d], 2)} / {spread([x['d_fake'] for x in d], 2)} (d_steps {d_steps})"
-    dx = dx if d else "–"
+    dx = (
+        f"{spread([x['d_real'] for x in d], 2)} / {spread([x['d_fake'] for x in d], 2)} (d_steps {d_steps})"
+        if d
+        else "–"
+    )
     idle = statistics.fmean(e["minutes"] for e in entries)
     cells = [
         model,
@@ -317,6 +320,6 @@ def cheaper_gan_steps(data: str) -> str:
     if d_steps == 1:
         return ""
     return (
-        f", whose GAN step moves D and G; at {data}'s {d_steps} D updates per G update a GAN step costs less, "
-        "so the GAN stage trains in fewer minutes than its budget says (each record's wall-clock is its own)"
+        f", whose GAN step moves D and G (at {data}'s d_steps {d_steps} the GAN stage takes fewer minutes; "
+        "each record's wall-clock is its own)"
     )
