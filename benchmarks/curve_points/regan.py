@@ -17,6 +17,7 @@ from typing import Any
 
 from curve_points.jobs import finished, train_record
 from curve_points.score import epochs_of
+from vaegan.pipeline import stage_seconds
 
 LEFT_BEHIND = ("flow_prior.pt", "prior.pt")  # refitted by today's recipe when the GAN stage starts
 
@@ -28,8 +29,9 @@ def record_commit(record: Path) -> str | None:
 
 
 def vae_seconds(folder: Path) -> float:
-    """The VAE stage's own seconds: every epoch its final model trained, checks included."""
-    return round(sum(r.get("seconds", 0.0) for r in epochs_of(folder, "vae")), 1)
+    """The VAE stage's own seconds: every epoch its final model trained, checks included (to the ms, so a
+    tiny stage on a fast machine still counts)."""
+    return round(stage_seconds(epochs_of(folder, "vae")), 3)
 
 
 def replaced_folder(folder: Path) -> Path:
