@@ -112,7 +112,7 @@ def gan_step(
             with autocast(device, bf16):
                 g_loss = generator_loss(nets.disc(nets.augment(fake)), gc.loss)
                 if anchor_w > 0:
-                    anchor = anchor_loss(gc.anchor, frozen=nets.frozen, z=z, fake=fake, fake_x=fake_x, real=real)
+                    anchor = anchor_loss(gc, frozen=nets.frozen, z=z, fake=fake, fake_x=fake_x, real=real)
             nets.opt_g.zero_grad(set_to_none=True)
             (g_loss + anchor_w * anchor).backward()
         grad_g = grad_norm(nets.trained_g)
@@ -131,7 +131,7 @@ def g_steps(gc: GANConfig, steps: int) -> range:
 
 
 def anchor_loss(
-    kind: str, *, frozen: VAE, z: torch.Tensor, fake: torch.Tensor, fake_x: torch.Tensor, real: torch.Tensor
+    gc: GANConfig, *, frozen: VAE, z: torch.Tensor, fake: torch.Tensor, fake_x: torch.Tensor, real: torch.Tensor
 ) -> torch.Tensor:
     """Keeps G near what the VAE taught it, per-pixel mean squared error.
 
@@ -140,13 +140,17 @@ def anchor_loss(
     every process count agrees): the VAE's own reconstruction task kept while D sharpens G, what keeps the
     encoder's latents meaning the same images through the GAN (issue 12's PSNR through G). Measured in D's
     features instead (Larsen et al. 2016's learned similarity) it added specks and no sharpness (levers 30).
+    Either compares means of gc.anchor_pool-sized blocks, leaving what is finer to D.
     """
-    if kind == "decoder":
+    if gc.anchor == "decoder":
         with torch.no_grad():
             target = frozen.decode(z)
-        return F.mse_loss(fake.float(), target.float())
-    assert kind == "pixel" and len(fake_x) == len(real), f"unknown anchor {kind!r}, or the pixel anchor without G(z_x)"
-    return F.mse_loss(fake_x.float(), real.float())
+        ours = fake
+    else:
+        assert gc.anchor == "pixel" and len(fake_x) == len(real), f"unknown anchor {gc.anchor!r}, or no G(z_x)"
+        ours, target = fake_x, real
+    k = gc.anchor_pool
+    return F.mse_loss(F.avg_pool2d(ours.float(), k), F.avg_pool2d(target.float(), k))
 
 
 @contextlib.contextmanager
