@@ -23,7 +23,6 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
                     D updated 4 times per G update)
   gan+d1, gan+d2, gan+d8  [vae] the same with D updated 1, 2 or 8 times per G update (d_steps)
   gan+ttur          [vae] the same with D's learning rate doubled (4e-4)
-  gan+pool2, gan+pool4  [vae] the same with the pixel anchor on means of 2x2 or 4x4 blocks (anchor_pool)
   gan+lrg1e-4, gan+lrg2e-4  [vae] the same with G's learning rate 1e-4 or 2e-4 instead of 5e-5
   gan+transpose     [vae+transpose] the former defaults: what `make run` trained before resize-conv
   gan+r1            [vae] R1 penalty on real images, gamma --r1-gamma
@@ -144,8 +143,6 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+d2": ("vae", {"d_steps": 2}),
     "gan+d8": ("vae", {"d_steps": 8}),
     "gan+ttur": ("vae", {"lr_d": 4e-4}),
-    "gan+pool2": ("vae", {"anchor_pool": 2}),
-    "gan+pool4": ("vae", {"anchor_pool": 4}),
     "gan+lrg1e-4": ("vae", {"lr_g": 1e-4}),
     "gan+lrg2e-4": ("vae", {"lr_g": 2e-4}),
     "gan+r1g0.01": ("vae", {"r1_gamma": 0.01}),  # StyleGAN2-ADA's rule, 0.0002 * 64^2 / batch 64

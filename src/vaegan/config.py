@@ -331,9 +331,6 @@ class GANConfig(RunSettings):
     anchor: Anchor = "pixel"  # decoder: L2 to the frozen decoder, same z; pixel: G(mean of q(z|x)) to x
     anchor_weight: float = 10.0  # on [-1, 1] data
     anchor_decay_steps: int = 0  # the anchor weight falls linearly to 0 over this many steps; 0 keeps it
-    # the anchor compares means of pool x pool blocks: the layout and colours the VAE got right, not the
-    # high frequencies MSE blurs; 1 compares every pixel
-    anchor_pool: int = 1
     # normal: G's z ~ N(0, I); fitted: z from the Gaussian mixture fitted to the VAE's training latents
     # (prior.py), where the decoder already draws typical images, for training, grids and samples alike
     latents: Latents = "fitted"
@@ -362,7 +359,6 @@ class GANConfig(RunSettings):
         _check(self.d_warmup_steps >= 0, f"d warm-up steps must be >= 0, got {self.d_warmup_steps}")
         _check_range(self.d_warmup_steps, 0, MAX_STEPS, "d warm-up steps")
         _check_range(self.d_steps, 1, 100, "d steps")
-        _check_range(self.anchor_pool, 1, 64, "anchor pool")
         weight_ok = math.isfinite(self.anchor_weight) and self.anchor_weight >= 0
         _check(weight_ok, f"anchor weight must be finite and >= 0, got {self.anchor_weight}")
         _check(self.anchor_decay_steps >= 0, f"anchor decay steps must be >= 0, got {self.anchor_decay_steps}")
