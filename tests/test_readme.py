@@ -2,7 +2,8 @@
 
 Each command runs as written, with flags that make it tiny appended (a flag the command already gives
 keeps the README's value), in a temporary home and working folder: `~/pictures/comics` is a folder of
-small pictures, Fashion-MNIST is 48 of its real images written as IDX files, emoji are rendered at 16 px.
+small pictures, Fashion-MNIST is 48 of its real images written as IDX files, emoji are rendered at 16 px
+and draw z from a mixture.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ TINY = [
 ]
 
 
-# All 3,788 emoji: a flow fitted to their latents takes 8,879 steps, most of the suite's time; the flow is
-# tested on the small folders' runs, so the emoji runs draw z from a mixture.
+# A flow fitted to every emoji's latents runs thousands of steps (flow_prior.RECIPE), most of the suite's
+# time; the flow is tested on the small folders' runs, so the emoji runs draw z from a mixture.
 EMOJI_CONFIG = Path("emoji-mixture.toml")
 
 

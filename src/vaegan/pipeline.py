@@ -386,6 +386,7 @@ def write_summary(run: Run, setup: dict[str, float], n_train: int, n_val: int, f
     """summary.txt: the data, each stage's time and final numbers, both FIDs, and the one-time set-up apart."""
     vae, gan = (run.stages[s].metrics for s in ("vae", "gan"))
     vae_last, gan_last = vae[-1], gan[-1]
+    gc = run.stages["gan"].checkpoint.config.gan  # type: ignore[union-attr]
     data, out = run.config.data, run.path
     lines = [
         f"data: {data.source} ({n_train} training images, {n_val} held out), "
@@ -395,7 +396,7 @@ def write_summary(run: Run, setup: dict[str, float], n_train: int, n_val: int, f
         f"  validation -ELBO {vae_last['val/neg_elbo']:.2f} nats (reconstruction "
         f"{vae_last['val/reconstruction']:.2f}, KL {vae_last['val/kl']:.2f})",
         stage_line("GAN", gan),
-        f"  G moved on {len(g_steps(run.stages['gan'].checkpoint.config.gan, gan_last['step']))} of them "
+        f"  G moved on {len(g_steps(gc, gan_last['step']))} of them "
         "(D alone on the others: its warm-up, and d_steps D updates per G update)",
         f"  D(x) {gan_last['d_real']:.3f}, D(G(z)) {gan_last['d_fake']:.3f}, "
         f"sample diversity {gan_last['diversity']:.2f} of the real data's",

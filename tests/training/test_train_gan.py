@@ -331,7 +331,7 @@ def test_pixel_anchor_is_the_squared_error_of_g_on_the_posterior_mean_against_x(
     real = torch.rand(4, 3, 16, 16) * 2 - 1
     fake_x = generator(frozen.encode(real).mean)
     z, fake = torch.randn(4, 4), generator(torch.randn(4, 4))
-    loss = anchor_loss(GANConfig(anchor="pixel"), frozen=frozen, z=z, fake=fake, fake_x=fake_x, real=real)
+    loss = anchor_loss("pixel", frozen=frozen, z=z, fake=fake, fake_x=fake_x, real=real)
     assert torch.allclose(loss, ((fake_x - real) ** 2).mean())
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.parameters())

@@ -112,7 +112,7 @@ def gan_step(
             with autocast(device, bf16):
                 g_loss = generator_loss(nets.disc(nets.augment(fake)), gc.loss)
                 if anchor_w > 0:
-                    anchor = anchor_loss(gc, frozen=nets.frozen, z=z, fake=fake, fake_x=fake_x, real=real)
+                    anchor = anchor_loss(gc.anchor, frozen=nets.frozen, z=z, fake=fake, fake_x=fake_x, real=real)
             nets.opt_g.zero_grad(set_to_none=True)
             (g_loss + anchor_w * anchor).backward()
         grad_g = grad_norm(nets.trained_g)
@@ -131,7 +131,7 @@ def g_steps(gc: GANConfig, steps: int) -> range:
 
 
 def anchor_loss(
-    gc: GANConfig, *, frozen: VAE, z: torch.Tensor, fake: torch.Tensor, fake_x: torch.Tensor, real: torch.Tensor
+    kind: str, *, frozen: VAE, z: torch.Tensor, fake: torch.Tensor, fake_x: torch.Tensor, real: torch.Tensor
 ) -> torch.Tensor:
     """Keeps G near what the VAE taught it, per-pixel mean squared error.
 
@@ -142,14 +142,12 @@ def anchor_loss(
     features instead (Larsen et al. 2016's learned similarity) it added specks and no sharpness (levers 30).
     Compared on means of 2x2 or 4x4 blocks, leaving finer detail to D, it sharpened no more (levers 36).
     """
-    if gc.anchor == "decoder":
+    if kind == "decoder":
         with torch.no_grad():
             target = frozen.decode(z)
-        ours = fake
-    else:
-        assert gc.anchor == "pixel" and len(fake_x) == len(real), f"unknown anchor {gc.anchor!r}, or no G(z_x)"
-        ours, target = fake_x, real
-    return F.mse_loss(ours.float(), target.float())
+        return F.mse_loss(fake.float(), target.float())
+    assert kind == "pixel" and len(fake_x) == len(real), f"unknown anchor {kind!r}, or the pixel anchor without G(z_x)"
+    return F.mse_loss(fake_x.float(), real.float())
 
 
 @contextlib.contextmanager
