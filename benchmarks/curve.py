@@ -80,7 +80,8 @@ CURVE = (
     *(Point("emoji", minutes, 0, "vae") for minutes in (6, 30, 60)),
 )
 PEERS = (Point("emoji", PEER_MINUTES, 0, "gpu-default"), Point("emoji", PEER_MINUTES, 0, "dcgan"))
-SCREENS = (Point("emoji", 6, 0, "gan-heavy"),)  # a lever at a curve budget; its record goes to the levers table
+# Levers screened at a curve budget; their records go to the levers table, not the curve.
+SCREENS = tuple(Point("emoji", 6, seed, "gan-heavy") for seed in (0, 1))
 POINTS = CURVE + PEERS + SCREENS
 BY_NAME = {p.name: p for p in POINTS}
 
