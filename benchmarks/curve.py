@@ -67,6 +67,11 @@ class Point:
     def by_steps(self) -> bool:
         return self.variant in ("two-stage", "vae", "gan-heavy")
 
+    @property
+    def two_stages(self) -> bool:
+        """A VAE, then a GAN from its decoder: both stages are scored on the same z."""
+        return self.variant in ("two-stage", "gan-heavy")
+
     def record_path(self, grids: Path) -> Path:
         return grids / self.data / f"curve-{self.minutes:g}min-{self.variant}-seed{self.seed}.json"
 
