@@ -7,8 +7,9 @@ setup:
 run: setup
 	.venv/bin/vaegan run --data emoji --preset quick --out runs/emoji
 
+# One test process per core (conftest gives each one torch thread); a file's tests share a process and its fixtures.
 test: setup
-	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest -n auto --dist loadfile
 
 lint: setup
 	.venv/bin/ruff check src tests benchmarks
