@@ -24,6 +24,8 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+d1, gan+d2, gan+d8  [vae] the same with D updated 1, 2 or 8 times per G update (d_steps)
   gan+ttur          [vae] the same with D's learning rate doubled (4e-4)
   gan+lrg1e-4, gan+lrg2e-4  [vae] the same with G's learning rate 1e-4 or 2e-4 instead of 5e-5
+  gan+grey          [vae] the GAN settings grey data keeps (presets.GREY_28: non-saturating, no DiffAugment,
+                    G at lr 2e-4 from step one, D once per G update)
   gan+transpose     [vae+transpose] the former defaults: what `make run` trained before resize-conv
   gan+r1            [vae] R1 penalty on real images, gamma --r1-gamma
   gan+pixel         [vae] the pixel anchor ||G(mean of q(z|x)) - x||^2, weight 1
@@ -94,7 +96,7 @@ from vaegan.metrics.inception_fid import embed_images, fid_kid, load_fid_net, re
 from vaegan.metrics.psnr import posterior_psnr
 from vaegan.metrics.quality import embed, quality_metrics, uint8_to_unit
 from vaegan.models.vae import VAE
-from vaegan.presets import dataset_defaults
+from vaegan.presets import GREY_28, dataset_defaults
 from vaegan.prior import fit_mixture, fitted_prior, posterior_means, through_prior
 from vaegan.runs import load_generator, load_vae, open_run, read_metrics
 from vaegan.training.feature_net import feature_net_for
@@ -145,6 +147,7 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+ttur": ("vae", {"lr_d": 4e-4}),
     "gan+lrg1e-4": ("vae", {"lr_g": 1e-4}),
     "gan+lrg2e-4": ("vae", {"lr_g": 2e-4}),
+    "gan+grey": ("vae", {k: v for k, v in GREY_28["gan"].items() if k not in ("batch_size", "epochs")}),
     "gan+r1g0.01": ("vae", {"r1_gamma": 0.01}),  # StyleGAN2-ADA's rule, 0.0002 * 64^2 / batch 64
     "gan+r1off": ("vae", {"r1_gamma": 0.0}),
     "gan+d2+r1g0.01": ("vae", {"d_steps": 2, "r1_gamma": 0.01}),
