@@ -265,7 +265,7 @@ def other_data(records: list[dict[str, Any]], data: str) -> list[str]:
 
 def curve_section(grids: Path) -> list[str]:
     """Per dataset with curve records: the table of every model and budget, and whether FID falls with budget."""
-    lines = []
+    lines, explained = [], ""
     for data, records in curve_records(grids).items():
         by_steps = [r for r in records if r["reference"]]
         found = curve_points_by_steps(by_steps)
@@ -293,14 +293,21 @@ def curve_section(grids: Path) -> list[str]:
                     + ("each budget beats the one before" if not worse else f"no better at {', '.join(worse)} min")
                 )
         counts = sorted({(r["samples"], r["real"]["count"]) for r in by_steps})
+        scored = "Inception FID of " + " and ".join(f"{s:,} samples vs {n:,} real" for s, n in counts)
+        records_at = f"docs/results/{data}/curve-*.json"
+        if explained:  # the first table's paragraph says what every table's columns mean
+            about = f"Budgets and rows as for {explained}{cheaper_gan_steps(data)}; {scored}; records {records_at}."
+        else:
+            explained = data
+            about = (
+                f"Budgets are optimiser steps whose idle time adds up to the minutes on `{reference['record']}` "
+                f"({reference['kind']}), by its throughput record{cheaper_gan_steps(data)}; mean ± sd over seeds, "
+                f"{scored}. VAE-alone rows include the VAE stage of two-stage runs at its own budget. "
+                f"Each record ({records_at}) holds its train and score commands."
+            )
         lines += [
             "",
-            f"Budgets are optimiser steps whose idle time adds up to the minutes on `{reference['record']}` "
-            f"({reference['kind']}), by its throughput record{cheaper_gan_steps(data)}; mean ± sd over seeds, "
-            "Inception FID of "
-            + " and ".join(f"{s:,} samples vs {n:,} real" for s, n in counts)
-            + ". VAE-alone rows include the VAE stage of two-stage runs at its own budget. "
-            "Each record (docs/results/" + data + "/curve-*.json) holds its train and score commands.",
+            about,
             "",
             *(f"- {note}" for note in notes),
             *(f"- {dry}" for dry in other_data(records, data)),

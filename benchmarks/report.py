@@ -173,12 +173,14 @@ def current_rows(records: list[dict[str, Any]]) -> list[str]:
             # FID is biased by the sample count, so a ratio across counts would measure the counts too
             each = [
                 f"{ours / fid:.2f}x {SHORT_NAMES.get(model, model)}"
-                + ("" if record == ours_record else f" (`{ours_record}` over `{record}`)")
+                + ("" if record == ours_record else f" (`{record}`)")
                 for model, (fid, record, n) in others.items()
                 if n == ours_counts
             ]
             apart = [SHORT_NAMES.get(model, model) for model, (_, _, n) in others.items() if n != ours_counts]
-            parts = ["two stages' FID over: " + ", ".join(each) + "."] if each else []
+            named = any(record != ours_record for _, record, n in others.values() if n == ours_counts)
+            ours_named = f" (`{ours_record}`)" if named else ""  # a record named once, where others are named
+            parts = [f"two stages' FID{ours_named} over: " + ", ".join(each) + "."] if each else []
             parts += ["Not compared, scored at other sample counts: " + ", ".join(apart) + "."] if apart else []
             if parts:
                 summary.append(f"- {data}: " + " ".join(parts))
@@ -510,8 +512,7 @@ def auto_section(records: list[dict[str, Any]]) -> list[str]:
         "A rule on the device, nothing timed (`vaegan/training/placement.py`): `--precision auto` is bf16 where "
         "the CPU lists avx512_bf16 or amx_bf16, fp32 elsewhere (GPUs run these small steps launch-bound); "
         "`--memory-format auto` is channels_last on a CPU, contiguous on a GPU; `--compile` is opt-in (tens of "
-        "seconds and a C++ compiler). Older records show the probe that decided then, newer ones the rule's pick "
-        "against the best eager row.",
+        "seconds and a C++ compiler).",
         "",
         "| machine kind | " + " | ".join(steps) + " |",
         "|---|" + "---|" * len(steps),
@@ -623,7 +624,7 @@ def write_performance(folder: Path, out: Path) -> None:
         "--record NAME` (docs/results/performance/), one per machine kind: images/s, x a baseline timed in the same "
         "process, % of the measured matmul peaks; compare within one table (rows move 10-20% between runs). The "
         "baseline of the shipped steps is the same networks and losses in a plain fp32 loop; `*`: auto's pick; "
-        "`compiled`: that pick under torch.compile (`--compile on`; older records also compiled the GAN's G), "
+        "`compiled`: that pick under torch.compile (`--compile on`), "
         "timed after compiling. "
         "Tables of the tutorial model show its reference, auto's pick and the fastest row (the records hold all).",
         "",

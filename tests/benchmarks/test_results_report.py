@@ -167,8 +167,7 @@ def test_the_summary_takes_each_variant_from_the_newest_current_record(tmp_path:
     assert "| fashion-mnist | VAE alone | 33 |" in summary and "(papers' protocol)" in summary
     assert summary.count("| fashion-mnist |") == 2  # the older record's two-stage row is hidden
     # 19.5 / 33 from two records, and the ratio says so
-    ratio = f"0.59x VAE alone (`{newest}` over `{oldest}`)."
-    assert f"- fashion-mnist: two stages' FID over: {ratio}" in summary
+    assert f"- fashion-mnist: two stages' FID (`{newest}`) over: 0.59x VAE alone (`{oldest}`)." in summary
 
 
 def test_the_summary_ratio_names_no_records_when_both_rows_come_from_one(tmp_path: Path) -> None:
