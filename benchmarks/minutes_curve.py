@@ -1,17 +1,8 @@
-"""RESULTS.md's quality-per-minute curve: what a longer budget buys.
+"""RESULTS.md's curve: quality by training budget, per model, beside issue 67's targets.
 
-Where a dataset has curve records (benchmarks/curve.py: budgets counted in optimiser steps, whose idle time
-adds up to N minutes on a reference machine kind), their table is its curve, per model and budget over
-seeds, beside issue 67's targets (curve_section). Otherwise the curve comes from race records at several
-wall-clock budgets, as follows (minutes_section).
-
-A two-stage record raced with --marks 2 scores its VAE at the hand-off too: that VAE trained its share of
-the budget exactly as the VAE alone would (same loop, sampler and prior), so it is the VAE-alone point at
-that many minutes. Likewise a VAE-alone record's earlier marks where the step trains eager: then nothing in
-its training depends on the budget (no schedule runs to its end; only --compile auto weighs the planned
-minutes), so its mark at 15 minutes is what a 15-minute run would score.
-Two-stage points come from records of today's discriminator kind only; a section whose records raced another
-R1 gamma than today's default says so.
+Budgets are counted in optimiser steps (benchmarks/curve.py) whose idle time adds up to N minutes on a
+reference machine kind; each dataset with curve records gets a table per model and budget over seeds
+(curve_section) and, where a model has several budgets, a chart of them (draw_curves).
 """
 
 from __future__ import annotations
@@ -26,114 +17,38 @@ from vaegan.config import GANConfig
 from vaegan.plots import Panel, line_charts
 from vaegan.presets import dataset_defaults
 
-# The races behind the curve, per dataset, all on one machine kind (their sections name it).
-CURVE_RECORDS = {
-    "emoji": (
-        "race-minutes3-f25",
-        "race-disc-selfsup-f25",
-        "race-core-emoji",
-        "race-disc-conv-f25",
-        "race-compile-f25",
-        "race-seed1-f25",
-        "race-minutes15-f25",
-        "race-minutes15-seed1-f25",
-        "race-minutes30-f25",
-        "race-minutes30-seed1-f25",
-        "race-vae-minutes6-f25",
-        "race-vae-minutes6-seed1-f25",
-        "race-vae-minutes30-f25",
-    ),
-    "fashion-mnist": (
-        "race-fmnist-minutes5-f25",
-        "race-fmnist-vae-minutes5-f25",
-        "race-core-fmnist",
-        "race-fmnist-minutes30-f25",
-        "race-fmnist-vae-minutes30-f25",
-    ),
-}
 MODELS = ("VAE alone", "VAE then GAN")
 # Issue 67's targets for two stages: Inception FID at most, over that many seeds.
-TARGETS = {("emoji", 6): (95, 3), ("emoji", 30): (75, 2), ("emoji", 60): (65, 1), ("fashion-mnist", 30): (11, 1)}
+TARGETS: dict[tuple[str, float], tuple[int, int]] = {
+    ("emoji", 6): (95, 3),
+    ("emoji", 30): (75, 2),
+    ("emoji", 60): (65, 1),
+    ("fashion-mnist", 30): (11, 1),
+}
+CHART = "fid-by-budget.png"
 
 
-def curve_points(record: dict[str, Any]) -> list[tuple[str, float, float]]:
-    """(model, minutes, FID) of every end-of-stage score in `record` that today's pipeline would make."""
-    default_d = record["gan"].get("disc_kind", "conv") == GANConfig.disc_kind
-    points = []
-    for variant, runs in record["curves"].items():
-        if variant not in ("two-stage-auto", "vae-auto") or record.get("vae_overrides"):
-            continue
-        for run in runs:
-            for point in run:
-                if point["stage"] == "vae":
-                    points.append((MODELS[0], round(point["seconds"] / 60, 1), point["fid"]))
-                elif default_d and point["seconds"] >= record["minutes"] * 60 - 1:
-                    points.append((MODELS[1], round(point["seconds"] / 60, 1), point["fid"]))
-    return points
+def draw_curves(grids: Path) -> list[str]:
+    """Each dataset's chart, grids/<data>/fid-by-budget.png, where a model has more than one budget; the
+    datasets drawn."""
+    drawn = []
+    for data, records in curve_records(grids).items():
+        found = curve_points_by_steps([r for r in records if r["reference"]])
+        if charted(found):
+            series = {m: (sorted(found[m]), [mean_fid(found[m][b]) for b in sorted(found[m])]) for m in MODELS}
+            panel = Panel(f"{data}: Inception FID by step budget", "Inception FID", series, xlabel="idle minutes")
+            line_charts([panel], ncol=1, cell=(520, 300)).save(grids / data / CHART)
+            drawn.append(data)
+    return drawn
 
 
-def curve(by_name: dict[tuple[str, str], dict[str, Any]], data: str) -> dict[str, dict[float, list[float]]]:
-    """model -> minutes -> the FIDs scored there, over CURVE_RECORDS[data]."""
-    found: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for name in CURVE_RECORDS.get(data, ()):
-        if (data, name) in by_name:
-            for model, minutes, fid in curve_points(by_name[(data, name)]):
-                found[model][minutes].append(fid)
-    return found
+def charted(found: dict[str, dict[float, list[dict[str, Any]]]]) -> bool:
+    """Whether a chart says more than the table: some model has more than one budget."""
+    return max(len(budgets) for budgets in found.values()) > 1
 
 
-def draw_curves(by_name: dict[tuple[str, str], dict[str, Any]], grids: Path) -> None:
-    """Each dataset's chart, grids/<data>/quality-per-minute.png (report.py's command line redraws them)."""
-    for data in CURVE_RECORDS:
-        found = curve(by_name, data)
-        if found:
-            # every model named, so a chart of one line still says whose it is
-            series = {m: (sorted(found[m]), [statistics.fmean(found[m][t]) for t in sorted(found[m])]) for m in MODELS}
-            title = f"{data}: Inception FID by training budget"
-            panel = Panel(title, "Inception FID", series, xlabel="training minutes")
-            line_charts([panel], ncol=1, cell=(520, 300)).save(grids / data / "quality-per-minute.png")
-
-
-def r1_note(by_name: dict[tuple[str, str], dict[str, Any]], data: str) -> list[str]:
-    """A line naming the R1 gamma the two-stage points raced with, where it is not today's default."""
-    today = dataset_defaults(data).get("gan", {}).get("r1_gamma", GANConfig.r1_gamma)
-    records = [by_name[(data, n)] for n in CURVE_RECORDS[data] if (data, n) in by_name]
-    raced = {r["gan"].get("r1_gamma", 1.0) for r in records if any(m == MODELS[1] for m, _, _ in curve_points(r))}
-    if raced <= {today}:
-        return []
-    gammas = " and ".join(f"{g:g}" for g in sorted(raced))
-    return [f"Two stages raced with R1 gamma {gammas}; the default is {today:g} since levers 28.", ""]
-
-
-def minutes_section(
-    by_name: dict[tuple[str, str], dict[str, Any]], replaced: frozenset[str] = frozenset()
-) -> list[str]:
-    """The curve's table per dataset and its chart (draw_curves), or nothing without records; none for the
-    `replaced` datasets, whose curve comes from curve records (curve_section)."""
-    lines = []
-    for data, names in CURVE_RECORDS.items():
-        found = curve(by_name, data)
-        if not found or data in replaced:
-            continue
-        minutes = sorted({t for m in found.values() for t in m})
-        cells = {m: {t: f"{statistics.fmean(v):.1f} ({len(v)})" for t, v in found[m].items()} for m in MODELS}
-        records = ", ".join(f"`{n}`" for n in names if (data, n) in by_name)
-        lines += [
-            f"### {data}",
-            "",
-            "| training minutes | " + " | ".join(MODELS) + " |",
-            "|---|---|---|",
-            *[f"| {t:g} | " + " | ".join(cells[m].get(t, "–") for m in MODELS) + " |" for t in minutes],
-            "",
-            f"Inception FID at the end of each budget (runs), from {records}.",
-            "",
-            *r1_note(by_name, data),
-            f"![FID by training budget](results/{data}/quality-per-minute.png)",
-            "",
-        ]
-    if not lines:
-        return []
-    return ["## What a longer budget buys", "", *lines]
+def mean_fid(entries: list[dict[str, Any]]) -> float:
+    return statistics.fmean(e["scores"]["fid"] for e in entries)
 
 
 def curve_records(grids: Path) -> dict[str, list[dict[str, Any]]]:
@@ -184,13 +99,14 @@ def wall_seconds(entry: dict[str, Any]) -> float:
     return float(entry["record"]["trained"]["wall_seconds"])
 
 
-def where(entries: list[dict[str, Any]]) -> str:
-    """Where the entries trained and their wall-clock, setup included (not the budget: that is the steps)."""
+def where(entries: list[dict[str, Any]], device: bool = True) -> str:
+    """The entries' wall-clock, setup included (not the budget: that is the steps), after where they trained
+    unless `device` is False (a table whose paragraph names the one device)."""
     devices = sorted({e["record"]["trained"]["device"] for e in entries})
     wall = statistics.fmean(wall_seconds(e) for e in entries) / 60
     at_once = max(e["record"]["trained"]["jobs_at_once"] for e in entries)
     jobs = "1 job at a time" if at_once == 1 else f"{at_once} jobs at once"
-    return f"{', '.join(devices)}: {wall:.1f} min wall ({jobs})"
+    return (f"{', '.join(devices)}: " if device else "") + f"{wall:.1f} min wall ({jobs})"
 
 
 def steps_cell(entries: list[dict[str, Any]], model: str) -> str:
@@ -199,7 +115,7 @@ def steps_cell(entries: list[dict[str, Any]], model: str) -> str:
     return vae if model == MODELS[0] else f"{vae} + {steps['gan']['steps']:,}"
 
 
-def curve_row(data: str, model: str, budget: float, entries: list[dict[str, Any]]) -> str:
+def curve_row(data: str, model: str, budget: float, entries: list[dict[str, Any]], device: bool) -> str:
     fids = [e["scores"]["fid"] for e in entries]
     target = TARGETS.get((data, budget)) if model == MODELS[1] else None
     goal = f"≤ {target[0]} ({target[1]} seed{'s' if target[1] > 1 else ''})" if target else "–"
@@ -222,7 +138,7 @@ def curve_row(data: str, model: str, budget: float, entries: list[dict[str, Any]
         spread([e["scores"]["defect"] for e in entries], 2),
         spread([e["scores"]["sharpness"] for e in entries], 2),
         dx,
-        where(entries),
+        where(entries, device),
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -273,19 +189,20 @@ def curve_section(grids: Path) -> list[str]:
             lines += [f"### {data}: the GPU default against DCGAN", "", *peers_rows(records)]
             continue
         reference = by_steps[0]["reference"]
+        devices = sorted({r["trained"]["device"] for r in by_steps})
         lines += [
             f"### {data}: by step budget",
             "",
             "| model | budget (idle minutes) | steps (VAE + GAN) | seeds | Inception FID | target | KID | defect "
-            "| sharpness | D(x) / D(G(z)) | trained on |",
+            "| sharpness | D(x) / D(G(z)) | " + ("wall-clock |" if len(devices) == 1 else "trained on |"),
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         notes = []
         for model in MODELS:
             budgets = sorted(found[model])
             for budget in budgets:
-                lines.append(curve_row(data, model, budget, found[model][budget]))
-            means = [(b, statistics.fmean(e["scores"]["fid"] for e in found[model][b])) for b in budgets]
+                lines.append(curve_row(data, model, budget, found[model][budget], len(devices) > 1))
+            means = [(b, mean_fid(found[model][b])) for b in budgets]
             worse = falls(means)
             if len(means) > 1:
                 notes.append(
@@ -305,6 +222,8 @@ def curve_section(grids: Path) -> list[str]:
                 f"{scored}. VAE-alone rows include the VAE stage of two-stage runs at its own budget. "
                 f"Each record ({records_at}) holds its train and score commands."
             )
+        if len(devices) == 1:
+            about += f" Trained on {devices[0]}."
         lines += [
             "",
             about,
@@ -312,6 +231,7 @@ def curve_section(grids: Path) -> list[str]:
             *(f"- {note}" for note in notes),
             *(f"- {dry}" for dry in other_data(records, data)),
             "",
+            *([f"![FID by step budget](results/{data}/{CHART})", ""] if charted(found) else []),
         ]
         peers = peers_rows(records)
         if peers:

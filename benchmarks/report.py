@@ -4,12 +4,12 @@
     python benchmarks/report.py --results        # docs/RESULTS.md only (curve.py score rebuilds it too)
     python benchmarks/report.py --performance    # docs/PERFORMANCE.md only
 
-RESULTS.md: where today's defaults stand in Inception FID at equal wall-clock (the race records named in
-CURRENT; benchmarks/quality.py, in git history, made them), beside the published Fashion-MNIST figures, and
-per record the command that made it. PERFORMANCE.md: one throughput table per machine kind (the records that
-`benchmarks/throughput.py --record NAME` writes to docs/results/performance/) and what --precision auto
-and --memory-format auto decide on each. Neither doc is edited by hand: a test regenerates both and
-compares them with the committed files.
+RESULTS.md: the step-budget curve of today's defaults (minutes_curve.py), the wall-clock races of the peers
+and of vaegan's earlier defaults (the race records named in CURRENT; benchmarks/quality.py, in git history,
+made them), the published Fashion-MNIST figures, and per record the command that made it. PERFORMANCE.md:
+one throughput table per machine kind (the records that `benchmarks/throughput.py --record NAME` writes to
+docs/results/performance/) and what --precision auto and --memory-format auto decide on each. Neither doc
+is edited by hand: a test regenerates both and compares them with the committed files.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from minutes_curve import curve_records, curve_section, draw_curves, minutes_section
+from minutes_curve import MODELS, curve_points_by_steps, curve_records, curve_section, draw_curves, spread
 
 from vaegan.config import DataConfig
 from vaegan.cpu import cpu_model
@@ -68,7 +68,7 @@ PUBLISHED = (
     ("VAE, cross-entropy decoder", "43.6 ± 0.7", DAI_WIPF),
     ("VAE, fixed decoder variance", "84.6 ± 0.9", DAI_WIPF),
 )
-# Each dataset's current figures: the records raced with today's defaults, newest first. A variant is taken
+# Each dataset's wall-clock races shown (the peers' only records), newest first. A variant is taken
 # from the first record that has it, so a newer record with more seeds hides an older one's row. A record
 # that no longer shows a row leaves this list and the tree (git keeps it; CHANGELOG.md names it).
 CURRENT = {
@@ -129,12 +129,31 @@ README_MARKERS = (
 )
 
 
-def readme_table(records: list[dict[str, Any]]) -> list[str]:
-    """The README's results table, from the same records as RESULTS.md's summary."""
+def curve_cells(grids: Path) -> dict[str, dict[str, tuple[str, str]]]:
+    """Per dataset and model ("two-stage", "vae"): the step-budget curve's FIDs and budgets, one cell each
+    ("92.0 ± 1.8 / 72.9 ± 1.9", "6 / 30 min of steps"), where curve records exist: today's defaults."""
+    found: dict[str, dict[str, tuple[str, str]]] = {}
+    for data, records in curve_records(grids).items():
+        points = curve_points_by_steps([r for r in records if r["reference"]])
+        for model, entries in zip(("vae", "two-stage"), (points[m] for m in MODELS), strict=True):
+            if entries:
+                budgets = sorted(entries)
+                fids = " / ".join(spread([e["scores"]["fid"] for e in entries[b]]) for b in budgets)
+                found.setdefault(data, {})[model] = (fids, " / ".join(f"{b:g}" for b in budgets) + " min of steps")
+    return found
+
+
+def readme_table(records: list[dict[str, Any]], grids: Path) -> list[str]:
+    """The README's results table: vaegan's rows from the step-budget curve where it has records (else from
+    the races, as RESULTS.md's summary), the peers from the races."""
     rows = ["| data | model | FID | budget |", "|---|---|---|---|"]
+    curves = curve_cells(grids)
     for data, models in standings(records).items():
         for model, label in README_MODELS.items():
-            if model in models:
+            if model in curves.get(data, {}) and model != "dcgan":
+                fids, budgets = curves[data][model]
+                rows.append(f"| {data} | {label} | {fids} | {budgets} |")
+            elif model in models:
                 record, _, last = models[model]
                 rows.append(f"| {data} | {label} | {cell([p['fid'] for p in last])} | {record['minutes']:g} min |")
         for name, fid, source in PUBLISHED:
@@ -147,7 +166,7 @@ def write_readme_table(grids: Path, readme: Path) -> None:
     """Replace the table between README_MARKERS in `readme` with readme_table's."""
     text = readme.read_text()
     start, end = (text.index(marker) for marker in README_MARKERS)
-    table = "\n".join(readme_table(race_records(grids)))
+    table = "\n".join(readme_table(race_records(grids), grids))
     readme.write_text(text[: start + len(README_MARKERS[0])] + "\n" + table + "\n" + text[end:])
 
 
@@ -187,10 +206,12 @@ def current_rows(records: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
     return [
-        "## Where we stand",
+        "## Wall-clock races",
         "",
-        "Today's defaults at equal wall-clock, mean ± sd over seeds; [How each row was made](#how-each-row-was-made) "
-        "gives each record's command. Only papers'-protocol rows compare with the published figures.",
+        "The peers' records, beside vaegan's at the defaults of their day (before the flow prior and the GAN "
+        "recipe of issue 67; today's are the curve above), at equal wall-clock, mean ± sd over seeds; "
+        "[How each row was made](#how-each-row-was-made) gives each record's command. Only papers'-protocol rows "
+        "compare with the published figures.",
         "",
         "| data | model | FID at the end | KID at the end | samples (generated vs real) | budget | record |",
         "|---|---|---|---|---|---|---|",
@@ -449,9 +470,8 @@ def write_report(grids: Path, out: Path) -> None:
         "(`benchmarks/curve.py`) and the retired wall-clock races' (`benchmarks/quality.py`, in git history), "
         "scored by [FID.md](FID.md)'s protocol. Defaults: [the lever ablation](results/levers/README.md).",
         "",
-        *current_rows(current),
         *curve_section(grids),
-        *minutes_section(by_name, replaced=frozenset(curve_records(grids))),
+        *current_rows(current),
         *published_rows(),
         "## How each row was made",
         "",
@@ -646,8 +666,8 @@ def main() -> None:
     both = not (args.results or args.performance)
     if args.results or both:
         write_report(args.grids, args.docs / "RESULTS.md")
-        draw_curves({(r["data"], r.get("record", "race")): r for r in race_records(args.grids)}, args.grids)
-        print(f"wrote {args.docs / 'RESULTS.md'} and its quality-per-minute charts")
+        drawn = draw_curves(args.grids)
+        print(f"wrote {args.docs / 'RESULTS.md'} and the FID-by-budget charts of {', '.join(drawn) or 'no dataset'}")
     if args.performance or both:
         write_performance(args.grids / "performance", args.docs / "PERFORMANCE.md")
         print(f"wrote {args.docs / 'PERFORMANCE.md'}")

@@ -51,8 +51,8 @@ PRESETS: dict[str, Sections] = {
         "train": {"epochs": 24},
         "gan": {"epochs": 9},
     },
-    # The defaults: nearly twice quick's minutes, for a VAE that reconstructs better; the GAN's FID had stopped
-    # improving by 6 minutes of emoji training (docs/RESULTS.md, "What a longer budget buys").
+    # The defaults: nearly twice quick's minutes, about the 6-minute step budget of docs/RESULTS.md's curve,
+    # where longer budgets lower FID further at a cost a first run should not ask.
     "full": {},
 }
 

@@ -248,9 +248,10 @@ def test_the_curve_table_averages_seeds_beside_the_targets_and_says_where_fid_st
     (tmp_path / "emoji" / "curve-0.json").write_text(json.dumps(records[0]))
     assert "- Not the curve: trained on emoji:faces (`curve.py train --dry-run`)." in curve_section(tmp_path)
     assert "VAE then GAN: no better at 30 min" in text and "VAE alone: each budget beats the one before" in text
-    assert "0.60 ± 0.00 / 0.40 ± 0.00 (d_steps 1, 4)" in text and "a GPU: 1.0 min wall (12 jobs at once)" in text
+    assert "0.60 ± 0.00 / 0.40 ± 0.00 (d_steps 1, 4) | 1.0 min wall (12 jobs at once) |" in text
     vae_half = next(line for line in text.splitlines() if line.startswith("| VAE alone | 3 (3.00)"))
-    assert vae_half.endswith("a GPU: 0.5 min wall (12 jobs at once) |")  # its stage's seconds, not the whole run's
+    assert vae_half.endswith("| 0.5 min wall (12 jobs at once) |")  # its stage's seconds, not the whole run's
+    assert "Trained on a GPU." in text  # one device: named once, not per row
 
 
 def test_carried_data_goes_where_vaegan_reads_it_or_a_root_flag_says_where_it_is(

@@ -46,13 +46,13 @@ def race_record(**fields: object) -> dict:
 
 
 def summary_of(tmp_path: Path, data: str, *records: dict) -> str:
-    """The "Where we stand" section RESULTS.md opens with, written from `records` of one dataset."""
+    """RESULTS.md's "Wall-clock races" section, written from `records` of one dataset."""
     folder = tmp_path / data
     folder.mkdir()
     for record in records:
         (folder / f"{record['record']}.json").write_text(json.dumps(record))
     write_report(tmp_path, tmp_path / "RESULTS.md")
-    return (tmp_path / "RESULTS.md").read_text().split("## Where we stand", 1)[1].split("\n## ", 1)[0]
+    return (tmp_path / "RESULTS.md").read_text().split("## Wall-clock races", 1)[1].split("\n## ", 1)[0]
 
 
 def test_report_has_our_rows_the_published_rows_and_flags_a_reduced_run(tmp_path: Path) -> None:
