@@ -14,7 +14,7 @@ from vaegan.runs import open_run
 from vaegan.training.train_vae import train_vae
 
 # A flow of a second on 400 points: what the tests below need of a recipe, not the one runs use.
-TINY = {"width": 32, "depth": 2, "epochs": 100, "max_steps": 300, "batch": 64, "lr": 5e-3, "sample_steps": 8}
+TINY = {"width": 32, "depth": 2, "epochs": 100, "max_steps": 300, "batch": 64, "lr": 5e-3}
 
 
 def two_clusters() -> torch.Tensor:
@@ -120,8 +120,19 @@ def test_a_flow_of_another_recipe_is_fitted_again(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(vaegan.flow_prior, "RECIPE", TINY)
     write_flow(fit_flow(two_clusters(), {**TINY, "max_steps": 2}), tmp_path / FLOW_NAME, vae_step=1)
     assert read_flow(tmp_path / FLOW_NAME, 2) is not None
-    monkeypatch.setattr(vaegan.flow_prior, "RECIPE", {**vaegan.flow_prior.RECIPE, "sample_steps": 16})
+    monkeypatch.setattr(vaegan.flow_prior, "RECIPE", {**vaegan.flow_prior.RECIPE, "width": 64})
     assert read_flow(tmp_path / FLOW_NAME, 2) is None
+
+
+def test_a_flow_saved_with_other_sample_steps_loads_and_draws_at_todays(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Files written before levers 40 name 32 sample steps in their recipe: the fit is the same, so no refit."""
+    monkeypatch.setattr(vaegan.flow_prior, "RECIPE", TINY)
+    path = saved(tmp_path / FLOW_NAME, sealed_flow(tmp_path, recipe={**TINY, "sample_steps": 32}))
+    found = read_flow(path, 2)
+    assert found is not None and found[0].steps == vaegan.flow_prior.SAMPLE_STEPS
+    fitted = fit_flow(two_clusters(), {**TINY, "max_steps": 2})  # the same fit sealed_flow saved
+    draw = lambda f: f.sample(7, torch.Generator().manual_seed(3))  # noqa: E731
+    assert torch.equal(draw(found[0]), draw(fitted))
 
 
 def test_a_run_whose_prior_is_flow_samples_from_the_flow_saved_beside_it(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
