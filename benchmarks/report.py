@@ -131,7 +131,7 @@ README_MARKERS = (
 
 def curve_cells(grids: Path) -> dict[str, dict[str, tuple[str, str]]]:
     """Per dataset and model ("two-stage", "vae"): the step-budget curve's FIDs and budgets, one cell each
-    ("92.0 ± 1.8 / 72.9 ± 1.9", "6 / 30 min of steps"), where curve records exist: today's defaults."""
+    ("92.0 ± 1.8 / 72.9 ± 1.9", "6 / 30 min"), where curve records exist: today's defaults."""
     found: dict[str, dict[str, tuple[str, str]]] = {}
     for data, records in curve_records(grids).items():
         points = curve_points_by_steps([r for r in records if r["reference"]])
@@ -139,7 +139,7 @@ def curve_cells(grids: Path) -> dict[str, dict[str, tuple[str, str]]]:
             if entries:
                 budgets = sorted(entries)
                 fids = " / ".join(spread([e["scores"]["fid"] for e in entries[b]]) for b in budgets)
-                found.setdefault(data, {})[model] = (fids, " / ".join(f"{b:g}" for b in budgets) + " min of steps")
+                found.setdefault(data, {})[model] = (fids, " / ".join(f"{b:g}" for b in budgets) + " min")
     return found
 
 
