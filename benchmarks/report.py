@@ -1,7 +1,7 @@
 """docs/RESULTS.md and docs/PERFORMANCE.md, generated from the records under docs/results/.
 
     python benchmarks/report.py                  # both docs from the committed records
-    python benchmarks/report.py --results        # docs/RESULTS.md only (curve.py score rebuilds it too)
+    python benchmarks/report.py --results        # RESULTS.md, its charts, README's table (curve.py score too)
     python benchmarks/report.py --performance    # docs/PERFORMANCE.md only
 
 RESULTS.md: the step-budget curve of today's defaults (minutes_curve.py), the wall-clock races of the peers
@@ -131,7 +131,8 @@ README_MARKERS = (
 
 def curve_cells(grids: Path) -> dict[str, dict[str, tuple[str, str]]]:
     """Per dataset and model ("two-stage", "vae"): the step-budget curve's FIDs and budgets, one cell each
-    ("92.0 ± 1.8 / 72.9 ± 1.9", "6 / 30 min"), where curve records exist: today's defaults."""
+    ("92.0 ± 1.8 / 72.9 ± 1.9", "6 / 30 min"), where curve records exist (RESULTS.md's curve table says which
+    settings each point trained with)."""
     found: dict[str, dict[str, tuple[str, str]]] = {}
     for data, records in curve_records(grids).items():
         points = curve_points_by_steps([r for r in records if r["reference"]])
@@ -145,7 +146,7 @@ def curve_cells(grids: Path) -> dict[str, dict[str, tuple[str, str]]]:
 
 def readme_table(records: list[dict[str, Any]], grids: Path) -> list[str]:
     """The README's results table: vaegan's rows from the step-budget curve where it has records (else from
-    the races, as RESULTS.md's summary), the peers from the races."""
+    the races, as RESULTS.md's "Wall-clock races"), the peers from the races."""
     rows = ["| data | model | FID | budget |", "|---|---|---|---|"]
     curves = curve_cells(grids)
     for data, models in standings(records).items():
@@ -171,8 +172,9 @@ def write_readme_table(grids: Path, readme: Path) -> None:
 
 
 def current_rows(records: list[dict[str, Any]]) -> list[str]:
-    """The summary that opens RESULTS.md: per dataset, today's defaults' end FIDs, each naming its record,
-    and the two stages' ratio to every other row (records may differ: the ratio names both)."""
+    """RESULTS.md's "Wall-clock races": per dataset, each race's end FIDs (the peers', and vaegan's at the
+    defaults of their day), each naming its record, and the two stages' ratio to every other row (records may
+    differ: the ratio names both)."""
     rows, summary = [], []
     for data, models in standings(records).items():
         shown: dict[str, tuple[float, str, str]] = {}  # model -> (mean end FID, record, its sample counts)
@@ -459,7 +461,7 @@ def own_feature_section(grids: Path) -> list[str]:
 
 
 def write_report(grids: Path, out: Path) -> None:
-    """docs/RESULTS.md from the current records of every dataset (CURRENT) and the published figures."""
+    """docs/RESULTS.md from the curve records, the races named in CURRENT and the published figures."""
     records = race_records(grids)
     by_name = {(r["data"], r.get("record", "race")): r for r in records}
     current = [by_name[(d, name)] for d, names in CURRENT.items() for name in names if (d, name) in by_name]
@@ -481,6 +483,16 @@ def write_report(grids: Path, out: Path) -> None:
     for record in current:
         lines += section(record, by_name, grids)
     write_doc(out, lines + own_feature_section(grids))
+
+
+def write_results(grids: Path, out: Path) -> list[str]:
+    """RESULTS.md at `out`, the curve's charts (the datasets drawn) and, where the README sits beside `out`'s
+    folder (docs/), its results table: all that the records make, so a new record changes every place."""
+    write_report(grids, out)
+    readme = out.parent.parent / "README.md"
+    if readme.is_file():
+        write_readme_table(grids, readme)
+    return draw_curves(grids)
 
 
 def write_doc(out: Path, lines: list[str]) -> None:
@@ -665,14 +677,12 @@ def main() -> None:
     args = parser.parse_args()
     both = not (args.results or args.performance)
     if args.results or both:
-        write_report(args.grids, args.docs / "RESULTS.md")
-        drawn = draw_curves(args.grids)
+        drawn = write_results(args.grids, args.docs / "RESULTS.md")
         print(f"wrote {args.docs / 'RESULTS.md'} and the FID-by-budget charts of {', '.join(drawn) or 'no dataset'}")
     if args.performance or both:
         write_performance(args.grids / "performance", args.docs / "PERFORMANCE.md")
         print(f"wrote {args.docs / 'PERFORMANCE.md'}")
     if args.results or both:
-        write_readme_table(args.grids, args.docs.parent / "README.md")
         print(f"wrote the results table of {args.docs.parent / 'README.md'}")
 
 

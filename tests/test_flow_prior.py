@@ -133,6 +133,8 @@ def test_a_flow_saved_with_other_sample_steps_loads_and_draws_at_todays(tmp_path
     fitted = fit_flow(two_clusters(), {**TINY, "max_steps": 2})  # the same fit sealed_flow saved
     draw = lambda f: f.sample(7, torch.Generator().manual_seed(3))  # noqa: E731
     assert torch.equal(draw(found[0]), draw(fitted))
+    forged = sealed_flow(tmp_path, recipe={**TINY, "width": torch.zeros(2)})  # resealed: the checksum holds
+    assert read_flow(saved(tmp_path / "forged.pt", forged), 2) is None  # fitted again, not a crash on tensor ==
 
 
 def test_a_run_whose_prior_is_flow_samples_from_the_flow_saved_beside_it(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ seeded them. The record holds Inception FID and KID against the cached real feat
 sharpness against the same real images, the last GAN epoch's D(x) and D(G(z)), the steps and the idle minutes
 they add up to on the reference kind, the commands, and where the point trained with its wall-clock. A point
 with a record is skipped and the record is written at once, so an interrupted score redoes only the point it
-was at. docs/RESULTS.md is rebuilt at the end (report.py).
+was at. docs/RESULTS.md, its charts and the README's table are rebuilt at the end (report.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 from curve import BY_NAME, Point, defaults, reference_rates
-from report import write_report
+from report import write_results
 
 from curve_points.jobs import finished, train_record
 from curve_points.pack import read_slim, sampler, slim, stages, unpack
@@ -222,5 +222,5 @@ def score(args: argparse.Namespace) -> None:
                 fid = ", ".join(f"{s} FID {m['fid']:.1f}" for s, m in record["scores"].items())
                 print(f"{point.name}: {fid} -> {path}", flush=True)
                 bar.update(1)
-    write_report(args.grids, args.out)
-    print(f"scored {len(todo)} point(s); wrote {args.out}")
+    write_results(args.grids, args.out)
+    print(f"scored {len(todo)} point(s); wrote {args.out}, its charts and the README's table")

@@ -22,8 +22,9 @@ from curve_points.jobs import Job, finished, run_jobs
 from curve_points.pack import FILE_BYTES, TAR_END, Item, byte_planes, from_planes, pack, place, sampler, slim, unpack
 from curve_points.regan import regan
 from curve_points.score import draw, score_point, sources, wall_clock
-from minutes_curve import curve_section
+from minutes_curve import CHART, curve_section, draw_curves
 from PIL import Image
+from report import curve_cells
 
 from tiny import TINY_FLAGS, tiny_splits
 from vaegan.config import GANConfig, vae_run_config
@@ -252,6 +253,25 @@ def test_the_curve_table_averages_seeds_beside_the_targets_and_says_where_fid_st
     vae_half = next(line for line in text.splitlines() if line.startswith("| VAE alone | 3 (3.00)"))
     assert vae_half.endswith("| 0.5 min wall (12 jobs at once) |")  # its stage's seconds, not the whole run's
     assert "Trained on a GPU." in text  # one device: named once, not per row
+
+
+def test_the_readme_cells_and_the_chart_come_from_the_curve_records(tmp_path: Path) -> None:
+    records = [
+        curve_record(6, 0, "two-stage", 90, 300),
+        curve_record(6, 1, "two-stage", 100, 300),
+        curve_record(30, 0, "two-stage", 80, 1500),
+    ]
+    (tmp_path / "emoji").mkdir()
+    (tmp_path / "emoji" / "curve-0.json").write_text(json.dumps(records[2]))
+    assert draw_curves(tmp_path) == [] and not (tmp_path / "emoji" / CHART).exists()  # one budget: the table says it
+    for i, r in enumerate(records):
+        (tmp_path / "emoji" / f"curve-{i}.json").write_text(json.dumps(r))
+    cells = curve_cells(tmp_path)["emoji"]
+    assert cells["two-stage"] == ("95.0 ± 7.1 / 80.0", "6 / 30 min")
+    assert cells["vae"] == ("125.0 ± 7.1 / 110.0", "3 / 15 min")  # the two-stage runs' VAE stage, at its budget
+    assert draw_curves(tmp_path) == ["emoji"]
+    assert Image.open(tmp_path / "emoji" / CHART).size[0] > 300
+    assert "![FID by step budget](results/emoji/fid-by-budget.png)" in "\n".join(curve_section(tmp_path))
 
 
 def test_carried_data_goes_where_vaegan_reads_it_or_a_root_flag_says_where_it_is(
