@@ -4,7 +4,7 @@
     python benchmarks/report.py --results        # RESULTS.md, its charts, README's table (curve.py score too)
     python benchmarks/report.py --performance    # docs/PERFORMANCE.md only
 
-RESULTS.md: the step-budget curve of today's defaults (minutes_curve.py), the wall-clock races of the peers
+RESULTS.md: the step-budget curve (minutes_curve.py; each row says its settings), the wall-clock races of the peers
 and of vaegan's earlier defaults (the race records named in CURRENT; benchmarks/quality.py, in git history,
 made them), the published Fashion-MNIST figures, and per record the command that made it. PERFORMANCE.md:
 one throughput table per machine kind (the records that `benchmarks/throughput.py --record NAME` writes to
@@ -151,7 +151,7 @@ def readme_table(records: list[dict[str, Any]], grids: Path) -> list[str]:
     curves = curve_cells(grids)
     for data, models in standings(records).items():
         for model, label in README_MODELS.items():
-            if model in curves.get(data, {}) and model != "dcgan":
+            if model in curves.get(data, {}):  # vaegan's own rows; DCGAN has no curve record
                 fids, budgets = curves[data][model]
                 rows.append(f"| {data} | {label} | {fids} | {budgets} |")
             elif model in models:
