@@ -46,7 +46,7 @@ from vaegan.training.changes import Sections
 from vaegan.training.common import resolve_device
 from vaegan.training.epoch_log import HELD_OUT_GRIDS
 from vaegan.training.feature_net import feature_net_for, real_side
-from vaegan.training.gan_step import g_steps
+from vaegan.training.gan_step import g_moved
 from vaegan.training.placement import cpu_time_note
 from vaegan.training.train_gan import latent_source, quality_draw, train_gan
 from vaegan.training.train_vae import train_vae
@@ -396,7 +396,7 @@ def write_summary(run: Run, setup: dict[str, float], n_train: int, n_val: int, f
         f"  validation -ELBO {vae_last['val/neg_elbo']:.2f} nats (reconstruction "
         f"{vae_last['val/reconstruction']:.2f}, KL {vae_last['val/kl']:.2f})",
         stage_line("GAN", gan),
-        f"  G moved on {len(g_steps(gc, gan_last['step']))} of them "
+        f"  G moved on {g_moved(gc, gan_last['step'])} of them "
         "(D alone on the others: its warm-up, and d_steps D updates per G update)",
         f"  D(x) {gan_last['d_real']:.3f}, D(G(z)) {gan_last['d_fake']:.3f}, "
         f"sample diversity {gan_last['diversity']:.2f} of the real data's",

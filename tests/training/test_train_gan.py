@@ -15,7 +15,7 @@ from vaegan.models.gan import Discriminator
 from vaegan.models.vae import VAE, Decoder
 from vaegan.prior import fitted_prior
 from vaegan.runs import load_generator, load_vae, open_run
-from vaegan.training.gan_step import MONITORS, GANNets, anchor_loss, ema_decay, gan_step, r1_weight
+from vaegan.training.gan_step import MONITORS, GANNets, anchor_loss, ema_decay, g_moved, gan_step, r1_weight
 from vaegan.training.train_gan import latent_source, train_gan, warm_start
 from vaegan.training.train_vae import train_vae
 
@@ -152,6 +152,21 @@ def test_gs_logged_monitors_are_means_over_the_steps_g_moved(vae_run: Path, tmp_
     assert moved and all(g_loss[s] == 0 for s in g_loss if s not in moved)
     logged = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
     assert logged["g_loss"] == pytest.approx(sum(g_loss[s] for s in moved) / len(moved), rel=1e-4)
+
+
+def test_g_moves_every_step_from_d_steps_until(vae_run: Path, tmp_path: Path) -> None:
+    """D twice per G update until step 5, then D and G alternate: G's loss is 0 exactly where G stood still."""
+    g_loss: dict[int, float] = {}  # 0-based step -> its G loss
+    gc = gan_config(vae_run, epochs=2, d_steps=2, d_warmup_steps=1, d_steps_until=5)
+    train_gan(
+        gc,
+        tmp_path,
+        splits=tiny_splits(),
+        on_step=lambda step, monitors: g_loss.update({step - 1: monitors[MONITORS.index("g_loss")].item()}),
+    )
+    expected = [s for s in sorted(g_loss) if s in (2, 4) or s >= 5]
+    assert len(g_loss) > 6 and [s for s in sorted(g_loss) if g_loss[s] != 0] == expected
+    assert g_moved(gc.gan, len(g_loss)) == len(expected)
 
 
 def test_first_gan_grid_equals_the_vaes_last(vae_run: Path, tmp_path: Path) -> None:

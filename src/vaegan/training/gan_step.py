@@ -81,9 +81,9 @@ def gan_step(
 ) -> torch.Tensor:
     """Training step `step` on real (B, C, H, W) and prior z (B, latent_dim); returns the MONITORS.
 
-    G moves after the D warm-up, once every d_steps; on other steps D alone learns.
+    G moves after the D warm-up, once every d_steps (every step from d_steps_until); on other steps D alone learns.
     """
-    g_moves = step in g_steps(gc, step + 1)
+    g_moves = any(step in moving for moving in g_steps(gc, step + 1))
     anchor_w = anchor_weight(step, gc) if g_moves else 0.0
     with torch.no_grad():  # z_x: the frozen encoder's mean for x, for the pixel anchor on G(z_x); else none
         z_x = nets.frozen.encode(real).mean if anchor_w > 0 and gc.anchor == "pixel" else z[:0]
@@ -124,10 +124,17 @@ def gan_step(
     return torch.stack([d_loss.detach(), g_loss.detach(), anchor.detach(), d_real, d_fake, grad_d, grad_g])
 
 
-def g_steps(gc: GANConfig, steps: int) -> range:
-    """The steps, of the first `steps`, on which G moves: after D's warm-up, once every d_steps."""
+def g_steps(gc: GANConfig, steps: int) -> tuple[range, range]:
+    """The steps, of the first `steps`, on which G moves: after D's warm-up once every d_steps, then from
+    d_steps_until (when set) every step."""
     first = -(-gc.d_warmup_steps // gc.d_steps) * gc.d_steps
-    return range(first, steps, gc.d_steps)
+    switch = max(first, gc.d_steps_until) if gc.d_steps_until else steps
+    return range(first, min(steps, switch), gc.d_steps), range(switch, steps)
+
+
+def g_moved(gc: GANConfig, steps: int) -> int:
+    """How many of the first `steps` moved G."""
+    return sum(len(moving) for moving in g_steps(gc, steps))
 
 
 def anchor_loss(

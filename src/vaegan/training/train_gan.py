@@ -27,7 +27,7 @@ from vaegan.training.changes import Sections
 from vaegan.training.common import fixed_latents, place, restore_adam
 from vaegan.training.epoch_log import DrawGrids, held_out_grid
 from vaegan.training.feature_net import QualityMonitor
-from vaegan.training.gan_step import G_MONITORS, MONITORS, GANNets, g_steps, gan_step
+from vaegan.training.gan_step import G_MONITORS, MONITORS, GANNets, g_moved, gan_step
 from vaegan.training.loop import (
     Hooks,
     Latents,
@@ -148,9 +148,9 @@ def end_gan_epoch(
 
 
 def g_share(loop: LoopState, gc: GANConfig) -> float:
-    """The share of the epoch's steps so far on which G moved, from where the epoch stands (gan_step.g_steps)."""
+    """The share of the epoch's steps so far on which G moved, from where the epoch stands (gan_step.g_moved)."""
     first = loop.step - loop.batch_in_epoch
-    moved = len(g_steps(gc, loop.step)) - len(g_steps(gc, first))
+    moved = g_moved(gc, loop.step) - g_moved(gc, first)
     return moved / loop.batch_in_epoch if loop.batch_in_epoch else 0.0
 
 
