@@ -325,7 +325,7 @@ class GANConfig(RunSettings):
     beta1: float = 0.5
     beta2: float = 0.999
     # discriminator updates per generator update. 4: D keeps ahead of the fine-tuned G, so the D gap opens and
-    # the holes and specks go, at a better Inception FID and a third cheaper per step than 1 (levers 34)
+    # the holes and specks go, a third cheaper per step than 1, at the 6-minute budget's FID (levers 34, 41)
     d_steps: int = 4
     # the step from which D and G alternate again, d_steps holding before it; 0: d_steps for the whole stage.
     # At the 30-minute budget d_steps 1 drew a better FID than 4, at the 6-minute one the same (levers 41)
