@@ -115,12 +115,18 @@ def steps_cell(entries: list[dict[str, Any]], model: str) -> str:
     return vae if model == MODELS[0] else f"{vae} + {steps['gan']['steps']:,}"
 
 
+def d_steps_label(d: dict[str, Any]) -> str:
+    """D's updates per G update as trained: `4`, or `4 then 1 from step 1,200` (records before it: 1)."""
+    until = d.get("d_steps_until")
+    return f"{d.get('d_steps', 1)}" + (f" then 1 from step {until:,}" if until else "")
+
+
 def curve_row(data: str, model: str, budget: float, entries: list[dict[str, Any]], device: bool) -> str:
     fids = [e["scores"]["fid"] for e in entries]
     target = TARGETS.get((data, budget)) if model == MODELS[1] else None
     goal = f"≤ {target[0]} ({target[1]} seed{'s' if target[1] > 1 else ''})" if target else "–"
     d = [e["record"]["discriminator"] for e in entries if model == MODELS[1] and e["record"]["discriminator"]]
-    d_steps = ", ".join(str(k) for k in sorted({x.get("d_steps", 1) for x in d}))  # records before it: 1
+    d_steps = ", ".join(sorted({d_steps_label(x) for x in d}))
     dx = (
         f"{spread([x['d_real'] for x in d], 2)} / {spread([x['d_fake'] for x in d], 2)} (d_steps {d_steps})"
         if d

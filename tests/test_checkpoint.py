@@ -210,6 +210,20 @@ def test_format_7_gans_load_with_the_conv_discriminator_they_trained(tmp_path: P
     build_discriminator(loaded.vae_config.model, loaded.config.gan).load_state_dict(loaded.discriminator)  # strict
 
 
+def test_a_format_9_gan_keeps_d_steps_for_its_whole_stage(tmp_path: Path) -> None:
+    """Before d_steps_until's default of 1200, a file without the field trained D d_steps times per G
+    update to its end: resumed past step 1,200 with today's default, G would move on every step."""
+    saved = gan_checkpoint(GANConfig(disc_channels=4))
+    assert saved.config.gan.d_steps_until == 1200  # a new run gets today's default
+    save_checkpoint(saved, tmp_path / "c.pt")
+    raw = torch.load(tmp_path / "c.pt", weights_only=True)
+    raw["config"]["gan"].pop("d_steps_until")
+    raw["format_version"] = 9
+    torch.save(seal(raw), tmp_path / "old.pt")
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert isinstance(loaded, GANCheckpoint) and loaded.config.gan.d_steps_until == 0
+
+
 def test_a_gan_checkpoint_keeps_its_discriminator_kind(tmp_path: Path) -> None:
     saved = gan_checkpoint(GANConfig(disc_channels=4, disc_kind="projected"))
     save_checkpoint(saved, tmp_path / "c.pt")

@@ -109,7 +109,7 @@ def discriminator(folder: Path) -> dict[str, Any] | None:
     if not lines:
         return None
     gan = json.loads((folder / "gan" / "config.json").read_text())["gan"]
-    until = {"d_steps_until": gan["d_steps_until"]} if gan.get("d_steps_until") else {}
+    until = {"d_steps_until": gan["d_steps_until"]} if gan.get("d_steps_until") and gan["d_steps"] > 1 else {}
     return {**{k: lines[-1].get(k) for k in ("epoch", "d_real", "d_fake")}, "d_steps": gan["d_steps"], **until}
 
 

@@ -32,7 +32,7 @@ from vaegan.errors import VaeganError
 from vaegan.models.gan import build_discriminator
 from vaegan.models.vae import VAE, Decoder
 
-FORMAT_VERSION = 9
+FORMAT_VERSION = 10
 CHECKSUMMED = 7  # the first format whose files carry `checksum` (older ones load without)
 CHECKPOINT_NAME = "checkpoint.pt"  # the last one: what --resume continues
 BEST_NAME = "best.pt"  # the one with the lowest FID so far, when quality is measured during training
@@ -276,6 +276,7 @@ OLD_DEFAULTS: dict[int, dict[str, dict[str, Any]]] = {
     },
     7: {"gan": {"disc_kind": "conv"}},  # every D was the conv one before GANConfig.disc_kind
     8: {"model": {"prior": "mixture"}},  # every sampler was the mixture before ModelConfig.prior (flow_prior.py)
+    9: {"gan": {"d_steps_until": 0}},  # d_steps for the whole stage, before d_steps_until's default of 1200
 }
 
 

@@ -328,8 +328,9 @@ class GANConfig(RunSettings):
     # the holes and specks go, a third cheaper per step than 1, at the 6-minute budget's FID (levers 34, 41)
     d_steps: int = 4
     # the step from which D and G alternate again, d_steps holding before it; 0: d_steps for the whole stage.
-    # At the 30-minute budget d_steps 1 drew a better FID than 4, at the 6-minute one the same (levers 41)
-    d_steps_until: int = 0
+    # 1,200 is past make run's and the 6-minute budget's stages, and a 30-minute stage drew a better FID
+    # alternating after it than at 4 throughout (levers 41)
+    d_steps_until: int = 1200
     d_warmup_steps: int = 100  # D alone learns real vs the decoder's samples before G moves
     anchor: Anchor = "pixel"  # decoder: L2 to the frozen decoder, same z; pixel: G(mean of q(z|x)) to x
     anchor_weight: float = 10.0  # on [-1, 1] data

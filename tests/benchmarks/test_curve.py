@@ -172,8 +172,10 @@ def test_a_record_holds_the_steps_idle_minutes_commands_and_where_it_trained(tra
     assert record["commands"]["train"][0].startswith("vaegan run --data ")
     assert record["trained"]["attempts"] == 1 and record["trained"]["device"]
     assert record["scores"]["gan"]["fid"] == 80.0 and record["scores"]["vae"]["fid"] == 90.0
-    assert set(record["discriminator"]) == {"epoch", "d_real", "d_fake", "d_steps"}
-    assert record["discriminator"]["d_steps"] == open_run(trained).stage("gan").checkpoint.config.gan.d_steps
+    gan = open_run(trained).stage("gan").checkpoint.config.gan
+    assert set(record["discriminator"]) == {"epoch", "d_real", "d_fake", "d_steps", "d_steps_until"}
+    assert (record["discriminator"]["d_steps"], record["discriminator"]["d_steps_until"]) == (4, gan.d_steps_until)
+    assert gan.d_steps == 4 and gan.d_steps_until > 0  # colour's schedule; grey alternates throughout
 
 
 def test_regan_keeps_the_vae_stage_and_the_record_counts_its_seconds(trained: Path, tmp_path: Path) -> None:
@@ -237,6 +239,7 @@ def test_the_curve_table_averages_seeds_beside_the_targets_and_says_where_fid_st
         curve_record(60, 0, "vae", 110, 6000),
     ]
     records[1]["discriminator"]["d_steps"] = 4  # records[0] predates the field: trained at 1
+    records[2]["discriminator"].update(d_steps=4, d_steps_until=1200)
     (tmp_path / "emoji").mkdir()
     for i, r in enumerate(records):
         (tmp_path / "emoji" / f"curve-{i}.json").write_text(json.dumps(r))
@@ -250,6 +253,7 @@ def test_the_curve_table_averages_seeds_beside_the_targets_and_says_where_fid_st
     assert "- Not the curve: trained on emoji:faces (`curve.py train --dry-run`)." in curve_section(tmp_path)
     assert "VAE then GAN: no better at 30 min" in text and "VAE alone: each budget beats the one before" in text
     assert "0.60 ± 0.00 / 0.40 ± 0.00 (d_steps 1, 4) | 1.0 min wall (12 jobs at once) |" in text
+    assert "0.60 / 0.40 (d_steps 4 then 1 from step 1,200) |" in text
     vae_half = next(line for line in text.splitlines() if line.startswith("| VAE alone | 3 (3.00)"))
     assert vae_half.endswith("| 0.5 min wall (12 jobs at once) |")  # its stage's seconds, not the whole run's
     assert "Trained on a GPU." in text  # one device: named once, not per row
