@@ -11,6 +11,7 @@ import torch
 from tiny import tiny_config
 from vaegan.checkpoint import (
     FORMAT_VERSION,
+    Checkpoint,
     GANCheckpoint,
     LoopState,
     VAECheckpoint,
@@ -80,7 +81,7 @@ def test_format_1_checkpoints_of_vaegan_0_1_still_load_and_decode_the_same() -> 
     assert run.config.model.upsample == "transpose" and saved.vae_config.model.upsample == "transpose"
 
 
-def as_older_format(saved: VAECheckpoint, version: int, edit: Callable[[dict], object], tmp_path: Path) -> object:
+def as_older_format(saved: Checkpoint, version: int, edit: Callable[[dict], object], tmp_path: Path) -> object:
     """`saved` written as format `version` wrote it (`edit` undoes what came after), then loaded today."""
     save_checkpoint(saved, tmp_path / "c.pt")
     raw = torch.load(tmp_path / "c.pt", weights_only=True)
@@ -215,12 +216,13 @@ def test_a_format_9_gan_keeps_d_steps_for_its_whole_stage(tmp_path: Path) -> Non
     update to its end: resumed past step 1,200 with today's default, G would move on every step."""
     saved = gan_checkpoint(GANConfig(disc_channels=4))
     assert saved.config.gan.d_steps_until == 1200  # a new run gets today's default
-    save_checkpoint(saved, tmp_path / "c.pt")
-    raw = torch.load(tmp_path / "c.pt", weights_only=True)
-    raw["config"]["gan"].pop("d_steps_until")
-    raw["format_version"] = 9
-    torch.save(seal(raw), tmp_path / "old.pt")
-    loaded = load_checkpoint(tmp_path / "old.pt")
+
+    def before_the_field(raw: dict) -> None:
+        raw["config"]["gan"].pop("d_steps_until")
+        raw["format_version"] = 9
+        seal(raw)  # format 9 files carry a checksum of all they hold
+
+    loaded = as_older_format(saved, 9, before_the_field, tmp_path)
     assert isinstance(loaded, GANCheckpoint) and loaded.config.gan.d_steps_until == 0
 
 

@@ -104,12 +104,13 @@ def wall_clock(
 def discriminator(folder: Path) -> dict[str, Any] | None:
     """The last GAN epoch's D(x) and D(G(z)), from its metrics line, and D's updates per G update: the same
     command trains 1 or 4 by the defaults of its day, so the record says which (and from which step D and G
-    alternate, where d_steps_until is set)."""
+    alternate, where the stage got past d_steps_until: a shorter one never switched)."""
     lines = epochs_of(folder, "gan")
     if not lines:
         return None
     gan = json.loads((folder / "gan" / "config.json").read_text())["gan"]
-    until = {"d_steps_until": gan["d_steps_until"]} if gan.get("d_steps_until") and gan["d_steps"] > 1 else {}
+    switched = gan["d_steps"] > 1 and 0 < gan.get("d_steps_until", 0) < lines[-1].get("step", 0)
+    until = {"d_steps_until": gan["d_steps_until"]} if switched else {}
     return {**{k: lines[-1].get(k) for k in ("epoch", "d_real", "d_fake")}, "d_steps": gan["d_steps"], **until}
 
 

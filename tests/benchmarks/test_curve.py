@@ -21,7 +21,7 @@ from curve import Point, Stage, defaults, plan, reference_rates, shown
 from curve_points.jobs import Job, finished, run_jobs
 from curve_points.pack import FILE_BYTES, TAR_END, Item, byte_planes, from_planes, pack, place, sampler, slim, unpack
 from curve_points.regan import regan
-from curve_points.score import draw, score_point, sources, wall_clock
+from curve_points.score import discriminator, draw, score_point, sources, wall_clock
 from minutes_curve import CHART, curve_section, draw_curves
 from PIL import Image
 from report import curve_cells
@@ -172,10 +172,20 @@ def test_a_record_holds_the_steps_idle_minutes_commands_and_where_it_trained(tra
     assert record["commands"]["train"][0].startswith("vaegan run --data ")
     assert record["trained"]["attempts"] == 1 and record["trained"]["device"]
     assert record["scores"]["gan"]["fid"] == 80.0 and record["scores"]["vae"]["fid"] == 90.0
-    gan = open_run(trained).stage("gan").checkpoint.config.gan
-    assert set(record["discriminator"]) == {"epoch", "d_real", "d_fake", "d_steps", "d_steps_until"}
-    assert (record["discriminator"]["d_steps"], record["discriminator"]["d_steps_until"]) == (4, gan.d_steps_until)
-    assert gan.d_steps == 4 and gan.d_steps_until > 0  # colour's schedule; grey alternates throughout
+    assert set(record["discriminator"]) == {"epoch", "d_real", "d_fake", "d_steps"}
+    assert record["discriminator"]["d_steps"] == open_run(trained).stage("gan").checkpoint.config.gan.d_steps
+
+
+def test_the_record_names_d_steps_until_only_where_the_stage_got_past_it(trained: Path, tmp_path: Path) -> None:
+    shutil.copytree(trained / "gan", tmp_path / "gan")
+    config = json.loads((tmp_path / "gan" / "config.json").read_text())
+    assert (config["gan"]["d_steps"], config["gan"]["d_steps_until"]) == (4, 1200)  # colour's schedule
+    short = discriminator(tmp_path)
+    assert short is not None and "d_steps_until" not in short  # a few steps: the stage never switched
+    config["gan"]["d_steps_until"] = 1
+    (tmp_path / "gan" / "config.json").write_text(json.dumps(config))
+    switched = discriminator(tmp_path)
+    assert switched is not None and switched["d_steps_until"] == 1
 
 
 def test_regan_keeps_the_vae_stage_and_the_record_counts_its_seconds(trained: Path, tmp_path: Path) -> None:
