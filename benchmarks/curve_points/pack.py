@@ -81,7 +81,9 @@ def read_slim(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
 
 def stages(point: Point) -> tuple[str, ...]:
     """The stages a point is scored on, the first the one its result is: two stages score the VAE's too."""
-    return {"two-stage": ("gan", "vae"), "vae": ("vae",), "gpu-default": ("gan",), "dcgan": ("dcgan",)}[point.variant]
+    if point.two_stages:
+        return ("gan", "vae")
+    return {"vae": ("vae",), "gpu-default": ("gan",), "dcgan": ("dcgan",)}[point.variant]
 
 
 def slim(run: Path, point: Point, dest: Path) -> None:
@@ -191,7 +193,7 @@ def items(runs: Path, staging: Path) -> list[Item]:
         if finished(run):
             slim(run, point, dest)
             files = {p for p in dest.rglob("*") if p.is_file()}
-            extra = {dest / "vae.pt.gz"} if point.variant == "two-stage" else set()
+            extra = {dest / "vae.pt.gz"} if point.two_stages else set()
             found.append(Item((0 if point in CURVE else 1, index), point.name, tuple(sorted(files - extra)), staging))
         else:
             run_files(run, dest / "run")

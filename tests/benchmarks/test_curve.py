@@ -55,6 +55,8 @@ def test_a_budget_is_the_whole_epochs_whose_idle_time_adds_up_to_its_minutes() -
     assert two.idle_minutes == pytest.approx(6, abs=0.5 * 54 * 64 / 400 / 60)  # within half a GAN epoch
     alone = plan(Point("emoji", 6, 0, "vae"), rates, BATCHES, n_train=3409)
     assert alone.gan is None and alone.vae.epochs == 62 and alone.idle_minutes == pytest.approx(5.95, abs=0.01)
+    heavy = plan(Point("emoji", 6, 0, "gan-heavy"), rates, BATCHES, n_train=3409)
+    assert heavy.vae.epochs == 16 and heavy.gan is not None and heavy.gan.epochs == 31  # 1.5 + 4.5 minutes
     assert Stage(epochs=2, per_epoch=10, batch=6, img_s=2).idle_minutes == 1.0  # 120 images at 2 img/s
     with pytest.raises(SystemExit, match="kind-a has no auto rows for 28x28 Fashion-MNIST"):
         reference_rates(RECORD, "fashion-mnist")
