@@ -252,7 +252,4 @@ def cheaper_gan_steps(data: str) -> str:
     d_steps = GANConfig(**dataset_defaults(data).get("gan", {})).d_steps
     if d_steps == 1:
         return ""
-    return (
-        f", whose GAN step moves D and G (at {data}'s d_steps {d_steps} the GAN stage takes fewer minutes; "
-        "each record's wall-clock is its own)"
-    )
+    return f", whose GAN step moves D and G (one that moves {data}'s D alone costs less)"
