@@ -5,8 +5,8 @@ from each row's prior, the same seed for every row, no training of G.
 
 rows: flow (the run's own flow prior), posterior (the posterior means of N training images: a prior that drew
 exactly the training latents), held_out (those of N held-out images: a prior as good as the data), flow_s{S}
-(the default recipe fitted for S steps instead of 10,000). A row is written to OUT.json as it finishes; rows
-already there are skipped.
+(the default recipe fitted for S steps instead of 10,000), flow_w{W}_s{S} (and W wide instead of 256). A row
+is written to OUT.json as it finishes; rows already there are skipped.
 """
 
 import json
@@ -46,8 +46,9 @@ def latents(row: str) -> tuple[torch.Tensor, dict]:
         pick = torch.randperm(len(images), generator=gen)[:N]
         with torch.no_grad():
             return vae.encode(to_float(images[pick], (low, high))).mean, {"images": len(images)}
-    if row.startswith("flow_s"):
-        recipe = dict(RECIPE, max_steps=int(row.removeprefix("flow_s")), epochs=10**6)
+    if row.startswith(("flow_s", "flow_w")):
+        changes = {"w": "width", "s": "max_steps"}
+        recipe = dict(RECIPE, epochs=10**6) | {changes[part[0]]: int(part[1:]) for part in row.split("_")[1:]}
         start = time.time()
         with torch.no_grad():
             z = posterior_means(vae, train)
