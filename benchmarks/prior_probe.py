@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from vaegan.data import load_splits, to_float
+from vaegan.data import load_splits, to_float, to_uint8
 from vaegan.flow_prior import RECIPE, fit_flow
 from vaegan.metrics.defects import defect_score
 from vaegan.metrics.inception_fid import embed_images, fid_kid, load_fid_net, real_features, reference_images
@@ -63,8 +63,7 @@ for row in rows:
     start = time.time()
     z, entry = latents(row)
     with torch.no_grad():
-        fake = torch.cat([g(z[i : i + 250]) for i in range(0, len(z), 250)])
-    fake = ((fake.float() - low) / (high - low) * 255).round().clamp(0, 255).to(torch.uint8)
+        fake = to_uint8(torch.cat([g(z[i : i + 250]) for i in range(0, len(z), 250)]), (low, high))
     m = fid_kid(real, embed_images(net, fake, desc=row))
     entry |= {
         "fid": round(m["fid"], 2),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from curve import Point, Stage, defaults, plan, reference_rates, shown
+from curve import SCREENS, Point, Stage, defaults, plan, reference_rates, shown
 from curve_points.jobs import Job, finished, run_jobs
 from curve_points.pack import FILE_BYTES, TAR_END, Item, byte_planes, from_planes, pack, place, sampler, slim, unpack
 from curve_points.regan import regan
@@ -216,8 +216,16 @@ def test_score_takes_only_the_points_it_is_named(trained: Path, tmp_path: Path) 
         args = argparse.Namespace(packed=[], runs=trained.parent, grids=tmp_path / "grids", points=list(points))
         return [point.name for point, _ in sources(args, tmp_path / points[0] if points else tmp_path / "all")]
 
+    screen = trained.parent.parent / "screens" / SCREENS[0].name  # a lever's run, scored only by name
+    shutil.copytree(trained, screen)
     assert found() == [trained.name] == found(trained.name)
     assert found("emoji-6min-two-stage-seed1") == []  # a second scorer beside it leaves this one alone
+
+    def screens(*points: str) -> list[str]:
+        args = argparse.Namespace(packed=[], runs=screen.parent, grids=tmp_path / "grids", points=list(points))
+        return [point.name for point, _ in sources(args, tmp_path / f"screens{len(points)}")]
+
+    assert screens() == [] and screens(screen.name) == [screen.name]
 
 
 def curve_record(minutes: float, seed: int, variant: str, fid: float, vae_steps: int) -> dict:
