@@ -20,6 +20,7 @@ from torch import nn
 
 from vaegan.checkpoint import checksum, read_tensors, seal, write_atomically
 from vaegan.errors import VaeganError
+from vaegan.training.gan_step import ema_decay, update_ema
 
 FLOW_NAME = "flow_prior.pt"
 FLOW_FORMAT = 1
@@ -114,16 +115,22 @@ def fit_on_device(z: torch.Tensor, r: dict[str, float], seed: int) -> FlowPrior:
     steps = min(int(r["max_steps"]), math.ceil(r["epochs"] * len(z) / batch))
     opt = torch.optim.Adam(field.parameters(), lr=float(r["lr"]))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / steps)  # linear to 0
-    for _ in range(steps):
+    average = copy.deepcopy(field).requires_grad_(False) if r.get("ema") else None
+    for step in range(steps):
         target = x1[torch.randint(len(x1), (batch,), generator=g, device=z.device)]
         noise = torch.randn(target.shape, generator=g, device=z.device)
         t = torch.rand(batch, generator=g, device=z.device)
+        if r.get("t_logit"):  # logit-normal times (SD3, arXiv:2403.03206): more of the fit near t = 0.5
+            t = torch.sigmoid(float(r["t_logit"]) * torch.randn(batch, generator=g, device=z.device))
         xt = (1 - t.unsqueeze(1)) * noise + t.unsqueeze(1) * target
         loss = (field(xt, t) - (target - noise)).pow(2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
+        if average is not None:
+            update_ema(average, field, decay=ema_decay(step, float(r["ema"])))
+    field = field if average is None else average
     field.eval().requires_grad_(False)
     return FlowPrior(field, mean, std, SAMPLE_STEPS)
 
