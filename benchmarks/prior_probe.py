@@ -6,8 +6,7 @@ from each row's prior, the same seed for every row, no training of G.
 rows: flow (the run's own flow prior), posterior (the posterior means of N training images: a prior that drew
 exactly the training latents), held_out (those of N held-out images: a prior as good as the data), flow_s{S}
 (the default recipe fitted for S steps instead of 10,000), flow_w{W}_s{S} (and W wide instead of 256; a part
-e{E} samples an average of the weights with decay E, b{B} fits batches of B, l{L} draws t logit-normal of
-spread L), flow_t{T} (the run's flow with its base noise scaled by T). A row is written to OUT.json as it
+b{B} fits batches of B, l{L} draws t logit-normal of spread L), flow_t{T} (the run's flow with its base noise scaled by T). A row is written to OUT.json as it
 finishes; rows already there are skipped.
 """
 
@@ -48,8 +47,8 @@ def latents(row: str) -> tuple[torch.Tensor, dict]:
         pick = torch.randperm(len(images), generator=gen)[:N]
         with torch.no_grad():
             return vae.encode(to_float(images[pick], (low, high))).mean, {"images": len(images)}
-    if row.startswith(("flow_s", "flow_w", "flow_e", "flow_b", "flow_l")):
-        changes = {"w": "width", "s": "max_steps", "e": "ema", "b": "batch", "l": "t_logit"}
+    if row.startswith(("flow_s", "flow_w", "flow_b", "flow_l")):
+        changes = {"w": "width", "s": "max_steps", "b": "batch", "l": "t_logit"}
         parts = {changes[part[0]]: float(part[1:]) for part in row.split("_")[1:]}
         recipe = dict(RECIPE, epochs=10**6) | {k: int(v) if v.is_integer() else v for k, v in parts.items()}
         start = time.time()

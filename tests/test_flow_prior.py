@@ -14,7 +14,7 @@ from vaegan.runs import open_run
 from vaegan.training.train_vae import train_vae
 
 # A flow of a second on 400 points: what the tests below need of a recipe, not the one runs use.
-TINY = {"width": 32, "depth": 2, "epochs": 100, "max_steps": 300, "batch": 64, "lr": 5e-3}
+TINY = {"width": 32, "depth": 2, "epochs": 100, "max_steps": 300, "batch": 64, "lr": 5e-3, "t_logit": 1.0}
 
 
 def two_clusters() -> torch.Tensor:

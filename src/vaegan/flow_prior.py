@@ -20,15 +20,15 @@ from torch import nn
 
 from vaegan.checkpoint import checksum, read_tensors, seal, write_atomically
 from vaegan.errors import VaeganError
-from vaegan.training.gan_step import ema_decay, update_ema
 
 FLOW_NAME = "flow_prior.pt"
 FLOW_FORMAT = 1
 # The recipe, chosen by a screen on the emoji VAE's 3,409 64-d latents (levers 29, docs/results/emoji/prior-flow.json);
 # width 256 and depth 6 by levers 33, where capacity, not more steps, took the holes out of G's samples.
 # Steps follow the data: `epochs` passes over the latents, at most `max_steps` (emoji: the cap, 10,000; 40 images:
-# 125). A saved flow fitted by another recipe is fitted again.
-RECIPE = {"width": 256, "depth": 6, "epochs": 800, "max_steps": 10_000, "batch": 256, "lr": 3e-3}
+# 125). t is logit-normal of spread `t_logit` (SD3, arXiv:2403.03206), where uniform t lost by 0.9-2.9 FID
+# (levers 44). A saved flow fitted by another recipe is fitted again.
+RECIPE = {"width": 256, "depth": 6, "epochs": 800, "max_steps": 10_000, "batch": 256, "lr": 3e-3, "t_logit": 1.0}
 # Heun steps per draw, not part of the fit (a flow saved with another count loads as it is): 16 drew G's samples
 # 0.32 / 0.11 Inception FID from 32's on the same noise (emoji / Fashion-MNIST), in half the draw's time (levers 40).
 SAMPLE_STEPS = 16
@@ -115,22 +115,16 @@ def fit_on_device(z: torch.Tensor, r: dict[str, float], seed: int) -> FlowPrior:
     steps = min(int(r["max_steps"]), math.ceil(r["epochs"] * len(z) / batch))
     opt = torch.optim.Adam(field.parameters(), lr=float(r["lr"]))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / steps)  # linear to 0
-    average = copy.deepcopy(field).requires_grad_(False) if r.get("ema") else None
-    for step in range(steps):
+    for _ in range(steps):
         target = x1[torch.randint(len(x1), (batch,), generator=g, device=z.device)]
         noise = torch.randn(target.shape, generator=g, device=z.device)
-        t = torch.rand(batch, generator=g, device=z.device)
-        if r.get("t_logit"):  # logit-normal times (SD3, arXiv:2403.03206): more of the fit near t = 0.5
-            t = torch.sigmoid(float(r["t_logit"]) * torch.randn(batch, generator=g, device=z.device))
+        t = torch.sigmoid(float(r["t_logit"]) * torch.randn(batch, generator=g, device=z.device))
         xt = (1 - t.unsqueeze(1)) * noise + t.unsqueeze(1) * target
         loss = (field(xt, t) - (target - noise)).pow(2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        if average is not None:
-            update_ema(average, field, decay=ema_decay(step, float(r["ema"])))
-    field = field if average is None else average
     field.eval().requires_grad_(False)
     return FlowPrior(field, mean, std, SAMPLE_STEPS)
 
