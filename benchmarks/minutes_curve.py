@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vaegan.config import GANConfig
+from vaegan.flow_prior import RECIPE
 from vaegan.plots import Panel, line_charts
 from vaegan.presets import dataset_defaults
 
@@ -106,7 +107,7 @@ def where(entries: list[dict[str, Any]], device: bool = True) -> str:
     wall = statistics.fmean(wall_seconds(e) for e in entries) / 60
     at_once = max(e["record"]["trained"]["jobs_at_once"] for e in entries)
     jobs = "1 job at a time" if at_once == 1 else f"{at_once} jobs at once"
-    return (f"{', '.join(devices)}: " if device else "") + f"{wall:.1f} min wall ({jobs})"
+    return (f"{', '.join(devices)}: {wall:.1f} min wall" if device else f"{wall:.1f} min") + f" ({jobs})"
 
 
 def steps_cell(entries: list[dict[str, Any]], model: str) -> str:
@@ -119,6 +120,14 @@ def d_steps_label(d: dict[str, Any]) -> str:
     """D's updates per G update as trained: `4`, or `4 then 1 from step 1,200` (records before it: 1)."""
     until = d.get("d_steps_until")
     return f"{d.get('d_steps', 1)}" + (f" then 1 from step {until:,}" if until else "")
+
+
+STALE = "† z from a flow of an older recipe than today's (levers 44); `curve.py regan` re-runs the GAN stage"
+
+
+def stale(entries: list[dict[str, Any]]) -> bool:
+    """Whether any entry's record drew z from a flow fitted by another recipe than today's."""
+    return any(e["record"].get("flow_recipe") != RECIPE for e in entries)
 
 
 def curve_row(data: str, model: str, budget: float, entries: list[dict[str, Any]], device: bool) -> str:
@@ -138,7 +147,7 @@ def curve_row(data: str, model: str, budget: float, entries: list[dict[str, Any]
         f"{budget:g} ({idle:.2f})",
         steps_cell(entries, model),
         str(len(entries)),
-        spread(fids),
+        spread(fids) + (" †" if stale(entries) else ""),
         goal,
         spread([e["scores"]["kid"] for e in entries], 4),
         spread([e["scores"]["defect"] for e in entries], 2),
@@ -174,8 +183,8 @@ def peers_rows(records: list[dict[str, Any]]) -> list[str]:
         cells += [f"{scores['kid']:.4f}", f"{scores['defect']:.2f}", f"{scores['sharpness']:.2f}"]
         lines.append("| " + " | ".join([*cells, where([{"record": r}])]) + " |")
     budget = peers[0]["point"]["minutes"]
-    say = f"Each given {budget:g} minutes of training wall-clock on the same device, at the same time as the curve's "
-    say += "points (the GPU default's two stages capped at half each by --max-minutes and --gan-max-minutes)."
+    say = f"Each given {budget:g} minutes of training wall-clock on one device, beside the curve's points "
+    say += "(vaegan's two stages half each: --max-minutes, --gan-max-minutes)."
     return [say, "", *lines, ""]
 
 
@@ -215,6 +224,8 @@ def curve_section(grids: Path) -> list[str]:
                     f"{model}: "
                     + ("each budget beats the one before" if not worse else f"no better at {', '.join(worse)} min")
                 )
+        if any(stale(entries) for budgets in found.values() for entries in budgets.values()):
+            notes.append(STALE if f"- {STALE}" not in lines else f"† as for {explained}")
         counts = sorted({(r["samples"], r["real"]["count"]) for r in by_steps})
         scored = "Inception FID of " + " and ".join(f"{s:,} samples vs {n:,} real" for s, n in counts)
         records_at = f"docs/results/{data}/curve-*.json"

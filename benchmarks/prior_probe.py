@@ -1,4 +1,4 @@
-"""Levers 43: does the flow prior or G hold a trained run back? Inception FID of N samples of the run's G on z
+"""Levers 43-44: does the flow prior or G hold a trained run back? Inception FID of N samples of the run's G on z
 from each row's prior, the same seed for every row, no training of G.
 
     PYTHONPATH=src:benchmarks python benchmarks/prior_probe.py RUN OUT.json ROW [ROW ...]
@@ -6,8 +6,8 @@ from each row's prior, the same seed for every row, no training of G.
 rows: flow (the run's own flow prior), posterior (the posterior means of N training images: a prior that drew
 exactly the training latents), held_out (those of N held-out images: a prior as good as the data), flow_s{S}
 (the default recipe fitted for S steps instead of 10,000), flow_w{W}_s{S} (and W wide instead of 256; a part
-b{B} fits batches of B, l{L} draws t logit-normal of spread L), flow_t{T} (the run's flow with its base noise scaled by T). A row is written to OUT.json as it
-finishes; rows already there are skipped.
+b{B} fits batches of B, l{L} draws t logit-normal of spread L), flow_t{T} (the run's flow with its base
+noise scaled by T). A row is written to OUT.json as it finishes; rows already there are skipped.
 """
 
 import json

@@ -29,6 +29,7 @@ from curve_points.jobs import finished, train_record
 from curve_points.pack import read_slim, sampler, slim, stages, unpack
 from vaegan.config import VAERunConfig, from_dict
 from vaegan.data import to_uint8
+from vaegan.flow_prior import RECIPE
 from vaegan.metrics.defects import defect_score
 from vaegan.metrics.inception_fid import (
     embed_images,
@@ -178,6 +179,8 @@ def score_point(folder: Path, point: Point, scorer: Scorer, reference: dict[str,
         "scores": scores,
         "discriminator": discriminator(folder),
     }
+    if cfg.model.prior == "flow" and point.variant != "dcgan":  # RESULTS.md marks records of another recipe
+        record["flow_recipe"] = dict(RECIPE)
     if reused:
         record["note"] = (
             f"the VAE stage is the one behind commit {reused['replaces_record_of']}'s record of this point "

@@ -22,12 +22,13 @@ from curve_points.jobs import Job, finished, run_jobs
 from curve_points.pack import FILE_BYTES, TAR_END, Item, byte_planes, from_planes, pack, place, sampler, slim, unpack
 from curve_points.regan import regan
 from curve_points.score import discriminator, draw, score_point, sources, wall_clock
-from minutes_curve import CHART, curve_section, draw_curves
+from minutes_curve import CHART, STALE, curve_section, draw_curves
 from PIL import Image
 from report import curve_cells
 
 from tiny import TINY_FLAGS, tiny_splits
 from vaegan.config import GANConfig, vae_run_config
+from vaegan.flow_prior import RECIPE
 from vaegan.presets import dataset_defaults
 from vaegan.prior import fitted_prior
 from vaegan.runs import open_run
@@ -176,6 +177,7 @@ def test_a_record_holds_the_steps_idle_minutes_commands_and_where_it_trained(tra
     assert record["scores"]["gan"]["fid"] == 80.0 and record["scores"]["vae"]["fid"] == 90.0
     assert set(record["discriminator"]) == {"epoch", "d_real", "d_fake", "d_steps"}
     assert record["discriminator"]["d_steps"] == open_run(trained).stage("gan").checkpoint.config.gan.d_steps
+    assert record["flow_recipe"] == RECIPE
 
 
 def test_the_record_names_d_steps_until_only_where_the_stage_got_past_it(trained: Path, tmp_path: Path) -> None:
@@ -247,6 +249,7 @@ def curve_record(minutes: float, seed: int, variant: str, fid: float, vae_steps:
         "real": {"count": 60},
         "scores": scores,
         "discriminator": {"epoch": 3, "d_real": 0.6, "d_fake": 0.4} if variant == "two-stage" else None,
+        "flow_recipe": dict(RECIPE),
     }
 
 
@@ -272,11 +275,17 @@ def test_the_curve_table_averages_seeds_beside_the_targets_and_says_where_fid_st
     (tmp_path / "emoji" / "curve-0.json").write_text(json.dumps(records[0]))
     assert "- Not the curve: trained on emoji:faces (`curve.py train --dry-run`)." in curve_section(tmp_path)
     assert "VAE then GAN: no better at 30 min" in text and "VAE alone: each budget beats the one before" in text
-    assert "0.60 ± 0.00 / 0.40 ± 0.00 (d_steps 1, 4) | 1.0 min wall (12 jobs at once) |" in text
+    assert "0.60 ± 0.00 / 0.40 ± 0.00 (d_steps 1, 4) | 1.0 min (12 jobs at once) |" in text
     assert "0.60 / 0.40 (d_steps 4 then 1 from step 1,200) |" in text
     vae_half = next(line for line in text.splitlines() if line.startswith("| VAE alone | 3 (3.00)"))
-    assert vae_half.endswith("| 0.5 min wall (12 jobs at once) |")  # its stage's seconds, not the whole run's
+    assert vae_half.endswith("| 0.5 min (12 jobs at once) |")  # its stage's seconds, not the whole run's
     assert "Trained on a GPU." in text  # one device: named once, not per row
+    assert "†" not in text
+    del records[3]["flow_recipe"]  # scored before the recipe was recorded, or under another one
+    (tmp_path / "emoji" / "curve-3.json").write_text(json.dumps(records[3]))
+    text = "\n".join(curve_section(tmp_path))
+    assert "| VAE alone | 15 (15.00) | 1,500 | 1 | 122.0 † |" in text and f"- {STALE}" in text
+    assert "| VAE alone | 60 (60.00) | 6,000 | 1 | 110.0 |" in text
 
 
 def test_the_readme_cells_and_the_chart_come_from_the_curve_records(tmp_path: Path) -> None:
