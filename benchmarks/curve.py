@@ -45,7 +45,6 @@ REFERENCE = Path("docs/results/performance/epyc-f26-avx512bf16.json")  # the kin
 GPU_RECORD = Path("docs/results/performance/h100.json")  # the lent GPU's kind, for the time estimate
 RUNS = Path("runs/curve")
 VAE_SHARE = 0.5  # the wall-clock races' default VAE share, so the two kinds of record compare
-VAE_SHARES = {"vae": 1.0, "gan-heavy": 0.25}  # a screen's share: three quarters of the budget for the GAN
 PEER_MINUTES = 4.0  # item 4's wall-clock: what fits one lent-GPU call beside the curve (the issue asks for 10)
 CADENCE = Path("benchmarks/curve.toml")  # checkpoints and grids every 10 epochs: they change no step
 BENCHMARKS = Path(__file__).resolve().parent
@@ -56,7 +55,7 @@ class Point:
     data: str  # `vaegan run --data`
     minutes: float  # idle minutes on the reference kind (by steps), or item 4's wall-clock
     seed: int
-    variant: str  # two-stage | vae | gan-heavy | gpu-default | dcgan
+    variant: str  # two-stage | vae | gpu-default | dcgan
 
     @property
     def name(self) -> str:
@@ -64,12 +63,12 @@ class Point:
 
     @property
     def by_steps(self) -> bool:
-        return self.variant in ("two-stage", "vae", "gan-heavy")
+        return self.variant in ("two-stage", "vae")
 
     @property
     def two_stages(self) -> bool:
         """A VAE, then a GAN from its decoder: both stages are scored on the same z."""
-        return self.variant in ("two-stage", "gan-heavy")
+        return self.variant == "two-stage"
 
     def record_path(self, grids: Path) -> Path:
         return grids / self.data / f"curve-{self.minutes:g}min-{self.variant}-seed{self.seed}.json"
@@ -85,9 +84,7 @@ CURVE = (
 )
 PEERS = (Point("emoji", PEER_MINUTES, 0, "gpu-default"), Point("emoji", PEER_MINUTES, 0, "dcgan"))
 POINTS = CURVE + PEERS
-# Levers screened at a curve budget, trained and scored only by name; their records go to the levers table.
-SCREENS = (Point("fashion-mnist", 30, 0, "gan-heavy"),)
-BY_NAME = {p.name: p for p in POINTS + SCREENS}
+BY_NAME = {p.name: p for p in POINTS}
 
 
 @dataclass(frozen=True)
@@ -140,7 +137,7 @@ def plan(point: Point, rates: dict[str, float], batches: dict[str, int], n_train
     """The point's steps: the VAE its share of the minutes in whole epochs, the GAN the whole epochs nearest
     what is left, so the idle time adds up to the minutes as nearly as whole epochs allow."""
     budget = point.minutes * 60
-    share = VAE_SHARES.get(point.variant, VAE_SHARE)
+    share = 1.0 if point.variant == "vae" else VAE_SHARE
     vae = stage_budget(budget * share, rates["vae"], batches["vae"], n_train)
     if point.variant == "vae":
         return Plan(point, vae, None)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from curve import BY_NAME, POINTS, Point, defaults, reference_rates
+from curve import BY_NAME, Point, defaults, reference_rates
 from report import write_results
 
 from curve_points.jobs import finished, train_record
@@ -199,7 +199,7 @@ def sources(args: argparse.Namespace, scratch: Path) -> list[tuple[Point, Path]]
     """Each point to score with its packed folder: the --packed GPU output unpacked, else its run folder here
     packed into `scratch` (the same files, so both are scored alike)."""
     found: dict[str, Path] = {}
-    wanted = set(args.points or (p.name for p in POINTS))  # two scorers at once each name their own points
+    wanted = set(args.points or BY_NAME)  # two scorers at once each name their own points
     for packed in args.packed:
         for folder in unpack(packed, args.unpacked):
             if folder.name in wanted and (folder / "train.json").is_file() and finished(folder):
