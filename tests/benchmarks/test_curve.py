@@ -24,7 +24,7 @@ from curve_points.regan import regan
 from curve_points.score import discriminator, draw, score_point, sources, wall_clock
 from minutes_curve import CHART, STALE, curve_section, draw_curves
 from PIL import Image
-from report import curve_cells
+from report import README_STALE, curve_cells, readme_table
 
 from tiny import TINY_FLAGS, tiny_splits
 from vaegan.config import GANConfig, vae_run_config
@@ -295,6 +295,11 @@ def test_the_readme_cells_and_the_chart_come_from_the_curve_records(tmp_path: Pa
     assert draw_curves(tmp_path) == ["emoji"]
     assert Image.open(tmp_path / "emoji" / CHART).size[0] > 300
     assert "![FID by step budget](results/emoji/fid-by-budget.png)" in "\n".join(curve_section(tmp_path))
+    assert README_STALE not in readme_table([], tmp_path)[0]
+    del records[2]["flow_recipe"]  # the 30-minute point drew z from an older flow
+    (tmp_path / "emoji" / "curve-2.json").write_text(json.dumps(records[2]))
+    assert curve_cells(tmp_path)["emoji"]["two-stage"] == ("95.0 ± 7.1 / 80.0 †", "6 / 30 min")
+    assert readme_table([], tmp_path)[0].endswith(README_STALE)  # the lead says what the mark means
 
 
 def test_carried_data_goes_where_vaegan_reads_it_or_a_root_flag_says_where_it_is(
