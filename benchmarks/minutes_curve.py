@@ -126,8 +126,9 @@ STALE = "† z from a flow of an older recipe than today's (levers 44); `curve.p
 
 
 def stale(entries: list[dict[str, Any]]) -> bool:
-    """Whether any entry's record drew z from a flow fitted by another recipe than today's."""
-    return any(e["record"].get("flow_recipe") != RECIPE for e in entries)
+    """Whether any entry's record drew z from a flow fitted by another recipe than today's (None: no flow; a
+    record without the key predates levers 44)."""
+    return any(e["record"].get("flow_recipe", "uniform t") not in (None, RECIPE) for e in entries)
 
 
 def curve_row(data: str, model: str, budget: float, entries: list[dict[str, Any]], device: bool) -> str:
@@ -181,6 +182,7 @@ def peers_rows(records: list[dict[str, Any]]) -> list[str]:
         steps = " + ".join(f"{stage['steps']:,}" for stage in r["steps"].values())
         cells = [PEER_NAMES[r["point"]["variant"]], f"{minutes:.1f}", steps, f"{scores['fid']:.1f}"]
         cells += [f"{scores['kid']:.4f}", f"{scores['defect']:.2f}", f"{scores['sharpness']:.2f}"]
+        cells[0] += " †" if r["point"]["variant"] == "gpu-default" and stale([{"record": r}]) else ""
         lines.append("| " + " | ".join([*cells, where([{"record": r}])]) + " |")
     budget = peers[0]["point"]["minutes"]
     say = f"Each given {budget:g} minutes of training wall-clock on one device, beside the curve's points "
@@ -196,7 +198,7 @@ def other_data(records: list[dict[str, Any]], data: str) -> list[str]:
 
 def curve_section(grids: Path) -> list[str]:
     """Per dataset with curve records: the table of every model and budget, and whether FID falls with budget."""
-    lines, explained = [], ""
+    lines, explained, noted = [], "", ""
     for data, records in curve_records(grids).items():
         by_steps = [r for r in records if r["reference"]]
         found = curve_points_by_steps(by_steps)
@@ -224,8 +226,10 @@ def curve_section(grids: Path) -> list[str]:
                     f"{model}: "
                     + ("each budget beats the one before" if not worse else f"no better at {', '.join(worse)} min")
                 )
-        if any(stale(entries) for budgets in found.values() for entries in budgets.values()):
-            notes.append(STALE if f"- {STALE}" not in lines else f"† as for {explained}")
+        peers = peers_rows(records)
+        if any(stale(entries) for budgets in found.values() for entries in budgets.values()) or "†" in str(peers):
+            notes.append(f"† as for {noted}" if noted else STALE)
+            noted = noted or data
         counts = sorted({(r["samples"], r["real"]["count"]) for r in by_steps})
         scored = "Inception FID of " + " and ".join(f"{s:,} samples vs {n:,} real" for s, n in counts)
         records_at = f"docs/results/{data}/curve-*.json"
@@ -250,7 +254,6 @@ def curve_section(grids: Path) -> list[str]:
             "",
             *([f"![FID by step budget](results/{data}/{CHART})", ""] if charted(found) else []),
         ]
-        peers = peers_rows(records)
         if peers:
             lines += [f"### {data}: the GPU default against DCGAN", "", *peers]
     if not lines:

@@ -11,6 +11,7 @@ noise scaled by T). A row is written to OUT.json as it finishes; rows already th
 """
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -28,6 +29,9 @@ from vaegan.runs import open_run
 N = 2000
 SEED = 10_000
 run_dir, out, rows = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
+ROW = re.compile(r"flow|posterior|held_out|flow_t[0-9.]+|flow(_[swbl][0-9.]+)+")
+if unknown := [row for row in rows if not ROW.fullmatch(row)]:
+    raise SystemExit(f"unknown rows {unknown}: see this file's docstring")
 run = open_run(run_dir)
 cfg = run.config
 low, high = cfg.model.value_range

@@ -144,8 +144,10 @@ def curve_cells(grids: Path) -> dict[str, dict[str, tuple[str, str]]]:
         for model, entries in zip(("vae", "two-stage"), (points[m] for m in MODELS), strict=True):
             if entries:
                 budgets = sorted(entries)
-                fids = " / ".join(spread([e["scores"]["fid"] for e in entries[b]]) for b in budgets)
-                fids += " †" if any(stale(entries[b]) for b in budgets) else ""
+                fids = " / ".join(
+                    spread([e["scores"]["fid"] for e in entries[b]]) + (" †" if stale(entries[b]) else "")
+                    for b in budgets
+                )
                 found.setdefault(data, {})[model] = (fids, " / ".join(f"{b:g}" for b in budgets) + " min")
     return found
 

@@ -8,7 +8,7 @@ import vaegan.flow_prior
 from tiny import tiny_config, tiny_splits
 from vaegan.checkpoint import seal
 from vaegan.errors import VaeganError
-from vaegan.flow_prior import FLOW_FORMAT, FLOW_NAME, fit_flow, read_flow, write_flow
+from vaegan.flow_prior import FLOW_FORMAT, FLOW_NAME, fit_flow, read_flow, saved_recipe, write_flow
 from vaegan.prior import PRIOR_NAME, fitted_prior, sample_latents
 from vaegan.runs import open_run
 from vaegan.training.train_vae import train_vae
@@ -122,19 +122,15 @@ def test_a_flow_of_another_recipe_is_fitted_again(tmp_path: Path, monkeypatch: p
     assert read_flow(tmp_path / FLOW_NAME, 2) is not None
     monkeypatch.setattr(vaegan.flow_prior, "RECIPE", {**vaegan.flow_prior.RECIPE, "width": 64})
     assert read_flow(tmp_path / FLOW_NAME, 2) is None
-
-
-def test_a_flow_saved_with_other_sample_steps_loads_and_draws_at_todays(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Files written before levers 40 name 32 sample steps in their recipe: the fit is the same, so no refit."""
+    before_levers_44 = {k: v for k, v in TINY.items() if k != "t_logit"}  # fitted on uniform t
+    path = saved(tmp_path / "old.pt", sealed_flow(tmp_path, recipe=before_levers_44))
     monkeypatch.setattr(vaegan.flow_prior, "RECIPE", TINY)
-    path = saved(tmp_path / FLOW_NAME, sealed_flow(tmp_path, recipe={**TINY, "sample_steps": 32}))
-    found = read_flow(path, 2)
-    assert found is not None and found[0].steps == vaegan.flow_prior.SAMPLE_STEPS
-    fitted = fit_flow(two_clusters(), {**TINY, "max_steps": 2})  # the same fit sealed_flow saved
-    draw = lambda f: f.sample(7, torch.Generator().manual_seed(3))  # noqa: E731
-    assert torch.equal(draw(found[0]), draw(fitted))
-    forged = sealed_flow(tmp_path, recipe={**TINY, "width": torch.zeros(2)})  # resealed: the checksum holds
-    assert read_flow(saved(tmp_path / "forged.pt", forged), 2) is None  # fitted again, not a crash on tensor ==
+    assert read_flow(path, 2) is None and saved_recipe(path) == before_levers_44
+
+
+def test_the_fit_draws_t_by_the_recipes_spread() -> None:
+    narrow, wide = (fit_flow(two_clusters(), {**TINY, "max_steps": 5, "t_logit": s}) for s in (0.5, 2.0))
+    assert not torch.equal(narrow.field.out[1].weight, wide.field.out[1].weight)
 
 
 def test_a_run_whose_prior_is_flow_samples_from_the_flow_saved_beside_it(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

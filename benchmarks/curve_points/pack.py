@@ -33,7 +33,7 @@ from dcgan import DCGAN, NZ
 
 from curve_points.jobs import finished
 from vaegan.config import VAERunConfig, from_dict, to_dict
-from vaegan.flow_prior import FLOW_NAME, read_flow
+from vaegan.flow_prior import FLOW_NAME, RECIPE, read_flow, saved_recipe
 from vaegan.models.vae import Decoder
 from vaegan.prior import PRIOR_NAME, Prior, fitted_prior, read_prior
 from vaegan.runs import open_run
@@ -102,9 +102,12 @@ def slim(run: Path, point: Point, dest: Path) -> None:
         write_slim(dest / "dcgan.pt.gz", saved.pop("generator"), **saved)
         return
     opened = open_run(run)
+    vae_folder = opened.stage("vae").folder
+    flow = vae_folder / FLOW_NAME
+    if "gan" in opened.stages and flow.is_file() and saved_recipe(flow) != RECIPE:  # refitting would hide it
+        raise SystemExit(f"{run.name}'s GAN stage drew z from an older flow recipe; curve.py regan {run.name}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     fitted_prior(opened, device=device)
-    vae_folder = opened.stage("vae").folder
     for name in (FLOW_NAME, PRIOR_NAME):
         if (vae_folder / name).is_file():
             shutil.copyfile(vae_folder / name, dest / name)

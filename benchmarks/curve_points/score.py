@@ -179,8 +179,8 @@ def score_point(folder: Path, point: Point, scorer: Scorer, reference: dict[str,
         "scores": scores,
         "discriminator": discriminator(folder),
     }
-    if cfg.model.prior == "flow" and point.variant != "dcgan":  # RESULTS.md marks records of another recipe
-        record["flow_recipe"] = dict(RECIPE)
+    if point.variant != "dcgan":  # RESULTS.md marks the records of another recipe (pack.py refuses to refit G's)
+        record["flow_recipe"] = dict(RECIPE) if cfg.model.prior == "flow" else None
     if reused:
         record["note"] = (
             f"the VAE stage is the one behind commit {reused['replaces_record_of']}'s record of this point "

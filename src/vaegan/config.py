@@ -335,7 +335,7 @@ class GANConfig(RunSettings):
     anchor: Anchor = "pixel"  # decoder: L2 to the frozen decoder, same z; pixel: G(mean of q(z|x)) to x
     anchor_weight: float = 10.0  # on [-1, 1] data
     anchor_decay_steps: int = 0  # the anchor weight falls linearly to 0 over this many steps; 0 keeps it
-    # normal: G's z ~ N(0, I); fitted: z from the Gaussian mixture fitted to the VAE's training latents
+    # normal: G's z ~ N(0, I); fitted: z from the prior (flow or mixture) fitted to the VAE's training latents
     # (prior.py), where the decoder already draws typical images, for training, grids and samples alike
     latents: Latents = "fitted"
     ema_decay: float = 0.999  # EMA of generator weights used for sampling; 0 turns it off

@@ -2,9 +2,9 @@
 
 The mixture (prior.py) puts a Gaussian on each region the training latents fill; a flow learns their shape.
 Flow matching with straight paths (rectified flow, Liu et al. 2022, arXiv:2209.03003; Lipman et al. 2022,
-arXiv:2210.02747): x_t = (1 - t) z0 + t z1 for z0 ~ N(0, I) and z1 a training latent, normalised per
-dimension, and v(x_t, t) regresses z1 - z0. Sampling integrates dx/dt = v from t = 0 to 1 with Heun's method
-in a fixed number of steps from a torch.Generator, so a seed gives the same z on the same device. The
+arXiv:2210.02747): x_t = (1 - t) z0 + t z1 for z0 ~ N(0, I), z1 a training latent normalised per
+dimension and t logit-normal, and v(x_t, t) regresses z1 - z0. Sampling integrates dx/dt = v from t = 0 to 1
+with Heun's method in a fixed number of steps from a torch.Generator, so a seed gives the same z on the same device. The
 idea is Dai & Wipf 2019's second stage (arXiv:1903.05789) with a flow in place of their second VAE.
 """
 
@@ -142,24 +142,42 @@ def write_flow(prior: FlowPrior, path: Path, vae_step: int) -> None:
     write_atomically(seal(payload), path)
 
 
+FIX = "delete it and vaegan fits the flow prior again"
+
+
+def read_sealed(path: Path) -> dict:
+    """flow_prior.pt's payload, safely loaded and its checksum checked; damaged or forged: one line."""
+    saved = read_tensors(path, "flow prior", FIX)
+    if not isinstance(saved, dict) or saved.get("format") != FLOW_FORMAT:
+        raise VaeganError(f"{path} is not a vaegan flow prior; {FIX}")
+    if saved.get("checksum") != checksum(saved):
+        raise VaeganError(f"{path} fails its checksum: its bytes changed since vaegan wrote them; {FIX}")
+    return saved
+
+
+def recipe_of(saved: dict) -> dict | None:
+    """The recipe a sealed flow names, or None where it is not plain numbers (a tensor there would not compare)."""
+    recipe = saved.get("recipe")
+    if not isinstance(recipe, dict) or any(type(v) not in (int, float) for v in recipe.values()):
+        return None
+    return recipe
+
+
+def saved_recipe(path: Path) -> dict | None:
+    """The recipe that fitted the flow saved at `path`: what a GAN stage trained from it drew z by."""
+    return recipe_of(read_sealed(path))
+
+
 def read_flow(path: Path, latent_dim: int) -> tuple[FlowPrior, int] | None:
     """flow_prior.pt as (prior, the VAE step it was fitted at); None when another recipe fitted it (fitted
     again). The tensors' shapes are checked against `latent_dim` and the recipe before any is loaded; anything
     damaged or forged is one line that says to delete it."""
-    fix = "delete it and vaegan fits the flow prior again"
-    saved = read_tensors(path, "flow prior", fix)
-    if not isinstance(saved, dict) or saved.get("format") != FLOW_FORMAT:
-        raise VaeganError(f"{path} is not a vaegan flow prior; {fix}")
-    if saved.get("checksum") != checksum(saved):
-        raise VaeganError(f"{path} fails its checksum: its bytes changed since vaegan wrote them; {fix}")
-    recipe = saved.get("recipe")
-    if not isinstance(recipe, dict) or any(type(v) not in (int, float) for v in recipe.values()):
-        return None  # not a recipe of plain numbers (a tensor there would not compare): fitted again
-    if {k: v for k, v in recipe.items() if k != "sample_steps"} != RECIPE:
-        return None  # files before levers 40 name their sample steps too
+    saved = read_sealed(path)
+    if recipe_of(saved) != RECIPE:
+        return None
     mean, std, state = saved.get("mean"), saved.get("std"), saved.get("field")
     if not (isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor) and isinstance(state, dict)):
-        raise VaeganError(f"{path} does not hold the tensors of a flow; {fix}")
+        raise VaeganError(f"{path} does not hold the tensors of a flow; {FIX}")
     width, depth = int(RECIPE["width"]), int(RECIPE["depth"])
     with torch.device("meta"):  # the shapes this config builds, without initialising (or drawing random numbers)
         field = VelocityField(latent_dim, width, depth)
@@ -172,7 +190,7 @@ def read_flow(path: Path, latent_dim: int) -> tuple[FlowPrior, int] | None:
         and all(t.dtype == torch.float32 and bool(torch.isfinite(t).all()) for t in (mean, std, *state.values()))
     )
     if not (ok and bool((std > 0).all())):
-        raise VaeganError(f"{path} does not hold a {latent_dim}-dimensional flow of finite tensors; {fix}")
+        raise VaeganError(f"{path} does not hold a {latent_dim}-dimensional flow of finite tensors; {FIX}")
     field.load_state_dict(state, strict=True, assign=True)
     field.eval().requires_grad_(False)
     return FlowPrior(field, mean, std, SAMPLE_STEPS), saved["vae_step"]

@@ -27,8 +27,9 @@ from PIL import Image
 from report import README_STALE, curve_cells, readme_table
 
 from tiny import TINY_FLAGS, tiny_splits
+from vaegan.checkpoint import seal
 from vaegan.config import GANConfig, vae_run_config
-from vaegan.flow_prior import RECIPE
+from vaegan.flow_prior import FLOW_NAME, RECIPE, saved_recipe
 from vaegan.presets import dataset_defaults
 from vaegan.prior import fitted_prior
 from vaegan.runs import open_run
@@ -122,6 +123,20 @@ def test_a_packed_point_draws_the_runs_own_samples_and_fits_the_limits(trained: 
     assert [f.name for f in folders] == [point.name]
     back = draw(sampler(folders[0], "gan"), 12, seed=5)
     assert torch.equal(back, draw(sampler(tmp_path / "slim", "gan"), 12, seed=5))
+
+
+def test_a_gan_stage_trained_from_an_older_flow_recipe_is_not_packed(trained: Path, tmp_path: Path) -> None:
+    """Packing refits the flow to today's recipe; under a GAN stage that drew z from another, it would hide it."""
+    run = tmp_path / trained.name
+    shutil.copytree(trained, run)
+    flow = run / "vae" / FLOW_NAME
+    payload = torch.load(flow, weights_only=True)
+    del payload["checksum"]
+    payload["recipe"] = {k: v for k, v in payload["recipe"].items() if k != "t_logit"}  # uniform t, before levers 44
+    torch.save(seal(payload), flow)
+    with pytest.raises(SystemExit, match=f"older flow recipe; curve.py regan {trained.name}"):
+        slim(run, Point("emoji", 6, 0, "two-stage"), tmp_path / "slim")
+    assert saved_recipe(flow) == payload["recipe"]  # left as the GAN stage drew from it
 
 
 def test_pack_keeps_the_order_that_matters_within_its_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -298,7 +313,8 @@ def test_the_readme_cells_and_the_chart_come_from_the_curve_records(tmp_path: Pa
     assert README_STALE not in readme_table([], tmp_path)[0]
     del records[2]["flow_recipe"]  # the 30-minute point drew z from an older flow
     (tmp_path / "emoji" / "curve-2.json").write_text(json.dumps(records[2]))
-    assert curve_cells(tmp_path)["emoji"]["two-stage"] == ("95.0 ± 7.1 / 80.0 †", "6 / 30 min")
+    cell = curve_cells(tmp_path)["emoji"]["two-stage"]
+    assert cell == ("95.0 ± 7.1 / 80.0 †", "6 / 30 min")  # the mark on its budget alone
     assert readme_table([], tmp_path)[0].endswith(README_STALE)  # the lead says what the mark means
 
 
