@@ -131,6 +131,11 @@ def stale(entries: list[dict[str, Any]]) -> bool:
     return any(e["record"].get("flow_recipe", "uniform t") not in (None, RECIPE) for e in entries)
 
 
+def stale_peer(record: dict[str, Any]) -> bool:
+    """Whether a peer's record is the GPU default's (a two-stage run on a flow) from another recipe."""
+    return record["point"]["variant"] == "gpu-default" and stale([{"record": record}])
+
+
 def curve_row(data: str, model: str, budget: float, entries: list[dict[str, Any]], device: bool) -> str:
     fids = [e["scores"]["fid"] for e in entries]
     target = TARGETS.get((data, budget)) if model == MODELS[1] else None
@@ -182,7 +187,7 @@ def peers_rows(records: list[dict[str, Any]]) -> list[str]:
         steps = " + ".join(f"{stage['steps']:,}" for stage in r["steps"].values())
         cells = [PEER_NAMES[r["point"]["variant"]], f"{minutes:.1f}", steps, f"{scores['fid']:.1f}"]
         cells += [f"{scores['kid']:.4f}", f"{scores['defect']:.2f}", f"{scores['sharpness']:.2f}"]
-        cells[0] += " †" if r["point"]["variant"] == "gpu-default" and stale([{"record": r}]) else ""
+        cells[0] += " †" if stale_peer(r) else ""
         lines.append("| " + " | ".join([*cells, where([{"record": r}])]) + " |")
     budget = peers[0]["point"]["minutes"]
     say = f"Each given {budget:g} minutes of training wall-clock on one device, beside the curve's points "
@@ -226,8 +231,9 @@ def curve_section(grids: Path) -> list[str]:
                     f"{model}: "
                     + ("each budget beats the one before" if not worse else f"no better at {', '.join(worse)} min")
                 )
-        peers = peers_rows(records)
-        if any(stale(entries) for budgets in found.values() for entries in budgets.values()) or "†" in str(peers):
+        if any(stale(entries) for budgets in found.values() for entries in budgets.values()) or any(
+            stale_peer(r) for r in records
+        ):
             notes.append(f"† as for {noted}" if noted else STALE)
             noted = noted or data
         counts = sorted({(r["samples"], r["real"]["count"]) for r in by_steps})
@@ -254,6 +260,7 @@ def curve_section(grids: Path) -> list[str]:
             "",
             *([f"![FID by step budget](results/{data}/{CHART})", ""] if charted(found) else []),
         ]
+        peers = peers_rows(records)
         if peers:
             lines += [f"### {data}: the GPU default against DCGAN", "", *peers]
     if not lines:

@@ -4,8 +4,8 @@ The mixture (prior.py) puts a Gaussian on each region the training latents fill;
 Flow matching with straight paths (rectified flow, Liu et al. 2022, arXiv:2209.03003; Lipman et al. 2022,
 arXiv:2210.02747): x_t = (1 - t) z0 + t z1 for z0 ~ N(0, I), z1 a training latent normalised per
 dimension and t logit-normal, and v(x_t, t) regresses z1 - z0. Sampling integrates dx/dt = v from t = 0 to 1
-with Heun's method in a fixed number of steps from a torch.Generator, so a seed gives the same z on the same device. The
-idea is Dai & Wipf 2019's second stage (arXiv:1903.05789) with a flow in place of their second VAE.
+with Heun's method in a fixed number of steps from a torch.Generator, so a seed gives the same z on the same
+device. The idea is Dai & Wipf 2019's second stage (arXiv:1903.05789) with a flow in place of their second VAE.
 """
 
 from __future__ import annotations

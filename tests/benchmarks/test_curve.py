@@ -22,7 +22,7 @@ from curve_points.jobs import Job, finished, run_jobs
 from curve_points.pack import FILE_BYTES, TAR_END, Item, byte_planes, from_planes, pack, place, sampler, slim, unpack
 from curve_points.regan import regan
 from curve_points.score import discriminator, draw, score_point, sources, wall_clock
-from minutes_curve import CHART, STALE, curve_section, draw_curves
+from minutes_curve import CHART, STALE, curve_section, draw_curves, peers_rows
 from PIL import Image
 from report import README_STALE, curve_cells, readme_table
 
@@ -291,6 +291,22 @@ def test_the_curve_table_averages_seeds_beside_the_targets_and_says_where_fid_st
     text = "\n".join(curve_section(tmp_path))
     assert "| VAE alone | 15 (15.00) | 1,500 | 1 | 122.0 † |" in text and f"- {STALE}" in text
     assert "| VAE alone | 60 (60.00) | 6,000 | 1 | 110.0 |" in text
+
+
+def test_the_gpu_defaults_peer_row_is_marked_when_its_flow_is_older_and_dcgan_never() -> None:
+    def peer(variant: str) -> dict:
+        stage = {"steps": 10, "seconds": 60.0}
+        return {
+            "point": {"data": "emoji", "minutes": 4, "seed": 0, "variant": variant},
+            "steps": {"vae": stage, "gan": stage} if variant == "gpu-default" else {"dcgan": stage},
+            "trained": {"device": "a GPU", "wall_seconds": 60.0, "jobs_at_once": 2, "attempts": 1},
+            "scores": {"gan": fake_scores(90.0)},
+        }
+
+    gpu, dcgan = peer("gpu-default"), peer("dcgan")  # neither names a recipe: scored before levers 44
+    marked = [line for line in peers_rows([gpu, dcgan]) if "†" in line]
+    assert len(marked) == 1 and marked[0].startswith("| vaegan, the GPU default")
+    assert not any("†" in line for line in peers_rows([{**gpu, "flow_recipe": dict(RECIPE)}, dcgan]))
 
 
 def test_the_readme_cells_and_the_chart_come_from_the_curve_records(tmp_path: Path) -> None:
