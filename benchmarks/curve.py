@@ -380,7 +380,7 @@ def main() -> None:
     p.add_argument("runs", type=Path, help=f"the points' run folders ({RUNS})")
     p.add_argument("out", type=Path, help="where the tar files and pack.json go")
     p = sub.add_parser("score", help="score each trained or packed point without a record (docs/FID.md)")
-    p.add_argument("points", nargs="*", metavar="POINT", help="only these (default: every one without a record)")
+    p.add_argument("points", nargs="*", metavar="POINT", help="only these, a † record too (default: all without one)")
     p.add_argument("--packed", type=Path, action="append", default=[], help="a lent GPU's output (repeatable)")
     p.add_argument("--unpacked", type=Path, default=Path("runs/curve-packed"), help="where packed points go")
     p.add_argument("--runs", type=Path, default=RUNS, help=f"run folders trained here ({RUNS})")

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 from curve import BY_NAME, Point, defaults, reference_rates
+from minutes_curve import stale
 from report import write_results
 
 from curve_points.jobs import finished, train_record
@@ -195,6 +196,13 @@ def score_point(folder: Path, point: Point, scorer: Scorer, reference: dict[str,
     return record
 
 
+def due(point: Point, args: argparse.Namespace) -> bool:
+    """Whether to score a point: it has no record, or it is named and its record drew z from an older flow
+    recipe (it was trained again by `curve.py regan`; packing refuses a run that was not)."""
+    path = point.record_path(args.grids)
+    return not path.is_file() or (point.name in args.points and stale([{"record": json.loads(path.read_text())}]))
+
+
 def sources(args: argparse.Namespace, scratch: Path) -> list[tuple[Point, Path]]:
     """Each point to score with its packed folder: the --packed GPU output unpacked, else its run folder here
     packed into `scratch` (the same files, so both are scored alike)."""
@@ -206,7 +214,7 @@ def sources(args: argparse.Namespace, scratch: Path) -> list[tuple[Point, Path]]
                 found[folder.name] = folder
     for name, point in BY_NAME.items():
         run = args.runs / name
-        if name in wanted and name not in found and finished(run) and not point.record_path(args.grids).is_file():
+        if name in wanted and name not in found and finished(run) and due(point, args):
             slim(run, point, scratch / name)
             found[name] = scratch / name
     return [(BY_NAME[name], folder) for name, folder in found.items()]
@@ -215,7 +223,7 @@ def sources(args: argparse.Namespace, scratch: Path) -> list[tuple[Point, Path]]
 def score(args: argparse.Namespace) -> None:
     reference = json.loads(args.reference.read_text())
     with tempfile.TemporaryDirectory() as scratch:
-        todo = [(p, f) for p, f in sources(args, Path(scratch)) if not p.record_path(args.grids).is_file()]
+        todo = [(p, f) for p, f in sources(args, Path(scratch)) if due(p, args)]
         scorer = Scorer(args) if todo else None
         with progress_bar(len(todo), "curve points scored", unit="point") as bar:
             for point, folder in todo:

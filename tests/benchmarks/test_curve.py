@@ -233,6 +233,12 @@ def test_score_takes_only_the_points_it_is_named(trained: Path, tmp_path: Path) 
 
     assert found() == [trained.name] == found(trained.name)
     assert found("emoji-6min-two-stage-seed1") == []  # a second scorer beside it leaves this one alone
+    record = Point("emoji", 6, 0, "two-stage").record_path(tmp_path / "grids")
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"flow_recipe": {k: v for k, v in RECIPE.items() if k != "t_logit"}}))
+    assert found() == [] and found(trained.name) == [trained.name]  # named, a stale record is scored again
+    record.write_text(json.dumps({"flow_recipe": dict(RECIPE)}))
+    assert found(trained.name) == []
 
 
 def curve_record(minutes: float, seed: int, variant: str, fid: float, vae_steps: int) -> dict:
