@@ -24,7 +24,6 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+d1, gan+d2, gan+d8  [vae] the same with D updated 1, 2 or 8 times per G update (d_steps)
   gan+ttur          [vae] the same with D's learning rate doubled (4e-4)
   gan+lrg1e-4, gan+lrg2e-4  [vae] the same with G's learning rate 1e-4 or 2e-4 instead of 5e-5
-  gan+l1w2, gan+l1w5  [vae] the same with the pixel anchor in absolute error (pixel-l1), weight 2 or 5
   gan+grey          [vae] the GAN settings grey data keeps (presets.GREY_28: non-saturating, no DiffAugment,
                     G at lr 2e-4 from step one, D once per G update)
   gan+transpose     [vae+transpose] the former defaults: what `make run` trained before resize-conv
@@ -148,8 +147,6 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+ttur": ("vae", {"lr_d": 4e-4}),
     "gan+lrg1e-4": ("vae", {"lr_g": 1e-4}),
     "gan+lrg2e-4": ("vae", {"lr_g": 2e-4}),
-    "gan+l1w2": ("vae", {"anchor": "pixel-l1", "anchor_weight": 2.0}),
-    "gan+l1w5": ("vae", {"anchor": "pixel-l1", "anchor_weight": 5.0}),
     "gan+grey": ("vae", {k: v for k, v in GREY_28["gan"].items() if k not in ("batch_size", "epochs")}),
     "gan+r1g0.01": ("vae", {"r1_gamma": 0.01}),  # StyleGAN2-ADA's rule, 0.0002 * 64^2 / batch 64
     "gan+r1off": ("vae", {"r1_gamma": 0.0}),

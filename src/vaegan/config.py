@@ -27,7 +27,7 @@ ModelKind = Literal["vae", "ae"]
 Output = Literal["tanh", "sigmoid"]
 GANLoss = Literal["nonsaturating", "minimax", "hinge"]
 GANInit = Literal["vae", "scratch"]
-Anchor = Literal["none", "decoder", "pixel", "pixel-l1"]
+Anchor = Literal["none", "decoder", "pixel"]
 Precision = Literal["auto", "fp32", "bf16"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 Compile = Literal["off", "on"]
@@ -333,7 +333,6 @@ class GANConfig(RunSettings):
     d_steps_until: int = 1200
     d_warmup_steps: int = 100  # D alone learns real vs the decoder's samples before G moves
     anchor: Anchor = "pixel"  # decoder: L2 to the frozen decoder, same z; pixel: G(mean of q(z|x)) to x
-    # (pixel-l1: the same in absolute error, whose median blurs less than the mean)
     anchor_weight: float = 10.0  # on [-1, 1] data
     anchor_decay_steps: int = 0  # the anchor weight falls linearly to 0 over this many steps; 0 keeps it
     # normal: G's z ~ N(0, I); fitted: z from the prior (flow or mixture) fitted to the VAE's training latents

@@ -348,8 +348,6 @@ def test_pixel_anchor_is_the_squared_error_of_g_on_the_posterior_mean_against_x(
     z, fake = torch.randn(4, 4), generator(torch.randn(4, 4))
     loss = anchor_loss("pixel", frozen=frozen, z=z, fake=fake, fake_x=fake_x, real=real)
     assert torch.allclose(loss, ((fake_x - real) ** 2).mean())
-    l1 = anchor_loss("pixel-l1", frozen=frozen, z=z, fake=fake, fake_x=fake_x, real=real)
-    assert torch.allclose(l1, (fake_x - real).abs().mean())
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.parameters())
 
