@@ -27,7 +27,7 @@ FLOW_FORMAT = 1
 # width 256 and depth 6 by levers 33, where capacity, not more steps, took the holes out of G's samples.
 # Steps follow the data: `epochs` passes over the latents, at most `max_steps` (emoji: the cap, 10,000; 40 images:
 # 125). t is logit-normal of spread `t_logit` (SD3, arXiv:2403.03206), where uniform t lost by 0.9-2.9 FID
-# (levers 44). A saved flow fitted by another recipe is fitted again.
+# (levers 44), as did spreads 0.5 and 1.5 (levers 45). A saved flow fitted by another recipe is fitted again.
 RECIPE = {"width": 256, "depth": 6, "epochs": 800, "max_steps": 10_000, "batch": 256, "lr": 3e-3, "t_logit": 1.0}
 # Heun steps per draw, not part of the fit (a flow saved with another count loads as it is): 16 drew G's samples
 # 0.32 / 0.11 Inception FID from 32's on the same noise (emoji / Fashion-MNIST), in half the draw's time (levers 40).
