@@ -1,13 +1,14 @@
 """Scores curve points by the protocol of docs/FID.md, one record per point, here on the CPU.
 
-Each point without a record, trained here (curve.py's run folders) or packed by a lent GPU (pack.py),
-is drawn as the run draws its own samples: the protocol's count (5,000 for emoji, 10,000 for Fashion-MNIST)
-from each stage's sampler (the fitted prior, the GAN's EMA G; a two-stage run's VAE too), seeded as the races
-seeded them. The record holds Inception FID and KID against the cached real features, the defect score and
-sharpness against the same real images, the last GAN epoch's D(x) and D(G(z)), the steps and the idle minutes
-they add up to on the reference kind, the commands, and where the point trained with its wall-clock. A point
-with a record is skipped and the record is written at once, so an interrupted score redoes only the point it
-was at. docs/RESULTS.md, its charts and the README's table are rebuilt at the end (report.py).
+Each point without a record (or named, with a † one: z from an older flow recipe), trained here (curve.py's run
+folders) or packed by a lent GPU (pack.py), is drawn as the run draws its own samples: the protocol's count (5,000
+for emoji, 10,000 for Fashion-MNIST) from each stage's sampler (the fitted prior, the GAN's EMA G; a two-stage
+run's VAE too), seeded as the races seeded them. The record holds Inception FID and KID against the cached real
+features, the defect score and sharpness against the same real images, the last GAN epoch's D(x) and D(G(z)), the
+steps and the idle minutes they add up to on the reference kind, the commands, and where the point trained with its
+wall-clock. A point with a current record is skipped and the record is written at once, so an interrupted score
+redoes only the point it was at. docs/RESULTS.md, its charts and the README's table are rebuilt at the end
+(report.py).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from curve import Point, Stage, defaults, plan, reference_rates, shown
+from curve import BY_NAME, Point, Stage, defaults, plan, reference_rates, shown
 from curve_points.jobs import Job, finished, run_jobs
 from curve_points.pack import FILE_BYTES, TAR_END, Item, byte_planes, from_planes, pack, place, sampler, slim, unpack
 from curve_points.regan import regan
@@ -233,7 +233,7 @@ def test_score_takes_only_the_points_it_is_named(trained: Path, tmp_path: Path) 
 
     assert found() == [trained.name] == found(trained.name)
     assert found("emoji-6min-two-stage-seed1") == []  # a second scorer beside it leaves this one alone
-    record = Point("emoji", 6, 0, "two-stage").record_path(tmp_path / "grids")
+    record = BY_NAME[trained.name].record_path(tmp_path / "grids")
     record.parent.mkdir(parents=True)
     record.write_text(json.dumps({"flow_recipe": {k: v for k, v in RECIPE.items() if k != "t_logit"}}))
     assert found() == [] and found(trained.name) == [trained.name]  # named, a stale record is scored again
