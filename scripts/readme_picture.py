@@ -1,19 +1,26 @@
 """The README's picture from a `vaegan run` folder: VAE vs GAN from the same z, and a few progress frames.
 
-    PYTHONPATH=src python scripts/readme_picture.py runs/emoji docs/emoji_run.png
+    PYTHONPATH=src python scripts/readme_picture.py runs/emoji docs/emoji_run.png \
+        --record docs/results/emoji/make-run.json
 
 Top: the run's vae_vs_gan.png as written. Bottom: progress.gif's frames after the first VAE epoch, the
 middle one, the last one and the last GAN epoch, each at half size: both stages decode the posterior means
 of the same held-out images (training.epoch_log.held_out_grid), so the row compares like with like.
+--record also writes the run's D(x) and D(G(z)) by GAN epoch, which say whether D played (issue 67).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
 
+import torch
 from PIL import Image
 
+from vaegan.cpu import cpu_model
+from vaegan.runs import read_metrics
 from vaegan.training.epoch_log import HELD_OUT_GRIDS
 from vaegan.viz import label_image
 
@@ -48,9 +55,31 @@ def readme_picture(run: Path, out: Path, gap: int = 12) -> Path:
     return out
 
 
+def d_record(run: Path) -> dict[str, object]:
+    """The GAN stage's D(x) and D(G(z)) by epoch, and their gap at the last, from the run's metrics."""
+    epochs = [
+        {"epoch": m["epoch"], "d_real": round(m["d_real"], 4), "d_fake": round(m["d_fake"], 4)}
+        for m in read_metrics(run / "gan")
+        if "d_real" in m
+    ]
+    if not epochs:
+        raise SystemExit(f"{run}/gan has no GAN epochs in its metrics")
+    return {
+        "command": "make run: vaegan run --data emoji --preset quick",
+        "picture_command": " ".join(["python", *sys.argv]),
+        "machine": f"{cpu_model()}, torch {torch.__version__}",
+        "gan_epochs": epochs,
+        "last_gap": round(epochs[-1]["d_real"] - epochs[-1]["d_fake"], 4),
+    }
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a finished 'vaegan run' folder")
     parser.add_argument("out", type=Path, help="the PNG to write")
+    parser.add_argument("--record", type=Path, help="also write the run's D by GAN epoch to this JSON")
     args = parser.parse_args()
     print(readme_picture(args.run, args.out))
+    if args.record:
+        args.record.write_text(json.dumps(d_record(args.run), indent=1) + "\n")
+        print(args.record)
