@@ -26,6 +26,8 @@ Rows (batch 64, one seed; every GAN row starts from the VAE row named in bracket
   gan+lrg1e-4, gan+lrg2e-4  [vae] the same with G's learning rate 1e-4 or 2e-4 instead of 5e-5
   gan+grey          [vae] the GAN settings grey data keeps (presets.GREY_28: non-saturating, no DiffAugment,
                     G at lr 2e-4 from step one, D once per G update)
+  gan+grey@convs2, gan+grey@convs2+msssim0.3  [vae+convs2, vae+convs2+msssim0.3] those settings on colour's
+                    decoder (two convs per level) and its MS-SSIM term, never tried on grey before round 46
   gan+transpose     [vae+transpose] the former defaults: what `make run` trained before resize-conv
   gan+r1            [vae] R1 penalty on real images, gamma --r1-gamma
   gan+pixel         [vae] the pixel anchor ||G(mean of q(z|x)) - x||^2, weight 1
@@ -139,6 +141,7 @@ DIFFAUGMENT = "color,translation,cutout"
 FITTED_PIXEL40 = {"latents": "fitted", "anchor": "pixel", "anchor_weight": 40.0}
 FITTED_R1_PIXEL10 = {**FITTED_PIXEL40, "r1_gamma": None, "anchor_weight": 10.0}  # the RGB defaults (and sigma-VAE's)
 LAZY_R1_PIXEL10 = {**FITTED_R1_PIXEL10, "r1_every": 16}  # the RGB defaults since round 9
+GREY_GAN = {k: v for k, v in GREY_28["gan"].items() if k not in ("batch_size", "epochs")}
 GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it starts from, GANConfig overrides)
     "gan": ("vae", {}),
     "gan+d1": ("vae", {"d_steps": 1}),  # the colour default before round 34
@@ -147,7 +150,9 @@ GAN_ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (VAE row it start
     "gan+ttur": ("vae", {"lr_d": 4e-4}),
     "gan+lrg1e-4": ("vae", {"lr_g": 1e-4}),
     "gan+lrg2e-4": ("vae", {"lr_g": 2e-4}),
-    "gan+grey": ("vae", {k: v for k, v in GREY_28["gan"].items() if k not in ("batch_size", "epochs")}),
+    "gan+grey": ("vae", GREY_GAN),
+    "gan+grey@convs2": ("vae+convs2", GREY_GAN),
+    "gan+grey@convs2+msssim0.3": ("vae+convs2+msssim0.3", GREY_GAN),
     "gan+r1g0.01": ("vae", {"r1_gamma": 0.01}),  # StyleGAN2-ADA's rule, 0.0002 * 64^2 / batch 64
     "gan+r1off": ("vae", {"r1_gamma": 0.0}),
     "gan+d2+r1g0.01": ("vae", {"d_steps": 2, "r1_gamma": 0.01}),
