@@ -55,7 +55,7 @@ def readme_picture(run: Path, out: Path, gap: int = 12) -> Path:
     return out
 
 
-def d_record(run: Path) -> dict[str, object]:
+def d_record(run: Path, command: str) -> dict[str, object]:
     """The GAN stage's D(x) and D(G(z)) by epoch, and their gap at the last, from the run's metrics."""
     epochs = [
         {"epoch": m["epoch"], "d_real": round(m["d_real"], 4), "d_fake": round(m["d_fake"], 4)}
@@ -65,7 +65,8 @@ def d_record(run: Path) -> dict[str, object]:
     if not epochs:
         raise SystemExit(f"{run}/gan has no GAN epochs in its metrics")
     return {
-        "command": "make run: vaegan run --data emoji --preset quick",
+        "command": command,
+        "run": str(run),
         "picture_command": " ".join(["python", *sys.argv]),
         "machine": f"{cpu_model()}, torch {torch.__version__}",
         "gan_epochs": epochs,
@@ -78,8 +79,11 @@ if __name__ == "__main__":
     parser.add_argument("run", type=Path, help="a finished 'vaegan run' folder")
     parser.add_argument("out", type=Path, help="the PNG to write")
     parser.add_argument("--record", type=Path, help="also write the run's D by GAN epoch to this JSON")
+    parser.add_argument(
+        "--command", default="make run: vaegan run --data emoji --preset quick", help="what trained RUN, for the record"
+    )
     args = parser.parse_args()
     print(readme_picture(args.run, args.out))
     if args.record:
-        args.record.write_text(json.dumps(d_record(args.run), indent=1) + "\n")
+        args.record.write_text(json.dumps(d_record(args.run, args.command), indent=1) + "\n")
         print(args.record)
