@@ -107,6 +107,11 @@ def where(entries: list[dict[str, Any]], device: bool = True) -> str:
     wall = statistics.fmean(wall_seconds(e) for e in entries) / 60
     at_once = max(e["record"]["trained"]["jobs_at_once"] for e in entries)
     jobs = "1 job at a time" if at_once == 1 else f"{at_once} jobs at once"
+    loads = [e["record"]["trained"].get("load") for e in entries]
+    if None in loads:  # a job count alone would hide other work on the machine
+        jobs += ", other load unrecorded"
+    else:
+        jobs = f"load {statistics.fmean(loads):.1f} on {entries[0]['record']['trained']['cores']} cores"
     return (f"{', '.join(devices)}: {wall:.1f} min wall" if device else f"{wall:.1f} min") + f" ({jobs})"
 
 

@@ -22,7 +22,6 @@ import platform
 import re
 import shlex
 import statistics
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +80,7 @@ RULE_LINE = "rule's pick, "  # throughput.py's line per step: the rule's pick ag
 
 
 def machine() -> str:
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    nproc = len(os.sched_getaffinity(0))  # the machine's cores: `nproc` would answer OMP_NUM_THREADS
     threads, python = torch.get_num_threads(), platform.python_version()
     load = os.getloadavg()[0]  # wall-clock races are only fair on an otherwise idle machine
     return (

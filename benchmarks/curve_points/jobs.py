@@ -4,7 +4,8 @@ A job is commands run in turn in a folder (curve.py's: `vaegan run`, or `vaegan 
 fit), their output appended to FOLDER/log.txt. At the deadline every running job gets Ctrl-C, which vaegan
 turns into a checkpoint of the step it is at and exit 130, and GRACE seconds later a kill; jobs not yet
 started stay so. Each attempt at a job is written to FOLDER/train.json as it starts and every HEARTBEAT
-seconds while it runs: its commands, exit codes, the device, how many jobs ran at once and its wall-clock.
+seconds while it runs: its commands, exit codes, the device, how many jobs ran at once, the machine's load
+beside them (other work included) and its wall-clock.
 So a job run again over its folder resumes and keeps the whole history, and an attempt killed with its
 session (no deadline, no Ctrl-C) still counts its wall-clock to the last heartbeat, marked "running".
 """
@@ -41,6 +42,7 @@ class Job:
     stopped: bool = False  # the deadline interrupted it
     attempt: int | None = None  # this attempt's index in train.json, once written
     written: float = 0.0  # when it was last written
+    loads: list[float] = field(default_factory=list)  # the 1-minute load average at each heartbeat and the end
 
     def start_next(self, env: dict[str, str]) -> None:
         k = len(self.codes)
@@ -75,7 +77,10 @@ def finished(folder: Path) -> bool:
 
 
 def write_attempt(job: Job, device: str, at_once: int, running: bool) -> None:
-    """The job's attempt in train.json, appended the first time and rewritten in place after."""
+    """The job's attempt in train.json, appended the first time and rewritten in place after; from the first
+    heartbeat on it samples the load, so the record says what else shared the machine with its wall-clock."""
+    if job.attempt is not None:
+        job.loads.append(os.getloadavg()[0])
     attempt = {
         "commands": job.shown,
         "returncodes": job.codes,
@@ -84,6 +89,8 @@ def write_attempt(job: Job, device: str, at_once: int, running: bool) -> None:
         "running": running,  # still true in train.json: the attempt died with its session
         "device": device,
         "jobs_at_once": at_once,
+        "load": round(sum(job.loads) / len(job.loads), 2) if job.loads else None,  # mean over the attempt
+        "cores": len(os.sched_getaffinity(0)),
         "wall_seconds": round(time.monotonic() - job.started, 1),
     }
     kept = train_record(job.folder)

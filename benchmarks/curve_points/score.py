@@ -104,6 +104,15 @@ def wall_clock(
     return {"wall_seconds": attempts, "wall_from": "the attempts"}
 
 
+def load_beside(tried: list[dict[str, Any]]) -> float | None:
+    """The machine's load average over the attempts, weighted by their wall-clock, other work included: None
+    where an attempt predates jobs.py's sampling, since its job count alone would flatter the wall-clock."""
+    seconds = sum(a["wall_seconds"] for a in tried)
+    if not seconds or any(a.get("load") is None for a in tried):
+        return None
+    return round(sum(a["load"] * a["wall_seconds"] for a in tried) / seconds, 2)
+
+
 def discriminator(folder: Path) -> dict[str, Any] | None:
     """The last GAN epoch's D(x) and D(G(z)), from its metrics line, and D's updates per G update: the same
     command trains 1 or 4 by the defaults of its day, so the record says which (and from which step D and G
@@ -175,6 +184,8 @@ def score_point(folder: Path, point: Point, scorer: Scorer, reference: dict[str,
             **wall_clock(tried, steps, reused),
             "attempts": len(tried),
             "jobs_at_once": max((a["jobs_at_once"] for a in tried), default=1),
+            "load": load_beside((reused["attempts"] if reused else []) + tried),
+            "cores": max((a.get("cores", 0) for a in tried), default=0) or None,
         },
         "samples": next(iter(scores.values()))["n_fake"],
         "real": {"name": real_name, "count": next(iter(scores.values()))["n_real"]},

@@ -21,7 +21,7 @@ from curve import BY_NAME, Point, Stage, defaults, plan, reference_rates, shown
 from curve_points.jobs import Job, finished, run_jobs
 from curve_points.pack import FILE_BYTES, TAR_END, Item, byte_planes, from_planes, pack, place, sampler, slim, unpack
 from curve_points.regan import regan
-from curve_points.score import discriminator, draw, score_point, sources, wall_clock
+from curve_points.score import discriminator, draw, load_beside, score_point, sources, wall_clock
 from minutes_curve import CHART, STALE, curve_section, draw_curves, peers_rows
 from PIL import Image
 from report import README_STALE, curve_cells, readme_table
@@ -187,6 +187,7 @@ def test_a_record_holds_the_steps_idle_minutes_commands_and_where_it_trained(tra
     assert record["idle_minutes"] == pytest.approx((steps["vae"] * 4 / 600 + steps["gan"] * 4 / 400) / 60, abs=1e-3)
     assert record["commands"]["train"][0].startswith("vaegan run --data ")
     assert record["trained"]["attempts"] == 1 and record["trained"]["device"]
+    assert record["trained"]["load"] >= 0 and record["trained"]["cores"] >= 1  # what shared the machine
     assert record["scores"]["gan"]["fid"] == 80.0 and record["scores"]["vae"]["fid"] == 90.0
     assert set(record["discriminator"]) == {"epoch", "d_real", "d_fake", "d_steps"}
     assert record["discriminator"]["d_steps"] == open_run(trained).stage("gan").checkpoint.config.gan.d_steps
@@ -286,10 +287,10 @@ def test_the_curve_table_averages_seeds_beside_the_targets_and_says_where_fid_st
     (tmp_path / "emoji" / "curve-0.json").write_text(json.dumps(records[0]))
     assert "- Not the curve: trained on emoji:faces (`curve.py train --dry-run`)." in curve_section(tmp_path)
     assert "VAE then GAN: no better at 30 min" in text and "VAE alone: each budget beats the one before" in text
-    assert "0.60 ± 0.00 / 0.40 ± 0.00 (d_steps 1, 4) | 1.0 min (12 jobs at once) |" in text
+    assert "0.60 ± 0.00 / 0.40 ± 0.00 (d_steps 1, 4) | 1.0 min (12 jobs at once, other load unrecorded) |" in text
     assert "0.60 / 0.40 (d_steps 4 then 1 from step 1,200) |" in text
     vae_half = next(line for line in text.splitlines() if line.startswith("| VAE alone | 3 (3.00)"))
-    assert vae_half.endswith("| 0.5 min (12 jobs at once) |")  # its stage's seconds, not the whole run's
+    assert vae_half.endswith("| 0.5 min (12 jobs at once, other load unrecorded) |")  # its stage's own seconds
     assert "Trained on a GPU." in text  # one device: named once, not per row
     assert "†" not in text
     del records[3]["flow_recipe"]  # scored before the recipe was recorded, or under another one
@@ -297,6 +298,11 @@ def test_the_curve_table_averages_seeds_beside_the_targets_and_says_where_fid_st
     text = "\n".join(curve_section(tmp_path))
     assert "| VAE alone | 15 (15.00) | 1,500 | 1 | 122.0 † |" in text and f"- {STALE}" in text
     assert "| VAE alone | 60 (60.00) | 6,000 | 1 | 110.0 |" in text
+    for r, load in zip(records[:2], (1.5, 2.5), strict=True):  # sampled beside the jobs: the other work shows
+        r["trained"].update(load=load, cores=2)
+    for i, r in enumerate(records[:2]):
+        (tmp_path / "emoji" / f"curve-{i}.json").write_text(json.dumps(r))
+    assert "| 1.0 min (load 2.0 on 2 cores) |" in "\n".join(curve_section(tmp_path))
 
 
 def test_the_gpu_defaults_peer_row_is_marked_when_its_flow_is_older_and_dcgan_never() -> None:
@@ -358,6 +364,12 @@ def test_carried_data_goes_where_vaegan_reads_it_or_a_root_flag_says_where_it_is
         tmp_path / "home" / ".cache" / "vaegan" / "emoji" / "v1-abc-emoji2.16.0-64px-3ch.pt"
     ).read_bytes() == b"rendered"
     assert capsys.readouterr().out.split() == ["--data-root", f"fashion-mnist={carried / 'fashion-mnist'}"]
+
+
+def test_the_load_beside_a_point_weighs_its_attempts_and_is_unknown_if_one_was_not_sampled() -> None:
+    assert load_beside([{"wall_seconds": 100.0, "load": 1.0}, {"wall_seconds": 300.0, "load": 3.0}]) == 2.5
+    assert load_beside([{"wall_seconds": 100.0, "load": 1.0}, {"wall_seconds": 300.0}]) is None
+    assert load_beside([]) is None
 
 
 def test_wall_clock_is_never_less_than_the_stages_trained() -> None:

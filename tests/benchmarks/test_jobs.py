@@ -51,3 +51,5 @@ def test_an_attempt_is_on_record_while_it_runs(tmp_path: Path, monkeypatch) -> N
     assert 1.0 <= during[0]["wall_seconds"] < 4.0
     after = attempts(folder)
     assert len(after) == 1 and not after[0]["running"] and after[0]["finished"] and after[0]["wall_seconds"] >= 4.0
+    # the machine's load beside it, sampled at each heartbeat: the sleeping job itself adds none
+    assert during[0]["load"] is not None and after[0]["load"] >= 0 and after[0]["cores"] >= 1
