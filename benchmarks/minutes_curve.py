@@ -106,10 +106,9 @@ def where(entries: list[dict[str, Any]], device: bool = True) -> str:
     devices = sorted({e["record"]["trained"]["device"] for e in entries})
     wall = statistics.fmean(wall_seconds(e) for e in entries) / 60
     at_once = max(e["record"]["trained"]["jobs_at_once"] for e in entries)
-    jobs = "1 job at a time" if at_once == 1 else f"{at_once} jobs at once"
     loads = [e["record"]["trained"].get("load") for e in entries]
-    if None in loads:  # a job count alone would hide other work on the machine
-        jobs += ", other load unrecorded"
+    if None in loads:  # "1 job at a time" would hide other work on the machine; more jobs are a floor on it
+        jobs = ("" if at_once == 1 else f"{at_once} jobs at once, ") + "load unrecorded"
     else:
         jobs = f"load {statistics.fmean(loads):.1f} on {entries[0]['record']['trained']['cores']} cores"
     return (f"{', '.join(devices)}: {wall:.1f} min wall" if device else f"{wall:.1f} min") + f" ({jobs})"
@@ -127,7 +126,7 @@ def d_steps_label(d: dict[str, Any]) -> str:
     return f"{d.get('d_steps', 1)}" + (f" then 1 from step {until:,}" if until else "")
 
 
-STALE = "† z from a flow of an older recipe than today's (levers 44); `curve.py regan` re-runs the GAN stage"
+STALE = "† z from an older flow recipe (levers 44); `curve.py regan` re-runs the GAN stage"
 
 
 def stale(entries: list[dict[str, Any]]) -> bool:

@@ -22,7 +22,7 @@ from curve_points.jobs import Job, finished, run_jobs
 from curve_points.pack import FILE_BYTES, TAR_END, Item, byte_planes, from_planes, pack, place, sampler, slim, unpack
 from curve_points.regan import regan
 from curve_points.score import discriminator, draw, load_beside, score_point, sources, wall_clock
-from minutes_curve import CHART, STALE, curve_section, draw_curves, peers_rows
+from minutes_curve import CHART, STALE, curve_section, draw_curves, peers_rows, where
 from PIL import Image
 from report import README_STALE, curve_cells, readme_table
 
@@ -287,10 +287,10 @@ def test_the_curve_table_averages_seeds_beside_the_targets_and_says_where_fid_st
     (tmp_path / "emoji" / "curve-0.json").write_text(json.dumps(records[0]))
     assert "- Not the curve: trained on emoji:faces (`curve.py train --dry-run`)." in curve_section(tmp_path)
     assert "VAE then GAN: no better at 30 min" in text and "VAE alone: each budget beats the one before" in text
-    assert "0.60 ± 0.00 / 0.40 ± 0.00 (d_steps 1, 4) | 1.0 min (12 jobs at once, other load unrecorded) |" in text
+    assert "0.60 ± 0.00 / 0.40 ± 0.00 (d_steps 1, 4) | 1.0 min (12 jobs at once, load unrecorded) |" in text
     assert "0.60 / 0.40 (d_steps 4 then 1 from step 1,200) |" in text
     vae_half = next(line for line in text.splitlines() if line.startswith("| VAE alone | 3 (3.00)"))
-    assert vae_half.endswith("| 0.5 min (12 jobs at once, other load unrecorded) |")  # its stage's own seconds
+    assert vae_half.endswith("| 0.5 min (12 jobs at once, load unrecorded) |")  # its stage's own seconds
     assert "Trained on a GPU." in text  # one device: named once, not per row
     assert "†" not in text
     del records[3]["flow_recipe"]  # scored before the recipe was recorded, or under another one
@@ -370,6 +370,13 @@ def test_the_load_beside_a_point_weighs_its_attempts_and_is_unknown_if_one_was_n
     assert load_beside([{"wall_seconds": 100.0, "load": 1.0}, {"wall_seconds": 300.0, "load": 3.0}]) == 2.5
     assert load_beside([{"wall_seconds": 100.0, "load": 1.0}, {"wall_seconds": 300.0}]) is None
     assert load_beside([]) is None
+
+
+def test_a_lone_job_without_a_load_claims_no_idle_machine() -> None:
+    trained = {"device": "a CPU", "wall_seconds": 120.0, "jobs_at_once": 1}
+    assert where([{"record": {"trained": trained}}]) == "a CPU: 2.0 min wall (load unrecorded)"
+    trained.update(load=1.04, cores=2)
+    assert where([{"record": {"trained": trained}}]) == "a CPU: 2.0 min wall (load 1.0 on 2 cores)"
 
 
 def test_wall_clock_is_never_less_than_the_stages_trained() -> None:
